@@ -1,0 +1,99 @@
+# kuma-c: one non-recursive Makefile. `make` builds the programs, `make run`
+# installs what is missing, builds and starts kuma-cp on the memory store,
+# `make test` runs every test (unit, conformance, end to end, fuzz smoke)
+# with AddressSanitizer and UndefinedBehaviorSanitizer.
+
+CC ?= cc
+SAN ?= 0
+BUILD ?= build
+ifeq ($(SAN),1)
+BUILD := build-san
+endif
+
+PKGS := libfyaml libmicrohttpd libcurl openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+	-Wno-unused-parameter -Wno-format-nonliteral
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -O2 $(WARN) -Ilib -I. $(PKG_CFLAGS)
+ifeq ($(CI),true)
+CFLAGS_BASE += -Werror
+endif
+ifeq ($(SAN),1)
+CFLAGS_BASE += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS_SAN := -fsanitize=address,undefined
+endif
+CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) -lm $(LDFLAGS_SAN)
+
+LIB_SRC := $(sort $(wildcard lib/*/*.c))
+CP_SRC := $(sort $(wildcard cp/*.c cp/*/*.c))
+CTL_SRC := $(sort $(wildcard ctl/*.c ctl/*/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/*/*_test.c tests/unit/*/*/*_test.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CP_OBJ := $(CP_SRC:%.c=$(BUILD)/obj/%.o)
+CTL_OBJ := $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%_test.c=$(BUILD)/tests/%_test)
+CP_LIB_OBJ := $(filter-out $(BUILD)/obj/cp/main.o,$(CP_OBJ))
+
+PROGRAMS := $(BUILD)/kuma-cp $(BUILD)/kumactl
+
+.PRECIOUS: $(BUILD)/obj/%.o
+.PHONY: all run test unit deps check-style fuzz clean bench
+all: $(PROGRAMS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/libkm.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libcp.a: $(CP_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/kuma-cp: $(BUILD)/obj/cp/main.o $(BUILD)/libcp.a $(BUILD)/libkm.a
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/kumactl: $(CTL_OBJ) $(BUILD)/libkm.a
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+# Unit tests: tests/unit/<dir>/<name>_test.c links the core library (and the
+# control plane library for tests under tests/unit/cp).
+$(BUILD)/tests/%_test: $(BUILD)/obj/tests/unit/%_test.o $(BUILD)/libcp.a $(BUILD)/libkm.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+deps:
+	@scripts/install-deps.sh
+
+run: deps all
+	$(BUILD)/kuma-cp run
+
+unit: $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+check-style:
+	@scripts/check-banned.sh
+
+# Everything, under ASan+UBSan: style, unit tests, conformance and e2e (pytest),
+# and a short fuzz smoke run.
+test: deps
+	@$(MAKE) --no-print-directory check-style
+	@$(MAKE) --no-print-directory SAN=1 all unit
+	@$(MAKE) --no-print-directory fuzz-smoke
+	KUMA_BUILD_DIR=$(CURDIR)/build-san python3 -m pytest -q tests/conformance tests/e2e
+
+include fuzz.mk
+
+bench: all
+	bench/run.sh
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CP_OBJ:.o=.d) $(CTL_OBJ:.o=.d)

@@ -1,0 +1,1 @@
+build/obj/cp/main.o: cp/main.c

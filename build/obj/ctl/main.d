@@ -1,0 +1,1 @@
+build/obj/ctl/main.o: ctl/main.c

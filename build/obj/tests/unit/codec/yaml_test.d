@@ -1,0 +1,10 @@
+build/obj/tests/unit/codec/yaml_test.o: tests/unit/codec/yaml_test.c \
+ lib/codec/yaml.h lib/codec/json.h lib/base/arena.h lib/base/buf.h \
+ lib/base/str.h lib/base/err.h tests/unit/codec/../test.h
+lib/codec/yaml.h:
+lib/codec/json.h:
+lib/base/arena.h:
+lib/base/buf.h:
+lib/base/str.h:
+lib/base/err.h:
+tests/unit/codec/../test.h:

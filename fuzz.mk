@@ -1,0 +1,2 @@
+fuzz-smoke:
+	@echo "fuzz: no drivers yet"

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Growable byte buffer with an optional hard cap. A buffer fed by a peer
+ * always has a cap; appends past it fail with -E2BIG and leave it unchanged.
+ * Growth aborts on out-of-memory. The owner calls km_buf_fini(). */
+#ifndef KM_BASE_BUF_H
+#define KM_BASE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "base/str.h"
+
+struct km_buf {
+	char *data; /* always NUL-terminated when non-NULL */
+	size_t len;
+	size_t cap;
+	size_t max; /* 0 = unbounded */
+};
+
+#define KM_BUF_INIT {NULL, 0, 0, 0}
+
+int km_buf_append(struct km_buf *b, const void *p, size_t n);
+int km_buf_puts(struct km_buf *b, const char *s);
+int km_buf_putc(struct km_buf *b, char c);
+int km_buf_printf(struct km_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int km_buf_vprintf(struct km_buf *b, const char *fmt, va_list ap);
+static inline int km_buf_put_str(struct km_buf *b, struct km_str s)
+{
+	return km_buf_append(b, s.ptr, s.len);
+}
+void km_buf_reset(struct km_buf *b);
+void km_buf_fini(struct km_buf *b);
+/* Gives the bytes to the caller (free() them); the buffer becomes empty. */
+char *km_buf_steal(struct km_buf *b);
+static inline const char *km_buf_cstr(const struct km_buf *b)
+{
+	return b->data ? b->data : "";
+}
+
+#endif

@@ -1,0 +1,463 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* YAML codec: libfyaml builds a document per "---" section, which we walk
+ * into the arena JSON model; the writer is ours because kumactl's output must
+ * match go-yaml byte for byte. */
+#include "codec/yaml.h"
+
+#include <libfyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+
+static bool all_digits(const char *s, size_t n, const char *set)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr(set, s[i]))
+			return false;
+	return true;
+}
+
+static bool is_float_text(const char *s, size_t n)
+{
+	size_t i = 0;
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		i++;
+	size_t digits = 0, frac = 0;
+	while (i < n && s[i] >= '0' && s[i] <= '9') {
+		i++;
+		digits++;
+	}
+	if (i < n && s[i] == '.') {
+		i++;
+		while (i < n && s[i] >= '0' && s[i] <= '9') {
+			i++;
+			frac++;
+		}
+	}
+	if (digits + frac == 0)
+		return false;
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < n && (s[i] == '-' || s[i] == '+'))
+			i++;
+		size_t e = 0;
+		while (i < n && s[i] >= '0' && s[i] <= '9') {
+			i++;
+			e++;
+		}
+		if (!e)
+			return false;
+	}
+	return i == n;
+}
+
+static struct km_json *resolve_plain(struct km_arena *a, const char *s, size_t n)
+{
+	struct km_str t = {s, n};
+	if (n == 0 || km_str_eqc(t, "~") || km_str_eqc(t, "null") || km_str_eqc(t, "Null") ||
+	    km_str_eqc(t, "NULL"))
+		return km_json_null(a);
+	if (km_str_eqc(t, "true") || km_str_eqc(t, "True") || km_str_eqc(t, "TRUE"))
+		return km_json_bool(a, true);
+	if (km_str_eqc(t, "false") || km_str_eqc(t, "False") || km_str_eqc(t, "FALSE"))
+		return km_json_bool(a, false);
+	size_t off = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+	if (all_digits(s + off, n - off, "0123456789")) {
+		/* normalise "+5" and "007" to JSON text */
+		long long v;
+		if (km_str_to_i64(t, &v) == 0)
+			return km_json_int(a, v);
+		return km_json_number_text(a, (struct km_str){s + (s[0] == '+'), n - (s[0] == '+')});
+	}
+	if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
+		bool hex = s[1] == 'x';
+		if (all_digits(s + 2, n - 2, hex ? "0123456789abcdefABCDEF" : "01234567")) {
+			char tmp[32];
+			if (n < sizeof(tmp)) {
+				memcpy(tmp, s + 2, n - 2);
+				tmp[n - 2] = 0;
+				return km_json_int(a, (int64_t)strtoll(tmp, NULL, hex ? 16 : 8));
+			}
+		}
+	}
+	if (is_float_text(s, n)) {
+		/* JSON has no leading '+', '.5' or '5.' forms: go through double */
+		char tmp[64];
+		if (n < sizeof(tmp) && (s[0] == '+' || s[0] == '.' || s[n - 1] == '.' ||
+					(n > 1 && s[0] == '-' && s[1] == '.'))) {
+			memcpy(tmp, s, n);
+			tmp[n] = 0;
+			return km_json_double(a, strtod(tmp, NULL));
+		}
+		return km_json_number_text(a, t);
+	}
+	return km_json_string(a, t);
+}
+
+static struct km_json *convert(struct km_arena *a, struct fy_node *fyn, int depth)
+{
+	if (!fyn)
+		return km_json_null(a);
+	if (depth > KM_JSON_MAX_DEPTH)
+		return NULL;
+	switch (fy_node_get_type(fyn)) {
+	case FYNT_SCALAR: {
+		size_t len = 0;
+		const char *s = fy_node_get_scalar(fyn, &len);
+		size_t tlen = 0;
+		const char *tag = fy_node_get_tag(fyn, &tlen);
+		if (!s)
+			s = "";
+		if (tag && tlen && strncmp(tag, "tag:yaml.org,2002:str", tlen) == 0)
+			return km_json_string(a, (struct km_str){s, len});
+		if (fy_node_get_style(fyn) == FYNS_PLAIN)
+			return resolve_plain(a, s, len);
+		return km_json_string(a, (struct km_str){s, len});
+	}
+	case FYNT_SEQUENCE: {
+		struct km_json *arr = km_json_array(a);
+		void *it = NULL;
+		struct fy_node *item;
+		while ((item = fy_node_sequence_iterate(fyn, &it))) {
+			struct km_json *v = convert(a, item, depth + 1);
+			if (!v)
+				return NULL;
+			km_json_array_push(a, arr, v);
+		}
+		return arr;
+	}
+	case FYNT_MAPPING: {
+		struct km_json *obj = km_json_object(a);
+		void *it = NULL;
+		struct fy_node_pair *pair;
+		while ((pair = fy_node_mapping_iterate(fyn, &it))) {
+			struct fy_node *k = fy_node_pair_key(pair);
+			size_t klen = 0;
+			const char *ks = "";
+			if (k && fy_node_get_type(k) == FYNT_SCALAR)
+				ks = fy_node_get_scalar(k, &klen);
+			else if (k)
+				return NULL; /* complex keys have no JSON form */
+			struct km_json *v = convert(a, fy_node_pair_value(pair), depth + 1);
+			if (!v)
+				return NULL;
+			km_json_set_str(a, obj, (struct km_str){ks ? ks : "", klen}, v);
+		}
+		return obj;
+	}
+	}
+	return NULL;
+}
+
+int km_yaml_parse(struct km_arena *a, const char *text, size_t len, struct km_json ***docs,
+		  size_t *n, struct km_buf *err)
+{
+	struct fy_diag_cfg dcfg;
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;
+	dcfg.colorize = false;
+	struct fy_diag *diag = fy_diag_create(&dcfg);
+	if (!diag)
+		return -ENOMEM;
+	fy_diag_set_collect_errors(diag, true);
+	struct fy_parse_cfg cfg = {
+	    .flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT | FYPCF_DEFAULT_VERSION_1_2,
+	    .diag = diag,
+	};
+	struct fy_parser *fyp = fy_parser_create(&cfg);
+	if (!fyp) {
+		fy_diag_destroy(diag);
+		return -ENOMEM;
+	}
+	int rc = 0;
+	size_t count = 0, cap = 0;
+	struct km_json **out = NULL;
+	if (fy_parser_set_string(fyp, text, len) != 0)
+		rc = -KM_E_PARSE;
+	while (rc == 0) {
+		struct fy_document *fyd = fy_parse_load_document(fyp);
+		if (!fyd)
+			break;
+		struct fy_node *root = fy_document_root(fyd);
+		if (root) {
+			struct km_json *v = convert(a, root, 0);
+			if (!v) {
+				rc = -KM_E_PARSE;
+				if (err)
+					km_buf_puts(err, "unsupported YAML construct (complex key or nesting too deep)");
+			} else if (v->kind != KM_JSON_NULL) {
+				if (count == cap) {
+					size_t nc = cap ? cap * 2 : 4;
+					out = km_arena_realloc(a, out, cap * sizeof(*out), nc * sizeof(*out));
+					cap = nc;
+				}
+				out[count++] = v;
+			}
+		}
+		fy_parse_document_destroy(fyp, fyd);
+	}
+	if (rc == 0 && fy_diag_got_error(diag))
+		rc = -KM_E_PARSE;
+	if (rc == -KM_E_PARSE && err && err->len == 0) {
+		void *it = NULL;
+		struct fy_diag_error *de = fy_diag_errors_iterate(diag, &it);
+		if (de)
+			km_buf_printf(err, "yaml: line %d, column %d: %s", de->line + 1, de->column + 1,
+				      de->msg ? de->msg : "syntax error");
+		else
+			km_buf_puts(err, "yaml: syntax error");
+	}
+	fy_parser_destroy(fyp);
+	fy_diag_destroy(diag);
+	if (rc == 0) {
+		*docs = out;
+		*n = count;
+	}
+	return rc;
+}
+
+/* ---- writer ---- */
+
+static bool looks_special(const char *s, size_t n)
+{
+	/* anything go-yaml (YAML 1.1 resolver) would read back as a non-string */
+	static const char *const words[] = {
+	    "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE",
+	    "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", "null", "Null",
+	    "NULL", "~", ".inf", ".Inf", ".INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN",
+	    ".NAN", "<<", "="};
+	struct km_str t = {s, n};
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (km_str_eqc(t, words[i]))
+			return true;
+	size_t off = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+	if (all_digits(s + off, n - off, "0123456789_"))
+		return true;
+	if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'b' || s[1] == 'o'))
+		return true;
+	if (is_float_text(s, n))
+		return true;
+	/* timestamps: YYYY-MM-DD... */
+	if (n >= 10 && all_digits(s, 4, "0123456789") && s[4] == '-' &&
+	    all_digits(s + 5, 2, "0123456789") && s[7] == '-')
+		return true;
+	/* sexagesimal 1:20 */
+	bool digits_colons = true, colon = false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == ':')
+			colon = true;
+		else if (!(s[i] >= '0' && s[i] <= '9') && s[i] != '.' && s[i] != '_')
+			digits_colons = false;
+	}
+	return colon && digits_colons;
+}
+
+static bool plain_ok(const char *s, size_t n)
+{
+	if (n == 0 || looks_special(s, n))
+		return false;
+	if (s[0] == ' ' || s[n - 1] == ' ')
+		return false;
+	if (strchr("-?:,[]{}#&*!|>'\"%@`", s[0]) && !(s[0] == '-' && n > 1 && s[1] != ' '))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			return false;
+		if (c == ':' && (i + 1 == n || s[i + 1] == ' '))
+			return false;
+		if (c == '#' && i > 0 && s[i - 1] == ' ')
+			return false;
+	}
+	return true;
+}
+
+static int write_scalar_string(struct km_buf *out, struct km_str s)
+{
+	if (plain_ok(s.ptr, s.len))
+		return km_buf_put_str(out, s);
+	/* go-yaml: strings that would resolve to another type are double-quoted;
+	 * other non-plain strings are single-quoted unless they need escapes */
+	bool printable = true;
+	for (size_t i = 0; i < s.len; i++)
+		if ((unsigned char)s.ptr[i] < 0x20 || s.ptr[i] == 0x7f)
+			printable = false;
+	if (printable && s.len && !looks_special(s.ptr, s.len)) {
+		int r = km_buf_putc(out, '\'');
+		for (size_t i = 0; i < s.len && r == 0; i++)
+			r = s.ptr[i] == '\'' ? km_buf_puts(out, "''") : km_buf_putc(out, s.ptr[i]);
+		return r ? r : km_buf_putc(out, '\'');
+	}
+	/* multi-line text: literal block, as go-yaml does */
+	if (memchr(s.ptr, '\n', s.len) && s.len && s.ptr[0] != ' ') {
+		bool ok = true;
+		for (size_t i = 0; i < s.len; i++)
+			if (((unsigned char)s.ptr[i] < 0x20 && s.ptr[i] != '\n') || (s.ptr[i] == ' ' && i + 1 < s.len && s.ptr[i + 1] == '\n'))
+				ok = false;
+		if (ok)
+			return 1; /* caller emits block */
+	}
+	int rc = km_buf_putc(out, '"');
+	for (size_t i = 0; i < s.len && rc == 0; i++) {
+		unsigned char c = (unsigned char)s.ptr[i];
+		switch (c) {
+		case '"': rc = km_buf_puts(out, "\\\""); break;
+		case '\\': rc = km_buf_puts(out, "\\\\"); break;
+		case '\n': rc = km_buf_puts(out, "\\n"); break;
+		case '\t': rc = km_buf_puts(out, "\\t"); break;
+		case '\r': rc = km_buf_puts(out, "\\r"); break;
+		default:
+			if (c < 0x20)
+				rc = km_buf_printf(out, "\\x%02X", c);
+			else
+				rc = km_buf_putc(out, (char)c);
+		}
+	}
+	return rc ? rc : km_buf_putc(out, '"');
+}
+
+static int pad(struct km_buf *out, int n)
+{
+	int rc = 0;
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = km_buf_putc(out, ' ');
+	return rc;
+}
+
+static int write_block(struct km_buf *out, struct km_str s, int indent)
+{
+	bool trailing_nl = s.len && s.ptr[s.len - 1] == '\n';
+	int rc = km_buf_puts(out, trailing_nl ? "|" : "|-");
+	size_t i = 0;
+	while (i < s.len && rc == 0) {
+		size_t j = i;
+		while (j < s.len && s.ptr[j] != '\n')
+			j++;
+		if (j == s.len && j == i)
+			break;
+		rc = km_buf_putc(out, '\n');
+		if (j > i && rc == 0) {
+			rc = pad(out, indent);
+			if (rc == 0)
+				rc = km_buf_append(out, s.ptr + i, j - i);
+		}
+		i = j + 1;
+	}
+	return rc;
+}
+
+static bool is_container(const struct km_json *v)
+{
+	return v && (v->kind == KM_JSON_OBJECT || v->kind == KM_JSON_ARRAY) && v->len > 0;
+}
+
+static int write_value(struct km_buf *out, const struct km_json *v, int indent);
+
+/* Writes a scalar (or empty container) inline after "key: " or "- ". */
+static int write_inline(struct km_buf *out, const struct km_json *v, int indent)
+{
+	if (!v)
+		return km_buf_puts(out, "null");
+	switch (v->kind) {
+	case KM_JSON_NULL: return km_buf_puts(out, "null");
+	case KM_JSON_BOOL: return km_buf_puts(out, v->b ? "true" : "false");
+	case KM_JSON_NUMBER: return km_buf_put_str(out, v->s);
+	case KM_JSON_STRING: {
+		int rc = write_scalar_string(out, v->s);
+		if (rc == 1)
+			rc = write_block(out, v->s, indent);
+		return rc;
+	}
+	case KM_JSON_ARRAY: return km_buf_puts(out, "[]");
+	case KM_JSON_OBJECT: return km_buf_puts(out, "{}");
+	}
+	return 0;
+}
+
+static int write_key(struct km_buf *out, struct km_str k)
+{
+	int rc = write_scalar_string(out, k);
+	if (rc == 1) {
+		/* multi-line key: always double-quote */
+		rc = km_buf_putc(out, '"');
+		for (size_t i = 0; i < k.len && rc == 0; i++)
+			rc = k.ptr[i] == '\n' ? km_buf_puts(out, "\\n") : km_buf_putc(out, k.ptr[i]);
+		if (rc == 0)
+			rc = km_buf_putc(out, '"');
+	}
+	return rc;
+}
+
+static int write_mapping(struct km_buf *out, const struct km_json *v, int indent, bool first_inline)
+{
+	int rc = 0;
+	for (size_t i = 0; i < v->len && rc == 0; i++) {
+		if (i > 0 || !first_inline)
+			rc = pad(out, indent);
+		const struct km_json *val = v->members[i].val;
+		if (rc == 0)
+			rc = write_key(out, v->members[i].key);
+		if (rc)
+			break;
+		if (is_container(val)) {
+			rc = km_buf_puts(out, ":\n");
+			if (rc == 0)
+				rc = write_value(out, val, val->kind == KM_JSON_OBJECT ? indent + 2 : indent);
+		} else {
+			rc = km_buf_puts(out, ": ");
+			if (rc == 0)
+				rc = write_inline(out, val, indent + 2);
+			if (rc == 0)
+				rc = km_buf_putc(out, '\n');
+		}
+	}
+	return rc;
+}
+
+static int write_sequence(struct km_buf *out, const struct km_json *v, int indent)
+{
+	int rc = 0;
+	for (size_t i = 0; i < v->len && rc == 0; i++) {
+		const struct km_json *item = v->items[i];
+		rc = pad(out, indent);
+		if (rc == 0)
+			rc = km_buf_puts(out, "- ");
+		if (rc)
+			break;
+		if (is_container(item) && item->kind == KM_JSON_OBJECT) {
+			rc = write_mapping(out, item, indent + 2, true);
+		} else if (is_container(item)) {
+			/* nested sequence: "- - a" */
+			struct km_buf tmp = KM_BUF_INIT;
+			rc = write_sequence(&tmp, item, indent + 2);
+			if (rc == 0)
+				rc = km_buf_append(out, tmp.data + indent + 2, tmp.len - (size_t)indent - 2);
+			km_buf_fini(&tmp);
+		} else {
+			rc = write_inline(out, item, indent + 2);
+			if (rc == 0)
+				rc = km_buf_putc(out, '\n');
+		}
+	}
+	return rc;
+}
+
+static int write_value(struct km_buf *out, const struct km_json *v, int indent)
+{
+	if (is_container(v))
+		return v->kind == KM_JSON_OBJECT ? write_mapping(out, v, indent, false)
+						 : write_sequence(out, v, indent);
+	int rc = pad(out, indent);
+	if (rc == 0)
+		rc = write_inline(out, v, indent);
+	return rc ? rc : km_buf_putc(out, '\n');
+}
+
+int km_yaml_write(struct km_buf *out, const struct km_json *v)
+{
+	return write_value(out, v, 0);
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Tests for lib/codec/yaml.c: multi-document parsing, scalar resolution and
+ * go-yaml compatible output. */
+#include "codec/yaml.h"
+
+#include "base/err.h"
+#include "../test.h"
+
+int main(void)
+{
+	struct km_arena *a = km_arena_new(0);
+	const char *in = "type: Mesh\nname: m1\n---\n# empty\n---\ntype: Dataplane\nport: 8080\n"
+			 "ok: true\nq: \"123\"\nf: 1.5\nn: ~\nlist: [a, 'b']\n";
+	struct km_json **docs;
+	size_t n;
+	struct km_buf err = KM_BUF_INIT, out = KM_BUF_INIT;
+	CHECK(km_yaml_parse(a, in, strlen(in), &docs, &n, &err) == 0);
+	CHECK(n == 2);
+	if (n == 2) {
+		km_json_write(&out, docs[1], 0, 0);
+		CHECK_STREQ(km_buf_cstr(&out), "{\"type\":\"Dataplane\",\"port\":8080,\"ok\":true,"
+					       "\"q\":\"123\",\"f\":1.5,\"n\":null,\"list\":[\"a\",\"b\"]}");
+	}
+	km_buf_reset(&out);
+	CHECK(km_yaml_parse(a, "a: [1, 2\nb: c\n", 14, &docs, &n, &err) == -KM_E_PARSE);
+	CHECK(err.len > 0);
+
+	struct km_json *v;
+	const char *j = "{\"type\":\"MeshTimeout\",\"creationTime\":\"0001-01-01T00:00:00Z\","
+			"\"spec\":{\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},\"default\":{\"x\":\"4s\"}}],"
+			"\"e\":{},\"l\":[],\"s\":[\"a\",[\"b\"]]},\"num\":\"12\",\"t\":\"true\",\"sp\":\"a: b\"}";
+	CHECK(km_json_parse(a, j, strlen(j), &v, NULL) == 0);
+	km_json_sort_keys(v);
+	km_yaml_write(&out, v);
+	CHECK_STREQ(km_buf_cstr(&out),
+		    "creationTime: \"0001-01-01T00:00:00Z\"\n"
+		    "num: \"12\"\n"
+		    "sp: 'a: b'\n"
+		    "spec:\n"
+		    "  e: {}\n"
+		    "  l: []\n"
+		    "  s:\n"
+		    "  - a\n"
+		    "  - - b\n"
+		    "  to:\n"
+		    "  - default:\n"
+		    "      x: 4s\n"
+		    "    targetRef:\n"
+		    "      kind: Mesh\n"
+		    "t: \"true\"\n"
+		    "type: MeshTimeout\n");
+	km_buf_fini(&out);
+	km_buf_fini(&err);
+	km_arena_free(a);
+	return test_summary();
+}
