@@ -36,9 +36,11 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CP_OBJ := $(CP_SRC:%.c=$(BUILD)/obj/%.o)
 CTL_OBJ := $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%_test.c=$(BUILD)/tests/%_test)
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 CP_LIB_OBJ := $(filter-out $(BUILD)/obj/cp/main.o,$(CP_OBJ))
 
-PROGRAMS := $(BUILD)/kuma-cp $(BUILD)/kumactl
+PROGRAMS := $(BUILD)/kuma-cp $(BUILD)/kumactl $(TOOL_BIN)
 
 .PRECIOUS: $(BUILD)/obj/%.o
 .PHONY: all run test unit deps check-style fuzz clean bench
@@ -65,6 +67,11 @@ $(BUILD)/kumactl: $(CTL_OBJ) $(BUILD)/libkm.a
 # Unit tests: tests/unit/<dir>/<name>_test.c links the core library (and the
 # control plane library for tests under tests/unit/cp).
 $(BUILD)/tests/%_test: $(BUILD)/obj/tests/unit/%_test.o $(BUILD)/libcp.a $(BUILD)/libkm.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+# Test-only tools (tests/tools/<name>.c), used by the pytest suites.
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libcp.a $(BUILD)/libkm.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
