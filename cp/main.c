@@ -1,2 +1,197 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-int main(void) { return 0; }
+/* kuma-cp: `run` loads the configuration, opens the store, creates the
+ * defaults, starts the API and diagnostics servers and runs the event loop
+ * until SIGTERM/SIGINT; `version` and `migrate up` as upstream. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "cp/api/api.h"
+#include "cp/config/config.h"
+#include "cp/manager.h"
+
+extern char **environ;
+
+static void on_signal(struct km_loop *loop, int signo, void *ctx)
+{
+	km_info("kuma-cp", "received signal, stopping signal=%d", signo);
+	km_loop_stop(loop);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Universal Control Plane for Envoy-based Service Mesh.\n\n"
+		   "Usage:\n  kuma-cp [command]\n\n"
+		   "Available Commands:\n"
+		   "  migrate     Migrate database to which Control Plane is connected\n"
+		   "  run         Launch Control Plane\n"
+		   "  version     Print version\n\n"
+		   "Flags:\n"
+		   "  -h, --help               help for kuma-cp\n"
+		   "      --log-level string   log level: one of off|info|debug (default \"info\")\n");
+}
+
+static void random_hex(char *out, size_t n)
+{
+	FILE *f = fopen("/dev/urandom", "rb");
+	unsigned char b[32] = {0};
+	if (f) {
+		size_t r = fread(b, 1, sizeof(b), f);
+		(void)r;
+		fclose(f);
+	}
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++)
+		out[i] = hex[(b[i % 32] >> ((i / 32) % 2 ? 4 : 0)) & 15];
+	out[n] = 0;
+}
+
+static int run(const char *config_path)
+{
+	struct cp_config cfg;
+	cp_config_init_defaults(&cfg);
+	struct km_buf err = KM_BUF_INIT;
+	int rc = cp_config_load(&cfg, config_path, environ, &err);
+	if (rc == 0)
+		rc = cp_config_validate(&cfg, &err);
+	if (rc) {
+		fprintf(stderr, "Error: could not load the configuration: %s\n", km_buf_cstr(&err));
+		km_buf_fini(&err);
+		cp_config_fini(&cfg);
+		return 1;
+	}
+	km_buf_fini(&err);
+	if (strcmp(cfg.store.type, "memory") != 0) {
+		fprintf(stderr, "Error: store type %s is not supported yet; use memory\n", cfg.store.type);
+		cp_config_fini(&cfg);
+		return 1;
+	}
+	struct cp_runtime rt = {0};
+	rt.cfg = &cfg;
+	rt.loop = km_loop_new();
+	rt.store = cp_store_memory_new();
+	rt.zone = cfg.multizone.zone.name;
+	rt.global_mode = strcmp(cfg.mode, "global") == 0;
+	rt.federated = !rt.global_mode && cfg.multizone.zone.global_address &&
+		       *cfg.multizone.zone.global_address;
+	rt.localhost_is_admin = cfg.api_server.authn.localhost_is_admin;
+	rt.read_only = cfg.api_server.read_only;
+	const char *hooks = getenv("KUMA_TEST_HOOKS");
+	rt.test_hooks = hooks && strcmp(hooks, "true") == 0;
+	rt.side_effects = true;
+	rt.version = KM_VERSION;
+	char host[256] = "localhost", suffix[8], cluster[40], inst[300];
+	gethostname(host, sizeof(host) - 1);
+	random_hex(suffix, 4);
+	snprintf(inst, sizeof(inst), "%s-%s", host, suffix);
+	char raw[33];
+	random_hex(raw, 32);
+	snprintf(cluster, sizeof(cluster), "%.8s-%.4s-4%.3s-a%.3s-%.12s", raw, raw + 8, raw + 12,
+		 raw + 15, raw + 18);
+	rt.hostname = host;
+	rt.instance_id = inst;
+	rt.cluster_id = cluster;
+	struct km_arena *cfg_arena = km_arena_new(0);
+	rt.config_json = cp_config_to_json(cfg_arena, &cfg);
+
+	int exit_code = 0;
+	struct cp_api *api = NULL;
+	struct cp_http *diag = NULL;
+	rc = cp_defaults_ensure(&rt, cfg.defaults.skip_mesh_creation, cfg.defaults.skip_hostname_generators);
+	if (rc) {
+		km_error("kuma-cp", "could not create default resources error=%s", km_strerror(rc));
+		exit_code = 1;
+		goto out;
+	}
+	if (cfg.api_server.http.enabled) {
+		api = cp_api_start(&rt, cfg.api_server.http.interface, (int)cfg.api_server.http.port);
+		if (!api) {
+			exit_code = 1;
+			goto out;
+		}
+	}
+	diag = cp_api_diagnostics_start(&rt, "0.0.0.0", (int)cfg.diagnostics.server_port);
+	if (!diag) {
+		exit_code = 1;
+		goto out;
+	}
+	km_loop_signal(rt.loop, SIGTERM, on_signal, NULL);
+	km_loop_signal(rt.loop, SIGINT, on_signal, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	rt.ready = true;
+	km_info("kuma-cp", "control plane started version=%s instance=%s mode=%s store=%s", rt.version,
+		rt.instance_id, cfg.mode, cfg.store.type);
+	km_loop_run(rt.loop);
+	km_info("kuma-cp", "stopped");
+out:
+	cp_http_stop(diag);
+	cp_api_stop(api);
+	cp_store_free(rt.store);
+	km_loop_free(rt.loop);
+	km_arena_free(cfg_arena);
+	cp_config_fini(&cfg);
+	return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = NULL, *config = NULL;
+	const char *sub = NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if ((strcmp(a, "-c") == 0 || strcmp(a, "--config-file") == 0) && i + 1 < argc) {
+			config = argv[++i];
+		} else if (strncmp(a, "--config-file=", 14) == 0) {
+			config = a + 14;
+		} else if (strcmp(a, "--log-level") == 0 && i + 1 < argc) {
+			if (km_log_set_level(argv[++i])) {
+				fprintf(stderr, "Error: invalid log level %s\n", argv[i]);
+				return 1;
+			}
+		} else if (strncmp(a, "--log-level=", 12) == 0) {
+			if (km_log_set_level(a + 12)) {
+				fprintf(stderr, "Error: invalid log level %s\n", a + 12);
+				return 1;
+			}
+		} else if (a[0] == '-') {
+			fprintf(stderr, "Error: unknown flag: %s\n", a);
+			return 1;
+		} else if (!cmd) {
+			cmd = a;
+		} else if (!sub) {
+			sub = a;
+		} else {
+			fprintf(stderr, "Error: unexpected argument %s\n", a);
+			return 1;
+		}
+	}
+	if (!cmd) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "run") == 0)
+		return run(config);
+	if (strcmp(cmd, "version") == 0) {
+		printf("Kuma: %s\n", KM_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "migrate") == 0) {
+		if (!sub || strcmp(sub, "up") != 0) {
+			fprintf(stderr, "Error: usage: kuma-cp migrate up [-c config]\n");
+			return 1;
+		}
+		fprintf(stderr, "Error: migrations are only needed for the postgres store, which this build "
+				"does not support yet\n");
+		return 1;
+	}
+	fprintf(stderr, "Error: unknown command \"%s\" for \"kuma-cp\"\n", cmd);
+	usage(stderr);
+	return 1;
+}

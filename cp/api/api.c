@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* REST API routing: the URL space of upstream's api-server in one dispatch
+ * function (fixed routes first, then the per-type CRUD paths derived from the
+ * type table), plus the diagnostics server (/ready, /healthy). */
+#include "cp/api/api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+
+#define MAX_BODY (8u * 1024 * 1024)
+
+struct cp_api {
+	struct cp_runtime *rt;
+	struct cp_http *http;
+};
+
+static const char zone_read_only[] =
+    "On zone control plane you can only modify zone resources with 'kumactl apply' or via the "
+    "HTTP API. You can still use 'kumactl' or the HTTP API to modify the rest of the resource on "
+    "the global control plane.\n";
+static const char global_read_only[] =
+    "On global control plane you can not modify dataplane resources with 'kumactl apply' or via "
+    "the HTTP API. You can still use 'kumactl' or the HTTP API to modify them on the zone control "
+    "plane.\n";
+
+#define MAX_SEGS 8
+
+static size_t split(struct km_str path, struct km_str *segs)
+{
+	size_t n = 0, i = 0;
+	while (i < path.len && n < MAX_SEGS) {
+		while (i < path.len && path.ptr[i] == '/')
+			i++;
+		if (i >= path.len)
+			break;
+		size_t j = i;
+		while (j < path.len && path.ptr[j] != '/')
+			j++;
+		segs[n++] = (struct km_str){path.ptr + i, j - i};
+		i = j;
+	}
+	if (i < path.len) /* too many segments */
+		return MAX_SEGS + 1;
+	return n;
+}
+
+static bool method_is(const struct cp_http_req *req, const char *m)
+{
+	return strcmp(req->method, m) == 0;
+}
+
+static void not_found(struct cp_http_req *req)
+{
+	cp_api_write_error(req, 404, "Not found", "Not found", NULL);
+}
+
+static void method_not_allowed(struct cp_http_req *req)
+{
+	cp_api_write_error(req, 405, "Method not allowed", "Method not allowed", NULL);
+}
+
+static bool type_read_only(const struct cp_runtime *rt, const struct km_rtype *t)
+{
+	return rt->read_only || km_rtype_has(t, KM_RT_READ_ONLY);
+}
+
+/* CRUD on one resource: GET, PUT, DELETE. */
+static void item(struct cp_api_ctx *c, const struct km_rtype *t, struct km_str mesh, struct km_str name)
+{
+	struct cp_http_req *req = c->req;
+	if (method_is(req, "GET")) {
+		cp_api_get(c, t, mesh, name, false);
+	} else if (method_is(req, "PUT") || method_is(req, "DELETE")) {
+		if (type_read_only(c->rt, t)) {
+			cp_api_write_error(req, 405, "Method not allowed",
+					   c->rt->global_mode ? global_read_only : zone_read_only, NULL);
+			return;
+		}
+		if (method_is(req, "PUT"))
+			cp_api_put(c, t, mesh, name);
+		else
+			cp_api_delete(c, t, mesh, name);
+	} else {
+		method_not_allowed(req);
+	}
+}
+
+static bool get_only(struct cp_http_req *req)
+{
+	if (method_is(req, "GET"))
+		return true;
+	method_not_allowed(req);
+	return false;
+}
+
+static void route(struct cp_api_ctx *c)
+{
+	struct cp_http_req *req = c->req;
+	struct km_str s[MAX_SEGS];
+	size_t n = split(req->path, s);
+	if (n > MAX_SEGS) {
+		not_found(req);
+		return;
+	}
+	if (n == 0) {
+		if (get_only(req))
+			cp_api_index(c);
+		return;
+	}
+	if (!cp_api_authenticate(c))
+		return;
+	if (n == 1) {
+		static const struct {
+			const char *path;
+			void (*fn)(struct cp_api_ctx *);
+		} fixed[] = {
+		    {"config", cp_api_config},
+		    {"who-am-i", cp_api_who_am_i},
+		    {"policies", cp_api_policies},
+		    {"_resources", cp_api_resources},
+		    {"global-insight", cp_api_global_insight},
+		    {"global-insights", cp_api_global_insights},
+		};
+		for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+			if (km_str_eqc(s[0], fixed[i].path)) {
+				if (get_only(req))
+					fixed[i].fn(c);
+				return;
+			}
+		if (km_str_eqc(s[0], "tokens")) {
+			if (method_is(req, "POST"))
+				cp_api_token_dataplane(c);
+			else
+				method_not_allowed(req);
+			return;
+		}
+		if (km_str_eqc(s[0], "zones+insights")) {
+			if (get_only(req))
+				cp_api_list(c, km_rtype_by_name(KM_STR("Zone")), KM_STR(""), false, true);
+			return;
+		}
+		const struct km_rtype *t = km_rtype_by_path(s[0]);
+		if (!t) {
+			not_found(req);
+			return;
+		}
+		if (get_only(req))
+			cp_api_list(c, t, KM_STR(""), t->scope == KM_SCOPE_MESH, false);
+		return;
+	}
+	if (n == 2 && km_str_eqc(s[0], "_kri")) {
+		if (get_only(req))
+			cp_api_kri(c, s[1]);
+		return;
+	}
+	if (n == 2 && km_str_eqc(s[0], "tokens")) {
+		if (!method_is(req, "POST")) {
+			method_not_allowed(req);
+		} else if (km_str_eqc(s[1], "user")) {
+			cp_api_token_user(c);
+		} else if (km_str_eqc(s[1], "dataplane")) {
+			cp_api_token_dataplane(c);
+		} else {
+			not_found(req);
+		}
+		return;
+	}
+	if (n == 2 && km_str_eqc(s[0], "_test") && c->rt->test_hooks) {
+		if (!method_is(req, "POST"))
+			method_not_allowed(req);
+		else if (km_str_eqc(s[1], "reset"))
+			cp_api_test_reset(c);
+		else if (km_str_eqc(s[1], "seed"))
+			cp_api_test_seed(c);
+		else
+			not_found(req);
+		return;
+	}
+	/* /meshes/{mesh}/... */
+	if (km_str_eqc(s[0], "meshes") && n >= 3) {
+		struct km_str mesh = s[1];
+		bool legacy_overview = km_str_eqc(s[2], "dataplanes+insights");
+		const struct km_rtype *t =
+		    legacy_overview ? km_rtype_by_name(KM_STR("Dataplane")) : km_rtype_by_path(s[2]);
+		if (!t || t->scope != KM_SCOPE_MESH) {
+			not_found(req);
+			return;
+		}
+		bool is_dp = strcmp(t->name, "Dataplane") == 0;
+		if (n == 3) {
+			if (get_only(req))
+				cp_api_list(c, t, mesh, false, legacy_overview);
+			return;
+		}
+		if (n == 4 && is_dp && !legacy_overview && km_str_eqc(s[3], "_overview")) {
+			if (get_only(req))
+				cp_api_list(c, t, mesh, false, true);
+			return;
+		}
+		if (n == 4) {
+			if (legacy_overview) {
+				if (get_only(req))
+					cp_api_get(c, t, mesh, s[3], true);
+				return;
+			}
+			item(c, t, mesh, s[3]);
+			return;
+		}
+		if (n == 5 && is_dp && km_str_eqc(s[4], "_overview")) {
+			if (get_only(req))
+				cp_api_get(c, t, mesh, s[3], true);
+			return;
+		}
+		not_found(req);
+		return;
+	}
+	/* global-scoped: /{path}/{name}[/_overview] */
+	const struct km_rtype *t = km_rtype_by_path(s[0]);
+	bool zone_legacy = km_str_eqc(s[0], "zones+insights");
+	if (zone_legacy)
+		t = km_rtype_by_name(KM_STR("Zone"));
+	if (!t || t->scope != KM_SCOPE_GLOBAL) {
+		not_found(req);
+		return;
+	}
+	bool is_zone = strcmp(t->name, "Zone") == 0;
+	if (n == 2 && is_zone && km_str_eqc(s[1], "_overview")) {
+		if (get_only(req))
+			cp_api_list(c, t, KM_STR(""), false, true);
+		return;
+	}
+	if (n == 2) {
+		if (zone_legacy) {
+			if (get_only(req))
+				cp_api_get(c, t, KM_STR(""), s[1], true);
+			return;
+		}
+		item(c, t, KM_STR(""), s[1]);
+		return;
+	}
+	if (n == 3 && is_zone && km_str_eqc(s[2], "_overview")) {
+		if (get_only(req))
+			cp_api_get(c, t, KM_STR(""), s[1], true);
+		return;
+	}
+	not_found(req);
+}
+
+static void on_request(void *ctx, struct cp_http_req *req)
+{
+	struct cp_api *api = ctx;
+	struct cp_api_ctx c = {.rt = api->rt, .req = req};
+	route(&c);
+	km_debug("api", "request method=%s path=%.*s status=%d", req->method, KM_STR_FMT(req->path),
+		 req->status);
+}
+
+struct cp_api *cp_api_start(struct cp_runtime *rt, const char *iface, int port)
+{
+	struct cp_api *api = km_calloc(1, sizeof(*api));
+	api->rt = rt;
+	api->http = cp_http_start(rt->loop, "api-server", iface, port, MAX_BODY, on_request, api);
+	if (!api->http) {
+		free(api);
+		return NULL;
+	}
+	return api;
+}
+
+int cp_api_port(const struct cp_api *api)
+{
+	return cp_http_port(api->http);
+}
+
+void cp_api_stop(struct cp_api *api)
+{
+	if (!api)
+		return;
+	cp_http_stop(api->http);
+	free(api);
+}
+
+/* ---- diagnostics (5680) ---- */
+
+static void on_diag(void *ctx, struct cp_http_req *req)
+{
+	struct cp_runtime *rt = ctx;
+	req->content_type = "text/plain; charset=utf-8";
+	if (km_str_eqc(req->path, "/ready")) {
+		req->status = rt->ready ? 200 : 503;
+		km_buf_puts(&req->out, rt->ready ? "" : "not ready");
+	} else if (km_str_eqc(req->path, "/healthy")) {
+		req->status = 200;
+	} else {
+		req->status = 404;
+		km_buf_puts(&req->out, "404 page not found\n");
+	}
+}
+
+struct cp_http *cp_api_diagnostics_start(struct cp_runtime *rt, const char *iface, int port)
+{
+	return cp_http_start(rt->loop, "diagnostics", iface, port, 4096, on_diag, rt);
+}

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* libmicrohttpd driven from the km_loop: the daemon's epoll fd is watched for
+ * readability and MHD_run() is called on events and on MHD's own timeout.
+ * Each connection gets a request arena on its first callback and frees it in
+ * the completion callback. */
+#include "cp/api/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+
+struct cp_http {
+	struct MHD_Daemon *d;
+	struct km_loop *loop;
+	struct km_timer timer;
+	const char *name;
+	size_t max_body;
+	cp_http_handler_fn fn;
+	void *ctx;
+	int port;
+	int epfd;
+};
+
+struct conn_state {
+	struct cp_http_req req;
+	struct km_buf body;
+	bool too_big;
+};
+
+static void drive(struct cp_http *h);
+
+static void on_timer(struct km_loop *loop, void *ctx)
+{
+	drive(ctx);
+}
+
+static void drive(struct cp_http *h)
+{
+	MHD_run(h->d);
+	MHD_UNSIGNED_LONG_LONG ms;
+	if (MHD_get_timeout(h->d, &ms) == MHD_YES)
+		km_loop_timer_start(h->loop, &h->timer, ms, on_timer, h);
+	else
+		km_loop_timer_stop(h->loop, &h->timer);
+}
+
+static void on_io(struct km_loop *loop, int fd, unsigned events, void *ctx)
+{
+	drive(ctx);
+}
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct cp_http_req *req = cls;
+	struct cp_http_param *q =
+	    km_arena_realloc(req->a, req->query, req->nquery * sizeof(*q), (req->nquery + 1) * sizeof(*q));
+	q[req->nquery].key = (struct km_str){km_arena_strdup(req->a, key), strlen(key)};
+	const char *v = value ? value : "";
+	q[req->nquery].value = (struct km_str){km_arena_strdup(req->a, v), strlen(v)};
+	req->query = q;
+	req->nquery++;
+	return MHD_YES;
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return true;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			return in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return false;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, struct cp_http_req *req)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	    req->out.len, req->out.data ? req->out.data : (char *)"", MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	if (req->content_type)
+		MHD_add_response_header(resp, "Content-Type", req->content_type);
+	if (req->extra_header_name)
+		MHD_add_response_header(resp, req->extra_header_name, req->extra_header_value);
+	enum MHD_Result r = MHD_queue_response(c, (unsigned)(req->status ? req->status : 200), resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_size, void **con_cls)
+{
+	struct cp_http *h = cls;
+	struct conn_state *st = *con_cls;
+	if (!st) {
+		st = km_calloc(1, sizeof(*st));
+		st->req.a = km_arena_new(8192);
+		st->body.max = h->max_body;
+		*con_cls = st;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!st->too_big && km_buf_append(&st->body, upload_data, *upload_size) != 0)
+			st->too_big = true;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	struct cp_http_req *req = &st->req;
+	req->method = method;
+	req->conn = c;
+	req->path = (struct km_str){km_arena_strdup(req->a, url), strlen(url)};
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, req);
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	req->remote_loopback = ci && is_loopback(ci->client_addr);
+	req->body = (struct km_str){km_buf_cstr(&st->body), st->body.len};
+	if (st->too_big) {
+		req->status = 413;
+		req->content_type = "application/json";
+		km_buf_printf(&req->out,
+			      "{\n \"type\": \"/std-errors\",\n \"status\": 413,\n \"title\": \"Request "
+			      "Entity Too Large\",\n \"detail\": \"request body exceeds %zu bytes\",\n "
+			      "\"details\": \"request body exceeds %zu bytes\"\n}\n",
+			      h->max_body, h->max_body);
+	} else {
+		h->fn(h->ctx, req);
+	}
+	return respond(c, req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct conn_state *st = *con_cls;
+	if (!st)
+		return;
+	km_buf_fini(&st->req.out);
+	km_buf_fini(&st->body);
+	km_arena_free(st->req.a);
+	free(st);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = 0;
+	km_warn("http", "%s", msg);
+}
+
+struct cp_http *cp_http_start(struct km_loop *loop, const char *name, const char *iface, int port,
+			      size_t max_body, cp_http_handler_fn fn, void *ctx)
+{
+	struct cp_http *h = km_calloc(1, sizeof(*h));
+	h->loop = loop;
+	h->name = name;
+	h->max_body = max_body;
+	h->fn = fn;
+	h->ctx = ctx;
+	struct sockaddr_in6 sa6 = {0};
+	struct sockaddr_in sa4 = {0};
+	const struct sockaddr *sa;
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	if (iface && strchr(iface, ':')) {
+		sa6.sin6_family = AF_INET6;
+		sa6.sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, iface, &sa6.sin6_addr) != 1) {
+			km_error("http", "invalid interface address server=%s interface=%s", name, iface);
+			free(h);
+			return NULL;
+		}
+		sa = (const struct sockaddr *)&sa6;
+		flags |= MHD_USE_IPv6;
+		if (IN6_IS_ADDR_UNSPECIFIED(&sa6.sin6_addr))
+			flags |= MHD_USE_DUAL_STACK;
+	} else {
+		sa4.sin_family = AF_INET;
+		sa4.sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, iface && *iface ? iface : "0.0.0.0", &sa4.sin_addr) != 1) {
+			km_error("http", "invalid interface address server=%s interface=%s", name, iface);
+			free(h);
+			return NULL;
+		}
+		sa = (const struct sockaddr *)&sa4;
+	}
+	h->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+				h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+				MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+	if (!h->d) {
+		km_error("http", "cannot listen server=%s address=%s:%d", name, iface ? iface : "", port);
+		free(h);
+		return NULL;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = di ? di->port : port;
+	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+	h->epfd = di ? di->epoll_fd : -1;
+	if (h->epfd < 0 || km_loop_watch(loop, h->epfd, KM_EV_READ, on_io, h) != 0) {
+		km_error("http", "cannot watch daemon server=%s", name);
+		MHD_stop_daemon(h->d);
+		free(h);
+		return NULL;
+	}
+	drive(h);
+	km_info("http", "listening server=%s address=%s:%d", name, iface ? iface : "0.0.0.0", h->port);
+	return h;
+}
+
+int cp_http_port(const struct cp_http *h)
+{
+	return h->port;
+}
+
+void cp_http_stop(struct cp_http *h)
+{
+	if (!h)
+		return;
+	km_loop_unwatch(h->loop, h->epfd);
+	km_loop_timer_stop(h->loop, &h->timer);
+	MHD_stop_daemon(h->d);
+	free(h);
+}
+
+const char *cp_http_header(const struct cp_http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const struct km_str *cp_http_query(const struct cp_http_req *req, const char *key)
+{
+	for (size_t i = 0; i < req->nquery; i++)
+		if (km_str_eqc(req->query[i].key, key))
+			return &req->query[i].value;
+	return NULL;
+}

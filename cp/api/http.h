@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* HTTP/1.1 server glue: libmicrohttpd in external-select mode driven by our
+ * epoll loop. A request is collected whole (body capped) and handed to the
+ * handler, which fills a response; both live in a per-request arena that is
+ * freed when the response has been queued. */
+#ifndef CP_API_HTTP_H
+#define CP_API_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "ev/loop.h"
+
+struct cp_http_param {
+	struct km_str key, value;
+};
+
+struct cp_http_req {
+	struct km_arena *a;      /* request lifetime */
+	const char *method;      /* "GET", "PUT", ... */
+	struct km_str path;      /* percent-decoded, no query */
+	struct cp_http_param *query;
+	size_t nquery;
+	struct km_str body;
+	bool remote_loopback;    /* peer address is 127.0.0.0/8 or ::1 */
+	void *conn;              /* opaque, for cp_http_header() */
+	/* response */
+	int status;
+	const char *content_type;
+	struct km_buf out;       /* freed by the server */
+	const char *extra_header_name, *extra_header_value;
+};
+
+typedef void (*cp_http_handler_fn)(void *ctx, struct cp_http_req *req);
+
+struct cp_http;
+
+/* Starts listening on <iface>:<port> ("0.0.0.0", "127.0.0.1", "::"); port 0
+ * picks a free one (see cp_http_port). Requests with bodies over <max_body>
+ * get 413 without reaching <fn>. Returns NULL and logs on failure. */
+struct cp_http *cp_http_start(struct km_loop *loop, const char *name, const char *iface, int port,
+			      size_t max_body, cp_http_handler_fn fn, void *ctx);
+int cp_http_port(const struct cp_http *h);
+void cp_http_stop(struct cp_http *h);
+
+/* Request header value (case-insensitive name) or NULL. */
+const char *cp_http_header(const struct cp_http_req *req, const char *name);
+/* First query value for <key>, or NULL when absent. */
+const struct km_str *cp_http_query(const struct cp_http_req *req, const char *key);
+
+#endif

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The control plane's process-wide context: the loop, the store and the
+ * settings every component reads. Created once in main() and passed down;
+ * it outlives every component. */
+#ifndef CP_RUNTIME_H
+#define CP_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cp/config/config.h"
+#include "cp/store/store.h"
+#include "ev/loop.h"
+
+struct cp_runtime {
+	struct km_loop *loop;
+	struct cp_store *store;
+	const char *zone;        /* multizone.zone.name */
+	bool global_mode;        /* mode == global */
+	bool federated;          /* zone CP with multizone.zone.globalAddress */
+	bool localhost_is_admin; /* apiServer.authn.localhostIsAdmin */
+	bool read_only;          /* apiServer.readOnly */
+	bool test_hooks;         /* KUMA_TEST_HOOKS=true enables the test routes */
+	bool side_effects;       /* create mesh defaults on Mesh creation */
+	bool ready;              /* /ready answers 200 */
+	const char *instance_id;
+	const char *hostname;
+	const char *cluster_id;
+	const char *version;
+	struct km_json *config_json;  /* effective config for GET /config (owned by main) */
+	const struct cp_config *cfg; /* effective configuration (owned by main) */
+};
+
+#define KM_VERSION "3.0.0"
+
+#endif

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `kumactl generate user-token|dataplane-token|zone-token|signing-key`:
+ * tokens are issued by the control plane (POST /tokens/<kind>) and printed
+ * without a newline, as upstream does; signing keys are RSA 2048 PEM made
+ * with OpenSSL. Offline signing (--signing-key-path) is not supported. */
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl/ctl.h"
+
+static int valid_for(struct ctl_ctx *c, int64_t *ns)
+{
+	*ns = 0;
+	return ctl_duration_parse(ctl_flag_str(c, "valid-for"), ns);
+}
+
+static int offline_check(struct ctl_ctx *c)
+{
+	const char *skp = ctl_flag_str(c, "signing-key-path");
+	const char *kid = ctl_flag_str(c, "kid");
+	if (skp && *skp) {
+		if (!kid || !*kid)
+			return ctl_fail(c, "--kid is required when --signing-key-path is used");
+		return ctl_fail(c, "issuing tokens offline with --signing-key-path is not supported by this kumactl");
+	}
+	if (kid && *kid)
+		return ctl_fail(c, "--kid cannot be used when --signing-key-path is used");
+	return 0;
+}
+
+static struct km_json *str_list(struct km_arena *a, const char **v, size_t n)
+{
+	if (n == 0)
+		return km_json_null(a);
+	struct km_json *arr = km_json_array(a);
+	for (size_t i = 0; i < n; i++)
+		km_json_array_push(a, arr, km_json_cstring(a, v[i]));
+	return arr;
+}
+
+/* POSTs <req> to /tokens/<kind> and prints the token. */
+static int issue(struct ctl_ctx *c, const char *kind, const struct km_json *req, const char *what)
+{
+	const struct ctl_cp *cp = ctl_client_cp(c);
+	if (!cp)
+		return 1;
+	struct km_buf body = KM_BUF_INIT, err = KM_BUF_INIT;
+	km_json_write(&body, req, 0, 0);
+	struct ctl_resp r = {0};
+	int rc = 0;
+	const char *path = km_arena_printf(c->a, "/tokens/%s", kind);
+	if (ctl_client_do(c, cp, "POST", path, km_buf_cstr(&body), &r, &err) < 0) {
+		rc = ctl_fail(c, "%s: could not execute the request: %s", what, km_buf_cstr(&err));
+	} else if (r.status != 200) {
+		const char *apierr = ctl_client_api_error(c->a, r.body);
+		if (apierr)
+			rc = ctl_fail(c, "%s", apierr);
+		else
+			rc = ctl_fail(c, "%s: (%ld): %.*s", what, r.status, KM_STR_FMT(r.body));
+	} else {
+		fwrite(r.body.ptr, 1, r.body.len, stdout);
+		fflush(stdout);
+	}
+	km_buf_fini(&body);
+	km_buf_fini(&err);
+	return rc;
+}
+
+int ctl_generate_user_token_run(struct ctl_ctx *c)
+{
+	int rc = offline_check(c);
+	if (rc)
+		return rc;
+	int64_t ns;
+	valid_for(c, &ns);
+	const char **groups = NULL;
+	size_t ng = ctl_flag_all(c, "group", &groups);
+	struct km_json *req = km_json_object(c->a);
+	km_json_set(c->a, req, "name", km_json_cstring(c->a, ctl_flag_str(c, "name")));
+	km_json_set(c->a, req, "groups", str_list(c->a, groups, ng));
+	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, ctl_duration_format(c->a, ns)));
+	return issue(c, "user", req, "failed to generate a user token");
+}
+
+int ctl_generate_dataplane_token_run(struct ctl_ctx *c)
+{
+	const char *ptype = ctl_flag_str(c, "proxy-type");
+	if (ptype && *ptype && strcmp(ptype, "dataplane") != 0)
+		return ctl_fail(c, "%s is not a valid proxy type", ptype);
+	int rc = offline_check(c);
+	if (rc)
+		return rc;
+	int64_t ns;
+	valid_for(c, &ns);
+	if (ns == 0)
+		return ctl_fail(c, "failed to generate a dataplane token: You must set a token validFor value");
+	const char **tags = NULL;
+	size_t nt = ctl_flag_all(c, "tag", &tags);
+	struct km_json *tj = km_json_object(c->a);
+	for (size_t i = 0; i < nt; i++) {
+		const char *eq = strchr(tags[i], '=');
+		const char *k = km_arena_strndup(c->a, tags[i], eq ? (size_t)(eq - tags[i]) : strlen(tags[i]));
+		struct km_json *vals = km_json_array(c->a);
+		const char *p = eq ? eq + 1 : "";
+		for (;;) {
+			const char *comma = strchr(p, ',');
+			size_t n = comma ? (size_t)(comma - p) : strlen(p);
+			km_json_array_push(c->a, vals, km_json_string(c->a, (struct km_str){p, n}));
+			if (!comma)
+				break;
+			p = comma + 1;
+		}
+		km_json_set(c->a, tj, k, vals);
+	}
+	struct km_json *req = km_json_object(c->a);
+	km_json_set(c->a, req, "name", km_json_cstring(c->a, ctl_flag_str(c, "name")));
+	km_json_set(c->a, req, "mesh", km_json_cstring(c->a, ctl_mesh(c)));
+	km_json_set(c->a, req, "tags", tj);
+	km_json_set(c->a, req, "type", km_json_cstring(c->a, ptype ? ptype : ""));
+	km_json_set(c->a, req, "workload", km_json_cstring(c->a, ctl_flag_str(c, "workload")));
+	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, ctl_duration_format(c->a, ns)));
+	return issue(c, "dataplane", req, "failed to generate a dataplane token");
+}
+
+int ctl_generate_zone_token_run(struct ctl_ctx *c)
+{
+	const char **scopes = NULL;
+	size_t ns_ = ctl_flag_all(c, "scope", &scopes);
+	if (ns_) {
+		struct km_buf b = KM_BUF_INIT;
+		for (size_t i = 0; i < ns_; i++)
+			km_buf_printf(&b, "%s%s", i ? " " : "", scopes[i]);
+		int rc = ctl_fail(c, "invalid --scope values: [%s] (supported scopes: [])", km_buf_cstr(&b));
+		km_buf_fini(&b);
+		return rc;
+	}
+	int rc = offline_check(c);
+	if (rc)
+		return rc;
+	int64_t ns;
+	valid_for(c, &ns);
+	struct km_json *req = km_json_object(c->a);
+	km_json_set(c->a, req, "zone", km_json_cstring(c->a, ctl_flag_str(c, "zone")));
+	km_json_set(c->a, req, "scope", km_json_null(c->a));
+	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, ctl_duration_format(c->a, ns)));
+	return issue(c, "zone", req, "failed to generate a zone token");
+}
+
+/* RSA 2048 private key as PKCS#1 PEM ("RSA PRIVATE KEY"), into <out>. */
+static int new_signing_key(struct km_buf *out)
+{
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	if (!key)
+		return -1;
+	BIO *bio = BIO_new(BIO_s_mem());
+	int ok = bio && PEM_write_bio_PrivateKey_traditional(bio, key, NULL, NULL, 0, NULL, NULL);
+	if (ok) {
+		char *p = NULL;
+		long n = BIO_get_mem_data(bio, &p);
+		km_buf_append(out, p, (size_t)n);
+	}
+	BIO_free(bio);
+	EVP_PKEY_free(key);
+	return ok ? 0 : -1;
+}
+
+int ctl_generate_signing_key_run(struct ctl_ctx *c)
+{
+	const char *format = ctl_flag_str(c, "format");
+	struct km_buf pem = KM_BUF_INIT;
+	if (new_signing_key(&pem) < 0) {
+		km_buf_fini(&pem);
+		return ctl_fail(c, "could not generate signing key: failed to generate RSA key");
+	}
+	int rc = 0;
+	if (!strcmp(format, "pem")) {
+		rc = ctl_out(&pem);
+	} else if (!strcmp(format, "pem-base64")) {
+		struct km_buf b64 = KM_BUF_INIT;
+		size_t cap = 4 * ((pem.len + 2) / 3) + 1;
+		unsigned char *dst = km_arena_alloc(c->a, cap);
+		int n = EVP_EncodeBlock(dst, (const unsigned char *)pem.data, (int)pem.len);
+		km_buf_append(&b64, dst, (size_t)n);
+		rc = ctl_out(&b64);
+		km_buf_fini(&b64);
+	} else {
+		rc = ctl_fail(c, "invalid format");
+	}
+	km_buf_fini(&pem);
+	return rc;
+}

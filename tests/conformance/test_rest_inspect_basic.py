@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Family B (basic): upstream pkg/api-server/testdata/resources/inspect table
+cases that need no policy engine: dataplane `_layout`, MeshService
+`_dataplanes`, a policy's `_resources/dataplanes`, and service `_hostnames`
+(the `global` folder runs against a global-mode CP, as upstream does).
+The policy-engine folders (`_rules`, `_policies/**`, `_routes`) are replayed
+too when KUMA_CONFORMANCE_B_ALL=1. Same runner and format as family A."""
+
+import pytest
+
+from harness.cases import all_ids, check_action, discover, env_flag, params, require_api_testdata
+
+TESTDATA = require_api_testdata()
+INSPECT = TESTDATA / "resources" / "inspect"
+
+BASIC_FOLDERS = [
+    "dataplanes/_layout",
+    "meshservices/_dataplanes",
+    "policies/_resources/dataplanes",
+    "services/_resources/hostnames/zone",
+]
+GLOBAL_FOLDERS = ["services/_resources/hostnames/global"]
+POLICY_FOLDERS = [
+    "dataplanes/_rules",
+    "dataplanes/_policies",
+    "dataplanes/_policies/inbounds",
+    "dataplanes/_policies/outbounds",
+    "dataplanes/_policies/routes",
+    "dataplanes/_routes",
+]
+
+ZONE_FOLDERS = BASIC_FOLDERS + (POLICY_FOLDERS if env_flag("KUMA_CONFORMANCE_B_ALL") else [])
+
+
+def _discover(folders):
+    cases = []
+    for f in folders:
+        cases += discover(INSPECT / f)
+    return cases
+
+
+ZONE_CASES = _discover(ZONE_FOLDERS)
+GLOBAL_CASES = _discover(GLOBAL_FOLDERS)
+
+# id (golden stem; global cases prefixed "global:") -> reason; xfail(strict=True).
+KNOWN_DIFFERENCES: dict[str, str] = {
+}
+
+
+def _global_params():
+    out = []
+    for p in params(GLOBAL_CASES, {}, "B"):
+        case, index = p.values
+        gid = "global:" + case.action_id(index)
+        marks = list(p.marks)
+        if gid in KNOWN_DIFFERENCES:
+            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[gid]))
+        out.append(pytest.param(case, index, id=gid, marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("case,index", params(ZONE_CASES, KNOWN_DIFFERENCES, "B"))
+def test_inspect(live_cp, case, index):
+    check_action(live_cp, case, index)
+
+
+@pytest.mark.parametrize("case,index", _global_params())
+def test_inspect_global(global_cp, case, index):
+    check_action(global_cp, case, index)
+
+
+def test_known_differences_refer_to_existing_cases():
+    ids = all_ids(_discover(BASIC_FOLDERS + POLICY_FOLDERS)) | {"global:" + i for i in all_ids(GLOBAL_CASES)}
+    stale = set(KNOWN_DIFFERENCES) - ids
+    assert not stale, f"KNOWN_DIFFERENCES lists ids that are not cases: {sorted(stale)}"
