@@ -173,7 +173,7 @@ static int read_url(struct ctl_ctx *c, const char *url, struct km_buf *b)
 {
 	CURL *h = curl_easy_init();
 	if (!h)
-		return ctl_fail(c, "error creating new http request");
+		return ctl_args_fail(c, "error creating new http request");
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_url_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
@@ -185,10 +185,10 @@ static int read_url(struct ctl_ctx *c, const char *url, struct km_buf *b)
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(h);
 	if (rc != CURLE_OK)
-		return ctl_fail(c, "error with GET http request: Get \"%s\": %s", url,
+		return ctl_args_fail(c, "error with GET http request: Get \"%s\": %s", url,
 				curl_easy_strerror(rc));
 	if (status != 200)
-		return ctl_fail(c, "error while retrieving URL");
+		return ctl_args_fail(c, "error while retrieving URL");
 	return 0;
 }
 
@@ -196,25 +196,25 @@ static int read_content(struct ctl_ctx *c, const char *file, struct km_buf *b)
 {
 	if (strcmp(file, "-") == 0) {
 		if (read_fd_all(stdin, b) < 0)
-			return ctl_fail(c, "error while reading provided file: read stdin failed");
+			return ctl_args_fail(c, "error while reading provided file: read stdin failed");
 		return 0;
 	}
 	if (!strncmp(file, "http://", 7) || !strncmp(file, "https://", 8))
 		return read_url(c, file, b);
 	struct stat st;
 	if (stat(file, &st) < 0)
-		return ctl_fail(c, "error while reading provided file: stat %s: %s", file,
+		return ctl_args_fail(c, "error while reading provided file: stat %s: %s", file,
 				strerror(errno));
 	if (!S_ISDIR(st.st_mode)) {
 		int rc = read_file(file, b);
 		if (rc < 0)
-			return ctl_fail(c, "error while reading provided file: open %s: %s", file,
+			return ctl_args_fail(c, "error while reading provided file: open %s: %s", file,
 					strerror(-rc));
 		return 0;
 	}
 	DIR *d = opendir(file);
 	if (!d)
-		return ctl_fail(c, "error reading directory: open %s: %s", file, strerror(errno));
+		return ctl_args_fail(c, "error reading directory: open %s: %s", file, strerror(errno));
 	const char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *e;
@@ -240,7 +240,7 @@ static int read_content(struct ctl_ctx *c, const char *file, struct km_buf *b)
 			km_buf_puts(b, "\n---\n");
 		int rc = read_file(names[i], b);
 		if (rc < 0)
-			return ctl_fail(c, "error reading file %s: open %s: %s", names[i], names[i],
+			return ctl_args_fail(c, "error reading file %s: open %s: %s", names[i], names[i],
 					strerror(-rc));
 	}
 	return 0;
@@ -406,7 +406,7 @@ static int upsert(struct ctl_ctx *c, const struct ctl_cp *cp, const struct km_re
 	km_buf_fini(&err);
 	const char *tn = d->type->name;
 	if (fail)
-		return ctl_fail(c, "resource type=\"%s\" mesh=\"%.*s\" name=\"%.*s\": failed server side: %s",
+		return ctl_args_fail(c, "resource type=\"%s\" mesh=\"%.*s\" name=\"%.*s\": failed server side: %s",
 				tn, KM_STR_FMT(d->mesh), KM_STR_FMT(d->name), fail);
 	printf("resource type=\"%s\" mesh=\"%.*s\" name=\"%.*s\" %s\n", tn, KM_STR_FMT(d->mesh),
 	       KM_STR_FMT(d->name), update ? "Updated" : "Created");
@@ -428,20 +428,20 @@ int ctl_apply_run(struct ctl_ctx *c)
 	ctl_client_check_version(c);
 	struct km_buf in = KM_BUF_INIT;
 	in.max = APPLY_MAX_INPUT;
-	int rc = read_content(c, ctl_flag_str(c, "file"), &in);
+	int rc = read_content(c, ctl_args_str(c, "file"), &in);
 	if (rc) {
 		km_buf_fini(&in);
 		return rc;
 	}
 	if (in.len == 0) {
 		km_buf_fini(&in);
-		return ctl_fail(c, "no resource(s) passed to apply");
+		return ctl_args_fail(c, "no resource(s) passed to apply");
 	}
 	const char **docs = NULL;
 	size_t ndocs = ctl_apply_split(c->a, km_buf_cstr(&in), &docs);
 	km_buf_fini(&in);
 	const char **vars = NULL;
-	size_t nvars = ctl_flag_all(c, "var", &vars);
+	size_t nvars = ctl_args_all(c, "var", &vars);
 	const char **keys = km_arena_alloc(c->a, (nvars + 1) * sizeof(*keys));
 	const char **vals = km_arena_alloc(c->a, (nvars + 1) * sizeof(*vals));
 	for (size_t i = 0; i < nvars; i++) {
@@ -499,15 +499,15 @@ int ctl_apply_run(struct ctl_ctx *c)
 		}
 	}
 	if (has_errors)
-		return ctl_fail(c, "failed to validate some resources");
-	if (ctl_flag_bool(c, "dry-run")) {
+		return ctl_args_fail(c, "failed to validate some resources");
+	if (ctl_args_bool(c, "dry-run")) {
 		struct km_buf out = KM_BUF_INIT;
 		for (size_t i = 0; i < nres; i++) {
 			if (i)
 				km_buf_puts(&out, "---\n");
 			ctl_table_print_resource_yaml(c->a, dry_run_form(c->a, &res[i]), &out);
 		}
-		rc = ctl_out(&out);
+		rc = ctl_args_out(&out);
 		km_buf_fini(&out);
 		return rc;
 	}

@@ -8,36 +8,49 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "ctl/ctl.h"
 
 #define CTL_MAX_BODY (256u << 20)
 
-const struct ctl_cp *ctl_client_cp(struct ctl_ctx *c)
+/* Resolves the current control plane; on failure puts upstream's text in <why>. */
+static const struct ctl_cp *resolve_cp(struct ctl_ctx *c, struct km_buf *why)
 {
 	struct ctl_config *cfg = &c->cfg;
 	if (!cfg->current || !*cfg->current) {
-		ctl_fail(c, "active Control Plane is not set. Use `kumactl config control-planes add` to add a Control Plane and make it active");
+		km_buf_puts(why, "active Control Plane is not set. Use `kumactl config control-planes add` to add a Control Plane and make it active");
 		return NULL;
 	}
 	struct ctl_context *x = ctl_ctlconfig_context(cfg, cfg->current);
-	if (!x) {
-		ctl_fail(c, "apparently, configuration is broken. Use `kumactl config control-planes add` to add a Control Plane and make it active");
-		return NULL;
-	}
-	const char *cpname = x->control_plane;
-	const char *override = ctl_flag_str(c, "context");
-	if (override && *override)
+	const char *cpname = x ? x->control_plane : NULL;
+	const char *override = ctl_args_str(c, "context");
+	if (x && override && *override)
 		cpname = override;
-	struct ctl_cp *cp = ctl_ctlconfig_cp(cfg, cpname);
+	struct ctl_cp *cp = cpname ? ctl_ctlconfig_cp(cfg, cpname) : NULL;
 	if (!cp) {
-		ctl_fail(c, "apparently, configuration is broken. Use `kumactl config control-planes add` to add a Control Plane and make it active");
+		km_buf_puts(why, "apparently, configuration is broken. Use `kumactl config control-planes add` to add a Control Plane and make it active");
 		return NULL;
 	}
 	if (cp->auth_type && *cp->auth_type && strcmp(cp->auth_type, "tokens") != 0) {
-		ctl_fail(c, "authentication plugin of type \"%s\" not found", cp->auth_type);
+		km_buf_printf(why, "authentication plugin of type \"%s\" not found", cp->auth_type);
 		return NULL;
 	}
 	return cp;
+}
+
+const struct ctl_cp *ctl_client_cp(struct ctl_ctx *c)
+{
+	struct km_buf why = KM_BUF_INIT;
+	const struct ctl_cp *cp = resolve_cp(c, &why);
+	if (!cp)
+		ctl_args_fail(c, "%s", km_buf_cstr(&why));
+	km_buf_fini(&why);
+	return cp;
+}
+
+const struct ctl_cp *ctl_client_cp_quiet(struct ctl_ctx *c, struct km_buf *why)
+{
+	return resolve_cp(c, why);
 }
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
@@ -256,11 +269,15 @@ const char *ctl_client_api_error_short(struct km_arena *a, struct km_str body)
 
 void ctl_client_check_version(struct ctl_ctx *c)
 {
-	const struct ctl_cp *cp = ctl_client_cp(c);
-	if (!cp)
-		return;
 	struct ctl_resp r = {0};
 	struct km_buf err = KM_BUF_INIT;
+	const struct ctl_cp *cp = resolve_cp(c, &err);
+	if (!cp) {
+		fprintf(stderr, "WARNING: Failed to retrieve server version, can't check compatibility: %s\n",
+			km_buf_cstr(&err));
+		km_buf_fini(&err);
+		return;
+	}
 	if (ctl_client_do(c, cp, "GET", "/", NULL, &r, &err) < 0) {
 		fprintf(stderr,
 			"WARNING: Failed to retrieve server version, can't check compatibility: Unable to retrieve server version: %s\n",

@@ -105,21 +105,23 @@ struct ctl_ctx {
 	int64_t now_ns; /* pinned clock for AGE columns */
 };
 
+/* ---- args.c ---- */
+
 /* Prints "Error: <fmt>" on stderr the way cobra does; returns 1 (exit code). */
-int ctl_fail(struct ctl_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ctl_args_fail(struct ctl_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Last value of flag <name> or its default; NULL when unset with no default. */
-const char *ctl_flag_str(const struct ctl_ctx *c, const char *name);
-bool ctl_flag_bool(const struct ctl_ctx *c, const char *name);
-bool ctl_flag_given(const struct ctl_ctx *c, const char *name);
+const char *ctl_args_str(const struct ctl_ctx *c, const char *name);
+bool ctl_args_bool(const struct ctl_ctx *c, const char *name);
+bool ctl_args_given(const struct ctl_ctx *c, const char *name);
 /* Every value of a repeatable flag (MAP items are "k=v"), in command-line order. */
-size_t ctl_flag_all(const struct ctl_ctx *c, const char *name, const char ***out);
+size_t ctl_args_all(const struct ctl_ctx *c, const char *name, const char ***out);
 /* The mesh to use: -m/--mesh, default "default". */
-const char *ctl_mesh(const struct ctl_ctx *c);
+const char *ctl_args_mesh(const struct ctl_ctx *c);
 
 /* Go time.Duration text ("1m", "1h30m", "100ms") to nanoseconds; 0 or -EINVAL. */
-int ctl_duration_parse(const char *s, int64_t *ns);
+int ctl_args_duration_parse(const char *s, int64_t *ns);
 /* Go time.Duration.String() ("24h0m0s", "1.5s", "0s") into <a>. */
-const char *ctl_duration_format(struct km_arena *a, int64_t ns);
+const char *ctl_args_duration_format(struct km_arena *a, int64_t ns);
 
 /* ---- kumactl config (ctlconfig.c) ---- */
 
@@ -157,6 +159,8 @@ struct ctl_resp {
 /* Resolves the current control plane (honouring --context). Returns NULL and
  * prints the upstream error when the configuration is broken. */
 const struct ctl_cp *ctl_client_cp(struct ctl_ctx *c);
+/* Same without printing: the reason goes to <why>. */
+const struct ctl_cp *ctl_client_cp_quiet(struct ctl_ctx *c, struct km_buf *why);
 /* Performs <method> <path> (path may carry a query) against <cp>, with
  * <body> as JSON when not NULL. Transport failures return -EIO with a Go-like
  * message ("Get \"url\": dial tcp ...") in <err>. */
@@ -249,6 +253,6 @@ int ctl_completion_bash_run(struct ctl_ctx *c);
 extern const struct ctl_cmd ctl_main_root;
 
 /* Writes <b> to stdout; returns 0 or 1 on a write error. */
-int ctl_out(const struct km_buf *b);
+int ctl_args_out(const struct km_buf *b);
 
 #endif

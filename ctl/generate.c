@@ -15,20 +15,20 @@
 static int valid_for(struct ctl_ctx *c, int64_t *ns)
 {
 	*ns = 0;
-	return ctl_duration_parse(ctl_flag_str(c, "valid-for"), ns);
+	return ctl_args_duration_parse(ctl_args_str(c, "valid-for"), ns);
 }
 
 static int offline_check(struct ctl_ctx *c)
 {
-	const char *skp = ctl_flag_str(c, "signing-key-path");
-	const char *kid = ctl_flag_str(c, "kid");
+	const char *skp = ctl_args_str(c, "signing-key-path");
+	const char *kid = ctl_args_str(c, "kid");
 	if (skp && *skp) {
 		if (!kid || !*kid)
-			return ctl_fail(c, "--kid is required when --signing-key-path is used");
-		return ctl_fail(c, "issuing tokens offline with --signing-key-path is not supported by this kumactl");
+			return ctl_args_fail(c, "--kid is required when --signing-key-path is used");
+		return ctl_args_fail(c, "issuing tokens offline with --signing-key-path is not supported by this kumactl");
 	}
 	if (kid && *kid)
-		return ctl_fail(c, "--kid cannot be used when --signing-key-path is used");
+		return ctl_args_fail(c, "--kid cannot be used when --signing-key-path is used");
 	return 0;
 }
 
@@ -54,13 +54,13 @@ static int issue(struct ctl_ctx *c, const char *kind, const struct km_json *req,
 	int rc = 0;
 	const char *path = km_arena_printf(c->a, "/tokens/%s", kind);
 	if (ctl_client_do(c, cp, "POST", path, km_buf_cstr(&body), &r, &err) < 0) {
-		rc = ctl_fail(c, "%s: could not execute the request: %s", what, km_buf_cstr(&err));
+		rc = ctl_args_fail(c, "%s: could not execute the request: %s", what, km_buf_cstr(&err));
 	} else if (r.status != 200) {
 		const char *apierr = ctl_client_api_error(c->a, r.body);
 		if (apierr)
-			rc = ctl_fail(c, "%s", apierr);
+			rc = ctl_args_fail(c, "%s", apierr);
 		else
-			rc = ctl_fail(c, "%s: (%ld): %.*s", what, r.status, KM_STR_FMT(r.body));
+			rc = ctl_args_fail(c, "%s: (%ld): %.*s", what, r.status, KM_STR_FMT(r.body));
 	} else {
 		fwrite(r.body.ptr, 1, r.body.len, stdout);
 		fflush(stdout);
@@ -78,28 +78,28 @@ int ctl_generate_user_token_run(struct ctl_ctx *c)
 	int64_t ns;
 	valid_for(c, &ns);
 	const char **groups = NULL;
-	size_t ng = ctl_flag_all(c, "group", &groups);
+	size_t ng = ctl_args_all(c, "group", &groups);
 	struct km_json *req = km_json_object(c->a);
-	km_json_set(c->a, req, "name", km_json_cstring(c->a, ctl_flag_str(c, "name")));
+	km_json_set(c->a, req, "name", km_json_cstring(c->a, ctl_args_str(c, "name")));
 	km_json_set(c->a, req, "groups", str_list(c->a, groups, ng));
-	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, ctl_duration_format(c->a, ns)));
+	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, ctl_args_duration_format(c->a, ns)));
 	return issue(c, "user", req, "failed to generate a user token");
 }
 
 int ctl_generate_dataplane_token_run(struct ctl_ctx *c)
 {
-	const char *ptype = ctl_flag_str(c, "proxy-type");
+	const char *ptype = ctl_args_str(c, "proxy-type");
 	if (ptype && *ptype && strcmp(ptype, "dataplane") != 0)
-		return ctl_fail(c, "%s is not a valid proxy type", ptype);
+		return ctl_args_fail(c, "%s is not a valid proxy type", ptype);
 	int rc = offline_check(c);
 	if (rc)
 		return rc;
 	int64_t ns;
 	valid_for(c, &ns);
 	if (ns == 0)
-		return ctl_fail(c, "failed to generate a dataplane token: You must set a token validFor value");
+		return ctl_args_fail(c, "failed to generate a dataplane token: You must set a token validFor value");
 	const char **tags = NULL;
-	size_t nt = ctl_flag_all(c, "tag", &tags);
+	size_t nt = ctl_args_all(c, "tag", &tags);
 	struct km_json *tj = km_json_object(c->a);
 	for (size_t i = 0; i < nt; i++) {
 		const char *eq = strchr(tags[i], '=');
@@ -117,24 +117,24 @@ int ctl_generate_dataplane_token_run(struct ctl_ctx *c)
 		km_json_set(c->a, tj, k, vals);
 	}
 	struct km_json *req = km_json_object(c->a);
-	km_json_set(c->a, req, "name", km_json_cstring(c->a, ctl_flag_str(c, "name")));
-	km_json_set(c->a, req, "mesh", km_json_cstring(c->a, ctl_mesh(c)));
+	km_json_set(c->a, req, "name", km_json_cstring(c->a, ctl_args_str(c, "name")));
+	km_json_set(c->a, req, "mesh", km_json_cstring(c->a, ctl_args_mesh(c)));
 	km_json_set(c->a, req, "tags", tj);
 	km_json_set(c->a, req, "type", km_json_cstring(c->a, ptype ? ptype : ""));
-	km_json_set(c->a, req, "workload", km_json_cstring(c->a, ctl_flag_str(c, "workload")));
-	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, ctl_duration_format(c->a, ns)));
+	km_json_set(c->a, req, "workload", km_json_cstring(c->a, ctl_args_str(c, "workload")));
+	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, ctl_args_duration_format(c->a, ns)));
 	return issue(c, "dataplane", req, "failed to generate a dataplane token");
 }
 
 int ctl_generate_zone_token_run(struct ctl_ctx *c)
 {
 	const char **scopes = NULL;
-	size_t ns_ = ctl_flag_all(c, "scope", &scopes);
+	size_t ns_ = ctl_args_all(c, "scope", &scopes);
 	if (ns_) {
 		struct km_buf b = KM_BUF_INIT;
 		for (size_t i = 0; i < ns_; i++)
 			km_buf_printf(&b, "%s%s", i ? " " : "", scopes[i]);
-		int rc = ctl_fail(c, "invalid --scope values: [%s] (supported scopes: [])", km_buf_cstr(&b));
+		int rc = ctl_args_fail(c, "invalid --scope values: [%s] (supported scopes: [])", km_buf_cstr(&b));
 		km_buf_fini(&b);
 		return rc;
 	}
@@ -144,9 +144,9 @@ int ctl_generate_zone_token_run(struct ctl_ctx *c)
 	int64_t ns;
 	valid_for(c, &ns);
 	struct km_json *req = km_json_object(c->a);
-	km_json_set(c->a, req, "zone", km_json_cstring(c->a, ctl_flag_str(c, "zone")));
+	km_json_set(c->a, req, "zone", km_json_cstring(c->a, ctl_args_str(c, "zone")));
 	km_json_set(c->a, req, "scope", km_json_null(c->a));
-	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, ctl_duration_format(c->a, ns)));
+	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, ctl_args_duration_format(c->a, ns)));
 	return issue(c, "zone", req, "failed to generate a zone token");
 }
 
@@ -170,25 +170,25 @@ static int new_signing_key(struct km_buf *out)
 
 int ctl_generate_signing_key_run(struct ctl_ctx *c)
 {
-	const char *format = ctl_flag_str(c, "format");
+	const char *format = ctl_args_str(c, "format");
 	struct km_buf pem = KM_BUF_INIT;
 	if (new_signing_key(&pem) < 0) {
 		km_buf_fini(&pem);
-		return ctl_fail(c, "could not generate signing key: failed to generate RSA key");
+		return ctl_args_fail(c, "could not generate signing key: failed to generate RSA key");
 	}
 	int rc = 0;
 	if (!strcmp(format, "pem")) {
-		rc = ctl_out(&pem);
+		rc = ctl_args_out(&pem);
 	} else if (!strcmp(format, "pem-base64")) {
 		struct km_buf b64 = KM_BUF_INIT;
 		size_t cap = 4 * ((pem.len + 2) / 3) + 1;
 		unsigned char *dst = km_arena_alloc(c->a, cap);
 		int n = EVP_EncodeBlock(dst, (const unsigned char *)pem.data, (int)pem.len);
 		km_buf_append(&b64, dst, (size_t)n);
-		rc = ctl_out(&b64);
+		rc = ctl_args_out(&b64);
 		km_buf_fini(&b64);
 	} else {
-		rc = ctl_fail(c, "invalid format");
+		rc = ctl_args_fail(c, "invalid format");
 	}
 	km_buf_fini(&pem);
 	return rc;

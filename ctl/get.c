@@ -33,9 +33,9 @@ static int print(struct ctl_ctx *c, const char *format, struct km_json *v, bool 
 			ctl_table_print_resource_yaml(c->a, v, &out);
 	} else {
 		km_buf_fini(&out);
-		return ctl_fail(c, "unknown output format \"%s\"", format);
+		return ctl_args_fail(c, "unknown output format \"%s\"", format);
 	}
-	int rc = ctl_out(&out);
+	int rc = ctl_args_out(&out);
 	km_buf_fini(&out);
 	return rc;
 }
@@ -47,8 +47,8 @@ int ctl_get_run(struct ctl_ctx *c)
 	if (!cp)
 		return 1;
 	const struct km_rtype *t = c->rtype;
-	const char *mesh = ctl_mesh(c);
-	const char *format = ctl_flag_str(c, "output");
+	const char *mesh = ctl_args_mesh(c);
+	const char *format = ctl_args_str(c, "output");
 	struct km_buf path = KM_BUF_INIT, err = KM_BUF_INIT;
 	if (t->scope == KM_SCOPE_MESH)
 		km_buf_printf(&path, "/meshes/%s/%s", ctl_client_escape(c->a, mesh), t->path);
@@ -56,8 +56,8 @@ int ctl_get_run(struct ctl_ctx *c)
 		km_buf_printf(&path, "/%s", t->path);
 	const char *name = NULL;
 	if (c->plural) {
-		const char *offset = ctl_flag_str(c, "offset");
-		const char *size = ctl_flag_str(c, "size");
+		const char *offset = ctl_args_str(c, "offset");
+		const char *size = ctl_args_str(c, "size");
 		char sep = '?';
 		if (offset && *offset) {
 			km_buf_printf(&path, "%coffset=%s", sep, ctl_client_escape(c->a, offset));
@@ -76,28 +76,28 @@ int ctl_get_run(struct ctl_ctx *c)
 		    ? km_arena_printf(c->a, "failed to get %s in mesh %s", name, mesh)
 		    : km_arena_printf(c->a, "failed to get %s", name);
 	if (ctl_client_do(c, cp, "GET", km_buf_cstr(&path), NULL, &r, &err) < 0) {
-		rc = ctl_fail(c, "%s: %s", what, km_buf_cstr(&err));
+		rc = ctl_args_fail(c, "%s: %s", what, km_buf_cstr(&err));
 		goto out;
 	}
 	if (!c->plural && r.status == 404) {
 		if (t->scope == KM_SCOPE_MESH)
-			rc = ctl_fail(c, "No resources found in %s mesh", mesh);
+			rc = ctl_args_fail(c, "No resources found in %s mesh", mesh);
 		else
-			rc = ctl_fail(c, "No resources found");
+			rc = ctl_args_fail(c, "No resources found");
 		goto out;
 	}
 	if (r.status != 200) {
 		const char *apierr = r.status >= 400 ? ctl_client_api_error(c->a, r.body) : NULL;
 		if (apierr)
-			rc = ctl_fail(c, "%s", apierr);
+			rc = ctl_args_fail(c, "%s", apierr);
 		else
-			rc = ctl_fail(c, "%s: (%ld): %.*s", what, r.status, KM_STR_FMT(r.body));
+			rc = ctl_args_fail(c, "%s: (%ld): %.*s", what, r.status, KM_STR_FMT(r.body));
 		goto out;
 	}
 	struct km_json *v = NULL;
 	struct km_buf perr = KM_BUF_INIT;
 	if (km_json_parse(c->a, r.body.ptr, r.body.len, &v, &perr) < 0) {
-		rc = ctl_fail(c, "%s: %s", what, km_buf_cstr(&perr));
+		rc = ctl_args_fail(c, "%s: %s", what, km_buf_cstr(&perr));
 		km_buf_fini(&perr);
 		goto out;
 	}

@@ -298,7 +298,7 @@ static int inspect_list(struct ctl_ctx *c, const char *path, int kind)
 	struct ctl_resp r = {0};
 	struct km_buf err = KM_BUF_INIT;
 	if (ctl_client_do(c, cp, "GET", path, NULL, &r, &err) < 0) {
-		int rc = ctl_fail(c, "%s", km_buf_cstr(&err));
+		int rc = ctl_args_fail(c, "%s", km_buf_cstr(&err));
 		km_buf_fini(&err);
 		return rc;
 	}
@@ -306,18 +306,18 @@ static int inspect_list(struct ctl_ctx *c, const char *path, int kind)
 	if (r.status != 200) {
 		const char *apierr = r.status >= 400 ? ctl_client_api_error(c->a, r.body) : NULL;
 		if (apierr)
-			return ctl_fail(c, "%s", apierr);
-		return ctl_fail(c, "(%ld): %.*s", r.status, KM_STR_FMT(r.body));
+			return ctl_args_fail(c, "%s", apierr);
+		return ctl_args_fail(c, "(%ld): %.*s", r.status, KM_STR_FMT(r.body));
 	}
 	struct km_json *v = NULL;
 	struct km_buf perr = KM_BUF_INIT;
 	if (km_json_parse(c->a, r.body.ptr, r.body.len, &v, &perr) < 0) {
-		int rc = ctl_fail(c, "%s", km_buf_cstr(&perr));
+		int rc = ctl_args_fail(c, "%s", km_buf_cstr(&perr));
 		km_buf_fini(&perr);
 		return rc;
 	}
 	km_buf_fini(&perr);
-	const char *format = ctl_flag_str(c, "output");
+	const char *format = ctl_args_str(c, "output");
 	struct km_buf out = KM_BUF_INIT;
 	if (!strcmp(format, "table")) {
 		struct ctl_table t;
@@ -341,9 +341,9 @@ static int inspect_list(struct ctl_ctx *c, const char *path, int kind)
 			ctl_table_print_yaml(c->a, l, &out);
 	} else {
 		km_buf_fini(&out);
-		return ctl_fail(c, "unknown output format \"%s\"", format);
+		return ctl_args_fail(c, "unknown output format \"%s\"", format);
 	}
-	int rc = ctl_out(&out);
+	int rc = ctl_args_out(&out);
 	km_buf_fini(&out);
 	return rc;
 }
@@ -351,18 +351,18 @@ static int inspect_list(struct ctl_ctx *c, const char *path, int kind)
 int ctl_inspect_dataplanes_run(struct ctl_ctx *c)
 {
 	struct km_buf p = KM_BUF_INIT;
-	km_buf_printf(&p, "/meshes/%s/dataplanes/_overview", ctl_client_escape(c->a, ctl_mesh(c)));
+	km_buf_printf(&p, "/meshes/%s/dataplanes/_overview", ctl_client_escape(c->a, ctl_args_mesh(c)));
 	char sep = '?';
-	if (ctl_flag_bool(c, "gateway")) {
+	if (ctl_args_bool(c, "gateway")) {
 		km_buf_printf(&p, "%cgateway=true", sep);
 		sep = '&';
 	}
-	if (ctl_flag_bool(c, "ingress")) {
+	if (ctl_args_bool(c, "ingress")) {
 		km_buf_printf(&p, "%cingress=true", sep);
 		sep = '&';
 	}
 	const char **tags = NULL;
-	size_t n = ctl_flag_all(c, "tag", &tags);
+	size_t n = ctl_args_all(c, "tag", &tags);
 	for (size_t i = 0; i < n; i++) {
 		const char *eq = strchr(tags[i], '=');
 		const char *kv = eq ? km_arena_printf(c->a, "%.*s:%s", (int)(eq - tags[i]), tags[i], eq + 1)

@@ -171,189 +171,6 @@ const struct ctl_cmd ctl_main_root = {
 	"kumactl", "Management tool for Kuma", root_cmds, root_flags, NULL, 0, 0, 0,
 };
 
-int ctl_fail(struct ctl_ctx *c, const char *fmt, ...)
-{
-	(void)c;
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("Error: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	return 1;
-}
-
-int ctl_out(const struct km_buf *b)
-{
-	if (b->len && fwrite(b->data, 1, b->len, stdout) != b->len)
-		return 1;
-	return fflush(stdout) == 0 ? 0 : 1;
-}
-
-static const struct ctl_flag_def *find_def(const struct ctl_ctx *c, const char *name)
-{
-	for (size_t i = 0; i < c->ndefs; i++)
-		if (strcmp(c->defs[i]->name, name) == 0)
-			return c->defs[i];
-	return NULL;
-}
-
-const char *ctl_flag_str(const struct ctl_ctx *c, const char *name)
-{
-	for (size_t i = c->nvals; i-- > 0;)
-		if (strcmp(c->vals[i].def->name, name) == 0)
-			return c->vals[i].value;
-	const struct ctl_flag_def *d = find_def(c, name);
-	return d ? d->defval : NULL;
-}
-
-bool ctl_flag_bool(const struct ctl_ctx *c, const char *name)
-{
-	const char *v = ctl_flag_str(c, name);
-	return v && strcmp(v, "true") == 0;
-}
-
-bool ctl_flag_given(const struct ctl_ctx *c, const char *name)
-{
-	for (size_t i = 0; i < c->nvals; i++)
-		if (strcmp(c->vals[i].def->name, name) == 0)
-			return true;
-	return false;
-}
-
-size_t ctl_flag_all(const struct ctl_ctx *c, const char *name, const char ***out)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < c->nvals; i++)
-		if (strcmp(c->vals[i].def->name, name) == 0)
-			n++;
-	const char **v = km_arena_alloc(c->a, (n + 1) * sizeof(*v));
-	n = 0;
-	for (size_t i = 0; i < c->nvals; i++)
-		if (strcmp(c->vals[i].def->name, name) == 0)
-			v[n++] = c->vals[i].value;
-	*out = v;
-	return n;
-}
-
-const char *ctl_mesh(const struct ctl_ctx *c)
-{
-	const char *m = ctl_flag_str(c, "mesh");
-	return m && *m ? m : "default";
-}
-
-/* ---- Go durations ---- */
-
-int ctl_duration_parse(const char *s, int64_t *ns)
-{
-	static const struct {
-		const char *unit;
-		double mult;
-	} units[] = {
-	    {"ns", 1}, {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3}, {"ms", 1e6},
-	    {"s", 1e9}, {"m", 60e9}, {"h", 3600e9},
-	};
-	const char *p = s;
-	bool neg = false;
-	if (*p == '-' || *p == '+')
-		neg = *p++ == '-';
-	if (strcmp(p, "0") == 0) {
-		*ns = 0;
-		return 0;
-	}
-	if (*p == '\0')
-		return -EINVAL;
-	double total = 0;
-	while (*p) {
-		const char *start = p;
-		double v = 0, frac = 0, scale = 1;
-		while (*p >= '0' && *p <= '9')
-			v = v * 10 + (*p++ - '0');
-		bool digits = p > start;
-		if (*p == '.') {
-			p++;
-			const char *fs = p;
-			while (*p >= '0' && *p <= '9') {
-				scale /= 10;
-				frac += (*p++ - '0') * scale;
-			}
-			digits = digits || p > fs;
-		}
-		if (!digits)
-			return -EINVAL;
-		size_t best = 0;
-		double mult = 0;
-		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-			size_t n = strlen(units[i].unit);
-			if (strncmp(p, units[i].unit, n) == 0 && n > best) {
-				best = n;
-				mult = units[i].mult;
-			}
-		}
-		if (!best)
-			return -EINVAL;
-		p += best;
-		total += (v + frac) * mult;
-	}
-	if (total > 9.2233720368547e18)
-		return -ERANGE;
-	*ns = (int64_t)(neg ? -total : total);
-	return 0;
-}
-
-/* Writes <v> / 10^<prec> with trailing zeros of the fraction removed. */
-static void put_frac(struct km_buf *b, uint64_t v, int prec)
-{
-	uint64_t p10 = 1;
-	for (int i = 0; i < prec; i++)
-		p10 *= 10;
-	km_buf_printf(b, "%llu", (unsigned long long)(v / p10));
-	uint64_t f = v % p10;
-	if (f) {
-		char digits[24];
-		int n = prec;
-		while (n > 0 && f % 10 == 0) {
-			f /= 10;
-			n--;
-		}
-		snprintf(digits, sizeof(digits), "%0*llu", n, (unsigned long long)f);
-		km_buf_printf(b, ".%s", digits);
-	}
-}
-
-const char *ctl_duration_format(struct km_arena *a, int64_t ns)
-{
-	struct km_buf b = KM_BUF_INIT;
-	uint64_t u = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
-	if (ns < 0)
-		km_buf_putc(&b, '-');
-	if (u == 0) {
-		km_buf_puts(&b, "0s");
-	} else if (u < 1000) {
-		km_buf_printf(&b, "%lluns", (unsigned long long)u);
-	} else if (u < 1000000) {
-		put_frac(&b, u, 3);
-		km_buf_puts(&b, "\xc2\xb5s");
-	} else if (u < 1000000000) {
-		put_frac(&b, u, 6);
-		km_buf_puts(&b, "ms");
-	} else {
-		uint64_t secs_ns = u % 60000000000ull;
-		uint64_t mins = u / 60000000000ull;
-		if (mins >= 60) {
-			km_buf_printf(&b, "%lluh", (unsigned long long)(mins / 60));
-			km_buf_printf(&b, "%llum", (unsigned long long)(mins % 60));
-		} else if (mins > 0) {
-			km_buf_printf(&b, "%llum", (unsigned long long)mins);
-		}
-		put_frac(&b, secs_ns, 9);
-		km_buf_putc(&b, 's');
-	}
-	const char *s = km_arena_strdup(a, km_buf_cstr(&b));
-	km_buf_fini(&b);
-	return s;
-}
-
 /* ---- parsing ---- */
 
 static const struct ctl_cmd *find_sub(const struct ctl_cmd *cmd, const char *name)
@@ -416,22 +233,22 @@ static int set_flag(struct ctl_ctx *c, const struct ctl_flag_def *d, const char 
 	switch (d->kind) {
 	case CTL_FLAG_BOOL:
 		if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") && strcmp(v, "0"))
-			return ctl_fail(c, "invalid argument \"%s\" for \"%s\" flag: strconv.ParseBool: parsing \"%s\": invalid syntax",
+			return ctl_args_fail(c, "invalid argument \"%s\" for \"%s\" flag: strconv.ParseBool: parsing \"%s\": invalid syntax",
 					v, spelled, v);
 		push_val(c, d, (!strcmp(v, "1") || !strcmp(v, "true")) ? "true" : "false");
 		return 0;
 	case CTL_FLAG_INT: {
 		long long n;
 		if (km_str_to_i64(km_str_c(v), &n) < 0)
-			return ctl_fail(c, "invalid argument \"%s\" for \"%s\" flag: strconv.ParseInt: parsing \"%s\": invalid syntax",
+			return ctl_args_fail(c, "invalid argument \"%s\" for \"%s\" flag: strconv.ParseInt: parsing \"%s\": invalid syntax",
 					v, spelled, v);
 		push_val(c, d, v);
 		return 0;
 	}
 	case CTL_FLAG_DURATION: {
 		int64_t ns;
-		if (ctl_duration_parse(v, &ns) < 0)
-			return ctl_fail(c, "invalid argument \"%s\" for \"%s\" flag: time: invalid duration \"%s\"",
+		if (ctl_args_duration_parse(v, &ns) < 0)
+			return ctl_args_fail(c, "invalid argument \"%s\" for \"%s\" flag: time: invalid duration \"%s\"",
 					v, spelled, v);
 		push_val(c, d, v);
 		return 0;
@@ -441,7 +258,7 @@ static int set_flag(struct ctl_ctx *c, const struct ctl_flag_def *d, const char 
 		for (const char *p = v; *p; p++)
 			eq += *p == '=';
 		if (eq == 0)
-			return ctl_fail(c, "invalid argument \"%s\" for \"%s\" flag: %s must be formatted as key=value",
+			return ctl_args_fail(c, "invalid argument \"%s\" for \"%s\" flag: %s must be formatted as key=value",
 					v, spelled, v);
 		if (eq == 1) {
 			size_t n = strlen(v);
@@ -484,7 +301,7 @@ static int parse_flag(struct ctl_ctx *c, char **argv, int argc, int *i)
 				break;
 			}
 		if (!d)
-			return ctl_fail(c, "unknown flag: --%.*s", (int)n, name);
+			return ctl_args_fail(c, "unknown flag: --%.*s", (int)n, name);
 		snprintf(spelled, sizeof(spelled), "--%s", d->name);
 		if (eq)
 			val = eq + 1;
@@ -496,7 +313,7 @@ static int parse_flag(struct ctl_ctx *c, char **argv, int argc, int *i)
 				break;
 			}
 		if (!d)
-			return ctl_fail(c, "unknown shorthand flag: '%c' in %s", sh, arg);
+			return ctl_args_fail(c, "unknown shorthand flag: '%c' in %s", sh, arg);
 		snprintf(spelled, sizeof(spelled), "-%c, --%s", d->shorthand, d->name);
 		if (arg[2] == '=')
 			val = arg + 3;
@@ -508,7 +325,7 @@ static int parse_flag(struct ctl_ctx *c, char **argv, int argc, int *i)
 			val = "true";
 		} else {
 			if (*i + 1 >= argc)
-				return ctl_fail(c, "flag needs an argument: %s", arg);
+				return ctl_args_fail(c, "flag needs an argument: %s", arg);
 			val = argv[++*i];
 		}
 	}
@@ -555,7 +372,7 @@ static int check_required(struct ctl_ctx *c, const struct ctl_flag_def *defs)
 	const char *names[32];
 	size_t n = 0;
 	for (const struct ctl_flag_def *d = defs; d->name && n < 32; d++)
-		if (d->required && !ctl_flag_given(c, d->name))
+		if (d->required && !ctl_args_given(c, d->name))
 			names[n++] = d->name;
 	for (size_t i = 1; i < n; i++)
 		for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
@@ -567,7 +384,7 @@ static int check_required(struct ctl_ctx *c, const struct ctl_flag_def *defs)
 		km_buf_printf(&b, "%s\"%s\"", i ? ", " : "", names[i]);
 	int rc = 0;
 	if (n)
-		rc = ctl_fail(c, "required flag(s) %s not set", km_buf_cstr(&b));
+		rc = ctl_args_fail(c, "required flag(s) %s not set", km_buf_cstr(&b));
 	km_buf_fini(&b);
 	return rc;
 }
@@ -580,22 +397,22 @@ static bool file_exists(const char *p)
 /* Upstream root PersistentPreRunE: load or create the config. */
 static int pre_run(struct ctl_ctx *c)
 {
-	const char *lvl = ctl_flag_str(c, "log-level");
+	const char *lvl = ctl_args_str(c, "log-level");
 	if (strcmp(lvl, "off") && strcmp(lvl, "info") && strcmp(lvl, "debug") &&
 	    strcmp(lvl, "error") && strcmp(lvl, "warn"))
-		return ctl_fail(c, "unsupported log level \"%s\"", lvl);
+		return ctl_args_fail(c, "unsupported log level \"%s\"", lvl);
 	if (!strcmp(lvl, "off"))
 		km_log_threshold = KM_LOG_ERROR;
 	else
 		km_log_set_level(lvl);
 	int64_t ns = 0;
-	ctl_duration_parse(ctl_flag_str(c, "api-timeout"), &ns);
+	ctl_args_duration_parse(ctl_args_str(c, "api-timeout"), &ns);
 	c->api_timeout_ns = ns;
-	const char *cf = ctl_flag_str(c, "config-file");
+	const char *cf = ctl_args_str(c, "config-file");
 	c->config_file = cf && *cf ? cf : NULL;
 	struct km_buf err = KM_BUF_INIT;
 	int rc = 0;
-	if (ctl_flag_bool(c, "no-config")) {
+	if (ctl_args_bool(c, "no-config")) {
 		ctl_ctlconfig_default(c->a, &c->cfg);
 		goto out;
 	}
@@ -603,13 +420,13 @@ static int pre_run(struct ctl_ctx *c)
 	if (!file_exists(path)) {
 		ctl_ctlconfig_default(c->a, &c->cfg);
 		if (ctl_ctlconfig_save(c->a, c->config_file, &c->cfg, &err) < 0) {
-			rc = ctl_fail(c, "%s", km_buf_cstr(&err));
+			rc = ctl_args_fail(c, "%s", km_buf_cstr(&err));
 			goto out;
 		}
 	}
 	memset(&c->cfg, 0, sizeof(c->cfg));
 	if (ctl_ctlconfig_load(c->a, c->config_file, &c->cfg, &err) < 0)
-		rc = ctl_fail(c, "%s", km_buf_cstr(&err));
+		rc = ctl_args_fail(c, "%s", km_buf_cstr(&err));
 out:
 	km_buf_fini(&err);
 	return rc;
@@ -638,7 +455,7 @@ static int run(struct ctl_ctx *c, int argc, char **argv)
 		if (c->nargs == 0 && cmd->subs) {
 			const struct ctl_cmd *sub = find_sub(cmd, arg);
 			if (!sub) {
-				rc = ctl_fail(c, "unknown command \"%s\" for \"%s\"", arg, km_buf_cstr(&path));
+				rc = ctl_args_fail(c, "unknown command \"%s\" for \"%s\"", arg, km_buf_cstr(&path));
 				if (cmd == &ctl_main_root)
 					fprintf(stderr, "Run 'kumactl --help' for usage.\n");
 				goto out;
@@ -651,7 +468,7 @@ static int run(struct ctl_ctx *c, int argc, char **argv)
 		if (c->nargs == 0 && (cmd->opts & CTL_CMD_TYPE_ARG) && !c->rtype) {
 			const struct km_rtype *t = km_rtype_by_arg(km_str_c(arg));
 			if (!t || !t->kumactl_arg) {
-				rc = ctl_fail(c, "unknown command \"%s\" for \"%s\"", arg, km_buf_cstr(&path));
+				rc = ctl_args_fail(c, "unknown command \"%s\" for \"%s\"", arg, km_buf_cstr(&path));
 				goto out;
 			}
 			c->rtype = t;
@@ -664,7 +481,7 @@ static int run(struct ctl_ctx *c, int argc, char **argv)
 	}
 	c->cmd = cmd;
 	c->cmd_path = km_arena_strdup(c->a, km_buf_cstr(&path));
-	if (ctl_flag_bool(c, "help") || (!cmd->run) ||
+	if (ctl_args_bool(c, "help") || (!cmd->run) ||
 	    ((cmd->opts & CTL_CMD_TYPE_ARG) && !c->rtype)) {
 		print_help(c, cmd);
 		goto out;
@@ -675,17 +492,17 @@ static int run(struct ctl_ctx *c, int argc, char **argv)
 		size_t want = c->plural ? 0 : 1;
 		if (c->nargs != want) {
 			if (want == 0)
-				rc = ctl_fail(c, "unknown command \"%s\" for \"%s\"", c->args[0],
+				rc = ctl_args_fail(c, "unknown command \"%s\" for \"%s\"", c->args[0],
 					      c->cmd_path);
 			else
-				rc = ctl_fail(c, "accepts 1 arg(s), received %zu", c->nargs);
+				rc = ctl_args_fail(c, "accepts 1 arg(s), received %zu", c->nargs);
 			goto out;
 		}
 	} else if (cmd->max_args == 0 && c->nargs > 0) {
-		rc = ctl_fail(c, "unknown command \"%s\" for \"%s\"", c->args[0], c->cmd_path);
+		rc = ctl_args_fail(c, "unknown command \"%s\" for \"%s\"", c->args[0], c->cmd_path);
 		goto out;
 	} else if (cmd->min_args == cmd->max_args && (int)c->nargs != cmd->min_args) {
-		rc = ctl_fail(c, "accepts %d arg(s), received %zu", cmd->min_args, c->nargs);
+		rc = ctl_args_fail(c, "accepts %d arg(s), received %zu", cmd->min_args, c->nargs);
 		goto out;
 	}
 	if ((rc = pre_run(c)) != 0)

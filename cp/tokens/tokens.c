@@ -374,6 +374,7 @@ static int decode_dp(struct km_arena *a, const struct km_json *claims, void *p, 
 		d->workload = opt_string(a, claims, "Workload", "DataplaneClaims", &rc, err);
 	if (rc)
 		return rc;
+	d->exp = exp_of(claims);
 	const struct km_json *tags = km_json_get(claims, "Tags");
 	if (!tags || tags->kind == KM_JSON_NULL)
 		return 0;
@@ -394,7 +395,6 @@ static int decode_dp(struct km_arena *a, const struct km_json *claims, void *p, 
 			return rc;
 	}
 	d->n_tags = tags->len;
-	d->exp = exp_of(claims);
 	return 0;
 }
 

@@ -221,7 +221,7 @@ static bool type_ok(struct km_arena *a, const struct km_schema_node *n, const st
 }
 
 void km_schema_normalize(struct km_arena *a, int node, struct km_json **vp, const char *path,
-			 struct km_violations *errs)
+			 struct km_violations *errs, unsigned opts)
 {
 	const struct km_schema_node *n = &km_schema_nodes[node];
 	struct km_json *v = *vp;
@@ -232,6 +232,11 @@ void km_schema_normalize(struct km_arena *a, int node, struct km_json **vp, cons
 	}
 	if (n->kind == KM_SK_ANY)
 		return;
+	if ((opts & KM_SCHEMA_COERCE_STRINGS) && n->kind == KM_SK_STRING &&
+	    (v->kind == KM_JSON_NUMBER || v->kind == KM_JSON_BOOL)) {
+		struct km_str text = v->kind == KM_JSON_BOOL ? km_str_c(v->b ? "true" : "false") : v->s;
+		*vp = v = km_json_string(a, text);
+	}
 	if (!type_ok(a, n, v, path, errs))
 		return;
 	if (n->nenums && !enum_has(n, v))
@@ -267,7 +272,7 @@ void km_schema_normalize(struct km_arena *a, int node, struct km_json **vp, cons
 			}
 			for (size_t i = 0; i < v->len; i++) {
 				if (km_str_eqc(v->members[i].key, pr->name)) {
-					km_schema_normalize(a, pr->node, &v->members[i].val, cpath, errs);
+					km_schema_normalize(a, pr->node, &v->members[i].val, cpath, errs, opts);
 					break;
 				}
 			}
@@ -278,7 +283,7 @@ void km_schema_normalize(struct km_arena *a, int node, struct km_json **vp, cons
 		for (size_t i = 0; i < v->len; i++) {
 			const char *cpath = km_arena_printf(a, "%s.%.*s", path,
 							    KM_STR_FMT(v->members[i].key));
-			km_schema_normalize(a, n->child, &v->members[i].val, cpath, errs);
+			km_schema_normalize(a, n->child, &v->members[i].val, cpath, errs, opts);
 		}
 		break;
 	case KM_SK_ARRAY:
@@ -288,7 +293,7 @@ void km_schema_normalize(struct km_arena *a, int node, struct km_json **vp, cons
 			err_add(errs, path, "should have at most %d items", n->max_items);
 		for (size_t i = 0; i < v->len; i++) {
 			const char *cpath = km_arena_printf(a, "%s[%zu]", path, i);
-			km_schema_normalize(a, n->child, &v->items[i], cpath, errs);
+			km_schema_normalize(a, n->child, &v->items[i], cpath, errs, opts);
 		}
 		break;
 	case KM_SK_STRING:

@@ -70,8 +70,13 @@ const struct km_schema_root *km_schema_root_find(const char *type);
  * applies defaults, drops unknown object members, and appends kube-openapi
  * style errors "<path> in body <reason>" to <errs> (arena strings, unsorted).
  * <path> is the dotted path of <*v> ("spec"). */
+enum km_schema_opts {
+	/* YAML decoded into a Go struct (sigs.k8s.io/yaml): scalars bound for string fields
+	 * become strings ("retryOn: [500]") instead of type errors */
+	KM_SCHEMA_COERCE_STRINGS = 1u << 0,
+};
 void km_schema_normalize(struct km_arena *a, int node, struct km_json **v, const char *path,
-			 struct km_violations *errs);
+			 struct km_violations *errs, unsigned opts);
 
 /* Turns the error strings collected in <errs> (message only, field unused)
  * into upstream violations: sorted by text, split into field + reason when

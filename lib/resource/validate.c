@@ -20,8 +20,10 @@ static const struct {
 } validators[] = {
 	{"Dataplane", km_validate_dataplane},
 	{"Mesh", km_validate_mesh},
+	{"MeshCircuitBreaker", km_validate_meshcircuitbreaker},
 	{"MeshExternalService", km_validate_meshexternalservice},
 	{"MeshMultiZoneService", km_validate_meshmultizoneservice},
+	{"MeshRetry", km_validate_meshretry},
 	{"MeshService", km_validate_meshservice},
 	{"MeshTimeout", km_validate_meshtimeout},
 	{"MeshTrafficPermission", km_validate_meshtrafficpermission},
@@ -38,9 +40,10 @@ int km_validate_resource_ex(struct km_arena *a, struct km_resource_doc *doc,
 		struct km_violations errs;
 		km_violations_init(&errs, a);
 		const char *sp = flat ? "" : "spec";
-		km_schema_normalize(a, root->spec, &doc->spec, sp, &errs);
+		unsigned so = (flags & KM_VALIDATE_VALIDATOR_ONLY) ? KM_SCHEMA_COERCE_STRINGS : 0;
+		km_schema_normalize(a, root->spec, &doc->spec, sp, &errs, so);
 		if (doc->status && root->status >= 0)
-			km_schema_normalize(a, root->status, &doc->status, "status", &errs);
+			km_schema_normalize(a, root->status, &doc->status, "status", &errs, so);
 		if (!(flags & KM_VALIDATE_VALIDATOR_ONLY) && errs.len) {
 			km_schema_errors_to_violations(&errs, out, flat);
 			return -KM_E_INVALID;

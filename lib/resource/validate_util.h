@@ -72,10 +72,17 @@ void km_v_tls_version(struct km_arena *a, struct km_violations *out, const char 
 void km_v_secure_data_source(struct km_arena *a, struct km_violations *out, const char *p,
 			     const struct km_json *sds);
 
+/* int-or-string decimal member: 0 parsed into <*d>, -1 not a number, 1 absent */
+int km_v_decimal(const struct km_json *obj, const char *key, double *d);
+/* upstream ValidatePercentageOrNil at <p>.<key> */
+void km_v_percentage_or_nil(struct km_arena *a, struct km_violations *out, const char *p,
+			    const struct km_json *obj, const char *key);
+
 /* Per-type validators (one file per family). */
 km_validate_fn km_validate_dataplane, km_validate_mesh, km_validate_zone;
 km_validate_fn km_validate_meshtrafficpermission, km_validate_meshtimeout;
 km_validate_fn km_validate_meshservice, km_validate_meshexternalservice;
 km_validate_fn km_validate_meshmultizoneservice;
+km_validate_fn km_validate_meshretry, km_validate_meshcircuitbreaker;
 
 #endif

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `kumactl completion bash`: a bash completion script generated from the
+ * command table and the resource type table, so it always lists exactly the
+ * verbs, flags and type arguments this binary understands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl/ctl.h"
+
+static void words_case(struct km_buf *b, const struct ctl_cmd *cmd, const char *path)
+{
+	km_buf_printf(b, "\t\"%s\") echo \"", path);
+	bool first = true;
+	if (cmd->subs)
+		for (const struct ctl_cmd *s = cmd->subs; s->name; s++) {
+			km_buf_printf(b, "%s%s", first ? "" : " ", s->name);
+			first = false;
+		}
+	if (cmd->opts & CTL_CMD_TYPE_ARG)
+		for (size_t i = 0; i < km_rtypes_len; i++)
+			if (km_rtypes[i].kumactl_arg) {
+				km_buf_printf(b, "%s%s %s", first ? "" : " ", km_rtypes[i].kumactl_plural,
+					      km_rtypes[i].kumactl_arg);
+				first = false;
+			}
+	if (strcmp(cmd->name, "delete") == 0)
+		for (size_t i = 0; i < km_rtypes_len; i++)
+			if (km_rtypes[i].kumactl_arg && !km_rtype_has(&km_rtypes[i], KM_RT_READ_ONLY)) {
+				km_buf_printf(b, "%s%s", first ? "" : " ", km_rtypes[i].kumactl_arg);
+				first = false;
+			}
+	km_buf_puts(b, "\" ;;\n");
+}
+
+static void flags_of(struct km_buf *b, const struct ctl_flag_def *defs)
+{
+	if (!defs)
+		return;
+	for (const struct ctl_flag_def *d = defs; d->name; d++) {
+		km_buf_printf(b, " --%s", d->name);
+		if (d->shorthand)
+			km_buf_printf(b, " -%c", d->shorthand);
+	}
+}
+
+/* Walks the tree; <inherited> holds the flags of every ancestor. */
+static void walk(struct km_buf *words, struct km_buf *flags, const struct ctl_cmd *cmd,
+		 const char *path, const char *inherited)
+{
+	words_case(words, cmd, path);
+	struct km_buf own = KM_BUF_INIT;
+	km_buf_puts(&own, inherited);
+	flags_of(&own, cmd->flags);
+	km_buf_printf(flags, "\t\"%s\") echo \"%s\" ;;\n", path, km_buf_cstr(&own));
+	if (cmd->subs)
+		for (const struct ctl_cmd *s = cmd->subs; s->name; s++) {
+			struct km_buf p = KM_BUF_INIT;
+			km_buf_printf(&p, "%s %s", path, s->name);
+			walk(words, flags, s, km_buf_cstr(&p), km_buf_cstr(&own));
+			km_buf_fini(&p);
+		}
+	km_buf_fini(&own);
+}
+
+int ctl_completion_bash_run(struct ctl_ctx *c)
+{
+	(void)c;
+	struct km_buf words = KM_BUF_INIT, flags = KM_BUF_INIT, out = KM_BUF_INIT;
+	walk(&words, &flags, &ctl_main_root, "kumactl", "");
+	km_buf_puts(&out, "# bash completion for kumactl\n\n_kumactl_words()\n{\n\tcase \"$1\" in\n");
+	km_buf_puts(&out, km_buf_cstr(&words));
+	km_buf_puts(&out, "\tesac\n}\n\n_kumactl_flags()\n{\n\tcase \"$1\" in\n");
+	km_buf_puts(&out, km_buf_cstr(&flags));
+	km_buf_puts(&out,
+		    "\tesac\n}\n\n"
+		    "_kumactl()\n{\n"
+		    "\tlocal cur prev path i w\n"
+		    "\tcur=\"${COMP_WORDS[COMP_CWORD]}\"\n"
+		    "\tprev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+		    "\tpath=\"kumactl\"\n"
+		    "\tfor ((i = 1; i < COMP_CWORD; i++)); do\n"
+		    "\t\tw=\"${COMP_WORDS[i]}\"\n"
+		    "\t\tcase \"$w\" in -*) continue ;; esac\n"
+		    "\t\tcase \" $(_kumactl_words \"$path\") \" in\n"
+		    "\t\t*\" $w \"*) path=\"$path $w\" ;;\n"
+		    "\t\tesac\n"
+		    "\tdone\n"
+		    "\tcase \"$prev\" in\n"
+		    "\t-o | --output)\n"
+		    "\t\tCOMPREPLY=($(compgen -W \"table yaml json\" -- \"$cur\"))\n"
+		    "\t\treturn ;;\n"
+		    "\t--log-level)\n"
+		    "\t\tCOMPREPLY=($(compgen -W \"off info debug\" -- \"$cur\"))\n"
+		    "\t\treturn ;;\n"
+		    "\t--format)\n"
+		    "\t\tCOMPREPLY=($(compgen -W \"pem-base64 pem\" -- \"$cur\"))\n"
+		    "\t\treturn ;;\n"
+		    "\t-f | --file | --config-file | --ca-cert-file | --client-cert-file | "
+		    "--client-key-file | --signing-key-path)\n"
+		    "\t\tCOMPREPLY=($(compgen -f -- \"$cur\"))\n"
+		    "\t\treturn ;;\n"
+		    "\tesac\n"
+		    "\tif [[ \"$cur\" == -* ]]; then\n"
+		    "\t\tCOMPREPLY=($(compgen -W \"$(_kumactl_flags \"$path\")\" -- \"$cur\"))\n"
+		    "\telse\n"
+		    "\t\tCOMPREPLY=($(compgen -W \"$(_kumactl_words \"$path\")\" -- \"$cur\"))\n"
+		    "\tfi\n"
+		    "}\n\n"
+		    "complete -o default -F _kumactl kumactl\n");
+	int rc = ctl_args_out(&out);
+	km_buf_fini(&words);
+	km_buf_fini(&flags);
+	km_buf_fini(&out);
+	return rc;
+}
