@@ -70,6 +70,17 @@ $(BUILD)/tests/%_test: $(BUILD)/obj/tests/unit/%_test.o $(BUILD)/libcp.a $(BUILD
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
+# kumactl unit tests (tests/unit/ctl) also link kumactl's objects, minus main,
+# through an archive so each test pulls only the modules it uses.
+CTL_LIB_OBJ := $(filter-out $(BUILD)/obj/ctl/main.o,$(CTL_OBJ))
+$(BUILD)/libctl.a: $(CTL_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/ctl/%_test: $(BUILD)/obj/tests/unit/ctl/%_test.o $(BUILD)/libctl.a $(BUILD)/libcp.a $(BUILD)/libkm.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
 # Test-only tools (tests/tools/<name>.c), used by the pytest suites.
 $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libcp.a $(BUILD)/libkm.a
 	@mkdir -p $(dir $@)

@@ -4,7 +4,6 @@
 #include "cp/defaults_keys.h"
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +11,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "cp/manager.h"
+#include "cp/tokens/tokens.h"
 
 static struct km_json *b64_json(struct km_arena *a, const char *data, size_t len)
 {
@@ -77,24 +77,11 @@ int cp_defaults_admin_token(struct cp_runtime *rt, struct km_arena *a)
 		return -EINVAL;
 	while (n > 0 && pem[n - 1] == 0)
 		n--; /* EVP_DecodeBlock pads the output with zeros */
-	int64_t now = km_time_now() / 1000000000;
-	unsigned char jti[16];
-	RAND_bytes(jti, sizeof(jti));
-	char jtis[40];
-	snprintf(jtis, sizeof(jtis), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 jti[0], jti[1], jti[2], jti[3], jti[4], jti[5], (jti[6] & 0x0f) | 0x40, jti[7],
-		 (jti[8] & 0x3f) | 0x80, jti[9], jti[10], jti[11], jti[12], jti[13], jti[14], jti[15]);
-	struct km_json *claims = km_json_object(a);
-	km_json_set(a, claims, "Name", km_json_cstring(a, "mesh-system:admin"));
-	struct km_json *groups = km_json_array(a);
-	km_json_array_push(a, groups, km_json_cstring(a, "mesh-system:admin"));
-	km_json_set(a, claims, "Groups", groups);
-	km_json_set(a, claims, "exp", km_json_int(a, now + 10LL * 365 * 24 * 3600));
-	km_json_set(a, claims, "nbf", km_json_int(a, now - 300));
-	km_json_set(a, claims, "iat", km_json_int(a, now));
-	km_json_set(a, claims, "jti", km_json_cstring(a, jtis));
+	static const char *const groups[] = {"mesh-system:admin"};
 	struct km_buf tok = KM_BUF_INIT, err = KM_BUF_INIT;
-	rc = km_jwt_sign(&tok, (const char *)pem, (size_t)n, "1", claims, &err);
+	rc = cp_tokens_user_issue(&tok, (const char *)pem, (size_t)n, CP_TOKENS_DEFAULT_KID,
+				  "mesh-system:admin", groups, 1, km_time_now() / 1000000000,
+				  10LL * 365 * 24 * 3600, NULL, &err);
 	if (rc == 0)
 		rc = store_secret(rt, a, "GlobalSecret", KM_STR(""), "admin-user-token", tok.data, tok.len);
 	else

@@ -15,6 +15,7 @@
 #include "codec/yaml.h"
 #include "ctl/ctl.h"
 #include "resource/resource.h"
+#include "resource/validate.h"
 
 #define APPLY_MAX_INPUT (64u << 20)
 
@@ -131,6 +132,15 @@ const char *ctl_apply_render(struct km_arena *a, const char *doc, const char **k
 	return r;
 }
 
+/* Go's syscall error texts are lower-case ("no such file or directory"). */
+static const char *go_strerror(struct km_arena *a, int err)
+{
+	char *s = km_arena_strdup(a, strerror(err));
+	if (s[0] >= 'A' && s[0] <= 'Z')
+		s[0] = (char)(s[0] - 'A' + 'a');
+	return s;
+}
+
 static int read_fd_all(FILE *f, struct km_buf *b)
 {
 	char chunk[65536];
@@ -204,17 +214,18 @@ static int read_content(struct ctl_ctx *c, const char *file, struct km_buf *b)
 	struct stat st;
 	if (stat(file, &st) < 0)
 		return ctl_args_fail(c, "error while reading provided file: stat %s: %s", file,
-				strerror(errno));
+				go_strerror(c->a, errno));
 	if (!S_ISDIR(st.st_mode)) {
 		int rc = read_file(file, b);
 		if (rc < 0)
 			return ctl_args_fail(c, "error while reading provided file: open %s: %s", file,
-					strerror(-rc));
+					go_strerror(c->a, -rc));
 		return 0;
 	}
 	DIR *d = opendir(file);
 	if (!d)
-		return ctl_args_fail(c, "error reading directory: open %s: %s", file, strerror(errno));
+		return ctl_args_fail(c, "error reading directory: open %s: %s", file,
+				go_strerror(c->a, errno));
 	const char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *e;
@@ -241,7 +252,7 @@ static int read_content(struct ctl_ctx *c, const char *file, struct km_buf *b)
 		int rc = read_file(names[i], b);
 		if (rc < 0)
 			return ctl_args_fail(c, "error reading file %s: open %s: %s", names[i], names[i],
-					strerror(-rc));
+					go_strerror(c->a, -rc));
 	}
 	return 0;
 }
@@ -256,60 +267,30 @@ static const char *go_quote(struct km_arena *a, const char *s)
 	return r;
 }
 
+/* upstream ValidationError.Error(): "field: message; field: message". */
+static const char *violations_text(struct km_arena *a, const struct km_violations *v)
+{
+	struct km_buf b = KM_BUF_INIT;
+	for (size_t i = 0; i < v->len; i++)
+		km_buf_printf(&b, "%s%s: %s", i ? "; " : "", v->items[i].field, v->items[i].message);
+	const char *r = km_arena_strdup(a, km_buf_cstr(&b));
+	km_buf_fini(&b);
+	return r;
+}
+
+
 /* Maps libfyaml's wording to go-yaml's for the common cases. */
 static const char *yaml_error_text(struct km_arena *a, const char *msg)
 {
-	if (strstr(msg, "end of stream") || strstr(msg, "unterminated") ||
-	    strstr(msg, "unexpected end") || strstr(msg, "missing"))
+	if (!strncmp(msg, "yaml: ", 6))
+		msg += 6;
+	if (strstr(msg, "end of stream") || strstr(msg, "without closing") ||
+	    strstr(msg, "unterminated") || strstr(msg, "unexpected end"))
 		return "found unexpected end of stream";
-	const char *colon = strstr(msg, ": ");
-	return km_arena_strdup(a, colon && !strncmp(msg, "line ", 5) ? colon + 2 : msg);
-}
-
-static bool ident_ok(const char *s, bool backward)
-{
-	size_t n = strlen(s);
-	if (backward) {
-		for (size_t i = 0; i < n; i++) {
-			char ch = s[i];
-			if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || ch == '-' ||
-			      ch == '_' || ch == '.'))
-				return false;
-		}
-		return true;
-	}
-	/* RFC 1123 subdomain */
-	bool label_start = true;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		bool alnum = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z');
-		if (label_start && !alnum)
-			return false;
-		if (ch == '.') {
-			if (i == 0 || s[i - 1] == '-')
-				return false;
-			label_start = true;
-			continue;
-		}
-		if (!alnum && ch != '-')
-			return false;
-		label_start = false;
-	}
-	return n && s[n - 1] != '-' && s[n - 1] != '.';
-}
-
-static void check_ident(struct km_buf *v, const char *field, const char *s, bool backward)
-{
-	const char *msg = NULL;
-	if (!*s)
-		msg = "cannot be empty";
-	else if (strlen(s) > 253)
-		msg = "value length must less or equal 253";
-	else if (!ident_ok(s, backward))
-		msg = backward ? "invalid characters. Valid characters are numbers, lowercase latin letters and '-', '_', '.' symbols."
-			       : "invalid characters. A lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
-	if (msg)
-		km_buf_printf(v, "%s%s: %s", v->len ? "; " : "", field, msg);
+	int line = 0, col = 0, n = 0;
+	if (sscanf(msg, "line %d, column %d: %n", &line, &col, &n) == 2 && n > 0)
+		return km_arena_printf(a, "line %d: %s", line, msg + n);
+	return km_arena_strdup(a, msg);
 }
 
 /* The REST body kumactl PUTs: meta (type, mesh, name, labels) plus the spec. */
@@ -478,18 +459,17 @@ int ctl_apply_run(struct ctl_ctx *c)
 							  go_quote(c->a, m));
 			} else {
 				struct km_resource_doc *d = &res[nres];
-				struct km_buf v = KM_BUF_INIT;
-				const char *name = km_arena_strndup(c->a, d->name.ptr, d->name.len);
-				check_ident(&v, "name", name, false);
-				if (d->type->scope == KM_SCOPE_MESH)
-					check_ident(&v, "mesh",
-						    km_arena_strndup(c->a, d->mesh.ptr, d->mesh.len), true);
-				if (v.len)
+				struct km_violations viol, meta;
+				km_violations_init(&viol, c->a);
+				km_violations_init(&meta, c->a);
+				if (km_validate_resource(c->a, d, &viol) < 0 || viol.len)
+					failure = km_arena_printf(c->a, "failed to parse resource: %s",
+								  violations_text(c->a, &viol));
+				else if (km_validate_meta(c->a, d, &meta), meta.len)
 					failure = km_arena_printf(c->a, "failed to read meta: %s",
-								  km_buf_cstr(&v));
+								  violations_text(c->a, &meta));
 				else
 					nres++;
-				km_buf_fini(&v);
 			}
 		}
 		km_buf_fini(&perr);

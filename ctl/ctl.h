@@ -109,6 +109,8 @@ struct ctl_ctx {
 
 /* Prints "Error: <fmt>" on stderr the way cobra does; returns 1 (exit code). */
 int ctl_args_fail(struct ctl_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes <b> to stdout; returns 0 or 1 on a write error. */
+int ctl_args_out(const struct km_buf *b);
 /* Last value of flag <name> or its default; NULL when unset with no default. */
 const char *ctl_args_str(const struct ctl_ctx *c, const char *name);
 bool ctl_args_bool(const struct ctl_ctx *c, const char *name);
@@ -117,11 +119,6 @@ bool ctl_args_given(const struct ctl_ctx *c, const char *name);
 size_t ctl_args_all(const struct ctl_ctx *c, const char *name, const char ***out);
 /* The mesh to use: -m/--mesh, default "default". */
 const char *ctl_args_mesh(const struct ctl_ctx *c);
-
-/* Go time.Duration text ("1m", "1h30m", "100ms") to nanoseconds; 0 or -EINVAL. */
-int ctl_args_duration_parse(const char *s, int64_t *ns);
-/* Go time.Duration.String() ("24h0m0s", "1.5s", "0s") into <a>. */
-const char *ctl_args_duration_format(struct km_arena *a, int64_t ns);
 
 /* ---- kumactl config (ctlconfig.c) ---- */
 
@@ -252,7 +249,5 @@ int ctl_completion_bash_run(struct ctl_ctx *c);
 /* The root of the command tree, for completion. */
 extern const struct ctl_cmd ctl_main_root;
 
-/* Writes <b> to stdout; returns 0 or 1 on a write error. */
-int ctl_args_out(const struct km_buf *b);
 
 #endif

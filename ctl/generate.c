@@ -11,11 +11,12 @@
 #include <string.h>
 
 #include "ctl/ctl.h"
+#include "resource/validate.h"
 
 static int valid_for(struct ctl_ctx *c, int64_t *ns)
 {
 	*ns = 0;
-	return ctl_args_duration_parse(ctl_args_str(c, "valid-for"), ns);
+	return km_duration_parse(km_str_c(ctl_args_str(c, "valid-for")), ns);
 }
 
 static int offline_check(struct ctl_ctx *c)
@@ -82,7 +83,7 @@ int ctl_generate_user_token_run(struct ctl_ctx *c)
 	struct km_json *req = km_json_object(c->a);
 	km_json_set(c->a, req, "name", km_json_cstring(c->a, ctl_args_str(c, "name")));
 	km_json_set(c->a, req, "groups", str_list(c->a, groups, ng));
-	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, ctl_args_duration_format(c->a, ns)));
+	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, km_duration_format(c->a, ns)));
 	return issue(c, "user", req, "failed to generate a user token");
 }
 
@@ -122,7 +123,7 @@ int ctl_generate_dataplane_token_run(struct ctl_ctx *c)
 	km_json_set(c->a, req, "tags", tj);
 	km_json_set(c->a, req, "type", km_json_cstring(c->a, ptype ? ptype : ""));
 	km_json_set(c->a, req, "workload", km_json_cstring(c->a, ctl_args_str(c, "workload")));
-	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, ctl_args_duration_format(c->a, ns)));
+	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, km_duration_format(c->a, ns)));
 	return issue(c, "dataplane", req, "failed to generate a dataplane token");
 }
 
@@ -146,7 +147,7 @@ int ctl_generate_zone_token_run(struct ctl_ctx *c)
 	struct km_json *req = km_json_object(c->a);
 	km_json_set(c->a, req, "zone", km_json_cstring(c->a, ctl_args_str(c, "zone")));
 	km_json_set(c->a, req, "scope", km_json_null(c->a));
-	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, ctl_args_duration_format(c->a, ns)));
+	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, km_duration_format(c->a, ns)));
 	return issue(c, "zone", req, "failed to generate a zone token");
 }
 

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/str.h"
 #include "ctl/ctl.h"
+#include "resource/validate.h"
 #include "resource/resource.h"
 
 /* clang-format off */
@@ -247,7 +248,7 @@ static int set_flag(struct ctl_ctx *c, const struct ctl_flag_def *d, const char 
 	}
 	case CTL_FLAG_DURATION: {
 		int64_t ns;
-		if (ctl_args_duration_parse(v, &ns) < 0)
+		if (km_duration_parse(km_str_c(v), &ns) < 0)
 			return ctl_args_fail(c, "invalid argument \"%s\" for \"%s\" flag: time: invalid duration \"%s\"",
 					v, spelled, v);
 		push_val(c, d, v);
@@ -406,7 +407,7 @@ static int pre_run(struct ctl_ctx *c)
 	else
 		km_log_set_level(lvl);
 	int64_t ns = 0;
-	ctl_args_duration_parse(ctl_args_str(c, "api-timeout"), &ns);
+	km_duration_parse(km_str_c(ctl_args_str(c, "api-timeout")), &ns);
 	c->api_timeout_ns = ns;
 	const char *cf = ctl_args_str(c, "config-file");
 	c->config_file = cf && *cf ? cf : NULL;

@@ -275,6 +275,11 @@ int cp_api_port(const struct cp_api *api)
 	return cp_http_port(api->http);
 }
 
+struct cp_http *cp_api_http(struct cp_api *api)
+{
+	return api->http;
+}
+
 void cp_api_stop(struct cp_api *api)
 {
 	if (!api)

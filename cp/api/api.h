@@ -12,6 +12,8 @@ struct cp_api;
 
 struct cp_api *cp_api_start(struct cp_runtime *rt, const char *iface, int port);
 int cp_api_port(const struct cp_api *api);
+/* The underlying HTTP server (tests and fuzzing drive it directly). */
+struct cp_http *cp_api_http(struct cp_api *api);
 void cp_api_stop(struct cp_api *api);
 
 struct cp_http *cp_api_diagnostics_start(struct cp_runtime *rt, const char *iface, int port);

@@ -6,6 +6,7 @@
 #include "cp/api/http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -240,6 +241,22 @@ void cp_http_stop(struct cp_http *h)
 	km_loop_timer_stop(h->loop, &h->timer);
 	MHD_stop_daemon(h->d);
 	free(h);
+}
+
+int cp_http_add_connection(struct cp_http *h, int fd)
+{
+	struct sockaddr_in sa = {0};
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (MHD_add_connection(h->d, fd, (const struct sockaddr *)&sa, sizeof(sa)) != MHD_YES)
+		return -EIO;
+	drive(h);
+	return 0;
+}
+
+void cp_http_run(struct cp_http *h)
+{
+	drive(h);
 }
 
 const char *cp_http_header(const struct cp_http_req *req, const char *name)

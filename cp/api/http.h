@@ -45,6 +45,12 @@ struct cp_http *cp_http_start(struct km_loop *loop, const char *name, const char
 int cp_http_port(const struct cp_http *h);
 void cp_http_stop(struct cp_http *h);
 
+/* Hands an already connected socket to the server (tests and fuzzing feed a
+ * socketpair through it). The server owns <fd> afterwards. */
+int cp_http_add_connection(struct cp_http *h, int fd);
+/* Runs one round of the server's I/O without waiting. */
+void cp_http_run(struct cp_http *h);
+
 /* Request header value (case-insensitive name) or NULL. */
 const char *cp_http_header(const struct cp_http_req *req, const char *name);
 /* First query value for <key>, or NULL when absent. */

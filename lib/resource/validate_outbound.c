@@ -309,3 +309,210 @@ void km_validate_meshcircuitbreaker(struct km_arena *a, const struct km_resource
 		cb_default(a, out, km_v_path(a, "spec.to[%zu].default", i), km_v_get(to->items[i], "default"));
 	}
 }
+
+/* ---- MeshHealthCheck -------------------------------------------------------- */
+
+static void hc_default(struct km_arena *a, struct km_violations *out, const char *p,
+		       const struct km_json *conf)
+{
+	static const char *const durs[] = {"interval", "timeout"};
+	for (size_t i = 0; i < 2; i++)
+		dur_gt_zero_or_nil(a, out, p, conf, durs[i]);
+	static const char *const th[] = {"unhealthyThreshold", "healthyThreshold"};
+	for (size_t i = 0; i < 2; i++)
+		if (km_v_get(conf, th[i]) && km_v_int(conf, th[i], 1) <= 0)
+			km_violations_add(out, km_v_path(a, "%s.%s", p, th[i]),
+					  "must be greater than zero when defined");
+	dur_gt_zero_or_nil(a, out, p, conf, "initialJitter");
+	dur_gt_zero_or_nil(a, out, p, conf, "intervalJitter");
+	if (km_v_get(conf, "intervalJitterPercent")) {
+		int64_t v = km_v_int(conf, "intervalJitterPercent", 0);
+		if (v < 0 || v > 100)
+			km_violations_add(out, km_v_path(a, "%s.intervalJitterPercent", p),
+					  "must be in inclusive range [0, 100]");
+	}
+	dur_gt_zero_or_nil(a, out, p, conf, "noTrafficInterval");
+	struct km_json *elp = km_v_get(conf, "eventLogPath");
+	if (elp && (elp->kind != KM_JSON_STRING || elp->s.len == 0))
+		km_violations_add(out, km_v_path(a, "%s.eventLogPath", p), "must be a valid path when defined");
+	struct km_json *http = km_v_get(conf, "http");
+	if (http) {
+		struct km_json *path = km_v_get(http, "path");
+		if (path && path->kind == KM_JSON_STRING && path->s.len == 0)
+			km_violations_add(out, km_v_path(a, "%s.http.path", p), "must be defined");
+		struct km_json *st = arr(http, "expectedStatuses");
+		for (size_t i = 0; st && i < st->len; i++) {
+			const struct km_json *s = st->items[i];
+			int64_t code = s->kind == KM_JSON_NUMBER ? (s->is_int ? s->i : (int64_t)s->d) : 0;
+			if (code < 100 || code >= 600)
+				km_violations_add(out, km_v_path(a, "%s.http.expectedStatuses[%zu]", p, i),
+						  "must be in inclusive range [100, 599]");
+		}
+	}
+	if (!http && !km_v_get(conf, "tcp") && !km_v_get(conf, "grpc"))
+		km_violations_add(out, p, "must have at least one defined: http, tcp, grpc");
+}
+
+void km_validate_meshhealthcheck(struct km_arena *a, const struct km_resource_doc *doc,
+				 struct km_violations *out)
+{
+	const struct km_json *spec = doc->spec;
+	struct km_json *top = km_v_get(spec, "targetRef");
+	if (top) {
+		struct km_target_ref_opts o = {kinds_mesh_dp, false};
+		km_validate_target_ref(a, out, "spec.targetRef", top, &o);
+	}
+	static const char *const kinds[] = {"Mesh", "MeshService", "MeshExternalService",
+					    "MeshMultiZoneService", NULL};
+	struct km_json *to = arr(spec, "to");
+	for (size_t i = 0; to && i < to->len; i++) {
+		struct km_target_ref_opts o = {kinds, false};
+		km_validate_target_ref(a, out, km_v_path(a, "spec.to[%zu].targetRef", i),
+				       km_v_get(to->items[i], "targetRef"), &o);
+		hc_default(a, out, km_v_path(a, "spec.to[%zu].default", i), km_v_get(to->items[i], "default"));
+	}
+}
+
+/* ---- MeshTCPRoute ------------------------------------------------------------ */
+
+static const char *const backend_kinds[] = {"MeshService", "MeshExternalService",
+					    "MeshMultiZoneService", NULL};
+
+void km_v_backend_refs(struct km_arena *a, struct km_violations *out, const char *p,
+		       const struct km_json *refs)
+{
+	for (size_t i = 0; refs && refs->kind == KM_JSON_ARRAY && i < refs->len; i++) {
+		const struct km_json *r = refs->items[i];
+		const char *ip = km_v_path(a, "%s[%zu]", p, i);
+		struct km_target_ref_opts o = {backend_kinds, false};
+		km_validate_target_ref(a, out, ip, r, &o);
+		if (km_str_eqc(km_v_str(r, "kind"), "MeshMultiZoneService") && !km_v_get(r, "port"))
+			km_violations_add(out, km_v_path(a, "%s.port", ip),
+					  "must be defined with kind MeshMultiZoneService");
+		if (km_v_int(r, "weight", 0) > 4294967295LL)
+			km_violations_add(out, km_v_path(a, "%s.weight", ip),
+					  "must be in inclusive range [0, 4294967295]");
+	}
+}
+
+void km_validate_meshtcproute(struct km_arena *a, const struct km_resource_doc *doc,
+			      struct km_violations *out)
+{
+	const struct km_json *spec = doc->spec;
+	struct km_json *top = km_v_get(spec, "targetRef");
+	if (top) {
+		struct km_target_ref_opts o = {kinds_mesh_dp, false};
+		km_validate_target_ref(a, out, "spec.targetRef", top, &o);
+	}
+	struct km_json *to = arr(spec, "to");
+	for (size_t i = 0; to && i < to->len; i++) {
+		struct km_target_ref_opts o = {backend_kinds, false};
+		km_validate_target_ref(a, out, km_v_path(a, "spec.to[%zu].targetRef", i),
+				       km_v_get(to->items[i], "targetRef"), &o);
+		struct km_json *rules = arr(to->items[i], "rules");
+		for (size_t j = 0; rules && j < rules->len; j++) {
+			const char *bp = km_v_path(a, "spec.to[%zu].rules[%zu].default.backendRefs", i, j);
+			struct km_json *refs = arr(km_v_get(rules->items[j], "default"), "backendRefs");
+			if (!refs || !refs->len)
+				km_violations_add(out, bp, "must be defined");
+			else
+				km_v_backend_refs(a, out, bp, refs);
+		}
+	}
+}
+
+/* ---- MeshFaultInjection ----------------------------------------------------- */
+
+static void percentage_required(struct km_arena *a, struct km_violations *out, const char *p,
+				const struct km_json *obj)
+{
+	double d;
+	int r = km_v_decimal(obj, "percentage", &d);
+	const char *f = km_v_path(a, "%s.percentage", p);
+	if (r < 0)
+		km_violations_add(out, f, "string must be a valid number");
+	else if (r == 0 && (d < 0 || d > 100))
+		km_violations_add(out, f, "must be in inclusive range [0.0, 100.0]");
+}
+
+static bool bandwidth_ok(struct km_str s)
+{
+	size_t i = 0;
+	while (i < s.len && s.ptr[i] >= '0' && s.ptr[i] <= '9')
+		i++;
+	if (i < s.len && (s.ptr[i] == ' ' || s.ptr[i] == '\t'))
+		i++;
+	size_t u = i;
+	while (i < s.len && (s.ptr[i] == 'G' || s.ptr[i] == 'M' || s.ptr[i] == 'k'))
+		i++;
+	return i > u && s.len - i == 3 && memcmp(s.ptr + i, "bps", 3) == 0;
+}
+
+static void fi_default(struct km_arena *a, struct km_violations *out, const char *dp,
+		       const struct km_json *conf)
+{
+	struct km_json *http = arr(conf, "http");
+	const char *p = km_v_path(a, "%s.http", dp);
+	for (size_t i = 0; http && i < http->len; i++) {
+		const struct km_json *f = http->items[i];
+		struct km_json *ab = km_v_get(f, "abort"), *de = km_v_get(f, "delay"),
+			       *bw = km_v_get(f, "responseBandwidth");
+		if (ab) {
+			const char *ap = km_v_path(a, "%s.abort[%zu]", p, i);
+			int64_t st = km_v_int(ab, "httpStatus", 0);
+			if (st < 100 || st >= 600)
+				km_violations_add(out, km_v_path(a, "%s.httpStatus", ap),
+						  "must be in inclusive range [100, 599]");
+			percentage_required(a, out, ap, ab);
+		}
+		if (de) {
+			const char *xp = km_v_path(a, "%s.delay[%zu]", p, i);
+			int64_t ns;
+			if (km_v_dur(de, "value", &ns) > 0 && ns < 0)
+				km_violations_add(out, km_v_path(a, "%s.value", xp), "must not be negative when defined");
+			percentage_required(a, out, xp, de);
+		}
+		if (bw) {
+			const char *bp = km_v_path(a, "%s.responseBandwidth[%zu]", p, i);
+			struct km_str l = km_v_str(bw, "limit");
+			if (!l.len)
+				km_violations_add(out, km_v_path(a, "%s.limit", bp), "must be defined");
+			else if (!bandwidth_ok(l))
+				km_violations_add(out, km_v_path(a, "%s.limit", bp), "must be in kbps/Mbps/Gbps units");
+			percentage_required(a, out, bp, bw);
+		}
+	}
+}
+
+void km_validate_meshfaultinjection(struct km_arena *a, const struct km_resource_doc *doc,
+				    struct km_violations *out)
+{
+	const struct km_json *spec = doc->spec;
+	struct km_json *top = km_v_get(spec, "targetRef");
+	if (top) {
+		struct km_target_ref_opts o = {kinds_mesh_dp, km_v_affects_inbounds(spec)};
+		km_validate_target_ref(a, out, "spec.targetRef", top, &o);
+	}
+	struct km_json *rules = arr(spec, "rules");
+	for (size_t i = 0; rules && i < rules->len; i++) {
+		const char *rp = km_v_path(a, "spec.rules[%zu]", i);
+		struct km_json *ms = arr(rules->items[i], "matches");
+		for (size_t j = 0; ms && j < ms->len; j++)
+			km_validate_match(a, out, km_v_path(a, "%s.matches[%zu]", rp, j), ms->items[j]);
+		fi_default(a, out, km_v_path(a, "%s.default", rp), km_v_get(rules->items[i], "default"));
+	}
+	struct km_str tk = km_v_str(top, "kind");
+	bool gateways = !tk.len || km_str_eqc(tk, "Mesh") || km_str_eqc(tk, "MeshHTTPRoute");
+	struct km_json *to = arr(spec, "to");
+	if (!gateways && to && to->len) {
+		km_violations_add(out, "spec.to", "must not be defined");
+		return;
+	}
+	static const char *const kinds[] = {"Mesh", NULL};
+	for (size_t i = 0; to && i < to->len; i++) {
+		struct km_target_ref_opts o = {kinds, false};
+		km_validate_target_ref(a, out, km_v_path(a, "spec.to[%zu].targetRef", i),
+				       km_v_get(to->items[i], "targetRef"), &o);
+		fi_default(a, out, km_v_path(a, "spec.to[%zu].default", i), km_v_get(to->items[i], "default"));
+	}
+}

@@ -78,11 +78,17 @@ int km_v_decimal(const struct km_json *obj, const char *key, double *d);
 void km_v_percentage_or_nil(struct km_arena *a, struct km_violations *out, const char *p,
 			    const struct km_json *obj, const char *key);
 
+/* backendRefs[] of routes at <p> (kinds MeshService/MES/MMZS, MMZS needs a port) */
+void km_v_backend_refs(struct km_arena *a, struct km_violations *out, const char *p,
+		       const struct km_json *refs);
+
 /* Per-type validators (one file per family). */
 km_validate_fn km_validate_dataplane, km_validate_mesh, km_validate_zone;
 km_validate_fn km_validate_meshtrafficpermission, km_validate_meshtimeout;
 km_validate_fn km_validate_meshservice, km_validate_meshexternalservice;
 km_validate_fn km_validate_meshmultizoneservice;
 km_validate_fn km_validate_meshretry, km_validate_meshcircuitbreaker;
+km_validate_fn km_validate_meshhttproute;
+km_validate_fn km_validate_meshhealthcheck, km_validate_meshtcproute, km_validate_meshfaultinjection;
 
 #endif

@@ -1,0 +1,427 @@
+# SPDX-License-Identifier: Apache-2.0
+"""End-to-end: everyday REST API use through a real kuma-cp. CRUD for several
+resource types, pagination `next` links, label/name/tag filters, Mesh
+deletion (owned resources go with it; dataplanes block it unless
+store.unsafeDelete), admin-only Secret access for non-loopback callers, and
+the user-token flow (admin token from the admin-user-token global secret,
+POST /tokens/user, bearer authentication)."""
+
+import base64
+import json
+
+import pytest
+
+from harness.api import assert_std_error, wait_for
+from harness.normalize import compare_json_text
+from harness import paths
+
+MTP_SPEC = {"targetRef": {"kind": "Mesh"},
+            "rules": [{"default": {"allow": [{"spiffeID": {"type": "Prefix", "value": "spiffe://default"}}]}}]}
+MT_SPEC = {"targetRef": {"kind": "Mesh"},
+           "to": [{"targetRef": {"kind": "Mesh"}, "default": {"idleTimeout": "20s"}}]}
+MS_SPEC = {"selector": {"dataplaneLabels": {"matchLabels": {"app": "redis"}}},
+           "ports": [{"port": 6379, "targetPort": 6379, "appProtocol": "tcp"}]}
+
+
+def dp_body(name, mesh="default", address="10.0.0.1", labels=None, port=8080):
+    b = {"type": "Dataplane", "mesh": mesh, "name": name,
+         "networking": {"address": address, "inbound": [{"port": port}]}}
+    if labels:
+        b["labels"] = labels
+    return b
+
+
+@pytest.fixture
+def api(fresh_cp):
+    a = fresh_cp.api
+    r = a.put("/meshes/default", {"type": "Mesh", "name": "default"})
+    assert r.status == 201, r.describe()
+    return a
+
+
+# ----- CRUD ----------------------------------------------------------------------
+
+CRUD_TYPES = [
+    # id, item path, list path, create body, update patch (merged into the body)
+    ("mesh", "/meshes/m-crud", "/meshes", {"type": "Mesh", "name": "m-crud"},
+     {"labels": {"team": "a"}}),
+    ("dataplane", "/meshes/default/dataplanes/dp-crud", "/meshes/default/dataplanes",
+     dp_body("dp-crud"), {"networking": {"address": "10.0.0.9", "inbound": [{"port": 9090}]}}),
+    ("meshtrafficpermission", "/meshes/default/meshtrafficpermissions/mtp-crud", "/meshes/default/meshtrafficpermissions",
+     {"type": "MeshTrafficPermission", "mesh": "default", "name": "mtp-crud", "spec": MTP_SPEC},
+     {"labels": {"team": "b"}}),
+    ("meshtimeout", "/meshes/default/meshtimeouts/mt-crud", "/meshes/default/meshtimeouts",
+     {"type": "MeshTimeout", "mesh": "default", "name": "mt-crud", "spec": MT_SPEC},
+     {"spec": {"targetRef": {"kind": "Mesh"},
+               "to": [{"targetRef": {"kind": "Mesh"}, "default": {"idleTimeout": "30s"}}]}}),
+    ("meshservice", "/meshes/default/meshservices/redis", "/meshes/default/meshservices",
+     {"type": "MeshService", "mesh": "default", "name": "redis", "spec": MS_SPEC}, {"labels": {"team": "c"}}),
+    ("secret", "/meshes/default/secrets/sec-crud", "/meshes/default/secrets",
+     {"type": "Secret", "mesh": "default", "name": "sec-crud", "data": "dGVzdA=="}, {"data": "dGVzdDI="}),
+    ("globalsecret", "/global-secrets/gs-crud", "/global-secrets",
+     {"type": "GlobalSecret", "name": "gs-crud", "data": "dGVzdA=="}, {"data": "dGVzdDI="}),
+    ("zone", "/zones/zone-crud", "/zones", {"type": "Zone", "name": "zone-crud"}, {"labels": {"team": "d"}}),
+]
+
+
+@pytest.mark.parametrize("item,listp,body,patch", [pytest.param(*t[1:], id=t[0]) for t in CRUD_TYPES])
+def test_crud_roundtrip(api, item, listp, body, patch):
+    r = api.put(item, body)
+    assert r.status == 201, r.describe()
+    assert r.json() in ({}, {"warnings": []}) or "warnings" in r.json(), r.describe()
+
+    got = api.get(item)
+    assert got.status == 200, got.describe()
+    g = got.json()
+    assert g["type"] == body["type"] and g["name"] == body["name"], got.describe()
+    assert g.get("mesh", "") == body.get("mesh", ""), got.describe()
+    for k in ("creationTime", "modificationTime"):
+        assert k in g, f"{k} missing: {got.describe()}"
+    labels = g.get("labels") or {}
+    # computed labels on a REST write (standalone zone "default")
+    assert labels.get("kuma.io/origin") == "zone", got.describe()
+    assert labels.get("kuma.io/env") == "universal" or body["type"] in ("Mesh", "Zone", "GlobalSecret", "Secret"), \
+        got.describe()
+    for k, v in body.items():
+        if k in ("type", "name", "mesh", "labels"):
+            continue
+        if k == "spec":
+            continue  # specs may be defaulted (e.g. MeshService)
+        assert g.get(k) == v, f"{k}: {g.get(k)!r} != {v!r}"
+
+    lst = api.get(listp)
+    assert lst.status == 200, lst.describe()
+    names = [i["name"] for i in lst.json()["items"]]
+    assert body["name"] in names, lst.describe()
+
+    updated = {**body, **patch}
+    if "labels" in patch:
+        updated["labels"] = patch["labels"]
+    r = api.put(item, updated)
+    assert r.status == 200, r.describe()
+    g2 = api.get(item).json()
+    assert g2["creationTime"] == g["creationTime"], "creationTime changed on update"
+    for k, v in patch.items():
+        if k == "labels":
+            for lk, lv in v.items():
+                assert g2["labels"].get(lk) == lv, g2
+        elif k != "spec":
+            assert g2[k] == v, g2
+    if "spec" in patch:
+        assert g2["spec"]["to"][0]["default"] == patch["spec"]["to"][0]["default"], g2
+
+    r = api.delete(item)
+    assert r.status == 200 and r.json() == {}, r.describe()
+    assert_std_error(api.get(item), 404, detail_prefix="Not found")
+    assert_std_error(api.delete(item), 404)
+    assert body["name"] not in [i["name"] for i in api.get(listp).json()["items"]]
+
+
+def test_put_response_body(api):
+    r = api.put("/meshes/default/dataplanes/dp-1", dp_body("dp-1"))
+    assert r.status == 201, r.describe()
+    assert r.headers.get("content-type", "").startswith("application/json"), r.headers
+    r2 = api.put("/meshes/default/dataplanes/dp-1", dp_body("dp-1", address="10.0.0.2"))
+    assert r2.status == 200, r2.describe()
+    assert api.get("/meshes/default/dataplanes/dp-1").json()["networking"]["address"] == "10.0.0.2"
+
+
+def test_get_by_kri(api):
+    assert api.put("/meshes/default/meshtrafficpermissions/mtp-1",
+                   {"type": "MeshTrafficPermission", "mesh": "default", "name": "mtp-1", "spec": MTP_SPEC}).status == 201
+    g = api.get("/meshes/default/meshtrafficpermissions/mtp-1").json()
+    kri = g.get("kri")
+    assert kri == "kri_mtp_default_default__mtp-1_", g
+    r = api.get(f"/_kri/{kri}")
+    assert r.status == 200, r.describe()
+    assert r.json()["name"] == "mtp-1"
+    assert api.get("/_kri/kri_mtp_default_default__nope_").status == 404
+
+
+def test_cross_mesh_list(api):
+    assert api.put("/meshes/other", {"type": "Mesh", "name": "other"}).status == 201
+    assert api.put("/meshes/default/dataplanes/dp-a", dp_body("dp-a")).status == 201
+    assert api.put("/meshes/other/dataplanes/dp-b", dp_body("dp-b", mesh="other")).status == 201
+    body = api.get("/dataplanes").json()
+    assert body["total"] == 2, body
+    assert sorted((i["mesh"], i["name"]) for i in body["items"]) == [("default", "dp-a"), ("other", "dp-b")]
+    assert api.get("/meshes/other/dataplanes").json()["total"] == 1
+
+
+# ----- pagination ------------------------------------------------------------------
+
+def test_pagination_next_links(api):
+    names = [f"m-{i:02d}" for i in range(7)]
+    for n in names:
+        assert api.put(f"/meshes/{n}", {"type": "Mesh", "name": n}).status == 201
+    all_names = sorted(names + ["default"])
+    seen = []
+    url = "/meshes?size=3"
+    pages = 0
+    while url:
+        r = api.get(url)
+        assert r.status == 200, r.describe()
+        body = r.json()
+        assert body["total"] == len(all_names), body
+        assert len(body["items"]) <= 3
+        seen += [i["name"] for i in body["items"]]
+        nxt = body["next"]
+        pages += 1
+        if nxt is None:
+            break
+        prefix = f"http://{api.address}/meshes?"
+        assert nxt.startswith(prefix), nxt
+        assert nxt == f"{prefix}offset={len(seen)}&size=3", nxt
+        url = nxt[len(f"http://{api.address}"):]
+    assert pages == 3
+    assert seen == all_names, seen
+
+
+def test_pagination_keeps_filters(api):
+    for i in range(4):
+        assert api.put(f"/meshes/default/dataplanes/dp-{i}",
+                       dp_body(f"dp-{i}", address=f"10.0.0.{i + 1}", labels={"app": "web"})).status == 201
+    r = api.get("/meshes/default/dataplanes?size=2&filter[labels.app]=web")
+    body = r.json()
+    assert body["total"] == 4 and len(body["items"]) == 2, body
+    assert body["next"] == (f"http://{api.address}/meshes/default/dataplanes?"
+                            f"filter%5Blabels.app%5D=web&offset=2&size=2"), body["next"]
+
+
+def test_offset_past_end(api):
+    r = api.get("/meshes?size=2&offset=50")
+    assert r.status == 200, r.describe()
+    body = r.json()
+    assert body["items"] == [] and body["next"] is None and body["total"] == 1, body
+
+
+# ----- filters ---------------------------------------------------------------------
+
+def test_label_filters(api):
+    assert api.put("/meshes/default/dataplanes/dp-1", dp_body("dp-1", labels={"app": "web", "team": "a"})).status == 201
+    assert api.put("/meshes/default/dataplanes/dp-2",
+                   dp_body("dp-2", address="10.0.0.2", labels={"app": "web", "team": "b"})).status == 201
+    assert api.put("/meshes/default/dataplanes/dp-3",
+                   dp_body("dp-3", address="10.0.0.3", labels={"app": "db"})).status == 201
+
+    def names(q):
+        r = api.get("/meshes/default/dataplanes?" + q)
+        assert r.status == 200, r.describe()
+        body = r.json()
+        assert body["total"] == len(body["items"]), body
+        return [i["name"] for i in body["items"]]
+
+    assert names("filter[labels.app]=web") == ["dp-1", "dp-2"]
+    assert names("filter[labels.app]=web&filter[labels.team]=b") == ["dp-2"]
+    assert names("filter[labels.app]=nope") == []
+    assert names("filter[labels.kuma.io/zone]=default") == ["dp-1", "dp-2", "dp-3"]
+    assert names("filter[labels.kuma.io/mesh]=default&filter[labels.app]=db") == ["dp-3"]
+    assert names("name=p-2") == ["dp-2"]
+    assert names("tag=app:we") == ["dp-1", "dp-2"]          # tag= is a substring match on labels
+    assert names("tag=app:web&tag=team:a") == ["dp-1"]
+    # cross-mesh list honours filters too
+    r = api.get("/dataplanes?filter[labels.app]=db").json()
+    assert [i["name"] for i in r["items"]] == ["dp-3"]
+
+
+# ----- mesh deletion ------------------------------------------------------------------
+
+def test_delete_mesh_removes_owned_resources(api):
+    a = api
+    assert a.put("/meshes/casc", {"type": "Mesh", "name": "casc"}).status == 201
+    assert a.put("/meshes/casc/meshtrafficpermissions/mtp-1",
+                 {"type": "MeshTrafficPermission", "mesh": "casc", "name": "mtp-1", "spec": MTP_SPEC}).status == 201
+    assert a.put("/meshes/casc/meshtimeouts/mt-1",
+                 {"type": "MeshTimeout", "mesh": "casc", "name": "mt-1", "spec": MT_SPEC}).status == 201
+    assert a.put("/meshes/casc/secrets/s-1",
+                 {"type": "Secret", "mesh": "casc", "name": "s-1", "data": "dGVzdA=="}).status == 201
+    # a same-named policy in another mesh must survive
+    assert a.put("/meshes/default/meshtrafficpermissions/mtp-1",
+                 {"type": "MeshTrafficPermission", "mesh": "default", "name": "mtp-1", "spec": MTP_SPEC}).status == 201
+
+    r = a.delete("/meshes/casc")
+    assert r.status == 200 and r.json() == {}, r.describe()
+    assert a.get("/meshes/casc").status == 404
+    for path in ("/meshtrafficpermissions", "/meshtimeouts", "/secrets"):
+        items = a.get(path).json()["items"]
+        assert all(i["mesh"] != "casc" for i in items), (path, items)
+    assert a.get("/meshes/default/meshtrafficpermissions/mtp-1").status == 200
+    # re-creating the mesh does not bring anything back
+    assert a.put("/meshes/casc", {"type": "Mesh", "name": "casc"}).status == 201
+    for path in ("meshtrafficpermissions", "meshtimeouts", "secrets"):
+        assert a.get(f"/meshes/casc/{path}").json()["total"] == 0, path
+
+
+def test_delete_mesh_with_dataplanes_is_refused(api):
+    """Upstream mesh manager: ValidateNoActiveDP unless store.unsafeDelete."""
+    assert api.put("/meshes/dpm", {"type": "Mesh", "name": "dpm"}).status == 201
+    assert api.put("/meshes/dpm/dataplanes/dp-1", dp_body("dp-1", mesh="dpm")).status == 201
+    r = api.delete("/meshes/dpm")
+    err = assert_std_error(r, 400)
+    assert {"field": "mesh", "reason": "unable to delete mesh, there are still some dataplanes attached"} \
+        in (err.get("invalid_parameters") or []), r.describe()
+    assert api.get("/meshes/dpm").status == 200
+    assert api.delete("/meshes/dpm/dataplanes/dp-1").status == 200
+    assert api.delete("/meshes/dpm").status == 200
+
+
+def test_delete_mesh_cascades_dataplanes_with_unsafe_delete(cp_factory):
+    cp = cp_factory(name="unsafe-delete", env={"KUMA_STORE_UNSAFE_DELETE": "true"})
+    cp.reset()
+    a = cp.api
+    assert a.put("/meshes/dpm", {"type": "Mesh", "name": "dpm"}).status == 201
+    for i in range(3):
+        assert a.put(f"/meshes/dpm/dataplanes/dp-{i}",
+                     dp_body(f"dp-{i}", mesh="dpm", address=f"10.0.0.{i + 1}")).status == 201
+    r = a.delete("/meshes/dpm")
+    assert r.status == 200, r.describe()
+    assert all(i["mesh"] != "dpm" for i in a.get("/dataplanes").json()["items"])
+    assert a.put("/meshes/dpm", {"type": "Mesh", "name": "dpm"}).status == 201
+    assert a.get("/meshes/dpm/dataplanes").json()["total"] == 0
+
+
+# ----- admin-only resources and non-loopback callers ----------------------------------------
+
+def _golden(name):
+    p = paths.api_testdata() / name
+    return p.read_text() if p.exists() else None
+
+
+@pytest.mark.parametrize("headers", [
+    pytest.param({"X-Forwarded-For": "203.0.113.7"}, id="x-forwarded-for"),
+    pytest.param({"X-Real-IP": "203.0.113.7"}, id="x-real-ip"),
+    pytest.param({"Forwarded": "for=203.0.113.7"}, id="forwarded"),
+    pytest.param({"Host": "example.com"}, id="non-loopback-host"),
+    pytest.param({"Origin": "http://evil.example.com"}, id="foreign-origin"),
+    pytest.param({"Sec-Fetch-Site": "cross-site"}, id="sec-fetch-cross-site"),
+])
+def test_non_loopback_callers_are_anonymous(api, headers):
+    r = api.get("/who-am-i", headers=headers)
+    assert r.status == 200, r.describe()
+    assert r.json() == {"name": "mesh-system:anonymous", "groups": ["mesh-system:unauthenticated"]}, r.describe()
+
+
+def test_loopback_equivalents_stay_admin(api):
+    port = api.port
+    for headers in ({"Host": f"localhost:{port}"}, {"Origin": f"http://127.0.0.1:{port}"},
+                    {"Sec-Fetch-Site": "same-origin"}, {"Sec-Fetch-Site": "none"}):
+        r = api.get("/who-am-i", headers=headers)
+        assert r.status == 200 and r.json()["name"] == "mesh-system:admin", (headers, r.describe())
+
+
+def test_secrets_need_admin(api):
+    assert api.put("/meshes/default/secrets/sec-1",
+                   {"type": "Secret", "mesh": "default", "name": "sec-1", "data": "dGVzdA=="}).status == 201
+    assert api.put("/global-secrets/gs-1", {"type": "GlobalSecret", "name": "gs-1", "data": "dGVzdA=="}).status == 201
+    anon = api.as_anonymous()
+
+    r = anon.get("/meshes/default/secrets/sec-1")
+    assert_std_error(r, 403, title="Access Denied")
+    golden = _golden("auth-admin-non-localhost.golden.json")
+    if golden:
+        ok, msg = compare_json_text(golden, r.text)
+        assert ok, msg
+    assert_std_error(anon.get("/meshes/default/secrets"), 403)
+    assert_std_error(anon.get("/secrets"), 403)
+    r = anon.get("/global-secrets/gs-1")
+    err = assert_std_error(r, 403, title="Access Denied")
+    assert "GlobalSecret" in err["detail"], r.describe()
+    assert_std_error(anon.get("/global-secrets"), 403)
+    assert_std_error(anon.put("/meshes/default/secrets/sec-2",
+                              {"type": "Secret", "mesh": "default", "name": "sec-2", "data": "dGVzdA=="}), 403)
+    assert_std_error(anon.delete("/meshes/default/secrets/sec-1"), 403)
+    assert api.get("/meshes/default/secrets/sec-2").status == 404
+    assert api.get("/meshes/default/secrets/sec-1").json()["data"] == "dGVzdA=="
+
+    r = anon.get("/config")
+    assert_std_error(r, 403)
+    golden = _golden("auth-config-non-localhost.golden.json")
+    if golden:
+        ok, msg = compare_json_text(golden, r.text)
+        assert ok, msg
+    # ordinary resources stay readable
+    assert anon.get("/meshes").status == 200
+    assert anon.get("/meshes/default").status == 200
+
+
+# ----- user tokens ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def token_cp():
+    """A CP without test hooks: its admin-user-token survives (no resets)."""
+    from harness.process import KumaCP
+    inst = KumaCP(name="tokens", test_hooks=False).start()
+    yield inst
+    inst.stop(check=True)
+
+
+def _admin_token(cp) -> str:
+    def fetch():
+        r = cp.api.get("/global-secrets/admin-user-token")
+        return r if r.status == 200 else None
+    r = wait_for(fetch, timeout=20, what="global secret admin-user-token")
+    body = r.json()
+    assert body["type"] == "GlobalSecret" and body["name"] == "admin-user-token", r.describe()
+    token = base64.b64decode(body["data"]).decode()
+    assert token.count(".") == 2, f"not a JWT: {token[:40]}"
+    return token
+
+
+def _jwt_claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_admin_token(token_cp):
+    token = _admin_token(token_cp)
+    claims = _jwt_claims(token)
+    assert claims.get("Name") == "mesh-system:admin" and claims.get("Groups") == ["mesh-system:admin"], claims
+    hdr = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert hdr.get("alg") == "RS256", hdr
+    admin = token_cp.api.with_token(token, anonymous=True)
+    r = admin.get("/who-am-i")
+    assert r.status == 200, r.describe()
+    assert r.json() == {"name": "mesh-system:admin",
+                        "groups": ["mesh-system:admin", "mesh-system:authenticated"]}, r.describe()
+    assert admin.get("/global-secrets").status == 200
+
+
+def test_user_token_flow(token_cp):
+    admin = token_cp.api.with_token(_admin_token(token_cp), anonymous=True)
+    r = admin.post("/tokens/user", {"name": "john.doe@example.com", "groups": ["users"], "validFor": "24h"})
+    assert r.status == 200, r.describe()
+    assert r.headers.get("content-type", "").startswith("text/plain"), r.headers
+    user_token = r.text.strip()
+    assert user_token.count(".") == 2, user_token[:60]
+    claims = _jwt_claims(user_token)
+    assert claims.get("Name") == "john.doe@example.com" and claims.get("Groups") == ["users"], claims
+    assert 0 < claims["exp"] - claims["iat"] <= 24 * 3600 + 60, claims
+
+    john = token_cp.api.with_token(user_token, anonymous=True)
+    r = john.get("/who-am-i")
+    assert r.status == 200, r.describe()
+    assert r.json() == {"name": "john.doe@example.com", "groups": ["users", "mesh-system:authenticated"]}
+    assert john.get("/meshes").status == 200
+    assert_std_error(john.get("/global-secrets"), 403, title="Access Denied")
+    assert_std_error(john.post("/tokens/user", {"name": "x", "groups": [], "validFor": "1h"}), 403)
+
+    tampered = user_token[:-2] + ("AA" if user_token[-2:] != "AA" else "BB")
+    assert_std_error(token_cp.api.with_token(tampered, anonymous=True).get("/meshes"), 401)
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"groups": ["users"], "validFor": "24h"}, "name"),
+    ({"name": "x", "groups": []}, "validFor"),
+    ({"name": "x", "validFor": "soon"}, "validFor"),
+    ({"name": "x", "validFor": "0s"}, "validFor"),
+])
+def test_user_token_request_validation(token_cp, body, field):
+    admin = token_cp.api.with_token(_admin_token(token_cp), anonymous=True)
+    r = admin.post("/tokens/user", body)
+    err = assert_std_error(r, 400)
+    assert field in [p["field"] for p in err.get("invalid_parameters") or []], r.describe()
+
+
+def test_user_token_needs_admin(token_cp):
+    assert_std_error(token_cp.api.as_anonymous().post("/tokens/user",
+                                                      {"name": "x", "groups": [], "validFor": "1h"}), 403)
