@@ -8,6 +8,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "cp/api/labels.h"
+#include "resource/validate.h"
 
 static const char dns1035_msg[] =
     "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
@@ -54,9 +55,9 @@ int cp_manager_create(struct cp_runtime *rt, struct km_arena *a, const struct km
 		      struct km_violations *v)
 {
 	check_workload_label(rt, d, v);
-	if (km_rtype_has(d->type, KM_RT_RFC1035) && !dns1035_label(d->name))
-		km_violations_add(v, "name", d->name.len > 63 ? "must be no more than 63 characters" : "%s",
-				  dns1035_msg);
+	/* the resource manager validates again with the name known */
+	struct km_resource_doc dv = *d;
+	km_validate_resource(a, &dv, v);
 	if (v->len)
 		return -KM_E_INVALID;
 	if (d->type->scope == KM_SCOPE_MESH) {

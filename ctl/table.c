@@ -16,7 +16,8 @@ void ctl_table_init(struct ctl_table *t, struct km_arena *a, const char *const *
 	memset(t, 0, sizeof(*t));
 	t->a = a;
 	t->ncols = ncols;
-	ctl_table_row(t, headers);
+	if (ncols) /* upstream prints nothing at all for a table without headers */
+		ctl_table_row(t, headers);
 }
 
 void ctl_table_row(struct ctl_table *t, const char *const *cells)

@@ -190,6 +190,15 @@ static void route(struct cp_api_ctx *c)
 			return;
 		}
 		bool is_dp = strcmp(t->name, "Dataplane") == 0;
+		if (strcmp(t->name, "ServiceInsight") == 0 && n <= 4) {
+			if (!get_only(req))
+				return;
+			if (n == 3)
+				cp_api_service_insight_list(c, mesh);
+			else
+				cp_api_service_insight_get(c, mesh, s[3]);
+			return;
+		}
 		if (n == 3) {
 			if (get_only(req))
 				cp_api_list(c, t, mesh, false, legacy_overview);

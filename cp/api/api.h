@@ -57,6 +57,11 @@ void cp_api_list(struct cp_api_ctx *c, const struct km_rtype *t, struct km_str m
 void cp_api_put(struct cp_api_ctx *c, const struct km_rtype *t, struct km_str mesh, struct km_str name);
 void cp_api_delete(struct cp_api_ctx *c, const struct km_rtype *t, struct km_str mesh,
 		   struct km_str name);
+void cp_api_service_insight_get(struct cp_api_ctx *c, struct km_str mesh, struct km_str name);
+void cp_api_service_insight_list(struct cp_api_ctx *c, struct km_str mesh);
+/* The list's "next" URL: this request's URL with offset=<next_offset>, query
+ * keys sorted as Go's url.Values.Encode does. */
+const char *cp_api_next_link(struct cp_api_ctx *c, size_t next_offset);
 void cp_api_token_user(struct cp_api_ctx *c);
 void cp_api_token_dataplane(struct cp_api_ctx *c);
 void cp_api_test_reset(struct cp_api_ctx *c);

@@ -245,8 +245,7 @@ static void url_escape(struct km_buf *b, struct km_str s)
 	}
 }
 
-/* Go's url.Values.Encode(): keys sorted, offset replaced. */
-static const char *next_link(struct cp_api_ctx *c, size_t next_offset)
+const char *cp_api_next_link(struct cp_api_ctx *c, size_t next_offset)
 {
 	struct km_arena *a = c->req->a;
 	size_t n = c->req->nquery;
@@ -393,8 +392,8 @@ void cp_api_list(struct cp_api_ctx *c, const struct km_rtype *t, struct km_str m
 		if (km_str_to_i64(*off, &v) != 0 || v < 0) {
 			cp_api_write_error(c->req, 400, "Could not retrieve resources",
 					   v < 0 && km_str_to_i64(*off, &v) == 0
-					       ? "invalid offset: must be non-negative"
-					       : km_arena_printf(a, "invalid offset: strconv.Atoi: parsing %s: invalid syntax",
+					       ? "invalid: invalid offset: must be non-negative"
+					       : km_arena_printf(a, "invalid: invalid offset: strconv.Atoi: parsing %s: invalid syntax",
 								 go_quote(a, km_arena_strndup(a, off->ptr, off->len))),
 					   NULL);
 			return;
@@ -422,7 +421,7 @@ void cp_api_list(struct cp_api_ctx *c, const struct km_rtype *t, struct km_str m
 	km_json_set(a, out, "items", items);
 	size_t next = o.offset + o.size;
 	km_json_set(a, out, "next",
-		    next < res.total ? km_json_cstring(a, next_link(c, next)) : km_json_null(a));
+		    next < res.total ? km_json_cstring(a, cp_api_next_link(c, next)) : km_json_null(a));
 	cp_api_write_json(c->req, 200, out);
 }
 
@@ -447,11 +446,31 @@ void cp_api_put(struct cp_api_ctx *c, const struct km_rtype *t, struct km_str me
 		return;
 	}
 	km_buf_fini(&err);
+	/* new-style types are checked against their schema first: the type
+	 * enum and the mesh default */
+	if (km_rtype_has(t, KM_RT_NEW_STYLE)) {
+		if (!km_str_eqc(km_json_get_string(doc, "type"), t->name)) {
+			struct km_violations tv;
+			km_violations_init(&tv, a);
+			km_violations_add(&tv, "", "type in body should be one of [%s]", t->name);
+			cp_api_write_error(c->req, 400, "Could not process a resource",
+					   "Resource is not valid", &tv);
+			return;
+		}
+		if (t->scope == KM_SCOPE_MESH && !km_json_get(doc, "mesh"))
+			d.mesh = KM_STR("default");
+	}
 	/* status is read-only on REST: it is never taken from the request */
 	d.status = NULL;
 	struct km_violations v;
 	km_violations_init(&v, a);
-	if (km_validate_resource(a, &d, &v) != 0 || v.len) {
+	/* upstream validates while decoding, before the name is known: name rules
+	 * that need it (RFC 1035 types) are checked at creation */
+	struct km_resource_doc dv = d;
+	dv.name = KM_STR("");
+	int vrc = km_validate_resource(a, &dv, &v);
+	d.spec = dv.spec;
+	if (vrc != 0 || v.len) {
 		cp_api_write_error(c->req, 400, "Could not process a resource", "Resource is not valid", &v);
 		return;
 	}

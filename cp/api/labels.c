@@ -62,7 +62,7 @@ static void check_key(struct km_violations *v, const char *field, struct km_str 
 		if (memchr(name.ptr, '/', name.len)) {
 			km_violations_add(
 			    v, field,
-			    "a qualified name must consist of alphanumeric characters, '-', '_' or '.', "
+			    "a valid label key must consist of alphanumeric characters, '-', '_' or '.', "
 			    "and must start and end with an alphanumeric character (e.g. 'MyName',  or "
 			    "'my.name',  or '123-abc', regex used for validation is "
 			    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain "
@@ -79,10 +79,8 @@ static void check_key(struct km_violations *v, const char *field, struct km_str 
 			    "alphanumeric character (e.g. 'example.com', regex used for validation is "
 			    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
 	}
-	if (name.len == 0) {
+	if (name.len == 0)
 		km_violations_add(v, field, "name part must be non-empty");
-		return;
-	}
 	if (name.len > 63)
 		km_violations_add(v, field, "name part must be no more than 63 characters");
 	if (!qualified_part(name))

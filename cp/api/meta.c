@@ -75,8 +75,7 @@ void cp_api_resources(struct cp_api_ctx *c)
 		km_json_set(a, r, "readOnly", km_json_bool(a, read_only(c->rt, t)));
 		km_json_set(a, r, "scope",
 			    km_json_cstring(a, t->scope == KM_SCOPE_MESH ? "Mesh" : "Global"));
-		if (*t->short_name)
-			km_json_set(a, r, "shortName", km_json_cstring(a, t->short_name));
+		km_json_set(a, r, "shortName", km_json_cstring(a, t->short_name));
 		km_json_set(a, r, "includeInFederation",
 			    km_json_bool(a, km_rtype_has(t, KM_RT_FEDERATION)));
 		if (km_rtype_has(t, KM_RT_POLICY)) {

@@ -5,6 +5,7 @@
 #include "base/err.h"
 #include "codec/yaml.h"
 #include "cp/api/api.h"
+#include "resource/validate.h"
 
 void cp_api_test_reset(struct cp_api_ctx *c)
 {
@@ -34,6 +35,11 @@ void cp_api_test_seed(struct cp_api_ctx *c)
 		rc = km_resource_doc_from_json(a, docs[i], NULL, &d, &err);
 		if (rc)
 			break;
+		/* like decoding into upstream's Go types: unknown fields are pruned,
+		 * nothing is validated */
+		struct km_violations ignored;
+		km_violations_init(&ignored, a);
+		km_validate_resource_ex(a, &d, &ignored, KM_VALIDATE_VALIDATOR_ONLY);
 		struct km_resource r, cur;
 		km_resource_from_doc(a, &d, &r);
 		if (cp_store_get(c->rt->store, a, d.type, d.mesh, d.name, &cur) == 0) {

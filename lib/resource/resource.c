@@ -250,6 +250,20 @@ static struct km_json *snis(struct km_arena *a, const struct km_resource *r)
 	return arr;
 }
 
+/* <over> merged onto <base> (objects recursively; anything else replaces). */
+static struct km_json *merge_over(struct km_arena *a, struct km_json *base, struct km_json *over)
+{
+	if (!over)
+		return base;
+	if (!base || base->kind != KM_JSON_OBJECT || over->kind != KM_JSON_OBJECT)
+		return over;
+	for (size_t i = 0; i < over->len; i++) {
+		struct km_json *b = km_json_get_str(base, over->members[i].key);
+		km_json_set_str(a, base, over->members[i].key, merge_over(a, b, over->members[i].val));
+	}
+	return base;
+}
+
 struct km_json *km_resource_to_json(struct km_arena *a, const struct km_resource *r)
 {
 	struct km_json *o = km_json_object(a);
@@ -272,6 +286,12 @@ struct km_json *km_resource_to_json(struct km_arena *a, const struct km_resource
 	if (km_rtype_has(r->type, KM_RT_NEW_STYLE)) {
 		km_json_set(a, o, "spec", spec ? spec : km_json_object(a));
 		struct km_json *status = parse_text(a, r->status);
+		if (r->type->scope == KM_SCOPE_MESH || r->type->status_skeleton) {
+			/* upstream marshals the empty status struct of new-style types */
+			struct km_json *sk = parse_text(
+			    a, km_str_c(r->type->status_skeleton ? r->type->status_skeleton : "{}"));
+			status = merge_over(a, sk, status);
+		}
 		if (status)
 			km_json_set(a, o, "status", status);
 	} else if (spec) {

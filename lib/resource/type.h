@@ -41,6 +41,10 @@ struct km_rtype {
 	enum km_scope scope;
 	unsigned flags;
 	const char *owner_type;      /* for KM_RT_INSIGHT: the owning type name */
+	/* JSON of the status as upstream's Go struct marshals when empty (its
+	 * non-omitempty members); stored status is merged over it. NULL: the
+	 * type has no status. */
+	const char *status_skeleton;
 };
 
 extern const struct km_rtype km_rtypes[];

@@ -82,13 +82,17 @@ void km_v_percentage_or_nil(struct km_arena *a, struct km_violations *out, const
 void km_v_backend_refs(struct km_arena *a, struct km_violations *out, const char *p,
 		       const struct km_json *refs);
 
+/* govalidator.IsURL, approximated */
+bool km_v_is_url(struct km_str s);
+
 /* Per-type validators (one file per family). */
 km_validate_fn km_validate_dataplane, km_validate_mesh, km_validate_zone;
 km_validate_fn km_validate_meshtrafficpermission, km_validate_meshtimeout;
 km_validate_fn km_validate_meshservice, km_validate_meshexternalservice;
 km_validate_fn km_validate_meshmultizoneservice;
 km_validate_fn km_validate_meshretry, km_validate_meshcircuitbreaker;
-km_validate_fn km_validate_meshhttproute;
+km_validate_fn km_validate_meshtrace, km_validate_meshaccesslog;
+km_validate_fn km_validate_meshhttproute, km_validate_meshloadbalancingstrategy;
 km_validate_fn km_validate_meshhealthcheck, km_validate_meshtcproute, km_validate_meshfaultinjection;
 
 #endif

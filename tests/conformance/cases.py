@@ -153,6 +153,11 @@ def _table_cases(path, d):
                 continue
             body = _load_yaml(f[inputs[0]])
             exp = _violations(f.get("expected"))
+            if exp is None and e.get("raw") and not valid_table:
+                # expectation built with fmt.Sprintf around a Go constant: keep the
+                # fields, leave the message blank (a wildcard for the replay)
+                exp = [dict(v, message="" if "%s" in v["message"] else v["message"])
+                       for v in _violations(e["raw"][0].replace("%s", "'%s'")) or []]
             yield Case(rtype, _resource(rtype, body, f.get("name")), exp, True, cid, "validator", None)
 
 

@@ -52,6 +52,21 @@ def _key(v):
     return (v["field"], v["message"])
 
 
+def _match(got, expected, ordered):
+    """An expected message of '' is a wildcard: the extractor could not resolve the Go
+    constant it came from (see VALIDATION.md)."""
+    if len(got) != len(expected):
+        return False
+    if not ordered:
+        got = sorted(got, key=_key)
+        expected = sorted(expected, key=lambda e: (e["field"], e["message"] or "\x7f"))
+        # wildcard messages: compare fields only where the expectation is blank
+    for g, e in zip(got, expected):
+        if g["field"] != e["field"] or (e["message"] and g["message"] != e["message"]):
+            return False
+    return True
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_case(case):
     if not os.path.exists(TOOL):
@@ -63,10 +78,9 @@ def test_case(case):
         got = validate(case)
         if case.expected is None:
             assert got == [], "expected valid, got %s" % got
-        elif case.ordered:
-            assert [_key(v) for v in got] == [_key(v) for v in case.expected]
         else:
-            assert sorted(map(_key, got)) == sorted(map(_key, case.expected))
+            assert _match(got, case.expected, case.ordered), \
+                "got %s\nexpected %s" % ([_key(v) for v in got], [_key(v) for v in case.expected])
     except AssertionError:
         if why:
             pytest.xfail(why)

@@ -80,8 +80,10 @@ def test_crud_roundtrip(api, item, listp, body, patch):
     labels = g.get("labels") or {}
     # computed labels on a REST write (standalone zone "default")
     assert labels.get("kuma.io/origin") == "zone", got.describe()
-    assert labels.get("kuma.io/env") == "universal" or body["type"] in ("Mesh", "Zone", "GlobalSecret", "Secret"), \
-        got.describe()
+    assert labels.get("kuma.io/display-name") == body["name"], got.describe()
+    if body["type"] not in ("Mesh", "Zone"):   # only types a zone provides get kuma.io/zone and kuma.io/env
+        assert labels.get("kuma.io/zone") == "default", got.describe()
+        assert labels.get("kuma.io/env") == "universal", got.describe()
     for k, v in body.items():
         if k in ("type", "name", "mesh", "labels"):
             continue

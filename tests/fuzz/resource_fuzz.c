@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer driver for lib/resource/resource.c: a JSON body goes through the
- * REST write path's decoding (km_resource_doc_from_json with every type of
- * the table and with none), into the stored form and back out as universal
- * JSON, which must parse. One arena per input. */
+/* libFuzzer driver for lib/resource: a JSON body goes through the REST write
+ * path's decoding (km_resource_doc_from_json with every type of the table and
+ * with none), schema normalisation and validation, into the stored form and
+ * back out as universal JSON, which must parse. Short inputs also go through
+ * the RFC 3339 and Go duration parsers, which must round-trip. One arena per
+ * input. */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "codec/json.h"
 #include "resource/resource.h"
+#include "resource/validate.h"
+#include "resource/violations.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,6 +26,18 @@ static void one_type(struct km_arena *a, const struct km_json *doc, const struct
 	}
 	if (!d.type || !d.spec || d.spec->kind != KM_JSON_OBJECT)
 		abort(); /* a decoded doc always has a type and an object spec */
+	/* Validation as the REST decoder runs it, then validator-only on a copy. */
+	struct km_resource_doc dv = d;
+	dv.spec = km_json_clone(a, d.spec);
+	dv.status = d.status ? km_json_clone(a, d.status) : NULL;
+	struct km_violations v;
+	km_violations_init(&v, a);
+	km_validate_resource(a, &d, &v);
+	km_validate_meta(a, &d, &v);
+	km_violations_init(&v, a);
+	km_validate_resource_ex(a, &dv, &v, KM_VALIDATE_VALIDATOR_ONLY);
+	if (!d.spec || d.spec->kind != KM_JSON_OBJECT)
+		abort(); /* normalisation keeps an object spec */
 	struct km_resource r;
 	km_resource_from_doc(a, &d, &r);
 	r.version = 1;
@@ -60,6 +76,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 64 && km_time_parse((struct km_str){(const char *)data, size}, &ns) == 0) {
 		const char *s = km_time_format(a, ns);
 		if (km_time_parse(km_str_c(s), &ns2) != 0 || ns2 != ns)
+			abort();
+	}
+	/* Durations: Go's String() form parses back to the same value. */
+	int64_t dur = 0, dur2 = 0;
+	if (size < 64 && km_duration_parse((struct km_str){(const char *)data, size}, &dur) == 0) {
+		const char *s = km_duration_format(a, dur);
+		if (km_duration_parse(km_str_c(s), &dur2) != 0 || dur2 != dur)
 			abort();
 	}
 	km_arena_free(a);
