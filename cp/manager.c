@@ -67,6 +67,8 @@ int cp_manager_create(struct cp_runtime *rt, struct km_arena *a, const struct km
 	}
 	struct km_resource_doc nd = *d;
 	nd.labels = cp_labels_compute(a, rt, d->type, d->labels, d->mesh, d->name, d->spec);
+	if (km_rtype_has(d->type, KM_RT_NEW_STYLE) && !nd.status)
+		nd.status = km_json_object(a); /* created with an empty status, as upstream */
 	struct km_resource r;
 	km_resource_from_doc(a, &nd, &r);
 	r.ctime = r.mtime = 0;

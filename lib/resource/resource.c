@@ -286,12 +286,10 @@ struct km_json *km_resource_to_json(struct km_arena *a, const struct km_resource
 	if (km_rtype_has(r->type, KM_RT_NEW_STYLE)) {
 		km_json_set(a, o, "spec", spec ? spec : km_json_object(a));
 		struct km_json *status = parse_text(a, r->status);
-		if (r->type->scope == KM_SCOPE_MESH || r->type->status_skeleton) {
-			/* upstream marshals the empty status struct of new-style types */
-			struct km_json *sk = parse_text(
-			    a, km_str_c(r->type->status_skeleton ? r->type->status_skeleton : "{}"));
-			status = merge_over(a, sk, status);
-		}
+		/* a stored status is shown as upstream marshals its Go struct: the
+		 * members that are never omitted come from the type's skeleton */
+		if (status && r->type->status_skeleton)
+			status = merge_over(a, parse_text(a, km_str_c(r->type->status_skeleton)), status);
 		if (status)
 			km_json_set(a, o, "status", status);
 	} else if (spec) {

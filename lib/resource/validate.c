@@ -28,6 +28,7 @@ static const struct {
 	{"MeshHealthCheck", km_validate_meshhealthcheck},
 	{"MeshLoadBalancingStrategy", km_validate_meshloadbalancingstrategy},
 	{"MeshMultiZoneService", km_validate_meshmultizoneservice},
+	{"MeshRateLimit", km_validate_meshratelimit},
 	{"MeshRetry", km_validate_meshretry},
 	{"MeshService", km_validate_meshservice},
 	{"MeshTCPRoute", km_validate_meshtcproute},

@@ -516,3 +516,115 @@ void km_validate_meshfaultinjection(struct km_arena *a, const struct km_resource
 		fi_default(a, out, km_v_path(a, "spec.to[%zu].default", i), km_v_get(to->items[i], "default"));
 	}
 }
+
+/* ---- MeshRateLimit ----------------------------------------------------------- */
+
+static void rate(struct km_arena *a, struct km_violations *out, const char *p, const struct km_json *r)
+{
+	if (km_v_int(r, "num", 0) <= 0)
+		km_violations_add(out, km_v_path(a, "%s.num", p), "must be greater than 0");
+	int64_t ns = 0;
+	km_v_dur(r, "interval", &ns);
+	if (ns <= 50000000LL)
+		km_violations_add(out, km_v_path(a, "%s.interval", p), "must be greater than: 50ms");
+}
+
+static void rl_default(struct km_arena *a, struct km_violations *out, const char *dp,
+		       const struct km_json *conf)
+{
+	const char *p = km_v_path(a, "%s.local", dp);
+	struct km_json *local = km_v_get(conf, "local");
+	if (!local) {
+		km_violations_add(out, p, "must be defined");
+		return;
+	}
+	struct km_json *http = km_v_get(local, "http"), *tcp = km_v_get(local, "tcp");
+	if (!http && !tcp)
+		km_violations_add(out, p, "must have at least one defined: tcp, http");
+	if (http) {
+		const char *hp = km_v_path(a, "%s.http", p);
+		if (!km_v_get(http, "disabled") && !km_v_get(http, "requestRate") && !km_v_get(http, "onRateLimit")) {
+			km_violations_add(out, hp, "must have at least one defined: disabled, requestRate, onRateLimit");
+		} else {
+			if (km_v_get(http, "requestRate"))
+				rate(a, out, km_v_path(a, "%s.requestRate", hp), km_v_get(http, "requestRate"));
+			struct km_json *orl = km_v_get(http, "onRateLimit");
+			if (orl)
+				gt_zero_or_nil(a, out, km_v_path(a, "%s.onRateLimit", hp), orl, "status");
+		}
+	}
+	if (tcp) {
+		const char *tp = km_v_path(a, "%s.tcp", p);
+		if (!km_v_get(tcp, "disabled") && !km_v_get(tcp, "connectionRate"))
+			km_violations_add(out, tp, "must have at least one defined: disabled, connectionRate");
+		else if (km_v_get(tcp, "connectionRate"))
+			rate(a, out, km_v_path(a, "%s.connectionRate", tp), km_v_get(tcp, "connectionRate"));
+	}
+}
+
+void km_validate_meshratelimit(struct km_arena *a, const struct km_resource_doc *doc,
+			       struct km_violations *out)
+{
+	const struct km_json *spec = doc->spec;
+	struct km_json *rules = arr(spec, "rules"), *to = arr(spec, "to");
+	size_t nr = rules ? rules->len : 0, nt = to ? to->len : 0;
+	if (nr && nt)
+		km_violations_add(out, "spec", "field 'to' must be empty when 'rules' is defined");
+	if (!nr && !nt)
+		km_violations_add(out, "spec", "at least one of 'to' or 'rules' has to be defined");
+	struct km_json *top = km_v_get(spec, "targetRef");
+	if (top) {
+		struct km_target_ref_opts o = {kinds_mesh_dp, nr > 0};
+		km_validate_target_ref(a, out, "spec.targetRef", top, &o);
+	}
+	struct km_str tk = km_v_str(top, "kind");
+	bool gateways = !tk.len || km_str_eqc(tk, "Mesh") || km_str_eqc(tk, "MeshHTTPRoute");
+	if (gateways && nr) {
+		km_violations_add(out, "spec.rules", "must not be defined");
+	} else {
+		for (size_t i = 0; i < nr; i++) {
+			const struct km_json *rule = rules->items[i];
+			const char *rp = km_v_path(a, "spec.rules[%zu]", i);
+			struct km_json *conf = km_v_get(rule, "default");
+			struct km_json *ms = arr(rule, "matches");
+			bool spiffe = false;
+			for (size_t j = 0; ms && j < ms->len; j++) {
+				const struct km_json *m = ms->items[j];
+				const char *mp = km_v_path(a, "%s.matches[%zu]", rp, j);
+				km_validate_match(a, out, mp, m);
+				struct km_json *sid = km_v_get(m, "spiffeID");
+				if (!sid && !km_v_get(m, "sni")) {
+					km_violations_add(out, mp, "must specify at least one of 'spiffeID' or 'sni'");
+					continue;
+				}
+				if (sid) {
+					spiffe = true;
+					struct km_str t = km_v_str(sid, "type");
+					const char *tp = km_v_path(a, "%s.spiffeID.type", mp);
+					if (!t.len)
+						km_violations_add(out, tp, "must be set");
+					else if (!km_str_eqc(t, "Exact") && !km_str_eqc(t, "Prefix"))
+						km_violations_add(out, tp,
+								  "unrecognized type \"%.*s\", supported values are: Exact, Prefix",
+								  KM_STR_FMT(t));
+				}
+			}
+			if (spiffe && km_v_get(km_v_get(conf, "local"), "tcp"))
+				km_violations_add(out, km_v_path(a, "%s.default.local.tcp", rp),
+						  "can't be specified when matches contain spiffeID because this "
+						  "field cannot be conditioned on source identity");
+			rl_default(a, out, km_v_path(a, "%s.default", rp), conf);
+		}
+	}
+	if (!gateways && nt) {
+		km_violations_add(out, "spec.to", "must not be defined");
+		return;
+	}
+	static const char *const kinds[] = {"Mesh", NULL};
+	for (size_t i = 0; i < nt; i++) {
+		struct km_target_ref_opts o = {kinds, false};
+		km_validate_target_ref(a, out, km_v_path(a, "spec.to[%zu].targetRef", i),
+				       km_v_get(to->items[i], "targetRef"), &o);
+		rl_default(a, out, km_v_path(a, "spec.to[%zu].default", i), km_v_get(to->items[i], "default"));
+	}
+}

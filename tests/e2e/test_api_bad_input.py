@@ -283,7 +283,8 @@ def test_bad_bearer_token(guard, token):
     """A request that is not a direct loopback call with an invalid token is 401."""
     anon = guard.api.with_token(token, anonymous=True)
     for path in ("/meshes", "/who-am-i", "/meshes/default/dataplanes"):
-        assert_std_error(anon.get(path), 401)
+        # upstream: HandleError(&Unauthenticated{}, "Invalid authentication data")
+        assert_std_error(anon.get(path), 401, title="Invalid authentication data", detail_prefix="Unauthenticated")
     assert_std_error(anon.put("/meshes/m-tok", {"type": "Mesh", "name": "m-tok"}), 401)
     # the index route skips authentication
     assert anon.get("/").status == 200

@@ -254,8 +254,20 @@ def test_delete_mesh_removes_owned_resources(api):
         assert a.get(f"/meshes/casc/{path}").json()["total"] == 0, path
 
 
-def test_delete_mesh_with_dataplanes_is_refused(api):
-    """Upstream mesh manager: ValidateNoActiveDP unless store.unsafeDelete."""
+@pytest.fixture(scope="module")
+def plain_cp():
+    """A CP without test hooks (so no reset, and the mesh manager behaves as
+    in production), shared by the tests of this module that need one."""
+    from harness.process import KumaCP
+    inst = KumaCP(name="plain", test_hooks=False).start()
+    yield inst
+    inst.stop(check=True)
+
+
+def test_delete_mesh_with_dataplanes_is_refused(plain_cp):
+    """Upstream mesh manager: ValidateNoActiveDP unless store.unsafeDelete
+    (upstream's crud table test uses a plain manager, hence the hooks-free CP)."""
+    api = plain_cp.api
     assert api.put("/meshes/dpm", {"type": "Mesh", "name": "dpm"}).status == 201
     assert api.put("/meshes/dpm/dataplanes/dp-1", dp_body("dp-1", mesh="dpm")).status == 201
     r = api.delete("/meshes/dpm")
@@ -268,8 +280,7 @@ def test_delete_mesh_with_dataplanes_is_refused(api):
 
 
 def test_delete_mesh_cascades_dataplanes_with_unsafe_delete(cp_factory):
-    cp = cp_factory(name="unsafe-delete", env={"KUMA_STORE_UNSAFE_DELETE": "true"})
-    cp.reset()
+    cp = cp_factory(name="unsafe-delete", env={"KUMA_STORE_UNSAFE_DELETE": "true"}, test_hooks=False)
     a = cp.api
     assert a.put("/meshes/dpm", {"type": "Mesh", "name": "dpm"}).status == 201
     for i in range(3):
@@ -280,6 +291,7 @@ def test_delete_mesh_cascades_dataplanes_with_unsafe_delete(cp_factory):
     assert all(i["mesh"] != "dpm" for i in a.get("/dataplanes").json()["items"])
     assert a.put("/meshes/dpm", {"type": "Mesh", "name": "dpm"}).status == 201
     assert a.get("/meshes/dpm/dataplanes").json()["total"] == 0
+    assert a.delete("/meshes/dpm").status == 200
 
 
 # ----- admin-only resources and non-loopback callers ----------------------------------------
