@@ -12,6 +12,8 @@
 #include "base/log.h"
 #include "cp/api/api.h"
 #include "cp/config/config.h"
+#include "cp/events.h"
+#include "cp/insights.h"
 #include "cp/manager.h"
 
 extern char **environ;
@@ -71,9 +73,12 @@ static int run(const char *config_path)
 		return 1;
 	}
 	struct cp_runtime rt = {0};
+	struct cp_events bus = {0};
+	struct cp_insights *insights = NULL;
 	rt.cfg = &cfg;
 	rt.loop = km_loop_new();
 	rt.store = cp_store_memory_new();
+	cp_events_attach(&bus, rt.store);
 	rt.zone = cfg.multizone.zone.name;
 	rt.global_mode = strcmp(cfg.mode, "global") == 0;
 	rt.federated = !rt.global_mode && cfg.multizone.zone.global_address &&
@@ -107,6 +112,7 @@ static int run(const char *config_path)
 		exit_code = 1;
 		goto out;
 	}
+	insights = cp_insights_start(&rt, &bus, (uint64_t)CP_CONFIG_MS(cfg.metrics.mesh.min_resync_interval));
 	if (cfg.api_server.http.enabled) {
 		api = cp_api_start(&rt, cfg.api_server.http.interface, (int)cfg.api_server.http.port);
 		if (!api) {
@@ -128,6 +134,7 @@ static int run(const char *config_path)
 	km_loop_run(rt.loop);
 	km_info("kuma-cp", "stopped");
 out:
+	cp_insights_stop(insights);
 	cp_http_stop(diag);
 	cp_api_stop(api);
 	cp_store_free(rt.store);

@@ -19,6 +19,7 @@ static const struct {
 	km_validate_fn *fn;
 } validators[] = {
 	{"Dataplane", km_validate_dataplane},
+	{"HostnameGenerator", km_validate_hostnamegenerator},
 	{"Mesh", km_validate_mesh},
 	{"MeshAccessLog", km_validate_meshaccesslog},
 	{"MeshCircuitBreaker", km_validate_meshcircuitbreaker},
@@ -27,14 +28,19 @@ static const struct {
 	{"MeshHTTPRoute", km_validate_meshhttproute},
 	{"MeshHealthCheck", km_validate_meshhealthcheck},
 	{"MeshLoadBalancingStrategy", km_validate_meshloadbalancingstrategy},
+	{"MeshMetric", km_validate_meshmetric},
 	{"MeshMultiZoneService", km_validate_meshmultizoneservice},
+	{"MeshOpenTelemetryBackend", km_validate_meshopentelemetrybackend},
 	{"MeshRateLimit", km_validate_meshratelimit},
 	{"MeshRetry", km_validate_meshretry},
 	{"MeshService", km_validate_meshservice},
 	{"MeshTCPRoute", km_validate_meshtcproute},
+	{"MeshTLS", km_validate_meshtls},
 	{"MeshTimeout", km_validate_meshtimeout},
 	{"MeshTrace", km_validate_meshtrace},
 	{"MeshTrafficPermission", km_validate_meshtrafficpermission},
+	{"MeshZoneAddress", km_validate_meshzoneaddress},
+	{"Workload", km_validate_workload},
 	{"Zone", km_validate_zone},
 };
 

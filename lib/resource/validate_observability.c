@@ -2,6 +2,7 @@
 /* Validators of the observability policies: MeshTrace and MeshAccessLog
  * (backends, formats, OpenTelemetry backend references and attributes),
  * with the URL/path heuristics of the Go libraries upstream relies on. */
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -384,4 +385,138 @@ void km_validate_meshaccesslog(struct km_arena *a, const struct km_resource_doc 
 			km_validate_match(a, out, km_v_path(a, "%s.matches[%zu]", rp, j), ms->items[j]);
 		log_default(a, out, km_v_path(a, "%s.default", rp), km_v_get(rules->items[i], "default"));
 	}
+}
+
+/* ---- MeshMetric ------------------------------------------------------------------ */
+
+static bool regex_ok(struct km_str s)
+{
+	char buf[1024];
+	if (s.len >= sizeof(buf))
+		return false;
+	memcpy(buf, s.ptr, s.len);
+	buf[s.len] = 0;
+	regex_t re;
+	if (regcomp(&re, buf, REG_EXTENDED | REG_NOSUB) != 0)
+		return false;
+	regfree(&re);
+	return true;
+}
+
+void km_validate_meshmetric(struct km_arena *a, const struct km_resource_doc *doc,
+			    struct km_violations *out)
+{
+	const struct km_json *spec = doc->spec;
+	struct km_json *top = km_v_get(spec, "targetRef");
+	if (top) {
+		struct km_target_ref_opts o = {kinds_mesh_dp, false};
+		km_validate_target_ref(a, out, "spec.targetRef", top, &o);
+	}
+	struct km_json *def = km_v_get(spec, "default");
+	struct km_json *prof = km_v_get(km_v_get(def, "sidecar"), "profiles");
+	static const char *const sel_keys[] = {"exclude", "include"};
+	for (size_t k = 0; k < 2; k++) {
+		struct km_json *sels = arr(prof, sel_keys[k]);
+		for (size_t i = 0; sels && i < sels->len; i++) {
+			const struct km_json *s = sels->items[i];
+			const char *p = km_v_path(a, "spec.default.sidecar.profiles.%s[%zu]", sel_keys[k], i);
+			struct km_str t = km_v_str(s, "type");
+			if (km_str_eqc(t, "Regex")) {
+				if (!regex_ok(km_v_str(s, "match")))
+					km_violations_add(out, km_v_path(a, "%s.match", p), "invalid regex");
+			} else if (!km_str_eqc(t, "Prefix") && !km_str_eqc(t, "Exact") && !km_str_eqc(t, "Contains")) {
+				km_violations_add(out, km_v_path(a, "%s.type", p),
+						  "unrecognized type '%.*s' - 'Regex', 'Prefix', 'Exact' are supported",
+						  KM_STR_FMT(t));
+			}
+		}
+	}
+	struct km_json *ap = arr(prof, "appendProfiles");
+	for (size_t i = 0; ap && i < ap->len; i++) {
+		struct km_str n = km_v_str(ap->items[i], "name");
+		if (!km_str_eqc(n, "All") && !km_str_eqc(n, "None") && !km_str_eqc(n, "Basic"))
+			km_violations_add(out, km_v_path(a, "spec.default.sidecar.profiles.appendProfiles[%zu].name", i),
+					  "unrecognized profile name '%.*s' - 'All', 'None', 'Basic' are supported",
+					  KM_STR_FMT(n));
+	}
+	struct km_json *apps = arr(def, "applications");
+	for (size_t i = 0; apps && i < apps->len; i++) {
+		int64_t port = km_v_int(apps->items[i], "port", 0);
+		if (port <= 0 || port > 65535)
+			km_violations_add(out, km_v_path(a, "spec.default.applications.application[%zu]", i),
+					  "port must be a valid (1-65535)");
+	}
+	struct km_json *bs = arr(def, "backends");
+	for (size_t i = 0; bs && i < bs->len; i++) {
+		const struct km_json *b = bs->items[i];
+		const char *p = km_v_path(a, "spec.default.backends.backend[%zu]", i);
+		struct km_str t = km_v_str(b, "type");
+		if (km_str_eqc(t, "Prometheus")) {
+			struct km_json *pr = km_v_get(b, "prometheus");
+			int64_t port = km_v_int(pr, "port", 0);
+			if (!pr)
+				km_violations_add(out, km_v_path(a, "%s.prometheus", p), "must be defined");
+			else if (port <= 0 || port > 65535)
+				km_violations_add(out, km_v_path(a, "%s.port", p), "port must be a valid (1-65535)");
+		} else if (km_str_eqc(t, "OpenTelemetry")) {
+			struct km_json *ot = km_v_get(b, "openTelemetry");
+			const char *op = km_v_path(a, "%s.openTelemetry", p);
+			if (!ot)
+				km_violations_add(out, op, "must be defined");
+			else if (!km_v_get(ot, "backendRef"))
+				km_violations_add(out, km_v_path(a, "%s.backendRef", op), "must be defined");
+			else
+				backend_resource_ref(a, out, km_v_path(a, "%s.backendRef", op), km_v_get(ot, "backendRef"));
+		} else {
+			km_violations_add(out, p, "unrecognized type");
+		}
+	}
+}
+
+/* ---- MeshOpenTelemetryBackend ----------------------------------------------------- */
+
+void km_validate_meshopentelemetrybackend(struct km_arena *a, const struct km_resource_doc *doc,
+					  struct km_violations *out)
+{
+	const struct km_json *spec = doc->spec;
+	struct km_json *pv = km_v_get(spec, "protocol");
+	struct km_str proto = pv && pv->kind == KM_JSON_STRING ? pv->s : KM_STR("grpc");
+	struct km_json *ep = km_v_get(spec, "endpoint");
+	if (ep) {
+		struct km_json *addr = km_v_get(ep, "address");
+		if (addr) {
+			struct km_str s = addr->kind == KM_JSON_STRING ? addr->s : KM_STR("");
+			if (!s.len)
+				km_violations_add(out, "spec.endpoint.address", "must not be empty");
+			else if (!km_v_is_ip(s) && !km_v_is_dns_name(s))
+				km_violations_add(out, "spec.endpoint.address", "address has to be a valid IP or hostname");
+		}
+		if (km_v_get(ep, "port")) {
+			int64_t port = km_v_int(ep, "port", 0);
+			if (port <= 0 || port > 65535)
+				km_violations_add(out, "spec.endpoint.port", "port must be a valid (1-65535)");
+		}
+		struct km_str path = km_v_str(ep, "path");
+		if (path.len) {
+			if (km_str_eqc(proto, "grpc") || !proto.len) {
+				km_violations_add(out, "spec.endpoint.path", "must not be set when protocol is grpc");
+			} else {
+				if (!km_str_has_prefix(path, "/"))
+					km_violations_add(out, "spec.endpoint.path", "must start with /");
+				if (memchr(path.ptr, '?', path.len) || memchr(path.ptr, '#', path.len))
+					km_violations_add(out, "spec.endpoint.path", "must not contain query or fragment");
+			}
+		}
+	}
+	static const char *const protos[] = {"grpc", "http", NULL};
+	if (proto.len && !km_v_in(proto, protos))
+		km_v_must_be_one_of(out, "spec.protocol", "protocol", protos);
+	struct km_json *env = km_v_get(spec, "env");
+	static const char *const modes[] = {"Disabled", "Optional", "Required", NULL};
+	static const char *const prec[] = {"ExplicitFirst", "EnvFirst", NULL};
+	struct km_str m = km_v_str(env, "mode"), p = km_v_str(env, "precedence");
+	if (m.len && !km_v_in(m, modes))
+		km_v_must_be_one_of(out, "spec.env.mode", "mode", modes);
+	if (p.len && !km_v_in(p, prec))
+		km_v_must_be_one_of(out, "spec.env.precedence", "precedence", prec);
 }

@@ -22,6 +22,18 @@ TOOL = os.path.join(BUILD, "tools", "validate")
 
 # case id (prefix match) -> reason. Keep one line per entry.
 KNOWN_DIFFERENCES = {
+    "pkg/core/resources/apis/mesh/meta_validator_test::should validate fields::3:":
+        "extracted name is 100 chars; upstream builds a >253-char name in Go code",
+    "pkg/core/resources/apis/workload/api/v1alpha1/validator_test::DescribeErrorCases::0:":
+        "extracted name is 'workload-'; upstream appends strings.Repeat in Go code",
+    "pkg/plugins/policies/meshpassthrough/":
+        "MeshPassthrough validator (appendMatch type/protocol/port rules) not implemented yet",
+    "pkg/plugins/policies/meshproxypatch/":
+        "MeshProxyPatch validator needs Envoy proto decoding of patch values; not implemented yet",
+    "meshidentity/":
+        "MeshIdentity validator (Go template parsing of spiffeID, provider checks) not implemented yet",
+    "meshtrust/":
+        "MeshTrust validator (PEM parsing of caBundles, trustDomain) not implemented yet",
 }
 
 CASES = cases_mod.load_cases()

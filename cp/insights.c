@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* MeshInsight resyncer (see insights.h). State is a small set of dirty mesh
+ * names owned by the component; each run works in a fresh arena and writes a
+ * MeshInsight only when its content changed, so a quiet mesh causes no
+ * writes. */
+#include "cp/insights.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+struct cp_insights {
+	struct cp_runtime *rt;
+	struct km_timer timer;
+	uint64_t min_interval_ms;
+	uint64_t last_run_ms;
+	char **dirty;
+	size_t ndirty, cap;
+	bool running; /* our own writes must not re-mark */
+};
+
+static void run(struct km_loop *loop, void *ctx);
+
+static void mark(struct cp_insights *ins, struct km_str mesh)
+{
+	for (size_t i = 0; i < ins->ndirty; i++)
+		if (km_str_eqc(mesh, ins->dirty[i]))
+			return;
+	if (ins->ndirty == ins->cap) {
+		ins->cap = ins->cap ? ins->cap * 2 : 8;
+		ins->dirty = km_realloc(ins->dirty, ins->cap * sizeof(*ins->dirty));
+	}
+	ins->dirty[ins->ndirty++] = km_strndup(mesh.ptr, mesh.len);
+	if (!ins->timer.armed) {
+		uint64_t now = km_loop_now_ms(), wait = 0;
+		if (ins->last_run_ms && now - ins->last_run_ms < ins->min_interval_ms)
+			wait = ins->min_interval_ms - (now - ins->last_run_ms);
+		km_loop_timer_start(ins->rt->loop, &ins->timer, wait, run, ins);
+	}
+}
+
+static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, struct km_str mesh,
+		      struct km_str name)
+{
+	struct cp_insights *ins = ctx;
+	if (ins->running || strcmp(t->name, "MeshInsight") == 0)
+		return;
+	if (strcmp(t->name, "Mesh") == 0)
+		mark(ins, name);
+	else if (t->scope == KM_SCOPE_MESH && mesh.len)
+		mark(ins, mesh);
+}
+
+struct stat {
+	int64_t total, online, offline, degraded;
+};
+
+static struct km_json *stat_json(struct km_arena *a, const struct stat *s)
+{
+	/* proto3 JSON leaves zero values out */
+	struct km_json *o = km_json_object(a);
+	if (s->total)
+		km_json_set(a, o, "total", km_json_int(a, s->total));
+	if (s->online)
+		km_json_set(a, o, "online", km_json_int(a, s->online));
+	if (s->offline)
+		km_json_set(a, o, "offline", km_json_int(a, s->offline));
+	if (s->degraded)
+		km_json_set(a, o, "partiallyDegraded", km_json_int(a, s->degraded));
+	return o;
+}
+
+enum dp_status { DP_ONLINE, DP_OFFLINE, DP_DEGRADED };
+
+static struct km_json *last_subscription(const struct km_json *insight)
+{
+	struct km_json *subs = km_json_get(insight, "subscriptions");
+	if (!subs || subs->kind != KM_JSON_ARRAY || subs->len == 0)
+		return NULL;
+	return subs->items[subs->len - 1];
+}
+
+static enum dp_status dp_status(const struct km_json *dp, const struct km_json *insight)
+{
+	struct km_json *sub = last_subscription(insight);
+	bool online = sub && km_json_get(sub, "connectTime") && !km_json_get(sub, "disconnectTime");
+	if (!online)
+		return DP_OFFLINE;
+	struct km_json *inb = km_json_get(km_json_get(dp, "networking"), "inbound");
+	size_t total = 0, healthy = 0;
+	for (size_t i = 0; inb && inb->kind == KM_JSON_ARRAY && i < inb->len; i++) {
+		total++;
+		struct km_str state = km_json_get_string(inb->items[i], "state");
+		struct km_json *ready = km_json_get(km_json_get(inb->items[i], "health"), "ready");
+		bool ok = state.len ? km_str_eqc(state, "Ready")
+				    : !(ready && ready->kind == KM_JSON_BOOL && !ready->b);
+		healthy += ok;
+	}
+	if (healthy == total)
+		return DP_ONLINE;
+	return healthy ? DP_DEGRADED : DP_OFFLINE;
+}
+
+static void count(struct stat *s, enum dp_status st)
+{
+	s->total++;
+	if (st == DP_ONLINE)
+		s->online++;
+	else if (st == DP_DEGRADED)
+		s->degraded++;
+	else
+		s->offline++;
+}
+
+/* versions[v] += status, keeping first-seen order */
+static void count_version(struct km_arena *a, struct km_json *map, struct km_str version,
+			  enum dp_status st, struct stat **stats, size_t *nstats)
+{
+	if (!version.len)
+		version = KM_STR("unknown");
+	for (size_t i = 0; i < map->len; i++)
+		if (km_str_eq(map->members[i].key, version)) {
+			count(stats[i], st);
+			return;
+		}
+	km_json_set_str(a, map, version, km_json_null(a));
+	stats[*nstats] = km_arena_alloc(a, sizeof(struct stat));
+	count(stats[(*nstats)++], st);
+}
+
+static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh_c)
+{
+	struct cp_store *s = ins->rt->store;
+	struct km_str mesh = km_str_c(mesh_c);
+	const struct km_rtype *mi_t = km_rtype_by_name(KM_STR("MeshInsight"));
+	struct km_resource m, cur;
+	bool have_cur = cp_store_get(s, a, mi_t, KM_STR(""), mesh, &cur) == 0;
+	if (cp_store_get(s, a, km_rtype_by_name(KM_STR("Mesh")), KM_STR(""), mesh, &m) != 0)
+		return have_cur ? cp_store_remove(s, mi_t, KM_STR(""), mesh, 0) : 0;
+
+	struct cp_list_opts o = {.mesh = mesh};
+	struct cp_list_result dps;
+	int rc = cp_store_list(s, a, km_rtype_by_name(KM_STR("Dataplane")), &o, &dps);
+	if (rc)
+		return rc;
+	struct stat all = {0}, standard = {0}, delegated = {0};
+	struct km_json *kdp = km_json_object(a), *envoy = km_json_object(a);
+	struct stat **kdp_stats = km_arena_alloc(a, (dps.len + 1) * sizeof(*kdp_stats));
+	struct stat **envoy_stats = km_arena_alloc(a, (dps.len + 1) * sizeof(*envoy_stats));
+	size_t nk = 0, ne = 0;
+	const struct km_rtype *dpi_t = km_rtype_by_name(KM_STR("DataplaneInsight"));
+	for (size_t i = 0; i < dps.len; i++) {
+		struct km_json *dp = NULL, *insight = NULL;
+		km_json_parse(a, dps.items[i].spec.ptr, dps.items[i].spec.len, &dp, NULL);
+		struct km_resource ir;
+		if (cp_store_get(s, a, dpi_t, mesh, dps.items[i].name, &ir) == 0)
+			km_json_parse(a, ir.spec.ptr, ir.spec.len, &insight, NULL);
+		enum dp_status st = dp_status(dp, insight);
+		count(&all, st);
+		count(km_json_get(km_json_get(dp, "networking"), "gateway") ? &delegated : &standard, st);
+		struct km_json *ver = km_json_get(last_subscription(insight), "version");
+		count_version(a, kdp, km_json_get_string(km_json_get(ver, "kumaDp"), "version"), st,
+			      kdp_stats, &nk);
+		count_version(a, envoy, km_json_get_string(km_json_get(ver, "envoy"), "version"), st,
+			      envoy_stats, &ne);
+	}
+	for (size_t i = 0; i < nk; i++)
+		kdp->members[i].val = stat_json(a, kdp_stats[i]);
+	for (size_t i = 0; i < ne; i++)
+		envoy->members[i].val = stat_json(a, envoy_stats[i]);
+
+	struct km_json *spec = km_json_object(a);
+	km_json_set(a, spec, "dataplanes", stat_json(a, &all));
+	struct km_json *versions = km_json_object(a);
+	if (kdp->len)
+		km_json_set(a, versions, "kumaDp", kdp);
+	if (envoy->len)
+		km_json_set(a, versions, "envoy", envoy);
+	km_json_set(a, spec, "dpVersions", versions);
+	km_json_set(a, spec, "mTLS", km_json_object(a));
+	struct km_json *by_type = km_json_object(a);
+	km_json_set(a, by_type, "standard", stat_json(a, &standard));
+	km_json_set(a, by_type, "gateway", stat_json(a, &delegated));
+	km_json_set(a, by_type, "gatewayDelegated", stat_json(a, &delegated));
+	km_json_set(a, spec, "dataplanesByType", by_type);
+	struct km_json *res = km_json_object(a);
+	for (size_t t = 0; t < km_rtypes_len; t++) {
+		const struct km_rtype *rt = &km_rtypes[t];
+		if (rt->scope != KM_SCOPE_MESH || km_rtype_has(rt, KM_RT_READ_ONLY))
+			continue;
+		size_t n = cp_store_count(s, rt, mesh);
+		if (!n)
+			continue;
+		struct km_json *e = km_json_object(a);
+		km_json_set(a, e, "total", km_json_int(a, (int64_t)n));
+		km_json_set(a, res, rt->name, e);
+	}
+	if (res->len)
+		km_json_set(a, spec, "resources", res);
+
+	struct km_resource_doc d = {.type = mi_t, .name = mesh, .mesh = KM_STR(""), .spec = spec};
+	struct km_resource r;
+	km_resource_from_doc(a, &d, &r);
+	if (have_cur) {
+		if (km_str_eq(cur.spec, r.spec))
+			return 0; /* nothing changed: no write */
+		r.version = cur.version;
+		return cp_store_update(s, &r);
+	}
+	return cp_store_create(s, &r);
+}
+
+void cp_insights_flush(struct cp_insights *ins)
+{
+	km_loop_timer_stop(ins->rt->loop, &ins->timer);
+	ins->running = true;
+	struct km_arena *a = km_arena_new(0);
+	for (size_t i = 0; i < ins->ndirty; i++) {
+		int rc = compute(ins, a, ins->dirty[i]);
+		if (rc)
+			km_warn("insights", "mesh insight update failed mesh=%s error=%s", ins->dirty[i],
+				km_strerror(rc));
+		free(ins->dirty[i]);
+	}
+	ins->ndirty = 0;
+	km_arena_free(a);
+	ins->running = false;
+	ins->last_run_ms = km_loop_now_ms();
+}
+
+static void run(struct km_loop *loop, void *ctx)
+{
+	cp_insights_flush(ctx);
+}
+
+struct cp_insights *cp_insights_start(struct cp_runtime *rt, struct cp_events *bus,
+				      uint64_t min_interval_ms)
+{
+	struct cp_insights *ins = km_calloc(1, sizeof(*ins));
+	ins->rt = rt;
+	ins->min_interval_ms = min_interval_ms;
+	if (cp_events_subscribe(bus, on_change, ins)) {
+		free(ins);
+		return NULL;
+	}
+	/* meshes that exist already */
+	struct km_arena *a = km_arena_new(0);
+	struct cp_list_opts o = {0};
+	struct cp_list_result r;
+	if (cp_store_list(rt->store, a, km_rtype_by_name(KM_STR("Mesh")), &o, &r) == 0)
+		for (size_t i = 0; i < r.len; i++)
+			mark(ins, r.items[i].name);
+	km_arena_free(a);
+	return ins;
+}
+
+void cp_insights_stop(struct cp_insights *ins)
+{
+	if (!ins)
+		return;
+	km_loop_timer_stop(ins->rt->loop, &ins->timer);
+	for (size_t i = 0; i < ins->ndirty; i++)
+		free(ins->dirty[i]);
+	free(ins->dirty);
+	free(ins);
+}
