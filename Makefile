@@ -10,7 +10,7 @@ ifeq ($(SAN),1)
 BUILD := build-san
 endif
 
-PKGS := libfyaml libmicrohttpd libcurl openssl
+PKGS := libfyaml libmicrohttpd libcurl openssl libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -77,7 +77,7 @@ $(BUILD)/libctl.a: $(CTL_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/tests/ctl/%_test: $(BUILD)/obj/tests/unit/ctl/%_test.o $(BUILD)/libctl.a $(BUILD)/libcp.a $(BUILD)/libkm.a
+$(BUILD)/tests/ctl/%_test: $(BUILD)/obj/tests/unit/ctl/%_test.o $(BUILD)/libctl.a $(BUILD)/libkm.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 

@@ -20,6 +20,7 @@ struct cp_insights {
 	char **dirty;
 	size_t ndirty, cap;
 	bool running; /* our own writes must not re-mark */
+	bool active;  /* leader only */
 };
 
 static void run(struct km_loop *loop, void *ctx);
@@ -42,11 +43,32 @@ static void mark(struct cp_insights *ins, struct km_str mesh)
 	}
 }
 
+static void mark_all(struct cp_insights *ins)
+{
+	struct km_arena *a = km_arena_new(0);
+	struct cp_list_opts o = {0};
+	struct cp_list_result r;
+	if (cp_store_list(ins->rt->store, a, km_rtype_by_name(KM_STR("Mesh")), &o, &r) == 0)
+		for (size_t i = 0; i < r.len; i++)
+			mark(ins, r.items[i].name);
+	/* insights of meshes that are gone */
+	if (cp_store_list(ins->rt->store, a, km_rtype_by_name(KM_STR("MeshInsight")), &o, &r) == 0)
+		for (size_t i = 0; i < r.len; i++)
+			mark(ins, r.items[i].name);
+	km_arena_free(a);
+}
+
 static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, struct km_str mesh,
 		      struct km_str name)
 {
 	struct cp_insights *ins = ctx;
-	if (ins->running || strcmp(t->name, "MeshInsight") == 0)
+	if (!ins->active || ins->running)
+		return;
+	if (op == CP_STORE_RESYNC) {
+		mark_all(ins);
+		return;
+	}
+	if (strcmp(t->name, "MeshInsight") == 0)
 		return;
 	if (strcmp(t->name, "Mesh") == 0)
 		mark(ins, name);
@@ -246,15 +268,16 @@ struct cp_insights *cp_insights_start(struct cp_runtime *rt, struct cp_events *b
 		free(ins);
 		return NULL;
 	}
-	/* meshes that exist already */
-	struct km_arena *a = km_arena_new(0);
-	struct cp_list_opts o = {0};
-	struct cp_list_result r;
-	if (cp_store_list(rt->store, a, km_rtype_by_name(KM_STR("Mesh")), &o, &r) == 0)
-		for (size_t i = 0; i < r.len; i++)
-			mark(ins, r.items[i].name);
-	km_arena_free(a);
 	return ins;
+}
+
+void cp_insights_set_active(struct cp_insights *ins, bool active)
+{
+	ins->active = active;
+	if (active)
+		mark_all(ins);
+	else
+		km_loop_timer_stop(ins->rt->loop, &ins->timer);
 }
 
 void cp_insights_stop(struct cp_insights *ins)

@@ -13,6 +13,8 @@ struct cp_insights;
 struct cp_insights *cp_insights_start(struct cp_runtime *rt, struct cp_events *bus,
 				      uint64_t min_interval_ms);
 void cp_insights_stop(struct cp_insights *ins);
+/* Only the leader computes insights; a new leader recomputes every mesh. */
+void cp_insights_set_active(struct cp_insights *ins, bool active);
 /* Recomputes every dirty mesh now (tests, shutdown). */
 void cp_insights_flush(struct cp_insights *ins);
 

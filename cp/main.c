@@ -24,6 +24,41 @@ static void on_signal(struct km_loop *loop, int signo, void *ctx)
 	km_loop_stop(loop);
 }
 
+struct leader_ctx {
+	struct cp_runtime *rt;
+	struct cp_insights *insights;
+	const struct cp_config *cfg;
+	struct km_timer retry;
+	bool leader;
+};
+
+/* Leader-only work starts and stops with leadership. */
+static void ensure_defaults(struct km_loop *loop, void *ctx)
+{
+	struct leader_ctx *l = ctx;
+	if (!l->leader)
+		return;
+	int rc = cp_defaults_ensure(l->rt, l->cfg->defaults.skip_mesh_creation,
+				    l->cfg->defaults.skip_hostname_generators);
+	if (rc) {
+		/* typically the store is briefly unavailable: try again */
+		km_warn("kuma-cp", "could not create default resources, retrying error=%s", km_strerror(rc));
+		km_loop_timer_start(loop, &l->retry, 2000, ensure_defaults, l);
+	}
+}
+
+static void on_leader(void *ctx, bool leader)
+{
+	struct leader_ctx *l = ctx;
+	l->leader = leader;
+	if (leader)
+		ensure_defaults(l->rt->loop, l);
+	else
+		km_loop_timer_stop(l->rt->loop, &l->retry);
+	if (l->insights)
+		cp_insights_set_active(l->insights, leader);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Universal Control Plane for Envoy-based Service Mesh.\n\n"
@@ -67,17 +102,25 @@ static int run(const char *config_path)
 		return 1;
 	}
 	km_buf_fini(&err);
-	if (strcmp(cfg.store.type, "memory") != 0) {
-		fprintf(stderr, "Error: store type %s is not supported yet; use memory\n", cfg.store.type);
-		cp_config_fini(&cfg);
-		return 1;
-	}
 	struct cp_runtime rt = {0};
 	struct cp_events bus = {0};
 	struct cp_insights *insights = NULL;
 	rt.cfg = &cfg;
 	rt.loop = km_loop_new();
-	rt.store = cp_store_memory_new();
+	if (strcmp(cfg.store.type, "postgres") == 0) {
+		struct km_buf serr = KM_BUF_INIT;
+		rt.store = cp_store_postgres_new(&cfg, rt.loop, &serr);
+		if (!rt.store) {
+			fprintf(stderr, "Error: could not start the postgres store: %s\n", km_buf_cstr(&serr));
+			km_buf_fini(&serr);
+			km_loop_free(rt.loop);
+			cp_config_fini(&cfg);
+			return 1;
+		}
+		km_buf_fini(&serr);
+	} else {
+		rt.store = cp_store_memory_new();
+	}
 	cp_events_attach(&bus, rt.store);
 	rt.zone = cfg.multizone.zone.name;
 	rt.global_mode = strcmp(cfg.mode, "global") == 0;
@@ -106,13 +149,9 @@ static int run(const char *config_path)
 	int exit_code = 0;
 	struct cp_api *api = NULL;
 	struct cp_http *diag = NULL;
-	rc = cp_defaults_ensure(&rt, cfg.defaults.skip_mesh_creation, cfg.defaults.skip_hostname_generators);
-	if (rc) {
-		km_error("kuma-cp", "could not create default resources error=%s", km_strerror(rc));
-		exit_code = 1;
-		goto out;
-	}
 	insights = cp_insights_start(&rt, &bus, (uint64_t)CP_CONFIG_MS(cfg.metrics.mesh.min_resync_interval));
+	struct leader_ctx lctx = {.rt = &rt, .insights = insights, .cfg = &cfg};
+	cp_store_elect(rt.store, on_leader, &lctx);
 	if (cfg.api_server.http.enabled) {
 		api = cp_api_start(&rt, cfg.api_server.http.interface, (int)cfg.api_server.http.port);
 		if (!api) {
@@ -134,6 +173,7 @@ static int run(const char *config_path)
 	km_loop_run(rt.loop);
 	km_info("kuma-cp", "stopped");
 out:
+	km_loop_timer_stop(rt.loop, &lctx.retry);
 	cp_insights_stop(insights);
 	cp_http_stop(diag);
 	cp_api_stop(api);
@@ -142,6 +182,29 @@ out:
 	km_arena_free(cfg_arena);
 	cp_config_fini(&cfg);
 	return exit_code;
+}
+
+static int migrate_up(const char *config_path)
+{
+	struct cp_config cfg;
+	cp_config_init_defaults(&cfg);
+	struct km_buf err = KM_BUF_INIT;
+	int rc = cp_config_load(&cfg, config_path, environ, &err);
+	if (rc == 0)
+		rc = cp_config_validate(&cfg, &err);
+	if (rc == 0 && strcmp(cfg.store.type, "postgres") != 0) {
+		km_buf_printf(&err, "migrations apply to the postgres store only (store.type is %s)", cfg.store.type);
+		rc = -EINVAL;
+	}
+	if (rc == 0)
+		rc = cp_store_postgres_migrate(&cfg, &err);
+	if (rc)
+		fprintf(stderr, "Error: %s\n", km_buf_cstr(&err));
+	else
+		km_info("kuma-cp", "database migrated to the newest schema");
+	km_buf_fini(&err);
+	cp_config_fini(&cfg);
+	return rc ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -194,9 +257,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "Error: usage: kuma-cp migrate up [-c config]\n");
 			return 1;
 		}
-		fprintf(stderr, "Error: migrations are only needed for the postgres store, which this build "
-				"does not support yet\n");
-		return 1;
+		return migrate_up(config);
 	}
 	fprintf(stderr, "Error: unknown command \"%s\" for \"kuma-cp\"\n", cmd);
 	usage(stderr);

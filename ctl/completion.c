@@ -7,29 +7,34 @@
 
 #include "ctl/ctl.h"
 
-static void words_case(struct km_buf *b, const struct ctl_cmd *cmd, const char *path)
+/* "path") echo "<subcommands>" ;; and the same for non-command words. */
+static void words_case(struct km_buf *subs, struct km_buf *args, const struct ctl_cmd *cmd,
+		       const char *path)
 {
-	km_buf_printf(b, "\t\"%s\") echo \"", path);
+	km_buf_printf(subs, "\t\"%s\") echo \"", path);
 	bool first = true;
 	if (cmd->subs)
 		for (const struct ctl_cmd *s = cmd->subs; s->name; s++) {
-			km_buf_printf(b, "%s%s", first ? "" : " ", s->name);
+			km_buf_printf(subs, "%s%s", first ? "" : " ", s->name);
 			first = false;
 		}
-	if (cmd->opts & CTL_CMD_TYPE_ARG)
-		for (size_t i = 0; i < km_rtypes_len; i++)
-			if (km_rtypes[i].kumactl_arg) {
-				km_buf_printf(b, "%s%s %s", first ? "" : " ", km_rtypes[i].kumactl_plural,
-					      km_rtypes[i].kumactl_arg);
-				first = false;
-			}
-	if (strcmp(cmd->name, "delete") == 0)
-		for (size_t i = 0; i < km_rtypes_len; i++)
-			if (km_rtypes[i].kumactl_arg && !km_rtype_has(&km_rtypes[i], KM_RT_READ_ONLY)) {
-				km_buf_printf(b, "%s%s", first ? "" : " ", km_rtypes[i].kumactl_arg);
-				first = false;
-			}
-	km_buf_puts(b, "\" ;;\n");
+	km_buf_puts(subs, "\" ;;\n");
+	bool get = (cmd->opts & CTL_CMD_TYPE_ARG) != 0, del = strcmp(cmd->name, "delete") == 0;
+	if (!get && !del)
+		return;
+	km_buf_printf(args, "\t\"%s\") echo \"", path);
+	first = true;
+	for (size_t i = 0; i < km_rtypes_len; i++) {
+		const struct km_rtype *t = &km_rtypes[i];
+		if (!t->kumactl_arg || (del && km_rtype_has(t, KM_RT_READ_ONLY)))
+			continue;
+		if (get)
+			km_buf_printf(args, "%s%s %s", first ? "" : " ", t->kumactl_plural, t->kumactl_arg);
+		else
+			km_buf_printf(args, "%s%s", first ? "" : " ", t->kumactl_arg);
+		first = false;
+	}
+	km_buf_puts(args, "\" ;;\n");
 }
 
 static void flags_of(struct km_buf *b, const struct ctl_flag_def *defs)
@@ -44,10 +49,10 @@ static void flags_of(struct km_buf *b, const struct ctl_flag_def *defs)
 }
 
 /* Walks the tree; <inherited> holds the flags of every ancestor. */
-static void walk(struct km_buf *words, struct km_buf *flags, const struct ctl_cmd *cmd,
-		 const char *path, const char *inherited)
+static void walk(struct km_buf *words, struct km_buf *args, struct km_buf *flags,
+		 const struct ctl_cmd *cmd, const char *path, const char *inherited)
 {
-	words_case(words, cmd, path);
+	words_case(words, args, cmd, path);
 	struct km_buf own = KM_BUF_INIT;
 	km_buf_puts(&own, inherited);
 	flags_of(&own, cmd->flags);
@@ -56,7 +61,7 @@ static void walk(struct km_buf *words, struct km_buf *flags, const struct ctl_cm
 		for (const struct ctl_cmd *s = cmd->subs; s->name; s++) {
 			struct km_buf p = KM_BUF_INIT;
 			km_buf_printf(&p, "%s %s", path, s->name);
-			walk(words, flags, s, km_buf_cstr(&p), km_buf_cstr(&own));
+			walk(words, args, flags, s, km_buf_cstr(&p), km_buf_cstr(&own));
 			km_buf_fini(&p);
 		}
 	km_buf_fini(&own);
@@ -65,10 +70,13 @@ static void walk(struct km_buf *words, struct km_buf *flags, const struct ctl_cm
 int ctl_completion_bash_run(struct ctl_ctx *c)
 {
 	(void)c;
-	struct km_buf words = KM_BUF_INIT, flags = KM_BUF_INIT, out = KM_BUF_INIT;
-	walk(&words, &flags, &ctl_main_root, "kumactl", "");
+	struct km_buf words = KM_BUF_INIT, args = KM_BUF_INIT, flags = KM_BUF_INIT;
+	struct km_buf out = KM_BUF_INIT;
+	walk(&words, &args, &flags, &ctl_main_root, "kumactl", "");
 	km_buf_puts(&out, "# bash completion for kumactl\n\n_kumactl_words()\n{\n\tcase \"$1\" in\n");
 	km_buf_puts(&out, km_buf_cstr(&words));
+	km_buf_puts(&out, "\tesac\n}\n\n_kumactl_args()\n{\n\tcase \"$1\" in\n");
+	km_buf_puts(&out, km_buf_cstr(&args));
 	km_buf_puts(&out, "\tesac\n}\n\n_kumactl_flags()\n{\n\tcase \"$1\" in\n");
 	km_buf_puts(&out, km_buf_cstr(&flags));
 	km_buf_puts(&out,
@@ -103,12 +111,13 @@ int ctl_completion_bash_run(struct ctl_ctx *c)
 		    "\tif [[ \"$cur\" == -* ]]; then\n"
 		    "\t\tCOMPREPLY=($(compgen -W \"$(_kumactl_flags \"$path\")\" -- \"$cur\"))\n"
 		    "\telse\n"
-		    "\t\tCOMPREPLY=($(compgen -W \"$(_kumactl_words \"$path\")\" -- \"$cur\"))\n"
+		    "\t\tCOMPREPLY=($(compgen -W \"$(_kumactl_words \"$path\") $(_kumactl_args \"$path\")\" -- \"$cur\"))\n"
 		    "\tfi\n"
 		    "}\n\n"
 		    "complete -o default -F _kumactl kumactl\n");
 	int rc = ctl_args_out(&out);
 	km_buf_fini(&words);
+	km_buf_fini(&args);
 	km_buf_fini(&flags);
 	km_buf_fini(&out);
 	return rc;

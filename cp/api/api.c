@@ -304,8 +304,9 @@ static void on_diag(void *ctx, struct cp_http_req *req)
 	struct cp_runtime *rt = ctx;
 	req->content_type = "text/plain; charset=utf-8";
 	if (km_str_eqc(req->path, "/ready")) {
-		req->status = rt->ready ? 200 : 503;
-		km_buf_puts(&req->out, rt->ready ? "" : "not ready");
+		bool ready = rt->ready && cp_store_healthy(rt->store);
+		req->status = ready ? 200 : 503;
+		km_buf_puts(&req->out, ready ? "" : "not ready");
 	} else if (km_str_eqc(req->path, "/healthy")) {
 		req->status = 200;
 	} else {

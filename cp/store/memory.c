@@ -262,6 +262,11 @@ static size_t mem_count(struct cp_store *s, const struct km_rtype *t, struct km_
 	return n;
 }
 
+static void mem_elect(struct cp_store *s, void (*fn)(void *ctx, bool leader), void *ctx)
+{
+	fn(ctx, true);
+}
+
 static void mem_free(struct cp_store *s)
 {
 	struct mem_store *m = (struct mem_store *)s;
@@ -281,6 +286,7 @@ static const struct cp_store_ops mem_ops = {
     .get = mem_get,
     .list = mem_list,
     .count = mem_count,
+    .elect = mem_elect,
     .free = mem_free,
 };
 

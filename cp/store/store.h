@@ -14,7 +14,9 @@
 #include "base/arena.h"
 #include "resource/resource.h"
 
-enum cp_store_op { CP_STORE_CREATE, CP_STORE_UPDATE, CP_STORE_DELETE };
+/* RESYNC (type NULL): events may have been missed (the event channel was
+ * down); subscribers must treat everything as changed. */
+enum cp_store_op { CP_STORE_CREATE, CP_STORE_UPDATE, CP_STORE_DELETE, CP_STORE_RESYNC };
 
 typedef void (*cp_store_change_fn)(void *ctx, enum cp_store_op op, const struct km_rtype *type,
 				   struct km_str mesh, struct km_str name);
@@ -61,6 +63,12 @@ struct cp_store_ops {
 		    const struct cp_list_opts *opts, struct cp_list_result *out);
 	/* Number of stored resources of <t> (all meshes). */
 	size_t (*count)(struct cp_store *s, const struct km_rtype *t, struct km_str mesh);
+	/* False while the backend is unreachable (/ready reports it). */
+	bool (*healthy)(struct cp_store *s);
+	/* Joins leader election: <fn> is called with true when this instance
+	 * becomes the leader and with false when it loses leadership. The memory
+	 * backend is a single instance and elects itself at once. */
+	void (*elect)(struct cp_store *s, void (*fn)(void *ctx, bool leader), void *ctx);
 	void (*free)(struct cp_store *s);
 };
 
@@ -97,6 +105,14 @@ static inline size_t cp_store_count(struct cp_store *s, const struct km_rtype *t
 {
 	return s->ops->count(s, t, mesh);
 }
+static inline bool cp_store_healthy(struct cp_store *s)
+{
+	return !s->ops->healthy || s->ops->healthy(s);
+}
+static inline void cp_store_elect(struct cp_store *s, void (*fn)(void *ctx, bool leader), void *ctx)
+{
+	s->ops->elect(s, fn, ctx);
+}
 static inline void cp_store_free(struct cp_store *s)
 {
 	if (s)
@@ -110,5 +126,16 @@ bool cp_store_matches(const struct cp_list_opts *o, struct km_arena *scratch,
 
 /* The memory backend: single process, not durable. */
 struct cp_store *cp_store_memory_new(void);
+
+struct cp_config;
+struct km_loop;
+/* The PostgreSQL backend (postgres.c) with upstream's schema. Change events
+ * of every instance arrive through LISTEN resource_events on <loop>. Fails
+ * with a message in <err> when the database is unreachable or its schema is
+ * older than this binary needs ("kuma-cp migrate up"). */
+struct cp_store *cp_store_postgres_new(const struct cp_config *cfg, struct km_loop *loop,
+				       struct km_buf *err);
+/* Applies every missing migration (kuma-cp migrate up). */
+int cp_store_postgres_migrate(const struct cp_config *cfg, struct km_buf *err);
 
 #endif

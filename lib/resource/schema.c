@@ -36,7 +36,7 @@ static const char *json_kind_name(const struct km_json *v)
 }
 
 static void err_add(struct km_violations *errs, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 static void err_add(struct km_violations *errs, const char *path, const char *fmt, ...)
 {
@@ -131,7 +131,8 @@ static bool enum_has(const struct km_schema_node *n, const struct km_json *v)
 		const char *e = km_schema_enums[n->enums + i];
 		size_t el = strlen(e);
 		if (v->kind == KM_JSON_STRING) {
-			if (e[0] == '"' && el == v->s.len + 2 && memcmp(e + 1, v->s.ptr, v->s.len) == 0)
+			if (e[0] == '"' && el == v->s.len + 2 &&
+			    memcmp(e + 1, v->s.ptr, v->s.len) == 0)
 				return true;
 		} else if (v->kind == KM_JSON_NUMBER && e[0] != '"') {
 			char *end;
@@ -205,7 +206,8 @@ static bool type_ok(struct km_arena *a, const struct km_schema_node *n, const st
 			want = "boolean";
 		break;
 	case KM_SK_INT_OR_STRING:
-		if (v->kind == KM_JSON_STRING || (v->kind == KM_JSON_NUMBER && number_is_integral(v)))
+		if (v->kind == KM_JSON_STRING ||
+		    (v->kind == KM_JSON_NUMBER && number_is_integral(v)))
 			return true;
 		err_add(errs, path, "must validate at least one schema (anyOf)");
 		if (v->kind != KM_JSON_NUMBER || !number_is_integral(v))
@@ -234,7 +236,8 @@ void km_schema_normalize(struct km_arena *a, int node, struct km_json **vp, cons
 		return;
 	if ((opts & KM_SCHEMA_COERCE_STRINGS) && n->kind == KM_SK_STRING &&
 	    (v->kind == KM_JSON_NUMBER || v->kind == KM_JSON_BOOL)) {
-		struct km_str text = v->kind == KM_JSON_BOOL ? km_str_c(v->b ? "true" : "false") : v->s;
+		struct km_str text =
+			v->kind == KM_JSON_BOOL ? km_str_c(v->b ? "true" : "false") : v->s;
 		*vp = v = km_json_string(a, text);
 	}
 	if (!type_ok(a, n, v, path, errs))
@@ -249,7 +252,8 @@ void km_schema_normalize(struct km_arena *a, int node, struct km_json **vp, cons
 		for (size_t i = 0; i < v->len; i++) {
 			bool known = false;
 			for (int p = 0; p < n->nprops && !known; p++)
-				known = km_str_eqc(v->members[i].key, km_schema_props[n->props + p].name);
+				known = km_str_eqc(v->members[i].key,
+						   km_schema_props[n->props + p].name);
 			if (known)
 				v->members[w++] = v->members[i];
 		}
@@ -257,8 +261,8 @@ void km_schema_normalize(struct km_arena *a, int node, struct km_json **vp, cons
 		for (int p = 0; p < n->nprops; p++) {
 			const struct km_schema_prop *pr = &km_schema_props[n->props + p];
 			const struct km_schema_node *cn = &km_schema_nodes[pr->node];
-			const char *cpath = *path ? km_arena_printf(a, "%s.%s", path, pr->name)
-						  : km_arena_strdup(a, pr->name);
+			const char *cpath = *path ? km_arena_printf(a, "%s.%s", path, pr->name) :
+						    km_arena_strdup(a, pr->name);
 			struct km_json *cv = km_json_get(v, pr->name);
 			if (!cv && cn->def) {
 				cv = default_value(a, cn);
@@ -272,7 +276,8 @@ void km_schema_normalize(struct km_arena *a, int node, struct km_json **vp, cons
 			}
 			for (size_t i = 0; i < v->len; i++) {
 				if (km_str_eqc(v->members[i].key, pr->name)) {
-					km_schema_normalize(a, pr->node, &v->members[i].val, cpath, errs, opts);
+					km_schema_normalize(a, pr->node, &v->members[i].val, cpath,
+							    errs, opts);
 					break;
 				}
 			}
@@ -281,8 +286,8 @@ void km_schema_normalize(struct km_arena *a, int node, struct km_json **vp, cons
 	}
 	case KM_SK_MAP:
 		for (size_t i = 0; i < v->len; i++) {
-			const char *cpath = km_arena_printf(a, "%s.%.*s", path,
-							    KM_STR_FMT(v->members[i].key));
+			const char *cpath =
+				km_arena_printf(a, "%s.%.*s", path, KM_STR_FMT(v->members[i].key));
 			km_schema_normalize(a, n->child, &v->members[i].val, cpath, errs, opts);
 		}
 		break;
@@ -323,16 +328,14 @@ void km_schema_normalize(struct km_arena *a, int node, struct km_json **vp, cons
 		break;
 	case KM_SK_INT:
 	case KM_SK_NUMBER:
-	numeric: {
-		double d = v->is_int ? (double)v->i : v->d;
-		if ((n->flags & KM_SF_HAS_MIN) && d < (double)n->min)
-			err_add(errs, path, "should be greater than or equal to %s",
-				fmt_limit(a, n->min));
-		if ((n->flags & KM_SF_HAS_MAX) && d > (double)n->max)
-			err_add(errs, path, "should be less than or equal to %s",
-				fmt_limit(a, n->max));
-		break;
-	}
+numeric : {
+	double d = v->is_int ? (double)v->i : v->d;
+	if ((n->flags & KM_SF_HAS_MIN) && d < (double)n->min)
+		err_add(errs, path, "should be greater than or equal to %s", fmt_limit(a, n->min));
+	if ((n->flags & KM_SF_HAS_MAX) && d > (double)n->max)
+		err_add(errs, path, "should be less than or equal to %s", fmt_limit(a, n->max));
+	break;
+}
 	default: break;
 	}
 }

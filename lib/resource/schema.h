@@ -15,9 +15,9 @@
 #include "resource/violations.h"
 
 enum km_schema_kind {
-	KM_SK_ANY,           /* anything, kept as is */
-	KM_SK_OBJECT,        /* fixed properties; others are dropped */
-	KM_SK_MAP,           /* free keys, values of one schema */
+	KM_SK_ANY,    /* anything, kept as is */
+	KM_SK_OBJECT, /* fixed properties; others are dropped */
+	KM_SK_MAP,    /* free keys, values of one schema */
 	KM_SK_ARRAY,
 	KM_SK_STRING,
 	KM_SK_INT,

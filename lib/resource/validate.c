@@ -77,8 +77,8 @@ int km_validate_resource(struct km_arena *a, struct km_resource_doc *doc, struct
 /* ---- meta --------------------------------------------------------------- */
 
 const char km_v_rfc1123_msg[] =
-    "invalid characters. A lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-    "characters, '-' or '.', and must start and end with an alphanumeric character";
+	"invalid characters. A lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+	"characters, '-' or '.', and must start and end with an alphanumeric character";
 
 static bool is_lower_alnum(char c)
 {
@@ -114,13 +114,13 @@ bool km_v_is_dns1035_label(struct km_str s)
 }
 
 const char km_v_dns1123_sub_msg[] =
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+	"a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+	"'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+	"for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 const char km_v_dns1035_msg[] =
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+	"a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+	"alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+	"'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 
 void km_v_dns1123_subdomain(struct km_violations *out, const char *field, struct km_str s)
 {
@@ -156,9 +156,10 @@ static void check_identifier(struct km_violations *out, const char *field, struc
 		for (size_t i = 0; i < s.len; i++) {
 			char c = s.ptr[i];
 			if (!is_lower_alnum(c) && c != '-' && c != '_' && c != '.') {
-				km_violations_add(out, field,
-						  "invalid characters. Valid characters are numbers, lowercase "
-						  "latin letters and '-', '_', '.' symbols.");
+				km_violations_add(
+					out, field,
+					"invalid characters. Valid characters are numbers, lowercase "
+					"latin letters and '-', '_', '.' symbols.");
 				return;
 			}
 		}
@@ -167,7 +168,8 @@ static void check_identifier(struct km_violations *out, const char *field, struc
 	}
 }
 
-void km_validate_meta(struct km_arena *a, const struct km_resource_doc *doc, struct km_violations *out)
+void km_validate_meta(struct km_arena *a, const struct km_resource_doc *doc,
+		      struct km_violations *out)
 {
 	(void)a;
 	check_identifier(out, "name", doc->name, false);
@@ -463,7 +465,8 @@ void km_validate_match(struct km_arena *a, struct km_violations *out, const char
 		if (t.len == 0)
 			km_violations_add(out, tp, "must be set");
 		else if (!km_str_eqc(t, "Exact"))
-			km_violations_add(out, tp, "unrecognized type \"%.*s\", supported values are: Exact",
+			km_violations_add(out, tp,
+					  "unrecognized type \"%.*s\", supported values are: Exact",
 					  KM_STR_FMT(t));
 		struct km_str v = km_v_str(sni, "value");
 		const char *vp = km_v_path(a, "%s.sni.value", path);
@@ -576,7 +579,8 @@ void km_v_must_be_one_of(struct km_violations *out, const char *path, const char
 	char buf[512];
 	size_t n = 0;
 	for (const char *const *p = allowed; *p && n < sizeof(buf); p++)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s\"%s\"", p == allowed ? "" : ", ", *p);
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s\"%s\"",
+				      p == allowed ? "" : ", ", *p);
 	km_violations_add(out, path, "\"%s\" must be one of [%s]", field, n ? buf : "");
 }
 
@@ -585,6 +589,7 @@ const char *km_v_one_of_list(struct km_arena *a, const char *entity, const char 
 	char buf[512];
 	size_t n = 0;
 	for (const char *const *p = allowed; *p && n < sizeof(buf); p++)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", p == allowed ? "" : ", ", *p);
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", p == allowed ? "" : ", ",
+				      *p);
 	return km_arena_printf(a, "%s must be one of: %s", entity, n ? buf : "");
 }

@@ -10,7 +10,7 @@
 #include "resource/validate_util.h"
 
 static const char kinds_msg[] =
-    "invalid value. Available values are: MeshExternalService,MeshMultiZoneService,MeshService";
+	"invalid value. Available values are: MeshExternalService,MeshMultiZoneService,MeshService";
 
 static bool is_backend_kind(struct km_str k)
 {
@@ -95,7 +95,8 @@ static void validate_inbound(struct km_arena *a, struct km_violations *out, cons
 	struct km_str saddr = km_v_str(in, "serviceAddress");
 	struct km_str addr = km_v_str(in, "address");
 	const char *sap = km_v_path(a, "%s.serviceAddress", p);
-	static const char differ[] = "serviceAddress and servicePort has to differ from address and port";
+	static const char differ[] =
+		"serviceAddress and servicePort has to differ from address and port";
 	if (saddr.len) {
 		if (!km_v_is_ip(saddr))
 			km_violations_add(out, sap, "serviceAddress has to be valid IP address");
@@ -114,27 +115,33 @@ static void validate_inbound(struct km_arena *a, struct km_violations *out, cons
 		char low[16] = "";
 		if (proto.len < sizeof(low))
 			for (size_t i = 0; i < proto.len; i++)
-				low[i] = (char)(proto.ptr[i] >= 'A' && proto.ptr[i] <= 'Z'
-							? proto.ptr[i] + 32
-							: proto.ptr[i]);
+				low[i] = (char)(proto.ptr[i] >= 'A' && proto.ptr[i] <= 'Z' ?
+							proto.ptr[i] + 32 :
+							proto.ptr[i]);
 		static const char *const known[] = {"http", "http2", "tcp", "tls", "grpc", "mysql"};
 		bool ok = false;
 		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 			ok = ok || strcmp(low, known[i]) == 0;
 		if (!ok)
-			km_violations_add(out, km_v_path(a, "%s.protocol", p),
-					  "has an invalid value \"%.*s\". Allowed values: grpc, http, "
-					  "http2, tcp",
-					  KM_STR_FMT(proto));
+			km_violations_add(
+				out, km_v_path(a, "%s.protocol", p),
+				"has an invalid value \"%.*s\". Allowed values: grpc, http, "
+				"http2, tcp",
+				KM_STR_FMT(proto));
 	}
 	struct km_json *probe = km_v_get(in, "serviceProbe");
 	if (probe) {
-		check_probe_duration(out, km_v_path(a, "%s.serviceProbe.interval", p), probe, "interval");
-		check_probe_duration(out, km_v_path(a, "%s.serviceProbe.timeout", p), probe, "timeout");
-		if (km_v_get(probe, "unhealthyThreshold") && km_v_int(probe, "unhealthyThreshold", 0) == 0)
-			km_violations_add(out, km_v_path(a, "%s.serviceProbe.unhealthyThreshold", p),
+		check_probe_duration(out, km_v_path(a, "%s.serviceProbe.interval", p), probe,
+				     "interval");
+		check_probe_duration(out, km_v_path(a, "%s.serviceProbe.timeout", p), probe,
+				     "timeout");
+		if (km_v_get(probe, "unhealthyThreshold") &&
+		    km_v_int(probe, "unhealthyThreshold", 0) == 0)
+			km_violations_add(out,
+					  km_v_path(a, "%s.serviceProbe.unhealthyThreshold", p),
 					  "must have a positive value");
-		if (km_v_get(probe, "healthyThreshold") && km_v_int(probe, "healthyThreshold", 0) == 0)
+		if (km_v_get(probe, "healthyThreshold") &&
+		    km_v_int(probe, "healthyThreshold", 0) == 0)
 			km_violations_add(out, km_v_path(a, "%s.serviceProbe.healthyThreshold", p),
 					  "must have a positive value");
 	}
@@ -146,7 +153,8 @@ static void validate_outbound(struct km_arena *a, struct km_violations *out, con
 	check_port(out, km_v_path(a, "%s.port", p), km_v_int(ob, "port", 0));
 	struct km_str addr = km_v_str(ob, "address");
 	if (addr.len && !km_v_is_ip(addr))
-		km_violations_add(out, km_v_path(a, "%s.address", p), "address has to be valid IP address");
+		km_violations_add(out, km_v_path(a, "%s.address", p),
+				  "address has to be valid IP address");
 	struct km_json *br = km_v_get(ob, "backendRef");
 	const char *bp = km_v_path(a, "%s.backendRef", p);
 	if (!br) {
@@ -170,7 +178,8 @@ static void validate_reachable(struct km_arena *a, struct km_violations *out,
 		return;
 	for (size_t i = 0; i < refs->len; i++) {
 		const struct km_json *r = refs->items[i];
-		const char *p = km_v_path(a, "networking.transparentProxing.reachableBackends.refs[%zu]", i);
+		const char *p = km_v_path(
+			a, "networking.transparentProxing.reachableBackends.refs[%zu]", i);
 		struct km_str name = km_v_str(r, "name"), ns = km_v_str(r, "namespace");
 		bool labels = km_v_len(r, "labels") > 0;
 		if (!is_backend_kind(km_v_str(r, "kind")))
@@ -233,11 +242,14 @@ static void validate_listeners(struct km_arena *a, struct km_violations *out,
 			for (size_t j = 0; j < nnames && !dup; j++)
 				dup = strcmp(names[j], n) == 0;
 			if (dup)
-				km_violations_add(out, km_v_path(a, "%s.name", p),
-						  "name \"%s\" must be unique across inbounds and listeners", n);
+				km_violations_add(
+					out, km_v_path(a, "%s.name", p),
+					"name \"%s\" must be unique across inbounds and listeners",
+					n);
 			names[nnames++] = n;
 		}
-		const char *key = km_arena_printf(a, "%.*s:%lld", KM_STR_FMT(addr), (long long)port);
+		const char *key =
+			km_arena_printf(a, "%.*s:%lld", KM_STR_FMT(addr), (long long)port);
 		bool seen = false;
 		for (size_t j = 0; j < i && !seen; j++) {
 			if (strcmp(keys[j], key) != 0)
@@ -245,9 +257,11 @@ static void validate_listeners(struct km_arena *a, struct km_violations *out,
 			seen = true;
 			bool same = km_str_eq(types[j].len ? types[j] : KM_STR("Unspecified"),
 					      type.len ? type : KM_STR("Unspecified"));
-			km_violations_add(out, p, same ? "address:port %s is already used by another listener"
-						       : "address:port %s is used by listeners of different types",
-					  key);
+			km_violations_add(
+				out, p,
+				same ? "address:port %s is already used by another listener" :
+				       "address:port %s is used by listeners of different types",
+				key);
 		}
 		keys[i] = key;
 		types[i] = type;
@@ -255,10 +269,13 @@ static void validate_listeners(struct km_arena *a, struct km_violations *out,
 			struct km_str ia = km_v_str(ins->items[j], "address");
 			if (!ia.len)
 				ia = dp_addr;
-			const char *ik = km_arena_printf(a, "%.*s:%lld", KM_STR_FMT(ia),
-							 (long long)km_v_int(ins->items[j], "port", 0));
+			const char *ik =
+				km_arena_printf(a, "%.*s:%lld", KM_STR_FMT(ia),
+						(long long)km_v_int(ins->items[j], "port", 0));
 			if (strcmp(ik, key) == 0) {
-				km_violations_add(out, p, "address:port %s collides with an inbound listener", key);
+				km_violations_add(
+					out, p, "address:port %s collides with an inbound listener",
+					key);
 				break;
 			}
 		}
@@ -270,7 +287,8 @@ static int cmp_cstr(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-static void validate_gateway(struct km_arena *a, struct km_violations *out, const struct km_json *gw)
+static void validate_gateway(struct km_arena *a, struct km_violations *out,
+			     const struct km_json *gw)
 {
 	struct km_json *tags = km_v_get(gw, "tags");
 	size_t n = tags && tags->kind == KM_JSON_OBJECT ? tags->len : 0;
@@ -279,9 +297,10 @@ static void validate_gateway(struct km_arena *a, struct km_violations *out, cons
 	if (km_v_get(tags, "kuma.io/protocol")) {
 		bool tcp = proto.len == 3 && strncasecmp(proto.ptr, "tcp", 3) == 0;
 		if (!tcp)
-			km_violations_add(out, km_path_key(a, p, "kuma.io/protocol"),
-					  "other values than tcp are not allowed, provided value \"%.*s\"",
-					  KM_STR_FMT(proto));
+			km_violations_add(
+				out, km_path_key(a, p, "kuma.io/protocol"),
+				"other values than tcp are not allowed, provided value \"%.*s\"",
+				KM_STR_FMT(proto));
 	}
 	const char **keys = km_arena_alloc(a, (n + 1) * sizeof(*keys));
 	for (size_t i = 0; i < n; i++)
@@ -294,9 +313,10 @@ static void validate_gateway(struct km_arena *a, struct km_violations *out, cons
 		for (const char *c = k; *c; c++) {
 			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
 			      (*c >= '0' && *c <= '9') || strchr(".-_:/", *c))) {
-				km_violations_add(out, km_path_key(a, p, k),
-						  "tag name must consist of alphanumeric characters, dots, "
-						  "dashes, slashes and underscores");
+				km_violations_add(
+					out, km_path_key(a, p, k),
+					"tag name must consist of alphanumeric characters, dots, "
+					"dashes, slashes and underscores");
 				break;
 			}
 		}
@@ -305,11 +325,12 @@ static void validate_gateway(struct km_arena *a, struct km_violations *out, cons
 			km_violations_add(out, km_path_key(a, p, k), "tag value must be non-empty");
 		for (size_t j = 0; j < v.len; j++) {
 			char c = v.ptr[j];
-			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			      strchr(".-_:", c))) {
-				km_violations_add(out, km_path_key(a, p, k),
-						  "tag value must consist of alphanumeric characters, dots, "
-						  "dashes and underscores");
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			      (c >= '0' && c <= '9') || strchr(".-_:", c))) {
+				km_violations_add(
+					out, km_path_key(a, p, k),
+					"tag value must consist of alphanumeric characters, dots, "
+					"dashes and underscores");
 				break;
 			}
 		}
@@ -325,10 +346,12 @@ static void validate_networking(struct km_arena *a, struct km_violations *out,
 	check_address(out, "networking.address", addr);
 	struct km_json *ins = km_v_get(net, "inbound");
 	for (size_t i = 0; ins && ins->kind == KM_JSON_ARRAY && i < ins->len; i++)
-		validate_inbound(a, out, km_v_path(a, "networking.inbound[%zu]", i), ins->items[i], addr);
+		validate_inbound(a, out, km_v_path(a, "networking.inbound[%zu]", i), ins->items[i],
+				 addr);
 	struct km_json *obs = km_v_get(net, "outbound");
 	for (size_t i = 0; obs && obs->kind == KM_JSON_ARRAY && i < obs->len; i++)
-		validate_outbound(a, out, km_v_path(a, "networking.outbound[%zu]", i), obs->items[i]);
+		validate_outbound(a, out, km_v_path(a, "networking.outbound[%zu]", i),
+				  obs->items[i]);
 	validate_reachable(a, out, km_v_get(net, "transparentProxying"));
 }
 
@@ -358,7 +381,8 @@ void km_validate_dataplane(struct km_arena *a, const struct km_resource_doc *doc
 			int64_t wp = km_v_int(in, "servicePort", 0);
 			if (!wp)
 				wp = p;
-			if ((port == p && loopback_overlap(ip)) || (port == wp && loopback_overlap(wip)))
+			if ((port == p && loopback_overlap(ip)) ||
+			    (port == wp && loopback_overlap(wip)))
 				in_clash = true;
 		}
 		struct km_json *obs = km_v_get(net, "outbound");
@@ -372,7 +396,8 @@ void km_validate_dataplane(struct km_arena *a, const struct km_resource_doc *doc
 		if (in_clash)
 			km_violations_add(out, "networking.admin.port", "must differ from inbound");
 		if (out_clash)
-			km_violations_add(out, "networking.admin.port", "must differ from outbound");
+			km_violations_add(out, "networking.admin.port",
+					  "must differ from outbound");
 	}
 	struct km_json *gw = km_v_get(net, "gateway");
 	if (gw) {
@@ -396,7 +421,8 @@ static struct km_str display_name(const struct km_resource_doc *doc)
 	return d.len ? d : doc->name;
 }
 
-void km_validate_mesh(struct km_arena *a, const struct km_resource_doc *doc, struct km_violations *out)
+void km_validate_mesh(struct km_arena *a, const struct km_resource_doc *doc,
+		      struct km_violations *out)
 {
 	(void)a;
 	struct km_str n = display_name(doc);
@@ -404,7 +430,8 @@ void km_validate_mesh(struct km_arena *a, const struct km_resource_doc *doc, str
 		km_v_dns1035_label(out, "name", n);
 }
 
-void km_validate_zone(struct km_arena *a, const struct km_resource_doc *doc, struct km_violations *out)
+void km_validate_zone(struct km_arena *a, const struct km_resource_doc *doc,
+		      struct km_violations *out)
 {
 	km_validate_mesh(a, doc, out);
 }

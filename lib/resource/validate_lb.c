@@ -34,9 +34,12 @@ static void hash_policies(struct km_arena *a, struct km_violations *out, const c
 		}
 		struct km_json *v = km_v_get(h, kinds[k].field);
 		if (!v)
-			km_violations_add(out, km_v_path(a, "%s.%s", ip, kinds[k].field), "must be defined");
-		else if (k == 1 && km_v_get(v, "path") && !km_str_has_prefix(km_v_str(v, "path"), "/"))
-			km_violations_add(out, km_v_path(a, "%s.cookie.path", ip), "must be an absolute path");
+			km_violations_add(out, km_v_path(a, "%s.%s", ip, kinds[k].field),
+					  "must be defined");
+		else if (k == 1 && km_v_get(v, "path") &&
+			 !km_str_has_prefix(km_v_str(v, "path"), "/"))
+			km_violations_add(out, km_v_path(a, "%s.cookie.path", ip),
+					  "must be an absolute path");
 	}
 }
 
@@ -54,10 +57,12 @@ static void cross_zone(struct km_arena *a, struct km_violations *out, const char
 		if (from) {
 			struct km_json *zs = arr(from, "zones");
 			if (!zs || !zs->len)
-				km_violations_add(out, km_v_path(a, "%s.from.zones", fp), "must not be empty");
+				km_violations_add(out, km_v_path(a, "%s.from.zones", fp),
+						  "must not be empty");
 			for (size_t z = 0; zs && z < zs->len; z++)
 				if (zs->items[z]->kind != KM_JSON_STRING || !zs->items[z]->s.len)
-					km_violations_add(out, km_v_path(a, "%s.from.zones[%zu]", fp, z),
+					km_violations_add(out,
+							  km_v_path(a, "%s.from.zones[%zu]", fp, z),
 							  "must not be empty");
 		}
 		struct km_json *to = km_v_get(f, "to");
@@ -66,10 +71,12 @@ static void cross_zone(struct km_arena *a, struct km_violations *out, const char
 		const char *zp = km_v_path(a, "%s.to.zones", fp);
 		if (km_str_eqc(t, "Any") || km_str_eqc(t, "None")) {
 			if (nz)
-				km_violations_add(out, zp, "must be empty when type is %.*s", KM_STR_FMT(t));
+				km_violations_add(out, zp, "must be empty when type is %.*s",
+						  KM_STR_FMT(t));
 		} else if (km_str_eqc(t, "AnyExcept") || km_str_eqc(t, "Only")) {
 			if (!nz)
-				km_violations_add(out, zp, "must not be empty when type is %.*s", KM_STR_FMT(t));
+				km_violations_add(out, zp, "must not be empty when type is %.*s",
+						  KM_STR_FMT(t));
 		} else {
 			km_violations_add(out, km_v_path(a, "%s.to.type", fp), "unrecognized type");
 		}
@@ -100,8 +107,9 @@ void km_validate_meshloadbalancingstrategy(struct km_arena *a, const struct km_r
 		struct km_target_ref_opts o = {top_kinds, false};
 		km_validate_target_ref(a, out, "spec.targetRef", top, &o);
 	}
-	static const char *const kinds[] = {"Mesh", "MeshService", "MeshExternalService",
-					    "MeshMultiZoneService", "MeshHTTPRoute", NULL};
+	static const char *const kinds[] = {
+		"Mesh",          "MeshService", "MeshExternalService", "MeshMultiZoneService",
+		"MeshHTTPRoute", NULL};
 	struct km_json *to = arr(spec, "to");
 	for (size_t i = 0; to && i < to->len; i++) {
 		const struct km_json *t = to->items[i];
@@ -111,13 +119,15 @@ void km_validate_meshloadbalancingstrategy(struct km_arena *a, const struct km_r
 		struct km_json *conf = km_v_get(t, "default");
 		const char *dp = km_v_path(a, "spec.to[%zu].default", i);
 		if (km_str_eqc(km_v_str(tref, "kind"), "MeshHTTPRoute")) {
-			hash_policies(a, out, km_v_path(a, "%s.hashPolicies", dp), arr(conf, "hashPolicies"));
+			hash_policies(a, out, km_v_path(a, "%s.hashPolicies", dp),
+				      arr(conf, "hashPolicies"));
 			static const char msg[] =
-			    "field is not allowed when targetRef.kind is MeshHTTPRoute, only hashPolicies is supported";
+				"field is not allowed when targetRef.kind is MeshHTTPRoute, only hashPolicies is supported";
 			if (km_v_get(conf, "loadBalancer"))
 				km_violations_add(out, km_v_path(a, "%s.loadBalancer", dp), msg);
 			if (km_v_get(conf, "localityAwareness"))
-				km_violations_add(out, km_v_path(a, "%s.localityAwareness", dp), msg);
+				km_violations_add(out, km_v_path(a, "%s.localityAwareness", dp),
+						  msg);
 			continue;
 		}
 		struct km_json *lb = km_v_get(conf, "loadBalancer");
@@ -125,7 +135,8 @@ void km_validate_meshloadbalancingstrategy(struct km_arena *a, const struct km_r
 			struct km_json *lr = km_v_get(lb, "leastRequest");
 			double d;
 			int r = km_v_decimal(lr, "activeRequestBias", &d);
-			const char *bp = km_v_path(a, "%s.loadBalancer.leastRequest.activeRequestBias", dp);
+			const char *bp =
+				km_v_path(a, "%s.loadBalancer.leastRequest.activeRequestBias", dp);
 			if (r < 0)
 				km_violations_add(out, bp, "string must be a valid number");
 			else if (r == 0 && d < 0)
@@ -138,23 +149,28 @@ void km_validate_meshloadbalancingstrategy(struct km_arena *a, const struct km_r
 			size_t weighted = 0;
 			for (size_t j = 0; tags && j < tags->len; j++) {
 				const struct km_json *tg = tags->items[j];
-				const char *tp = km_v_path(a, "%s.localZone.affinityTags[%zu]", lp, j);
+				const char *tp =
+					km_v_path(a, "%s.localZone.affinityTags[%zu]", lp, j);
 				if (!km_v_str(tg, "key").len)
-					km_violations_add(out, km_v_path(a, "%s.key", tp), "must not be empty");
+					km_violations_add(out, km_v_path(a, "%s.key", tp),
+							  "must not be empty");
 				if (km_v_get(tg, "weight")) {
 					if (km_v_int(tg, "weight", 1) <= 0)
-						km_violations_add(out, km_v_path(a, "%s.weight", tp),
+						km_violations_add(out,
+								  km_v_path(a, "%s.weight", tp),
 								  "must be greater than 0");
 					weighted++;
 				}
 			}
 			if (weighted && tags && weighted != tags->len)
-				km_violations_add(out, km_v_path(a, "%s.localZone.affinityTags", lp),
+				km_violations_add(out,
+						  km_v_path(a, "%s.localZone.affinityTags", lp),
 						  "all or none affinity tags should have weight");
 			struct km_json *cz = km_v_get(la, "crossZone");
 			if (cz)
 				cross_zone(a, out, km_v_path(a, "%s.crossZone", lp), cz, tref);
 		}
-		hash_policies(a, out, km_v_path(a, "%s.hashPolicies", dp), arr(conf, "hashPolicies"));
+		hash_policies(a, out, km_v_path(a, "%s.hashPolicies", dp),
+			      arr(conf, "hashPolicies"));
 	}
 }

@@ -30,9 +30,12 @@ void km_validate_meshtls(struct km_arena *a, const struct km_resource_doc *doc,
 	struct km_str tk = km_v_str(top, "kind");
 	bool mesh = !top || km_str_eqc(tk, "Mesh");
 	static const char *const modes[] = {"Strict", "Permissive", NULL};
-	static const char *const ciphers[] = {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
-					      "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-AES128-GCM-SHA256",
-					      "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305",
+	static const char *const ciphers[] = {"ECDHE-ECDSA-AES128-GCM-SHA256",
+					      "ECDHE-ECDSA-AES256-GCM-SHA384",
+					      "ECDHE-ECDSA-CHACHA20-POLY1305",
+					      "ECDHE-RSA-AES128-GCM-SHA256",
+					      "ECDHE-RSA-AES256-GCM-SHA384",
+					      "ECDHE-RSA-CHACHA20-POLY1305",
 					      NULL};
 	struct km_json *rules = arr(spec, "rules");
 	for (size_t i = 0; rules && i < rules->len; i++) {
@@ -43,20 +46,24 @@ void km_validate_meshtls(struct km_arena *a, const struct km_resource_doc *doc,
 			km_v_must_be_one_of(out, km_v_path(a, "%s.mode", p), "mode", modes);
 		struct km_json *cs = arr(conf, "tlsCiphers");
 		if (cs && cs->len && !mesh) {
-			km_violations_add(out, km_v_path(a, "%s.tlsCiphers", p),
-					  "tlsCiphers can only be defined with top level targetRef kind: Mesh");
+			km_violations_add(
+				out, km_v_path(a, "%s.tlsCiphers", p),
+				"tlsCiphers can only be defined with top level targetRef kind: Mesh");
 		} else {
 			bool ok = true;
 			for (size_t j = 0; cs && j < cs->len; j++)
-				ok = ok && cs->items[j]->kind == KM_JSON_STRING && km_v_in(cs->items[j]->s, ciphers);
+				ok = ok && cs->items[j]->kind == KM_JSON_STRING &&
+				     km_v_in(cs->items[j]->s, ciphers);
 			if (!ok)
-				km_v_must_be_one_of(out, km_v_path(a, "%s.tlsCiphers", p), "tlsCiphers", ciphers);
+				km_v_must_be_one_of(out, km_v_path(a, "%s.tlsCiphers", p),
+						    "tlsCiphers", ciphers);
 		}
 		struct km_json *ver = km_v_get(conf, "tlsVersion");
 		if (ver) {
 			if (!mesh)
-				km_violations_add(out, km_v_path(a, "%s.tlsVersion", p),
-						  "tlsVersion can only be defined with top level targetRef kind: Mesh");
+				km_violations_add(
+					out, km_v_path(a, "%s.tlsVersion", p),
+					"tlsVersion can only be defined with top level targetRef kind: Mesh");
 			else
 				km_v_tls_version(a, out, km_v_path(a, "%s.tlsVersion", p), ver);
 		}
@@ -85,7 +92,8 @@ void km_validate_meshzoneaddress(struct km_arena *a, const struct km_resource_do
 
 static bool ident_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_';
 }
 
 /* Renders <t> into <b>; on error returns a Go-style message. */
@@ -93,8 +101,11 @@ static const char *render_template(struct km_arena *a, struct km_str t, struct k
 {
 	static const struct {
 		const char *field, *value;
-	} stub[] = {{"Name", "name"}, {"DisplayName", "displayname"}, {"Namespace", "namespace"},
-		    {"Mesh", "mesh"}, {"Zone", "zone"}};
+	} stub[] = {{"Name", "name"},
+		    {"DisplayName", "displayname"},
+		    {"Namespace", "namespace"},
+		    {"Mesh", "mesh"},
+		    {"Zone", "zone"}};
 	size_t i = 0;
 	while (i < t.len) {
 		if (i + 1 < t.len && t.ptr[i] == '{' && t.ptr[i + 1] == '{') {
@@ -134,29 +145,36 @@ static const char *render_template(struct km_arena *a, struct km_str t, struct k
 					if (km_str_eqc(fn, "label"))
 						label = true;
 					else
-						return km_arena_printf(a, "couldn't parse template: template: :1: "
-									  "function \"%.*s\" not defined",
-								       KM_STR_FMT(fn));
+						return km_arena_printf(
+							a,
+							"couldn't parse template: template: :1: "
+							"function \"%.*s\" not defined",
+							KM_STR_FMT(fn));
 				} else {
-					return km_arena_printf(a, "couldn't parse template: template: :1: bad "
-								  "character U+%04X '%c'",
-							       (unsigned)(unsigned char)c, c);
+					return km_arena_printf(
+						a,
+						"couldn't parse template: template: :1: bad "
+						"character U+%04X '%c'",
+						(unsigned)(unsigned char)c, c);
 				}
 			}
 			if (label && str) {
 				km_buf_puts(b, "label");
 			} else if (field) {
 				size_t k = 0;
-				while (k < 5 && !km_str_eq((struct km_str){field, flen}, km_str_c(stub[k].field)))
+				while (k < 5 && !km_str_eq((struct km_str){field, flen},
+							   km_str_c(stub[k].field)))
 					k++;
 				if (k == 5)
-					return km_arena_printf(a, "couldn't render template with stub values: "
-								  "template: :1:%zu: executing \"\" at <.%.*s>: "
-								  "can't evaluate field %.*s in type struct { Name "
-								  "string; DisplayName string; Namespace string; "
-								  "Mesh string; Zone string }",
-							       (size_t)(field - t.ptr) - 1, (int)flen, field,
-							       (int)flen, field);
+					return km_arena_printf(
+						a,
+						"couldn't render template with stub values: "
+						"template: :1:%zu: executing \"\" at <.%.*s>: "
+						"can't evaluate field %.*s in type struct { Name "
+						"string; DisplayName string; Namespace string; "
+						"Mesh string; Zone string }",
+						(size_t)(field - t.ptr) - 1, (int)flen, field,
+						(int)flen, field);
 				km_buf_puts(b, stub[k].value);
 			}
 		} else {
@@ -174,8 +192,9 @@ void km_validate_hostnamegenerator(struct km_arena *a, const struct km_resource_
 	int n = !!km_v_get(sel, "meshService") + !!km_v_get(sel, "meshExternalService") +
 		!!km_v_get(sel, "meshMultiZoneService");
 	if (n != 1)
-		km_violations_add(out, "spec.selector",
-				  "exact one selector (meshService, meshExternalService) must be defined");
+		km_violations_add(
+			out, "spec.selector",
+			"exact one selector (meshService, meshExternalService) must be defined");
 	struct km_str t = km_v_str(spec, "template");
 	if (!t.len) {
 		km_violations_add(out, "spec.template", "must not be empty");
@@ -192,10 +211,12 @@ void km_validate_hostnamegenerator(struct km_arena *a, const struct km_resource_
 			if (tmp.len) {
 				struct km_buf m = KM_BUF_INIT;
 				for (size_t i = 0; i < tmp.len; i++)
-					km_buf_printf(&m, "%s%s", i ? ", " : "", tmp.items[i].message);
-				km_violations_add(out, "spec.template",
-						  "template renders to \"%.*s\" which is not a valid DNS name: %s",
-						  KM_STR_FMT(r), km_buf_cstr(&m));
+					km_buf_printf(&m, "%s%s", i ? ", " : "",
+						      tmp.items[i].message);
+				km_violations_add(
+					out, "spec.template",
+					"template renders to \"%.*s\" which is not a valid DNS name: %s",
+					KM_STR_FMT(r), km_buf_cstr(&m));
 				km_buf_fini(&m);
 			}
 		}

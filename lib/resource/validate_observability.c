@@ -40,7 +40,8 @@ bool km_v_is_url(struct km_str s)
 	long sep = km_str_find(s, KM_STR("://"));
 	if (sep >= 0) {
 		struct km_str sch = {s.ptr, (size_t)sep};
-		static const char *const ok[] = {"http", "https", "ftp", "tcp", "udp", "ws", "wss", NULL};
+		static const char *const ok[] = {"http", "https", "ftp", "tcp",
+						 "udp",  "ws",    "wss", NULL};
 		if (!km_v_in(sch, ok))
 			return false;
 		i = (size_t)sep + 3;
@@ -56,8 +57,10 @@ bool km_v_is_url(struct km_str s)
 			i++;
 		i++;
 	} else {
-		while (i < s.len && ((s.ptr[i] >= 'a' && s.ptr[i] <= 'z') || (s.ptr[i] >= 'A' && s.ptr[i] <= 'Z') ||
-				     (s.ptr[i] >= '0' && s.ptr[i] <= '9') || s.ptr[i] == '.' || s.ptr[i] == '-'))
+		while (i < s.len &&
+		       ((s.ptr[i] >= 'a' && s.ptr[i] <= 'z') ||
+			(s.ptr[i] >= 'A' && s.ptr[i] <= 'Z') ||
+			(s.ptr[i] >= '0' && s.ptr[i] <= '9') || s.ptr[i] == '.' || s.ptr[i] == '-'))
 			i++;
 	}
 	if (i == hs)
@@ -72,12 +75,14 @@ bool km_v_is_url(struct km_str s)
 	return i == s.len || s.ptr[i] == '/' || s.ptr[i] == '?' || s.ptr[i] == '#';
 }
 
-static void datadog_url(struct km_arena *a, struct km_violations *out, const char *p, struct km_str u)
+static void datadog_url(struct km_arena *a, struct km_violations *out, const char *p,
+			struct km_str u)
 {
 	/* net/url.ParseRequestURI: "scheme:" + rest, or an absolute path */
 	size_t i = 0;
-	while (i < u.len && ((u.ptr[i] >= 'a' && u.ptr[i] <= 'z') || (u.ptr[i] >= 'A' && u.ptr[i] <= 'Z') ||
-			     (i > 0 && ((u.ptr[i] >= '0' && u.ptr[i] <= '9') || strchr("+-.", u.ptr[i])))))
+	while (i < u.len &&
+	       ((u.ptr[i] >= 'a' && u.ptr[i] <= 'z') || (u.ptr[i] >= 'A' && u.ptr[i] <= 'Z') ||
+		(i > 0 && ((u.ptr[i] >= '0' && u.ptr[i] <= '9') || strchr("+-.", u.ptr[i])))))
 		i++;
 	bool has_scheme = i > 0 && i < u.len && u.ptr[i] == ':';
 	if (!has_scheme && !(u.len && u.ptr[0] == '/')) {
@@ -168,32 +173,39 @@ void km_validate_meshtrace(struct km_arena *a, const struct km_resource_doc *doc
 	if (!km_v_get(def, "backends"))
 		km_violations_add(out, "spec.default.backends", "must be defined");
 	if (bs && bs->len > 1) {
-		km_violations_add(out, "spec.default.backends", "must have zero or one backend defined");
+		km_violations_add(out, "spec.default.backends",
+				  "must have zero or one backend defined");
 	} else if (bs && bs->len == 1) {
 		const struct km_json *b = bs->items[0];
 		struct km_str t = km_v_str(b, "type");
 		if (km_str_eqc(t, "Datadog")) {
 			struct km_json *dd = km_v_get(b, "datadog");
 			if (!dd)
-				km_violations_add(out, "spec.default.backends[0].datadog", "must be defined");
+				km_violations_add(out, "spec.default.backends[0].datadog",
+						  "must be defined");
 			else
-				datadog_url(a, out, "spec.default.backends[0].datadog.url", km_v_str(dd, "url"));
+				datadog_url(a, out, "spec.default.backends[0].datadog.url",
+					    km_v_str(dd, "url"));
 		} else if (km_str_eqc(t, "Zipkin")) {
 			struct km_json *z = km_v_get(b, "zipkin");
 			struct km_str u = km_v_str(z, "url");
 			if (!z)
-				km_violations_add(out, "spec.default.backends[0].zipkin", "must be defined");
+				km_violations_add(out, "spec.default.backends[0].zipkin",
+						  "must be defined");
 			else if (!u.len)
-				km_violations_add(out, "spec.default.backends[0].zipkin.url", "must not be empty");
+				km_violations_add(out, "spec.default.backends[0].zipkin.url",
+						  "must not be empty");
 			else if (!km_v_is_url(u))
-				km_violations_add(out, "spec.default.backends[0].zipkin.url", "must be a valid url");
+				km_violations_add(out, "spec.default.backends[0].zipkin.url",
+						  "must be a valid url");
 		} else if (km_str_eqc(t, "OpenTelemetry")) {
 			struct km_json *ot = km_v_get(b, "openTelemetry");
 			const char *op = "spec.default.backends[0].openTelemetry";
 			if (!ot)
 				km_violations_add(out, op, "must be defined");
 			else if (!km_v_get(ot, "backendRef"))
-				km_violations_add(out, km_v_path(a, "%s.backendRef", op), "must be defined");
+				km_violations_add(out, km_v_path(a, "%s.backendRef", op),
+						  "must be defined");
 			else
 				backend_resource_ref(a, out, km_v_path(a, "%s.backendRef", op),
 						     km_v_get(ot, "backendRef"));
@@ -206,7 +218,8 @@ void km_validate_meshtrace(struct km_arena *a, const struct km_resource_doc *doc
 		if (!km_v_str(t, "name").len)
 			km_violations_add(out, km_v_path(a, "%s.name", tp), "must not be empty");
 		if ((km_v_get(t, "header") != NULL) == (km_v_get(t, "literal") != NULL))
-			km_violations_add(out, tp, "tag must have only one type defined: header, literal");
+			km_violations_add(out, tp,
+					  "tag must have only one type defined: header, literal");
 	}
 	struct km_json *s = km_v_get(def, "sampling");
 	if (s) {
@@ -233,8 +246,9 @@ static void otel_attribute_key(struct km_violations *out, const char *p, struct 
 		return;
 	}
 	if (memchr(k.ptr, '%', k.len)) {
-		km_violations_add(out, p, "must be a static OpenTelemetry attribute name; placeholders are "
-					  "only supported in values");
+		km_violations_add(out, p,
+				  "must be a static OpenTelemetry attribute name; placeholders are "
+				  "only supported in values");
 		return;
 	}
 	if (km_str_has_prefix(k, "otel.")) {
@@ -252,9 +266,11 @@ static void otel_attribute_key(struct km_violations *out, const char *p, struct 
 			ok = alnum;
 	}
 	if (!ok)
-		km_violations_add(out, p, "must start with a lowercase letter, use only lowercase letters, "
-					  "digits, '.' or '_', avoid consecutive delimiters, and end with a "
-					  "letter or digit");
+		km_violations_add(
+			out, p,
+			"must start with a lowercase letter, use only lowercase letters, "
+			"digits, '.' or '_', avoid consecutive delimiters, and end with a "
+			"letter or digit");
 }
 
 static bool json_pair_ok(struct km_arena *a, struct km_str k, struct km_str v)
@@ -286,11 +302,14 @@ static void log_format(struct km_arena *a, struct km_violations *out, const char
 		}
 		for (size_t i = 0; i < js->len; i++) {
 			const char *ip = km_v_path(a, "%s.json[%zu]", p, i);
-			struct km_str k = km_v_str(js->items[i], "key"), v = km_v_str(js->items[i], "value");
+			struct km_str k = km_v_str(js->items[i], "key"),
+				      v = km_v_str(js->items[i], "value");
 			if (!k.len)
-				km_violations_add(out, km_v_path(a, "%s.key", ip), "key cannot be empty");
+				km_violations_add(out, km_v_path(a, "%s.key", ip),
+						  "key cannot be empty");
 			if (!v.len)
-				km_violations_add(out, km_v_path(a, "%s.value", ip), "value cannot be empty");
+				km_violations_add(out, km_v_path(a, "%s.value", ip),
+						  "value cannot be empty");
 			if (!json_pair_ok(a, k, v))
 				km_violations_add(out, ip, "is not a valid JSON object");
 		}
@@ -312,22 +331,26 @@ static void log_default(struct km_arena *a, struct km_violations *out, const cha
 		if (km_str_eqc(t, "File")) {
 			struct km_json *f = km_v_get(b, "file");
 			if (!f) {
-				km_violations_add(out, km_v_path(a, "%s.file", bp), "must be defined");
+				km_violations_add(out, km_v_path(a, "%s.file", bp),
+						  "must be defined");
 				continue;
 			}
 			if (km_v_get(f, "format"))
-				log_format(a, out, km_v_path(a, "%s.file.format", bp), km_v_get(f, "format"));
+				log_format(a, out, km_v_path(a, "%s.file.format", bp),
+					   km_v_get(f, "format"));
 			if (!is_file_path(km_v_str(f, "path")))
 				km_violations_add(out, km_v_path(a, "%s.file.path", bp),
 						  "file backend requires a valid path");
 		} else if (km_str_eqc(t, "Tcp")) {
 			struct km_json *tcp = km_v_get(b, "tcp");
 			if (!tcp) {
-				km_violations_add(out, km_v_path(a, "%s.tcp", bp), "must be defined");
+				km_violations_add(out, km_v_path(a, "%s.tcp", bp),
+						  "must be defined");
 				continue;
 			}
 			if (km_v_get(tcp, "format"))
-				log_format(a, out, km_v_path(a, "%s.tcp.format", bp), km_v_get(tcp, "format"));
+				log_format(a, out, km_v_path(a, "%s.tcp.format", bp),
+					   km_v_get(tcp, "format"));
 			if (!km_v_is_url(km_v_str(tcp, "address")))
 				km_violations_add(out, km_v_path(a, "%s.tcp.address", bp),
 						  "tcp backend requires valid address");
@@ -339,13 +362,15 @@ static void log_default(struct km_arena *a, struct km_violations *out, const cha
 				continue;
 			}
 			if (!km_v_get(ot, "backendRef"))
-				km_violations_add(out, km_v_path(a, "%s.backendRef", op), "must be defined");
+				km_violations_add(out, km_v_path(a, "%s.backendRef", op),
+						  "must be defined");
 			else
 				backend_resource_ref(a, out, km_v_path(a, "%s.backendRef", op),
 						     km_v_get(ot, "backendRef"));
 			struct km_json *at = arr(ot, "attributes");
 			for (size_t j = 0; at && j < at->len; j++)
-				otel_attribute_key(out, km_v_path(a, "%s.attributes[%zu].key", op, j),
+				otel_attribute_key(out,
+						   km_v_path(a, "%s.attributes[%zu].key", op, j),
 						   km_v_str(at->items[j], "key"));
 		}
 	}
@@ -370,20 +395,24 @@ void km_validate_meshaccesslog(struct km_arena *a, const struct km_resource_doc 
 		km_violations_add(out, "spec", "'to' must be empty when 'rules' is defined");
 	if (!nr && !nt)
 		km_violations_add(out, "spec", "at least one of 'to' or 'rules' has to be defined");
-	static const char *const kinds[] = {"Mesh", "MeshService", "MeshExternalService",
-					    "MeshMultiZoneService", "MeshHTTPRoute", NULL};
+	static const char *const kinds[] = {
+		"Mesh",          "MeshService", "MeshExternalService", "MeshMultiZoneService",
+		"MeshHTTPRoute", NULL};
 	for (size_t i = 0; i < nt; i++) {
 		struct km_target_ref_opts to_o = {kinds, false};
 		km_validate_target_ref(a, out, km_v_path(a, "spec.to[%zu].targetRef", i),
 				       km_v_get(to->items[i], "targetRef"), &to_o);
-		log_default(a, out, km_v_path(a, "spec.to[%zu].default", i), km_v_get(to->items[i], "default"));
+		log_default(a, out, km_v_path(a, "spec.to[%zu].default", i),
+			    km_v_get(to->items[i], "default"));
 	}
 	for (size_t i = 0; i < nr; i++) {
 		const char *rp = km_v_path(a, "spec.rules[%zu]", i);
 		struct km_json *ms = arr(rules->items[i], "matches");
 		for (size_t j = 0; ms && j < ms->len; j++)
-			km_validate_match(a, out, km_v_path(a, "%s.matches[%zu]", rp, j), ms->items[j]);
-		log_default(a, out, km_v_path(a, "%s.default", rp), km_v_get(rules->items[i], "default"));
+			km_validate_match(a, out, km_v_path(a, "%s.matches[%zu]", rp, j),
+					  ms->items[j]);
+		log_default(a, out, km_v_path(a, "%s.default", rp),
+			    km_v_get(rules->items[i], "default"));
 	}
 }
 
@@ -419,15 +448,19 @@ void km_validate_meshmetric(struct km_arena *a, const struct km_resource_doc *do
 		struct km_json *sels = arr(prof, sel_keys[k]);
 		for (size_t i = 0; sels && i < sels->len; i++) {
 			const struct km_json *s = sels->items[i];
-			const char *p = km_v_path(a, "spec.default.sidecar.profiles.%s[%zu]", sel_keys[k], i);
+			const char *p = km_v_path(a, "spec.default.sidecar.profiles.%s[%zu]",
+						  sel_keys[k], i);
 			struct km_str t = km_v_str(s, "type");
 			if (km_str_eqc(t, "Regex")) {
 				if (!regex_ok(km_v_str(s, "match")))
-					km_violations_add(out, km_v_path(a, "%s.match", p), "invalid regex");
-			} else if (!km_str_eqc(t, "Prefix") && !km_str_eqc(t, "Exact") && !km_str_eqc(t, "Contains")) {
-				km_violations_add(out, km_v_path(a, "%s.type", p),
-						  "unrecognized type '%.*s' - 'Regex', 'Prefix', 'Exact' are supported",
-						  KM_STR_FMT(t));
+					km_violations_add(out, km_v_path(a, "%s.match", p),
+							  "invalid regex");
+			} else if (!km_str_eqc(t, "Prefix") && !km_str_eqc(t, "Exact") &&
+				   !km_str_eqc(t, "Contains")) {
+				km_violations_add(
+					out, km_v_path(a, "%s.type", p),
+					"unrecognized type '%.*s' - 'Regex', 'Prefix', 'Exact' are supported",
+					KM_STR_FMT(t));
 			}
 		}
 	}
@@ -435,16 +468,21 @@ void km_validate_meshmetric(struct km_arena *a, const struct km_resource_doc *do
 	for (size_t i = 0; ap && i < ap->len; i++) {
 		struct km_str n = km_v_str(ap->items[i], "name");
 		if (!km_str_eqc(n, "All") && !km_str_eqc(n, "None") && !km_str_eqc(n, "Basic"))
-			km_violations_add(out, km_v_path(a, "spec.default.sidecar.profiles.appendProfiles[%zu].name", i),
-					  "unrecognized profile name '%.*s' - 'All', 'None', 'Basic' are supported",
-					  KM_STR_FMT(n));
+			km_violations_add(
+				out,
+				km_v_path(a,
+					  "spec.default.sidecar.profiles.appendProfiles[%zu].name",
+					  i),
+				"unrecognized profile name '%.*s' - 'All', 'None', 'Basic' are supported",
+				KM_STR_FMT(n));
 	}
 	struct km_json *apps = arr(def, "applications");
 	for (size_t i = 0; apps && i < apps->len; i++) {
 		int64_t port = km_v_int(apps->items[i], "port", 0);
 		if (port <= 0 || port > 65535)
-			km_violations_add(out, km_v_path(a, "spec.default.applications.application[%zu]", i),
-					  "port must be a valid (1-65535)");
+			km_violations_add(
+				out, km_v_path(a, "spec.default.applications.application[%zu]", i),
+				"port must be a valid (1-65535)");
 	}
 	struct km_json *bs = arr(def, "backends");
 	for (size_t i = 0; bs && i < bs->len; i++) {
@@ -455,18 +493,22 @@ void km_validate_meshmetric(struct km_arena *a, const struct km_resource_doc *do
 			struct km_json *pr = km_v_get(b, "prometheus");
 			int64_t port = km_v_int(pr, "port", 0);
 			if (!pr)
-				km_violations_add(out, km_v_path(a, "%s.prometheus", p), "must be defined");
+				km_violations_add(out, km_v_path(a, "%s.prometheus", p),
+						  "must be defined");
 			else if (port <= 0 || port > 65535)
-				km_violations_add(out, km_v_path(a, "%s.port", p), "port must be a valid (1-65535)");
+				km_violations_add(out, km_v_path(a, "%s.port", p),
+						  "port must be a valid (1-65535)");
 		} else if (km_str_eqc(t, "OpenTelemetry")) {
 			struct km_json *ot = km_v_get(b, "openTelemetry");
 			const char *op = km_v_path(a, "%s.openTelemetry", p);
 			if (!ot)
 				km_violations_add(out, op, "must be defined");
 			else if (!km_v_get(ot, "backendRef"))
-				km_violations_add(out, km_v_path(a, "%s.backendRef", op), "must be defined");
+				km_violations_add(out, km_v_path(a, "%s.backendRef", op),
+						  "must be defined");
 			else
-				backend_resource_ref(a, out, km_v_path(a, "%s.backendRef", op), km_v_get(ot, "backendRef"));
+				backend_resource_ref(a, out, km_v_path(a, "%s.backendRef", op),
+						     km_v_get(ot, "backendRef"));
 		} else {
 			km_violations_add(out, p, "unrecognized type");
 		}
@@ -487,24 +529,31 @@ void km_validate_meshopentelemetrybackend(struct km_arena *a, const struct km_re
 		if (addr) {
 			struct km_str s = addr->kind == KM_JSON_STRING ? addr->s : KM_STR("");
 			if (!s.len)
-				km_violations_add(out, "spec.endpoint.address", "must not be empty");
+				km_violations_add(out, "spec.endpoint.address",
+						  "must not be empty");
 			else if (!km_v_is_ip(s) && !km_v_is_dns_name(s))
-				km_violations_add(out, "spec.endpoint.address", "address has to be a valid IP or hostname");
+				km_violations_add(out, "spec.endpoint.address",
+						  "address has to be a valid IP or hostname");
 		}
 		if (km_v_get(ep, "port")) {
 			int64_t port = km_v_int(ep, "port", 0);
 			if (port <= 0 || port > 65535)
-				km_violations_add(out, "spec.endpoint.port", "port must be a valid (1-65535)");
+				km_violations_add(out, "spec.endpoint.port",
+						  "port must be a valid (1-65535)");
 		}
 		struct km_str path = km_v_str(ep, "path");
 		if (path.len) {
 			if (km_str_eqc(proto, "grpc") || !proto.len) {
-				km_violations_add(out, "spec.endpoint.path", "must not be set when protocol is grpc");
+				km_violations_add(out, "spec.endpoint.path",
+						  "must not be set when protocol is grpc");
 			} else {
 				if (!km_str_has_prefix(path, "/"))
-					km_violations_add(out, "spec.endpoint.path", "must start with /");
-				if (memchr(path.ptr, '?', path.len) || memchr(path.ptr, '#', path.len))
-					km_violations_add(out, "spec.endpoint.path", "must not contain query or fragment");
+					km_violations_add(out, "spec.endpoint.path",
+							  "must start with /");
+				if (memchr(path.ptr, '?', path.len) ||
+				    memchr(path.ptr, '#', path.len))
+					km_violations_add(out, "spec.endpoint.path",
+							  "must not contain query or fragment");
 			}
 		}
 	}

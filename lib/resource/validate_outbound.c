@@ -22,11 +22,11 @@ static bool http_status_known(struct km_str s)
 	long long code;
 	if (km_str_to_i64(s, &code) != 0)
 		return false;
-	static const int known[] = {100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226,
-				    300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404,
-				    405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417,
-				    418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501,
-				    502, 503, 504, 505, 506, 507, 508, 510, 511};
+	static const int known[] = {100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208,
+				    226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403,
+				    404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416,
+				    417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500,
+				    501, 502, 503, 504, 505, 506, 507, 508, 510, 511};
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (known[i] == code)
 			return true;
@@ -47,13 +47,16 @@ static void retry_backoffs(struct km_arena *a, struct km_violations *out, const 
 					  "must be defined and greater than zero");
 		struct km_json *rh = arr(rl, "resetHeaders");
 		if (!km_v_get(rl, "resetHeaders"))
-			km_violations_add(out, km_v_path(a, "%s.rateLimitedBackOff.resetHeaders", p),
+			km_violations_add(out,
+					  km_v_path(a, "%s.rateLimitedBackOff.resetHeaders", p),
 					  "must be defined");
 		for (size_t i = 0; rh && i < rh->len; i++)
 			if (!km_v_str(rh->items[i], "name").len)
-				km_violations_add(out,
-						  km_v_path(a, "%s.rateLimitedBackOff.resetHeaders[%zu].name", p, i),
-						  "must be defined");
+				km_violations_add(
+					out,
+					km_v_path(a, "%s.rateLimitedBackOff.resetHeaders[%zu].name",
+						  p, i),
+					"must be defined");
 	}
 }
 
@@ -73,34 +76,54 @@ static void retry_default(struct km_arena *a, struct km_violations *out, const c
 	struct km_json *tcp = km_v_get(conf, "tcp"), *http = km_v_get(conf, "http"),
 		       *grpc = km_v_get(conf, "grpc");
 	if (!tcp && !http && !grpc)
-		km_violations_add(out, p, "at least one of the 'tcp', 'http', 'grpc' must be specified");
+		km_violations_add(out, p,
+				  "at least one of the 'tcp', 'http', 'grpc' must be specified");
 	if (tcp) {
 		struct km_json *m = km_v_get(tcp, "maxConnectAttempt");
 		if (!m)
 			km_violations_add(out, km_v_path(a, "%s.tcp", p), "must not be empty");
 		else if (km_v_int(tcp, "maxConnectAttempt", 1) == 0)
-			km_violations_add(out, km_v_path(a, "%s.tcp.maxConnectAttempt", p), "must be greater than 0");
+			km_violations_add(out, km_v_path(a, "%s.tcp.maxConnectAttempt", p),
+					  "must be greater than 0");
 	}
 	if (http) {
 		const char *hp = km_v_path(a, "%s.http", p);
-		static const char *const keys[] = {"numRetries", "perTryTimeout", "backOff", "retryOn",
-						   "retriableRequestHeaders", "retriableResponseHeaders",
-						   "rateLimitedBackOff", "hostSelection"};
+		static const char *const keys[] = {"numRetries",
+						   "perTryTimeout",
+						   "backOff",
+						   "retryOn",
+						   "retriableRequestHeaders",
+						   "retriableResponseHeaders",
+						   "rateLimitedBackOff",
+						   "hostSelection"};
 		bool any = false;
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			any = any || km_v_get(http, keys[i]);
 		if (!any)
 			km_violations_add(out, hp, "must not be empty");
 		retry_backoffs(a, out, hp, http);
-		static const char *const on[] = {"5xx", "GatewayError", "Reset", "Retriable4xx",
-						 "ConnectFailure", "EnvoyRatelimited", "RefusedStream",
-						 "Http3PostConnectFailure", "HttpMethodConnect",
-						 "HttpMethodDelete", "HttpMethodGet", "HttpMethodHead",
-						 "HttpMethodOptions", "HttpMethodPatch", "HttpMethodPost",
-						 "HttpMethodPut", "HttpMethodTrace", NULL};
+		static const char *const on[] = {"5xx",
+						 "GatewayError",
+						 "Reset",
+						 "Retriable4xx",
+						 "ConnectFailure",
+						 "EnvoyRatelimited",
+						 "RefusedStream",
+						 "Http3PostConnectFailure",
+						 "HttpMethodConnect",
+						 "HttpMethodDelete",
+						 "HttpMethodGet",
+						 "HttpMethodHead",
+						 "HttpMethodOptions",
+						 "HttpMethodPatch",
+						 "HttpMethodPost",
+						 "HttpMethodPut",
+						 "HttpMethodTrace",
+						 NULL};
 		struct km_json *ro = arr(http, "retryOn");
 		for (size_t i = 0; ro && i < ro->len; i++)
-			retry_on_item(out, km_v_path(a, "%s.retryOn[%zu]", hp, i), ro->items[i], on, true);
+			retry_on_item(out, km_v_path(a, "%s.retryOn[%zu]", hp, i), ro->items[i], on,
+				      true);
 		struct km_json *hs = arr(http, "hostSelection");
 		bool prio = false;
 		for (size_t i = 0; hs && i < hs->len; i++) {
@@ -109,13 +132,16 @@ static void retry_default(struct km_arena *a, struct km_violations *out, const c
 			const char *ip = km_v_path(a, "%s.hostSelection[%zu]", hp, i);
 			if (km_str_eqc(t, "OmitHostsWithTags")) {
 				if (!km_v_get(pr, "tags"))
-					km_violations_add(out, km_v_path(a, "%s.tags", ip), "must be defined");
+					km_violations_add(out, km_v_path(a, "%s.tags", ip),
+							  "must be defined");
 			} else if (km_str_eqc(t, "OmitPreviousPriorities")) {
 				if (prio)
-					km_violations_add(out, km_v_path(a, "%s.predicate", ip),
-							  "OmitPreviousPriorities must only be specified once");
+					km_violations_add(
+						out, km_v_path(a, "%s.predicate", ip),
+						"OmitPreviousPriorities must only be specified once");
 				if (km_v_int(pr, "updateFrequency", 0) <= 0)
-					km_violations_add(out, km_v_path(a, "%s.updateFrequency", ip),
+					km_violations_add(out,
+							  km_v_path(a, "%s.updateFrequency", ip),
 							  "must be defined and greater than zero");
 				prio = true;
 			} else if (!km_str_eqc(t, "OmitPreviousHosts")) {
@@ -126,25 +152,28 @@ static void retry_default(struct km_arena *a, struct km_violations *out, const c
 	}
 	if (grpc) {
 		const char *gp = km_v_path(a, "%s.grpc", p);
-		static const char *const keys[] = {"numRetries", "perTryTimeout", "backOff", "retryOn",
-						   "rateLimitedBackOff"};
+		static const char *const keys[] = {"numRetries", "perTryTimeout", "backOff",
+						   "retryOn", "rateLimitedBackOff"};
 		bool any = false;
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			any = any || km_v_get(grpc, keys[i]);
 		if (!any)
 			km_violations_add(out, gp, "must not be empty");
 		retry_backoffs(a, out, gp, grpc);
-		static const char *const on[] = {"Canceled", "DeadlineExceeded", "Internal",
-						 "ResourceExhausted", "Unavailable", NULL};
+		static const char *const on[] = {"Canceled",    "DeadlineExceeded",
+						 "Internal",    "ResourceExhausted",
+						 "Unavailable", NULL};
 		struct km_json *ro = arr(grpc, "retryOn");
 		for (size_t i = 0; ro && i < ro->len; i++)
-			retry_on_item(out, km_v_path(a, "%s.retryOn[%zu]", gp, i), ro->items[i], on, false);
+			retry_on_item(out, km_v_path(a, "%s.retryOn[%zu]", gp, i), ro->items[i], on,
+				      false);
 	}
 }
 
 static const char *const to_kinds_route[] = {"Mesh", "MeshExternalService", NULL};
-static const char *const to_kinds_all[] = {"Mesh", "MeshService", "MeshExternalService",
-					   "MeshMultiZoneService", "MeshHTTPRoute", NULL};
+static const char *const to_kinds_all[] = {
+	"Mesh",          "MeshService", "MeshExternalService", "MeshMultiZoneService",
+	"MeshHTTPRoute", NULL};
 
 void km_validate_meshretry(struct km_arena *a, const struct km_resource_doc *doc,
 			   struct km_violations *out)
@@ -180,14 +209,16 @@ static void dur_gt_zero_or_nil(struct km_arena *a, struct km_violations *out, co
 {
 	int64_t ns;
 	if (km_v_dur(obj, key, &ns) > 0 && ns <= 0)
-		km_violations_add(out, km_v_path(a, "%s.%s", p, key), "must be greater than zero when defined");
+		km_violations_add(out, km_v_path(a, "%s.%s", p, key),
+				  "must be greater than zero when defined");
 }
 
 static void uint_percentage_or_nil(struct km_arena *a, struct km_violations *out, const char *p,
 				   const struct km_json *obj, const char *key)
 {
 	if (km_v_get(obj, key) && km_v_int(obj, key, 0) > 100)
-		km_violations_add(out, km_v_path(a, "%s.%s", p, key), "must be in inclusive range [0, 100]");
+		km_violations_add(out, km_v_path(a, "%s.%s", p, key),
+				  "must be in inclusive range [0, 100]");
 }
 
 /* intstr decimal: 0 parsed, -1 invalid, 1 absent */
@@ -224,15 +255,18 @@ void km_v_percentage_or_nil(struct km_arena *a, struct km_violations *out, const
 static void cb_default(struct km_arena *a, struct km_violations *out, const char *p,
 		       const struct km_json *conf)
 {
-	struct km_json *cl = km_v_get(conf, "connectionLimits"), *od = km_v_get(conf, "outlierDetection");
+	struct km_json *cl = km_v_get(conf, "connectionLimits"),
+		       *od = km_v_get(conf, "outlierDetection");
 	if (!cl && !od) {
-		km_violations_add(out, p, "at least one of: 'connectionLimits' or 'outlierDetection' should be configured");
+		km_violations_add(
+			out, p,
+			"at least one of: 'connectionLimits' or 'outlierDetection' should be configured");
 		return;
 	}
 	if (cl) {
 		const char *cp = km_v_path(a, "%s.connectionLimits", p);
-		static const char *const k[] = {"maxConnections", "maxConnectionPools", "maxPendingRequests",
-						"maxRetries", "maxRequests"};
+		static const char *const k[] = {"maxConnections", "maxConnectionPools",
+						"maxPendingRequests", "maxRetries", "maxRequests"};
 		for (size_t i = 0; i < 5; i++)
 			gt_zero_or_nil(a, out, cp, cl, k[i]);
 	}
@@ -249,20 +283,23 @@ static void cb_default(struct km_arena *a, struct km_violations *out, const char
 		km_violations_add(out, dp, "must be defined");
 		return;
 	}
-	static const char *const names[] = {"totalFailures", "gatewayFailures", "localOriginFailures",
-					    "successRate", "failurePercentage"};
+	static const char *const names[] = {"totalFailures", "gatewayFailures",
+					    "localOriginFailures", "successRate",
+					    "failurePercentage"};
 	bool any = false;
 	for (size_t i = 0; i < 5; i++)
 		any = any || km_v_get(det, names[i]);
 	if (!any) {
-		km_violations_add(out, dp, "must have at least one defined: totalFailures, gatewayFailures, "
-					   "localOriginFailures, successRate, failurePercentage");
+		km_violations_add(out, dp,
+				  "must have at least one defined: totalFailures, gatewayFailures, "
+				  "localOriginFailures, successRate, failurePercentage");
 		return;
 	}
 	for (size_t i = 0; i < 3; i++) {
 		struct km_json *d = km_v_get(det, names[i]);
 		if (d)
-			gt_zero_or_nil(a, out, km_v_path(a, "%s.%s", dp, names[i]), d, "consecutive");
+			gt_zero_or_nil(a, out, km_v_path(a, "%s.%s", dp, names[i]), d,
+				       "consecutive");
 	}
 	struct km_json *sr = km_v_get(det, "successRate");
 	if (sr) {
@@ -272,7 +309,8 @@ static void cb_default(struct km_arena *a, struct km_violations *out, const char
 		double d;
 		int r = km_v_decimal(sr, "standardDeviationFactor", &d);
 		if (r < 0)
-			km_violations_add(out, km_v_path(a, "%s.standardDeviationFactor", sp), "invalid number");
+			km_violations_add(out, km_v_path(a, "%s.standardDeviationFactor", sp),
+					  "invalid number");
 		else if (r == 0 && d <= 0)
 			km_violations_add(out, km_v_path(a, "%s.standardDeviationFactor", sp),
 					  "must be greater than 0");
@@ -299,14 +337,16 @@ void km_validate_meshcircuitbreaker(struct km_arena *a, const struct km_resource
 	if ((!rules || !rules->len) && (!to || !to->len))
 		km_violations_add(out, "spec", "at least one of 'to' or 'rules' has to be defined");
 	for (size_t i = 0; rules && i < rules->len; i++)
-		cb_default(a, out, km_v_path(a, "spec.from[%zu].default", i), km_v_get(rules->items[i], "default"));
+		cb_default(a, out, km_v_path(a, "spec.from[%zu].default", i),
+			   km_v_get(rules->items[i], "default"));
 	static const char *const kinds[] = {"Mesh", "MeshService", "MeshExternalService",
 					    "MeshMultiZoneService", NULL};
 	for (size_t i = 0; to && i < to->len; i++) {
 		struct km_target_ref_opts o = {kinds, false};
 		km_validate_target_ref(a, out, km_v_path(a, "spec.to[%zu].targetRef", i),
 				       km_v_get(to->items[i], "targetRef"), &o);
-		cb_default(a, out, km_v_path(a, "spec.to[%zu].default", i), km_v_get(to->items[i], "default"));
+		cb_default(a, out, km_v_path(a, "spec.to[%zu].default", i),
+			   km_v_get(to->items[i], "default"));
 	}
 }
 
@@ -334,7 +374,8 @@ static void hc_default(struct km_arena *a, struct km_violations *out, const char
 	dur_gt_zero_or_nil(a, out, p, conf, "noTrafficInterval");
 	struct km_json *elp = km_v_get(conf, "eventLogPath");
 	if (elp && (elp->kind != KM_JSON_STRING || elp->s.len == 0))
-		km_violations_add(out, km_v_path(a, "%s.eventLogPath", p), "must be a valid path when defined");
+		km_violations_add(out, km_v_path(a, "%s.eventLogPath", p),
+				  "must be a valid path when defined");
 	struct km_json *http = km_v_get(conf, "http");
 	if (http) {
 		struct km_json *path = km_v_get(http, "path");
@@ -343,10 +384,12 @@ static void hc_default(struct km_arena *a, struct km_violations *out, const char
 		struct km_json *st = arr(http, "expectedStatuses");
 		for (size_t i = 0; st && i < st->len; i++) {
 			const struct km_json *s = st->items[i];
-			int64_t code = s->kind == KM_JSON_NUMBER ? (s->is_int ? s->i : (int64_t)s->d) : 0;
+			int64_t code =
+				s->kind == KM_JSON_NUMBER ? (s->is_int ? s->i : (int64_t)s->d) : 0;
 			if (code < 100 || code >= 600)
-				km_violations_add(out, km_v_path(a, "%s.http.expectedStatuses[%zu]", p, i),
-						  "must be in inclusive range [100, 599]");
+				km_violations_add(
+					out, km_v_path(a, "%s.http.expectedStatuses[%zu]", p, i),
+					"must be in inclusive range [100, 599]");
 		}
 	}
 	if (!http && !km_v_get(conf, "tcp") && !km_v_get(conf, "grpc"))
@@ -369,7 +412,8 @@ void km_validate_meshhealthcheck(struct km_arena *a, const struct km_resource_do
 		struct km_target_ref_opts o = {kinds, false};
 		km_validate_target_ref(a, out, km_v_path(a, "spec.to[%zu].targetRef", i),
 				       km_v_get(to->items[i], "targetRef"), &o);
-		hc_default(a, out, km_v_path(a, "spec.to[%zu].default", i), km_v_get(to->items[i], "default"));
+		hc_default(a, out, km_v_path(a, "spec.to[%zu].default", i),
+			   km_v_get(to->items[i], "default"));
 	}
 }
 
@@ -411,8 +455,10 @@ void km_validate_meshtcproute(struct km_arena *a, const struct km_resource_doc *
 				       km_v_get(to->items[i], "targetRef"), &o);
 		struct km_json *rules = arr(to->items[i], "rules");
 		for (size_t j = 0; rules && j < rules->len; j++) {
-			const char *bp = km_v_path(a, "spec.to[%zu].rules[%zu].default.backendRefs", i, j);
-			struct km_json *refs = arr(km_v_get(rules->items[j], "default"), "backendRefs");
+			const char *bp =
+				km_v_path(a, "spec.to[%zu].rules[%zu].default.backendRefs", i, j);
+			struct km_json *refs =
+				arr(km_v_get(rules->items[j], "default"), "backendRefs");
 			if (!refs || !refs->len)
 				km_violations_add(out, bp, "must be defined");
 			else
@@ -469,16 +515,19 @@ static void fi_default(struct km_arena *a, struct km_violations *out, const char
 			const char *xp = km_v_path(a, "%s.delay[%zu]", p, i);
 			int64_t ns;
 			if (km_v_dur(de, "value", &ns) > 0 && ns < 0)
-				km_violations_add(out, km_v_path(a, "%s.value", xp), "must not be negative when defined");
+				km_violations_add(out, km_v_path(a, "%s.value", xp),
+						  "must not be negative when defined");
 			percentage_required(a, out, xp, de);
 		}
 		if (bw) {
 			const char *bp = km_v_path(a, "%s.responseBandwidth[%zu]", p, i);
 			struct km_str l = km_v_str(bw, "limit");
 			if (!l.len)
-				km_violations_add(out, km_v_path(a, "%s.limit", bp), "must be defined");
+				km_violations_add(out, km_v_path(a, "%s.limit", bp),
+						  "must be defined");
 			else if (!bandwidth_ok(l))
-				km_violations_add(out, km_v_path(a, "%s.limit", bp), "must be in kbps/Mbps/Gbps units");
+				km_violations_add(out, km_v_path(a, "%s.limit", bp),
+						  "must be in kbps/Mbps/Gbps units");
 			percentage_required(a, out, bp, bw);
 		}
 	}
@@ -498,8 +547,10 @@ void km_validate_meshfaultinjection(struct km_arena *a, const struct km_resource
 		const char *rp = km_v_path(a, "spec.rules[%zu]", i);
 		struct km_json *ms = arr(rules->items[i], "matches");
 		for (size_t j = 0; ms && j < ms->len; j++)
-			km_validate_match(a, out, km_v_path(a, "%s.matches[%zu]", rp, j), ms->items[j]);
-		fi_default(a, out, km_v_path(a, "%s.default", rp), km_v_get(rules->items[i], "default"));
+			km_validate_match(a, out, km_v_path(a, "%s.matches[%zu]", rp, j),
+					  ms->items[j]);
+		fi_default(a, out, km_v_path(a, "%s.default", rp),
+			   km_v_get(rules->items[i], "default"));
 	}
 	struct km_str tk = km_v_str(top, "kind");
 	bool gateways = !tk.len || km_str_eqc(tk, "Mesh") || km_str_eqc(tk, "MeshHTTPRoute");
@@ -513,20 +564,23 @@ void km_validate_meshfaultinjection(struct km_arena *a, const struct km_resource
 		struct km_target_ref_opts o = {kinds, false};
 		km_validate_target_ref(a, out, km_v_path(a, "spec.to[%zu].targetRef", i),
 				       km_v_get(to->items[i], "targetRef"), &o);
-		fi_default(a, out, km_v_path(a, "spec.to[%zu].default", i), km_v_get(to->items[i], "default"));
+		fi_default(a, out, km_v_path(a, "spec.to[%zu].default", i),
+			   km_v_get(to->items[i], "default"));
 	}
 }
 
 /* ---- MeshRateLimit ----------------------------------------------------------- */
 
-static void rate(struct km_arena *a, struct km_violations *out, const char *p, const struct km_json *r)
+static void rate(struct km_arena *a, struct km_violations *out, const char *p,
+		 const struct km_json *r)
 {
 	if (km_v_int(r, "num", 0) <= 0)
 		km_violations_add(out, km_v_path(a, "%s.num", p), "must be greater than 0");
 	int64_t ns = 0;
 	km_v_dur(r, "interval", &ns);
 	if (ns <= 50000000LL)
-		km_violations_add(out, km_v_path(a, "%s.interval", p), "must be greater than: 50ms");
+		km_violations_add(out, km_v_path(a, "%s.interval", p),
+				  "must be greater than: 50ms");
 }
 
 static void rl_default(struct km_arena *a, struct km_violations *out, const char *dp,
@@ -543,22 +597,30 @@ static void rl_default(struct km_arena *a, struct km_violations *out, const char
 		km_violations_add(out, p, "must have at least one defined: tcp, http");
 	if (http) {
 		const char *hp = km_v_path(a, "%s.http", p);
-		if (!km_v_get(http, "disabled") && !km_v_get(http, "requestRate") && !km_v_get(http, "onRateLimit")) {
-			km_violations_add(out, hp, "must have at least one defined: disabled, requestRate, onRateLimit");
+		if (!km_v_get(http, "disabled") && !km_v_get(http, "requestRate") &&
+		    !km_v_get(http, "onRateLimit")) {
+			km_violations_add(
+				out, hp,
+				"must have at least one defined: disabled, requestRate, onRateLimit");
 		} else {
 			if (km_v_get(http, "requestRate"))
-				rate(a, out, km_v_path(a, "%s.requestRate", hp), km_v_get(http, "requestRate"));
+				rate(a, out, km_v_path(a, "%s.requestRate", hp),
+				     km_v_get(http, "requestRate"));
 			struct km_json *orl = km_v_get(http, "onRateLimit");
 			if (orl)
-				gt_zero_or_nil(a, out, km_v_path(a, "%s.onRateLimit", hp), orl, "status");
+				gt_zero_or_nil(a, out, km_v_path(a, "%s.onRateLimit", hp), orl,
+					       "status");
 		}
 	}
 	if (tcp) {
 		const char *tp = km_v_path(a, "%s.tcp", p);
 		if (!km_v_get(tcp, "disabled") && !km_v_get(tcp, "connectionRate"))
-			km_violations_add(out, tp, "must have at least one defined: disabled, connectionRate");
+			km_violations_add(
+				out, tp,
+				"must have at least one defined: disabled, connectionRate");
 		else if (km_v_get(tcp, "connectionRate"))
-			rate(a, out, km_v_path(a, "%s.connectionRate", tp), km_v_get(tcp, "connectionRate"));
+			rate(a, out, km_v_path(a, "%s.connectionRate", tp),
+			     km_v_get(tcp, "connectionRate"));
 	}
 }
 
@@ -594,7 +656,9 @@ void km_validate_meshratelimit(struct km_arena *a, const struct km_resource_doc 
 				km_validate_match(a, out, mp, m);
 				struct km_json *sid = km_v_get(m, "spiffeID");
 				if (!sid && !km_v_get(m, "sni")) {
-					km_violations_add(out, mp, "must specify at least one of 'spiffeID' or 'sni'");
+					km_violations_add(
+						out, mp,
+						"must specify at least one of 'spiffeID' or 'sni'");
 					continue;
 				}
 				if (sid) {
@@ -603,16 +667,19 @@ void km_validate_meshratelimit(struct km_arena *a, const struct km_resource_doc 
 					const char *tp = km_v_path(a, "%s.spiffeID.type", mp);
 					if (!t.len)
 						km_violations_add(out, tp, "must be set");
-					else if (!km_str_eqc(t, "Exact") && !km_str_eqc(t, "Prefix"))
-						km_violations_add(out, tp,
-								  "unrecognized type \"%.*s\", supported values are: Exact, Prefix",
-								  KM_STR_FMT(t));
+					else if (!km_str_eqc(t, "Exact") &&
+						 !km_str_eqc(t, "Prefix"))
+						km_violations_add(
+							out, tp,
+							"unrecognized type \"%.*s\", supported values are: Exact, Prefix",
+							KM_STR_FMT(t));
 				}
 			}
 			if (spiffe && km_v_get(km_v_get(conf, "local"), "tcp"))
-				km_violations_add(out, km_v_path(a, "%s.default.local.tcp", rp),
-						  "can't be specified when matches contain spiffeID because this "
-						  "field cannot be conditioned on source identity");
+				km_violations_add(
+					out, km_v_path(a, "%s.default.local.tcp", rp),
+					"can't be specified when matches contain spiffeID because this "
+					"field cannot be conditioned on source identity");
 			rl_default(a, out, km_v_path(a, "%s.default", rp), conf);
 		}
 	}
@@ -625,6 +692,7 @@ void km_validate_meshratelimit(struct km_arena *a, const struct km_resource_doc 
 		struct km_target_ref_opts o = {kinds, false};
 		km_validate_target_ref(a, out, km_v_path(a, "spec.to[%zu].targetRef", i),
 				       km_v_get(to->items[i], "targetRef"), &o);
-		rl_default(a, out, km_v_path(a, "spec.to[%zu].default", i), km_v_get(to->items[i], "default"));
+		rl_default(a, out, km_v_path(a, "spec.to[%zu].default", i),
+			   km_v_get(to->items[i], "default"));
 	}
 }

@@ -7,7 +7,8 @@
 
 static const char *const kinds_mesh_dp[] = {"Mesh", "Dataplane", NULL};
 
-static void top_target_ref(struct km_arena *a, struct km_violations *out, const struct km_json *spec)
+static void top_target_ref(struct km_arena *a, struct km_violations *out,
+			   const struct km_json *spec)
 {
 	struct km_json *ref = km_v_get(spec, "targetRef");
 	if (!ref)
@@ -36,13 +37,16 @@ void km_validate_meshtrafficpermission(struct km_arena *a, const struct km_resou
 	for (size_t i = 0; rules && i < rules->len; i++) {
 		struct km_json *def = km_v_get(rules->items[i], "default");
 		const char *p = km_v_path(a, "spec.rules[%zu]", i);
-		if (!km_v_len(def, "deny") && !km_v_len(def, "allow") && !km_v_len(def, "allowWithShadowDeny"))
-			km_violations_add(out, p,
-					  "at least one of 'allow', 'allowWithShadowDeny', 'deny' has to be defined");
+		if (!km_v_len(def, "deny") && !km_v_len(def, "allow") &&
+		    !km_v_len(def, "allowWithShadowDeny"))
+			km_violations_add(
+				out, p,
+				"at least one of 'allow', 'allowWithShadowDeny', 'deny' has to be defined");
 		for (size_t f = 0; f < 3; f++) {
 			struct km_json *ms = arr(def, fields[f]);
 			for (size_t j = 0; ms && j < ms->len; j++)
-				km_validate_match(a, out, km_v_path(a, "%s.%s[%zu]", p, fields[f], j),
+				km_validate_match(a, out,
+						  km_v_path(a, "%s.%s[%zu]", p, fields[f], j),
 						  ms->items[j]);
 		}
 	}
@@ -55,7 +59,8 @@ static void dur_not_negative(struct km_arena *a, struct km_violations *out, cons
 {
 	int64_t ns;
 	if (km_v_dur(obj, key, &ns) > 0 && ns < 0)
-		km_violations_add(out, km_v_path(a, "%s.%s", base, key), "must not be negative when defined");
+		km_violations_add(out, km_v_path(a, "%s.%s", base, key),
+				  "must not be negative when defined");
 }
 
 static void dur_positive(struct km_arena *a, struct km_violations *out, const char *base,
@@ -84,7 +89,8 @@ static void timeout_default(struct km_arena *a, struct km_violations *out, const
 	}
 	const char *hp = km_v_path(a, "%s.http", p);
 	if (km_str_eqc(top_kind, "MeshHTTPRoute")) {
-		const char *msg = "can't be specified when top-level TargetRef is referencing MeshHTTPRoute";
+		const char *msg =
+			"can't be specified when top-level TargetRef is referencing MeshHTTPRoute";
 		must_be_nil(a, out, p, conf, "connectionTimeout", msg);
 		must_be_nil(a, out, p, conf, "idleTimeout", msg);
 		must_be_nil(a, out, hp, http, "maxStreamDuration", msg);
@@ -96,7 +102,8 @@ static void timeout_default(struct km_arena *a, struct km_violations *out, const
 		return;
 	if (!km_v_get(http, "requestTimeout") && !km_v_get(http, "streamIdleTimeout") &&
 	    !km_v_get(http, "maxStreamDuration") && !km_v_get(http, "maxConnectionDuration"))
-		km_violations_add(out, hp, "at least one timeout in this section should be configured");
+		km_violations_add(out, hp,
+				  "at least one timeout in this section should be configured");
 	static const char *const hk[] = {"requestTimeout", "streamIdleTimeout", "maxStreamDuration",
 					 "maxConnectionDuration", "requestHeadersTimeout"};
 	for (size_t i = 0; i < sizeof(hk) / sizeof(hk[0]); i++)
@@ -118,16 +125,17 @@ void km_validate_meshtimeout(struct km_arena *a, const struct km_resource_doc *d
 	if (!top_kind.len)
 		top_kind = KM_STR("Mesh");
 	static const char *const to_kinds_route[] = {"Mesh", "MeshExternalService", NULL};
-	static const char *const to_kinds[] = {"Mesh", "MeshService", "MeshExternalService",
-					       "MeshMultiZoneService", "MeshHTTPRoute", NULL};
+	static const char *const to_kinds[] = {
+		"Mesh",          "MeshService", "MeshExternalService", "MeshMultiZoneService",
+		"MeshHTTPRoute", NULL};
 	for (size_t i = 0; i < nto; i++) {
 		const char *p = km_v_path(a, "spec.to[%zu]", i);
-		struct km_target_ref_opts o = {km_str_eqc(top_kind, "MeshHTTPRoute") ? to_kinds_route : to_kinds,
-					       false};
+		struct km_target_ref_opts o = {
+			km_str_eqc(top_kind, "MeshHTTPRoute") ? to_kinds_route : to_kinds, false};
 		km_validate_target_ref(a, out, km_v_path(a, "%s.targetRef", p),
 				       km_v_get(to->items[i], "targetRef"), &o);
-		timeout_default(a, out, km_v_path(a, "%s.default", p), km_v_get(to->items[i], "default"),
-				top_kind);
+		timeout_default(a, out, km_v_path(a, "%s.default", p),
+				km_v_get(to->items[i], "default"), top_kind);
 	}
 	for (size_t i = 0; i < nrules; i++) {
 		const struct km_json *rule = rules->items[i];
@@ -142,7 +150,9 @@ void km_validate_meshtimeout(struct km_arena *a, const struct km_resource_doc *d
 			km_validate_match(a, out, mp, m);
 			struct km_json *sid = km_v_get(m, "spiffeID");
 			if (!sid && !km_v_get(m, "sni")) {
-				km_violations_add(out, mp, "must specify at least one of 'spiffeID' or 'sni'");
+				km_violations_add(
+					out, mp,
+					"must specify at least one of 'spiffeID' or 'sni'");
 				continue;
 			}
 			if (sid) {
@@ -152,14 +162,16 @@ void km_validate_meshtimeout(struct km_arena *a, const struct km_resource_doc *d
 				if (!t.len)
 					km_violations_add(out, tp, "must be set");
 				else if (!km_str_eqc(t, "Exact") && !km_str_eqc(t, "Prefix"))
-					km_violations_add(out, tp,
-							  "unrecognized type \"%.*s\", supported values are: Exact, Prefix",
-							  KM_STR_FMT(t));
+					km_violations_add(
+						out, tp,
+						"unrecognized type \"%.*s\", supported values are: Exact, Prefix",
+						KM_STR_FMT(t));
 			}
 		}
 		if (has_spiffe) {
-			const char *msg = "can't be specified when matches contain spiffeID because this "
-					  "field cannot be conditioned on source identity";
+			const char *msg =
+				"can't be specified when matches contain spiffeID because this "
+				"field cannot be conditioned on source identity";
 			must_be_nil(a, out, dp, conf, "connectionTimeout", msg);
 			must_be_nil(a, out, dp, conf, "idleTimeout", msg);
 			struct km_json *http = km_v_get(conf, "http");

@@ -26,8 +26,9 @@ static void path_match(struct km_arena *a, struct km_violations *out, const char
 		if (km_str_eqc(v, "/"))
 			return;
 		if (km_str_has_suffix(v, "/"))
-			km_violations_add(out, vp, "does not need a trailing slash because only a "
-						   "`/`-separated prefix or an entire path is matched");
+			km_violations_add(out, vp,
+					  "does not need a trailing slash because only a "
+					  "`/`-separated prefix or an entire path is matched");
 		if (!km_str_has_prefix(v, "/"))
 			km_violations_add(out, vp, "must be an absolute path");
 	} else if (km_str_eqc(t, "Exact")) {
@@ -72,14 +73,16 @@ static void header_modifier(struct km_arena *a, struct km_violations *out, const
 	for (size_t k = 0; k < 3; k++) {
 		struct km_json *l = arr(hm, keys[k]);
 		for (size_t i = 0; l && i < l->len; i++) {
-			struct km_str name = k == 2 ? (l->items[i]->kind == KM_JSON_STRING ? l->items[i]->s
-											 : KM_STR(""))
-						    : km_v_str(l->items[i], "name");
+			struct km_str name =
+				k == 2 ? (l->items[i]->kind == KM_JSON_STRING ? l->items[i]->s :
+										KM_STR("")) :
+					 km_v_str(l->items[i], "name");
 			bool dup = false;
 			for (size_t j = 0; j < n && !dup; j++)
 				dup = km_str_eq(seen[j], name);
 			if (dup)
-				km_violations_add(out, km_v_path(a, "%s.%s[%zu].name", p, keys[k], i),
+				km_violations_add(out,
+						  km_v_path(a, "%s.%s[%zu].name", p, keys[k], i),
 						  "duplicate header name");
 			else if (n < sizeof(seen) / sizeof(seen[0]))
 				seen[n++] = name;
@@ -94,9 +97,11 @@ static void filters(struct km_arena *a, struct km_violations *out, const char *p
 		const struct km_json *f = fs->items[i];
 		const char *ip = km_v_path(a, "%s[%zu]", p, i);
 		struct km_str t = km_v_str(f, "type");
-		if (km_str_eqc(t, "RequestHeaderModifier") || km_str_eqc(t, "ResponseHeaderModifier")) {
-			const char *key = km_str_eqc(t, "RequestHeaderModifier") ? "requestHeaderModifier"
-										 : "responseHeaderModifier";
+		if (km_str_eqc(t, "RequestHeaderModifier") ||
+		    km_str_eqc(t, "ResponseHeaderModifier")) {
+			const char *key = km_str_eqc(t, "RequestHeaderModifier") ?
+						  "requestHeaderModifier" :
+						  "responseHeaderModifier";
 			const char *fp = km_v_path(a, "%s.%s", ip, key);
 			struct km_json *hm = km_v_get(f, key);
 			if (!hm)
@@ -104,23 +109,29 @@ static void filters(struct km_arena *a, struct km_violations *out, const char *p
 			else
 				header_modifier(a, out, fp, hm);
 		} else if (km_str_eqc(t, "RequestRedirect") || km_str_eqc(t, "URLRewrite")) {
-			const char *key = km_str_eqc(t, "RequestRedirect") ? "requestRedirect" : "urlRewrite";
+			const char *key =
+				km_str_eqc(t, "RequestRedirect") ? "requestRedirect" : "urlRewrite";
 			const char *fp = km_v_path(a, "%s.%s", ip, key);
 			struct km_json *r = km_v_get(f, key);
 			if (!r) {
 				km_violations_add(out, fp, "must be defined");
 				continue;
 			}
-			if (km_v_get(km_v_get(r, "path"), "replacePrefixMatch") && !all_prefix(matches))
-				km_violations_add(out, km_v_path(a, "%s.path.replacePrefixMatch", fp),
-						  "can only appear if all matches match a path prefix");
-			precise_hostname(out, km_v_path(a, "%s.hostname", fp), km_v_get(r, "hostname"));
+			if (km_v_get(km_v_get(r, "path"), "replacePrefixMatch") &&
+			    !all_prefix(matches))
+				km_violations_add(
+					out, km_v_path(a, "%s.path.replacePrefixMatch", fp),
+					"can only appear if all matches match a path prefix");
+			precise_hostname(out, km_v_path(a, "%s.hostname", fp),
+					 km_v_get(r, "hostname"));
 			struct km_json *h2b = km_v_get(r, "hostToBackendHostname");
-			if (!strcmp(key, "urlRewrite") && h2b && h2b->kind == KM_JSON_BOOL && h2b->b) {
+			if (!strcmp(key, "urlRewrite") && h2b && h2b->kind == KM_JSON_BOOL &&
+			    h2b->b) {
 				const char *hp = km_v_path(a, "%s.hostToBackendHostname", fp);
 				km_violations_add(out, hp, "must not be set");
 				if (km_v_get(r, "hostname"))
-					km_violations_add(out, hp, "cannot be set together with hostname");
+					km_violations_add(out, hp,
+							  "cannot be set together with hostname");
 			}
 		} else if (km_str_eqc(t, "RequestMirror")) {
 			struct km_json *m = km_v_get(f, "requestMirror");
@@ -130,15 +141,18 @@ static void filters(struct km_arena *a, struct km_violations *out, const char *p
 				continue;
 			}
 			struct km_json *one = km_json_array(a);
-			km_json_array_push(a, one, km_v_get(m, "backendRef") ? km_v_get(m, "backendRef")
-									      : km_json_object(a));
+			km_json_array_push(a, one,
+					   km_v_get(m, "backendRef") ? km_v_get(m, "backendRef") :
+								       km_json_object(a));
 			/* the mirror has one backendRef, reported without an index */
 			struct km_violations tmp;
 			km_violations_init(&tmp, a);
 			km_v_backend_refs(a, &tmp, "", one);
 			for (size_t k = 0; k < tmp.len; k++)
-				km_violations_add(out, km_v_path(a, "%s.backendRef%s", fp, tmp.items[k].field + 3),
-						  "%s", tmp.items[k].message);
+				km_violations_add(
+					out,
+					km_v_path(a, "%s.backendRef%s", fp, tmp.items[k].field + 3),
+					"%s", tmp.items[k].message);
 		}
 	}
 }
@@ -157,7 +171,8 @@ void km_validate_meshhttproute(struct km_arena *a, const struct km_resource_doc 
 		const struct km_json *t = to->items[i];
 		const char *tp = km_v_path(a, "spec.to[%zu]", i);
 		struct km_target_ref_opts o = {backend_kinds, false};
-		km_validate_target_ref(a, out, km_v_path(a, "%s.targetRef", tp), km_v_get(t, "targetRef"), &o);
+		km_validate_target_ref(a, out, km_v_path(a, "%s.targetRef", tp),
+				       km_v_get(t, "targetRef"), &o);
 		struct km_json *rules = arr(t, "rules");
 		for (size_t j = 0; rules && j < rules->len; j++) {
 			const struct km_json *r = rules->items[j];
@@ -166,16 +181,22 @@ void km_validate_meshhttproute(struct km_arena *a, const struct km_resource_doc 
 			for (size_t k = 0; ms && k < ms->len; k++) {
 				const struct km_json *m = ms->items[k];
 				const char *mp = km_v_path(a, "%s.matches[%zu]", rp, k);
-				path_match(a, out, km_v_path(a, "%s.path", mp), km_v_get(m, "path"));
+				path_match(a, out, km_v_path(a, "%s.path", mp),
+					   km_v_get(m, "path"));
 				struct km_json *qp = arr(m, "queryParams");
 				for (size_t q = 0; qp && q < qp->len; q++) {
 					struct km_str name = km_v_str(qp->items[q], "name");
 					for (size_t w = 0; w < q; w++) {
-						if (km_str_eq(km_v_str(qp->items[w], "name"), name)) {
-							km_violations_add(out,
-									  km_v_path(a, "%s.queryParams[%zu].name", mp, q),
-									  "multiple entries for name %.*s",
-									  KM_STR_FMT(name));
+						if (km_str_eq(km_v_str(qp->items[w], "name"),
+							      name)) {
+							km_violations_add(
+								out,
+								km_v_path(
+									a,
+									"%s.queryParams[%zu].name",
+									mp, q),
+								"multiple entries for name %.*s",
+								KM_STR_FMT(name));
 							break;
 						}
 					}
@@ -183,17 +204,24 @@ void km_validate_meshhttproute(struct km_arena *a, const struct km_resource_doc 
 				struct km_json *hs = arr(m, "headers");
 				for (size_t h = 0; hs && h < hs->len; h++) {
 					struct km_str ht = km_v_str(hs->items[h], "type");
-					if ((km_str_eqc(ht, "Present") || km_str_eqc(ht, "Absent")) &&
+					if ((km_str_eqc(ht, "Present") ||
+					     km_str_eqc(ht, "Absent")) &&
 					    km_v_str(hs->items[h], "value").len)
-						km_violations_add(out, km_v_path(a, "%s.headers[%zu].value", mp, h),
+						km_violations_add(out,
+								  km_v_path(a,
+									    "%s.headers[%zu].value",
+									    mp, h),
 								  "must not be defined");
 				}
 			}
 			struct km_json *def = km_v_get(r, "default");
-			filters(a, out, km_v_path(a, "%s.default.filters", rp), arr(def, "filters"), ms);
-			km_v_backend_refs(a, out, km_v_path(a, "%s.default.backendRefs", rp), arr(def, "backendRefs"));
+			filters(a, out, km_v_path(a, "%s.default.filters", rp), arr(def, "filters"),
+				ms);
+			km_v_backend_refs(a, out, km_v_path(a, "%s.default.backendRefs", rp),
+					  arr(def, "backendRefs"));
 		}
 		if (km_v_len(t, "hostnames") > 0)
-			km_violations_add(out, km_v_path(a, "%s.hostnames", tp), "must not be defined");
+			km_violations_add(out, km_v_path(a, "%s.hostnames", tp),
+					  "must not be defined");
 	}
 }

@@ -64,7 +64,8 @@ void km_validate_meshmultizoneservice(struct km_arena *a, const struct km_resour
 	for (size_t i = 0; ports && i < ports->len; i++) {
 		struct km_json *name = km_v_get(ports->items[i], "name");
 		if (name && name->kind == KM_JSON_STRING && name->s.len == 0)
-			km_violations_add(out, km_v_path(a, "spec.ports[%zu].name", i), "must not be empty");
+			km_violations_add(out, km_v_path(a, "spec.ports[%zu].name", i),
+					  "must not be empty");
 		struct km_str ap = km_v_str(ports->items[i], "appProtocol");
 		if (!km_v_in(ap, app_protocols))
 			km_violations_add(out, km_v_path(a, "spec.ports[%zu].appProtocol", i), "%s",
@@ -87,12 +88,14 @@ void km_v_tls_version(struct km_arena *a, struct km_violations *out, const char 
 			continue;
 		struct km_str s = v->kind == KM_JSON_STRING ? v->s : KM_STR("");
 		if (!km_v_in(s, tls_versions))
-			km_v_must_be_one_of(out, km_v_path(a, "%s.%s", p, keys[k]), keys[k], tls_versions);
+			km_v_must_be_one_of(out, km_v_path(a, "%s.%s", p, keys[k]), keys[k],
+					    tls_versions);
 		else if (!km_str_eqc(s, "TLSAuto"))
 			order[k] = s.ptr[4] - '0'; /* TLS1x */
 	}
 	if (order[0] >= 0 && order[1] >= 0 && order[0] > order[1])
-		km_violations_add(out, km_v_path(a, "%s.min", p), "min version must be lower than max");
+		km_violations_add(out, km_v_path(a, "%s.min", p),
+				  "min version must be lower than max");
 }
 
 void km_v_secure_data_source(struct km_arena *a, struct km_violations *out, const char *p,
@@ -106,13 +109,16 @@ void km_v_secure_data_source(struct km_arena *a, struct km_violations *out, cons
 		if (!ev)
 			km_violations_add(out, km_v_path(a, "%s.envVar", p), "must be defined");
 		else if (!km_v_str(ev, "name").len)
-			km_violations_add(out, km_v_path(a, "%s.envVar.name", p), "must be defined");
+			km_violations_add(out, km_v_path(a, "%s.envVar.name", p),
+					  "must be defined");
 	} else if (km_str_eqc(t, "InsecureInline")) {
 		struct km_json *in = km_v_get(sds, "insecureInline");
 		if (!in)
-			km_violations_add(out, km_v_path(a, "%s.insecureInline", p), "must be defined");
+			km_violations_add(out, km_v_path(a, "%s.insecureInline", p),
+					  "must be defined");
 		else if (!km_v_str(in, "value").len)
-			km_violations_add(out, km_v_path(a, "%s.insecureInline.value", p), "must be defined");
+			km_violations_add(out, km_v_path(a, "%s.insecureInline.value", p),
+					  "must be defined");
 	} else if (km_str_eqc(t, "File")) {
 		struct km_json *f = km_v_get(sds, "file");
 		if (!f)
@@ -129,11 +135,13 @@ void km_v_secure_data_source(struct km_arena *a, struct km_violations *out, cons
 				km_violations_add(out, km_v_path(a, "%s.secretRef.kind", p),
 						  "%.*s must be one of: Secret", KM_STR_FMT(k));
 			if (!km_v_str(sr, "name").len)
-				km_violations_add(out, km_v_path(a, "%s.secretRef.name", p), "must be defined");
+				km_violations_add(out, km_v_path(a, "%s.secretRef.name", p),
+						  "must be defined");
 		}
 	} else {
 		km_violations_add(out, km_v_path(a, "%s.type", p),
-				  "%.*s must be one of: EnvVar, InsecureInline, File, Secret", KM_STR_FMT(t));
+				  "%.*s must be one of: EnvVar, InsecureInline, File, Secret",
+				  KM_STR_FMT(t));
 	}
 }
 
@@ -145,8 +153,8 @@ static void mes_data_source(struct km_arena *a, struct km_violations *out, const
 		return;
 	struct km_str t = km_v_str(sds, "type");
 	if (km_str_eqc(t, "File") || km_str_eqc(t, "EnvVar")) {
-		km_violations_add(out, km_v_path(a, "%s.type", p), "%.*s must be one of: Secret, InsecureInline",
-				  KM_STR_FMT(t));
+		km_violations_add(out, km_v_path(a, "%s.type", p),
+				  "%.*s must be one of: Secret, InsecureInline", KM_STR_FMT(t));
 		return;
 	}
 	km_v_secure_data_source(a, out, p, sds);
@@ -173,9 +181,10 @@ void km_validate_meshexternalservice(struct km_arena *a, const struct km_resourc
 	struct km_json *match = km_v_get(spec, "match");
 	struct km_str mt = km_v_str(match, "type");
 	if (mt.len && !km_str_eqc(mt, "HostnameGenerator"))
-		km_violations_add(out, "spec.match.type",
-				  "unrecognized type '%.*s' - only 'HostnameGenerator' is supported",
-				  KM_STR_FMT(mt));
+		km_violations_add(
+			out, "spec.match.type",
+			"unrecognized type '%.*s' - only 'HostnameGenerator' is supported",
+			KM_STR_FMT(mt));
 	if (!valid_port(km_v_int(match, "port", 0)))
 		km_violations_add(out, "spec.match.port", "port must be a valid (1-65535)");
 	static const char *const match_protocols[] = {"tcp", "grpc", "http", "http2", NULL};
@@ -194,7 +203,8 @@ void km_validate_meshexternalservice(struct km_arena *a, const struct km_resourc
 				km_violations_add(out, km_v_path(a, "spec.endpoints[%zu].port", i),
 						  "port must be a valid (1-65535)");
 			if (!ok)
-				km_violations_add(out, km_v_path(a, "spec.endpoints[%zu].address", i),
+				km_violations_add(out,
+						  km_v_path(a, "spec.endpoints[%zu].address", i),
 						  "address has to be a valid IP or hostname");
 		}
 		if (tls) {
@@ -204,28 +214,35 @@ void km_validate_meshexternalservice(struct km_arena *a, const struct km_resourc
 			if (ver) {
 				const char *vp = "spec.tls.verification";
 				struct km_json *sn = km_v_get(ver, "serverName");
-				if (sn && !km_v_is_dns_name(sn->kind == KM_JSON_STRING ? sn->s : KM_STR("")))
+				if (sn && !km_v_is_dns_name(
+						  sn->kind == KM_JSON_STRING ? sn->s : KM_STR("")))
 					km_violations_add(out, "spec.tls.verification.serverName",
 							  "must be a valid DNS name");
-				static const char *const modes[] = {"SkipSAN", "SkipCA", "SkipAll", "Secured", NULL};
+				static const char *const modes[] = {"SkipSAN", "SkipCA", "SkipAll",
+								    "Secured", NULL};
 				struct km_str mode = km_v_str(ver, "mode");
 				if (mode.len && !km_v_in(mode, modes))
-					km_v_must_be_one_of(out, "spec.tls.verification.mode", "mode", modes);
+					km_v_must_be_one_of(out, "spec.tls.verification.mode",
+							    "mode", modes);
 				struct km_json *sans = arr(ver, "subjectAltNames");
 				static const char *const san_types[] = {"Prefix", "Exact", NULL};
 				for (size_t i = 0; sans && i < sans->len; i++)
 					if (!km_v_in(km_v_str(sans->items[i], "type"), san_types))
 						km_v_must_be_one_of(
-						    out,
-						    km_v_path(a, "%s.subjectAltNames[%zu].type", vp, i),
-						    "type", san_types);
-				bool cc = km_v_get(ver, "clientCert"), ck = km_v_get(ver, "clientKey");
+							out,
+							km_v_path(a, "%s.subjectAltNames[%zu].type",
+								  vp, i),
+							"type", san_types);
+				bool cc = km_v_get(ver, "clientCert"),
+				     ck = km_v_get(ver, "clientKey");
 				if (cc && !ck)
-					km_violations_add(out, "spec.tls.verification.clientKey",
-							  "must be defined when clientCert is defined");
+					km_violations_add(
+						out, "spec.tls.verification.clientKey",
+						"must be defined when clientCert is defined");
 				if (!cc && ck)
-					km_violations_add(out, "spec.tls.verification.clientCert",
-							  "must be defined when clientKey is defined");
+					km_violations_add(
+						out, "spec.tls.verification.clientCert",
+						"must be defined when clientKey is defined");
 				mes_verification_sources(a, out, vp, ver);
 			}
 		}

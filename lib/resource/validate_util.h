@@ -26,7 +26,8 @@ size_t km_v_len(const struct km_json *obj, const char *key);
 int64_t km_v_int(const struct km_json *obj, const char *key, int64_t dflt);
 /* Duration member: 1 parsed into <*ns>, 0 absent, -1 unparsable. */
 int km_v_dur(const struct km_json *obj, const char *key, int64_t *ns);
-const char *km_v_path(struct km_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *km_v_path(struct km_arena *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 struct km_target_ref_opts {
 	const char *const *kinds; /* NULL-terminated supported kinds */
@@ -93,9 +94,11 @@ km_validate_fn km_validate_meshmultizoneservice;
 km_validate_fn km_validate_meshretry, km_validate_meshcircuitbreaker;
 km_validate_fn km_validate_meshratelimit, km_validate_meshtls, km_validate_meshzoneaddress;
 km_validate_fn km_validate_workload;
-km_validate_fn km_validate_hostnamegenerator, km_validate_meshmetric, km_validate_meshopentelemetrybackend;
+km_validate_fn km_validate_hostnamegenerator, km_validate_meshmetric,
+	km_validate_meshopentelemetrybackend;
 km_validate_fn km_validate_meshtrace, km_validate_meshaccesslog;
 km_validate_fn km_validate_meshhttproute, km_validate_meshloadbalancingstrategy;
-km_validate_fn km_validate_meshhealthcheck, km_validate_meshtcproute, km_validate_meshfaultinjection;
+km_validate_fn km_validate_meshhealthcheck, km_validate_meshtcproute,
+	km_validate_meshfaultinjection;
 
 #endif

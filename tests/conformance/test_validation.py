@@ -22,21 +22,42 @@ TOOL = os.path.join(BUILD, "tools", "validate")
 
 # case id (prefix match) -> reason. Keep one line per entry.
 KNOWN_DIFFERENCES = {
+    # data truncated by the extractor (upstream builds the value in Go code)
     "pkg/core/resources/apis/mesh/meta_validator_test::should validate fields::3:":
         "extracted name is 100 chars; upstream builds a >253-char name in Go code",
     "pkg/core/resources/apis/workload/api/v1alpha1/validator_test::DescribeErrorCases::0:":
         "extracted name is 'workload-'; upstream appends strings.Repeat in Go code",
-    "pkg/plugins/policies/meshpassthrough/":
+    # validators not written yet (schema normalisation still applies to these types)
+    "pkg/plugins/policies/meshpassthrough/api/v1alpha1/validator_test::should validate all fields and return as::1:":
         "MeshPassthrough validator (appendMatch type/protocol/port rules) not implemented yet",
-    "pkg/plugins/policies/meshproxypatch/":
-        "MeshProxyPatch validator needs Envoy proto decoding of patch values; not implemented yet",
-    "meshidentity/":
-        "MeshIdentity validator (Go template parsing of spiffeID, provider checks) not implemented yet",
-    "meshtrust/":
-        "MeshTrust validator (PEM parsing of caBundles, trustDomain) not implemented yet",
+    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::0:":
+        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
+    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::1:":
+        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
+    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::2:":
+        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
+    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::3:":
+        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
+    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::4:":
+        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
+    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::5:":
+        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
+    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::6:":
+        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
+    "meshidentity/testdata/spec/full-invalid.input.yaml":
+        "MeshIdentity validator (Go template parse of spiffeID, provider checks) not implemented yet",
+    "meshidentity/testdata/spec/invalid-extension.input.yaml":
+        "MeshIdentity validator (Go template parse of spiffeID, provider checks) not implemented yet",
+    "meshidentity/testdata/spec/invalid-path.input.yaml":
+        "MeshIdentity validator (Go template parse of spiffeID, provider checks) not implemented yet",
+    "meshidentity/testdata/spec/invalid-source.input.yaml":
+        "MeshIdentity validator (Go template parse of spiffeID, provider checks) not implemented yet",
+    "meshtrust/testdata/spec/full-invalid.input.yaml":
+        "MeshTrust validator (PEM parsing of caBundles, trustDomain length) not implemented yet",
 }
 
 CASES = cases_mod.load_cases()
+pytestmark = pytest.mark.family("F")
 
 
 def validate(case):
@@ -54,8 +75,9 @@ def validate(case):
 
 
 def _known(cid):
+    """Keys are exact case ids or a prefix ending in ':' (the entry index)."""
     for k, why in KNOWN_DIFFERENCES.items():
-        if cid.startswith(k):
+        if cid == k or (k.endswith(":") and cid.startswith(k)):
             return why
     return None
 

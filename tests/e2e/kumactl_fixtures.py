@@ -54,7 +54,7 @@ class Kumactl:
         if check and p.returncode != 0:
             raise AssertionError(f"kumactl {' '.join(args)} exited {p.returncode}\n"
                                  f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
-        if "ERROR: AddressSanitizer" in p.stderr or "runtime error:" in p.stderr:
+        if re.search(r"ERROR: (Address|Leak)Sanitizer|runtime error:", p.stderr):
             raise AssertionError(f"sanitizer report from kumactl {' '.join(args)}:\n{p.stderr}")
         return p
 

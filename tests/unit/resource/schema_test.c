@@ -4,10 +4,10 @@
  * their order, plus meta checks and a few validators. */
 #include "resource/schema.h"
 
+#include "../test.h"
 #include "base/err.h"
 #include "codec/json.h"
 #include "resource/validate.h"
-#include "../test.h"
 
 struct result {
 	int rc;
@@ -56,12 +56,13 @@ int main(void)
 	CHECK(km_schema_root_find("Nope") == NULL);
 
 	/* upstream crud golden put_mtp_00: enum + type errors, sorted by message */
-	struct result r = run(a,
-			      "{\"type\":\"MeshTrafficPermission\",\"name\":\"sample\",\"mesh\":\"default\","
-			      "\"spec\":{\"targetRef\":{\"kind\":\"MeshService\",\"sectionName\":2},"
-			      "\"rules\":[{\"default\":{\"allow\":[{\"spiffeID\":{\"type\":\"Prefix\","
-			      "\"value\":\"spiffe://default\"}}]}}]}}",
-			      0, false);
+	struct result r =
+		run(a,
+		    "{\"type\":\"MeshTrafficPermission\",\"name\":\"sample\",\"mesh\":\"default\","
+		    "\"spec\":{\"targetRef\":{\"kind\":\"MeshService\",\"sectionName\":2},"
+		    "\"rules\":[{\"default\":{\"allow\":[{\"spiffeID\":{\"type\":\"Prefix\","
+		    "\"value\":\"spiffe://default\"}}]}}]}}",
+		    0, false);
 	CHECK(r.rc == -KM_E_INVALID);
 	CHECK(r.v.len == 2);
 	CHECK_STREQ(viol(&r, 0), "spec.targetRef.kind");
@@ -111,13 +112,15 @@ int main(void)
 	CHECK(r.rc == 0);
 
 	/* meta: name and mesh characters, 253 limit, RFC 1035 for meshes */
-	r = run(a, "{\"type\":\"Dataplane\",\"name\":\"dp-4$\",\"mesh\":\"def$ault\",\"networking\":{\"address\":\"1.1.1.1\"}}",
+	r = run(a,
+		"{\"type\":\"Dataplane\",\"name\":\"dp-4$\",\"mesh\":\"def$ault\",\"networking\":{\"address\":\"1.1.1.1\"}}",
 		0, true);
 	CHECK(r.v.len == 2);
 	CHECK_STREQ(viol(&r, 0), "name");
 	CHECK_STREQ(viol(&r, 1), "mesh");
-	CHECK_STREQ(r.v.items[1].message,
-		    "invalid characters. Valid characters are numbers, lowercase latin letters and '-', '_', '.' symbols.");
+	CHECK_STREQ(
+		r.v.items[1].message,
+		"invalid characters. Valid characters are numbers, lowercase latin letters and '-', '_', '.' symbols.");
 	r = run(a, "{\"type\":\"Mesh\",\"name\":\"aa.a\"}", 0, true);
 	CHECK(r.v.len == 1);
 	CHECK(strncmp(r.v.items[0].message, "a DNS-1035 label", 16) == 0);

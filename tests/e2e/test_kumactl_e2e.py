@@ -1,0 +1,331 @@
+# SPDX-License-Identifier: Apache-2.0
+"""End-to-end: our kumactl against a real kuma-cp (memory store, free ports,
+reset store per test) and against small fake servers for the client-side
+behaviour (headers, auth, error bodies). Covers config contexts, apply
+(file, dir, stdin, URL, templates, updates, errors), get in every format with
+pagination, delete, inspect, token generation, signing keys, version and the
+bash completion script."""
+
+import base64
+import json
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from kumactl_fixtures import (fake_server, kumactl, kumactl_cp, kumactl_live,  # noqa: F401
+                              mask_age, reply)
+
+DEFAULT_MESH = "type: Mesh\nname: default\n"
+
+DP = """type: Dataplane
+mesh: default
+name: {name}
+labels:
+  app: {app}
+networking:
+  address: {address}
+  inbound:
+  - port: 8080
+    servicePort: 80
+"""
+
+TIMEOUT = """type: MeshTimeout
+mesh: default
+name: {name}
+spec:
+  targetRef:
+    kind: Mesh
+  to:
+  - targetRef:
+      kind: Mesh
+    default:
+      idleTimeout: 20s
+"""
+
+
+def ok(p):
+    assert p.returncode == 0, f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    return p
+
+
+# ----- contexts -------------------------------------------------------------------
+
+def test_first_run_creates_default_config(kumactl):
+    p = ok(kumactl.run("config", "view"))
+    cfg = yaml.safe_load(p.stdout)
+    assert cfg["currentContext"] == "local"
+    assert cfg["controlPlanes"][0]["coordinates"]["apiServer"]["url"] == "http://localhost:5681"
+    assert (kumactl.home / ".kumactl" / "config").exists()
+    assert oct((kumactl.home / ".kumactl" / "config").stat().st_mode & 0o777) == "0o600"
+
+
+def test_no_config_writes_nothing(kumactl):
+    ok(kumactl.run("--no-config", "config", "view"))
+    assert not (kumactl.home / ".kumactl").exists()
+
+
+def test_add_checks_the_control_plane(kumactl, kumactl_cp):
+    p = ok(kumactl.run("config", "control-planes", "add", "--name", "cp1",
+                       "--address", f"http://{kumactl_cp.address}"))
+    assert p.stdout == 'added Control Plane "cp1"\nswitched active Control Plane to "cp1"\n'
+    p = ok(kumactl.run("config", "control-planes", "list"))
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["ACTIVE", "NAME", "ADDRESS"]
+    assert any(line.startswith("*") and "cp1" in line for line in lines)
+
+
+def test_add_refuses_unreachable_address(kumactl):
+    p = kumactl.run("config", "control-planes", "add", "--name", "x",
+                    "--address", "http://127.0.0.1:1")
+    assert p.returncode == 1
+    assert p.stderr.startswith("Error: could not connect to the Control Plane API Server: "
+                               'Get "http://127.0.0.1:1/": dial tcp 127.0.0.1:1: connect: '
+                               "connection refused"), p.stderr
+
+
+def test_context_flag_selects_control_plane(kumactl, kumactl_cp):
+    ok(kumactl.run("config", "control-planes", "add", "--name", "bad",
+                   "--address", "http://127.0.0.1:1", "--skip-check"))
+    ok(kumactl.run("config", "control-planes", "add", "--name", "good",
+                   "--address", f"http://{kumactl_cp.address}"))
+    ok(kumactl.run("config", "control-planes", "switch", "--name", "bad"))
+    assert kumactl.run("get", "meshes").returncode == 1
+    kumactl_cp.seed(DEFAULT_MESH)
+    p = ok(kumactl.run("get", "meshes", "--context", "good"))
+    assert "default" in p.stdout
+
+
+def test_headers_and_token_reach_the_server(kumactl, fake_server):
+    srv = fake_server(lambda s, h: reply(h, 200, '{"total": 0, "items": [], "next": null}'
+                                         if h.path != "/" else
+                                         '{"product": "Kuma", "version": "3.0.0"}'))
+    ok(kumactl.run("config", "control-planes", "add", "--name", "f", "--address", srv.url,
+                   "--headers", "x-a=1", "--auth-type", "tokens", "--auth-conf", "token=sekret"))
+    p = ok(kumactl.run("get", "zones"))
+    assert p.stdout == "NAME   AGE\n"
+    method, path, headers, _ = srv.requests[-1]
+    assert (method, path) == ("GET", "/zones")
+    assert headers["x-a"] == "1"
+    assert headers["authorization"] == "Bearer sekret"
+    assert headers["user-agent"].startswith("kumactl/")
+
+
+def test_api_error_body_is_formatted(kumactl, fake_server):
+    body = json.dumps({"type": "/std-errors", "status": 400, "title": "Could not retrieve resources",
+                       "detail": "Resource is not valid",
+                       "invalid_parameters": [{"field": "size", "reason": "must be positive"}]})
+    srv = fake_server(lambda s, h: reply(h, 200, '{"product": "Kuma", "version": "3.0.0"}')
+                      if h.path == "/" else reply(h, 400, body))
+    ok(kumactl.run("config", "control-planes", "add", "--name", "f", "--address", srv.url))
+    p = kumactl.run("get", "meshes")
+    assert p.returncode == 1
+    assert p.stderr == ("Error: Could not retrieve resources (Resource is not valid)\n"
+                        "* size: must be positive\n")
+
+
+def test_version_mismatch_warns(kumactl, fake_server):
+    srv = fake_server(lambda s, h: reply(h, 200, '{"product": "Kuma", "version": "2.9.0"}')
+                      if h.path == "/" else reply(h, 200, '{"total":0,"items":[],"next":null}'))
+    ok(kumactl.run("config", "control-planes", "add", "--name", "f", "--address", srv.url))
+    p = ok(kumactl.run("get", "meshes"))
+    assert "WARNING: You are using kumactl version" in p.stderr
+    assert "but the server returned version: Kuma for 2.9.0" in p.stderr
+
+
+# ----- apply / get / delete ------------------------------------------------------------
+
+def test_apply_get_delete_cycle(kumactl_live, kumactl_cp):
+    p = ok(kumactl_live.run("apply", "-f", "-", input=DEFAULT_MESH))
+    assert p.stdout == 'resource type="Mesh" mesh="" name="default" Created\n'
+    docs = "---\n".join([DP.format(name="web-1", app="web", address="10.0.0.1"),
+                         DP.format(name="web-2", app="web", address="10.0.0.2"),
+                         TIMEOUT.format(name="t1")])
+    p = ok(kumactl_live.run("apply", "-f", "-", input=docs))
+    assert p.stdout == ('resource type="Dataplane" mesh="default" name="web-1" Created\n'
+                        'resource type="Dataplane" mesh="default" name="web-2" Created\n'
+                        'resource type="MeshTimeout" mesh="default" name="t1" Created\n')
+    p = ok(kumactl_live.run("apply", "-f", "-", input=docs))
+    assert p.stdout.count("Updated") == 3
+
+    p = ok(kumactl_live.run("get", "dataplanes"))
+    rows = [line.split() for line in p.stdout.splitlines()]
+    assert rows[0] == ["MESH", "NAME", "TAGS", "ADDRESS", "AGE"]
+    assert [r[1] for r in rows[1:]] == ["web-1", "web-2"]
+    assert "app=web" in p.stdout and "10.0.0.2" in p.stdout
+
+    p = ok(kumactl_live.run("get", "dataplanes", "--size", "1"))
+    assert p.stdout.endswith("\nRerun command with --offset=1 argument to retrieve more resources\n")
+    p = ok(kumactl_live.run("get", "dataplanes", "--size", "1", "--offset", "1"))
+    assert "web-2" in p.stdout and "web-1" not in p.stdout
+
+    p = ok(kumactl_live.run("get", "meshtimeouts", "-m", "default"))
+    assert p.stdout.splitlines()[0].split() == ["MESH", "NAME", "AGE"]
+    p = ok(kumactl_live.run("get", "meshtimeout", "t1", "-o", "json"))
+    doc = json.loads(p.stdout)
+    assert doc["type"] == "MeshTimeout" and doc["spec"]["to"][0]["default"]["idleTimeout"] == "20s"
+    p = ok(kumactl_live.run("get", "meshtimeout", "t1", "-oyaml"))
+    y = yaml.safe_load(p.stdout)
+    assert y["name"] == "t1" and list(p.stdout.splitlines())[0].startswith("creationTime:")
+    p = ok(kumactl_live.run("get", "dataplane", "web-1", "-o", "yaml"))
+    assert p.stdout.index("type: Dataplane") < p.stdout.index("networking:")
+    p = ok(kumactl_live.run("get", "dataplanes", "-o", "json"))
+    assert json.loads(p.stdout)["total"] == 2 and json.loads(p.stdout)["next"] is None
+
+    p = ok(kumactl_live.run("delete", "dataplane", "web-1"))
+    assert p.stdout == 'deleted Dataplane "web-1"\n'
+    p = kumactl_live.run("delete", "dataplane", "web-1")
+    assert p.returncode == 1 and p.stderr.endswith('Error: there is no Dataplane with name "web-1"\n')
+    p = kumactl_live.run("get", "dataplane", "web-1")
+    assert p.returncode == 1 and p.stderr.endswith("Error: No resources found in default mesh\n")
+    p = kumactl_live.run("delete", "dataplane-insight", "x")
+    assert p.returncode == 1 and "unknown TYPE: dataplane-insight. Allowed values: dataplane," in p.stderr
+
+
+def test_apply_rejects_invalid_resources_before_sending(kumactl_live, kumactl_cp):
+    bad = "type: MeshTimeout\nname: x\nmesh: default\nspec:\n  targetRef:\n    kind: Foo\n"
+    p = kumactl_live.run("apply", "-f", "-", input=bad)
+    assert p.returncode == 1
+    assert p.stderr.startswith("resource[0]: failed to parse resource: spec.targetRef.kind")
+    assert p.stderr.endswith("Error: failed to validate some resources\n")
+    p = kumactl_live.run("apply", "-f", "-", input="type: Mesh\nname: ''\n")
+    assert p.returncode == 1
+    assert "resource[0]: failed to read meta: name: cannot be empty" in p.stderr
+
+
+def test_apply_reports_server_errors(kumactl_live, kumactl_cp):
+    p = kumactl_live.run("apply", "-f", "-", input=DP.format(name="x", app="a", address="1.1.1.1"))
+    assert p.returncode == 1
+    assert p.stderr.startswith(
+        'Error: resource type="Dataplane" mesh="default" name="x": failed server side: '), p.stderr
+
+
+def test_apply_no_input(kumactl_live):
+    p = kumactl_live.run("apply", "-f", "-", input="")
+    assert p.returncode == 1 and p.stderr.endswith("Error: no resource(s) passed to apply\n")
+    p = kumactl_live.run("apply")
+    assert p.returncode == 1 and 'Error: required flag(s) "file" not set' in p.stderr
+
+
+def test_apply_template_and_url(kumactl_live, kumactl_cp, fake_server):
+    tpl = "type: Mesh\nname: {{ name }}\n"
+    srv = fake_server(lambda s, h: reply(h, 200, tpl, "application/yaml"))
+    p = ok(kumactl_live.run("apply", "-f", srv.url + "/mesh.yaml", "-v", "name=from-url"))
+    assert p.stdout == 'resource type="Mesh" mesh="" name="from-url" Created\n'
+    p = ok(kumactl_live.run("get", "mesh", "from-url", "-o", "json"))
+    assert json.loads(p.stdout)["name"] == "from-url"
+
+
+def test_apply_signing_key_round_trip(kumactl_live, kumactl_cp):
+    """The upstream example: a signing key applied as a GlobalSecret through -v."""
+    key = ok(kumactl_live.run("generate", "signing-key")).stdout
+    assert base64.b64decode(key).startswith(b"-----BEGIN RSA PRIVATE KEY-----")
+    doc = "type: GlobalSecret\nname: user-token-signing-key-0002\ndata: {{ key }}\n"
+    ok(kumactl_live.run("apply", "-f", "-", "--var", f"key={key}", input=doc))
+    p = ok(kumactl_live.run("get", "global-secret", "user-token-signing-key-0002", "-o", "json"))
+    assert json.loads(p.stdout)["data"] == key
+
+
+def test_signing_key_pem(kumactl):
+    p = ok(kumactl.run("--no-config", "generate", "signing-key", "--format", "pem"))
+    assert p.stdout.startswith("-----BEGIN RSA PRIVATE KEY-----\n")
+    r = subprocess.run(["openssl", "rsa", "-check", "-noout"], input=p.stdout, text=True,
+                       capture_output=True)
+    assert r.returncode == 0, r.stderr
+    p = kumactl.run("--no-config", "generate", "signing-key", "--format", "der")
+    assert p.returncode == 1 and p.stderr == "Error: invalid format\n"
+
+
+# ----- tokens, inspect, version ---------------------------------------------------------
+
+def test_generate_tokens(kumactl_live, kumactl_cp):
+    # the store was reset: bring a user-token signing key back the upstream way, and
+    # create the mesh through the API so the CP provisions its dataplane-token key
+    key = ok(kumactl_live.run("generate", "signing-key")).stdout
+    ok(kumactl_live.run("apply", "-f", "-", "-v", f"key={key}", input=(
+        "type: GlobalSecret\nname: user-token-signing-key-1\ndata: {{ key }}\n")))
+    ok(kumactl_live.run("apply", "-f", "-", input=DEFAULT_MESH))
+    if kumactl_live.run("get", "secret", "dataplane-token-signing-key-default-1").returncode:
+        key = ok(kumactl_live.run("generate", "signing-key")).stdout
+        ok(kumactl_live.run("apply", "-f", "-", "-v", f"key={key}", input=(
+            "type: Secret\nmesh: default\nname: dataplane-token-signing-key-default-1\n"
+            "data: {{ key }}\n")))
+    p = ok(kumactl_live.run("generate", "user-token", "--name", "john.doe@example.com",
+                            "--group", "users", "--valid-for", "24h"))
+    assert p.stdout.count(".") == 2 and "\n" not in p.stdout
+    p = ok(kumactl_live.run("generate", "dataplane-token", "--name", "web-1", "--mesh", "default",
+                            "--tag", "kuma.io/service=web,web-api", "--valid-for", "1h"))
+    claims = json.loads(base64.urlsafe_b64decode(p.stdout.split(".")[1] + "=="))
+    assert claims.get("Name") == "web-1" and claims.get("Mesh") == "default"
+    p = kumactl_live.run("generate", "dataplane-token", "--mesh", "default")
+    assert p.returncode == 1 and 'required flag(s) "valid-for" not set' in p.stderr
+
+
+def test_inspect(kumactl_live, kumactl_cp):
+    kumactl_cp.seed(DEFAULT_MESH)
+    ok(kumactl_live.run("apply", "-f", "-", input=DP.format(name="web-1", app="web",
+                                                           address="10.0.0.1")))
+    p = ok(kumactl_live.run("inspect", "dataplanes"))
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("MESH      NAME    TAGS")
+    assert "LAST CONNECTED AGO" in lines[0] and lines[0].rstrip().endswith("NOTES")
+    assert lines[1].split()[:2] == ["default", "web-1"] and "Offline" in lines[1]
+    p = ok(kumactl_live.run("inspect", "dataplanes", "-o", "json"))
+    assert json.loads(p.stdout)["items"][0]["name"] == "web-1"
+    p = ok(kumactl_live.run("inspect", "meshes"))
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["MESH", "DATAPLANES"]
+    # MeshInsights are computed in the background: rows may not be there yet
+    assert all(line.split()[0] == "default" for line in lines[1:])
+    p = ok(kumactl_live.run("inspect", "zones"))
+    assert p.stdout.splitlines()[0].split()[:2] == ["NAME", "STATUS"]
+
+
+def test_version(kumactl_live):
+    p = ok(kumactl_live.run("version"))
+    lines = p.stdout.splitlines()
+    assert lines[0] == "Client: Kuma 3.0.0"
+    assert lines[1].startswith("Server: Kuma ")
+
+
+def test_version_without_control_plane(kumactl):
+    ok(kumactl.run("config", "control-planes", "add", "--name", "x", "--address",
+                   "http://127.0.0.1:1", "--skip-check"))
+    p = ok(kumactl.run("version"))
+    assert p.stdout == "Client: Kuma 3.0.0\n"
+    assert p.stderr.startswith("Unable to connect to control plane: ")
+
+
+# ----- command line ----------------------------------------------------------------------
+
+def test_unknown_command_and_flag(kumactl):
+    p = kumactl.run("--no-config", "frobnicate")
+    assert p.returncode == 1 and p.stderr.startswith('Error: unknown command "frobnicate" for "kumactl"')
+    p = kumactl.run("--no-config", "get", "meshes", "--bogus")
+    assert p.returncode == 1 and p.stderr == "Error: unknown flag: --bogus\n"
+    p = kumactl.run("--no-config", "--api-timeout", "soon", "version")
+    assert p.returncode == 1 and 'time: invalid duration "soon"' in p.stderr
+    p = ok(kumactl.run("--help"))
+    assert "apply" in p.stdout and "inspect" in p.stdout
+
+
+def test_bash_completion(kumactl, tmp_path):
+    p = ok(kumactl.run("--no-config", "completion", "bash"))
+    script = tmp_path / "kumactl.bash"
+    script.write_text(p.stdout)
+    r = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+    def complete(words: str) -> list[str]:
+        prog = (f"source {script}\nCOMP_WORDS=({words})\nCOMP_CWORD=$((${{#COMP_WORDS[@]}}-1))\n"
+                "_kumactl\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n")
+        out = subprocess.run(["bash", "-c", prog], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    assert "apply" in complete("kumactl ap")
+    assert set(complete("kumactl get meshtraf")) == {"meshtrafficpermission", "meshtrafficpermissions"}
+    assert "control-planes" in complete("kumactl config c")
+    assert set(complete("kumactl get meshes -o ''")) == {"table", "yaml", "json"}
+    assert "--mesh" in complete("kumactl get meshes --me")
