@@ -90,14 +90,15 @@ def global_cp():
 def _sanitizer_watch(request):
     """After each test, fail it if any running kuma-cp printed a sanitizer
     report or died while it ran."""
-    before = {id(c): c.alive() for c in list(_running)}
+    before = {id(c): (c.alive(), c.starts) for c in list(_running)}
     yield
     problems = []
     for inst in list(_running):
         found = inst.sanitizer_findings()
+        was_alive, starts = before.get(id(inst), (False, inst.starts))
         if found:
             problems.append(f"kuma-cp [{inst.name}] sanitizer report during this test:\n{found}")
-        elif before.get(id(inst)) and not inst.alive():
+        elif was_alive and starts == inst.starts and not inst.alive():
             problems.append(f"kuma-cp [{inst.name}] died during this test (exit "
                             f"{inst.proc.returncode if inst.proc else '?'})\n{inst.log_tail(40)}")
     if problems:

@@ -23,20 +23,23 @@ _FALLBACK_TYPES = [
 ]
 
 
-def resource_types() -> list[tuple[str, str, str]]:
-    """[(name, path, scope)] for every REST resource type."""
+def resource_types(writable_only: bool = False) -> list[tuple[str, str, str]]:
+    """[(name, path, scope)] for every REST resource type; with writable_only,
+    without the read-only (CP-computed insight) types."""
     golden = paths.api_testdata() / "base_endpoints" / "_resources.golden.json"
     if golden.exists():
         data = json.loads(golden.read_text())
-        return [(r["name"], r["path"], r["scope"]) for r in data["resources"]]
-    return list(_FALLBACK_TYPES)
+        return [(r["name"], r["path"], r["scope"]) for r in data["resources"]
+                if not (writable_only and r["readOnly"])]
+    return [t for t in _FALLBACK_TYPES if not (writable_only and t[0].endswith("Insight"))]
 
 
 def snapshot(api: ApiClient) -> dict[str, object]:
     """{path: (status, sorted [(mesh, name, modificationTime)])} for the list
-    endpoint of every type (cross-mesh lists for mesh-scoped types)."""
+    endpoint of every writable type (cross-mesh lists for mesh-scoped types).
+    Insights are left out: the CP recomputes them in the background."""
     out: dict[str, object] = {}
-    for _name, path, _scope in resource_types():
+    for _name, path, _scope in resource_types(writable_only=True):
         items: list = []
         url: Optional[str] = f"/{path}?size=1000"
         status = None

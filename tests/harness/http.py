@@ -149,7 +149,7 @@ def raw_exchange(host: str, port: int, data: bytes, timeout: float = 5.0,
                 if not chunk:
                     break
                 out += chunk
-        except (socket.timeout, ConnectionResetError, BrokenPipeError):
+        except OSError:   # timeout, reset, broken pipe, shutdown after the peer closed
             pass
     return bytes(out)
 

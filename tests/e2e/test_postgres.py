@@ -1,0 +1,190 @@
+# SPDX-License-Identifier: Apache-2.0
+"""PostgreSQL store end to end: a real PostgreSQL 15 started by the test, the
+store contract checked against it, kuma-cp's migrations, several kuma-cp
+instances on one database (shared reads, events, leader election and
+failover), and a database restart while a client keeps writing."""
+
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+
+from harness import paths, pg
+from harness.process import KumaCP
+
+pytestmark = pytest.mark.skipif(not pg.available(), reason="PostgreSQL 15 binaries not installed")
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    srv = pg.Postgres().start()
+    yield srv
+    srv.destroy()
+
+
+@pytest.fixture
+def db(postgres):
+    name = postgres.new_database()
+    return name
+
+
+def start_cp(name, postgres, db, migrate=True, **kw):
+    if migrate:
+        postgres.migrate(db)
+    return KumaCP(name=name, env=postgres.env(db), **kw).start()
+
+
+def dp_body(name, mesh="default", address="10.0.0.1"):
+    return {"type": "Dataplane", "mesh": mesh, "name": name,
+            "networking": {"address": address, "inbound": [{"port": 8080}]}}
+
+
+def test_store_contract_on_postgres(postgres, db):
+    """The same store checks as the memory backend, on the real database."""
+    env = {**postgres.env(db)}
+    out = subprocess.run([str(paths.build_dir() / "tools" / "store_check"), "postgres"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"^\d+ passed, 0 failed$", out.stdout, re.M), out.stdout
+
+
+def test_store_contract_on_memory():
+    out = subprocess.run([str(paths.build_dir() / "tools" / "store_check"), "memory"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_refuses_unmigrated_schema(postgres, db):
+    cp = KumaCP(name="unmigrated", env=postgres.env(db))
+    with pytest.raises(AssertionError):
+        cp.start()
+    assert 'Run "kuma-cp migrate up"' in cp.log_text()
+    cp.stop(check=False)
+    # migrate is idempotent and then the CP starts
+    postgres.migrate(db)
+    postgres.migrate(db)
+    assert postgres.psql("SELECT version, dirty FROM schema_migrations", db).strip() == "1710856785|f"
+    cp2 = start_cp("migrated", postgres, db, migrate=False)
+    cp2.stop()
+
+
+def test_two_instances_share_one_database(postgres, db):
+    a = start_cp("cp-a", postgres, db)
+    b = start_cp("cp-b", postgres, db, migrate=False)
+    try:
+        r = a.api.put("/meshes/default/dataplanes/dp-1", dp_body("dp-1"))
+        assert r.status == 201, r.describe()
+        r = b.api.get("/meshes/default/dataplanes/dp-1")
+        assert r.status == 200 and r.json()["networking"]["address"] == "10.0.0.1"
+        # an update on B is visible on A, versions move on
+        r = b.api.put("/meshes/default/dataplanes/dp-1", dp_body("dp-1", address="10.0.0.2"))
+        assert r.status == 200, r.describe()
+        assert a.api.get("/meshes/default/dataplanes/dp-1").json()["networking"]["address"] == "10.0.0.2"
+        # the mesh insight (computed by whichever instance leads) follows writes made on either
+        deadline = time.monotonic() + 10
+        total = None
+        while time.monotonic() < deadline:
+            r = a.api.get("/mesh-insights/default")
+            if r.status == 200:
+                total = r.json().get("dataplanes", {}).get("total")
+                if total == 1:
+                    break
+            time.sleep(0.2)
+        assert total == 1
+        # deleting the mesh on A cascades in the database
+        assert b.api.delete("/meshes/default").status == 200
+        assert a.api.get("/meshes/default/dataplanes/dp-1").status == 404
+        assert postgres.psql("SELECT count(*) FROM resources WHERE mesh = 'default'", db).strip() == "0"
+    finally:
+        a.stop()
+        b.stop()
+
+
+def leader_of(cps):
+    return [c for c in cps if "leader elected: this instance" in c.log_text()
+            and c.log_text().rfind("leader elected") > c.log_text().rfind("leadership lost")]
+
+
+def test_leader_failover_after_kill(postgres, db):
+    a = start_cp("lead-a", postgres, db)
+    b = start_cp("lead-b", postgres, db, migrate=False)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(leader_of([a, b])) != 1:
+            time.sleep(0.1)
+        leaders = leader_of([a, b])
+        assert len(leaders) == 1, "exactly one leader"
+        leader = leaders[0]
+        follower = b if leader is a else a
+        owner = postgres.psql("SELECT owner FROM locks WHERE name = 'kuma-cp-lock'", db).strip()
+        assert owner, "the locks row names the leader"
+        leader.proc.kill()  # kill -9
+        killed_at = time.monotonic()
+        leader.proc.wait()
+        while time.monotonic() - killed_at < 15 and not leader_of([follower]):
+            time.sleep(0.05)
+        took = time.monotonic() - killed_at
+        assert leader_of([follower]), "no new leader within 15 s"
+        print(f"\nleader failover after kill -9: {took:.2f} s")
+        # the new leader does leader work: defaults for a new mesh
+        assert follower.api.put("/meshes/m2", {"type": "Mesh", "name": "m2"}).status == 201
+        r = follower.api.get("/meshes/m2/meshtimeouts")
+        assert r.status == 200 and r.json()["total"] == 2
+    finally:
+        a.stop(check=False)
+        b.stop()
+
+
+def test_database_restart_loses_no_acknowledged_write(postgres, db):
+    cp = start_cp("pg-restart", postgres, db)
+    acked, failed = [], []
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            name = f"dp-{i}"
+            try:
+                r = cp.api.put(f"/meshes/default/dataplanes/{name}", dp_body(name), timeout=5)
+                (acked if r.status in (200, 201) else failed).append((name, r.status))
+            except OSError as e:
+                failed.append((name, str(e)))
+            i += 1
+            time.sleep(0.01)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        time.sleep(1.0)
+        postgres.restart(down_seconds=2.0)
+        # the CP must come back by itself: ready again and writes succeed
+        deadline = time.monotonic() + 30
+        recovered = False
+        while time.monotonic() < deadline:
+            n = len(acked)
+            time.sleep(0.5)
+            if len(acked) > n:
+                recovered = True
+                break
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        t.join()
+    try:
+        assert recovered, f"no successful write after the restart; failures: {failed[-5:]}"
+        assert failed, "the outage should have been visible to the writer"
+        assert all(isinstance(s, int) and s >= 500 or isinstance(s, str) for _, s in failed), failed[:5]
+        stored = set(postgres.psql(
+            "SELECT name FROM resources WHERE type = 'Dataplane' AND mesh = 'default'", db).split())
+        missing = [n for n, _ in acked if n not in stored]
+        assert not missing, f"acknowledged writes missing after restart: {missing[:10]}"
+        r = cp.api.get("/meshes/default/dataplanes?size=1")
+        assert r.status == 200 and r.json()["total"] == len(stored)
+        ready = cp.api  # diagnostics readiness is back as well
+        from harness.http import request
+        assert request(cp.host, cp.ports["diagnostics"], "GET", "/ready", timeout=2).status == 200
+        print(f"\nwrites acknowledged: {len(acked)}, refused during the outage: {len(failed)}")
+    finally:
+        cp.stop()
