@@ -30,17 +30,19 @@ LDLIBS_ALL := $(PKG_LIBS) -lm $(LDFLAGS_SAN)
 LIB_SRC := $(sort $(wildcard lib/*/*.c))
 CP_SRC := $(sort $(wildcard cp/*.c cp/*/*.c))
 CTL_SRC := $(sort $(wildcard ctl/*.c ctl/*/*.c))
+DP_SRC := $(sort $(wildcard dp/*.c dp/*/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/*/*_test.c tests/unit/*/*/*_test.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CP_OBJ := $(CP_SRC:%.c=$(BUILD)/obj/%.o)
 CTL_OBJ := $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
+DP_OBJ := $(DP_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%_test.c=$(BUILD)/tests/%_test)
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 CP_LIB_OBJ := $(filter-out $(BUILD)/obj/cp/main.o,$(CP_OBJ))
 
-PROGRAMS := $(BUILD)/kuma-cp $(BUILD)/kumactl $(TOOL_BIN)
+PROGRAMS := $(BUILD)/kuma-cp $(BUILD)/kumactl $(if $(DP_SRC),$(BUILD)/kuma-dp) $(TOOL_BIN)
 
 .PRECIOUS: $(BUILD)/obj/%.o
 .PHONY: all run test unit deps check-style fuzz clean bench
@@ -62,6 +64,9 @@ $(BUILD)/kuma-cp: $(BUILD)/obj/cp/main.o $(BUILD)/libcp.a $(BUILD)/libkm.a
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/kumactl: $(CTL_OBJ) $(BUILD)/libkm.a
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/kuma-dp: $(DP_OBJ) $(BUILD)/libkm.a
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 # Unit tests: tests/unit/<dir>/<name>_test.c links the core library (and the
@@ -107,6 +112,8 @@ test: deps
 	KUMA_BUILD_DIR=$(CURDIR)/build-san python3 -m pytest -q tests/conformance tests/e2e
 
 include fuzz.mk
+# Envoy protobuf code generated from the pinned npm package (proto.mk).
+-include proto.mk
 
 bench: all
 	bench/run.sh
@@ -114,4 +121,4 @@ bench: all
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(CP_OBJ:.o=.d) $(CTL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CP_OBJ:.o=.d) $(CTL_OBJ:.o=.d) $(DP_OBJ:.o=.d)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -261,7 +262,13 @@ void cp_http_run(struct cp_http *h)
 
 const char *cp_http_header(const struct cp_http_req *req, const char *name)
 {
-	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+	if (req->conn)
+		return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+	size_t n = strlen(name);
+	for (size_t i = 0; i < req->nheaders; i++)
+		if (req->headers[i].key.len == n && strncasecmp(req->headers[i].key.ptr, name, n) == 0)
+			return req->headers[i].value.ptr;
+	return NULL;
 }
 
 const struct km_str *cp_http_query(const struct cp_http_req *req, const char *key)

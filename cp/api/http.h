@@ -25,7 +25,10 @@ struct cp_http_req {
 	size_t nquery;
 	struct km_str body;
 	bool remote_loopback;    /* peer address is 127.0.0.0/8 or ::1 */
-	void *conn;              /* opaque, for cp_http_header() */
+	void *conn;              /* libmicrohttpd connection, or NULL */
+	/* headers, when the transport is not libmicrohttpd (the dp-server) */
+	struct cp_http_param *headers;
+	size_t nheaders;
 	/* response */
 	int status;
 	const char *content_type;
