@@ -10,7 +10,7 @@ ifeq ($(SAN),1)
 BUILD := build-san
 endif
 
-PKGS := libfyaml libmicrohttpd libcurl openssl libpq
+PKGS := libfyaml libmicrohttpd libcurl openssl libpq libnghttp2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -21,10 +21,10 @@ def dataplane(i: int) -> bytes:
         "type": "Dataplane",
         "mesh": "default",
         "name": f"dp-{i}",
+        "labels": {"kuma.io/workload": f"svc-{i % 100}"},
         "networking": {
             "address": f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}",
-            "inbound": [{"port": 8080, "tags": {"kuma.io/service": f"svc-{i % 100}",
-                                               "kuma.io/protocol": "http"}}],
+            "inbound": [{"port": 8080, "protocol": "http"}],
         },
     }).encode()
 

@@ -15,10 +15,10 @@ function init(args)
 end
 
 local function body(i)
-	return string.format('{"type":"Dataplane","mesh":"default","name":"dp-%d","networking":' ..
-		'{"address":"10.%d.%d.%d","inbound":[{"port":8080,"tags":' ..
-		'{"kuma.io/service":"svc-%d","kuma.io/protocol":"http"}}]}}',
-		i, math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256, i % 100)
+	return string.format('{"type":"Dataplane","mesh":"default","name":"dp-%d",' ..
+		'"labels":{"kuma.io/workload":"svc-%d"},"networking":{"address":"10.%d.%d.%d",' ..
+		'"inbound":[{"port":8080,"protocol":"http"}]}}',
+		i, i % 100, math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256)
 end
 
 function request()

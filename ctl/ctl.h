@@ -56,6 +56,7 @@ struct ctl_cmd {
 enum {
 	CTL_CMD_TYPE_ARG = 1u << 0, /* `get`: the next word is a resource type argument */
 	CTL_CMD_NO_CP = 1u << 1,    /* never talks to the control plane */
+	CTL_CMD_POLICY_ARG = 1u << 2, /* `inspect`: a policy's singular argument selects a command */
 };
 
 struct ctl_flag_val {
@@ -217,6 +218,13 @@ void ctl_table_resources(struct ctl_table *t, struct km_arena *a, const struct k
 void ctl_inspect_dataplanes_table(struct ctl_table *t, struct km_arena *a,
 				  const struct km_json *list, int64_t now_ns);
 void ctl_inspect_meshes_table(struct ctl_table *t, struct km_arena *a, const struct km_json *list);
+/* `inspect dataplane NAME --type policies`: Kind / Origins of a _policies answer. */
+void ctl_inspect_policies_table(struct ctl_table *t, struct km_arena *a, const struct km_json *v);
+/* `inspect <policy> NAME --new-api`: Type / Mesh / Name and a "Total: N" footer. */
+void ctl_inspect_policy_dataplanes_table(struct ctl_table *t, struct km_arena *a,
+					 const struct km_json *v);
+/* `inspect <policy> NAME` (legacy API): "Affected data plane proxies:" text. */
+void ctl_inspect_policy_legacy(const struct km_json *v, struct km_buf *out);
 void ctl_inspect_zones_table(struct ctl_table *t, struct km_arena *a, const struct km_json *list,
 			     int64_t now_ns);
 
@@ -235,6 +243,8 @@ int ctl_delete_run(struct ctl_ctx *c);
 int ctl_inspect_dataplanes_run(struct ctl_ctx *c);
 int ctl_inspect_meshes_run(struct ctl_ctx *c);
 int ctl_inspect_zones_run(struct ctl_ctx *c);
+int ctl_inspect_dataplane_run(struct ctl_ctx *c);
+int ctl_inspect_policy_run(struct ctl_ctx *c);
 int ctl_generate_user_token_run(struct ctl_ctx *c);
 int ctl_generate_dataplane_token_run(struct ctl_ctx *c);
 int ctl_generate_zone_token_run(struct ctl_ctx *c);

@@ -288,57 +288,56 @@ void ctl_inspect_zones_table(struct ctl_table *t, struct km_arena *a, const stru
 	}
 }
 
-/* GETs <path>, then prints its list with <table_fn> or as yaml/json. */
-static int inspect_list(struct ctl_ctx *c, const char *path, int kind)
+/* GETs <path>; on failure prints upstream's error and returns 1. */
+static int fetch(struct ctl_ctx *c, const char *path, struct ctl_resp *r)
 {
 	ctl_client_check_version(c);
 	const struct ctl_cp *cp = ctl_client_cp(c);
 	if (!cp)
 		return 1;
-	struct ctl_resp r = {0};
 	struct km_buf err = KM_BUF_INIT;
-	if (ctl_client_do(c, cp, "GET", path, NULL, &r, &err) < 0) {
+	if (ctl_client_do(c, cp, "GET", path, NULL, r, &err) < 0) {
 		int rc = ctl_args_fail(c, "%s", km_buf_cstr(&err));
 		km_buf_fini(&err);
 		return rc;
 	}
 	km_buf_fini(&err);
-	if (r.status != 200) {
-		const char *apierr = r.status >= 400 ? ctl_client_api_error(c->a, r.body) : NULL;
+	if (r->status != 200) {
+		const char *apierr = r->status >= 400 ? ctl_client_api_error(c->a, r->body) : NULL;
 		if (apierr)
 			return ctl_args_fail(c, "%s", apierr);
-		return ctl_args_fail(c, "(%ld): %.*s", r.status, KM_STR_FMT(r.body));
+		return ctl_args_fail(c, "(%ld): %.*s", r->status, KM_STR_FMT(r->body));
 	}
-	struct km_json *v = NULL;
+	return 0;
+}
+
+static int fetch_json(struct ctl_ctx *c, const char *path, struct km_json **v)
+{
+	struct ctl_resp r = {0};
+	int rc = fetch(c, path, &r);
+	if (rc)
+		return rc;
 	struct km_buf perr = KM_BUF_INIT;
-	if (km_json_parse(c->a, r.body.ptr, r.body.len, &v, &perr) < 0) {
-		int rc = ctl_args_fail(c, "%s", km_buf_cstr(&perr));
+	if (km_json_parse(c->a, r.body.ptr, r.body.len, v, &perr) < 0) {
+		rc = ctl_args_fail(c, "%s", km_buf_cstr(&perr));
 		km_buf_fini(&perr);
 		return rc;
 	}
 	km_buf_fini(&perr);
+	return 0;
+}
+
+/* Prints <t> for -o table, or <v> itself as yaml/json. */
+static int print_as(struct ctl_ctx *c, struct ctl_table *t, const struct km_json *v)
+{
 	const char *format = ctl_args_str(c, "output");
 	struct km_buf out = KM_BUF_INIT;
 	if (!strcmp(format, "table")) {
-		struct ctl_table t;
-		if (kind == 0)
-			ctl_inspect_dataplanes_table(&t, c->a, v, c->now_ns);
-		else if (kind == 1)
-			ctl_inspect_meshes_table(&t, c->a, v);
-		else
-			ctl_inspect_zones_table(&t, c->a, v, c->now_ns);
-		ctl_table_write(&t, &out);
-	} else if (!strcmp(format, "json") || !strcmp(format, "yaml")) {
-		struct km_json *l = km_json_object(c->a);
-		struct km_json *total = km_json_get(v, "total");
-		struct km_json *items = km_json_get(v, "items");
-		km_json_set(c->a, l, "total", total ? total : km_json_int(c->a, 0));
-		km_json_set(c->a, l, "items", items ? items : km_json_array(c->a));
-		km_json_set(c->a, l, "next", km_json_null(c->a));
-		if (format[0] == 'j')
-			ctl_table_print_json(l, &out);
-		else
-			ctl_table_print_yaml(c->a, l, &out);
+		ctl_table_write(t, &out);
+	} else if (!strcmp(format, "json")) {
+		ctl_table_print_json(v, &out);
+	} else if (!strcmp(format, "yaml")) {
+		ctl_table_print_yaml(c->a, v, &out);
 	} else {
 		km_buf_fini(&out);
 		return ctl_args_fail(c, "unknown output format \"%s\"", format);
@@ -346,6 +345,174 @@ static int inspect_list(struct ctl_ctx *c, const char *path, int kind)
 	int rc = ctl_args_out(&out);
 	km_buf_fini(&out);
 	return rc;
+}
+
+/* GETs a list at <path> and prints it with the <kind> table or as yaml/json. */
+static int inspect_list(struct ctl_ctx *c, const char *path, int kind)
+{
+	struct km_json *v = NULL;
+	int rc = fetch_json(c, path, &v);
+	if (rc)
+		return rc;
+	struct ctl_table t;
+	if (kind == 0)
+		ctl_inspect_dataplanes_table(&t, c->a, v, c->now_ns);
+	else if (kind == 1)
+		ctl_inspect_meshes_table(&t, c->a, v);
+	else
+		ctl_inspect_zones_table(&t, c->a, v, c->now_ns);
+	/* like `get`, kumactl rebuilds lists: total, items, never a next link */
+	struct km_json *l = km_json_object(c->a);
+	struct km_json *total = km_json_get(v, "total");
+	struct km_json *items = km_json_get(v, "items");
+	km_json_set(c->a, l, "total", total ? total : km_json_int(c->a, 0));
+	km_json_set(c->a, l, "items", items ? items : km_json_array(c->a));
+	km_json_set(c->a, l, "next", km_json_null(c->a));
+	return print_as(c, &t, l);
+}
+
+void ctl_inspect_policies_table(struct ctl_table *t, struct km_arena *a, const struct km_json *v)
+{
+	static const char *const headers[] = {"Kind", "Origins"};
+	ctl_table_init(t, a, headers, 2);
+	const struct km_json *ps = km_json_get(v, "policies");
+	if (!ps || ps->kind != KM_JSON_ARRAY)
+		return;
+	for (size_t i = 0; i < ps->len; i++) {
+		const struct km_json *o = km_json_get(ps->items[i], "origins");
+		struct km_buf b = KM_BUF_INIT;
+		if (o && o->kind == KM_JSON_ARRAY)
+			for (size_t k = 0; k < o->len; k++)
+				km_buf_printf(&b, "%s%.*s", k ? "," : "",
+					      KM_STR_FMT(km_json_get_string(o->items[k], "kri")));
+		const char *cells[2] = {dup_str(a, km_json_get_string(ps->items[i], "kind")),
+					km_arena_strdup(a, km_buf_cstr(&b))};
+		km_buf_fini(&b);
+		ctl_table_row(t, cells);
+	}
+}
+
+void ctl_inspect_policy_dataplanes_table(struct ctl_table *t, struct km_arena *a,
+					 const struct km_json *v)
+{
+	static const char *const headers[] = {"Type", "Mesh", "Name"};
+	ctl_table_init(t, a, headers, 3);
+	const struct km_json *items = km_json_get(v, "items");
+	if (items && items->kind == KM_JSON_ARRAY)
+		for (size_t i = 0; i < items->len; i++) {
+			const struct km_json *it = items->items[i];
+			const char *cells[3] = {dup_str(a, km_json_get_string(it, "type")),
+						dup_str(a, km_json_get_string(it, "mesh")),
+						dup_str(a, km_json_get_string(it, "name"))};
+			ctl_table_row(t, cells);
+		}
+	t->footer = km_arena_printf(a, "Total: %llu", num(km_json_get(v, "total")));
+}
+
+void ctl_inspect_policy_legacy(const struct km_json *v, struct km_buf *out)
+{
+	km_buf_puts(out, "Affected data plane proxies:\n\n");
+	const struct km_json *items = km_json_get(v, "items");
+	if (!items || items->kind != KM_JSON_ARRAY)
+		return;
+	for (size_t i = 0; i < items->len; i++) {
+		const struct km_json *it = items->items[i];
+		if (!km_str_eqc(km_json_get_string(it, "kind"), "SidecarDataplane"))
+			continue;
+		const struct km_json *dp = km_json_get(it, "dataplane");
+		const struct km_json *att = km_json_get(it, "attachments");
+		km_buf_printf(out, "  %.*s", KM_STR_FMT(dp ? km_json_get_string(dp, "name") : KM_STR("")));
+		size_t n = att && att->kind == KM_JSON_ARRAY ? att->len : 0;
+		bool only_dp = n == 1 && km_str_eqc(km_json_get_string(att->items[0], "type"), "dataplane");
+		if (!only_dp) {
+			km_buf_puts(out, ":\n");
+			for (size_t k = 0; k < n; k++) {
+				struct km_str type = km_json_get_string(att->items[k], "type");
+				struct km_str name = km_json_get_string(att->items[k], "name");
+				struct km_str svc = km_json_get_string(att->items[k], "service");
+				if (km_str_eqc(type, "dataplane"))
+					km_buf_printf(out, "    %.*s\n", KM_STR_FMT(type));
+				else if (km_str_eqc(type, "service"))
+					km_buf_printf(out, "    %.*s %.*s\n", KM_STR_FMT(type), KM_STR_FMT(name));
+				else
+					km_buf_printf(out, "    %.*s %.*s(%.*s)\n", KM_STR_FMT(type),
+						      KM_STR_FMT(name), KM_STR_FMT(svc));
+			}
+		}
+		km_buf_putc(out, '\n');
+	}
+}
+
+int ctl_inspect_dataplane_run(struct ctl_ctx *c)
+{
+	const char *type = ctl_args_str(c, "type");
+	const char **incl = NULL;
+	size_t nincl = ctl_args_all(c, "include", &incl);
+	if (ctl_args_bool(c, "shadow") && strcmp(type, "config") != 0)
+		return ctl_args_fail(c, "flag '--shadow' can be used only when '--type=config'");
+	if (nincl && strcmp(type, "config") != 0)
+		return ctl_args_fail(c, "flag '--include' can be used only when '--type=config'");
+	if (ctl_args_bool(c, "include-eds") && strcmp(type, "config-dump") != 0)
+		return ctl_args_fail(c, "flag '--include-eds' can be used only when '--type=config-dump'");
+	const char *base = km_arena_printf(c->a, "/meshes/%s/dataplanes/%s",
+					   ctl_client_escape(c->a, ctl_args_mesh(c)),
+					   ctl_client_escape(c->a, c->args[0]));
+	const char *path;
+	if (!strcmp(type, "policies")) {
+		struct km_json *v = NULL;
+		int rc = fetch_json(c, km_arena_printf(c->a, "%s/_policies", base), &v);
+		if (rc)
+			return rc;
+		struct ctl_table t;
+		ctl_inspect_policies_table(&t, c->a, v);
+		return print_as(c, &t, v);
+	} else if (!strcmp(type, "config-dump")) {
+		path = km_arena_printf(c->a, "%s/xds?include_eds=%s", base,
+				       ctl_args_bool(c, "include-eds") ? "true" : "false");
+	} else if (!strcmp(type, "stats")) {
+		path = km_arena_printf(c->a, "%s/stats", base);
+	} else if (!strcmp(type, "clusters")) {
+		path = km_arena_printf(c->a, "%s/clusters", base);
+	} else if (!strcmp(type, "config")) {
+		struct km_buf q = KM_BUF_INIT;
+		for (size_t i = 0; i < nincl; i++)
+			km_buf_printf(&q, "include=%s&", ctl_client_escape(c->a, incl[i]));
+		path = km_arena_printf(c->a, "%s/_config?%sshadow=%s", base, km_buf_cstr(&q),
+				       ctl_args_bool(c, "shadow") ? "true" : "false");
+		km_buf_fini(&q);
+	} else {
+		return ctl_args_fail(c, "invalid inspection type");
+	}
+	struct ctl_resp r = {0};
+	int rc = fetch(c, path, &r);
+	if (rc)
+		return rc;
+	fwrite(r.body.ptr, 1, r.body.len, stdout);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+int ctl_inspect_policy_run(struct ctl_ctx *c)
+{
+	const char *base = km_arena_printf(c->a, "/meshes/%s/%s/%s",
+					   ctl_client_escape(c->a, ctl_args_mesh(c)), c->rtype->path,
+					   ctl_client_escape(c->a, c->args[0]));
+	struct km_json *v = NULL;
+	if (!ctl_args_bool(c, "new-api")) {
+		int rc = fetch_json(c, km_arena_printf(c->a, "%s/dataplanes", base), &v);
+		if (rc)
+			return rc;
+		struct km_buf out = KM_BUF_INIT;
+		ctl_inspect_policy_legacy(v, &out);
+		rc = ctl_args_out(&out);
+		km_buf_fini(&out);
+		return rc;
+	}
+	int rc = fetch_json(c, km_arena_printf(c->a, "%s/_resources/dataplanes", base), &v);
+	if (rc)
+		return rc;
+	struct ctl_table t;
+	ctl_inspect_policy_dataplanes_table(&t, c->a, v);
+	return print_as(c, &t, v);
 }
 
 int ctl_inspect_dataplanes_run(struct ctl_ctx *c)

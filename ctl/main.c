@@ -61,6 +61,22 @@ static const struct ctl_flag_def inspect_dp_flags[] = {
 	{NULL, 0, 0, NULL, false, NULL},
 };
 
+static const struct ctl_flag_def inspect_one_dp_flags[] = {
+	{"type", 0, CTL_FLAG_STRING, "policies", false, "inspection type: one of policies|config-dump|stats|clusters|config"},
+	{"include-eds", 0, CTL_FLAG_BOOL, "false", false, "include EDS when dumping envoy config for dataplane"},
+	{"mesh", 'm', CTL_FLAG_STRING, "default", false, "mesh to use"},
+	{"shadow", 0, CTL_FLAG_BOOL, "false", false, "when computing XDS config the CP takes into account policies with 'kuma.io/effect: shadow' label"},
+	{"include", 0, CTL_FLAG_LIST, NULL, false, "an array of extra fields to include in the response. When `include=diff` the server computes a diff in JSONPatch format between the XDS config returned in 'xds' and the current proxy XDS config."},
+	{NULL, 0, 0, NULL, false, NULL},
+};
+
+static const struct ctl_flag_def inspect_policy_flags[] = {
+	{"mesh", 'm', CTL_FLAG_STRING, "default", false, "mesh to use"},
+	{"offset", 0, CTL_FLAG_INT, "0", false, "the offset for pagination"},
+	{"new-api", 0, CTL_FLAG_BOOL, "false", false, "use the newer version of the inspect api"},
+	{NULL, 0, 0, NULL, false, NULL},
+};
+
 static const struct ctl_flag_def user_token_flags[] = {
 	{"name", 0, CTL_FLAG_STRING, "", true, "name of the user"},
 	{"group", 0, CTL_FLAG_LIST, NULL, false, "group of the user"},
@@ -122,6 +138,7 @@ static const struct ctl_flag_def version_flags[] = {
 };
 
 static const struct ctl_cmd inspect_cmds[] = {
+	{"dataplane", "Inspect Dataplane", NULL, inspect_one_dp_flags, ctl_inspect_dataplane_run, 1, 1, 0},
 	{"dataplanes", "Inspect Dataplanes", NULL, inspect_dp_flags, ctl_inspect_dataplanes_run, 0, 0, 0},
 	{"meshes", "Inspect Meshes", NULL, NULL, ctl_inspect_meshes_run, 0, 0, 0},
 	{"zones", "Inspect Zones", NULL, NULL, ctl_inspect_zones_run, 0, 0, 0},
@@ -162,10 +179,13 @@ static const struct ctl_cmd root_cmds[] = {
 	{"delete", "Delete Kuma resources", NULL, mesh_flags, ctl_delete_run, 2, 2, 0},
 	{"generate", "Generate resources, tokens, etc", generate_cmds, NULL, NULL, 0, 0, 0},
 	{"get", "Show Kuma resources", NULL, get_flags, ctl_get_run, 0, 1, CTL_CMD_TYPE_ARG},
-	{"inspect", "Inspect Kuma resources", inspect_cmds, inspect_flags, NULL, 0, 0, 0},
+	{"inspect", "Inspect Kuma resources", inspect_cmds, inspect_flags, NULL, 0, 0, CTL_CMD_POLICY_ARG},
 	{"version", "Print version", NULL, version_flags, ctl_version_run, 0, -1, 0},
 	{NULL, NULL, NULL, NULL, NULL, 0, 0, 0},
 };
+/* `inspect <policy> NAME`: reached through CTL_CMD_POLICY_ARG, not by its name */
+static const struct ctl_cmd inspect_policy_cmd =
+	{"<policy>", "Inspect a policy", NULL, inspect_policy_flags, ctl_inspect_policy_run, 1, 1, 0};
 /* clang-format on */
 
 const struct ctl_cmd ctl_main_root = {
@@ -455,6 +475,13 @@ static int run(struct ctl_ctx *c, int argc, char **argv)
 		}
 		if (c->nargs == 0 && cmd->subs) {
 			const struct ctl_cmd *sub = find_sub(cmd, arg);
+			const struct km_rtype *pt = NULL;
+			if (!sub && (cmd->opts & CTL_CMD_POLICY_ARG) &&
+			    (pt = km_rtype_by_arg(km_str_c(arg))) && pt->kumactl_arg &&
+			    !strcmp(pt->kumactl_arg, arg) && km_rtype_has(pt, KM_RT_POLICY)) {
+				sub = &inspect_policy_cmd;
+				c->rtype = pt;
+			}
 			if (!sub) {
 				rc = ctl_args_fail(c, "unknown command \"%s\" for \"%s\"", arg, km_buf_cstr(&path));
 				if (cmd == &ctl_main_root)
@@ -462,7 +489,7 @@ static int run(struct ctl_ctx *c, int argc, char **argv)
 				goto out;
 			}
 			cmd = sub;
-			km_buf_printf(&path, " %s", sub->name);
+			km_buf_printf(&path, " %s", c->rtype && sub == &inspect_policy_cmd ? arg : sub->name);
 			add_defs(c, sub->flags);
 			continue;
 		}

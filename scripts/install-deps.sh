@@ -81,7 +81,7 @@ EOF
 ) || die "cannot check Python packages"
 if [ -n "$py_missing" ]; then
 	say "installing Python packages: $py_missing"
-	pip_flags=(--disable-pip-version-check -q)
+	pip_flags=(--disable-pip-version-check -q --root-user-action=ignore)
 	# Debian's system Python refuses pip installs unless told otherwise (PEP 668).
 	if python3 -c 'import sys,sysconfig,os; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)'; then
 		pip_flags+=(--break-system-packages)

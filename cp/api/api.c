@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -112,6 +113,16 @@ static void route(struct cp_api_ctx *c)
 	}
 	if (!cp_api_authenticate(c))
 		return;
+	/* the API consumes JSON only (test hooks take YAML) */
+	if ((method_is(req, "PUT") || method_is(req, "POST")) && !km_str_has_prefix(req->path, "/_test/")) {
+		const char *ct = cp_http_header(req, "Content-Type");
+		if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
+			req->status = 415;
+			req->content_type = "text/plain; charset=utf-8";
+			km_buf_puts(&req->out, "415: Unsupported Media Type");
+			return;
+		}
+	}
 	if (n == 1) {
 		static const struct {
 			const char *path;

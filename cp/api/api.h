@@ -67,6 +67,9 @@ void cp_api_token_dataplane(struct cp_api_ctx *c);
 void cp_api_test_reset(struct cp_api_ctx *c);
 void cp_api_test_seed(struct cp_api_ctx *c);
 
+/* "name/group1,group2", as upstream prints users in access errors. */
+const char *cp_api_user_string(struct km_arena *a, const struct cp_user *u);
+
 /* Authentication (cp/api/auth.c): fills c->user or writes a 401 and returns false. */
 bool cp_api_authenticate(struct cp_api_ctx *c);
 /* True when the access.static entry <users>/<groups> allows <u>. */

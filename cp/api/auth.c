@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "cp/api/api.h"
+#include "base/log.h"
 #include "cp/api/tokens.h"
 
 static const char *const admin_groups[] = {"mesh-system:admin", "mesh-system:authenticated", NULL};
@@ -77,23 +78,33 @@ static bool direct_loopback(const struct cp_http_req *req)
 
 bool cp_api_authenticate(struct cp_api_ctx *c)
 {
-	const char *authz = cp_http_header(c->req, "Authorization");
-	if (authz && strncasecmp(authz, "Bearer ", 7) == 0) {
-		int rc = cp_api_tokens_authenticate(c, authz + 7);
-		if (rc == 0)
-			return true;
-		cp_api_write_error(c->req, 401, "Unauthenticated",
-				   km_arena_printf(c->req->a, "Invalid authentication data: %s",
-						   c->user.name ? c->user.name : "invalid token"),
-				   NULL);
-		return false;
-	}
+	/* a direct loopback caller is admin and its token is not even looked at */
 	if (c->rt->localhost_is_admin && direct_loopback(c->req)) {
 		c->user = (struct cp_user){"mesh-system:admin", admin_groups, true};
 		return true;
 	}
+	const char *authz = cp_http_header(c->req, "Authorization");
+	if (authz && strncmp(authz, "Bearer ", 7) == 0) {
+		int rc = cp_api_tokens_authenticate(c, authz + 7);
+		if (rc == 0)
+			return true;
+		km_info("api", "authentication rejected reason=%s", c->user.name ? c->user.name : "");
+		cp_api_write_error(c->req, 401, "Invalid authentication data", "Unauthenticated", NULL);
+		return false;
+	}
 	c->user = (struct cp_user){"mesh-system:anonymous", anon_groups, false};
 	return true;
+}
+
+const char *cp_api_user_string(struct km_arena *a, const struct cp_user *u)
+{
+	struct km_buf b = KM_BUF_INIT;
+	km_buf_printf(&b, "%s/", u->name);
+	for (const char *const *g = u->groups; g && *g; g++)
+		km_buf_printf(&b, "%s%s", g == u->groups ? "" : ",", *g);
+	const char *r = km_arena_strdup(a, km_buf_cstr(&b));
+	km_buf_fini(&b);
+	return r;
 }
 
 bool cp_api_user_in(const struct cp_user *u, const struct cp_config_strlist *users,

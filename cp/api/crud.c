@@ -50,7 +50,7 @@ static bool allowed(struct cp_api_ctx *c, const struct km_rtype *t)
 		return true;
 	cp_api_write_error(c->req, 403, "Access Denied",
 			   km_arena_printf(c->req->a, "user \"%s\" cannot access the resource of type \"%s\"",
-					   c->user.name, t->name),
+					   cp_api_user_string(c->req->a, &c->user), t->name),
 			   NULL);
 	return false;
 }
@@ -536,6 +536,14 @@ void cp_api_delete(struct cp_api_ctx *c, const struct km_rtype *t, struct km_str
 	}
 	if (!allowed(c, t))
 		return;
+	if (strcmp(t->name, "Mesh") == 0 && !c->rt->cfg->store.unsafe_delete &&
+	    cp_store_count(c->rt->store, km_rtype_by_name(KM_STR("Dataplane")), name) > 0) {
+		struct km_violations v;
+		km_violations_init(&v, a);
+		km_violations_add(&v, "mesh", "unable to delete mesh, there are still some dataplanes attached");
+		cp_api_write_error(c->req, 400, "Could not delete a resource", "Resource is not valid", &v);
+		return;
+	}
 	rc = cp_store_remove(c->rt->store, t, mesh, name, 0);
 	if (rc) {
 		cp_api_write_store_error(c->req, rc, "Could not delete a resource");

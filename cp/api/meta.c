@@ -100,7 +100,8 @@ void cp_api_config(struct cp_api_ctx *c)
 	if (!cp_api_user_in(&c->user, &c->rt->cfg->access.static_.control_plane_metadata.users,
 			    &c->rt->cfg->access.static_.control_plane_metadata.groups)) {
 		cp_api_write_error(c->req, 403, "Access Denied",
-				   "user does not have access to the control plane metadata", NULL);
+				   km_arena_printf(c->req->a, "user \"%s\" cannot access control-plane metadata",
+						   cp_api_user_string(c->req->a, &c->user)), NULL);
 		return;
 	}
 	cp_api_write_json(c->req, 200, c->rt->config_json ? c->rt->config_json : km_json_object(c->req->a));

@@ -157,7 +157,7 @@ void cp_api_token_user(struct cp_api_ctx *c)
 			    &cfg->access.static_.generate_user_token.groups)) {
 		cp_api_write_error(c->req, 403, "Access Denied",
 				   km_arena_printf(a, "user \"%s\" cannot access the resource of type \"UserToken\"",
-						   c->user.name),
+						   cp_api_user_string(a, &c->user)),
 				   NULL);
 		return;
 	}
@@ -229,7 +229,7 @@ void cp_api_token_dataplane(struct cp_api_ctx *c)
 			    &cfg->access.static_.generate_dp_token.groups)) {
 		cp_api_write_error(c->req, 403, "Access Denied",
 				   km_arena_printf(a, "user \"%s\" cannot access the resource of type \"DataplaneToken\"",
-						   c->user.name),
+						   cp_api_user_string(a, &c->user)),
 				   NULL);
 		return;
 	}

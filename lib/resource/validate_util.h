@@ -86,6 +86,11 @@ void km_v_backend_refs(struct km_arena *a, struct km_violations *out, const char
 /* govalidator.IsURL, approximated */
 bool km_v_is_url(struct km_str s);
 
+/* upstream ValidateJsonPatchBlock: RFC 6902 op/from/value/path rules of the
+ * jsonPatches array <patches> at <p> ("...cluster.jsonPatches") */
+void km_v_json_patch_block(struct km_arena *a, struct km_violations *out, const char *p,
+			   const struct km_json *patches);
+
 /* Per-type validators (one file per family). */
 km_validate_fn km_validate_dataplane, km_validate_mesh, km_validate_zone;
 km_validate_fn km_validate_meshtrafficpermission, km_validate_meshtimeout;
@@ -100,5 +105,7 @@ km_validate_fn km_validate_meshtrace, km_validate_meshaccesslog;
 km_validate_fn km_validate_meshhttproute, km_validate_meshloadbalancingstrategy;
 km_validate_fn km_validate_meshhealthcheck, km_validate_meshtcproute,
 	km_validate_meshfaultinjection;
+km_validate_fn km_validate_meshtrust, km_validate_meshidentity, km_validate_meshpassthrough,
+	km_validate_meshproxypatch;
 
 #endif

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cases as cases_mod  # noqa: E402
@@ -27,36 +28,39 @@ KNOWN_DIFFERENCES = {
         "extracted name is 100 chars; upstream builds a >253-char name in Go code",
     "pkg/core/resources/apis/workload/api/v1alpha1/validator_test::DescribeErrorCases::0:":
         "extracted name is 'workload-'; upstream appends strings.Repeat in Go code",
-    # validators not written yet (schema normalisation still applies to these types)
-    "pkg/plugins/policies/meshpassthrough/api/v1alpha1/validator_test::should validate all fields and return as::1:":
-        "MeshPassthrough validator (appendMatch type/protocol/port rules) not implemented yet",
-    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::0:":
-        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
-    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::1:":
-        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
-    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::2:":
-        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
-    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::3:":
-        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
-    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::4:":
-        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
-    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::5:":
-        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
-    "pkg/plugins/policies/meshproxypatch/api/v1alpha1/validator_test::should validate all fields and return as::6:":
-        "MeshProxyPatch validator (needs Envoy proto decoding of patch values) not implemented yet",
-    "meshidentity/testdata/spec/full-invalid.input.yaml":
-        "MeshIdentity validator (Go template parse of spiffeID, provider checks) not implemented yet",
-    "meshidentity/testdata/spec/invalid-extension.input.yaml":
-        "MeshIdentity validator (Go template parse of spiffeID, provider checks) not implemented yet",
-    "meshidentity/testdata/spec/invalid-path.input.yaml":
-        "MeshIdentity validator (Go template parse of spiffeID, provider checks) not implemented yet",
-    "meshidentity/testdata/spec/invalid-source.input.yaml":
-        "MeshIdentity validator (Go template parse of spiffeID, provider checks) not implemented yet",
-    "meshtrust/testdata/spec/full-invalid.input.yaml":
-        "MeshTrust validator (PEM parsing of caBundles, trustDomain length) not implemented yet",
 }
 
-CASES = cases_mod.load_cases()
+JSONPATCH = "pkg/plugins/policies/core/jsonpatch/validators/validator_test"
+
+
+def _jsonpatch_cases(cases):
+    """Replays the JSON-patch helper table through a MeshProxyPatch cluster Patch
+    (upstream's only caller): blocks go to spec.default.appendModifications[0]
+    .cluster.jsonPatches and expected fields get that prefix. The "empty" entry
+    stays unreplayable: an empty list is reported by MeshProxyPatch itself."""
+    path = os.path.join(cases_mod.EXTRACTED, JSONPATCH + ".cases.yaml")
+    if not os.path.exists(path):
+        return cases
+    d = yaml.safe_load(open(path))
+    prefix = "spec.default.appendModifications[0].cluster."
+    rows = {}
+    for t in d.get("tables") or []:
+        for n, e in enumerate(t["entries"]):
+            if not e.get("raw"):
+                continue
+            cid = "%s::%s::%d:%s" % (JSONPATCH, t["table"][:40], n, e["entry"])
+            blocks = [yaml.safe_load(r) for r in e["raw"]]
+            exp = cases_mod._violations((e.get("fields") or {}).get("expected"))
+            for v in exp or []:
+                v["field"] = prefix + v["field"]
+            spec = {"targetRef": {"kind": "Mesh"}, "default": {"appendModifications": [
+                {"cluster": {"operation": "Patch", "jsonPatches": blocks}}]}}
+            rows[cid] = cases_mod.Case("MeshProxyPatch", cases_mod._resource("MeshProxyPatch", spec),
+                                       exp, True, cid, "validator", None)
+    return [rows.get(c.id, c) for c in cases]
+
+
+CASES = _jsonpatch_cases(cases_mod.load_cases())
 pytestmark = pytest.mark.family("F")
 
 

@@ -161,7 +161,8 @@ def test_oversized_chunked(guard):
 # ----- wrong field types --------------------------------------------------------
 
 WRONG_TYPES = [
-    ("mesh-mtls-string", MESH_PATH, {"type": "Mesh", "name": "m-bad", "mtls": "yes"}),
+    # ("mtls" is a reserved, removed field of the 3.0 Mesh proto: upstream drops it
+    # whatever its type, and so do we; see test_api_basics for dropped fields)
     ("mesh-labels-list", MESH_PATH, {"type": "Mesh", "name": "m-bad", "labels": ["a"]}),
     ("mesh-label-value-number", MESH_PATH, {"type": "Mesh", "name": "m-bad", "labels": {"a": 1}}),
     ("mesh-name-number", MESH_PATH, {"type": "Mesh", "name": 4}),

@@ -347,15 +347,26 @@ def test_secrets_need_admin(api):
     assert api.get("/meshes/default/secrets/sec-2").status == 404
     assert api.get("/meshes/default/secrets/sec-1").json()["data"] == "dGVzdA=="
 
-    r = anon.get("/config")
+    # /config: upstream's default access.static.controlPlaneMetadata lets every
+    # user (authenticated or not) read it
+    assert anon.get("/config").status == 200
+    # ordinary resources stay readable
+    assert anon.get("/meshes").status == 200
+    assert anon.get("/meshes/default").status == 200
+
+
+def test_config_restricted_to_admins(cp_factory):
+    """With controlPlaneMetadata limited to admins, an anonymous caller gets
+    upstream's 403 (golden auth-config-non-localhost)."""
+    cp = cp_factory(name="cfg-admin-only",
+                    env={"KUMA_ACCESS_STATIC_CONTROL_PLANE_METADATA_GROUPS": "mesh-system:admin"})
+    r = cp.api.as_anonymous().get("/config")
     assert_std_error(r, 403)
     golden = _golden("auth-config-non-localhost.golden.json")
     if golden:
         ok, msg = compare_json_text(golden, r.text)
         assert ok, msg
-    # ordinary resources stay readable
-    assert anon.get("/meshes").status == 200
-    assert anon.get("/meshes/default").status == 200
+    assert cp.api.get("/config").status == 200
 
 
 # ----- user tokens ---------------------------------------------------------------------

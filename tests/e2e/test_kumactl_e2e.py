@@ -282,6 +282,31 @@ def test_inspect(kumactl_live, kumactl_cp):
     assert p.stdout.splitlines()[0].split()[:2] == ["NAME", "STATUS"]
 
 
+def test_inspect_dataplane_and_policy(kumactl_live, kumactl_cp):
+    kumactl_cp.seed(DEFAULT_MESH)
+    mtp = ("type: MeshTrafficPermission\nmesh: default\nname: mtp\nspec:\n  targetRef:\n"
+           "    kind: Mesh\n  rules:\n  - default:\n      allow:\n      - spiffeID:\n"
+           "          type: Prefix\n          value: spiffe://default\n")
+    ok(kumactl_live.run("apply", "-f", "-", input=DP.format(name="web-1", app="web",
+                                                           address="10.0.0.1") + "---\n" + mtp))
+    p = kumactl_live.run("inspect", "dataplane", "web-1", "--shadow")
+    assert p.returncode == 1
+    assert p.stderr.endswith("Error: flag '--shadow' can be used only when '--type=config'\n")
+    p = kumactl_live.run("inspect", "dataplane", "web-1", "--type", "nope")
+    assert p.returncode == 1 and p.stderr.endswith("Error: invalid inspection type\n")
+
+    if kumactl_cp.api.get("/meshes/default/dataplanes/web-1/_policies").status == 404:
+        pytest.skip("kuma-cp does not serve /meshes/{mesh}/dataplanes/{name}/_policies yet")
+    p = ok(kumactl_live.run("inspect", "dataplane", "web-1"))
+    assert p.stdout.splitlines()[0].split() == ["Kind", "Origins"]
+    assert "MeshTrafficPermission" in p.stdout
+    if kumactl_cp.api.get("/meshes/default/meshtrafficpermissions/mtp/_resources/dataplanes").status == 404:
+        pytest.skip("kuma-cp does not serve .../_resources/dataplanes yet")
+    p = ok(kumactl_live.run("inspect", "meshtrafficpermission", "mtp", "--new-api"))
+    assert p.stdout.splitlines()[0].split() == ["Type", "Mesh", "Name"]
+    assert "web-1" in p.stdout and p.stdout.endswith("\nTotal: 1\n")
+
+
 def test_version(kumactl_live):
     p = ok(kumactl_live.run("version"))
     lines = p.stdout.splitlines()

@@ -70,6 +70,43 @@ static void check_status_rules(void)
 	CHECK_STREQ(t.rows[2][16], "listener[port=10002,type=ZoneEgress] is not ready");
 }
 
+/* --type policies and `inspect <policy> NAME --new-api` from server responses */
+static void check_server_response(const char *stem, int kind)
+{
+	char rel[256];
+	snprintf(rel, sizeof(rel), "cmd/inspect/testdata/%s.server-response.json", stem);
+	struct km_json *v = ctl_test_json(A, ctl_test_read(A, rel));
+	if (!v) {
+		missing++;
+		return;
+	}
+	struct ctl_table t;
+	if (kind == 0)
+		ctl_inspect_policies_table(&t, A, v);
+	else
+		ctl_inspect_policy_dataplanes_table(&t, A, v);
+	struct km_buf out = KM_BUF_INIT;
+	ctl_table_write(&t, &out);
+	snprintf(rel, sizeof(rel), "cmd/inspect/testdata/%s.golden.txt", stem);
+	CHECK_STREQ(km_buf_cstr(&out), ctl_test_read(A, rel));
+	km_buf_fini(&out);
+}
+
+static void check_policy_legacy(void)
+{
+	struct km_json *v = ctl_test_json(
+	    A, "{\"total\":2,\"items\":[{\"kind\":\"SidecarDataplane\",\"dataplane\":{\"mesh\":\"m\","
+	       "\"name\":\"web\"},\"attachments\":[{\"type\":\"dataplane\"}]},"
+	       "{\"kind\":\"SidecarDataplane\",\"dataplane\":{\"mesh\":\"m\",\"name\":\"backend\"},"
+	       "\"attachments\":[{\"type\":\"inbound\",\"name\":\"1.1.1.1:80\",\"service\":\"backend\"},"
+	       "{\"type\":\"service\",\"name\":\"redis\"}]}]}");
+	struct km_buf out = KM_BUF_INIT;
+	ctl_inspect_policy_legacy(v, &out);
+	CHECK_STREQ(km_buf_cstr(&out), "Affected data plane proxies:\n\n  web\n  backend:\n"
+				       "    inbound 1.1.1.1:80(backend)\n    service redis\n\n");
+	km_buf_fini(&out);
+}
+
 int main(void)
 {
 	A = km_arena_new(0);
@@ -78,6 +115,9 @@ int main(void)
 	check("inspect-dataplanes", 0);
 	check("inspect-meshes", 1);
 	check("inspect-zones", 2);
+	check_server_response("inspect-dataplane", 0);
+	check_server_response("inspect-mtp-dp", 1);
+	check_policy_legacy();
 	if (missing)
 		fprintf(stderr, "note: %d golden groups skipped (conformance data not found)\n", missing);
 	km_arena_free(A);

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The dp-server's TLS certificate: the configured files, or a self-signed
+ * certificate generated on first start under general.workDir and reused
+ * afterwards, so kuma-dp can pin it with --ca-cert-file. */
+#ifndef CP_DPSERVER_CERT_H
+#define CP_DPSERVER_CERT_H
+
+#include "base/buf.h"
+
+struct cp_config;
+
+struct cp_dpserver_cert {
+	char cert_path[512];
+	char key_path[512];
+	struct km_buf cert_pem; /* the certificate (the CA kuma-dp verifies against) */
+};
+
+/* 0, or a negative code with a message in <err>. */
+int cp_dpserver_cert_load(const struct cp_config *cfg, struct cp_dpserver_cert *out,
+			  struct km_buf *err);
+void cp_dpserver_cert_fini(struct cp_dpserver_cert *c);
+
+#endif

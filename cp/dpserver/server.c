@@ -1,0 +1,649 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* dp-server transport (see server.h). Each connection owns an SSL object, an
+ * nghttp2 session, a pending-output buffer and its streams; each stream owns
+ * an arena for its headers, a bounded input buffer and an output queue that a
+ * deferred nghttp2 data source drains. Input never grows past the caps: an
+ * oversized message resets the stream with RESOURCE_EXHAUSTED. */
+#include "cp/dpserver/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+
+struct conn;
+
+struct cp_grpc_stream {
+	struct conn *c;
+	int32_t id;
+	struct km_arena *a;
+	struct cp_http_param *headers;
+	size_t nheaders, cap_headers;
+	const char *method, *path;
+	const struct cp_grpc_method *grpc;
+	void *ctx;
+	struct km_buf in;       /* HTTP body, or unparsed gRPC bytes */
+	struct km_buf out;      /* queued response bytes */
+	size_t out_off;
+	bool responded;         /* response headers submitted */
+	bool finishing;         /* trailers to send after out drains */
+	bool deferred;
+	bool closed_notified;
+	bool too_big;
+	int status_code;
+	char status_msg[256];
+	struct cp_grpc_stream *next;
+};
+
+struct conn {
+	struct cp_dpserver *srv;
+	int fd;
+	SSL *ssl;
+	bool handshaken;
+	bool closing;
+	nghttp2_session *h2;
+	struct km_buf pending; /* TLS-bound bytes not yet written */
+	size_t pending_off;
+	struct cp_grpc_stream *streams;
+	char peer[64];
+	struct conn *next;
+};
+
+struct cp_dpserver {
+	struct km_loop *loop;
+	struct cp_dpserver_config cfg;
+	int lfd;
+	int port;
+	SSL_CTX *ctx;
+	struct conn *conns;
+};
+
+static void conn_close(struct conn *c);
+static void conn_flush(struct conn *c);
+
+/* ---- streams ---- */
+
+static struct cp_grpc_stream *stream_find(struct conn *c, int32_t id)
+{
+	for (struct cp_grpc_stream *s = c->streams; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static void stream_free(struct conn *c, struct cp_grpc_stream *s)
+{
+	if (s->grpc && s->ctx && !s->closed_notified) {
+		s->closed_notified = true;
+		s->grpc->close(s->ctx);
+	}
+	for (struct cp_grpc_stream **p = &c->streams; *p; p = &(*p)->next)
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	km_buf_fini(&s->in);
+	km_buf_fini(&s->out);
+	km_arena_free(s->a);
+	free(s);
+}
+
+const char *cp_grpc_metadata(const struct cp_grpc_stream *s, const char *key)
+{
+	for (size_t i = 0; i < s->nheaders; i++)
+		if (strcasecmp(s->headers[i].key.ptr, key) == 0)
+			return s->headers[i].value.ptr;
+	return NULL;
+}
+
+const char *cp_grpc_peer(const struct cp_grpc_stream *s)
+{
+	return s->c->peer;
+}
+
+static ssize_t read_out(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+			nghttp2_data_source *src, void *user)
+{
+	struct cp_grpc_stream *s = src->ptr;
+	size_t avail = s->out.len - s->out_off;
+	if (avail == 0) {
+		if (s->finishing) {
+			*flags |= NGHTTP2_DATA_FLAG_EOF;
+			if (s->grpc) {
+				*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+				char code[16];
+				snprintf(code, sizeof(code), "%d", s->status_code);
+				nghttp2_nv trailers[] = {
+				    {(uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), 0},
+				    {(uint8_t *)"grpc-message", (uint8_t *)s->status_msg, 12,
+				     strlen(s->status_msg), 0},
+				};
+				nghttp2_submit_trailer(h2, id, trailers, s->status_msg[0] ? 2 : 1);
+			}
+			return 0;
+		}
+		s->deferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	size_t n = avail < len ? avail : len;
+	memcpy(buf, s->out.data + s->out_off, n);
+	s->out_off += n;
+	if (s->out_off == s->out.len) {
+		km_buf_reset(&s->out);
+		s->out_off = 0;
+	}
+	return (ssize_t)n;
+}
+
+static void respond_headers(struct cp_grpc_stream *s, int http_status, const char *content_type)
+{
+	if (s->responded)
+		return;
+	s->responded = true;
+	char st[8];
+	snprintf(st, sizeof(st), "%d", http_status);
+	nghttp2_nv hdrs[] = {
+	    {(uint8_t *)":status", (uint8_t *)st, 7, strlen(st), 0},
+	    {(uint8_t *)"content-type", (uint8_t *)content_type, 12, strlen(content_type), 0},
+	};
+	nghttp2_data_provider dp = {.source.ptr = s, .read_callback = read_out};
+	nghttp2_submit_response(s->c->h2, s->id, hdrs, 2, &dp);
+}
+
+static void kick(struct cp_grpc_stream *s)
+{
+	if (s->deferred) {
+		s->deferred = false;
+		nghttp2_session_resume_data(s->c->h2, s->id);
+	}
+	conn_flush(s->c);
+}
+
+int cp_grpc_send(struct cp_grpc_stream *s, const void *msg, size_t len)
+{
+	if (s->finishing || s->c->closing)
+		return -EPIPE;
+	respond_headers(s, 200, "application/grpc");
+	uint8_t hdr[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
+	km_buf_append(&s->out, hdr, 5);
+	km_buf_append(&s->out, msg, len);
+	kick(s);
+	return 0;
+}
+
+void cp_grpc_finish(struct cp_grpc_stream *s, int code, const char *msg)
+{
+	if (s->finishing)
+		return;
+	if (!s->responded) {
+		/* trailers-only response */
+		s->responded = true;
+		char c[16];
+		snprintf(c, sizeof(c), "%d", code);
+		const char *m = msg ? msg : "";
+		nghttp2_nv hdrs[] = {
+		    {(uint8_t *)":status", (uint8_t *)"200", 7, 3, 0},
+		    {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, 0},
+		    {(uint8_t *)"grpc-status", (uint8_t *)c, 11, strlen(c), 0},
+		    {(uint8_t *)"grpc-message", (uint8_t *)m, 12, strlen(m), 0},
+		};
+		s->finishing = true;
+		nghttp2_submit_headers(s->c->h2, NGHTTP2_FLAG_END_STREAM, s->id, NULL, hdrs, *m ? 4 : 3,
+				       NULL);
+		conn_flush(s->c);
+		return;
+	}
+	s->finishing = true;
+	s->status_code = code;
+	snprintf(s->status_msg, sizeof(s->status_msg), "%s", msg ? msg : "");
+	kick(s);
+}
+
+/* ---- request dispatch ---- */
+
+static void dispatch_http(struct cp_grpc_stream *s)
+{
+	struct cp_dpserver *srv = s->c->srv;
+	struct cp_http_req req = {0};
+	req.a = s->a;
+	req.method = s->method ? s->method : "GET";
+	const char *path = s->path ? s->path : "/";
+	const char *q = strchr(path, '?');
+	req.path = (struct km_str){path, q ? (size_t)(q - path) : strlen(path)};
+	req.body = (struct km_str){km_buf_cstr(&s->in), s->in.len};
+	req.headers = s->headers;
+	req.nheaders = s->nheaders;
+	req.remote_loopback = strncmp(s->c->peer, "127.", 4) == 0;
+	if (s->too_big) {
+		req.status = 413;
+		req.content_type = "text/plain";
+		km_buf_puts(&req.out, "request body too large");
+	} else if (srv->cfg.http) {
+		srv->cfg.http(srv->cfg.http_ctx, &req);
+	} else {
+		req.status = 404;
+	}
+	respond_headers(s, req.status ? req.status : 200,
+			req.content_type ? req.content_type : "application/json");
+	km_buf_append(&s->out, req.out.data, req.out.len);
+	km_buf_fini(&req.out);
+	s->finishing = true;
+	kick(s);
+}
+
+/* Splits buffered input into gRPC messages. */
+static void feed_grpc(struct cp_grpc_stream *s)
+{
+	size_t off = 0;
+	while (s->in.len - off >= 5) {
+		const uint8_t *p = (const uint8_t *)s->in.data + off;
+		uint32_t len = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+		if (p[0] != 0) {
+			cp_grpc_finish(s, CP_GRPC_UNIMPLEMENTED, "compressed messages are not supported");
+			return;
+		}
+		if (len > s->c->srv->cfg.max_message) {
+			km_warn("dp-server", "gRPC message too large peer=%s size=%u", s->c->peer, len);
+			cp_grpc_finish(s, CP_GRPC_RESOURCE_EXHAUSTED, "message larger than the limit");
+			s->in.len = 0;
+			return;
+		}
+		if (s->in.len - off - 5 < len)
+			break;
+		if (s->ctx && !s->finishing)
+			s->grpc->message(s->ctx, p + 5, len);
+		off += 5 + len;
+	}
+	if (off) {
+		memmove(s->in.data, s->in.data + off, s->in.len - off);
+		s->in.len -= off;
+	}
+}
+
+static void open_grpc(struct cp_grpc_stream *s)
+{
+	const struct cp_dpserver_config *cfg = &s->c->srv->cfg;
+	for (size_t i = 0; i < cfg->nmethods; i++)
+		if (s->path && strcmp(cfg->methods[i].path, s->path) == 0) {
+			s->grpc = &cfg->methods[i];
+			break;
+		}
+	if (!s->grpc) {
+		cp_grpc_finish(s, CP_GRPC_UNIMPLEMENTED, "unknown service or method");
+		return;
+	}
+	/* bounded by the message cap plus one frame header */
+	s->in.max = cfg->max_message + 5 + 16384;
+	s->ctx = s->grpc->open(s->grpc->svc, s);
+	if (!s->ctx && !s->finishing)
+		cp_grpc_finish(s, CP_GRPC_UNAVAILABLE, "stream refused");
+}
+
+static bool is_grpc(const struct cp_grpc_stream *s)
+{
+	const char *ct = cp_grpc_metadata(s, "content-type");
+	return ct && strncmp(ct, "application/grpc", 16) == 0;
+}
+
+/* ---- nghttp2 callbacks ---- */
+
+static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *user)
+{
+	struct conn *c = user;
+	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	struct cp_grpc_stream *s = km_calloc(1, sizeof(*s));
+	s->c = c;
+	s->id = f->hd.stream_id;
+	s->a = km_arena_new(2048);
+	s->in.max = c->srv->cfg.max_body;
+	s->next = c->streams;
+	c->streams = s;
+	return 0;
+}
+
+static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+		     const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+{
+	struct cp_grpc_stream *s = stream_find(user, f->hd.stream_id);
+	if (!s || f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	if (s->nheaders >= 64)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+	char *k = km_arena_strndup(s->a, (const char *)name, nlen);
+	char *v = km_arena_strndup(s->a, (const char *)value, vlen);
+	if (strcmp(k, ":method") == 0)
+		s->method = v;
+	else if (strcmp(k, ":path") == 0)
+		s->path = v;
+	if (s->nheaders == s->cap_headers) {
+		size_t cap = s->cap_headers ? s->cap_headers * 2 : 16;
+		s->headers = km_arena_realloc(s->a, s->headers, s->cap_headers * sizeof(*s->headers),
+					      cap * sizeof(*s->headers));
+		s->cap_headers = cap;
+	}
+	s->headers[s->nheaders].key = (struct km_str){k, nlen};
+	s->headers[s->nheaders].value = (struct km_str){v, vlen};
+	s->nheaders++;
+	return 0;
+}
+
+static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+		   void *user)
+{
+	struct cp_grpc_stream *s = stream_find(user, id);
+	if (!s || s->finishing)
+		return 0;
+	if (km_buf_append(&s->in, data, len) != 0) {
+		s->too_big = true;
+		if (s->grpc) {
+			cp_grpc_finish(s, CP_GRPC_RESOURCE_EXHAUSTED, "message larger than the limit");
+			s->in.len = 0;
+		}
+		return 0;
+	}
+	if (s->grpc)
+		feed_grpc(s);
+	return 0;
+}
+
+static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user)
+{
+	struct cp_grpc_stream *s = stream_find(user, f->hd.stream_id);
+	if (!s)
+		return 0;
+	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST && is_grpc(s))
+		open_grpc(s);
+	if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
+	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+		if (s->grpc) {
+			/* peer half-closed: the handler may still be sending */
+			if (s->ctx && !s->closed_notified) {
+				s->closed_notified = true;
+				s->grpc->close(s->ctx);
+				s->ctx = NULL;
+			}
+			if (!s->finishing)
+				cp_grpc_finish(s, CP_GRPC_OK, NULL);
+		} else if (!is_grpc(s)) {
+			dispatch_http(s);
+		}
+	}
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *user)
+{
+	struct conn *c = user;
+	struct cp_grpc_stream *s = stream_find(c, id);
+	if (s)
+		stream_free(c, s);
+	return 0;
+}
+
+/* ---- TLS and socket I/O ---- */
+
+static void on_io(struct km_loop *loop, int fd, unsigned events, void *ctx);
+
+static void watch(struct conn *c)
+{
+	unsigned ev = KM_EV_READ;
+	if (c->pending.len > c->pending_off)
+		ev |= KM_EV_WRITE;
+	km_loop_watch(c->srv->loop, c->fd, ev, on_io, c);
+}
+
+static void conn_flush(struct conn *c)
+{
+	if (c->closing || !c->handshaken)
+		return;
+	for (;;) {
+		const uint8_t *data;
+		ssize_t n = nghttp2_session_mem_send(c->h2, &data);
+		if (n < 0) {
+			conn_close(c);
+			return;
+		}
+		if (n == 0)
+			break;
+		km_buf_append(&c->pending, data, (size_t)n);
+	}
+	while (c->pending.len > c->pending_off) {
+		ERR_clear_error();
+		int w = SSL_write(c->ssl, c->pending.data + c->pending_off,
+				  (int)(c->pending.len - c->pending_off));
+		if (w <= 0) {
+			int e = SSL_get_error(c->ssl, w);
+			if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+				break;
+			conn_close(c);
+			return;
+		}
+		c->pending_off += (size_t)w;
+	}
+	if (c->pending_off == c->pending.len) {
+		km_buf_reset(&c->pending);
+		c->pending_off = 0;
+	}
+	if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2) &&
+	    c->pending.len == 0) {
+		conn_close(c);
+		return;
+	}
+	watch(c);
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	for (unsigned i = 0; i + 1 <= inlen;) {
+		unsigned l = in[i];
+		if (i + 1 + l > inlen)
+			break;
+		if (l == 2 && memcmp(in + i + 1, "h2", 2) == 0) {
+			*out = in + i + 1;
+			*outlen = 2;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		i += 1 + l;
+	}
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+static void start_h2(struct conn *c)
+{
+	nghttp2_session_callbacks *cb;
+	nghttp2_session_callbacks_new(&cb);
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	nghttp2_session_server_new(&c->h2, cb, c);
+	nghttp2_session_callbacks_del(cb);
+	nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100},
+				       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},
+				       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 64 * 1024}};
+	nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, 3);
+	nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, 4 << 20);
+}
+
+static void on_io(struct km_loop *loop, int fd, unsigned events, void *ctx)
+{
+	struct conn *c = ctx;
+	if (!c->handshaken) {
+		ERR_clear_error();
+		int r = SSL_do_handshake(c->ssl);
+		if (r != 1) {
+			int e = SSL_get_error(c->ssl, r);
+			if (e == SSL_ERROR_WANT_READ) {
+				km_loop_watch(loop, fd, KM_EV_READ, on_io, c);
+				return;
+			}
+			if (e == SSL_ERROR_WANT_WRITE) {
+				km_loop_watch(loop, fd, KM_EV_READ | KM_EV_WRITE, on_io, c);
+				return;
+			}
+			unsigned long err = ERR_peek_error();
+			km_debug("dp-server", "TLS handshake failed peer=%s error=%s", c->peer,
+				 err ? ERR_reason_error_string(err) : "closed");
+			conn_close(c);
+			return;
+		}
+		c->handshaken = true;
+		start_h2(c);
+	}
+	if (events & KM_EV_READ) {
+		uint8_t buf[16384];
+		for (;;) {
+			ERR_clear_error();
+			int n = SSL_read(c->ssl, buf, sizeof(buf));
+			if (n <= 0) {
+				int e = SSL_get_error(c->ssl, n);
+				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+					break;
+				conn_close(c);
+				return;
+			}
+			ssize_t rv = nghttp2_session_mem_recv(c->h2, buf, (size_t)n);
+			if (rv < 0) {
+				km_debug("dp-server", "HTTP/2 error peer=%s error=%s", c->peer,
+					 nghttp2_strerror((int)rv));
+				conn_close(c);
+				return;
+			}
+			if (c->closing)
+				return;
+		}
+	}
+	conn_flush(c);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	struct cp_dpserver *srv = c->srv;
+	km_loop_unwatch(srv->loop, c->fd);
+	while (c->streams)
+		stream_free(c, c->streams);
+	if (c->h2)
+		nghttp2_session_del(c->h2);
+	SSL_free(c->ssl);
+	close(c->fd);
+	for (struct conn **p = &srv->conns; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	km_buf_fini(&c->pending);
+	free(c);
+}
+
+static void on_accept(struct km_loop *loop, int lfd, unsigned events, void *ctx)
+{
+	struct cp_dpserver *srv = ctx;
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct conn *c = km_calloc(1, sizeof(*c));
+		c->srv = srv;
+		c->fd = fd;
+		char host[INET6_ADDRSTRLEN] = "?";
+		int port = 0;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+			port = ntohs(in->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+			port = ntohs(in6->sin6_port);
+		}
+		snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+		c->ssl = SSL_new(srv->ctx);
+		SSL_set_fd(c->ssl, fd);
+		SSL_set_accept_state(c->ssl);
+		c->next = srv->conns;
+		srv->conns = c;
+		km_loop_watch(loop, fd, KM_EV_READ, on_io, c);
+	}
+}
+
+struct cp_dpserver *cp_dpserver_start(struct km_loop *loop, const struct cp_dpserver_config *cfg)
+{
+	struct cp_dpserver *srv = km_calloc(1, sizeof(*srv));
+	srv->loop = loop;
+	srv->cfg = *cfg;
+	if (!srv->cfg.max_message)
+		srv->cfg.max_message = 4 << 20;
+	if (!srv->cfg.max_body)
+		srv->cfg.max_body = 1 << 20;
+	srv->ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX_set_min_proto_version(srv->ctx, TLS1_2_VERSION);
+	if (SSL_CTX_use_certificate_chain_file(srv->ctx, cfg->cert_pem) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(srv->ctx, cfg->key_pem, SSL_FILETYPE_PEM) != 1) {
+		km_error("dp-server", "cannot load TLS certificate cert=%s key=%s", cfg->cert_pem,
+			 cfg->key_pem);
+		SSL_CTX_free(srv->ctx);
+		free(srv);
+		return NULL;
+	}
+	SSL_CTX_set_alpn_select_cb(srv->ctx, alpn_select, NULL);
+	struct sockaddr_in sa = {0};
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)cfg->port);
+	inet_pton(AF_INET, cfg->iface && *cfg->iface ? cfg->iface : "0.0.0.0", &sa.sin_addr);
+	srv->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	setsockopt(srv->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(srv->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(srv->lfd, 1024) < 0) {
+		km_error("dp-server", "cannot listen port=%d error=%s", cfg->port, strerror(errno));
+		close(srv->lfd);
+		SSL_CTX_free(srv->ctx);
+		free(srv);
+		return NULL;
+	}
+	socklen_t sl = sizeof(sa);
+	getsockname(srv->lfd, (struct sockaddr *)&sa, &sl);
+	srv->port = ntohs(sa.sin_port);
+	km_loop_watch(loop, srv->lfd, KM_EV_READ, on_accept, srv);
+	km_info("dp-server", "listening address=%s:%d protocols=h2,grpc", cfg->iface ? cfg->iface : "0.0.0.0",
+		srv->port);
+	return srv;
+}
+
+int cp_dpserver_port(const struct cp_dpserver *s)
+{
+	return s->port;
+}
+
+void cp_dpserver_stop(struct cp_dpserver *s)
+{
+	if (!s)
+		return;
+	while (s->conns)
+		conn_close(s->conns);
+	km_loop_unwatch(s->loop, s->lfd);
+	close(s->lfd);
+	SSL_CTX_free(s->ctx);
+	free(s);
+}
