@@ -43,7 +43,8 @@ size_t ctl_apply_split(struct km_arena *a, const char *text, const char ***docs)
 	size_t start = 0, i = 0;
 	for (;;) {
 		/* a separator is "---" at the start of the text or of a line */
-		bool sep = i + 3 <= len && memcmp(s + i, "---", 3) == 0 && (i == 0 || s[i - 1] == '\n');
+		bool sep = i + 3 <= len && memcmp(s + i, "---", 3) == 0 &&
+			   (i == 0 || s[i - 1] == '\n');
 		if (sep || i >= len) {
 			size_t end = i;
 			if (sep) /* the separator also eats the whitespace before its newline */
@@ -196,7 +197,7 @@ static int read_url(struct ctl_ctx *c, const char *url, struct km_buf *b)
 	curl_easy_cleanup(h);
 	if (rc != CURLE_OK)
 		return ctl_args_fail(c, "error with GET http request: Get \"%s\": %s", url,
-				curl_easy_strerror(rc));
+				     curl_easy_strerror(rc));
 	if (status != 200)
 		return ctl_args_fail(c, "error while retrieving URL");
 	return 0;
@@ -206,7 +207,8 @@ static int read_content(struct ctl_ctx *c, const char *file, struct km_buf *b)
 {
 	if (strcmp(file, "-") == 0) {
 		if (read_fd_all(stdin, b) < 0)
-			return ctl_args_fail(c, "error while reading provided file: read stdin failed");
+			return ctl_args_fail(
+				c, "error while reading provided file: read stdin failed");
 		return 0;
 	}
 	if (!strncmp(file, "http://", 7) || !strncmp(file, "https://", 8))
@@ -214,23 +216,24 @@ static int read_content(struct ctl_ctx *c, const char *file, struct km_buf *b)
 	struct stat st;
 	if (stat(file, &st) < 0)
 		return ctl_args_fail(c, "error while reading provided file: stat %s: %s", file,
-				go_strerror(c->a, errno));
+				     go_strerror(c->a, errno));
 	if (!S_ISDIR(st.st_mode)) {
 		int rc = read_file(file, b);
 		if (rc < 0)
-			return ctl_args_fail(c, "error while reading provided file: open %s: %s", file,
-					go_strerror(c->a, -rc));
+			return ctl_args_fail(c, "error while reading provided file: open %s: %s",
+					     file, go_strerror(c->a, -rc));
 		return 0;
 	}
 	DIR *d = opendir(file);
 	if (!d)
 		return ctl_args_fail(c, "error reading directory: open %s: %s", file,
-				go_strerror(c->a, errno));
+				     go_strerror(c->a, errno));
 	const char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+		if (e->d_name[0] == '.' &&
+		    (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
 			continue;
 		const char *full = km_arena_printf(c->a, "%s/%s", file, e->d_name);
 		if (stat(full, &st) < 0 || S_ISDIR(st.st_mode) || !has_ext(e->d_name))
@@ -251,8 +254,8 @@ static int read_content(struct ctl_ctx *c, const char *file, struct km_buf *b)
 			km_buf_puts(b, "\n---\n");
 		int rc = read_file(names[i], b);
 		if (rc < 0)
-			return ctl_args_fail(c, "error reading file %s: open %s: %s", names[i], names[i],
-					go_strerror(c->a, -rc));
+			return ctl_args_fail(c, "error reading file %s: open %s: %s", names[i],
+					     names[i], go_strerror(c->a, -rc));
 	}
 	return 0;
 }
@@ -272,12 +275,12 @@ static const char *violations_text(struct km_arena *a, const struct km_violation
 {
 	struct km_buf b = KM_BUF_INIT;
 	for (size_t i = 0; i < v->len; i++)
-		km_buf_printf(&b, "%s%s: %s", i ? "; " : "", v->items[i].field, v->items[i].message);
+		km_buf_printf(&b, "%s%s: %s", i ? "; " : "", v->items[i].field,
+			      v->items[i].message);
 	const char *r = km_arena_strdup(a, km_buf_cstr(&b));
 	km_buf_fini(&b);
 	return r;
 }
-
 
 /* Maps libfyaml's wording to go-yaml's for the common cases. */
 static const char *yaml_error_text(struct km_arena *a, const char *msg)
@@ -307,7 +310,8 @@ static struct km_json *rest_body(struct km_arena *a, const struct km_resource_do
 		km_json_set(a, o, "spec", d->spec);
 	} else {
 		for (size_t i = 0; i < d->spec->len; i++)
-			km_json_append_member(a, o, d->spec->members[i].key, d->spec->members[i].val);
+			km_json_append_member(a, o, d->spec->members[i].key,
+					      d->spec->members[i].val);
 	}
 	return o;
 }
@@ -333,7 +337,8 @@ static struct km_json *dry_run_form(struct km_arena *a, const struct km_resource
 		km_json_set(a, o, "spec", d->spec);
 	} else {
 		for (size_t i = 0; i < d->spec->len; i++)
-			km_json_append_member(a, o, d->spec->members[i].key, d->spec->members[i].val);
+			km_json_append_member(a, o, d->spec->members[i].key,
+					      d->spec->members[i].val);
 	}
 	return o;
 }
@@ -342,9 +347,10 @@ static const char *item_path(struct km_arena *a, const struct km_resource_doc *d
 {
 	const char *name = km_arena_strndup(a, d->name.ptr, d->name.len);
 	if (d->type->scope == KM_SCOPE_MESH)
-		return km_arena_printf(a, "/meshes/%s/%s/%s",
-				       ctl_client_escape(a, km_arena_strndup(a, d->mesh.ptr, d->mesh.len)),
-				       d->type->path, ctl_client_escape(a, name));
+		return km_arena_printf(
+			a, "/meshes/%s/%s/%s",
+			ctl_client_escape(a, km_arena_strndup(a, d->mesh.ptr, d->mesh.len)),
+			d->type->path, ctl_client_escape(a, name));
 	return km_arena_printf(a, "/%s/%s", d->type->path, ctl_client_escape(a, name));
 }
 
@@ -387,8 +393,10 @@ static int upsert(struct ctl_ctx *c, const struct ctl_cp *cp, const struct km_re
 	km_buf_fini(&err);
 	const char *tn = d->type->name;
 	if (fail)
-		return ctl_args_fail(c, "resource type=\"%s\" mesh=\"%.*s\" name=\"%.*s\": failed server side: %s",
-				tn, KM_STR_FMT(d->mesh), KM_STR_FMT(d->name), fail);
+		return ctl_args_fail(
+			c,
+			"resource type=\"%s\" mesh=\"%.*s\" name=\"%.*s\": failed server side: %s",
+			tn, KM_STR_FMT(d->mesh), KM_STR_FMT(d->name), fail);
 	printf("resource type=\"%s\" mesh=\"%.*s\" name=\"%.*s\" %s\n", tn, KM_STR_FMT(d->mesh),
 	       KM_STR_FMT(d->name), update ? "Updated" : "Created");
 	fflush(stdout);
@@ -399,7 +407,8 @@ static int upsert(struct ctl_ctx *c, const struct ctl_cp *cp, const struct km_re
 		if (w && w->kind == KM_JSON_ARRAY)
 			for (size_t i = 0; i < w->len; i++)
 				if (w->items[i]->kind == KM_JSON_STRING)
-					fprintf(stderr, "Warning: %.*s\n", KM_STR_FMT(w->items[i]->s));
+					fprintf(stderr, "Warning: %.*s\n",
+						KM_STR_FMT(w->items[i]->s));
 	}
 	return 0;
 }
@@ -427,43 +436,53 @@ int ctl_apply_run(struct ctl_ctx *c)
 	const char **vals = km_arena_alloc(c->a, (nvars + 1) * sizeof(*vals));
 	for (size_t i = 0; i < nvars; i++) {
 		const char *eq = strchr(vars[i], '=');
-		keys[i] = km_arena_strndup(c->a, vars[i], eq ? (size_t)(eq - vars[i]) : strlen(vars[i]));
+		keys[i] = km_arena_strndup(c->a, vars[i],
+					   eq ? (size_t)(eq - vars[i]) : strlen(vars[i]));
 		vals[i] = eq ? eq + 1 : "";
 	}
 	struct km_resource_doc *res = km_arena_alloc(c->a, (ndocs + 1) * sizeof(*res));
 	size_t nres = 0;
 	bool has_errors = false;
 	for (size_t i = 0; i < ndocs; i++) {
-		const char *text = nvars ? ctl_apply_render(c->a, docs[i], keys, vals, nvars) : docs[i];
+		const char *text =
+			nvars ? ctl_apply_render(c->a, docs[i], keys, vals, nvars) : docs[i];
 		struct km_json **parsed = NULL;
 		size_t np = 0;
 		struct km_buf perr = KM_BUF_INIT;
 		int prc = km_yaml_parse(c->a, text, strlen(text), &parsed, &np, &perr);
 		const char *failure = NULL;
 		if (prc < 0) {
-			const char *m = km_arena_printf(c->a, "error converting YAML to JSON: yaml: %s",
-							yaml_error_text(c->a, km_buf_cstr(&perr)));
-			failure = km_arena_printf(c->a, "failed to parse resource: invalid meta type: %s",
+			const char *m =
+				km_arena_printf(c->a, "error converting YAML to JSON: yaml: %s",
+						yaml_error_text(c->a, km_buf_cstr(&perr)));
+			failure = km_arena_printf(c->a,
+						  "failed to parse resource: invalid meta type: %s",
 						  go_quote(c->a, m));
 		} else if (np == 0 || parsed[0]->kind != KM_JSON_OBJECT) {
-			failure = "failed to parse resource: invalid meta type: \"json: cannot unmarshal string into Go value of type v1alpha1.ResourceMeta\"";
+			failure =
+				"failed to parse resource: invalid meta type: \"json: cannot unmarshal string into Go value of type v1alpha1.ResourceMeta\"";
 		} else {
 			struct km_str tn = km_json_get_string(parsed[0], "type");
 			km_buf_reset(&perr);
 			if (!km_rtype_by_name(tn)) {
-				failure = km_arena_printf(c->a, "failed to parse resource: invalid resource type \"%.*s\"",
-							  KM_STR_FMT(tn));
-			} else if (km_resource_doc_from_json(c->a, parsed[0], NULL, &res[nres], &perr) < 0) {
+				failure = km_arena_printf(
+					c->a,
+					"failed to parse resource: invalid resource type \"%.*s\"",
+					KM_STR_FMT(tn));
+			} else if (km_resource_doc_from_json(c->a, parsed[0], NULL, &res[nres],
+							     &perr) < 0) {
 				const char *m = km_arena_strdup(c->a, km_buf_cstr(&perr));
-				failure = km_arena_printf(c->a, "failed to parse resource: invalid meta type: %s",
-							  go_quote(c->a, m));
+				failure = km_arena_printf(
+					c->a, "failed to parse resource: invalid meta type: %s",
+					go_quote(c->a, m));
 			} else {
 				struct km_resource_doc *d = &res[nres];
 				struct km_violations viol, meta;
 				km_violations_init(&viol, c->a);
 				km_violations_init(&meta, c->a);
 				if (km_validate_resource(c->a, d, &viol) < 0 || viol.len)
-					failure = km_arena_printf(c->a, "failed to parse resource: %s",
+					failure = km_arena_printf(c->a,
+								  "failed to parse resource: %s",
 								  violations_text(c->a, &viol));
 				else if (km_validate_meta(c->a, d, &meta), meta.len)
 					failure = km_arena_printf(c->a, "failed to read meta: %s",

@@ -18,7 +18,9 @@ static const struct ctl_cp *resolve_cp(struct ctl_ctx *c, struct km_buf *why)
 {
 	struct ctl_config *cfg = &c->cfg;
 	if (!cfg->current || !*cfg->current) {
-		km_buf_puts(why, "active Control Plane is not set. Use `kumactl config control-planes add` to add a Control Plane and make it active");
+		km_buf_puts(
+			why,
+			"active Control Plane is not set. Use `kumactl config control-planes add` to add a Control Plane and make it active");
 		return NULL;
 	}
 	struct ctl_context *x = ctl_ctlconfig_context(cfg, cfg->current);
@@ -28,7 +30,9 @@ static const struct ctl_cp *resolve_cp(struct ctl_ctx *c, struct km_buf *why)
 		cpname = override;
 	struct ctl_cp *cp = cpname ? ctl_ctlconfig_cp(cfg, cpname) : NULL;
 	if (!cp) {
-		km_buf_puts(why, "apparently, configuration is broken. Use `kumactl config control-planes add` to add a Control Plane and make it active");
+		km_buf_puts(
+			why,
+			"apparently, configuration is broken. Use `kumactl config control-planes add` to add a Control Plane and make it active");
 		return NULL;
 	}
 	if (cp->auth_type && *cp->auth_type && strcmp(cp->auth_type, "tokens") != 0) {
@@ -65,8 +69,8 @@ const char *ctl_client_escape(struct km_arena *a, const char *s)
 {
 	struct km_buf b = KM_BUF_INIT;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '.' || *p == '_' || *p == '~')
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~')
 			km_buf_putc(&b, (char)*p);
 		else
 			km_buf_printf(&b, "%%%02X", *p);
@@ -112,8 +116,8 @@ static void host_port(const char *url, struct km_buf *out)
 		km_buf_puts(out, https ? ":443" : ":80");
 }
 
-int ctl_client_do(struct ctl_ctx *c, const struct ctl_cp *cp, const char *method,
-		  const char *path, const char *body, struct ctl_resp *resp, struct km_buf *err)
+int ctl_client_do(struct ctl_ctx *c, const struct ctl_cp *cp, const char *method, const char *path,
+		  const char *body, struct ctl_resp *resp, struct km_buf *err)
 {
 	static bool inited;
 	if (!inited) {
@@ -189,7 +193,9 @@ int ctl_client_do(struct ctl_ctx *c, const struct ctl_cp *cp, const char *method
 			host_port(url, err);
 			km_buf_puts(err, ": connect: connection refused");
 		} else if (rc == CURLE_OPERATION_TIMEDOUT) {
-			km_buf_puts(err, "context deadline exceeded (Client.Timeout exceeded while awaiting headers)");
+			km_buf_puts(
+				err,
+				"context deadline exceeded (Client.Timeout exceeded while awaiting headers)");
 		} else if (rc == CURLE_COULDNT_RESOLVE_HOST) {
 			km_buf_puts(err, "dial tcp: lookup ");
 			host_port(url, err);
@@ -273,7 +279,8 @@ void ctl_client_check_version(struct ctl_ctx *c)
 	struct km_buf err = KM_BUF_INIT;
 	const struct ctl_cp *cp = resolve_cp(c, &err);
 	if (!cp) {
-		fprintf(stderr, "WARNING: Failed to retrieve server version, can't check compatibility: %s\n",
+		fprintf(stderr,
+			"WARNING: Failed to retrieve server version, can't check compatibility: %s\n",
 			km_buf_cstr(&err));
 		km_buf_fini(&err);
 		return;

@@ -29,7 +29,8 @@ static void words_case(struct km_buf *subs, struct km_buf *args, const struct ct
 		if (!t->kumactl_arg || (del && km_rtype_has(t, KM_RT_READ_ONLY)))
 			continue;
 		if (get)
-			km_buf_printf(args, "%s%s %s", first ? "" : " ", t->kumactl_plural, t->kumactl_arg);
+			km_buf_printf(args, "%s%s %s", first ? "" : " ", t->kumactl_plural,
+				      t->kumactl_arg);
 		else
 			km_buf_printf(args, "%s%s", first ? "" : " ", t->kumactl_arg);
 		first = false;
@@ -73,48 +74,50 @@ int ctl_completion_bash_run(struct ctl_ctx *c)
 	struct km_buf words = KM_BUF_INIT, args = KM_BUF_INIT, flags = KM_BUF_INIT;
 	struct km_buf out = KM_BUF_INIT;
 	walk(&words, &args, &flags, &ctl_main_root, "kumactl", "");
-	km_buf_puts(&out, "# bash completion for kumactl\n\n_kumactl_words()\n{\n\tcase \"$1\" in\n");
+	km_buf_puts(&out,
+		    "# bash completion for kumactl\n\n_kumactl_words()\n{\n\tcase \"$1\" in\n");
 	km_buf_puts(&out, km_buf_cstr(&words));
 	km_buf_puts(&out, "\tesac\n}\n\n_kumactl_args()\n{\n\tcase \"$1\" in\n");
 	km_buf_puts(&out, km_buf_cstr(&args));
 	km_buf_puts(&out, "\tesac\n}\n\n_kumactl_flags()\n{\n\tcase \"$1\" in\n");
 	km_buf_puts(&out, km_buf_cstr(&flags));
-	km_buf_puts(&out,
-		    "\tesac\n}\n\n"
-		    "_kumactl()\n{\n"
-		    "\tlocal cur prev path i w\n"
-		    "\tcur=\"${COMP_WORDS[COMP_CWORD]}\"\n"
-		    "\tprev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
-		    "\tpath=\"kumactl\"\n"
-		    "\tfor ((i = 1; i < COMP_CWORD; i++)); do\n"
-		    "\t\tw=\"${COMP_WORDS[i]}\"\n"
-		    "\t\tcase \"$w\" in -*) continue ;; esac\n"
-		    "\t\tcase \" $(_kumactl_words \"$path\") \" in\n"
-		    "\t\t*\" $w \"*) path=\"$path $w\" ;;\n"
-		    "\t\tesac\n"
-		    "\tdone\n"
-		    "\tcase \"$prev\" in\n"
-		    "\t-o | --output)\n"
-		    "\t\tCOMPREPLY=($(compgen -W \"table yaml json\" -- \"$cur\"))\n"
-		    "\t\treturn ;;\n"
-		    "\t--log-level)\n"
-		    "\t\tCOMPREPLY=($(compgen -W \"off info debug\" -- \"$cur\"))\n"
-		    "\t\treturn ;;\n"
-		    "\t--format)\n"
-		    "\t\tCOMPREPLY=($(compgen -W \"pem-base64 pem\" -- \"$cur\"))\n"
-		    "\t\treturn ;;\n"
-		    "\t-f | --file | --config-file | --ca-cert-file | --client-cert-file | "
-		    "--client-key-file | --signing-key-path)\n"
-		    "\t\tCOMPREPLY=($(compgen -f -- \"$cur\"))\n"
-		    "\t\treturn ;;\n"
-		    "\tesac\n"
-		    "\tif [[ \"$cur\" == -* ]]; then\n"
-		    "\t\tCOMPREPLY=($(compgen -W \"$(_kumactl_flags \"$path\")\" -- \"$cur\"))\n"
-		    "\telse\n"
-		    "\t\tCOMPREPLY=($(compgen -W \"$(_kumactl_words \"$path\") $(_kumactl_args \"$path\")\" -- \"$cur\"))\n"
-		    "\tfi\n"
-		    "}\n\n"
-		    "complete -o default -F _kumactl kumactl\n");
+	km_buf_puts(
+		&out,
+		"\tesac\n}\n\n"
+		"_kumactl()\n{\n"
+		"\tlocal cur prev path i w\n"
+		"\tcur=\"${COMP_WORDS[COMP_CWORD]}\"\n"
+		"\tprev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+		"\tpath=\"kumactl\"\n"
+		"\tfor ((i = 1; i < COMP_CWORD; i++)); do\n"
+		"\t\tw=\"${COMP_WORDS[i]}\"\n"
+		"\t\tcase \"$w\" in -*) continue ;; esac\n"
+		"\t\tcase \" $(_kumactl_words \"$path\") \" in\n"
+		"\t\t*\" $w \"*) path=\"$path $w\" ;;\n"
+		"\t\tesac\n"
+		"\tdone\n"
+		"\tcase \"$prev\" in\n"
+		"\t-o | --output)\n"
+		"\t\tCOMPREPLY=($(compgen -W \"table yaml json\" -- \"$cur\"))\n"
+		"\t\treturn ;;\n"
+		"\t--log-level)\n"
+		"\t\tCOMPREPLY=($(compgen -W \"off info debug\" -- \"$cur\"))\n"
+		"\t\treturn ;;\n"
+		"\t--format)\n"
+		"\t\tCOMPREPLY=($(compgen -W \"pem-base64 pem\" -- \"$cur\"))\n"
+		"\t\treturn ;;\n"
+		"\t-f | --file | --config-file | --ca-cert-file | --client-cert-file | "
+		"--client-key-file | --signing-key-path)\n"
+		"\t\tCOMPREPLY=($(compgen -f -- \"$cur\"))\n"
+		"\t\treturn ;;\n"
+		"\tesac\n"
+		"\tif [[ \"$cur\" == -* ]]; then\n"
+		"\t\tCOMPREPLY=($(compgen -W \"$(_kumactl_flags \"$path\")\" -- \"$cur\"))\n"
+		"\telse\n"
+		"\t\tCOMPREPLY=($(compgen -W \"$(_kumactl_words \"$path\") $(_kumactl_args \"$path\")\" -- \"$cur\"))\n"
+		"\tfi\n"
+		"}\n\n"
+		"complete -o default -F _kumactl kumactl\n");
 	int rc = ctl_args_out(&out);
 	km_buf_fini(&words);
 	km_buf_fini(&args);

@@ -58,7 +58,8 @@ static bool request_uri_ok(const char *u)
 	for (const char *p = u; p < colon; p++) {
 		char ch = *p;
 		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			  (p > u && ((ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.'));
+			  (p > u &&
+			   ((ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.'));
 		if (!ok)
 			return false;
 	}
@@ -73,7 +74,8 @@ static void split_kv(struct km_arena *a, const char **items, size_t n, const cha
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *eq = strchr(items[i], '=');
-		const char *key = km_arena_strndup(a, items[i], eq ? (size_t)(eq - items[i]) : strlen(items[i]));
+		const char *key = km_arena_strndup(a, items[i],
+						   eq ? (size_t)(eq - items[i]) : strlen(items[i]));
 		const char *val = eq ? eq + 1 : "";
 		size_t j = 0;
 		while (j < m && strcmp(k[j], key) != 0)
@@ -110,26 +112,34 @@ static int check_cp(struct ctl_ctx *c, const struct ctl_cp *cp)
 	struct km_buf err = KM_BUF_INIT;
 	int rc = 0;
 	if (ctl_client_do(c, cp, "GET", "/", NULL, &r, &err) < 0) {
-		rc = ctl_args_fail(c, "could not connect to the Control Plane API Server: %s", km_buf_cstr(&err));
+		rc = ctl_args_fail(c, "could not connect to the Control Plane API Server: %s",
+				   km_buf_cstr(&err));
 		goto out;
 	}
 	if (r.status != 200) {
-		rc = ctl_args_fail(c, "could not connect to the Control Plane API Server: (%ld): %.*s",
-			      r.status, KM_STR_FMT(r.body));
+		rc = ctl_args_fail(c,
+				   "could not connect to the Control Plane API Server: (%ld): %.*s",
+				   r.status, KM_STR_FMT(r.body));
 		goto out;
 	}
 	struct km_json *v = NULL;
 	km_buf_reset(&err);
-	if (km_json_parse(c->a, r.body.ptr, r.body.len, &v, &err) < 0 || v->kind != KM_JSON_OBJECT) {
-		rc = ctl_args_fail(c, "could not connect to the Control Plane API Server: %s",
-			      err.len ? km_buf_cstr(&err) : "json: cannot unmarshal into Go value of type types.IndexResponse");
+	if (km_json_parse(c->a, r.body.ptr, r.body.len, &v, &err) < 0 ||
+	    v->kind != KM_JSON_OBJECT) {
+		rc = ctl_args_fail(
+			c, "could not connect to the Control Plane API Server: %s",
+			err.len ?
+				km_buf_cstr(&err) :
+				"json: cannot unmarshal into Go value of type types.IndexResponse");
 		goto out;
 	}
 	struct km_str product = km_json_get_string(v, "product");
 	struct km_str version = km_json_get_string(v, "version");
 	if (!km_str_eqc(product, CTL_PRODUCT) && km_str_find(version, KM_STR("preview")) < 0)
-		rc = ctl_args_fail(c, "this CLI is for %s but the control plane you're connected to is %.*s. Please use the CLI for your control plane",
-			      CTL_PRODUCT, KM_STR_FMT(product));
+		rc = ctl_args_fail(
+			c,
+			"this CLI is for %s but the control plane you're connected to is %.*s. Please use the CLI for your control plane",
+			CTL_PRODUCT, KM_STR_FMT(product));
 out:
 	km_buf_fini(&err);
 	return rc;
@@ -147,9 +157,12 @@ int ctl_config_cmd_cp_add_run(struct ctl_ctx *c)
 	cp.auth_type = opt(c, "auth-type");
 	cp.skip_verify = ctl_args_bool(c, "skip-verify");
 	if (!request_uri_ok(cp.url))
-		return ctl_args_fail(c, "API Server URL is invalid: parse \"%s\": invalid URI for request", cp.url);
+		return ctl_args_fail(
+			c, "API Server URL is invalid: parse \"%s\": invalid URI for request",
+			cp.url);
 	if ((cp.client_key_file != NULL) != (cp.client_cert_file != NULL))
-		return ctl_args_fail(c, "Both --client-cert-file and --client-key-file needs to be specified");
+		return ctl_args_fail(
+			c, "Both --client-cert-file and --client-key-file needs to be specified");
 	const char **items = NULL;
 	size_t n = ctl_args_all(c, "auth-conf", &items);
 	split_kv(c->a, items, n, &cp.auth_keys, &cp.auth_vals, &cp.n_auth);
@@ -157,13 +170,15 @@ int ctl_config_cmd_cp_add_run(struct ctl_ctx *c)
 	split_kv(c->a, items, n, &cp.hdr_keys, &cp.hdr_vals, &cp.n_hdr);
 	if (cp.auth_type) {
 		if (strcmp(cp.auth_type, "tokens") != 0)
-			return ctl_args_fail(c, "authentication plugin of type \"%s\" is not found", cp.auth_type);
+			return ctl_args_fail(c, "authentication plugin of type \"%s\" is not found",
+					     cp.auth_type);
 		bool has_token = false;
 		for (size_t i = 0; i < cp.n_auth; i++)
 			if (!strcmp(cp.auth_keys[i], "token") && *cp.auth_vals[i])
 				has_token = true;
 		if (!has_token)
-			return ctl_args_fail(c, "--auth-conf is not valid: provide token=YOUR_TOKEN");
+			return ctl_args_fail(c,
+					     "--auth-conf is not valid: provide token=YOUR_TOKEN");
 	}
 	if (!ctl_args_bool(c, "skip-check")) {
 		int rc = check_cp(c, &cp);
@@ -172,8 +187,10 @@ int ctl_config_cmd_cp_add_run(struct ctl_ctx *c)
 	}
 	bool force = ctl_args_bool(c, "overwrite");
 	if (!ctl_ctlconfig_add_cp(c->a, &c->cfg, &cp, force))
-		return ctl_args_fail(c, "Control Plane with name \"%s\" already exists. Use --overwrite to replace an existing one.",
-				cp.name);
+		return ctl_args_fail(
+			c,
+			"Control Plane with name \"%s\" already exists. Use --overwrite to replace an existing one.",
+			cp.name);
 	struct ctl_context x = {cp.name, cp.name, NULL};
 	if (!ctl_ctlconfig_add_context(c->a, &c->cfg, &x, force))
 		return ctl_args_fail(c, "Context with name \"%s\" already exists", cp.name);

@@ -45,7 +45,7 @@ struct ctl_ctx;
 struct ctl_cmd {
 	const char *name;
 	const char *short_help;
-	const struct ctl_cmd *subs; /* terminated by a row with name NULL */
+	const struct ctl_cmd *subs;       /* terminated by a row with name NULL */
 	const struct ctl_flag_def *flags; /* terminated by a row with name NULL */
 	int (*run)(struct ctl_ctx *c);
 	int min_args, max_args; /* positional arguments; -1 = unbounded */
@@ -56,7 +56,8 @@ struct ctl_cmd {
 enum {
 	CTL_CMD_TYPE_ARG = 1u << 0, /* `get`: the next word is a resource type argument */
 	CTL_CMD_NO_CP = 1u << 1,    /* never talks to the control plane */
-	CTL_CMD_POLICY_ARG = 1u << 2, /* `inspect`: a policy's singular argument selects a command */
+	CTL_CMD_POLICY_ARG =
+		1u << 2, /* `inspect`: a policy's singular argument selects a command */
 };
 
 struct ctl_flag_val {
@@ -162,8 +163,8 @@ const struct ctl_cp *ctl_client_cp_quiet(struct ctl_ctx *c, struct km_buf *why);
 /* Performs <method> <path> (path may carry a query) against <cp>, with
  * <body> as JSON when not NULL. Transport failures return -EIO with a Go-like
  * message ("Get \"url\": dial tcp ...") in <err>. */
-int ctl_client_do(struct ctl_ctx *c, const struct ctl_cp *cp, const char *method,
-		  const char *path, const char *body, struct ctl_resp *resp, struct km_buf *err);
+int ctl_client_do(struct ctl_ctx *c, const struct ctl_cp *cp, const char *method, const char *path,
+		  const char *body, struct ctl_resp *resp, struct km_buf *err);
 /* If <body> is a Kuma API error (non-empty title), returns kumactl's
  * formatted text "Title (Detail)\n* field: reason"; otherwise NULL. */
 const char *ctl_client_api_error(struct km_arena *a, struct km_str body);
@@ -258,6 +259,5 @@ int ctl_version_run(struct ctl_ctx *c);
 int ctl_completion_bash_run(struct ctl_ctx *c);
 /* The root of the command tree, for completion. */
 extern const struct ctl_cmd ctl_main_root;
-
 
 #endif

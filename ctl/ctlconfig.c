@@ -98,9 +98,11 @@ static void parse_cp(struct km_arena *a, const struct km_json *o, struct ctl_cp 
 		for (size_t i = 0; i < ac->len; i++) {
 			const struct km_json *v = ac->members[i].val;
 			cp->auth_keys[cp->n_auth] =
-			    km_arena_strndup(a, ac->members[i].key.ptr, ac->members[i].key.len);
+				km_arena_strndup(a, ac->members[i].key.ptr, ac->members[i].key.len);
 			cp->auth_vals[cp->n_auth] =
-			    v->kind == KM_JSON_STRING ? km_arena_strndup(a, v->s.ptr, v->s.len) : "";
+				v->kind == KM_JSON_STRING ?
+					km_arena_strndup(a, v->s.ptr, v->s.len) :
+					"";
 			cp->n_auth++;
 		}
 		sort_pairs(cp->auth_keys, cp->auth_vals, cp->n_auth);
@@ -160,8 +162,10 @@ int ctl_ctlconfig_load(struct km_arena *a, const char *file, struct ctl_config *
 		for (size_t i = 0; i < xs->len; i++) {
 			struct ctl_context x;
 			x.name = str_field(a, xs->items[i], "name", NULL);
-			x.control_plane = str_field(a, xs->items[i], "controlPlane", "control_plane");
-			x.default_mesh = str_field(a, field(xs->items[i], "defaults", NULL), "mesh", NULL);
+			x.control_plane =
+				str_field(a, xs->items[i], "controlPlane", "control_plane");
+			x.default_mesh =
+				str_field(a, field(xs->items[i], "defaults", NULL), "mesh", NULL);
 			if (!x.name)
 				x.name = "";
 			if (!x.control_plane)
@@ -191,7 +195,8 @@ static struct km_json *to_json(struct km_arena *a, const struct ctl_config *cfg)
 			if (cp->ca_cert_file)
 				km_json_set(a, api, "caCertFile", jstr(a, cp->ca_cert_file));
 			if (cp->client_cert_file)
-				km_json_set(a, api, "clientCertFile", jstr(a, cp->client_cert_file));
+				km_json_set(a, api, "clientCertFile",
+					    jstr(a, cp->client_cert_file));
 			if (cp->client_key_file)
 				km_json_set(a, api, "clientKeyFile", jstr(a, cp->client_key_file));
 			if (cp->n_hdr) {
@@ -201,7 +206,8 @@ static struct km_json *to_json(struct km_arena *a, const struct ctl_config *cfg)
 					if (*cp->hdr_keys[k])
 						km_json_set(a, h, "key", jstr(a, cp->hdr_keys[k]));
 					if (*cp->hdr_vals[k])
-						km_json_set(a, h, "value", jstr(a, cp->hdr_vals[k]));
+						km_json_set(a, h, "value",
+							    jstr(a, cp->hdr_vals[k]));
 					km_json_array_push(a, hs, h);
 				}
 				km_json_set(a, api, "headers", hs);
@@ -211,7 +217,8 @@ static struct km_json *to_json(struct km_arena *a, const struct ctl_config *cfg)
 			if (cp->n_auth) {
 				struct km_json *ac = km_json_object(a);
 				for (size_t k = 0; k < cp->n_auth; k++)
-					km_json_set(a, ac, cp->auth_keys[k], jstr(a, cp->auth_vals[k]));
+					km_json_set(a, ac, cp->auth_keys[k],
+						    jstr(a, cp->auth_vals[k]));
 				km_json_set(a, api, "authConf", ac);
 			}
 			if (cp->skip_verify)

@@ -35,23 +35,26 @@ int ctl_delete_run(struct ctl_ctx *c)
 	const struct km_rtype *t = km_rtype_by_arg(km_str_c(targ));
 	if (!t || !t->kumactl_arg ||
 	    (strcmp(targ, t->kumactl_arg) != 0 && strcmp(targ, "globalsecret") != 0))
-		return ctl_args_fail(c, "unknown TYPE: %s. Allowed values: %s", targ, allowed_types(c->a));
+		return ctl_args_fail(c, "unknown TYPE: %s. Allowed values: %s", targ,
+				     allowed_types(c->a));
 	if (km_rtype_has(t, KM_RT_READ_ONLY))
-		return ctl_args_fail(c, "TYPE: %s is readOnly, can't use it for write action", targ);
+		return ctl_args_fail(c, "TYPE: %s is readOnly, can't use it for write action",
+				     targ);
 	const struct ctl_cp *cp = ctl_client_cp(c);
 	if (!cp)
 		return 1;
 	const char *path =
-	    t->scope == KM_SCOPE_MESH
-		? km_arena_printf(c->a, "/meshes/%s/%s/%s", ctl_client_escape(c->a, ctl_args_mesh(c)),
-				  t->path, ctl_client_escape(c->a, name))
-		: km_arena_printf(c->a, "/%s/%s", t->path, ctl_client_escape(c->a, name));
+		t->scope == KM_SCOPE_MESH ?
+			km_arena_printf(c->a, "/meshes/%s/%s/%s",
+					ctl_client_escape(c->a, ctl_args_mesh(c)), t->path,
+					ctl_client_escape(c->a, name)) :
+			km_arena_printf(c->a, "/%s/%s", t->path, ctl_client_escape(c->a, name));
 	struct ctl_resp r = {0};
 	struct km_buf err = KM_BUF_INIT;
 	int rc = 0;
 	if (ctl_client_do(c, cp, "DELETE", path, NULL, &r, &err) < 0) {
 		rc = ctl_args_fail(c, "failed to delete %s with the name \"%s\": %s", t->name, name,
-			      km_buf_cstr(&err));
+				   km_buf_cstr(&err));
 	} else if (r.status == 404) {
 		rc = ctl_args_fail(c, "there is no %s with name \"%s\"", t->name, name);
 	} else if (r.status != 200) {
@@ -59,11 +62,12 @@ int ctl_delete_run(struct ctl_ctx *c)
 		if (apierr)
 			rc = ctl_args_fail(c, "%s", apierr);
 		else if (r.status == 405)
-			rc = ctl_args_fail(c, "failed to delete %s with the name \"%s\": %.*s", t->name,
-				      name, KM_STR_FMT(r.body));
+			rc = ctl_args_fail(c, "failed to delete %s with the name \"%s\": %.*s",
+					   t->name, name, KM_STR_FMT(r.body));
 		else
-			rc = ctl_args_fail(c, "failed to delete %s with the name \"%s\": (%ld): %.*s",
-				      t->name, name, r.status, KM_STR_FMT(r.body));
+			rc = ctl_args_fail(c,
+					   "failed to delete %s with the name \"%s\": (%ld): %.*s",
+					   t->name, name, r.status, KM_STR_FMT(r.body));
 	} else {
 		printf("deleted %s \"%s\"\n", t->name, name);
 	}

@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `kumactl generate user-token|dataplane-token|zone-token|signing-key`:
- * tokens are issued by the control plane (POST /tokens/<kind>) and printed
- * without a newline, as upstream does; signing keys are RSA 2048 PEM made
- * with OpenSSL. Offline signing (--signing-key-path) is not supported. */
-#include <openssl/bio.h>
+ * tokens are issued by the control plane (POST /tokens/<kind>), or offline
+ * with --signing-key-path/--kid (RS256, upstream's claims), and printed
+ * without a newline as upstream does; signing keys are RSA 2048 PKCS#1 PEM. */
+#include <errno.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rsa.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "auth/jwt.h"
 #include "ctl/ctl.h"
 #include "resource/validate.h"
 
@@ -19,18 +20,62 @@ static int valid_for(struct ctl_ctx *c, int64_t *ns)
 	return km_duration_parse(km_str_c(ctl_args_str(c, "valid-for")), ns);
 }
 
-static int offline_check(struct ctl_ctx *c)
+/* 0 = ask the control plane; 1 = issue offline; otherwise an exit code (2+). */
+static int offline_mode(struct ctl_ctx *c)
 {
 	const char *skp = ctl_args_str(c, "signing-key-path");
 	const char *kid = ctl_args_str(c, "kid");
 	if (skp && *skp) {
 		if (!kid || !*kid)
-			return ctl_args_fail(c, "--kid is required when --signing-key-path is used");
-		return ctl_args_fail(c, "issuing tokens offline with --signing-key-path is not supported by this kumactl");
+			return 1 + ctl_args_fail(
+					   c, "--kid is required when --signing-key-path is used");
+		return 1;
 	}
 	if (kid && *kid)
-		return ctl_args_fail(c, "--kid cannot be used when --signing-key-path is used");
+		return 1 + ctl_args_fail(c, "--kid cannot be used when --signing-key-path is used");
 	return 0;
+}
+
+/* Signs <claims> plus upstream's registered claims (jti, iat/nbf 5 s in the
+ * past, exp = iat + validFor + 5 s) with the key file, then prints it. */
+static int issue_offline(struct ctl_ctx *c, struct km_json *claims, int64_t valid_for_ns)
+{
+	const char *path = ctl_args_str(c, "signing-key-path");
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return ctl_args_fail(c, "open %s: no such file or directory", path);
+	struct km_buf key = KM_BUF_INIT, tok = KM_BUF_INIT, err = KM_BUF_INIT;
+	key.max = KM_JWT_MAX_KEY;
+	char chunk[4096];
+	size_t n;
+	int rc = 0;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (km_buf_append(&key, chunk, n) < 0)
+			rc = -E2BIG;
+	fclose(f);
+	unsigned char u[16];
+	RAND_bytes(u, sizeof(u));
+	u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
+	u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+	const char *jti = km_arena_printf(
+		c->a, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+		u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+		u[14], u[15]);
+	int64_t now = (int64_t)time(NULL) - 5;
+	km_json_set(c->a, claims, "exp", km_json_int(c->a, now + valid_for_ns / 1000000000 + 5));
+	km_json_set(c->a, claims, "nbf", km_json_int(c->a, now));
+	km_json_set(c->a, claims, "iat", km_json_int(c->a, now));
+	km_json_set(c->a, claims, "jti", km_json_cstring(c->a, jti));
+	if (rc == 0 && km_jwt_sign(&tok, km_buf_cstr(&key), key.len, ctl_args_str(c, "kid"), claims,
+				   &err) == 0)
+		rc = ctl_args_out(&tok);
+	else
+		rc = ctl_args_fail(c, "could not sign a token: %s",
+				   err.len ? km_buf_cstr(&err) : "key too large");
+	km_buf_fini(&key);
+	km_buf_fini(&tok);
+	km_buf_fini(&err);
+	return rc;
 }
 
 static struct km_json *str_list(struct km_arena *a, const char **v, size_t n)
@@ -55,13 +100,15 @@ static int issue(struct ctl_ctx *c, const char *kind, const struct km_json *req,
 	int rc = 0;
 	const char *path = km_arena_printf(c->a, "/tokens/%s", kind);
 	if (ctl_client_do(c, cp, "POST", path, km_buf_cstr(&body), &r, &err) < 0) {
-		rc = ctl_args_fail(c, "%s: could not execute the request: %s", what, km_buf_cstr(&err));
+		rc = ctl_args_fail(c, "%s: could not execute the request: %s", what,
+				   km_buf_cstr(&err));
 	} else if (r.status != 200) {
 		const char *apierr = ctl_client_api_error(c->a, r.body);
 		if (apierr)
 			rc = ctl_args_fail(c, "%s", apierr);
 		else
-			rc = ctl_args_fail(c, "%s: (%ld): %.*s", what, r.status, KM_STR_FMT(r.body));
+			rc = ctl_args_fail(c, "%s: (%ld): %.*s", what, r.status,
+					   KM_STR_FMT(r.body));
 	} else {
 		fwrite(r.body.ptr, 1, r.body.len, stdout);
 		fflush(stdout);
@@ -73,9 +120,9 @@ static int issue(struct ctl_ctx *c, const char *kind, const struct km_json *req,
 
 int ctl_generate_user_token_run(struct ctl_ctx *c)
 {
-	int rc = offline_check(c);
-	if (rc)
-		return rc;
+	int mode = offline_mode(c);
+	if (mode > 1)
+		return 1;
 	int64_t ns;
 	valid_for(c, &ns);
 	const char **groups = NULL;
@@ -83,6 +130,12 @@ int ctl_generate_user_token_run(struct ctl_ctx *c)
 	struct km_json *req = km_json_object(c->a);
 	km_json_set(c->a, req, "name", km_json_cstring(c->a, ctl_args_str(c, "name")));
 	km_json_set(c->a, req, "groups", str_list(c->a, groups, ng));
+	if (mode == 1) {
+		struct km_json *claims = km_json_object(c->a);
+		km_json_set(c->a, claims, "Name", km_json_cstring(c->a, ctl_args_str(c, "name")));
+		km_json_set(c->a, claims, "Groups", str_list(c->a, groups, ng));
+		return issue_offline(c, claims, ns);
+	}
 	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, km_duration_format(c->a, ns)));
 	return issue(c, "user", req, "failed to generate a user token");
 }
@@ -92,19 +145,22 @@ int ctl_generate_dataplane_token_run(struct ctl_ctx *c)
 	const char *ptype = ctl_args_str(c, "proxy-type");
 	if (ptype && *ptype && strcmp(ptype, "dataplane") != 0)
 		return ctl_args_fail(c, "%s is not a valid proxy type", ptype);
-	int rc = offline_check(c);
-	if (rc)
-		return rc;
+	int mode = offline_mode(c);
+	if (mode > 1)
+		return 1;
 	int64_t ns;
 	valid_for(c, &ns);
-	if (ns == 0)
-		return ctl_args_fail(c, "failed to generate a dataplane token: You must set a token validFor value");
+	if (ns == 0 && mode == 0)
+		return ctl_args_fail(
+			c,
+			"failed to generate a dataplane token: You must set a token validFor value");
 	const char **tags = NULL;
 	size_t nt = ctl_args_all(c, "tag", &tags);
 	struct km_json *tj = km_json_object(c->a);
 	for (size_t i = 0; i < nt; i++) {
 		const char *eq = strchr(tags[i], '=');
-		const char *k = km_arena_strndup(c->a, tags[i], eq ? (size_t)(eq - tags[i]) : strlen(tags[i]));
+		const char *k = km_arena_strndup(c->a, tags[i],
+						 eq ? (size_t)(eq - tags[i]) : strlen(tags[i]));
 		struct km_json *vals = km_json_array(c->a);
 		const char *p = eq ? eq + 1 : "";
 		for (;;) {
@@ -123,6 +179,16 @@ int ctl_generate_dataplane_token_run(struct ctl_ctx *c)
 	km_json_set(c->a, req, "tags", tj);
 	km_json_set(c->a, req, "type", km_json_cstring(c->a, ptype ? ptype : ""));
 	km_json_set(c->a, req, "workload", km_json_cstring(c->a, ctl_args_str(c, "workload")));
+	if (mode == 1) {
+		struct km_json *claims = km_json_object(c->a);
+		km_json_set(c->a, claims, "Name", km_json_cstring(c->a, ctl_args_str(c, "name")));
+		km_json_set(c->a, claims, "Mesh", km_json_cstring(c->a, ctl_args_mesh(c)));
+		km_json_set(c->a, claims, "Tags", tj);
+		km_json_set(c->a, claims, "Type", km_json_cstring(c->a, ptype ? ptype : ""));
+		km_json_set(c->a, claims, "Workload",
+			    km_json_cstring(c->a, ctl_args_str(c, "workload")));
+		return issue_offline(c, claims, ns);
+	}
 	km_json_set(c->a, req, "validFor", km_json_cstring(c->a, km_duration_format(c->a, ns)));
 	return issue(c, "dataplane", req, "failed to generate a dataplane token");
 }
@@ -135,15 +201,22 @@ int ctl_generate_zone_token_run(struct ctl_ctx *c)
 		struct km_buf b = KM_BUF_INIT;
 		for (size_t i = 0; i < ns_; i++)
 			km_buf_printf(&b, "%s%s", i ? " " : "", scopes[i]);
-		int rc = ctl_args_fail(c, "invalid --scope values: [%s] (supported scopes: [])", km_buf_cstr(&b));
+		int rc = ctl_args_fail(c, "invalid --scope values: [%s] (supported scopes: [])",
+				       km_buf_cstr(&b));
 		km_buf_fini(&b);
 		return rc;
 	}
-	int rc = offline_check(c);
-	if (rc)
-		return rc;
+	int mode = offline_mode(c);
+	if (mode > 1)
+		return 1;
 	int64_t ns;
 	valid_for(c, &ns);
+	if (mode == 1) {
+		struct km_json *claims = km_json_object(c->a);
+		km_json_set(c->a, claims, "Zone", km_json_cstring(c->a, ctl_args_str(c, "zone")));
+		km_json_set(c->a, claims, "Scope", km_json_null(c->a));
+		return issue_offline(c, claims, ns);
+	}
 	struct km_json *req = km_json_object(c->a);
 	km_json_set(c->a, req, "zone", km_json_cstring(c->a, ctl_args_str(c, "zone")));
 	km_json_set(c->a, req, "scope", km_json_null(c->a));
@@ -151,31 +224,14 @@ int ctl_generate_zone_token_run(struct ctl_ctx *c)
 	return issue(c, "zone", req, "failed to generate a zone token");
 }
 
-/* RSA 2048 private key as PKCS#1 PEM ("RSA PRIVATE KEY"), into <out>. */
-static int new_signing_key(struct km_buf *out)
-{
-	EVP_PKEY *key = EVP_RSA_gen(2048);
-	if (!key)
-		return -1;
-	BIO *bio = BIO_new(BIO_s_mem());
-	int ok = bio && PEM_write_bio_PrivateKey_traditional(bio, key, NULL, NULL, 0, NULL, NULL);
-	if (ok) {
-		char *p = NULL;
-		long n = BIO_get_mem_data(bio, &p);
-		km_buf_append(out, p, (size_t)n);
-	}
-	BIO_free(bio);
-	EVP_PKEY_free(key);
-	return ok ? 0 : -1;
-}
-
 int ctl_generate_signing_key_run(struct ctl_ctx *c)
 {
 	const char *format = ctl_args_str(c, "format");
 	struct km_buf pem = KM_BUF_INIT;
-	if (new_signing_key(&pem) < 0) {
+	if (km_jwt_keygen(&pem, KM_JWT_RSA_BITS) < 0) {
 		km_buf_fini(&pem);
-		return ctl_args_fail(c, "could not generate signing key: failed to generate RSA key");
+		return ctl_args_fail(c,
+				     "could not generate signing key: failed to generate RSA key");
 	}
 	int rc = 0;
 	if (!strcmp(format, "pem")) {

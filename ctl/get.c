@@ -71,10 +71,11 @@ int ctl_get_run(struct ctl_ctx *c)
 	}
 	struct ctl_resp r = {0};
 	int rc = 0;
-	const char *what = c->plural ? km_arena_printf(c->a, "failed to list %s", t->name)
-		: t->scope == KM_SCOPE_MESH
-		    ? km_arena_printf(c->a, "failed to get %s in mesh %s", name, mesh)
-		    : km_arena_printf(c->a, "failed to get %s", name);
+	const char *what =
+		c->plural ? km_arena_printf(c->a, "failed to list %s", t->name) :
+		t->scope == KM_SCOPE_MESH ?
+			    km_arena_printf(c->a, "failed to get %s in mesh %s", name, mesh) :
+			    km_arena_printf(c->a, "failed to get %s", name);
 	if (ctl_client_do(c, cp, "GET", km_buf_cstr(&path), NULL, &r, &err) < 0) {
 		rc = ctl_args_fail(c, "%s: %s", what, km_buf_cstr(&err));
 		goto out;
@@ -91,7 +92,8 @@ int ctl_get_run(struct ctl_ctx *c)
 		if (apierr)
 			rc = ctl_args_fail(c, "%s", apierr);
 		else
-			rc = ctl_args_fail(c, "%s: (%ld): %.*s", what, r.status, KM_STR_FMT(r.body));
+			rc = ctl_args_fail(c, "%s: (%ld): %.*s", what, r.status,
+					   KM_STR_FMT(r.body));
 		goto out;
 	}
 	struct km_json *v = NULL;

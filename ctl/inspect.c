@@ -99,11 +99,23 @@ static int cmp_cstr(const void *x, const void *y)
 void ctl_inspect_dataplanes_table(struct ctl_table *t, struct km_arena *a,
 				  const struct km_json *list, int64_t now)
 {
-	static const char *const headers[] = {
-	    "MESH", "NAME", "TAGS", "STATUS", "LAST CONNECTED AGO", "LAST UPDATED AGO",
-	    "TOTAL UPDATES", "TOTAL ERRORS", "CERT REGENERATED AGO", "CERT EXPIRATION",
-	    "CERT REGENERATIONS", "CERT BACKEND", "SUPPORTED CERT BACKENDS", "KUMA-DP VERSION",
-	    "ENVOY VERSION", "DEPENDENCIES VERSIONS", "NOTES"};
+	static const char *const headers[] = {"MESH",
+					      "NAME",
+					      "TAGS",
+					      "STATUS",
+					      "LAST CONNECTED AGO",
+					      "LAST UPDATED AGO",
+					      "TOTAL UPDATES",
+					      "TOTAL ERRORS",
+					      "CERT REGENERATED AGO",
+					      "CERT EXPIRATION",
+					      "CERT REGENERATIONS",
+					      "CERT BACKEND",
+					      "SUPPORTED CERT BACKENDS",
+					      "KUMA-DP VERSION",
+					      "ENVOY VERSION",
+					      "DEPENDENCIES VERSIONS",
+					      "NOTES"};
 	ctl_table_init(t, a, headers, 17);
 	const struct km_json *items = km_json_get(list, "items");
 	if (!items || items->kind != KM_JSON_ARRAY)
@@ -116,7 +128,8 @@ void ctl_inspect_dataplanes_table(struct ctl_table *t, struct km_arena *a,
 		const struct km_json *sub = last_sub(ins);
 		unsigned long long sent, rejected;
 		sum_subs(ins, &sent, &rejected);
-		/* status: gateways are online or offline; otherwise count ready inbounds/listeners */
+		/* status: gateways are online or offline; otherwise count ready inbounds/listeners
+		 */
 		bool on = online(ins);
 		struct km_buf notes = KM_BUF_INIT;
 		const char *status;
@@ -128,29 +141,38 @@ void ctl_inspect_dataplanes_table(struct ctl_table *t, struct km_arena *a,
 			const struct km_json *lst = net ? km_json_get(net, "listeners") : NULL;
 			if (inb && inb->kind == KM_JSON_ARRAY)
 				for (size_t k = 0; k < inb->len; k++, total++) {
-					const struct km_json *h = km_json_get(inb->items[k], "health");
-					const struct km_json *rd = h ? km_json_get(h, "ready") : NULL;
-					bool not_ready = (h && h->kind == KM_JSON_OBJECT &&
-							  !(rd && rd->kind == KM_JSON_BOOL && rd->b)) ||
-							 km_str_eqc(km_json_get_string(inb->items[k], "state"),
-								    "NotReady");
+					const struct km_json *h =
+						km_json_get(inb->items[k], "health");
+					const struct km_json *rd =
+						h ? km_json_get(h, "ready") : NULL;
+					bool not_ready =
+						(h && h->kind == KM_JSON_OBJECT &&
+						 !(rd && rd->kind == KM_JSON_BOOL && rd->b)) ||
+						km_str_eqc(
+							km_json_get_string(inb->items[k], "state"),
+							"NotReady");
 					if (not_ready)
-						km_buf_printf(&notes, "%sinbound[port=%llu] is not ready",
-							      notes.len ? ";" : "",
-							      num(km_json_get(inb->items[k], "port")));
+						km_buf_printf(
+							&notes, "%sinbound[port=%llu] is not ready",
+							notes.len ? ";" : "",
+							num(km_json_get(inb->items[k], "port")));
 					else
 						ready++;
 				}
 			if (lst && lst->kind == KM_JSON_ARRAY)
 				for (size_t k = 0; k < lst->len; k++, total++) {
-					struct km_str st = km_json_get_string(lst->items[k], "state");
+					struct km_str st =
+						km_json_get_string(lst->items[k], "state");
 					if (km_str_eqc(st, "Ready"))
 						ready++;
 					else
-						km_buf_printf(&notes, "%slistener[port=%llu,type=%.*s] is not ready",
-							      notes.len ? ";" : "",
-							      num(km_json_get(lst->items[k], "port")),
-							      KM_STR_FMT(km_json_get_string(lst->items[k], "type")));
+						km_buf_printf(
+							&notes,
+							"%slistener[port=%llu,type=%.*s] is not ready",
+							notes.len ? ";" : "",
+							num(km_json_get(lst->items[k], "port")),
+							KM_STR_FMT(km_json_get_string(lst->items[k],
+										      "type")));
 				}
 			if (!on || ready == 0)
 				status = "Offline";
@@ -165,13 +187,15 @@ void ctl_inspect_dataplanes_table(struct ctl_table *t, struct km_arena *a,
 		static const char *const k_upd[] = {"status", "lastUpdateTime"};
 		const char *regens = "0", *backend = "-", *supported = "";
 		if (mtls) {
-			regens = km_arena_printf(a, "%llu", num(km_json_get(mtls, "certificateRegenerations")));
+			regens = km_arena_printf(
+				a, "%llu", num(km_json_get(mtls, "certificateRegenerations")));
 			backend = dup_str(a, km_json_get_string(mtls, "issuedBackend"));
 			const struct km_json *sb = km_json_get(mtls, "supportedBackends");
 			struct km_buf b = KM_BUF_INIT;
 			if (sb && sb->kind == KM_JSON_ARRAY)
 				for (size_t k = 0; k < sb->len; k++)
-					km_buf_printf(&b, "%s%.*s", k ? "," : "", KM_STR_FMT(sb->items[k]->s));
+					km_buf_printf(&b, "%s%.*s", k ? "," : "",
+						      KM_STR_FMT(sb->items[k]->s));
 			supported = km_arena_strdup(a, km_buf_cstr(&b));
 			km_buf_fini(&b);
 		}
@@ -189,7 +213,8 @@ void ctl_inspect_dataplanes_table(struct ctl_table *t, struct km_arena *a,
 				/* Go map order is random; sort for a stable cell */
 				const char **ds = km_arena_alloc(a, dv->len * sizeof(*ds));
 				for (size_t k = 0; k < dv->len; k++)
-					ds[k] = km_arena_printf(a, "%.*s: %.*s", KM_STR_FMT(dv->members[k].key),
+					ds[k] = km_arena_printf(a, "%.*s: %.*s",
+								KM_STR_FMT(dv->members[k].key),
 								KM_STR_FMT(dv->members[k].val->s));
 				qsort(ds, dv->len, sizeof(*ds), cmp_cstr);
 				struct km_buf b = KM_BUF_INIT;
@@ -200,23 +225,23 @@ void ctl_inspect_dataplanes_table(struct ctl_table *t, struct km_arena *a,
 			}
 		}
 		const char *cells[17] = {
-		    dup_str(a, km_json_get_string(it, "mesh")),
-		    dup_str(a, km_json_get_string(it, "name")),
-		    ctl_table_tags(a, km_json_get(it, "labels"), net),
-		    status,
-		    ago(a, sub ? km_json_get(sub, "connectTime") : NULL, now),
-		    ago(a, sub ? path_get(sub, k_upd, 2) : NULL, now),
-		    km_arena_printf(a, "%llu", sent),
-		    km_arena_printf(a, "%llu", rejected),
-		    ago(a, mtls ? km_json_get(mtls, "lastCertificateRegeneration") : NULL, now),
-		    date_cell(a, mtls ? km_json_get(mtls, "certificateExpirationTime") : NULL),
-		    regens,
-		    backend,
-		    supported,
-		    dpver,
-		    envoyver,
-		    deps,
-		    km_arena_strdup(a, km_buf_cstr(&notes)),
+			dup_str(a, km_json_get_string(it, "mesh")),
+			dup_str(a, km_json_get_string(it, "name")),
+			ctl_table_tags(a, km_json_get(it, "labels"), net),
+			status,
+			ago(a, sub ? km_json_get(sub, "connectTime") : NULL, now),
+			ago(a, sub ? path_get(sub, k_upd, 2) : NULL, now),
+			km_arena_printf(a, "%llu", sent),
+			km_arena_printf(a, "%llu", rejected),
+			ago(a, mtls ? km_json_get(mtls, "lastCertificateRegeneration") : NULL, now),
+			date_cell(a, mtls ? km_json_get(mtls, "certificateExpirationTime") : NULL),
+			regens,
+			backend,
+			supported,
+			dpver,
+			envoyver,
+			deps,
+			km_arena_strdup(a, km_buf_cstr(&notes)),
 		};
 		km_buf_fini(&notes);
 		ctl_table_row(t, cells);
@@ -234,9 +259,10 @@ void ctl_inspect_meshes_table(struct ctl_table *t, struct km_arena *a, const str
 		const struct km_json *it = items->items[i];
 		const struct km_json *dps = km_json_get(it, "dataplanes");
 		const char *cells[2] = {
-		    dup_str(a, km_json_get_string(it, "name")),
-		    km_arena_printf(a, "%llu/%llu", num(dps ? km_json_get(dps, "online") : NULL),
-				    num(dps ? km_json_get(dps, "total") : NULL)),
+			dup_str(a, km_json_get_string(it, "name")),
+			km_arena_printf(a, "%llu/%llu",
+					num(dps ? km_json_get(dps, "online") : NULL),
+					num(dps ? km_json_get(dps, "total") : NULL)),
 		};
 		ctl_table_row(t, cells);
 	}
@@ -245,9 +271,9 @@ void ctl_inspect_meshes_table(struct ctl_table *t, struct km_arena *a, const str
 void ctl_inspect_zones_table(struct ctl_table *t, struct km_arena *a, const struct km_json *list,
 			     int64_t now)
 {
-	static const char *const headers[] = {"NAME", "STATUS", "LAST CONNECTED AGO",
-					      "LAST UPDATED AGO", "TOTAL UPDATES", "TOTAL ERRORS",
-					      "ZONE-CP VERSION", "BACKEND"};
+	static const char *const headers[] = {
+		"NAME",          "STATUS",       "LAST CONNECTED AGO", "LAST UPDATED AGO",
+		"TOTAL UPDATES", "TOTAL ERRORS", "ZONE-CP VERSION",    "BACKEND"};
 	ctl_table_init(t, a, headers, 8);
 	const struct km_json *items = km_json_get(list, "items");
 	if (!items || items->kind != KM_JSON_ARRAY)
@@ -268,21 +294,22 @@ void ctl_inspect_zones_table(struct ctl_table *t, struct km_arena *a, const stru
 		struct km_str cfg = sub ? km_json_get_string(sub, "config") : KM_STR("");
 		if (cfg.len) {
 			struct km_json *cv = NULL;
-			if (km_json_parse(a, cfg.ptr, cfg.len, &cv, NULL) == 0 && cv->kind == KM_JSON_OBJECT) {
+			if (km_json_parse(a, cfg.ptr, cfg.len, &cv, NULL) == 0 &&
+			    cv->kind == KM_JSON_OBJECT) {
 				const struct km_json *store = km_json_get(cv, "store");
 				if (store && store->kind == KM_JSON_OBJECT)
 					backend = dup_str(a, km_json_get_string(store, "type"));
 			}
 		}
 		const char *cells[8] = {
-		    dup_str(a, km_json_get_string(it, "name")),
-		    online(ins) && enabled ? "Online" : "Offline",
-		    ago(a, sub ? km_json_get(sub, "connectTime") : NULL, now),
-		    ago(a, sub ? path_get(sub, k_upd, 2) : NULL, now),
-		    km_arena_printf(a, "%llu", sent),
-		    km_arena_printf(a, "%llu", rejected),
-		    cpv && cpv->kind == KM_JSON_STRING ? dup_str(a, cpv->s) : "",
-		    backend,
+			dup_str(a, km_json_get_string(it, "name")),
+			online(ins) && enabled ? "Online" : "Offline",
+			ago(a, sub ? km_json_get(sub, "connectTime") : NULL, now),
+			ago(a, sub ? path_get(sub, k_upd, 2) : NULL, now),
+			km_arena_printf(a, "%llu", sent),
+			km_arena_printf(a, "%llu", rejected),
+			cpv && cpv->kind == KM_JSON_STRING ? dup_str(a, cpv->s) : "",
+			backend,
 		};
 		ctl_table_row(t, cells);
 	}
@@ -421,9 +448,11 @@ void ctl_inspect_policy_legacy(const struct km_json *v, struct km_buf *out)
 			continue;
 		const struct km_json *dp = km_json_get(it, "dataplane");
 		const struct km_json *att = km_json_get(it, "attachments");
-		km_buf_printf(out, "  %.*s", KM_STR_FMT(dp ? km_json_get_string(dp, "name") : KM_STR("")));
+		km_buf_printf(out, "  %.*s",
+			      KM_STR_FMT(dp ? km_json_get_string(dp, "name") : KM_STR("")));
 		size_t n = att && att->kind == KM_JSON_ARRAY ? att->len : 0;
-		bool only_dp = n == 1 && km_str_eqc(km_json_get_string(att->items[0], "type"), "dataplane");
+		bool only_dp = n == 1 &&
+			       km_str_eqc(km_json_get_string(att->items[0], "type"), "dataplane");
 		if (!only_dp) {
 			km_buf_puts(out, ":\n");
 			for (size_t k = 0; k < n; k++) {
@@ -433,10 +462,12 @@ void ctl_inspect_policy_legacy(const struct km_json *v, struct km_buf *out)
 				if (km_str_eqc(type, "dataplane"))
 					km_buf_printf(out, "    %.*s\n", KM_STR_FMT(type));
 				else if (km_str_eqc(type, "service"))
-					km_buf_printf(out, "    %.*s %.*s\n", KM_STR_FMT(type), KM_STR_FMT(name));
+					km_buf_printf(out, "    %.*s %.*s\n", KM_STR_FMT(type),
+						      KM_STR_FMT(name));
 				else
-					km_buf_printf(out, "    %.*s %.*s(%.*s)\n", KM_STR_FMT(type),
-						      KM_STR_FMT(name), KM_STR_FMT(svc));
+					km_buf_printf(out, "    %.*s %.*s(%.*s)\n",
+						      KM_STR_FMT(type), KM_STR_FMT(name),
+						      KM_STR_FMT(svc));
 			}
 		}
 		km_buf_putc(out, '\n');
@@ -453,7 +484,8 @@ int ctl_inspect_dataplane_run(struct ctl_ctx *c)
 	if (nincl && strcmp(type, "config") != 0)
 		return ctl_args_fail(c, "flag '--include' can be used only when '--type=config'");
 	if (ctl_args_bool(c, "include-eds") && strcmp(type, "config-dump") != 0)
-		return ctl_args_fail(c, "flag '--include-eds' can be used only when '--type=config-dump'");
+		return ctl_args_fail(
+			c, "flag '--include-eds' can be used only when '--type=config-dump'");
 	const char *base = km_arena_printf(c->a, "/meshes/%s/dataplanes/%s",
 					   ctl_client_escape(c->a, ctl_args_mesh(c)),
 					   ctl_client_escape(c->a, c->args[0]));
@@ -493,9 +525,9 @@ int ctl_inspect_dataplane_run(struct ctl_ctx *c)
 
 int ctl_inspect_policy_run(struct ctl_ctx *c)
 {
-	const char *base = km_arena_printf(c->a, "/meshes/%s/%s/%s",
-					   ctl_client_escape(c->a, ctl_args_mesh(c)), c->rtype->path,
-					   ctl_client_escape(c->a, c->args[0]));
+	const char *base =
+		km_arena_printf(c->a, "/meshes/%s/%s/%s", ctl_client_escape(c->a, ctl_args_mesh(c)),
+				c->rtype->path, ctl_client_escape(c->a, c->args[0]));
 	struct km_json *v = NULL;
 	if (!ctl_args_bool(c, "new-api")) {
 		int rc = fetch_json(c, km_arena_printf(c->a, "%s/dataplanes", base), &v);
@@ -518,7 +550,8 @@ int ctl_inspect_policy_run(struct ctl_ctx *c)
 int ctl_inspect_dataplanes_run(struct ctl_ctx *c)
 {
 	struct km_buf p = KM_BUF_INIT;
-	km_buf_printf(&p, "/meshes/%s/dataplanes/_overview", ctl_client_escape(c->a, ctl_args_mesh(c)));
+	km_buf_printf(&p, "/meshes/%s/dataplanes/_overview",
+		      ctl_client_escape(c->a, ctl_args_mesh(c)));
 	char sep = '?';
 	if (ctl_args_bool(c, "gateway")) {
 		km_buf_printf(&p, "%cgateway=true", sep);
@@ -532,8 +565,9 @@ int ctl_inspect_dataplanes_run(struct ctl_ctx *c)
 	size_t n = ctl_args_all(c, "tag", &tags);
 	for (size_t i = 0; i < n; i++) {
 		const char *eq = strchr(tags[i], '=');
-		const char *kv = eq ? km_arena_printf(c->a, "%.*s:%s", (int)(eq - tags[i]), tags[i], eq + 1)
-				    : tags[i];
+		const char *kv = eq ? km_arena_printf(c->a, "%.*s:%s", (int)(eq - tags[i]), tags[i],
+						      eq + 1) :
+				      tags[i];
 		km_buf_printf(&p, "%ctag=%s", sep, ctl_client_escape(c->a, kv));
 		sep = '&';
 	}

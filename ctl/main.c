@@ -14,8 +14,8 @@
 #include "base/log.h"
 #include "base/str.h"
 #include "ctl/ctl.h"
-#include "resource/validate.h"
 #include "resource/resource.h"
+#include "resource/validate.h"
 
 /* clang-format off */
 static const struct ctl_flag_def root_flags[] = {
@@ -211,8 +211,7 @@ static void add_defs(struct ctl_ctx *c, const struct ctl_flag_def *defs)
 	size_t n = 0;
 	while (defs[n].name)
 		n++;
-	const struct ctl_flag_def **nd =
-	    km_arena_alloc(c->a, (c->ndefs + n + 1) * sizeof(*nd));
+	const struct ctl_flag_def **nd = km_arena_alloc(c->a, (c->ndefs + n + 1) * sizeof(*nd));
 	if (c->ndefs)
 		memcpy(nd, c->defs, c->ndefs * sizeof(*nd));
 	for (size_t i = 0; i < n; i++)
@@ -254,23 +253,29 @@ static int set_flag(struct ctl_ctx *c, const struct ctl_flag_def *d, const char 
 	switch (d->kind) {
 	case CTL_FLAG_BOOL:
 		if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") && strcmp(v, "0"))
-			return ctl_args_fail(c, "invalid argument \"%s\" for \"%s\" flag: strconv.ParseBool: parsing \"%s\": invalid syntax",
-					v, spelled, v);
+			return ctl_args_fail(
+				c,
+				"invalid argument \"%s\" for \"%s\" flag: strconv.ParseBool: parsing \"%s\": invalid syntax",
+				v, spelled, v);
 		push_val(c, d, (!strcmp(v, "1") || !strcmp(v, "true")) ? "true" : "false");
 		return 0;
 	case CTL_FLAG_INT: {
 		long long n;
 		if (km_str_to_i64(km_str_c(v), &n) < 0)
-			return ctl_args_fail(c, "invalid argument \"%s\" for \"%s\" flag: strconv.ParseInt: parsing \"%s\": invalid syntax",
-					v, spelled, v);
+			return ctl_args_fail(
+				c,
+				"invalid argument \"%s\" for \"%s\" flag: strconv.ParseInt: parsing \"%s\": invalid syntax",
+				v, spelled, v);
 		push_val(c, d, v);
 		return 0;
 	}
 	case CTL_FLAG_DURATION: {
 		int64_t ns;
 		if (km_duration_parse(km_str_c(v), &ns) < 0)
-			return ctl_args_fail(c, "invalid argument \"%s\" for \"%s\" flag: time: invalid duration \"%s\"",
-					v, spelled, v);
+			return ctl_args_fail(
+				c,
+				"invalid argument \"%s\" for \"%s\" flag: time: invalid duration \"%s\"",
+				v, spelled, v);
 		push_val(c, d, v);
 		return 0;
 	}
@@ -279,8 +284,10 @@ static int set_flag(struct ctl_ctx *c, const struct ctl_flag_def *d, const char 
 		for (const char *p = v; *p; p++)
 			eq += *p == '=';
 		if (eq == 0)
-			return ctl_args_fail(c, "invalid argument \"%s\" for \"%s\" flag: %s must be formatted as key=value",
-					v, spelled, v);
+			return ctl_args_fail(
+				c,
+				"invalid argument \"%s\" for \"%s\" flag: %s must be formatted as key=value",
+				v, spelled, v);
 		if (eq == 1) {
 			size_t n = strlen(v);
 			const char *s = v;
@@ -296,13 +303,9 @@ static int set_flag(struct ctl_ctx *c, const struct ctl_flag_def *d, const char 
 		}
 		return 0;
 	}
-	case CTL_FLAG_LIST:
-		push_split(c, d, v);
-		return 0;
+	case CTL_FLAG_LIST: push_split(c, d, v); return 0;
 	case CTL_FLAG_STRING:
-	default:
-		push_val(c, d, v);
-		return 0;
+	default: push_val(c, d, v); return 0;
 	}
 }
 
@@ -363,6 +366,13 @@ static void print_help(const struct ctl_ctx *c, const struct ctl_cmd *cmd)
 		printf("\nAvailable Commands:\n");
 		for (const struct ctl_cmd *s = cmd->subs; s->name; s++)
 			printf("  %-16s %s\n", s->name, s->short_help);
+	}
+	if (cmd->opts & CTL_CMD_POLICY_ARG) {
+		printf("\nPolicy Commands:\n");
+		for (size_t i = 0; i < km_rtypes_len; i++)
+			if (km_rtypes[i].kumactl_arg && km_rtype_has(&km_rtypes[i], KM_RT_POLICY))
+				printf("  %-34s Inspect %s\n", km_rtypes[i].kumactl_arg,
+				       km_rtypes[i].name);
 	}
 	if (cmd->opts & CTL_CMD_TYPE_ARG) {
 		printf("\nAvailable Commands:\n");
@@ -483,20 +493,23 @@ static int run(struct ctl_ctx *c, int argc, char **argv)
 				c->rtype = pt;
 			}
 			if (!sub) {
-				rc = ctl_args_fail(c, "unknown command \"%s\" for \"%s\"", arg, km_buf_cstr(&path));
+				rc = ctl_args_fail(c, "unknown command \"%s\" for \"%s\"", arg,
+						   km_buf_cstr(&path));
 				if (cmd == &ctl_main_root)
 					fprintf(stderr, "Run 'kumactl --help' for usage.\n");
 				goto out;
 			}
 			cmd = sub;
-			km_buf_printf(&path, " %s", c->rtype && sub == &inspect_policy_cmd ? arg : sub->name);
+			km_buf_printf(&path, " %s",
+				      c->rtype && sub == &inspect_policy_cmd ? arg : sub->name);
 			add_defs(c, sub->flags);
 			continue;
 		}
 		if (c->nargs == 0 && (cmd->opts & CTL_CMD_TYPE_ARG) && !c->rtype) {
 			const struct km_rtype *t = km_rtype_by_arg(km_str_c(arg));
 			if (!t || !t->kumactl_arg) {
-				rc = ctl_args_fail(c, "unknown command \"%s\" for \"%s\"", arg, km_buf_cstr(&path));
+				rc = ctl_args_fail(c, "unknown command \"%s\" for \"%s\"", arg,
+						   km_buf_cstr(&path));
 				goto out;
 			}
 			c->rtype = t;
@@ -520,8 +533,8 @@ static int run(struct ctl_ctx *c, int argc, char **argv)
 		size_t want = c->plural ? 0 : 1;
 		if (c->nargs != want) {
 			if (want == 0)
-				rc = ctl_args_fail(c, "unknown command \"%s\" for \"%s\"", c->args[0],
-					      c->cmd_path);
+				rc = ctl_args_fail(c, "unknown command \"%s\" for \"%s\"",
+						   c->args[0], c->cmd_path);
 			else
 				rc = ctl_args_fail(c, "accepts 1 arg(s), received %zu", c->nargs);
 			goto out;

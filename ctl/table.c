@@ -174,7 +174,8 @@ const char *ctl_table_tags(struct km_arena *a, const struct km_json *labels,
 			struct km_str v = labels->members[i].val->s;
 			const char *gv = NULL;
 			if (gtags && gtags->kind == KM_JSON_OBJECT) {
-				struct km_str g = km_json_get_string(gtags, km_arena_strndup(a, k.ptr, k.len));
+				struct km_str g = km_json_get_string(
+					gtags, km_arena_strndup(a, k.ptr, k.len));
 				if (g.len && !km_str_eq(g, v))
 					gv = km_arena_strndup(a, g.ptr, g.len);
 			}
@@ -185,7 +186,8 @@ const char *ctl_table_tags(struct km_arena *a, const struct km_json *labels,
 				items[n++] = km_arena_printf(a, "%.*s=%s,%s", KM_STR_FMT(k),
 							     lfirst ? lv : gv, lfirst ? gv : lv);
 			} else {
-				items[n++] = km_arena_printf(a, "%.*s=%.*s", KM_STR_FMT(k), KM_STR_FMT(v));
+				items[n++] = km_arena_printf(a, "%.*s=%.*s", KM_STR_FMT(k),
+							     KM_STR_FMT(v));
 			}
 		}
 	if (gtags && gtags->kind == KM_JSON_OBJECT)
@@ -219,9 +221,10 @@ const char *ctl_table_pagination(struct km_arena *a, const struct km_json *list)
 		const char *amp = memchr(p, '&', (size_t)(end - p));
 		const char *stop = amp ? amp : end;
 		if ((size_t)(stop - p) > 7 && memcmp(p, "offset=", 7) == 0 && stop > p + 7)
-			return km_arena_printf(a,
-					       "Rerun command with --offset=%.*s argument to retrieve more resources",
-					       (int)(stop - p - 7), p + 7);
+			return km_arena_printf(
+				a,
+				"Rerun command with --offset=%.*s argument to retrieve more resources",
+				(int)(stop - p - 7), p + 7);
 		p = stop + 1;
 	}
 	return NULL;
@@ -242,8 +245,8 @@ void ctl_table_print_yaml(struct km_arena *a, const struct km_json *v, struct km
 
 static bool is_meta_key(struct km_str k)
 {
-	static const char *const keys[] = {"type",   "mesh",   "name", "creationTime",
-					   "modificationTime", "labels", "kri"};
+	static const char *const keys[] = {
+		"type", "mesh", "name", "creationTime", "modificationTime", "labels", "kri"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (km_str_eqc(k, keys[i]))
 			return true;
@@ -294,7 +297,8 @@ void ctl_table_resources(struct ctl_table *t, struct km_arena *a, const struct k
 						    km_json_get_string(r, "mesh").len);
 		const char *name = km_arena_strndup(a, km_json_get_string(r, "name").ptr,
 						    km_json_get_string(r, "name").len);
-		const char *age = ctl_table_age(a, km_json_get_string(r, "modificationTime"), now_ns);
+		const char *age =
+			ctl_table_age(a, km_json_get_string(r, "modificationTime"), now_ns);
 		if (dp) {
 			const struct km_json *net = km_json_get(r, "networking");
 			struct km_str addr = net ? km_json_get_string(net, "address") : KM_STR("");

@@ -22,14 +22,17 @@ int ctl_version_run(struct ctl_ctx *c)
 	if (!cp) {
 		fprintf(stderr, "Unable to connect to control plane: %s\n", km_buf_cstr(&err));
 	} else if (ctl_client_do(c, cp, "GET", "/", NULL, &r, &err) < 0) {
-		fprintf(stderr, "Unable to connect to control plane: Unable to retrieve server version: %s\n",
+		fprintf(stderr,
+			"Unable to connect to control plane: Unable to retrieve server version: %s\n",
 			km_buf_cstr(&err));
 	} else if (r.status != 200) {
-		fprintf(stderr, "Unable to connect to control plane: Unable to retrieve server version: (%ld): %.*s\n",
+		fprintf(stderr,
+			"Unable to connect to control plane: Unable to retrieve server version: (%ld): %.*s\n",
 			r.status, KM_STR_FMT(r.body));
 	} else if (km_json_parse(c->a, r.body.ptr, r.body.len, &v, &err) < 0 ||
 		   v->kind != KM_JSON_OBJECT) {
-		fprintf(stderr, "Unable to connect to control plane: Unable to retrieve server version: %s\n",
+		fprintf(stderr,
+			"Unable to connect to control plane: Unable to retrieve server version: %s\n",
 			km_buf_cstr(&err));
 	} else if (detailed) {
 		struct km_buf out = KM_BUF_INIT;

@@ -182,7 +182,11 @@ void dp_readiness_stop(struct dp_readiness *r);
 int dp_run_main(int argc, char **argv, char **envp, const char *log_level);
 int dp_wait_main(int argc, char **argv);
 
-/* base64 (standard alphabet, padding optional) into <out>; 0 or -EINVAL. */
-int dp_base64_decode(struct km_str in, struct km_buf *out);
+/* ---- util.c ---- */
+/* base64 (standard alphabet, padding optional, whitespace skipped) into
+ * <out>; 0 or -EINVAL. */
+int dp_util_base64_decode(struct km_str in, struct km_buf *out);
+/* strerror(<e>) as Go prints it (lower-case first letter), in <a>. */
+const char *dp_util_strerror(struct km_arena *a, int e);
 
 #endif

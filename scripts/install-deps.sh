@@ -57,8 +57,8 @@ fi
 for tool in cc clang pkg-config python3; do
 	command -v "$tool" >/dev/null 2>&1 || die "$tool not found after install"
 done
-pkg-config --exists libfyaml libmicrohttpd libcurl openssl ||
-	die "pkg-config cannot find libfyaml/libmicrohttpd/libcurl/openssl"
+pkg-config --exists libfyaml libmicrohttpd libcurl openssl libpq ||
+	die "pkg-config cannot find libfyaml/libmicrohttpd/libcurl/openssl/libpq"
 
 # ---- Python packages (requirements-test.txt, exact pins) -------------------
 py_missing=$(python3 - requirements-test.txt <<'EOF'

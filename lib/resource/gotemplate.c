@@ -1192,6 +1192,13 @@ static bool eval_cmd(struct render *r, const struct cmd *c, const struct km_str 
 		     struct km_str *val)
 {
 	const struct arg *fn = &c->args[0];
+	if (fn->kind == A_FIELD && (c->n > 1 || prev)) {
+		exec_error(r, fn->pos, fn->text,
+			   km_arena_printf(r->t->a,
+					   "%.*s has arguments but cannot be invoked as function",
+					   (int)fn->text.len - 1, fn->text.ptr + 1));
+		return false;
+	}
 	if (fn->kind != A_IDENT) {
 		if (c->n > 1 || prev) {
 			exec_error(r, fn->pos, arg_string(fn),

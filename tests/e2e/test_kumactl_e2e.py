@@ -237,6 +237,31 @@ def test_signing_key_pem(kumactl):
     assert p.returncode == 1 and p.stderr == "Error: invalid format\n"
 
 
+def test_offline_user_token_is_signed_with_the_key(kumactl, tmp_path):
+    key = tmp_path / "key.pem"
+    key.write_text(ok(kumactl.run("--no-config", "generate", "signing-key", "--format", "pem")).stdout)
+    tok = ok(kumactl.run("--no-config", "generate", "user-token", "--name", "bob", "--group", "g1",
+                         "--valid-for", "1h", "--signing-key-path", str(key), "--kid", "7")).stdout
+    head, claims, sig = tok.split(".")
+
+    def b64(s):
+        return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+    assert json.loads(b64(head)) == {"alg": "RS256", "kid": "7", "typ": "JWT"}
+    c = json.loads(b64(claims))
+    assert c["Name"] == "bob" and c["Groups"] == ["g1"] and c["exp"] - c["iat"] == 3605
+    pub = tmp_path / "pub.pem"
+    subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-out", str(pub)], check=True,
+                   capture_output=True)
+    (tmp_path / "sig").write_bytes(b64(sig))
+    (tmp_path / "data").write_text(f"{head}.{claims}")
+    r = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(pub), "-signature",
+                        str(tmp_path / "sig"), str(tmp_path / "data")], capture_output=True, text=True)
+    assert r.returncode == 0 and "Verified OK" in r.stdout, r.stdout + r.stderr
+    p = kumactl.run("--no-config", "generate", "user-token", "--name", "bob", "--valid-for", "1h",
+                    "--signing-key-path", str(key))
+    assert p.returncode == 1 and p.stderr == "Error: --kid is required when --signing-key-path is used\n"
+
+
 # ----- tokens, inspect, version ---------------------------------------------------------
 
 def test_generate_tokens(kumactl_live, kumactl_cp):

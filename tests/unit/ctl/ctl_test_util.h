@@ -18,8 +18,8 @@ static inline char *ctl_test_read(struct km_arena *a, const char *rel)
 {
 	const char *root = getenv("KUMA_CONFORMANCE_DIR");
 	char path[1024];
-	snprintf(path, sizeof(path), "%s/app/kumactl/%s", root ? root : "../shared/conformance/kuma",
-		 rel);
+	snprintf(path, sizeof(path), "%s/app/kumactl/%s",
+		 root ? root : "../shared/conformance/kuma", rel);
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return NULL;

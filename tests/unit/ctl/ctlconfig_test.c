@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../test.h"
 #include "ctl/ctl.h"
 #include "ctl_test_util.h"
-#include "../test.h"
 
 static struct km_arena *A;
 
@@ -51,13 +51,14 @@ static void check_view_golden(void)
 
 static void check_rules(void)
 {
-	const char *p = write_tmp("contexts:\n- controlPlane: other\n  defaults:\n    mesh: demo\n"
-				  "  name: other\n- controlPlane: example\n  name: example\n"
-				  "controlPlanes:\n- coordinates:\n    apiServer:\n"
-				  "      url: https://other.internal:5681\n  name: other\n"
-				  "- coordinates:\n    apiServer:\n"
-				  "      url: https://kuma-control-plane.internal:5681\n      addHeaders: []\n"
-				  "  name: example\ncurrentContext: example\nunknownKey: 1\n");
+	const char *p = write_tmp(
+		"contexts:\n- controlPlane: other\n  defaults:\n    mesh: demo\n"
+		"  name: other\n- controlPlane: example\n  name: example\n"
+		"controlPlanes:\n- coordinates:\n    apiServer:\n"
+		"      url: https://other.internal:5681\n  name: other\n"
+		"- coordinates:\n    apiServer:\n"
+		"      url: https://kuma-control-plane.internal:5681\n      addHeaders: []\n"
+		"  name: example\ncurrentContext: example\nunknownKey: 1\n");
 	struct ctl_config cfg;
 	struct km_buf err = KM_BUF_INIT;
 	CHECK(ctl_ctlconfig_load(A, p, &cfg, &err) == 0);
@@ -89,7 +90,8 @@ static void check_rules(void)
 	unlink(p);
 	/* an explicit file that does not exist is an error */
 	CHECK(ctl_ctlconfig_load(A, "/nonexistent/kumactl-config", &again, &err) < 0);
-	CHECK_STREQ(km_buf_cstr(&err), "Failed to access configuration file \"/nonexistent/kumactl-config\"");
+	CHECK_STREQ(km_buf_cstr(&err),
+		    "Failed to access configuration file \"/nonexistent/kumactl-config\"");
 	km_buf_fini(&err);
 }
 

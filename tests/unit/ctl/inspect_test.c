@@ -2,10 +2,10 @@
 /* `kumactl inspect dataplanes|meshes|zones` tables and YAML against
  * upstream's goldens, fed from the golden JSON (what the API returns), with
  * the clock pinned to the upstream test's 2019-07-17T18:08:41Z. */
+#include "../test.h"
 #include "ctl/ctl.h"
 #include "ctl_test_util.h"
 #include "resource/resource.h"
-#include "../test.h"
 
 static struct km_arena *A;
 static int64_t NOW;
@@ -52,13 +52,14 @@ static void check_status_rules(void)
 {
 	/* a gateway is online or offline, whatever its (absent) inbounds say */
 	struct km_json *v = ctl_test_json(
-	    A, "{\"items\":[{\"mesh\":\"m\",\"name\":\"gw\",\"labels\":{\"a\":\"b\"},"
-	       "\"dataplane\":{\"networking\":{\"gateway\":{\"tags\":{\"kuma.io/service\":\"g\"}}}},"
-	       "\"dataplaneInsight\":{\"subscriptions\":[{\"connectTime\":\"2019-07-17T18:08:40Z\"}]}},"
-	       "{\"mesh\":\"m\",\"name\":\"zp\",\"dataplane\":{\"networking\":{\"listeners\":["
-	       "{\"port\":10001,\"type\":\"ZoneIngress\",\"state\":\"Ready\"},"
-	       "{\"port\":10002,\"type\":\"ZoneEgress\"}]}},"
-	       "\"dataplaneInsight\":{\"subscriptions\":[{\"connectTime\":\"2019-07-17T18:08:40Z\"}]}}]}");
+		A,
+		"{\"items\":[{\"mesh\":\"m\",\"name\":\"gw\",\"labels\":{\"a\":\"b\"},"
+		"\"dataplane\":{\"networking\":{\"gateway\":{\"tags\":{\"kuma.io/service\":\"g\"}}}},"
+		"\"dataplaneInsight\":{\"subscriptions\":[{\"connectTime\":\"2019-07-17T18:08:40Z\"}]}},"
+		"{\"mesh\":\"m\",\"name\":\"zp\",\"dataplane\":{\"networking\":{\"listeners\":["
+		"{\"port\":10001,\"type\":\"ZoneIngress\",\"state\":\"Ready\"},"
+		"{\"port\":10002,\"type\":\"ZoneEgress\"}]}},"
+		"\"dataplaneInsight\":{\"subscriptions\":[{\"connectTime\":\"2019-07-17T18:08:40Z\"}]}}]}");
 	struct ctl_table t;
 	ctl_inspect_dataplanes_table(&t, A, v, NOW);
 	CHECK(t.nrows == 3);
@@ -95,11 +96,12 @@ static void check_server_response(const char *stem, int kind)
 static void check_policy_legacy(void)
 {
 	struct km_json *v = ctl_test_json(
-	    A, "{\"total\":2,\"items\":[{\"kind\":\"SidecarDataplane\",\"dataplane\":{\"mesh\":\"m\","
-	       "\"name\":\"web\"},\"attachments\":[{\"type\":\"dataplane\"}]},"
-	       "{\"kind\":\"SidecarDataplane\",\"dataplane\":{\"mesh\":\"m\",\"name\":\"backend\"},"
-	       "\"attachments\":[{\"type\":\"inbound\",\"name\":\"1.1.1.1:80\",\"service\":\"backend\"},"
-	       "{\"type\":\"service\",\"name\":\"redis\"}]}]}");
+		A,
+		"{\"total\":2,\"items\":[{\"kind\":\"SidecarDataplane\",\"dataplane\":{\"mesh\":\"m\","
+		"\"name\":\"web\"},\"attachments\":[{\"type\":\"dataplane\"}]},"
+		"{\"kind\":\"SidecarDataplane\",\"dataplane\":{\"mesh\":\"m\",\"name\":\"backend\"},"
+		"\"attachments\":[{\"type\":\"inbound\",\"name\":\"1.1.1.1:80\",\"service\":\"backend\"},"
+		"{\"type\":\"service\",\"name\":\"redis\"}]}]}");
 	struct km_buf out = KM_BUF_INIT;
 	ctl_inspect_policy_legacy(v, &out);
 	CHECK_STREQ(km_buf_cstr(&out), "Affected data plane proxies:\n\n  web\n  backend:\n"
@@ -119,7 +121,8 @@ int main(void)
 	check_server_response("inspect-mtp-dp", 1);
 	check_policy_legacy();
 	if (missing)
-		fprintf(stderr, "note: %d golden groups skipped (conformance data not found)\n", missing);
+		fprintf(stderr, "note: %d golden groups skipped (conformance data not found)\n",
+			missing);
 	km_arena_free(A);
 	return test_summary();
 }

@@ -3,10 +3,10 @@
  * (pkg/output/table), the `get` tables, YAML and JSON forms fed from the
  * get goldens' JSON (clock pinned to upstream's 2008-04-01 test time), the
  * pagination footer, and the AGE/duration cells. */
+#include "../test.h"
 #include "ctl/ctl.h"
 #include "ctl_test_util.h"
 #include "resource/resource.h"
-#include "../test.h"
 
 static struct km_arena *A;
 static int64_t NOW_2008;
@@ -60,13 +60,16 @@ static void check_printer_goldens(void)
 	CHECK_STREQ(km_buf_cstr(&out), mesh);
 	km_buf_reset(&out);
 	ctl_table_print_resource_yaml(A, v, &out);
-	CHECK_STREQ(km_buf_cstr(&out), ctl_test_read(A, "pkg/output/yaml/testdata/mesh.golden.yaml"));
+	CHECK_STREQ(km_buf_cstr(&out),
+		    ctl_test_read(A, "pkg/output/yaml/testdata/mesh.golden.yaml"));
 	km_buf_reset(&out);
 	ctl_table_print_json(km_json_null(A), &out);
-	CHECK_STREQ(km_buf_cstr(&out), ctl_test_read(A, "pkg/output/json/testdata/nil.golden.json"));
+	CHECK_STREQ(km_buf_cstr(&out),
+		    ctl_test_read(A, "pkg/output/json/testdata/nil.golden.json"));
 	km_buf_reset(&out);
 	ctl_table_print_yaml(A, km_json_null(A), &out);
-	CHECK_STREQ(km_buf_cstr(&out), ctl_test_read(A, "pkg/output/yaml/testdata/nil.golden.yaml"));
+	CHECK_STREQ(km_buf_cstr(&out),
+		    ctl_test_read(A, "pkg/output/yaml/testdata/nil.golden.yaml"));
 	km_buf_fini(&out);
 }
 
@@ -147,12 +150,14 @@ static void check_get_list(const char *type_arg, const char *stem)
 		struct km_str name = km_json_get_string(items->items[i], "name");
 		char pat[128];
 		snprintf(pat, sizeof(pat), "   %.*s   ", KM_STR_FMT(name));
-		if (strstr(pg, pat) || !strncmp(pg + strcspn(pg, "\n") + 1, pat + 3, strlen(pat) - 3))
+		if (strstr(pg, pat) ||
+		    !strncmp(pg + strcspn(pg, "\n") + 1, pat + 3, strlen(pat) - 3))
 			km_json_array_push(A, page, items->items[i]);
 	}
 	CHECK(page->len == 1);
 	km_json_set(A, v, "items", page);
-	km_json_set(A, v, "next", km_json_cstring(A, "http://localhost:5681/meshes?offset=1&size=1"));
+	km_json_set(A, v, "next",
+		    km_json_cstring(A, "http://localhost:5681/meshes?offset=1&size=1"));
 	ctl_table_resources(&tab, A, t, v, true, NOW_2008);
 	ctl_table_write(&tab, &out);
 	CHECK_STREQ(km_buf_cstr(&out), pg);
@@ -181,14 +186,15 @@ static void check_durations(void)
 static void check_tags_and_footer(void)
 {
 	struct km_json *labels =
-	    ctl_test_json(A, "{\"kuma.io/zone\":\"z\",\"app\":\"web\",\"version\":\"v1\"}");
+		ctl_test_json(A, "{\"kuma.io/zone\":\"z\",\"app\":\"web\",\"version\":\"v1\"}");
 	CHECK_STREQ(ctl_table_tags(A, labels, NULL), "app=web kuma.io/zone=z version=v1");
 	struct km_json *net = ctl_test_json(
-	    A, "{\"gateway\":{\"tags\":{\"app\":\"gw\",\"kuma.io/service\":\"edge\"}}}");
+		A, "{\"gateway\":{\"tags\":{\"app\":\"gw\",\"kuma.io/service\":\"edge\"}}}");
 	CHECK_STREQ(ctl_table_tags(A, labels, net),
 		    "app=gw,web kuma.io/service=edge kuma.io/zone=z version=v1");
 	CHECK_STREQ(ctl_table_tags(A, NULL, NULL), "");
-	struct km_json *l = ctl_test_json(A, "{\"next\":\"http://h:5681/zones?offset=20&size=10\"}");
+	struct km_json *l =
+		ctl_test_json(A, "{\"next\":\"http://h:5681/zones?offset=20&size=10\"}");
 	CHECK_STREQ(ctl_table_pagination(A, l),
 		    "Rerun command with --offset=20 argument to retrieve more resources");
 	CHECK(ctl_table_pagination(A, ctl_test_json(A, "{\"next\":null}")) == NULL);
@@ -213,7 +219,8 @@ int main(void)
 	check_get_list("global-secrets", "get-global-secrets");
 	check_get_list("zones", "get-zones");
 	if (missing)
-		fprintf(stderr, "note: %d golden groups skipped (conformance data not found)\n", missing);
+		fprintf(stderr, "note: %d golden groups skipped (conformance data not found)\n",
+			missing);
 	km_arena_free(A);
 	return test_summary();
 }

@@ -1,2 +1,0 @@
-build/obj/lib/base/str.o: lib/base/str.c lib/base/str.h
-lib/base/str.h:

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Mesh context construction (see context.h): one pass over the mesh's
+ * Dataplanes and MeshServices; endpoints are resolved here, once per mesh
+ * generation, instead of once per proxy. */
+#include "cp/xds/context.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+
+static struct km_json *parse(struct km_arena *a, struct km_str s)
+{
+	struct km_json *v = NULL;
+	if (s.len)
+		km_json_parse(a, s.ptr, s.len, &v, NULL);
+	return v;
+}
+
+static bool labels_match(const struct km_json *selector, const struct km_json *labels)
+{
+	if (!selector || selector->kind != KM_JSON_OBJECT)
+		return true;
+	for (size_t i = 0; i < selector->len; i++) {
+		struct km_json *v = km_json_get_str(labels, selector->members[i].key);
+		struct km_json *want = selector->members[i].val;
+		if (!v || v->kind != KM_JSON_STRING || want->kind != KM_JSON_STRING ||
+		    !km_str_eq(v->s, want->s))
+			return false;
+	}
+	return true;
+}
+
+static bool selects(const struct km_json *spec, const struct cp_xds_dataplane *dp)
+{
+	struct km_json *sel = km_json_get(spec, "selector");
+	struct km_json *ref = km_json_get(sel, "dataplaneRef");
+	if (ref)
+		return km_str_eq(km_json_get_string(ref, "name"), dp->res.name);
+	struct km_json *dl = km_json_get(sel, "dataplaneLabels");
+	if (!dl)
+		return false;
+	return labels_match(km_json_get(dl, "matchLabels"), dp->labels);
+}
+
+static int64_t num(const struct km_json *v, int64_t dflt)
+{
+	if (v && v->kind == KM_JSON_NUMBER && v->is_int)
+		return v->i;
+	if (v && v->kind == KM_JSON_STRING) {
+		long long n;
+		if (km_str_to_i64(v->s, &n) == 0)
+			return n;
+	}
+	return dflt;
+}
+
+/* The inbound of <dp> that serves <port> (targetPort: number = inbound port,
+ * string = inbound name). */
+static const struct km_json *inbound_for(const struct cp_xds_dataplane *dp, const struct cp_xds_port *p)
+{
+	struct km_json *inb = km_json_get(km_json_get(dp->spec, "networking"), "inbound");
+	for (size_t i = 0; inb && inb->kind == KM_JSON_ARRAY && i < inb->len; i++) {
+		struct km_json *in = inb->items[i];
+		const struct km_json *tp = p->target_port;
+		if (tp && tp->kind == KM_JSON_STRING) {
+			if (km_str_eq(km_json_get_string(in, "name"), tp->s))
+				return in;
+		} else if (num(km_json_get(in, "port"), -1) == num(tp, (int64_t)p->port)) {
+			return in;
+		}
+	}
+	return NULL;
+}
+
+static bool inbound_healthy(const struct km_json *in)
+{
+	struct km_str state = km_json_get_string(in, "state");
+	if (state.len)
+		return km_str_eqc(state, "Ready");
+	struct km_json *ready = km_json_get(km_json_get(in, "health"), "ready");
+	return !(ready && ready->kind == KM_JSON_BOOL && !ready->b);
+}
+
+static void resolve_endpoints(struct cp_xds_mesh *m, struct cp_xds_service *s, struct cp_xds_port *p)
+{
+	p->endpoints = km_arena_alloc(m->a, (m->ndataplanes + 1) * sizeof(*p->endpoints));
+	for (size_t i = 0; i < m->ndataplanes; i++) {
+		const struct cp_xds_dataplane *dp = &m->dataplanes[i];
+		if (!selects(s->spec, dp))
+			continue;
+		const struct km_json *in = inbound_for(dp, p);
+		if (!in)
+			continue;
+		struct cp_xds_endpoint *e = &p->endpoints[p->nendpoints++];
+		struct km_str addr = km_json_get_string(in, "address");
+		if (!addr.len)
+			addr = km_json_get_string(km_json_get(dp->spec, "networking"), "address");
+		e->address = addr;
+		e->port = (uint32_t)num(km_json_get(in, "port"), 0);
+		e->labels = dp->labels;
+		e->zone = km_json_get_string(dp->labels, "kuma.io/zone");
+		if (!e->zone.len)
+			e->zone = km_str_c(m->zone);
+		e->healthy = inbound_healthy(in);
+	}
+}
+
+static void load_service(struct cp_xds_mesh *m, const struct km_resource *r, struct cp_xds_service *s)
+{
+	s->store_name = r->name;
+	s->labels = parse(m->a, r->labels);
+	s->spec = parse(m->a, r->spec);
+	s->status = parse(m->a, r->status);
+	struct km_str display = km_json_get_string(s->labels, "kuma.io/display-name");
+	s->name = display.len ? display : r->name;
+	s->zone = km_json_get_string(s->labels, "kuma.io/zone");
+	s->ns = km_json_get_string(s->labels, "k8s.kuma.io/namespace");
+	struct km_json *ports = km_json_get(s->spec, "ports");
+	size_t n = ports && ports->kind == KM_JSON_ARRAY ? ports->len : 0;
+	s->ports = km_arena_alloc(m->a, (n + 1) * sizeof(*s->ports));
+	for (size_t i = 0; i < n; i++) {
+		struct km_json *pj = ports->items[i];
+		struct cp_xds_port *p = &s->ports[s->nports++];
+		p->port = (uint32_t)num(km_json_get(pj, "port"), 0);
+		struct km_str name = km_json_get_string(pj, "name");
+		p->section = name.len ? name : km_str_c(km_arena_printf(m->a, "%u", p->port));
+		p->app_protocol = km_json_get_string(pj, "appProtocol");
+		if (!p->app_protocol.len)
+			p->app_protocol = KM_STR("tcp");
+		p->target_port = km_json_get(pj, "targetPort");
+		resolve_endpoints(m, s, p);
+	}
+}
+
+static struct km_json *internal_cidrs(struct km_arena *a, const struct cp_config *cfg)
+{
+	struct km_json *arr = km_json_array(a);
+	for (size_t i = 0; cfg && i < cfg->ipam.known_internal_cidrs.n; i++) {
+		const char *cidr = cfg->ipam.known_internal_cidrs.items[i];
+		const char *slash = strchr(cidr, '/');
+		if (!slash)
+			continue;
+		struct km_json *e = km_json_object(a);
+		km_json_set(a, e, "addressPrefix",
+			    km_json_string(a, (struct km_str){cidr, (size_t)(slash - cidr)}));
+		km_json_set(a, e, "prefixLen", km_json_int(a, strtol(slash + 1, NULL, 10)));
+		km_json_array_push(a, arr, e);
+	}
+	return arr;
+}
+
+struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh)
+{
+	static uint64_t generation;
+	struct km_arena *a = km_arena_new(64 * 1024);
+	struct km_resource mr;
+	if (cp_store_get(rt->store, a, km_rtype_by_name(KM_STR("Mesh")), KM_STR(""), mesh, &mr)) {
+		km_arena_free(a);
+		return NULL;
+	}
+	struct cp_xds_mesh *m = km_arena_alloc(a, sizeof(*m));
+	m->a = a;
+	m->name = mr.name;
+	m->zone = rt->zone ? rt->zone : "";
+	m->generation = ++generation;
+	m->internal_cidrs = internal_cidrs(a, rt->cfg);
+	struct cp_list_opts o = {.mesh = mesh};
+	struct cp_list_result dps, svcs;
+	if (cp_store_list(rt->store, a, km_rtype_by_name(KM_STR("Dataplane")), &o, &dps) ||
+	    cp_store_list(rt->store, a, km_rtype_by_name(KM_STR("MeshService")), &o, &svcs)) {
+		km_arena_free(a);
+		return NULL;
+	}
+	m->dataplanes = km_arena_alloc(a, (dps.len + 1) * sizeof(*m->dataplanes));
+	for (size_t i = 0; i < dps.len; i++) {
+		struct cp_xds_dataplane *d = &m->dataplanes[m->ndataplanes++];
+		d->res = dps.items[i];
+		d->spec = parse(a, d->res.spec);
+		d->labels = parse(a, d->res.labels);
+		if (!d->labels)
+			d->labels = km_json_object(a);
+	}
+	m->services = km_arena_alloc(a, (svcs.len + 1) * sizeof(*m->services));
+	for (size_t i = 0; i < svcs.len; i++)
+		load_service(m, &svcs.items[i], &m->services[m->nservices++]);
+	return m;
+}
+
+void cp_xds_mesh_free(struct cp_xds_mesh *m)
+{
+	if (m)
+		km_arena_free(m->a);
+}
+
+const struct cp_xds_service *cp_xds_mesh_service(const struct cp_xds_mesh *m, struct km_str name)
+{
+	for (size_t i = 0; i < m->nservices; i++)
+		if (km_str_eq(m->services[i].store_name, name) || km_str_eq(m->services[i].name, name))
+			return &m->services[i];
+	return NULL;
+}
+
+const struct cp_xds_dataplane *cp_xds_mesh_dataplane(const struct cp_xds_mesh *m, struct km_str name)
+{
+	for (size_t i = 0; i < m->ndataplanes; i++)
+		if (km_str_eq(m->dataplanes[i].res.name, name))
+			return &m->dataplanes[i];
+	return NULL;
+}
+
+const char *cp_xds_service_kri(struct km_arena *a, const struct cp_xds_mesh *m,
+			       const struct cp_xds_service *s, const struct cp_xds_port *p)
+{
+	return km_arena_printf(a, "kri_msvc_%.*s_%.*s_%.*s_%.*s_%.*s", KM_STR_FMT(m->name),
+			       KM_STR_FMT(s->zone), KM_STR_FMT(s->ns), KM_STR_FMT(s->name),
+			       KM_STR_FMT(p->section));
+}
+
+static uint32_t meta_u32(const struct km_json *md, const char *key)
+{
+	return (uint32_t)num(km_json_get(md, key), 0);
+}
+
+void cp_xds_metadata_parse(struct km_arena *a, const struct km_json *obj, struct cp_xds_metadata *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct km_json *md = km_json_get(obj, "metadata");
+	if (!md)
+		md = (struct km_json *)obj;
+	if (!md || md->kind != KM_JSON_OBJECT)
+		return;
+	out->raw = md;
+	out->admin_port = meta_u32(md, "dataplane.admin.port");
+	out->readiness_port = meta_u32(md, "dataplane.readinessReporter.port");
+	out->workdir = km_json_get_string(md, "workdir");
+	out->features = km_json_get(md, "features");
+}

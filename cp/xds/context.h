@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The data model xDS generation reads: a mesh context (every MeshService of a
+ * mesh with its ports and resolved endpoints, every Dataplane) built from the
+ * store into one arena, immutable once built, and the proxy view of one
+ * Dataplane. A new context is built when a write in the mesh changes what
+ * it holds; generation never touches the store. */
+#ifndef CP_XDS_CONTEXT_H
+#define CP_XDS_CONTEXT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "codec/json.h"
+#include "cp/runtime.h"
+
+struct cp_xds_endpoint {
+	struct km_str address;
+	uint32_t port;
+	struct km_json *labels; /* the Dataplane's labels (load-balancing metadata) */
+	struct km_str zone;
+	bool healthy;
+};
+
+struct cp_xds_port {
+	uint32_t port;
+	struct km_str section;      /* port name, or the port number as text */
+	struct km_str app_protocol; /* tcp, http, http2, grpc */
+	struct km_json *target_port; /* number or inbound name */
+	struct cp_xds_endpoint *endpoints;
+	size_t nendpoints;
+};
+
+struct cp_xds_service {
+	struct km_str name;       /* display name */
+	struct km_str store_name; /* name in the store */
+	struct km_str zone;
+	struct km_str ns;
+	struct km_json *labels;
+	struct km_json *spec;
+	struct km_json *status;
+	struct cp_xds_port *ports;
+	size_t nports;
+};
+
+struct cp_xds_dataplane {
+	struct km_resource res;
+	struct km_json *spec;
+	struct km_json *labels;
+};
+
+struct cp_xds_mesh {
+	struct km_arena *a;
+	struct km_str name;
+	const char *zone;
+	uint64_t generation; /* bumped on every rebuild */
+	struct cp_xds_service *services;
+	size_t nservices;
+	struct cp_xds_dataplane *dataplanes;
+	size_t ndataplanes;
+	struct km_json *internal_cidrs; /* ipam.knownInternalCIDRs as [{addressPrefix, prefixLen}] */
+};
+
+/* Builds the context of <mesh>; the caller frees it with cp_xds_mesh_free.
+ * Returns NULL when the mesh does not exist. */
+struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh);
+void cp_xds_mesh_free(struct cp_xds_mesh *m);
+const struct cp_xds_service *cp_xds_mesh_service(const struct cp_xds_mesh *m, struct km_str name);
+const struct cp_xds_dataplane *cp_xds_mesh_dataplane(const struct cp_xds_mesh *m, struct km_str name);
+/* kri_msvc_<mesh>_<zone>_<ns>_<name>_<section> in <a>. */
+const char *cp_xds_service_kri(struct km_arena *a, const struct cp_xds_mesh *m,
+			       const struct cp_xds_service *s, const struct cp_xds_port *p);
+
+/* What the proxy told us about itself (node metadata / DataplaneInsight). */
+struct cp_xds_metadata {
+	uint32_t admin_port;     /* 0: no admin listener */
+	uint32_t readiness_port; /* 0: no readiness cluster */
+	struct km_str workdir;
+	struct km_json *features;
+	struct km_json *raw; /* the whole metadata object, or NULL */
+};
+
+/* Reads metadata from a DataplaneInsight-style object ({"metadata": {...}})
+ * or a node metadata Struct rendered as JSON. */
+void cp_xds_metadata_parse(struct km_arena *a, const struct km_json *obj, struct cp_xds_metadata *out);
+
+#endif

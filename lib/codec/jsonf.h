@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Building JSON trees from a template: km_json_fmt(a, "{\"name\":%s,\"port\":%u}",
+ * name, port). Conversions: %s C string and %S struct km_str * (both escaped
+ * as JSON strings), %d int, %u unsigned, %D int64_t, %b bool, %J struct
+ * km_json * (embedded; NULL becomes null), %%. The result lives in <a>; a
+ * template that does not parse is a programming error and aborts. */
+#ifndef KM_CODEC_JSONF_H
+#define KM_CODEC_JSONF_H
+
+#include "codec/json.h"
+
+struct km_json *km_json_fmt(struct km_arena *a, const char *fmt, ...);
+
+#endif
