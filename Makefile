@@ -122,3 +122,4 @@ clean:
 	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CP_OBJ:.o=.d) $(CTL_OBJ:.o=.d) $(DP_OBJ:.o=.d)
+-include $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d)

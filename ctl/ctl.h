@@ -97,7 +97,7 @@ struct ctl_ctx {
 	size_t nvals, cap_vals;
 	const struct ctl_flag_def **defs; /* every flag visible to cmd */
 	size_t ndefs;
-	/* `get` resource type, and whether the plural form was used */
+	/* `get` / `inspect <policy>` resource type; whether `get` got the plural */
 	const struct km_rtype *rtype;
 	bool plural;
 	/* global options */
@@ -250,6 +250,7 @@ int ctl_generate_user_token_run(struct ctl_ctx *c);
 int ctl_generate_dataplane_token_run(struct ctl_ctx *c);
 int ctl_generate_zone_token_run(struct ctl_ctx *c);
 int ctl_generate_signing_key_run(struct ctl_ctx *c);
+int ctl_generate_public_key_run(struct ctl_ctx *c);
 int ctl_config_cmd_view_run(struct ctl_ctx *c);
 int ctl_config_cmd_cp_list_run(struct ctl_ctx *c);
 int ctl_config_cmd_cp_add_run(struct ctl_ctx *c);

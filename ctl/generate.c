@@ -250,3 +250,34 @@ int ctl_generate_signing_key_run(struct ctl_ctx *c)
 	km_buf_fini(&pem);
 	return rc;
 }
+
+int ctl_generate_public_key_run(struct ctl_ctx *c)
+{
+	const char *path = ctl_args_str(c, "signing-key-path");
+	struct km_buf key = KM_BUF_INIT, out = KM_BUF_INIT, err = KM_BUF_INIT;
+	key.max = KM_JWT_MAX_KEY;
+	FILE *f = fopen(path, "rb");
+	int rc = 0;
+	if (!f) {
+		rc = ctl_args_fail(
+			c, "could not read a signing key file: open %s: no such file or directory",
+			path);
+		goto out;
+	}
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		km_buf_append(&key, chunk, n);
+	fclose(f);
+	if (!km_jwt_is_private_pem(km_buf_cstr(&key), key.len))
+		rc = ctl_args_fail(c, "provided file is not a PEM-encoded signing key");
+	else if (km_jwt_public_pem(&out, km_buf_cstr(&key), key.len, &err) < 0)
+		rc = ctl_args_fail(c, "could not extract public key: %s", km_buf_cstr(&err));
+	else
+		rc = ctl_args_out(&out);
+out:
+	km_buf_fini(&key);
+	km_buf_fini(&out);
+	km_buf_fini(&err);
+	return rc;
+}

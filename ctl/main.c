@@ -107,6 +107,11 @@ static const struct ctl_flag_def zone_token_flags[] = {
 	{NULL, 0, 0, NULL, false, NULL},
 };
 
+static const struct ctl_flag_def public_key_flags[] = {
+	{"signing-key-path", 0, CTL_FLAG_STRING, "", true, "path to a file with PEM-encoded private signing key"},
+	{NULL, 0, 0, NULL, false, NULL},
+};
+
 static const struct ctl_flag_def signing_key_flags[] = {
 	{"format", 0, CTL_FLAG_STRING, "pem-base64", false, "format of signing key. Available values :pem-base64, pem"},
 	{NULL, 0, 0, NULL, false, NULL},
@@ -147,6 +152,7 @@ static const struct ctl_cmd inspect_cmds[] = {
 
 static const struct ctl_cmd generate_cmds[] = {
 	{"dataplane-token", "Generate Dataplane Token", NULL, dp_token_flags, ctl_generate_dataplane_token_run, 0, 0, 0},
+	{"public-key", "Generate public key out of signing key", NULL, public_key_flags, ctl_generate_public_key_run, 0, 0, CTL_CMD_NO_CP},
 	{"signing-key", "Generate signing keys", NULL, signing_key_flags, ctl_generate_signing_key_run, 0, 0, CTL_CMD_NO_CP},
 	{"user-token", "Generate User Token", NULL, user_token_flags, ctl_generate_user_token_run, 0, -1, 0},
 	{"zone-token", "Generate Zone Token", NULL, zone_token_flags, ctl_generate_zone_token_run, 0, 0, 0},

@@ -564,6 +564,35 @@ bool km_json_del(struct km_json *obj, const char *key)
 	return false;
 }
 
+bool km_json_as_i64(const struct km_json *v, int64_t *out)
+{
+	if (!v || v->kind != KM_JSON_NUMBER)
+		return false;
+	if (v->is_int) {
+		*out = v->i;
+		return true;
+	}
+	if (!isfinite(v->d) || v->d != floor(v->d) || v->d < -9.2e18 || v->d > 9.2e18)
+		return false;
+	*out = (int64_t)v->d;
+	return true;
+}
+
+int64_t km_json_i64_sat(const struct km_json *v)
+{
+	if (!v || v->kind != KM_JSON_NUMBER)
+		return 0;
+	if (v->is_int)
+		return v->i;
+	if (isnan(v->d))
+		return 0;
+	if (v->d >= 9.2e18)
+		return INT64_MAX;
+	if (v->d <= -9.2e18)
+		return INT64_MIN;
+	return (int64_t)v->d;
+}
+
 struct km_json *km_json_clone(struct km_arena *a, const struct km_json *v)
 {
 	if (!v)

@@ -79,6 +79,12 @@ bool km_json_del(struct km_json *obj, const char *key);
 /* String value of member <key>, or an empty view when absent / not a string. */
 struct km_str km_json_get_string(const struct km_json *obj, const char *key);
 
+/* The value of NUMBER <v> as int64 when it is integral and in range (no
+ * undefined float-to-int conversion); false otherwise. */
+bool km_json_as_i64(const struct km_json *v, int64_t *out);
+/* Saturating int64 view of a NUMBER (non-integral values truncated). */
+int64_t km_json_i64_sat(const struct km_json *v);
+
 struct km_json *km_json_clone(struct km_arena *a, const struct km_json *v);
 bool km_json_equal(const struct km_json *x, const struct km_json *y);
 /* Sorts object members by key, recursively (sigs.k8s.io/yaml output order). */

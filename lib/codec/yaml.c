@@ -55,6 +55,81 @@ static bool is_float_text(const char *s, size_t n)
 	return i == n;
 }
 
+/* RFC 8259 number grammar */
+static bool json_number_ok(const char *s, size_t n)
+{
+	size_t i = 0;
+	if (i < n && s[i] == '-')
+		i++;
+	if (i >= n)
+		return false;
+	if (s[i] == '0')
+		i++;
+	else if (s[i] >= '1' && s[i] <= '9')
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+	else
+		return false;
+	if (i < n && s[i] == '.') {
+		i++;
+		size_t f = i;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+		if (i == f)
+			return false;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		size_t e = i;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+		if (i == e)
+			return false;
+	}
+	return i == n;
+}
+
+/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+static bool utf8_ok(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned char c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t len;
+		unsigned cp;
+		if ((c & 0xe0) == 0xc0) {
+			len = 2;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			len = 3;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			len = 4;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (i + len > n)
+			return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
 static struct km_json *resolve_plain(struct km_arena *a, const char *s, size_t n)
 {
 	struct km_str t = {s, n};
@@ -71,7 +146,13 @@ static struct km_json *resolve_plain(struct km_arena *a, const char *s, size_t n
 		long long v;
 		if (km_str_to_i64(t, &v) == 0)
 			return km_json_int(a, v);
-		return km_json_number_text(a, (struct km_str){s + (s[0] == '+'), n - (s[0] == '+')});
+		/* beyond int64 (or many leading zeros): a double, always valid JSON */
+		char tmp[64];
+		if (n >= sizeof(tmp))
+			return km_json_string(a, t);
+		memcpy(tmp, s, n);
+		tmp[n] = 0;
+		return km_json_double(a, strtod(tmp, NULL));
 	}
 	if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
 		bool hex = s[1] == 'x';
@@ -87,8 +168,10 @@ static struct km_json *resolve_plain(struct km_arena *a, const char *s, size_t n
 	if (is_float_text(s, n)) {
 		/* JSON has no leading '+', '.5' or '5.' forms: go through double */
 		char tmp[64];
-		if (n < sizeof(tmp) && (s[0] == '+' || s[0] == '.' || s[n - 1] == '.' ||
-					(n > 1 && s[0] == '-' && s[1] == '.'))) {
+		if (n >= sizeof(tmp))
+			return km_json_string(a, t);
+		if (!json_number_ok(s, n)) {
+			/* "+1.5", ".5", "5.", "007.5": valid YAML, not JSON text */
 			memcpy(tmp, s, n);
 			tmp[n] = 0;
 			return km_json_double(a, strtod(tmp, NULL));
@@ -175,6 +258,14 @@ int km_yaml_parse(struct km_arena *a, const char *text, size_t len, struct km_js
 	}
 	int rc = 0;
 	size_t count = 0, cap = 0;
+	/* libfyaml can loop forever on some invalid UTF-8: refuse it up front */
+	if (!utf8_ok((const unsigned char *)text, len)) {
+		if (err)
+			km_buf_puts(err, "yaml: invalid UTF-8 in input");
+		fy_parser_destroy(fyp);
+		fy_diag_destroy(diag);
+		return -KM_E_PARSE;
+	}
 	struct km_json **out = NULL;
 	if (fy_parser_set_string(fyp, text, len) != 0)
 		rc = -KM_E_PARSE;
@@ -453,7 +544,7 @@ static int write_value(struct km_buf *out, const struct km_json *v, int indent)
 						 : write_sequence(out, v, indent);
 	int rc = pad(out, indent);
 	if (rc == 0)
-		rc = write_inline(out, v, indent);
+		rc = write_inline(out, v, indent + 2); /* block scalars indent their lines */
 	return rc ? rc : km_buf_putc(out, '\n');
 }
 

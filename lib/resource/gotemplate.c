@@ -750,6 +750,61 @@ static struct km_str arg_string(const struct arg *x)
 
 static struct pipe *pipeline(struct parser *p, const char *context, enum tok_kind end);
 
+static bool digit_of(int c, int base)
+{
+	int v = hexval(c);
+	return v >= 0 && v < base;
+}
+
+/* what strconv accepts for a number token: integer or float, any Go base
+ * prefix, '_' separators, an optional imaginary 'i' */
+static bool valid_number(struct km_str s)
+{
+	size_t i = 0, len = s.len;
+	if (i < len && (s.ptr[i] == '+' || s.ptr[i] == '-'))
+		i++;
+	if (len > i && s.ptr[len - 1] == 'i')
+		len--;
+	int base = 10;
+	if (len - i >= 2 && s.ptr[i] == '0' && strchr("xXoObB", s.ptr[i + 1]) && s.ptr[i + 1]) {
+		char b = s.ptr[i + 1];
+		base = (b == 'x' || b == 'X') ? 16 : (b == 'o' || b == 'O') ? 8 : 2;
+		i += 2;
+	}
+	size_t mant = 0;
+	bool dot = false, exp = false;
+	for (; i < len; i++) {
+		char c = s.ptr[i];
+		if (c == '_')
+			continue;
+		if (digit_of(c, base))
+			mant++;
+		else if (c == '.' && !dot && (base == 10 || base == 16))
+			dot = true;
+		else
+			break;
+	}
+	if (mant == 0)
+		return false;
+	if (i < len) {
+		char c = s.ptr[i];
+		if (!((base == 10 && (c == 'e' || c == 'E')) || (base == 16 && (c == 'p' || c == 'P'))))
+			return false;
+		exp = true;
+		i++;
+		if (i < len && (s.ptr[i] == '+' || s.ptr[i] == '-'))
+			i++;
+		size_t d = 0;
+		while (i < len && ((s.ptr[i] >= '0' && s.ptr[i] <= '9') || s.ptr[i] == '_'))
+			d += s.ptr[i++] != '_';
+		if (!d)
+			return false;
+	}
+	if (base == 16 && dot && !exp)
+		return false;
+	return i == len;
+}
+
 static bool term(struct parser *p, struct arg *out)
 {
 	struct tok *t = next_non_space(p);
@@ -782,16 +837,11 @@ static bool term(struct parser *p, struct arg *out)
 		out->kind = A_BOOL;
 		return true;
 	case T_CHARCONST:
-	case T_NUMBER: {
-		bool digit = false;
-		for (size_t i = 0; i < t->val.len; i++)
-			digit = digit || (t->val.ptr[i] >= '0' && t->val.ptr[i] <= '9') ||
-				t->kind == T_CHARCONST;
-		if (!digit)
+	case T_NUMBER:
+		if (t->kind == T_NUMBER && !valid_number(t->val))
 			errorf(p, "illegal number syntax: %s", go_quote(p->a, t->val, 0));
 		out->kind = A_NUMBER;
 		return true;
-	}
 	case T_LPAREN:
 		out->kind = A_PIPE;
 		out->pipe = pipeline(p, "parenthesized pipeline", T_RPAREN);

@@ -386,6 +386,9 @@ int km_time_parse(struct km_str s, int64_t *out)
 		*out = 0; /* Go's zero time */
 		return 0;
 	}
+	/* nanoseconds since 1970 fit int64 only for years 1678..2261 */
+	if (tm.tm_year < 1678 - 1900 || tm.tm_year > 2261 - 1900)
+		return -ERANGE;
 	time_t t = timegm(&tm);
 	*out = ((int64_t)t - off) * 1000000000 + frac;
 	return 0;

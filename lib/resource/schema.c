@@ -49,10 +49,8 @@ static void err_add(struct km_violations *errs, const char *path, const char *fm
 
 static bool number_is_integral(const struct km_json *v)
 {
-	if (v->is_int)
-		return true;
-	double d = v->d;
-	return d == (double)(long long)d;
+	int64_t i;
+	return km_json_as_i64(v, &i);
 }
 
 /* Go's %v of a float64 that holds an integer prints it without a fraction. */

@@ -330,7 +330,7 @@ int64_t km_v_int(const struct km_json *obj, const char *key, int64_t dflt)
 	struct km_json *v = km_v_get(obj, key);
 	if (!v || v->kind != KM_JSON_NUMBER)
 		return dflt;
-	return v->is_int ? v->i : (int64_t)v->d;
+	return km_json_i64_sat(v);
 }
 
 int km_v_dur(const struct km_json *obj, const char *key, int64_t *ns)

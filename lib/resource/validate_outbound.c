@@ -385,7 +385,7 @@ static void hc_default(struct km_arena *a, struct km_violations *out, const char
 		for (size_t i = 0; st && i < st->len; i++) {
 			const struct km_json *s = st->items[i];
 			int64_t code =
-				s->kind == KM_JSON_NUMBER ? (s->is_int ? s->i : (int64_t)s->d) : 0;
+				km_json_i64_sat(s);
 			if (code < 100 || code >= 600)
 				km_violations_add(
 					out, km_v_path(a, "%s.http.expectedStatuses[%zu]", p, i),

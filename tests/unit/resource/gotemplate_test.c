@@ -98,7 +98,7 @@ int main(void)
 		    "template: :1: unexpected . after term \"\\\"a\\\"\"");
 	CHECK_STREQ(parse_err(a, "{{ .A | \"x\" }}"),
 		    "template: :1: non executable command in pipeline stage 2");
-	CHECK_STREQ(parse_err(a, "{{ .A | | label }}"), "template: :1: missing value for command");
+	CHECK_STREQ(parse_err(a, "{{ .A | | label }}"), "template: :1: unexpected \"|\" in command");
 	CHECK_STREQ(parse_err(a, "{{ .A . }}"), "");
 	CHECK_STREQ(parse_err(a, "{{ printf \"%s\" .A }}{{ template \"x\" }}"), "");
 	CHECK_STREQ(parse_err(a, "{{ if .A }}a{{ else if .B }}b{{ else }}c{{ end }}"), "");
@@ -108,6 +108,44 @@ int main(void)
 		    "template: :1: expected end; found {{else}}");
 	CHECK_STREQ(parse_err(a, "{{ \"\\q\" }}"), "template: :1: invalid syntax");
 	CHECK_STREQ(parse_err(a, "{{ define \"x\" }}y{{ end }}z"), "");
+
+	/* Go's own parse error table (text/template/parse errorTests) */
+	CHECK_STREQ(parse_err(a, "line1\n{{"), "template: :2: unclosed action");
+	CHECK_STREQ(parse_err(a, "line1\n{{\"x\"\n\"y\"\n"),
+		    "template: :4: unclosed action started at :2");
+	CHECK_STREQ(parse_err(a, "{{\n\n\n\n\n"), "template: :6: unclosed action started at :1");
+	CHECK_STREQ(parse_err(a, "line1\n{{\nx\n}}"), "template: :3: function \"x\" not defined");
+	CHECK_STREQ(parse_err(a, "{{/*}}"), "template: :1: unclosed comment");
+	CHECK_STREQ(parse_err(a, "{{/*\nhello\n}}"), "template: :1: unclosed comment");
+	CHECK_STREQ(parse_err(a, "{{.X (1 2 3}}"), "template: :1: unclosed left paren");
+	CHECK_STREQ(parse_err(a, "{{.X 1 2 3 ) }}"), "template: :1: unexpected right paren");
+	CHECK_STREQ(parse_err(a, "{{(.X 1 2 3"), "template: :1: unclosed action");
+	CHECK_STREQ(parse_err(a, "{{`x`3}}"), "template: :1: unexpected \"3\" in operand");
+	CHECK_STREQ(parse_err(a, "{{a#}}"), "template: :1: bad character U+0023 '#'");
+	CHECK_STREQ(parse_err(a, "{{'a}}"), "template: :1: unterminated character constant");
+	CHECK_STREQ(parse_err(a, "{{0xi}}"), "template: :1: illegal number syntax: \"0xi\"");
+	CHECK_STREQ(parse_err(a, "{{range .X}}"), "template: :1: unexpected EOF");
+	CHECK_STREQ(parse_err(a, "{{$x := 23}}{{with $x.y := 3}}{{$x 23}}{{end}}"),
+		    "template: :1: unexpected \":=\" in operand");
+	CHECK_STREQ(parse_err(a, "{{$a,$b,$c := 23}}"),
+		    "template: :1: too many declarations in command");
+	CHECK_STREQ(parse_err(a, "{{$a}}"), "template: :1: undefined variable \"$a\"");
+	CHECK_STREQ(parse_err(a, "{{true.any}}"), "template: :1: unexpected . after term \"true\"");
+	CHECK_STREQ(parse_err(a, "{{12|false}}"),
+		    "template: :1: non executable command in pipeline stage 2");
+	CHECK_STREQ(parse_err(a, "{{ ( ) }}"),
+		    "template: :1: missing value for parenthesized pipeline");
+	CHECK_STREQ(parse_err(a, "{{ $v := `\n` }} {{"), "template: :2: unclosed action");
+	CHECK_STREQ(parse_err(a, "{{range $k}}{{end}}"), "template: :1: undefined variable \"$k\"");
+	CHECK_STREQ(parse_err(a, "{{range $k,}}{{end}}"), "template: :1: missing value for range");
+	CHECK_STREQ(parse_err(a, "{{range $k, $v := }}{{end}}"),
+		    "template: :1: missing value for range");
+	CHECK_STREQ(parse_err(a, "{{range $k, .}}{{end}}"),
+		    "template: :1: range can only initialize variables");
+	CHECK_STREQ(parse_err(a, "{{1.E}}"), "template: :1: illegal number syntax: \"1.E\"");
+	CHECK_STREQ(parse_err(a, "{{ 0x1F }}{{ 1_000 }}{{ -2.5e3 }}{{ 'a' }}{{ 0x1p-2 }}"), "");
+	CHECK_STREQ(parse_err(a, "{{block \"foo\"}}hello{{end}}"),
+		    "template: :1: missing value for block clause");
 
 	/* rendering */
 	CHECK_STREQ(render(a, "{{ .Mesh }}.{{ .Zone }}.mesh.local"), "default.zone-1.mesh.local");
