@@ -294,3 +294,641 @@ static int base64_decode(struct km_arena *a, struct km_str s, ProtobufCBinaryDat
 	out->len = j;
 	return 0;
 }
+
+/* ---- time ----------------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's method). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* Fraction digits as protojson prints them: none, 3, 6 or 9. */
+static int frac_text(char *out, size_t cap, int32_t nanos)
+{
+	if (nanos == 0)
+		return snprintf(out, cap, "%s", "");
+	if (nanos % 1000000 == 0)
+		return snprintf(out, cap, ".%03d", (int)(nanos / 1000000));
+	if (nanos % 1000 == 0)
+		return snprintf(out, cap, ".%06d", (int)(nanos / 1000));
+	return snprintf(out, cap, ".%09d", (int)nanos);
+}
+
+/* Parses "[.digits]" (1..9 digits) at *p; returns nanos or -1. */
+static int64_t parse_frac(const char **p, const char *end)
+{
+	if (*p >= end || **p != '.')
+		return 0;
+	(*p)++;
+	int64_t v = 0;
+	int n = 0;
+	while (*p < end && **p >= '0' && **p <= '9') {
+		if (n == 9)
+			return -1;
+		v = v * 10 + (**p - '0');
+		n++;
+		(*p)++;
+	}
+	if (n == 0)
+		return -1;
+	while (n++ < 9)
+		v *= 10;
+	return v;
+}
+
+static int parse_duration(struct km_str s, int64_t *secs, int32_t *nanos)
+{
+	const char *p = s.ptr, *end = s.ptr + s.len;
+	int neg = 0;
+	if (p < end && *p == '-') {
+		neg = 1;
+		p++;
+	}
+	int64_t v = 0;
+	int nd = 0;
+	while (p < end && *p >= '0' && *p <= '9') {
+		if (v > MAX_DURATION_SECONDS)
+			return -1;
+		v = v * 10 + (*p++ - '0');
+		nd++;
+	}
+	int64_t ns = parse_frac(&p, end);
+	if (nd == 0 || ns < 0 || p + 1 != end || *p != 's' || v > MAX_DURATION_SECONDS)
+		return -1;
+	*secs = neg ? -v : v;
+	*nanos = (int32_t)(neg ? -ns : ns);
+	return 0;
+}
+
+static int digits(const char **p, const char *end, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++, (*p)++) {
+		if (*p >= end || **p < '0' || **p > '9')
+			return -1;
+		v = v * 10 + (**p - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int expect(const char **p, const char *end, char ch)
+{
+	if (*p >= end || **p != ch)
+		return -1;
+	(*p)++;
+	return 0;
+}
+
+/* RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM). */
+static int parse_timestamp(struct km_str s, int64_t *secs, int32_t *nanos)
+{
+	const char *p = s.ptr, *end = s.ptr + s.len;
+	int y, mo, d, h, mi, se, oh = 0, om = 0, sign = 0;
+	if (digits(&p, end, 4, &y) || expect(&p, end, '-') || digits(&p, end, 2, &mo) ||
+	    expect(&p, end, '-') || digits(&p, end, 2, &d) || expect(&p, end, 'T') ||
+	    digits(&p, end, 2, &h) || expect(&p, end, ':') || digits(&p, end, 2, &mi) ||
+	    expect(&p, end, ':') || digits(&p, end, 2, &se))
+		return -1;
+	int64_t ns = parse_frac(&p, end);
+	if (ns < 0 || p >= end)
+		return -1;
+	if (*p == 'Z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		sign = *p++ == '-' ? -1 : 1;
+		if (digits(&p, end, 2, &oh) || expect(&p, end, ':') || digits(&p, end, 2, &om) ||
+		    oh > 23 || om > 59)
+			return -1;
+	} else {
+		return -1;
+	}
+	static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (p != end || y < 1 || mo < 1 || mo > 12 || d < 1 || (unsigned)d > mdays[mo - 1] ||
+	    h > 23 || mi > 59 || se > 59)
+		return -1;
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (mo == 2 && d == 29 && !leap)
+		return -1;
+	int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
+	t -= sign * (oh * 3600 + om * 60);
+	if (t < MIN_TIMESTAMP_SECONDS || t > MAX_TIMESTAMP_SECONDS)
+		return -1;
+	*secs = t;
+	*nanos = (int32_t)ns;
+	return 0;
+}
+
+/* ---- JSON -> message ------------------------------------------------------ */
+
+static int msg_from(struct ctx *c, const ProtobufCMessageDescriptor *d, const struct km_json *j,
+		    ProtobufCMessage **out, int depth);
+
+static int get_i64(const struct km_json *v, int64_t *out)
+{
+	if (v->kind == KM_JSON_NUMBER) {
+		if (v->is_int) {
+			*out = v->i;
+			return 0;
+		}
+		return -1;
+	}
+	if (v->kind != KM_JSON_STRING || v->s.len == 0 || v->s.len > 64)
+		return -1;
+	long long ll;
+	if (km_str_to_i64(v->s, &ll) == 0) {
+		*out = ll;
+		return 0;
+	}
+	/* "1e3" and "5.0" are integral too. */
+	char buf[80];
+	memcpy(buf, v->s.ptr, v->s.len);
+	buf[v->s.len] = 0;
+	if (strspn(buf, "0123456789+-.eE") != v->s.len)
+		return -1;
+	char *e;
+	double d = strtod(buf, &e);
+	if (*e || d != floor(d) || fabs(d) >= 9.2e18)
+		return -1;
+	*out = (int64_t)d;
+	return 0;
+}
+
+static int get_u64(const struct km_json *v, uint64_t *out)
+{
+	int64_t i;
+	if (get_i64(v, &i) == 0) {
+		if (i < 0)
+			return -1;
+		*out = (uint64_t)i;
+		return 0;
+	}
+	/* Above INT64_MAX: only plain digits. */
+	unsigned long long u;
+	if ((v->kind == KM_JSON_NUMBER || v->kind == KM_JSON_STRING) && km_str_to_u64(v->s, &u) == 0) {
+		*out = u;
+		return 0;
+	}
+	return -1;
+}
+
+static int get_double(const struct km_json *v, double *out)
+{
+	if (v->kind == KM_JSON_NUMBER) {
+		*out = v->d;
+		return 0;
+	}
+	if (v->kind != KM_JSON_STRING || v->s.len == 0 || v->s.len > 64)
+		return -1;
+	if (km_str_eqc(v->s, "NaN")) {
+		*out = NAN;
+		return 0;
+	}
+	if (km_str_eqc(v->s, "Infinity") || km_str_eqc(v->s, "-Infinity")) {
+		*out = v->s.ptr[0] == '-' ? -INFINITY : INFINITY;
+		return 0;
+	}
+	char buf[80];
+	memcpy(buf, v->s.ptr, v->s.len);
+	buf[v->s.len] = 0;
+	if (strspn(buf, "0123456789+-.eE") != v->s.len)
+		return -1;
+	char *e;
+	*out = strtod(buf, &e);
+	return *e || !isfinite(*out) ? -1 : 0;
+}
+
+/* A NUL-terminated arena copy of <s>; NULL when <s> holds a NUL byte (a C
+ * string cannot carry it). */
+static char *cstr(struct km_arena *a, struct km_str s)
+{
+	if (s.len && memchr(s.ptr, 0, s.len))
+		return NULL;
+	return km_arena_strndup(a, s.ptr ? s.ptr : "", s.len);
+}
+
+static int enum_from(struct ctx *c, const ProtobufCEnumDescriptor *ed, const struct km_json *v,
+		     int *out)
+{
+	if (v->kind == KM_JSON_NULL && strcmp(ed->name, "google.protobuf.NullValue") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (v->kind == KM_JSON_STRING) {
+		char buf[128];
+		if (v->s.len < sizeof(buf) && !memchr(v->s.ptr, 0, v->s.len)) {
+			memcpy(buf, v->s.ptr, v->s.len);
+			buf[v->s.len] = 0;
+			const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, buf);
+			if (ev) {
+				*out = ev->value;
+				return 0;
+			}
+		}
+		return fail(c, "invalid value for enum %s: \"%.*s\"", ed->name,
+			    (int)(v->s.len > 64 ? 64 : v->s.len), v->s.ptr);
+	}
+	int64_t i;
+	if (v->kind == KM_JSON_NUMBER && get_i64(v, &i) == 0 && i >= INT32_MIN && i <= INT32_MAX) {
+		*out = (int)i; /* proto3 enums are open */
+		return 0;
+	}
+	return fail(c, "invalid value for enum %s: expected a name or number, got %s", ed->name,
+		    kind_name(v));
+}
+
+/* Converts <v> into the storage of one value of field <f> at <dst>. */
+static int value_from(struct ctx *c, const ProtobufCFieldDescriptor *f, const struct km_json *v,
+		      void *dst, int depth)
+{
+	int64_t i;
+	uint64_t u;
+	double d;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		if (get_i64(v, &i) != 0 || i < INT32_MIN || i > INT32_MAX)
+			return fail(c, "invalid value for int32: %s", kind_name(v));
+		*(int32_t *)dst = (int32_t)i;
+		return 0;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		if (get_u64(v, &u) != 0 || u > UINT32_MAX)
+			return fail(c, "invalid value for uint32: %s", kind_name(v));
+		*(uint32_t *)dst = (uint32_t)u;
+		return 0;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		if (get_i64(v, &i) != 0)
+			return fail(c, "invalid value for int64: %s", kind_name(v));
+		*(int64_t *)dst = i;
+		return 0;
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		if (get_u64(v, &u) != 0)
+			return fail(c, "invalid value for uint64: %s", kind_name(v));
+		*(uint64_t *)dst = u;
+		return 0;
+	case PROTOBUF_C_TYPE_FLOAT:
+		if (get_double(v, &d) != 0 || (isfinite(d) && fabs(d) > FLT_MAX))
+			return fail(c, "invalid value for float: %s", kind_name(v));
+		*(float *)dst = (float)d;
+		return 0;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		if (get_double(v, &d) != 0)
+			return fail(c, "invalid value for double: %s", kind_name(v));
+		*(double *)dst = d;
+		return 0;
+	case PROTOBUF_C_TYPE_BOOL:
+		if (v->kind != KM_JSON_BOOL)
+			return fail(c, "invalid value for bool: %s", kind_name(v));
+		*(protobuf_c_boolean *)dst = v->b;
+		return 0;
+	case PROTOBUF_C_TYPE_ENUM: return enum_from(c, f->descriptor, v, dst);
+	case PROTOBUF_C_TYPE_STRING: {
+		char *s = v->kind == KM_JSON_STRING ? cstr(c->a, v->s) : NULL;
+		if (!s)
+			return fail(c, v->kind == KM_JSON_STRING ? "string contains a NUL byte"
+								 : "invalid value for string: %s",
+				    kind_name(v));
+		*(char **)dst = s;
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_BYTES:
+		if (v->kind != KM_JSON_STRING || base64_decode(c->a, v->s, dst) != 0)
+			return fail(c, "invalid value for bytes: expected base64 string");
+		return 0;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return msg_from(c, f->descriptor, v, (ProtobufCMessage **)dst, depth + 1);
+	}
+	return fail(c, "unsupported field type");
+}
+
+/* Value fields take null as NullValue; everywhere else null means "unset". */
+static int null_is_value(const ProtobufCFieldDescriptor *f)
+{
+	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+		return strcmp(((const ProtobufCMessageDescriptor *)f->descriptor)->name,
+			      "google.protobuf.Value") == 0;
+	if (f->type == PROTOBUF_C_TYPE_ENUM)
+		return strcmp(((const ProtobufCEnumDescriptor *)f->descriptor)->name,
+			      "google.protobuf.NullValue") == 0;
+	return 0;
+}
+
+static int map_key_from(struct ctx *c, const ProtobufCFieldDescriptor *kf, struct km_str key,
+			void *dst)
+{
+	struct km_json k = {.kind = KM_JSON_STRING, .s = key};
+	if (kf->type == PROTOBUF_C_TYPE_BOOL) {
+		if (!km_str_eqc(key, "true") && !km_str_eqc(key, "false"))
+			return fail(c, "invalid map key for bool");
+		*(protobuf_c_boolean *)dst = km_str_eqc(key, "true");
+		return 0;
+	}
+	return value_from(c, kf, &k, dst, 0);
+}
+
+static int map_from(struct ctx *c, const ProtobufCFieldDescriptor *f, const struct km_json *v,
+		    ProtobufCMessage *m, int depth)
+{
+	if (v->kind != KM_JSON_OBJECT)
+		return fail(c, "expected an object for a map, got %s", kind_name(v));
+	const ProtobufCMessageDescriptor *ed = f->descriptor;
+	const ProtobufCFieldDescriptor *kf = &ed->fields[0], *vf = &ed->fields[1];
+	ProtobufCMessage **arr = km_arena_alloc(c->a, sizeof(*arr) * (v->len ? v->len : 1));
+	for (size_t i = 0; i < v->len; i++) {
+		const struct km_json_member *mem = &v->members[i];
+		size_t old = path_add(c, "[\"%.*s\"]", (int)(mem->key.len > 200 ? 200 : mem->key.len),
+				      mem->key.ptr);
+		ProtobufCMessage *e = km_arena_alloc(c->a, ed->sizeof_message);
+		protobuf_c_message_init(ed, e);
+		int rc = map_key_from(c, kf, mem->key, member(e, kf->offset));
+		if (rc == 0 && mem->val->kind == KM_JSON_NULL && !null_is_value(vf))
+			rc = fail(c, "null is not a valid map value");
+		if (rc == 0)
+			rc = value_from(c, vf, mem->val, member(e, vf->offset), depth);
+		if (rc)
+			return rc;
+		path_pop(c, old);
+		arr[i] = e;
+	}
+	*(size_t *)member(m, f->quantifier_offset) = v->len;
+	*(ProtobufCMessage ***)member(m, f->offset) = arr;
+	return 0;
+}
+
+static int field_from(struct ctx *c, const ProtobufCFieldDescriptor *f, const struct km_json *v,
+		      ProtobufCMessage *m, int depth)
+{
+	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+		if (is_map(f))
+			return map_from(c, f, v, m, depth);
+		if (v->kind != KM_JSON_ARRAY)
+			return fail(c, "expected an array, got %s", kind_name(v));
+		size_t es = elt_size(f->type);
+		char *arr = km_arena_alloc(c->a, es * (v->len ? v->len : 1));
+		for (size_t i = 0; i < v->len; i++) {
+			size_t old = path_add(c, "[%zu]", i);
+			if (v->items[i]->kind == KM_JSON_NULL && !null_is_value(f))
+				return fail(c, "null is not a valid list element");
+			int rc = value_from(c, f, v->items[i], arr + i * es, depth);
+			if (rc)
+				return rc;
+			path_pop(c, old);
+		}
+		*(size_t *)member(m, f->quantifier_offset) = v->len;
+		*(void **)member(m, f->offset) = arr;
+		return 0;
+	}
+	uint32_t *oneof_case = NULL;
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+		oneof_case = member(m, f->quantifier_offset);
+		if (*oneof_case != 0 && *oneof_case != f->id)
+			return fail(c, "oneof already set by another field");
+	}
+	int rc = value_from(c, f, v, member(m, f->offset), depth);
+	if (rc)
+		return rc;
+	if (oneof_case)
+		*oneof_case = f->id;
+	else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING &&
+		 f->type != PROTOBUF_C_TYPE_MESSAGE)
+		*(protobuf_c_boolean *)member(m, f->quantifier_offset) = 1;
+	return 0;
+}
+
+static int any_from(struct ctx *c, const struct km_json *j, Google__Protobuf__Any *any, int depth)
+{
+	if (j->kind != KM_JSON_OBJECT)
+		return fail(c, "expected an object for google.protobuf.Any, got %s", kind_name(j));
+	const struct km_json *t = km_json_get(j, "@type");
+	if (!t || t->kind != KM_JSON_STRING)
+		return fail(c, "google.protobuf.Any: missing \"@type\"");
+	const ProtobufCMessageDescriptor *d = km_pb_find(t->s);
+	char *url = cstr(c->a, t->s);
+	if (!d || !url)
+		return fail(c, "unknown \"@type\": \"%.*s\"", (int)(t->s.len > 200 ? 200 : t->s.len),
+			    t->s.ptr);
+	/* The inner message is the object without "@type"; special forms sit in "value". */
+	struct km_json *rest = km_json_object(c->a);
+	for (size_t i = 0; i < j->len; i++)
+		if (!km_str_eqc(j->members[i].key, "@type"))
+			km_json_append_member(c->a, rest, j->members[i].key, j->members[i].val);
+	const struct km_json *body = rest;
+	if (wkt_of(d) != WKT_NONE) {
+		body = km_json_get(rest, "value");
+		if (!body || rest->len != 1)
+			return fail(c, "google.protobuf.Any of %s: expected only \"value\"", d->name);
+	}
+	ProtobufCMessage *inner;
+	int rc = msg_from(c, d, body, &inner, depth + 1);
+	if (rc)
+		return rc;
+	size_t n = protobuf_c_message_get_packed_size(inner);
+	uint8_t *buf = km_arena_alloc(c->a, n ? n : 1);
+	any->value.len = protobuf_c_message_pack(inner, buf);
+	any->value.data = buf;
+	any->type_url = url;
+	return 0;
+}
+
+static int value_msg_from(struct ctx *c, const struct km_json *j, Google__Protobuf__Value *v,
+			  int depth)
+{
+	ProtobufCMessage *sub;
+	int rc;
+	switch (j->kind) {
+	case KM_JSON_NULL:
+		v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_NULL_VALUE;
+		v->null_value = GOOGLE__PROTOBUF__NULL_VALUE__NULL_VALUE;
+		return 0;
+	case KM_JSON_BOOL:
+		v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE;
+		v->bool_value = j->b;
+		return 0;
+	case KM_JSON_NUMBER:
+		v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE;
+		v->number_value = j->d;
+		return 0;
+	case KM_JSON_STRING:
+		v->string_value = cstr(c->a, j->s);
+		if (!v->string_value)
+			return fail(c, "string contains a NUL byte");
+		v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
+		return 0;
+	case KM_JSON_OBJECT:
+		rc = msg_from(c, &google__protobuf__struct__descriptor, j, &sub, depth + 1);
+		v->struct_value = (Google__Protobuf__Struct *)sub;
+		v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE;
+		return rc;
+	case KM_JSON_ARRAY:
+		rc = msg_from(c, &google__protobuf__list_value__descriptor, j, &sub, depth + 1);
+		v->list_value = (Google__Protobuf__ListValue *)sub;
+		v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE;
+		return rc;
+	}
+	return fail(c, "invalid value");
+}
+
+static int wkt_from(struct ctx *c, enum wkt w, const ProtobufCMessageDescriptor *d,
+		    const struct km_json *j, ProtobufCMessage *m, int depth)
+{
+	switch (w) {
+	case WKT_ANY: return any_from(c, j, (Google__Protobuf__Any *)m, depth);
+	case WKT_DURATION: {
+		Google__Protobuf__Duration *du = (Google__Protobuf__Duration *)m;
+		if (j->kind != KM_JSON_STRING || parse_duration(j->s, &du->seconds, &du->nanos) != 0)
+			return fail(c, "invalid google.protobuf.Duration value %s%.*s%s",
+				    j->kind == KM_JSON_STRING ? "\"" : "",
+				    j->kind == KM_JSON_STRING ? (int)(j->s.len > 64 ? 64 : j->s.len) : 0,
+				    j->kind == KM_JSON_STRING ? j->s.ptr : "",
+				    j->kind == KM_JSON_STRING ? "\"" : kind_name(j));
+		return 0;
+	}
+	case WKT_TIMESTAMP: {
+		Google__Protobuf__Timestamp *ts = (Google__Protobuf__Timestamp *)m;
+		if (j->kind != KM_JSON_STRING || parse_timestamp(j->s, &ts->seconds, &ts->nanos) != 0)
+			return fail(c, "invalid google.protobuf.Timestamp value");
+		return 0;
+	}
+	case WKT_WRAPPER: {
+		const ProtobufCFieldDescriptor *f = &d->fields[0];
+		return value_from(c, f, j, member(m, f->offset), depth);
+	}
+	case WKT_STRUCT: {
+		if (j->kind != KM_JSON_OBJECT)
+			return fail(c, "expected an object for google.protobuf.Struct, got %s",
+				    kind_name(j));
+		Google__Protobuf__Struct *st = (Google__Protobuf__Struct *)m;
+		st->fields = km_arena_alloc(c->a, sizeof(*st->fields) * (j->len ? j->len : 1));
+		for (size_t i = 0; i < j->len; i++) {
+			Google__Protobuf__Struct__FieldsEntry *e = km_arena_alloc(c->a, sizeof(*e));
+			google__protobuf__struct__fields_entry__init(e);
+			size_t old = path_field(c, j->members[i].key);
+			e->key = cstr(c->a, j->members[i].key);
+			if (!e->key)
+				return fail(c, "key contains a NUL byte");
+			ProtobufCMessage *val;
+			int rc = msg_from(c, &google__protobuf__value__descriptor, j->members[i].val, &val,
+					  depth + 1);
+			if (rc)
+				return rc;
+			path_pop(c, old);
+			e->value = (Google__Protobuf__Value *)val;
+			st->fields[st->n_fields++] = e;
+		}
+		return 0;
+	}
+	case WKT_VALUE: return value_msg_from(c, j, (Google__Protobuf__Value *)m, depth);
+	case WKT_LIST: {
+		if (j->kind != KM_JSON_ARRAY)
+			return fail(c, "expected an array for google.protobuf.ListValue, got %s",
+				    kind_name(j));
+		Google__Protobuf__ListValue *l = (Google__Protobuf__ListValue *)m;
+		l->values = km_arena_alloc(c->a, sizeof(*l->values) * (j->len ? j->len : 1));
+		for (size_t i = 0; i < j->len; i++) {
+			size_t old = path_add(c, "[%zu]", i);
+			ProtobufCMessage *val;
+			int rc = msg_from(c, &google__protobuf__value__descriptor, j->items[i], &val,
+					  depth + 1);
+			if (rc)
+				return rc;
+			path_pop(c, old);
+			l->values[l->n_values++] = (Google__Protobuf__Value *)val;
+		}
+		return 0;
+	}
+	case WKT_NONE: break;
+	}
+	return fail(c, "internal: not a well-known type");
+}
+
+static int msg_from(struct ctx *c, const ProtobufCMessageDescriptor *d, const struct km_json *j,
+		    ProtobufCMessage **out, int depth)
+{
+	if (depth > KM_PB_MAX_DEPTH)
+		return fail(c, "message nesting exceeds %d levels", KM_PB_MAX_DEPTH);
+	ProtobufCMessage *m = km_arena_alloc(c->a, d->sizeof_message);
+	protobuf_c_message_init(d, m);
+	*out = m;
+	enum wkt w = wkt_of(d);
+	if (w != WKT_NONE)
+		return wkt_from(c, w, d, j, m, depth);
+	if (j->kind != KM_JSON_OBJECT)
+		return fail(c, "expected an object for %s, got %s", d->name, kind_name(j));
+	unsigned char *seen = km_arena_alloc(c->a, d->n_fields + 1);
+	for (size_t i = 0; i < j->len; i++) {
+		const struct km_json_member *mem = &j->members[i];
+		const ProtobufCFieldDescriptor *f = find_field(d, mem->key);
+		if (!f)
+			return fail(c, "unknown field \"%.*s\" in %s",
+				    (int)(mem->key.len > 200 ? 200 : mem->key.len), mem->key.ptr,
+				    d->name);
+		size_t old = path_field(c, mem->key);
+		if (seen[f - d->fields])
+			return fail(c, "duplicate field");
+		seen[f - d->fields] = 1;
+		if (mem->val->kind == KM_JSON_NULL && !(f->label != PROTOBUF_C_LABEL_REPEATED &&
+							 null_is_value(f))) {
+			path_pop(c, old);
+			continue; /* null: the field stays unset */
+		}
+		int rc = field_from(c, f, mem->val, m, depth);
+		if (rc)
+			return rc;
+		path_pop(c, old);
+	}
+	return 0;
+}
+
+int km_pb_from_json(struct km_arena *a, const ProtobufCMessageDescriptor *d, const struct km_json *j,
+		    ProtobufCMessage **out, struct km_buf *err)
+{
+	struct ctx c = {.a = a, .err = err, .code = -KM_E_INVALID};
+	*out = NULL;
+	if (!j)
+		return fail(&c, "no JSON value");
+	ProtobufCMessage *m;
+	int rc = msg_from(&c, d, j, &m, 0);
+	if (rc == 0)
+		*out = m;
+	return rc;
+}
+
+int km_pb_encode_json(struct km_arena *a, const char *type, const struct km_json *j,
+		      struct km_buf *bytes, struct km_buf *err)
+{
+	const ProtobufCMessageDescriptor *d = km_pb_find(km_str_c(type));
+	if (!d) {
+		if (err)
+			km_buf_printf(err, "unknown message type \"%s\"", type);
+		return -KM_E_NOT_FOUND;
+	}
+	ProtobufCMessage *m;
+	int rc = km_pb_from_json(a, d, j, &m, err);
+	if (rc)
+		return rc;
+	return km_pb_wire_pack(m, bytes);
+}

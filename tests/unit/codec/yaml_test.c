@@ -49,6 +49,28 @@ int main(void)
 		    "      kind: Mesh\n"
 		    "t: \"true\"\n"
 		    "type: MeshTimeout\n");
+	km_buf_reset(&out);
+
+	/* fuzz regressions: every parsed number must print as valid JSON, a
+	 * top-level block scalar must indent, invalid UTF-8 is refused (libfyaml
+	 * 0.7.12 loops forever on some of it) */
+	const char *nums = "a: 007.5\nb: 00.0\nc: 000000000000000000000000\nd: +1.5\ne: .5\n";
+	CHECK(km_yaml_parse(a, nums, strlen(nums), &docs, &n, &err) == 0 && n == 1);
+	if (n == 1) {
+		km_json_write(&out, docs[0], 0, 0);
+		struct km_json *back;
+		CHECK(km_json_parse(a, out.data, out.len, &back, NULL) == 0);
+		CHECK_STREQ(km_buf_cstr(&out), "{\"a\":7.5,\"b\":0,\"c\":0,\"d\":1.5,\"e\":0.5}");
+	}
+	km_buf_reset(&out);
+	km_yaml_write(&out, km_json_cstring(a, "a\nb"));
+	CHECK_STREQ(km_buf_cstr(&out), "|-\n  a\n  b\n");
+	CHECK(km_yaml_parse(a, out.data, out.len, &docs, &n, &err) == 0 && n == 1 &&
+	      docs[0]->kind == KM_JSON_STRING && km_str_eqc(docs[0]->s, "a\nb"));
+	km_buf_reset(&err);
+	CHECK(km_yaml_parse(a, "%\xd0" "baes: ", 8, &docs, &n, &err) == -KM_E_PARSE);
+	CHECK(strstr(km_buf_cstr(&err), "UTF-8") != NULL);
+
 	km_buf_fini(&out);
 	km_buf_fini(&err);
 	km_arena_free(a);
