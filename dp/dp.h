@@ -72,7 +72,8 @@ void dp_flags_defaults(struct dp_config *c, struct km_arena *a);
 /* Parses `kuma-dp run` arguments (argv[0] is the first flag) into <c>, then
  * applies KUMA_* variables from <envp> on top (upstream loads the environment
  * after the flags, so a set variable wins). Returns 0, 1 when --help was
- * printed, or -EINVAL with cobra/envconfig's message in <err>. */
+ * printed, -EINVAL for a bad flag (pflag's message in <err>) or -EBADMSG for
+ * a bad variable (envconfig's message). */
 int dp_flags_parse(struct dp_config *c, int argc, char **argv, char **envp, struct km_buf *err);
 /* Upstream Config.Validate(): "configuration validation failed: ..." in <err>. */
 int dp_flags_validate(const struct dp_config *c, struct km_buf *err);

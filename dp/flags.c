@@ -401,7 +401,7 @@ int dp_flags_parse(struct dp_config *c, int argc, char **argv, char **envp, stru
 				      f->env, f->field, v, go_type(f->kind), km_buf_cstr(&why));
 		km_buf_fini(&why);
 		if (rc)
-			return -EINVAL;
+			return -EBADMSG;
 	}
 	return 0;
 }

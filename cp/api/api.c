@@ -229,6 +229,11 @@ static void route(struct cp_api_ctx *c)
 			item(c, t, mesh, s[3]);
 			return;
 		}
+		if (n == 5 && is_dp && km_str_eqc(s[4], "_config")) {
+			if (get_only(req))
+				cp_api_dataplane_config(c, mesh, s[3]);
+			return;
+		}
 		if (n == 5 && is_dp && km_str_eqc(s[4], "_overview")) {
 			if (get_only(req))
 				cp_api_get(c, t, mesh, s[3], true);

@@ -932,3 +932,427 @@ int km_pb_encode_json(struct km_arena *a, const char *type, const struct km_json
 		return rc;
 	return km_pb_wire_pack(m, bytes);
 }
+
+/* ---- message -> JSON ------------------------------------------------------ */
+
+static int msg_to(struct ctx *c, const ProtobufCMessage *m, struct km_json **out, int depth);
+
+static struct km_json *number_json(struct km_arena *a, double d, int is_float)
+{
+	if (isnan(d))
+		return km_json_cstring(a, "NaN");
+	if (isinf(d))
+		return km_json_cstring(a, d > 0 ? "Infinity" : "-Infinity");
+	char buf[48];
+	/* The shortest text that reads back as the same value. */
+	for (int p = is_float ? 6 : 15; p <= (is_float ? 9 : 17); p++) {
+		snprintf(buf, sizeof(buf), "%.*g", p, d);
+		if (is_float ? strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d)
+			break;
+	}
+	return km_json_number_text(a, km_str_c(buf));
+}
+
+static struct km_json *u64_json(struct km_arena *a, uint64_t v)
+{
+	return km_json_string_ref(a, km_str_c(km_arena_printf(a, "%" PRIu64, v)));
+}
+
+static struct km_json *i64_json(struct km_arena *a, int64_t v)
+{
+	return km_json_string_ref(a, km_str_c(km_arena_printf(a, "%" PRId64, v)));
+}
+
+static int value_to(struct ctx *c, const ProtobufCFieldDescriptor *f, const void *src,
+		    struct km_json **out, int depth)
+{
+	struct km_arena *a = c->a;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32: *out = km_json_int(a, *(const int32_t *)src); return 0;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32: *out = km_json_int(a, *(const uint32_t *)src); return 0;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64: *out = i64_json(a, *(const int64_t *)src); return 0;
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64: *out = u64_json(a, *(const uint64_t *)src); return 0;
+	case PROTOBUF_C_TYPE_FLOAT: *out = number_json(a, *(const float *)src, 1); return 0;
+	case PROTOBUF_C_TYPE_DOUBLE: *out = number_json(a, *(const double *)src, 0); return 0;
+	case PROTOBUF_C_TYPE_BOOL: *out = km_json_bool(a, *(const protobuf_c_boolean *)src); return 0;
+	case PROTOBUF_C_TYPE_ENUM: {
+		const ProtobufCEnumDescriptor *ed = f->descriptor;
+		int v = *(const int *)src;
+		if (strcmp(ed->name, "google.protobuf.NullValue") == 0) {
+			*out = km_json_null(a);
+			return 0;
+		}
+		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(ed, v);
+		*out = ev ? km_json_string_ref(a, km_str_c(ev->name)) : km_json_int(a, v);
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)src;
+		*out = km_json_string(a, km_str_c(s ? s : ""));
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		const ProtobufCBinaryData *b = src;
+		*out = base64_json(a, b->data, b->len);
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)src;
+		if (!sub) { /* a NULL element of a repeated field: the default message */
+			ProtobufCMessage *e = km_arena_alloc(a, ((const ProtobufCMessageDescriptor *)
+									 f->descriptor)->sizeof_message);
+			protobuf_c_message_init(f->descriptor, e);
+			sub = e;
+		}
+		return msg_to(c, sub, out, depth + 1);
+	}
+	}
+	return fail(c, "unsupported field type");
+}
+
+/* Map keys sort as protojson does: numerically for integers, bytewise else. */
+static int cmp_key_str(const void *x, const void *y)
+{
+	const struct km_json_member *a = x, *b = y;
+	return km_str_cmp(a->key, b->key);
+}
+
+static int cmp_key_signed(const void *x, const void *y)
+{
+	const struct km_json_member *a = x, *b = y;
+	long long p = strtoll(a->key.ptr, NULL, 10), q = strtoll(b->key.ptr, NULL, 10);
+	return p < q ? -1 : p > q;
+}
+
+static int cmp_key_unsigned(const void *x, const void *y)
+{
+	const struct km_json_member *a = x, *b = y;
+	unsigned long long p = strtoull(a->key.ptr, NULL, 10), q = strtoull(b->key.ptr, NULL, 10);
+	return p < q ? -1 : p > q;
+}
+
+static int map_to(struct ctx *c, const ProtobufCFieldDescriptor *f, const ProtobufCMessage *m,
+		  struct km_json **out, int depth)
+{
+	const ProtobufCMessageDescriptor *ed = f->descriptor;
+	const ProtobufCFieldDescriptor *kf = &ed->fields[0], *vf = &ed->fields[1];
+	size_t n = *(const size_t *)member(m, f->quantifier_offset);
+	ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)member(m, f->offset);
+	struct km_json *obj = km_json_object(c->a);
+	for (size_t i = 0; i < n; i++) {
+		const ProtobufCMessage *e = arr[i];
+		if (!e)
+			continue;
+		struct km_json *k, *v;
+		if (kf->type == PROTOBUF_C_TYPE_BOOL)
+			k = km_json_cstring(c->a, *(const protobuf_c_boolean *)member(e, kf->offset)
+							  ? "true"
+							  : "false");
+		else
+			value_to(c, kf, member(e, kf->offset), &k, depth);
+		if (k->kind == KM_JSON_NUMBER)
+			k = km_json_string_ref(c->a, k->s);
+		size_t old = path_add(c, "[\"%.*s\"]", (int)(k->s.len > 200 ? 200 : k->s.len), k->s.ptr);
+		int rc = value_to(c, vf, member(e, vf->offset), &v, depth);
+		if (rc)
+			return rc;
+		path_pop(c, old);
+		/* Later duplicates win, as when protobuf decodes a map. */
+		km_json_set_str(c->a, obj, k->s, v);
+	}
+	switch (kf->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		qsort(obj->members, obj->len, sizeof(obj->members[0]), cmp_key_signed);
+		break;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		qsort(obj->members, obj->len, sizeof(obj->members[0]), cmp_key_unsigned);
+		break;
+	default:
+		if (obj->len > 1)
+			qsort(obj->members, obj->len, sizeof(obj->members[0]), cmp_key_str);
+	}
+	*out = obj;
+	return 0;
+}
+
+/* Whether a singular field is present: oneof members by their case, proto2
+ * optionals by has_/pointer, proto3 scalars when not zero. */
+static int field_present(const ProtobufCFieldDescriptor *f, const ProtobufCMessage *m)
+{
+	const void *p = member(m, f->offset);
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		return *(const uint32_t *)member(m, f->quantifier_offset) == f->id;
+	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+		return *(void *const *)p != NULL;
+	if (f->label == PROTOBUF_C_LABEL_REQUIRED)
+		return 1;
+	if (f->label == PROTOBUF_C_LABEL_OPTIONAL) {
+		if (f->type == PROTOBUF_C_TYPE_STRING)
+			return *(void *const *)p != NULL && *(void *const *)p != f->default_value;
+		return *(const protobuf_c_boolean *)member(m, f->quantifier_offset) != 0;
+	}
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)p;
+		return s && *s;
+	}
+	case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)p)->len != 0;
+	case PROTOBUF_C_TYPE_FLOAT: return *(const float *)p != 0;
+	case PROTOBUF_C_TYPE_DOUBLE: return *(const double *)p != 0;
+	case PROTOBUF_C_TYPE_BOOL: return *(const protobuf_c_boolean *)p != 0;
+	default: return elt_size(f->type) == 8 ? *(const uint64_t *)p != 0 : *(const uint32_t *)p != 0;
+	}
+}
+
+static int fields_to(struct ctx *c, const ProtobufCMessage *m, struct km_json *obj, int depth)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		struct km_json *v = NULL;
+		struct km_str key = json_name(c->a, f->name);
+		size_t old = path_field(c, key);
+		int rc = 0;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)member(m, f->quantifier_offset);
+			if (n == 0) {
+				path_pop(c, old);
+				continue;
+			}
+			if (is_map(f)) {
+				rc = map_to(c, f, m, &v, depth);
+			} else {
+				const char *arr = *(char *const *)member(m, f->offset);
+				size_t es = elt_size(f->type);
+				v = km_json_array(c->a);
+				for (size_t k = 0; k < n && rc == 0; k++) {
+					struct km_json *item;
+					size_t o2 = path_add(c, "[%zu]", k);
+					rc = value_to(c, f, arr + k * es, &item, depth);
+					path_pop(c, o2);
+					if (rc == 0)
+						km_json_array_push(c->a, v, item);
+				}
+			}
+		} else if (field_present(f, m)) {
+			rc = value_to(c, f, member(m, f->offset), &v, depth);
+		}
+		if (rc)
+			return rc;
+		path_pop(c, old);
+		if (v)
+			km_json_append_member(c->a, obj, key, v);
+	}
+	return 0;
+}
+
+static int any_to(struct ctx *c, const Google__Protobuf__Any *any, struct km_json **out, int depth)
+{
+	struct km_str url = km_str_c(any->type_url);
+	const ProtobufCMessageDescriptor *d = km_pb_find(url);
+	if (!d) {
+		c->code = -KM_E_NOT_FOUND;
+		return fail(c, "google.protobuf.Any: unknown type \"%.*s\"",
+			    (int)(url.len > 200 ? 200 : url.len), url.ptr);
+	}
+	ProtobufCMessage *inner;
+	if (km_pb_wire_decode(c->a, d, any->value.data, any->value.len, depth + 1, &inner, NULL) !=
+	    0) {
+		c->code = -KM_E_PARSE;
+		return fail(c, "google.protobuf.Any: invalid %s payload", d->name);
+	}
+	struct km_json *body;
+	int rc = msg_to(c, inner, &body, depth + 1);
+	if (rc)
+		return rc;
+	struct km_json *obj = km_json_object(c->a);
+	km_json_append_member(c->a, obj, KM_STR("@type"), km_json_string(c->a, url));
+	if (wkt_of(d) != WKT_NONE) {
+		km_json_append_member(c->a, obj, KM_STR("value"), body);
+	} else {
+		for (size_t i = 0; i < body->len; i++)
+			km_json_append_member(c->a, obj, body->members[i].key, body->members[i].val);
+	}
+	*out = obj;
+	return 0;
+}
+
+static int duration_to(struct ctx *c, const Google__Protobuf__Duration *du, struct km_json **out)
+{
+	int64_t s = du->seconds;
+	int32_t n = du->nanos;
+	if (s < -MAX_DURATION_SECONDS || s > MAX_DURATION_SECONDS || n <= -1000000000 ||
+	    n >= 1000000000 || (s > 0 && n < 0) || (s < 0 && n > 0)) {
+		c->code = -KM_E_PARSE;
+		return fail(c, "google.protobuf.Duration out of range");
+	}
+	char frac[16];
+	frac_text(frac, sizeof(frac), n < 0 ? -n : n);
+	const char *sign = s < 0 || n < 0 ? "-" : "";
+	*out = km_json_string_ref(c->a, km_str_c(km_arena_printf(
+						 c->a, "%s%" PRId64 "%ss", sign, s < 0 ? -s : s, frac)));
+	return 0;
+}
+
+static int timestamp_to(struct ctx *c, const Google__Protobuf__Timestamp *ts, struct km_json **out)
+{
+	if (ts->seconds < MIN_TIMESTAMP_SECONDS || ts->seconds > MAX_TIMESTAMP_SECONDS ||
+	    ts->nanos < 0 || ts->nanos > 999999999) {
+		c->code = -KM_E_PARSE;
+		return fail(c, "google.protobuf.Timestamp out of range");
+	}
+	int64_t days = ts->seconds / 86400, rem = ts->seconds % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	int64_t y;
+	unsigned mo, d;
+	civil_from_days(days, &y, &mo, &d);
+	char frac[16];
+	frac_text(frac, sizeof(frac), ts->nanos);
+	*out = km_json_string_ref(
+		c->a, km_str_c(km_arena_printf(c->a, "%04d-%02u-%02uT%02d:%02d:%02d%sZ", (int)y, mo, d,
+					       (int)(rem / 3600), (int)(rem / 60 % 60),
+					       (int)(rem % 60), frac)));
+	return 0;
+}
+
+static int value_msg_to(struct ctx *c, const Google__Protobuf__Value *v, struct km_json **out,
+			int depth)
+{
+	switch (v->kind_case) {
+	case GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE:
+		if (!isfinite(v->number_value)) {
+			c->code = -KM_E_PARSE;
+			return fail(c, "google.protobuf.Value: number is not finite");
+		}
+		*out = number_json(c->a, v->number_value, 0);
+		return 0;
+	case GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE:
+		*out = km_json_string(c->a, km_str_c(v->string_value ? v->string_value : ""));
+		return 0;
+	case GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE: *out = km_json_bool(c->a, v->bool_value); return 0;
+	case GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE:
+		if (v->struct_value)
+			return msg_to(c, &v->struct_value->base, out, depth + 1);
+		*out = km_json_object(c->a);
+		return 0;
+	case GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE:
+		if (v->list_value)
+			return msg_to(c, &v->list_value->base, out, depth + 1);
+		*out = km_json_array(c->a);
+		return 0;
+	default: *out = km_json_null(c->a); return 0;
+	}
+}
+
+static int msg_to(struct ctx *c, const ProtobufCMessage *m, struct km_json **out, int depth)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	if (depth > KM_PB_MAX_DEPTH) {
+		c->code = -KM_E_PARSE;
+		return fail(c, "message nesting exceeds %d levels", KM_PB_MAX_DEPTH);
+	}
+	switch (wkt_of(d)) {
+	case WKT_ANY: return any_to(c, (const Google__Protobuf__Any *)m, out, depth);
+	case WKT_DURATION: return duration_to(c, (const Google__Protobuf__Duration *)m, out);
+	case WKT_TIMESTAMP: return timestamp_to(c, (const Google__Protobuf__Timestamp *)m, out);
+	case WKT_WRAPPER: return value_to(c, &d->fields[0], member(m, d->fields[0].offset), out, depth);
+	case WKT_VALUE: return value_msg_to(c, (const Google__Protobuf__Value *)m, out, depth);
+	case WKT_STRUCT: {
+		const Google__Protobuf__Struct *st = (const Google__Protobuf__Struct *)m;
+		struct km_json *obj = km_json_object(c->a);
+		for (size_t i = 0; i < st->n_fields; i++) {
+			const Google__Protobuf__Struct__FieldsEntry *e = st->fields[i];
+			if (!e)
+				continue;
+			struct km_str k = km_str_c(e->key ? e->key : "");
+			size_t old = path_field(c, k);
+			struct km_json *v;
+			int rc = e->value ? msg_to(c, &e->value->base, &v, depth + 1)
+					  : (v = km_json_null(c->a), 0);
+			if (rc)
+				return rc;
+			path_pop(c, old);
+			km_json_set_str(c->a, obj, k, v);
+		}
+		if (obj->len > 1)
+			qsort(obj->members, obj->len, sizeof(obj->members[0]), cmp_key_str);
+		*out = obj;
+		return 0;
+	}
+	case WKT_LIST: {
+		const Google__Protobuf__ListValue *l = (const Google__Protobuf__ListValue *)m;
+		struct km_json *arr = km_json_array(c->a);
+		for (size_t i = 0; i < l->n_values; i++) {
+			struct km_json *v;
+			size_t old = path_add(c, "[%zu]", i);
+			int rc = l->values[i] ? msg_to(c, &l->values[i]->base, &v, depth + 1)
+					      : (v = km_json_null(c->a), 0);
+			if (rc)
+				return rc;
+			path_pop(c, old);
+			km_json_array_push(c->a, arr, v);
+		}
+		*out = arr;
+		return 0;
+	}
+	case WKT_NONE: break;
+	}
+	struct km_json *obj = km_json_object(c->a);
+	int rc = fields_to(c, m, obj, depth);
+	if (rc)
+		return rc;
+	*out = obj;
+	return 0;
+}
+
+int km_pb_message_to_json(struct km_arena *a, const ProtobufCMessage *m, struct km_json **out,
+			  struct km_buf *err)
+{
+	struct ctx c = {.a = a, .err = err, .code = -KM_E_PARSE};
+	*out = NULL;
+	struct km_json *j;
+	int rc = msg_to(&c, m, &j, 0);
+	if (rc == 0)
+		*out = j;
+	return rc;
+}
+
+struct km_json *km_pb_to_json(struct km_arena *a, const ProtobufCMessage *m)
+{
+	struct km_json *j;
+	return km_pb_message_to_json(a, m, &j, NULL) == 0 ? j : NULL;
+}
+
+int km_pb_decode_to_json(struct km_arena *a, const char *type, const uint8_t *bytes, size_t len,
+			 struct km_json **out, struct km_buf *err)
+{
+	*out = NULL;
+	const ProtobufCMessageDescriptor *d = km_pb_find(km_str_c(type));
+	if (!d) {
+		if (err)
+			km_buf_printf(err, "unknown message type \"%s\"", type);
+		return -KM_E_NOT_FOUND;
+	}
+	ProtobufCMessage *m;
+	int rc = km_pb_wire_decode(a, d, bytes, len, 0, &m, err);
+	if (rc)
+		return rc;
+	return km_pb_message_to_json(a, m, out, err);
+}

@@ -55,9 +55,17 @@ static const struct {
 	const char *word;
 	enum tok_kind kind;
 } keywords[] = {
-	{"block", T_BLOCK}, {"break", T_BREAK}, {"continue", T_CONTINUE}, {"define", T_DEFINE},
-	{"else", T_ELSE},   {"end", T_END},     {"if", T_IF},             {"nil", T_NIL},
-	{"range", T_RANGE}, {"template", T_TEMPLATE}, {"with", T_WITH},
+	{"block", T_BLOCK},
+	{"break", T_BREAK},
+	{"continue", T_CONTINUE},
+	{"define", T_DEFINE},
+	{"else", T_ELSE},
+	{"end", T_END},
+	{"if", T_IF},
+	{"nil", T_NIL},
+	{"range", T_RANGE},
+	{"template", T_TEMPLATE},
+	{"with", T_WITH},
 };
 
 struct tok {
@@ -358,9 +366,7 @@ static int lex_action(struct lexer *l)
 		return 1;
 	}
 	switch (c) {
-	case '=':
-		emit(l, T_ASSIGN);
-		return 1;
+	case '=': emit(l, T_ASSIGN); return 1;
 	case ':':
 		if (nextc(l) != '=') {
 			lex_error(l, "expected :=");
@@ -368,17 +374,11 @@ static int lex_action(struct lexer *l)
 		}
 		emit(l, T_DECLARE);
 		return 1;
-	case '|':
-		emit(l, T_PIPE);
-		return 1;
-	case '"':
-		return lex_quoted(l, '"', "unterminated quoted string") ? 1 : -1;
-	case '`':
-		return lex_quoted(l, '`', "unterminated raw quoted string") ? 1 : -1;
-	case '\'':
-		return lex_quoted(l, '\'', "unterminated character constant") ? 1 : -1;
-	case '$':
-		return lex_field_or_var(l, T_VARIABLE) ? 1 : -1;
+	case '|': emit(l, T_PIPE); return 1;
+	case '"': return lex_quoted(l, '"', "unterminated quoted string") ? 1 : -1;
+	case '`': return lex_quoted(l, '`', "unterminated raw quoted string") ? 1 : -1;
+	case '\'': return lex_quoted(l, '\'', "unterminated character constant") ? 1 : -1;
+	case '$': return lex_field_or_var(l, T_VARIABLE) ? 1 : -1;
 	case '(':
 		l->paren_depth++;
 		emit(l, T_LPAREN);
@@ -390,8 +390,7 @@ static int lex_action(struct lexer *l)
 		}
 		emit(l, T_RPAREN);
 		return 1;
-	default:
-		break;
+	default: break;
 	}
 	if (c == '.' && l->pos < l->in.len && !(peekc(l) >= '0' && peekc(l) <= '9'))
 		return lex_field_or_var(l, T_FIELD) ? 1 : -1;
@@ -428,8 +427,8 @@ static int lex_action(struct lexer *l)
 		emit(l, T_CHAR);
 		return 1;
 	}
-	lex_error(l, km_arena_printf(l->a, "unrecognized character in action: %s",
-				     fmt_rune(l->a, c)));
+	lex_error(l,
+		  km_arena_printf(l->a, "unrecognized character in action: %s", fmt_rune(l->a, c)));
 	return -1;
 }
 
@@ -449,7 +448,18 @@ static void lex_all(struct lexer *l)
 
 /* ---- parse tree ---------------------------------------------------------------- */
 
-enum arg_kind { A_FIELD, A_IDENT, A_STRING, A_NUMBER, A_BOOL, A_NIL, A_DOT, A_VAR, A_PIPE, A_CHAIN };
+enum arg_kind {
+	A_FIELD,
+	A_IDENT,
+	A_STRING,
+	A_NUMBER,
+	A_BOOL,
+	A_NIL,
+	A_DOT,
+	A_VAR,
+	A_PIPE,
+	A_CHAIN
+};
 
 struct pipe;
 
@@ -474,7 +484,13 @@ struct pipe {
 	size_t pos;
 };
 
-enum node_kind { N_TEXT, N_ACTION, N_CONTROL, N_END, N_ELSE };
+enum node_kind {
+	N_TEXT,
+	N_ACTION,
+	N_CONTROL,
+	N_END,
+	N_ELSE
+};
 
 struct node {
 	enum node_kind kind;
@@ -503,14 +519,14 @@ struct parser {
 	const char *err;
 };
 
-#define GROW(a, arr, n, cap)                                                                      \
-	do {                                                                                       \
-		if ((n) == (cap)) {                                                                \
-			size_t nc_ = (cap) ? (cap) * 2 : 4;                                        \
-			(arr) = km_arena_realloc((a), (arr), (cap) * sizeof(*(arr)),               \
-						 nc_ * sizeof(*(arr)));                            \
-			(cap) = nc_;                                                               \
-		}                                                                                  \
+#define GROW(a, arr, n, cap)                                                         \
+	do {                                                                         \
+		if ((n) == (cap)) {                                                  \
+			size_t nc_ = (cap) ? (cap)*2 : 4;                            \
+			(arr) = km_arena_realloc((a), (arr), (cap) * sizeof(*(arr)), \
+						 nc_ * sizeof(*(arr)));              \
+			(cap) = nc_;                                                 \
+		}                                                                    \
 	} while (0)
 
 static void errorf(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -614,7 +630,8 @@ static void unexpected(struct parser *p, const struct tok *t, const char *contex
 		if (p->action_line && p->action_line != t->line) {
 			bool action = km_str_has_suffix(t->val, " action");
 			extra = km_arena_printf(p->a, "%s started at %s:%d",
-						action ? "" : " in action", p->name, p->action_line);
+						action ? "" : " in action", p->name,
+						p->action_line);
 		}
 		errorf(p, "%.*s%s", KM_STR_FMT(t->val), extra);
 		return;
@@ -624,9 +641,10 @@ static void unexpected(struct parser *p, const struct tok *t, const char *contex
 
 static bool has_function(const struct parser *p, struct km_str name)
 {
-	static const char *const builtins[] = {
-		"and", "call", "html", "index", "slice", "js", "len", "not", "or", "print",
-		"printf", "println", "urlquery", "eq", "ge", "gt", "le", "lt", "ne", NULL};
+	static const char *const builtins[] = {"and",    "call",    "html",     "index", "slice",
+					       "js",     "len",     "not",      "or",    "print",
+					       "printf", "println", "urlquery", "eq",    "ge",
+					       "gt",     "le",      "lt",       "ne",    NULL};
 	for (const char *const *b = builtins; *b; b++)
 		if (km_str_eqc(name, *b))
 			return true;
@@ -739,12 +757,9 @@ static bool go_unquote(struct km_arena *a, struct km_str q, struct km_str *out)
 static struct km_str arg_string(const struct arg *x)
 {
 	switch (x->kind) {
-	case A_NIL:
-		return KM_STR("nil");
-	case A_DOT:
-		return KM_STR(".");
-	default:
-		return x->text;
+	case A_NIL: return KM_STR("nil");
+	case A_DOT: return KM_STR(".");
+	default: return x->text;
 	}
 }
 
@@ -788,7 +803,8 @@ static bool valid_number(struct km_str s)
 		return false;
 	if (i < len) {
 		char c = s.ptr[i];
-		if (!((base == 10 && (c == 'e' || c == 'E')) || (base == 16 && (c == 'p' || c == 'P'))))
+		if (!((base == 10 && (c == 'e' || c == 'E')) ||
+		      (base == 16 && (c == 'p' || c == 'P'))))
 			return false;
 		exp = true;
 		i++;
@@ -815,12 +831,8 @@ static bool term(struct parser *p, struct arg *out)
 			errorf(p, "function %s not defined", go_quote(p->a, t->val, 0));
 		out->kind = A_IDENT;
 		return true;
-	case T_DOT:
-		out->kind = A_DOT;
-		return true;
-	case T_NIL:
-		out->kind = A_NIL;
-		return true;
+	case T_DOT: out->kind = A_DOT; return true;
+	case T_NIL: out->kind = A_NIL; return true;
 	case T_VARIABLE: {
 		bool known = false;
 		for (size_t i = 0; i < p->nvars; i++)
@@ -830,12 +842,8 @@ static bool term(struct parser *p, struct arg *out)
 		out->kind = A_VAR;
 		return true;
 	}
-	case T_FIELD:
-		out->kind = A_FIELD;
-		return true;
-	case T_BOOL:
-		out->kind = A_BOOL;
-		return true;
+	case T_FIELD: out->kind = A_FIELD; return true;
+	case T_BOOL: out->kind = A_BOOL; return true;
 	case T_CHARCONST:
 	case T_NUMBER:
 		if (t->kind == T_NUMBER && !valid_number(t->val))
@@ -852,9 +860,7 @@ static bool term(struct parser *p, struct arg *out)
 		if (!go_unquote(p->a, t->val, &out->str))
 			errorf(p, "invalid syntax");
 		return true;
-	default:
-		backup(p);
-		return false;
+	default: backup(p); return false;
 	}
 }
 
@@ -872,9 +878,7 @@ static bool operand(struct parser *p, struct arg *out)
 	struct km_str chain = {out->text.ptr, end - out->pos};
 	switch (out->kind) {
 	case A_FIELD:
-	case A_VAR:
-		out->text = chain;
-		break;
+	case A_VAR: out->text = chain; break;
 	case A_BOOL:
 	case A_STRING:
 	case A_NUMBER:
@@ -969,7 +973,8 @@ static struct pipe *pipeline(struct parser *p, const char *context, enum tok_kin
 				enum arg_kind k = pp->cmds[i].args[0].kind;
 				if (k == A_BOOL || k == A_DOT || k == A_NIL || k == A_NUMBER ||
 				    k == A_STRING) {
-					errorf(p, "non executable command in pipeline stage %zu", i + 1);
+					errorf(p, "non executable command in pipeline stage %zu",
+					       i + 1);
 					break;
 				}
 			}
@@ -995,9 +1000,7 @@ static struct pipe *pipeline(struct parser *p, const char *context, enum tok_kin
 			pp->cmds[pp->n++] = c;
 			break;
 		}
-		default:
-			unexpected(p, t, context);
-			return pp;
+		default: unexpected(p, t, context); return pp;
 		}
 	}
 }
@@ -1091,15 +1094,9 @@ static struct node action(struct parser *p)
 		expect(p, T_RIGHT, "end");
 		n.kind = N_END;
 		return n;
-	case T_IF:
-		parse_control(p, "if");
-		return n;
-	case T_RANGE:
-		parse_control(p, "range");
-		return n;
-	case T_WITH:
-		parse_control(p, "with");
-		return n;
+	case T_IF: parse_control(p, "if"); return n;
+	case T_RANGE: parse_control(p, "range"); return n;
+	case T_WITH: parse_control(p, "with"); return n;
 	case T_TEMPLATE:
 		template_name(p, "template clause");
 		if (!p->err && next_non_space(p)->kind != T_RIGHT) {
@@ -1107,8 +1104,7 @@ static struct node action(struct parser *p)
 			pipeline(p, "template clause", T_RIGHT);
 		}
 		return n;
-	default:
-		break;
+	default: break;
 	}
 	backup(p);
 	n.kind = N_ACTION;
@@ -1205,8 +1201,8 @@ static void exec_error(struct render *r, size_t pos, struct km_str node, const c
 			line++;
 			col = pos - i - 1;
 		}
-	const char *at = node.len > 20 ? km_arena_printf(t->a, "%.20s...", node.ptr)
-				       : km_arena_strndup(t->a, node.ptr, node.len);
+	const char *at = node.len > 20 ? km_arena_printf(t->a, "%.20s...", node.ptr) :
+					 km_arena_strndup(t->a, node.ptr, node.len);
 	r->err = km_arena_printf(t->a, "template: %s:%d:%zu: executing \"%s\" at <%s>: %s", t->name,
 				 line, col, t->name, at, msg);
 }
@@ -1216,13 +1212,9 @@ static bool eval_pipe(struct render *r, const struct pipe *pp, struct km_str *va
 static bool eval_arg(struct render *r, const struct arg *x, struct km_str *val)
 {
 	switch (x->kind) {
-	case A_STRING:
-		*val = x->str;
-		return true;
+	case A_STRING: *val = x->str; return true;
 	case A_NUMBER:
-	case A_BOOL:
-		*val = x->text;
-		return true;
+	case A_BOOL: *val = x->text; return true;
 	case A_FIELD: {
 		struct km_str name = {x->text.ptr + 1, x->text.len - 1};
 		const char *e = r->lookup(r->ctx, KM_GOTEMPLATE_FIELD, name, NULL, 0, val);
@@ -1230,8 +1222,7 @@ static bool eval_arg(struct render *r, const struct arg *x, struct km_str *val)
 			exec_error(r, x->pos, x->text, e);
 		return e == NULL;
 	}
-	case A_PIPE:
-		return eval_pipe(r, x->pipe, val);
+	case A_PIPE: return eval_pipe(r, x->pipe, val);
 	default:
 		exec_error(r, x->pos, arg_string(x), "not supported by this template subset");
 		return false;
@@ -1252,7 +1243,8 @@ static bool eval_cmd(struct render *r, const struct cmd *c, const struct km_str 
 	if (fn->kind != A_IDENT) {
 		if (c->n > 1 || prev) {
 			exec_error(r, fn->pos, arg_string(fn),
-				   km_arena_printf(r->t->a, "can't give argument to non-function %.*s",
+				   km_arena_printf(r->t->a,
+						   "can't give argument to non-function %.*s",
 						   KM_STR_FMT(arg_string(fn))));
 			return false;
 		}
@@ -1281,8 +1273,8 @@ static bool eval_pipe(struct render *r, const struct pipe *pp, struct km_str *va
 	return true;
 }
 
-int km_gotemplate_render(const struct km_gotemplate *t, km_gotemplate_lookup_fn *lookup,
-			 void *ctx, struct km_buf *out, const char **err)
+int km_gotemplate_render(const struct km_gotemplate *t, km_gotemplate_lookup_fn *lookup, void *ctx,
+			 struct km_buf *out, const char **err)
 {
 	struct render r = {t, lookup, ctx, NULL};
 	for (size_t i = 0; i < t->n && !r.err; i++) {

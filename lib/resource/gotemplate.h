@@ -41,7 +41,7 @@ typedef const char *km_gotemplate_lookup_fn(void *ctx, enum km_gotemplate_ref ki
  * template's arena) to Go's execution message "template: <name>:1:<col>:
  * executing \"<name>\" at <.X>: <msg>"; control structures, variables and
  * dot are reported the same way as unsupported. */
-int km_gotemplate_render(const struct km_gotemplate *t, km_gotemplate_lookup_fn *lookup,
-			 void *ctx, struct km_buf *out, const char **err);
+int km_gotemplate_render(const struct km_gotemplate *t, km_gotemplate_lookup_fn *lookup, void *ctx,
+			 struct km_buf *out, const char **err);
 
 #endif

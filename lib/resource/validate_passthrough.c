@@ -73,23 +73,26 @@ static void append_match(struct km_arena *a, struct km_violations *out, const st
 				k++;
 			if (k < npp && !km_str_eq(port_proto[k].protocol, proto) &&
 			    km_v_in(proto, l7_protocols)) {
-				km_violations_add(out, pport,
-						  "using the same port in multiple matches requires "
-						  "the same protocol for the following protocols: "
-						  "[grpc http http2]");
+				km_violations_add(
+					out, pport,
+					"using the same port in multiple matches requires "
+					"the same protocol for the following protocols: "
+					"[grpc http http2]");
 			} else {
 				if (k == npp)
 					npp++;
 				port_proto[k] = (struct seen){port, proto, KM_STR_NULL};
 			}
 			size_t j = 0;
-			while (j < nv && !(values[j].port == port && km_str_eq(values[j].protocol, proto) &&
-					   km_str_eq(values[j].value, value)))
+			while (j < nv &&
+			       !(values[j].port == port && km_str_eq(values[j].protocol, proto) &&
+				 km_str_eq(values[j].value, value)))
 				j++;
 			if (j < nv)
-				km_violations_add(out, pval,
-						  "value %.*s is already defiend for this port and protocol",
-						  KM_STR_FMT(value));
+				km_violations_add(
+					out, pval,
+					"value %.*s is already defiend for this port and protocol",
+					KM_STR_FMT(value));
 			else
 				values[nv++] = (struct seen){port, proto, value};
 		}
@@ -103,17 +106,20 @@ static void append_match(struct km_arena *a, struct km_violations *out, const st
 				km_violations_add(out, pval, "provided IP has incorrect value");
 		} else if (km_str_eqc(type, "Domain")) {
 			if (km_str_eqc(proto, "tcp") || km_str_eqc(proto, "mysql"))
-				km_violations_add(out, pproto, "protocol %.*s is not supported for a domain",
+				km_violations_add(out, pproto,
+						  "protocol %.*s is not supported for a domain",
 						  KM_STR_FMT(proto));
 			if (partial_wildcard(value))
-				km_violations_add(out, pval,
-						  "provided DNS has incorrect value, partial wildcard is "
-						  "currently not supported");
+				km_violations_add(
+					out, pval,
+					"provided DNS has incorrect value, partial wildcard is "
+					"currently not supported");
 			bool wildcard = value.len && value.ptr[0] == '*';
 			if (!has_port && wildcard && km_v_in(proto, l7_protocols))
-				km_violations_add(out, pport,
-						  "wildcard domains doesn't work for all ports and layer 7 "
-						  "protocol");
+				km_violations_add(
+					out, pport,
+					"wildcard domains doesn't work for all ports and layer 7 "
+					"protocol");
 			struct km_str host = value;
 			if (km_str_has_prefix(host, "*.")) {
 				host.ptr += 2;
@@ -122,10 +128,11 @@ static void append_match(struct km_arena *a, struct km_violations *out, const st
 			if (!(host.len && host.ptr[0] == '*') && !km_v_is_dns_name(host))
 				km_violations_add(out, pval, "provided DNS has incorrect value");
 		} else {
-			km_violations_add(out, km_v_path(a, "%s.type", p),
-					  "provided type %.*s is not supported, one of Domain, IP, or CIDR "
-					  "is supported",
-					  KM_STR_FMT(type));
+			km_violations_add(
+				out, km_v_path(a, "%s.type", p),
+				"provided type %.*s is not supported, one of Domain, IP, or CIDR "
+				"is supported",
+				KM_STR_FMT(type));
 		}
 	}
 }

@@ -78,10 +78,11 @@ static const char *envoy_value_error(struct km_arena *a, struct km_str text)
 		if (km_json_parse(a, text.ptr, text.len, &j, &err) == 0) {
 			v = j;
 		} else {
-			/* jsonpb reads through json.Decoder: a cut document is io.ErrUnexpectedEOF */
+			/* jsonpb reads through json.Decoder: a cut document is io.ErrUnexpectedEOF
+			 */
 			const char *e = km_buf_cstr(&err);
-			msg = strstr(e, "unexpected end of JSON input") ? "unexpected EOF"
-								       : km_arena_strdup(a, e);
+			msg = strstr(e, "unexpected end of JSON input") ? "unexpected EOF" :
+									  km_arena_strdup(a, e);
 		}
 	}
 	km_buf_fini(&err);
@@ -121,7 +122,8 @@ static void patch(struct km_arena *a, struct km_violations *out, const char *p, 
 	if (v) {
 		const char *e = v->kind == KM_JSON_STRING ? envoy_value_error(a, v->s) : NULL;
 		if (npatches)
-			km_violations_add(out, p, "%s must have only one type defined: value, jsonPatches",
+			km_violations_add(out, p,
+					  "%s must have only one type defined: value, jsonPatches",
 					  kind);
 		else if (e)
 			km_violations_add(out, km_v_path(a, "%s.value", p),
@@ -130,7 +132,8 @@ static void patch(struct km_arena *a, struct km_violations *out, const char *p, 
 		km_v_json_patch_block(a, out, km_v_path(a, "%s.jsonPatches", p),
 				      km_v_get(mod, "jsonPatches"));
 	} else {
-		km_violations_add(out, p, "%s must have exactly one defined: value, jsonPatches", kind);
+		km_violations_add(out, p, "%s must have exactly one defined: value, jsonPatches",
+				  kind);
 	}
 }
 
@@ -138,8 +141,8 @@ static void invalid_operation(struct km_violations *out, const char *p, bool fil
 {
 	km_violations_add(out, p, "invalid operation. Available operations: %s",
 			  filter ? "\"AddFirst\", \"AddLast\", \"AddBefore\", \"AddAfter\", "
-				   "\"Patch\", \"Remove\""
-				 : "\"Add\", \"Patch\", \"Remove\"");
+				   "\"Patch\", \"Remove\"" :
+				   "\"Add\", \"Patch\", \"Remove\"");
 }
 
 /* cluster, listener and virtualHost: Add, Patch, Remove */
@@ -180,10 +183,11 @@ static void filter_mod(struct km_arena *a, struct km_violations *out, const char
 		resource_value(a, out, p, mod);
 	} else if (km_str_eqc(op, "AddBefore") || km_str_eqc(op, "AddAfter")) {
 		if (!has_name)
-			km_violations_add(out, np,
-					  "must be defined. You need to pick a filter %s which this "
-					  "one will be added",
-					  km_str_eqc(op, "AddBefore") ? "before" : "after");
+			km_violations_add(
+				out, np,
+				"must be defined. You need to pick a filter %s which this "
+				"one will be added",
+				km_str_eqc(op, "AddBefore") ? "before" : "after");
 		resource_value(a, out, p, mod);
 	} else if (km_str_eqc(op, "Patch")) {
 		if (!has_name)

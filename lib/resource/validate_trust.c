@@ -15,8 +15,8 @@
  * the private key block types. */
 static bool is_pem_certificate(struct km_str s)
 {
-	static const char *const key_types[] = {"PRIVATE KEY", "RSA PRIVATE KEY",
-						"EC PRIVATE KEY", "DSA PRIVATE KEY",
+	static const char *const key_types[] = {"PRIVATE KEY",           "RSA PRIVATE KEY",
+						"EC PRIVATE KEY",        "DSA PRIVATE KEY",
 						"ENCRYPTED PRIVATE KEY", NULL};
 	if (s.len == 0 || s.len > (size_t)1 << 24)
 		return false;
@@ -73,5 +73,6 @@ void km_validate_meshtrust(struct km_arena *a, const struct km_resource_doc *doc
 	if (td.len == 0)
 		km_violations_add(out, "spec.trustDomain", "trustDomain needs to be defined");
 	if (td.len > 253)
-		km_violations_add(out, "spec.trustDomain", "must not be longer than 253 characters");
+		km_violations_add(out, "spec.trustDomain",
+				  "must not be longer than 253 characters");
 }

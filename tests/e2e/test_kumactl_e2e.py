@@ -227,12 +227,16 @@ def test_apply_signing_key_round_trip(kumactl_live, kumactl_cp):
     assert json.loads(p.stdout)["data"] == key
 
 
-def test_signing_key_pem(kumactl):
+def test_signing_key_pem(kumactl, tmp_path):
     p = ok(kumactl.run("--no-config", "generate", "signing-key", "--format", "pem"))
     assert p.stdout.startswith("-----BEGIN RSA PRIVATE KEY-----\n")
     r = subprocess.run(["openssl", "rsa", "-check", "-noout"], input=p.stdout, text=True,
                        capture_output=True)
     assert r.returncode == 0, r.stderr
+    key = tmp_path / "key.pem"
+    key.write_text(p.stdout)
+    pub = ok(kumactl.run("--no-config", "generate", "public-key", "--signing-key-path", str(key)))
+    assert pub.stdout.startswith("-----BEGIN RSA PUBLIC KEY-----\n")
     p = kumactl.run("--no-config", "generate", "signing-key", "--format", "der")
     assert p.returncode == 1 and p.stderr == "Error: invalid format\n"
 

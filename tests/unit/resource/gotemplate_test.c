@@ -29,8 +29,9 @@ static const char *lookup(void *ctx, enum km_gotemplate_ref kind, struct km_str 
 		else if (km_str_eqc(name, "Empty"))
 			*value = KM_STR("");
 		else
-			return km_arena_printf(a, "can't evaluate field %.*s in type struct { Mesh string }",
-					       KM_STR_FMT(name));
+			return km_arena_printf(
+				a, "can't evaluate field %.*s in type struct { Mesh string }",
+				KM_STR_FMT(name));
 		return NULL;
 	}
 	if (!km_str_eqc(name, "label"))
@@ -39,8 +40,7 @@ static const char *lookup(void *ctx, enum km_gotemplate_ref kind, struct km_str 
 		return "wrong number of args";
 	if (km_str_eqc(args[0], "missing"))
 		return "label \"missing\" not found";
-	*value = km_str_eqc(args[0], "default") ? KM_STR("from-pipe")
-						 : (struct km_str){"web", 3};
+	*value = km_str_eqc(args[0], "default") ? KM_STR("from-pipe") : (struct km_str){"web", 3};
 	return NULL;
 }
 
@@ -98,7 +98,8 @@ int main(void)
 		    "template: :1: unexpected . after term \"\\\"a\\\"\"");
 	CHECK_STREQ(parse_err(a, "{{ .A | \"x\" }}"),
 		    "template: :1: non executable command in pipeline stage 2");
-	CHECK_STREQ(parse_err(a, "{{ .A | | label }}"), "template: :1: unexpected \"|\" in command");
+	CHECK_STREQ(parse_err(a, "{{ .A | | label }}"),
+		    "template: :1: unexpected \"|\" in command");
 	CHECK_STREQ(parse_err(a, "{{ .A . }}"), "");
 	CHECK_STREQ(parse_err(a, "{{ printf \"%s\" .A }}{{ template \"x\" }}"), "");
 	CHECK_STREQ(parse_err(a, "{{ if .A }}a{{ else if .B }}b{{ else }}c{{ end }}"), "");

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Generators for a sidecar's Envoy resources, run in the order of the table
+ * at the bottom: admin/readiness, inbounds, outbounds. Shapes and defaults
+ * follow upstream Kuma 3.0's unified naming (self_inbound_dp_*, kri_msvc_*,
+ * system_*) and its policy defaults (connect 5s, idle 1h, request 15s,
+ * stream idle 30m) until the policy plugins override them. */
+#include "cp/xds/generate.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <string.h>
+
+#include "codec/jsonf.h"
+
+const char *const cp_xds_type_url[CP_XDS_NTYPES] = {
+    "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+    "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+    "type.googleapis.com/envoy.config.listener.v3.Listener",
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+};
+
+int cp_xds_type_of(struct km_str url)
+{
+	for (int i = 0; i < CP_XDS_NTYPES; i++)
+		if (km_str_eqc(url, cp_xds_type_url[i]))
+			return i;
+	return -1;
+}
+
+struct gen {
+	struct km_arena *a;
+	const struct cp_xds_mesh *m;
+	const struct cp_xds_dataplane *dp;
+	const struct cp_xds_metadata *md;
+	struct cp_xds_resources *out;
+	struct km_json *networking;
+	struct km_str address;
+	bool tproxy;
+	bool reuse_port;
+};
+
+static void add(struct gen *g, enum cp_xds_type t, const char *name, struct km_json *res)
+{
+	km_json_set(g->a, g->out->by_type[t], name, res);
+}
+
+static bool has_feature(const struct cp_xds_metadata *md, const char *f)
+{
+	for (size_t i = 0; md->features && md->features->kind == KM_JSON_ARRAY && i < md->features->len; i++) {
+		struct km_json *v = md->features->items[i];
+		if (v->kind == KM_JSON_STRING && km_str_eqc(v->s, f))
+			return true;
+	}
+	return false;
+}
+
+static bool is_http(struct km_str proto)
+{
+	return km_str_eqc(proto, "http") || km_str_eqc(proto, "http2") || km_str_eqc(proto, "grpc");
+}
+
+static struct km_json *socket_address(struct km_arena *a, struct km_str addr, uint32_t port)
+{
+	return km_json_fmt(a, "{\"socketAddress\":{\"address\":%S,\"portValue\":%u}}", &addr, port);
+}
+
+static struct km_json *static_load_assignment(struct km_arena *a, const char *name, struct km_str addr,
+					      uint32_t port)
+{
+	return km_json_fmt(a,
+			   "{\"clusterName\":%s,\"endpoints\":[{\"lbEndpoints\":[{\"endpoint\":{\"address\":%J}}]}]}",
+			   name, socket_address(a, addr, port));
+}
+
+static struct km_json *http_protocol_options(struct km_arena *a, struct km_str proto)
+{
+	bool h2 = !km_str_eqc(proto, "http");
+	return km_json_fmt(
+	    a,
+	    "{\"envoy.extensions.upstreams.http.v3.HttpProtocolOptions\":{"
+	    "\"@type\":\"type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\","
+	    "\"commonHttpProtocolOptions\":{\"idleTimeout\":\"3600s\",\"maxConnectionDuration\":\"0s\","
+	    "\"maxStreamDuration\":\"0s\"},\"explicitHttpConfig\":{%s:{}}}}",
+	    h2 ? "http2ProtocolOptions" : "httpProtocolOptions");
+}
+
+/* A stable route name: base64 of the SHA-256 of the route body. */
+static const char *route_name(struct km_arena *a, const struct km_json *route)
+{
+	struct km_buf b = KM_BUF_INIT;
+	km_json_write(&b, route, 0, 0);
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)b.data, b.len, md);
+	km_buf_fini(&b);
+	char *out = km_arena_alloc(a, 64);
+	EVP_EncodeBlock((unsigned char *)out, md, sizeof(md));
+	return out;
+}
+
+static struct km_json *hcm(struct gen *g, const char *name, const char *cluster, bool inbound)
+{
+	struct km_arena *a = g->a;
+	struct km_json *route = km_json_fmt(
+	    a, "{\"match\":{\"prefix\":\"/\"},\"route\":{\"cluster\":%s,\"idleTimeout\":\"1800s\",\"timeout\":\"15s\"}}",
+	    cluster);
+	if (!inbound)
+		km_json_set(a, route, "name", km_json_cstring(a, route_name(a, route)));
+	struct km_json *rc = km_json_fmt(
+	    a, "{\"name\":%s,\"validateClusters\":false,\"virtualHosts\":[{\"domains\":[\"*\"],\"name\":%s,\"routes\":[%J]}]}",
+	    name, name, route);
+	if (inbound)
+		km_json_set(a, rc, "requestHeadersToRemove", km_json_fmt(a, "[\"x-kuma-tags\"]"));
+	struct km_json *cfg = km_json_fmt(
+	    a,
+	    "{\"@type\":\"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\","
+	    "\"statPrefix\":%s,\"commonHttpProtocolOptions\":{\"idleTimeout\":\"0s\"},"
+	    "\"httpFilters\":[{\"name\":\"envoy.filters.http.router\",\"typedConfig\":{\"@type\":"
+	    "\"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\"}}],"
+	    "\"internalAddressConfig\":{\"cidrRanges\":%J},\"requestHeadersTimeout\":\"0s\",\"routeConfig\":%J}",
+	    name, g->m->internal_cidrs, rc);
+	if (inbound)
+		km_json_set(a, cfg, "streamIdleTimeout", km_json_cstring(a, "3600s"));
+	else
+		km_json_set(a, cfg, "normalizePath", km_json_bool(a, true));
+	return km_json_fmt(a, "{\"name\":\"envoy.filters.network.http_connection_manager\",\"typedConfig\":%J}", cfg);
+}
+
+static struct km_json *tcp_proxy(struct gen *g, const char *name, const char *cluster)
+{
+	return km_json_fmt(g->a,
+			   "{\"name\":\"envoy.filters.network.tcp_proxy\",\"typedConfig\":{\"@type\":"
+			   "\"type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\","
+			   "\"statPrefix\":%s,\"cluster\":%s,\"idleTimeout\":\"3600s\"}}",
+			   name, cluster);
+}
+
+static struct km_json *circuit_breakers(struct km_arena *a)
+{
+	return km_json_fmt(a, "{\"thresholds\":[{\"trackRemaining\":true}]}");
+}
+
+/* ---- inbound ---- */
+
+static void gen_inbound(struct gen *g)
+{
+	struct km_arena *a = g->a;
+	struct km_json *inb = km_json_get(g->networking, "inbound");
+	for (size_t i = 0; inb && inb->kind == KM_JSON_ARRAY && i < inb->len; i++) {
+		struct km_json *in = inb->items[i];
+		int64_t port = km_json_i64_sat(km_json_get(in, "port"));
+		struct km_json *sp = km_json_get(in, "servicePort");
+		int64_t svc_port = sp ? km_json_i64_sat(sp) : port;
+		struct km_str addr = km_json_get_string(in, "address");
+		if (!addr.len)
+			addr = g->address;
+		struct km_str svc_addr = km_json_get_string(in, "serviceAddress");
+		if (!svc_addr.len)
+			svc_addr = addr;
+		struct km_str section = km_json_get_string(in, "name");
+		const char *name = section.len ? km_arena_printf(a, "self_inbound_dp_%.*s", KM_STR_FMT(section))
+					       : km_arena_printf(a, "self_inbound_dp_%lld", (long long)port);
+		struct km_str proto = km_json_get_string(in, "protocol");
+		if (!proto.len)
+			proto = KM_STR("tcp");
+		bool http = is_http(proto);
+
+		struct km_json *cluster = km_json_fmt(
+		    a, "{\"name\":%s,\"type\":\"STATIC\",\"connectTimeout\":\"5s\",\"loadAssignment\":%J,\"circuitBreakers\":%J}",
+		    name, static_load_assignment(a, name, svc_addr, (uint32_t)svc_port), circuit_breakers(a));
+		if (http)
+			km_json_set(a, cluster, "typedExtensionProtocolOptions", http_protocol_options(a, proto));
+		if (g->tproxy)
+			km_json_set(a, cluster, "upstreamBindConfig",
+				    km_json_fmt(a, "{\"sourceAddress\":{\"address\":\"127.0.0.6\",\"portValue\":0}}"));
+		add(g, CP_XDS_CLUSTER, name, cluster);
+
+		struct km_json *tags = g->dp->labels && g->dp->labels->len
+					   ? g->dp->labels
+					   : km_json_fmt(a, "{\"kuma.io/unified-name\":%s}", name);
+		struct km_json *filter = http ? hcm(g, name, name, true) : tcp_proxy(g, name, name);
+		struct km_json *l = km_json_fmt(
+		    a,
+		    "{\"name\":%s,\"address\":%J,\"statPrefix\":%s,\"filterChains\":[{\"filters\":[%J]}],"
+		    "\"metadata\":{\"filterMetadata\":{\"io.kuma.tags\":%J}},\"trafficDirection\":\"INBOUND\","
+		    "\"enableReusePort\":%b}",
+		    name, socket_address(a, addr, (uint32_t)port), name, filter, tags, g->reuse_port);
+		if (g->tproxy)
+			km_json_set(a, l, "bindToPort", km_json_bool(a, false));
+		add(g, CP_XDS_LISTENER, name, l);
+	}
+}
+
+/* ---- outbound ---- */
+
+static struct km_json *load_assignment(struct gen *g, const char *name, const struct cp_xds_port *p)
+{
+	struct km_arena *a = g->a;
+	struct km_json *localities = km_json_array(a);
+	/* one locality group per zone, in first-seen order */
+	for (size_t i = 0; i < p->nendpoints; i++) {
+		const struct cp_xds_endpoint *e = &p->endpoints[i];
+		if (!e->healthy)
+			continue;
+		struct km_json *group = NULL;
+		for (size_t k = 0; k < localities->len; k++)
+			if (km_str_eq(km_json_get_string(km_json_get(localities->items[k], "locality"), "zone"), e->zone))
+				group = localities->items[k];
+		if (!group) {
+			group = km_json_fmt(a, "{\"lbEndpoints\":[],\"locality\":{\"zone\":%S}}", &e->zone);
+			km_json_array_push(a, localities, group);
+		}
+		struct km_json *md = km_json_clone(a, e->labels);
+		km_json_set(a, md, "kuma.io/protocol", km_json_string(a, p->app_protocol));
+		km_json_array_push(a, km_json_get(group, "lbEndpoints"),
+				   km_json_fmt(a,
+					       "{\"endpoint\":{\"address\":%J},\"loadBalancingWeight\":1,"
+					       "\"metadata\":{\"filterMetadata\":{\"envoy.lb\":%J,"
+					       "\"envoy.transport_socket_match\":%J}}}",
+					       socket_address(a, e->address, e->port), md, md));
+	}
+	return km_json_fmt(a, "{\"clusterName\":%s,\"endpoints\":%J}", name, localities);
+}
+
+static void gen_outbound_one(struct gen *g, struct km_str address, uint32_t port,
+			     const struct cp_xds_service *s, const struct cp_xds_port *p, bool bind)
+{
+	struct km_arena *a = g->a;
+	const char *name = cp_xds_service_kri(a, g->m, s, p);
+	bool http = is_http(p->app_protocol);
+	struct km_json *cluster = km_json_fmt(
+	    a,
+	    "{\"name\":%s,\"type\":\"EDS\",\"connectTimeout\":\"5s\",\"edsClusterConfig\":{\"edsConfig\":"
+	    "{\"ads\":{},\"resourceApiVersion\":\"V3\"}},\"circuitBreakers\":%J}",
+	    name, circuit_breakers(a));
+	if (http)
+		km_json_set(a, cluster, "typedExtensionProtocolOptions", http_protocol_options(a, p->app_protocol));
+	add(g, CP_XDS_CLUSTER, name, cluster);
+	add(g, CP_XDS_ENDPOINT, name, load_assignment(g, name, p));
+	struct km_json *filter = http ? hcm(g, name, name, false) : tcp_proxy(g, name, name);
+	struct km_json *l = km_json_fmt(
+	    a,
+	    "{\"name\":%s,\"address\":%J,\"statPrefix\":%s,\"filterChains\":[{\"filters\":[%J]}],"
+	    "\"metadata\":{\"filterMetadata\":{\"io.kuma.tags\":{\"kuma.io/unified-name\":%s}}},"
+	    "\"trafficDirection\":\"OUTBOUND\"}",
+	    name, socket_address(a, address, port), name, filter, name);
+	if (!bind)
+		km_json_set(a, l, "bindToPort", km_json_bool(a, false));
+	add(g, CP_XDS_LISTENER, name, l);
+}
+
+static const struct cp_xds_port *find_port(const struct cp_xds_service *s, const struct km_json *ref)
+{
+	struct km_json *pv = km_json_get(ref, "port");
+	int64_t want = km_json_i64_sat(pv);
+	for (size_t i = 0; i < s->nports; i++)
+		if (!pv || s->ports[i].port == (uint32_t)want)
+			return &s->ports[i];
+	return NULL;
+}
+
+static void gen_outbound(struct gen *g)
+{
+	struct km_json *outb = km_json_get(g->networking, "outbound");
+	for (size_t i = 0; outb && outb->kind == KM_JSON_ARRAY && i < outb->len; i++) {
+		struct km_json *o = outb->items[i];
+		struct km_json *ref = km_json_get(o, "backendRef");
+		if (!km_str_eqc(km_json_get_string(ref, "kind"), "MeshService"))
+			continue; /* MeshExternalService and MeshMultiZoneService come with zone proxies */
+		const struct cp_xds_service *s = NULL;
+		struct km_str name = km_json_get_string(ref, "name");
+		if (name.len) {
+			s = cp_xds_mesh_service(g->m, name);
+		} else {
+			struct km_json *sel = km_json_get(ref, "labels");
+			for (size_t k = 0; k < g->m->nservices && !s; k++) {
+				bool ok = sel && sel->kind == KM_JSON_OBJECT;
+				for (size_t j = 0; ok && j < sel->len; j++) {
+					struct km_json *v = km_json_get_str(g->m->services[k].labels, sel->members[j].key);
+					ok = v && v->kind == KM_JSON_STRING && sel->members[j].val->kind == KM_JSON_STRING &&
+					     km_str_eq(v->s, sel->members[j].val->s);
+				}
+				if (ok)
+					s = &g->m->services[k];
+			}
+		}
+		if (!s)
+			continue;
+		const struct cp_xds_port *p = find_port(s, ref);
+		if (!p)
+			continue;
+		struct km_str addr = km_json_get_string(o, "address");
+		if (!addr.len)
+			addr = KM_STR("127.0.0.1");
+		gen_outbound_one(g, addr, (uint32_t)km_json_i64_sat(km_json_get(o, "port")), s, p, true);
+	}
+}
+
+/* ---- admin and readiness ---- */
+
+static void gen_admin(struct gen *g)
+{
+	struct km_arena *a = g->a;
+	if (g->md->readiness_port)
+		add(g, CP_XDS_CLUSTER, "system_probe_readiness",
+		    km_json_fmt(a, "{\"name\":\"system_probe_readiness\",\"type\":\"STATIC\",\"connectTimeout\":\"5s\","
+				   "\"loadAssignment\":%J,\"circuitBreakers\":%J}",
+				static_load_assignment(a, "system_probe_readiness", KM_STR("127.0.0.1"),
+						       g->md->readiness_port),
+				circuit_breakers(a)));
+	if (!g->md->admin_port || !g->md->readiness_port)
+		return;
+	/* plaintext /ready for load balancers and probes; the rest of the admin
+	 * API stays on the Unix socket */
+	struct km_json *chain = km_json_fmt(
+	    a,
+	    "{\"filters\":[{\"name\":\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{"
+	    "\"@type\":\"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\","
+	    "\"statPrefix\":\"system_envoy_admin\",\"httpFilters\":[{\"name\":\"envoy.filters.http.router\","
+	    "\"typedConfig\":{\"@type\":\"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\"}}],"
+	    "\"internalAddressConfig\":{\"cidrRanges\":[{\"addressPrefix\":\"127.0.0.1\",\"prefixLen\":32}]},"
+	    "\"routeConfig\":{\"validateClusters\":false,\"virtualHosts\":[{\"domains\":[\"*\"],"
+	    "\"name\":\"system_envoy_admin\",\"routes\":[{\"match\":{\"prefix\":\"/ready\"},\"route\":{"
+	    "\"cluster\":\"system_probe_readiness\",\"prefixRewrite\":\"/ready\"}}]}]}}}]}");
+	add(g, CP_XDS_LISTENER, "system_envoy_admin",
+	    km_json_fmt(a,
+			"{\"name\":\"system_envoy_admin\",\"address\":%J,\"statPrefix\":\"system_envoy_admin\","
+			"\"filterChains\":[%J],\"enableReusePort\":%b,\"trafficDirection\":\"INBOUND\"}",
+			socket_address(a, g->address, g->md->admin_port), chain, g->reuse_port));
+}
+
+/* The generators, in the order they run. */
+static const struct {
+	const char *name;
+	void (*fn)(struct gen *g);
+} generators[] = {
+    {"admin", gen_admin},
+    {"inbound", gen_inbound},
+    {"outbound", gen_outbound},
+};
+
+int cp_xds_generate(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+		    const struct cp_xds_metadata *md, struct cp_xds_resources *out)
+{
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		out->by_type[t] = km_json_object(a);
+	struct gen g = {.a = a, .m = m, .dp = dp, .md = md, .out = out};
+	g.networking = km_json_get(dp->spec, "networking");
+	g.address = km_json_get_string(g.networking, "address");
+	g.tproxy = km_json_get(g.networking, "transparentProxying") != NULL;
+	g.reuse_port = has_feature(md, "feature-reuse-port");
+	for (size_t i = 0; i < sizeof(generators) / sizeof(generators[0]); i++)
+		generators[i].fn(&g);
+	return 0;
+}
+
+struct km_json *cp_xds_resources_json(struct km_arena *a, const struct cp_xds_resources *r)
+{
+	struct km_json *xds = km_json_object(a);
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		if (r->by_type[t] && r->by_type[t]->len)
+			km_json_set(a, xds, cp_xds_type_url[t], r->by_type[t]);
+	struct km_json *o = km_json_object(a);
+	km_json_set(a, o, "xds", xds);
+	return o;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Envoy configuration of one proxy, as canonical-JSON resources keyed by type
+ * and name. Generators run in a fixed order (the table in generate.c) and
+ * only read the mesh context; everything lives in the caller's arena. */
+#ifndef CP_XDS_GENERATE_H
+#define CP_XDS_GENERATE_H
+
+#include "cp/xds/context.h"
+
+enum cp_xds_type {
+	CP_XDS_CLUSTER,
+	CP_XDS_ENDPOINT,
+	CP_XDS_LISTENER,
+	CP_XDS_SECRET,
+	CP_XDS_NTYPES
+};
+
+/* "type.googleapis.com/envoy.config.cluster.v3.Cluster", ... */
+extern const char *const cp_xds_type_url[CP_XDS_NTYPES];
+/* Type for a type URL, or -1. */
+int cp_xds_type_of(struct km_str type_url);
+
+struct cp_xds_resources {
+	struct km_json *by_type[CP_XDS_NTYPES]; /* objects: name -> resource */
+};
+
+int cp_xds_generate(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+		    const struct cp_xds_metadata *md, struct cp_xds_resources *out);
+
+/* The `_config` view: {"xds": {<typeUrl>: {<name>: resource}}}. */
+struct km_json *cp_xds_resources_json(struct km_arena *a, const struct cp_xds_resources *r);
+
+#endif
