@@ -15,6 +15,7 @@
 #include "cp/events.h"
 #include "cp/insights.h"
 #include "cp/manager.h"
+#include "cp/workloads.h"
 
 extern char **environ;
 
@@ -27,6 +28,7 @@ static void on_signal(struct km_loop *loop, int signo, void *ctx)
 struct leader_ctx {
 	struct cp_runtime *rt;
 	struct cp_insights *insights;
+	struct cp_workloads *workloads;
 	const struct cp_config *cfg;
 	struct km_timer retry;
 	bool leader;
@@ -57,6 +59,8 @@ static void on_leader(void *ctx, bool leader)
 		km_loop_timer_stop(l->rt->loop, &l->retry);
 	if (l->insights)
 		cp_insights_set_active(l->insights, leader);
+	if (l->workloads)
+		cp_workloads_set_active(l->workloads, leader);
 }
 
 static void usage(FILE *f)
@@ -150,7 +154,9 @@ static int run(const char *config_path)
 	struct cp_api *api = NULL;
 	struct cp_http *diag = NULL;
 	insights = cp_insights_start(&rt, &bus, (uint64_t)CP_CONFIG_MS(cfg.metrics.mesh.min_resync_interval));
-	struct leader_ctx lctx = {.rt = &rt, .insights = insights, .cfg = &cfg};
+	struct cp_workloads *workloads =
+	    cp_workloads_start(&rt, &bus, cfg.mesh_service.deletion_grace_period);
+	struct leader_ctx lctx = {.rt = &rt, .insights = insights, .workloads = workloads, .cfg = &cfg};
 	cp_store_elect(rt.store, on_leader, &lctx);
 	if (cfg.api_server.http.enabled) {
 		api = cp_api_start(&rt, cfg.api_server.http.interface, (int)cfg.api_server.http.port);
@@ -175,6 +181,7 @@ static int run(const char *config_path)
 out:
 	km_loop_timer_stop(rt.loop, &lctx.retry);
 	cp_insights_stop(insights);
+	cp_workloads_stop(workloads);
 	cp_http_stop(diag);
 	cp_api_stop(api);
 	cp_store_free(rt.store);

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* MeshService/Workload generator (see workloads.h). Each pass runs in its own
+ * arena; it writes only what differs from the store, so a pass triggered by
+ * its own writes ends without writing. */
+#include "cp/workloads.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "codec/jsonf.h"
+
+#define MS_MANAGER "meshservice-generator"
+#define WL_MANAGER "workload-generator"
+#define GRACE_LABEL "kuma.io/deletion-grace-period-started-at"
+
+struct cp_workloads {
+	struct cp_runtime *rt;
+	struct km_timer timer;
+	int64_t grace_ns;
+	char **dirty;
+	size_t ndirty, cap;
+	bool active, running;
+};
+
+static void run(struct km_loop *loop, void *ctx);
+
+static void mark(struct cp_workloads *w, struct km_str mesh)
+{
+	for (size_t i = 0; i < w->ndirty; i++)
+		if (km_str_eqc(mesh, w->dirty[i]))
+			return;
+	if (w->ndirty == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 8;
+		w->dirty = km_realloc(w->dirty, w->cap * sizeof(*w->dirty));
+	}
+	w->dirty[w->ndirty++] = km_strndup(mesh.ptr, mesh.len);
+	if (!w->timer.armed)
+		km_loop_timer_start(w->rt->loop, &w->timer, 20, run, w);
+}
+
+static void mark_all(struct cp_workloads *w)
+{
+	struct km_arena *a = km_arena_new(0);
+	struct cp_list_opts o = {0};
+	struct cp_list_result r;
+	if (cp_store_list(w->rt->store, a, km_rtype_by_name(KM_STR("Mesh")), &o, &r) == 0)
+		for (size_t i = 0; i < r.len; i++)
+			mark(w, r.items[i].name);
+	km_arena_free(a);
+}
+
+static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, struct km_str mesh,
+		      struct km_str name)
+{
+	struct cp_workloads *w = ctx;
+	if (!w->active || w->running)
+		return;
+	if (op == CP_STORE_RESYNC) {
+		mark_all(w);
+		return;
+	}
+	if (strcmp(t->name, "Dataplane") == 0 || strcmp(t->name, "MeshService") == 0 ||
+	    strcmp(t->name, "Workload") == 0 || strcmp(t->name, "DataplaneInsight") == 0)
+		mark(w, mesh);
+}
+
+struct group {
+	struct km_str name;
+	struct km_json *ports;
+	size_t total, healthy, connected;
+};
+
+static int cmp_str(const void *x, const void *y)
+{
+	const struct km_resource *a = x, *b = y;
+	return km_str_cmp(a->name, b->name);
+}
+
+static struct km_json *ports_of(struct km_arena *a, const struct km_json *spec)
+{
+	struct km_json *ports = km_json_array(a);
+	struct km_json *inb = km_json_get(km_json_get(spec, "networking"), "inbound");
+	for (size_t i = 0; inb && inb->kind == KM_JSON_ARRAY && i < inb->len; i++) {
+		struct km_json *in = inb->items[i];
+		int64_t port = km_json_i64_sat(km_json_get(in, "port"));
+		struct km_str name = km_json_get_string(in, "name");
+		struct km_str proto = km_json_get_string(in, "protocol");
+		bool known = km_str_eqc(proto, "http") || km_str_eqc(proto, "http2") ||
+			     km_str_eqc(proto, "grpc") || km_str_eqc(proto, "tcp");
+		struct km_json *p = km_json_fmt(a, "{\"name\":%s,\"port\":%D,\"targetPort\":%D,\"appProtocol\":%s}",
+						name.len ? km_arena_strndup(a, name.ptr, name.len)
+							 : km_arena_printf(a, "%lld", (long long)port),
+						port, port,
+						known ? km_arena_strndup(a, proto.ptr, proto.len) : "tcp");
+		km_json_array_push(a, ports, p);
+	}
+	return ports;
+}
+
+static bool inbounds_healthy(const struct km_json *spec)
+{
+	struct km_json *inb = km_json_get(km_json_get(spec, "networking"), "inbound");
+	for (size_t i = 0; inb && inb->kind == KM_JSON_ARRAY && i < inb->len; i++) {
+		struct km_str st = km_json_get_string(inb->items[i], "state");
+		struct km_json *ready = km_json_get(km_json_get(inb->items[i], "health"), "ready");
+		if ((st.len && !km_str_eqc(st, "Ready")) || (ready && ready->kind == KM_JSON_BOOL && !ready->b))
+			return false;
+	}
+	return true;
+}
+
+static bool online(struct cp_workloads *w, struct km_arena *a, const struct km_resource *dp)
+{
+	struct km_resource ins;
+	if (cp_store_get(w->rt->store, a, km_rtype_by_name(KM_STR("DataplaneInsight")), dp->mesh, dp->name, &ins))
+		return false;
+	struct km_json *spec = NULL;
+	km_json_parse(a, ins.spec.ptr, ins.spec.len, &spec, NULL);
+	struct km_json *subs = km_json_get(spec, "subscriptions");
+	if (!subs || subs->kind != KM_JSON_ARRAY || !subs->len)
+		return false;
+	struct km_json *last = subs->items[subs->len - 1];
+	return km_json_get(last, "connectTime") && !km_json_get(last, "disconnectTime");
+}
+
+static struct km_json *labels_for(struct cp_workloads *w, struct km_arena *a, struct km_str mesh,
+				  struct km_str name, const char *manager)
+{
+	return km_json_fmt(a,
+			   "{\"kuma.io/display-name\":%S,\"kuma.io/env\":\"universal\",\"kuma.io/managed-by\":%s,"
+			   "\"kuma.io/mesh\":%S,\"kuma.io/origin\":\"zone\",\"kuma.io/zone\":%s}",
+			   &name, manager, &mesh, w->rt->zone ? w->rt->zone : "default");
+}
+
+static int write(struct cp_workloads *w, struct km_arena *a, const struct km_rtype *t, struct km_str mesh,
+		 struct km_str name, struct km_json *labels, struct km_json *spec, struct km_json *status,
+		 const struct km_resource *cur)
+{
+	struct km_resource_doc d = {.type = t, .mesh = mesh, .name = name, .labels = labels,
+				    .spec = spec, .status = status};
+	struct km_resource r;
+	km_resource_from_doc(a, &d, &r);
+	if (!cur)
+		return cp_store_create(w->rt->store, &r);
+	if (km_str_eq(r.spec, cur->spec) && km_str_eq(r.labels, cur->labels) &&
+	    km_str_eq(r.status, cur->status))
+		return 0; /* nothing changed: no write, no event */
+	r.version = cur->version;
+	r.ctime = cur->ctime;
+	return cp_store_update(w->rt->store, &r);
+}
+
+static int64_t grace_started(const struct km_resource *r, struct km_arena *a)
+{
+	struct km_json *l = NULL;
+	km_json_parse(a, r->labels.ptr, r->labels.len, &l, NULL);
+	struct km_str ts = km_json_get_string(l, GRACE_LABEL);
+	int64_t ns;
+	return ts.len && km_time_parse(ts, &ns) == 0 ? ns : 0;
+}
+
+static bool managed_by(const struct km_resource *r, struct km_arena *a, const char *manager)
+{
+	struct km_json *l = NULL;
+	km_json_parse(a, r->labels.ptr, r->labels.len, &l, NULL);
+	return km_str_eqc(km_json_get_string(l, "kuma.io/managed-by"), manager);
+}
+
+/* Reconciles one type (MeshService or Workload) of one mesh against <groups>.
+ * Returns the earliest grace-period expiry still pending (0 = none). */
+static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_str mesh,
+			 struct group *groups, size_t ngroups, bool meshservice)
+{
+	const struct km_rtype *t = km_rtype_by_name(meshservice ? KM_STR("MeshService") : KM_STR("Workload"));
+	const char *manager = meshservice ? MS_MANAGER : WL_MANAGER;
+	struct cp_list_opts o = {.mesh = mesh};
+	struct cp_list_result cur;
+	if (cp_store_list(w->rt->store, a, t, &o, &cur))
+		return 0;
+	int64_t now = km_time_now(), next = 0;
+	for (size_t g = 0; g < ngroups; g++) {
+		struct group *gr = &groups[g];
+		const struct km_resource *existing = NULL;
+		for (size_t i = 0; i < cur.len; i++)
+			if (km_str_eq(cur.items[i].name, gr->name))
+				existing = &cur.items[i];
+		if (existing && !managed_by(existing, a, manager))
+			continue; /* a user-authored resource of that name wins */
+		struct km_json *proxies = km_json_fmt(a, "{\"connected\":%D,\"healthy\":%D,\"total\":%D}",
+						      (int64_t)gr->connected, (int64_t)gr->healthy, (int64_t)gr->total);
+		struct km_json *spec, *status;
+		if (meshservice) {
+			spec = km_json_fmt(a,
+					   "{\"state\":%s,\"selector\":{\"dataplaneLabels\":{\"matchLabels\":"
+					   "{\"kuma.io/workload\":%S}}},\"ports\":%J}",
+					   gr->healthy ? "Available" : "Unavailable", &gr->name, gr->ports);
+			status = km_json_fmt(a, "{\"tls\":{},\"dataplaneProxies\":%J}", proxies);
+		} else {
+			spec = km_json_object(a);
+			status = km_json_fmt(a, "{\"dataplaneProxies\":%J}", proxies);
+		}
+		int rc = write(w, a, t, mesh, gr->name, labels_for(w, a, mesh, gr->name, manager), spec, status,
+			       existing);
+		if (rc)
+			km_warn("workloads", "cannot write generated %s mesh=%.*s name=%.*s error=%s", t->name,
+				KM_STR_FMT(mesh), KM_STR_FMT(gr->name), km_strerror(rc));
+	}
+	/* generated resources whose workload is gone: grace period, then delete */
+	for (size_t i = 0; i < cur.len; i++) {
+		const struct km_resource *r = &cur.items[i];
+		if (!managed_by(r, a, manager))
+			continue;
+		bool wanted = false;
+		for (size_t g = 0; g < ngroups && !wanted; g++)
+			wanted = km_str_eq(groups[g].name, r->name);
+		if (wanted)
+			continue;
+		int64_t started = grace_started(r, a);
+		if (!started) {
+			struct km_json *labels = NULL, *spec = NULL, *status = NULL;
+			km_json_parse(a, r->labels.ptr, r->labels.len, &labels, NULL);
+			km_json_parse(a, r->spec.ptr, r->spec.len, &spec, NULL);
+			if (r->status.len)
+				km_json_parse(a, r->status.ptr, r->status.len, &status, NULL);
+			km_json_set(a, labels, GRACE_LABEL, km_json_cstring(a, km_time_format(a, now / 1000000000 * 1000000000)));
+			km_json_sort_keys(labels);
+			write(w, a, t, mesh, r->name, labels, spec, status, r);
+			started = now;
+		}
+		if (now - started >= w->grace_ns) {
+			cp_store_remove(w->rt->store, t, mesh, r->name, 0);
+			km_info("workloads", "deleted generated %s after its grace period mesh=%.*s name=%.*s",
+				t->name, KM_STR_FMT(mesh), KM_STR_FMT(r->name));
+		} else if (!next || started + w->grace_ns < next) {
+			next = started + w->grace_ns;
+		}
+	}
+	return next;
+}
+
+static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *mesh_c)
+{
+	struct km_str mesh = km_str_c(mesh_c);
+	struct cp_list_opts o = {.mesh = mesh};
+	struct cp_list_result dps;
+	if (cp_store_list(w->rt->store, a, km_rtype_by_name(KM_STR("Dataplane")), &o, &dps))
+		return 0;
+	qsort(dps.items, dps.len, sizeof(*dps.items), cmp_str);
+	struct group *groups = km_arena_alloc(a, (dps.len + 1) * sizeof(*groups));
+	size_t ngroups = 0;
+	for (size_t i = 0; i < dps.len; i++) {
+		struct km_json *labels = NULL, *spec = NULL;
+		km_json_parse(a, dps.items[i].labels.ptr, dps.items[i].labels.len, &labels, NULL);
+		km_json_parse(a, dps.items[i].spec.ptr, dps.items[i].spec.len, &spec, NULL);
+		struct km_str wl = km_json_get_string(labels, "kuma.io/workload");
+		if (!wl.len)
+			continue;
+		struct group *g = NULL;
+		for (size_t k = 0; k < ngroups && !g; k++)
+			if (km_str_eq(groups[k].name, wl))
+				g = &groups[k];
+		struct km_json *ports = ports_of(a, spec);
+		if (!g) {
+			g = &groups[ngroups++];
+			g->name = wl;
+			g->ports = ports;
+		} else if (!km_json_equal(g->ports, ports)) {
+			km_warn("workloads", "port conflict, ports must be identical across Dataplane inbounds "
+					     "grouped into a single MeshService mesh=%s workload=%.*s dataplane=%.*s",
+				mesh_c, KM_STR_FMT(wl), KM_STR_FMT(dps.items[i].name));
+		}
+		g->total++;
+		bool on = online(w, a, &dps.items[i]);
+		g->connected += on;
+		g->healthy += on && inbounds_healthy(spec);
+	}
+	for (size_t g = 0; g < ngroups; g++)
+		if (groups[g].ports->len == 0)
+			groups[g].ports = km_json_array(a);
+	int64_t n1 = reconcile(w, a, mesh, groups, ngroups, true);
+	int64_t n2 = reconcile(w, a, mesh, groups, ngroups, false);
+	return !n1 ? n2 : !n2 ? n1 : n1 < n2 ? n1 : n2;
+}
+
+static void run(struct km_loop *loop, void *ctx)
+{
+	struct cp_workloads *w = ctx;
+	if (!w->active)
+		return;
+	w->running = true;
+	struct km_arena *a = km_arena_new(0);
+	int64_t next = 0;
+	char **dirty = w->dirty;
+	size_t n = w->ndirty;
+	w->dirty = NULL;
+	w->ndirty = w->cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		int64_t nx = generate(w, a, dirty[i]);
+		if (nx && (!next || nx < next))
+			next = nx;
+		free(dirty[i]);
+	}
+	free(dirty);
+	km_arena_free(a);
+	w->running = false;
+	if (next) {
+		/* come back when a grace period ends */
+		int64_t wait_ms = (next - km_time_now()) / 1000000 + 10;
+		mark_all(w);
+		km_loop_timer_start(loop, &w->timer, (uint64_t)(wait_ms > 0 ? wait_ms : 10), run, w);
+	}
+}
+
+struct cp_workloads *cp_workloads_start(struct cp_runtime *rt, struct cp_events *bus,
+					int64_t grace_period_ns)
+{
+	struct cp_workloads *w = km_calloc(1, sizeof(*w));
+	w->rt = rt;
+	w->grace_ns = grace_period_ns;
+	cp_events_subscribe(bus, on_change, w);
+	return w;
+}
+
+void cp_workloads_set_active(struct cp_workloads *w, bool active)
+{
+	w->active = active;
+	if (active)
+		mark_all(w);
+	else
+		km_loop_timer_stop(w->rt->loop, &w->timer);
+}
+
+void cp_workloads_stop(struct cp_workloads *w)
+{
+	if (!w)
+		return;
+	km_loop_timer_stop(w->rt->loop, &w->timer);
+	for (size_t i = 0; i < w->ndirty; i++)
+		free(w->dirty[i]);
+	free(w->dirty);
+	free(w);
+}

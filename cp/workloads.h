@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Universal MeshService and Workload generation from `kuma.io/workload`
+ * labels, event driven and leader only: a Dataplane write marks its mesh,
+ * and one pass per mesh reconciles the generated MeshServices (ports from
+ * the inbounds, state and proxy counts from inbound health) and Workloads.
+ * A MeshService whose last Dataplane left is deleted after a grace period. */
+#ifndef CP_WORKLOADS_H
+#define CP_WORKLOADS_H
+
+#include "cp/events.h"
+#include "cp/runtime.h"
+
+struct cp_workloads;
+
+struct cp_workloads *cp_workloads_start(struct cp_runtime *rt, struct cp_events *bus,
+					int64_t grace_period_ns);
+void cp_workloads_set_active(struct cp_workloads *w, bool active);
+void cp_workloads_stop(struct cp_workloads *w);
+
+#endif
