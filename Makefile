@@ -86,6 +86,17 @@ $(BUILD)/tests/ctl/%_test: $(BUILD)/obj/tests/unit/ctl/%_test.o $(BUILD)/libctl.
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
+# kuma-dp unit tests (tests/unit/dp) link kuma-dp's objects, minus main,
+# through an archive as the kumactl tests do.
+DP_LIB_OBJ := $(filter-out $(BUILD)/obj/dp/main.o,$(DP_OBJ))
+$(BUILD)/libdp.a: $(DP_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/dp/%_test: $(BUILD)/obj/tests/unit/dp/%_test.o $(BUILD)/libdp.a $(BUILD)/libkm.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
 # Test-only tools (tests/tools/<name>.c), used by the pytest suites.
 $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libcp.a $(BUILD)/libkm.a
 	@mkdir -p $(dir $@)

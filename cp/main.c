@@ -16,6 +16,10 @@
 #include "cp/insights.h"
 #include "cp/manager.h"
 #include "cp/workloads.h"
+#include "cp/dpserver/cert.h"
+#include "cp/dpserver/server.h"
+#include "cp/xds/bootstrap.h"
+#include "cp/xds/server.h"
 
 extern char **environ;
 
@@ -61,6 +65,30 @@ static void on_leader(void *ctx, bool leader)
 		cp_insights_set_active(l->insights, leader);
 	if (l->workloads)
 		cp_workloads_set_active(l->workloads, leader);
+}
+
+struct dp_http_ctx {
+	struct cp_runtime *rt;
+	const char *ca_pem;
+};
+
+/* Plain HTTP on the dp-server: POST /bootstrap. */
+static void on_dp_http(void *ctx, struct cp_http_req *req)
+{
+	struct dp_http_ctx *d = ctx;
+	if (km_str_eqc(req->path, "/bootstrap")) {
+		if (strcmp(req->method, "POST") != 0) {
+			req->status = 405;
+			req->content_type = "text/plain";
+			km_buf_puts(&req->out, "Method not allowed");
+			return;
+		}
+		cp_bootstrap_handle(d->rt, d->ca_pem, req);
+		return;
+	}
+	req->status = 404;
+	req->content_type = "text/plain";
+	km_buf_puts(&req->out, "404 page not found\n");
 }
 
 static void usage(FILE *f)
@@ -153,6 +181,9 @@ static int run(const char *config_path)
 	int exit_code = 0;
 	struct cp_api *api = NULL;
 	struct cp_http *diag = NULL;
+	struct cp_dpserver *dps = NULL;
+	struct cp_dpserver_cert cert = {0};
+	struct cp_xds_server *xds = cp_xds_server_new(&rt, &bus);
 	insights = cp_insights_start(&rt, &bus, (uint64_t)CP_CONFIG_MS(cfg.metrics.mesh.min_resync_interval));
 	struct cp_workloads *workloads =
 	    cp_workloads_start(&rt, &bus, cfg.mesh_service.deletion_grace_period);
@@ -161,6 +192,36 @@ static int run(const char *config_path)
 	if (cfg.api_server.http.enabled) {
 		api = cp_api_start(&rt, cfg.api_server.http.interface, (int)cfg.api_server.http.port);
 		if (!api) {
+			exit_code = 1;
+			goto out;
+		}
+	}
+	if (!rt.global_mode) {
+		struct km_buf cerr = KM_BUF_INIT;
+		if (cp_dpserver_cert_load(&cfg, &cert, &cerr)) {
+			km_error("kuma-cp", "dp-server certificate: %s", km_buf_cstr(&cerr));
+			km_buf_fini(&cerr);
+			exit_code = 1;
+			goto out;
+		}
+		km_buf_fini(&cerr);
+		static struct dp_http_ctx dctx;
+		dctx.rt = &rt;
+		dctx.ca_pem = km_buf_cstr(&cert.cert_pem);
+		size_t nm;
+		const struct cp_grpc_method *methods = cp_xds_server_methods(xds, &nm);
+		struct cp_dpserver_config dcfg = {
+		    .iface = "0.0.0.0",
+		    .port = cfg.dp_server.port,
+		    .cert_pem = cert.cert_path,
+		    .key_pem = cert.key_path,
+		    .http = on_dp_http,
+		    .http_ctx = &dctx,
+		    .methods = methods,
+		    .nmethods = nm,
+		};
+		dps = cp_dpserver_start(rt.loop, &dcfg);
+		if (!dps) {
 			exit_code = 1;
 			goto out;
 		}
@@ -179,6 +240,9 @@ static int run(const char *config_path)
 	km_loop_run(rt.loop);
 	km_info("kuma-cp", "stopped");
 out:
+	cp_dpserver_stop(dps);
+	cp_xds_server_free(xds);
+	cp_dpserver_cert_fini(&cert);
 	km_loop_timer_stop(rt.loop, &lctx.retry);
 	cp_insights_stop(insights);
 	cp_workloads_stop(workloads);

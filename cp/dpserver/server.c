@@ -575,7 +575,10 @@ static void on_accept(struct km_loop *loop, int lfd, unsigned events, void *ctx)
 			port = ntohs(in->sin_port);
 		} else if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+			if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+				inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], host, sizeof(host));
+			else
+				inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
 			port = ntohs(in6->sin6_port);
 		}
 		snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
@@ -608,23 +611,54 @@ struct cp_dpserver *cp_dpserver_start(struct km_loop *loop, const struct cp_dpse
 		return NULL;
 	}
 	SSL_CTX_set_alpn_select_cb(srv->ctx, alpn_select, NULL);
-	struct sockaddr_in sa = {0};
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)cfg->port);
-	inet_pton(AF_INET, cfg->iface && *cfg->iface ? cfg->iface : "0.0.0.0", &sa.sin_addr);
-	srv->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1;
+	/* "0.0.0.0" (the default) means every address, IPv6 included: Envoy
+	 * may resolve "localhost" to ::1 */
+	const char *iface = cfg->iface && *cfg->iface ? cfg->iface : "0.0.0.0";
+	bool any = strcmp(iface, "0.0.0.0") == 0 || strcmp(iface, "::") == 0;
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	int family;
+	if (any || strchr(iface, ':')) {
+		struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)&ss;
+		sa6->sin6_family = AF_INET6;
+		sa6->sin6_port = htons((uint16_t)cfg->port);
+		if (!any)
+			inet_pton(AF_INET6, iface, &sa6->sin6_addr);
+		sl = sizeof(*sa6);
+		family = AF_INET6;
+	} else {
+		struct sockaddr_in *sa4 = (struct sockaddr_in *)&ss;
+		sa4->sin_family = AF_INET;
+		sa4->sin_port = htons((uint16_t)cfg->port);
+		inet_pton(AF_INET, iface, &sa4->sin_addr);
+		sl = sizeof(*sa4);
+		family = AF_INET;
+	}
+	srv->lfd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (srv->lfd < 0 && any) { /* no IPv6 on this host */
+		struct sockaddr_in *sa4 = (struct sockaddr_in *)&ss;
+		memset(&ss, 0, sizeof(ss));
+		sa4->sin_family = AF_INET;
+		sa4->sin_port = htons((uint16_t)cfg->port);
+		sl = sizeof(*sa4);
+		family = AF_INET;
+		srv->lfd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	int one = 1, zero = 0;
 	setsockopt(srv->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(srv->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(srv->lfd, 1024) < 0) {
+	if (family == AF_INET6)
+		setsockopt(srv->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(srv->lfd, (struct sockaddr *)&ss, sl) < 0 || listen(srv->lfd, 1024) < 0) {
 		km_error("dp-server", "cannot listen port=%d error=%s", cfg->port, strerror(errno));
 		close(srv->lfd);
 		SSL_CTX_free(srv->ctx);
 		free(srv);
 		return NULL;
 	}
-	socklen_t sl = sizeof(sa);
-	getsockname(srv->lfd, (struct sockaddr *)&sa, &sl);
-	srv->port = ntohs(sa.sin_port);
+	sl = sizeof(ss);
+	getsockname(srv->lfd, (struct sockaddr *)&ss, &sl);
+	srv->port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					     : ((struct sockaddr_in *)&ss)->sin_port);
 	km_loop_watch(loop, srv->lfd, KM_EV_READ, on_accept, srv);
 	km_info("dp-server", "listening address=%s:%d protocols=h2,grpc", cfg->iface ? cfg->iface : "0.0.0.0",
 		srv->port);

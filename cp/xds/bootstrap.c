@@ -23,11 +23,11 @@
 #include "resource/resource.h"
 #include "resource/validate.h"
 
-#define LOG "xds.bootstrap"
-#define ADS_CLUSTER "system_ads"
+#define LOG                "xds.bootstrap"
+#define ADS_CLUSTER        "system_ads"
 #define ACCESS_LOG_CLUSTER "system_access_log_sink"
-#define CP_VALIDATION_CTX "cp_validation_ctx"
-#define WORKLOAD_LABEL "kuma.io/workload"
+#define CP_VALIDATION_CTX  "cp_validation_ctx"
+#define WORKLOAD_LABEL     "kuma.io/workload"
 
 static const char dp_token_required[] =
 	"Dataplane Token is required. Generate token using 'kumactl generate dataplane-token > "
@@ -50,7 +50,8 @@ static const struct km_json *field(const struct km_json *obj, const char *name)
 	if (!obj || obj->kind != KM_JSON_OBJECT)
 		return NULL;
 	for (size_t i = 0; i < obj->len; i++)
-		if (obj->members[i].key.len == n && strncasecmp(obj->members[i].key.ptr, name, n) == 0)
+		if (obj->members[i].key.len == n &&
+		    strncasecmp(obj->members[i].key.ptr, name, n) == 0)
 			v = obj->members[i].val;
 	return v;
 }
@@ -62,7 +63,8 @@ struct decoder {
 	int rc;
 };
 
-static void type_error(struct decoder *d, const struct km_json *v, const char *fld, const char *type)
+static void type_error(struct decoder *d, const struct km_json *v, const char *fld,
+		       const char *type)
 {
 	static const char *const kinds[] = {"null", "bool", "number", "string", "array", "object"};
 	if (d->rc)
@@ -171,7 +173,8 @@ static struct km_json *decode_string_map(struct decoder *d, const struct km_json
 			return NULL;
 		}
 		km_json_set_str(d->a, out, m->members[i].key,
-				v->kind == KM_JSON_NULL ? km_json_cstring(d->a, "") : km_json_string(d->a, v->s));
+				v->kind == KM_JSON_NULL ? km_json_cstring(d->a, "") :
+							  km_json_string(d->a, v->s));
 	}
 	return out;
 }
@@ -286,9 +289,12 @@ int cp_bootstrap_request_parse(struct km_arena *a, struct km_str body,
 		return -KM_E_PARSE;
 	if (j->kind != KM_JSON_OBJECT) {
 		if (j->kind != KM_JSON_NULL) {
-			static const char *const kinds[] = {"null", "bool", "number", "string", "array", "object"};
-			km_buf_printf(err, "json: cannot unmarshal %s into Go value of type types.BootstrapRequest",
-				      kinds[j->kind]);
+			static const char *const kinds[] = {"null",   "bool",  "number",
+							    "string", "array", "object"};
+			km_buf_printf(
+				err,
+				"json: cannot unmarshal %s into Go value of type types.BootstrapRequest",
+				kinds[j->kind]);
 			return -KM_E_PARSE;
 		}
 		j = km_json_object(a);
@@ -315,7 +321,8 @@ int cp_bootstrap_request_parse(struct km_arena *a, struct km_str body,
 	d.strct = "BootstrapRequest.resources";
 	const struct km_json *res = get_obj(&d, j, "resources", "types.ProxyResources");
 	const struct km_json *heap = field(res, "maxHeapSizeBytes");
-	if (heap && heap->kind != KM_JSON_NULL && (heap->kind != KM_JSON_NUMBER || !heap->is_int || heap->i < 0))
+	if (heap && heap->kind != KM_JSON_NULL &&
+	    (heap->kind != KM_JSON_NUMBER || !heap->is_int || heap->i < 0))
 		type_error(&d, heap, "maxHeapSizeBytes", "uint64");
 	d.strct = "BootstrapRequest";
 	out->workdir = get_str(&d, j, "workdir");
@@ -367,7 +374,8 @@ static bool is_dns_name(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+		bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '_';
 		if (c == '.') {
 			if (!label)
 				return false;
@@ -393,7 +401,8 @@ static const char *dns_lookup_family(const char *host)
 		const char *family;
 	} cache[8];
 	static unsigned next;
-	if (!is_dns_name(host) || strcmp(host, "localhost") == 0 || strlen(host) >= sizeof(cache[0].host))
+	if (!is_dns_name(host) || strcmp(host, "localhost") == 0 ||
+	    strlen(host) >= sizeof(cache[0].host))
 		return NULL;
 	int64_t now = km_time_now();
 	for (size_t i = 0; i < sizeof(cache) / sizeof(cache[0]); i++)
@@ -413,7 +422,8 @@ static const char *dns_lookup_family(const char *host)
 		family = any && !v6 ? "V4_ONLY" : NULL;
 		freeaddrinfo(res);
 	} else {
-		km_info(LOG, "error looking up XDS host to determine DnsLookupFamily, falling back to AUTO hostname=%s",
+		km_info(LOG,
+			"error looking up XDS host to determine DnsLookupFamily, falling back to AUTO hostname=%s",
 			host);
 	}
 	unsigned slot = next++ % (sizeof(cache) / sizeof(cache[0]));
@@ -458,7 +468,8 @@ static const char *b64(struct km_arena *a, struct km_str data)
 {
 	char *out = km_arena_alloc(a, 4 * ((data.len + 2) / 3) + 1);
 	if (data.len)
-		EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)data.ptr, (int)data.len);
+		EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)data.ptr,
+				(int)data.len);
 	return out;
 }
 
@@ -527,7 +538,8 @@ static struct km_json *keepalive(struct km_arena *a)
 /* clusters_v3.Http2Configurer: explicit HTTP/2 upstream protocol options. */
 static struct km_json *http2_options(struct km_arena *a)
 {
-	struct km_json *opts = typed(a, "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions");
+	struct km_json *opts = typed(
+		a, "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions");
 	struct km_json *explicit = obj(a);
 	put(a, explicit, "http2ProtocolOptions", obj(a));
 	put(a, opts, "explicitHttpConfig", explicit);
@@ -536,7 +548,8 @@ static struct km_json *http2_options(struct km_arena *a)
 	return teo;
 }
 
-static struct km_json *load_assignment(struct km_arena *a, const char *cluster, struct km_json *address)
+static struct km_json *load_assignment(struct km_arena *a, const char *cluster,
+				       struct km_json *address)
 {
 	struct km_json *ep = obj(a), *lb = obj(a), *loc = obj(a), *la = obj(a);
 	put(a, ep, "address", address);
@@ -590,11 +603,13 @@ static struct km_json *grpc_service(struct km_arena *a, const struct cp_bootstra
 	}
 	struct km_json *gg = obj(a);
 	const char *host = p->xds_host;
-	put_s(a, gg, "targetUri", strchr(host, ':') ? km_arena_printf(a, "[%s]:%u", host, p->xds_port)
-						    : km_arena_printf(a, "%s:%u", host, p->xds_port));
+	put_s(a, gg, "targetUri",
+	      strchr(host, ':') ? km_arena_printf(a, "[%s]:%u", host, p->xds_port) :
+				  km_arena_printf(a, "%s:%u", host, p->xds_port));
 	put_s(a, gg, "statPrefix", "ads");
 	put_s(a, gg, "credentialsFactoryName", "envoy.grpc_credentials.file_based_metadata");
-	struct km_json *cfg = typed(a, "type.googleapis.com/envoy.config.grpc_credential.v3.FileBasedMetadataConfig");
+	struct km_json *cfg = typed(
+		a, "type.googleapis.com/envoy.config.grpc_credential.v3.FileBasedMetadataConfig");
 	struct km_json *sd = obj(a);
 	put_s(a, sd, "filename", p->req->token_path);
 	put(a, cfg, "secretData", sd);
@@ -661,9 +676,10 @@ static struct km_json *static_clusters(struct km_arena *a, const struct cp_boots
 	put_s(a, sink, "connectTimeout", timeout);
 	put(a, sink, "upstreamConnectionOptions", keepalive(a));
 	put_s(a, sink, "type", "STATIC");
-	const char *al = socket_name(a, path_join(a, p->req->workdir,
-						    km_arena_printf(a, "kuma-al-%s-%s", name, mesh)));
-	put(a, sink, "loadAssignment", load_assignment(a, ACCESS_LOG_CLUSTER, pipe_address(a, al, 0)));
+	const char *al = socket_name(
+		a, path_join(a, p->req->workdir, km_arena_printf(a, "kuma-al-%s-%s", name, mesh)));
+	put(a, sink, "loadAssignment",
+	    load_assignment(a, ACCESS_LOG_CLUSTER, pipe_address(a, al, 0)));
 	put(a, sink, "typedExtensionProtocolOptions", http2_options(a));
 	km_json_array_push(a, clusters, sink);
 
@@ -679,7 +695,9 @@ static struct km_json *static_clusters(struct km_arena *a, const struct cp_boots
 	put(a, ads, "loadAssignment",
 	    load_assignment(a, ADS_CLUSTER, socket_address(a, p->xds_host, p->xds_port)));
 	put(a, ads, "typedExtensionProtocolOptions", http2_options(a));
-	struct km_json *tls = typed(a, "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
+	struct km_json *tls = typed(
+		a,
+		"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
 	put_s(a, tls, "sni", p->xds_host);
 	struct km_json *ctc = obj(a), *params = obj(a), *sds = obj(a);
 	put_s(a, params, "tlsMinimumProtocolVersion", "TLSv1_2");
@@ -698,10 +716,10 @@ static struct km_json *static_clusters(struct km_arena *a, const struct cp_boots
 static struct km_json *stats_config(struct km_arena *a)
 {
 	static const char *const tags[][2] = {
-	    {"name", "^grpc\\.((.+)\\.)"},
-	    {"status", "^grpc.*streams_closed(_([0-9]+))"},
-	    {"worker", "(worker_([0-9]+)\\.)"},
-	    {"listener", "((.+?)\\.)rbac\\."},
+		{"name", "^grpc\\.((.+)\\.)"},
+		{"status", "^grpc.*streams_closed(_([0-9]+))"},
+		{"worker", "(worker_([0-9]+)\\.)"},
+		{"listener", "((.+?)\\.)rbac\\."},
 	};
 	struct km_json *list = km_json_array(a), *sc = obj(a);
 	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
@@ -758,7 +776,8 @@ static struct km_json *node(struct km_arena *a, const struct cp_bootstrap_params
 	if (r->dns_port)
 		put_s(a, md, "dataplane.dns.port", km_arena_printf(a, "%u", r->dns_port));
 	if (r->readiness_port)
-		put_s(a, md, "dataplane.readinessReporter.port", km_arena_printf(a, "%u", r->readiness_port));
+		put_s(a, md, "dataplane.readinessReporter.port",
+		      km_arena_printf(a, "%u", r->readiness_port));
 	if (r->app_probe_proxy_enabled)
 		put_s(a, md, "dataplane.appProbeProxy.enabled", "true");
 	if (*r->proxy_type)
@@ -781,7 +800,9 @@ static struct km_json *admin(struct km_arena *a, const struct cp_bootstrap_param
 	else
 		put(a, ad, "address", socket_address(a, p->admin_address, p->admin_port));
 	if (p->admin_access_log_path && *p->admin_access_log_path) {
-		struct km_json *fal = typed(a, "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog");
+		struct km_json *fal = typed(
+			a,
+			"type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog");
 		put_s(a, fal, "path", p->admin_access_log_path);
 		struct km_json *log = obj(a);
 		put_s(a, log, "name", "envoy.access_loggers.file");
@@ -825,7 +846,8 @@ struct km_json *cp_bootstrap_config_build(struct km_arena *a, const struct cp_bo
 
 	struct km_json *re = obj(a);
 	put_s(a, re, "name", "envoy.regex_engines.google_re2");
-	put(a, re, "typedConfig", typed(a, "type.googleapis.com/envoy.extensions.regex_engines.v3.GoogleRE2"));
+	put(a, re, "typedConfig",
+	    typed(a, "type.googleapis.com/envoy.extensions.regex_engines.v3.GoogleRE2"));
 	put(a, b, "defaultRegexEngine", re);
 
 	if (p->hds_enabled)
@@ -884,7 +906,8 @@ static void put_sans(struct km_buf *b, X509 *x)
 			if (pass == 0 && g->type == GEN_IPADD) {
 				const unsigned char *d = ASN1_STRING_get0_data(g->d.iPAddress);
 				int len = ASN1_STRING_length(g->d.iPAddress);
-				static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+				static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0,    0,
+									   0, 0, 0, 0, 0xff, 0xff};
 				if (len == 4)
 					inet_ntop(AF_INET, d, text, sizeof(text));
 				else if (len == 16 && memcmp(d, v4mapped, 12) == 0)
@@ -919,18 +942,22 @@ static void put_sans(struct km_buf *b, X509 *x)
 static const char *san_mismatch(struct km_arena *a, const char *host, X509 *x)
 {
 	struct km_buf b = KM_BUF_INIT;
-	km_buf_printf(&b, "A data plane proxy is trying to connect to the control plane using \"%s\" address, "
-			  "but the certificate in the control plane has the following SANs ", host);
+	km_buf_printf(
+		&b,
+		"A data plane proxy is trying to connect to the control plane using \"%s\" address, "
+		"but the certificate in the control plane has the following SANs ",
+		host);
 	put_sans(&b, x);
-	km_buf_printf(&b,
-		      ". Either change the --cp-address in kuma-dp to one of those or execute the following steps:\n"
-		      "1) Generate a new certificate with the address you are trying to use. It is recommended to "
-		      "use trusted Certificate Authority, but you can also generate self-signed certificates using "
-		      "'kumactl generate tls-certificate --type=server --hostname=%s'\n"
-		      "2) Set KUMA_GENERAL_TLS_CERT_FILE and KUMA_GENERAL_TLS_KEY_FILE or the equivalent in Kuma CP "
-		      "config file to the new certificate.\n"
-		      "3) Start kuma-dp, the control plane picks up the new certificate on its own.",
-		      host);
+	km_buf_printf(
+		&b,
+		". Either change the --cp-address in kuma-dp to one of those or execute the following steps:\n"
+		"1) Generate a new certificate with the address you are trying to use. It is recommended to "
+		"use trusted Certificate Authority, but you can also generate self-signed certificates using "
+		"'kumactl generate tls-certificate --type=server --hostname=%s'\n"
+		"2) Set KUMA_GENERAL_TLS_CERT_FILE and KUMA_GENERAL_TLS_KEY_FILE or the equivalent in Kuma CP "
+		"config file to the new certificate.\n"
+		"3) Start kuma-dp, the control plane picks up the new certificate on its own.",
+		host);
 	const char *s = km_arena_strdup(a, km_buf_cstr(&b));
 	km_buf_fini(&b);
 	return s;
@@ -956,7 +983,8 @@ static const char *violations_text(struct km_arena *a, const struct km_violation
 {
 	struct km_buf b = KM_BUF_INIT;
 	for (size_t i = 0; i < v->len; i++)
-		km_buf_printf(&b, "%s%s: %s", i ? "; " : "", v->items[i].field, v->items[i].message);
+		km_buf_printf(&b, "%s%s: %s", i ? "; " : "", v->items[i].field,
+			      v->items[i].message);
 	const char *s = km_arena_strdup(a, km_buf_cstr(&b));
 	km_buf_fini(&b);
 	return s;
@@ -971,9 +999,9 @@ static bool mesh_exists(struct cp_runtime *rt, struct km_arena *a, struct km_str
 
 /* The Dataplane: from the request (validated, never stored) or from the
  * store. Fills <spec>, <labels>, <mesh>; returns false after fail(). */
-static bool dataplane_for(struct cp_runtime *rt, struct km_arena *a, const struct cp_bootstrap_request *req,
-			  struct cp_bootstrap_result *out, struct km_json **spec, struct km_json **labels,
-			  struct km_str *mesh)
+static bool dataplane_for(struct cp_runtime *rt, struct km_arena *a,
+			  const struct cp_bootstrap_request *req, struct cp_bootstrap_result *out,
+			  struct km_json **spec, struct km_json **labels, struct km_str *mesh)
 {
 	int rc;
 	if (*req->dp_resource) {
@@ -993,7 +1021,8 @@ static bool dataplane_for(struct cp_runtime *rt, struct km_arena *a, const struc
 			rc = -EINVAL;
 		}
 		if (rc) {
-			km_error(LOG, "Could not generate a bootstrap configuration err=\"%s\"", km_buf_cstr(&err));
+			km_error(LOG, "Could not generate a bootstrap configuration err=\"%s\"",
+				 km_buf_cstr(&err));
 			km_buf_fini(&err);
 			fail(out, 500, "");
 			return false;
@@ -1009,13 +1038,16 @@ static bool dataplane_for(struct cp_runtime *rt, struct km_arena *a, const struc
 			const struct km_json *net = km_json_get(d.spec, "networking");
 			const struct km_json *ob = net ? km_json_get(net, "outbound") : NULL;
 			if (ob && ob->kind == KM_JSON_ARRAY && ob->len) {
-				fail(out, 422, "outbound: should be empty since dataplane is in Transparent Proxying mode");
+				fail(out, 422,
+				     "outbound: should be empty since dataplane is in Transparent Proxying mode");
 				return false;
 			}
 		}
 		if (!mesh_exists(rt, a, d.mesh, &rc)) {
 			if (rc == -KM_E_NOT_FOUND)
-				fail(out, 422, km_arena_printf(a, "mesh: mesh \"%.*s\" does not exist", KM_STR_FMT(d.mesh)));
+				fail(out, 422,
+				     km_arena_printf(a, "mesh: mesh \"%.*s\" does not exist",
+						     KM_STR_FMT(d.mesh)));
 			else
 				fail(out, 500, "");
 			return false;
@@ -1048,7 +1080,8 @@ static uint32_t admin_port_of(const struct km_json *spec)
 	const struct km_json *net = spec ? km_json_get(spec, "networking") : NULL;
 	const struct km_json *ad = net ? km_json_get(net, "admin") : NULL;
 	const struct km_json *port = ad ? km_json_get(ad, "port") : NULL;
-	if (!port || port->kind != KM_JSON_NUMBER || !port->is_int || port->i <= 0 || port->i > 0xffffffffLL)
+	if (!port || port->kind != KM_JSON_NUMBER || !port->is_int || port->i <= 0 ||
+	    port->i > 0xffffffffLL)
 		return 0;
 	return (uint32_t)port->i;
 }
@@ -1061,18 +1094,24 @@ void cp_bootstrap_generate(struct cp_runtime *rt, struct km_arena *a, const char
 	out->body = "";
 	if (!*req->proxy_type)
 		req->proxy_type = "dataplane";
-	const char *authn = cfg->dp_server.authn.dp_proxy.type ? cfg->dp_server.authn.dp_proxy.type : "";
+	const char *authn =
+		cfg->dp_server.authn.dp_proxy.type ? cfg->dp_server.authn.dp_proxy.type : "";
 	bool auth = strcmp(authn, "none") != 0;
-	if (auth && strcmp(req->proxy_type, "dataplane") == 0 && !*req->token && !*req->token_path) {
+	if (auth && strcmp(req->proxy_type, "dataplane") == 0 && !*req->token &&
+	    !*req->token_path) {
 		fail(out, 422, dp_token_required);
 		return;
 	}
-	const char *xds_host = cfg->bootstrap_server.params.xds_host ? cfg->bootstrap_server.params.xds_host : "";
+	const char *xds_host =
+		cfg->bootstrap_server.params.xds_host ? cfg->bootstrap_server.params.xds_host : "";
 	X509 *served = cp_ca_pem ? first_cert(cp_ca_pem, strlen(cp_ca_pem)) : NULL;
 	if (!*xds_host) {
-		/* the configured host wins; otherwise the host the proxy dialled must be in the SANs */
+		/* the configured host wins; otherwise the host the proxy dialled must be in the
+		 * SANs */
 		if (!served) {
-			km_error(LOG, "Could not generate a bootstrap configuration err=\"no dp-server certificate\"");
+			km_error(
+				LOG,
+				"Could not generate a bootstrap configuration err=\"no dp-server certificate\"");
 			fail(out, 500, "");
 			return;
 		}
@@ -1087,25 +1126,32 @@ void cp_bootstrap_generate(struct cp_runtime *rt, struct km_arena *a, const char
 	struct cp_bootstrap_params p = {0};
 	p.req = req;
 	p.id = km_arena_printf(a, "%s.%s", req->mesh, req->name);
-	p.admin_address = cfg->bootstrap_server.params.admin_address ? cfg->bootstrap_server.params.admin_address : "";
+	p.admin_address = cfg->bootstrap_server.params.admin_address ?
+				  cfg->bootstrap_server.params.admin_address :
+				  "";
 	p.admin_access_log_path = cfg->bootstrap_server.params.admin_access_log_path;
 	p.admin_socket_path = "";
 	p.xds_host = xds_host;
-	p.xds_port = cfg->bootstrap_server.params.xds_port ? cfg->bootstrap_server.params.xds_port
-							   : (uint32_t)cfg->dp_server.port;
+	p.xds_port = cfg->bootstrap_server.params.xds_port ? cfg->bootstrap_server.params.xds_port :
+							     (uint32_t)cfg->dp_server.port;
 	p.xds_connect_timeout = cfg->bootstrap_server.params.xds_connect_timeout;
-	p.xds_grpc_max_receive_message_bytes = cfg->bootstrap_server.params.xds_grpc_max_receive_message_bytes;
+	p.xds_grpc_max_receive_message_bytes =
+		cfg->bootstrap_server.params.xds_grpc_max_receive_message_bytes;
 	p.reloadable_tokens = cfg->dp_server.authn.enable_reloadable_tokens;
 	if (cfg->bootstrap_server.params.envoy_admin_unix_socket) {
 		if (*req->workdir)
-			p.admin_socket_path = socket_name(a, path_join(a, req->workdir, "kuma-envoy-admin"));
+			p.admin_socket_path =
+				socket_name(a, path_join(a, req->workdir, "kuma-envoy-admin"));
 		else
-			km_info(LOG, "[WARNING] admin unix domain socket enabled but workdir is empty, falling back to TCP admin proxyId=%s",
+			km_info(LOG,
+				"[WARNING] admin unix domain socket enabled but workdir is empty, falling back to TCP admin proxyId=%s",
 				p.id);
 	}
 	if (strcmp(req->proxy_type, "dataplane") != 0) {
-		km_error(LOG, "Could not generate a bootstrap configuration err=\"unknown proxy type %s\"",
-			 req->proxy_type);
+		km_error(
+			LOG,
+			"Could not generate a bootstrap configuration err=\"unknown proxy type %s\"",
+			req->proxy_type);
 		fail(out, 500, "");
 		X509_free(served);
 		return;
@@ -1137,7 +1183,9 @@ void cp_bootstrap_generate(struct cp_runtime *rt, struct km_arena *a, const char
 	if (*req->ca_cert) {
 		ca = first_cert(req->ca_cert, strlen(req->ca_cert));
 		if (!ca) {
-			km_error(LOG, "Could not generate a bootstrap configuration err=\"could not parse certificate from request .CaCert: could not parse certificate\"");
+			km_error(
+				LOG,
+				"Could not generate a bootstrap configuration err=\"could not parse certificate from request .CaCert: could not parse certificate\"");
 			fail(out, 500, "");
 			X509_free(served);
 			return;
@@ -1146,7 +1194,9 @@ void cp_bootstrap_generate(struct cp_runtime *rt, struct km_arena *a, const char
 	} else if (served) {
 		p.ca_pem = km_str_c(cp_ca_pem);
 	} else {
-		km_error(LOG, "Could not generate a bootstrap configuration err=\"no dp-server certificate\"");
+		km_error(
+			LOG,
+			"Could not generate a bootstrap configuration err=\"no dp-server certificate\"");
 		fail(out, 500, "");
 		return;
 	}
@@ -1161,7 +1211,9 @@ void cp_bootstrap_generate(struct cp_runtime *rt, struct km_arena *a, const char
 	p.dns_lookup_family = dns_lookup_family(p.xds_host);
 	out->config = cp_bootstrap_config_build(a, &p);
 	if (!out->config) {
-		km_error(LOG, "Could not generate a bootstrap configuration err=\"failed creating bootstrap conf: name must not be empty\"");
+		km_error(
+			LOG,
+			"Could not generate a bootstrap configuration err=\"failed creating bootstrap conf: name must not be empty\"");
 		fail(out, 500, "");
 		return;
 	}
@@ -1205,7 +1257,8 @@ void cp_bootstrap_handle(struct cp_runtime *rt, const char *cp_ca_pem, struct cp
 		req->content_type = "application/json";
 		km_buf_puts(&req->out, "{\"bootstrap\":\"");
 		km_buf_puts(&req->out, b64(a, (struct km_str){km_buf_cstr(&yaml), yaml.len}));
-		km_buf_puts(&req->out, "\",\"kumaSidecarConfiguration\":{\"networking\":{\"address\":");
+		km_buf_puts(&req->out,
+			    "\",\"kumaSidecarConfiguration\":{\"networking\":{\"address\":");
 		km_json_write_string(&req->out, km_str_c(res.address));
 		/* upstream never fills metrics, so the nil slice marshals as null */
 		km_buf_puts(&req->out, "},\"metrics\":{\"aggregate\":null}}}");

@@ -22,17 +22,17 @@ struct cp_runtime;
  * Strings are never NULL ("" when absent). */
 struct cp_bootstrap_request {
 	const char *mesh, *name, *proxy_type;
-	const char *token, *token_path; /* dataplaneToken, dataplaneTokenPath */
-	const char *dp_resource;        /* dataplaneResource, verbatim */
-	const char *host;               /* HTTP Host without port (not in the JSON) */
-	struct km_json *version;        /* {"kumaDp":{..},"envoy":{..}}, empty fields left out */
-	const char *ca_cert;            /* PEM the proxy verifies the CP with */
+	const char *token, *token_path;   /* dataplaneToken, dataplaneTokenPath */
+	const char *dp_resource;          /* dataplaneResource, verbatim */
+	const char *host;                 /* HTTP Host without port (not in the JSON) */
+	struct km_json *version;          /* {"kumaDp":{..},"envoy":{..}}, empty fields left out */
+	const char *ca_cert;              /* PEM the proxy verifies the CP with */
 	struct km_json *dynamic_metadata; /* object of strings, or NULL */
 	struct km_json *otel_env;         /* otelEnv object, or NULL */
 	uint32_t dns_port, readiness_port;
 	bool app_probe_proxy_enabled; /* JSON key "appProbeProxyDisabled" (sic, wire compatible) */
 	const char *operating_system;
-	struct km_json *features;     /* array of strings, request order, never NULL */
+	struct km_json *features; /* array of strings, request order, never NULL */
 	const char *workdir, *metrics_cert_path, *metrics_key_path, *system_ca_path;
 	const char *spire_socket_path;
 	struct km_json *transparent_proxy; /* dataplaneConfig in its canonical shape, or NULL */
@@ -60,8 +60,8 @@ struct cp_bootstrap_params {
 	int64_t xds_connect_timeout; /* nanoseconds */
 	uint32_t xds_grpc_max_receive_message_bytes;
 	bool hds_enabled;
-	bool reloadable_tokens; /* dpServer.authn.enableReloadableTokens */
-	struct km_str ca_pem;   /* trusted CA handed to Envoy */
+	bool reloadable_tokens;        /* dpServer.authn.enableReloadableTokens */
+	struct km_str ca_pem;          /* trusted CA handed to Envoy */
 	const char *dns_lookup_family; /* NULL (AUTO, left out) or "V4_ONLY" */
 };
 

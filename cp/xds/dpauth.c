@@ -45,7 +45,8 @@ static int secret_data(struct cp_runtime *rt, struct km_arena *a, const char *ty
 		       struct km_str mesh, const char *name, struct km_str *out)
 {
 	struct km_resource r;
-	int rc = cp_store_get(rt->store, a, km_rtype_by_name(km_str_c(type)), mesh, km_str_c(name), &r);
+	int rc = cp_store_get(rt->store, a, km_rtype_by_name(km_str_c(type)), mesh, km_str_c(name),
+			      &r);
 	if (rc)
 		return rc;
 	struct km_json *spec;
@@ -95,7 +96,8 @@ static int lookup_key(void *ud, const char *kid, struct km_str *pem, struct km_b
 {
 	struct key_lookup *k = ud;
 	const struct cp_config *cfg = k->rt->cfg;
-	const struct cp_config_keys *keys = &cfg->dp_server.authn.dp_proxy.dp_token.validator.public_keys;
+	const struct cp_config_keys *keys =
+		&cfg->dp_server.authn.dp_proxy.dp_token.validator.public_keys;
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < keys->n; i++) {
 			const struct cp_config_key *key = &keys->items[i];
@@ -110,7 +112,8 @@ static int lookup_key(void *ud, const char *kid, struct km_str *pem, struct km_b
 			if (key->key_file && *key->key_file) {
 				int rc = read_file(k->a, key->key_file, pem);
 				if (rc)
-					km_buf_printf(err, "could not read key file %s", key->key_file);
+					km_buf_printf(err, "could not read key file %s",
+						      key->key_file);
 				return rc ? -EIO : 0;
 			}
 		}
@@ -128,7 +131,8 @@ static int lookup_key(void *ud, const char *kid, struct km_str *pem, struct km_b
  * the same name, joined with ','. */
 static struct km_str revocations(struct cp_runtime *rt, struct km_arena *a, struct km_str mesh)
 {
-	const char *name = cp_tokens_dp_revocations_name(a, km_arena_strndup(a, mesh.ptr, mesh.len));
+	const char *name =
+		cp_tokens_dp_revocations_name(a, km_arena_strndup(a, mesh.ptr, mesh.len));
 	struct km_str s = KM_STR_NULL, g = KM_STR_NULL;
 	if (secret_data(rt, a, "Secret", mesh, name, &s))
 		s = KM_STR_NULL;
@@ -148,7 +152,8 @@ bool cp_dpauth_identity_selects(const struct km_json *spec, const struct km_json
 				size_t *match_count)
 {
 	const struct km_json *sel = km_json_get(spec, "selector");
-	const struct km_json *dp = sel && sel->kind == KM_JSON_OBJECT ? km_json_get(sel, "dataplane") : NULL;
+	const struct km_json *dp =
+		sel && sel->kind == KM_JSON_OBJECT ? km_json_get(sel, "dataplane") : NULL;
 	*match_count = 0;
 	if (!dp || dp->kind != KM_JSON_OBJECT)
 		return false;
@@ -157,7 +162,8 @@ bool cp_dpauth_identity_selects(const struct km_json *spec, const struct km_json
 		return true;
 	for (size_t i = 0; i < ml->len; i++) {
 		const struct km_json *want = ml->members[i].val;
-		const struct km_json *have = labels ? km_json_get_str(labels, ml->members[i].key) : NULL;
+		const struct km_json *have =
+			labels ? km_json_get_str(labels, ml->members[i].key) : NULL;
 		if (!have || have->kind != KM_JSON_STRING || want->kind != KM_JSON_STRING ||
 		    !km_str_eq(have->s, want->s))
 			return false;
@@ -206,11 +212,12 @@ static bool workload_action_at(const char *p, const char *end)
 
 bool cp_dpauth_identity_uses_workload(const struct km_json *spec, const char *environment)
 {
-	struct km_str path = strcmp(environment ? environment : "", "kubernetes") == 0
-				 ? KM_STR("/ns/{{ .Namespace }}/sa/{{ .ServiceAccount }}")
-				 : KM_STR("/workload/{{ .Workload }}");
+	struct km_str path = strcmp(environment ? environment : "", "kubernetes") == 0 ?
+				     KM_STR("/ns/{{ .Namespace }}/sa/{{ .ServiceAccount }}") :
+				     KM_STR("/workload/{{ .Workload }}");
 	const struct km_json *sid = km_json_get(spec, "spiffeID");
-	const struct km_json *p = sid && sid->kind == KM_JSON_OBJECT ? km_json_get(sid, "path") : NULL;
+	const struct km_json *p =
+		sid && sid->kind == KM_JSON_OBJECT ? km_json_get(sid, "path") : NULL;
 	if (p && p->kind == KM_JSON_STRING)
 		path = p->s;
 	for (size_t i = 0; i + 1 < path.len; i++)
@@ -247,7 +254,8 @@ static int identity_uses_workload(struct cp_runtime *rt, struct km_arena *a, str
 		}
 	}
 	if (best)
-		*out = cp_dpauth_identity_uses_workload(best, rt->cfg ? rt->cfg->environment : NULL);
+		*out = cp_dpauth_identity_uses_workload(best,
+							rt->cfg ? rt->cfg->environment : NULL);
 	return 0;
 }
 
@@ -281,7 +289,8 @@ static void put_values(struct km_buf *b, const struct cp_tokens_tag *t)
 
 static const char *label_of(const struct km_json *labels, const char *key)
 {
-	const struct km_json *v = labels && labels->kind == KM_JSON_OBJECT ? km_json_get(labels, key) : NULL;
+	const struct km_json *v =
+		labels && labels->kind == KM_JSON_OBJECT ? km_json_get(labels, key) : NULL;
 	return v && v->kind == KM_JSON_STRING ? v->s.ptr : NULL;
 }
 
@@ -301,8 +310,9 @@ int cp_dpauth_bindings(const struct cp_tokens_dp *tok, struct km_str mesh, struc
 	}
 	for (size_t i = 0; i < tok->n_tags; i++) {
 		const struct cp_tokens_tag *t = &tok->tags[i];
-		const struct km_json *lv = dp_labels && dp_labels->kind == KM_JSON_OBJECT
-					       ? km_json_get(dp_labels, t->key) : NULL;
+		const struct km_json *lv = dp_labels && dp_labels->kind == KM_JSON_OBJECT ?
+						   km_json_get(dp_labels, t->key) :
+						   NULL;
 		if (!lv || lv->kind != KM_JSON_STRING) {
 			km_buf_puts(err, "dataplane has no tag ");
 			put_quoted(err, t->key);
@@ -320,7 +330,9 @@ int cp_dpauth_bindings(const struct cp_tokens_dp *tok, struct km_str mesh, struc
 			put_quoted(err, t->key);
 			km_buf_puts(err, " with value ");
 			put_quoted(err, val);
-			km_buf_puts(err, " which is not allowed with this token. Allowed values in token are ");
+			km_buf_puts(
+				err,
+				" which is not allowed with this token. Allowed values in token are ");
 			put_values(err, t);
 			free((void *)val);
 			return -KM_E_FORBIDDEN;
@@ -331,8 +343,9 @@ int cp_dpauth_bindings(const struct cp_tokens_dp *tok, struct km_str mesh, struc
 		if (wl && identity_uses_workload) {
 			km_buf_puts(err, "dataplane with \"" WORKLOAD_LABEL "\" label ");
 			put_quoted(err, wl);
-			km_buf_puts(err, " derives its identity from the workload, so it requires a "
-					 "workload-bound token");
+			km_buf_puts(err,
+				    " derives its identity from the workload, so it requires a "
+				    "workload-bound token");
 			return -KM_E_FORBIDDEN;
 		}
 		return 0;
@@ -358,24 +371,26 @@ int cp_dpauth_check(struct cp_runtime *rt, struct km_arena *a, const char *token
 		    struct km_buf *err)
 {
 	const struct cp_config *cfg = rt->cfg;
-	const char *type = cfg && cfg->dp_server.authn.dp_proxy.type ? cfg->dp_server.authn.dp_proxy.type : "";
+	const char *type =
+		cfg && cfg->dp_server.authn.dp_proxy.type ? cfg->dp_server.authn.dp_proxy.type : "";
 	if (strcmp(type, "none") == 0)
 		return 0;
 	if (*type && strcmp(type, "dpToken") != 0) {
-		km_buf_printf(err, "authentication failed: authenticator %s is not supported", type);
+		km_buf_printf(err, "authentication failed: authenticator %s is not supported",
+			      type);
 		return -KM_E_UNAUTHENTICATED;
 	}
 	const char *mesh_c = km_arena_strndup(a, mesh.ptr, mesh.len);
 	struct key_lookup kl = {rt, a, mesh, cp_tokens_dp_key_prefix(a, mesh_c)};
 	bool use_secrets = cfg && cfg->dp_server.authn.dp_proxy.dp_token.validator.use_secrets;
 	struct cp_tokens_validator v = {
-	    .key = lookup_key,
-	    .key_ud = &kl,
-	    .key_prefix = use_secrets ? kl.prefix : "",
-	    .key_mesh = use_secrets ? mesh_c : NULL,
-	    .revoked = revocations(rt, a, mesh),
-	    .memory_store = cfg && cfg->store.type && strcmp(cfg->store.type, "memory") == 0,
-	    .now = km_time_now() / 1000000000,
+		.key = lookup_key,
+		.key_ud = &kl,
+		.key_prefix = use_secrets ? kl.prefix : "",
+		.key_mesh = use_secrets ? mesh_c : NULL,
+		.revoked = revocations(rt, a, mesh),
+		.memory_store = cfg && cfg->store.type && strcmp(cfg->store.type, "memory") == 0,
+		.now = km_time_now() / 1000000000,
 	};
 	struct cp_tokens_dp tok;
 	struct km_buf why = KM_BUF_INIT;
@@ -390,7 +405,8 @@ int cp_dpauth_check(struct cp_runtime *rt, struct km_arena *a, const char *token
 	if ((!tok.workload || !*tok.workload) && label_of(dp_labels, WORKLOAD_LABEL)) {
 		rc = identity_uses_workload(rt, a, mesh, dp_labels, &uses);
 		if (rc) {
-			km_buf_printf(err, "authentication failed: failed to list MeshIdentities: %s",
+			km_buf_printf(err,
+				      "authentication failed: failed to list MeshIdentities: %s",
 				      km_strerror(rc));
 			km_buf_fini(&why);
 			return rc;

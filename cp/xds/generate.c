@@ -13,10 +13,10 @@
 #include "codec/jsonf.h"
 
 const char *const cp_xds_type_url[CP_XDS_NTYPES] = {
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
     "type.googleapis.com/envoy.config.cluster.v3.Cluster",
     "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
     "type.googleapis.com/envoy.config.listener.v3.Listener",
-    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
 };
 
 int cp_xds_type_of(struct km_str url)

@@ -7,11 +7,12 @@
 
 #include "cp/xds/context.h"
 
+/* In push order: secrets and clusters before what references them. */
 enum cp_xds_type {
+	CP_XDS_SECRET,
 	CP_XDS_CLUSTER,
 	CP_XDS_ENDPOINT,
 	CP_XDS_LISTENER,
-	CP_XDS_SECRET,
 	CP_XDS_NTYPES
 };
 

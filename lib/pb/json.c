@@ -898,8 +898,15 @@ static int msg_from(struct ctx *c, const ProtobufCMessageDescriptor *d, const st
 		int rc = field_from(c, f, mem->val, m, depth);
 		if (rc)
 			return rc;
+		seen[f - d->fields] = 2;
 		path_pop(c, old);
 	}
+	/* proto2 required fields (descriptor.proto reached through an Any) must
+	 * be set: protobuf-c cannot pack a missing required string. */
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (d->fields[i].label == PROTOBUF_C_LABEL_REQUIRED && seen[i] != 2)
+			return fail(c, "missing required field \"%s\" in %s", d->fields[i].name,
+				    d->name);
 	return 0;
 }
 

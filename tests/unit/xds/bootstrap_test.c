@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../test.h"
 #include "base/err.h"
 #include "codec/yaml.h"
 #include "cp/runtime.h"
 #include "cp/xds/bootstrap.h"
 #include "resource/resource.h"
 #include "resource/validate.h"
-#include "../test.h"
 
 static const char version_json[] =
 	"\"version\":{\"kumaDp\":{\"version\":\"0.0.1\",\"gitTag\":\"v0.0.1\","
@@ -71,8 +71,9 @@ static void find_upstream_cert(void)
 	if (g) {
 		struct km_json *sr = km_json_get(g, "staticResources");
 		struct km_json *sec = km_json_get(sr, "secrets")->items[0];
-		struct km_str b = km_json_get_string(km_json_get(km_json_get(sec, "validationContext"), "trustedCa"),
-						     "inlineBytes");
+		struct km_str b = km_json_get_string(
+			km_json_get(km_json_get(sec, "validationContext"), "trustedCa"),
+			"inlineBytes");
 		unsigned char *pem = calloc(1, b.len + 4);
 		int n = EVP_DecodeBlock(pem, (const unsigned char *)b.ptr, (int)b.len);
 		while (n > 0 && pem[n - 1] == 0)
@@ -94,7 +95,8 @@ static char *make_cert(const char *san, const char *ca)
 	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
 	X509_set_pubkey(x, key);
 	X509_NAME *nm = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"test", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"test", -1, -1,
+				   0);
 	X509_set_issuer_name(x, nm);
 	X509V3_CTX ctx;
 	X509V3_set_ctx_nodb(&ctx);
@@ -171,7 +173,8 @@ static const char *default_dp(const char *mesh, const char *name, int admin_port
 		 "type: Dataplane\nmesh: %s\nname: %s\nlabels: {kuma.io/workload: backend}\n"
 		 "networking:\n  address: 8.8.8.8\n  inbound: [{port: 443, servicePort: 8443}]\n"
 		 "  admin: %s\n",
-		 mesh, name, admin_port ? (admin_port == 1234 ? "{port: 1234}" : "{port: 9902}") : "{}");
+		 mesh, name,
+		 admin_port ? (admin_port == 1234 ? "{port: 1234}" : "{port: 9902}") : "{}");
 	return buf;
 }
 
@@ -218,7 +221,8 @@ static bool same_as_golden(struct km_arena *a, struct km_json *got, const char *
 	struct km_buf g = KM_BUF_INIT, w = KM_BUF_INIT;
 	km_yaml_write(&g, got);
 	km_yaml_write(&w, want);
-	fprintf(stderr, "%s differs\n--- want\n%s\n--- got\n%s\n", golden, km_buf_cstr(&w), km_buf_cstr(&g));
+	fprintf(stderr, "%s differs\n--- want\n%s\n--- got\n%s\n", golden, km_buf_cstr(&w),
+		km_buf_cstr(&g));
 	km_buf_fini(&g);
 	km_buf_fini(&w);
 	return false;
@@ -232,11 +236,13 @@ static void test_parse(void)
 	struct cp_bootstrap_request r;
 	struct km_buf err = KM_BUF_INIT;
 
-	CHECK(cp_bootstrap_request_parse(a, KM_STR("{\"MESH\":\"m\",\"name\":\"n\",\"name\":\"n2\","
-						    "\"appProbeProxyDisabled\":true,\"features\":[\"a\",\"b\",\"a\"],"
-						    "\"dynamicMetadata\":{\"k\":\"v\"},\"dnsPort\":15053,"
-						    "\"unknown\":{\"x\":1},\"version\":{\"kumaDp\":{\"version\":\"1\"}}}"),
-					  &r, &err) == 0);
+	CHECK(cp_bootstrap_request_parse(
+		      a,
+		      KM_STR("{\"MESH\":\"m\",\"name\":\"n\",\"name\":\"n2\","
+			     "\"appProbeProxyDisabled\":true,\"features\":[\"a\",\"b\",\"a\"],"
+			     "\"dynamicMetadata\":{\"k\":\"v\"},\"dnsPort\":15053,"
+			     "\"unknown\":{\"x\":1},\"version\":{\"kumaDp\":{\"version\":\"1\"}}}"),
+		      &r, &err) == 0);
 	CHECK_STREQ(r.mesh, "m");
 	CHECK_STREQ(r.name, "n2");
 	CHECK_STREQ(r.proxy_type, "");
@@ -255,14 +261,16 @@ static void test_parse(void)
 
 	km_buf_reset(&err);
 	CHECK(cp_bootstrap_request_parse(a, KM_STR("{\"mesh\":1}"), &r, &err) == -KM_E_PARSE);
-	CHECK_STREQ(km_buf_cstr(&err),
-		    "json: cannot unmarshal number into Go struct field BootstrapRequest.mesh of type string");
+	CHECK_STREQ(
+		km_buf_cstr(&err),
+		"json: cannot unmarshal number into Go struct field BootstrapRequest.mesh of type string");
 	km_buf_reset(&err);
 	CHECK(cp_bootstrap_request_parse(a, KM_STR("{\"dnsPort\":-1}"), &r, &err) == -KM_E_PARSE);
 	km_buf_reset(&err);
 	CHECK(cp_bootstrap_request_parse(a, KM_STR("{\"dnsPort\":1.5}"), &r, &err) == -KM_E_PARSE);
 	km_buf_reset(&err);
-	CHECK(cp_bootstrap_request_parse(a, KM_STR("{\"features\":\"x\"}"), &r, &err) == -KM_E_PARSE);
+	CHECK(cp_bootstrap_request_parse(a, KM_STR("{\"features\":\"x\"}"), &r, &err) ==
+	      -KM_E_PARSE);
 	km_buf_reset(&err);
 	CHECK(cp_bootstrap_request_parse(a, KM_STR("{\"mesh\":"), &r, &err) == -KM_E_PARSE);
 	km_buf_reset(&err);
@@ -270,27 +278,34 @@ static void test_parse(void)
 	km_buf_reset(&err);
 	CHECK(cp_bootstrap_request_parse(a, KM_STR("[]"), &r, &err) == -KM_E_PARSE);
 	km_buf_reset(&err);
-	CHECK(cp_bootstrap_request_parse(a, KM_STR("{\"version\":{\"envoy\":{\"kumaDpCompatible\":\"yes\"}}}"),
-					  &r, &err) == -KM_E_PARSE);
+	CHECK(cp_bootstrap_request_parse(
+		      a, KM_STR("{\"version\":{\"envoy\":{\"kumaDpCompatible\":\"yes\"}}}"), &r,
+		      &err) == -KM_E_PARSE);
 
 	/* dataplaneConfig: canonical shape and Enabled() */
 	km_buf_reset(&err);
-	CHECK(cp_bootstrap_request_parse(a, KM_STR("{\"dataplaneConfig\":{\"ipFamilyMode\":\"dualstack\","
-						    "\"redirect\":{\"inbound\":{\"enabled\":true,\"port\":15006}}}}"),
-					  &r, &err) == 0);
+	CHECK(cp_bootstrap_request_parse(
+		      a,
+		      KM_STR("{\"dataplaneConfig\":{\"ipFamilyMode\":\"dualstack\","
+			     "\"redirect\":{\"inbound\":{\"enabled\":true,\"port\":15006}}}}"),
+		      &r, &err) == 0);
 	CHECK(r.transparent_proxy_enabled);
 	km_json_write(&out, r.transparent_proxy, 0, 0);
-	CHECK_STREQ(km_buf_cstr(&out),
-		    "{\"ipFamilyMode\":\"dualstack\",\"redirect\":{\"inbound\":{\"enabled\":true,\"port\":15006},"
-		    "\"outbound\":{\"enabled\":false,\"port\":0},\"dns\":{\"enabled\":false,\"port\":0},"
-		    "\"vnet\":{}}}");
+	CHECK_STREQ(
+		km_buf_cstr(&out),
+		"{\"ipFamilyMode\":\"dualstack\",\"redirect\":{\"inbound\":{\"enabled\":true,\"port\":15006},"
+		"\"outbound\":{\"enabled\":false,\"port\":0},\"dns\":{\"enabled\":false,\"port\":0},"
+		"\"vnet\":{}}}");
 	km_buf_reset(&out);
-	CHECK(cp_bootstrap_request_parse(a, KM_STR("{\"dataplaneConfig\":{\"ipFamilyMode\":\"ipv4\","
-						    "\"redirect\":{\"outbound\":{\"enabled\":true,\"port\":15001}}}}"),
-					  &r, &err) == 0);
+	CHECK(cp_bootstrap_request_parse(
+		      a,
+		      KM_STR("{\"dataplaneConfig\":{\"ipFamilyMode\":\"ipv4\","
+			     "\"redirect\":{\"outbound\":{\"enabled\":true,\"port\":15001}}}}"),
+		      &r, &err) == 0);
 	CHECK(!r.transparent_proxy_enabled);
-	CHECK(cp_bootstrap_request_parse(a, KM_STR("{\"dataplaneConfig\":{\"ipFamilyMode\":\"ipv9\"}}"), &r,
-					  &err) == -KM_E_PARSE);
+	CHECK(cp_bootstrap_request_parse(
+		      a, KM_STR("{\"dataplaneConfig\":{\"ipFamilyMode\":\"ipv9\"}}"), &r, &err) ==
+	      -KM_E_PARSE);
 
 	km_buf_fini(&out);
 	km_buf_fini(&err);
@@ -317,21 +332,33 @@ static void test_render(void)
 	struct km_arena *a = km_arena_new(0);
 	struct cp_bootstrap_request r;
 	struct km_buf err = KM_BUF_INIT;
-	CHECK(cp_bootstrap_request_parse(a, KM_STR("{\"mesh\":\"default\",\"name\":\"dp-1\",\"dataplaneToken\":\"t\","
-						    "\"dataplaneTokenPath\":\"/tok\",\"workdir\":\"/tmp/w/\"}"),
-					  &r, &err) == 0);
+	CHECK(cp_bootstrap_request_parse(
+		      a,
+		      KM_STR("{\"mesh\":\"default\",\"name\":\"dp-1\",\"dataplaneToken\":\"t\","
+			     "\"dataplaneTokenPath\":\"/tok\",\"workdir\":\"/tmp/w/\"}"),
+		      &r, &err) == 0);
 	struct cp_bootstrap_params p = {
-	    .req = &r, .id = "default.dp-1", .service = "backend", .admin_address = "127.0.0.1",
-	    .admin_port = 9901, .admin_socket_path = "/tmp/w/kuma-envoy-admin.sock",
-	    .admin_access_log_path = "/dev/null", .xds_host = "10.1.2.3", .xds_port = 5678,
-	    .xds_connect_timeout = 1500000000, .xds_grpc_max_receive_message_bytes = 4194304,
-	    .hds_enabled = false, .reloadable_tokens = false, .ca_pem = KM_STR("PEM"),
+		.req = &r,
+		.id = "default.dp-1",
+		.service = "backend",
+		.admin_address = "127.0.0.1",
+		.admin_port = 9901,
+		.admin_socket_path = "/tmp/w/kuma-envoy-admin.sock",
+		.admin_access_log_path = "/dev/null",
+		.xds_host = "10.1.2.3",
+		.xds_port = 5678,
+		.xds_connect_timeout = 1500000000,
+		.xds_grpc_max_receive_message_bytes = 4194304,
+		.hds_enabled = false,
+		.reloadable_tokens = false,
+		.ca_pem = KM_STR("PEM"),
 	};
 	struct km_json *b = cp_bootstrap_config_build(a, &p);
 	CHECK(b != NULL);
 	struct km_json *md = km_json_get(km_json_get(b, "node"), "metadata");
 	CHECK_STREQ(km_json_get_string(md, "dataplane.admin.port").ptr, "9901");
-	CHECK_STREQ(km_json_get_string(md, "dataplane.admin.socketPath").ptr, "/tmp/w/kuma-envoy-admin.sock");
+	CHECK_STREQ(km_json_get_string(md, "dataplane.admin.socketPath").ptr,
+		    "/tmp/w/kuma-envoy-admin.sock");
 	struct km_json *pipe = km_json_get(km_json_get(km_json_get(b, "admin"), "address"), "pipe");
 	CHECK(pipe && km_json_get(pipe, "mode")->i == 384);
 	CHECK(km_json_get(b, "hdsConfig") == NULL);
@@ -339,13 +366,22 @@ static void test_render(void)
 	CHECK(clusters->len == 2);
 	CHECK_STREQ(km_json_get_string(clusters->items[1], "type").ptr, "STATIC");
 	CHECK_STREQ(km_json_get_string(clusters->items[1], "connectTimeout").ptr, "1.500s");
-	struct km_json *addr = km_json_get(km_json_get(km_json_get(km_json_get(km_json_get(
-	    km_json_get(clusters->items[0], "loadAssignment"), "endpoints")->items[0], "lbEndpoints")->items[0],
-	    "endpoint"), "address"), "pipe");
+	struct km_json *addr = km_json_get(
+		km_json_get(km_json_get(km_json_get(km_json_get(km_json_get(clusters->items[0],
+									    "loadAssignment"),
+								"endpoints")
+							    ->items[0],
+						    "lbEndpoints")
+						->items[0],
+					"endpoint"),
+			    "address"),
+		"pipe");
 	CHECK_STREQ(km_json_get_string(addr, "path").ptr, "/tmp/w/kuma-al-dp-1-default.sock");
 	/* token inline (reloadable tokens off) */
-	struct km_json *svc = km_json_get(km_json_get(km_json_get(b, "dynamicResources"), "adsConfig"),
-					  "grpcServices")->items[0];
+	struct km_json *svc =
+		km_json_get(km_json_get(km_json_get(b, "dynamicResources"), "adsConfig"),
+			    "grpcServices")
+			->items[0];
 	CHECK(km_json_get(svc, "initialMetadata") != NULL);
 
 	/* reloadable tokens with a token file: GoogleGrpc, no system_ads cluster */
@@ -354,9 +390,12 @@ static void test_render(void)
 	b = cp_bootstrap_config_build(a, &p);
 	clusters = km_json_get(km_json_get(b, "staticResources"), "clusters");
 	CHECK(clusters->len == 1);
-	svc = km_json_get(km_json_get(km_json_get(b, "dynamicResources"), "adsConfig"), "grpcServices")->items[0];
+	svc = km_json_get(km_json_get(km_json_get(b, "dynamicResources"), "adsConfig"),
+			  "grpcServices")
+		      ->items[0];
 	CHECK(km_json_get(svc, "initialMetadata") == NULL);
-	CHECK_STREQ(km_json_get_string(km_json_get(svc, "googleGrpc"), "targetUri").ptr, "[fd00::1]:5678");
+	CHECK_STREQ(km_json_get_string(km_json_get(svc, "googleGrpc"), "targetUri").ptr,
+		    "[fd00::1]:5678");
 
 	/* a long workdir: socket paths are cut to 98 bytes + ".sock" */
 	char wd[200];
@@ -367,9 +406,16 @@ static void test_render(void)
 	p.reloadable_tokens = false;
 	b = cp_bootstrap_config_build(a, &p);
 	clusters = km_json_get(km_json_get(b, "staticResources"), "clusters");
-	addr = km_json_get(km_json_get(km_json_get(km_json_get(km_json_get(
-	    km_json_get(clusters->items[0], "loadAssignment"), "endpoints")->items[0], "lbEndpoints")->items[0],
-	    "endpoint"), "address"), "pipe");
+	addr = km_json_get(
+		km_json_get(km_json_get(km_json_get(km_json_get(km_json_get(clusters->items[0],
+									    "loadAssignment"),
+								"endpoints")
+							    ->items[0],
+						    "lbEndpoints")
+						->items[0],
+					"endpoint"),
+			    "address"),
+		"pipe");
 	CHECK(km_json_get_string(addr, "path").len == 98 + 5);
 
 	/* no name after the mesh */
@@ -383,43 +429,46 @@ static void test_render(void)
 
 struct gen_case {
 	const char *golden;
-	const char *auth;      /* dpServer.authn.dpProxy.type */
-	int dp_admin;          /* 0, 1234 or 9902 */
+	const char *auth; /* dpServer.authn.dpProxy.type */
+	int dp_admin;     /* 0, 1234 or 9902 */
 	bool hds, reloadable, custom, custom_min;
 	const char *xds_host;
-	const char *extra;     /* request members after mesh/name/version/workdir */
+	const char *extra; /* request members after mesh/name/version/workdir */
 };
 
 static void test_generator(void)
 {
 	static const struct gen_case cases[] = {
-	    {"generator.default-config-minimal-request.golden.yaml", "none", 0, true, false, false, false,
-	     "localhost", ""},
-	    {"generator.default-config.golden.yaml", "dpToken", 1234, true, false, false, false, "localhost",
-	     ",\"dataplaneToken\":\"token\",\"dnsPort\":53001"},
-	    {"generator.custom-config-minimal-request.golden.yaml", "none", 9902, true, false, false, true,
-	     "localhost", ""},
-	    {"generator.custom-config.golden.yaml", "dpToken", 0, true, false, true, false, "localhost",
-	     ",\"dataplaneToken\":\"token\",\"dynamicMetadata\":{\"test\":\"value\"},\"dataplaneResource\":"
-	     "\"\\n{\\n  \\\"type\\\": \\\"Dataplane\\\",\\n  \\\"mesh\\\": \\\"mesh\\\",\\n  \\\"name\\\": "
-	     "\\\"name.namespace\\\",\\n  \\\"creationTime\\\": \\\"1970-01-01T00:00:00Z\\\",\\n  "
-	     "\\\"modificationTime\\\": \\\"1970-01-01T00:00:00Z\\\",\\n  \\\"labels\\\": {\\n    "
-	     "\\\"kuma.io/workload\\\": \\\"backend\\\"\\n  },\\n  \\\"networking\\\": {\\n    \\\"address\\\": "
-	     "\\\"127.0.0.1\\\",\\n    \\\"inbound\\\": [\\n      {\\n        \\\"port\\\": 22022,\\n        "
-	     "\\\"servicePort\\\": 8443,\\n        \\\"protocol\\\": \\\"http2\\\"\\n      },\\n    ],\\n    "
-	     "\\\"admin\\\": {\\n      \\\"port\\\": 1234\\n    }\\n  }\\n}\""},
-	    {"generator.default-config.kubernetes.golden.yaml", "dpToken", 1234, false, false, false, false,
-	     "localhost", ",\"dataplaneToken\":\"token\""},
-	    {"generator.default-config.kubernetes.ipv6.golden.yaml", "dpToken", 1234, false, false, false, false,
-	     "fd00:a123::1", ",\"dataplaneToken\":\"token\""},
-	    {"generator.system-cert-config.kubernetes.golden.yaml", "dpToken", 1234, false, false, false, false,
-	     "localhost", ",\"dataplaneToken\":\"token\",\"systemCaPath\":\"/etc/certs/cert.pem\""},
-	    {"generator.default-config-token-path.golden.yaml", "dpToken", 1234, true, true, false, false,
-	     "localhost",
-	     ",\"dataplaneToken\":\"token\",\"dnsPort\":53001,\"dataplaneTokenPath\":\"/path/to/file\","
-	     "\"metricsResources\":{\"certPath\":\"/path/cert/pem\",\"keyPath\":\"/path/key/pem\"}"},
-	    {"generator.probes.kubernetes.golden.yaml", "dpToken", 1234, false, false, false, false, "localhost",
-	     ",\"dataplaneToken\":\"token\",\"readinessPort\":15000,\"appProbeProxyDisabled\":true"},
+		{"generator.default-config-minimal-request.golden.yaml", "none", 0, true, false,
+		 false, false, "localhost", ""},
+		{"generator.default-config.golden.yaml", "dpToken", 1234, true, false, false, false,
+		 "localhost", ",\"dataplaneToken\":\"token\",\"dnsPort\":53001"},
+		{"generator.custom-config-minimal-request.golden.yaml", "none", 9902, true, false,
+		 false, true, "localhost", ""},
+		{"generator.custom-config.golden.yaml", "dpToken", 0, true, false, true, false,
+		 "localhost",
+		 ",\"dataplaneToken\":\"token\",\"dynamicMetadata\":{\"test\":\"value\"},\"dataplaneResource\":"
+		 "\"\\n{\\n  \\\"type\\\": \\\"Dataplane\\\",\\n  \\\"mesh\\\": \\\"mesh\\\",\\n  \\\"name\\\": "
+		 "\\\"name.namespace\\\",\\n  \\\"creationTime\\\": \\\"1970-01-01T00:00:00Z\\\",\\n  "
+		 "\\\"modificationTime\\\": \\\"1970-01-01T00:00:00Z\\\",\\n  \\\"labels\\\": {\\n    "
+		 "\\\"kuma.io/workload\\\": \\\"backend\\\"\\n  },\\n  \\\"networking\\\": {\\n    \\\"address\\\": "
+		 "\\\"127.0.0.1\\\",\\n    \\\"inbound\\\": [\\n      {\\n        \\\"port\\\": 22022,\\n        "
+		 "\\\"servicePort\\\": 8443,\\n        \\\"protocol\\\": \\\"http2\\\"\\n      },\\n    ],\\n    "
+		 "\\\"admin\\\": {\\n      \\\"port\\\": 1234\\n    }\\n  }\\n}\""},
+		{"generator.default-config.kubernetes.golden.yaml", "dpToken", 1234, false, false,
+		 false, false, "localhost", ",\"dataplaneToken\":\"token\""},
+		{"generator.default-config.kubernetes.ipv6.golden.yaml", "dpToken", 1234, false,
+		 false, false, false, "fd00:a123::1", ",\"dataplaneToken\":\"token\""},
+		{"generator.system-cert-config.kubernetes.golden.yaml", "dpToken", 1234, false,
+		 false, false, false, "localhost",
+		 ",\"dataplaneToken\":\"token\",\"systemCaPath\":\"/etc/certs/cert.pem\""},
+		{"generator.default-config-token-path.golden.yaml", "dpToken", 1234, true, true,
+		 false, false, "localhost",
+		 ",\"dataplaneToken\":\"token\",\"dnsPort\":53001,\"dataplaneTokenPath\":\"/path/to/file\","
+		 "\"metricsResources\":{\"certPath\":\"/path/cert/pem\",\"keyPath\":\"/path/key/pem\"}"},
+		{"generator.probes.kubernetes.golden.yaml", "dpToken", 1234, false, false, false,
+		 false, "localhost",
+		 ",\"dataplaneToken\":\"token\",\"readinessPort\":15000,\"appProbeProxyDisabled\":true"},
 	};
 	if (!upstream_cert) {
 		printf("skipping generator goldens: no conformance data in %s\n", golden_dir);
@@ -436,17 +485,21 @@ static void test_generator(void)
 		e.cfg.bootstrap_server.params.xds_host = (char *)c->xds_host;
 		if (c->custom || c->custom_min) {
 			e.cfg.bootstrap_server.params.admin_address = "192.168.0.1";
-			e.cfg.bootstrap_server.params.admin_access_log_path = c->custom ? "/dev/null" : "/var/log";
+			e.cfg.bootstrap_server.params.admin_access_log_path =
+				c->custom ? "/dev/null" : "/var/log";
 			e.cfg.bootstrap_server.params.xds_port = 15678;
 			e.cfg.bootstrap_server.params.xds_connect_timeout = 2000000000;
 			if (c->custom_min)
-				e.cfg.bootstrap_server.params.xds_grpc_max_receive_message_bytes = 16777216;
+				e.cfg.bootstrap_server.params.xds_grpc_max_receive_message_bytes =
+					16777216;
 		}
 		seed(&e, "type: Mesh\nname: mesh\n");
 		seed(&e, default_dp("mesh", "name.namespace", c->dp_admin));
 		char body[4096];
-		snprintf(body, sizeof(body), "{\"mesh\":\"mesh\",\"name\":\"name.namespace\",\"workdir\":\"/tmp\",%s%s}",
-			 version_json, c->extra);
+		snprintf(
+			body, sizeof(body),
+			"{\"mesh\":\"mesh\",\"name\":\"name.namespace\",\"workdir\":\"/tmp\",%s%s}",
+			version_json, c->extra);
 		struct km_json *got = NULL;
 		const char *eb = NULL;
 		int st = generate(&e, a, body, "", upstream_cert, &got, &eb);
@@ -485,8 +538,8 @@ static void test_server(void)
 	char body[2048];
 	if (upstream_cert) {
 		static const char *const names[][2] = {
-		    {"dp-1", "bootstrap.universal.golden.yaml"},
-		    {"dp-1.default", "bootstrap.k8s.golden.yaml"},
+			{"dp-1", "bootstrap.universal.golden.yaml"},
+			{"dp-1.default", "bootstrap.k8s.golden.yaml"},
 		};
 		for (size_t i = 0; i < 2; i++) {
 			struct env e;
@@ -494,35 +547,43 @@ static void test_server(void)
 			struct km_arena *a = km_arena_new(0);
 			seed(&e, "type: Mesh\nname: default\n");
 			seed(&e, default_dp("default", names[i][0], 0));
-			snprintf(body, sizeof(body),
-				 "{ \"mesh\": \"default\", \"name\": \"%s\", \"dataplaneToken\": \"token\", "
-				 "\"workdir\": \"/tmp\", %s }",
-				 names[i][0], version_json);
+			snprintf(
+				body, sizeof(body),
+				"{ \"mesh\": \"default\", \"name\": \"%s\", \"dataplaneToken\": \"token\", "
+				"\"workdir\": \"/tmp\", %s }",
+				names[i][0], version_json);
 			struct cp_http_req req;
 			run_handle(&e, a, upstream_cert, body, "localhost:5678", NULL, &req);
 			CHECK(req.status == 200);
 			CHECK_STREQ(req.content_type, "text/x-yaml");
 			struct km_json **docs;
 			size_t n = 0;
-			CHECK(km_yaml_parse(a, req.out.data, req.out.len, &docs, &n, NULL) == 0 && n == 1);
+			CHECK(km_yaml_parse(a, req.out.data, req.out.len, &docs, &n, NULL) == 0 &&
+			      n == 1);
 			CHECK(n == 1 && same_as_golden(a, docs[0], names[i][1]));
 			km_buf_fini(&req.out);
 
 			/* the JSON form kuma-dp asks for */
-			run_handle(&e, a, upstream_cert, body, "localhost", "application/json", &req);
+			run_handle(&e, a, upstream_cert, body, "localhost", "application/json",
+				   &req);
 			CHECK(req.status == 200);
 			CHECK_STREQ(req.content_type, "application/json");
 			struct km_json *j = NULL;
 			CHECK(km_json_parse(a, req.out.data, req.out.len, &j, NULL) == 0);
 			struct km_json *ksc = km_json_get(j, "kumaSidecarConfiguration");
-			CHECK_STREQ(km_json_get_string(km_json_get(ksc, "networking"), "address").ptr, "8.8.8.8");
-			CHECK(km_json_get(km_json_get(ksc, "metrics"), "aggregate")->kind == KM_JSON_NULL);
+			CHECK_STREQ(
+				km_json_get_string(km_json_get(ksc, "networking"), "address").ptr,
+				"8.8.8.8");
+			CHECK(km_json_get(km_json_get(ksc, "metrics"), "aggregate")->kind ==
+			      KM_JSON_NULL);
 			struct km_str b64 = km_json_get_string(j, "bootstrap");
 			unsigned char *raw = km_arena_alloc(a, b64.len + 4);
 			int rn = EVP_DecodeBlock(raw, (const unsigned char *)b64.ptr, (int)b64.len);
 			while (rn > 0 && raw[rn - 1] == 0)
 				rn--;
-			CHECK(km_yaml_parse(a, (const char *)raw, (size_t)rn, &docs, &n, NULL) == 0 && n == 1);
+			CHECK(km_yaml_parse(a, (const char *)raw, (size_t)rn, &docs, &n, NULL) ==
+				      0 &&
+			      n == 1);
 			CHECK(n == 1 && same_as_golden(a, docs[0], names[i][1]));
 			km_buf_fini(&req.out);
 			km_arena_free(a);
@@ -534,9 +595,10 @@ static void test_server(void)
 		struct km_arena *a = km_arena_new(0);
 		seed(&e, "type: Mesh\nname: default\n");
 		seed(&e, default_dp("default", "dp-1.default", 1234));
-		snprintf(body, sizeof(body),
-			 "{\"mesh\":\"default\",\"name\":\"dp-1.default\",\"dataplaneToken\":\"token\",\"workdir\":\"/tmp\",%s}",
-			 version_json);
+		snprintf(
+			body, sizeof(body),
+			"{\"mesh\":\"default\",\"name\":\"dp-1.default\",\"dataplaneToken\":\"token\",\"workdir\":\"/tmp\",%s}",
+			version_json);
 		struct cp_http_req req;
 		run_handle(&e, a, upstream_cert, body, "localhost", NULL, &req);
 		CHECK(req.status == 200);
@@ -576,19 +638,23 @@ static void test_server(void)
 	struct cp_http_req req;
 	seed(&e, "type: Mesh\nname: default\n");
 
-	run_handle(&e, a, cert, "{ \"mesh\": \"default\", \"name\": \"dp-1.default\", \"dataplaneToken\": \"token\" }",
-		   "localhost", NULL, &req);
+	run_handle(
+		&e, a, cert,
+		"{ \"mesh\": \"default\", \"name\": \"dp-1.default\", \"dataplaneToken\": \"token\" }",
+		"localhost", NULL, &req);
 	CHECK(req.status == 404);
 	CHECK(req.out.len == 0);
 	km_buf_fini(&req.out);
 
 	seed(&e, "type: Dataplane\nmesh: default\nname: dp-1\nnetworking:\n  address: 8.8.8.8\n"
 		 "  inbound: [{port: 443, servicePort: 8443}]\n");
-	run_handle(&e, a, cert, "{ \"mesh\": \"default\", \"name\": \"dp-1\" }", "localhost", NULL, &req);
+	run_handle(&e, a, cert, "{ \"mesh\": \"default\", \"name\": \"dp-1\" }", "localhost", NULL,
+		   &req);
 	CHECK(req.status == 422);
-	CHECK_STREQ(km_buf_cstr(&req.out),
-		    "Dataplane Token is required. Generate token using 'kumactl generate dataplane-token > "
-		    "/path/file' and provide it via --dataplane-token-file=/path/file argument to Kuma DP");
+	CHECK_STREQ(
+		km_buf_cstr(&req.out),
+		"Dataplane Token is required. Generate token using 'kumactl generate dataplane-token > "
+		"/path/file' and provide it via --dataplane-token-file=/path/file argument to Kuma DP");
 	km_buf_fini(&req.out);
 
 	run_handle(&e, a, cert, "{\"mesh\":", "localhost", NULL, &req);
@@ -596,7 +662,8 @@ static void test_server(void)
 	km_buf_fini(&req.out);
 
 	/* the token is not verified here (the ADS stream does it) */
-	const char *ok = "{\"mesh\":\"default\",\"name\":\"dp-1\",\"dataplaneToken\":\"not-a-jwt\",\"workdir\":\"/w\"}";
+	const char *ok =
+		"{\"mesh\":\"default\",\"name\":\"dp-1\",\"dataplaneToken\":\"not-a-jwt\",\"workdir\":\"/w\"}";
 	run_handle(&e, a, cert, ok, "localhost", NULL, &req);
 	CHECK(req.status == 200);
 	km_buf_fini(&req.out);
@@ -604,18 +671,21 @@ static void test_server(void)
 	/* node.cluster falls back to "unknown" without a workload label */
 	struct km_json *got = NULL;
 	CHECK(generate(&e, a, ok, "localhost", cert, &got, NULL) == 200);
-	CHECK(got && km_str_eqc(km_json_get_string(km_json_get(got, "node"), "cluster"), "unknown"));
+	CHECK(got &&
+	      km_str_eqc(km_json_get_string(km_json_get(got, "node"), "cluster"), "unknown"));
 
 	/* auth type none: no token needed */
 	e.cfg.dp_server.authn.dp_proxy.type = "none";
-	run_handle(&e, a, cert, "{ \"mesh\": \"default\", \"name\": \"dp-1\" }", "localhost", NULL, &req);
+	run_handle(&e, a, cert, "{ \"mesh\": \"default\", \"name\": \"dp-1\" }", "localhost", NULL,
+		   &req);
 	CHECK(req.status == 200);
 	km_buf_fini(&req.out);
 	e.cfg.dp_server.authn.dp_proxy.type = "";
 
 	/* unknown proxy type */
-	run_handle(&e, a, cert, "{\"mesh\":\"default\",\"name\":\"dp-1\",\"proxyType\":\"ingress\"}", "localhost",
-		   NULL, &req);
+	run_handle(&e, a, cert,
+		   "{\"mesh\":\"default\",\"name\":\"dp-1\",\"proxyType\":\"ingress\"}",
+		   "localhost", NULL, &req);
 	CHECK(req.status == 500);
 	km_buf_fini(&req.out);
 
@@ -624,26 +694,34 @@ static void test_server(void)
 	e.cfg.bootstrap_server.params.xds_port = 0;
 	e.cfg.dp_server.port = 5679;
 	CHECK(generate(&e, a, ok, "127.0.0.1", cert, &got, NULL) == 200);
-	struct km_json *ads = km_json_get(km_json_get(got, "staticResources"), "clusters")->items[1];
+	struct km_json *ads =
+		km_json_get(km_json_get(got, "staticResources"), "clusters")->items[1];
 	CHECK_STREQ(km_json_get_string(ads, "type").ptr, "STATIC");
 	CHECK_STREQ(km_json_get_string(ads, "sni").ptr, "");
-	struct km_json *sa = km_json_get(km_json_get(km_json_get(km_json_get(km_json_get(km_json_get(
-	    ads, "loadAssignment"), "endpoints")->items[0], "lbEndpoints")->items[0], "endpoint"), "address"),
-	    "socketAddress");
+	struct km_json *sa = km_json_get(
+		km_json_get(km_json_get(km_json_get(km_json_get(km_json_get(ads, "loadAssignment"),
+								"endpoints")
+							    ->items[0],
+						    "lbEndpoints")
+						->items[0],
+					"endpoint"),
+			    "address"),
+		"socketAddress");
 	CHECK_STREQ(km_json_get_string(sa, "address").ptr, "127.0.0.1");
 	CHECK(km_json_get(sa, "portValue")->i == 5679);
 	run_handle(&e, a, cert, ok, "kuma-cp.example:5678", NULL, &req);
 	CHECK(req.status == 400);
-	CHECK_STREQ(km_buf_cstr(&req.out),
-		    "A data plane proxy is trying to connect to the control plane using \"kuma-cp.example\" address, "
-		    "but the certificate in the control plane has the following SANs [\"127.0.0.1\" \"localhost\"]. "
-		    "Either change the --cp-address in kuma-dp to one of those or execute the following steps:\n"
-		    "1) Generate a new certificate with the address you are trying to use. It is recommended to use "
-		    "trusted Certificate Authority, but you can also generate self-signed certificates using "
-		    "'kumactl generate tls-certificate --type=server --hostname=kuma-cp.example'\n"
-		    "2) Set KUMA_GENERAL_TLS_CERT_FILE and KUMA_GENERAL_TLS_KEY_FILE or the equivalent in Kuma CP "
-		    "config file to the new certificate.\n"
-		    "3) Start kuma-dp, the control plane picks up the new certificate on its own.");
+	CHECK_STREQ(
+		km_buf_cstr(&req.out),
+		"A data plane proxy is trying to connect to the control plane using \"kuma-cp.example\" address, "
+		"but the certificate in the control plane has the following SANs [\"127.0.0.1\" \"localhost\"]. "
+		"Either change the --cp-address in kuma-dp to one of those or execute the following steps:\n"
+		"1) Generate a new certificate with the address you are trying to use. It is recommended to use "
+		"trusted Certificate Authority, but you can also generate self-signed certificates using "
+		"'kumactl generate tls-certificate --type=server --hostname=kuma-cp.example'\n"
+		"2) Set KUMA_GENERAL_TLS_CERT_FILE and KUMA_GENERAL_TLS_KEY_FILE or the equivalent in Kuma CP "
+		"config file to the new certificate.\n"
+		"3) Start kuma-dp, the control plane picks up the new certificate on its own.");
 	km_buf_fini(&req.out);
 	run_handle(&e, a, cert, ok, "[::1]:5678", NULL, &req);
 	CHECK(req.status == 400);
@@ -652,76 +730,92 @@ static void test_server(void)
 	/* a leaf with CA:FALSE cannot be the trust anchor */
 	run_handle(&e, a, leaf, ok, "localhost", NULL, &req);
 	CHECK(req.status == 400);
-	CHECK(strncmp(km_buf_cstr(&req.out), "A data plane proxy is trying to verify the control plane using the "
-					     "certificate which is not a certificate authority", 100) == 0);
+	CHECK(strncmp(km_buf_cstr(&req.out),
+		      "A data plane proxy is trying to verify the control plane using the "
+		      "certificate which is not a certificate authority",
+		      100) == 0);
 	km_buf_fini(&req.out);
 	/* ...unless the proxy brings its own CA, which is then what Envoy trusts */
 	struct km_buf rb = KM_BUF_INIT;
-	km_buf_puts(&rb, "{\"mesh\":\"default\",\"name\":\"dp-1\",\"dataplaneToken\":\"t\",\"caCert\":");
+	km_buf_puts(&rb,
+		    "{\"mesh\":\"default\",\"name\":\"dp-1\",\"dataplaneToken\":\"t\",\"caCert\":");
 	km_json_write_string(&rb, km_str_c(cert));
 	km_buf_puts(&rb, "}");
 	CHECK(generate(&e, a, km_buf_cstr(&rb), "localhost", leaf, &got, NULL) == 200);
 	km_buf_reset(&rb);
-	km_buf_puts(&rb, "{\"mesh\":\"default\",\"name\":\"dp-1\",\"dataplaneToken\":\"t\",\"caCert\":");
+	km_buf_puts(&rb,
+		    "{\"mesh\":\"default\",\"name\":\"dp-1\",\"dataplaneToken\":\"t\",\"caCert\":");
 	km_json_write_string(&rb, km_str_c(leaf));
 	km_buf_puts(&rb, "}");
 	CHECK(generate(&e, a, km_buf_cstr(&rb), "localhost", cert, &got, NULL) == 400);
 	km_buf_reset(&rb);
-	CHECK(generate(&e, a, "{\"mesh\":\"default\",\"name\":\"dp-1\",\"dataplaneToken\":\"t\",\"caCert\":\"junk\"}",
-		       "localhost", cert, &got, NULL) == 500);
+	CHECK(generate(
+		      &e, a,
+		      "{\"mesh\":\"default\",\"name\":\"dp-1\",\"dataplaneToken\":\"t\",\"caCert\":\"junk\"}",
+		      "localhost", cert, &got, NULL) == 500);
 	e.cfg.bootstrap_server.params.xds_host = "localhost";
 
 	/* dataplaneResource: validated, mesh must exist, never stored */
 	const char *eb = NULL;
-	CHECK(generate(&e, a,
-		       "{\"mesh\":\"default\",\"name\":\"dp-2\",\"dataplaneToken\":\"t\",\"dataplaneResource\":"
-		       "\"{\\\"type\\\":\\\"Dataplane\\\",\\\"mesh\\\":\\\"default\\\",\\\"name\\\":\\\"dp-2\\\","
-		       "\\\"networking\\\":{\\\"address\\\":\\\"10.0.0.2\\\",\\\"inbound\\\":[{\\\"port\\\":8080}]}}\"}",
-		       "localhost", cert, &got, &eb) == 200);
-	CHECK(got && km_json_get(km_json_get(km_json_get(got, "node"), "metadata"), "dataplane.resource"));
+	CHECK(generate(
+		      &e, a,
+		      "{\"mesh\":\"default\",\"name\":\"dp-2\",\"dataplaneToken\":\"t\",\"dataplaneResource\":"
+		      "\"{\\\"type\\\":\\\"Dataplane\\\",\\\"mesh\\\":\\\"default\\\",\\\"name\\\":\\\"dp-2\\\","
+		      "\\\"networking\\\":{\\\"address\\\":\\\"10.0.0.2\\\",\\\"inbound\\\":[{\\\"port\\\":8080}]}}\"}",
+		      "localhost", cert, &got, &eb) == 200);
+	CHECK(got &&
+	      km_json_get(km_json_get(km_json_get(got, "node"), "metadata"), "dataplane.resource"));
 	struct km_resource r;
-	CHECK(cp_store_get(e.rt.store, a, km_rtype_by_name(KM_STR("Dataplane")), KM_STR("default"), KM_STR("dp-2"),
-			   &r) == -KM_E_NOT_FOUND);
-	CHECK(generate(&e, a,
-		       "{\"mesh\":\"other\",\"name\":\"dp-2\",\"dataplaneToken\":\"t\",\"dataplaneResource\":"
-		       "\"{\\\"type\\\":\\\"Dataplane\\\",\\\"mesh\\\":\\\"other\\\",\\\"name\\\":\\\"dp-2\\\","
-		       "\\\"networking\\\":{\\\"address\\\":\\\"10.0.0.2\\\",\\\"inbound\\\":[{\\\"port\\\":8080}]}}\"}",
-		       "localhost", cert, &got, &eb) == 422);
+	CHECK(cp_store_get(e.rt.store, a, km_rtype_by_name(KM_STR("Dataplane")), KM_STR("default"),
+			   KM_STR("dp-2"), &r) == -KM_E_NOT_FOUND);
+	CHECK(generate(
+		      &e, a,
+		      "{\"mesh\":\"other\",\"name\":\"dp-2\",\"dataplaneToken\":\"t\",\"dataplaneResource\":"
+		      "\"{\\\"type\\\":\\\"Dataplane\\\",\\\"mesh\\\":\\\"other\\\",\\\"name\\\":\\\"dp-2\\\","
+		      "\\\"networking\\\":{\\\"address\\\":\\\"10.0.0.2\\\",\\\"inbound\\\":[{\\\"port\\\":8080}]}}\"}",
+		      "localhost", cert, &got, &eb) == 422);
 	CHECK_STREQ(eb, "mesh: mesh \"other\" does not exist");
-	CHECK(generate(&e, a,
-		       "{\"mesh\":\"default\",\"name\":\"dp-2\",\"dataplaneToken\":\"t\",\"dataplaneResource\":"
-		       "\"{\\\"type\\\":\\\"Dataplane\\\",\\\"mesh\\\":\\\"default\\\",\\\"name\\\":\\\"dp-2\\\","
-		       "\\\"networking\\\":{\\\"inbound\\\":[{\\\"port\\\":8080}]}}\"}",
-		       "localhost", cert, &got, &eb) == 422);
+	CHECK(generate(
+		      &e, a,
+		      "{\"mesh\":\"default\",\"name\":\"dp-2\",\"dataplaneToken\":\"t\",\"dataplaneResource\":"
+		      "\"{\\\"type\\\":\\\"Dataplane\\\",\\\"mesh\\\":\\\"default\\\",\\\"name\\\":\\\"dp-2\\\","
+		      "\\\"networking\\\":{\\\"inbound\\\":[{\\\"port\\\":8080}]}}\"}",
+		      "localhost", cert, &got, &eb) == 422);
 	CHECK(eb && strstr(eb, "networking.address") != NULL);
-	CHECK(generate(&e, a,
-		       "{\"mesh\":\"default\",\"name\":\"dp-2\",\"dataplaneToken\":\"t\",\"dataplaneResource\":"
-		       "\"{\\\"type\\\":\\\"Mesh\\\",\\\"name\\\":\\\"x\\\"}\"}",
-		       "localhost", cert, &got, &eb) == 500);
-	CHECK(generate(&e, a,
-		       "{\"mesh\":\"default\",\"name\":\"dp-2\",\"dataplaneToken\":\"t\",\"dataplaneResource\":"
-		       "\"{\\\"type\\\":\\\"Dataplane\\\",\\\"mesh\\\":\\\"default\\\",\\\"name\\\":\\\"dp-2\\\","
-		       "\\\"networking\\\":{\\\"address\\\":\\\"10.0.0.2\\\",\\\"inbound\\\":[{\\\"port\\\":8080}],"
-		       "\\\"outbound\\\":[{\\\"port\\\":9090,\\\"backendRef\\\":{\\\"kind\\\":\\\"MeshService\\\","
-		       "\\\"name\\\":\\\"x\\\",\\\"port\\\":80}}]}}\",\"dataplaneConfig\":{\"ipFamilyMode\":\"dualstack\","
-		       "\"redirect\":{\"outbound\":{\"enabled\":true,\"port\":15001}}}}",
-		       "localhost", cert, &got, &eb) == 422);
-	CHECK_STREQ(eb, "outbound: should be empty since dataplane is in Transparent Proxying mode");
+	CHECK(generate(
+		      &e, a,
+		      "{\"mesh\":\"default\",\"name\":\"dp-2\",\"dataplaneToken\":\"t\",\"dataplaneResource\":"
+		      "\"{\\\"type\\\":\\\"Mesh\\\",\\\"name\\\":\\\"x\\\"}\"}",
+		      "localhost", cert, &got, &eb) == 500);
+	CHECK(generate(
+		      &e, a,
+		      "{\"mesh\":\"default\",\"name\":\"dp-2\",\"dataplaneToken\":\"t\",\"dataplaneResource\":"
+		      "\"{\\\"type\\\":\\\"Dataplane\\\",\\\"mesh\\\":\\\"default\\\",\\\"name\\\":\\\"dp-2\\\","
+		      "\\\"networking\\\":{\\\"address\\\":\\\"10.0.0.2\\\",\\\"inbound\\\":[{\\\"port\\\":8080}],"
+		      "\\\"outbound\\\":[{\\\"port\\\":9090,\\\"backendRef\\\":{\\\"kind\\\":\\\"MeshService\\\","
+		      "\\\"name\\\":\\\"x\\\",\\\"port\\\":80}}]}}\",\"dataplaneConfig\":{\"ipFamilyMode\":\"dualstack\","
+		      "\"redirect\":{\"outbound\":{\"enabled\":true,\"port\":15001}}}}",
+		      "localhost", cert, &got, &eb) == 422);
+	CHECK_STREQ(eb,
+		    "outbound: should be empty since dataplane is in Transparent Proxying mode");
 
 	/* defaults of a real kuma-cp: admin on the Unix socket in the workdir */
 	e.cfg.bootstrap_server.params.admin_port = 9901;
 	e.cfg.bootstrap_server.params.envoy_admin_unix_socket = true;
 	CHECK(generate(&e, a, ok, "localhost", cert, &got, NULL) == 200);
-	struct km_json *pipe = km_json_get(km_json_get(km_json_get(got, "admin"), "address"), "pipe");
+	struct km_json *pipe =
+		km_json_get(km_json_get(km_json_get(got, "admin"), "address"), "pipe");
 	CHECK(pipe && km_str_eqc(km_json_get_string(pipe, "path"), "/w/kuma-envoy-admin.sock"));
 	CHECK(pipe && km_json_get(pipe, "mode")->i == 384);
 	struct km_json *md = km_json_get(km_json_get(got, "node"), "metadata");
 	CHECK(km_str_eqc(km_json_get_string(md, "dataplane.admin.port"), "9901"));
-	CHECK(km_str_eqc(km_json_get_string(md, "dataplane.admin.socketPath"), "/w/kuma-envoy-admin.sock"));
+	CHECK(km_str_eqc(km_json_get_string(md, "dataplane.admin.socketPath"),
+			 "/w/kuma-envoy-admin.sock"));
 	/* no workdir: TCP admin */
-	CHECK(generate(&e, a, "{\"mesh\":\"default\",\"name\":\"dp-1\",\"dataplaneToken\":\"t\"}", "localhost", cert,
-		       &got, NULL) == 200);
-	CHECK(km_json_get(km_json_get(km_json_get(got, "admin"), "address"), "socketAddress") != NULL);
+	CHECK(generate(&e, a, "{\"mesh\":\"default\",\"name\":\"dp-1\",\"dataplaneToken\":\"t\"}",
+		       "localhost", cert, &got, NULL) == 200);
+	CHECK(km_json_get(km_json_get(km_json_get(got, "admin"), "address"), "socketAddress") !=
+	      NULL);
 
 	km_buf_fini(&rb);
 	km_arena_free(a);

@@ -1,0 +1,1020 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ADS server (see server.h). Ownership: the server owns its streams and mesh
+ * contexts; a stream owns its snapshot (an arena replaced wholesale on each
+ * regeneration), its subscription state (heap) and its insight counters. A
+ * request is decoded into a per-message arena that dies after handling. */
+#include "cp/xds/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "codec/jsonf.h"
+#include "cp/manager.h"
+#include "cp/tokens/tokens.h"
+#include "cp/xds/dpauth.h"
+#include "cp/xds/generate.h"
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "google/protobuf/struct.pb-c.h"
+#include "pb/json.h"
+#include "pb/wire.h"
+#include "resource/validate.h"
+
+#define MAX_BACKOFF_MS (5 * 60 * 1000)
+
+struct snap_res {
+	const char *name;
+	char version[17];
+	const uint8_t *bytes;
+	size_t len;
+};
+
+struct snapshot {
+	struct km_arena *a;
+	struct snap_res *res[CP_XDS_NTYPES];
+	size_t n[CP_XDS_NTYPES];
+};
+
+struct name_ver {
+	char *name;
+	char version[17];
+};
+
+struct type_state {
+	bool subscribed, wildcard;
+	char **names; /* explicit subscriptions */
+	size_t nnames;
+	struct name_ver *sent; /* delta: what the client has (or was last sent) */
+	size_t nsent, capsent;
+	char sotw_version[17];  /* SotW: version of the last response */
+	char nonce[24];
+	uint64_t responses, acks, nacks;
+	uint64_t backoff_ms;
+	struct km_timer retry;
+	struct ads_stream *owner;
+	int type;
+};
+
+struct ads_stream {
+	struct cp_xds_server *srv;
+	struct cp_grpc_stream *gs;
+	bool delta;
+	bool ready;     /* node seen and authenticated */
+	bool closed;
+	char *mesh, *name;
+	char *metadata;  /* node metadata as compact JSON */
+	char *kuma_dp_version, *envoy_version;
+	char id[40];
+	bool registered; /* we created the Dataplane from kuma-dp's dataplane.resource */
+	int64_t connect_time;
+	struct snapshot snap;
+	struct type_state ts[CP_XDS_NTYPES];
+	uint64_t nonce_seq;
+	struct km_timer insight_timer;
+	struct ads_stream *next;
+};
+
+struct mesh_entry {
+	char *name;
+	struct cp_xds_mesh *ctx;
+	bool dirty;
+	struct mesh_entry *next;
+};
+
+struct deregistration {
+	char *mesh, *name;
+	struct km_timer timer;
+	struct cp_xds_server *srv;
+	struct deregistration *next;
+};
+
+struct cp_xds_server {
+	struct cp_runtime *rt;
+	struct ads_stream *streams;
+	struct mesh_entry *meshes;
+	struct deregistration *deregs;
+	struct km_timer recompute;
+	struct cp_grpc_method methods[2];
+	struct cp_xds_stats stats;
+	bool writing; /* our own insight writes are not config changes */
+};
+
+/* ---- helpers ---- */
+
+static void fnv_hex(const uint8_t *p, size_t n, char out[17])
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 1099511628211ULL;
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static struct mesh_entry *mesh_entry(struct cp_xds_server *s, const char *mesh)
+{
+	for (struct mesh_entry *m = s->meshes; m; m = m->next)
+		if (strcmp(m->name, mesh) == 0)
+			return m;
+	struct mesh_entry *m = km_calloc(1, sizeof(*m));
+	m->name = km_strdup(mesh);
+	m->dirty = true;
+	m->next = s->meshes;
+	s->meshes = m;
+	return m;
+}
+
+static const struct cp_xds_mesh *mesh_ctx(struct cp_xds_server *s, const char *mesh)
+{
+	struct mesh_entry *m = mesh_entry(s, mesh);
+	if (m->dirty || !m->ctx) {
+		cp_xds_mesh_free(m->ctx);
+		m->ctx = cp_xds_mesh_build(s->rt, km_str_c(mesh));
+		m->dirty = false;
+	}
+	return m->ctx;
+}
+
+/* ---- snapshot ---- */
+
+static void snapshot_free(struct snapshot *sn)
+{
+	km_arena_free(sn->a);
+	memset(sn, 0, sizeof(*sn));
+}
+
+/* Generates the proxy's resources and encodes them. Returns 0, or an error
+ * when the proxy's Dataplane or mesh is unknown. */
+static int build_snapshot(struct ads_stream *st, struct snapshot *out)
+{
+	struct cp_xds_server *s = st->srv;
+	memset(out, 0, sizeof(*out));
+	const struct cp_xds_mesh *m = mesh_ctx(s, st->mesh);
+	if (!m)
+		return -KM_E_MESH_NOT_FOUND;
+	const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(m, km_str_c(st->name));
+	if (!dp)
+		return -KM_E_NOT_FOUND;
+	out->a = km_arena_new(16384);
+	struct km_arena *tmp = km_arena_new(16384);
+	struct cp_xds_metadata md;
+	struct km_json *mj = NULL;
+	if (st->metadata)
+		km_json_parse(tmp, st->metadata, strlen(st->metadata), &mj, NULL);
+	cp_xds_metadata_parse(tmp, mj, &md);
+	struct cp_xds_resources res;
+	cp_xds_generate(tmp, m, dp, &md, &res);
+	struct km_buf bytes = KM_BUF_INIT, err = KM_BUF_INIT;
+	for (int t = 0; t < CP_XDS_NTYPES; t++) {
+		struct km_json *objs = res.by_type[t];
+		out->res[t] = km_arena_alloc(out->a, (objs->len + 1) * sizeof(struct snap_res));
+		for (size_t i = 0; i < objs->len; i++) {
+			km_buf_reset(&bytes);
+			km_buf_reset(&err);
+			if (km_pb_encode_json(tmp, cp_xds_type_url[t], objs->members[i].val, &bytes, &err)) {
+				km_error("xds", "cannot encode resource proxy=%s.%s name=%.*s error=%s", st->mesh,
+					 st->name, KM_STR_FMT(objs->members[i].key), km_buf_cstr(&err));
+				continue;
+			}
+			struct snap_res *r = &out->res[t][out->n[t]++];
+			r->name = km_arena_strndup(out->a, objs->members[i].key.ptr, objs->members[i].key.len);
+			uint8_t *b = km_arena_alloc(out->a, bytes.len + 1);
+			memcpy(b, bytes.data, bytes.len);
+			r->bytes = b;
+			r->len = bytes.len;
+			fnv_hex(b, bytes.len, r->version);
+		}
+	}
+	km_buf_fini(&bytes);
+	km_buf_fini(&err);
+	km_arena_free(tmp);
+	return 0;
+}
+
+static const struct snap_res *snap_find(const struct snapshot *sn, int t, const char *name)
+{
+	for (size_t i = 0; i < sn->n[t]; i++)
+		if (strcmp(sn->res[t][i].name, name) == 0)
+			return &sn->res[t][i];
+	return NULL;
+}
+
+static bool snapshot_equal(const struct snapshot *x, const struct snapshot *y)
+{
+	for (int t = 0; t < CP_XDS_NTYPES; t++) {
+		if (x->n[t] != y->n[t])
+			return false;
+		for (size_t i = 0; i < x->n[t]; i++) {
+			const struct snap_res *o = snap_find(y, t, x->res[t][i].name);
+			if (!o || strcmp(o->version, x->res[t][i].version) != 0)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* ---- subscription state ---- */
+
+static struct name_ver *sent_find(struct type_state *ts, const char *name)
+{
+	for (size_t i = 0; i < ts->nsent; i++)
+		if (strcmp(ts->sent[i].name, name) == 0)
+			return &ts->sent[i];
+	return NULL;
+}
+
+static void sent_set(struct type_state *ts, const char *name, const char *version)
+{
+	struct name_ver *nv = sent_find(ts, name);
+	if (!nv) {
+		if (ts->nsent == ts->capsent) {
+			ts->capsent = ts->capsent ? ts->capsent * 2 : 16;
+			ts->sent = km_realloc(ts->sent, ts->capsent * sizeof(*ts->sent));
+		}
+		nv = &ts->sent[ts->nsent++];
+		nv->name = km_strdup(name);
+	}
+	snprintf(nv->version, sizeof(nv->version), "%s", version);
+}
+
+static void sent_del(struct type_state *ts, const char *name)
+{
+	for (size_t i = 0; i < ts->nsent; i++)
+		if (strcmp(ts->sent[i].name, name) == 0) {
+			free(ts->sent[i].name);
+			ts->sent[i] = ts->sent[--ts->nsent];
+			return;
+		}
+}
+
+static bool subscribed_to(const struct type_state *ts, const char *name)
+{
+	if (ts->wildcard)
+		return true;
+	for (size_t i = 0; i < ts->nnames; i++)
+		if (strcmp(ts->names[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void names_add(struct type_state *ts, const char *name)
+{
+	for (size_t i = 0; i < ts->nnames; i++)
+		if (strcmp(ts->names[i], name) == 0)
+			return;
+	ts->names = km_realloc(ts->names, (ts->nnames + 1) * sizeof(*ts->names));
+	ts->names[ts->nnames++] = km_strdup(name);
+}
+
+static void names_del(struct type_state *ts, const char *name)
+{
+	for (size_t i = 0; i < ts->nnames; i++)
+		if (strcmp(ts->names[i], name) == 0) {
+			free(ts->names[i]);
+			ts->names[i] = ts->names[--ts->nnames];
+			return;
+		}
+}
+
+static void names_clear(struct type_state *ts)
+{
+	for (size_t i = 0; i < ts->nnames; i++)
+		free(ts->names[i]);
+	free(ts->names);
+	ts->names = NULL;
+	ts->nnames = 0;
+}
+
+static void type_state_fini(struct type_state *ts, struct km_loop *loop)
+{
+	km_loop_timer_stop(loop, &ts->retry);
+	names_clear(ts);
+	for (size_t i = 0; i < ts->nsent; i++)
+		free(ts->sent[i].name);
+	free(ts->sent);
+}
+
+/* ---- sending ---- */
+
+static void next_nonce(struct ads_stream *st, struct type_state *ts)
+{
+	snprintf(ts->nonce, sizeof(ts->nonce), "%llu", (unsigned long long)++st->nonce_seq);
+}
+
+static void send_msg(struct ads_stream *st, const ProtobufCMessage *m)
+{
+	struct km_buf out = KM_BUF_INIT;
+	km_pb_wire_pack(m, &out);
+	cp_grpc_send(st->gs, out.data, out.len);
+	km_buf_fini(&out);
+	st->srv->stats.responses_sent++;
+}
+
+/* Delta: send what the client lacks for type <t>; <force> resends everything
+ * it is subscribed to. Returns true when a response went out. */
+static bool push_delta(struct ads_stream *st, int t, bool force)
+{
+	struct type_state *ts = &st->ts[t];
+	if (!ts->subscribed || !st->snap.a)
+		return false;
+	struct km_arena *a = km_arena_new(4096);
+	size_t n = st->snap.n[t];
+	Envoy__Service__Discovery__V3__Resource **rs = km_arena_alloc(a, (n + 1) * sizeof(*rs));
+	size_t nr = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct snap_res *r = &st->snap.res[t][i];
+		if (!subscribed_to(ts, r->name))
+			continue;
+		struct name_ver *have = sent_find(ts, r->name);
+		if (!force && have && strcmp(have->version, r->version) == 0)
+			continue;
+		Envoy__Service__Discovery__V3__Resource *res = km_arena_alloc(a, sizeof(*res));
+		envoy__service__discovery__v3__resource__init(res);
+		Google__Protobuf__Any *any = km_arena_alloc(a, sizeof(*any));
+		google__protobuf__any__init(any);
+		any->type_url = (char *)cp_xds_type_url[t];
+		any->value.data = (uint8_t *)r->bytes;
+		any->value.len = r->len;
+		res->name = (char *)r->name;
+		res->version = (char *)r->version;
+		res->resource = any;
+		rs[nr++] = res;
+	}
+	char **removed = km_arena_alloc(a, (ts->nsent + 1) * sizeof(*removed));
+	size_t nrem = 0;
+	for (size_t i = 0; i < ts->nsent; i++)
+		if (!snap_find(&st->snap, t, ts->sent[i].name))
+			removed[nrem++] = km_arena_strdup(a, ts->sent[i].name);
+	bool sent = false;
+	if (nr || nrem) {
+		Envoy__Service__Discovery__V3__DeltaDiscoveryResponse resp =
+		    ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_RESPONSE__INIT;
+		next_nonce(st, ts);
+		resp.type_url = (char *)cp_xds_type_url[t];
+		resp.n_resources = nr;
+		resp.resources = rs;
+		resp.n_removed_resources = nrem;
+		resp.removed_resources = removed;
+		resp.nonce = ts->nonce;
+		resp.system_version_info = ts->nonce;
+		send_msg(st, &resp.base);
+		for (size_t i = 0; i < nr; i++)
+			sent_set(ts, rs[i]->name, rs[i]->version);
+		for (size_t i = 0; i < nrem; i++)
+			sent_del(ts, removed[i]);
+		ts->responses++;
+		st->srv->stats.resources_sent += nr;
+		sent = true;
+	}
+	km_arena_free(a);
+	return sent;
+}
+
+static void sotw_version(const struct snapshot *sn, int t, const struct type_state *ts, char out[17])
+{
+	struct km_buf b = KM_BUF_INIT;
+	for (size_t i = 0; i < sn->n[t]; i++)
+		if (ts->wildcard || subscribed_to(ts, sn->res[t][i].name))
+			km_buf_printf(&b, "%s=%s;", sn->res[t][i].name, sn->res[t][i].version);
+	fnv_hex((const uint8_t *)km_buf_cstr(&b), b.len, out);
+	km_buf_fini(&b);
+}
+
+static bool push_sotw(struct ads_stream *st, int t, bool force)
+{
+	struct type_state *ts = &st->ts[t];
+	if (!ts->subscribed || !st->snap.a)
+		return false;
+	char version[17];
+	sotw_version(&st->snap, t, ts, version);
+	if (!force && strcmp(version, ts->sotw_version) == 0)
+		return false;
+	struct km_arena *a = km_arena_new(4096);
+	size_t n = st->snap.n[t], nr = 0;
+	Google__Protobuf__Any **anys = km_arena_alloc(a, (n + 1) * sizeof(*anys));
+	for (size_t i = 0; i < n; i++) {
+		const struct snap_res *r = &st->snap.res[t][i];
+		if (!ts->wildcard && !subscribed_to(ts, r->name))
+			continue;
+		Google__Protobuf__Any *any = km_arena_alloc(a, sizeof(*any));
+		google__protobuf__any__init(any);
+		any->type_url = (char *)cp_xds_type_url[t];
+		any->value.data = (uint8_t *)r->bytes;
+		any->value.len = r->len;
+		anys[nr++] = any;
+	}
+	Envoy__Service__Discovery__V3__DiscoveryResponse resp =
+	    ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_RESPONSE__INIT;
+	next_nonce(st, ts);
+	resp.version_info = version;
+	resp.type_url = (char *)cp_xds_type_url[t];
+	resp.n_resources = nr;
+	resp.resources = anys;
+	resp.nonce = ts->nonce;
+	send_msg(st, &resp.base);
+	snprintf(ts->sotw_version, sizeof(ts->sotw_version), "%s", version);
+	ts->responses++;
+	st->srv->stats.resources_sent += nr;
+	km_arena_free(a);
+	return true;
+}
+
+static bool push(struct ads_stream *st, int t, bool force)
+{
+	if (st->ts[t].retry.armed)
+		return false; /* backing off after a NACK */
+	return st->delta ? push_delta(st, t, force) : push_sotw(st, t, force);
+}
+
+static void push_all(struct ads_stream *st)
+{
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		push(st, t, false);
+}
+
+/* Recomputes the proxy; sends only what changed. */
+static void regenerate(struct ads_stream *st)
+{
+	if (!st->ready || st->closed)
+		return;
+	struct snapshot next;
+	int rc = build_snapshot(st, &next);
+	st->srv->stats.regenerations++;
+	if (rc) {
+		km_debug("xds", "no configuration for proxy yet proxy=%s.%s error=%s", st->mesh, st->name,
+			 km_strerror(rc));
+		return;
+	}
+	if (st->snap.a && snapshot_equal(&st->snap, &next)) {
+		st->srv->stats.regenerations_noop++;
+		snapshot_free(&next);
+		return;
+	}
+	snapshot_free(&st->snap);
+	st->snap = next;
+	push_all(st);
+}
+
+/* ---- insights ---- */
+
+static struct km_json *type_stats(struct km_arena *a, const struct type_state *ts)
+{
+	struct km_json *o = km_json_object(a);
+	if (ts->responses)
+		km_json_set(a, o, "responsesSent", km_json_cstring(a, km_arena_printf(a, "%llu", (unsigned long long)ts->responses)));
+	if (ts->acks)
+		km_json_set(a, o, "responsesAcknowledged", km_json_cstring(a, km_arena_printf(a, "%llu", (unsigned long long)ts->acks)));
+	if (ts->nacks)
+		km_json_set(a, o, "responsesRejected", km_json_cstring(a, km_arena_printf(a, "%llu", (unsigned long long)ts->nacks)));
+	return o;
+}
+
+static void write_insight(struct ads_stream *st, bool disconnected)
+{
+	struct cp_xds_server *s = st->srv;
+	struct km_arena *a = km_arena_new(8192);
+	const struct km_rtype *t = km_rtype_by_name(KM_STR("DataplaneInsight"));
+	struct km_resource cur;
+	bool have = cp_store_get(s->rt->store, a, t, km_str_c(st->mesh), km_str_c(st->name), &cur) == 0;
+	struct km_json *spec = NULL;
+	if (have)
+		km_json_parse(a, cur.spec.ptr, cur.spec.len, &spec, NULL);
+	if (!spec || spec->kind != KM_JSON_OBJECT)
+		spec = km_json_object(a);
+	struct km_json *subs = km_json_get(spec, "subscriptions");
+	if (!subs || subs->kind != KM_JSON_ARRAY) {
+		subs = km_json_array(a);
+		km_json_set(a, spec, "subscriptions", subs);
+	}
+	struct km_json *mine = NULL;
+	for (size_t i = 0; i < subs->len; i++)
+		if (km_str_eqc(km_json_get_string(subs->items[i], "id"), st->id))
+			mine = subs->items[i];
+	if (!mine) {
+		mine = km_json_object(a);
+		km_json_array_push(a, subs, mine);
+	}
+	int64_t now = km_time_now();
+	struct type_state total = {0};
+	for (int i = 0; i < CP_XDS_NTYPES; i++) {
+		total.responses += st->ts[i].responses;
+		total.acks += st->ts[i].acks;
+		total.nacks += st->ts[i].nacks;
+	}
+	struct km_json *status = km_json_fmt(a, "{\"lastUpdateTime\":%s,\"total\":%J,\"cds\":%J,\"eds\":%J,\"lds\":%J,\"rds\":{}}",
+					     km_time_format(a, now), type_stats(a, &total),
+					     type_stats(a, &st->ts[CP_XDS_CLUSTER]),
+					     type_stats(a, &st->ts[CP_XDS_ENDPOINT]),
+					     type_stats(a, &st->ts[CP_XDS_LISTENER]));
+	km_json_set(a, mine, "id", km_json_cstring(a, st->id));
+	km_json_set(a, mine, "controlPlaneInstanceId", km_json_cstring(a, s->rt->instance_id));
+	km_json_set(a, mine, "connectTime", km_json_cstring(a, km_time_format(a, st->connect_time)));
+	if (disconnected)
+		km_json_set(a, mine, "disconnectTime", km_json_cstring(a, km_time_format(a, now)));
+	km_json_set(a, mine, "status", status);
+	km_json_set(a, mine, "version",
+		    km_json_fmt(a, "{\"kumaDp\":{\"version\":%s},\"envoy\":{\"version\":%s}}",
+				st->kuma_dp_version ? st->kuma_dp_version : "",
+				st->envoy_version ? st->envoy_version : ""));
+	/* keep the last subscriptions only (metrics.dataplane.subscriptionLimit) */
+	int limit = s->rt->cfg ? s->rt->cfg->metrics.dataplane.subscription_limit : 2;
+	if (limit > 0 && subs->len > (size_t)limit) {
+		size_t drop = subs->len - (size_t)limit;
+		memmove(subs->items, subs->items + drop, (size_t)limit * sizeof(*subs->items));
+		subs->len = (size_t)limit;
+	}
+	struct km_json *md = NULL;
+	if (st->metadata)
+		km_json_parse(a, st->metadata, strlen(st->metadata), &md, NULL);
+	if (md)
+		km_json_set(a, spec, "metadata", md);
+	struct km_resource_doc d = {.type = t, .mesh = km_str_c(st->mesh), .name = km_str_c(st->name), .spec = spec};
+	struct km_resource r;
+	km_resource_from_doc(a, &d, &r);
+	s->writing = true;
+	int rc;
+	if (have) {
+		r.version = cur.version;
+		r.ctime = cur.ctime;
+		rc = cp_store_update(s->rt->store, &r);
+	} else {
+		rc = cp_store_create(s->rt->store, &r);
+	}
+	s->writing = false;
+	if (rc && rc != -KM_E_MESH_NOT_FOUND)
+		km_debug("xds", "cannot write dataplane insight proxy=%s.%s error=%s", st->mesh, st->name,
+			 km_strerror(rc));
+	km_arena_free(a);
+}
+
+static void on_insight_timer(struct km_loop *loop, void *ctx)
+{
+	struct ads_stream *st = ctx;
+	if (!st->closed)
+		write_insight(st, false);
+}
+
+/* Counters are flushed at most once per status flush interval. */
+static void insight_dirty(struct ads_stream *st)
+{
+	if (st->insight_timer.armed)
+		return;
+	int64_t iv = st->srv->rt->cfg ? st->srv->rt->cfg->xds_server.dataplane_status_flush_interval : 0;
+	uint64_t ms = iv > 0 ? (uint64_t)(iv / 1000000) : 10000;
+	km_loop_timer_start(st->srv->rt->loop, &st->insight_timer, ms, on_insight_timer, st);
+}
+
+/* ---- registration ---- */
+
+static void cancel_deregistration(struct cp_xds_server *s, const char *mesh, const char *name)
+{
+	for (struct deregistration **p = &s->deregs; *p; p = &(*p)->next)
+		if (strcmp((*p)->mesh, mesh) == 0 && strcmp((*p)->name, name) == 0) {
+			struct deregistration *d = *p;
+			*p = d->next;
+			km_loop_timer_stop(s->rt->loop, &d->timer);
+			free(d->mesh);
+			free(d->name);
+			free(d);
+			return;
+		}
+}
+
+static bool stream_for(struct cp_xds_server *s, const char *mesh, const char *name)
+{
+	for (struct ads_stream *o = s->streams; o; o = o->next)
+		if (o->ready && !o->closed && strcmp(o->mesh, mesh) == 0 && strcmp(o->name, name) == 0)
+			return true;
+	return false;
+}
+
+static void on_deregister(struct km_loop *loop, void *ctx)
+{
+	struct deregistration *d = ctx;
+	struct cp_xds_server *s = d->srv;
+	if (!stream_for(s, d->mesh, d->name)) {
+		int rc = cp_store_remove(s->rt->store, km_rtype_by_name(KM_STR("Dataplane")), km_str_c(d->mesh),
+					 km_str_c(d->name), 0);
+		if (rc == 0)
+			km_info("xds", "dataplane deregistered after its stream closed proxy=%s.%s", d->mesh, d->name);
+	}
+	cancel_deregistration(s, d->mesh, d->name);
+}
+
+/* kuma-dp sent its Dataplane in the node metadata: create or update it. */
+static int register_dataplane(struct ads_stream *st, struct km_arena *a, const struct km_json *md,
+			      struct km_buf *err)
+{
+	struct km_str res = km_json_get_string(md, "dataplane.resource");
+	if (!res.len)
+		return 0;
+	struct km_json *doc;
+	struct km_resource_doc d;
+	if (km_json_parse(a, res.ptr, res.len, &doc, err) ||
+	    km_resource_doc_from_json(a, doc, km_rtype_by_name(KM_STR("Dataplane")), &d, err))
+		return -KM_E_PARSE;
+	d.mesh = km_str_c(st->mesh);
+	d.name = km_str_c(st->name);
+	struct km_violations v;
+	km_violations_init(&v, a);
+	if (km_validate_resource(a, &d, &v) != 0 || v.len) {
+		km_buf_printf(err, "invalid dataplane: %s: %s", v.len ? v.items[0].field : "",
+			      v.len ? v.items[0].message : "");
+		return -KM_E_INVALID;
+	}
+	struct km_resource cur;
+	int rc = cp_store_get(st->srv->rt->store, a, d.type, d.mesh, d.name, &cur);
+	if (rc == 0) {
+		struct km_violations uv;
+		km_violations_init(&uv, a);
+		rc = cp_manager_update(st->srv->rt, a, &cur, &d, &uv);
+	} else {
+		rc = cp_manager_create(st->srv->rt, a, &d, &v);
+	}
+	if (rc) {
+		km_buf_printf(err, "cannot register dataplane: %s", km_strerror(rc));
+		return rc;
+	}
+	st->registered = true;
+	cancel_deregistration(st->srv, st->mesh, st->name);
+	return 0;
+}
+
+/* First request: node identity, authentication, registration, insight. */
+static int handshake(struct ads_stream *st, const Envoy__Config__Core__V3__Node *node, struct km_arena *a)
+{
+	if (!node || !node->id || !*node->id) {
+		cp_grpc_finish(st->gs, CP_GRPC_INVALID_ARGUMENT, "the first request must carry the node");
+		return -1;
+	}
+	const char *dot = strchr(node->id, '.');
+	if (!dot || dot == node->id || !dot[1]) {
+		cp_grpc_finish(st->gs, CP_GRPC_INVALID_ARGUMENT, "node id must be <mesh>.<name>");
+		return -1;
+	}
+	st->mesh = km_strndup(node->id, (size_t)(dot - node->id));
+	st->name = km_strdup(dot + 1);
+	struct km_json *md = node->metadata ? km_pb_to_json(a, &node->metadata->base) : NULL;
+	if (md) {
+		struct km_buf b = KM_BUF_INIT;
+		km_json_write(&b, md, 0, 0);
+		st->metadata = km_buf_steal(&b);
+		struct km_json *ver = km_json_get(md, "version");
+		struct km_str kdp = km_json_get_string(km_json_get(ver, "kumaDp"), "version");
+		struct km_str env = km_json_get_string(km_json_get(ver, "envoy"), "version");
+		st->kuma_dp_version = km_strndup(kdp.ptr ? kdp.ptr : "", kdp.len);
+		st->envoy_version = km_strndup(env.ptr ? env.ptr : "", env.len);
+	}
+	/* the Dataplane's labels for token binding: the announced one, else the stored one */
+	struct km_json *labels = NULL;
+	struct km_str res = km_json_get_string(md, "dataplane.resource");
+	struct km_json *doc = NULL;
+	if (res.len && km_json_parse(a, res.ptr, res.len, &doc, NULL) == 0)
+		labels = km_json_get(doc, "labels");
+	if (!labels) {
+		struct km_resource cur;
+		if (cp_store_get(st->srv->rt->store, a, km_rtype_by_name(KM_STR("Dataplane")),
+				 km_str_c(st->mesh), km_str_c(st->name), &cur) == 0 && cur.labels.len)
+			km_json_parse(a, cur.labels.ptr, cur.labels.len, &labels, NULL);
+	}
+	const char *token = cp_grpc_metadata(st->gs, "authorization");
+	if (token && strncmp(token, "Bearer ", 7) == 0)
+		token += 7;
+	struct km_buf err = KM_BUF_INIT;
+	int rc = cp_dpauth_check(st->srv->rt, a, token ? token : "", km_str_c(st->mesh), km_str_c(st->name),
+				 labels, &err);
+	if (rc) {
+		km_warn("xds", "proxy rejected proxy=%s peer=%s reason=%s", node->id, cp_grpc_peer(st->gs),
+			km_buf_cstr(&err));
+		cp_grpc_finish(st->gs, rc == -KM_E_FORBIDDEN ? CP_GRPC_PERMISSION_DENIED : CP_GRPC_UNAUTHENTICATED,
+			       km_buf_cstr(&err));
+		km_buf_fini(&err);
+		return -1;
+	}
+	rc = register_dataplane(st, a, md, &err);
+	if (rc) {
+		km_warn("xds", "proxy rejected proxy=%s reason=%s", node->id, km_buf_cstr(&err));
+		cp_grpc_finish(st->gs, CP_GRPC_INVALID_ARGUMENT, km_buf_cstr(&err));
+		km_buf_fini(&err);
+		return -1;
+	}
+	km_buf_fini(&err);
+	char uuid[37];
+	cp_tokens_uuid(uuid);
+	snprintf(st->id, sizeof(st->id), "%s", uuid);
+	st->connect_time = km_time_now();
+	st->ready = true;
+	km_info("xds", "proxy connected proxy=%s protocol=%s peer=%s", node->id, st->delta ? "delta" : "sotw",
+		cp_grpc_peer(st->gs));
+	write_insight(st, false);
+	regenerate(st);
+	return 0;
+}
+
+/* ---- NACK backoff ---- */
+
+static void on_retry(struct km_loop *loop, void *ctx)
+{
+	struct type_state *ts = ctx;
+	/* resend the current version of everything of that type */
+	push(ts->owner, ts->type, true);
+}
+
+static void nack(struct ads_stream *st, struct type_state *ts, const char *detail)
+{
+	ts->nacks++;
+	st->srv->stats.nacks++;
+	ts->backoff_ms = ts->backoff_ms ? ts->backoff_ms * 2 : 5000;
+	if (st->srv->rt->cfg && st->srv->rt->cfg->xds_server.nack_backoff > 0 && ts->backoff_ms == 5000)
+		ts->backoff_ms = (uint64_t)(st->srv->rt->cfg->xds_server.nack_backoff / 1000000);
+	if (ts->backoff_ms > MAX_BACKOFF_MS)
+		ts->backoff_ms = MAX_BACKOFF_MS;
+	km_warn("xds", "configuration rejected by proxy proxy=%s.%s type=%s retry_ms=%llu error=%s", st->mesh,
+		st->name, cp_xds_type_url[ts->type], (unsigned long long)ts->backoff_ms, detail);
+	km_loop_timer_start(st->srv->rt->loop, &ts->retry, ts->backoff_ms, on_retry, ts);
+	insight_dirty(st);
+}
+
+static void ack(struct ads_stream *st, struct type_state *ts)
+{
+	ts->acks++;
+	ts->backoff_ms = 0;
+	st->srv->stats.acks++;
+	insight_dirty(st);
+}
+
+/* ---- request handling ---- */
+
+static void on_delta(struct ads_stream *st, const uint8_t *data, size_t len)
+{
+	struct km_arena *a = km_arena_new(8192);
+	ProtobufCMessage *m;
+	struct km_buf err = KM_BUF_INIT;
+	if (km_pb_wire_decode(a, &envoy__service__discovery__v3__delta_discovery_request__descriptor, data, len,
+			      0, &m, &err)) {
+		km_warn("xds", "malformed DeltaDiscoveryRequest peer=%s error=%s", cp_grpc_peer(st->gs),
+			km_buf_cstr(&err));
+		cp_grpc_finish(st->gs, CP_GRPC_INVALID_ARGUMENT, "malformed DeltaDiscoveryRequest");
+		goto out;
+	}
+	Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req = (void *)m;
+	if (!st->ready && handshake(st, req->node, a))
+		goto out;
+	int t = cp_xds_type_of(km_str_c(req->type_url));
+	if (t < 0)
+		goto out; /* a type we do not serve (runtime, RDS...): nothing to send */
+	struct type_state *ts = &st->ts[t];
+	bool first = !ts->subscribed;
+	ts->subscribed = true;
+	if (req->response_nonce && *req->response_nonce) {
+		if (req->error_detail && req->error_detail->message && *req->error_detail->message)
+			nack(st, ts, req->error_detail->message);
+		else if (strcmp(req->response_nonce, ts->nonce) == 0)
+			ack(st, ts);
+	}
+	bool changed = false;
+	if (first && req->n_resource_names_subscribe == 0 && (t == CP_XDS_CLUSTER || t == CP_XDS_LISTENER))
+		ts->wildcard = true;
+	for (size_t i = 0; i < req->n_resource_names_subscribe; i++) {
+		const char *n = req->resource_names_subscribe[i];
+		if (strcmp(n, "*") == 0) {
+			ts->wildcard = true;
+		} else {
+			names_add(ts, n);
+			sent_del(ts, n); /* the server must answer for every subscribed name */
+		}
+		changed = true;
+	}
+	for (size_t i = 0; i < req->n_resource_names_unsubscribe; i++) {
+		const char *n = req->resource_names_unsubscribe[i];
+		if (strcmp(n, "*") == 0)
+			ts->wildcard = false;
+		names_del(ts, n);
+		sent_del(ts, n);
+	}
+	for (size_t i = 0; i < req->n_initial_resource_versions; i++) {
+		const char *k = req->initial_resource_versions[i]->key;
+		const char *v = req->initial_resource_versions[i]->value;
+		if (k && v)
+			sent_set(ts, k, v);
+	}
+	if (first || changed)
+		push(st, t, false);
+out:
+	km_buf_fini(&err);
+	km_arena_free(a);
+}
+
+static void on_sotw(struct ads_stream *st, const uint8_t *data, size_t len)
+{
+	struct km_arena *a = km_arena_new(8192);
+	ProtobufCMessage *m;
+	struct km_buf err = KM_BUF_INIT;
+	if (km_pb_wire_decode(a, &envoy__service__discovery__v3__discovery_request__descriptor, data, len, 0,
+			      &m, &err)) {
+		km_warn("xds", "malformed DiscoveryRequest peer=%s error=%s", cp_grpc_peer(st->gs), km_buf_cstr(&err));
+		cp_grpc_finish(st->gs, CP_GRPC_INVALID_ARGUMENT, "malformed DiscoveryRequest");
+		goto out;
+	}
+	Envoy__Service__Discovery__V3__DiscoveryRequest *req = (void *)m;
+	if (!st->ready && handshake(st, req->node, a))
+		goto out;
+	int t = cp_xds_type_of(km_str_c(req->type_url));
+	if (t < 0)
+		goto out;
+	struct type_state *ts = &st->ts[t];
+	bool first = !ts->subscribed;
+	ts->subscribed = true;
+	bool is_reply = req->response_nonce && *req->response_nonce;
+	if (is_reply) {
+		if (strcmp(req->response_nonce, ts->nonce) != 0)
+			goto out; /* stale: a newer response is on its way */
+		if (req->error_detail && req->error_detail->message && *req->error_detail->message) {
+			nack(st, ts, req->error_detail->message);
+			goto out;
+		}
+		ack(st, ts);
+	}
+	/* LDS and CDS are wildcard; EDS and SDS name what they want */
+	bool names_changed = false;
+	if (t == CP_XDS_CLUSTER || t == CP_XDS_LISTENER) {
+		ts->wildcard = true;
+	} else {
+		bool same = req->n_resource_names == ts->nnames;
+		for (size_t i = 0; same && i < req->n_resource_names; i++) {
+			bool found = false;
+			for (size_t k = 0; k < ts->nnames && !found; k++)
+				found = strcmp(ts->names[k], req->resource_names[i]) == 0;
+			same = found;
+		}
+		if (!same) {
+			names_clear(ts);
+			for (size_t i = 0; i < req->n_resource_names; i++)
+				names_add(ts, req->resource_names[i]);
+			names_changed = true;
+		}
+	}
+	if (first || names_changed)
+		push(st, t, names_changed);
+out:
+	km_buf_fini(&err);
+	km_arena_free(a);
+}
+
+/* ---- stream lifecycle ---- */
+
+static void *open_stream(void *svc, struct cp_grpc_stream *gs, bool delta)
+{
+	struct cp_xds_server *s = svc;
+	struct ads_stream *st = km_calloc(1, sizeof(*st));
+	st->srv = s;
+	st->gs = gs;
+	st->delta = delta;
+	for (int t = 0; t < CP_XDS_NTYPES; t++) {
+		st->ts[t].owner = st;
+		st->ts[t].type = t;
+	}
+	st->next = s->streams;
+	s->streams = st;
+	s->stats.streams_active++;
+	return st;
+}
+
+static void *open_delta(void *svc, struct cp_grpc_stream *gs)
+{
+	return open_stream(svc, gs, true);
+}
+
+static void *open_sotw(void *svc, struct cp_grpc_stream *gs)
+{
+	return open_stream(svc, gs, false);
+}
+
+static void on_delta_msg(void *ctx, const uint8_t *data, size_t len)
+{
+	on_delta(ctx, data, len);
+}
+
+static void on_sotw_msg(void *ctx, const uint8_t *data, size_t len)
+{
+	on_sotw(ctx, data, len);
+}
+
+static void close_stream(void *ctx)
+{
+	struct ads_stream *st = ctx;
+	struct cp_xds_server *s = st->srv;
+	st->closed = true;
+	for (struct ads_stream **p = &s->streams; *p; p = &(*p)->next)
+		if (*p == st) {
+			*p = st->next;
+			break;
+		}
+	s->stats.streams_active--;
+	if (st->ready) {
+		km_info("xds", "proxy disconnected proxy=%s.%s", st->mesh, st->name);
+		write_insight(st, true);
+		if (st->registered && !stream_for(s, st->mesh, st->name)) {
+			struct deregistration *d = km_calloc(1, sizeof(*d));
+			d->srv = s;
+			d->mesh = km_strdup(st->mesh);
+			d->name = km_strdup(st->name);
+			d->next = s->deregs;
+			s->deregs = d;
+			int64_t delay = s->rt->cfg ? s->rt->cfg->xds_server.dataplane_deregistration_delay : 10000000000LL;
+			km_loop_timer_start(s->rt->loop, &d->timer, (uint64_t)(delay / 1000000), on_deregister, d);
+		}
+	}
+	km_loop_timer_stop(s->rt->loop, &st->insight_timer);
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		type_state_fini(&st->ts[t], s->rt->loop);
+	snapshot_free(&st->snap);
+	free(st->mesh);
+	free(st->name);
+	free(st->metadata);
+	free(st->kuma_dp_version);
+	free(st->envoy_version);
+	free(st);
+}
+
+/* ---- change events ---- */
+
+static void on_recompute(struct km_loop *loop, void *ctx)
+{
+	struct cp_xds_server *s = ctx;
+	for (struct mesh_entry *m = s->meshes; m; m = m->next) {
+		if (!m->dirty)
+			continue;
+		for (struct ads_stream *st = s->streams; st; st = st->next)
+			if (st->ready && strcmp(st->mesh, m->name) == 0)
+				regenerate(st);
+	}
+}
+
+static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, struct km_str mesh,
+		      struct km_str name)
+{
+	struct cp_xds_server *s = ctx;
+	if (s->writing)
+		return;
+	if (t && (km_rtype_has(t, KM_RT_INSIGHT) || strcmp(t->name, "MeshInsight") == 0 ||
+		  strcmp(t->name, "ServiceInsight") == 0))
+		return; /* status records do not shape proxy configuration */
+	bool any = false;
+	for (struct mesh_entry *m = s->meshes; m; m = m->next) {
+		bool hit = op == CP_STORE_RESYNC || !t || t->scope == KM_SCOPE_GLOBAL
+				   ? (t && strcmp(t->name, "Mesh") == 0 ? km_str_eqc(name, m->name) : true)
+				   : km_str_eqc(mesh, m->name);
+		if (hit) {
+			m->dirty = true;
+			any = true;
+		}
+	}
+	if (any && !s->recompute.armed)
+		km_loop_timer_start(s->rt->loop, &s->recompute, 1, on_recompute, s);
+}
+
+struct cp_xds_server *cp_xds_server_new(struct cp_runtime *rt, struct cp_events *bus)
+{
+	struct cp_xds_server *s = km_calloc(1, sizeof(*s));
+	s->rt = rt;
+	s->methods[0] = (struct cp_grpc_method){
+	    "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources", open_delta,
+	    on_delta_msg, close_stream, s};
+	s->methods[1] = (struct cp_grpc_method){
+	    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources", open_sotw,
+	    on_sotw_msg, close_stream, s};
+	cp_events_subscribe(bus, on_change, s);
+	return s;
+}
+
+const struct cp_grpc_method *cp_xds_server_methods(struct cp_xds_server *s, size_t *n)
+{
+	*n = 2;
+	return s->methods;
+}
+
+void cp_xds_server_stats(const struct cp_xds_server *s, struct cp_xds_stats *out)
+{
+	*out = s->stats;
+}
+
+void cp_xds_server_free(struct cp_xds_server *s)
+{
+	if (!s)
+		return;
+	km_loop_timer_stop(s->rt->loop, &s->recompute);
+	while (s->deregs)
+		cancel_deregistration(s, s->deregs->mesh, s->deregs->name);
+	while (s->meshes) {
+		struct mesh_entry *m = s->meshes;
+		s->meshes = m->next;
+		cp_xds_mesh_free(m->ctx);
+		free(m->name);
+		free(m);
+	}
+	free(s);
+}

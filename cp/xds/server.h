@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The xDS server: Aggregated Discovery Service over gRPC, both the delta
+ * (DeltaAggregatedResources, what kuma-dp's bootstrap asks for) and the
+ * state-of-the-world (StreamAggregatedResources) variants. It keeps one
+ * stream object per connected proxy, recomputes a mesh's proxies when a write
+ * touches that mesh (event driven, no polling), sends only resources whose
+ * content changed, registers Dataplanes announced by kuma-dp and maintains
+ * their DataplaneInsight. */
+#ifndef CP_XDS_SERVER_H
+#define CP_XDS_SERVER_H
+
+#include "cp/dpserver/server.h"
+#include "cp/events.h"
+#include "cp/runtime.h"
+
+struct cp_xds_server;
+
+struct cp_xds_stats {
+	uint64_t streams_active;
+	uint64_t responses_sent;
+	uint64_t acks, nacks;
+	uint64_t regenerations;         /* proxy configs recomputed */
+	uint64_t regenerations_noop;    /* ...that changed nothing: nothing sent */
+	uint64_t resources_sent;
+};
+
+struct cp_xds_server *cp_xds_server_new(struct cp_runtime *rt, struct cp_events *bus);
+void cp_xds_server_free(struct cp_xds_server *s);
+/* The gRPC methods to register on the dp-server. */
+const struct cp_grpc_method *cp_xds_server_methods(struct cp_xds_server *s, size_t *n);
+void cp_xds_server_stats(const struct cp_xds_server *s, struct cp_xds_stats *out);
+
+#endif
