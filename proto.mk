@@ -61,9 +61,9 @@ PB_ENVOY_ROOTS := \
 PB_XDS_ROOTS := xds/type/matcher/v3/*.proto udpa/type/v1/typed_struct.proto \
 	xds/type/v3/typed_struct.proto
 
-# Goals that must not trigger generation (`test` and `run` recurse or install
-# first; the sub-make generates).
-PB_SKIP_GOALS := clean deps check-style test run
+# Goals that must not trigger generation (`test` installs first and recurses;
+# its sub-makes generate).
+PB_SKIP_GOALS := clean deps check-style test
 PB_WANTED := $(if $(MAKECMDGOALS),$(filter-out $(PB_SKIP_GOALS),$(MAKECMDGOALS)),all)
 
 $(PB_GEN)/pb.mk: package-lock.json proto.mk scripts/gen-pb-registry.py

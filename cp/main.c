@@ -3,6 +3,7 @@
  * defaults, starts the API and diagnostics servers and runs the event loop
  * until SIGTERM/SIGINT; `version` and `migrate up` as upstream. */
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@ static void on_leader(void *ctx, bool leader)
 {
 	struct leader_ctx *l = ctx;
 	l->leader = leader;
+	l->rt->leader = leader;
 	if (leader)
 		ensure_defaults(l->rt->loop, l);
 	else
@@ -89,6 +91,28 @@ static void on_dp_http(void *ctx, struct cp_http_req *req)
 	req->status = 404;
 	req->content_type = "text/plain";
 	km_buf_puts(&req->out, "404 page not found\n");
+}
+
+static void write_metrics(void *ctx, struct km_buf *out)
+{
+	struct cp_xds_stats st;
+	cp_xds_server_stats(ctx, &st);
+	static const struct {
+		const char *name, *help, *type;
+		size_t off;
+	} rows[] = {
+	    {"xds_streams_active", "Connected ADS streams.", "gauge", offsetof(struct cp_xds_stats, streams_active)},
+	    {"xds_responses_sent_total", "Discovery responses sent.", "counter", offsetof(struct cp_xds_stats, responses_sent)},
+	    {"xds_resources_sent_total", "Resources sent in discovery responses.", "counter", offsetof(struct cp_xds_stats, resources_sent)},
+	    {"xds_acks_total", "Responses acknowledged by proxies.", "counter", offsetof(struct cp_xds_stats, acks)},
+	    {"xds_nacks_total", "Responses rejected by proxies.", "counter", offsetof(struct cp_xds_stats, nacks)},
+	    {"xds_generations_total", "Proxy configurations recomputed.", "counter", offsetof(struct cp_xds_stats, regenerations)},
+	    {"xds_generations_noop_total", "Recomputed configurations identical to what the proxy has (nothing sent).", "counter", offsetof(struct cp_xds_stats, regenerations_noop)},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		km_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].help,
+			      rows[i].name, rows[i].type, rows[i].name,
+			      (unsigned long long)*(const uint64_t *)((const char *)&st + rows[i].off));
 }
 
 static void usage(FILE *f)
@@ -184,6 +208,8 @@ static int run(const char *config_path)
 	struct cp_dpserver *dps = NULL;
 	struct cp_dpserver_cert cert = {0};
 	struct cp_xds_server *xds = cp_xds_server_new(&rt, &bus);
+	rt.metrics = write_metrics;
+	rt.metrics_ctx = xds;
 	insights = cp_insights_start(&rt, &bus, (uint64_t)CP_CONFIG_MS(cfg.metrics.mesh.min_resync_interval));
 	struct cp_workloads *workloads =
 	    cp_workloads_start(&rt, &bus, cfg.mesh_service.deletion_grace_period);

@@ -29,6 +29,10 @@ struct cp_runtime {
 	const char *version;
 	struct km_json *config_json;  /* effective config for GET /config (owned by main) */
 	const struct cp_config *cfg; /* effective configuration (owned by main) */
+	bool leader;                 /* this instance runs the leader-only work */
+	/* appends Prometheus text for GET :5680/metrics (set by main) */
+	void (*metrics)(void *ctx, struct km_buf *out);
+	void *metrics_ctx;
 };
 
 #define KM_VERSION "3.0.0"

@@ -237,3 +237,10 @@ void cp_xds_metadata_parse(struct km_arena *a, const struct km_json *obj, struct
 	out->workdir = km_json_get_string(md, "workdir");
 	out->features = km_json_get(md, "features");
 }
+
+void cp_xds_metadata_node(struct km_arena *a, const struct km_json *node_md, struct cp_xds_metadata *out)
+{
+	cp_xds_metadata_parse(a, node_md, out);
+	/* kuma-dp's bootstrap always names the proxy type */
+	out->proxyless = !km_json_get(node_md, "dataplane.proxyType");
+}

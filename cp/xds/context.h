@@ -77,10 +77,14 @@ struct cp_xds_metadata {
 	struct km_str workdir;
 	struct km_json *features;
 	struct km_json *raw; /* the whole metadata object, or NULL */
+	bool proxyless;      /* a gRPC xDS client, not an Envoy started by kuma-dp */
 };
 
 /* Reads metadata from a DataplaneInsight-style object ({"metadata": {...}})
  * or a node metadata Struct rendered as JSON. */
 void cp_xds_metadata_parse(struct km_arena *a, const struct km_json *obj, struct cp_xds_metadata *out);
+/* From the node metadata of a live stream: also tells proxyless gRPC clients
+ * (no dataplane.proxyType) apart from kuma-dp's Envoys. */
+void cp_xds_metadata_node(struct km_arena *a, const struct km_json *node_md, struct cp_xds_metadata *out);
 
 #endif

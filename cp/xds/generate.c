@@ -192,7 +192,10 @@ static void gen_inbound(struct gen *g)
 
 /* ---- outbound ---- */
 
-static struct km_json *load_assignment(struct gen *g, const char *name, const struct cp_xds_port *p)
+/* gRPC clients drop localities without a weight; Envoy ignores it unless
+ * locality-weighted balancing is on, so only proxyless CLAs carry one. */
+static struct km_json *load_assignment(struct gen *g, const char *name, const struct cp_xds_port *p,
+				       bool locality_weight)
 {
 	struct km_arena *a = g->a;
 	struct km_json *localities = km_json_array(a);
@@ -207,6 +210,8 @@ static struct km_json *load_assignment(struct gen *g, const char *name, const st
 				group = localities->items[k];
 		if (!group) {
 			group = km_json_fmt(a, "{\"lbEndpoints\":[],\"locality\":{\"zone\":%S}}", &e->zone);
+			if (locality_weight)
+				km_json_set(a, group, "loadBalancingWeight", km_json_int(a, 1));
 			km_json_array_push(a, localities, group);
 		}
 		struct km_json *md = km_json_clone(a, e->labels);
@@ -235,7 +240,7 @@ static void gen_outbound_one(struct gen *g, struct km_str address, uint32_t port
 	if (http)
 		km_json_set(a, cluster, "typedExtensionProtocolOptions", http_protocol_options(a, p->app_protocol));
 	add(g, CP_XDS_CLUSTER, name, cluster);
-	add(g, CP_XDS_ENDPOINT, name, load_assignment(g, name, p));
+	add(g, CP_XDS_ENDPOINT, name, load_assignment(g, name, p, false));
 	struct km_json *filter = http ? hcm(g, name, name, false) : tcp_proxy(g, name, name);
 	struct km_json *l = km_json_fmt(
 	    a,
@@ -328,6 +333,45 @@ static void gen_admin(struct gen *g)
 			socket_address(a, g->address, g->md->admin_port), chain, g->reuse_port));
 }
 
+/* ---- proxyless gRPC ---- */
+
+/* gRPC's own xDS client (grpc xds:/// targets) is not an Envoy started by
+ * kuma-dp: it asks for listeners named after its target. Every MeshService
+ * port of the mesh gets an API listener "<service>:<port>" (and "<service>"
+ * for its first port) routing to the service's cluster. */
+static void gen_proxyless(struct gen *g)
+{
+	struct km_arena *a = g->a;
+	if (!g->md->proxyless)
+		return;
+	for (size_t i = 0; i < g->m->nservices; i++) {
+		const struct cp_xds_service *s = &g->m->services[i];
+		for (size_t k = 0; k < s->nports; k++) {
+			const struct cp_xds_port *p = &s->ports[k];
+			const char *cluster = cp_xds_service_kri(a, g->m, s, p);
+			add(g, CP_XDS_CLUSTER, cluster,
+			    km_json_fmt(a,
+					"{\"name\":%s,\"type\":\"EDS\",\"lbPolicy\":\"ROUND_ROBIN\","
+					"\"edsClusterConfig\":{\"edsConfig\":{\"ads\":{},\"resourceApiVersion\":\"V3\"}}}",
+					cluster));
+			add(g, CP_XDS_ENDPOINT, cluster, load_assignment(g, cluster, p, true));
+			const char *names[2] = {km_arena_printf(a, "%.*s:%u", KM_STR_FMT(s->name), p->port),
+						k == 0 ? km_arena_strndup(a, s->name.ptr, s->name.len) : NULL};
+			for (int n = 0; n < 2 && names[n]; n++)
+				add(g, CP_XDS_LISTENER, names[n],
+				    km_json_fmt(
+					a,
+					"{\"name\":%s,\"apiListener\":{\"apiListener\":{\"@type\":"
+					"\"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\","
+					"\"statPrefix\":%s,\"routeConfig\":{\"name\":%s,\"virtualHosts\":[{\"name\":%s,"
+					"\"domains\":[\"*\"],\"routes\":[{\"match\":{\"prefix\":\"\"},\"route\":{\"cluster\":%s}}]}]},"
+					"\"httpFilters\":[{\"name\":\"envoy.filters.http.router\",\"typedConfig\":{\"@type\":"
+					"\"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\"}}]}}}",
+					names[n], names[n], names[n], names[n], cluster));
+		}
+	}
+}
+
 /* The generators, in the order they run. */
 static const struct {
 	const char *name;
@@ -336,6 +380,7 @@ static const struct {
     {"admin", gen_admin},
     {"inbound", gen_inbound},
     {"outbound", gen_outbound},
+    {"proxyless", gen_proxyless},
 };
 
 int cp_xds_generate(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,

@@ -18,6 +18,7 @@
 #include "cp/xds/dpauth.h"
 #include "cp/xds/generate.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "envoy/service/health/v3/hds.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
 #include "pb/json.h"
 #include "pb/wire.h"
@@ -97,7 +98,7 @@ struct cp_xds_server {
 	struct mesh_entry *meshes;
 	struct deregistration *deregs;
 	struct km_timer recompute;
-	struct cp_grpc_method methods[2];
+	struct cp_grpc_method methods[3];
 	struct cp_xds_stats stats;
 	bool writing; /* our own insight writes are not config changes */
 };
@@ -164,7 +165,7 @@ static int build_snapshot(struct ads_stream *st, struct snapshot *out)
 	struct km_json *mj = NULL;
 	if (st->metadata)
 		km_json_parse(tmp, st->metadata, strlen(st->metadata), &mj, NULL);
-	cp_xds_metadata_parse(tmp, mj, &md);
+	cp_xds_metadata_node(tmp, mj, &md);
 	struct cp_xds_resources res;
 	cp_xds_generate(tmp, m, dp, &md, &res);
 	struct km_buf bytes = KM_BUF_INIT, err = KM_BUF_INIT;
@@ -840,9 +841,10 @@ static void on_sotw(struct ads_stream *st, const uint8_t *data, size_t len)
 	}
 	/* LDS and CDS are wildcard; EDS and SDS name what they want */
 	bool names_changed = false;
-	if (t == CP_XDS_CLUSTER || t == CP_XDS_LISTENER) {
+	if ((t == CP_XDS_CLUSTER || t == CP_XDS_LISTENER) && req->n_resource_names == 0) {
 		ts->wildcard = true;
 	} else {
+		ts->wildcard = false;
 		bool same = req->n_resource_names == ts->nnames;
 		for (size_t i = 0; same && i < req->n_resource_names; i++) {
 			bool found = false;
@@ -977,6 +979,46 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 		km_loop_timer_start(s->rt->loop, &s->recompute, 1, on_recompute, s);
 }
 
+/* ---- HDS ---- */
+
+/* Health discovery: Envoy opens it from every kuma-dp bootstrap. We answer
+ * with a specifier that asks for no active checks (inbound serviceProbe
+ * checks are not implemented), so Envoy keeps one quiet stream instead of
+ * reconnecting every second. */
+struct hds_stream {
+	struct cp_grpc_stream *gs;
+	bool answered;
+};
+
+static void *open_hds(void *svc, struct cp_grpc_stream *gs)
+{
+	struct hds_stream *h = km_calloc(1, sizeof(*h));
+	h->gs = gs;
+	return h;
+}
+
+static void on_hds_msg(void *ctx, const uint8_t *data, size_t len)
+{
+	struct hds_stream *h = ctx;
+	if (h->answered)
+		return;
+	h->answered = true;
+	Envoy__Service__Health__V3__HealthCheckSpecifier spec =
+	    ENVOY__SERVICE__HEALTH__V3__HEALTH_CHECK_SPECIFIER__INIT;
+	Google__Protobuf__Duration interval = GOOGLE__PROTOBUF__DURATION__INIT;
+	interval.seconds = 10;
+	spec.interval = &interval;
+	struct km_buf out = KM_BUF_INIT;
+	km_pb_wire_pack(&spec.base, &out);
+	cp_grpc_send(h->gs, out.data, out.len);
+	km_buf_fini(&out);
+}
+
+static void close_hds(void *ctx)
+{
+	free(ctx);
+}
+
 struct cp_xds_server *cp_xds_server_new(struct cp_runtime *rt, struct cp_events *bus)
 {
 	struct cp_xds_server *s = km_calloc(1, sizeof(*s));
@@ -987,13 +1029,15 @@ struct cp_xds_server *cp_xds_server_new(struct cp_runtime *rt, struct cp_events 
 	s->methods[1] = (struct cp_grpc_method){
 	    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources", open_sotw,
 	    on_sotw_msg, close_stream, s};
+	s->methods[2] = (struct cp_grpc_method){"/envoy.service.health.v3.HealthDiscoveryService/StreamHealthCheck",
+						open_hds, on_hds_msg, close_hds, s};
 	cp_events_subscribe(bus, on_change, s);
 	return s;
 }
 
 const struct cp_grpc_method *cp_xds_server_methods(struct cp_xds_server *s, size_t *n)
 {
-	*n = 2;
+	*n = 3;
 	return s->methods;
 }
 

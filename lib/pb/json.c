@@ -1130,39 +1130,39 @@ static int fields_to(struct ctx *c, const ProtobufCMessage *m, struct km_json *o
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		size_t n = 0;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *(const size_t *)member(m, f->quantifier_offset);
+			if (n == 0)
+				continue;
+		} else if (!field_present(f, m)) {
+			continue;
+		}
 		struct km_json *v = NULL;
 		struct km_str key = json_name(c->a, f->name);
 		size_t old = path_field(c, key);
 		int rc = 0;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)member(m, f->quantifier_offset);
-			if (n == 0) {
-				path_pop(c, old);
-				continue;
-			}
-			if (is_map(f)) {
-				rc = map_to(c, f, m, &v, depth);
-			} else {
-				const char *arr = *(char *const *)member(m, f->offset);
-				size_t es = elt_size(f->type);
-				v = km_json_array(c->a);
-				for (size_t k = 0; k < n && rc == 0; k++) {
-					struct km_json *item;
-					size_t o2 = path_add(c, "[%zu]", k);
-					rc = value_to(c, f, arr + k * es, &item, depth);
-					path_pop(c, o2);
-					if (rc == 0)
-						km_json_array_push(c->a, v, item);
-				}
-			}
-		} else if (field_present(f, m)) {
+		if (f->label != PROTOBUF_C_LABEL_REPEATED) {
 			rc = value_to(c, f, member(m, f->offset), &v, depth);
+		} else if (is_map(f)) {
+			rc = map_to(c, f, m, &v, depth);
+		} else {
+			const char *arr = *(char *const *)member(m, f->offset);
+			size_t es = elt_size(f->type);
+			v = km_json_array(c->a);
+			for (size_t k = 0; k < n && rc == 0; k++) {
+				struct km_json *item;
+				size_t o2 = path_add(c, "[%zu]", k);
+				rc = value_to(c, f, arr + k * es, &item, depth);
+				path_pop(c, o2);
+				if (rc == 0)
+					km_json_array_push(c->a, v, item);
+			}
 		}
 		if (rc)
 			return rc;
 		path_pop(c, old);
-		if (v)
-			km_json_append_member(c->a, obj, key, v);
+		km_json_append_member(c->a, obj, key, v);
 	}
 	return 0;
 }

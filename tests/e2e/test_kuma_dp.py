@@ -197,6 +197,7 @@ class DP:
             "KUMA_CONTROL_PLANE_RETRY_BACKOFF": "100ms",
             "KUMA_CONTROL_PLANE_RETRY_MAX_DURATION": "5s",
             "KUMA_DATAPLANE_RUNTIME_BINARY_PATH": str(self.envoy),
+            "TMPDIR": str(tmp),  # temporary work dirs land in the test's directory
         })
         e.update(env or {})
         self.out = open(tmp / "kuma-dp.log", "w+")
@@ -246,8 +247,17 @@ class DP:
 
     def kill(self):
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            # two SIGINTs skip the drain wait; kuma-dp then stops Envoy and
+            # removes its temporary work dir
+            self.proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(8)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         for ev in self.events():
             if ev.get("event") == "start":
                 try:
@@ -698,6 +708,26 @@ def _dp_server_answers(port):
         return False
 
 
+def _dataplane_token(cp, name):
+    """A dataplane token from the CP's API (localhost is admin); the default
+    mesh and its signing key appear shortly after start."""
+    url = f"http://127.0.0.1:{cp.ports['api_http']}/tokens/dataplane"
+    data = json.dumps({"name": name, "mesh": "default"}).encode()
+    last = None
+    for _ in range(50):
+        try:
+            req = urllib.request.Request(url, data=data, method="POST",
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as e:
+            last = f"{e.code} {e.read().decode()}"
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.2)
+    pytest.skip(f"kuma-cp does not issue dataplane tokens: {last}")
+
+
 def test_real_control_plane_and_envoy(tmp_path):
     from harness.process import KumaCP, CPError
     envoy = _real_envoy()
@@ -709,7 +739,13 @@ def test_real_control_plane_and_envoy(tmp_path):
         port = cp.ports["dp_server"]
         if not _dp_server_answers(port):
             pytest.skip("kuma-cp dp-server does not answer on KUMA_DP_SERVER_PORT yet")
-        d = DP(tmp_path, ["--cp-address", f"https://localhost:{port}", "--skip-verify",
+        token = _dataplane_token(cp, "e2e-1")
+        tok = tmp_path / "token"
+        tok.write_text(token)
+        certs = sorted(Path(cp.workdir).rglob("*.crt")) if cp.workdir else []
+        tls = ["--ca-cert-file", str(certs[0])] if certs else ["--skip-verify"]
+        d = DP(tmp_path, ["--cp-address", f"https://localhost:{port}", *tls,
+                          "--dataplane-token-file", str(tok),
                           "--dataplane", TEMPLATE, "-v", "name=e2e-1", "-v", "address=127.0.0.1",
                           "--binary-path", envoy, "--drain-time", "1s",
                           "--work-dir", str(tmp_path / "wd")],
@@ -730,6 +766,8 @@ def test_real_control_plane_and_envoy(tmp_path):
             assert d.proc.poll() is None, "kuma-dp (or Envoy) died:\n" + d.log()
             d.proc.send_signal(signal.SIGTERM)
             assert d.wait(timeout=20) == 0, d.log()
+            if os.environ.get("KUMA_DP_E2E_SHOW_LOG"):
+                print(tls, d.log())
         finally:
             d.kill()
     finally:
