@@ -91,13 +91,16 @@ static bool json_number_ok(const char *s, size_t n)
 	return i == n;
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
-static bool utf8_ok(const unsigned char *s, size_t n)
+/* YAML's character set: strict UTF-8 (no overlongs, surrogates or code points
+ * past U+10FFFF) without C0 controls other than tab, LF and CR, and no DEL. */
+static bool yaml_chars_ok(const unsigned char *s, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
 		unsigned char c = s[i];
 		if (c < 0x80) {
+			if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+				return false;
 			i++;
 			continue;
 		}
@@ -258,10 +261,11 @@ int km_yaml_parse(struct km_arena *a, const char *text, size_t len, struct km_js
 	}
 	int rc = 0;
 	size_t count = 0, cap = 0;
-	/* libfyaml can loop forever on some invalid UTF-8: refuse it up front */
-	if (!utf8_ok((const unsigned char *)text, len)) {
+	/* libfyaml loops forever on some invalid UTF-8 and returns uninitialised
+	 * bytes for scalars holding NUL: refuse what YAML forbids up front */
+	if (!yaml_chars_ok((const unsigned char *)text, len)) {
 		if (err)
-			km_buf_puts(err, "yaml: invalid UTF-8 in input");
+			km_buf_puts(err, "yaml: invalid UTF-8 or control character in input");
 		fy_parser_destroy(fyp);
 		fy_diag_destroy(diag);
 		return -KM_E_PARSE;

@@ -3,6 +3,7 @@
  * stream; every document must write back as YAML that parses to one equal
  * document, and as JSON that the JSON parser accepts. One arena per input. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "codec/yaml.h"
@@ -26,8 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t m = 0;
 		if (km_yaml_write(&y, docs[i]) != 0)
 			abort();
-		if (km_yaml_parse(a, km_buf_cstr(&y), y.len, &back, &m, &e2) != 0)
+		if (km_yaml_parse(a, km_buf_cstr(&y), y.len, &back, &m, &e2) != 0) {
+			fprintf(stderr, "reparse failed: %s\n--- yaml ---\n%s\n", km_buf_cstr(&e2), km_buf_cstr(&y));
 			abort(); /* the writer produced YAML the parser rejects */
+		}
 		if (m != 1 || !km_json_equal(docs[i], back[0]))
 			abort(); /* the round trip changed the document */
 		struct km_json *jv = NULL;

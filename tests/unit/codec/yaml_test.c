@@ -70,6 +70,11 @@ int main(void)
 	km_buf_reset(&err);
 	CHECK(km_yaml_parse(a, "%\xd0" "baes: ", 8, &docs, &n, &err) == -KM_E_PARSE);
 	CHECK(strstr(km_buf_cstr(&err), "UTF-8") != NULL);
+	/* fuzz regression: libfyaml returned uninitialised bytes for a scalar
+	 * holding NUL; YAML forbids C0 controls, so they are refused */
+	km_buf_reset(&err);
+	CHECK(km_yaml_parse(a, " >\0\002 0 x \f\0", 11, &docs, &n, &err) == -KM_E_PARSE);
+	CHECK(km_yaml_parse(a, "a: \"tab\tok\"\r\n", 14, &docs, &n, &err) == 0 && n == 1);
 
 	km_buf_fini(&out);
 	km_buf_fini(&err);

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The targetRef policy engine: policies parsed once per mesh context
+ * (cp_policy_parse), matched to one Dataplane and merged into rules
+ * (cp_policy_match), then applied to the generated Envoy resources by the
+ * plugins of the static table cp_policy_plugins[] (cp_policy_apply). Every
+ * result lives in the caller's arena and borrows from the mesh context. */
+#ifndef CP_POLICY_POLICY_H
+#define CP_POLICY_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "codec/json.h"
+#include "cp/xds/generate.h"
+#include "resource/resource.h"
+
+/* Origin and role ranks (later = higher priority), as upstream compares them. */
+enum { CP_POLICY_ORIGIN_GLOBAL = 1, CP_POLICY_ORIGIN_UNKNOWN = 2, CP_POLICY_ORIGIN_ZONE = 3 };
+enum {
+	CP_POLICY_ROLE_SYSTEM = 1,
+	CP_POLICY_ROLE_PRODUCER = 2,
+	CP_POLICY_ROLE_CONSUMER = 3,
+	CP_POLICY_ROLE_WORKLOAD_OWNER = 4
+};
+
+/* One policy of a mesh, parsed once per mesh context. */
+struct cp_policy {
+	const struct km_rtype *type;
+	struct km_str mesh;
+	struct km_str name;    /* name in the store */
+	struct km_str display; /* kuma.io/display-name, else the name */
+	struct km_json *labels; /* object, never NULL */
+	struct km_json *spec;   /* object, never NULL; durations normalised as Go prints them */
+	struct km_json *target_ref; /* spec.targetRef, NULL means Mesh */
+	const char *kri;
+	int origin, role;
+	bool shadow; /* kuma.io/effect: shadow */
+};
+
+/* Parses a stored policy into <out> (allocated in <a>). */
+void cp_policy_parse(struct km_arena *a, const struct km_resource *r, struct cp_policy *out);
+
+/* Where a piece of merged configuration came from: a policy and the index
+ * of its rules[] / to[] entry. */
+struct cp_policy_origin {
+	const struct cp_policy *policy;
+	int rule_index;
+};
+
+/* One inbound rule: <match> NULL applies to every client. */
+struct cp_policy_rule {
+	const struct km_json *match;
+	struct km_json *conf;
+	struct cp_policy_origin origin;
+};
+
+/* The rules of one inbound (or zone-proxy listener) of the Dataplane. */
+struct cp_policy_inbound {
+	struct km_str address;
+	uint32_t port;
+	struct km_str name;   /* the inbound's name; empty for listeners and unnamed inbounds */
+	const char *resource; /* Envoy listener/cluster name: self_inbound_dp_<section> */
+	const struct km_json *inbound; /* the Dataplane's inbound object, NULL for listeners */
+	struct cp_policy_rule *rules;
+	size_t nrules;
+};
+
+/* The merged `to` configuration of one destination (a KRI, with or without
+ * its section name, or the Mesh). */
+struct cp_policy_to_rule {
+	const char *kri;
+	const char *rtype; /* "Mesh", "MeshService", ... */
+	struct km_str rmesh, rname;
+	const struct km_json *rlabels;
+	struct km_str section;
+	struct km_json *conf; /* merged conf (object) */
+	struct cp_policy_origin *origins;
+	size_t norigins;
+};
+
+/* Everything one policy type contributes to one Dataplane. */
+struct cp_policy_matched {
+	const struct km_rtype *type;
+	const struct cp_policy **policies; /* selecting the Dataplane, lowest priority first */
+	size_t npolicies;
+	struct cp_policy_inbound *inbounds;
+	size_t ninbounds;
+	struct cp_policy_to_rule *to;
+	size_t nto;
+	struct km_json *proxy_conf; /* merged spec.default of single-item policies, or NULL */
+	const struct cp_policy **proxy_origins;
+	size_t nproxy_origins;
+	struct km_json *warnings; /* array of strings */
+};
+
+/* Matches the policies of <type> in <m> to <dp> and builds its rules.
+ * Policies labelled kuma.io/effect: shadow count only when <shadow>. */
+void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+		     const struct km_rtype *type, bool shadow, struct cp_policy_matched *out);
+
+/* True when the policy's top-level targetRef selects <dp> (at least one
+ * inbound or listener), as the `_resources/dataplanes` endpoint reports. */
+bool cp_policy_selects(const struct cp_policy *p, const struct cp_xds_dataplane *dp);
+
+/* The merged conf for destination <kri>: the exact KRI, then the KRI with no
+ * section name, then the Mesh. NULL when no rule applies. */
+const struct cp_policy_to_rule *cp_policy_to_lookup(const struct cp_policy_matched *mp, const char *kri);
+/* The conf that applies to every client of <in>: the merge of its rules
+ * with no match (NULL when the inbound has none). */
+struct km_json *cp_policy_inbound_conf(struct km_arena *a, const struct cp_policy_inbound *in);
+bool cp_policy_inbound_has_catch_all(const struct cp_policy_inbound *in);
+
+/* Merges <n> confs in priority order (lowest first) with JSON merge patch;
+ * lists are replaced except those under keys starting with "append", which
+ * are concatenated. Returns a new tree in <a> (an empty object for n = 0). */
+struct km_json *cp_policy_merge(struct km_arena *a, struct km_json *const *confs, size_t n);
+
+/* ---- plugins ---- */
+
+struct cp_policy_apply_ctx {
+	struct km_arena *a;
+	const struct cp_xds_mesh *m;
+	const struct cp_xds_dataplane *dp;
+	struct cp_xds_resources *rs;
+};
+
+struct cp_policy_plugin {
+	const char *type;  /* resource type name */
+	int order;         /* upstream's +kuma:policy:order */
+	bool single_item;  /* proxy-wide spec.default (MeshTrace, MeshMetric, ...) */
+	void (*apply)(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp); /* NULL: none yet */
+};
+
+/* Every targetRef policy type, in plugin order. */
+extern const struct cp_policy_plugin cp_policy_plugins[];
+extern const size_t cp_policy_nplugins;
+
+/* Runs every plugin over the resources generated for <dp>; with <shadow>
+ * policies labelled kuma.io/effect: shadow count too. */
+void cp_policy_apply(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+		     bool shadow, struct cp_xds_resources *rs);
+
+/* Plugins (cp/policy/<type>.c). */
+void cp_policy_meshtimeout_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+void cp_policy_meshretry_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+void cp_policy_meshcircuitbreaker_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+
+/* Helpers for plugins (cp/policy/policy.c). */
+/* A Go duration string (conf value) as Envoy's protobuf JSON ("51s",
+ * "0.500s"); NULL when <v> is not a valid duration. */
+struct km_json *cp_policy_duration(struct km_arena *a, const struct km_json *v);
+/* <v> at dotted <path> ("http.requestTimeout") of <conf>, or NULL. */
+struct km_json *cp_policy_conf_get(const struct km_json *conf, const char *path);
+/* Object member <key> of <obj>, created empty when missing. */
+struct km_json *cp_policy_obj(struct km_arena *a, struct km_json *obj, const char *key);
+
+#endif

