@@ -9,6 +9,7 @@
 
 #include "base/err.h"
 #include "base/mem.h"
+#include "cp/policy/policy.h"
 
 static struct km_json *parse(struct km_arena *a, struct km_str s)
 {
@@ -151,6 +152,26 @@ static struct km_json *internal_cidrs(struct km_arena *a, const struct cp_config
 	return arr;
 }
 
+/* Every targetRef policy of the mesh, parsed once for all its proxies. */
+static int load_policies(struct cp_runtime *rt, struct cp_xds_mesh *m)
+{
+	struct cp_list_opts o = {.mesh = m->name};
+	struct cp_list_result lists[64];
+	size_t nlists = 0, total = 0;
+	for (size_t t = 0; t < km_rtypes_len && nlists < 64; t++) {
+		if (!km_rtype_has(&km_rtypes[t], KM_RT_POLICY))
+			continue;
+		if (cp_store_list(rt->store, m->a, &km_rtypes[t], &o, &lists[nlists]))
+			return -1;
+		total += lists[nlists++].len;
+	}
+	m->policies = km_arena_alloc(m->a, (total + 1) * sizeof(*m->policies));
+	for (size_t l = 0; l < nlists; l++)
+		for (size_t i = 0; i < lists[l].len; i++)
+			cp_policy_parse(m->a, &lists[l].items[i], &m->policies[m->npolicies++]);
+	return 0;
+}
+
 struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh)
 {
 	static uint64_t generation;
@@ -185,6 +206,13 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh)
 	m->services = km_arena_alloc(a, (svcs.len + 1) * sizeof(*m->services));
 	for (size_t i = 0; i < svcs.len; i++)
 		load_service(m, &svcs.items[i], &m->services[m->nservices++]);
+	m->mesh_labels = parse(a, mr.labels);
+	if (!m->mesh_labels)
+		m->mesh_labels = km_json_object(a);
+	if (load_policies(rt, m)) {
+		km_arena_free(a);
+		return NULL;
+	}
 	return m;
 }
 

@@ -48,6 +48,8 @@ struct cp_xds_dataplane {
 	struct km_json *labels;
 };
 
+struct cp_policy; /* cp/policy/policy.h */
+
 struct cp_xds_mesh {
 	struct km_arena *a;
 	struct km_str name;
@@ -58,6 +60,9 @@ struct cp_xds_mesh {
 	struct cp_xds_dataplane *dataplanes;
 	size_t ndataplanes;
 	struct km_json *internal_cidrs; /* ipam.knownInternalCIDRs as [{addressPrefix, prefixLen}] */
+	struct km_json *mesh_labels;    /* the Mesh's labels (object) */
+	struct cp_policy *policies;     /* every targetRef policy of the mesh, shadow ones included */
+	size_t npolicies;
 };
 
 /* Builds the context of <mesh>; the caller frees it with cp_xds_mesh_free.

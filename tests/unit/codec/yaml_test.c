@@ -74,7 +74,7 @@ int main(void)
 	 * holding NUL; YAML forbids C0 controls, so they are refused */
 	km_buf_reset(&err);
 	CHECK(km_yaml_parse(a, " >\0\002 0 x \f\0", 11, &docs, &n, &err) == -KM_E_PARSE);
-	CHECK(km_yaml_parse(a, "a: \"tab\tok\"\r\n", 14, &docs, &n, &err) == 0 && n == 1);
+	CHECK(km_yaml_parse(a, "a: \"tab\tok\"\r\n", 13, &docs, &n, &err) == 0 && n == 1);
 
 	km_buf_fini(&out);
 	km_buf_fini(&err);
