@@ -4,6 +4,7 @@ per-test reset view of it (`fresh_cp`), a factory for extra CPs with their own
 settings (`cp_factory`), a sanitizer watch after every test, and the
 per-family pass / known-difference counts printed at the end of the run."""
 
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -22,11 +23,30 @@ def pytest_configure(config):
 # ----- kuma-cp fixtures -------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def cp():
-    """One kuma-cp for the session: standalone zone "default", memory store,
-    KUMA_TEST_HOOKS=true. Stopped (and checked for sanitizer reports and a
-    clean SIGTERM exit) at the end of the session."""
-    inst = KumaCP(name="session", test_hooks=True).start()
+def store_env():
+    """KUMA_* variables selecting the store for the session CPs: the memory
+    store by default; with KUMA_TEST_STORE=postgres a real PostgreSQL 15 is
+    started for the session (and torn down after it), so the same suites run
+    against both backends."""
+    if os.environ.get("KUMA_TEST_STORE", "memory") != "postgres":
+        yield {}
+        return
+    from harness import pg
+    if not pg.available():
+        pytest.skip("PostgreSQL 15 binaries not installed")
+    srv = pg.Postgres().start()
+    db = srv.new_database()
+    srv.migrate(db)
+    yield srv.env(db)
+    srv.destroy()
+
+
+@pytest.fixture(scope="session")
+def cp(store_env):
+    """One kuma-cp for the session: standalone zone "default", memory store
+    (or PostgreSQL, see store_env), KUMA_TEST_HOOKS=true. Stopped (and checked
+    for sanitizer reports and a clean SIGTERM exit) at the end of the session."""
+    inst = KumaCP(name="session", test_hooks=True, env=store_env).start()
     yield inst
     inst.stop(check=True)
 

@@ -191,6 +191,17 @@ static void route(struct cp_api_ctx *c)
 		return;
 	}
 	/* /meshes/{mesh}/... */
+	if (km_str_eqc(s[0], "meshes") && n == 5 && km_str_eqc(s[4], "_hostnames")) {
+		if (get_only(req))
+			cp_api_service_hostnames(c, s[1], s[2], s[3]);
+		return;
+	}
+	if (km_str_eqc(s[0], "meshes") && n == 5 && km_str_eqc(s[2], "meshservices") &&
+	    km_str_eqc(s[4], "_dataplanes")) {
+		if (get_only(req))
+			cp_api_meshservice_dataplanes(c, s[1], s[3]);
+		return;
+	}
 	if (km_str_eqc(s[0], "meshes") && n >= 3) {
 		struct km_str mesh = s[1];
 		bool legacy_overview = km_str_eqc(s[2], "dataplanes+insights");
@@ -227,6 +238,11 @@ static void route(struct cp_api_ctx *c)
 				return;
 			}
 			item(c, t, mesh, s[3]);
+			return;
+		}
+		if (n == 5 && is_dp && km_str_eqc(s[4], "_layout")) {
+			if (get_only(req))
+				cp_api_dataplane_layout(c, mesh, s[3]);
 			return;
 		}
 		if (n == 5 && is_dp && km_str_eqc(s[4], "_config")) {

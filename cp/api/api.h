@@ -63,6 +63,9 @@ void cp_api_service_insight_list(struct cp_api_ctx *c, struct km_str mesh);
  * keys sorted as Go's url.Values.Encode does. */
 const char *cp_api_next_link(struct cp_api_ctx *c, size_t next_offset);
 void cp_api_dataplane_config(struct cp_api_ctx *c, struct km_str mesh, struct km_str name);
+void cp_api_dataplane_layout(struct cp_api_ctx *c, struct km_str mesh, struct km_str name);
+void cp_api_meshservice_dataplanes(struct cp_api_ctx *c, struct km_str mesh, struct km_str name);
+void cp_api_service_hostnames(struct cp_api_ctx *c, struct km_str mesh, struct km_str path, struct km_str name);
 void cp_api_token_user(struct cp_api_ctx *c);
 void cp_api_token_dataplane(struct cp_api_ctx *c);
 void cp_api_test_reset(struct cp_api_ctx *c);
