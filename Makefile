@@ -121,6 +121,10 @@ test: deps
 	@$(MAKE) --no-print-directory SAN=1 all unit
 	@$(MAKE) --no-print-directory fuzz-smoke
 	KUMA_BUILD_DIR=$(CURDIR)/build-san python3 -m pytest -q tests/conformance tests/e2e
+	@echo "--- the REST conformance replay again, on PostgreSQL ---"
+	KUMA_BUILD_DIR=$(CURDIR)/build-san KUMA_TEST_STORE=postgres python3 -m pytest -q \
+		tests/conformance/test_rest_crud.py tests/conformance/test_base_endpoints.py \
+		tests/conformance/test_overview.py tests/conformance/test_rest_inspect_basic.py
 
 include fuzz.mk
 # Envoy protobuf code generated from the pinned npm package (proto.mk).
@@ -134,3 +138,5 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(CP_OBJ:.o=.d) $(CTL_OBJ:.o=.d) $(DP_OBJ:.o=.d)
 -include $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d)
+# The xDS benchmark tool (bench/xds_load.c) and `make bench-xds`.
+-include bench/bench.mk
