@@ -140,3 +140,4 @@ clean:
 -include $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d)
 # The xDS benchmark tool (bench/xds_load.c) and `make bench-xds`.
 -include bench/bench.mk
+-include bench/store.mk

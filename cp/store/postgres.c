@@ -618,13 +618,40 @@ static int pg_list(struct cp_store *s, struct km_arena *a, const struct km_rtype
 		km_buf_fini(&j);
 		km_buf_printf(&sql, " AND labels @> $%d::jsonb", n);
 	}
-	km_buf_puts(&sql, " ORDER BY name, mesh");
 	int rc;
+	/* without a caller predicate the database pages: LIMIT/OFFSET plus a count */
+	bool paged = !o->match && (o->size || o->offset);
+	size_t total = 0;
+	if (paged) {
+		struct km_buf cnt = KM_BUF_INIT;
+		const char *where = strstr(km_buf_cstr(&sql), " WHERE ");
+		km_buf_printf(&cnt, "SELECT count(*) FROM resources%s", where);
+		PGresult *cr = exec(p, km_buf_cstr(&cnt), n, v, &rc);
+		km_buf_fini(&cnt);
+		if (!cr) {
+			km_buf_fini(&sql);
+			return rc;
+		}
+		total = strtoull(PQgetvalue(cr, 0, 0), NULL, 10);
+		PQclear(cr);
+		km_buf_printf(&sql, " ORDER BY name, mesh LIMIT %zu OFFSET %zu", o->size ? o->size : total,
+			      o->offset);
+	} else {
+		km_buf_puts(&sql, " ORDER BY name, mesh");
+	}
 	PGresult *r = exec(p, km_buf_cstr(&sql), n, v, &rc);
 	km_buf_fini(&sql);
 	if (!r)
 		return rc;
 	int rows = PQntuples(r);
+	if (paged) {
+		out->items = km_arena_alloc(a, ((size_t)rows + 1) * sizeof(*out->items));
+		for (int i = 0; i < rows; i++)
+			read_row(a, t, r, i, &out->items[out->len++]);
+		out->total = total;
+		PQclear(r);
+		return 0;
+	}
 	size_t want = o->size ? o->size : (size_t)rows;
 	out->items = km_arena_alloc(a, (want ? want : 1) * sizeof(*out->items));
 	struct km_arena *scratch = km_arena_new(4096);
