@@ -244,12 +244,10 @@ static void queue_msg(struct proxy *p, const ProtobufCMessage *m)
 	size_t len = protobuf_c_message_get_packed_size(m);
 	uint8_t hdr[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
 	km_buf_append(&p->body, hdr, 5);
-	size_t at = p->body.len;
 	uint8_t *tmp = km_malloc(len + 1);
 	protobuf_c_message_pack(m, tmp);
 	km_buf_append(&p->body, tmp, len);
 	free(tmp);
-	(void)at;
 	if (p->deferred && p->h2) {
 		p->deferred = false;
 		nghttp2_session_resume_data(p->h2, p->sid);
@@ -730,10 +728,19 @@ static void connect_more(void)
 
 /* ---- running the loop until a condition ---- */
 
+static long cp_rss_kib(void);
+static uint64_t last_progress_us;
+
 static void on_tick(struct km_loop *loop, void *ctx)
 {
 	struct bench *b = ctx;
 	connect_more();
+	uint64_t t = now_us();
+	if (t - last_progress_us >= 10000000) {
+		last_progress_us = t;
+		fprintf(stderr, "xds_load: t=%.1fs connected=%d complete=%d dead=%d responses=%llu cp_rss_kib=%ld\n",
+			sec(t - b->t0_us), b->up, b->complete, b->dead, (unsigned long long)b->responses, cp_rss_kib());
+	}
 	if (b->until(b)) {
 		km_loop_stop(loop);
 		return;
@@ -763,11 +770,46 @@ static bool all_complete(struct bench *b)
 
 static uint64_t settle_us = 2000000;
 
+struct counters {
+	double gens, noop, sent, resources, acks, nacks;
+	bool ok;
+};
+
+static struct counters read_counters(void);
+static double sent_base;       /* kuma-cp's responses_sent_total before we connected */
+static double settle_gens = -1; /* generations counter last seen, and since when */
+static uint64_t settle_gens_us, settle_fetch_us;
+
+/* Quiet for the settle time, and (with --metrics) kuma-cp agrees: every
+ * response it sent has arrived, and its generation counter has not moved for
+ * half the settle time. kuma-cp flushes its sockets only between passes, so
+ * a pass longer than the settle time would otherwise look like silence. */
 static bool settled(struct bench *b)
 {
 	uint64_t now = now_us();
 	uint64_t last = b->ph_last_rx_us > b->ph_start_us ? b->ph_last_rx_us : b->ph_start_us;
-	return now - b->ph_start_us >= settle_us && now - last >= settle_us;
+	if (now - b->ph_start_us < settle_us || now - last < settle_us)
+		return false;
+	if (!b->metrics_url)
+		return true;
+	if (now - settle_fetch_us < 200000)
+		return false;
+	struct counters c = read_counters();
+	settle_fetch_us = now = now_us();
+	if (!c.ok)
+		return true;
+	if (c.gens != settle_gens) {
+		settle_gens = c.gens;
+		settle_gens_us = now;
+		return false;
+	}
+	return now - settle_gens_us >= settle_us / 2 && c.sent - sent_base == (double)b->responses;
+}
+
+static void settle_reset(void)
+{
+	settle_gens = -1;
+	settle_fetch_us = 0;
 }
 
 static bool never(struct bench *b)
@@ -838,11 +880,6 @@ static double cp_cpu_s(void)
 	}
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
-
-struct counters {
-	double gens, noop, sent, resources, acks, nacks;
-	bool ok;
-};
 
 static size_t curl_sink(char *ptr, size_t size, size_t n, void *ud)
 {
@@ -928,6 +965,8 @@ static int put_dataplane(const char *name, int i, int s, const char *protocol)
 }
 
 static int extra_seq;
+static int extra_svc0[64]; /* extra instances of svc-0, by sequence number */
+static int nextra_svc0;
 
 /* One more instance of a service on the ring, half way round: only its
  * consumers (the services just before it) see an EDS update. */
@@ -944,6 +983,8 @@ static int trig_endpoint_all(void)
 {
 	char name[48];
 	snprintf(name, sizeof(name), "dp-extra-%d", ++extra_seq);
+	if (nextra_svc0 < 64)
+		extra_svc0[nextra_svc0++] = extra_seq;
 	return put_dataplane(name, B.n + extra_seq, 0, protocol_of(0));
 }
 
@@ -959,9 +1000,12 @@ static int trig_every(void)
 		if (put_dataplane(name, i, 0, svc0_protocol))
 			return -1;
 	}
-	for (int k = 1; k <= extra_seq; k++) {
-		/* extra svc-0 instances too, so the MeshService ports agree */
-		(void)k;
+	for (int k = 0; k < nextra_svc0; k++) {
+		/* the extra svc-0 instances too, so the MeshService ports agree */
+		char name[48];
+		snprintf(name, sizeof(name), "dp-extra-%d", extra_svc0[k]);
+		if (put_dataplane(name, B.n + extra_svc0[k], 0, svc0_protocol))
+			return -1;
 	}
 	return 0;
 }
@@ -1037,6 +1081,7 @@ static int measure(const char *label, int (*fn)(void), double timeout_s)
 	b->ph_responses = b->ph_resources = 0;
 	b->ph_last_rx_us = 0;
 	b->in_phase = true;
+	settle_reset();
 	b->ph_start_us = now_us();
 	int rc = fn();
 	uint64_t put_us = now_us() - b->ph_start_us;
@@ -1081,7 +1126,7 @@ int main(int argc, char **argv)
 	b->n = 100;
 	b->mesh = "default";
 	b->host = "localhost";
-	b->max_inflight = 64;
+	b->max_inflight = 256;
 	const char *ca = NULL, *builtin = NULL;
 	char *triggers[32];
 	int ntrig = 0;
@@ -1149,6 +1194,7 @@ int main(int argc, char **argv)
 	long rss_idle = cp_rss_kib();
 	double cpu_idle = cp_cpu_s();
 	struct counters c0 = read_counters();
+	sent_base = c0.ok ? c0.sent : 0;
 	b->t0_us = now_us();
 	connect_more();
 	bool ok = run_until(all_complete, timeout_s);
@@ -1157,6 +1203,7 @@ int main(int argc, char **argv)
 	b->ph_start_us = now_us();
 	b->ph_last_rx_us = 0;
 	b->in_phase = true;
+	settle_reset();
 	uint64_t before = b->responses;
 	run_until(settled, timeout_s);
 	b->in_phase = false;

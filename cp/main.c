@@ -17,6 +17,7 @@
 #include "cp/insights.h"
 #include "cp/manager.h"
 #include "cp/workloads.h"
+#include "cp/pki/pki.h"
 #include "cp/dpserver/cert.h"
 #include "cp/dpserver/server.h"
 #include "cp/xds/bootstrap.h"
@@ -34,6 +35,7 @@ struct leader_ctx {
 	struct cp_runtime *rt;
 	struct cp_insights *insights;
 	struct cp_workloads *workloads;
+	struct cp_pki *pki;
 	const struct cp_config *cfg;
 	struct km_timer retry;
 	bool leader;
@@ -67,6 +69,8 @@ static void on_leader(void *ctx, bool leader)
 		cp_insights_set_active(l->insights, leader);
 	if (l->workloads)
 		cp_workloads_set_active(l->workloads, leader);
+	if (l->pki)
+		cp_pki_set_active(l->pki, leader);
 }
 
 struct dp_http_ctx {
@@ -213,7 +217,8 @@ static int run(const char *config_path)
 	insights = cp_insights_start(&rt, &bus, (uint64_t)CP_CONFIG_MS(cfg.metrics.mesh.min_resync_interval));
 	struct cp_workloads *workloads =
 	    cp_workloads_start(&rt, &bus, cfg.mesh_service.deletion_grace_period);
-	struct leader_ctx lctx = {.rt = &rt, .insights = insights, .workloads = workloads, .cfg = &cfg};
+	struct cp_pki *pki = cp_pki_start(&rt, &bus);
+	struct leader_ctx lctx = {.rt = &rt, .insights = insights, .workloads = workloads, .pki = pki, .cfg = &cfg};
 	cp_store_elect(rt.store, on_leader, &lctx);
 	if (cfg.api_server.http.enabled) {
 		api = cp_api_start(&rt, cfg.api_server.http.interface, (int)cfg.api_server.http.port);
@@ -272,6 +277,7 @@ out:
 	km_loop_timer_stop(rt.loop, &lctx.retry);
 	cp_insights_stop(insights);
 	cp_workloads_stop(workloads);
+	cp_pki_stop(pki);
 	cp_http_stop(diag);
 	cp_api_stop(api);
 	cp_store_free(rt.store);

@@ -268,7 +268,8 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 			g->name = wl;
 			g->ports = ports;
 		} else if (!km_json_equal(g->ports, ports)) {
-			km_warn("workloads", "port conflict, ports must be identical across Dataplane inbounds "
+			/* every pass sees it again: keep it out of the default log */
+			km_debug("workloads", "port conflict, ports must be identical across Dataplane inbounds "
 					     "grouped into a single MeshService mesh=%s workload=%.*s dataplane=%.*s",
 				mesh_c, KM_STR_FMT(wl), KM_STR_FMT(dps.items[i].name));
 		}

@@ -27,7 +27,7 @@ static const char global_read_only[] =
     "the HTTP API. You can still use 'kumactl' or the HTTP API to modify them on the zone control "
     "plane.\n";
 
-#define MAX_SEGS 8
+#define MAX_SEGS 10
 
 static size_t split(struct km_str path, struct km_str *segs)
 {
@@ -95,6 +95,36 @@ static bool get_only(struct cp_http_req *req)
 		return true;
 	method_not_allowed(req);
 	return false;
+}
+
+/* Policy inspection under /meshes/{mesh}/dataplanes/{name}/ (cp/api/inspect_policies.c):
+ * _rules, _policies, _inbounds/{kri}/_policies, _outbounds/{kri}/_policies,
+ * _outbounds/{kri}/_routes and _outbounds/{kri}/_routes/{kri}/_policies. True when the path was one of them. */
+static bool route_policy_inspect(struct cp_api_ctx *c, struct km_str mesh, const struct km_str *s, size_t n)
+{
+	void (*fn)(struct cp_api_ctx *, struct km_str, struct km_str) = NULL;
+	if (n == 5 && km_str_eqc(s[4], "_rules"))
+		fn = cp_api_dataplane_rules;
+	else if (n == 5 && km_str_eqc(s[4], "_policies"))
+		fn = cp_api_dataplane_policies;
+	bool inbound = n == 7 && km_str_eqc(s[4], "_inbounds") && km_str_eqc(s[6], "_policies");
+	bool outbound = n == 7 && km_str_eqc(s[4], "_outbounds") && km_str_eqc(s[6], "_policies");
+	bool route = n == 9 && km_str_eqc(s[4], "_outbounds") && km_str_eqc(s[6], "_routes") &&
+		     km_str_eqc(s[8], "_policies");
+	bool routes = n == 7 && km_str_eqc(s[4], "_outbounds") && km_str_eqc(s[6], "_routes");
+	if (!fn && !inbound && !outbound && !route && !routes)
+		return false;
+	if (!get_only(c->req))
+		return true;
+	if (routes)
+		cp_api_dataplane_routes(c, mesh, s[3], s[5]);
+	else if (fn)
+		fn(c, mesh, s[3]);
+	else if (inbound)
+		cp_api_dataplane_inbound_policies(c, mesh, s[3], s[5]);
+	else
+		cp_api_dataplane_outbound_policies(c, mesh, s[3], s[5], route ? &s[7] : NULL);
+	return true;
 }
 
 static void route(struct cp_api_ctx *c)
@@ -243,6 +273,14 @@ static void route(struct cp_api_ctx *c)
 		if (n == 5 && is_dp && km_str_eqc(s[4], "_layout")) {
 			if (get_only(req))
 				cp_api_dataplane_layout(c, mesh, s[3]);
+			return;
+		}
+		if (is_dp && n >= 5 && route_policy_inspect(c, mesh, s, n))
+			return;
+		if (n >= 5 && km_rtype_has(t, KM_RT_POLICY) && km_str_eqc(s[n - 1], "dataplanes") &&
+		    (n == 5 || (n == 6 && km_str_eqc(s[4], "_resources")))) {
+			if (get_only(req))
+				cp_api_policy_dataplanes(c, t, mesh, s[3], n == 5);
 			return;
 		}
 		if (n == 5 && is_dp && km_str_eqc(s[4], "_config")) {

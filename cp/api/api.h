@@ -63,6 +63,18 @@ void cp_api_service_insight_list(struct cp_api_ctx *c, struct km_str mesh);
  * keys sorted as Go's url.Values.Encode does. */
 const char *cp_api_next_link(struct cp_api_ctx *c, size_t next_offset);
 void cp_api_dataplane_config(struct cp_api_ctx *c, struct km_str mesh, struct km_str name);
+/* Policy inspection (cp/api/inspect_policies.c). */
+void cp_api_dataplane_rules(struct cp_api_ctx *c, struct km_str mesh, struct km_str name);
+void cp_api_dataplane_policies(struct cp_api_ctx *c, struct km_str mesh, struct km_str name);
+void cp_api_dataplane_inbound_policies(struct cp_api_ctx *c, struct km_str mesh, struct km_str name,
+				       struct km_str inbound_kri);
+/* <route_kri> NULL: the outbound's policies; otherwise the route's. */
+void cp_api_dataplane_outbound_policies(struct cp_api_ctx *c, struct km_str mesh, struct km_str name,
+					struct km_str outbound_kri, const struct km_str *route_kri);
+void cp_api_dataplane_routes(struct cp_api_ctx *c, struct km_str mesh, struct km_str name, struct km_str outbound_kri);
+/* Dataplanes <t>/<name> selects; <legacy>: the pre-3.0 .../{name}/dataplanes shape. */
+void cp_api_policy_dataplanes(struct cp_api_ctx *c, const struct km_rtype *t, struct km_str mesh,
+			      struct km_str name, bool legacy);
 void cp_api_dataplane_layout(struct cp_api_ctx *c, struct km_str mesh, struct km_str name);
 void cp_api_meshservice_dataplanes(struct cp_api_ctx *c, struct km_str mesh, struct km_str name);
 void cp_api_service_hostnames(struct cp_api_ctx *c, struct km_str mesh, struct km_str path, struct km_str name);

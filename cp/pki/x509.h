@@ -66,6 +66,10 @@ const char *cp_pki_x509_key_name(enum cp_pki_key type);
 int cp_pki_x509_issue(struct cp_pki_ca *ca, const char *spiffe_id, int64_t now_ns, int64_t lifetime_ns,
 		      struct km_buf *cert_pem, struct km_buf *key_pem, int64_t *not_after_ns);
 
+/* upstream pemEqual: the first PEM blocks of <a> and <b> hold the same
+ * certificate (same DER). */
+bool cp_pki_x509_pem_equal(struct km_str a, struct km_str b);
+
 /* Standard (padded) base64 helpers for Secret data. Decode returns 0 or
  * -EINVAL for malformed input. */
 void cp_pki_base64_encode(struct km_buf *out, const void *data, size_t len);

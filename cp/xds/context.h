@@ -83,6 +83,7 @@ struct cp_xds_metadata {
 	struct km_json *features;
 	struct km_json *raw; /* the whole metadata object, or NULL */
 	bool proxyless;      /* a gRPC xDS client, not an Envoy started by kuma-dp */
+	bool shadow;         /* inspection only: kuma.io/effect: shadow policies count too */
 };
 
 /* Reads metadata from a DataplaneInsight-style object ({"metadata": {...}})

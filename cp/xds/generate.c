@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "codec/jsonf.h"
+#include "cp/policy/policy.h"
 
 const char *const cp_xds_type_url[CP_XDS_NTYPES] = {
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
@@ -395,6 +396,7 @@ int cp_xds_generate(struct km_arena *a, const struct cp_xds_mesh *m, const struc
 	g.reuse_port = has_feature(md, "feature-reuse-port");
 	for (size_t i = 0; i < sizeof(generators) / sizeof(generators[0]); i++)
 		generators[i].fn(&g);
+	cp_policy_apply(a, m, dp, md->shadow, out);
 	return 0;
 }
 

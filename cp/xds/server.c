@@ -728,9 +728,11 @@ static void nack(struct ads_stream *st, struct type_state *ts, const char *detai
 {
 	ts->nacks++;
 	st->srv->stats.nacks++;
-	ts->backoff_ms = ts->backoff_ms ? ts->backoff_ms * 2 : 5000;
-	if (st->srv->rt->cfg && st->srv->rt->cfg->xds_server.nack_backoff > 0 && ts->backoff_ms == 5000)
-		ts->backoff_ms = (uint64_t)(st->srv->rt->cfg->xds_server.nack_backoff / 1000000);
+	/* xdsServer.nackBackoff is the first wait; each further NACK doubles it */
+	uint64_t base = 5000;
+	if (st->srv->rt->cfg && st->srv->rt->cfg->xds_server.nack_backoff > 0)
+		base = (uint64_t)(st->srv->rt->cfg->xds_server.nack_backoff / 1000000);
+	ts->backoff_ms = ts->backoff_ms ? ts->backoff_ms * 2 : (base ? base : 1);
 	if (ts->backoff_ms > MAX_BACKOFF_MS)
 		ts->backoff_ms = MAX_BACKOFF_MS;
 	km_warn("xds", "configuration rejected by proxy proxy=%s.%s type=%s retry_ms=%llu error=%s", st->mesh,

