@@ -141,3 +141,4 @@ clean:
 # The xDS benchmark tool (bench/xds_load.c) and `make bench-xds`.
 -include bench/bench.mk
 -include bench/store.mk
+-include bench/pki.mk

@@ -218,6 +218,7 @@ static int run(const char *config_path)
 	struct cp_workloads *workloads =
 	    cp_workloads_start(&rt, &bus, cfg.mesh_service.deletion_grace_period);
 	struct cp_pki *pki = cp_pki_start(&rt, &bus);
+	rt.pki = pki;
 	struct leader_ctx lctx = {.rt = &rt, .insights = insights, .workloads = workloads, .pki = pki, .cfg = &cfg};
 	cp_store_elect(rt.store, on_leader, &lctx);
 	if (cfg.api_server.http.enabled) {

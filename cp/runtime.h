@@ -12,6 +12,8 @@
 #include "cp/store/store.h"
 #include "ev/loop.h"
 
+struct cp_pki;
+
 struct cp_runtime {
 	struct km_loop *loop;
 	struct cp_store *store;
@@ -30,6 +32,7 @@ struct cp_runtime {
 	struct km_json *config_json;  /* effective config for GET /config (owned by main) */
 	const struct cp_config *cfg; /* effective configuration (owned by main) */
 	bool leader;                 /* this instance runs the leader-only work */
+	struct cp_pki *pki;          /* workload identities (cp/pki), for the xDS generators */
 	/* appends Prometheus text for GET :5680/metrics (set by main) */
 	void (*metrics)(void *ctx, struct km_buf *out);
 	void *metrics_ctx;

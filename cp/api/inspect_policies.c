@@ -17,7 +17,8 @@
 static bool mesh_exists(struct cp_api_ctx *c, struct km_str mesh)
 {
 	struct km_resource m;
-	int rc = cp_store_get(c->rt->store, c->req->a, km_rtype_by_name(KM_STR("Mesh")), KM_STR(""), mesh, &m);
+	int rc = cp_store_get(c->rt->store, c->req->a, km_rtype_by_name(KM_STR("Mesh")), KM_STR(""),
+			      mesh, &m);
 	if (rc) {
 		cp_api_write_store_error(c->req, rc, "Failed to retrieve Mesh");
 		return false;
@@ -26,13 +27,14 @@ static bool mesh_exists(struct cp_api_ctx *c, struct km_str mesh)
 }
 
 /* The mesh context and <name>'s entry in it, or NULL after writing the error. */
-static struct cp_xds_mesh *load_dataplane(struct cp_api_ctx *c, struct km_str mesh, struct km_str name,
-					  const struct cp_xds_dataplane **dp)
+static struct cp_xds_mesh *load_dataplane(struct cp_api_ctx *c, struct km_str mesh,
+					  struct km_str name, const struct cp_xds_dataplane **dp)
 {
 	if (!mesh_exists(c, mesh))
 		return NULL;
 	struct km_resource r;
-	int rc = cp_store_get(c->rt->store, c->req->a, km_rtype_by_name(KM_STR("Dataplane")), mesh, name, &r);
+	int rc = cp_store_get(c->rt->store, c->req->a, km_rtype_by_name(KM_STR("Dataplane")), mesh,
+			      name, &r);
 	if (rc) {
 		cp_api_write_store_error(c->req, rc, "Could not retrieve Dataplane");
 		return NULL;
@@ -47,11 +49,12 @@ static struct cp_xds_mesh *load_dataplane(struct cp_api_ctx *c, struct km_str me
 	return m;
 }
 
-static struct km_json *meta(struct km_arena *a, const char *type, struct km_str mesh, struct km_str name,
-			    const struct km_json *labels)
+static struct km_json *meta(struct km_arena *a, const char *type, struct km_str mesh,
+			    struct km_str name, const struct km_json *labels)
 {
 	return km_json_fmt(a, "{\"labels\":%J,\"mesh\":%S,\"name\":%S,\"type\":%s}",
-			   labels ? km_json_clone(a, labels) : km_json_object(a), &mesh, &name, type);
+			   labels ? km_json_clone(a, labels) : km_json_object(a), &mesh, &name,
+			   type);
 }
 
 static struct km_json *policy_meta(struct km_arena *a, const struct cp_policy *p)
@@ -66,7 +69,8 @@ static struct km_json *kri_origin(struct km_arena *a, const struct cp_policy *p)
 
 /* Upstream's kri.FromString checks; on success <out> is the canonical KRI
  * (section parts joined) and <section> its section name. */
-static bool parse_kri(struct cp_api_ctx *c, struct km_str s, const char **out, struct km_str *section)
+static bool parse_kri(struct cp_api_ctx *c, struct km_str s, const char **out,
+		      struct km_str *section)
 {
 	struct km_arena *a = c->req->a;
 	struct km_str parts[64];
@@ -80,11 +84,14 @@ static bool parse_kri(struct cp_api_ctx *c, struct km_str s, const char **out, s
 	if (n < 7)
 		err = km_arena_printf(a, "invalid identifier string: \"%.*s\"", KM_STR_FMT(s));
 	else if (!km_str_eqc(parts[0], "kri"))
-		err = km_arena_printf(a, "identifier must start with 'kri': \"%.*s\"", KM_STR_FMT(s));
+		err = km_arena_printf(a, "identifier must start with 'kri': \"%.*s\"",
+				      KM_STR_FMT(s));
 	else if (!parts[1].len || !km_rtype_by_short(parts[1]))
-		err = km_arena_printf(a, "unknown short name of resource type: \"%.*s\"", KM_STR_FMT(parts[1]));
+		err = km_arena_printf(a, "unknown short name of resource type: \"%.*s\"",
+				      KM_STR_FMT(parts[1]));
 	if (err) {
-		cp_api_write_error(c->req, 400, "Bad Request", km_arena_printf(a, "bad request: %s", err), NULL);
+		cp_api_write_error(c->req, 400, "Bad Request",
+				   km_arena_printf(a, "bad request: %s", err), NULL);
 		return false;
 	}
 	struct km_buf b = KM_BUF_INIT;
@@ -108,8 +115,9 @@ static struct km_json *origins_json(struct km_arena *a, const struct cp_policy_o
 {
 	struct km_json *arr = km_json_array(a);
 	for (size_t i = 0; i < n; i++)
-		km_json_array_push(a, arr, km_json_fmt(a, "{\"resourceMeta\":%J,\"ruleIndex\":%d}",
-						       policy_meta(a, o[i].policy), o[i].rule_index));
+		km_json_array_push(a, arr,
+				   km_json_fmt(a, "{\"resourceMeta\":%J,\"ruleIndex\":%d}",
+					       policy_meta(a, o[i].policy), o[i].rule_index));
 	return arr;
 }
 
@@ -135,7 +143,8 @@ static struct km_json *rules_entry(struct km_arena *a, const struct cp_xds_datap
 				   const struct cp_policy_matched *mp)
 {
 	struct km_json *inbound_rules = km_json_array(a);
-	const struct cp_policy_inbound **sorted = km_arena_alloc(a, (mp->ninbounds + 1) * sizeof(*sorted));
+	const struct cp_policy_inbound **sorted =
+		km_arena_alloc(a, (mp->ninbounds + 1) * sizeof(*sorted));
 	for (size_t i = 0; i < mp->ninbounds; i++)
 		sorted[i] = &mp->inbounds[i];
 	qsort(sorted, mp->ninbounds, sizeof(*sorted), cmp_inbound_port);
@@ -148,36 +157,44 @@ static struct km_json *rules_entry(struct km_arena *a, const struct cp_xds_datap
 		struct km_json *rules = km_json_array(a);
 		for (size_t r = 0; r < in->nrules; r++) {
 			const struct cp_policy_rule *rule = &in->rules[r];
-			struct km_json *o = km_json_fmt(a, "{\"conf\":[%J],\"origin\":%J}", km_json_clone(a, rule->conf),
+			struct km_json *o = km_json_fmt(a, "{\"conf\":[%J],\"origin\":%J}",
+							km_json_clone(a, rule->conf),
 							origins_json(a, &rule->origin, 1));
 			if (rule->match)
 				km_json_set(a, o, "match", km_json_clone(a, rule->match));
 			km_json_array_push(a, rules, o);
 		}
-		km_json_array_push(a, inbound_rules, km_json_fmt(a, "{\"inbound\":%J,\"rules\":%J}", inbound, rules));
+		km_json_array_push(a, inbound_rules,
+				   km_json_fmt(a, "{\"inbound\":%J,\"rules\":%J}", inbound, rules));
 	}
 	struct km_json *to = km_json_array(a);
 	for (size_t i = 0; i < mp->nto; i++) {
 		const struct cp_policy_to_rule *r = &mp->to[i];
-		km_json_array_push(a, to,
-				   km_json_fmt(a, "{\"conf\":[%J],\"origin\":%J,\"resourceMeta\":%J,\"resourceSectionName\":%S}",
-					       km_json_clone(a, r->conf), origins_json(a, r->origins, r->norigins),
-					       meta(a, r->rtype, r->rmesh, r->rname, r->rlabels), &r->section));
+		km_json_array_push(
+			a, to,
+			km_json_fmt(
+				a,
+				"{\"conf\":[%J],\"origin\":%J,\"resourceMeta\":%J,\"resourceSectionName\":%S}",
+				km_json_clone(a, r->conf), origins_json(a, r->origins, r->norigins),
+				meta(a, r->rtype, r->rmesh, r->rname, r->rlabels), &r->section));
 	}
-	struct km_json *e = km_json_fmt(a, "{\"inboundRules\":%J,\"toResourceRules\":%J,\"type\":%s,\"warnings\":%J}",
-					inbound_rules, to, mp->type->name, mp->warnings);
+	struct km_json *e = km_json_fmt(
+		a, "{\"inboundRules\":%J,\"toResourceRules\":%J,\"type\":%s,\"warnings\":%J}",
+		inbound_rules, to, mp->type->name, mp->warnings);
 	if (mp->proxy_conf) {
 		struct km_json *origin = km_json_array(a);
 		for (size_t i = 0; i < mp->nproxy_origins; i++)
 			km_json_array_push(a, origin, policy_meta(a, mp->proxy_origins[i]));
 		km_json_set(a, e, "proxyRule",
-			    km_json_fmt(a, "{\"conf\":%J,\"origin\":%J}", km_json_clone(a, mp->proxy_conf), origin));
+			    km_json_fmt(a, "{\"conf\":%J,\"origin\":%J}",
+					km_json_clone(a, mp->proxy_conf), origin));
 	}
 	return e;
 }
 
 /* Runs <fn> over the matched policies of every plugin type, in plugin order. */
-static void each_type(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+static void each_type(struct km_arena *a, const struct cp_xds_mesh *m,
+		      const struct cp_xds_dataplane *dp,
 		      void (*fn)(void *ctx, const struct cp_policy_matched *mp), void *ctx)
 {
 	for (size_t i = 0; i < cp_policy_nplugins; i++) {
@@ -215,8 +232,9 @@ void cp_api_dataplane_rules(struct cp_api_ctx *c, struct km_str mesh, struct km_
 		return;
 	struct collect col = {.a = a, .dp = dp, .out = km_json_array(a)};
 	each_type(a, m, dp, collect_rules, &col);
-	struct km_json *out = km_json_fmt(a, "{\"httpMatches\":[],\"resource\":%J,\"rules\":%J}",
-					  meta(a, "Dataplane", dp->res.mesh, dp->res.name, dp->labels), col.out);
+	struct km_json *out =
+		km_json_fmt(a, "{\"httpMatches\":[],\"resource\":%J,\"rules\":%J}",
+			    meta(a, "Dataplane", dp->res.mesh, dp->res.name, dp->labels), col.out);
 	cp_api_write_json(c->req, 200, out);
 	cp_xds_mesh_free(m);
 }
@@ -232,8 +250,9 @@ static void collect_proxy(void *ctx, const struct cp_policy_matched *mp)
 	for (size_t i = 0; i < mp->nproxy_origins; i++)
 		km_json_array_push(c->a, origins, kri_origin(c->a, mp->proxy_origins[i]));
 	km_json_array_push(c->a, c->out,
-			   km_json_fmt(c->a, "{\"conf\":%J,\"kind\":%s,\"origins\":%J}", km_json_clone(c->a, mp->proxy_conf),
-				       mp->type->name, origins));
+			   km_json_fmt(c->a, "{\"conf\":%J,\"kind\":%s,\"origins\":%J}",
+				       km_json_clone(c->a, mp->proxy_conf), mp->type->name,
+				       origins));
 }
 
 void cp_api_dataplane_policies(struct cp_api_ctx *c, struct km_str mesh, struct km_str name)
@@ -256,15 +275,17 @@ static void collect_inbound(void *ctx, const struct cp_policy_matched *mp)
 	struct collect *c = ctx;
 	const struct cp_policy_inbound *in = NULL;
 	for (size_t i = 0; i < mp->ninbounds && !in; i++)
-		if (mp->inbounds[i].port == c->want->port && km_str_eq(mp->inbounds[i].address, c->want->address))
+		if (mp->inbounds[i].port == c->want->port &&
+		    km_str_eq(mp->inbounds[i].address, c->want->address))
 			in = &mp->inbounds[i];
 	if (!in || !in->nrules)
 		return;
 	struct km_json *rules = km_json_array(c->a), *origins = km_json_array(c->a);
 	for (size_t r = 0; r < in->nrules; r++) {
 		const struct cp_policy *p = in->rules[r].origin.policy;
-		km_json_array_push(c->a, rules, km_json_fmt(c->a, "{\"conf\":%J,\"kri\":%s}",
-							    km_json_clone(c->a, in->rules[r].conf), p->kri));
+		km_json_array_push(c->a, rules,
+				   km_json_fmt(c->a, "{\"conf\":%J,\"kri\":%s}",
+					       km_json_clone(c->a, in->rules[r].conf), p->kri));
 		bool seen = false;
 		for (size_t k = 0; k < r && !seen; k++)
 			seen = in->rules[k].origin.policy == p;
@@ -272,11 +293,13 @@ static void collect_inbound(void *ctx, const struct cp_policy_matched *mp)
 			km_json_array_push(c->a, origins, kri_origin(c->a, p));
 	}
 	km_json_array_push(c->a, c->out,
-			   km_json_fmt(c->a, "{\"kind\":%s,\"origins\":%J,\"rules\":%J}", mp->type->name, origins, rules));
+			   km_json_fmt(c->a, "{\"kind\":%s,\"origins\":%J,\"rules\":%J}",
+				       mp->type->name, origins, rules));
 }
 
 /* The inbound (then listener) of <dp> whose section name is <section>. */
-static bool find_inbound(const struct cp_xds_dataplane *dp, struct km_str section, struct cp_policy_inbound *out)
+static bool find_inbound(const struct cp_xds_dataplane *dp, struct km_str section,
+			 struct cp_policy_inbound *out)
 {
 	struct km_json *net = km_json_get(dp->spec, "networking");
 	const char *lists[2] = {"inbound", "listeners"};
@@ -316,7 +339,8 @@ void cp_api_dataplane_inbound_policies(struct cp_api_ctx *c, struct km_str mesh,
 		return;
 	}
 	if (!find_inbound(dp, section, &want)) {
-		cp_api_write_error(c->req, 500, "Failed building response", "Internal Server Error", NULL);
+		cp_api_write_error(c->req, 500, "Failed building response", "Internal Server Error",
+				   NULL);
 		cp_xds_mesh_free(m);
 		return;
 	}
@@ -330,7 +354,8 @@ void cp_api_dataplane_inbound_policies(struct cp_api_ctx *c, struct km_str mesh,
 
 static bool is_route_type(const struct cp_policy_matched *mp)
 {
-	return strcmp(mp->type->name, "MeshHTTPRoute") == 0 || strcmp(mp->type->name, "MeshTCPRoute") == 0;
+	return strcmp(mp->type->name, "MeshHTTPRoute") == 0 ||
+	       strcmp(mp->type->name, "MeshTCPRoute") == 0;
 }
 
 static void collect_outbound(void *ctx, const struct cp_policy_matched *mp)
@@ -347,21 +372,18 @@ static void collect_outbound(void *ctx, const struct cp_policy_matched *mp)
 		r = cp_policy_to_lookup(mp, c->kri);
 	if (!r)
 		return;
+	/* one origin per contributing to[] entry, as upstream lists them */
 	struct km_json *origins = km_json_array(c->a);
-	for (size_t i = 0; i < r->norigins; i++) {
-		bool seen = false;
-		for (size_t k = 0; k < i && !seen; k++)
-			seen = r->origins[k].policy == r->origins[i].policy;
-		(void)seen; /* upstream lists one origin per to-entry */
+	for (size_t i = 0; i < r->norigins; i++)
 		km_json_array_push(c->a, origins, kri_origin(c->a, r->origins[i].policy));
-	}
 	km_json_array_push(c->a, c->out,
-			   km_json_fmt(c->a, "{\"conf\":[%J],\"kind\":%s,\"origins\":%J}", km_json_clone(c->a, r->conf),
-				       mp->type->name, origins));
+			   km_json_fmt(c->a, "{\"conf\":[%J],\"kind\":%s,\"origins\":%J}",
+				       km_json_clone(c->a, r->conf), mp->type->name, origins));
 }
 
-void cp_api_dataplane_outbound_policies(struct cp_api_ctx *c, struct km_str mesh, struct km_str name,
-					struct km_str outbound_kri, const struct km_str *route_kri)
+void cp_api_dataplane_outbound_policies(struct cp_api_ctx *c, struct km_str mesh,
+					struct km_str name, struct km_str outbound_kri,
+					const struct km_str *route_kri)
 {
 	struct km_arena *a = c->req->a;
 	const struct cp_xds_dataplane *dp;
@@ -389,7 +411,8 @@ void cp_api_policy_dataplanes(struct cp_api_ctx *c, const struct km_rtype *t, st
 	if (!mesh_exists(c, mesh))
 		return;
 	size_t size = 100, offset = 0;
-	const struct km_str *qs = cp_http_query(c->req, "size"), *qo = cp_http_query(c->req, "offset");
+	const struct km_str *qs = cp_http_query(c->req, "size"),
+			    *qo = cp_http_query(c->req, "offset");
 	long long v;
 	if (qs && qs->len) {
 		if (km_str_to_i64(*qs, &v) || v < 1 || v > 1000) {
@@ -401,7 +424,8 @@ void cp_api_policy_dataplanes(struct cp_api_ctx *c, const struct km_rtype *t, st
 	}
 	if (qo && qo->len) {
 		if (km_str_to_i64(*qo, &v) || v < 0) {
-			cp_api_write_error(c->req, 400, "Could not retrieve policy", "Invalid offset", NULL);
+			cp_api_write_error(c->req, 400, "Could not retrieve policy",
+					   "Invalid offset", NULL);
 			return;
 		}
 		offset = (size_t)v;
@@ -434,17 +458,22 @@ void cp_api_policy_dataplanes(struct cp_api_ctx *c, const struct km_rtype *t, st
 		if (!legacy && (total <= offset || items->len >= size))
 			continue;
 		if (legacy)
-			km_json_array_push(a, items,
-					   km_json_fmt(a,
-						       "{\"kind\":\"SidecarDataplane\",\"dataplane\":{\"mesh\":%S,\"name\":%S},"
-						       "\"attachments\":[{\"type\":\"dataplane\"}]}",
-						       &dp->res.mesh, &dp->res.name));
+			km_json_array_push(
+				a, items,
+				km_json_fmt(
+					a,
+					"{\"kind\":\"SidecarDataplane\",\"dataplane\":{\"mesh\":%S,\"name\":%S},"
+					"\"attachments\":[{\"type\":\"dataplane\"}]}",
+					&dp->res.mesh, &dp->res.name));
 		else
-			km_json_array_push(a, items, meta(a, "Dataplane", dp->res.mesh, dp->res.name, dp->labels));
+			km_json_array_push(
+				a, items,
+				meta(a, "Dataplane", dp->res.mesh, dp->res.name, dp->labels));
 	}
 	struct km_json *out = km_json_fmt(a, "{\"total\":%u,\"items\":%J}", (unsigned)total, items);
 	if (!legacy && offset + items->len < total)
-		km_json_set(a, out, "next", km_json_cstring(a, cp_api_next_link(c, offset + items->len)));
+		km_json_set(a, out, "next",
+			    km_json_cstring(a, cp_api_next_link(c, offset + items->len)));
 	cp_api_write_json(c->req, 200, out);
 	cp_xds_mesh_free(m);
 }
@@ -453,17 +482,20 @@ void cp_api_policy_dataplanes(struct cp_api_ctx *c, const struct km_rtype *t, st
 
 /* The policy whose to[] entry contributed the rule with <matches> (the
  * highest-priority one). */
-static const struct cp_policy *rule_origin(const struct cp_policy_to_rule *r, const struct km_json *matches)
+static const struct cp_policy *rule_origin(const struct cp_policy_to_rule *r,
+					   const struct km_json *matches)
 {
 	const struct cp_policy *found = NULL;
 	for (size_t i = 0; i < r->norigins; i++) {
 		const struct km_json *to = km_json_get(r->origins[i].policy->spec, "to");
 		if (!to || to->kind != KM_JSON_ARRAY || (size_t)r->origins[i].rule_index >= to->len)
 			continue;
-		const struct km_json *rules = km_json_get(to->items[r->origins[i].rule_index], "rules");
+		const struct km_json *rules =
+			km_json_get(to->items[r->origins[i].rule_index], "rules");
 		for (size_t k = 0; rules && rules->kind == KM_JSON_ARRAY && k < rules->len; k++) {
 			const struct km_json *m = km_json_get(rules->items[k], "matches");
-			if (km_json_equal(m, matches) || (!m && matches && matches->kind == KM_JSON_NULL))
+			if (km_json_equal(m, matches) ||
+			    (!m && matches && matches->kind == KM_JSON_NULL))
 				found = r->origins[i].policy;
 		}
 	}
@@ -486,22 +518,27 @@ static void collect_routes(void *ctx, const struct cp_policy_matched *mp)
 			struct km_json *matches = km_json_get(rs->items[i], "matches");
 			const struct cp_policy *o = rule_origin(r, matches);
 			struct km_json *d = km_json_get(rs->items[i], "default");
-			km_json_array_push(a, rules, km_json_fmt(a, "{\"conf\":%J,\"kri\":%s,\"matches\":%J}",
-							       d ? km_json_clone(a, d) : km_json_object(a),
-							       o ? o->kri : "", matches ? km_json_clone(a, matches) : NULL));
+			km_json_array_push(a, rules,
+					   km_json_fmt(a, "{\"conf\":%J,\"kri\":%s,\"matches\":%J}",
+						       d ? km_json_clone(a, d) : km_json_object(a),
+						       o ? o->kri : "",
+						       matches ? km_json_clone(a, matches) : NULL));
 		}
 	} else {
 		struct km_json *d = km_json_get(r->conf, "default");
-		km_json_array_push(a, rules, km_json_fmt(a, "{\"conf\":%J,\"kri\":\"\",\"matches\":null}",
-						       d ? km_json_clone(a, d) : km_json_object(a)));
+		km_json_array_push(a, rules,
+				   km_json_fmt(a, "{\"conf\":%J,\"kri\":\"\",\"matches\":null}",
+					       d ? km_json_clone(a, d) : km_json_object(a)));
 	}
 	for (size_t i = 0; i < r->norigins; i++)
 		km_json_array_push(a, origins, kri_origin(a, r->origins[i].policy));
-	km_json_array_push(a, c->out, km_json_fmt(a, "{\"kind\":%s,\"origins\":%J,\"rules\":%J}", mp->type->name,
-						  origins, rules));
+	km_json_array_push(a, c->out,
+			   km_json_fmt(a, "{\"kind\":%s,\"origins\":%J,\"rules\":%J}",
+				       mp->type->name, origins, rules));
 }
 
-void cp_api_dataplane_routes(struct cp_api_ctx *c, struct km_str mesh, struct km_str name, struct km_str outbound_kri)
+void cp_api_dataplane_routes(struct cp_api_ctx *c, struct km_str mesh, struct km_str name,
+			     struct km_str outbound_kri)
 {
 	struct km_arena *a = c->req->a;
 	const struct cp_xds_dataplane *dp;

@@ -15,8 +15,12 @@ static int kind_rank(struct km_str kind)
 	static const struct {
 		const char *kind;
 		int rank;
-	} ranks[] = {{"Mesh", 1},		  {"Dataplane", 2},	      {"MeshService", 5},
-		     {"MeshExternalService", 6}, {"MeshMultiZoneService", 7}, {"MeshHTTPRoute", 9}};
+	} ranks[] = {{"Mesh", 1},
+		     {"Dataplane", 2},
+		     {"MeshService", 5},
+		     {"MeshExternalService", 6},
+		     {"MeshMultiZoneService", 7},
+		     {"MeshHTTPRoute", 9}};
 	for (size_t i = 0; i < sizeof(ranks) / sizeof(ranks[0]); i++)
 		if (km_str_eqc(kind, ranks[i].kind))
 			return ranks[i].rank;
@@ -87,8 +91,8 @@ static int64_t num(const struct km_json *v)
 	return 0;
 }
 
-static size_t port_descs(struct km_arena *a, const struct cp_xds_dataplane *dp, struct port_desc **out,
-			 size_t *ninbounds)
+static size_t port_descs(struct km_arena *a, const struct cp_xds_dataplane *dp,
+			 struct port_desc **out, size_t *ninbounds)
 {
 	struct km_json *net = km_json_get(dp->spec, "networking");
 	struct km_str addr = km_json_get_string(net, "address");
@@ -107,7 +111,8 @@ static size_t port_descs(struct km_arena *a, const struct cp_xds_dataplane *dp, 
 		p->section = p->name.len ? p->name : km_str_c(km_arena_printf(a, "%u", p->port));
 		if (i < ni) {
 			p->inbound = j;
-			p->resource = km_arena_printf(a, "self_inbound_dp_%.*s", KM_STR_FMT(p->section));
+			p->resource =
+				km_arena_printf(a, "self_inbound_dp_%.*s", KM_STR_FMT(p->section));
 		} else {
 			p->resource = "";
 		}
@@ -146,7 +151,8 @@ static bool selected_by_namespace(const struct cp_policy *p, const struct km_jso
 	if (p->role != CP_POLICY_ROLE_CONSUMER && p->role != CP_POLICY_ROLE_WORKLOAD_OWNER)
 		return true;
 	struct km_json *ns = km_json_get(p->labels, "k8s.kuma.io/namespace");
-	return ns && ns->kind == KM_JSON_STRING && km_str_eq(ns->s, km_json_get_string(labels, "k8s.kuma.io/namespace"));
+	return ns && ns->kind == KM_JSON_STRING &&
+	       km_str_eq(ns->s, km_json_get_string(labels, "k8s.kuma.io/namespace"));
 }
 
 static struct km_str label_str(const struct km_json *labels, struct km_str key)
@@ -163,7 +169,9 @@ static bool dp_labels_match(const struct km_json *sel, const struct cp_xds_datap
 		struct km_json *want = sel->members[i].val;
 		struct km_str w = want->kind == KM_JSON_STRING ? want->s : KM_STR("");
 		struct km_str key = sel->members[i].key;
-		struct km_str have = km_str_eqc(key, "kuma.io/display-name") ? dp_display(dp) : label_str(dp->labels, key);
+		struct km_str have = km_str_eqc(key, "kuma.io/display-name") ?
+					     dp_display(dp) :
+					     label_str(dp->labels, key);
 		if (!km_str_eq(have, w))
 			return false;
 	}
@@ -172,8 +180,8 @@ static bool dp_labels_match(const struct km_json *sel, const struct cp_xds_datap
 
 /* Marks in <sel> the ports (inbounds, then listeners) <p> selects; returns
  * how many, or -1 when its top-level kind is not supported. */
-static int select_ports(const struct cp_policy *p, const struct cp_xds_dataplane *dp, const struct port_desc *d,
-			size_t n, bool *sel)
+static int select_ports(const struct cp_policy *p, const struct cp_xds_dataplane *dp,
+			const struct port_desc *d, size_t n, bool *sel)
 {
 	memset(sel, 0, n * sizeof(*sel));
 	if (!selected_by_zone(p, dp) || !selected_by_namespace(p, dp->labels))
@@ -215,9 +223,11 @@ struct entry {
 	int index;
 	const struct km_json *item;
 	/* to rules: the resolved destination */
-	int res_kind; /* 1 Mesh, 2 MeshService, 3 MeshHTTPRoute */
+	int res_kind; /* 1 Mesh, 2 MeshService, 3 a resource matched whole (route, other
+			 destination) */
 	const struct cp_xds_service *svc;
-	const struct cp_policy *route; /* res_kind 3: a MeshHTTPRoute */
+	const struct cp_policy
+		*route; /* res_kind 3: a MeshHTTPRoute, MeshExternalService, MeshMultiZoneService */
 	struct km_str section;
 };
 
@@ -235,8 +245,12 @@ static int cmp_to_entries(const struct entry *x, const struct entry *y)
 	if ((c = kind_rank(kx) - kind_rank(ky)))
 		return c;
 	if (km_str_eqc(kx, "MeshService")) {
-		bool sx = km_json_get_string(km_json_get(x->item, "targetRef"), "sectionName").len != 0;
-		bool sy = km_json_get_string(km_json_get(y->item, "targetRef"), "sectionName").len != 0;
+		bool sx =
+			km_json_get_string(km_json_get(x->item, "targetRef"), "sectionName").len !=
+			0;
+		bool sy =
+			km_json_get_string(km_json_get(y->item, "targetRef"), "sectionName").len !=
+			0;
 		if ((c = (int)sx - (int)sy))
 			return c;
 	}
@@ -248,7 +262,8 @@ static int cmp_rule_entries(const struct entry *x, const struct entry *y)
 	return cmp_policies(x->p, y->p);
 }
 
-static void sort_entries(struct entry *e, size_t n, int (*cmp)(const struct entry *, const struct entry *))
+static void sort_entries(struct entry *e, size_t n,
+			 int (*cmp)(const struct entry *, const struct entry *))
 {
 	for (size_t i = 1; i < n; i++) {
 		struct entry t = e[i];
@@ -277,7 +292,8 @@ static int match_score(const struct km_json *match)
  * the catch-all ones; otherwise priority order is kept. */
 static int cmp_rules(const struct cp_policy_rule *x, const struct cp_policy_rule *y)
 {
-	const struct km_json *sx = km_json_get(x->match, "spiffeID"), *sy = km_json_get(y->match, "spiffeID");
+	const struct km_json *sx = km_json_get(x->match, "spiffeID"),
+			     *sy = km_json_get(y->match, "spiffeID");
 	if (sx && !sy)
 		return -1;
 	if (!sx && sy)
@@ -295,7 +311,8 @@ static int cmp_rules(const struct cp_policy_rule *x, const struct cp_policy_rule
 	return 0;
 }
 
-static void build_inbound(struct km_arena *a, const struct cp_policy **ps, size_t np, struct cp_policy_inbound *in)
+static void build_inbound(struct km_arena *a, const struct cp_policy **ps, size_t np,
+			  struct cp_policy_inbound *in)
 {
 	size_t ne = 0;
 	for (size_t i = 0; i < np; i++) {
@@ -308,7 +325,8 @@ static void build_inbound(struct km_arena *a, const struct cp_policy **ps, size_
 	for (size_t i = 0; i < np; i++) {
 		struct km_json *rules = km_json_get(ps[i]->spec, "rules");
 		for (size_t j = 0; rules && rules->kind == KM_JSON_ARRAY && j < rules->len; j++) {
-			e[k++] = (struct entry){.p = ps[i], .index = (int)j, .item = rules->items[j]};
+			e[k++] = (struct entry){
+				.p = ps[i], .index = (int)j, .item = rules->items[j]};
 			struct km_json *m = km_json_get(rules->items[j], "matches");
 			nrules += m && m->kind == KM_JSON_ARRAY && m->len ? m->len : 1;
 		}
@@ -371,8 +389,9 @@ static const char *entry_kri(struct km_arena *a, const struct cp_xds_mesh *m, co
 	if (e->res_kind == 3)
 		return e->route->kri;
 	const struct cp_xds_service *s = e->svc;
-	return km_arena_printf(a, "kri_msvc_%.*s_%.*s_%.*s_%.*s_%.*s", KM_STR_FMT(m->name), KM_STR_FMT(s->zone),
-			       KM_STR_FMT(s->ns), KM_STR_FMT(s->name), KM_STR_FMT(e->section));
+	return km_arena_printf(a, "kri_msvc_%.*s_%.*s_%.*s_%.*s_%.*s", KM_STR_FMT(m->name),
+			       KM_STR_FMT(s->zone), KM_STR_FMT(s->ns), KM_STR_FMT(s->name),
+			       KM_STR_FMT(e->section));
 }
 
 static bool labels_subset(const struct km_json *sel, const struct km_json *labels)
@@ -380,14 +399,16 @@ static bool labels_subset(const struct km_json *sel, const struct km_json *label
 	for (size_t i = 0; i < sel->len; i++) {
 		struct km_json *want = sel->members[i].val;
 		struct km_json *have = km_json_get_str(labels, sel->members[i].key);
-		if (!have || have->kind != KM_JSON_STRING || want->kind != KM_JSON_STRING || !km_str_eq(have->s, want->s))
+		if (!have || have->kind != KM_JSON_STRING || want->kind != KM_JSON_STRING ||
+		    !km_str_eq(have->s, want->s))
 			return false;
 	}
 	return true;
 }
 
 /* Resolves to[].targetRef of <e> into destinations appended to <out>. */
-static void resolve_to(const struct cp_xds_mesh *m, const struct entry *e, struct entry *out, size_t *n)
+static void resolve_to(const struct cp_xds_mesh *m, const struct entry *e, struct entry *out,
+		       size_t *n)
 {
 	const struct km_json *tr = km_json_get(e->item, "targetRef");
 	struct km_str kind = km_json_get_string(tr, "kind");
@@ -403,7 +424,8 @@ static void resolve_to(const struct cp_xds_mesh *m, const struct entry *e, struc
 			return;
 		for (size_t i = 0; i < m->npolicies; i++) {
 			const struct cp_policy *route = &m->policies[i];
-			if (strcmp(route->type->name, "MeshHTTPRoute") != 0 || !labels_subset(labels, route->labels) ||
+			if (strcmp(route->type->name, "MeshHTTPRoute") != 0 ||
+			    !labels_subset(labels, route->labels) ||
 			    !selected_by_namespace(e->p, route->labels))
 				continue;
 			out[*n] = *e;
@@ -413,8 +435,24 @@ static void resolve_to(const struct cp_xds_mesh *m, const struct entry *e, struc
 		}
 		return;
 	}
+	if (km_str_eqc(kind, "MeshExternalService") || km_str_eqc(kind, "MeshMultiZoneService")) {
+		struct km_json *labels = km_json_get(tr, "labels");
+		if (!labels || labels->kind != KM_JSON_OBJECT)
+			return;
+		for (size_t i = 0; i < m->npolicies; i++) {
+			const struct cp_policy *d = &m->policies[i];
+			if (!km_str_eqc(kind, d->type->name) || !labels_subset(labels, d->labels) ||
+			    !selected_by_namespace(e->p, d->labels))
+				continue;
+			out[*n] = *e;
+			out[*n].res_kind = 3;
+			out[*n].route = d;
+			(*n)++;
+		}
+		return;
+	}
 	if (!km_str_eqc(kind, "MeshService"))
-		return; /* MeshExternalService and MeshMultiZoneService are not in the mesh context */
+		return;
 	struct km_json *labels = km_json_get(tr, "labels");
 	if (!labels || labels->kind != KM_JSON_OBJECT)
 		return;
@@ -459,14 +497,16 @@ static bool relevant(const struct entry *r, const struct entry *u)
 /* The conf of a to[] entry: its `default`; for routes what upstream's
  * GetDefault returns (MeshTCPRoute: the first rule; MeshHTTPRoute: the
  * rules, reversed so that the final reversal puts them back in order). */
-static struct km_json *entry_conf(struct km_arena *a, const struct km_rtype *t, const struct km_json *item)
+static struct km_json *entry_conf(struct km_arena *a, const struct km_rtype *t,
+				  const struct km_json *item)
 {
 	struct km_json *d = km_json_get(item, "default");
 	if (d)
 		return d;
 	struct km_json *rules = km_json_get(item, "rules");
 	if (strcmp(t->name, "MeshTCPRoute") == 0)
-		return rules && rules->kind == KM_JSON_ARRAY && rules->len ? rules->items[0] : km_json_object(a);
+		return rules && rules->kind == KM_JSON_ARRAY && rules->len ? rules->items[0] :
+									     km_json_object(a);
 	struct km_json *o = km_json_object(a);
 	if (rules && rules->kind == KM_JSON_ARRAY) {
 		struct km_json *rev = km_json_array(a);
@@ -499,7 +539,8 @@ static struct km_json *merge_http_rules(struct km_arena *a, struct km_json *cons
 			defaults[k] = km_arena_alloc(a, (total + 1) * sizeof(**defaults));
 			struct km_json *matches = km_json_get(rules[k], "matches");
 			for (size_t p = 0; p < k; p++) {
-				if (skip[p] || !km_json_equal(km_json_get(rules[p], "matches"), matches))
+				if (skip[p] ||
+				    !km_json_equal(km_json_get(rules[p], "matches"), matches))
 					continue;
 				for (size_t q = 0; q < ndefaults[p]; q++)
 					defaults[k][ndefaults[k]++] = defaults[p][q];
@@ -515,8 +556,10 @@ static struct km_json *merge_http_rules(struct km_arena *a, struct km_json *cons
 			continue;
 		struct km_json *rule = km_json_object(a);
 		struct km_json *matches = km_json_get(rules[i - 1], "matches");
-		km_json_set(a, rule, "matches", matches ? km_json_clone(a, matches) : km_json_null(a));
-		km_json_set(a, rule, "default", cp_policy_merge(a, defaults[i - 1], ndefaults[i - 1]));
+		km_json_set(a, rule, "matches",
+			    matches ? km_json_clone(a, matches) : km_json_null(a));
+		km_json_set(a, rule, "default",
+			    cp_policy_merge(a, defaults[i - 1], ndefaults[i - 1]));
 		km_json_array_push(a, out, rule);
 	}
 	struct km_json *o = km_json_object(a);
@@ -578,19 +621,22 @@ static void build_to(struct km_arena *a, const struct cp_xds_mesh *m, struct cp_
 			confs[nc++] = entry_conf(a, out->type, r[i].item);
 			bool dup = false;
 			for (size_t o = 0; o < tr->norigins && !dup; o++)
-				dup = tr->origins[o].policy == r[i].p && tr->origins[o].rule_index == r[i].index;
+				dup = tr->origins[o].policy == r[i].p &&
+				      tr->origins[o].rule_index == r[i].index;
 			if (!dup)
-				tr->origins[tr->norigins++] = (struct cp_policy_origin){r[i].p, r[i].index};
+				tr->origins[tr->norigins++] =
+					(struct cp_policy_origin){r[i].p, r[i].index};
 		}
-		tr->conf = strcmp(out->type->name, "MeshHTTPRoute") == 0 ? merge_http_rules(a, confs, nc)
-									: cp_policy_merge(a, confs, nc);
+		tr->conf = strcmp(out->type->name, "MeshHTTPRoute") == 0 ?
+				   merge_http_rules(a, confs, nc) :
+				   cp_policy_merge(a, confs, nc);
 		if (r[u].res_kind == 1) {
 			tr->rtype = "Mesh";
 			tr->rmesh = KM_STR("");
 			tr->rname = m->name;
 			tr->rlabels = m->mesh_labels;
 		} else if (r[u].res_kind == 3) {
-			tr->rtype = "MeshHTTPRoute";
+			tr->rtype = r[u].route->type->name;
 			tr->rmesh = r[u].route->mesh;
 			tr->rname = r[u].route->name;
 			tr->rlabels = r[u].route->labels;
@@ -615,8 +661,9 @@ static bool is_single_item(const struct km_rtype *t)
 	return false;
 }
 
-void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-		     const struct km_rtype *type, bool shadow, struct cp_policy_matched *out)
+void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m,
+		     const struct cp_xds_dataplane *dp, const struct km_rtype *type, bool shadow,
+		     struct cp_policy_matched *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->type = type;
@@ -637,12 +684,16 @@ void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m, const stru
 		bool *s = km_arena_alloc(a, nports + 1);
 		int c = select_ports(p, dp, d, nports, s);
 		if (c < 0)
-			km_json_array_push(a, out->warnings,
-					   km_json_cstring(a, km_arena_printf(a,
-									      "unable to resolve TargetRef on policy: mesh:%.*s "
-									      "name:%.*s error:\"unsupported targetRef kind '%.*s'\"",
-									      KM_STR_FMT(p->mesh), KM_STR_FMT(p->name),
-									      KM_STR_FMT(top_kind(p)))));
+			km_json_array_push(
+				a, out->warnings,
+				km_json_cstring(
+					a,
+					km_arena_printf(
+						a,
+						"unable to resolve TargetRef on policy: mesh:%.*s "
+						"name:%.*s error:\"unsupported targetRef kind '%.*s'\"",
+						KM_STR_FMT(p->mesh), KM_STR_FMT(p->name),
+						KM_STR_FMT(top_kind(p)))));
 		if (c <= 0)
 			continue;
 		/* insert sorted, keeping the per-policy selection alongside */
@@ -679,7 +730,8 @@ void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m, const stru
 	build_to(a, m, out);
 	if (is_single_item(type)) {
 		struct km_json **confs = km_arena_alloc(a, (out->npolicies + 1) * sizeof(*confs));
-		out->proxy_origins = km_arena_alloc(a, (out->npolicies + 1) * sizeof(*out->proxy_origins));
+		out->proxy_origins =
+			km_arena_alloc(a, (out->npolicies + 1) * sizeof(*out->proxy_origins));
 		for (size_t i = 0; i < out->npolicies; i++) {
 			struct km_json *dflt = km_json_get(out->policies[i]->spec, "default");
 			confs[i] = dflt ? dflt : km_json_object(a);
@@ -689,7 +741,8 @@ void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m, const stru
 	}
 }
 
-const struct cp_policy_to_rule *cp_policy_to_lookup(const struct cp_policy_matched *mp, const char *kri)
+const struct cp_policy_to_rule *cp_policy_to_lookup(const struct cp_policy_matched *mp,
+						    const char *kri)
 {
 	for (size_t i = 0; i < mp->nto; i++)
 		if (strcmp(mp->to[i].kri, kri) == 0)
@@ -704,8 +757,8 @@ const struct cp_policy_to_rule *cp_policy_to_lookup(const struct cp_policy_match
 	if (n != 6 || strncmp(kri, "kri_", 4) != 0)
 		return NULL;
 	struct km_str shortn = {kri + 4, (size_t)(us[1] - kri - 4)};
-	if (!km_str_eqc(shortn, "msvc") && !km_str_eqc(shortn, "extsvc") && !km_str_eqc(shortn, "mzsvc") &&
-	    !km_str_eqc(shortn, "mhttpr"))
+	if (!km_str_eqc(shortn, "msvc") && !km_str_eqc(shortn, "extsvc") &&
+	    !km_str_eqc(shortn, "mzsvc") && !km_str_eqc(shortn, "mhttpr"))
 		return NULL;
 	if (us[5][1]) { /* retry without the section name */
 		size_t len = (size_t)(us[5] - kri) + 1;

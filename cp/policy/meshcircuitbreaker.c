@@ -27,8 +27,8 @@ static struct km_json *default_threshold(struct km_arena *a, struct km_json *clu
 	return t;
 }
 
-static void copy_uint(struct km_arena *a, struct km_json *dst, const char *dkey, const struct km_json *src,
-		      const char *skey)
+static void copy_uint(struct km_arena *a, struct km_json *dst, const char *dkey,
+		      const struct km_json *src, const char *skey)
 {
 	struct km_json *v = km_json_get(src, skey);
 	if (v && v->kind == KM_JSON_NUMBER)
@@ -79,7 +79,8 @@ static void detectors(struct km_arena *a, struct km_json *od, const struct km_js
 		copy_uint(a, od, "successRateRequestVolume", sr, "requestVolume");
 		double f;
 		if (decimal(km_json_get(sr, "standardDeviationFactor"), &f))
-			km_json_set(a, od, "successRateStdevFactor", km_json_int(a, (int64_t)trunc(f * 1000)));
+			km_json_set(a, od, "successRateStdevFactor",
+				    km_json_int(a, (int64_t)trunc(f * 1000)));
 	}
 	struct km_json *fp = km_json_get(d, "failurePercentage");
 	km_json_set(a, od, "enforcingFailurePercentage", km_json_int(a, fp ? 100 : 0));
@@ -91,7 +92,8 @@ static void detectors(struct km_arena *a, struct km_json *od, const struct km_js
 	}
 }
 
-static void configure_cluster(struct km_arena *a, struct km_json *cluster, const struct km_json *conf)
+static void configure_cluster(struct km_arena *a, struct km_json *cluster,
+			      const struct km_json *conf)
 {
 	if (!cluster || cluster->kind != KM_JSON_OBJECT)
 		return;
@@ -126,11 +128,13 @@ static void configure_cluster(struct km_arena *a, struct km_json *cluster, const
 		struct km_json *lb = cp_policy_obj(a, cluster, "commonLbConfig");
 		km_json_set(a, lb, "healthyPanicThreshold",
 			    km_json_fmt(a, "{\"value\":%J}",
-					pct == trunc(pct) ? km_json_int(a, (int64_t)pct) : km_json_double(a, pct)));
+					pct == trunc(pct) ? km_json_int(a, (int64_t)pct) :
+							    km_json_double(a, pct)));
 	}
 }
 
-void cp_policy_meshcircuitbreaker_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp)
+void cp_policy_meshcircuitbreaker_apply(struct cp_policy_apply_ctx *c,
+					const struct cp_policy_matched *mp)
 {
 	struct km_json *clusters = c->rs->by_type[CP_XDS_CLUSTER];
 	for (size_t i = 0; i < mp->ninbounds; i++) {
@@ -138,7 +142,8 @@ void cp_policy_meshcircuitbreaker_apply(struct cp_policy_apply_ctx *c, const str
 		if (!in->inbound)
 			continue;
 		struct km_json *conf = cp_policy_inbound_conf(c->a, in);
-		configure_cluster(c->a, km_json_get(clusters, in->resource), conf ? conf : km_json_object(c->a));
+		configure_cluster(c->a, km_json_get(clusters, in->resource),
+				  conf ? conf : km_json_object(c->a));
 	}
 	for (size_t i = 0; mp->nto && clusters && i < clusters->len; i++) {
 		struct km_str key = clusters->members[i].key;

@@ -10,35 +10,36 @@
 
 static const struct {
 	const char *kuma, *envoy;
-} http_retry_on[] = {
-    {"5xx", "5xx"},
-    {"5XX", "5xx"},
-    {"GatewayError", "gateway-error"},
-    {"Reset", "reset"},
-    {"Retriable4xx", "retriable-4xx"},
-    {"ConnectFailure", "connect-failure"},
-    {"EnvoyRatelimited", "envoy-ratelimited"},
-    {"RefusedStream", "refused-stream"},
-    {"Http3PostConnectFailure", "http3-post-connect-failure"},
-    {"HttpMethodConnect", "CONNECT"},
-    {"HttpMethodDelete", "DELETE"},
-    {"HttpMethodGet", "GET"},
-    {"HttpMethodHead", "HEAD"},
-    {"HttpMethodOptions", "OPTIONS"},
-    {"HttpMethodPatch", "PATCH"},
-    {"HttpMethodPost", "POST"},
-    {"HttpMethodPut", "PUT"},
-    {"HttpMethodTrace", "TRACE"},
-}, grpc_retry_on[] = {
-    {"Canceled", "canceled"},
-    {"DeadlineExceeded", "deadline-exceeded"},
-    {"Internal", "internal"},
-    {"ResourceExhausted", "resource-exhausted"},
-    {"Unavailable", "unavailable"},
+} http_retry_on[] =
+	{
+		{"5xx", "5xx"},
+		{"5XX", "5xx"},
+		{"GatewayError", "gateway-error"},
+		{"Reset", "reset"},
+		{"Retriable4xx", "retriable-4xx"},
+		{"ConnectFailure", "connect-failure"},
+		{"EnvoyRatelimited", "envoy-ratelimited"},
+		{"RefusedStream", "refused-stream"},
+		{"Http3PostConnectFailure", "http3-post-connect-failure"},
+		{"HttpMethodConnect", "CONNECT"},
+		{"HttpMethodDelete", "DELETE"},
+		{"HttpMethodGet", "GET"},
+		{"HttpMethodHead", "HEAD"},
+		{"HttpMethodOptions", "OPTIONS"},
+		{"HttpMethodPatch", "PATCH"},
+		{"HttpMethodPost", "POST"},
+		{"HttpMethodPut", "PUT"},
+		{"HttpMethodTrace", "TRACE"},
+},
+  grpc_retry_on[] = {
+	  {"Canceled", "canceled"},       {"DeadlineExceeded", "deadline-exceeded"},
+	  {"Internal", "internal"},       {"ResourceExhausted", "resource-exhausted"},
+	  {"Unavailable", "unavailable"},
 };
 
 #define HTTP_RETRY_ON_DEFAULT "gateway-error,connect-failure,refused-stream"
-#define GRPC_RETRY_ON_DEFAULT "cancelled,connect-failure,gateway-error,refused-stream,reset,resource-exhausted,unavailable"
+#define GRPC_RETRY_ON_DEFAULT \
+	"cancelled,connect-failure,gateway-error,refused-stream,reset,resource-exhausted,unavailable"
 
 static const char *lookup(const void *table, size_t n, struct km_str k)
 {
@@ -54,11 +55,11 @@ static const char *lookup(const void *table, size_t n, struct km_str k)
 /* A status code Go's http.StatusText knows (100-599 registered codes). */
 static bool http_status(struct km_str s, long long *code)
 {
-	static const int known[] = {100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300,
-				    301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407,
-				    408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 421, 422, 423, 424,
-				    425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508,
-				    510, 511};
+	static const int known[] = {100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208,
+				    226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403,
+				    404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416,
+				    417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500,
+				    501, 502, 503, 504, 505, 506, 507, 508, 510, 511};
 	if (km_str_to_i64(s, code))
 		return false;
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
@@ -89,7 +90,8 @@ static struct km_json *header_matcher(struct km_arena *a, const struct km_json *
 		type = KM_STR("Exact");
 	struct km_json *m = km_json_fmt(a, "{\"name\":%S}", &name);
 	if (km_str_eqc(type, "RegularExpression"))
-		km_json_set(a, m, "stringMatch", km_json_fmt(a, "{\"safeRegex\":{\"regex\":%S}}", &value));
+		km_json_set(a, m, "stringMatch",
+			    km_json_fmt(a, "{\"safeRegex\":{\"regex\":%S}}", &value));
 	else if (km_str_eqc(type, "Prefix"))
 		km_json_set(a, m, "stringMatch", km_json_fmt(a, "{\"prefix\":%S}", &value));
 	else if (km_str_eqc(type, "Exact"))
@@ -99,7 +101,8 @@ static struct km_json *header_matcher(struct km_arena *a, const struct km_json *
 	return m;
 }
 
-static void common_fields(struct km_arena *a, struct km_json *policy, const struct km_json *conf, bool grpc)
+static void common_fields(struct km_arena *a, struct km_json *policy, const struct km_json *conf,
+			  bool grpc)
 {
 	struct km_json *ptt = cp_policy_duration(a, km_json_get(conf, "perTryTimeout"));
 	if (ptt)
@@ -161,11 +164,16 @@ static struct km_json *http_policy(struct km_arena *a, const struct km_json *con
 		if (http_status(k, &code)) {
 			km_json_array_push(a, codes, km_json_int(a, code));
 		} else if (km_str_has_prefix(k, "HttpMethod")) {
-			const char *method = lookup(http_retry_on, sizeof(http_retry_on) / sizeof(http_retry_on[0]), k);
-			km_json_array_push(a, req, km_json_fmt(a, "{\"name\":\":method\",\"stringMatch\":{\"exact\":%s}}",
-							       method));
+			const char *method = lookup(
+				http_retry_on, sizeof(http_retry_on) / sizeof(http_retry_on[0]), k);
+			km_json_array_push(
+				a, req,
+				km_json_fmt(a,
+					    "{\"name\":\":method\",\"stringMatch\":{\"exact\":%s}}",
+					    method));
 		} else {
-			join(&on, lookup(http_retry_on, sizeof(http_retry_on) / sizeof(http_retry_on[0]), k));
+			join(&on, lookup(http_retry_on,
+					 sizeof(http_retry_on) / sizeof(http_retry_on[0]), k));
 		}
 	}
 	if (on.len)
@@ -178,13 +186,16 @@ static struct km_json *http_policy(struct km_arena *a, const struct km_json *con
 		bool seen = false;
 		for (size_t s = 0, i = 0; i <= cur.len; i++)
 			if (i == cur.len || cur.ptr[i] == ',') {
-				if (km_str_eqc((struct km_str){cur.ptr + s, i - s}, "retriable-status-codes"))
+				if (km_str_eqc((struct km_str){cur.ptr + s, i - s},
+					       "retriable-status-codes"))
 					seen = true;
 				s = i + 1;
 			}
 		if (!seen)
-			km_json_set(a, p, "retryOn",
-				    km_json_cstring(a, km_arena_printf(a, "%.*s,retriable-status-codes", KM_STR_FMT(cur))));
+			km_json_set(
+				a, p, "retryOn",
+				km_json_cstring(a, km_arena_printf(a, "%.*s,retriable-status-codes",
+								   KM_STR_FMT(cur))));
 	}
 	struct km_json *rq = km_json_get(conf, "retriableRequestHeaders");
 	for (size_t i = 0; rq && rq->kind == KM_JSON_ARRAY && i < rq->len; i++)
@@ -202,14 +213,17 @@ static struct km_json *http_policy(struct km_arena *a, const struct km_json *con
 		struct km_str t = km_json_get_string(hsel->items[i], "predicate");
 		if (km_str_eqc(t, "OmitPreviousHosts")) {
 			km_json_array_push(
-			    a, preds,
-			    km_json_fmt(a, "{\"name\":\"envoy.retry_host_predicates.previous_hosts\",\"typedConfig\":{\"@type\":"
-					   "\"type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate\"}}"));
+				a, preds,
+				km_json_fmt(
+					a,
+					"{\"name\":\"envoy.retry_host_predicates.previous_hosts\",\"typedConfig\":{\"@type\":"
+					"\"type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate\"}}"));
 		} else if (km_str_eqc(t, "OmitHostsWithTags")) {
 			struct km_json *tags = km_json_get(hsel->items[i], "tags");
 			km_json_array_push(
-			    a, preds,
-			    km_json_fmt(a,
+				a, preds,
+				km_json_fmt(
+					a,
 					"{\"name\":\"envoy.retry_host_predicates.omit_host_metadata\",\"typedConfig\":{\"@type\":"
 					"\"type.googleapis.com/envoy.extensions.retry.host.omit_host_metadata.v3.OmitHostMetadataConfig\","
 					"\"metadataMatch\":{\"filterMetadata\":{\"envoy.lb\":%J}}}}",
@@ -217,13 +231,17 @@ static struct km_json *http_policy(struct km_arena *a, const struct km_json *con
 		} else if (km_str_eqc(t, "OmitPreviousPriorities")) {
 			struct km_json *uf = km_json_get(hsel->items[i], "updateFrequency");
 			struct km_json *cfg = km_json_fmt(
-			    a, "{\"@type\":\"type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3."
-			       "PreviousPrioritiesConfig\"}");
+				a,
+				"{\"@type\":\"type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3."
+				"PreviousPrioritiesConfig\"}");
 			if (uf && !(uf->kind == KM_JSON_NUMBER && uf->is_int && uf->i == 0))
 				km_json_set(a, cfg, "updateFrequency", km_json_clone(a, uf));
-			km_json_set(a, p, "retryPriority",
-				    km_json_fmt(a, "{\"name\":\"envoy.retry_priorities.previous_priorities\",\"typedConfig\":%J}",
-						cfg));
+			km_json_set(
+				a, p, "retryPriority",
+				km_json_fmt(
+					a,
+					"{\"name\":\"envoy.retry_priorities.previous_priorities\",\"typedConfig\":%J}",
+					cfg));
 		}
 	}
 	if (preds->len)
@@ -231,7 +249,8 @@ static struct km_json *http_policy(struct km_arena *a, const struct km_json *con
 	struct km_json *hsma = km_json_get(conf, "hostSelectionMaxAttempts");
 	if (hsma && !(hsma->kind == KM_JSON_NUMBER && hsma->is_int && hsma->i == 0))
 		km_json_set(a, p, "hostSelectionRetryMaxAttempts",
-			    km_json_cstring(a, km_arena_printf(a, "%lld", (long long)km_json_i64_sat(hsma))));
+			    km_json_cstring(a, km_arena_printf(a, "%lld",
+							       (long long)km_json_i64_sat(hsma))));
 	return p;
 }
 
@@ -245,7 +264,9 @@ static struct km_json *grpc_policy(struct km_arena *a, const struct km_json *con
 	struct km_json *ro = km_json_get(conf, "retryOn");
 	for (size_t i = 0; ro && ro->kind == KM_JSON_ARRAY && i < ro->len; i++)
 		if (ro->items[i]->kind == KM_JSON_STRING)
-			join(&on, lookup(grpc_retry_on, sizeof(grpc_retry_on) / sizeof(grpc_retry_on[0]), ro->items[i]->s));
+			join(&on,
+			     lookup(grpc_retry_on, sizeof(grpc_retry_on) / sizeof(grpc_retry_on[0]),
+				    ro->items[i]->s));
 	if (on.len)
 		km_json_set(a, p, "retryOn", str_of(a, &on));
 	else
@@ -253,16 +274,19 @@ static struct km_json *grpc_policy(struct km_arena *a, const struct km_json *con
 	return p;
 }
 
-static struct km_str outbound_protocol(struct km_arena *a, const struct cp_xds_mesh *m, struct km_str name)
+static struct km_str outbound_protocol(struct km_arena *a, const struct cp_xds_mesh *m,
+				       struct km_str name)
 {
 	for (size_t i = 0; i < m->nservices; i++)
 		for (size_t k = 0; k < m->services[i].nports; k++)
-			if (km_str_eqc(name, cp_xds_service_kri(a, m, &m->services[i], &m->services[i].ports[k])))
+			if (km_str_eqc(name, cp_xds_service_kri(a, m, &m->services[i],
+								&m->services[i].ports[k])))
 				return m->services[i].ports[k].app_protocol;
 	return KM_STR("tcp");
 }
 
-static void configure_listener(struct km_arena *a, struct km_json *l, const struct km_json *conf, struct km_str proto)
+static void configure_listener(struct km_arena *a, struct km_json *l, const struct km_json *conf,
+			       struct km_str proto)
 {
 	struct km_json *chains = km_json_get(l, "filterChains");
 	if (!chains || chains->kind != KM_JSON_ARRAY || !chains->len)
@@ -280,18 +304,21 @@ static void configure_listener(struct km_arena *a, struct km_json *l, const stru
 		}
 		if (!km_str_eqc(name, "envoy.filters.network.http_connection_manager"))
 			continue;
-		struct km_json *policy = km_str_eqc(proto, "http")   ? http_policy(a, km_json_get(conf, "http"))
-					 : km_str_eqc(proto, "grpc") ? grpc_policy(a, km_json_get(conf, "grpc"))
-								     : NULL;
+		struct km_json *policy =
+			km_str_eqc(proto, "http") ? http_policy(a, km_json_get(conf, "http")) :
+			km_str_eqc(proto, "grpc") ? grpc_policy(a, km_json_get(conf, "grpc")) :
+						    NULL;
 		if (!policy)
 			continue;
 		struct km_json *vhs = km_json_get(km_json_get(tc, "routeConfig"), "virtualHosts");
 		for (size_t v = 0; vhs && vhs->kind == KM_JSON_ARRAY && v < vhs->len; v++) {
 			struct km_json *routes = km_json_get(vhs->items[v], "routes");
-			for (size_t r = 0; routes && routes->kind == KM_JSON_ARRAY && r < routes->len; r++) {
+			for (size_t r = 0;
+			     routes && routes->kind == KM_JSON_ARRAY && r < routes->len; r++) {
 				struct km_json *action = km_json_get(routes->items[r], "route");
 				if (action && action->kind == KM_JSON_OBJECT)
-					km_json_set(a, action, "retryPolicy", km_json_clone(a, policy));
+					km_json_set(a, action, "retryPolicy",
+						    km_json_clone(a, policy));
 			}
 		}
 	}
@@ -307,6 +334,7 @@ void cp_policy_meshretry_apply(struct cp_policy_apply_ctx *c, const struct cp_po
 			continue;
 		const struct cp_policy_to_rule *r = cp_policy_to_lookup(mp, name);
 		if (r)
-			configure_listener(c->a, listeners->members[i].val, r->conf, outbound_protocol(c->a, c->m, key));
+			configure_listener(c->a, listeners->members[i].val, r->conf,
+					   outbound_protocol(c->a, c->m, key));
 	}
 }

@@ -10,53 +10,69 @@
 
 #define HTTP_OPTS "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
-static struct km_json *dur_or(struct km_arena *a, const struct km_json *conf, const char *path, const char *dflt)
+static struct km_json *dur_or(struct km_arena *a, const struct km_json *conf, const char *path,
+			      const char *dflt)
 {
 	struct km_json *d = cp_policy_duration(a, cp_policy_conf_get(conf, path));
 	return d ? d : km_json_cstring(a, dflt);
 }
 
-static void configure_route_action(struct km_arena *a, struct km_json *action, const struct km_json *conf)
+static void configure_route_action(struct km_arena *a, struct km_json *action,
+				   const struct km_json *conf)
 {
 	if (!action || action->kind != KM_JSON_OBJECT)
 		return;
 	km_json_set(a, action, "timeout", dur_or(a, conf, "http.requestTimeout", "15s"));
-	struct km_json *idle = cp_policy_duration(a, cp_policy_conf_get(conf, "http.streamIdleTimeout"));
+	struct km_json *idle =
+		cp_policy_duration(a, cp_policy_conf_get(conf, "http.streamIdleTimeout"));
 	if (idle)
 		km_json_set(a, action, "idleTimeout", idle);
 	else if (!km_json_get(action, "idleTimeout"))
 		km_json_set(a, action, "idleTimeout", km_json_cstring(a, "1800s"));
 }
 
-static void configure_filter_chains(struct km_arena *a, struct km_json *listener, const struct km_json *conf)
+static void configure_filter_chains(struct km_arena *a, struct km_json *listener,
+				    const struct km_json *conf)
 {
 	struct km_json *chains = km_json_get(listener, "filterChains");
 	for (size_t i = 0; chains && chains->kind == KM_JSON_ARRAY && i < chains->len; i++) {
 		struct km_json *filters = km_json_get(chains->items[i], "filters");
-		for (size_t f = 0; filters && filters->kind == KM_JSON_ARRAY && f < filters->len; f++) {
+		for (size_t f = 0; filters && filters->kind == KM_JSON_ARRAY && f < filters->len;
+		     f++) {
 			struct km_str name = km_json_get_string(filters->items[f], "name");
 			struct km_json *tc = km_json_get(filters->items[f], "typedConfig");
 			if (!tc)
 				continue;
 			if (km_str_eqc(name, "envoy.filters.network.tcp_proxy")) {
-				km_json_set(a, tc, "idleTimeout", dur_or(a, conf, "idleTimeout", "3600s"));
-			} else if (km_str_eqc(name, "envoy.filters.network.http_connection_manager")) {
-				struct km_json *vhs = km_json_get(km_json_get(tc, "routeConfig"), "virtualHosts");
-				for (size_t v = 0; vhs && vhs->kind == KM_JSON_ARRAY && v < vhs->len; v++) {
-					struct km_json *routes = km_json_get(vhs->items[v], "routes");
-					for (size_t r = 0; routes && routes->kind == KM_JSON_ARRAY && r < routes->len; r++)
-						configure_route_action(a, km_json_get(routes->items[r], "route"), conf);
+				km_json_set(a, tc, "idleTimeout",
+					    dur_or(a, conf, "idleTimeout", "3600s"));
+			} else if (km_str_eqc(name,
+					      "envoy.filters.network.http_connection_manager")) {
+				struct km_json *vhs =
+					km_json_get(km_json_get(tc, "routeConfig"), "virtualHosts");
+				for (size_t v = 0;
+				     vhs && vhs->kind == KM_JSON_ARRAY && v < vhs->len; v++) {
+					struct km_json *routes =
+						km_json_get(vhs->items[v], "routes");
+					for (size_t r = 0;
+					     routes && routes->kind == KM_JSON_ARRAY &&
+					     r < routes->len;
+					     r++)
+						configure_route_action(
+							a, km_json_get(routes->items[r], "route"),
+							conf);
 				}
 				km_json_set(a, tc, "requestHeadersTimeout",
 					    dur_or(a, conf, "http.requestHeadersTimeout", "0s"));
-				km_json_set(a, cp_policy_obj(a, tc, "commonHttpProtocolOptions"), "idleTimeout",
-					    km_json_cstring(a, "0s"));
+				km_json_set(a, cp_policy_obj(a, tc, "commonHttpProtocolOptions"),
+					    "idleTimeout", km_json_cstring(a, "0s"));
 			}
 		}
 	}
 }
 
-static void configure_cluster(struct km_arena *a, struct km_json *cluster, const struct km_json *conf, bool http)
+static void configure_cluster(struct km_arena *a, struct km_json *cluster,
+			      const struct km_json *conf, bool http)
 {
 	if (!cluster)
 		return;
@@ -71,16 +87,20 @@ static void configure_cluster(struct km_arena *a, struct km_json *cluster, const
 	}
 	struct km_json *common = cp_policy_obj(a, opts, "commonHttpProtocolOptions");
 	km_json_set(a, common, "idleTimeout", dur_or(a, conf, "idleTimeout", "3600s"));
-	km_json_set(a, common, "maxStreamDuration", dur_or(a, conf, "http.maxStreamDuration", "0s"));
-	km_json_set(a, common, "maxConnectionDuration", dur_or(a, conf, "http.maxConnectionDuration", "0s"));
+	km_json_set(a, common, "maxStreamDuration",
+		    dur_or(a, conf, "http.maxStreamDuration", "0s"));
+	km_json_set(a, common, "maxConnectionDuration",
+		    dur_or(a, conf, "http.maxConnectionDuration", "0s"));
 }
 
 /* The appProtocol behind outbound resource <name> (a kri_msvc_* name). */
-static struct km_str outbound_protocol(struct km_arena *a, const struct cp_xds_mesh *m, struct km_str name)
+static struct km_str outbound_protocol(struct km_arena *a, const struct cp_xds_mesh *m,
+				       struct km_str name)
 {
 	for (size_t i = 0; i < m->nservices; i++)
 		for (size_t k = 0; k < m->services[i].nports; k++)
-			if (km_str_eqc(name, cp_xds_service_kri(a, m, &m->services[i], &m->services[i].ports[k])))
+			if (km_str_eqc(name, cp_xds_service_kri(a, m, &m->services[i],
+								&m->services[i].ports[k])))
 				return m->services[i].ports[k].app_protocol;
 	return KM_STR("tcp");
 }
@@ -93,7 +113,8 @@ static bool http_protocol(struct km_str p)
 void cp_policy_meshtimeout_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp)
 {
 	struct km_arena *a = c->a;
-	struct km_json *listeners = c->rs->by_type[CP_XDS_LISTENER], *clusters = c->rs->by_type[CP_XDS_CLUSTER];
+	struct km_json *listeners = c->rs->by_type[CP_XDS_LISTENER],
+		       *clusters = c->rs->by_type[CP_XDS_CLUSTER];
 	for (size_t i = 0; i < mp->ninbounds; i++) {
 		const struct cp_policy_inbound *in = &mp->inbounds[i];
 		if (!in->inbound || !cp_policy_inbound_has_catch_all(in))
@@ -108,15 +129,18 @@ void cp_policy_meshtimeout_apply(struct cp_policy_apply_ctx *c, const struct cp_
 	if (!mp->nto)
 		return;
 	for (size_t i = 0; listeners && i < listeners->len; i++) {
-		const char *name = km_arena_strndup(a, listeners->members[i].key.ptr, listeners->members[i].key.len);
-		const struct cp_policy_to_rule *r = strncmp(name, "kri_", 4) == 0 ? cp_policy_to_lookup(mp, name) : NULL;
+		const char *name = km_arena_strndup(a, listeners->members[i].key.ptr,
+						    listeners->members[i].key.len);
+		const struct cp_policy_to_rule *r =
+			strncmp(name, "kri_", 4) == 0 ? cp_policy_to_lookup(mp, name) : NULL;
 		if (r)
 			configure_filter_chains(a, listeners->members[i].val, r->conf);
 	}
 	for (size_t i = 0; clusters && i < clusters->len; i++) {
 		struct km_str key = clusters->members[i].key;
 		const char *name = km_arena_strndup(a, key.ptr, key.len);
-		const struct cp_policy_to_rule *r = strncmp(name, "kri_", 4) == 0 ? cp_policy_to_lookup(mp, name) : NULL;
+		const struct cp_policy_to_rule *r =
+			strncmp(name, "kri_", 4) == 0 ? cp_policy_to_lookup(mp, name) : NULL;
 		if (r)
 			configure_cluster(a, clusters->members[i].val, r->conf,
 					  http_protocol(outbound_protocol(a, c->m, key)));

@@ -10,22 +10,22 @@
 
 /* Upstream's plugins in +kuma:policy:order order. */
 const struct cp_policy_plugin cp_policy_plugins[] = {
-    {"MeshHTTPRoute", 100, false, NULL},
-    {"MeshTCPRoute", 200, false, NULL},
-    {"MeshTLS", 300, false, NULL},
-    {"MeshLoadBalancingStrategy", 400, false, NULL},
-    {"MeshPassthrough", 500, true, NULL},
-    {"MeshAccessLog", 600, false, NULL},
-    {"MeshTrace", 700, true, NULL},
-    {"MeshFaultInjection", 800, false, NULL},
-    {"MeshRateLimit", 900, false, NULL},
-    {"MeshTimeout", 1000, false, cp_policy_meshtimeout_apply},
-    {"MeshTrafficPermission", 1100, false, NULL},
-    {"MeshHealthCheck", 1200, false, NULL},
-    {"MeshCircuitBreaker", 1300, false, cp_policy_meshcircuitbreaker_apply},
-    {"MeshRetry", 1400, false, cp_policy_meshretry_apply},
-    {"MeshMetric", 1500, true, NULL},
-    {"MeshProxyPatch", 9999, true, NULL},
+	{"MeshHTTPRoute", 100, false, NULL},
+	{"MeshTCPRoute", 200, false, NULL},
+	{"MeshTLS", 300, false, NULL},
+	{"MeshLoadBalancingStrategy", 400, false, NULL},
+	{"MeshPassthrough", 500, true, NULL},
+	{"MeshAccessLog", 600, false, NULL},
+	{"MeshTrace", 700, true, NULL},
+	{"MeshFaultInjection", 800, false, NULL},
+	{"MeshRateLimit", 900, false, NULL},
+	{"MeshTimeout", 1000, false, cp_policy_meshtimeout_apply},
+	{"MeshTrafficPermission", 1100, false, NULL},
+	{"MeshHealthCheck", 1200, false, NULL},
+	{"MeshCircuitBreaker", 1300, false, cp_policy_meshcircuitbreaker_apply},
+	{"MeshRetry", 1400, false, cp_policy_meshretry_apply},
+	{"MeshMetric", 1500, true, NULL},
+	{"MeshProxyPatch", 9999, true, NULL},
 };
 const size_t cp_policy_nplugins = sizeof(cp_policy_plugins) / sizeof(cp_policy_plugins[0]);
 
@@ -35,8 +35,8 @@ const size_t cp_policy_nplugins = sizeof(cp_policy_plugins) / sizeof(cp_policy_p
  * time.Duration.String() ("60s" -> "1m0s") when the policy is decoded. */
 static bool duration_key(struct km_str k)
 {
-	static const char *const suffixes[] = {"Timeout", "timeout", "Interval", "interval", "Duration",
-					       "EjectionTime", "Jitter"};
+	static const char *const suffixes[] = {"Timeout",  "timeout",      "Interval", "interval",
+					       "Duration", "EjectionTime", "Jitter"};
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
 		if (km_str_has_suffix(k, suffixes[i]))
 			return true;
@@ -57,7 +57,8 @@ static void normalize_durations(struct km_arena *a, struct km_json *v)
 	for (size_t i = 0; i < v->len; i++) {
 		struct km_json *m = v->members[i].val;
 		int64_t ns;
-		if (m->kind == KM_JSON_STRING && duration_key(v->members[i].key) && km_duration_parse(m->s, &ns) == 0)
+		if (m->kind == KM_JSON_STRING && duration_key(v->members[i].key) &&
+		    km_duration_parse(m->s, &ns) == 0)
 			v->members[i].val = km_json_cstring(a, km_duration_format(a, ns));
 		else
 			normalize_durations(a, m);
@@ -71,9 +72,12 @@ static void route_defaults(struct km_arena *a, struct cp_policy *p)
 	for (size_t i = 0; to && to->kind == KM_JSON_ARRAY && i < to->len; i++) {
 		struct km_json *rules = km_json_get(to->items[i], "rules");
 		for (size_t r = 0; rules && rules->kind == KM_JSON_ARRAY && r < rules->len; r++) {
-			struct km_json *refs = km_json_get(km_json_get(rules->items[r], "default"), "backendRefs");
-			for (size_t b = 0; refs && refs->kind == KM_JSON_ARRAY && b < refs->len; b++)
-				if (refs->items[b]->kind == KM_JSON_OBJECT && !km_json_get(refs->items[b], "weight"))
+			struct km_json *refs =
+				km_json_get(km_json_get(rules->items[r], "default"), "backendRefs");
+			for (size_t b = 0; refs && refs->kind == KM_JSON_ARRAY && b < refs->len;
+			     b++)
+				if (refs->items[b]->kind == KM_JSON_OBJECT &&
+				    !km_json_get(refs->items[b], "weight"))
 					km_json_set(a, refs->items[b], "weight", km_json_int(a, 1));
 		}
 	}
@@ -81,12 +85,16 @@ static void route_defaults(struct km_arena *a, struct cp_policy *p)
 
 static void apply_type_defaults(struct km_arena *a, struct cp_policy *p)
 {
-	if (strcmp(p->type->name, "MeshHTTPRoute") == 0 || strcmp(p->type->name, "MeshTCPRoute") == 0)
+	if (strcmp(p->type->name, "MeshHTTPRoute") == 0 ||
+	    strcmp(p->type->name, "MeshTCPRoute") == 0)
 		route_defaults(a, p);
 	if (strcmp(p->type->name, "MeshTrace") != 0)
 		return;
 	struct km_json *backends = km_json_get(km_json_get(p->spec, "default"), "backends");
 	for (size_t i = 0; backends && backends->kind == KM_JSON_ARRAY && i < backends->len; i++) {
+		struct km_json *dd = km_json_get(backends->items[i], "datadog");
+		if (dd && dd->kind == KM_JSON_OBJECT && !km_json_get(dd, "splitService"))
+			km_json_set(a, dd, "splitService", km_json_bool(a, false));
 		struct km_json *z = km_json_get(backends->items[i], "zipkin");
 		if (!z || z->kind != KM_JSON_OBJECT)
 			continue;
@@ -123,18 +131,18 @@ void cp_policy_parse(struct km_arena *a, const struct km_resource *r, struct cp_
 	out->target_ref = tr && tr->kind == KM_JSON_OBJECT ? tr : NULL;
 	out->kri = km_resource_kri(a, r);
 	struct km_str origin = km_json_get_string(out->labels, "kuma.io/origin");
-	out->origin = km_str_eqc(origin, "global") ? CP_POLICY_ORIGIN_GLOBAL
-		      : km_str_eqc(origin, "zone") ? CP_POLICY_ORIGIN_ZONE
-						     : CP_POLICY_ORIGIN_UNKNOWN;
+	out->origin = km_str_eqc(origin, "global") ? CP_POLICY_ORIGIN_GLOBAL :
+		      km_str_eqc(origin, "zone")   ? CP_POLICY_ORIGIN_ZONE :
+						     CP_POLICY_ORIGIN_UNKNOWN;
 	/* an unknown origin value ranks 0, as a missing map entry does in Go */
 	if (origin.len && !km_str_eqc(origin, "global") && !km_str_eqc(origin, "zone"))
 		out->origin = 0;
 	struct km_str role = km_json_get_string(out->labels, "kuma.io/policy-role");
-	out->role = !role.len || km_str_eqc(role, "system") ? CP_POLICY_ROLE_SYSTEM
-		    : km_str_eqc(role, "producer")           ? CP_POLICY_ROLE_PRODUCER
-		    : km_str_eqc(role, "consumer")           ? CP_POLICY_ROLE_CONSUMER
-		    : km_str_eqc(role, "workload-owner")     ? CP_POLICY_ROLE_WORKLOAD_OWNER
-							     : 0;
+	out->role = !role.len || km_str_eqc(role, "system") ? CP_POLICY_ROLE_SYSTEM :
+		    km_str_eqc(role, "producer")            ? CP_POLICY_ROLE_PRODUCER :
+		    km_str_eqc(role, "consumer")            ? CP_POLICY_ROLE_CONSUMER :
+		    km_str_eqc(role, "workload-owner")      ? CP_POLICY_ROLE_WORKLOAD_OWNER :
+							      0;
 	out->shadow = km_str_eqc(km_json_get_string(out->labels, "kuma.io/effect"), "shadow");
 }
 
@@ -142,7 +150,8 @@ void cp_policy_parse(struct km_arena *a, const struct km_resource *r, struct cp_
 
 /* RFC 7396: <patch> merged into <target> (modified in place when it is an
  * object); returns the result. */
-static struct km_json *merge_patch(struct km_arena *a, struct km_json *target, const struct km_json *patch)
+static struct km_json *merge_patch(struct km_arena *a, struct km_json *target,
+				   const struct km_json *patch)
 {
 	if (!patch || patch->kind != KM_JSON_OBJECT)
 		return km_json_clone(a, patch);
@@ -155,13 +164,15 @@ static struct km_json *merge_patch(struct km_arena *a, struct km_json *target, c
 			km_json_del(target, k);
 			continue;
 		}
-		km_json_set_str(a, target, pm->key, merge_patch(a, km_json_get_str(target, pm->key), pm->val));
+		km_json_set_str(a, target, pm->key,
+				merge_patch(a, km_json_get_str(target, pm->key), pm->val));
 	}
 	return target;
 }
 
 /* Lists under "append*" keys collect the entries of every conf, in order. */
-static void append_lists(struct km_arena *a, struct km_json *dst, struct km_json *const *confs, size_t n)
+static void append_lists(struct km_arena *a, struct km_json *dst, struct km_json *const *confs,
+			 size_t n)
 {
 	if (!dst || dst->kind != KM_JSON_OBJECT)
 		return;
@@ -173,8 +184,11 @@ static void append_lists(struct km_arena *a, struct km_json *dst, struct km_json
 		if (m->val->kind == KM_JSON_ARRAY && km_str_has_prefix(m->key, "append")) {
 			struct km_json *all = km_json_array(a);
 			for (size_t k = 0; k < n; k++)
-				for (size_t j = 0; sub[k] && sub[k]->kind == KM_JSON_ARRAY && j < sub[k]->len; j++)
-					km_json_array_push(a, all, km_json_clone(a, sub[k]->items[j]));
+				for (size_t j = 0;
+				     sub[k] && sub[k]->kind == KM_JSON_ARRAY && j < sub[k]->len;
+				     j++)
+					km_json_array_push(a, all,
+							   km_json_clone(a, sub[k]->items[j]));
 			m->val = all;
 		} else if (m->val->kind == KM_JSON_OBJECT) {
 			append_lists(a, m->val, sub, n);
@@ -208,8 +222,10 @@ struct km_json *cp_policy_duration(struct km_arena *a, const struct km_json *v)
 		return km_json_cstring(a, km_arena_printf(a, "%lld.%03llds", (long long)sec,
 							  (long long)(frac / 1000000)));
 	if (frac % 1000 == 0)
-		return km_json_cstring(a, km_arena_printf(a, "%lld.%06llds", (long long)sec, (long long)(frac / 1000)));
-	return km_json_cstring(a, km_arena_printf(a, "%lld.%09llds", (long long)sec, (long long)frac));
+		return km_json_cstring(a, km_arena_printf(a, "%lld.%06llds", (long long)sec,
+							  (long long)(frac / 1000)));
+	return km_json_cstring(a,
+			       km_arena_printf(a, "%lld.%09llds", (long long)sec, (long long)frac));
 }
 
 struct km_json *cp_policy_conf_get(const struct km_json *conf, const char *path)
@@ -237,8 +253,8 @@ struct km_json *cp_policy_obj(struct km_arena *a, struct km_json *obj, const cha
 
 /* ---- apply ---- */
 
-void cp_policy_apply(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-		     bool shadow, struct cp_xds_resources *rs)
+void cp_policy_apply(struct km_arena *a, const struct cp_xds_mesh *m,
+		     const struct cp_xds_dataplane *dp, bool shadow, struct cp_xds_resources *rs)
 {
 	if (!m || !dp || !m->npolicies)
 		return;

@@ -15,7 +15,11 @@
 #include "resource/resource.h"
 
 /* Origin and role ranks (later = higher priority), as upstream compares them. */
-enum { CP_POLICY_ORIGIN_GLOBAL = 1, CP_POLICY_ORIGIN_UNKNOWN = 2, CP_POLICY_ORIGIN_ZONE = 3 };
+enum {
+	CP_POLICY_ORIGIN_GLOBAL = 1,
+	CP_POLICY_ORIGIN_UNKNOWN = 2,
+	CP_POLICY_ORIGIN_ZONE = 3
+};
 enum {
 	CP_POLICY_ROLE_SYSTEM = 1,
 	CP_POLICY_ROLE_PRODUCER = 2,
@@ -27,10 +31,10 @@ enum {
 struct cp_policy {
 	const struct km_rtype *type;
 	struct km_str mesh;
-	struct km_str name;    /* name in the store */
-	struct km_str display; /* kuma.io/display-name, else the name */
-	struct km_json *labels; /* object, never NULL */
-	struct km_json *spec;   /* object, never NULL; durations normalised as Go prints them */
+	struct km_str name;         /* name in the store */
+	struct km_str display;      /* kuma.io/display-name, else the name */
+	struct km_json *labels;     /* object, never NULL */
+	struct km_json *spec;       /* object, never NULL; durations normalised as Go prints them */
 	struct km_json *target_ref; /* spec.targetRef, NULL means Mesh */
 	const char *kri;
 	int origin, role;
@@ -95,8 +99,9 @@ struct cp_policy_matched {
 
 /* Matches the policies of <type> in <m> to <dp> and builds its rules.
  * Policies labelled kuma.io/effect: shadow count only when <shadow>. */
-void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-		     const struct km_rtype *type, bool shadow, struct cp_policy_matched *out);
+void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m,
+		     const struct cp_xds_dataplane *dp, const struct km_rtype *type, bool shadow,
+		     struct cp_policy_matched *out);
 
 /* True when the policy's top-level targetRef selects <dp> (at least one
  * inbound or listener), as the `_resources/dataplanes` endpoint reports. */
@@ -104,7 +109,8 @@ bool cp_policy_selects(const struct cp_policy *p, const struct cp_xds_dataplane 
 
 /* The merged conf for destination <kri>: the exact KRI, then the KRI with no
  * section name, then the Mesh. NULL when no rule applies. */
-const struct cp_policy_to_rule *cp_policy_to_lookup(const struct cp_policy_matched *mp, const char *kri);
+const struct cp_policy_to_rule *cp_policy_to_lookup(const struct cp_policy_matched *mp,
+						    const char *kri);
 /* The conf that applies to every client of <in>: the merge of its rules
  * with no match (NULL when the inbound has none). */
 struct km_json *cp_policy_inbound_conf(struct km_arena *a, const struct cp_policy_inbound *in);
@@ -125,10 +131,11 @@ struct cp_policy_apply_ctx {
 };
 
 struct cp_policy_plugin {
-	const char *type;  /* resource type name */
-	int order;         /* upstream's +kuma:policy:order */
-	bool single_item;  /* proxy-wide spec.default (MeshTrace, MeshMetric, ...) */
-	void (*apply)(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp); /* NULL: none yet */
+	const char *type; /* resource type name */
+	int order;        /* upstream's +kuma:policy:order */
+	bool single_item; /* proxy-wide spec.default (MeshTrace, MeshMetric, ...) */
+	void (*apply)(struct cp_policy_apply_ctx *c,
+		      const struct cp_policy_matched *mp); /* NULL: none yet */
 };
 
 /* Every targetRef policy type, in plugin order. */
@@ -137,13 +144,14 @@ extern const size_t cp_policy_nplugins;
 
 /* Runs every plugin over the resources generated for <dp>; with <shadow>
  * policies labelled kuma.io/effect: shadow count too. */
-void cp_policy_apply(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-		     bool shadow, struct cp_xds_resources *rs);
+void cp_policy_apply(struct km_arena *a, const struct cp_xds_mesh *m,
+		     const struct cp_xds_dataplane *dp, bool shadow, struct cp_xds_resources *rs);
 
 /* Plugins (cp/policy/<type>.c). */
 void cp_policy_meshtimeout_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshretry_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
-void cp_policy_meshcircuitbreaker_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+void cp_policy_meshcircuitbreaker_apply(struct cp_policy_apply_ctx *c,
+					const struct cp_policy_matched *mp);
 
 /* Helpers for plugins (cp/policy/policy.c). */
 /* A Go duration string (conf value) as Envoy's protobuf JSON ("51s",

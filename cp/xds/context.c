@@ -152,14 +152,17 @@ static struct km_json *internal_cidrs(struct km_arena *a, const struct cp_config
 	return arr;
 }
 
-/* Every targetRef policy of the mesh, parsed once for all its proxies. */
+/* Every targetRef policy of the mesh, parsed once for all its proxies, plus
+ * the destinations policies' `to` entries name besides MeshServices
+ * (MeshExternalService, MeshMultiZoneService) in the same form. */
 static int load_policies(struct cp_runtime *rt, struct cp_xds_mesh *m)
 {
 	struct cp_list_opts o = {.mesh = m->name};
 	struct cp_list_result lists[64];
 	size_t nlists = 0, total = 0;
 	for (size_t t = 0; t < km_rtypes_len && nlists < 64; t++) {
-		if (!km_rtype_has(&km_rtypes[t], KM_RT_POLICY))
+		if (!km_rtype_has(&km_rtypes[t], KM_RT_POLICY) && strcmp(km_rtypes[t].name, "MeshExternalService") != 0 &&
+		    strcmp(km_rtypes[t].name, "MeshMultiZoneService") != 0)
 			continue;
 		if (cp_store_list(rt->store, m->a, &km_rtypes[t], &o, &lists[nlists]))
 			return -1;

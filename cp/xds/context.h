@@ -61,7 +61,9 @@ struct cp_xds_mesh {
 	size_t ndataplanes;
 	struct km_json *internal_cidrs; /* ipam.knownInternalCIDRs as [{addressPrefix, prefixLen}] */
 	struct km_json *mesh_labels;    /* the Mesh's labels (object) */
-	struct cp_policy *policies;     /* every targetRef policy of the mesh, shadow ones included */
+	/* every targetRef policy of the mesh, shadow ones included, and its
+	 * MeshExternalServices and MeshMultiZoneServices (cp/policy/policy.h) */
+	struct cp_policy *policies;
 	size_t npolicies;
 };
 

@@ -44,6 +44,9 @@ GLOBAL_CASES = _discover(GLOBAL_FOLDERS)
 
 # id (golden stem; global cases prefixed "global:") -> reason; xfail(strict=True).
 KNOWN_DIFFERENCES: dict[str, str] = {
+    "global:meshexternalservice_hostnames_global": "multi-zone (global CP hostnames of synced services) is not implemented yet",
+    "global:meshservice_hostnames_global": "multi-zone (global CP hostnames of synced services) is not implemented yet",
+    "global:meshservice_hostnames_noncompliant": "multi-zone (global CP hostnames of synced services) is not implemented yet",
 }
 
 

@@ -33,7 +33,10 @@ def db(postgres):
 def start_cp(name, postgres, db, migrate=True, **kw):
     if migrate:
         postgres.migrate(db)
-    return KumaCP(name=name, env=postgres.env(db), **kw).start()
+    # unsafe delete: deleting a Mesh that still has Dataplanes cascades (the
+    # cascade through the owner foreign key is what the tests check)
+    env = {**postgres.env(db), "KUMA_STORE_UNSAFE_DELETE": "true"}
+    return KumaCP(name=name, env=env, **kw).start()
 
 
 def dp_body(name, mesh="default", address="10.0.0.1"):

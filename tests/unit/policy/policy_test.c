@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../test.h"
 #include "codec/yaml.h"
 #include "cp/policy/policy.h"
-#include "../test.h"
 
 #define DEFAULT_DIR "/work/shared/conformance/kuma"
 
@@ -71,7 +71,8 @@ static void add_doc(struct km_arena *a, struct cp_xds_mesh *m, const struct km_j
 			struct cp_xds_port *p = &s->ports[s->nports++];
 			p->port = (uint32_t)km_json_i64_sat(km_json_get(ports->items[i], "port"));
 			struct km_str name = km_json_get_string(ports->items[i], "name");
-			p->section = name.len ? name : num_str(a, km_json_get(ports->items[i], "port"));
+			p->section =
+				name.len ? name : num_str(a, km_json_get(ports->items[i], "port"));
 			p->app_protocol = km_json_get_string(ports->items[i], "appProtocol");
 		}
 	} else if (km_rtype_has(d.type, KM_RT_POLICY)) {
@@ -92,14 +93,36 @@ static struct cp_xds_mesh *mesh_new(struct km_arena *a, const char *mesh)
 	return m;
 }
 
-static void add_yaml(struct km_arena *a, struct cp_xds_mesh *m, const char *text)
+/* Upstream's test_resources.ZoneUni meta: origin zone, zone zone-uni and
+ * the display name, under the document's own labels. */
+static void zone_uni(struct km_arena *a, struct km_json *doc)
+{
+	struct km_json *labels = km_json_object(a);
+	km_json_set(a, labels, "kuma.io/origin", km_json_cstring(a, "zone"));
+	km_json_set(a, labels, "kuma.io/zone", km_json_cstring(a, "zone-uni"));
+	km_json_set(a, labels, "kuma.io/display-name", km_json_clone(a, km_json_get(doc, "name")));
+	struct km_json *own = km_json_get(doc, "labels");
+	for (size_t i = 0; own && own->kind == KM_JSON_OBJECT && i < own->len; i++)
+		km_json_set_str(a, labels, own->members[i].key, own->members[i].val);
+	km_json_set(a, doc, "labels", labels);
+}
+
+static void add_yaml_ex(struct km_arena *a, struct cp_xds_mesh *m, const char *text, bool zone_uni_meta)
 {
 	struct km_json **docs;
 	size_t n;
 	if (km_yaml_parse(a, text, strlen(text), &docs, &n, NULL))
 		abort();
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (zone_uni_meta && !km_str_eqc(km_json_get_string(docs[i], "type"), "Mesh"))
+			zone_uni(a, docs[i]);
 		add_doc(a, m, docs[i]);
+	}
+}
+
+static void add_yaml(struct km_arena *a, struct cp_xds_mesh *m, const char *text)
+{
+	add_yaml_ex(a, m, text, false);
 }
 
 /* ---- merge ---- */
@@ -108,20 +131,25 @@ static void test_merge(void)
 {
 	struct km_arena *a = km_arena_new(0);
 	struct km_json *confs[3] = {
-	    json(a, "{\"idleTimeout\":\"1s\",\"http\":{\"requestTimeout\":\"2s\"},\"list\":[1,2],"
-		    "\"appendModifications\":[\"a\"]}"),
-	    json(a, "{\"http\":{\"streamIdleTimeout\":\"3s\"},\"list\":[3],\"appendModifications\":[\"b\"]}"),
-	    json(a, "{\"idleTimeout\":null,\"nested\":{\"appendMatch\":[1]}}"),
+		json(a,
+		     "{\"idleTimeout\":\"1s\",\"http\":{\"requestTimeout\":\"2s\"},\"list\":[1,2],"
+		     "\"appendModifications\":[\"a\"]}"),
+		json(a,
+		     "{\"http\":{\"streamIdleTimeout\":\"3s\"},\"list\":[3],\"appendModifications\":[\"b\"]}"),
+		json(a, "{\"idleTimeout\":null,\"nested\":{\"appendMatch\":[1]}}"),
 	};
 	struct km_json *m = cp_policy_merge(a, confs, 3);
 	CHECK(km_json_get(m, "idleTimeout") == NULL); /* null deletes */
-	CHECK_STREQ(compact(a, km_json_get(m, "http")), "{\"requestTimeout\":\"2s\",\"streamIdleTimeout\":\"3s\"}");
-	CHECK_STREQ(compact(a, km_json_get(m, "list")), "[3]");                      /* lists are replaced */
-	CHECK_STREQ(compact(a, km_json_get(m, "appendModifications")), "[\"a\",\"b\"]"); /* ... unless append* */
+	CHECK_STREQ(compact(a, km_json_get(m, "http")),
+		    "{\"requestTimeout\":\"2s\",\"streamIdleTimeout\":\"3s\"}");
+	CHECK_STREQ(compact(a, km_json_get(m, "list")), "[3]"); /* lists are replaced */
+	CHECK_STREQ(compact(a, km_json_get(m, "appendModifications")),
+		    "[\"a\",\"b\"]"); /* ... unless append* */
 	CHECK_STREQ(compact(a, km_json_get(m, "nested")), "{\"appendMatch\":[1]}");
 	/* the inputs are left untouched */
-	CHECK_STREQ(compact(a, confs[0]), "{\"idleTimeout\":\"1s\",\"http\":{\"requestTimeout\":\"2s\"},\"list\":[1,2],"
-					  "\"appendModifications\":[\"a\"]}");
+	CHECK_STREQ(compact(a, confs[0]),
+		    "{\"idleTimeout\":\"1s\",\"http\":{\"requestTimeout\":\"2s\"},\"list\":[1,2],"
+		    "\"appendModifications\":[\"a\"]}");
 	CHECK_STREQ(compact(a, cp_policy_merge(a, NULL, 0)), "{}");
 	km_arena_free(a);
 }
@@ -130,57 +158,64 @@ static void test_durations(void)
 {
 	struct km_arena *a = km_arena_new(0);
 	struct cp_xds_mesh *m = mesh_new(a, "default");
-	add_yaml(a, m,
-		 "type: MeshTimeout\nname: t\nmesh: default\nspec:\n  rules:\n  - default:\n      idleTimeout: 60s\n"
-		 "      connectionTimeout: 101s\n      http:\n        streamIdleTimeout: 1h\n        requestTimeout: 5s\n");
+	add_yaml(
+		a, m,
+		"type: MeshTimeout\nname: t\nmesh: default\nspec:\n  rules:\n  - default:\n      idleTimeout: 60s\n"
+		"      connectionTimeout: 101s\n      http:\n        streamIdleTimeout: 1h\n        requestTimeout: 5s\n");
 	CHECK(m->npolicies == 1);
-	struct km_json *d = km_json_get(km_json_get(m->policies[0].spec, "rules")->items[0], "default");
-	CHECK_STREQ(compact(a, d), "{\"idleTimeout\":\"1m0s\",\"connectionTimeout\":\"1m41s\","
-				   "\"http\":{\"streamIdleTimeout\":\"1h0m0s\",\"requestTimeout\":\"5s\"}}");
+	struct km_json *d =
+		km_json_get(km_json_get(m->policies[0].spec, "rules")->items[0], "default");
+	CHECK_STREQ(compact(a, d),
+		    "{\"idleTimeout\":\"1m0s\",\"connectionTimeout\":\"1m41s\","
+		    "\"http\":{\"streamIdleTimeout\":\"1h0m0s\",\"requestTimeout\":\"5s\"}}");
 	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"4m\""))), "\"240s\"");
 	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"1m0s\""))), "\"60s\"");
 	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"500ms\""))), "\"0.500s\"");
 	CHECK(cp_policy_duration(a, json(a, "\"5xx\"")) == NULL);
-	CHECK(m->policies[0].origin == CP_POLICY_ORIGIN_UNKNOWN && m->policies[0].role == CP_POLICY_ROLE_SYSTEM);
+	CHECK(m->policies[0].origin == CP_POLICY_ORIGIN_UNKNOWN &&
+	      m->policies[0].role == CP_POLICY_ROLE_SYSTEM);
 	CHECK_STREQ(m->policies[0].kri, "kri_mt_default___t_");
 	km_arena_free(a);
 }
 
 /* ---- matching, inbound and to rules ---- */
 
-static const char *WORLD = "type: Mesh\nname: mesh-1\n"
-			   "---\n"
-			   "type: Dataplane\nmesh: mesh-1\nname: dp-1\nlabels:\n  app: web\n"
-			   "networking:\n  address: 1.1.1.1\n  inbound:\n  - port: 8080\n    name: main\n  - port: 9090\n"
-			   "---\n"
-			   "type: MeshService\nmesh: mesh-1\nname: backend\nlabels:\n  kuma.io/display-name: backend\n"
-			   "  kuma.io/zone: zone-uni\nspec:\n  ports:\n  - port: 80\n    name: http\n  - port: 81\n";
+static const char *WORLD =
+	"type: Mesh\nname: mesh-1\n"
+	"---\n"
+	"type: Dataplane\nmesh: mesh-1\nname: dp-1\nlabels:\n  app: web\n"
+	"networking:\n  address: 1.1.1.1\n  inbound:\n  - port: 8080\n    name: main\n  - port: 9090\n"
+	"---\n"
+	"type: MeshService\nmesh: mesh-1\nname: backend\nlabels:\n  kuma.io/display-name: backend\n"
+	"  kuma.io/zone: zone-uni\nspec:\n  ports:\n  - port: 80\n    name: http\n  - port: 81\n";
 
 static void test_inbound_rules(void)
 {
 	struct km_arena *a = km_arena_new(0);
 	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
 	add_yaml(a, m, WORLD);
-	add_yaml(a, m,
-		 "type: MeshTimeout\nmesh: mesh-1\nname: all\nspec:\n  targetRef: {kind: Mesh}\n"
-		 "  rules:\n  - default: {idleTimeout: 1s, connectionTimeout: 1s}\n"
-		 "---\n"
-		 "type: MeshTimeout\nmesh: mesh-1\nname: main-only\nspec:\n"
-		 "  targetRef: {kind: Dataplane, labels: {app: web}, sectionName: main}\n"
-		 "  rules:\n  - default: {idleTimeout: 2s}\n"
-		 "  - matches: [{spiffeID: {type: Prefix, value: spiffe://x}}, {spiffeID: {type: Exact, value: spiffe://x/y}}]\n"
-		 "    default: {idleTimeout: 3s}\n"
-		 "---\n"
-		 "type: MeshTimeout\nmesh: mesh-1\nname: shadowed\nlabels: {kuma.io/effect: shadow}\nspec:\n"
-		 "  rules:\n  - default: {idleTimeout: 4s}\n"
-		 "---\n"
-		 "type: MeshTimeout\nmesh: mesh-1\nname: other-app\nspec:\n"
-		 "  targetRef: {kind: Dataplane, labels: {app: db}}\n  rules:\n  - default: {idleTimeout: 5s}\n");
+	add_yaml(
+		a, m,
+		"type: MeshTimeout\nmesh: mesh-1\nname: all\nspec:\n  targetRef: {kind: Mesh}\n"
+		"  rules:\n  - default: {idleTimeout: 1s, connectionTimeout: 1s}\n"
+		"---\n"
+		"type: MeshTimeout\nmesh: mesh-1\nname: main-only\nspec:\n"
+		"  targetRef: {kind: Dataplane, labels: {app: web}, sectionName: main}\n"
+		"  rules:\n  - default: {idleTimeout: 2s}\n"
+		"  - matches: [{spiffeID: {type: Prefix, value: spiffe://x}}, {spiffeID: {type: Exact, value: spiffe://x/y}}]\n"
+		"    default: {idleTimeout: 3s}\n"
+		"---\n"
+		"type: MeshTimeout\nmesh: mesh-1\nname: shadowed\nlabels: {kuma.io/effect: shadow}\nspec:\n"
+		"  rules:\n  - default: {idleTimeout: 4s}\n"
+		"---\n"
+		"type: MeshTimeout\nmesh: mesh-1\nname: other-app\nspec:\n"
+		"  targetRef: {kind: Dataplane, labels: {app: db}}\n  rules:\n  - default: {idleTimeout: 5s}\n");
 	const struct km_rtype *t = km_rtype_by_name(KM_STR("MeshTimeout"));
 	struct cp_policy_matched mp;
 	cp_policy_match(a, m, &m->dataplanes[0], t, false, &mp);
 	CHECK(mp.npolicies == 2);
-	CHECK(mp.npolicies == 2 && km_str_eqc(mp.policies[0]->name, "all") && km_str_eqc(mp.policies[1]->name, "main-only"));
+	CHECK(mp.npolicies == 2 && km_str_eqc(mp.policies[0]->name, "all") &&
+	      km_str_eqc(mp.policies[1]->name, "main-only"));
 	CHECK(mp.ninbounds == 2);
 	if (mp.ninbounds == 2) {
 		const struct cp_policy_inbound *main = &mp.inbounds[0], *other = &mp.inbounds[1];
@@ -188,18 +223,24 @@ static void test_inbound_rules(void)
 		CHECK_STREQ(other->resource, "self_inbound_dp_9090");
 		/* Exact before Prefix, matched rules before catch-all ones, priority order kept */
 		CHECK(main->nrules == 4);
-		CHECK_STREQ(compact(a, main->rules[0].match), "{\"spiffeID\":{\"type\":\"Exact\",\"value\":\"spiffe://x/y\"}}");
-		CHECK_STREQ(compact(a, main->rules[1].match), "{\"spiffeID\":{\"type\":\"Prefix\",\"value\":\"spiffe://x\"}}");
-		CHECK(main->rules[2].match == NULL && main->rules[2].origin.policy == mp.policies[0]);
-		CHECK(main->rules[3].match == NULL && main->rules[3].origin.policy == mp.policies[1]);
+		CHECK_STREQ(compact(a, main->rules[0].match),
+			    "{\"spiffeID\":{\"type\":\"Exact\",\"value\":\"spiffe://x/y\"}}");
+		CHECK_STREQ(compact(a, main->rules[1].match),
+			    "{\"spiffeID\":{\"type\":\"Prefix\",\"value\":\"spiffe://x\"}}");
+		CHECK(main->rules[2].match == NULL &&
+		      main->rules[2].origin.policy == mp.policies[0]);
+		CHECK(main->rules[3].match == NULL &&
+		      main->rules[3].origin.policy == mp.policies[1]);
 		CHECK(main->rules[1].origin.rule_index == 1);
-		CHECK_STREQ(compact(a, cp_policy_inbound_conf(a, main)), "{\"idleTimeout\":\"2s\",\"connectionTimeout\":\"1s\"}");
+		CHECK_STREQ(compact(a, cp_policy_inbound_conf(a, main)),
+			    "{\"idleTimeout\":\"2s\",\"connectionTimeout\":\"1s\"}");
 		CHECK(other->nrules == 1);
 	}
 	/* shadow mode adds the shadowed policy; "all" and "shadowed" tie on
 	 * everything but the name, so the smaller name ("all") wins */
 	cp_policy_match(a, m, &m->dataplanes[0], t, true, &mp);
-	CHECK(mp.npolicies == 3 && km_str_eqc(mp.policies[0]->name, "shadowed") && km_str_eqc(mp.policies[1]->name, "all"));
+	CHECK(mp.npolicies == 3 && km_str_eqc(mp.policies[0]->name, "shadowed") &&
+	      km_str_eqc(mp.policies[1]->name, "all"));
 	km_arena_free(a);
 }
 
@@ -209,27 +250,34 @@ static void test_to_rules(void)
 	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
 	add_yaml(a, m, WORLD);
 	/* resourcerules/mt_with_ms_and_mesh plus a port-specific entry */
-	add_yaml(a, m,
-		 "type: MeshTimeout\nmesh: mesh-1\nname: matched-for-rules-mt-1\nspec:\n  targetRef: {kind: Mesh}\n  to:\n"
-		 "  - targetRef: {kind: Mesh}\n    default: {idleTimeout: 9s}\n"
-		 "  - targetRef: {kind: MeshService, labels: {kuma.io/display-name: backend}}\n"
-		 "    default: {connectionTimeout: 11s, http: {requestTimeout: 12s}}\n"
-		 "  - targetRef: {kind: Mesh}\n    default: {connectionTimeout: 21s}\n"
-		 "  - targetRef: {kind: MeshService, labels: {kuma.io/display-name: backend}, sectionName: http}\n"
-		 "    default: {connectionTimeout: 31s}\n");
+	add_yaml(
+		a, m,
+		"type: MeshTimeout\nmesh: mesh-1\nname: matched-for-rules-mt-1\nspec:\n  targetRef: {kind: Mesh}\n  to:\n"
+		"  - targetRef: {kind: Mesh}\n    default: {idleTimeout: 9s}\n"
+		"  - targetRef: {kind: MeshService, labels: {kuma.io/display-name: backend}}\n"
+		"    default: {connectionTimeout: 11s, http: {requestTimeout: 12s}}\n"
+		"  - targetRef: {kind: Mesh}\n    default: {connectionTimeout: 21s}\n"
+		"  - targetRef: {kind: MeshService, labels: {kuma.io/display-name: backend}, sectionName: http}\n"
+		"    default: {connectionTimeout: 31s}\n");
 	struct cp_policy_matched mp;
-	cp_policy_match(a, m, &m->dataplanes[0], km_rtype_by_name(KM_STR("MeshTimeout")), false, &mp);
+	cp_policy_match(a, m, &m->dataplanes[0], km_rtype_by_name(KM_STR("MeshTimeout")), false,
+			&mp);
 	CHECK(mp.nto == 3);
 	const struct cp_policy_to_rule *r = cp_policy_to_lookup(&mp, "kri_m____mesh-1_");
-	CHECK(r && r->norigins == 2 && r->origins[0].rule_index == 0 && r->origins[1].rule_index == 2);
-	CHECK(r && strcmp(compact(a, r->conf), "{\"idleTimeout\":\"9s\",\"connectionTimeout\":\"21s\"}") == 0);
+	CHECK(r && r->norigins == 2 && r->origins[0].rule_index == 0 &&
+	      r->origins[1].rule_index == 2);
+	CHECK(r && strcmp(compact(a, r->conf),
+			  "{\"idleTimeout\":\"9s\",\"connectionTimeout\":\"21s\"}") == 0);
 	r = cp_policy_to_lookup(&mp, "kri_msvc_mesh-1_zone-uni__backend_");
 	CHECK(r && r->norigins == 3 && r->origins[2].rule_index == 1);
-	CHECK(r && strcmp(compact(a, r->conf),
-			  "{\"idleTimeout\":\"9s\",\"connectionTimeout\":\"11s\",\"http\":{\"requestTimeout\":\"12s\"}}") == 0);
+	CHECK(r &&
+	      strcmp(compact(a, r->conf),
+		     "{\"idleTimeout\":\"9s\",\"connectionTimeout\":\"11s\",\"http\":{\"requestTimeout\":\"12s\"}}") ==
+		      0);
 	/* exact section, then the service without a section, then the Mesh */
 	r = cp_policy_to_lookup(&mp, "kri_msvc_mesh-1_zone-uni__backend_http");
-	CHECK(r && km_str_eqc(r->section, "http") && strstr(compact(a, r->conf), "\"31s\"") != NULL);
+	CHECK(r && km_str_eqc(r->section, "http") &&
+	      strstr(compact(a, r->conf), "\"31s\"") != NULL);
 	r = cp_policy_to_lookup(&mp, "kri_msvc_mesh-1_zone-uni__backend_81");
 	CHECK(r && r->section.len == 0 && strstr(compact(a, r->conf), "\"11s\"") != NULL);
 	r = cp_policy_to_lookup(&mp, "kri_msvc_mesh-1_zone-uni__unknown_80");
@@ -256,15 +304,16 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-static int dataplane_policies_case(const char *dir, int nn)
+/* One ordered-policies golden: <base>.dataplane.yaml and <base>.policies.yaml
+ * against <golden>; <zone_uni_meta> relabels them as upstream's ZoneUni. */
+static int ordered_policies_case(const char *base, const char *golden, bool zone_uni_meta)
 {
 	char path[1024];
-	snprintf(path, sizeof(path), "%s/%02d.dataplane.yaml", dir, nn);
+	snprintf(path, sizeof(path), "%s.dataplane.yaml", base);
 	char *dp = slurp(path);
-	snprintf(path, sizeof(path), "%s/%02d.policies.yaml", dir, nn);
+	snprintf(path, sizeof(path), "%s.policies.yaml", base);
 	char *pol = slurp(path);
-	snprintf(path, sizeof(path), "%s/%02d.golden.yaml", dir, nn);
-	char *gold = slurp(path);
+	char *gold = slurp(golden);
 	if (!dp || !pol || !gold) {
 		free(dp);
 		free(pol);
@@ -273,8 +322,8 @@ static int dataplane_policies_case(const char *dir, int nn)
 	}
 	struct km_arena *a = km_arena_new(0);
 	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
-	add_yaml(a, m, dp);
-	add_yaml(a, m, pol);
+	add_yaml_ex(a, m, dp, zone_uni_meta);
+	add_yaml_ex(a, m, pol, zone_uni_meta);
 	struct km_json **docs;
 	size_t n;
 	CHECK(km_yaml_parse(a, gold, strlen(gold), &docs, &n, NULL) == 0 && n == 1);
@@ -289,18 +338,19 @@ static int dataplane_policies_case(const char *dir, int nn)
 			km_buf_putc(&want, ' ');
 		}
 		for (size_t i = 0; i < mp.npolicies; i++) {
-			km_buf_puts(&got, km_arena_strndup(a, mp.policies[i]->name.ptr, mp.policies[i]->name.len));
+			km_buf_puts(&got, km_arena_strndup(a, mp.policies[i]->name.ptr,
+							   mp.policies[i]->name.len));
 			km_buf_putc(&got, ' ');
 		}
 		km_buf_putc(&want, 0);
 		km_buf_putc(&got, 0);
 		if (strcmp(want.data, got.data) != 0)
-			fprintf(stderr, "dataplanepolicies/%02d\n", nn);
+			fprintf(stderr, "%s\n", golden);
 		CHECK_STREQ(got.data, want.data);
 		km_buf_fini(&want);
 		km_buf_fini(&got);
 	} else {
-		CHECK(!"dataplanepolicies case did not load");
+		CHECK(!"ordered policies case did not load");
 	}
 	km_arena_free(a);
 	free(dp);
@@ -313,14 +363,28 @@ static void test_dataplane_policies_goldens(void)
 {
 	const char *root = getenv("KUMA_CONFORMANCE_DIR");
 	char dir[900];
-	snprintf(dir, sizeof(dir), "%s/pkg/plugins/policies/core/matchers/testdata/matchedpolicies/dataplanepolicies",
+	snprintf(dir, sizeof(dir),
+		 "%s/pkg/plugins/policies/core/matchers/testdata/matchedpolicies/dataplanepolicies",
 		 root ? root : DEFAULT_DIR);
 	int ran = 0;
-	for (int nn = 1; nn <= 99; nn++)
-		if (dataplane_policies_case(dir, nn) == 0)
+	char base[1000], golden[1100];
+	for (int nn = 1; nn <= 99; nn++) {
+		snprintf(base, sizeof(base), "%s/%02d", dir, nn);
+		snprintf(golden, sizeof(golden), "%s.golden.yaml", base);
+		if (ordered_policies_case(base, golden, false) == 0)
 			ran++;
+	}
+	/* dataplane-kind/<input>/uni-zone.golden.yaml: DP and policies with ZoneUni meta */
+	static const char *const kinds[] = {"select-all", "select-by-labels", "combine-name-and-sectionName"};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		snprintf(base, sizeof(base), "%s/../dataplane-kind/%s", dir, kinds[i]);
+		snprintf(golden, sizeof(golden), "%s/uni-zone.golden.yaml", base);
+		if (ordered_policies_case(base, golden, true) == 0)
+			ran++;
+	}
 	if (!ran)
-		fprintf(stderr, "note: conformance data not found under %s; golden cases skipped\n", dir);
+		fprintf(stderr, "note: conformance data not found under %s; golden cases skipped\n",
+			dir);
 }
 
 int main(void)
