@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "codec/jsonf.h"
+#include "cp/pki/spiffe.h"
 
 #define MS_MANAGER "meshservice-generator"
 #define WL_MANAGER "workload-generator"
@@ -63,13 +64,15 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 		return;
 	}
 	if (strcmp(t->name, "Dataplane") == 0 || strcmp(t->name, "MeshService") == 0 ||
-	    strcmp(t->name, "Workload") == 0 || strcmp(t->name, "DataplaneInsight") == 0)
+	    strcmp(t->name, "Workload") == 0 || strcmp(t->name, "DataplaneInsight") == 0 ||
+	    strcmp(t->name, "MeshIdentity") == 0)
 		mark(w, mesh);
 }
 
 struct group {
 	struct km_str name;
 	struct km_json *ports;
+	const char *spiffe_id; /* identity of its proxies (first Dataplane's), or NULL */
 	size_t total, healthy, connected;
 };
 
@@ -197,7 +200,13 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
 					   "{\"state\":%s,\"selector\":{\"dataplaneLabels\":{\"matchLabels\":"
 					   "{\"kuma.io/workload\":%S}}},\"ports\":%J}",
 					   gr->healthy ? "Available" : "Unavailable", &gr->name, gr->ports);
-			status = km_json_fmt(a, "{\"tls\":{},\"dataplaneProxies\":%J}", proxies);
+			/* the identity its proxies present: clients match it as the SAN */
+			if (gr->spiffe_id)
+				km_json_set(a, spec, "identities",
+					    km_json_fmt(a, "[{\"type\":\"SpiffeID\",\"value\":%s}]", gr->spiffe_id));
+			status = km_json_fmt(a, "{\"tls\":%J,\"dataplaneProxies\":%J}",
+					     gr->spiffe_id ? km_json_fmt(a, "{\"status\":\"Ready\"}") : km_json_object(a),
+					     proxies);
 		} else {
 			spec = km_json_object(a);
 			status = km_json_fmt(a, "{\"dataplaneProxies\":%J}", proxies);
@@ -267,6 +276,7 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 			g = &groups[ngroups++];
 			g->name = wl;
 			g->ports = ports;
+			g->spiffe_id = cp_pki_spiffe_for_dataplane(w->rt->store, a, mesh, w->rt->zone, labels);
 		} else if (!km_json_equal(g->ports, ports)) {
 			/* every pass sees it again: keep it out of the default log */
 			km_debug("workloads", "port conflict, ports must be identical across Dataplane inbounds "

@@ -12,6 +12,7 @@
 #include "cp/pki/spiffe.h"
 #include "cp/xds/dpauth.h"
 #include "cp/xds/generate.h"
+#include "cp/xds/identity.h"
 
 /* ---- RFC 6902 diff, shaped like josephburnett/jd's RenderPatch ---- */
 
@@ -146,6 +147,10 @@ void cp_api_dataplane_config(struct cp_api_ctx *c, struct km_str mesh, struct km
 	km_json_parse(a, insight.spec.ptr, insight.spec.len, &ins, NULL);
 	struct cp_xds_metadata md;
 	cp_xds_metadata_parse(a, ins, &md);
+	struct cp_xds_tls tls;
+	struct cp_pki_leaf leaf;
+	if (cp_xds_identity_load(c->rt, a, dp, &tls, &leaf) == 0)
+		md.tls = &tls;
 	md.shadow = shadow;
 	struct cp_xds_resources res;
 	cp_xds_generate(a, ctx, dp, &md, &res);
@@ -189,43 +194,6 @@ static void add_outbound(struct km_arena *a, struct km_json *arr, const struct c
 	km_json_set(a, o, "protocol", km_json_string(a, p->app_protocol));
 	km_json_set(a, o, "proxyResourceName", km_json_cstring(a, kri));
 	km_json_array_push(a, arr, o);
-}
-
-/* The SPIFFE ID of the best-matching MeshIdentity (most matchLabels, then
- * the smallest name), whatever the state of its CA. */
-static const char *layout_spiffe_id(struct cp_api_ctx *c, struct km_arena *a, struct km_str mesh,
-				    const struct cp_xds_dataplane *dp)
-{
-	struct cp_list_opts o = {.mesh = mesh};
-	struct cp_list_result ids;
-	if (cp_store_list(c->rt->store, a, km_rtype_by_name(KM_STR("MeshIdentity")), &o, &ids))
-		return NULL;
-	const struct km_resource *best = NULL;
-	struct km_json *best_spec = NULL, *best_labels = NULL;
-	size_t best_count = 0;
-	for (size_t i = 0; i < ids.len; i++) {
-		struct km_json *spec = NULL, *labels = NULL;
-		km_json_parse(a, ids.items[i].spec.ptr, ids.items[i].spec.len, &spec, NULL);
-		if (ids.items[i].labels.len)
-			km_json_parse(a, ids.items[i].labels.ptr, ids.items[i].labels.len, &labels, NULL);
-		size_t count = 0;
-		if (!cp_dpauth_identity_selects(spec, dp->labels, &count))
-			continue;
-		if (!best || count > best_count ||
-		    (count == best_count && km_str_cmp(ids.items[i].name, best->name) < 0)) {
-			best = &ids.items[i];
-			best_spec = spec;
-			best_labels = labels;
-			best_count = count;
-		}
-	}
-	if (!best)
-		return NULL;
-	const char *td, *id, *err;
-	if (cp_pki_spiffe_trust_domain(a, best_spec, mesh, best_labels, c->rt->zone, &td, &err) ||
-	    cp_pki_spiffe_id(a, best_spec, td, dp->labels, "universal", &id, &err))
-		return NULL;
-	return id;
 }
 
 /* GET .../dataplanes/{name}/_layout: the proxy's inbounds, the destinations it
@@ -318,7 +286,7 @@ void cp_api_dataplane_layout(struct cp_api_ctx *c, struct km_str mesh, struct km
 	struct km_json *out = km_json_object(a);
 	km_json_set(a, out, "kri", km_json_cstring(a, base));
 	km_json_set(a, out, "labels", dp->labels && dp->labels->len ? dp->labels : km_json_null(a));
-	const char *spiffe = layout_spiffe_id(c, a, mesh, dp);
+	const char *spiffe = cp_pki_spiffe_for_dataplane(c->rt->store, a, mesh, c->rt->zone, dp->labels);
 	if (spiffe)
 		km_json_set(a, out, "spiffeId", km_json_cstring(a, spiffe));
 	km_json_set(a, out, "inbounds", inbounds);

@@ -3,6 +3,9 @@
  * text/template subset; everything lives in the caller's arena. */
 #include "cp/pki/spiffe.h"
 
+#include "cp/store/store.h"
+#include "cp/xds/dpauth.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -193,4 +196,39 @@ int cp_pki_spiffe_id(struct km_arena *a, const struct km_json *spec, const char 
 	}
 	*out = id;
 	return 0;
+}
+
+const char *cp_pki_spiffe_for_dataplane(struct cp_store *store, struct km_arena *a, struct km_str mesh,
+					const char *zone, const struct km_json *dp_labels)
+{
+	struct cp_list_opts o = {.mesh = mesh};
+	struct cp_list_result ids;
+	if (cp_store_list(store, a, km_rtype_by_name(KM_STR("MeshIdentity")), &o, &ids))
+		return NULL;
+	const struct km_resource *best = NULL;
+	struct km_json *best_spec = NULL, *best_labels = NULL;
+	size_t best_count = 0;
+	for (size_t i = 0; i < ids.len; i++) {
+		struct km_json *spec = NULL, *labels = NULL;
+		km_json_parse(a, ids.items[i].spec.ptr, ids.items[i].spec.len, &spec, NULL);
+		if (ids.items[i].labels.len)
+			km_json_parse(a, ids.items[i].labels.ptr, ids.items[i].labels.len, &labels, NULL);
+		size_t count = 0;
+		if (!cp_dpauth_identity_selects(spec, dp_labels, &count))
+			continue;
+		if (!best || count > best_count ||
+		    (count == best_count && km_str_cmp(ids.items[i].name, best->name) < 0)) {
+			best = &ids.items[i];
+			best_spec = spec;
+			best_labels = labels;
+			best_count = count;
+		}
+	}
+	if (!best)
+		return NULL;
+	const char *td, *id, *err;
+	if (cp_pki_spiffe_trust_domain(a, best_spec, mesh, best_labels, zone, &td, &err) ||
+	    cp_pki_spiffe_id(a, best_spec, td, dp_labels, "universal", &id, &err))
+		return NULL;
+	return id;
 }

@@ -32,6 +32,14 @@ int cp_pki_spiffe_id(struct km_arena *a, const struct km_json *spec, const char 
 		     const struct km_json *dp_labels, const char *environment, const char **out,
 		     const char **err);
 
+struct cp_store;
+/* The SPIFFE ID a Dataplane with <dp_labels> in <mesh> gets from its
+ * best-matching MeshIdentity (most matchLabels, then the smallest name),
+ * whatever the state of that identity's CA; NULL when none applies or its
+ * templates do not render. Allocated in <a>. */
+const char *cp_pki_spiffe_for_dataplane(struct cp_store *store, struct km_arena *a, struct km_str mesh,
+					const char *zone, const struct km_json *dp_labels);
+
 /* go-spiffe's spiffeid.FromString check: NULL when valid, else its message. */
 const char *cp_pki_spiffe_check_id(struct km_str id);
 /* go-spiffe's TrustDomainFromString check: NULL when valid, else its message. */

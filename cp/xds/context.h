@@ -78,7 +78,16 @@ const char *cp_xds_service_kri(struct km_arena *a, const struct cp_xds_mesh *m,
 			       const struct cp_xds_service *s, const struct cp_xds_port *p);
 
 /* What the proxy told us about itself (node metadata / DataplaneInsight). */
+/* The proxy's workload identity (cp/pki), when a MeshIdentity applies. */
+struct cp_xds_tls {
+	const char *secret_name;    /* kri_mid_<mesh>_<zone>__<identity>_ */
+	const char *cert_pem, *key_pem;
+	const char *trust_domain;   /* of this proxy's identity */
+	struct km_json *trust_domains; /* {trustDomain: PEM} of every MeshTrust in the mesh */
+};
+
 struct cp_xds_metadata {
+	const struct cp_xds_tls *tls; /* NULL: plaintext (no MeshIdentity) */
 	uint32_t admin_port;     /* 0: no admin listener */
 	uint32_t readiness_port; /* 0: no readiness cluster */
 	struct km_str workdir;

@@ -140,6 +140,9 @@ static struct km_json *circuit_breakers(struct km_arena *a)
 	return km_json_fmt(a, "{\"thresholds\":[{\"trackRemaining\":true}]}");
 }
 
+static struct km_json *downstream_tls(struct gen *g);
+static struct km_json *upstream_tls(struct gen *g, const struct cp_xds_service *s, const struct cp_xds_port *p);
+
 /* ---- inbound ---- */
 
 static void gen_inbound(struct gen *g)
@@ -179,12 +182,20 @@ static void gen_inbound(struct gen *g)
 					   ? g->dp->labels
 					   : km_json_fmt(a, "{\"kuma.io/unified-name\":%s}", name);
 		struct km_json *filter = http ? hcm(g, name, name, true) : tcp_proxy(g, name, name);
+		if (http && g->md->tls) {
+			struct km_json *cfg = km_json_get(filter, "typedConfig");
+			km_json_set(a, cfg, "forwardClientCertDetails", km_json_cstring(a, "SANITIZE_SET"));
+			km_json_set(a, cfg, "setCurrentClientCertDetails", km_json_fmt(a, "{\"uri\":true}"));
+		}
+		struct km_json *chain = km_json_fmt(a, "{\"filters\":[%J]}", filter);
+		if (g->md->tls)
+			km_json_set(a, chain, "transportSocket", downstream_tls(g));
 		struct km_json *l = km_json_fmt(
 		    a,
-		    "{\"name\":%s,\"address\":%J,\"statPrefix\":%s,\"filterChains\":[{\"filters\":[%J]}],"
+		    "{\"name\":%s,\"address\":%J,\"statPrefix\":%s,\"filterChains\":[%J],"
 		    "\"metadata\":{\"filterMetadata\":{\"io.kuma.tags\":%J}},\"trafficDirection\":\"INBOUND\","
 		    "\"enableReusePort\":%b}",
-		    name, socket_address(a, addr, (uint32_t)port), name, filter, tags, g->reuse_port);
+		    name, socket_address(a, addr, (uint32_t)port), name, chain, tags, g->reuse_port);
 		if (g->tproxy)
 			km_json_set(a, l, "bindToPort", km_json_bool(a, false));
 		add(g, CP_XDS_LISTENER, name, l);
@@ -239,7 +250,10 @@ static void gen_outbound_one(struct gen *g, struct km_str address, uint32_t port
 	    "{\"ads\":{},\"resourceApiVersion\":\"V3\"}},\"circuitBreakers\":%J}",
 	    name, circuit_breakers(a));
 	if (http)
-		km_json_set(a, cluster, "typedExtensionProtocolOptions", http_protocol_options(a, p->app_protocol));
+		km_json_set(a, cluster, "typedExtensionProtocolOptions",
+			    http_protocol_options(a, g->md->tls ? KM_STR("http2") : p->app_protocol));
+	if (g->md->tls)
+		km_json_set(a, cluster, "transportSocket", upstream_tls(g, s, p));
 	add(g, CP_XDS_CLUSTER, name, cluster);
 	add(g, CP_XDS_ENDPOINT, name, load_assignment(g, name, p, false));
 	struct km_json *filter = http ? hcm(g, name, name, false) : tcp_proxy(g, name, name);
@@ -373,11 +387,118 @@ static void gen_proxyless(struct gen *g)
 	}
 }
 
+/* ---- identity and trust (SDS over ADS) ---- */
+
+static struct km_json *sds_ref(struct km_arena *a, const char *name)
+{
+	return km_json_fmt(a, "{\"name\":%s,\"sdsConfig\":{\"ads\":{},\"resourceApiVersion\":\"V3\"}}", name);
+}
+
+static const char *b64(struct km_arena *a, const char *pem)
+{
+	size_t n = strlen(pem);
+	char *out = km_arena_alloc(a, 4 * ((n + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)pem, (int)n);
+	return out;
+}
+
+static void gen_secrets(struct gen *g)
+{
+	const struct cp_xds_tls *tls = g->md->tls;
+	struct km_arena *a = g->a;
+	if (!tls)
+		return;
+	add(g, CP_XDS_SECRET, tls->secret_name,
+	    km_json_fmt(a,
+			"{\"name\":%s,\"tlsCertificate\":{\"certificateChain\":{\"inlineBytes\":%s},"
+			"\"privateKey\":{\"inlineBytes\":%s}}}",
+			tls->secret_name, b64(a, tls->cert_pem), b64(a, tls->key_pem)));
+	if (!tls->trust_domains || !tls->trust_domains->len)
+		return;
+	struct km_json *domains = km_json_array(a);
+	for (size_t i = 0; i < tls->trust_domains->len; i++) {
+		struct km_json *pem = tls->trust_domains->members[i].val;
+		if (pem->kind != KM_JSON_STRING)
+			continue;
+		km_json_array_push(a, domains,
+				   km_json_fmt(a, "{\"name\":%S,\"trustBundle\":{\"inlineBytes\":%s}}",
+					       &tls->trust_domains->members[i].key,
+					       b64(a, km_arena_strndup(a, pem->s.ptr, pem->s.len))));
+	}
+	add(g, CP_XDS_SECRET, "system_trust_bundle",
+	    km_json_fmt(a,
+			"{\"name\":\"system_trust_bundle\",\"validationContext\":{\"customValidatorConfig\":{"
+			"\"name\":\"envoy.tls.cert_validator.spiffe\",\"typedConfig\":{\"@type\":"
+			"\"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.SPIFFECertValidatorConfig\","
+			"\"trustDomains\":%J}}}}",
+			domains));
+}
+
+/* Inbound mTLS: the proxy's certificate, clients must present one from a
+ * trusted domain of the mesh. */
+static struct km_json *downstream_tls(struct gen *g)
+{
+	struct km_arena *a = g->a;
+	const struct cp_xds_tls *tls = g->md->tls;
+	struct km_json *sans = km_json_array(a);
+	for (size_t i = 0; tls->trust_domains && i < tls->trust_domains->len; i++)
+		km_json_array_push(a, sans,
+				   km_json_fmt(a, "{\"matcher\":{\"prefix\":%s},\"sanType\":\"URI\"}",
+					       km_arena_printf(a, "spiffe://%.*s/",
+							       KM_STR_FMT(tls->trust_domains->members[i].key))));
+	return km_json_fmt(
+	    a,
+	    "{\"name\":\"envoy.transport_sockets.tls\",\"typedConfig\":{\"@type\":"
+	    "\"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\","
+	    "\"commonTlsContext\":{\"combinedValidationContext\":{\"defaultValidationContext\":"
+	    "{\"matchTypedSubjectAltNames\":%J},\"validationContextSdsSecretConfig\":%J},"
+	    "\"tlsCertificateSdsSecretConfigs\":[%J]},\"requireClientCertificate\":true}}",
+	    sans, sds_ref(a, "system_trust_bundle"), sds_ref(a, tls->secret_name));
+}
+
+/* Outbound mTLS: SNI names the destination, its certificate must carry one of
+ * the service's SPIFFE identities. */
+static struct km_json *upstream_tls(struct gen *g, const struct cp_xds_service *s, const struct cp_xds_port *p)
+{
+	struct km_arena *a = g->a;
+	const struct cp_xds_tls *tls = g->md->tls;
+	struct km_json *sans = km_json_array(a);
+	struct km_json *ids = km_json_get(s->spec, "identities");
+	for (size_t i = 0; ids && ids->kind == KM_JSON_ARRAY && i < ids->len; i++) {
+		struct km_str v = km_json_get_string(ids->items[i], "value");
+		if (v.len)
+			km_json_array_push(a, sans, km_json_fmt(a, "{\"matcher\":{\"exact\":%S},\"sanType\":\"URI\"}", &v));
+	}
+	struct km_buf sni = KM_BUF_INIT;
+	km_buf_printf(&sni, "sni.msvc.%.*s", KM_STR_FMT(g->m->name));
+	if (s->zone.len) {
+		km_buf_printf(&sni, ".%.*s", KM_STR_FMT(s->zone));
+		if (s->ns.len)
+			km_buf_printf(&sni, ".%.*s", KM_STR_FMT(s->ns));
+	}
+	km_buf_printf(&sni, ".%.*s.%u", KM_STR_FMT(s->name), p->port);
+	struct km_json *vc = km_json_object(a);
+	if (sans->len)
+		km_json_set(a, vc, "matchTypedSubjectAltNames", sans);
+	struct km_json *ts = km_json_fmt(
+	    a,
+	    "{\"name\":\"envoy.transport_sockets.tls\",\"typedConfig\":{\"@type\":"
+	    "\"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\","
+	    "\"commonTlsContext\":{\"alpnProtocols\":[\"kuma\"],\"combinedValidationContext\":{"
+	    "\"defaultValidationContext\":%J,\"validationContextSdsSecretConfig\":%J},"
+	    "\"tlsCertificateSdsSecretConfigs\":[%J]},\"sni\":%s}}",
+	    vc, sds_ref(a, "system_trust_bundle"), sds_ref(a, tls->secret_name),
+	    km_arena_strdup(a, km_buf_cstr(&sni)));
+	km_buf_fini(&sni);
+	return ts;
+}
+
 /* The generators, in the order they run. */
 static const struct {
 	const char *name;
 	void (*fn)(struct gen *g);
 } generators[] = {
+    {"secrets", gen_secrets},
     {"admin", gen_admin},
     {"inbound", gen_inbound},
     {"outbound", gen_outbound},

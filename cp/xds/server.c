@@ -17,6 +17,7 @@
 #include "cp/tokens/tokens.h"
 #include "cp/xds/dpauth.h"
 #include "cp/xds/generate.h"
+#include "cp/xds/identity.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "envoy/service/health/v3/hds.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
@@ -75,6 +76,10 @@ struct ads_stream {
 	struct type_state ts[CP_XDS_NTYPES];
 	uint64_t nonce_seq;
 	struct km_timer insight_timer;
+	struct km_timer renew_timer; /* certificate rotation */
+	char *mtls_issued_backend;
+	int64_t mtls_not_after, mtls_regenerated;
+	int mtls_regenerations;
 	struct ads_stream *next;
 };
 
@@ -147,6 +152,32 @@ static void snapshot_free(struct snapshot *sn)
 	memset(sn, 0, sizeof(*sn));
 }
 
+static void regenerate(struct ads_stream *st);
+static void insight_dirty(struct ads_stream *st);
+
+static void on_renew(struct km_loop *loop, void *ctx)
+{
+	regenerate(ctx);
+}
+
+/* Remembers the certificate for the insight and comes back to rotate it once
+ * 4/5 of its lifetime has passed. */
+static void note_identity(struct ads_stream *st, const struct cp_pki_leaf *leaf)
+{
+	if (leaf->issued_now || !st->mtls_issued_backend || st->mtls_not_after != leaf->not_after_ns) {
+		free(st->mtls_issued_backend);
+		st->mtls_issued_backend = km_strdup(leaf->identity_kri ? leaf->identity_kri : "");
+		st->mtls_not_after = leaf->not_after_ns;
+		st->mtls_regenerated = leaf->issued_at_ns;
+		st->mtls_regenerations++;
+		insight_dirty(st);
+	}
+	int64_t wait_ms = (leaf->renew_at_ns - km_time_now()) / 1000000;
+	if (wait_ms < 1)
+		wait_ms = 1;
+	km_loop_timer_start(st->srv->rt->loop, &st->renew_timer, (uint64_t)wait_ms, on_renew, st);
+}
+
 /* Generates the proxy's resources and encodes them. Returns 0, or an error
  * when the proxy's Dataplane or mesh is unknown. */
 static int build_snapshot(struct ads_stream *st, struct snapshot *out)
@@ -166,6 +197,16 @@ static int build_snapshot(struct ads_stream *st, struct snapshot *out)
 	if (st->metadata)
 		km_json_parse(tmp, st->metadata, strlen(st->metadata), &mj, NULL);
 	cp_xds_metadata_node(tmp, mj, &md);
+	struct cp_xds_tls tls;
+	struct cp_pki_leaf leaf;
+	int irc = cp_xds_identity_load(s->rt, tmp, dp, &tls, &leaf);
+	if (irc == 0) {
+		md.tls = &tls;
+		note_identity(st, &leaf);
+	} else if (irc != -KM_E_NOT_FOUND) {
+		km_debug("xds", "no certificate yet proxy=%s.%s error=%s", st->mesh, st->name,
+			 leaf.error ? leaf.error : km_strerror(irc));
+	}
 	struct cp_xds_resources res;
 	cp_xds_generate(tmp, m, dp, &md, &res);
 	struct km_buf bytes = KM_BUF_INIT, err = KM_BUF_INIT;
@@ -532,6 +573,12 @@ static void write_insight(struct ads_stream *st, bool disconnected)
 		km_json_parse(a, st->metadata, strlen(st->metadata), &md, NULL);
 	if (md)
 		km_json_set(a, spec, "metadata", md);
+	if (st->mtls_issued_backend)
+		km_json_set(a, spec, "mTLS",
+			    km_json_fmt(a, "{\"certificateExpirationTime\":%s,\"lastCertificateRegeneration\":%s,"
+					   "\"certificateRegenerations\":%d,\"issuedBackend\":%s}",
+					km_time_format(a, st->mtls_not_after), km_time_format(a, st->mtls_regenerated),
+					st->mtls_regenerations, st->mtls_issued_backend));
 	struct km_resource_doc d = {.type = t, .mesh = km_str_c(st->mesh), .name = km_str_c(st->name), .spec = spec};
 	struct km_resource r;
 	km_resource_from_doc(a, &d, &r);
@@ -933,6 +980,8 @@ static void close_stream(void *ctx)
 		}
 	}
 	km_loop_timer_stop(s->rt->loop, &st->insight_timer);
+	km_loop_timer_stop(s->rt->loop, &st->renew_timer);
+	free(st->mtls_issued_backend);
 	for (int t = 0; t < CP_XDS_NTYPES; t++)
 		type_state_fini(&st->ts[t], s->rt->loop);
 	snapshot_free(&st->snap);

@@ -471,6 +471,9 @@ class H(BaseHTTPRequestHandler):
         if n:
             self.rfile.read(n)
         body = ident.encode()
+        if self.path == "/headers":
+            import json
+            body = json.dumps({"ident": ident, "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Identity loading for generation (see identity.h). */
+#include "cp/xds/identity.h"
+
+#include <string.h>
+
+#include "base/err.h"
+
+int cp_xds_identity_load(struct cp_runtime *rt, struct km_arena *a, const struct cp_xds_dataplane *dp,
+			 struct cp_xds_tls *tls, struct cp_pki_leaf *leaf)
+{
+	memset(tls, 0, sizeof(*tls));
+	memset(leaf, 0, sizeof(*leaf));
+	if (!rt->pki)
+		return -KM_E_NOT_FOUND;
+	int rc = cp_pki_leaf(rt->pki, a, dp->res.mesh, dp->res.name, dp->labels, leaf);
+	if (rc)
+		return rc;
+	if (leaf->external || !leaf->cert_pem || !leaf->key_pem)
+		return -ENOTSUP; /* SPIRE delivers its own SDS: not generated here */
+	tls->secret_name = leaf->secret_name;
+	tls->cert_pem = leaf->cert_pem;
+	tls->key_pem = leaf->key_pem;
+	tls->trust_domain = leaf->trust_domain;
+	if (cp_pki_trust_bundle(rt->pki, a, dp->res.mesh, NULL, &tls->trust_domains))
+		tls->trust_domains = NULL;
+	return 0;
+}
