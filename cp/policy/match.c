@@ -92,7 +92,7 @@ static int64_t num(const struct km_json *v)
 }
 
 static size_t port_descs(struct km_arena *a, const struct cp_xds_dataplane *dp,
-			 struct port_desc **out, size_t *ninbounds)
+			 struct port_desc **out)
 {
 	struct km_json *net = km_json_get(dp->spec, "networking");
 	struct km_str addr = km_json_get_string(net, "address");
@@ -118,7 +118,6 @@ static size_t port_descs(struct km_arena *a, const struct cp_xds_dataplane *dp,
 		}
 	}
 	*out = d;
-	*ninbounds = ni;
 	return ni + nl;
 }
 
@@ -209,7 +208,7 @@ bool cp_policy_selects(const struct cp_policy *p, const struct cp_xds_dataplane 
 {
 	struct km_arena *a = km_arena_new(4096);
 	struct port_desc *d;
-	size_t ni, n = port_descs(a, dp, &d, &ni);
+	size_t n = port_descs(a, dp, &d);
 	bool *sel = km_arena_alloc(a, n + 1);
 	int c = select_ports(p, dp, d, n, sel);
 	km_arena_free(a);
@@ -669,8 +668,7 @@ void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m,
 	out->type = type;
 	out->warnings = km_json_array(a);
 	struct port_desc *d;
-	size_t ni, nports = port_descs(a, dp, &d, &ni);
-	(void)ni;
+	size_t nports = port_descs(a, dp, &d);
 	size_t cand = 0;
 	for (size_t i = 0; i < m->npolicies; i++)
 		if (m->policies[i].type == type)

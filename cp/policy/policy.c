@@ -10,22 +10,22 @@
 
 /* Upstream's plugins in +kuma:policy:order order. */
 const struct cp_policy_plugin cp_policy_plugins[] = {
-	{"MeshHTTPRoute", 100, false, NULL},
-	{"MeshTCPRoute", 200, false, NULL},
-	{"MeshTLS", 300, false, NULL},
-	{"MeshLoadBalancingStrategy", 400, false, NULL},
-	{"MeshPassthrough", 500, true, NULL},
-	{"MeshAccessLog", 600, false, NULL},
-	{"MeshTrace", 700, true, NULL},
-	{"MeshFaultInjection", 800, false, NULL},
-	{"MeshRateLimit", 900, false, NULL},
-	{"MeshTimeout", 1000, false, cp_policy_meshtimeout_apply},
-	{"MeshTrafficPermission", 1100, false, NULL},
-	{"MeshHealthCheck", 1200, false, NULL},
-	{"MeshCircuitBreaker", 1300, false, cp_policy_meshcircuitbreaker_apply},
-	{"MeshRetry", 1400, false, cp_policy_meshretry_apply},
-	{"MeshMetric", 1500, true, NULL},
-	{"MeshProxyPatch", 9999, true, NULL},
+	{"MeshHTTPRoute", 100, false, NULL, false},
+	{"MeshTCPRoute", 200, false, NULL, false},
+	{"MeshTLS", 300, false, cp_policy_meshtls_apply, false},
+	{"MeshLoadBalancingStrategy", 400, false, NULL, false},
+	{"MeshPassthrough", 500, true, NULL, false},
+	{"MeshAccessLog", 600, false, NULL, false},
+	{"MeshTrace", 700, true, NULL, false},
+	{"MeshFaultInjection", 800, false, NULL, false},
+	{"MeshRateLimit", 900, false, NULL, false},
+	{"MeshTimeout", 1000, false, cp_policy_meshtimeout_apply, false},
+	{"MeshTrafficPermission", 1100, false, cp_policy_meshtrafficpermission_apply, true},
+	{"MeshHealthCheck", 1200, false, NULL, false},
+	{"MeshCircuitBreaker", 1300, false, cp_policy_meshcircuitbreaker_apply, false},
+	{"MeshRetry", 1400, false, cp_policy_meshretry_apply, false},
+	{"MeshMetric", 1500, true, NULL, false},
+	{"MeshProxyPatch", 9999, true, NULL, false},
 };
 const size_t cp_policy_nplugins = sizeof(cp_policy_plugins) / sizeof(cp_policy_plugins[0]);
 
@@ -256,19 +256,19 @@ struct km_json *cp_policy_obj(struct km_arena *a, struct km_json *obj, const cha
 void cp_policy_apply(struct km_arena *a, const struct cp_xds_mesh *m,
 		     const struct cp_xds_dataplane *dp, bool shadow, struct cp_xds_resources *rs)
 {
-	if (!m || !dp || !m->npolicies)
+	if (!m || !dp)
 		return;
 	struct cp_policy_apply_ctx c = {.a = a, .m = m, .dp = dp, .rs = rs};
 	for (size_t i = 0; i < cp_policy_nplugins; i++) {
 		const struct cp_policy_plugin *pl = &cp_policy_plugins[i];
-		if (!pl->apply)
+		if (!pl->apply || (!m->npolicies && !pl->without_policies))
 			continue;
 		const struct km_rtype *t = km_rtype_by_name(km_str_c(pl->type));
 		if (!t)
 			continue;
 		struct cp_policy_matched mp;
 		cp_policy_match(a, m, dp, t, shadow, &mp);
-		if (mp.npolicies)
+		if (mp.npolicies || pl->without_policies)
 			pl->apply(&c, &mp);
 	}
 }

@@ -136,6 +136,7 @@ struct cp_policy_plugin {
 	bool single_item; /* proxy-wide spec.default (MeshTrace, MeshMetric, ...) */
 	void (*apply)(struct cp_policy_apply_ctx *c,
 		      const struct cp_policy_matched *mp); /* NULL: none yet */
+	bool without_policies; /* runs when no policy selects the proxy (MTP: deny all) */
 };
 
 /* Every targetRef policy type, in plugin order. */
@@ -152,6 +153,9 @@ void cp_policy_meshtimeout_apply(struct cp_policy_apply_ctx *c, const struct cp_
 void cp_policy_meshretry_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshcircuitbreaker_apply(struct cp_policy_apply_ctx *c,
 					const struct cp_policy_matched *mp);
+void cp_policy_meshtls_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+void cp_policy_meshtrafficpermission_apply(struct cp_policy_apply_ctx *c,
+					   const struct cp_policy_matched *mp);
 
 /* Helpers for plugins (cp/policy/policy.c). */
 /* A Go duration string (conf value) as Envoy's protobuf JSON ("51s",

@@ -424,10 +424,6 @@ name: test-server
 """
 
 D_KNOWN_DIFFERENCES: dict[str, str] = {
-    "envoyconfig:meshtimeout/inbound.demo-client":
-        "the TCP inbound has no RBAC network filter before tcp_proxy yet (needs mTLS/MeshTrafficPermission)",
-    "envoyconfig:meshtimeout/inbound-rules.demo-client":
-        "the TCP inbound has no RBAC network filter before tcp_proxy yet (needs mTLS/MeshTrafficPermission)",
     "envoyconfig:meshtimeout/outbound-mix.demo-client": "MeshHTTPRoute does not generate routes yet",
     "envoyconfig:meshtimeout/outbound-mix.test-server": "MeshHTTPRoute does not generate routes yet",
     "envoyconfig:meshretry/outbound-route.demo-client": "MeshHTTPRoute does not generate routes yet",
@@ -459,6 +455,18 @@ def _normalize_diff(ops):
     return [op for _, op in sorted(enumerate(out), key=key)]
 
 
+def _wait_identity_ready(cp, timeout=15.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        r = cp.api.get("/meshes/envoyconfig/meshidentities/envoyconfig-identity")
+        conds = (r.json().get("status") or {}).get("conditions") or [] if r.status == 200 else []
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
+            return
+        assert time.monotonic() < deadline, f"MeshIdentity not Ready: {r.status} {conds}"
+        time.sleep(0.05)
+
+
 def _envoyconfig_cases():
     out = []
     for pol in D_POLICIES:
@@ -485,6 +493,8 @@ def test_envoyconfig_diff(kuma3_cp, inp, dp, golden):
     kuma3_cp.reset()
     kuma3_cp.seed(D_SETUP)
     kuma3_cp.seed(inp.read_text())
+    # the goldens come from proxies with mesh TLS: wait for the identity's CA
+    _wait_identity_ready(kuma3_cp)
     got = _get(kuma3_cp, f"/meshes/envoyconfig/dataplanes/{dp}/_config?shadow=true&include=diff")
     want = json.loads(golden.read_text())["diff"]
     assert _normalize_diff(got["diff"]) == _normalize_diff(want)

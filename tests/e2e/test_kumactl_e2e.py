@@ -316,21 +316,22 @@ def test_inspect_dataplane_and_policy(kumactl_live, kumactl_cp):
     mtp = ("type: MeshTrafficPermission\nmesh: default\nname: mtp\nspec:\n  targetRef:\n"
            "    kind: Mesh\n  rules:\n  - default:\n      allow:\n      - spiffeID:\n"
            "          type: Prefix\n          value: spiffe://default\n")
+    trace = ("type: MeshTrace\nmesh: default\nname: trace\nspec:\n  targetRef:\n    kind: Mesh\n"
+             "  default:\n    backends:\n    - type: Zipkin\n      zipkin:\n"
+             "        url: http://zipkin:9411/api/v2/spans\n")
     ok(kumactl_live.run("apply", "-f", "-", input=DP.format(name="web-1", app="web",
-                                                           address="10.0.0.1") + "---\n" + mtp))
+                                                           address="10.0.0.1") + "---\n" + mtp
+                        + "---\n" + trace))
     p = kumactl_live.run("inspect", "dataplane", "web-1", "--shadow")
     assert p.returncode == 1
     assert p.stderr.endswith("Error: flag '--shadow' can be used only when '--type=config'\n")
     p = kumactl_live.run("inspect", "dataplane", "web-1", "--type", "nope")
     assert p.returncode == 1 and p.stderr.endswith("Error: invalid inspection type\n")
 
-    if kumactl_cp.api.get("/meshes/default/dataplanes/web-1/_policies").status == 404:
-        pytest.skip("kuma-cp does not serve /meshes/{mesh}/dataplanes/{name}/_policies yet")
+    # _policies lists the proxy-wide policies (MeshTrace, MeshMetric, ...), as upstream
     p = ok(kumactl_live.run("inspect", "dataplane", "web-1"))
     assert p.stdout.splitlines()[0].split() == ["Kind", "Origins"]
-    assert "MeshTrafficPermission" in p.stdout
-    if kumactl_cp.api.get("/meshes/default/meshtrafficpermissions/mtp/_resources/dataplanes").status == 404:
-        pytest.skip("kuma-cp does not serve .../_resources/dataplanes yet")
+    assert "MeshTrace" in p.stdout and "MeshTrafficPermission" not in p.stdout, p.stdout
     p = ok(kumactl_live.run("inspect", "meshtrafficpermission", "mtp", "--new-api"))
     assert p.stdout.splitlines()[0].split() == ["Type", "Mesh", "Name"]
     assert "web-1" in p.stdout and p.stdout.endswith("\nTotal: 1\n")
