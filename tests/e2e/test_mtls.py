@@ -15,7 +15,11 @@ breaking traffic, and the rotation is visible in the DataplaneInsight.
 Removing the identity brings plaintext back."""
 
 import json
+import re
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 import ssl
 import time
 
@@ -24,6 +28,7 @@ import pytest
 from harness import paths
 from harness.mesh import KumaDP, Mesh, dataplane_token, envoy_path, http_get, tcp_roundtrip, wait_for
 from harness.ports import free_port
+from kumactl_fixtures import Kumactl
 from harness.process import KumaCP
 
 pytestmark = [
@@ -55,9 +60,9 @@ CLIENT = """type: Dataplane
 mesh: default
 name: {{ name }}
 labels:
-  kuma.io/workload: client
+  kuma.io/workload: {{ workload }}
 networking:
-  address: 127.0.0.22
+  address: {{ address }}
   admin:
     port: {{ admin }}
   inbound:
@@ -137,10 +142,19 @@ def env():
         e.client = mesh.dp("client-1", CLIENT, token=dataplane_token(cp, "client-1", workload="client"),
                            vars={"admin": free_port(), "port": free_port(), "sport": free_port(),
                                  "out": e.out, "backend_port": e.backend_port,
-                                 "tcp_out": e.tcp_out, "echo_port": e.echo_port})
+                                 "tcp_out": e.tcp_out, "echo_port": e.echo_port,
+                                 "workload": "client", "address": "127.0.0.22"})
+        # a second caller with its own identity, never allowed
+        e.other_out, e.other_tcp_out = free_port(), free_port()
+        e.other = mesh.dp("other-1", CLIENT, token=dataplane_token(cp, "other-1", workload="other"),
+                          vars={"admin": free_port(), "port": free_port(), "sport": free_port(),
+                                "out": e.other_out, "backend_port": e.backend_port,
+                                "tcp_out": e.other_tcp_out, "echo_port": e.echo_port,
+                                "workload": "other", "address": "127.0.0.24"})
         e.echo.wait_ready(40)
         e.backend.wait_ready(40)
         e.client.wait_ready(40)
+        e.other.wait_ready(40)
         yield e
     finally:
         problems = mesh.close() if mesh else []
@@ -204,13 +218,13 @@ def exact(workload):
     return {"spiffeID": {"type": "Exact", "value": spiffe(workload)}}
 
 
-def get(env):
-    return http_get("127.0.0.1", env.out, "/", timeout=5)
+def get(env, port=None):
+    return http_get("127.0.0.1", port or env.out, "/", timeout=5)
 
 
-def tcp_ok(env) -> bool:
+def tcp_ok(env, port=None) -> bool:
     try:
-        return tcp_roundtrip("127.0.0.1", env.tcp_out, b"ping", timeout=3) == b"ping"
+        return tcp_roundtrip("127.0.0.1", port or env.tcp_out, b"ping", timeout=3) == b"ping"
     except OSError:
         return False
 
@@ -231,6 +245,9 @@ def test_permission_allows_the_client(env):
     wait_for(lambda: get(env) == (200, "backend-1"), 20, "traffic allowed by the MTP",
              detail=lambda: str(get(env)))
     wait_for(lambda: tcp_ok(env), 20, "TCP allowed by the MTP")
+    # the other workload is still refused: 403 over HTTP, a closed connection over TCP
+    assert get(env, env.other_out) == (403, "RBAC: access denied")
+    assert not tcp_ok(env, env.other_tcp_out)
     # the RBAC action carries the policy's KRI
     dump = env.backend.admin("/config_dump?resource=dynamic_listeners")
     assert "kri_mtp_default_default__allow-client_" in dump, dump[:3000]
@@ -332,6 +349,22 @@ def test_dataplane_insight_reports_certificate(env):
     assert "identity" in got["issuedBackend"], got
     assert got["certificateRegenerations"] >= 1
     assert got["certificateExpirationTime"] > got["lastCertificateRegeneration"]
+    # and kumactl shows it
+    home = tempfile.mkdtemp(prefix="kumactl-mtls-")
+    try:
+        k = Kumactl(Path(home))
+        k.use(f"http://{env.cp.host}:{env.cp.ports['api_http']}")
+        p = k.run("inspect", "dataplanes", check=True)
+        lines = p.stdout.splitlines()
+        header = re.split(r"\s{2,}", lines[0].strip())
+        assert "CERT EXPIRATION" in header and "CERT REGENERATIONS" in header, lines[0]
+        row = next(l for l in lines if "backend-1" in l)
+        cells = re.split(r"\s{2,}", row.strip())
+        assert cells[header.index("CERT EXPIRATION")] not in ("-", "never"), row
+        assert cells[header.index("CERT ISSUED BACKEND") if "CERT ISSUED BACKEND" in header
+                     else header.index("CERT BACKEND")] != "-", row
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_certificates_rotate_without_breaking_traffic(env):
@@ -373,3 +406,22 @@ def test_removing_identity_goes_back_to_plaintext(env):
     wait_for(plain, 20, "plaintext inbound after the identity is gone")
     wait_for(lambda: http_get("127.0.0.1", env.out, "/", timeout=5) == (200, "backend-1"), 20,
              "traffic after the identity is gone")
+
+
+def test_bad_input_is_refused(env):
+    r = env.cp.api.put("/meshes/default/meshtrafficpermissions/empty",
+                       {"type": "MeshTrafficPermission", "mesh": "default", "name": "empty",
+                        "spec": {"targetRef": {"kind": "Mesh"}}})
+    assert r.status == 400 and "policy must define rules" in r.text, r.describe()
+    r = env.cp.api.put("/meshes/default/meshtrafficpermissions/empty",
+                       {"type": "MeshTrafficPermission", "mesh": "default", "name": "empty",
+                        "spec": {"targetRef": {"kind": "Mesh"}, "rules": [{"default": {}}]}})
+    assert r.status == 400 and "at least one of 'allow', 'allowWithShadowDeny', 'deny'" in r.text, r.describe()
+    bad = identity("24h")
+    bad["name"] = "bad-template"
+    bad["spec"]["spiffeID"]["trustDomain"] = "{{ .Mesh"
+    r = env.cp.api.put("/meshes/default/meshidentities/bad-template", bad)
+    assert r.status == 400 and "couldn't parse template" in r.text, r.describe()
+    # nothing was stored, the proxies keep working
+    assert env.cp.api.get("/meshes/default/meshidentities/bad-template").status == 404
+    assert get(env) == (200, "backend-1")
