@@ -357,6 +357,10 @@ static bool plain_ok(const char *s, size_t n)
 		return false;
 	if (s[0] == ' ' || s[n - 1] == ' ')
 		return false;
+	/* a document marker ("---", "...") at the start of a line */
+	if (n >= 3 && (memcmp(s, "---", 3) == 0 || memcmp(s, "...", 3) == 0) &&
+	    (n == 3 || s[3] == ' ' || s[3] == '\t'))
+		return false;
 	if (strchr("-?:,[]{}#&*!|>'\"%@`", s[0]) && !(s[0] == '-' && n > 1 && s[1] != ' '))
 		return false;
 	for (size_t i = 0; i < n; i++) {

@@ -75,6 +75,14 @@ int main(void)
 	km_buf_reset(&err);
 	CHECK(km_yaml_parse(a, " >\0\002 0 x \f\0", 11, &docs, &n, &err) == -KM_E_PARSE);
 	CHECK(km_yaml_parse(a, "a: \"tab\tok\"\r\n", 13, &docs, &n, &err) == 0 && n == 1);
+	/* fuzz regression: a string starting with a document marker is quoted */
+	static const char *const markers[] = {"--- - --", "---", "... x", "---x"};
+	for (size_t i = 0; i < 4; i++) {
+		km_buf_reset(&out);
+		km_yaml_write(&out, km_json_cstring(a, markers[i]));
+		CHECK(km_yaml_parse(a, out.data, out.len, &docs, &n, &err) == 0 && n == 1 &&
+		      docs[0]->kind == KM_JSON_STRING && km_str_eqc(docs[0]->s, markers[i]));
+	}
 
 	km_buf_fini(&out);
 	km_buf_fini(&err);
