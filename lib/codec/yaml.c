@@ -184,7 +184,148 @@ static struct km_json *resolve_plain(struct km_arena *a, const char *s, size_t n
 	return km_json_string(a, t);
 }
 
-static struct km_json *convert(struct km_arena *a, struct fy_node *fyn, int depth)
+/* libfyaml 0.7.12 mis-reads adjacent '' escapes in single-quoted scalars
+ * (4 quotes between a and b give 3 quotes instead of 2): a one-line
+ * single-quoted scalar is unescaped from the source text instead. Returns
+ * NULL to fall back to libfyaml. */
+static struct km_json *single_quoted(struct km_arena *a, struct fy_node *fyn, struct km_str src)
+{
+	struct fy_token *t = fy_node_get_scalar_token(fyn);
+	const struct fy_mark *sm = t ? fy_token_start_mark(t) : NULL;
+	const struct fy_mark *em = t ? fy_token_end_mark(t) : NULL;
+	/* the marks span the text between the quotes */
+	if (!sm || !em || sm->input_pos < 1 || em->input_pos >= src.len || em->input_pos < sm->input_pos)
+		return NULL;
+	const char *raw = src.ptr + sm->input_pos;
+	size_t n = em->input_pos - sm->input_pos;
+	if (raw[-1] != '\'' || raw[n] != '\'' || memchr(raw, '\n', n) || memchr(raw, '\r', n))
+		return NULL;
+	char *out = km_arena_alloc(a, n + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (raw[i] == '\'' && (i + 1 == n || raw[i + 1] != '\''))
+			return NULL; /* not the scalar we think it is */
+		out[o++] = raw[i];
+		if (raw[i] == '\'')
+			i++;
+	}
+	return km_json_string(a, (struct km_str){out, o});
+}
+
+static void put_utf8(char *out, size_t *o, unsigned cp)
+{
+	if (cp < 0x80) {
+		out[(*o)++] = (char)cp;
+	} else if (cp < 0x800) {
+		out[(*o)++] = (char)(0xc0 | (cp >> 6));
+		out[(*o)++] = (char)(0x80 | (cp & 0x3f));
+	} else if (cp < 0x10000) {
+		out[(*o)++] = (char)(0xe0 | (cp >> 12));
+		out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[(*o)++] = (char)(0x80 | (cp & 0x3f));
+	} else {
+		out[(*o)++] = (char)(0xf0 | (cp >> 18));
+		out[(*o)++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[(*o)++] = (char)(0x80 | (cp & 0x3f));
+	}
+}
+
+/* libfyaml 0.7.12 also garbles some double-quoted scalars (escaped line
+ * breaks after NUL escapes hand out NUL bytes): they are decoded from the
+ * source text with YAML 1.2's escapes and line folding. NULL: fall back. */
+static struct km_json *double_quoted(struct km_arena *a, struct fy_node *fyn, struct km_str src)
+{
+	struct fy_token *t = fy_node_get_scalar_token(fyn);
+	const struct fy_mark *sm = t ? fy_token_start_mark(t) : NULL;
+	const struct fy_mark *em = t ? fy_token_end_mark(t) : NULL;
+	if (!sm || !em || sm->input_pos < 1 || em->input_pos >= src.len || em->input_pos < sm->input_pos)
+		return NULL;
+	const char *r = src.ptr + sm->input_pos;
+	size_t n = em->input_pos - sm->input_pos;
+	if (r[-1] != '"' || r[n] != '"')
+		return NULL;
+	char *out = km_arena_alloc(a, 4 * n + 1);
+	size_t o = 0, i = 0;
+	while (i < n) {
+		char c = r[i];
+		if (c == '\n') {
+			/* fold: drop trailing blanks, count empty lines, skip indentation */
+			while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t') && o > 0)
+				o--;
+			size_t breaks = 0;
+			while (i < n && (r[i] == '\n' || r[i] == ' ' || r[i] == '\t')) {
+				if (r[i] == '\n')
+					breaks++;
+				i++;
+			}
+			if (breaks == 1)
+				out[o++] = ' ';
+			else
+				for (size_t k = 1; k < breaks; k++)
+					out[o++] = '\n';
+			continue;
+		}
+		if (c != '\\') {
+			out[o++] = c;
+			i++;
+			continue;
+		}
+		if (i + 1 >= n)
+			return NULL;
+		char e = r[i + 1];
+		i += 2;
+		unsigned digits = 0;
+		switch (e) {
+		case '0': out[o++] = '\0'; break;
+		case 'a': out[o++] = '\a'; break;
+		case 'b': out[o++] = '\b'; break;
+		case 't': case '\t': out[o++] = '\t'; break;
+		case 'n': out[o++] = '\n'; break;
+		case 'v': out[o++] = '\v'; break;
+		case 'f': out[o++] = '\f'; break;
+		case 'r': out[o++] = '\r'; break;
+		case 'e': out[o++] = 0x1b; break;
+		case ' ': out[o++] = ' '; break;
+		case '"': out[o++] = '"'; break;
+		case '/': out[o++] = '/'; break;
+		case '\\': out[o++] = '\\'; break;
+		case 'N': put_utf8(out, &o, 0x85); break;
+		case '_': put_utf8(out, &o, 0xa0); break;
+		case 'L': put_utf8(out, &o, 0x2028); break;
+		case 'P': put_utf8(out, &o, 0x2029); break;
+		case 'x': digits = 2; break;
+		case 'u': digits = 4; break;
+		case 'U': digits = 8; break;
+		case '\n':
+			/* escaped line break: joined, the next line's indentation dropped */
+			while (i < n && (r[i] == ' ' || r[i] == '\t'))
+				i++;
+			break;
+		default: return NULL;
+		}
+		if (digits) {
+			unsigned cp = 0;
+			for (unsigned k = 0; k < digits; k++, i++) {
+				if (i >= n)
+					return NULL;
+				char h = r[i];
+				int v = h >= '0' && h <= '9' ? h - '0'
+					: h >= 'a' && h <= 'f' ? h - 'a' + 10
+					: h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+				if (v < 0)
+					return NULL;
+				cp = cp * 16 + (unsigned)v;
+			}
+			if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+				return NULL;
+			put_utf8(out, &o, cp);
+		}
+	}
+	return km_json_string(a, (struct km_str){out, o});
+}
+
+static struct km_json *convert(struct km_arena *a, struct fy_node *fyn, int depth, struct km_str src)
 {
 	if (!fyn)
 		return km_json_null(a);
@@ -192,8 +333,26 @@ static struct km_json *convert(struct km_arena *a, struct fy_node *fyn, int dept
 		return NULL;
 	switch (fy_node_get_type(fyn)) {
 	case FYNT_SCALAR: {
+		/* before fy_node_get_scalar: libfyaml's own unescaped copy of a
+		 * long single-quoted scalar leaks */
+		if (fy_node_get_style(fyn) == FYNS_SINGLE_QUOTED) {
+			struct km_json *sq = single_quoted(a, fyn, src);
+			if (sq)
+				return sq;
+		}
+		if (fy_node_get_style(fyn) == FYNS_DOUBLE_QUOTED) {
+			struct km_json *dq = double_quoted(a, fyn, src);
+			if (dq)
+				return dq;
+		}
 		size_t len = 0;
 		const char *s = fy_node_get_scalar(fyn, &len);
+		/* the input holds no control characters (checked up front), so
+		 * one in a non-escaped scalar is libfyaml 0.7.12 misreading a
+		 * block scalar (it hands out uninitialised bytes): refuse */
+		if (s && fy_node_get_style(fyn) != FYNS_DOUBLE_QUOTED &&
+		    !yaml_chars_ok((const unsigned char *)s, len))
+			return NULL;
 		size_t tlen = 0;
 		const char *tag = fy_node_get_tag(fyn, &tlen);
 		if (!s)
@@ -209,7 +368,7 @@ static struct km_json *convert(struct km_arena *a, struct fy_node *fyn, int dept
 		void *it = NULL;
 		struct fy_node *item;
 		while ((item = fy_node_sequence_iterate(fyn, &it))) {
-			struct km_json *v = convert(a, item, depth + 1);
+			struct km_json *v = convert(a, item, depth + 1, src);
 			if (!v)
 				return NULL;
 			km_json_array_push(a, arr, v);
@@ -224,11 +383,21 @@ static struct km_json *convert(struct km_arena *a, struct fy_node *fyn, int dept
 			struct fy_node *k = fy_node_pair_key(pair);
 			size_t klen = 0;
 			const char *ks = "";
-			if (k && fy_node_get_type(k) == FYNT_SCALAR)
-				ks = fy_node_get_scalar(k, &klen);
-			else if (k)
+			if (k && fy_node_get_type(k) == FYNT_SCALAR) {
+				struct km_json *sq = fy_node_get_style(k) == FYNS_SINGLE_QUOTED
+							 ? single_quoted(a, k, src)
+						     : fy_node_get_style(k) == FYNS_DOUBLE_QUOTED
+							 ? double_quoted(a, k, src)
+							 : NULL;
+				if (sq) {
+					ks = sq->s.ptr;
+					klen = sq->s.len;
+				} else {
+					ks = fy_node_get_scalar(k, &klen);
+				}
+			} else if (k)
 				return NULL; /* complex keys have no JSON form */
-			struct km_json *v = convert(a, fy_node_pair_value(pair), depth + 1);
+			struct km_json *v = convert(a, fy_node_pair_value(pair), depth + 1, src);
 			if (!v)
 				return NULL;
 			km_json_set_str(a, obj, (struct km_str){ks ? ks : "", klen}, v);
@@ -271,6 +440,24 @@ int km_yaml_parse(struct km_arena *a, const char *text, size_t len, struct km_js
 		return -KM_E_PARSE;
 	}
 	struct km_json **out = NULL;
+	/* YAML reads CR, CRLF and LF alike; libfyaml 0.7.12 mis-decodes
+	 * scalars broken by a lone CR, so it only ever sees LF */
+	if (memchr(text, '\r', len)) {
+		char *norm = km_arena_alloc(a, len + 1);
+		size_t o = 0;
+		for (size_t i = 0; i < len; i++) {
+			if (text[i] == '\r') {
+				norm[o++] = '\n';
+				if (i + 1 < len && text[i + 1] == '\n')
+					i++;
+			} else {
+				norm[o++] = text[i];
+			}
+		}
+		norm[o] = '\0';
+		text = norm;
+		len = o;
+	}
 	if (fy_parser_set_string(fyp, text, len) != 0)
 		rc = -KM_E_PARSE;
 	while (rc == 0) {
@@ -279,11 +466,11 @@ int km_yaml_parse(struct km_arena *a, const char *text, size_t len, struct km_js
 			break;
 		struct fy_node *root = fy_document_root(fyd);
 		if (root) {
-			struct km_json *v = convert(a, root, 0);
+			struct km_json *v = convert(a, root, 0, (struct km_str){text, len});
 			if (!v) {
 				rc = -KM_E_PARSE;
 				if (err)
-					km_buf_puts(err, "unsupported YAML construct (complex key or nesting too deep)");
+					km_buf_puts(err, "unsupported YAML construct (complex key, nesting too deep or an undecodable block scalar)");
 			} else if (v->kind != KM_JSON_NULL) {
 				if (count == cap) {
 					size_t nc = cap ? cap * 2 : 4;
@@ -375,31 +562,9 @@ static bool plain_ok(const char *s, size_t n)
 	return true;
 }
 
-static int write_scalar_string(struct km_buf *out, struct km_str s)
+/* A double-quoted scalar with YAML escapes. */
+static int write_double_quoted(struct km_buf *out, struct km_str s)
 {
-	if (plain_ok(s.ptr, s.len))
-		return km_buf_put_str(out, s);
-	/* go-yaml: strings that would resolve to another type are double-quoted;
-	 * other non-plain strings are single-quoted unless they need escapes */
-	bool printable = true;
-	for (size_t i = 0; i < s.len; i++)
-		if ((unsigned char)s.ptr[i] < 0x20 || s.ptr[i] == 0x7f)
-			printable = false;
-	if (printable && s.len && !looks_special(s.ptr, s.len)) {
-		int r = km_buf_putc(out, '\'');
-		for (size_t i = 0; i < s.len && r == 0; i++)
-			r = s.ptr[i] == '\'' ? km_buf_puts(out, "''") : km_buf_putc(out, s.ptr[i]);
-		return r ? r : km_buf_putc(out, '\'');
-	}
-	/* multi-line text: literal block, as go-yaml does */
-	if (memchr(s.ptr, '\n', s.len) && s.len && s.ptr[0] != ' ') {
-		bool ok = true;
-		for (size_t i = 0; i < s.len; i++)
-			if (((unsigned char)s.ptr[i] < 0x20 && s.ptr[i] != '\n') || (s.ptr[i] == ' ' && i + 1 < s.len && s.ptr[i + 1] == '\n'))
-				ok = false;
-		if (ok)
-			return 1; /* caller emits block */
-	}
 	int rc = km_buf_putc(out, '"');
 	for (size_t i = 0; i < s.len && rc == 0; i++) {
 		unsigned char c = (unsigned char)s.ptr[i];
@@ -419,6 +584,37 @@ static int write_scalar_string(struct km_buf *out, struct km_str s)
 	return rc ? rc : km_buf_putc(out, '"');
 }
 
+static int write_scalar_string(struct km_buf *out, struct km_str s)
+{
+	if (plain_ok(s.ptr, s.len))
+		return km_buf_put_str(out, s);
+	/* go-yaml: strings that would resolve to another type are double-quoted;
+	 * other non-plain strings are single-quoted unless they need escapes */
+	bool printable = true;
+	for (size_t i = 0; i < s.len; i++)
+		if ((unsigned char)s.ptr[i] < 0x20 || s.ptr[i] == 0x7f)
+			printable = false;
+	if (printable && s.len && !looks_special(s.ptr, s.len)) {
+		int r = km_buf_putc(out, '\'');
+		for (size_t i = 0; i < s.len && r == 0; i++)
+			r = s.ptr[i] == '\'' ? km_buf_puts(out, "''") : km_buf_putc(out, s.ptr[i]);
+		return r ? r : km_buf_putc(out, '\'');
+	}
+	/* multi-line text: literal block, as go-yaml does */
+	size_t first = 0; /* the first line with text sets the block's indentation */
+	while (first < s.len && s.ptr[first] == '\n')
+		first++;
+	if (memchr(s.ptr, '\n', s.len) && first < s.len && s.ptr[first] != ' ') {
+		bool ok = true;
+		for (size_t i = 0; i < s.len; i++)
+			if (((unsigned char)s.ptr[i] < 0x20 && s.ptr[i] != '\n') || (s.ptr[i] == ' ' && i + 1 < s.len && s.ptr[i + 1] == '\n'))
+				ok = false;
+		if (ok)
+			return 1; /* caller emits block */
+	}
+	return write_double_quoted(out, s);
+}
+
 static int pad(struct km_buf *out, int n)
 {
 	int rc = 0;
@@ -430,7 +626,8 @@ static int pad(struct km_buf *out, int n)
 static int write_block(struct km_buf *out, struct km_str s, int indent)
 {
 	bool trailing_nl = s.len && s.ptr[s.len - 1] == '\n';
-	int rc = km_buf_puts(out, trailing_nl ? "|" : "|-");
+	bool keep = s.len >= 2 && s.ptr[s.len - 2] == '\n' && trailing_nl; /* more than one final break */
+	int rc = km_buf_puts(out, keep ? "|+" : trailing_nl ? "|" : "|-");
 	size_t i = 0;
 	while (i < s.len && rc == 0) {
 		size_t j = i;
@@ -482,11 +679,7 @@ static int write_key(struct km_buf *out, struct km_str k)
 	int rc = write_scalar_string(out, k);
 	if (rc == 1) {
 		/* multi-line key: always double-quote */
-		rc = km_buf_putc(out, '"');
-		for (size_t i = 0; i < k.len && rc == 0; i++)
-			rc = k.ptr[i] == '\n' ? km_buf_puts(out, "\\n") : km_buf_putc(out, k.ptr[i]);
-		if (rc == 0)
-			rc = km_buf_putc(out, '"');
+		rc = write_double_quoted(out, k);
 	}
 	return rc;
 }

@@ -75,6 +75,35 @@ int main(void)
 	km_buf_reset(&err);
 	CHECK(km_yaml_parse(a, " >\0\002 0 x \f\0", 11, &docs, &n, &err) == -KM_E_PARSE);
 	CHECK(km_yaml_parse(a, "a: \"tab\tok\"\r\n", 13, &docs, &n, &err) == 0 && n == 1);
+	/* libfyaml 0.7.12 reads 'a''''b' as a''' : single-quoted scalars are
+	 * unescaped from the source (fuzz finding) */
+	CHECK(km_yaml_parse(a, "['a''''b', ':''.''c', 'it''s']", 30, &docs, &n, &err) == 0 && n == 1 &&
+	      docs[0]->len == 3 && km_str_eqc(docs[0]->items[0]->s, "a''b") &&
+	      km_str_eqc(docs[0]->items[1]->s, ":'.'c") && km_str_eqc(docs[0]->items[2]->s, "it's"));
+	/* fuzz regression: several final line breaks need keep chomping (|+);
+	 * a first text line starting with spaces is not a literal block */
+	static const char *const blocks[] = {"a\n9\n\n\n", "\n  x\n", "x\n\n"};
+	for (size_t i = 0; i < 3; i++) {
+		km_buf_reset(&out);
+		km_yaml_write(&out, km_json_cstring(a, blocks[i]));
+		CHECK(km_yaml_parse(a, out.data, out.len, &docs, &n, &err) == 0 && n == 1 &&
+		      docs[0]->kind == KM_JSON_STRING && km_str_eqc(docs[0]->s, blocks[i]));
+	}
+	/* double-quoted scalars are decoded from the source (libfyaml 0.7.12
+	 * garbles escaped line breaks after a NUL escape): escapes and folding */
+	static const struct {
+		const char *in, *want;
+		size_t want_len;
+	} dq[] = {{"\"a\\tb \\u00e9\\x41\"", "a\tb \xc3\xa9" "A", 7},
+		  {"\"one\n  two\n\n  three\"", "one two\nthree", 13},
+		  {"\"x \\\n   y\"", "x y", 3},
+		  {"\"a\\0b\\\n  c\"", "a\0bc", 4},
+		  {"\"a\\\\\\\\\\\r99\"", "a\\\\99", 5}};
+	for (size_t i = 0; i < sizeof(dq) / sizeof(dq[0]); i++) {
+		CHECK(km_yaml_parse(a, dq[i].in, strlen(dq[i].in), &docs, &n, &err) == 0 && n == 1 &&
+		      docs[0]->kind == KM_JSON_STRING && docs[0]->s.len == dq[i].want_len &&
+		      memcmp(docs[0]->s.ptr, dq[i].want, dq[i].want_len) == 0);
+	}
 	/* fuzz regression: a string starting with a document marker is quoted */
 	static const char *const markers[] = {"--- - --", "---", "... x", "---x"};
 	for (size_t i = 0; i < 4; i++) {
