@@ -512,6 +512,7 @@ int cp_pki_leaf(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct
 	out->secret_name = out->identity_kri;
 	if (!id->ready) {
 		out->error = "identity hasn't been initialized yet";
+		out->pending = true;
 		return -EAGAIN;
 	}
 	if (!id->trust_domain && !id->td_err)

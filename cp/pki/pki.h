@@ -39,6 +39,7 @@ struct cp_pki_leaf {
 	int64_t issued_at_ns;     /* mTLS.lastCertificateRegeneration (generation time) */
 	const char *identity_kri; /* mTLS.issuedBackend */
 	const char *identity_name;
+	bool pending;             /* the identity is not initialized yet (upstream: plaintext) */
 	const char *key_type;     /* "RSA-2048", "ECDSA-P256", ... */
 	bool external;            /* Spire: the SVID comes from the SPIRE agent's SDS */
 	bool issued_now;          /* this call issued a new certificate */

@@ -203,9 +203,17 @@ static int build_snapshot(struct ads_stream *st, struct snapshot *out)
 	if (irc == 0) {
 		md.tls = &tls;
 		note_identity(st, &leaf);
-	} else if (irc != -KM_E_NOT_FOUND) {
-		km_debug("xds", "no certificate yet proxy=%s.%s error=%s", st->mesh, st->name,
-			 leaf.error ? leaf.error : km_strerror(irc));
+	} else if (irc != -KM_E_NOT_FOUND && irc != -ENOTSUP && !leaf.pending) {
+		/* the proxy has an identity that cannot be served now (CA
+		 * missing or broken): keep its last configuration rather than
+		 * fall back to plaintext without permissions (upstream: the
+		 * sync fails and nothing is pushed) */
+		km_warn("xds", "cannot issue the proxy's certificate, keeping its configuration proxy=%s.%s error=%s",
+			st->mesh, st->name, leaf.error ? leaf.error : km_strerror(irc));
+		km_arena_free(tmp);
+		km_arena_free(out->a);
+		out->a = NULL;
+		return irc;
 	}
 	struct cp_xds_resources res;
 	cp_xds_generate(tmp, m, dp, &md, &res);
@@ -639,11 +647,38 @@ static bool stream_for(struct cp_xds_server *s, const char *mesh, const char *na
 	return false;
 }
 
+/* True when the proxy's DataplaneInsight says another kuma-cp instance
+ * holds its stream now (it reconnected elsewhere within the delay). */
+static bool connected_elsewhere(struct cp_xds_server *s, const char *mesh, const char *name)
+{
+	struct km_arena *a = km_arena_new(4096);
+	struct km_resource r;
+	bool other = false;
+	if (cp_store_get(s->rt->store, a, km_rtype_by_name(KM_STR("DataplaneInsight")), km_str_c(mesh),
+			 km_str_c(name), &r) == 0) {
+		struct km_json *spec = NULL;
+		if (r.spec.len && km_json_parse(a, r.spec.ptr, r.spec.len, &spec, NULL) == 0) {
+			struct km_json *subs = km_json_get(spec, "subscriptions");
+			if (subs && subs->kind == KM_JSON_ARRAY && subs->len) {
+				struct km_json *last = subs->items[subs->len - 1];
+				struct km_str id = km_json_get_string(last, "controlPlaneInstanceId");
+				other = id.len && !km_str_eqc(id, s->rt->instance_id) &&
+					!km_json_get(last, "disconnectTime");
+			}
+		}
+	}
+	km_arena_free(a);
+	return other;
+}
+
 static void on_deregister(struct km_loop *loop, void *ctx)
 {
 	struct deregistration *d = ctx;
 	struct cp_xds_server *s = d->srv;
-	if (!stream_for(s, d->mesh, d->name)) {
+	if (!stream_for(s, d->mesh, d->name) && connected_elsewhere(s, d->mesh, d->name)) {
+		km_info("xds", "dataplane kept: it is connected to another control plane proxy=%s.%s", d->mesh,
+			d->name);
+	} else if (!stream_for(s, d->mesh, d->name)) {
 		int rc = cp_store_remove(s->rt->store, km_rtype_by_name(KM_STR("Dataplane")), km_str_c(d->mesh),
 					 km_str_c(d->name), 0);
 		if (rc == 0)
