@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* epoll-based loop with a sorted timer list (few timers, so a list beats a
- * heap) and a signalfd for signals. Watch records live in a table indexed by
+/* epoll-based loop with a binary min-heap of timers (each xDS stream arms a
+ * few, so there can be tens of thousands: arming and stopping are O(log n))
+ * and a signalfd for signals. Watch records live in a table indexed by
  * fd, grown on demand. */
 #include "ev/loop.h"
 
@@ -32,7 +33,9 @@ struct km_loop {
 	bool stop;
 	struct watch *watches;
 	size_t nwatches;
-	struct km_timer *timers;
+	struct km_timer **heap; /* min-heap on (deadline_ms, seq) */
+	size_t nheap, capheap;
+	uint64_t seq;
 	int sigfd;
 	sigset_t sigmask;
 	struct sig sigs[16];
@@ -67,6 +70,7 @@ void km_loop_free(struct km_loop *l)
 	if (l->sigfd >= 0)
 		close(l->sigfd);
 	free(l->watches);
+	free(l->heap);
 	free(l);
 }
 
@@ -110,17 +114,59 @@ void km_loop_unwatch(struct km_loop *l, int fd)
 	memset(&l->watches[fd], 0, sizeof(l->watches[fd]));
 }
 
+static bool timer_before(const struct km_timer *a, const struct km_timer *b)
+{
+	return a->deadline_ms < b->deadline_ms || (a->deadline_ms == b->deadline_ms && a->seq < b->seq);
+}
+
+static void heap_set(struct km_loop *l, size_t i, struct km_timer *t)
+{
+	l->heap[i] = t;
+	t->heap_index = i;
+}
+
+static void heap_up(struct km_loop *l, size_t i)
+{
+	struct km_timer *t = l->heap[i];
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (!timer_before(t, l->heap[parent]))
+			break;
+		heap_set(l, i, l->heap[parent]);
+		i = parent;
+	}
+	heap_set(l, i, t);
+}
+
+static void heap_down(struct km_loop *l, size_t i)
+{
+	struct km_timer *t = l->heap[i];
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= l->nheap)
+			break;
+		if (c + 1 < l->nheap && timer_before(l->heap[c + 1], l->heap[c]))
+			c++;
+		if (!timer_before(l->heap[c], t))
+			break;
+		heap_set(l, i, l->heap[c]);
+		i = c;
+	}
+	heap_set(l, i, t);
+}
+
 void km_loop_timer_stop(struct km_loop *l, struct km_timer *t)
 {
 	if (!t->armed)
 		return;
-	for (struct km_timer **p = &l->timers; *p; p = &(*p)->next)
-		if (*p == t) {
-			*p = t->next;
-			break;
-		}
+	size_t i = t->heap_index;
+	struct km_timer *last = l->heap[--l->nheap];
+	if (i < l->nheap) {
+		heap_set(l, i, last);
+		heap_up(l, i);
+		heap_down(l, last->heap_index);
+	}
 	t->armed = false;
-	t->next = NULL;
 }
 
 void km_loop_timer_start(struct km_loop *l, struct km_timer *t, uint64_t ms, km_timer_fn fn,
@@ -130,12 +176,14 @@ void km_loop_timer_start(struct km_loop *l, struct km_timer *t, uint64_t ms, km_
 	t->deadline_ms = km_loop_now_ms() + ms;
 	t->fn = fn;
 	t->ctx = ctx;
+	t->seq = l->seq++;
 	t->armed = true;
-	struct km_timer **p = &l->timers;
-	while (*p && (*p)->deadline_ms <= t->deadline_ms)
-		p = &(*p)->next;
-	t->next = *p;
-	*p = t;
+	if (l->nheap == l->capheap) {
+		l->capheap = l->capheap ? l->capheap * 2 : 16;
+		l->heap = km_realloc(l->heap, l->capheap * sizeof(*l->heap));
+	}
+	heap_set(l, l->nheap++, t);
+	heap_up(l, t->heap_index);
 }
 
 static void on_signalfd(struct km_loop *l, int fd, unsigned events, void *ctx)
@@ -179,10 +227,9 @@ int km_loop_run(struct km_loop *l)
 	l->stop = false;
 	while (!l->stop) {
 		int timeout = -1;
-		if (l->timers) {
+		if (l->nheap) {
 			uint64_t now = km_loop_now_ms();
-			timeout = l->timers->deadline_ms <= now ? 0
-								 : (int)(l->timers->deadline_ms - now);
+			timeout = l->heap[0]->deadline_ms <= now ? 0 : (int)(l->heap[0]->deadline_ms - now);
 		}
 		int n = epoll_wait(l->epfd, evs, 64, timeout);
 		if (n < 0 && errno != EINTR)
@@ -200,11 +247,9 @@ int km_loop_run(struct km_loop *l)
 			w.fn(l, fd, e, w.ctx);
 		}
 		uint64_t now = km_loop_now_ms();
-		while (!l->stop && l->timers && l->timers->deadline_ms <= now) {
-			struct km_timer *t = l->timers;
-			l->timers = t->next;
-			t->next = NULL;
-			t->armed = false;
+		while (!l->stop && l->nheap && l->heap[0]->deadline_ms <= now) {
+			struct km_timer *t = l->heap[0];
+			km_loop_timer_stop(l, t);
 			t->fn(l, t->ctx);
 		}
 	}

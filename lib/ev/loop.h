@@ -8,6 +8,7 @@
 #define KM_EV_LOOP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct km_loop;
@@ -22,7 +23,8 @@ struct km_timer {
 	uint64_t deadline_ms; /* CLOCK_MONOTONIC */
 	km_timer_fn fn;
 	void *ctx;
-	struct km_timer *next; /* sorted list, private */
+	size_t heap_index;     /* private: position in the loop's heap */
+	uint64_t seq;          /* private: arming order, breaks deadline ties */
 	bool armed;
 };
 
