@@ -18,7 +18,9 @@ from collections import namedtuple
 import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-KUMA = os.path.abspath(os.path.join(REPO, "..", "shared", "conformance", "kuma"))
+# KUMA_CONFORMANCE_DIR overrides, as for the other suites (tests/harness/paths.py)
+KUMA = os.path.abspath(os.environ.get("KUMA_CONFORMANCE_DIR")
+                       or os.path.join(REPO, "..", "shared", "conformance", "kuma"))
 EXTRACTED = os.path.join(KUMA, "_extracted")
 
 Case = namedtuple("Case", "type resource expected ordered id mode unreplayable")
