@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* dp-server certificate: load or generate (see cert.h). The generated
  * certificate is its own CA (basicConstraints CA:TRUE) with SANs for
- * localhost, this host name and the loopback addresses, valid ten years. */
+ * localhost, this host name, the loopback addresses and every address of the
+ * machine's interfaces (as upstream, so a kuma-dp on another host can verify
+ * it with --ca-cert-file), valid ten years. */
 #include "cp/dpserver/cert.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -81,8 +86,33 @@ static int generate(const char *cert_path, const char *key_path, struct km_buf *
 	X509_set_issuer_name(cert, name);
 	char host[256] = "localhost";
 	gethostname(host, sizeof(host) - 1);
-	char san[600];
-	snprintf(san, sizeof(san), "DNS:localhost,DNS:%s,IP:127.0.0.1,IP:::1", host);
+	char san[4096];
+	int sl = snprintf(san, sizeof(san), "DNS:localhost,DNS:%s,IP:127.0.0.1,IP:::1", host);
+	struct ifaddrs *ifs = NULL;
+	if (getifaddrs(&ifs) == 0) {
+		for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+			char ip[INET6_ADDRSTRLEN];
+			if (!i->ifa_addr)
+				continue;
+			if (i->ifa_addr->sa_family == AF_INET) {
+				const struct in_addr *in = &((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
+				if ((ntohl(in->s_addr) >> 24) == 127)
+					continue;
+				inet_ntop(AF_INET, in, ip, sizeof(ip));
+			} else if (i->ifa_addr->sa_family == AF_INET6) {
+				const struct in6_addr *in6 = &((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+				if (IN6_IS_ADDR_LOOPBACK(in6) || IN6_IS_ADDR_LINKLOCAL(in6))
+					continue;
+				inet_ntop(AF_INET6, in6, ip, sizeof(ip));
+			} else {
+				continue;
+			}
+			if (strlen(san) + strlen(ip) + 5 >= sizeof(san) || strstr(san, ip))
+				continue;
+			sl += snprintf(san + sl, sizeof(san) - (size_t)sl, ",IP:%s", ip);
+		}
+		freeifaddrs(ifs);
+	}
 	add_ext(cert, NID_basic_constraints, "critical,CA:TRUE");
 	add_ext(cert, NID_key_usage, "critical,digitalSignature,keyEncipherment,keyCertSign");
 	add_ext(cert, NID_ext_key_usage, "serverAuth");

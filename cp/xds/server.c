@@ -854,10 +854,12 @@ static void on_delta(struct ads_stream *st, const uint8_t *data, size_t len)
 	struct type_state *ts = &st->ts[t];
 	bool first = !ts->subscribed;
 	ts->subscribed = true;
-	if (req->response_nonce && *req->response_nonce) {
+	/* a reply to an older response (stale nonce) is neither an ACK nor a
+	 * NACK of what the proxy holds now, as in state of the world */
+	if (req->response_nonce && *req->response_nonce && strcmp(req->response_nonce, ts->nonce) == 0) {
 		if (req->error_detail && req->error_detail->message && *req->error_detail->message)
 			nack(st, ts, req->error_detail->message);
-		else if (strcmp(req->response_nonce, ts->nonce) == 0)
+		else
 			ack(st, ts);
 	}
 	bool changed = false;
@@ -1073,13 +1075,18 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
  * reconnecting every second. */
 struct hds_stream {
 	struct cp_grpc_stream *gs;
+	int64_t interval_ns; /* dpServer.hds.interval */
 	bool answered;
 };
 
 static void *open_hds(void *svc, struct cp_grpc_stream *gs)
 {
+	struct cp_xds_server *s = svc;
 	struct hds_stream *h = km_calloc(1, sizeof(*h));
 	h->gs = gs;
+	h->interval_ns = s && s->rt->cfg && s->rt->cfg->dp_server.hds.interval > 0
+			     ? s->rt->cfg->dp_server.hds.interval
+			     : 5000000000LL;
 	return h;
 }
 
@@ -1092,7 +1099,8 @@ static void on_hds_msg(void *ctx, const uint8_t *data, size_t len)
 	Envoy__Service__Health__V3__HealthCheckSpecifier spec =
 	    ENVOY__SERVICE__HEALTH__V3__HEALTH_CHECK_SPECIFIER__INIT;
 	Google__Protobuf__Duration interval = GOOGLE__PROTOBUF__DURATION__INIT;
-	interval.seconds = 10;
+	interval.seconds = h->interval_ns / 1000000000LL;
+	interval.nanos = (int32_t)(h->interval_ns % 1000000000LL);
 	spec.interval = &interval;
 	struct km_buf out = KM_BUF_INIT;
 	km_pb_wire_pack(&spec.base, &out);

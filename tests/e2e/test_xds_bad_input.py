@@ -383,3 +383,31 @@ def test_nacking_client_is_backed_off(cp, good):
     line = [l for l in cp.log_text().splitlines() if "configuration rejected by proxy" in l][-1]
     assert f"proxy=default.{name}" in line and "rejected by the test" in line, line
     assert cp.api.delete(f"/meshes/default/dataplanes/{name}").status == 200
+
+
+def _machine_addresses() -> set[str]:
+    """Non-loopback, non-link-local addresses of this machine's interfaces."""
+    import ipaddress
+    out = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True, check=True).stdout
+    addrs = set()
+    for m in re.finditer(r"\binet6? ([0-9a-fA-F:.]+)/", out):
+        ip = ipaddress.ip_address(m.group(1))
+        if not (ip.is_loopback or ip.is_link_local):
+            addrs.add(ip.compressed)
+    return addrs
+
+
+def test_generated_dp_server_certificate_names_every_address(cp):
+    """The self-signed dp-server certificate carries localhost, the host name
+    and every interface address (as upstream), so a kuma-dp on another host can
+    verify it with --ca-cert-file."""
+    import ipaddress
+    import socket as socket_mod
+    text = subprocess.run(["openssl", "x509", "-in", cp_ca_file(cp), "-noout", "-ext", "subjectAltName"],
+                          capture_output=True, text=True, check=True).stdout
+    sans = {s.strip() for s in text.split("\n", 1)[1].split(",")}
+    dns = {s[4:] for s in sans if s.startswith("DNS:")}
+    ips = {ipaddress.ip_address(s[len("IP Address:"):]).compressed for s in sans if s.startswith("IP Address:")}
+    assert {"localhost", socket_mod.gethostname()} <= dns, sans
+    assert {"127.0.0.1", "::1"} <= ips, sans
+    assert _machine_addresses() <= ips, (sans, _machine_addresses())
