@@ -112,6 +112,7 @@ static void write_metrics(void *ctx, struct km_buf *out)
 	    {"xds_nacks_total", "Responses rejected by proxies.", "counter", offsetof(struct cp_xds_stats, nacks)},
 	    {"xds_generations_total", "Proxy configurations recomputed.", "counter", offsetof(struct cp_xds_stats, regenerations)},
 	    {"xds_generations_noop_total", "Recomputed configurations identical to what the proxy has (nothing sent).", "counter", offsetof(struct cp_xds_stats, regenerations_noop)},
+	    {"xds_generations_skipped_total", "Proxies a change could not affect (compared by mesh-context fingerprints): not recomputed.", "counter", offsetof(struct cp_xds_stats, regenerations_skipped)},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		km_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].help,

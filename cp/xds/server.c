@@ -17,6 +17,7 @@
 #include "cp/tokens/tokens.h"
 #include "cp/xds/dpauth.h"
 #include "cp/xds/generate.h"
+#include "cp/policy/policy.h"
 #include "cp/xds/identity.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "envoy/service/health/v3/hds.pb-c.h"
@@ -83,10 +84,29 @@ struct ads_stream {
 	struct ads_stream *next;
 };
 
+/* Fingerprints of a mesh context, to regenerate only the proxies a change
+ * can affect: a proxy's config reads its own Dataplane, the MeshServices its
+ * outbounds name (their spec, status and endpoints) and the rest of the
+ * mesh (policies, Mesh labels, CIDRs), which affects everyone. */
+struct named_fp {
+	char *name;
+	uint64_t fp;
+};
+
+struct mesh_fps {
+	uint64_t rest;
+	struct named_fp *svcs, *dps;
+	size_t nsvcs, ndps;
+};
+
 struct mesh_entry {
 	char *name;
 	struct cp_xds_mesh *ctx;
-	bool dirty;
+	bool dirty;   /* the context is stale: rebuild before the next use */
+	bool pending; /* proxies may need regeneration (on_recompute) */
+	bool all;     /* a change outside the context (identity, trust, secret...): regenerate every proxy */
+	struct mesh_fps fps; /* of ctx, once on_recompute has compared it */
+	bool have_fps;
 	struct mesh_entry *next;
 };
 
@@ -1032,16 +1052,190 @@ static void close_stream(void *ctx)
 
 /* ---- change events ---- */
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static uint64_t fnv_json(uint64_t h, struct km_buf *tmp, const struct km_json *v)
+{
+	km_buf_reset(tmp);
+	if (v)
+		km_json_write(tmp, v, 0, 0);
+	h = fnv(h, tmp->data ? tmp->data : "", tmp->len);
+	return fnv(h, "|", 1);
+}
+
+static void fps_free(struct mesh_fps *f)
+{
+	for (size_t i = 0; i < f->nsvcs; i++)
+		free(f->svcs[i].name);
+	for (size_t i = 0; i < f->ndps; i++)
+		free(f->dps[i].name);
+	free(f->svcs);
+	free(f->dps);
+	memset(f, 0, sizeof(*f));
+}
+
+static void fps_compute(const struct cp_xds_mesh *m, struct mesh_fps *f)
+{
+	memset(f, 0, sizeof(*f));
+	struct km_buf tmp = KM_BUF_INIT;
+	uint64_t h = 1469598103934665603ULL;
+	h = fnv_json(h, &tmp, m->internal_cidrs);
+	h = fnv_json(h, &tmp, m->mesh_labels);
+	for (size_t i = 0; i < m->npolicies; i++) {
+		const struct cp_policy *p = &m->policies[i];
+		h = fnv(h, p->type ? p->type->name : "", p->type ? strlen(p->type->name) : 0);
+		h = fnv(h, p->name.ptr, p->name.len);
+		h = fnv_json(h, &tmp, p->labels);
+		h = fnv_json(h, &tmp, p->spec);
+	}
+	f->rest = fnv(h, &m->npolicies, sizeof(m->npolicies));
+	f->svcs = km_calloc(m->nservices + 1, sizeof(*f->svcs));
+	for (size_t i = 0; i < m->nservices; i++) {
+		const struct cp_xds_service *sv = &m->services[i];
+		uint64_t x = 1469598103934665603ULL;
+		x = fnv(x, sv->store_name.ptr, sv->store_name.len);
+		x = fnv(x, sv->zone.ptr, sv->zone.len);
+		x = fnv(x, sv->ns.ptr, sv->ns.len);
+		x = fnv_json(x, &tmp, sv->labels);
+		x = fnv_json(x, &tmp, sv->spec);
+		/* the status minus dataplaneProxies (connected/healthy counts the
+		 * workload generator rewrites; no generator reads them) */
+		if (sv->status && sv->status->kind == KM_JSON_OBJECT) {
+			for (size_t k = 0; k < sv->status->len; k++) {
+				if (km_str_eqc(sv->status->members[k].key, "dataplaneProxies"))
+					continue;
+				x = fnv(x, sv->status->members[k].key.ptr, sv->status->members[k].key.len);
+				x = fnv_json(x, &tmp, sv->status->members[k].val);
+			}
+		}
+		for (size_t k = 0; k < sv->nports; k++) {
+			const struct cp_xds_port *pt = &sv->ports[k];
+			x = fnv(x, &pt->port, sizeof(pt->port));
+			x = fnv(x, pt->app_protocol.ptr, pt->app_protocol.len);
+			x = fnv_json(x, &tmp, pt->target_port);
+			for (size_t e = 0; e < pt->nendpoints; e++) {
+				const struct cp_xds_endpoint *ep = &pt->endpoints[e];
+				x = fnv(x, ep->address.ptr, ep->address.len);
+				x = fnv(x, &ep->port, sizeof(ep->port));
+				x = fnv(x, ep->zone.ptr, ep->zone.len);
+				x = fnv(x, &ep->healthy, sizeof(ep->healthy));
+				x = fnv_json(x, &tmp, ep->labels);
+			}
+		}
+		f->svcs[f->nsvcs].name = km_strndup(sv->name.ptr, sv->name.len);
+		f->svcs[f->nsvcs++].fp = x;
+	}
+	f->dps = km_calloc(m->ndataplanes + 1, sizeof(*f->dps));
+	for (size_t i = 0; i < m->ndataplanes; i++) {
+		const struct cp_xds_dataplane *d = &m->dataplanes[i];
+		uint64_t x = 1469598103934665603ULL;
+		x = fnv(x, &d->res.version, sizeof(d->res.version));
+		x = fnv(x, &d->res.mtime, sizeof(d->res.mtime));
+		x = fnv_json(x, &tmp, d->spec);
+		x = fnv_json(x, &tmp, d->labels);
+		f->dps[f->ndps].name = km_strndup(d->res.name.ptr, d->res.name.len);
+		f->dps[f->ndps++].fp = x;
+	}
+	km_buf_fini(&tmp);
+}
+
+static const struct named_fp *fp_find(const struct named_fp *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return &v[i];
+	return NULL;
+}
+
+static bool fp_changed(const struct named_fp *ov, size_t on, const struct named_fp *nv, size_t nn,
+		       const char *name)
+{
+	const struct named_fp *a = fp_find(ov, on, name), *b = fp_find(nv, nn, name);
+	return !a || !b || a->fp != b->fp;
+}
+
+/* Whether the proxy's config may differ between the old and new context:
+ * its Dataplane or a MeshService its outbounds name changed. Outbounds by
+ * labels or to other kinds, and proxyless clients (which get every
+ * service), depend on every service. */
+static bool proxy_affected(const struct ads_stream *st, const struct cp_xds_mesh *nm, const struct mesh_fps *of,
+			   const struct mesh_fps *nf)
+{
+	if (fp_changed(of->dps, of->ndps, nf->dps, nf->ndps, st->name))
+		return true;
+	bool all_services = st->metadata && strstr(st->metadata, "\"proxyless\"") != NULL;
+	const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(nm, km_str_c(st->name));
+	const struct km_json *outs = dp ? km_json_get(km_json_get(dp->spec, "networking"), "outbound") : NULL;
+	for (size_t i = 0; !all_services && outs && outs->kind == KM_JSON_ARRAY && i < outs->len; i++) {
+		const struct km_json *ref = km_json_get(outs->items[i], "backendRef");
+		struct km_str kind = km_json_get_string(ref, "kind");
+		struct km_str name = km_json_get_string(ref, "name");
+		if (!ref || !km_str_eqc(kind, "MeshService") || !name.len || km_json_get(ref, "labels")) {
+			all_services = true;
+			break;
+		}
+		char *n = km_strndup(name.ptr, name.len);
+		bool changed = fp_changed(of->svcs, of->nsvcs, nf->svcs, nf->nsvcs, n);
+		free(n);
+		if (changed)
+			return true;
+	}
+	if (!all_services)
+		return false;
+	if (of->nsvcs != nf->nsvcs)
+		return true;
+	for (size_t i = 0; i < nf->nsvcs; i++)
+		if (fp_changed(of->svcs, of->nsvcs, nf->svcs, nf->nsvcs, nf->svcs[i].name))
+			return true;
+	return false;
+}
+
 static void on_recompute(struct km_loop *loop, void *ctx)
 {
 	struct cp_xds_server *s = ctx;
 	for (struct mesh_entry *m = s->meshes; m; m = m->next) {
-		if (!m->dirty)
+		if (!m->pending)
 			continue;
-		for (struct ads_stream *st = s->streams; st; st = st->next)
-			if (st->ready && strcmp(st->mesh, m->name) == 0)
+		bool all = m->all || !m->have_fps;
+		m->pending = m->all = false;
+		struct mesh_fps old = m->fps;
+		bool had = m->have_fps;
+		const struct cp_xds_mesh *nm = mesh_ctx(s, m->name); /* rebuilds when stale */
+		struct mesh_fps nf = {0};
+		if (nm)
+			fps_compute(nm, &nf);
+		if (!nm || !had || old.rest != nf.rest)
+			all = true;
+		m->fps = nf;
+		m->have_fps = nm != NULL;
+		for (struct ads_stream *st = s->streams; st; st = st->next) {
+			if (!st->ready || strcmp(st->mesh, m->name) != 0)
+				continue;
+			if (all || proxy_affected(st, nm, &old, &nf))
 				regenerate(st);
+			else
+				s->stats.regenerations_skipped++;
+		}
+		if (had)
+			fps_free(&old);
 	}
+}
+
+/* Types whose whole effect on proxy configuration is in the mesh context
+ * and so in its fingerprints. */
+static bool fingerprinted(const struct km_rtype *t)
+{
+	/* Workload: generated from kuma.io/workload labels, read by no generator */
+	return strcmp(t->name, "Dataplane") == 0 || strcmp(t->name, "MeshService") == 0 ||
+	       strcmp(t->name, "Workload") == 0 || km_rtype_has(t, KM_RT_POLICY);
 }
 
 static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, struct km_str mesh,
@@ -1060,6 +1254,11 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 				   : km_str_eqc(mesh, m->name);
 		if (hit) {
 			m->dirty = true;
+			m->pending = true;
+			/* what the context holds is compared by fingerprint; anything
+			 * else (identities, trusts, secrets, zones...) reaches every proxy */
+			if (!t || op == CP_STORE_RESYNC || !fingerprinted(t))
+				m->all = true;
 			any = true;
 		}
 	}
@@ -1151,6 +1350,8 @@ void cp_xds_server_free(struct cp_xds_server *s)
 		struct mesh_entry *m = s->meshes;
 		s->meshes = m->next;
 		cp_xds_mesh_free(m->ctx);
+		if (m->have_fps)
+			fps_free(&m->fps);
 		free(m->name);
 		free(m);
 	}

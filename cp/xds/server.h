@@ -21,6 +21,7 @@ struct cp_xds_stats {
 	uint64_t acks, nacks;
 	uint64_t regenerations;         /* proxy configs recomputed */
 	uint64_t regenerations_noop;    /* ...that changed nothing: nothing sent */
+	uint64_t regenerations_skipped; /* proxies a change could not affect: not regenerated */
 	uint64_t resources_sent;
 };
 
