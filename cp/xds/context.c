@@ -4,6 +4,7 @@
  * generation, instead of once per proxy. */
 #include "cp/xds/context.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,11 +85,116 @@ static bool inbound_healthy(const struct km_json *in)
 	return !(ready && ready->kind == KM_JSON_BOOL && !ready->b);
 }
 
-static void resolve_endpoints(struct cp_xds_mesh *m, struct cp_xds_service *s, struct cp_xds_port *p)
+/* Dataplanes by one label (key=value) and by name, built once per context:
+ * resolving every service's endpoints by scanning every Dataplane was
+ * O(services x dataplanes). */
+struct dp_bucket {
+	uint64_t h;
+	struct km_str k, v; /* label key and value; v empty for a name entry */
+	bool name_entry;
+	size_t *idx, n, cap;
+};
+
+struct dp_index {
+	struct dp_bucket *b;
+	size_t cap;
+};
+
+static uint64_t kv_hash(struct km_str k, struct km_str v, bool name)
 {
-	p->endpoints = km_arena_alloc(m->a, (m->ndataplanes + 1) * sizeof(*p->endpoints));
+	uint64_t h = name ? 7 : 1469598103934665603ULL;
+	for (size_t i = 0; i < k.len; i++)
+		h = (h ^ (unsigned char)k.ptr[i]) * 1099511628211ULL;
+	h = (h ^ 0xff) * 1099511628211ULL;
+	for (size_t i = 0; i < v.len; i++)
+		h = (h ^ (unsigned char)v.ptr[i]) * 1099511628211ULL;
+	return h;
+}
+
+static struct dp_bucket *bucket(struct dp_index *x, struct km_str k, struct km_str v, bool name, bool create)
+{
+	uint64_t h = kv_hash(k, v, name);
+	for (size_t i = h & (x->cap - 1);; i = (i + 1) & (x->cap - 1)) {
+		struct dp_bucket *b = &x->b[i];
+		if (!b->k.ptr && !b->name_entry) {
+			if (!create)
+				return NULL;
+			b->h = h;
+			b->k = k;
+			b->v = v;
+			b->name_entry = name;
+			return b;
+		}
+		if (b->h == h && b->name_entry == name && km_str_eq(b->k, k) && km_str_eq(b->v, v))
+			return b;
+	}
+}
+
+static void bucket_add(struct km_arena *a, struct dp_bucket *b, size_t i)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 4;
+		b->idx = km_arena_realloc(a, b->idx, b->cap * sizeof(*b->idx), cap * sizeof(*b->idx));
+		b->cap = cap;
+	}
+	b->idx[b->n++] = i;
+}
+
+static void index_build(struct km_arena *a, const struct cp_xds_mesh *m, struct dp_index *x)
+{
+	size_t entries = m->ndataplanes;
+	for (size_t i = 0; i < m->ndataplanes; i++)
+		entries += m->dataplanes[i].labels->len;
+	x->cap = 16;
+	while (x->cap < 2 * entries + 16)
+		x->cap *= 2;
+	x->b = km_arena_alloc(a, x->cap * sizeof(*x->b));
+	memset(x->b, 0, x->cap * sizeof(*x->b));
 	for (size_t i = 0; i < m->ndataplanes; i++) {
 		const struct cp_xds_dataplane *dp = &m->dataplanes[i];
+		bucket_add(a, bucket(x, dp->res.name, KM_STR(""), true, true), i);
+		for (size_t l = 0; l < dp->labels->len; l++) {
+			const struct km_json *v = dp->labels->members[l].val;
+			if (v->kind == KM_JSON_STRING)
+				bucket_add(a, bucket(x, dp->labels->members[l].key, v->s, false, true), i);
+		}
+	}
+}
+
+/* Indexes of the Dataplanes that may match the service's selector (a
+ * superset: `selects` decides); NULL with *n = SIZE_MAX means "all". */
+static const size_t *candidates(struct dp_index *x, const struct km_json *spec, size_t *n)
+{
+	struct km_json *sel = km_json_get(spec, "selector");
+	struct km_json *ref = km_json_get(sel, "dataplaneRef");
+	struct dp_bucket *b = NULL;
+	if (ref) {
+		b = bucket(x, km_json_get_string(ref, "name"), KM_STR(""), true, false);
+	} else {
+		struct km_json *ml = km_json_get(km_json_get(sel, "dataplaneLabels"), "matchLabels");
+		if (!km_json_get(sel, "dataplaneLabels")) {
+			*n = 0;
+			return NULL;
+		}
+		if (!ml || ml->kind != KM_JSON_OBJECT || !ml->len || ml->members[0].val->kind != KM_JSON_STRING) {
+			*n = SIZE_MAX; /* empty selector: every Dataplane */
+			return NULL;
+		}
+		b = bucket(x, ml->members[0].key, ml->members[0].val->s, false, false);
+	}
+	*n = b ? b->n : 0;
+	return b ? b->idx : NULL;
+}
+
+static void resolve_endpoints(struct cp_xds_mesh *m, struct dp_index *x, struct cp_xds_service *s,
+			      struct cp_xds_port *p)
+{
+	size_t nc;
+	const size_t *cand = candidates(x, s->spec, &nc);
+	size_t total = nc == SIZE_MAX ? m->ndataplanes : nc;
+	p->endpoints = km_arena_alloc(m->a, (total + 1) * sizeof(*p->endpoints));
+	for (size_t c = 0; c < total; c++) {
+		const struct cp_xds_dataplane *dp = &m->dataplanes[cand ? cand[c] : c];
 		if (!selects(s->spec, dp))
 			continue;
 		const struct km_json *in = inbound_for(dp, p);
@@ -108,7 +214,8 @@ static void resolve_endpoints(struct cp_xds_mesh *m, struct cp_xds_service *s, s
 	}
 }
 
-static void load_service(struct cp_xds_mesh *m, const struct km_resource *r, struct cp_xds_service *s)
+static void load_service(struct cp_xds_mesh *m, struct dp_index *x, const struct km_resource *r,
+			 struct cp_xds_service *s)
 {
 	s->store_name = r->name;
 	s->labels = parse(m->a, r->labels);
@@ -131,7 +238,7 @@ static void load_service(struct cp_xds_mesh *m, const struct km_resource *r, str
 		if (!p->app_protocol.len)
 			p->app_protocol = KM_STR("tcp");
 		p->target_port = km_json_get(pj, "targetPort");
-		resolve_endpoints(m, s, p);
+		resolve_endpoints(m, x, s, p);
 	}
 }
 
@@ -207,8 +314,12 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh)
 			d->labels = km_json_object(a);
 	}
 	m->services = km_arena_alloc(a, (svcs.len + 1) * sizeof(*m->services));
+	struct km_arena *ta = km_arena_new(64 * 1024);
+	struct dp_index x;
+	index_build(ta, m, &x);
 	for (size_t i = 0; i < svcs.len; i++)
-		load_service(m, &svcs.items[i], &m->services[m->nservices++]);
+		load_service(m, &x, &svcs.items[i], &m->services[m->nservices++]);
+	km_arena_free(ta);
 	m->mesh_labels = parse(a, mr.labels);
 	if (!m->mesh_labels)
 		m->mesh_labels = km_json_object(a);
