@@ -1137,10 +1137,10 @@ static void fps_compute(const struct cp_xds_mesh *m, struct mesh_fps *f)
 	for (size_t i = 0; i < m->ndataplanes; i++) {
 		const struct cp_xds_dataplane *d = &m->dataplanes[i];
 		uint64_t x = 1469598103934665603ULL;
+		/* every store write bumps the version: no need to hash the content */
 		x = fnv(x, &d->res.version, sizeof(d->res.version));
 		x = fnv(x, &d->res.mtime, sizeof(d->res.mtime));
-		x = fnv_json(x, &tmp, d->spec);
-		x = fnv_json(x, &tmp, d->labels);
+		x = fnv(x, &d->res.ctime, sizeof(d->res.ctime));
 		f->dps[f->ndps].name = km_strndup(d->res.name.ptr, d->res.name.len);
 		f->dps[f->ndps++].fp = x;
 	}
