@@ -75,9 +75,7 @@ static void permissive(struct km_arena *a, struct km_json *listener, struct km_j
 		    km_json_fmt(a, "{\"applicationProtocols\":[\"kuma\"],\"transportProtocol\":\"tls\"}"));
 	km_json_array_push(a, chains, chain);
 	km_json_set(a, listener, "filterChains", chains);
-	km_json_set(a, listener, "listenerFilters",
-		    km_json_fmt(a, "[{\"name\":\"envoy.filters.listener.tls_inspector\",\"typedConfig\":{\"@type\":"
-				   "\"type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\"}}]"));
+	cp_policy_ensure_tls_inspector(a, listener);
 }
 
 static bool mesh_tls(const struct km_json *obj)

@@ -202,22 +202,6 @@ static void configure_chain(struct km_arena *a, struct km_json *chain, const cha
 	prepend(a, filters, km_json_fmt(a, "{\"name\":\"envoy.filters.network.rbac\",\"typedConfig\":%J}", tc));
 }
 
-static void ensure_tls_inspector(struct km_arena *a, struct km_json *listener)
-{
-	struct km_json *lf = km_json_get(listener, "listenerFilters");
-	if (!lf || lf->kind != KM_JSON_ARRAY) {
-		lf = km_json_array(a);
-		km_json_set(a, listener, "listenerFilters", lf);
-	}
-	for (size_t i = 0; i < lf->len; i++)
-		if (km_str_eqc(km_json_get_string(lf->items[i], "name"), "envoy.filters.listener.tls_inspector"))
-			return;
-	km_json_array_push(
-	    a, lf,
-	    km_json_fmt(a, "{\"name\":\"envoy.filters.listener.tls_inspector\",\"typedConfig\":{\"@type\":"
-			   "\"type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\"}}"));
-}
-
 void cp_policy_meshtrafficpermission_apply(struct cp_policy_apply_ctx *c,
 					   const struct cp_policy_matched *mp)
 {
@@ -249,6 +233,6 @@ void cp_policy_meshtrafficpermission_apply(struct cp_policy_apply_ctx *c,
 			configure_chain(a, ch, name, matcher, shadow);
 		}
 		if (matcher && has_sni(in))
-			ensure_tls_inspector(a, l);
+			cp_policy_ensure_tls_inspector(a, l);
 	}
 }

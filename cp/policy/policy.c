@@ -2,6 +2,7 @@
 /* Policy parsing, the JSON merge of confs, the static plugin table and the
  * hook the xDS generator calls. Parsed policies live in the mesh context's
  * arena; merge and apply results live in the caller's arena. */
+#include "codec/jsonf.h"
 #include "cp/policy/policy.h"
 
 #include <string.h>
@@ -249,6 +250,23 @@ struct km_json *cp_policy_obj(struct km_arena *a, struct km_json *obj, const cha
 		km_json_set(a, obj, key, v);
 	}
 	return v;
+}
+
+/* Adds the TLS inspector listener filter to <listener> unless it has one. */
+void cp_policy_ensure_tls_inspector(struct km_arena *a, struct km_json *listener)
+{
+	struct km_json *lf = km_json_get(listener, "listenerFilters");
+	if (!lf || lf->kind != KM_JSON_ARRAY) {
+		lf = km_json_array(a);
+		km_json_set(a, listener, "listenerFilters", lf);
+	}
+	for (size_t i = 0; i < lf->len; i++)
+		if (km_str_eqc(km_json_get_string(lf->items[i], "name"), "envoy.filters.listener.tls_inspector"))
+			return;
+	km_json_array_push(
+	    a, lf,
+	    km_json_fmt(a, "{\"name\":\"envoy.filters.listener.tls_inspector\",\"typedConfig\":{\"@type\":"
+			   "\"type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\"}}"));
 }
 
 /* ---- apply ---- */

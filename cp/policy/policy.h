@@ -163,6 +163,8 @@ void cp_policy_meshtrafficpermission_apply(struct cp_policy_apply_ctx *c,
 struct km_json *cp_policy_duration(struct km_arena *a, const struct km_json *v);
 /* <v> at dotted <path> ("http.requestTimeout") of <conf>, or NULL. */
 struct km_json *cp_policy_conf_get(const struct km_json *conf, const char *path);
+/* The TLS inspector listener filter on <listener>, added once. */
+void cp_policy_ensure_tls_inspector(struct km_arena *a, struct km_json *listener);
 /* Object member <key> of <obj>, created empty when missing. */
 struct km_json *cp_policy_obj(struct km_arena *a, struct km_json *obj, const char *key);
 
