@@ -24,6 +24,7 @@ struct cp_workloads {
 	char **dirty;
 	size_t ndirty, cap;
 	bool active, running;
+	int64_t quiet_until; /* no pass before (monotonic ns): passes cost O(Dataplanes) */
 };
 
 static void run(struct km_loop *loop, void *ctx);
@@ -38,8 +39,10 @@ static void mark(struct cp_workloads *w, struct km_str mesh)
 		w->dirty = km_realloc(w->dirty, w->cap * sizeof(*w->dirty));
 	}
 	w->dirty[w->ndirty++] = km_strndup(mesh.ptr, mesh.len);
-	if (!w->timer.armed)
-		km_loop_timer_start(w->rt->loop, &w->timer, 20, run, w);
+	if (!w->timer.armed) {
+		int64_t wait_ms = (w->quiet_until - km_time_now()) / 1000000;
+		km_loop_timer_start(w->rt->loop, &w->timer, (uint64_t)(wait_ms > 20 ? wait_ms : 20), run, w);
+	}
 }
 
 static void mark_all(struct cp_workloads *w)
@@ -80,6 +83,43 @@ static int cmp_str(const void *x, const void *y)
 {
 	const struct km_resource *a = x, *b = y;
 	return km_str_cmp(a->name, b->name);
+}
+
+/* A Dataplane with a kuma.io/workload label, in the order groups are made:
+ * by workload, then by name (the group takes its first member's identity). */
+struct member {
+	struct km_str wl;
+	size_t idx; /* in the name-sorted Dataplane list */
+	struct km_json *labels, *spec;
+};
+
+static int cmp_member(const void *x, const void *y)
+{
+	const struct member *a = x, *b = y;
+	int c = km_str_cmp(a->wl, b->wl);
+	return c ? c : (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+static const struct km_resource *find_by_name(const struct cp_list_result *l, struct km_str name)
+{
+	struct km_resource key = {.name = name};
+	return bsearch(&key, l->items, l->len, sizeof(*l->items), cmp_str);
+}
+
+static bool group_wanted(const struct group *groups, size_t n, struct km_str name)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = km_str_cmp(groups[mid].name, name);
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
 }
 
 static struct km_json *ports_of(struct km_arena *a, const struct km_json *spec)
@@ -183,13 +223,11 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
 	struct cp_list_result cur;
 	if (cp_store_list(w->rt->store, a, t, &o, &cur))
 		return 0;
+	qsort(cur.items, cur.len, sizeof(*cur.items), cmp_str); /* PostgreSQL's collation may differ */
 	int64_t now = km_time_now(), next = 0;
 	for (size_t g = 0; g < ngroups; g++) {
 		struct group *gr = &groups[g];
-		const struct km_resource *existing = NULL;
-		for (size_t i = 0; i < cur.len; i++)
-			if (km_str_eq(cur.items[i].name, gr->name))
-				existing = &cur.items[i];
+		const struct km_resource *existing = find_by_name(&cur, gr->name);
 		if (existing && !managed_by(existing, a, manager))
 			continue; /* a user-authored resource of that name wins */
 		struct km_json *proxies = km_json_fmt(a, "{\"connected\":%D,\"healthy\":%D,\"total\":%D}",
@@ -222,10 +260,7 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
 		const struct km_resource *r = &cur.items[i];
 		if (!managed_by(r, a, manager))
 			continue;
-		bool wanted = false;
-		for (size_t g = 0; g < ngroups && !wanted; g++)
-			wanted = km_str_eq(groups[g].name, r->name);
-		if (wanted)
+		if (group_wanted(groups, ngroups, r->name))
 			continue;
 		int64_t started = grace_started(r, a);
 		if (!started) {
@@ -258,35 +293,39 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 	if (cp_store_list(w->rt->store, a, km_rtype_by_name(KM_STR("Dataplane")), &o, &dps))
 		return 0;
 	qsort(dps.items, dps.len, sizeof(*dps.items), cmp_str);
-	struct group *groups = km_arena_alloc(a, (dps.len + 1) * sizeof(*groups));
-	size_t ngroups = 0;
+	struct member *mb = km_arena_alloc(a, (dps.len + 1) * sizeof(*mb));
+	size_t nmb = 0;
 	for (size_t i = 0; i < dps.len; i++) {
 		struct km_json *labels = NULL, *spec = NULL;
 		km_json_parse(a, dps.items[i].labels.ptr, dps.items[i].labels.len, &labels, NULL);
-		km_json_parse(a, dps.items[i].spec.ptr, dps.items[i].spec.len, &spec, NULL);
 		struct km_str wl = km_json_get_string(labels, "kuma.io/workload");
 		if (!wl.len)
 			continue;
-		struct group *g = NULL;
-		for (size_t k = 0; k < ngroups && !g; k++)
-			if (km_str_eq(groups[k].name, wl))
-				g = &groups[k];
-		struct km_json *ports = ports_of(a, spec);
+		km_json_parse(a, dps.items[i].spec.ptr, dps.items[i].spec.len, &spec, NULL);
+		mb[nmb++] = (struct member){.wl = wl, .idx = i, .labels = labels, .spec = spec};
+	}
+	qsort(mb, nmb, sizeof(*mb), cmp_member);
+	struct group *groups = km_arena_alloc(a, (nmb + 1) * sizeof(*groups));
+	size_t ngroups = 0;
+	for (size_t i = 0; i < nmb; i++) {
+		const struct km_resource *dp = &dps.items[mb[i].idx];
+		struct km_json *ports = ports_of(a, mb[i].spec);
+		struct group *g = ngroups && km_str_eq(groups[ngroups - 1].name, mb[i].wl) ? &groups[ngroups - 1] : NULL;
 		if (!g) {
 			g = &groups[ngroups++];
-			g->name = wl;
+			g->name = mb[i].wl;
 			g->ports = ports;
-			g->spiffe_id = cp_pki_spiffe_for_dataplane(w->rt->store, a, mesh, w->rt->zone, labels);
+			g->spiffe_id = cp_pki_spiffe_for_dataplane(w->rt->store, a, mesh, w->rt->zone, mb[i].labels);
 		} else if (!km_json_equal(g->ports, ports)) {
 			/* every pass sees it again: keep it out of the default log */
 			km_debug("workloads", "port conflict, ports must be identical across Dataplane inbounds "
 					     "grouped into a single MeshService mesh=%s workload=%.*s dataplane=%.*s",
-				mesh_c, KM_STR_FMT(wl), KM_STR_FMT(dps.items[i].name));
+				mesh_c, KM_STR_FMT(mb[i].wl), KM_STR_FMT(dp->name));
 		}
 		g->total++;
-		bool on = online(w, a, &dps.items[i]);
+		bool on = online(w, a, dp);
 		g->connected += on;
-		g->healthy += on && inbounds_healthy(spec);
+		g->healthy += on && inbounds_healthy(mb[i].spec);
 	}
 	for (size_t g = 0; g < ngroups; g++)
 		if (groups[g].ports->len == 0)
@@ -302,6 +341,7 @@ static void run(struct km_loop *loop, void *ctx)
 	if (!w->active)
 		return;
 	w->running = true;
+	int64_t started = km_time_now();
 	struct km_arena *a = km_arena_new(0);
 	int64_t next = 0;
 	char **dirty = w->dirty;
@@ -317,6 +357,9 @@ static void run(struct km_loop *loop, void *ctx)
 	free(dirty);
 	km_arena_free(a);
 	w->running = false;
+	/* a pass reads every Dataplane and insight of its meshes: at scale,
+	 * leave the loop at least 3/4 of the time for everything else */
+	w->quiet_until = km_time_now() + 3 * (km_time_now() - started);
 	if (next) {
 		/* come back when a grace period ends */
 		int64_t wait_ms = (next - km_time_now()) / 1000000 + 10;

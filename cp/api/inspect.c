@@ -136,7 +136,7 @@ void cp_api_dataplane_config(struct cp_api_ctx *c, struct km_str mesh, struct km
 		return;
 	}
 	rc = cp_store_get(c->rt->store, a, km_rtype_by_name(KM_STR("DataplaneInsight")), mesh, name, &insight);
-	struct cp_xds_mesh *ctx = rc ? NULL : cp_xds_mesh_build(c->rt, mesh);
+	struct cp_xds_mesh *ctx = rc ? NULL : cp_xds_mesh_build(c->rt, mesh, NULL);
 	const struct cp_xds_dataplane *dp = ctx ? cp_xds_mesh_dataplane(ctx, name) : NULL;
 	if (!dp) {
 		cp_xds_mesh_free(ctx);
@@ -209,7 +209,7 @@ void cp_api_dataplane_layout(struct cp_api_ctx *c, struct km_str mesh, struct km
 		cp_api_write_store_error(c->req, rc, "Failed to retrieve Mesh");
 		return;
 	}
-	struct cp_xds_mesh *m = cp_xds_mesh_build(c->rt, mesh);
+	struct cp_xds_mesh *m = cp_xds_mesh_build(c->rt, mesh, NULL);
 	const struct cp_xds_dataplane *dp = m ? cp_xds_mesh_dataplane(m, name) : NULL;
 	if (!dp) {
 		cp_xds_mesh_free(m);

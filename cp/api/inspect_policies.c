@@ -39,7 +39,7 @@ static struct cp_xds_mesh *load_dataplane(struct cp_api_ctx *c, struct km_str me
 		cp_api_write_store_error(c->req, rc, "Could not retrieve Dataplane");
 		return NULL;
 	}
-	struct cp_xds_mesh *m = cp_xds_mesh_build(c->rt, mesh);
+	struct cp_xds_mesh *m = cp_xds_mesh_build(c->rt, mesh, NULL);
 	*dp = m ? cp_xds_mesh_dataplane(m, name) : NULL;
 	if (!*dp) {
 		cp_xds_mesh_free(m);
@@ -436,7 +436,7 @@ void cp_api_policy_dataplanes(struct cp_api_ctx *c, const struct km_rtype *t, st
 		cp_api_write_store_error(c->req, rc, "Could not retrieve policy");
 		return;
 	}
-	struct cp_xds_mesh *m = cp_xds_mesh_build(c->rt, mesh);
+	struct cp_xds_mesh *m = cp_xds_mesh_build(c->rt, mesh, NULL);
 	if (!m) {
 		cp_api_write_error(c->req, 404, "Failed to retrieve Mesh", "Not found", NULL);
 		return;

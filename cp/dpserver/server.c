@@ -149,7 +149,9 @@ static ssize_t read_out(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t le
 	memcpy(buf, s->out.data + s->out_off, n);
 	s->out_off += n;
 	if (s->out_off == s->out.len) {
-		km_buf_reset(&s->out);
+		/* drained: give the memory back (thousands of idle streams
+		 * would each keep their largest response otherwise) */
+		km_buf_fini(&s->out);
 		s->out_off = 0;
 	}
 	return (ssize_t)n;
@@ -279,6 +281,8 @@ static void feed_grpc(struct cp_grpc_stream *s)
 	if (off) {
 		memmove(s->in.data, s->in.data + off, s->in.len - off);
 		s->in.len -= off;
+		if (!s->in.len)
+			km_buf_fini(&s->in); /* keeps the size limit */
 	}
 }
 
@@ -446,7 +450,7 @@ static void conn_flush(struct conn *c)
 		c->pending_off += (size_t)w;
 	}
 	if (c->pending_off == c->pending.len) {
-		km_buf_reset(&c->pending);
+		km_buf_fini(&c->pending);
 		c->pending_off = 0;
 	}
 	if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2) &&

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "base/err.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "codec/jsonf.h"
@@ -76,13 +77,7 @@ struct cp_pki {
 
 static uint64_t hash2(struct km_str a, struct km_str b)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < a.len; i++)
-		h = (h ^ (unsigned char)a.ptr[i]) * 1099511628211ULL;
-	h = (h ^ 0x1f) * 1099511628211ULL;
-	for (size_t i = 0; i < b.len; i++)
-		h = (h ^ (unsigned char)b.ptr[i]) * 1099511628211ULL;
-	return h;
+	return km_fnv(km_fnv_sep(km_fnv(KM_FNV_INIT, a.ptr, a.len), 0x1f), b.ptr, b.len);
 }
 
 static void leaf_free(struct leaf *l)

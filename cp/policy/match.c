@@ -406,15 +406,30 @@ static bool labels_subset(const struct km_json *sel, const struct km_json *label
 }
 
 /* Resolves to[].targetRef of <e> into destinations appended to <out>. */
-static void resolve_to(const struct cp_xds_mesh *m, const struct entry *e, struct entry *out,
-		       size_t *n)
+struct entry_vec {
+	struct km_arena *a;
+	struct entry *v;
+	size_t n, cap;
+};
+
+/* Appends <e> to <out>; returns the copy. */
+static struct entry *vec_push(struct entry_vec *out, const struct entry *e)
+{
+	if (out->n == out->cap) {
+		size_t cap = out->cap ? out->cap * 2 : 8;
+		out->v = km_arena_realloc(out->a, out->v, out->cap * sizeof(*out->v), cap * sizeof(*out->v));
+		out->cap = cap;
+	}
+	out->v[out->n] = *e;
+	return &out->v[out->n++];
+}
+
+static void resolve_to(const struct cp_xds_mesh *m, const struct entry *e, struct entry_vec *out)
 {
 	const struct km_json *tr = km_json_get(e->item, "targetRef");
 	struct km_str kind = km_json_get_string(tr, "kind");
 	if (km_str_eqc(kind, "Mesh")) {
-		out[*n] = *e;
-		out[*n].res_kind = 1;
-		(*n)++;
+		vec_push(out, e)->res_kind = 1;
 		return;
 	}
 	if (km_str_eqc(kind, "MeshHTTPRoute")) {
@@ -427,10 +442,9 @@ static void resolve_to(const struct cp_xds_mesh *m, const struct entry *e, struc
 			    !labels_subset(labels, route->labels) ||
 			    !selected_by_namespace(e->p, route->labels))
 				continue;
-			out[*n] = *e;
-			out[*n].res_kind = 3;
-			out[*n].route = route;
-			(*n)++;
+			struct entry *r = vec_push(out, e);
+			r->res_kind = 3;
+			r->route = route;
 		}
 		return;
 	}
@@ -443,10 +457,9 @@ static void resolve_to(const struct cp_xds_mesh *m, const struct entry *e, struc
 			if (!km_str_eqc(kind, d->type->name) || !labels_subset(labels, d->labels) ||
 			    !selected_by_namespace(e->p, d->labels))
 				continue;
-			out[*n] = *e;
-			out[*n].res_kind = 3;
-			out[*n].route = d;
-			(*n)++;
+			struct entry *r = vec_push(out, e);
+			r->res_kind = 3;
+			r->route = d;
 		}
 		return;
 	}
@@ -473,11 +486,10 @@ static void resolve_to(const struct cp_xds_mesh *m, const struct entry *e, struc
 			if (!found)
 				continue;
 		}
-		out[*n] = *e;
-		out[*n].res_kind = 2;
-		out[*n].svc = s;
-		out[*n].section = sec;
-		(*n)++;
+		struct entry *r = vec_push(out, e);
+		r->res_kind = 2;
+		r->svc = s;
+		r->section = sec;
 	}
 }
 
@@ -594,10 +606,11 @@ static void build_to(struct km_arena *a, const struct cp_xds_mesh *m, struct cp_
 			e[k++] = (struct entry){.p = p, .index = (int)j, .item = to->items[j]};
 	}
 	sort_entries(e, k, cmp_to_entries);
-	size_t cap = k * (m->nservices + m->npolicies + 1) + 1, nr = 0;
-	struct entry *r = km_arena_alloc(a, cap * sizeof(*r));
+	struct entry_vec rv = {.a = a};
 	for (size_t i = 0; i < k; i++)
-		resolve_to(m, &e[i], r, &nr);
+		resolve_to(m, &e[i], &rv);
+	struct entry *r = rv.v;
+	size_t nr = rv.n;
 	/* one rule per distinct destination */
 	const char **kris = km_arena_alloc(a, (nr + 1) * sizeof(*kris));
 	for (size_t i = 0; i < nr; i++)

@@ -274,17 +274,6 @@ static struct km_json *grpc_policy(struct km_arena *a, const struct km_json *con
 	return p;
 }
 
-static struct km_str outbound_protocol(struct km_arena *a, const struct cp_xds_mesh *m,
-				       struct km_str name)
-{
-	for (size_t i = 0; i < m->nservices; i++)
-		for (size_t k = 0; k < m->services[i].nports; k++)
-			if (km_str_eqc(name, cp_xds_service_kri(a, m, &m->services[i],
-								&m->services[i].ports[k])))
-				return m->services[i].ports[k].app_protocol;
-	return KM_STR("tcp");
-}
-
 static void configure_listener(struct km_arena *a, struct km_json *l, const struct km_json *conf,
 			       struct km_str proto)
 {
@@ -335,6 +324,6 @@ void cp_policy_meshretry_apply(struct cp_policy_apply_ctx *c, const struct cp_po
 		const struct cp_policy_to_rule *r = cp_policy_to_lookup(mp, name);
 		if (r)
 			configure_listener(c->a, listeners->members[i].val, r->conf,
-					   outbound_protocol(c->a, c->m, key));
+					   cp_policy_outbound_protocol(c->a, c->m, key));
 	}
 }

@@ -93,18 +93,6 @@ static void configure_cluster(struct km_arena *a, struct km_json *cluster,
 		    dur_or(a, conf, "http.maxConnectionDuration", "0s"));
 }
 
-/* The appProtocol behind outbound resource <name> (a kri_msvc_* name). */
-static struct km_str outbound_protocol(struct km_arena *a, const struct cp_xds_mesh *m,
-				       struct km_str name)
-{
-	for (size_t i = 0; i < m->nservices; i++)
-		for (size_t k = 0; k < m->services[i].nports; k++)
-			if (km_str_eqc(name, cp_xds_service_kri(a, m, &m->services[i],
-								&m->services[i].ports[k])))
-				return m->services[i].ports[k].app_protocol;
-	return KM_STR("tcp");
-}
-
 static bool http_protocol(struct km_str p)
 {
 	return km_str_eqc(p, "http") || km_str_eqc(p, "http2");
@@ -143,6 +131,6 @@ void cp_policy_meshtimeout_apply(struct cp_policy_apply_ctx *c, const struct cp_
 			strncmp(name, "kri_", 4) == 0 ? cp_policy_to_lookup(mp, name) : NULL;
 		if (r)
 			configure_cluster(a, clusters->members[i].val, r->conf,
-					  http_protocol(outbound_protocol(a, c->m, key)));
+					  http_protocol(cp_policy_outbound_protocol(a, c->m, key)));
 	}
 }

@@ -253,6 +253,12 @@ struct km_json *cp_policy_obj(struct km_arena *a, struct km_json *obj, const cha
 }
 
 /* Adds the TLS inspector listener filter to <listener> unless it has one. */
+struct km_str cp_policy_outbound_protocol(struct km_arena *a, const struct cp_xds_mesh *m, struct km_str name)
+{
+	const struct cp_xds_port *p = cp_xds_mesh_port_by_kri(a, m, name);
+	return p ? p->app_protocol : KM_STR("tcp");
+}
+
 void cp_policy_ensure_tls_inspector(struct km_arena *a, struct km_json *listener)
 {
 	struct km_json *lf = km_json_get(listener, "listenerFilters");

@@ -165,6 +165,9 @@ struct km_json *cp_policy_duration(struct km_arena *a, const struct km_json *v);
 struct km_json *cp_policy_conf_get(const struct km_json *conf, const char *path);
 /* The TLS inspector listener filter on <listener>, added once. */
 void cp_policy_ensure_tls_inspector(struct km_arena *a, struct km_json *listener);
+/* The appProtocol behind outbound resource <name> (a kri_msvc_* name), tcp
+ * when it names no MeshService port. */
+struct km_str cp_policy_outbound_protocol(struct km_arena *a, const struct cp_xds_mesh *m, struct km_str name);
 /* Object member <key> of <obj>, created empty when missing. */
 struct km_json *cp_policy_obj(struct km_arena *a, struct km_json *obj, const char *key);
 

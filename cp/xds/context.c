@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/err.h"
+#include "base/hash.h"
 #include "base/mem.h"
 #include "cp/policy/policy.h"
 
@@ -102,13 +104,8 @@ struct dp_index {
 
 static uint64_t kv_hash(struct km_str k, struct km_str v, bool name)
 {
-	uint64_t h = name ? 7 : 1469598103934665603ULL;
-	for (size_t i = 0; i < k.len; i++)
-		h = (h ^ (unsigned char)k.ptr[i]) * 1099511628211ULL;
-	h = (h ^ 0xff) * 1099511628211ULL;
-	for (size_t i = 0; i < v.len; i++)
-		h = (h ^ (unsigned char)v.ptr[i]) * 1099511628211ULL;
-	return h;
+	uint64_t h = km_fnv_sep(km_fnv(name ? 7 : KM_FNV_INIT, k.ptr, k.len), 0xff);
+	return km_fnv(h, v.ptr, v.len);
 }
 
 static struct dp_bucket *bucket(struct dp_index *x, struct km_str k, struct km_str v, bool name, bool create)
@@ -186,8 +183,9 @@ static const size_t *candidates(struct dp_index *x, const struct km_json *spec, 
 	return b ? b->idx : NULL;
 }
 
-static void resolve_endpoints(struct cp_xds_mesh *m, struct dp_index *x, struct cp_xds_service *s,
-			      struct cp_xds_port *p)
+/* Resolves the endpoints of one service port and folds them into <fp>. */
+static uint64_t resolve_endpoints(struct cp_xds_mesh *m, struct dp_index *x, struct cp_xds_service *s,
+				  struct cp_xds_port *p, uint64_t fp)
 {
 	size_t nc;
 	const size_t *cand = candidates(x, s->spec, &nc);
@@ -211,20 +209,302 @@ static void resolve_endpoints(struct cp_xds_mesh *m, struct dp_index *x, struct 
 		if (!e->zone.len)
 			e->zone = km_str_c(m->zone);
 		e->healthy = inbound_healthy(in);
+		fp = km_fnv_sep(km_fnv(fp, e->address.ptr, e->address.len), '|');
+		fp = km_fnv(fp, &e->port, sizeof(e->port));
+		fp = km_fnv_sep(km_fnv(fp, e->zone.ptr, e->zone.len), '|');
+		fp = km_fnv(fp, &e->healthy, sizeof(e->healthy));
+		fp = km_fnv(fp, &dp->labels_fp, sizeof(dp->labels_fp));
+	}
+	return fp;
+}
+
+/* ---- the cache of parsed Dataplanes and MeshServices ---- */
+
+struct cp_xds_cached {
+	unsigned refs;       /* the cache's own, plus one per context holding it */
+	struct km_arena *a;  /* everything below */
+	struct km_resource res;
+	struct km_json *spec, *labels, *status;
+	uint64_t fp;         /* Dataplane: store identity; MeshService: content */
+	uint64_t labels_fp;
+};
+
+struct cache_set {
+	struct cp_xds_cached **items; /* sorted by name */
+	size_t n, cap;
+	char **stale; /* names to re-read at the next build */
+	size_t nstale, capstale;
+	bool all;     /* re-list the whole type at the next build */
+};
+
+struct cp_xds_cache {
+	struct cache_set dps, svcs;
+};
+
+static void entry_unref(struct cp_xds_cached *e)
+{
+	if (e && --e->refs == 0) {
+		km_arena_free(e->a);
+		free(e);
 	}
 }
 
-static void load_service(struct cp_xds_mesh *m, struct dp_index *x, const struct km_resource *r,
+static struct km_str dup_str(struct km_arena *a, struct km_str s)
+{
+	return s.len ? (struct km_str){km_arena_strndup(a, s.ptr, s.len), s.len} : KM_STR("");
+}
+
+static uint64_t text_fp(uint64_t h, struct km_str s)
+{
+	return km_fnv_sep(km_fnv(h, s.ptr, s.len), '|');
+}
+
+static uint64_t json_fp(uint64_t h, struct km_buf *tmp, const struct km_json *v)
+{
+	km_buf_reset(tmp);
+	if (v)
+		km_json_write(tmp, v, 0, 0);
+	return text_fp(h, (struct km_str){tmp->data, tmp->len});
+}
+
+static struct cp_xds_cached *entry_new(const struct km_resource *r, bool service)
+{
+	struct cp_xds_cached *e = km_calloc(1, sizeof(*e));
+	e->refs = 1;
+	e->a = km_arena_new(service ? 2048 : 4096);
+	e->res = *r;
+	e->res.mesh = dup_str(e->a, r->mesh);
+	e->res.name = dup_str(e->a, r->name);
+	e->res.labels = dup_str(e->a, r->labels);
+	e->res.spec = dup_str(e->a, r->spec);
+	e->res.status = dup_str(e->a, r->status);
+	e->res.owner_type = dup_str(e->a, r->owner_type);
+	e->res.owner_mesh = dup_str(e->a, r->owner_mesh);
+	e->res.owner_name = dup_str(e->a, r->owner_name);
+	e->spec = parse(e->a, e->res.spec);
+	e->labels = parse(e->a, e->res.labels);
+	if (!e->labels)
+		e->labels = km_json_object(e->a);
+	e->labels_fp = text_fp(KM_FNV_INIT, e->res.labels);
+	if (!service) {
+		/* every store write bumps the version: no need to hash the content */
+		uint64_t h = km_fnv(KM_FNV_INIT, &r->version, sizeof(r->version));
+		h = km_fnv(h, &r->ctime, sizeof(r->ctime));
+		e->fp = km_fnv(h, &r->mtime, sizeof(r->mtime));
+		return e;
+	}
+	e->status = parse(e->a, e->res.status);
+	struct km_buf tmp = KM_BUF_INIT;
+	uint64_t h = text_fp(KM_FNV_INIT, e->res.name);
+	h = km_fnv(h, &e->labels_fp, sizeof(e->labels_fp));
+	h = json_fp(h, &tmp, e->spec);
+	/* the status minus dataplaneProxies (connected/healthy counts the
+	 * workload generator rewrites; no generator reads them) */
+	for (size_t k = 0; e->status && e->status->kind == KM_JSON_OBJECT && k < e->status->len; k++) {
+		if (km_str_eqc(e->status->members[k].key, "dataplaneProxies"))
+			continue;
+		h = text_fp(h, e->status->members[k].key);
+		h = json_fp(h, &tmp, e->status->members[k].val);
+	}
+	km_buf_fini(&tmp);
+	e->fp = h;
+	return e;
+}
+
+static bool same_record(const struct cp_xds_cached *e, const struct km_resource *r)
+{
+	return e->res.version == r->version && e->res.ctime == r->ctime && e->res.mtime == r->mtime;
+}
+
+/* The entry named <name>, or NULL; *at is where it is or would go. */
+static struct cp_xds_cached *set_find(const struct cache_set *set, struct km_str name, size_t *at)
+{
+	size_t lo = 0, hi = set->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = km_str_cmp(set->items[mid]->res.name, name);
+		if (c == 0) {
+			*at = mid;
+			return set->items[mid];
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*at = lo;
+	return NULL;
+}
+
+static void stale_clear(struct cache_set *set)
+{
+	for (size_t i = 0; i < set->nstale; i++)
+		free(set->stale[i]);
+	set->nstale = 0;
+}
+
+static int by_name(const void *x, const void *y)
+{
+	const struct cp_xds_cached *a = *(struct cp_xds_cached *const *)x, *b = *(struct cp_xds_cached *const *)y;
+	return km_str_cmp(a->res.name, b->res.name);
+}
+
+static int relist(struct cp_runtime *rt, struct km_arena *tmp, struct km_str mesh, const struct km_rtype *t,
+		  struct cache_set *set, bool service)
+{
+	struct cp_list_opts o = {.mesh = mesh};
+	struct cp_list_result l;
+	if (cp_store_list(rt->store, tmp, t, &o, &l))
+		return -1;
+	struct cp_xds_cached **items = km_calloc(l.len + 1, sizeof(*items));
+	for (size_t i = 0; i < l.len; i++) {
+		size_t at;
+		struct cp_xds_cached *e = set_find(set, l.items[i].name, &at);
+		if (e && same_record(e, &l.items[i])) {
+			e->refs++;
+			items[i] = e;
+		} else {
+			items[i] = entry_new(&l.items[i], service);
+		}
+	}
+	qsort(items, l.len, sizeof(*items), by_name); /* PostgreSQL's collation may order otherwise */
+	for (size_t i = 0; i < set->n; i++)
+		entry_unref(set->items[i]);
+	free(set->items);
+	set->items = items;
+	set->n = set->cap = l.len;
+	set->all = false;
+	stale_clear(set);
+	return 0;
+}
+
+/* Brings one type of the cache up to date with the store. */
+static int cache_sync(struct cp_runtime *rt, struct km_arena *tmp, struct km_str mesh, const struct km_rtype *t,
+		      struct cache_set *set, bool service)
+{
+	if (set->all)
+		return relist(rt, tmp, mesh, t, set, service);
+	for (size_t i = 0; i < set->nstale; i++) {
+		struct km_str name = km_str_c(set->stale[i]);
+		struct km_resource r;
+		int rc = cp_store_get(rt->store, tmp, t, mesh, name, &r);
+		size_t at;
+		struct cp_xds_cached *e = set_find(set, name, &at);
+		if (rc == -KM_E_NOT_FOUND) {
+			if (e) {
+				memmove(&set->items[at], &set->items[at + 1], (set->n - at - 1) * sizeof(*set->items));
+				set->n--;
+				entry_unref(e);
+			}
+			continue;
+		}
+		if (rc) {
+			set->all = true; /* the store failed: start over next time */
+			stale_clear(set);
+			return -1;
+		}
+		if (e && same_record(e, &r))
+			continue;
+		struct cp_xds_cached *ne = entry_new(&r, service);
+		if (e) {
+			set->items[at] = ne;
+			entry_unref(e);
+			continue;
+		}
+		if (set->n == set->cap) {
+			set->cap = set->cap ? set->cap * 2 : 64;
+			set->items = km_realloc(set->items, set->cap * sizeof(*set->items));
+		}
+		memmove(&set->items[at + 1], &set->items[at], (set->n - at) * sizeof(*set->items));
+		set->items[at] = ne;
+		set->n++;
+	}
+	stale_clear(set);
+	return 0;
+}
+
+struct cp_xds_cache *cp_xds_cache_new(void)
+{
+	struct cp_xds_cache *c = km_calloc(1, sizeof(*c));
+	c->dps.all = c->svcs.all = true;
+	return c;
+}
+
+static void set_fini(struct cache_set *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		entry_unref(set->items[i]);
+	stale_clear(set);
+	free(set->items);
+	free(set->stale);
+}
+
+void cp_xds_cache_free(struct cp_xds_cache *c)
+{
+	if (!c)
+		return;
+	set_fini(&c->dps);
+	set_fini(&c->svcs);
+	free(c);
+}
+
+static void set_stale(struct cache_set *set, struct km_str name)
+{
+	if (set->all)
+		return;
+	/* a burst of changes (a mass registration) re-lists once instead of
+	 * queueing a read per name; this also bounds the queue of a mesh
+	 * whose context nobody builds */
+	if (set->nstale >= 256 && set->nstale >= set->n / 2) {
+		set->all = true;
+		stale_clear(set);
+		return;
+	}
+	if (set->nstale == set->capstale) {
+		set->capstale = set->capstale ? set->capstale * 2 : 16;
+		set->stale = km_realloc(set->stale, set->capstale * sizeof(*set->stale));
+	}
+	set->stale[set->nstale++] = km_strndup(name.ptr, name.len);
+}
+
+void cp_xds_cache_stale(struct cp_xds_cache *c, const struct km_rtype *t, struct km_str name)
+{
+	if (!c || !t)
+		return;
+	if (strcmp(t->name, "Dataplane") == 0)
+		set_stale(&c->dps, name);
+	else if (strcmp(t->name, "MeshService") == 0)
+		set_stale(&c->svcs, name);
+}
+
+void cp_xds_cache_reset(struct cp_xds_cache *c)
+{
+	if (!c)
+		return;
+	c->dps.all = c->svcs.all = true;
+	stale_clear(&c->dps);
+	stale_clear(&c->svcs);
+}
+
+size_t cp_xds_cache_len(const struct cp_xds_cache *c)
+{
+	return c ? c->dps.n + c->svcs.n : 0;
+}
+
+/* ---- building a context ---- */
+
+static void load_service(struct cp_xds_mesh *m, struct dp_index *x, const struct cp_xds_cached *e,
 			 struct cp_xds_service *s)
 {
-	s->store_name = r->name;
-	s->labels = parse(m->a, r->labels);
-	s->spec = parse(m->a, r->spec);
-	s->status = parse(m->a, r->status);
+	s->store_name = e->res.name;
+	s->labels = e->labels;
+	s->spec = e->spec;
+	s->status = e->status;
 	struct km_str display = km_json_get_string(s->labels, "kuma.io/display-name");
-	s->name = display.len ? display : r->name;
+	s->name = display.len ? display : e->res.name;
 	s->zone = km_json_get_string(s->labels, "kuma.io/zone");
 	s->ns = km_json_get_string(s->labels, "k8s.kuma.io/namespace");
+	uint64_t fp = e->fp;
 	struct km_json *ports = km_json_get(s->spec, "ports");
 	size_t n = ports && ports->kind == KM_JSON_ARRAY ? ports->len : 0;
 	s->ports = km_arena_alloc(m->a, (n + 1) * sizeof(*s->ports));
@@ -238,8 +518,10 @@ static void load_service(struct cp_xds_mesh *m, struct dp_index *x, const struct
 		if (!p->app_protocol.len)
 			p->app_protocol = KM_STR("tcp");
 		p->target_port = km_json_get(pj, "targetPort");
-		resolve_endpoints(m, x, s, p);
+		fp = km_fnv_sep(fp, '#');
+		fp = resolve_endpoints(m, x, s, p, fp);
 	}
+	s->fp = fp;
 }
 
 static struct km_json *internal_cidrs(struct km_arena *a, const struct cp_config *cfg)
@@ -282,7 +564,25 @@ static int load_policies(struct cp_runtime *rt, struct cp_xds_mesh *m)
 	return 0;
 }
 
-struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh)
+/* What every proxy of the mesh depends on besides its Dataplane and the
+ * services it reaches. */
+static uint64_t rest_fp(const struct cp_xds_mesh *m, struct km_str mesh_labels)
+{
+	struct km_buf tmp = KM_BUF_INIT;
+	uint64_t h = json_fp(KM_FNV_INIT, &tmp, m->internal_cidrs);
+	h = text_fp(h, mesh_labels);
+	for (size_t i = 0; i < m->npolicies; i++) {
+		const struct cp_policy *p = &m->policies[i];
+		h = text_fp(h, km_str_c(p->type ? p->type->name : ""));
+		h = text_fp(h, p->name);
+		h = json_fp(h, &tmp, p->labels);
+		h = json_fp(h, &tmp, p->spec);
+	}
+	km_buf_fini(&tmp);
+	return km_fnv(h, &m->npolicies, sizeof(m->npolicies));
+}
+
+struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh, struct cp_xds_cache *cache)
 {
 	static uint64_t generation;
 	struct km_arena *a = km_arena_new(64 * 1024);
@@ -291,53 +591,85 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh)
 		km_arena_free(a);
 		return NULL;
 	}
+	struct cp_xds_cache *own = cache ? NULL : cp_xds_cache_new();
+	if (own)
+		cache = own;
 	struct cp_xds_mesh *m = km_arena_alloc(a, sizeof(*m));
 	m->a = a;
 	m->name = mr.name;
 	m->zone = rt->zone ? rt->zone : "";
 	m->generation = ++generation;
 	m->internal_cidrs = internal_cidrs(a, rt->cfg);
-	struct cp_list_opts o = {.mesh = mesh};
-	struct cp_list_result dps, svcs;
-	if (cp_store_list(rt->store, a, km_rtype_by_name(KM_STR("Dataplane")), &o, &dps) ||
-	    cp_store_list(rt->store, a, km_rtype_by_name(KM_STR("MeshService")), &o, &svcs)) {
+	struct km_arena *tmp = km_arena_new(64 * 1024);
+	if (cache_sync(rt, tmp, mesh, km_rtype_by_name(KM_STR("Dataplane")), &cache->dps, false) ||
+	    cache_sync(rt, tmp, mesh, km_rtype_by_name(KM_STR("MeshService")), &cache->svcs, true)) {
+		km_arena_free(tmp);
+		cp_xds_cache_free(own);
 		km_arena_free(a);
 		return NULL;
 	}
-	m->dataplanes = km_arena_alloc(a, (dps.len + 1) * sizeof(*m->dataplanes));
-	for (size_t i = 0; i < dps.len; i++) {
+	km_arena_free(tmp);
+	m->held = km_calloc(cache->dps.n + cache->svcs.n + 1, sizeof(*m->held));
+	m->dataplanes = km_arena_alloc(a, (cache->dps.n + 1) * sizeof(*m->dataplanes));
+	for (size_t i = 0; i < cache->dps.n; i++) {
+		struct cp_xds_cached *e = cache->dps.items[i];
+		e->refs++;
+		m->held[m->nheld++] = e;
 		struct cp_xds_dataplane *d = &m->dataplanes[m->ndataplanes++];
-		d->res = dps.items[i];
-		d->spec = parse(a, d->res.spec);
-		d->labels = parse(a, d->res.labels);
-		if (!d->labels)
-			d->labels = km_json_object(a);
+		d->res = e->res;
+		d->spec = e->spec;
+		d->labels = e->labels;
+		d->fp = e->fp;
+		d->labels_fp = e->labels_fp;
 	}
-	m->services = km_arena_alloc(a, (svcs.len + 1) * sizeof(*m->services));
+	m->services = km_arena_alloc(a, (cache->svcs.n + 1) * sizeof(*m->services));
 	struct km_arena *ta = km_arena_new(64 * 1024);
 	struct dp_index x;
 	index_build(ta, m, &x);
-	for (size_t i = 0; i < svcs.len; i++)
-		load_service(m, &x, &svcs.items[i], &m->services[m->nservices++]);
+	for (size_t i = 0; i < cache->svcs.n; i++) {
+		struct cp_xds_cached *e = cache->svcs.items[i];
+		e->refs++;
+		m->held[m->nheld++] = e;
+		load_service(m, &x, e, &m->services[m->nservices++]);
+	}
 	km_arena_free(ta);
+	cp_xds_cache_free(own);
+	m->sorted = true;
 	m->mesh_labels = parse(a, mr.labels);
 	if (!m->mesh_labels)
 		m->mesh_labels = km_json_object(a);
 	if (load_policies(rt, m)) {
-		km_arena_free(a);
+		cp_xds_mesh_free(m);
 		return NULL;
 	}
+	m->fp_rest = rest_fp(m, mr.labels);
 	return m;
 }
 
 void cp_xds_mesh_free(struct cp_xds_mesh *m)
 {
-	if (m)
-		km_arena_free(m->a);
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->nheld; i++)
+		entry_unref(m->held[i]);
+	free(m->held);
+	km_arena_free(m->a);
 }
 
 const struct cp_xds_service *cp_xds_mesh_service(const struct cp_xds_mesh *m, struct km_str name)
 {
+	size_t lo = 0, hi = m->sorted ? m->nservices : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = km_str_cmp(m->services[mid].store_name, name);
+		if (c == 0)
+			return &m->services[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* by display name (kuma.io/display-name), or an unsorted context */
 	for (size_t i = 0; i < m->nservices; i++)
 		if (km_str_eq(m->services[i].store_name, name) || km_str_eq(m->services[i].name, name))
 			return &m->services[i];
@@ -346,9 +678,23 @@ const struct cp_xds_service *cp_xds_mesh_service(const struct cp_xds_mesh *m, st
 
 const struct cp_xds_dataplane *cp_xds_mesh_dataplane(const struct cp_xds_mesh *m, struct km_str name)
 {
-	for (size_t i = 0; i < m->ndataplanes; i++)
-		if (km_str_eq(m->dataplanes[i].res.name, name))
-			return &m->dataplanes[i];
+	if (!m->sorted) {
+		for (size_t i = 0; i < m->ndataplanes; i++)
+			if (km_str_eq(m->dataplanes[i].res.name, name))
+				return &m->dataplanes[i];
+		return NULL;
+	}
+	size_t lo = 0, hi = m->ndataplanes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = km_str_cmp(m->dataplanes[mid].res.name, name);
+		if (c == 0)
+			return &m->dataplanes[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -358,6 +704,33 @@ const char *cp_xds_service_kri(struct km_arena *a, const struct cp_xds_mesh *m,
 	return km_arena_printf(a, "kri_msvc_%.*s_%.*s_%.*s_%.*s_%.*s", KM_STR_FMT(m->name),
 			       KM_STR_FMT(s->zone), KM_STR_FMT(s->ns), KM_STR_FMT(s->name),
 			       KM_STR_FMT(p->section));
+}
+
+const struct cp_xds_port *cp_xds_mesh_port_by_kri(struct km_arena *a, const struct cp_xds_mesh *m,
+						 struct km_str kri)
+{
+	if (kri.len < 9 || memcmp(kri.ptr, "kri_msvc_", 9) != 0)
+		return NULL;
+	/* ..._<name>_<section>: names and sections are DNS labels (no '_'), so
+	 * the service is found by name; a mismatch falls back to every port */
+	size_t last = kri.len;
+	while (last > 9 && kri.ptr[last - 1] != '_')
+		last--;
+	size_t prev = last > 10 ? last - 1 : last;
+	while (prev > 9 && kri.ptr[prev - 1] != '_')
+		prev--;
+	if (last > prev + 1) {
+		const struct cp_xds_service *s =
+			cp_xds_mesh_service(m, (struct km_str){kri.ptr + prev, last - 1 - prev});
+		for (size_t k = 0; s && k < s->nports; k++)
+			if (km_str_eqc(kri, cp_xds_service_kri(a, m, s, &s->ports[k])))
+				return &s->ports[k];
+	}
+	for (size_t i = 0; i < m->nservices; i++)
+		for (size_t k = 0; k < m->services[i].nports; k++)
+			if (km_str_eqc(kri, cp_xds_service_kri(a, m, &m->services[i], &m->services[i].ports[k])))
+				return &m->services[i].ports[k];
+	return NULL;
 }
 
 static uint32_t meta_u32(const struct km_json *md, const char *key)

@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The data model xDS generation reads: a mesh context (every MeshService of a
- * mesh with its ports and resolved endpoints, every Dataplane) built from the
- * store into one arena, immutable once built, and the proxy view of one
- * Dataplane. A new context is built when a write in the mesh changes what
- * it holds; generation never touches the store. */
+ * mesh with its ports and resolved endpoints, every Dataplane, every policy),
+ * immutable once built, and the proxy view of one Dataplane. A new context
+ * is built when a write in the mesh changes what it holds; generation never
+ * touches the store.
+ *
+ * Dataplanes and MeshServices come parsed from a cache (struct
+ * cp_xds_cache) that lives across builds: a change event marks one name
+ * stale, the next build re-reads that record alone, and every other entry
+ * is shared (reference counted) between the old and the new context. So a
+ * rebuild after one write costs a few pointer copies per Dataplane, not a
+ * store listing and a JSON parse of every record. */
 #ifndef CP_XDS_CONTEXT_H
 #define CP_XDS_CONTEXT_H
 
@@ -31,6 +38,7 @@ struct cp_xds_port {
 };
 
 struct cp_xds_service {
+	uint64_t fp;              /* fingerprint of everything below (ports and endpoints included) */
 	struct km_str name;       /* display name */
 	struct km_str store_name; /* name in the store */
 	struct km_str zone;
@@ -46,9 +54,12 @@ struct cp_xds_dataplane {
 	struct km_resource res;
 	struct km_json *spec;
 	struct km_json *labels;
+	uint64_t fp;        /* changes with every store write of the Dataplane */
+	uint64_t labels_fp; /* of its labels alone */
 };
 
 struct cp_policy; /* cp/policy/policy.h */
+struct cp_xds_cached; /* a cache entry (context.c) */
 
 struct cp_xds_mesh {
 	struct km_arena *a;
@@ -65,17 +76,38 @@ struct cp_xds_mesh {
 	 * MeshExternalServices and MeshMultiZoneServices (cp/policy/policy.h) */
 	struct cp_policy *policies;
 	size_t npolicies;
+	uint64_t fp_rest;  /* fingerprint of what every proxy depends on: policies, Mesh labels, CIDRs */
+	bool sorted;       /* dataplanes and services are sorted by store name (binary search) */
+	struct cp_xds_cached **held; /* cache entries this context references */
+	size_t nheld;
 };
 
-/* Builds the context of <mesh>; the caller frees it with cp_xds_mesh_free.
- * Returns NULL when the mesh does not exist. */
-struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh);
+/* Parsed Dataplanes and MeshServices of one mesh, kept across builds. */
+struct cp_xds_cache;
+struct cp_xds_cache *cp_xds_cache_new(void);
+void cp_xds_cache_free(struct cp_xds_cache *c);
+/* The record <name> of type <t> changed (or was deleted): the next build
+ * re-reads it. Types other than Dataplane and MeshService are ignored. */
+void cp_xds_cache_stale(struct cp_xds_cache *c, const struct km_rtype *t, struct km_str name);
+/* Everything may have changed (a resync): the next build lists the store. */
+void cp_xds_cache_reset(struct cp_xds_cache *c);
+/* Entries held (for memory accounting and tests). */
+size_t cp_xds_cache_len(const struct cp_xds_cache *c);
+
+/* Builds the context of <mesh> through <cache> (NULL: a throwaway one);
+ * the caller frees it with cp_xds_mesh_free. Returns NULL when the mesh
+ * does not exist or the store failed. */
+struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh, struct cp_xds_cache *cache);
 void cp_xds_mesh_free(struct cp_xds_mesh *m);
 const struct cp_xds_service *cp_xds_mesh_service(const struct cp_xds_mesh *m, struct km_str name);
 const struct cp_xds_dataplane *cp_xds_mesh_dataplane(const struct cp_xds_mesh *m, struct km_str name);
 /* kri_msvc_<mesh>_<zone>_<ns>_<name>_<section> in <a>. */
 const char *cp_xds_service_kri(struct km_arena *a, const struct cp_xds_mesh *m,
 			       const struct cp_xds_service *s, const struct cp_xds_port *p);
+
+/* The service port whose kri (above) is <kri>, or NULL. */
+const struct cp_xds_port *cp_xds_mesh_port_by_kri(struct km_arena *a, const struct cp_xds_mesh *m,
+						 struct km_str kri);
 
 /* What the proxy told us about itself (node metadata / DataplaneInsight). */
 /* The proxy's workload identity (cp/pki), when a MeshIdentity applies. */

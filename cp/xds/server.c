@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "codec/jsonf.h"
@@ -72,6 +73,8 @@ struct ads_stream {
 	char *kuma_dp_version, *envoy_version;
 	char id[40];
 	bool registered; /* we created the Dataplane from kuma-dp's dataplane.resource */
+	bool first_gen;  /* connected while the context was stale: the next pass generates */
+	bool proxyless;  /* its metadata says "proxyless": it gets every service */
 	int64_t connect_time;
 	struct snapshot snap;
 	struct type_state ts[CP_XDS_NTYPES];
@@ -84,29 +87,20 @@ struct ads_stream {
 	struct ads_stream *next;
 };
 
-/* Fingerprints of a mesh context, to regenerate only the proxies a change
- * can affect: a proxy's config reads its own Dataplane, the MeshServices its
- * outbounds name (their spec, status and endpoints) and the rest of the
- * mesh (policies, Mesh labels, CIDRs), which affects everyone. */
-struct named_fp {
-	char *name;
-	uint64_t fp;
-};
-
-struct mesh_fps {
-	uint64_t rest;
-	struct named_fp *svcs, *dps;
-	size_t nsvcs, ndps;
-};
-
+/* One mesh's contexts. To regenerate only the proxies a change can affect,
+ * the context the last pass compared (`base`) stays alive until the next
+ * pass has compared the current one with it: a proxy's config reads its own
+ * Dataplane, the MeshServices its outbounds name (their spec, status and
+ * endpoints) and the rest of the mesh (policies, Mesh labels, CIDRs), each
+ * fingerprinted in the context (context.h). */
 struct mesh_entry {
 	char *name;
-	struct cp_xds_mesh *ctx;
+	struct cp_xds_cache *cache; /* parsed Dataplanes and MeshServices, across builds */
+	struct cp_xds_mesh *ctx;  /* current, or stale when dirty */
+	struct cp_xds_mesh *base; /* what on_recompute compared last (may equal ctx) */
 	bool dirty;   /* the context is stale: rebuild before the next use */
 	bool pending; /* proxies may need regeneration (on_recompute) */
 	bool all;     /* a change outside the context (identity, trust, secret...): regenerate every proxy */
-	struct mesh_fps fps; /* of ctx, once on_recompute has compared it */
-	bool have_fps;
 	struct mesh_entry *next;
 };
 
@@ -132,12 +126,7 @@ struct cp_xds_server {
 
 static void fnv_hex(const uint8_t *p, size_t n, char out[17])
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 1099511628211ULL;
-	}
-	snprintf(out, 17, "%016llx", (unsigned long long)h);
+	snprintf(out, 17, "%016llx", (unsigned long long)km_fnv(KM_FNV_INIT, p, n));
 }
 
 static struct mesh_entry *mesh_entry(struct cp_xds_server *s, const char *mesh)
@@ -147,6 +136,7 @@ static struct mesh_entry *mesh_entry(struct cp_xds_server *s, const char *mesh)
 			return m;
 	struct mesh_entry *m = km_calloc(1, sizeof(*m));
 	m->name = km_strdup(mesh);
+	m->cache = cp_xds_cache_new();
 	m->dirty = true;
 	m->next = s->meshes;
 	s->meshes = m;
@@ -157,8 +147,9 @@ static const struct cp_xds_mesh *mesh_ctx(struct cp_xds_server *s, const char *m
 {
 	struct mesh_entry *m = mesh_entry(s, mesh);
 	if (m->dirty || !m->ctx) {
-		cp_xds_mesh_free(m->ctx);
-		m->ctx = cp_xds_mesh_build(s->rt, km_str_c(mesh));
+		if (m->ctx != m->base)
+			cp_xds_mesh_free(m->ctx);
+		m->ctx = cp_xds_mesh_build(s->rt, km_str_c(mesh), m->cache);
 		m->dirty = false;
 	}
 	return m->ctx;
@@ -210,7 +201,6 @@ static int build_snapshot(struct ads_stream *st, struct snapshot *out)
 	const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(m, km_str_c(st->name));
 	if (!dp)
 		return -KM_E_NOT_FOUND;
-	out->a = km_arena_new(16384);
 	struct km_arena *tmp = km_arena_new(16384);
 	struct cp_xds_metadata md;
 	struct km_json *mj = NULL;
@@ -231,16 +221,19 @@ static int build_snapshot(struct ads_stream *st, struct snapshot *out)
 		km_warn("xds", "cannot issue the proxy's certificate, keeping its configuration proxy=%s.%s error=%s",
 			st->mesh, st->name, leaf.error ? leaf.error : km_strerror(irc));
 		km_arena_free(tmp);
-		km_arena_free(out->a);
-		out->a = NULL;
 		return irc;
 	}
 	struct cp_xds_resources res;
 	cp_xds_generate(tmp, m, dp, &md, &res);
+	/* encode into the scratch arena, then copy into one block of the exact
+	 * size: the snapshot stays for the life of the stream */
 	struct km_buf bytes = KM_BUF_INIT, err = KM_BUF_INIT;
+	struct snap_res *enc[CP_XDS_NTYPES];
+	size_t total = 0;
 	for (int t = 0; t < CP_XDS_NTYPES; t++) {
 		struct km_json *objs = res.by_type[t];
-		out->res[t] = km_arena_alloc(out->a, (objs->len + 1) * sizeof(struct snap_res));
+		enc[t] = km_arena_alloc(tmp, (objs->len + 1) * sizeof(struct snap_res));
+		total += (objs->len + 1) * sizeof(struct snap_res) + 16;
 		for (size_t i = 0; i < objs->len; i++) {
 			km_buf_reset(&bytes);
 			km_buf_reset(&err);
@@ -249,13 +242,26 @@ static int build_snapshot(struct ads_stream *st, struct snapshot *out)
 					 st->name, KM_STR_FMT(objs->members[i].key), km_buf_cstr(&err));
 				continue;
 			}
-			struct snap_res *r = &out->res[t][out->n[t]++];
-			r->name = km_arena_strndup(out->a, objs->members[i].key.ptr, objs->members[i].key.len);
-			uint8_t *b = km_arena_alloc(out->a, bytes.len + 1);
+			struct snap_res *r = &enc[t][out->n[t]++];
+			r->name = km_arena_strndup(tmp, objs->members[i].key.ptr, objs->members[i].key.len);
+			uint8_t *b = km_arena_alloc(tmp, bytes.len + 1);
 			memcpy(b, bytes.data, bytes.len);
 			r->bytes = b;
 			r->len = bytes.len;
 			fnv_hex(b, bytes.len, r->version);
+			total += ((objs->members[i].key.len + 1 + 15) & ~(size_t)15) + ((bytes.len + 1 + 15) & ~(size_t)15);
+		}
+	}
+	out->a = km_arena_new(total + 64);
+	for (int t = 0; t < CP_XDS_NTYPES; t++) {
+		out->res[t] = km_arena_alloc(out->a, (out->n[t] + 1) * sizeof(struct snap_res));
+		for (size_t i = 0; i < out->n[t]; i++) {
+			struct snap_res *r = &out->res[t][i];
+			*r = enc[t][i];
+			r->name = km_arena_strdup(out->a, enc[t][i].name);
+			uint8_t *b = km_arena_alloc(out->a, enc[t][i].len + 1);
+			memcpy(b, enc[t][i].bytes, enc[t][i].len);
+			r->bytes = b;
 		}
 	}
 	km_buf_fini(&bytes);
@@ -510,6 +516,7 @@ static void regenerate(struct ads_stream *st)
 {
 	if (!st->ready || st->closed)
 		return;
+	st->first_gen = false;
 	struct snapshot next;
 	int rc = build_snapshot(st, &next);
 	st->srv->stats.regenerations++;
@@ -765,6 +772,7 @@ static int handshake(struct ads_stream *st, const Envoy__Config__Core__V3__Node 
 		struct km_buf b = KM_BUF_INIT;
 		km_json_write(&b, md, 0, 0);
 		st->metadata = km_buf_steal(&b);
+		st->proxyless = strstr(st->metadata, "\"proxyless\"") != NULL;
 		struct km_json *ver = km_json_get(md, "version");
 		struct km_str kdp = km_json_get_string(km_json_get(ver, "kumaDp"), "version");
 		struct km_str env = km_json_get_string(km_json_get(ver, "envoy"), "version");
@@ -813,7 +821,15 @@ static int handshake(struct ads_stream *st, const Envoy__Config__Core__V3__Node 
 	km_info("xds", "proxy connected proxy=%s protocol=%s peer=%s", node->id, st->delta ? "delta" : "sotw",
 		cp_grpc_peer(st->gs));
 	write_insight(st, false);
-	regenerate(st);
+	/* While the mesh's context is stale (the registration above made it
+	 * so, or other writes did), the next recompute pass generates for this
+	 * proxy along with every other change of the same loop turn: a burst
+	 * of connections costs one context rebuild, not one each. */
+	struct mesh_entry *me = mesh_entry(st->srv, st->mesh);
+	if (me->dirty && me->pending && st->srv->recompute.armed)
+		st->first_gen = true;
+	else
+		regenerate(st);
 	return 0;
 }
 
@@ -1052,127 +1068,29 @@ static void close_stream(void *ctx)
 
 /* ---- change events ---- */
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
+static bool dp_changed(const struct cp_xds_mesh *om, const struct cp_xds_mesh *nm, struct km_str name)
 {
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-static uint64_t fnv_json(uint64_t h, struct km_buf *tmp, const struct km_json *v)
-{
-	km_buf_reset(tmp);
-	if (v)
-		km_json_write(tmp, v, 0, 0);
-	h = fnv(h, tmp->data ? tmp->data : "", tmp->len);
-	return fnv(h, "|", 1);
-}
-
-static void fps_free(struct mesh_fps *f)
-{
-	for (size_t i = 0; i < f->nsvcs; i++)
-		free(f->svcs[i].name);
-	for (size_t i = 0; i < f->ndps; i++)
-		free(f->dps[i].name);
-	free(f->svcs);
-	free(f->dps);
-	memset(f, 0, sizeof(*f));
-}
-
-static void fps_compute(const struct cp_xds_mesh *m, struct mesh_fps *f)
-{
-	memset(f, 0, sizeof(*f));
-	struct km_buf tmp = KM_BUF_INIT;
-	uint64_t h = 1469598103934665603ULL;
-	h = fnv_json(h, &tmp, m->internal_cidrs);
-	h = fnv_json(h, &tmp, m->mesh_labels);
-	for (size_t i = 0; i < m->npolicies; i++) {
-		const struct cp_policy *p = &m->policies[i];
-		h = fnv(h, p->type ? p->type->name : "", p->type ? strlen(p->type->name) : 0);
-		h = fnv(h, p->name.ptr, p->name.len);
-		h = fnv_json(h, &tmp, p->labels);
-		h = fnv_json(h, &tmp, p->spec);
-	}
-	f->rest = fnv(h, &m->npolicies, sizeof(m->npolicies));
-	f->svcs = km_calloc(m->nservices + 1, sizeof(*f->svcs));
-	for (size_t i = 0; i < m->nservices; i++) {
-		const struct cp_xds_service *sv = &m->services[i];
-		uint64_t x = 1469598103934665603ULL;
-		x = fnv(x, sv->store_name.ptr, sv->store_name.len);
-		x = fnv(x, sv->zone.ptr, sv->zone.len);
-		x = fnv(x, sv->ns.ptr, sv->ns.len);
-		x = fnv_json(x, &tmp, sv->labels);
-		x = fnv_json(x, &tmp, sv->spec);
-		/* the status minus dataplaneProxies (connected/healthy counts the
-		 * workload generator rewrites; no generator reads them) */
-		if (sv->status && sv->status->kind == KM_JSON_OBJECT) {
-			for (size_t k = 0; k < sv->status->len; k++) {
-				if (km_str_eqc(sv->status->members[k].key, "dataplaneProxies"))
-					continue;
-				x = fnv(x, sv->status->members[k].key.ptr, sv->status->members[k].key.len);
-				x = fnv_json(x, &tmp, sv->status->members[k].val);
-			}
-		}
-		for (size_t k = 0; k < sv->nports; k++) {
-			const struct cp_xds_port *pt = &sv->ports[k];
-			x = fnv(x, &pt->port, sizeof(pt->port));
-			x = fnv(x, pt->app_protocol.ptr, pt->app_protocol.len);
-			x = fnv_json(x, &tmp, pt->target_port);
-			for (size_t e = 0; e < pt->nendpoints; e++) {
-				const struct cp_xds_endpoint *ep = &pt->endpoints[e];
-				x = fnv(x, ep->address.ptr, ep->address.len);
-				x = fnv(x, &ep->port, sizeof(ep->port));
-				x = fnv(x, ep->zone.ptr, ep->zone.len);
-				x = fnv(x, &ep->healthy, sizeof(ep->healthy));
-				x = fnv_json(x, &tmp, ep->labels);
-			}
-		}
-		f->svcs[f->nsvcs].name = km_strndup(sv->name.ptr, sv->name.len);
-		f->svcs[f->nsvcs++].fp = x;
-	}
-	f->dps = km_calloc(m->ndataplanes + 1, sizeof(*f->dps));
-	for (size_t i = 0; i < m->ndataplanes; i++) {
-		const struct cp_xds_dataplane *d = &m->dataplanes[i];
-		uint64_t x = 1469598103934665603ULL;
-		/* every store write bumps the version: no need to hash the content */
-		x = fnv(x, &d->res.version, sizeof(d->res.version));
-		x = fnv(x, &d->res.mtime, sizeof(d->res.mtime));
-		x = fnv(x, &d->res.ctime, sizeof(d->res.ctime));
-		f->dps[f->ndps].name = km_strndup(d->res.name.ptr, d->res.name.len);
-		f->dps[f->ndps++].fp = x;
-	}
-	km_buf_fini(&tmp);
-}
-
-static const struct named_fp *fp_find(const struct named_fp *v, size_t n, const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i].name, name) == 0)
-			return &v[i];
-	return NULL;
-}
-
-static bool fp_changed(const struct named_fp *ov, size_t on, const struct named_fp *nv, size_t nn,
-		       const char *name)
-{
-	const struct named_fp *a = fp_find(ov, on, name), *b = fp_find(nv, nn, name);
+	const struct cp_xds_dataplane *a = cp_xds_mesh_dataplane(om, name), *b = cp_xds_mesh_dataplane(nm, name);
 	return !a || !b || a->fp != b->fp;
+}
+
+static bool svc_changed(const struct cp_xds_mesh *om, const struct cp_xds_mesh *nm, struct km_str name)
+{
+	const struct cp_xds_service *a = cp_xds_mesh_service(om, name), *b = cp_xds_mesh_service(nm, name);
+	return !a != !b || (a && a->fp != b->fp);
 }
 
 /* Whether the proxy's config may differ between the old and new context:
  * its Dataplane or a MeshService its outbounds name changed. Outbounds by
  * labels or to other kinds, and proxyless clients (which get every
  * service), depend on every service. */
-static bool proxy_affected(const struct ads_stream *st, const struct cp_xds_mesh *nm, const struct mesh_fps *of,
-			   const struct mesh_fps *nf)
+static bool proxy_affected(const struct ads_stream *st, const struct cp_xds_mesh *om, const struct cp_xds_mesh *nm)
 {
-	if (fp_changed(of->dps, of->ndps, nf->dps, nf->ndps, st->name))
+	struct km_str self = km_str_c(st->name);
+	if (dp_changed(om, nm, self))
 		return true;
-	bool all_services = st->metadata && strstr(st->metadata, "\"proxyless\"") != NULL;
-	const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(nm, km_str_c(st->name));
+	bool all_services = st->proxyless;
+	const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(nm, self);
 	const struct km_json *outs = dp ? km_json_get(km_json_get(dp->spec, "networking"), "outbound") : NULL;
 	for (size_t i = 0; !all_services && outs && outs->kind == KM_JSON_ARRAY && i < outs->len; i++) {
 		const struct km_json *ref = km_json_get(outs->items[i], "backendRef");
@@ -1182,18 +1100,15 @@ static bool proxy_affected(const struct ads_stream *st, const struct cp_xds_mesh
 			all_services = true;
 			break;
 		}
-		char *n = km_strndup(name.ptr, name.len);
-		bool changed = fp_changed(of->svcs, of->nsvcs, nf->svcs, nf->nsvcs, n);
-		free(n);
-		if (changed)
+		if (svc_changed(om, nm, name))
 			return true;
 	}
 	if (!all_services)
 		return false;
-	if (of->nsvcs != nf->nsvcs)
+	if (om->nservices != nm->nservices)
 		return true;
-	for (size_t i = 0; i < nf->nsvcs; i++)
-		if (fp_changed(of->svcs, of->nsvcs, nf->svcs, nf->nsvcs, nf->svcs[i].name))
+	for (size_t i = 0; i < nm->nservices; i++)
+		if (svc_changed(om, nm, nm->services[i].store_name))
 			return true;
 	return false;
 }
@@ -1204,28 +1119,25 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 	for (struct mesh_entry *m = s->meshes; m; m = m->next) {
 		if (!m->pending)
 			continue;
-		bool all = m->all || !m->have_fps;
+		bool all = m->all || !m->base;
 		m->pending = m->all = false;
-		struct mesh_fps old = m->fps;
-		bool had = m->have_fps;
-		const struct cp_xds_mesh *nm = mesh_ctx(s, m->name); /* rebuilds when stale */
-		struct mesh_fps nf = {0};
-		if (nm)
-			fps_compute(nm, &nf);
-		if (!nm || !had || old.rest != nf.rest)
+		struct cp_xds_mesh *om = m->base;
+		struct cp_xds_mesh *nm = (struct cp_xds_mesh *)mesh_ctx(s, m->name); /* rebuilds when stale */
+		if (!nm || !om || om->fp_rest != nm->fp_rest)
 			all = true;
-		m->fps = nf;
-		m->have_fps = nm != NULL;
+		/* nm becomes the base first: should a regeneration rebuild the
+		 * context (a write from inside it), nm stays alive */
+		m->base = nm;
 		for (struct ads_stream *st = s->streams; st; st = st->next) {
 			if (!st->ready || strcmp(st->mesh, m->name) != 0)
 				continue;
-			if (all || proxy_affected(st, nm, &old, &nf))
+			if (all || st->first_gen || proxy_affected(st, om, nm))
 				regenerate(st);
 			else
 				s->stats.regenerations_skipped++;
 		}
-		if (had)
-			fps_free(&old);
+		if (om != nm && om != m->ctx)
+			cp_xds_mesh_free(om);
 	}
 }
 
@@ -1255,6 +1167,10 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 		if (hit) {
 			m->dirty = true;
 			m->pending = true;
+			if (!t || op == CP_STORE_RESYNC)
+				cp_xds_cache_reset(m->cache);
+			else
+				cp_xds_cache_stale(m->cache, t, name);
 			/* what the context holds is compared by fingerprint; anything
 			 * else (identities, trusts, secrets, zones...) reaches every proxy */
 			if (!t || op == CP_STORE_RESYNC || !fingerprinted(t))
@@ -1349,9 +1265,10 @@ void cp_xds_server_free(struct cp_xds_server *s)
 	while (s->meshes) {
 		struct mesh_entry *m = s->meshes;
 		s->meshes = m->next;
+		if (m->base != m->ctx)
+			cp_xds_mesh_free(m->base);
 		cp_xds_mesh_free(m->ctx);
-		if (m->have_fps)
-			fps_free(&m->fps);
+		cp_xds_cache_free(m->cache);
 		free(m->name);
 		free(m);
 	}

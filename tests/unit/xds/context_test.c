@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Tests for the mesh context and its cache (cp/xds/context.c) on the memory
+ * store: after any sequence of writes, with change events reaching the cache
+ * as the xDS server forwards them, a context built through the cache equals
+ * one built from scratch (Dataplanes, MeshServices, endpoints and every
+ * fingerprint); untouched records are shared between builds; fingerprints
+ * move exactly when what they cover moves. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../test.h"
+#include "base/err.h"
+#include "cp/manager.h"
+#include "cp/xds/context.h"
+
+static struct cp_config cfg;
+static struct cp_runtime rt;
+static struct cp_xds_cache *cache;
+static size_t events;
+
+static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, struct km_str mesh,
+		      struct km_str name)
+{
+	events++;
+	if (op == CP_STORE_RESYNC || !t)
+		cp_xds_cache_reset(cache);
+	else
+		cp_xds_cache_stale(cache, t, name);
+}
+
+static struct km_json *js(struct km_arena *a, const char *text)
+{
+	struct km_json *j = NULL;
+	CHECK(km_json_parse(a, text, strlen(text), &j, NULL) == 0);
+	return j;
+}
+
+static void put(struct km_arena *a, const char *type, const char *name, const char *labels, const char *spec)
+{
+	const struct km_rtype *t = km_rtype_by_name(km_str_c(type));
+	struct km_resource_doc d = {.type = t, .mesh = KM_STR("default"), .name = km_str_c(name),
+				    .labels = labels ? js(a, labels) : NULL, .spec = js(a, spec)};
+	struct km_violations v;
+	km_violations_init(&v, a);
+	struct km_resource cur;
+	int rc;
+	if (cp_store_get(rt.store, a, t, KM_STR("default"), km_str_c(name), &cur) == 0)
+		rc = cp_manager_update(&rt, a, &cur, &d, &v);
+	else
+		rc = cp_manager_create(&rt, a, &d, &v);
+	for (size_t i = 0; i < v.len; i++)
+		fprintf(stderr, "violation %s: %s\n", v.items[i].field, v.items[i].message);
+	CHECK(rc == 0);
+}
+
+static void del(const char *type, const char *name)
+{
+	CHECK(cp_store_remove(rt.store, km_rtype_by_name(km_str_c(type)), KM_STR("default"), km_str_c(name), 0) ==
+	      0);
+}
+
+static void put_dp(struct km_arena *a, const char *name, const char *svc, const char *addr, int port)
+{
+	char labels[128], spec[512];
+	snprintf(labels, sizeof(labels), "{\"app\":\"%s\"}", svc);
+	snprintf(spec, sizeof(spec),
+		 "{\"networking\":{\"address\":\"%s\",\"inbound\":[{\"port\":%d,"
+		 "\"tags\":{\"kuma.io/service\":\"%s\"}}]}}",
+		 addr, port, svc);
+	put(a, "Dataplane", name, labels, spec);
+}
+
+static void put_svc(struct km_arena *a, const char *name, int port, const char *proto)
+{
+	char spec[256];
+	snprintf(spec, sizeof(spec),
+		 "{\"selector\":{\"dataplaneLabels\":{\"matchLabels\":{\"app\":\"%s\"}}},"
+		 "\"ports\":[{\"port\":%d,\"targetPort\":%d,\"appProtocol\":\"%s\"}]}",
+		 name, port, port, proto);
+	put(a, "MeshService", name, NULL, spec);
+}
+
+/* The cached build equals a build from scratch. */
+static void check_same(const struct cp_xds_mesh *x, const struct cp_xds_mesh *y)
+{
+	CHECK(x->ndataplanes == y->ndataplanes);
+	CHECK(x->nservices == y->nservices);
+	CHECK(x->fp_rest == y->fp_rest);
+	for (size_t i = 0; i < x->ndataplanes && i < y->ndataplanes; i++) {
+		CHECK(km_str_eq(x->dataplanes[i].res.name, y->dataplanes[i].res.name));
+		CHECK(x->dataplanes[i].fp == y->dataplanes[i].fp);
+		CHECK(km_str_eq(x->dataplanes[i].res.spec, y->dataplanes[i].res.spec));
+	}
+	for (size_t i = 0; i < x->nservices && i < y->nservices; i++) {
+		const struct cp_xds_service *s = &x->services[i], *t = &y->services[i];
+		CHECK(km_str_eq(s->store_name, t->store_name));
+		CHECK(s->fp == t->fp);
+		CHECK(s->nports == t->nports);
+		for (size_t p = 0; p < s->nports && p < t->nports; p++) {
+			CHECK(s->ports[p].nendpoints == t->ports[p].nendpoints);
+			for (size_t e = 0; e < s->ports[p].nendpoints && e < t->ports[p].nendpoints; e++)
+				CHECK(km_str_eq(s->ports[p].endpoints[e].address, t->ports[p].endpoints[e].address));
+		}
+	}
+}
+
+static struct cp_xds_mesh *build_checked(void)
+{
+	struct cp_xds_mesh *c = cp_xds_mesh_build(&rt, KM_STR("default"), cache);
+	struct cp_xds_mesh *f = cp_xds_mesh_build(&rt, KM_STR("default"), NULL);
+	CHECK(c && f);
+	if (c && f)
+		check_same(c, f);
+	cp_xds_mesh_free(f);
+	return c;
+}
+
+static size_t endpoints_of(const struct cp_xds_mesh *m, const char *svc)
+{
+	const struct cp_xds_service *s = cp_xds_mesh_service(m, km_str_c(svc));
+	return s && s->nports ? s->ports[0].nendpoints : SIZE_MAX;
+}
+
+static void test_incremental(struct km_arena *a)
+{
+	put_svc(a, "web", 8080, "http");
+	put_svc(a, "db", 5432, "tcp");
+	put_dp(a, "web-1", "web", "10.0.0.1", 8080);
+	put_dp(a, "web-2", "web", "10.0.0.2", 8080);
+	put_dp(a, "db-1", "db", "10.0.1.1", 5432);
+	struct cp_xds_mesh *m1 = build_checked();
+	CHECK(m1->ndataplanes == 3);
+	CHECK(endpoints_of(m1, "web") == 2);
+	CHECK(endpoints_of(m1, "db") == 1);
+	CHECK(cp_xds_cache_len(cache) == 5);
+	/* sorted, found by binary search */
+	CHECK(cp_xds_mesh_dataplane(m1, KM_STR("web-2")) != NULL);
+	CHECK(cp_xds_mesh_dataplane(m1, KM_STR("web-3")) == NULL);
+
+	/* one Dataplane moves: only it and its service change */
+	put_dp(a, "web-2", "web", "10.0.0.22", 8080);
+	struct cp_xds_mesh *m2 = build_checked();
+	const struct cp_xds_dataplane *d1 = cp_xds_mesh_dataplane(m1, KM_STR("db-1"));
+	const struct cp_xds_dataplane *d2 = cp_xds_mesh_dataplane(m2, KM_STR("db-1"));
+	CHECK(d1->spec == d2->spec); /* shared, not re-parsed */
+	CHECK(d1->fp == d2->fp);
+	CHECK(cp_xds_mesh_dataplane(m1, KM_STR("web-2"))->fp != cp_xds_mesh_dataplane(m2, KM_STR("web-2"))->fp);
+	CHECK(cp_xds_mesh_service(m1, KM_STR("web"))->fp != cp_xds_mesh_service(m2, KM_STR("web"))->fp);
+	CHECK(cp_xds_mesh_service(m1, KM_STR("db"))->fp == cp_xds_mesh_service(m2, KM_STR("db"))->fp);
+	CHECK(m1->fp_rest == m2->fp_rest);
+	/* the old context still reads its own version */
+	CHECK(km_str_eqc(cp_xds_mesh_service(m1, KM_STR("web"))->ports[0].endpoints[1].address, "10.0.0.2"));
+	cp_xds_mesh_free(m1);
+
+	/* a deletion and an insertion in the middle of the sorted order */
+	del("Dataplane", "web-1");
+	put_dp(a, "db-0", "db", "10.0.1.0", 5432);
+	struct cp_xds_mesh *m3 = build_checked();
+	CHECK(endpoints_of(m3, "web") == 1);
+	CHECK(endpoints_of(m3, "db") == 2);
+	CHECK(cp_xds_mesh_dataplane(m3, KM_STR("web-1")) == NULL);
+	CHECK(km_str_eqc(m3->dataplanes[0].res.name, "db-0"));
+	cp_xds_mesh_free(m2);
+
+	/* a status-only rewrite of the service's proxy counts keeps its fingerprint */
+	struct km_resource cur;
+	CHECK(cp_store_get(rt.store, a, km_rtype_by_name(KM_STR("MeshService")), KM_STR("default"), KM_STR("db"),
+			   &cur) == 0);
+	cur.status = KM_STR("{\"dataplaneProxies\":{\"connected\":2,\"healthy\":2,\"total\":2}}");
+	CHECK(cp_store_update(rt.store, &cur) == 0);
+	struct cp_xds_mesh *m4 = build_checked();
+	CHECK(cp_xds_mesh_service(m3, KM_STR("db"))->fp == cp_xds_mesh_service(m4, KM_STR("db"))->fp);
+	/* ...a port change does not */
+	put_svc(a, "db", 5433, "tcp");
+	struct cp_xds_mesh *m5 = build_checked();
+	CHECK(cp_xds_mesh_service(m4, KM_STR("db"))->fp != cp_xds_mesh_service(m5, KM_STR("db"))->fp);
+	CHECK(endpoints_of(m5, "db") == 0); /* nothing listens on 5433 */
+	cp_xds_mesh_free(m3);
+	cp_xds_mesh_free(m4);
+
+	/* a policy moves the mesh-wide fingerprint only */
+	put(a, "MeshTimeout", "mt", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+	    "\"default\":{\"connectionTimeout\":\"3s\"}}]}");
+	struct cp_xds_mesh *m6 = build_checked();
+	CHECK(m6->fp_rest != m5->fp_rest);
+	CHECK(m6->npolicies == m5->npolicies + 1);
+	CHECK(cp_xds_mesh_service(m5, KM_STR("web"))->fp == cp_xds_mesh_service(m6, KM_STR("web"))->fp);
+	/* outbound resource names back to their port */
+	const struct cp_xds_service *w = cp_xds_mesh_service(m6, KM_STR("web"));
+	const char *kri = cp_xds_service_kri(a, m6, w, &w->ports[0]);
+	CHECK_STREQ(kri, "kri_msvc_default_zone-1__web_8080");
+	CHECK(cp_xds_mesh_port_by_kri(a, m6, km_str_c(kri)) == &w->ports[0]);
+	CHECK(cp_xds_mesh_port_by_kri(a, m6, KM_STR("kri_msvc_default_zone-1__nope_8080")) == NULL);
+	CHECK(cp_xds_mesh_port_by_kri(a, m6, KM_STR("kri_msvc_")) == NULL);
+	CHECK(cp_xds_mesh_port_by_kri(a, m6, KM_STR("outbound:10.0.0.1:80")) == NULL);
+	cp_xds_mesh_free(m5);
+	cp_xds_mesh_free(m6);
+}
+
+/* A burst of changes bigger than the stale queue re-lists the type. */
+static void test_burst(struct km_arena *a)
+{
+	for (int i = 0; i < 700; i++) {
+		char name[32], addr[32];
+		snprintf(name, sizeof(name), "burst-%03d", i);
+		snprintf(addr, sizeof(addr), "10.1.%d.%d", i / 200, i % 200 + 1);
+		put_dp(a, name, i % 2 ? "web" : "db", addr, i % 2 ? 8080 : 5433);
+	}
+	struct cp_xds_mesh *m = build_checked();
+	CHECK(m->ndataplanes == 703);
+	CHECK(endpoints_of(m, "web") == 351);
+	CHECK(endpoints_of(m, "db") == 350);
+	for (int i = 0; i < 700; i += 3) {
+		char name[32];
+		snprintf(name, sizeof(name), "burst-%03d", i);
+		del("Dataplane", name);
+	}
+	cp_xds_mesh_free(m);
+	m = build_checked();
+	CHECK(m->ndataplanes == 703 - 234);
+	cp_xds_mesh_free(m);
+	/* a resync makes the next build list everything again */
+	cp_xds_cache_reset(cache);
+	m = build_checked();
+	CHECK(cp_xds_cache_len(cache) == m->ndataplanes + m->nservices);
+	cp_xds_mesh_free(m);
+	/* a missing mesh builds nothing and leaves the cache usable */
+	CHECK(cp_xds_mesh_build(&rt, KM_STR("nope"), cache) == NULL);
+}
+
+int main(void)
+{
+	cp_config_init_defaults(&cfg);
+	rt.store = cp_store_memory_new();
+	rt.cfg = &cfg;
+	rt.zone = "zone-1";
+	struct km_arena *a = km_arena_new(0);
+	struct km_resource_doc mesh = {.type = km_rtype_by_name(KM_STR("Mesh")), .name = KM_STR("default"),
+				       .spec = js(a, "{}")};
+	struct km_violations v;
+	km_violations_init(&v, a);
+	CHECK(cp_manager_create(&rt, a, &mesh, &v) == 0);
+	cache = cp_xds_cache_new();
+	rt.store->on_change = on_change;
+	test_incremental(a);
+	test_burst(a);
+	CHECK(events > 700);
+	cp_xds_cache_free(cache);
+	km_arena_free(a);
+	cp_store_free(rt.store);
+	cp_config_fini(&cfg);
+	return test_summary();
+}
