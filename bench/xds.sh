@@ -7,22 +7,32 @@
 # write-to-last-ACK latency, kuma-cp CPU and generation counters for an
 # endpoint change, a change to every proxy, a Mesh-wide policy and a no-op
 # write. Last, one real kuma-dp + Envoy for their RSS. Writes
-# bench/results/xds-latest.md (raw outputs in bench/results/raw/). kuma-cp
+# bench/results/xds-latest[-postgres][-mtls].md (raw outputs in
+# bench/results/raw/). kuma-cp
 # and kuma-dp are always stopped. See docs/performance.md.
 #
-#   bench/xds.sh                         XDS_NS="100 1000 10000"
+# XDS_STORE=postgres runs kuma-cp on a PostgreSQL 15 started here (initdb as
+# the postgres user into a temporary directory, a fresh database per N).
+# XDS_MTLS=1 creates a MeshIdentity selecting every proxy before they
+# connect (each proxy's first config then carries its certificate).
+#
+#   bench/xds.sh                         XDS_NS="1000 5000 10000"
 #   XDS_NS="100" XDS_SETTLE_MS=1000 bench/xds.sh
+#   XDS_STORE=postgres XDS_MTLS=1 bench/xds.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-NS=${XDS_NS:-100 1000 10000}
+NS=${XDS_NS:-1000 5000 10000}
+STORE=${XDS_STORE:-memory}
+MTLS=${XDS_MTLS:-0}
 SETTLE=${XDS_SETTLE_MS:-2000}
-TRIGGERS=${XDS_TRIGGERS:-endpoint,endpoint-all,every,policy,noop}
+TRIGGERS=${XDS_TRIGGERS:-endpoint,endpoint-all,every,policy,policy-one,noop,identity}
 INFLIGHT=${XDS_INFLIGHT:-256}         # TLS handshakes in flight while connecting
 CONNECT_TIMEOUT=${XDS_CONNECT_TIMEOUT:-600} # seconds, per N, for every stream to be complete
 BUILD=${XDS_BUILD:-build}
 OUT=bench/results
 RAW=$OUT/raw
+SUFFIX=$([ "$STORE" = postgres ] && echo "-postgres" || true)$([ "$MTLS" = 1 ] && echo "-mtls" || true)
 mkdir -p "$RAW"
 
 say() { printf 'xds-bench: %s\n' "$*"; }
@@ -58,15 +68,35 @@ stop_pid() {
 	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
 	kill -KILL "$pid" 2>/dev/null || true
 }
+PGBIN=/usr/lib/postgresql/15/bin
+PGDIR=
+PGPORT=
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
 	stop_pid "$DP_PID"
 	stop_pid "$CP_PID"
 	[ -n "$WORK" ] && rm -rf "$WORK"
+	if [ -n "$PGDIR" ]; then
+		as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true
+		rm -rf "$PGDIR"
+	fi
 	return 0
 }
 trap cleanup EXIT
 
 port() { python3 bench/load.py free-port; }
+
+if [ "$STORE" = postgres ]; then
+	[ -x "$PGBIN/initdb" ] || die "PostgreSQL 15 not installed (run scripts/install-deps.sh)"
+	PGDIR=$(mktemp -d /tmp/kuma-xds-pg.XXXXXX)
+	chmod 755 "$PGDIR"
+	[ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
+	PGPORT=$(port)
+	as_pg "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U kuma --no-sync >/dev/null
+	as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -w -l "$PGDIR/log" \
+		-o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+	say "PostgreSQL 15 on 127.0.0.1:$PGPORT"
+fi
 
 start_cp() { # log file
 	CP_LOG=$1
@@ -74,8 +104,16 @@ start_cp() { # log file
 	API=$(port); DIAG=$(port); DPS=$(port); ICP=$(port); MADS=$(port); KDS=$(port)
 	while [ "$DIAG" = "$API" ]; do DIAG=$(port); done
 	while [ "$DPS" = "$API" ] || [ "$DPS" = "$DIAG" ]; do DPS=$(port); done
+	local store_env=(KUMA_STORE_TYPE=memory)
+	if [ "$STORE" = postgres ]; then
+		local db="xds_$RANDOM$RANDOM"
+		psql -h 127.0.0.1 -p "$PGPORT" -U kuma -d postgres -qc "CREATE DATABASE $db" >/dev/null
+		store_env=(KUMA_STORE_TYPE=postgres KUMA_STORE_POSTGRES_HOST=127.0.0.1 KUMA_STORE_POSTGRES_PORT="$PGPORT"
+			KUMA_STORE_POSTGRES_USER=kuma KUMA_STORE_POSTGRES_PASSWORD=kuma KUMA_STORE_POSTGRES_DB_NAME="$db")
+		env "${store_env[@]}" "$CP_BIN" migrate up >>"$CP_LOG.migrate" 2>&1 || die "kuma-cp migrate up failed"
+	fi
 	env $(env | sed -n 's/^\(KUMA_[A-Z0-9_]*\)=.*/-u \1/p') \
-		KUMA_STORE_TYPE=memory KUMA_ENVIRONMENT=universal \
+		"${store_env[@]}" KUMA_ENVIRONMENT=universal \
 		KUMA_API_SERVER_HTTP_PORT="$API" KUMA_API_SERVER_HTTP_INTERFACE=127.0.0.1 \
 		KUMA_API_SERVER_HTTPS_ENABLED=false KUMA_DIAGNOSTICS_SERVER_PORT="$DIAG" \
 		KUMA_DP_SERVER_PORT="$DPS" KUMA_INTER_CP_SERVER_PORT="$ICP" \
@@ -115,12 +153,13 @@ declare -A DISCONNECT
 RUN_NS=()
 for N in $NS; do
 	say "N=$N: starting kuma-cp"
-	start_cp "$RAW/xds-kuma-cp-$N.log"
+	start_cp "$RAW/xds-kuma-cp$SUFFIX-$N.log"
 	say "N=$N: xds_load (api :$API, dp-server :$DPS, diagnostics :$DIAG)"
 	set +e
 	"$LOAD_BIN" --port "$DPS" --ca "$WORK/kuma-cp.crt" -n "$N" --api "$API" --builtin "$TRIGGERS" \
 		--cp-pid "$CP_PID" --metrics "http://127.0.0.1:$DIAG/metrics" --settle "$SETTLE" \
-		--inflight "$INFLIGHT" --timeout "$CONNECT_TIMEOUT" >"$RAW/xds-load-$N.txt" 2>"$RAW/xds-load-$N.err"
+		--inflight "$INFLIGHT" --timeout "$CONNECT_TIMEOUT" $([ "$MTLS" = 1 ] && echo --mtls) \
+		>"$RAW/xds-load$SUFFIX-$N.txt" 2>"$RAW/xds-load$SUFFIX-$N.err"
 	rc=$?
 	set -e
 	# the streams closed when xds_load exited: how long kuma-cp takes to process it
@@ -136,23 +175,23 @@ for N in $NS; do
 		awk -v a="$t_disc" -v b="$(date +%s.%N)" 'BEGIN { exit !(b - a > 120) }' && break
 		sleep 0.2
 	done
-	cat "$RAW/xds-load-$N.txt"
-	tail -n 5 "$RAW/xds-load-$N.err" >&2 || true
+	cat "$RAW/xds-load$SUFFIX-$N.txt"
+	tail -n 5 "$RAW/xds-load$SUFFIX-$N.err" >&2 || true
 	cp_dead=0
 	if ! kill -0 "$CP_PID" 2>/dev/null; then
 		# a product bug, not a benchmark failure: record it and go on with the report
 		st=0
 		wait "$CP_PID" 2>/dev/null || st=$?
-		DISCONNECT[$N]="**kuma-cp crashed** (exit status $st$([ "$st" -gt 128 ] && echo ", signal $((st - 128))"); see raw/xds-kuma-cp-$N.log)"
+		DISCONNECT[$N]="**kuma-cp crashed** (exit status $st$([ "$st" -gt 128 ] && echo ", signal $((st - 128))"); see raw/xds-kuma-cp$SUFFIX-$N.log)"
 		say "N=$N: kuma-cp died (exit status $st)"
 		CP_PID=
 		cp_dead=1
 	fi
-	line=$(grep '^RESULT phase=connect ' "$RAW/xds-load-$N.txt" | sed 's/^RESULT //' || true)
+	line=$(grep '^RESULT phase=connect ' "$RAW/xds-load$SUFFIX-$N.txt" | sed 's/^RESULT //' || true)
 	[ -n "$line" ] || die "xds_load printed no connect result for N=$N (exit $rc)"
 	CONNECT[$N]=$line
 	for t in ${TRIGGERS//,/ }; do
-		PHASE[$N,$t]=$(grep "^RESULT phase=$t " "$RAW/xds-load-$N.txt" | sed 's/^RESULT //' || true)
+		PHASE[$N,$t]=$(grep "^RESULT phase=$t " "$RAW/xds-load$SUFFIX-$N.txt" | sed 's/^RESULT //' || true)
 	done
 	RUN_NS+=("$N")
 	stop_cp
@@ -161,7 +200,7 @@ for N in $NS; do
 		break
 	fi
 	if [ "$rc" != 0 ]; then
-		say "N=$N: xds_load exited $rc (see $RAW/xds-load-$N.err); not trying larger N"
+		say "N=$N: xds_load exited $rc (see $RAW/xds-load$SUFFIX-$N.err); not trying larger N"
 		break
 	fi
 done
@@ -225,7 +264,9 @@ label() {
 	endpoint) echo "endpoint change: +1 instance of a ring service (its consumers only)" ;;
 	endpoint-all) echo "endpoint change: +1 instance of svc-0 (every proxy calls it: EDS to all)" ;;
 	every) echo "change touching every proxy: svc-0 port protocol http<->tcp (CDS+LDS to all)" ;;
-	policy) echo "Mesh-wide MeshTimeout (a policy change to every proxy upstream)" ;;
+	policy) echo "Mesh-wide MeshTimeout (a policy change touching every proxy)" ;;
+	policy-one) echo "MeshTimeout for one service's proxies (targetRef Dataplane labels: 2-4 proxies)" ;;
+	identity) echo "MeshIdentity created (Bundled, autogenerated CA): a certificate to every proxy" ;;
 	noop) echo "no-op write: identical PUT of one Dataplane" ;;
 	*) echo "$1" ;;
 	esac
@@ -235,7 +276,8 @@ label() {
 	echo
 	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit: $commit (working tree may differ)"
 	echo "- machine: $(nproc) CPUs ($cpu), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "- kuma-cp: $CP_BIN (-O2, no sanitizers), memory store, dp-server authentication off; xds_load (one process, one thread) on the same 2 cores"
+	echo "- kuma-cp: $CP_BIN (-O2, no sanitizers), $STORE store$([ "$STORE" = postgres ] && echo " (PostgreSQL 15 on the same machine)"), dp-server authentication off; xds_load (one process, one thread) on the same 2 cores"
+	echo "- identities: $([ "$MTLS" = 1 ] && echo "a Bundled MeshIdentity (autogenerated ECDSA CA) selects every proxy before they connect; complete includes the proxy's certificate (SDS)" || echo "none at connect (plaintext; the identity phase creates one)")"
 	echo "- dataplanes: services of 2-4 instances (\`kuma.io/workload\`), 1 HTTP inbound, 5 outbounds by MeshService backendRef (svc-0 shared by all, then the next services on a ring), delta ADS, CDS+LDS wildcard then EDS"
 	echo "- settle: a phase ends when no response arrived for ${SETTLE} ms"
 	echo
@@ -281,6 +323,6 @@ label() {
 	fi
 	echo
 	echo "Raw outputs: bench/results/raw/xds-* (not committed)."
-} >"$OUT/xds-latest.md"
-say "wrote $OUT/xds-latest.md"
-cat "$OUT/xds-latest.md"
+} >"$OUT/xds-latest$SUFFIX.md"
+say "wrote $OUT/xds-latest$SUFFIX.md"
+cat "$OUT/xds-latest$SUFFIX.md"

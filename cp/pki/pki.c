@@ -36,6 +36,8 @@ struct ident {
 	struct cp_pki_ca *ca; /* owned; freed with the cache */
 	const char *ca_err;
 	const char *trust_domain, *td_err;
+	uint64_t key; /* cp_pki_identity_key, once per cache generation */
+	bool key_done;
 };
 
 struct mesh_cache {
@@ -475,16 +477,10 @@ static void fill(struct km_arena *a, const struct leaf *l, struct cp_pki_leaf *o
 	out->issued_now = now;
 }
 
-int cp_pki_leaf(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct km_str dp_name,
-		const struct km_json *dp_labels, struct cp_pki_leaf *out)
+/* The identity best matching <dp_labels> (upstream BestMatched: most
+ * matchLabels, then the smallest name), or NULL. */
+static struct ident *best_match(struct mesh_cache *m, const struct km_json *dp_labels)
 {
-	memset(out, 0, sizeof(*out));
-	struct mesh_cache *m = cache_get(p, mesh);
-	if (!m) {
-		out->error = "store unavailable";
-		return -KM_E_UNAVAILABLE;
-	}
-	/* upstream BestMatched: most matchLabels, then the smallest name */
 	struct ident *best = NULL;
 	size_t best_count = 0;
 	for (size_t i = 0; i < m->nids; i++) {
@@ -497,6 +493,53 @@ int cp_pki_leaf(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct
 			best_count = count;
 		}
 	}
+	return best;
+}
+
+static uint64_t json_hash(uint64_t h, const struct km_json *v)
+{
+	struct km_buf b = KM_BUF_INIT;
+	if (v)
+		km_json_write(&b, v, 0, 0);
+	h = km_fnv_sep(km_fnv(h, b.data ? b.data : "", b.len), '|');
+	km_buf_fini(&b);
+	return h;
+}
+
+uint64_t cp_pki_identity_key(struct cp_pki *p, struct km_str mesh, const struct km_json *dp_labels)
+{
+	struct mesh_cache *m = cache_get(p, mesh);
+	if (!m)
+		return 1; /* store down: not "no identity" */
+	struct ident *id = best_match(m, dp_labels);
+	if (!id || !id->ready)
+		return 0; /* plaintext either way */
+	if (!id->key_done) {
+		uint64_t h = km_fnv_sep(km_fnv(KM_FNV_INIT, id->name.ptr, id->name.len), '|');
+		h = json_hash(h, id->spec);
+		h = json_hash(h, id->labels);
+		struct cp_pki_ca *ca = km_str_eqc(id->provider, "Spire") ? NULL : ident_ca(p, m, id);
+		if (ca)
+			h = km_fnv(h, cp_pki_x509_ca_fingerprint(ca), 32);
+		else if (id->ca_err)
+			h = km_fnv(h, id->ca_err, strlen(id->ca_err));
+		h = km_fnv(h, m->trust_pem, strlen(m->trust_pem));
+		id->key = h ? h : 2;
+		id->key_done = true;
+	}
+	return id->key;
+}
+
+int cp_pki_leaf(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct km_str dp_name,
+		const struct km_json *dp_labels, struct cp_pki_leaf *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct mesh_cache *m = cache_get(p, mesh);
+	if (!m) {
+		out->error = "store unavailable";
+		return -KM_E_UNAVAILABLE;
+	}
+	struct ident *best = best_match(m, dp_labels);
 	if (!best) {
 		leaf_drop(p, mesh, dp_name);
 		return -KM_E_NOT_FOUND;

@@ -58,6 +58,13 @@ struct cp_pki_leaf {
 int cp_pki_leaf(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct km_str dp_name,
 		const struct km_json *dp_labels, struct cp_pki_leaf *out);
 
+/* What a proxy's identity configuration depends on, as one number: 0 when
+ * no Ready identity applies to a Dataplane with <dp_labels> (plaintext),
+ * else a hash of the selected identity (name, spec, labels), its CA and the
+ * mesh's trust bundle. The xDS server regenerates a proxy after an identity,
+ * trust or Secret change only when this moved. */
+uint64_t cp_pki_identity_key(struct cp_pki *p, struct km_str mesh, const struct km_json *dp_labels);
+
 /* The trust of <mesh>: <*pem> every MeshTrust caBundle concatenated ("" when
  * none; upstream then sends no system_trust_bundle), <*trust_domains> an
  * object {trustDomain: PEMs of that domain joined by "\n"} with sorted keys,

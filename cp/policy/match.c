@@ -204,6 +204,18 @@ static int select_ports(const struct cp_policy *p, const struct cp_xds_dataplane
 	return count;
 }
 
+bool cp_policy_may_affect(const struct cp_policy *p, const struct cp_xds_dataplane *dp)
+{
+	if (!p->type || !km_rtype_has(p->type, KM_RT_POLICY) || p->role == CP_POLICY_ROLE_PRODUCER)
+		return true;
+	if (!km_str_eqc(top_kind(p), "Dataplane"))
+		return true; /* Mesh selects everyone; other kinds: assume so */
+	if (!selected_by_zone(p, dp) || !selected_by_namespace(p, dp->labels))
+		return false;
+	struct km_json *labels = km_json_get(p->target_ref, "labels");
+	return !labels || labels->kind != KM_JSON_OBJECT || dp_labels_match(labels, dp);
+}
+
 bool cp_policy_selects(const struct cp_policy *p, const struct cp_xds_dataplane *dp)
 {
 	struct km_arena *a = km_arena_new(4096);

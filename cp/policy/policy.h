@@ -39,6 +39,7 @@ struct cp_policy {
 	const char *kri;
 	int origin, role;
 	bool shadow; /* kuma.io/effect: shadow */
+	uint64_t fp; /* over type, name, labels and spec (set by the mesh context) */
 };
 
 /* Parses a stored policy into <out> (allocated in <a>). */
@@ -106,6 +107,12 @@ void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m,
 /* True when the policy's top-level targetRef selects <dp> (at least one
  * inbound or listener), as the `_resources/dataplanes` endpoint reports. */
 bool cp_policy_selects(const struct cp_policy *p, const struct cp_xds_dataplane *dp);
+/* Whether <p> can shape the configuration of <dp>'s proxy at all: a superset
+ * of the Dataplanes its top-level targetRef selects (ports and sections
+ * ignored), everything for kinds it cannot narrow (Mesh, producer policies,
+ * destinations such as MeshExternalService). A changed policy regenerates
+ * only these proxies. */
+bool cp_policy_may_affect(const struct cp_policy *p, const struct cp_xds_dataplane *dp);
 
 /* The merged conf for destination <kri>: the exact KRI, then the KRI with no
  * section name, then the Mesh. NULL when no rule applies. */

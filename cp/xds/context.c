@@ -558,28 +558,28 @@ static int load_policies(struct cp_runtime *rt, struct cp_xds_mesh *m)
 		total += lists[nlists++].len;
 	}
 	m->policies = km_arena_alloc(m->a, (total + 1) * sizeof(*m->policies));
+	struct km_buf tmp = KM_BUF_INIT;
 	for (size_t l = 0; l < nlists; l++)
-		for (size_t i = 0; i < lists[l].len; i++)
-			cp_policy_parse(m->a, &lists[l].items[i], &m->policies[m->npolicies++]);
+		for (size_t i = 0; i < lists[l].len; i++) {
+			struct cp_policy *p = &m->policies[m->npolicies++];
+			cp_policy_parse(m->a, &lists[l].items[i], p);
+			uint64_t h = text_fp(KM_FNV_INIT, km_str_c(p->type ? p->type->name : ""));
+			h = text_fp(h, p->name);
+			h = json_fp(h, &tmp, p->labels);
+			p->fp = json_fp(h, &tmp, p->spec);
+		}
+	km_buf_fini(&tmp);
 	return 0;
 }
 
-/* What every proxy of the mesh depends on besides its Dataplane and the
- * services it reaches. */
+/* What every proxy of the mesh depends on besides its Dataplane, the
+ * services it reaches and the policies (fingerprinted one by one). */
 static uint64_t rest_fp(const struct cp_xds_mesh *m, struct km_str mesh_labels)
 {
 	struct km_buf tmp = KM_BUF_INIT;
 	uint64_t h = json_fp(KM_FNV_INIT, &tmp, m->internal_cidrs);
-	h = text_fp(h, mesh_labels);
-	for (size_t i = 0; i < m->npolicies; i++) {
-		const struct cp_policy *p = &m->policies[i];
-		h = text_fp(h, km_str_c(p->type ? p->type->name : ""));
-		h = text_fp(h, p->name);
-		h = json_fp(h, &tmp, p->labels);
-		h = json_fp(h, &tmp, p->spec);
-	}
 	km_buf_fini(&tmp);
-	return km_fnv(h, &m->npolicies, sizeof(m->npolicies));
+	return text_fp(h, mesh_labels);
 }
 
 struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh, struct cp_xds_cache *cache)

@@ -76,7 +76,7 @@ struct cp_xds_mesh {
 	 * MeshExternalServices and MeshMultiZoneServices (cp/policy/policy.h) */
 	struct cp_policy *policies;
 	size_t npolicies;
-	uint64_t fp_rest;  /* fingerprint of what every proxy depends on: policies, Mesh labels, CIDRs */
+	uint64_t fp_rest;  /* fingerprint of what every proxy depends on: Mesh labels, CIDRs (policies: each its fp) */
 	bool sorted;       /* dataplanes and services are sorted by store name (binary search) */
 	struct cp_xds_cached **held; /* cache entries this context references */
 	size_t nheld;

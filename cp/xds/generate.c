@@ -69,7 +69,7 @@ static struct km_json *static_load_assignment(struct km_arena *a, const char *na
 					      uint32_t port)
 {
 	return km_json_fmt(a,
-			   "{\"clusterName\":%s,\"endpoints\":[{\"lbEndpoints\":[{\"endpoint\":{\"address\":%J}}]}]}",
+			   "{\"clusterName\":%s,\"endpoints\":[{\"lbEndpoints\":[{\"endpoint\":{\"address\":%T}}]}]}",
 			   name, socket_address(a, addr, port));
 }
 
@@ -107,7 +107,7 @@ static struct km_json *hcm(struct gen *g, const char *name, const char *cluster,
 	if (!inbound)
 		km_json_set(a, route, "name", km_json_cstring(a, route_name(a, route)));
 	struct km_json *rc = km_json_fmt(
-	    a, "{\"name\":%s,\"validateClusters\":false,\"virtualHosts\":[{\"domains\":[\"*\"],\"name\":%s,\"routes\":[%J]}]}",
+	    a, "{\"name\":%s,\"validateClusters\":false,\"virtualHosts\":[{\"domains\":[\"*\"],\"name\":%s,\"routes\":[%T]}]}",
 	    name, name, route);
 	if (inbound)
 		km_json_set(a, rc, "requestHeadersToRemove", km_json_fmt(a, "[\"x-kuma-tags\"]"));
@@ -117,13 +117,13 @@ static struct km_json *hcm(struct gen *g, const char *name, const char *cluster,
 	    "\"statPrefix\":%s,\"commonHttpProtocolOptions\":{\"idleTimeout\":\"0s\"},"
 	    "\"httpFilters\":[{\"name\":\"envoy.filters.http.router\",\"typedConfig\":{\"@type\":"
 	    "\"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\"}}],"
-	    "\"internalAddressConfig\":{\"cidrRanges\":%J},\"requestHeadersTimeout\":\"0s\",\"routeConfig\":%J}",
+	    "\"internalAddressConfig\":{\"cidrRanges\":%J},\"requestHeadersTimeout\":\"0s\",\"routeConfig\":%T}",
 	    name, g->m->internal_cidrs, rc);
 	if (inbound)
 		km_json_set(a, cfg, "streamIdleTimeout", km_json_cstring(a, "3600s"));
 	else
 		km_json_set(a, cfg, "normalizePath", km_json_bool(a, true));
-	return km_json_fmt(a, "{\"name\":\"envoy.filters.network.http_connection_manager\",\"typedConfig\":%J}", cfg);
+	return km_json_fmt(a, "{\"name\":\"envoy.filters.network.http_connection_manager\",\"typedConfig\":%T}", cfg);
 }
 
 static struct km_json *tcp_proxy(struct gen *g, const char *name, const char *cluster)
@@ -169,7 +169,7 @@ static void gen_inbound(struct gen *g)
 		bool http = is_http(proto);
 
 		struct km_json *cluster = km_json_fmt(
-		    a, "{\"name\":%s,\"type\":\"STATIC\",\"connectTimeout\":\"5s\",\"loadAssignment\":%J,\"circuitBreakers\":%J}",
+		    a, "{\"name\":%s,\"type\":\"STATIC\",\"connectTimeout\":\"5s\",\"loadAssignment\":%T,\"circuitBreakers\":%T}",
 		    name, static_load_assignment(a, name, svc_addr, (uint32_t)svc_port), circuit_breakers(a));
 		if (http)
 			km_json_set(a, cluster, "typedExtensionProtocolOptions", http_protocol_options(a, proto));
@@ -187,12 +187,12 @@ static void gen_inbound(struct gen *g)
 			km_json_set(a, cfg, "forwardClientCertDetails", km_json_cstring(a, "SANITIZE_SET"));
 			km_json_set(a, cfg, "setCurrentClientCertDetails", km_json_fmt(a, "{\"uri\":true}"));
 		}
-		struct km_json *chain = km_json_fmt(a, "{\"filters\":[%J]}", filter);
+		struct km_json *chain = km_json_fmt(a, "{\"filters\":[%T]}", filter);
 		if (g->md->tls)
 			km_json_set(a, chain, "transportSocket", downstream_tls(g));
 		struct km_json *l = km_json_fmt(
 		    a,
-		    "{\"name\":%s,\"address\":%J,\"statPrefix\":%s,\"filterChains\":[%J],"
+		    "{\"name\":%s,\"address\":%T,\"statPrefix\":%s,\"filterChains\":[%T],"
 		    "\"metadata\":{\"filterMetadata\":{\"io.kuma.tags\":%J}},\"trafficDirection\":\"INBOUND\","
 		    "\"enableReusePort\":%b}",
 		    name, socket_address(a, addr, (uint32_t)port), name, chain, tags, g->reuse_port);
@@ -230,12 +230,12 @@ static struct km_json *load_assignment(struct gen *g, const char *name, const st
 		km_json_set(a, md, "kuma.io/protocol", km_json_string(a, p->app_protocol));
 		km_json_array_push(a, km_json_get(group, "lbEndpoints"),
 				   km_json_fmt(a,
-					       "{\"endpoint\":{\"address\":%J},\"loadBalancingWeight\":1,"
-					       "\"metadata\":{\"filterMetadata\":{\"envoy.lb\":%J,"
+					       "{\"endpoint\":{\"address\":%T},\"loadBalancingWeight\":1,"
+					       "\"metadata\":{\"filterMetadata\":{\"envoy.lb\":%T,"
 					       "\"envoy.transport_socket_match\":%J}}}",
 					       socket_address(a, e->address, e->port), md, md));
 	}
-	return km_json_fmt(a, "{\"clusterName\":%s,\"endpoints\":%J}", name, localities);
+	return km_json_fmt(a, "{\"clusterName\":%s,\"endpoints\":%T}", name, localities);
 }
 
 static void gen_outbound_one(struct gen *g, struct km_str address, uint32_t port,
@@ -247,7 +247,7 @@ static void gen_outbound_one(struct gen *g, struct km_str address, uint32_t port
 	struct km_json *cluster = km_json_fmt(
 	    a,
 	    "{\"name\":%s,\"type\":\"EDS\",\"connectTimeout\":\"5s\",\"edsClusterConfig\":{\"edsConfig\":"
-	    "{\"ads\":{},\"resourceApiVersion\":\"V3\"}},\"circuitBreakers\":%J}",
+	    "{\"ads\":{},\"resourceApiVersion\":\"V3\"}},\"circuitBreakers\":%T}",
 	    name, circuit_breakers(a));
 	if (http)
 		km_json_set(a, cluster, "typedExtensionProtocolOptions",
@@ -259,7 +259,7 @@ static void gen_outbound_one(struct gen *g, struct km_str address, uint32_t port
 	struct km_json *filter = http ? hcm(g, name, name, false) : tcp_proxy(g, name, name);
 	struct km_json *l = km_json_fmt(
 	    a,
-	    "{\"name\":%s,\"address\":%J,\"statPrefix\":%s,\"filterChains\":[{\"filters\":[%J]}],"
+	    "{\"name\":%s,\"address\":%T,\"statPrefix\":%s,\"filterChains\":[{\"filters\":[%T]}],"
 	    "\"metadata\":{\"filterMetadata\":{\"io.kuma.tags\":{\"kuma.io/unified-name\":%s}}},"
 	    "\"trafficDirection\":\"OUTBOUND\"}",
 	    name, socket_address(a, address, port), name, filter, name);
@@ -323,7 +323,7 @@ static void gen_admin(struct gen *g)
 	if (g->md->readiness_port)
 		add(g, CP_XDS_CLUSTER, "system_probe_readiness",
 		    km_json_fmt(a, "{\"name\":\"system_probe_readiness\",\"type\":\"STATIC\",\"connectTimeout\":\"5s\","
-				   "\"loadAssignment\":%J,\"circuitBreakers\":%J}",
+				   "\"loadAssignment\":%T,\"circuitBreakers\":%T}",
 				static_load_assignment(a, "system_probe_readiness", KM_STR("127.0.0.1"),
 						       g->md->readiness_port),
 				circuit_breakers(a)));
@@ -343,8 +343,8 @@ static void gen_admin(struct gen *g)
 	    "\"cluster\":\"system_probe_readiness\",\"prefixRewrite\":\"/ready\"}}]}]}}}]}");
 	add(g, CP_XDS_LISTENER, "system_envoy_admin",
 	    km_json_fmt(a,
-			"{\"name\":\"system_envoy_admin\",\"address\":%J,\"statPrefix\":\"system_envoy_admin\","
-			"\"filterChains\":[%J],\"enableReusePort\":%b,\"trafficDirection\":\"INBOUND\"}",
+			"{\"name\":\"system_envoy_admin\",\"address\":%T,\"statPrefix\":\"system_envoy_admin\","
+			"\"filterChains\":[%T],\"enableReusePort\":%b,\"trafficDirection\":\"INBOUND\"}",
 			socket_address(a, g->address, g->md->admin_port), chain, g->reuse_port));
 }
 
@@ -430,7 +430,7 @@ static void gen_secrets(struct gen *g)
 			"{\"name\":\"system_trust_bundle\",\"validationContext\":{\"customValidatorConfig\":{"
 			"\"name\":\"envoy.tls.cert_validator.spiffe\",\"typedConfig\":{\"@type\":"
 			"\"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.SPIFFECertValidatorConfig\","
-			"\"trustDomains\":%J}}}}",
+			"\"trustDomains\":%T}}}}",
 			domains));
 }
 
@@ -451,8 +451,8 @@ static struct km_json *downstream_tls(struct gen *g)
 	    "{\"name\":\"envoy.transport_sockets.tls\",\"typedConfig\":{\"@type\":"
 	    "\"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\","
 	    "\"commonTlsContext\":{\"combinedValidationContext\":{\"defaultValidationContext\":"
-	    "{\"matchTypedSubjectAltNames\":%J},\"validationContextSdsSecretConfig\":%J},"
-	    "\"tlsCertificateSdsSecretConfigs\":[%J]},\"requireClientCertificate\":true}}",
+	    "{\"matchTypedSubjectAltNames\":%T},\"validationContextSdsSecretConfig\":%T},"
+	    "\"tlsCertificateSdsSecretConfigs\":[%T]},\"requireClientCertificate\":true}}",
 	    sans, sds_ref(a, "system_trust_bundle"), sds_ref(a, tls->secret_name));
 }
 
@@ -485,8 +485,8 @@ static struct km_json *upstream_tls(struct gen *g, const struct cp_xds_service *
 	    "{\"name\":\"envoy.transport_sockets.tls\",\"typedConfig\":{\"@type\":"
 	    "\"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\","
 	    "\"commonTlsContext\":{\"alpnProtocols\":[\"kuma\"],\"combinedValidationContext\":{"
-	    "\"defaultValidationContext\":%J,\"validationContextSdsSecretConfig\":%J},"
-	    "\"tlsCertificateSdsSecretConfigs\":[%J]},\"sni\":%s}}",
+	    "\"defaultValidationContext\":%T,\"validationContextSdsSecretConfig\":%T},"
+	    "\"tlsCertificateSdsSecretConfigs\":[%T]},\"sni\":%s}}",
 	    vc, sds_ref(a, "system_trust_bundle"), sds_ref(a, tls->secret_name),
 	    km_arena_strdup(a, km_buf_cstr(&sni)));
 	km_buf_fini(&sni);

@@ -70,11 +70,14 @@ struct ads_stream {
 	bool closed;
 	char *mesh, *name;
 	char *metadata;  /* node metadata as compact JSON */
+	struct cp_xds_metadata md; /* what generation reads of it, in md_a */
+	struct km_arena *md_a;
 	char *kuma_dp_version, *envoy_version;
 	char id[40];
 	bool registered; /* we created the Dataplane from kuma-dp's dataplane.resource */
 	bool first_gen;  /* connected while the context was stale: the next pass generates */
 	bool proxyless;  /* its metadata says "proxyless": it gets every service */
+	uint64_t id_key; /* cp_pki_identity_key when its snapshot was built */
 	int64_t connect_time;
 	struct snapshot snap;
 	struct type_state ts[CP_XDS_NTYPES];
@@ -100,7 +103,8 @@ struct mesh_entry {
 	struct cp_xds_mesh *base; /* what on_recompute compared last (may equal ctx) */
 	bool dirty;   /* the context is stale: rebuild before the next use */
 	bool pending; /* proxies may need regeneration (on_recompute) */
-	bool all;     /* a change outside the context (identity, trust, secret...): regenerate every proxy */
+	bool all;     /* a change outside the context (Mesh, zones...): regenerate every proxy */
+	bool pki;     /* an identity, trust or Secret changed: compare each proxy's identity key */
 	struct mesh_entry *next;
 };
 
@@ -202,13 +206,10 @@ static int build_snapshot(struct ads_stream *st, struct snapshot *out)
 	if (!dp)
 		return -KM_E_NOT_FOUND;
 	struct km_arena *tmp = km_arena_new(16384);
-	struct cp_xds_metadata md;
-	struct km_json *mj = NULL;
-	if (st->metadata)
-		km_json_parse(tmp, st->metadata, strlen(st->metadata), &mj, NULL);
-	cp_xds_metadata_node(tmp, mj, &md);
+	struct cp_xds_metadata md = st->md; /* parsed once, at the handshake */
 	struct cp_xds_tls tls;
 	struct cp_pki_leaf leaf;
+	st->id_key = s->rt->pki ? cp_pki_identity_key(s->rt->pki, dp->res.mesh, dp->labels) : 0;
 	int irc = cp_xds_identity_load(s->rt, tmp, dp, &tls, &leaf);
 	if (irc == 0) {
 		md.tls = &tls;
@@ -768,6 +769,14 @@ static int handshake(struct ads_stream *st, const Envoy__Config__Core__V3__Node 
 	st->mesh = km_strndup(node->id, (size_t)(dot - node->id));
 	st->name = km_strdup(dot + 1);
 	struct km_json *md = node->metadata ? km_pb_to_json(a, &node->metadata->base) : NULL;
+	/* the parts generation reads, kept parsed for the life of the stream */
+	st->md_a = km_arena_new(256);
+	cp_xds_metadata_node(a, md, &st->md);
+	st->md.raw = NULL;
+	st->md.workdir = (struct km_str){km_arena_strndup(st->md_a, st->md.workdir.ptr ? st->md.workdir.ptr : "",
+							   st->md.workdir.len),
+					 st->md.workdir.len};
+	st->md.features = km_json_clone(st->md_a, st->md.features);
 	if (md) {
 		struct km_buf b = KM_BUF_INIT;
 		km_json_write(&b, md, 0, 0);
@@ -1061,6 +1070,7 @@ static void close_stream(void *ctx)
 	free(st->mesh);
 	free(st->name);
 	free(st->metadata);
+	km_arena_free(st->md_a);
 	free(st->kuma_dp_version);
 	free(st->envoy_version);
 	free(st);
@@ -1113,6 +1123,74 @@ static bool proxy_affected(const struct ads_stream *st, const struct cp_xds_mesh
 	return false;
 }
 
+/* The policies that differ between two contexts: added, removed, and both
+ * versions of a changed one. */
+struct policy_diff {
+	const struct cp_policy **v;
+	size_t n;
+};
+
+static int policy_cmp(const void *x, const void *y)
+{
+	const struct cp_policy *a = *(const struct cp_policy *const *)x, *b = *(const struct cp_policy *const *)y;
+	int c = strcmp(a->type ? a->type->name : "", b->type ? b->type->name : "");
+	return c ? c : km_str_cmp(a->name, b->name);
+}
+
+static const struct cp_policy **policies_sorted(const struct cp_xds_mesh *m)
+{
+	const struct cp_policy **v = km_calloc(m->npolicies + 1, sizeof(*v));
+	for (size_t i = 0; i < m->npolicies; i++)
+		v[i] = &m->policies[i];
+	qsort(v, m->npolicies, sizeof(*v), policy_cmp);
+	return v;
+}
+
+static void policy_diff(const struct cp_xds_mesh *om, const struct cp_xds_mesh *nm, struct policy_diff *d)
+{
+	const struct cp_policy **a = policies_sorted(om), **b = policies_sorted(nm);
+	d->v = km_calloc(om->npolicies + nm->npolicies + 1, sizeof(*d->v));
+	d->n = 0;
+	size_t i = 0, k = 0;
+	while (i < om->npolicies || k < nm->npolicies) {
+		int c = i == om->npolicies ? 1 : k == nm->npolicies ? -1 : policy_cmp(&a[i], &b[k]);
+		if (c < 0) {
+			d->v[d->n++] = a[i++];
+		} else if (c > 0) {
+			d->v[d->n++] = b[k++];
+		} else {
+			if (a[i]->fp != b[k]->fp) {
+				d->v[d->n++] = a[i];
+				d->v[d->n++] = b[k];
+			}
+			i++;
+			k++;
+		}
+	}
+	free(a);
+	free(b);
+}
+
+/* Whether a changed policy can reach the proxy (its top-level targetRef). */
+static bool policy_reaches(const struct policy_diff *d, const struct ads_stream *st, const struct cp_xds_mesh *nm)
+{
+	if (!d->n)
+		return false;
+	const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(nm, km_str_c(st->name));
+	for (size_t i = 0; i < d->n; i++)
+		if (!dp || cp_policy_may_affect(d->v[i], dp))
+			return true;
+	return false;
+}
+
+/* Whether an identity, trust or Secret change reaches the proxy. */
+static bool identity_moved(const struct ads_stream *st, const struct cp_xds_mesh *nm)
+{
+	struct cp_pki *pki = st->srv->rt->pki;
+	const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(nm, km_str_c(st->name));
+	return !dp || (pki ? cp_pki_identity_key(pki, dp->res.mesh, dp->labels) : 0) != st->id_key;
+}
+
 static void on_recompute(struct km_loop *loop, void *ctx)
 {
 	struct cp_xds_server *s = ctx;
@@ -1120,22 +1198,30 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 		if (!m->pending)
 			continue;
 		bool all = m->all || !m->base;
-		m->pending = m->all = false;
+		bool pki = m->pki;
+		m->pending = m->all = m->pki = false;
 		struct cp_xds_mesh *om = m->base;
 		struct cp_xds_mesh *nm = (struct cp_xds_mesh *)mesh_ctx(s, m->name); /* rebuilds when stale */
 		if (!nm || !om || om->fp_rest != nm->fp_rest)
 			all = true;
+		struct policy_diff pd = {0};
+		if (!all)
+			policy_diff(om, nm, &pd);
+		if (pd.n > 64)
+			all = true; /* many policies changed: checking each against each proxy costs more */
 		/* nm becomes the base first: should a regeneration rebuild the
 		 * context (a write from inside it), nm stays alive */
 		m->base = nm;
 		for (struct ads_stream *st = s->streams; st; st = st->next) {
 			if (!st->ready || strcmp(st->mesh, m->name) != 0)
 				continue;
-			if (all || st->first_gen || proxy_affected(st, om, nm))
+			if (all || st->first_gen || proxy_affected(st, om, nm) || policy_reaches(&pd, st, nm) ||
+			    (pki && identity_moved(st, nm)))
 				regenerate(st);
 			else
 				s->stats.regenerations_skipped++;
 		}
+		free(pd.v);
 		if (om != nm && om != m->ctx)
 			cp_xds_mesh_free(om);
 	}
@@ -1148,6 +1234,13 @@ static bool fingerprinted(const struct km_rtype *t)
 	/* Workload: generated from kuma.io/workload labels, read by no generator */
 	return strcmp(t->name, "Dataplane") == 0 || strcmp(t->name, "MeshService") == 0 ||
 	       strcmp(t->name, "Workload") == 0 || km_rtype_has(t, KM_RT_POLICY);
+}
+
+/* Types that shape proxies only through cp_pki_identity_key. */
+static bool identity_type(const struct km_rtype *t)
+{
+	return strcmp(t->name, "MeshIdentity") == 0 || strcmp(t->name, "MeshTrust") == 0 ||
+	       strcmp(t->name, "Secret") == 0;
 }
 
 static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, struct km_str mesh,
@@ -1171,9 +1264,12 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 				cp_xds_cache_reset(m->cache);
 			else
 				cp_xds_cache_stale(m->cache, t, name);
-			/* what the context holds is compared by fingerprint; anything
-			 * else (identities, trusts, secrets, zones...) reaches every proxy */
-			if (!t || op == CP_STORE_RESYNC || !fingerprinted(t))
+			/* what the context holds is compared by fingerprint, identities
+			 * by each proxy's identity key; anything else (the Mesh, zones...)
+			 * reaches every proxy */
+			if (t && op != CP_STORE_RESYNC && identity_type(t))
+				m->pki = true;
+			else if (!t || op == CP_STORE_RESYNC || !fingerprinted(t))
 				m->all = true;
 			any = true;
 		}

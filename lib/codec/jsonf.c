@@ -105,7 +105,7 @@ static void compile(struct template *t, const char *fmt)
 			km_buf_putc(&b, '%');
 			continue;
 		}
-		if (!strchr("sSdDubJ", c) || !c)
+		if (!strchr("sSdDubJT", c) || !c)
 			bad_template(fmt, "bad conversion");
 		if (t->nconvs == MAX_ARGS)
 			bad_template(fmt, "too many conversions");
@@ -175,6 +175,7 @@ static struct km_json *arg_node(struct km_arena *a, const struct arg *x)
 	case 'S': return km_json_string(a, x->u.s);
 	case 'b': return km_json_bool(a, x->u.b);
 	case 'J': return x->u.j ? km_json_clone(a, x->u.j) : km_json_null(a);
+	case 'T': return x->u.j ? (struct km_json *)x->u.j : km_json_null(a);
 	default: return int_node(a, x->u.i);
 	}
 }
@@ -223,7 +224,8 @@ static struct km_json *render(struct km_arena *a, const char *fmt, const struct 
 		case 's':
 		case 'S': km_json_write_string(&b, x->u.s); break;
 		case 'b': km_buf_puts(&b, x->u.b ? "true" : "false"); break;
-		case 'J': km_json_write(&b, x->u.j, 0, 0); break;
+		case 'J':
+		case 'T': km_json_write(&b, x->u.j, 0, 0); break;
 		default: km_buf_printf(&b, "%" PRId64, x->u.i); break;
 		}
 	}
@@ -250,7 +252,7 @@ struct km_json *km_json_fmt(struct km_arena *a, const char *fmt, ...)
 			char c = *++p;
 			if (c == '%')
 				continue;
-			if (!c || !strchr("sSdDubJ", c))
+			if (!c || !strchr("sSdDubJT", c))
 				bad_template(fmt, "bad conversion");
 			if (t->nconvs == MAX_ARGS)
 				bad_template(fmt, "too many conversions");
@@ -278,7 +280,8 @@ struct km_json *km_json_fmt(struct km_arena *a, const char *fmt, ...)
 		case 'u': x->u.i = va_arg(ap, unsigned); break;
 		case 'D': x->u.i = va_arg(ap, int64_t); break;
 		case 'b': x->u.b = va_arg(ap, int) != 0; break;
-		case 'J': x->u.j = va_arg(ap, const struct km_json *); break;
+		case 'J':
+		case 'T': x->u.j = va_arg(ap, const struct km_json *); break;
 		}
 	}
 	va_end(ap);

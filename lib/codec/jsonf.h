@@ -2,8 +2,11 @@
 /* Building JSON trees from a template: km_json_fmt(a, "{\"name\":%s,\"port\":%u}",
  * name, port). Conversions: %s C string and %S struct km_str * (both escaped
  * as JSON strings), %d int, %u unsigned, %D int64_t, %b bool, %J struct
- * km_json * (embedded; NULL becomes null), %%. The result lives in <a>; a
- * template that does not parse is a programming error and aborts. */
+ * km_json * (a copy is embedded; NULL becomes null), %T struct km_json *
+ * (taken: the node itself is embedded, so it must be in <a> and referenced
+ * nowhere else; for trees just built, on hot paths), %%. The result lives
+ * in <a>; a template that does not parse is a programming error and
+ * aborts. */
 #ifndef KM_CODEC_JSONF_H
 #define KM_CODEC_JSONF_H
 

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/hash.h"
+#include "base/mem.h"
 #include "pb/json.h"
 #include "pb/registry.h"
 #include "pb/wire.h"
@@ -117,8 +119,20 @@ static size_t path_add(struct ctx *c, const char *fmt, ...)
 
 static size_t path_field(struct ctx *c, struct km_str name)
 {
-	int n = name.len > 200 ? 200 : (int)name.len;
-	return path_add(c, c->plen ? ".%.*s" : "%.*s", n, name.ptr);
+	/* on every field of every message: no printf */
+	size_t old = c->plen;
+	size_t n = name.len > 200 ? 200 : name.len;
+	if (c->plen + n + 2 > sizeof(c->path)) {
+		c->plen = sizeof(c->path) - 1;
+		c->path[c->plen] = 0;
+		return old;
+	}
+	if (c->plen)
+		c->path[c->plen++] = '.';
+	memcpy(c->path + c->plen, name.ptr, n);
+	c->plen += n;
+	c->path[c->plen] = 0;
+	return old;
 }
 
 static void path_pop(struct ctx *c, size_t old)
@@ -165,21 +179,81 @@ static struct km_str json_name(struct km_arena *a, const char *name)
 	return (struct km_str){km_arena_strndup(a, buf, n), n};
 }
 
-static int name_matches(const char *name, struct km_str key)
+/* Field lookup by JSON key: per message type, the hash of each field's
+ * proto name and lowerCamelCase JSON name, built on first use and kept for
+ * the life of the process (descriptors are static). A key is compared with
+ * a name only when the hashes agree. */
+struct field_names {
+	const ProtobufCMessageDescriptor *d;
+	uint64_t *proto_h, *json_h;
+	char **json;
+};
+
+static struct {
+	struct field_names *slots;
+	size_t cap, len;
+} names_cache;
+
+static uint64_t key_hash(const char *p, size_t n)
 {
-	if (km_str_eqc(key, name))
-		return 1;
-	char buf[256];
-	size_t n = camel(name, buf, sizeof(buf), 0);
-	return n == key.len && memcmp(buf, key.ptr, n) == 0;
+	return km_fnv(KM_FNV_INIT, p, n);
+}
+
+static void names_build(struct field_names *fn, const ProtobufCMessageDescriptor *d)
+{
+	fn->d = d;
+	fn->proto_h = km_calloc(d->n_fields + 1, sizeof(*fn->proto_h));
+	fn->json_h = km_calloc(d->n_fields + 1, sizeof(*fn->json_h));
+	fn->json = km_calloc(d->n_fields + 1, sizeof(*fn->json));
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		char buf[256];
+		size_t n = camel(d->fields[i].name, buf, sizeof(buf), 0);
+		fn->json[i] = km_strndup(buf, n);
+		fn->json_h[i] = key_hash(buf, n);
+		fn->proto_h[i] = key_hash(d->fields[i].name, strlen(d->fields[i].name));
+	}
+}
+
+static const struct field_names *names_of(const ProtobufCMessageDescriptor *d)
+{
+	if (names_cache.len * 2 >= names_cache.cap) {
+		size_t cap = names_cache.cap ? names_cache.cap * 2 : 256;
+		struct field_names *slots = km_calloc(cap, sizeof(*slots));
+		for (size_t i = 0; i < names_cache.cap; i++) {
+			if (!names_cache.slots[i].d)
+				continue;
+			uintptr_t k = (uintptr_t)names_cache.slots[i].d;
+			size_t j = key_hash((const char *)&k, sizeof(k)) & (cap - 1);
+			while (slots[j].d)
+				j = (j + 1) & (cap - 1);
+			slots[j] = names_cache.slots[i];
+		}
+		free(names_cache.slots);
+		names_cache.slots = slots;
+		names_cache.cap = cap;
+	}
+	uintptr_t k = (uintptr_t)d;
+	size_t j = key_hash((const char *)&k, sizeof(k)) & (names_cache.cap - 1);
+	while (names_cache.slots[j].d && names_cache.slots[j].d != d)
+		j = (j + 1) & (names_cache.cap - 1);
+	if (!names_cache.slots[j].d) {
+		names_build(&names_cache.slots[j], d);
+		names_cache.len++;
+	}
+	return &names_cache.slots[j];
 }
 
 static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *d,
 						  struct km_str key)
 {
-	for (unsigned i = 0; i < d->n_fields; i++)
-		if (name_matches(d->fields[i].name, key))
+	const struct field_names *fn = names_of(d);
+	uint64_t h = key_hash(key.ptr, key.len);
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		if (fn->json_h[i] == h && strlen(fn->json[i]) == key.len && memcmp(fn->json[i], key.ptr, key.len) == 0)
 			return &d->fields[i];
+		if (fn->proto_h[i] == h && km_str_eqc(key, d->fields[i].name))
+			return &d->fields[i];
+	}
 	return NULL;
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Tests for km_json_fmt (lib/codec/jsonf.c): compiled templates give the
  * same trees as rendering and parsing did, every conversion, embedded
- * subtrees are copies, conversions inside strings or keys still work (the
+ * subtrees are copies (%J) or taken (%T), conversions inside strings or keys still work (the
  * render path), and one buffer reused for another format is not confused
  * with the first. */
 #include <stdlib.h>
@@ -44,6 +44,13 @@ int main(void)
 	CHECK_STREQ(text(a, sub), "{\"x\":[1,2.5,null]}");
 	km_json_array_push(a, km_json_get(sub, "x"), km_json_int(a, 3));
 	CHECK_STREQ(text(a, km_json_get(v, "J")), "{\"x\":[1,2.5,null],\"y\":7}");
+
+	/* %T takes the node itself */
+	struct km_json *own = km_json_fmt(a, "[1]");
+	struct km_json *w = km_json_fmt(a, "{\"t\":%T,\"n\":%T}", own, NULL);
+	CHECK(km_json_get(w, "t") == own);
+	CHECK_STREQ(text(a, w), "{\"t\":[1],\"n\":null}");
+	CHECK_STREQ(text(a, km_json_fmt(a, "{\"k%d\":%T}", 2, own)), "{\"k2\":[1]}");
 
 	/* results of one template are independent of each other and of the template */
 	struct km_json *t1 = twice(a, 1), *t2 = twice(a, 2);

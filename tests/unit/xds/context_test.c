@@ -11,6 +11,7 @@
 #include "../test.h"
 #include "base/err.h"
 #include "cp/manager.h"
+#include "cp/policy/policy.h"
 #include "cp/xds/context.h"
 
 static struct cp_config cfg;
@@ -183,8 +184,18 @@ static void test_incremental(struct km_arena *a)
 	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
 	    "\"default\":{\"connectionTimeout\":\"3s\"}}]}");
 	struct cp_xds_mesh *m6 = build_checked();
-	CHECK(m6->fp_rest != m5->fp_rest);
+	CHECK(m6->fp_rest == m5->fp_rest); /* policies are fingerprinted one by one */
 	CHECK(m6->npolicies == m5->npolicies + 1);
+	put(a, "MeshTimeout", "mt", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+	    "\"default\":{\"connectionTimeout\":\"4s\"}}]}");
+	struct cp_xds_mesh *m7 = build_checked();
+	for (size_t i = 0; i < m7->npolicies; i++)
+		if (km_str_eqc(m7->policies[i].name, "mt"))
+			for (size_t k = 0; k < m6->npolicies; k++)
+				if (km_str_eqc(m6->policies[k].name, "mt"))
+					CHECK(m6->policies[k].fp != m7->policies[i].fp);
+	cp_xds_mesh_free(m7);
 	CHECK(cp_xds_mesh_service(m5, KM_STR("web"))->fp == cp_xds_mesh_service(m6, KM_STR("web"))->fp);
 	/* outbound resource names back to their port */
 	const struct cp_xds_service *w = cp_xds_mesh_service(m6, KM_STR("web"));
