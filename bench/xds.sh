@@ -311,6 +311,16 @@ label() {
 		done
 	done
 	echo
+	echo "## Certificates: MeshIdentity created to each proxy's first certificate (SDS)"
+	echo
+	echo "| N | proxies with a certificate | p50 | p99 | max |"
+	echo "|---|---|---|---|---|"
+	for N in "${RUN_NS[@]}"; do
+		l=${PHASE[$N,identity]:-}
+		[ -n "$l" ] || continue
+		echo "| $N | $(kv "$l" secret_proxies) | $(kv "$l" secret_p50_ms) ms | $(kv "$l" secret_p99_ms) ms | $(kv "$l" secret_max_ms) ms |"
+	done
+	echo
 	echo "## kuma-dp and Envoy"
 	echo
 	if [ -n "$DP_RSS" ]; then

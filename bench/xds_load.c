@@ -78,6 +78,7 @@ struct proxy {
 	uint64_t t_start_us, t_complete_us;
 	uint64_t responses, resources;
 	uint64_t ph_responses, ph_resources, ph_last_ack_us;
+	uint64_t ph_secret_us; /* first SDS resource received in the phase (0: none) */
 	char grpc_status[8];
 	char grpc_message[200];
 };
@@ -396,6 +397,8 @@ static void on_message(struct proxy *p, const uint8_t *data, size_t len)
 			nset_add(&p->lds, name);
 		} else if (t == T_SDS) {
 			p->secrets++;
+			if (b->in_phase && !p->ph_secret_us)
+				p->ph_secret_us = now;
 		}
 	}
 	for (size_t i = 0; i < r->n_removed_resources; i++) {
@@ -1175,6 +1178,7 @@ static int measure(const char *label, int (*fn)(void), double timeout_s)
 	for (int i = 0; i < b->n; i++) {
 		b->px[i].ph_responses = b->px[i].ph_resources = 0;
 		b->px[i].ph_last_ack_us = 0;
+		b->px[i].ph_secret_us = 0;
 	}
 	struct counters c0 = read_counters();
 	double cpu0 = cp_cpu_s();
@@ -1195,16 +1199,26 @@ static int measure(const char *label, int (*fn)(void), double timeout_s)
 		if (b->px[i].ph_responses)
 			lat[nl++] = b->px[i].ph_last_ack_us - b->ph_start_us;
 	qsort(lat, nl, sizeof(*lat), cmp_u64);
+	/* the first certificate (or trust bundle) each proxy received */
+	uint64_t *sec_lat = km_calloc((size_t)b->n + 1, sizeof(uint64_t));
+	size_t ns = 0;
+	for (int i = 0; i < b->n; i++)
+		if (b->px[i].ph_secret_us)
+			sec_lat[ns++] = b->px[i].ph_secret_us - b->ph_start_us;
+	qsort(sec_lat, ns, sizeof(*sec_lat), cmp_u64);
 	double gens = c1.gens - c0.gens, cpu = cpu1 - cpu0;
 	printf("RESULT phase=%s write_ok=%d settled=%d write_ms=%.2f proxies_updated=%zu responses=%llu "
 	       "resources=%llu p50_ms=%.1f p99_ms=%.1f max_ms=%.1f cp_cpu_s=%.3f generations=%.0f "
-	       "generations_noop=%.0f responses_sent=%.0f us_per_generation=%.1f\n",
+	       "generations_noop=%.0f responses_sent=%.0f us_per_generation=%.1f secret_proxies=%zu "
+	       "secret_p50_ms=%.1f secret_p99_ms=%.1f secret_max_ms=%.1f\n",
 	       label, rc == 0, ok, (double)put_us / 1000.0, nl, (unsigned long long)b->ph_responses,
 	       (unsigned long long)b->ph_resources, pct(lat, nl, 50), pct(lat, nl, 99), pct(lat, nl, 100),
 	       cpu, c1.ok ? gens : -1, c1.ok ? c1.noop - c0.noop : -1, c1.ok ? c1.sent - c0.sent : -1,
-	       gens > 0 ? cpu * 1e6 / gens : -1);
+	       gens > 0 ? cpu * 1e6 / gens : -1, ns, pct(sec_lat, ns, 50), pct(sec_lat, ns, 99),
+	       pct(sec_lat, ns, 100));
 	fflush(stdout);
 	free(lat);
+	free(sec_lat);
 	return rc;
 }
 

@@ -78,6 +78,8 @@ struct ads_stream {
 	bool first_gen;  /* connected while the context was stale: the next pass generates */
 	bool proxyless;  /* its metadata says "proxyless": it gets every service */
 	uint64_t id_key; /* cp_pki_identity_key when its snapshot was built */
+	uint64_t node_hash; /* of mesh and name: stream_for compares it first */
+	struct ads_stream *prev; /* the streams list is doubly linked: O(1) close */
 	int64_t connect_time;
 	struct snapshot snap;
 	struct type_state ts[CP_XDS_NTYPES];
@@ -110,13 +112,25 @@ struct mesh_entry {
 
 struct deregistration {
 	char *mesh, *name;
+	uint64_t node_hash;
 	struct km_timer timer;
 	struct cp_xds_server *srv;
-	struct deregistration *next;
+	struct deregistration *next, *prev;
+};
+
+/* Ready streams per node (mesh + name), by node hash: closing one of
+ * thousands of streams asks whether the node has another, and the answer
+ * is almost always no. Slots are never freed (a node that reconnects reuses
+ * its slot). */
+struct node_slot {
+	uint64_t h;
+	unsigned n;
 };
 
 struct cp_xds_server {
 	struct cp_runtime *rt;
+	struct node_slot *nodes;
+	size_t nodes_cap, nodes_used;
 	struct ads_stream *streams;
 	struct mesh_entry *meshes;
 	struct deregistration *deregs;
@@ -653,24 +667,79 @@ static void insight_dirty(struct ads_stream *st)
 
 /* ---- registration ---- */
 
+static uint64_t node_hash(const char *mesh, const char *name);
+
+static void dereg_free(struct cp_xds_server *s, struct deregistration *d)
+{
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		s->deregs = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	km_loop_timer_stop(s->rt->loop, &d->timer);
+	free(d->mesh);
+	free(d->name);
+	free(d);
+}
+
 static void cancel_deregistration(struct cp_xds_server *s, const char *mesh, const char *name)
 {
-	for (struct deregistration **p = &s->deregs; *p; p = &(*p)->next)
-		if (strcmp((*p)->mesh, mesh) == 0 && strcmp((*p)->name, name) == 0) {
-			struct deregistration *d = *p;
-			*p = d->next;
-			km_loop_timer_stop(s->rt->loop, &d->timer);
-			free(d->mesh);
-			free(d->name);
-			free(d);
+	uint64_t h = node_hash(mesh, name);
+	for (struct deregistration *d = s->deregs; d; d = d->next)
+		if (d->node_hash == h && strcmp(d->mesh, mesh) == 0 && strcmp(d->name, name) == 0) {
+			dereg_free(s, d);
 			return;
 		}
 }
 
+static uint64_t node_hash(const char *mesh, const char *name)
+{
+	return km_fnv(km_fnv_sep(km_fnv(KM_FNV_INIT, mesh, strlen(mesh)), 0), name, strlen(name));
+}
+
+static struct node_slot *node_slot(struct cp_xds_server *s, uint64_t h, bool create)
+{
+	if (create && (s->nodes_used + 1) * 2 > s->nodes_cap) {
+		size_t cap = s->nodes_cap ? s->nodes_cap * 2 : 1024;
+		struct node_slot *v = km_calloc(cap, sizeof(*v));
+		for (size_t i = 0; i < s->nodes_cap; i++) {
+			if (!s->nodes[i].h)
+				continue;
+			size_t j = s->nodes[i].h & (cap - 1);
+			while (v[j].h)
+				j = (j + 1) & (cap - 1);
+			v[j] = s->nodes[i];
+		}
+		free(s->nodes);
+		s->nodes = v;
+		s->nodes_cap = cap;
+	}
+	if (!s->nodes_cap)
+		return NULL;
+	h |= 1; /* 0 marks a free slot */
+	for (size_t j = h & (s->nodes_cap - 1);; j = (j + 1) & (s->nodes_cap - 1)) {
+		if (s->nodes[j].h == h)
+			return &s->nodes[j];
+		if (!s->nodes[j].h) {
+			if (!create)
+				return NULL;
+			s->nodes[j].h = h;
+			s->nodes_used++;
+			return &s->nodes[j];
+		}
+	}
+}
+
 static bool stream_for(struct cp_xds_server *s, const char *mesh, const char *name)
 {
+	uint64_t h = node_hash(mesh, name);
+	struct node_slot *ns = node_slot(s, h, false);
+	if (!ns || !ns->n)
+		return false;
 	for (struct ads_stream *o = s->streams; o; o = o->next)
-		if (o->ready && !o->closed && strcmp(o->mesh, mesh) == 0 && strcmp(o->name, name) == 0)
+		if (o->node_hash == h && o->ready && !o->closed && strcmp(o->mesh, mesh) == 0 &&
+		    strcmp(o->name, name) == 0)
 			return true;
 	return false;
 }
@@ -712,7 +781,7 @@ static void on_deregister(struct km_loop *loop, void *ctx)
 		if (rc == 0)
 			km_info("xds", "dataplane deregistered after its stream closed proxy=%s.%s", d->mesh, d->name);
 	}
-	cancel_deregistration(s, d->mesh, d->name);
+	dereg_free(s, d);
 }
 
 /* kuma-dp sent its Dataplane in the node metadata: create or update it. */
@@ -768,6 +837,7 @@ static int handshake(struct ads_stream *st, const Envoy__Config__Core__V3__Node 
 	}
 	st->mesh = km_strndup(node->id, (size_t)(dot - node->id));
 	st->name = km_strdup(dot + 1);
+	st->node_hash = node_hash(st->mesh, st->name);
 	struct km_json *md = node->metadata ? km_pb_to_json(a, &node->metadata->base) : NULL;
 	/* the parts generation reads, kept parsed for the life of the stream */
 	st->md_a = km_arena_new(256);
@@ -827,6 +897,7 @@ static int handshake(struct ads_stream *st, const Envoy__Config__Core__V3__Node 
 	snprintf(st->id, sizeof(st->id), "%s", uuid);
 	st->connect_time = km_time_now();
 	st->ready = true;
+	node_slot(st->srv, st->node_hash, true)->n++;
 	km_info("xds", "proxy connected proxy=%s protocol=%s peer=%s", node->id, st->delta ? "delta" : "sotw",
 		cp_grpc_peer(st->gs));
 	write_insight(st, false);
@@ -1011,6 +1082,8 @@ static void *open_stream(void *svc, struct cp_grpc_stream *gs, bool delta)
 		st->ts[t].type = t;
 	}
 	st->next = s->streams;
+	if (s->streams)
+		s->streams->prev = st;
 	s->streams = st;
 	s->stats.streams_active++;
 	return st;
@@ -1041,13 +1114,15 @@ static void close_stream(void *ctx)
 	struct ads_stream *st = ctx;
 	struct cp_xds_server *s = st->srv;
 	st->closed = true;
-	for (struct ads_stream **p = &s->streams; *p; p = &(*p)->next)
-		if (*p == st) {
-			*p = st->next;
-			break;
-		}
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		s->streams = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
 	s->stats.streams_active--;
 	if (st->ready) {
+		node_slot(s, st->node_hash, false)->n--;
 		km_info("xds", "proxy disconnected proxy=%s.%s", st->mesh, st->name);
 		write_insight(st, true);
 		if (st->registered && !stream_for(s, st->mesh, st->name)) {
@@ -1055,7 +1130,10 @@ static void close_stream(void *ctx)
 			d->srv = s;
 			d->mesh = km_strdup(st->mesh);
 			d->name = km_strdup(st->name);
+			d->node_hash = st->node_hash;
 			d->next = s->deregs;
+			if (s->deregs)
+				s->deregs->prev = d;
 			s->deregs = d;
 			int64_t delay = s->rt->cfg ? s->rt->cfg->xds_server.dataplane_deregistration_delay : 10000000000LL;
 			km_loop_timer_start(s->rt->loop, &d->timer, (uint64_t)(delay / 1000000), on_deregister, d);
@@ -1357,7 +1435,8 @@ void cp_xds_server_free(struct cp_xds_server *s)
 		return;
 	km_loop_timer_stop(s->rt->loop, &s->recompute);
 	while (s->deregs)
-		cancel_deregistration(s, s->deregs->mesh, s->deregs->name);
+		dereg_free(s, s->deregs);
+	free(s->nodes);
 	while (s->meshes) {
 		struct mesh_entry *m = s->meshes;
 		s->meshes = m->next;
