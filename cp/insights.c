@@ -11,6 +11,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "cp/memo.h"
 
 struct cp_insights {
 	struct cp_runtime *rt;
@@ -21,6 +22,19 @@ struct cp_insights {
 	size_t ndirty, cap;
 	bool running; /* our own writes must not re-mark */
 	bool active;  /* leader only */
+	struct cp_memo *dps, *insights; /* struct dp_fact, struct insight_fact */
+};
+
+/* What the counts need of a Dataplane... */
+struct dp_fact {
+	bool gateway;
+	size_t inbounds, ready; /* inbounds, and those ready */
+};
+
+/* ...and of its DataplaneInsight (the last subscription). */
+struct insight_fact {
+	bool online;
+	char kuma_dp[48], envoy[48]; /* versions (inline: no arena per insight) */
 };
 
 static void run(struct km_loop *loop, void *ctx);
@@ -105,25 +119,53 @@ static struct km_json *last_subscription(const struct km_json *insight)
 	return subs->items[subs->len - 1];
 }
 
-static enum dp_status dp_status(const struct km_json *dp, const struct km_json *insight)
+static void dp_fact(struct km_arena *a, const struct km_resource *r, void *out)
 {
-	struct km_json *sub = last_subscription(insight);
-	bool online = sub && km_json_get(sub, "connectTime") && !km_json_get(sub, "disconnectTime");
-	if (!online)
-		return DP_OFFLINE;
+	struct dp_fact *f = out;
+	struct km_arena *t = km_arena_new(4096);
+	struct km_json *dp = NULL;
+	km_json_parse(t, r->spec.ptr, r->spec.len, &dp, NULL);
+	f->gateway = km_json_get(km_json_get(dp, "networking"), "gateway") != NULL;
 	struct km_json *inb = km_json_get(km_json_get(dp, "networking"), "inbound");
-	size_t total = 0, healthy = 0;
 	for (size_t i = 0; inb && inb->kind == KM_JSON_ARRAY && i < inb->len; i++) {
-		total++;
+		f->inbounds++;
 		struct km_str state = km_json_get_string(inb->items[i], "state");
 		struct km_json *ready = km_json_get(km_json_get(inb->items[i], "health"), "ready");
 		bool ok = state.len ? km_str_eqc(state, "Ready")
 				    : !(ready && ready->kind == KM_JSON_BOOL && !ready->b);
-		healthy += ok;
+		f->ready += ok;
 	}
-	if (healthy == total)
+	km_arena_free(t);
+}
+
+static void keep(char *out, size_t cap, struct km_str s)
+{
+	size_t n = s.len < cap - 1 ? s.len : cap - 1;
+	memcpy(out, s.ptr ? s.ptr : "", n);
+	out[n] = 0;
+}
+
+static void insight_fact(struct km_arena *a, const struct km_resource *r, void *out)
+{
+	struct insight_fact *f = out;
+	struct km_arena *t = km_arena_new(4096);
+	struct km_json *insight = NULL;
+	km_json_parse(t, r->spec.ptr, r->spec.len, &insight, NULL);
+	struct km_json *sub = last_subscription(insight);
+	f->online = sub && km_json_get(sub, "connectTime") && !km_json_get(sub, "disconnectTime");
+	struct km_json *ver = km_json_get(sub, "version");
+	keep(f->kuma_dp, sizeof(f->kuma_dp), km_json_get_string(km_json_get(ver, "kumaDp"), "version"));
+	keep(f->envoy, sizeof(f->envoy), km_json_get_string(km_json_get(ver, "envoy"), "version"));
+	km_arena_free(t);
+}
+
+static enum dp_status dp_status(const struct dp_fact *dp, const struct insight_fact *insight)
+{
+	if (!insight || !insight->online)
+		return DP_OFFLINE;
+	if (dp->ready == dp->inbounds)
 		return DP_ONLINE;
-	return healthy ? DP_DEGRADED : DP_OFFLINE;
+	return dp->ready ? DP_DEGRADED : DP_OFFLINE;
 }
 
 static void count(struct stat *s, enum dp_status st)
@@ -175,19 +217,20 @@ static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh
 	size_t nk = 0, ne = 0;
 	const struct km_rtype *dpi_t = km_rtype_by_name(KM_STR("DataplaneInsight"));
 	for (size_t i = 0; i < dps.len; i++) {
-		struct km_json *dp = NULL, *insight = NULL;
-		km_json_parse(a, dps.items[i].spec.ptr, dps.items[i].spec.len, &dp, NULL);
+		const struct dp_fact *dp = cp_memo_get(ins->dps, &dps.items[i]);
+		/* a scratch arena per read: the pass would otherwise hold a copy
+		 * of every insight until it ends */
+		struct km_arena *t = km_arena_new(4096);
 		struct km_resource ir;
-		if (cp_store_get(s, a, dpi_t, mesh, dps.items[i].name, &ir) == 0)
-			km_json_parse(a, ir.spec.ptr, ir.spec.len, &insight, NULL);
+		const struct insight_fact *insight = NULL;
+		if (cp_store_get(s, t, dpi_t, mesh, dps.items[i].name, &ir) == 0)
+			insight = cp_memo_get(ins->insights, &ir);
+		km_arena_free(t);
 		enum dp_status st = dp_status(dp, insight);
 		count(&all, st);
-		count(km_json_get(km_json_get(dp, "networking"), "gateway") ? &delegated : &standard, st);
-		struct km_json *ver = km_json_get(last_subscription(insight), "version");
-		count_version(a, kdp, km_json_get_string(km_json_get(ver, "kumaDp"), "version"), st,
-			      kdp_stats, &nk);
-		count_version(a, envoy, km_json_get_string(km_json_get(ver, "envoy"), "version"), st,
-			      envoy_stats, &ne);
+		count(dp->gateway ? &delegated : &standard, st);
+		count_version(a, kdp, km_str_c(insight ? insight->kuma_dp : ""), st, kdp_stats, &nk);
+		count_version(a, envoy, km_str_c(insight ? insight->envoy : ""), st, envoy_stats, &ne);
 	}
 	for (size_t i = 0; i < nk; i++)
 		kdp->members[i].val = stat_json(a, kdp_stats[i]);
@@ -247,6 +290,12 @@ void cp_insights_flush(struct cp_insights *ins)
 				km_strerror(rc));
 		free(ins->dirty[i]);
 	}
+	if (ins->ndirty) {
+		/* drop what this flush did not read (deleted records, meshes not
+		 * dirty this time: recomputed when next read) */
+		cp_memo_sweep(ins->dps);
+		cp_memo_sweep(ins->insights);
+	}
 	ins->ndirty = 0;
 	km_arena_free(a);
 	ins->running = false;
@@ -268,6 +317,8 @@ struct cp_insights *cp_insights_start(struct cp_runtime *rt, struct cp_events *b
 		free(ins);
 		return NULL;
 	}
+	ins->dps = cp_memo_new(sizeof(struct dp_fact), dp_fact);
+	ins->insights = cp_memo_new(sizeof(struct insight_fact), insight_fact);
 	return ins;
 }
 
@@ -288,5 +339,7 @@ void cp_insights_stop(struct cp_insights *ins)
 	for (size_t i = 0; i < ins->ndirty; i++)
 		free(ins->dirty[i]);
 	free(ins->dirty);
+	cp_memo_free(ins->dps);
+	cp_memo_free(ins->insights);
 	free(ins);
 }

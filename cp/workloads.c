@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "codec/jsonf.h"
+#include "cp/memo.h"
 #include "cp/pki/spiffe.h"
 
 #define MS_MANAGER "meshservice-generator"
@@ -25,6 +26,19 @@ struct cp_workloads {
 	size_t ndirty, cap;
 	bool active, running;
 	int64_t quiet_until; /* no pass before (monotonic ns): passes cost O(Dataplanes) */
+	struct cp_memo *dps, *insights; /* struct dp_fact, struct insight_fact */
+};
+
+/* What a pass needs of a Dataplane... */
+struct dp_fact {
+	struct km_str workload; /* kuma.io/workload, empty when none */
+	struct km_json *ports;  /* MeshService ports of its inbounds */
+	bool healthy;           /* every inbound ready */
+};
+
+/* ...and of its DataplaneInsight. */
+struct insight_fact {
+	bool online; /* the last subscription is connected */
 };
 
 static void run(struct km_loop *loop, void *ctx);
@@ -90,7 +104,7 @@ static int cmp_str(const void *x, const void *y)
 struct member {
 	struct km_str wl;
 	size_t idx; /* in the name-sorted Dataplane list */
-	struct km_json *labels, *spec;
+	const struct dp_fact *fact;
 };
 
 static int cmp_member(const void *x, const void *y)
@@ -155,18 +169,47 @@ static bool inbounds_healthy(const struct km_json *spec)
 	return true;
 }
 
-static bool online(struct cp_workloads *w, struct km_arena *a, const struct km_resource *dp)
+static void insight_fact(struct km_arena *a, const struct km_resource *r, void *out)
 {
-	struct km_resource ins;
-	if (cp_store_get(w->rt->store, a, km_rtype_by_name(KM_STR("DataplaneInsight")), dp->mesh, dp->name, &ins))
-		return false;
+	struct insight_fact *f = out;
+	struct km_arena *t = km_arena_new(4096);
 	struct km_json *spec = NULL;
-	km_json_parse(a, ins.spec.ptr, ins.spec.len, &spec, NULL);
+	km_json_parse(t, r->spec.ptr, r->spec.len, &spec, NULL);
 	struct km_json *subs = km_json_get(spec, "subscriptions");
-	if (!subs || subs->kind != KM_JSON_ARRAY || !subs->len)
-		return false;
-	struct km_json *last = subs->items[subs->len - 1];
-	return km_json_get(last, "connectTime") && !km_json_get(last, "disconnectTime");
+	if (subs && subs->kind == KM_JSON_ARRAY && subs->len) {
+		struct km_json *last = subs->items[subs->len - 1];
+		f->online = km_json_get(last, "connectTime") && !km_json_get(last, "disconnectTime");
+	}
+	km_arena_free(t);
+}
+
+static bool online(struct cp_workloads *w, const struct km_resource *dp)
+{
+	/* a scratch arena per read: a pass at 10,000 proxies would otherwise
+	 * hold every insight's copy until it ends */
+	struct km_arena *t = km_arena_new(4096);
+	struct km_resource ins;
+	bool on = false;
+	if (cp_store_get(w->rt->store, t, km_rtype_by_name(KM_STR("DataplaneInsight")), dp->mesh, dp->name, &ins) == 0)
+		on = ((const struct insight_fact *)cp_memo_get(w->insights, &ins))->online;
+	km_arena_free(t);
+	return on;
+}
+
+static void dp_fact(struct km_arena *a, const struct km_resource *r, void *out)
+{
+	struct dp_fact *f = out;
+	struct km_arena *t = km_arena_new(4096);
+	struct km_json *labels = NULL, *spec = NULL;
+	km_json_parse(t, r->labels.ptr, r->labels.len, &labels, NULL);
+	struct km_str wl = km_json_get_string(labels, "kuma.io/workload");
+	if (wl.len) {
+		f->workload = (struct km_str){km_arena_strndup(a, wl.ptr, wl.len), wl.len};
+		km_json_parse(t, r->spec.ptr, r->spec.len, &spec, NULL);
+		f->ports = km_json_clone(a, ports_of(t, spec));
+		f->healthy = inbounds_healthy(spec);
+	}
+	km_arena_free(t);
 }
 
 static struct km_json *labels_for(struct cp_workloads *w, struct km_arena *a, struct km_str mesh,
@@ -296,26 +339,25 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 	struct member *mb = km_arena_alloc(a, (dps.len + 1) * sizeof(*mb));
 	size_t nmb = 0;
 	for (size_t i = 0; i < dps.len; i++) {
-		struct km_json *labels = NULL, *spec = NULL;
-		km_json_parse(a, dps.items[i].labels.ptr, dps.items[i].labels.len, &labels, NULL);
-		struct km_str wl = km_json_get_string(labels, "kuma.io/workload");
-		if (!wl.len)
-			continue;
-		km_json_parse(a, dps.items[i].spec.ptr, dps.items[i].spec.len, &spec, NULL);
-		mb[nmb++] = (struct member){.wl = wl, .idx = i, .labels = labels, .spec = spec};
+		const struct dp_fact *f = cp_memo_get(w->dps, &dps.items[i]);
+		if (f->workload.len)
+			mb[nmb++] = (struct member){.wl = f->workload, .idx = i, .fact = f};
 	}
 	qsort(mb, nmb, sizeof(*mb), cmp_member);
 	struct group *groups = km_arena_alloc(a, (nmb + 1) * sizeof(*groups));
 	size_t ngroups = 0;
 	for (size_t i = 0; i < nmb; i++) {
 		const struct km_resource *dp = &dps.items[mb[i].idx];
-		struct km_json *ports = ports_of(a, mb[i].spec);
+		struct km_json *ports = mb[i].fact->ports;
 		struct group *g = ngroups && km_str_eq(groups[ngroups - 1].name, mb[i].wl) ? &groups[ngroups - 1] : NULL;
 		if (!g) {
 			g = &groups[ngroups++];
 			g->name = mb[i].wl;
 			g->ports = ports;
-			g->spiffe_id = cp_pki_spiffe_for_dataplane(w->rt->store, a, mesh, w->rt->zone, mb[i].labels);
+			/* the group's identity: its first Dataplane's labels */
+			struct km_json *labels = NULL;
+			km_json_parse(a, dp->labels.ptr, dp->labels.len, &labels, NULL);
+			g->spiffe_id = cp_pki_spiffe_for_dataplane(w->rt->store, a, mesh, w->rt->zone, labels);
 		} else if (!km_json_equal(g->ports, ports)) {
 			/* every pass sees it again: keep it out of the default log */
 			km_debug("workloads", "port conflict, ports must be identical across Dataplane inbounds "
@@ -323,9 +365,9 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 				mesh_c, KM_STR_FMT(mb[i].wl), KM_STR_FMT(dp->name));
 		}
 		g->total++;
-		bool on = online(w, a, dp);
+		bool on = online(w, dp);
 		g->connected += on;
-		g->healthy += on && inbounds_healthy(mb[i].spec);
+		g->healthy += on && mb[i].fact->healthy;
 	}
 	for (size_t g = 0; g < ngroups; g++)
 		if (groups[g].ports->len == 0)
@@ -356,6 +398,12 @@ static void run(struct km_loop *loop, void *ctx)
 	}
 	free(dirty);
 	km_arena_free(a);
+	if (n) {
+		/* forget what this run did not read: deleted Dataplanes (and the
+		 * meshes not dirty this time, recomputed when next read) */
+		cp_memo_sweep(w->dps);
+		cp_memo_sweep(w->insights);
+	}
 	w->running = false;
 	/* a pass reads every Dataplane and insight of its meshes: at scale,
 	 * leave the loop at least 3/4 of the time for everything else */
@@ -374,6 +422,8 @@ struct cp_workloads *cp_workloads_start(struct cp_runtime *rt, struct cp_events 
 	struct cp_workloads *w = km_calloc(1, sizeof(*w));
 	w->rt = rt;
 	w->grace_ns = grace_period_ns;
+	w->dps = cp_memo_new(sizeof(struct dp_fact), dp_fact);
+	w->insights = cp_memo_new(sizeof(struct insight_fact), insight_fact);
 	cp_events_subscribe(bus, on_change, w);
 	return w;
 }
@@ -395,5 +445,7 @@ void cp_workloads_stop(struct cp_workloads *w)
 	for (size_t i = 0; i < w->ndirty; i++)
 		free(w->dirty[i]);
 	free(w->dirty);
+	cp_memo_free(w->dps);
+	cp_memo_free(w->insights);
 	free(w);
 }

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Memo of derived facts (see memo.h): an open-addressing table keyed by the
+ * hash of mesh and name; sweeping rebuilds it without the unused entries. */
+#include "cp/memo.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/hash.h"
+#include "base/mem.h"
+
+struct entry {
+	uint64_t h;
+	char *mesh, *name;
+	uint64_t version;
+	int64_t ctime, mtime;
+	bool used;
+	struct km_arena *a; /* created on first use by compute */
+	_Alignas(16) unsigned char fact[];
+};
+
+struct cp_memo {
+	size_t fact_size;
+	cp_memo_fn compute;
+	struct entry **slots;
+	size_t cap, len;
+};
+
+struct cp_memo *cp_memo_new(size_t fact_size, cp_memo_fn compute)
+{
+	struct cp_memo *m = km_calloc(1, sizeof(*m));
+	m->fact_size = fact_size;
+	m->compute = compute;
+	m->cap = 64;
+	m->slots = km_calloc(m->cap, sizeof(*m->slots));
+	return m;
+}
+
+static void entry_free(struct entry *e)
+{
+	km_arena_free(e->a);
+	free(e->mesh);
+	free(e->name);
+	free(e);
+}
+
+void cp_memo_free(struct cp_memo *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i])
+			entry_free(m->slots[i]);
+	free(m->slots);
+	free(m);
+}
+
+static uint64_t key_hash(struct km_str mesh, struct km_str name)
+{
+	return km_fnv(km_fnv_sep(km_fnv(KM_FNV_INIT, mesh.ptr, mesh.len), 0), name.ptr, name.len);
+}
+
+static void insert(struct entry **slots, size_t cap, struct entry *e)
+{
+	size_t i = e->h & (cap - 1);
+	while (slots[i])
+		i = (i + 1) & (cap - 1);
+	slots[i] = e;
+}
+
+static void rehash(struct cp_memo *m, size_t cap, bool drop_unused)
+{
+	struct entry **slots = km_calloc(cap, sizeof(*slots));
+	size_t len = 0;
+	for (size_t i = 0; i < m->cap; i++) {
+		struct entry *e = m->slots[i];
+		if (!e)
+			continue;
+		if (drop_unused && !e->used) {
+			entry_free(e);
+			continue;
+		}
+		e->used = !drop_unused && e->used;
+		insert(slots, cap, e);
+		len++;
+	}
+	free(m->slots);
+	m->slots = slots;
+	m->cap = cap;
+	m->len = len;
+}
+
+static void compute(struct cp_memo *m, struct entry *e, const struct km_resource *r)
+{
+	km_arena_free(e->a);
+	e->a = km_arena_new(512);
+	memset(e->fact, 0, m->fact_size);
+	e->version = r->version;
+	e->ctime = r->ctime;
+	e->mtime = r->mtime;
+	m->compute(e->a, r, e->fact);
+}
+
+const void *cp_memo_get(struct cp_memo *m, const struct km_resource *r)
+{
+	uint64_t h = key_hash(r->mesh, r->name);
+	size_t i = h & (m->cap - 1);
+	for (; m->slots[i]; i = (i + 1) & (m->cap - 1)) {
+		struct entry *e = m->slots[i];
+		if (e->h == h && km_str_eqc(r->mesh, e->mesh) && km_str_eqc(r->name, e->name)) {
+			if (e->version != r->version || e->ctime != r->ctime || e->mtime != r->mtime)
+				compute(m, e, r);
+			e->used = true;
+			return e->fact;
+		}
+	}
+	struct entry *e = km_calloc(1, sizeof(*e) + m->fact_size);
+	e->h = h;
+	e->mesh = km_strndup(r->mesh.ptr ? r->mesh.ptr : "", r->mesh.len);
+	e->name = km_strndup(r->name.ptr ? r->name.ptr : "", r->name.len);
+	e->used = true;
+	compute(m, e, r);
+	if ((m->len + 1) * 2 > m->cap)
+		rehash(m, m->cap * 2, false);
+	insert(m->slots, m->cap, e);
+	m->len++;
+	return e->fact;
+}
+
+void cp_memo_sweep(struct cp_memo *m)
+{
+	size_t cap = m->cap;
+	while (cap > 64 && m->len * 4 < cap)
+		cap /= 2;
+	rehash(m, cap, true);
+}
+
+size_t cp_memo_len(const struct cp_memo *m)
+{
+	return m->len;
+}
