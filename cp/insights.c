@@ -205,27 +205,24 @@ static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh
 	if (cp_store_get(s, a, km_rtype_by_name(KM_STR("Mesh")), KM_STR(""), mesh, &m) != 0)
 		return have_cur ? cp_store_remove(s, mi_t, KM_STR(""), mesh, 0) : 0;
 
-	struct cp_list_opts o = {.mesh = mesh};
-	struct cp_list_result dps;
-	int rc = cp_store_list(s, a, km_rtype_by_name(KM_STR("Dataplane")), &o, &dps);
+	/* Dataplanes and insights in pages through the memos (see memo.h) */
+	struct cp_memo_index dps;
+	int rc = cp_memo_index(ins->dps, s, a, km_rtype_by_name(KM_STR("Dataplane")), mesh, &dps);
 	if (rc)
 		return rc;
 	struct stat all = {0}, standard = {0}, delegated = {0};
 	struct km_json *kdp = km_json_object(a), *envoy = km_json_object(a);
-	struct stat **kdp_stats = km_arena_alloc(a, (dps.len + 1) * sizeof(*kdp_stats));
-	struct stat **envoy_stats = km_arena_alloc(a, (dps.len + 1) * sizeof(*envoy_stats));
+	struct stat **kdp_stats = km_arena_alloc(a, (dps.n + 1) * sizeof(*kdp_stats));
+	struct stat **envoy_stats = km_arena_alloc(a, (dps.n + 1) * sizeof(*envoy_stats));
 	size_t nk = 0, ne = 0;
 	const struct km_rtype *dpi_t = km_rtype_by_name(KM_STR("DataplaneInsight"));
-	for (size_t i = 0; i < dps.len; i++) {
-		const struct dp_fact *dp = cp_memo_get(ins->dps, &dps.items[i]);
-		/* a scratch arena per read: the pass would otherwise hold a copy
-		 * of every insight until it ends */
-		struct km_arena *t = km_arena_new(4096);
-		struct km_resource ir;
-		const struct insight_fact *insight = NULL;
-		if (cp_store_get(s, t, dpi_t, mesh, dps.items[i].name, &ir) == 0)
-			insight = cp_memo_get(ins->insights, &ir);
-		km_arena_free(t);
+	struct cp_memo_index insights;
+	rc = cp_memo_index(ins->insights, s, a, dpi_t, mesh, &insights);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < dps.n; i++) {
+		const struct dp_fact *dp = dps.facts[i];
+		const struct insight_fact *insight = cp_memo_index_find(&insights, km_str_c(dps.names[i]));
 		enum dp_status st = dp_status(dp, insight);
 		count(&all, st);
 		count(dp->gateway ? &delegated : &standard, st);

@@ -10,6 +10,7 @@
 
 #include "base/hash.h"
 #include "base/mem.h"
+#include "cp/store/store.h"
 
 struct entry {
 	uint64_t h;
@@ -103,7 +104,84 @@ static void compute(struct cp_memo *m, struct entry *e, const struct km_resource
 	m->compute(e->a, r, e->fact);
 }
 
+static struct entry *lookup(struct cp_memo *m, const struct km_resource *r);
+
 const void *cp_memo_get(struct cp_memo *m, const struct km_resource *r)
+{
+	return lookup(m, r)->fact;
+}
+
+#define PAGE 1000
+
+struct pair {
+	const char *name;
+	const void *fact;
+};
+
+static int by_name(const void *x, const void *y)
+{
+	return strcmp(((const struct pair *)x)->name, ((const struct pair *)y)->name);
+}
+
+int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
+		  struct km_str mesh, struct cp_memo_index *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct pair *v = NULL;
+	size_t n = 0, cap = 0;
+	for (size_t offset = 0;;) {
+		struct km_arena *page = km_arena_new(64 * 1024);
+		struct cp_list_opts o = {.mesh = mesh, .offset = offset, .size = PAGE};
+		struct cp_list_result l;
+		int rc = cp_store_list(s, page, t, &o, &l);
+		if (rc) {
+			km_arena_free(page);
+			free(v);
+			return rc;
+		}
+		for (size_t i = 0; i < l.len; i++) {
+			struct entry *e = lookup(m, &l.items[i]);
+			if (n == cap) {
+				cap = cap ? cap * 2 : 256;
+				v = km_realloc(v, cap * sizeof(*v));
+			}
+			v[n++] = (struct pair){e->name, e->fact};
+		}
+		km_arena_free(page);
+		offset += l.len;
+		if (!l.len || offset >= l.total)
+			break;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), by_name);
+	out->names = km_arena_alloc(a, (n + 1) * sizeof(*out->names));
+	out->facts = km_arena_alloc(a, (n + 1) * sizeof(*out->facts));
+	for (size_t i = 0; i < n; i++) {
+		out->names[i] = v[i].name;
+		out->facts[i] = v[i].fact;
+	}
+	out->n = n;
+	free(v);
+	return 0;
+}
+
+const void *cp_memo_index_find(const struct cp_memo_index *x, struct km_str name)
+{
+	size_t lo = 0, hi = x->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = km_str_cmp(km_str_c(x->names[mid]), name);
+		if (c == 0)
+			return x->facts[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static struct entry *lookup(struct cp_memo *m, const struct km_resource *r)
 {
 	uint64_t h = key_hash(r->mesh, r->name);
 	size_t i = h & (m->cap - 1);
@@ -113,7 +191,7 @@ const void *cp_memo_get(struct cp_memo *m, const struct km_resource *r)
 			if (e->version != r->version || e->ctime != r->ctime || e->mtime != r->mtime)
 				compute(m, e, r);
 			e->used = true;
-			return e->fact;
+			return e;
 		}
 	}
 	struct entry *e = km_calloc(1, sizeof(*e) + m->fact_size);
@@ -126,7 +204,7 @@ const void *cp_memo_get(struct cp_memo *m, const struct km_resource *r)
 		rehash(m, m->cap * 2, false);
 	insert(m->slots, m->cap, e);
 	m->len++;
-	return e->fact;
+	return e;
 }
 
 void cp_memo_sweep(struct cp_memo *m)

@@ -28,4 +28,18 @@ const void *cp_memo_get(struct cp_memo *m, const struct km_resource *r);
 void cp_memo_sweep(struct cp_memo *m);
 size_t cp_memo_len(const struct cp_memo *m);
 
+/* Every record of <t> in <mesh>, read page by page through the memo, as
+ * name -> fact sorted by name (arrays in <a>; names and facts valid until
+ * the next sweep). One store call per page instead of one per record, and
+ * no page outlives its processing. 0 or a store error. */
+struct cp_store;
+struct cp_memo_index {
+	const char **names;
+	const void **facts;
+	size_t n;
+};
+int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
+		  struct km_str mesh, struct cp_memo_index *out);
+const void *cp_memo_index_find(const struct cp_memo_index *x, struct km_str name);
+
 #endif

@@ -33,6 +33,7 @@ struct cp_workloads {
 struct dp_fact {
 	struct km_str workload; /* kuma.io/workload, empty when none */
 	struct km_json *ports;  /* MeshService ports of its inbounds */
+	struct km_str labels;   /* as stored (a group's first Dataplane names its identity) */
 	bool healthy;           /* every inbound ready */
 };
 
@@ -103,7 +104,7 @@ static int cmp_str(const void *x, const void *y)
  * by workload, then by name (the group takes its first member's identity). */
 struct member {
 	struct km_str wl;
-	size_t idx; /* in the name-sorted Dataplane list */
+	size_t idx; /* in the name-sorted Dataplane index */
 	const struct dp_fact *fact;
 };
 
@@ -183,19 +184,6 @@ static void insight_fact(struct km_arena *a, const struct km_resource *r, void *
 	km_arena_free(t);
 }
 
-static bool online(struct cp_workloads *w, const struct km_resource *dp)
-{
-	/* a scratch arena per read: a pass at 10,000 proxies would otherwise
-	 * hold every insight's copy until it ends */
-	struct km_arena *t = km_arena_new(4096);
-	struct km_resource ins;
-	bool on = false;
-	if (cp_store_get(w->rt->store, t, km_rtype_by_name(KM_STR("DataplaneInsight")), dp->mesh, dp->name, &ins) == 0)
-		on = ((const struct insight_fact *)cp_memo_get(w->insights, &ins))->online;
-	km_arena_free(t);
-	return on;
-}
-
 static void dp_fact(struct km_arena *a, const struct km_resource *r, void *out)
 {
 	struct dp_fact *f = out;
@@ -205,6 +193,7 @@ static void dp_fact(struct km_arena *a, const struct km_resource *r, void *out)
 	struct km_str wl = km_json_get_string(labels, "kuma.io/workload");
 	if (wl.len) {
 		f->workload = (struct km_str){km_arena_strndup(a, wl.ptr, wl.len), wl.len};
+		f->labels = (struct km_str){km_arena_strndup(a, r->labels.ptr, r->labels.len), r->labels.len};
 		km_json_parse(t, r->spec.ptr, r->spec.len, &spec, NULL);
 		f->ports = km_json_clone(a, ports_of(t, spec));
 		f->healthy = inbounds_healthy(spec);
@@ -331,15 +320,18 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
 static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *mesh_c)
 {
 	struct km_str mesh = km_str_c(mesh_c);
-	struct cp_list_opts o = {.mesh = mesh};
-	struct cp_list_result dps;
-	if (cp_store_list(w->rt->store, a, km_rtype_by_name(KM_STR("Dataplane")), &o, &dps))
+	/* Dataplanes and insights in pages through the memos: no copy of every
+	 * record held for the pass, no read per Dataplane (a query each on
+	 * PostgreSQL); both sorted by name */
+	struct cp_memo_index dps, online;
+	if (cp_memo_index(w->dps, w->rt->store, a, km_rtype_by_name(KM_STR("Dataplane")), mesh, &dps) ||
+	    cp_memo_index(w->insights, w->rt->store, a, km_rtype_by_name(KM_STR("DataplaneInsight")), mesh,
+			  &online))
 		return 0;
-	qsort(dps.items, dps.len, sizeof(*dps.items), cmp_str);
-	struct member *mb = km_arena_alloc(a, (dps.len + 1) * sizeof(*mb));
+	struct member *mb = km_arena_alloc(a, (dps.n + 1) * sizeof(*mb));
 	size_t nmb = 0;
-	for (size_t i = 0; i < dps.len; i++) {
-		const struct dp_fact *f = cp_memo_get(w->dps, &dps.items[i]);
+	for (size_t i = 0; i < dps.n; i++) {
+		const struct dp_fact *f = dps.facts[i];
 		if (f->workload.len)
 			mb[nmb++] = (struct member){.wl = f->workload, .idx = i, .fact = f};
 	}
@@ -347,7 +339,7 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 	struct group *groups = km_arena_alloc(a, (nmb + 1) * sizeof(*groups));
 	size_t ngroups = 0;
 	for (size_t i = 0; i < nmb; i++) {
-		const struct km_resource *dp = &dps.items[mb[i].idx];
+		struct km_str dp_name = km_str_c(dps.names[mb[i].idx]);
 		struct km_json *ports = mb[i].fact->ports;
 		struct group *g = ngroups && km_str_eq(groups[ngroups - 1].name, mb[i].wl) ? &groups[ngroups - 1] : NULL;
 		if (!g) {
@@ -356,16 +348,17 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 			g->ports = ports;
 			/* the group's identity: its first Dataplane's labels */
 			struct km_json *labels = NULL;
-			km_json_parse(a, dp->labels.ptr, dp->labels.len, &labels, NULL);
+			km_json_parse(a, mb[i].fact->labels.ptr, mb[i].fact->labels.len, &labels, NULL);
 			g->spiffe_id = cp_pki_spiffe_for_dataplane(w->rt->store, a, mesh, w->rt->zone, labels);
 		} else if (!km_json_equal(g->ports, ports)) {
 			/* every pass sees it again: keep it out of the default log */
 			km_debug("workloads", "port conflict, ports must be identical across Dataplane inbounds "
 					     "grouped into a single MeshService mesh=%s workload=%.*s dataplane=%.*s",
-				mesh_c, KM_STR_FMT(mb[i].wl), KM_STR_FMT(dp->name));
+				mesh_c, KM_STR_FMT(mb[i].wl), KM_STR_FMT(dp_name));
 		}
 		g->total++;
-		bool on = online(w, dp);
+		const struct insight_fact *inf = cp_memo_index_find(&online, dp_name);
+		bool on = inf && inf->online;
 		g->connected += on;
 		g->healthy += on && mb[i].fact->healthy;
 	}

@@ -7,6 +7,7 @@
 
 #include "../test.h"
 #include "cp/memo.h"
+#include "cp/store/store.h"
 
 struct fact {
 	int computed_at; /* the compute counter when this fact was made */
@@ -72,5 +73,35 @@ int main(void)
 	cp_memo_sweep(m); /* nothing was read since: all dropped, the table shrinks */
 	CHECK(cp_memo_len(m) == 0);
 	cp_memo_free(m);
+
+	/* an index over a store type, read in pages */
+	struct cp_store *st = cp_store_memory_new();
+	const struct km_rtype *t = km_rtype_by_name(KM_STR("DataplaneInsight"));
+	for (int i = 0; i < 2500; i++) {
+		snprintf(name, sizeof(name), "dp-%04d", 2499 - i);
+		struct km_resource r = rec("default", name, 0, "{}");
+		r.type = t;
+		CHECK(cp_store_create(st, &r) == 0);
+	}
+	struct km_resource other = rec("other", "dp-x", 0, "{}");
+	other.type = t;
+	CHECK(cp_store_create(st, &other) == 0);
+	m = cp_memo_new(sizeof(struct fact), compute);
+	struct km_arena *a = km_arena_new(0);
+	struct cp_memo_index x;
+	before = computes;
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0);
+	CHECK(x.n == 2500);
+	CHECK(computes - before == 2500);
+	CHECK(strcmp(x.names[0], "dp-0000") == 0 && strcmp(x.names[2499], "dp-2499") == 0);
+	CHECK(cp_memo_index_find(&x, KM_STR("dp-1234")) != NULL);
+	CHECK(cp_memo_index_find(&x, KM_STR("dp-x")) == NULL); /* another mesh */
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0);
+	CHECK(computes - before == 2500); /* nothing changed: nothing recomputed */
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("empty"), &x) == 0 && x.n == 0); /* no records */
+	CHECK(cp_memo_index_find(&x, KM_STR("dp-0001")) == NULL);
+	km_arena_free(a);
+	cp_memo_free(m);
+	cp_store_free(st);
 	return test_summary();
 }
