@@ -297,7 +297,15 @@ static struct cp_xds_cached *entry_new(const struct km_resource *r, bool service
 	struct km_buf tmp = KM_BUF_INIT;
 	uint64_t h = text_fp(KM_FNV_INIT, e->res.name);
 	h = km_fnv(h, &e->labels_fp, sizeof(e->labels_fp));
-	h = json_fp(h, &tmp, e->spec);
+	/* the spec minus state (Available/Unavailable: the generator flips it
+	 * as the first proxy of a service comes and goes; no generator reads
+	 * it, endpoints carry their own health) */
+	for (size_t k = 0; e->spec && e->spec->kind == KM_JSON_OBJECT && k < e->spec->len; k++) {
+		if (km_str_eqc(e->spec->members[k].key, "state"))
+			continue;
+		h = text_fp(h, e->spec->members[k].key);
+		h = json_fp(h, &tmp, e->spec->members[k].val);
+	}
 	/* the status minus dataplaneProxies (connected/healthy counts the
 	 * workload generator rewrites; no generator reads them) */
 	for (size_t k = 0; e->status && e->status->kind == KM_JSON_OBJECT && k < e->status->len; k++) {

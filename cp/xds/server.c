@@ -1159,7 +1159,9 @@ static void close_stream(void *ctx)
 static bool dp_changed(const struct cp_xds_mesh *om, const struct cp_xds_mesh *nm, struct km_str name)
 {
 	const struct cp_xds_dataplane *a = cp_xds_mesh_dataplane(om, name), *b = cp_xds_mesh_dataplane(nm, name);
-	return !a || !b || a->fp != b->fp;
+	/* in neither: its registration has not reached the context yet (a
+	 * PostgreSQL NOTIFY on its way); the pass that brings it generates */
+	return a || b ? !a || !b || a->fp != b->fp : false;
 }
 
 static bool svc_changed(const struct cp_xds_mesh *om, const struct cp_xds_mesh *nm, struct km_str name)
@@ -1290,15 +1292,21 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 		/* nm becomes the base first: should a regeneration rebuild the
 		 * context (a write from inside it), nm stays alive */
 		m->base = nm;
+		size_t regenerated = 0, skipped = 0;
 		for (struct ads_stream *st = s->streams; st; st = st->next) {
 			if (!st->ready || strcmp(st->mesh, m->name) != 0)
 				continue;
 			if (all || st->first_gen || proxy_affected(st, om, nm) || policy_reaches(&pd, st, nm) ||
-			    (pki && identity_moved(st, nm)))
+			    (pki && identity_moved(st, nm))) {
 				regenerate(st);
-			else
+				regenerated++;
+			} else {
 				s->stats.regenerations_skipped++;
+				skipped++;
+			}
 		}
+		km_debug("xds", "recompute pass mesh=%s all=%d identity=%d policies_changed=%zu regenerated=%zu skipped=%zu",
+			 m->name, all, pki, pd.n, regenerated, skipped);
 		free(pd.v);
 		if (om != nm && om != m->ctx)
 			cp_xds_mesh_free(om);
