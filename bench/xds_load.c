@@ -1102,7 +1102,17 @@ static int start_with_identity(double timeout_s)
 	}
 	if (trig_identity())
 		return -1;
-	char path[128];
+	/* with mTLS, permissions apply: a mesh-wide allow, as a mesh that
+	 * enables zero trust would have (an RBAC filter on every inbound) */
+	char path[128], mtp[512];
+	snprintf(path, sizeof(path), "/meshes/%s/meshtrafficpermissions/allow-all", B.mesh);
+	snprintf(mtp, sizeof(mtp),
+		 "{\"type\":\"MeshTrafficPermission\",\"mesh\":\"%s\",\"name\":\"allow-all\",\"spec\":{"
+		 "\"targetRef\":{\"kind\":\"Mesh\"},\"from\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+		 "\"default\":{\"action\":\"Allow\"}}]}}",
+		 B.mesh);
+	if (api_put(path, mtp))
+		return -1;
 	snprintf(path, sizeof(path), "/meshes/%s/meshidentities/bench-identity", B.mesh);
 	for (uint64_t t0 = now_us(); now_us() - t0 < (uint64_t)(timeout_s * 1e6);) {
 		struct km_buf body = KM_BUF_INIT;
@@ -1230,7 +1240,8 @@ static void usage(void)
 		"usage: xds_load --port DP_SERVER_PORT --ca CA_PEM [-n N] [--mesh M] [--token T]\n"
 		"         [--api API_PORT] [--builtin LIST] [--trigger LABEL=SHELL_CMD]... [--cp-pid PID]\n"
 		"         [--metrics URL] [--inflight K] [--timeout S] [--settle MS] [--hold S] [--mtls]\n"
-		"  --mtls      create a MeshIdentity (every proxy) first and wait until it is Ready;\n"
+		"  --mtls      create a MeshIdentity (every proxy) and a mesh-wide allow\n"
+		"              MeshTrafficPermission first and wait until the identity is Ready;\n"
 		"              a stream is complete once it also holds its certificate (SDS)\n"
 		"  --builtin   comma list of endpoint,endpoint-all,every,policy,policy-one,noop,identity\n"
 		"              (PUTs to --api)\n"
