@@ -1108,9 +1108,9 @@ static int start_with_identity(double timeout_s)
 	snprintf(path, sizeof(path), "/meshes/%s/meshtrafficpermissions/allow-all", B.mesh);
 	snprintf(mtp, sizeof(mtp),
 		 "{\"type\":\"MeshTrafficPermission\",\"mesh\":\"%s\",\"name\":\"allow-all\",\"spec\":{"
-		 "\"targetRef\":{\"kind\":\"Mesh\"},\"from\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
-		 "\"default\":{\"action\":\"Allow\"}}]}}",
-		 B.mesh);
+		 "\"targetRef\":{\"kind\":\"Mesh\"},\"rules\":[{\"default\":{\"allow\":[{\"spiffeID\":"
+		 "{\"type\":\"Prefix\",\"value\":\"spiffe://%s.\"}}]}}]}}",
+		 B.mesh, B.mesh);
 	if (api_put(path, mtp))
 		return -1;
 	snprintf(path, sizeof(path), "/meshes/%s/meshidentities/bench-identity", B.mesh);
