@@ -286,6 +286,7 @@ void cp_insights_flush(struct cp_insights *ins)
 	ins->running = true;
 	int64_t started = km_time_now();
 	struct km_arena *a = km_arena_new(0);
+	cp_store_relaxed(ins->rt->store, true); /* MeshInsights are recomputed: no commit waits for the disk */
 	for (size_t i = 0; i < ins->ndirty; i++) {
 		int rc = compute(ins, a, ins->dirty[i]);
 		if (rc)
@@ -299,6 +300,7 @@ void cp_insights_flush(struct cp_insights *ins)
 		cp_memo_sweep(ins->dps);
 		cp_memo_sweep(ins->insights);
 	}
+	cp_store_relaxed(ins->rt->store, false);
 	ins->ndirty = 0;
 	km_arena_free(a);
 	ins->running = false;

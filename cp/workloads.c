@@ -383,12 +383,14 @@ static void run(struct km_loop *loop, void *ctx)
 	size_t n = w->ndirty;
 	w->dirty = NULL;
 	w->ndirty = w->cap = 0;
+	cp_store_relaxed(w->rt->store, true); /* generated records: no commit waits for the disk */
 	for (size_t i = 0; i < n; i++) {
 		int64_t nx = generate(w, a, dirty[i]);
 		if (nx && (!next || nx < next))
 			next = nx;
 		free(dirty[i]);
 	}
+	cp_store_relaxed(w->rt->store, false);
 	free(dirty);
 	km_arena_free(a);
 	if (n) {

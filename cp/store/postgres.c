@@ -688,6 +688,17 @@ static size_t pg_count(struct cp_store *s, const struct km_rtype *t, struct km_s
 	return n;
 }
 
+static void pg_relaxed(struct cp_store *s, bool on)
+{
+	struct pg_store *p = (struct pg_store *)s;
+	if (!p->q.ok)
+		return; /* a new connection starts durable */
+	PGresult *r = PQexec(p->q.c, on ? "SET synchronous_commit TO off" : "SET synchronous_commit TO on");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		km_debug("store", "cannot set synchronous_commit error=%s", PQresultErrorMessage(r));
+	PQclear(r);
+}
+
 static bool pg_healthy(struct cp_store *s)
 {
 	struct pg_store *p = (struct pg_store *)s;
@@ -723,6 +734,7 @@ static const struct cp_store_ops pg_ops = {
     .list = pg_list,
     .count = pg_count,
     .healthy = pg_healthy,
+    .relaxed = pg_relaxed,
     .elect = pg_elect,
     .free = pg_free,
 };

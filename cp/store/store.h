@@ -65,6 +65,12 @@ struct cp_store_ops {
 	size_t (*count)(struct cp_store *s, const struct km_rtype *t, struct km_str mesh);
 	/* False while the backend is unreachable (/ready reports it). */
 	bool (*healthy)(struct cp_store *s);
+	/* Optional: writes until the next call with false may return before
+	 * they are on disk (PostgreSQL: synchronous_commit off). For status
+	 * records the control plane derives and rewrites (insights, generated
+	 * MeshService status): a crash can lose the last fraction of a second
+	 * of them, never a user's write. */
+	void (*relaxed)(struct cp_store *s, bool on);
 	/* Joins leader election: <fn> is called with true when this instance
 	 * becomes the leader and with false when it loses leadership. The memory
 	 * backend is a single instance and elects itself at once. */
@@ -105,6 +111,12 @@ static inline size_t cp_store_count(struct cp_store *s, const struct km_rtype *t
 {
 	return s->ops->count(s, t, mesh);
 }
+static inline void cp_store_relaxed(struct cp_store *s, bool on)
+{
+	if (s->ops->relaxed)
+		s->ops->relaxed(s, on);
+}
+
 static inline bool cp_store_healthy(struct cp_store *s)
 {
 	return !s->ops->healthy || s->ops->healthy(s);

@@ -633,6 +633,7 @@ static void write_insight(struct ads_stream *st, bool disconnected)
 	struct km_resource r;
 	km_resource_from_doc(a, &d, &r);
 	s->writing = true;
+	cp_store_relaxed(s->rt->store, true); /* rewritten on every flush and reconnect */
 	int rc;
 	if (have) {
 		r.version = cur.version;
@@ -641,6 +642,7 @@ static void write_insight(struct ads_stream *st, bool disconnected)
 	} else {
 		rc = cp_store_create(s->rt->store, &r);
 	}
+	cp_store_relaxed(s->rt->store, false);
 	s->writing = false;
 	if (rc && rc != -KM_E_MESH_NOT_FOUND)
 		km_debug("xds", "cannot write dataplane insight proxy=%s.%s error=%s", st->mesh, st->name,
