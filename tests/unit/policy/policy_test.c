@@ -387,8 +387,38 @@ static void test_dataplane_policies_goldens(void)
 			dir);
 }
 
+/* Which proxies a changed policy can reach (the xDS server regenerates only
+ * those): its top-level targetRef's Dataplane selection, everyone for Mesh. */
+static void test_may_affect(void)
+{
+	struct km_arena *a = km_arena_new(0);
+	struct cp_xds_mesh *m = mesh_new(a, "default");
+	add_yaml(a, m,
+		 "type: Dataplane\nmesh: default\nname: web-1\nlabels:\n  app: web\n"
+		 "networking:\n  address: 10.0.0.1\n  inbound:\n  - port: 80\n"
+		 "---\ntype: Dataplane\nmesh: default\nname: db-1\nlabels:\n  app: db\n"
+		 "networking:\n  address: 10.0.0.2\n  inbound:\n  - port: 5432\n"
+		 "---\ntype: MeshTimeout\nmesh: default\nname: web-only\nspec:\n  targetRef:\n"
+		 "    kind: Dataplane\n    labels:\n      app: web\n  to:\n  - targetRef:\n"
+		 "      kind: Mesh\n    default:\n      connectionTimeout: 3s\n"
+		 "---\ntype: MeshTimeout\nmesh: default\nname: everyone\nspec:\n  targetRef:\n"
+		 "    kind: Mesh\n  to:\n  - targetRef:\n      kind: Mesh\n    default:\n"
+		 "      connectionTimeout: 3s\n"
+		 "---\ntype: MeshTimeout\nmesh: default\nname: all-dataplanes\nspec:\n  targetRef:\n"
+		 "    kind: Dataplane\n  to:\n  - targetRef:\n      kind: Mesh\n    default:\n"
+		 "      connectionTimeout: 3s\n");
+	CHECK(m->ndataplanes == 2 && m->npolicies == 3);
+	const struct cp_xds_dataplane *web = &m->dataplanes[0], *db = &m->dataplanes[1];
+	CHECK(cp_policy_may_affect(&m->policies[0], web));
+	CHECK(!cp_policy_may_affect(&m->policies[0], db));
+	CHECK(cp_policy_may_affect(&m->policies[1], web) && cp_policy_may_affect(&m->policies[1], db));
+	CHECK(cp_policy_may_affect(&m->policies[2], web) && cp_policy_may_affect(&m->policies[2], db));
+	km_arena_free(a);
+}
+
 int main(void)
 {
+	test_may_affect();
 	test_merge();
 	test_durations();
 	test_inbound_rules();
