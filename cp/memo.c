@@ -165,20 +165,15 @@ int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, con
 	return 0;
 }
 
+static int name_key(const void *key, const void *elt)
+{
+	return km_str_cmp(*(const struct km_str *)key, km_str_c(*(const char *const *)elt));
+}
+
 const void *cp_memo_index_find(const struct cp_memo_index *x, struct km_str name)
 {
-	size_t lo = 0, hi = x->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = km_str_cmp(km_str_c(x->names[mid]), name);
-		if (c == 0)
-			return x->facts[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	const char *const *at = x->n ? bsearch(&name, x->names, x->n, sizeof(*x->names), name_key) : NULL;
+	return at ? x->facts[at - x->names] : NULL;
 }
 
 static struct entry *lookup(struct cp_memo *m, const struct km_resource *r)

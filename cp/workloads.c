@@ -121,20 +121,14 @@ static const struct km_resource *find_by_name(const struct cp_list_result *l, st
 	return bsearch(&key, l->items, l->len, sizeof(*l->items), cmp_str);
 }
 
+static int group_by_name(const void *key, const void *elt)
+{
+	return km_str_cmp(*(const struct km_str *)key, ((const struct group *)elt)->name);
+}
+
 static bool group_wanted(const struct group *groups, size_t n, struct km_str name)
 {
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = km_str_cmp(groups[mid].name, name);
-		if (c == 0)
-			return true;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
+	return n && bsearch(&name, groups, n, sizeof(*groups), group_by_name);
 }
 
 static struct km_json *ports_of(struct km_arena *a, const struct km_json *spec)

@@ -45,6 +45,10 @@ struct pg_store {
 	void (*leader_fn)(void *ctx, bool leader);
 	void *leader_ctx;
 	bool leader;
+	/* synchronous_commit off wanted (cp_store_relaxed) and as set on the
+	 * query connection: a SET is sent only before a write that needs the
+	 * other mode, so a run of relaxed writes costs no extra round trip */
+	bool want_relaxed, is_relaxed;
 	struct km_timer leader_timer;
 	const char *keys[16];
 	const char *vals[16];
@@ -180,6 +184,7 @@ static void connected(struct pgc *c)
 		notify(p, CP_STORE_RESYNC, NULL, KM_STR(""), KM_STR(""));
 	} else {
 		c->ok = true;
+		p->is_relaxed = false; /* a new session commits durably */
 		km_info("store", "connected to postgres host=%s", p->cfg->store.postgres.host);
 	}
 }
@@ -449,9 +454,23 @@ static const char *ts(struct km_arena *a, int64_t ns)
 	return km_time_format(a, ns ? ns : km_time_now());
 }
 
+/* Before a write: the query session's synchronous_commit as the caller wants it. */
+static void durability(struct pg_store *p)
+{
+	if (!p->q.ok || p->want_relaxed == p->is_relaxed)
+		return;
+	PGresult *r = PQexec(p->q.c, p->want_relaxed ? "SET synchronous_commit TO off" : "SET synchronous_commit TO on");
+	if (PQresultStatus(r) == PGRES_COMMAND_OK)
+		p->is_relaxed = p->want_relaxed;
+	else
+		km_debug("store", "cannot set synchronous_commit error=%s", PQresultErrorMessage(r));
+	PQclear(r);
+}
+
 static int pg_create(struct cp_store *s, const struct km_resource *r)
 {
 	struct pg_store *p = (struct pg_store *)s;
+	durability(p);
 	struct km_arena *a = km_arena_new(4096);
 	const char *on, *om, *ot;
 	owner_of(a, r, &on, &om, &ot);
@@ -489,6 +508,7 @@ static int exists_row(struct pg_store *p, struct km_arena *a, const struct km_rt
 static int pg_update(struct cp_store *s, const struct km_resource *r)
 {
 	struct pg_store *p = (struct pg_store *)s;
+	durability(p);
 	struct km_arena *a = km_arena_new(4096);
 	char ver[24], next[24];
 	snprintf(ver, sizeof(ver), "%llu", (unsigned long long)r->version);
@@ -516,6 +536,7 @@ static int pg_remove(struct cp_store *s, const struct km_rtype *t, struct km_str
 		     struct km_str name, uint64_t version)
 {
 	struct pg_store *p = (struct pg_store *)s;
+	durability(p);
 	struct km_arena *a = km_arena_new(1024);
 	char ver[24];
 	snprintf(ver, sizeof(ver), "%llu", (unsigned long long)version);
@@ -690,13 +711,7 @@ static size_t pg_count(struct cp_store *s, const struct km_rtype *t, struct km_s
 
 static void pg_relaxed(struct cp_store *s, bool on)
 {
-	struct pg_store *p = (struct pg_store *)s;
-	if (!p->q.ok)
-		return; /* a new connection starts durable */
-	PGresult *r = PQexec(p->q.c, on ? "SET synchronous_commit TO off" : "SET synchronous_commit TO on");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		km_debug("store", "cannot set synchronous_commit error=%s", PQresultErrorMessage(r));
-	PQclear(r);
+	((struct pg_store *)s)->want_relaxed = on;
 }
 
 static bool pg_healthy(struct cp_store *s)

@@ -664,19 +664,24 @@ void cp_xds_mesh_free(struct cp_xds_mesh *m)
 	km_arena_free(m->a);
 }
 
+/* bsearch keys: the name, against a service's store name or a Dataplane's name */
+static int svc_by_name(const void *key, const void *elt)
+{
+	return km_str_cmp(*(const struct km_str *)key, ((const struct cp_xds_service *)elt)->store_name);
+}
+
+static int dp_by_name(const void *key, const void *elt)
+{
+	return km_str_cmp(*(const struct km_str *)key, ((const struct cp_xds_dataplane *)elt)->res.name);
+}
+
 const struct cp_xds_service *cp_xds_mesh_service(const struct cp_xds_mesh *m, struct km_str name)
 {
-	size_t lo = 0, hi = m->sorted ? m->nservices : 0;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = km_str_cmp(m->services[mid].store_name, name);
-		if (c == 0)
-			return &m->services[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	const struct cp_xds_service *s =
+	    m->sorted && m->nservices ? bsearch(&name, m->services, m->nservices, sizeof(*m->services), svc_by_name)
+				      : NULL;
+	if (s)
+		return s;
 	/* by display name (kuma.io/display-name), or an unsorted context */
 	for (size_t i = 0; i < m->nservices; i++)
 		if (km_str_eq(m->services[i].store_name, name) || km_str_eq(m->services[i].name, name))
@@ -686,23 +691,12 @@ const struct cp_xds_service *cp_xds_mesh_service(const struct cp_xds_mesh *m, st
 
 const struct cp_xds_dataplane *cp_xds_mesh_dataplane(const struct cp_xds_mesh *m, struct km_str name)
 {
-	if (!m->sorted) {
-		for (size_t i = 0; i < m->ndataplanes; i++)
-			if (km_str_eq(m->dataplanes[i].res.name, name))
-				return &m->dataplanes[i];
-		return NULL;
-	}
-	size_t lo = 0, hi = m->ndataplanes;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = km_str_cmp(m->dataplanes[mid].res.name, name);
-		if (c == 0)
-			return &m->dataplanes[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	if (m->sorted)
+		return m->ndataplanes ? bsearch(&name, m->dataplanes, m->ndataplanes, sizeof(*m->dataplanes), dp_by_name)
+				      : NULL;
+	for (size_t i = 0; i < m->ndataplanes; i++)
+		if (km_str_eq(m->dataplanes[i].res.name, name))
+			return &m->dataplanes[i];
 	return NULL;
 }
 
