@@ -496,16 +496,6 @@ static struct ident *best_match(struct mesh_cache *m, const struct km_json *dp_l
 	return best;
 }
 
-static uint64_t json_hash(uint64_t h, const struct km_json *v)
-{
-	struct km_buf b = KM_BUF_INIT;
-	if (v)
-		km_json_write(&b, v, 0, 0);
-	h = km_fnv_sep(km_fnv(h, b.data ? b.data : "", b.len), '|');
-	km_buf_fini(&b);
-	return h;
-}
-
 uint64_t cp_pki_identity_key(struct cp_pki *p, struct km_str mesh, const struct km_json *dp_labels)
 {
 	struct mesh_cache *m = cache_get(p, mesh);
@@ -516,8 +506,10 @@ uint64_t cp_pki_identity_key(struct cp_pki *p, struct km_str mesh, const struct 
 		return 0; /* plaintext either way */
 	if (!id->key_done) {
 		uint64_t h = km_fnv_sep(km_fnv(KM_FNV_INIT, id->name.ptr, id->name.len), '|');
-		h = json_hash(h, id->spec);
-		h = json_hash(h, id->labels);
+		struct km_buf tmp = KM_BUF_INIT;
+		h = km_json_fnv(h, &tmp, id->spec);
+		h = km_json_fnv(h, &tmp, id->labels);
+		km_buf_fini(&tmp);
 		struct cp_pki_ca *ca = km_str_eqc(id->provider, "Spire") ? NULL : ident_ca(p, m, id);
 		if (ca)
 			h = km_fnv(h, cp_pki_x509_ca_fingerprint(ca), 32);

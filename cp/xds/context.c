@@ -259,14 +259,6 @@ static uint64_t text_fp(uint64_t h, struct km_str s)
 	return km_fnv_sep(km_fnv(h, s.ptr, s.len), '|');
 }
 
-static uint64_t json_fp(uint64_t h, struct km_buf *tmp, const struct km_json *v)
-{
-	km_buf_reset(tmp);
-	if (v)
-		km_json_write(tmp, v, 0, 0);
-	return text_fp(h, (struct km_str){tmp->data, tmp->len});
-}
-
 static struct cp_xds_cached *entry_new(const struct km_resource *r, bool service)
 {
 	struct cp_xds_cached *e = km_calloc(1, sizeof(*e));
@@ -304,7 +296,7 @@ static struct cp_xds_cached *entry_new(const struct km_resource *r, bool service
 		if (km_str_eqc(e->spec->members[k].key, "state"))
 			continue;
 		h = text_fp(h, e->spec->members[k].key);
-		h = json_fp(h, &tmp, e->spec->members[k].val);
+		h = km_json_fnv(h, &tmp, e->spec->members[k].val);
 	}
 	/* the status minus dataplaneProxies (connected/healthy counts the
 	 * workload generator rewrites; no generator reads them) */
@@ -312,7 +304,7 @@ static struct cp_xds_cached *entry_new(const struct km_resource *r, bool service
 		if (km_str_eqc(e->status->members[k].key, "dataplaneProxies"))
 			continue;
 		h = text_fp(h, e->status->members[k].key);
-		h = json_fp(h, &tmp, e->status->members[k].val);
+		h = km_json_fnv(h, &tmp, e->status->members[k].val);
 	}
 	km_buf_fini(&tmp);
 	e->fp = h;
@@ -573,8 +565,8 @@ static int load_policies(struct cp_runtime *rt, struct cp_xds_mesh *m)
 			cp_policy_parse(m->a, &lists[l].items[i], p);
 			uint64_t h = text_fp(KM_FNV_INIT, km_str_c(p->type ? p->type->name : ""));
 			h = text_fp(h, p->name);
-			h = json_fp(h, &tmp, p->labels);
-			p->fp = json_fp(h, &tmp, p->spec);
+			h = km_json_fnv(h, &tmp, p->labels);
+			p->fp = km_json_fnv(h, &tmp, p->spec);
 		}
 	km_buf_fini(&tmp);
 	return 0;
@@ -585,7 +577,7 @@ static int load_policies(struct cp_runtime *rt, struct cp_xds_mesh *m)
 static uint64_t rest_fp(const struct cp_xds_mesh *m, struct km_str mesh_labels)
 {
 	struct km_buf tmp = KM_BUF_INIT;
-	uint64_t h = json_fp(KM_FNV_INIT, &tmp, m->internal_cidrs);
+	uint64_t h = km_json_fnv(KM_FNV_INIT, &tmp, m->internal_cidrs);
 	km_buf_fini(&tmp);
 	return text_fp(h, mesh_labels);
 }

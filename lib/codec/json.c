@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/hash.h"
 
 struct parser {
 	struct km_arena *a;
@@ -835,4 +836,12 @@ int km_json_reindent(struct km_buf *out, struct km_str t, int indent, int depth)
 		}
 	}
 	return rc;
+}
+
+uint64_t km_json_fnv(uint64_t h, struct km_buf *scratch, const struct km_json *v)
+{
+	km_buf_reset(scratch);
+	if (v)
+		km_json_write(scratch, v, 0, 0);
+	return km_fnv_sep(km_fnv(h, scratch->data ? scratch->data : "", scratch->len), '|');
 }

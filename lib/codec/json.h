@@ -93,6 +93,10 @@ void km_json_sort_keys(struct km_json *v);
 /* Writes <v>. indent 0: compact; otherwise Go MarshalIndent with <indent>
  * spaces per level, starting at nesting level <depth>. */
 int km_json_write(struct km_buf *out, const struct km_json *v, int indent, int depth);
+/* Continues the 64-bit FNV-1a hash <h> over <v>'s compact text and a
+ * separator (fingerprints of parsed records); <scratch> is reused. NULL
+ * hashes as empty text. */
+uint64_t km_json_fnv(uint64_t h, struct km_buf *scratch, const struct km_json *v);
 int km_json_write_string(struct km_buf *out, struct km_str s);
 /* Re-indents already valid compact or pretty JSON text (no tree). */
 int km_json_reindent(struct km_buf *out, struct km_str text, int indent, int depth);

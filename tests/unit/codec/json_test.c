@@ -49,6 +49,17 @@ int main(void)
 	CHECK_STREQ(km_buf_cstr(&out), "{\n \"a\": [\n  1,\n  {\n   \"b\": \"x,:{\"\n  }\n ],\n \"e\": {}\n}");
 	km_buf_fini(&out);
 
+	/* fingerprints: same text, same hash; NULL hashes as empty text */
+	struct km_buf scratch = KM_BUF_INIT;
+	struct km_json *f1 = NULL, *f2 = NULL, *f3 = NULL;
+	km_json_parse(a, "{\"a\": [1, 2]}", 13, &f1, NULL);
+	km_json_parse(a, "{\"a\":[1,2]}", 11, &f2, NULL);
+	km_json_parse(a, "{\"a\":[2,1]}", 11, &f3, NULL);
+	CHECK(km_json_fnv(1, &scratch, f1) == km_json_fnv(1, &scratch, f2));
+	CHECK(km_json_fnv(1, &scratch, f1) != km_json_fnv(1, &scratch, f3));
+	CHECK(km_json_fnv(1, &scratch, NULL) != km_json_fnv(1, &scratch, f1));
+	km_buf_fini(&scratch);
+
 	struct km_json *x, *y;
 	km_json_parse(a, "{\"a\":1,\"b\":[1]}", 15, &x, NULL);
 	km_json_parse(a, "{\"b\":[1],\"a\":1.0}", 17, &y, NULL);
