@@ -787,8 +787,13 @@ static bool all_complete(struct bench *b)
 
 static uint64_t settle_us = 2000000;
 
+#define GEN_BUCKETS 32
 struct counters {
-	double gens, noop, sent, resources, acks, nacks;
+	double gens, noop, sent, resources, acks, nacks, shared, encoded;
+	/* kuma-cp's xds_generation_seconds histogram: upper bounds (s) and
+	 * cumulative counts */
+	double gen_le[GEN_BUCKETS], gen_cum[GEN_BUCKETS];
+	int ngen;
 	bool ok;
 };
 
@@ -932,11 +937,46 @@ static struct counters read_counters(void)
 		c.resources = metric(t, "xds_resources_sent_total");
 		c.acks = metric(t, "xds_acks_total");
 		c.nacks = metric(t, "xds_nacks_total");
+		c.shared = metric(t, "xds_resources_shared_total");
+		c.encoded = metric(t, "xds_resources_encoded_total");
+		static const char bucket[] = "xds_generation_seconds_bucket{le=\"";
+		for (const char *l = t; l && *l && c.ngen < GEN_BUCKETS;
+		     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+			if (strncmp(l, bucket, sizeof(bucket) - 1) != 0)
+				continue;
+			const char *v = l + sizeof(bucket) - 1;
+			c.gen_le[c.ngen] = strncmp(v, "+Inf", 4) == 0 ? 1e9 : strtod(v, NULL);
+			const char *sp = strchr(v, ' ');
+			c.gen_cum[c.ngen++] = sp ? strtod(sp + 1, NULL) : 0;
+		}
 		c.ok = true;
 	}
 	curl_easy_cleanup(h);
 	km_buf_fini(&out);
 	return c;
+}
+
+/* The <q>th percentile (µs) of the generations between two reads of the
+ * histogram, interpolated within its bucket; -1 without any. */
+static double gen_pct(const struct counters *c0, const struct counters *c1, double q)
+{
+	if (!c1->ok || !c1->ngen || c1->ngen != c0->ngen)
+		return -1;
+	double total = c1->gen_cum[c1->ngen - 1] - c0->gen_cum[c0->ngen - 1];
+	if (total <= 0)
+		return -1;
+	double want = total * q / 100.0, prev = 0, lo = 0;
+	for (int b = 0; b < c1->ngen; b++) {
+		double cum = c1->gen_cum[b] - c0->gen_cum[b];
+		if (cum >= want) {
+			double hi = c1->gen_le[b] >= 1e9 ? lo * 2 : c1->gen_le[b];
+			double in = cum - prev;
+			return (lo + (hi - lo) * (in > 0 ? (want - prev) / in : 1)) * 1e6;
+		}
+		prev = cum;
+		lo = c1->gen_le[b];
+	}
+	return lo * 1e6;
 }
 
 /* ---- triggers ---- */
@@ -1220,12 +1260,14 @@ static int measure(const char *label, int (*fn)(void), double timeout_s)
 	printf("RESULT phase=%s write_ok=%d settled=%d write_ms=%.2f proxies_updated=%zu responses=%llu "
 	       "resources=%llu p50_ms=%.1f p99_ms=%.1f max_ms=%.1f cp_cpu_s=%.3f generations=%.0f "
 	       "generations_noop=%.0f responses_sent=%.0f us_per_generation=%.1f secret_proxies=%zu "
-	       "secret_p50_ms=%.1f secret_p99_ms=%.1f secret_max_ms=%.1f\n",
+	       "secret_p50_ms=%.1f secret_p99_ms=%.1f secret_max_ms=%.1f gen_p50_us=%.1f gen_p99_us=%.1f "
+	       "resources_shared=%.0f resources_encoded=%.0f\n",
 	       label, rc == 0, ok, (double)put_us / 1000.0, nl, (unsigned long long)b->ph_responses,
 	       (unsigned long long)b->ph_resources, pct(lat, nl, 50), pct(lat, nl, 99), pct(lat, nl, 100),
 	       cpu, c1.ok ? gens : -1, c1.ok ? c1.noop - c0.noop : -1, c1.ok ? c1.sent - c0.sent : -1,
 	       gens > 0 ? cpu * 1e6 / gens : -1, ns, pct(sec_lat, ns, 50), pct(sec_lat, ns, 99),
-	       pct(sec_lat, ns, 100));
+	       pct(sec_lat, ns, 100), gen_pct(&c0, &c1, 50), gen_pct(&c0, &c1, 99),
+	       c1.ok ? c1.shared - c0.shared : -1, c1.ok ? c1.encoded - c0.encoded : -1);
 	fflush(stdout);
 	free(lat);
 	free(sec_lat);
@@ -1353,12 +1395,14 @@ int main(int argc, char **argv)
 	printf("RESULT phase=connect n=%d services=%d connected=%d complete=%d dead=%d all_complete=%d seconds=%.3f "
 	       "responses=%llu resources=%llu settle_responses=%llu per_stream_p50_ms=%.1f per_stream_p99_ms=%.1f "
 	       "per_stream_max_ms=%.1f cp_rss_idle_kib=%ld cp_rss_connected_kib=%ld cp_cpu_s=%.3f "
-	       "generations=%.0f generations_noop=%.0f responses_sent=%.0f tool_rss_kib=%ld\n",
+	       "generations=%.0f generations_noop=%.0f responses_sent=%.0f tool_rss_kib=%ld gen_p50_us=%.1f "
+	       "gen_p99_us=%.1f resources_shared=%.0f resources_encoded=%.0f\n",
 	       b->n, b->nsvc, b->up, b->complete, b->dead, ok && b->complete == b->n, sec(t_all),
 	       (unsigned long long)b->responses, (unsigned long long)b->resources,
 	       (unsigned long long)(b->responses - before), pct(lat, nl, 50), pct(lat, nl, 99),
 	       pct(lat, nl, 100), rss_idle, rss_conn, cpu_conn - cpu_idle, c1.ok ? c1.gens - c0.gens : -1,
-	       c1.ok ? c1.noop - c0.noop : -1, c1.ok ? c1.sent - c0.sent : -1, self_rss_kib());
+	       c1.ok ? c1.noop - c0.noop : -1, c1.ok ? c1.sent - c0.sent : -1, self_rss_kib(), gen_pct(&c0, &c1, 50),
+	       gen_pct(&c0, &c1, 99), c1.ok ? c1.shared - c0.shared : -1, c1.ok ? c1.encoded - c0.encoded : -1);
 	fflush(stdout);
 	free(lat);
 	int rc = ok && b->complete == b->n ? 0 : 1;

@@ -113,11 +113,26 @@ static void write_metrics(void *ctx, struct km_buf *out)
 	    {"xds_generations_total", "Proxy configurations recomputed.", "counter", offsetof(struct cp_xds_stats, regenerations)},
 	    {"xds_generations_noop_total", "Recomputed configurations identical to what the proxy has (nothing sent).", "counter", offsetof(struct cp_xds_stats, regenerations_noop)},
 	    {"xds_generations_skipped_total", "Proxies a change could not affect (compared by mesh-context fingerprints): not recomputed.", "counter", offsetof(struct cp_xds_stats, regenerations_skipped)},
+	    {"xds_resources_shared_total", "Outbound resources taken encoded from another proxy's generation of the same mesh context.", "counter", offsetof(struct cp_xds_stats, resources_shared)},
+	    {"xds_resources_encoded_total", "Resources generated and encoded.", "counter", offsetof(struct cp_xds_stats, resources_encoded)},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		km_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].help,
 			      rows[i].name, rows[i].type, rows[i].name,
 			      (unsigned long long)*(const uint64_t *)((const char *)&st + rows[i].off));
+	km_buf_puts(out, "# HELP xds_generation_seconds CPU time of building one proxy's configuration (generate, apply policies, encode; sends excluded).\n"
+			 "# TYPE xds_generation_seconds histogram\n");
+	uint64_t cum = 0;
+	for (size_t b = 0; b < CP_XDS_GEN_BUCKETS; b++) {
+		cum += st.gen_hist[b];
+		if (b < CP_XDS_GEN_BUCKETS - 1)
+			km_buf_printf(out, "xds_generation_seconds_bucket{le=\"%g\"} %llu\n", cp_xds_gen_bucket_us[b] / 1e6,
+				      (unsigned long long)cum);
+		else
+			km_buf_printf(out, "xds_generation_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+	}
+	km_buf_printf(out, "xds_generation_seconds_sum %.9f\nxds_generation_seconds_count %llu\n", st.gen_sum_ns / 1e9,
+		      (unsigned long long)cum);
 }
 
 static void usage(FILE *f)

@@ -84,33 +84,52 @@ static bool mesh_tls(const struct km_json *obj)
 			  "envoy.transport_sockets.tls");
 }
 
+/* Outbound mesh TLS follows the Mesh-wide conf: MeshTLS targets the Mesh or
+ * Dataplanes, so every inbound has the same catch-all; the first one says. */
+static const struct km_json *mesh_conf(struct km_arena *a, const struct cp_policy_matched *mp)
+{
+	for (size_t i = 0; i < mp->ninbounds; i++) {
+		const struct cp_policy_inbound *in = &mp->inbounds[i];
+		const struct km_json *conf = in->inbound && in->resource ? cp_policy_inbound_conf(a, in) : NULL;
+		if (conf)
+			return conf;
+	}
+	return NULL;
+}
+
+const struct km_json *cp_policy_meshtls_outbound_conf(struct cp_policy_apply_ctx *c,
+						      const struct cp_policy_matched *mp, const char *kri)
+{
+	(void)kri;
+	return mesh_conf(c->a, mp);
+}
+
 void cp_policy_meshtls_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp)
 {
 	struct km_arena *a = c->a;
 	struct km_json *listeners = c->rs->by_type[CP_XDS_LISTENER];
 	struct km_json *clusters = c->rs->by_type[CP_XDS_CLUSTER];
-	const struct km_json *mesh_conf = NULL;
-	for (size_t i = 0; i < mp->ninbounds; i++) {
+	for (size_t i = 0; listeners && i < mp->ninbounds; i++) {
 		const struct cp_policy_inbound *in = &mp->inbounds[i];
 		if (!in->inbound || !in->resource)
 			continue;
-		struct km_json *conf = cp_policy_inbound_conf(a, in);
-		if (!mesh_conf)
-			mesh_conf = conf;
-		struct km_json *l = listeners ? km_json_get(listeners, in->resource) : NULL;
+		struct km_json *l = km_json_get(listeners, in->resource);
 		struct km_json *chains = l ? km_json_get(l, "filterChains") : NULL;
 		if (!chains || chains->kind != KM_JSON_ARRAY || chains->len != 1 || !mesh_tls(chains->items[0]))
 			continue;
+		struct km_json *conf = cp_policy_inbound_conf(a, in);
 		struct km_json *chain = chains->items[0];
 		tls_params(a, km_json_get(chain, "transportSocket"), conf);
 		if (km_str_eqc(km_json_get_string(conf, "mode"), "Permissive"))
 			permissive(a, l, chain);
 	}
-	/* outbound mesh TLS follows the Mesh-wide conf (MeshTLS targets the
-	 * Mesh or Dataplanes, so every inbound has the same catch-all) */
-	for (size_t i = 0; mesh_conf && clusters && i < clusters->len; i++) {
+	const struct km_json *outbound = NULL;
+	for (size_t i = 0; clusters && i < clusters->len; i++) {
 		struct km_json *cl = clusters->members[i].val;
-		if (mesh_tls(cl))
-			tls_params(a, km_json_get(cl, "transportSocket"), mesh_conf);
+		if (!mesh_tls(cl))
+			continue;
+		if (!outbound && !(outbound = mesh_conf(a, mp)))
+			break;
+		tls_params(a, km_json_get(cl, "transportSocket"), outbound);
 	}
 }

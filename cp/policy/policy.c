@@ -11,22 +11,23 @@
 
 /* Upstream's plugins in +kuma:policy:order order. */
 const struct cp_policy_plugin cp_policy_plugins[] = {
-	{"MeshHTTPRoute", 100, false, NULL, false},
-	{"MeshTCPRoute", 200, false, NULL, false},
-	{"MeshTLS", 300, false, cp_policy_meshtls_apply, false},
-	{"MeshLoadBalancingStrategy", 400, false, NULL, false},
-	{"MeshPassthrough", 500, true, NULL, false},
-	{"MeshAccessLog", 600, false, NULL, false},
-	{"MeshTrace", 700, true, NULL, false},
-	{"MeshFaultInjection", 800, false, NULL, false},
-	{"MeshRateLimit", 900, false, NULL, false},
-	{"MeshTimeout", 1000, false, cp_policy_meshtimeout_apply, false},
-	{"MeshTrafficPermission", 1100, false, cp_policy_meshtrafficpermission_apply, true},
-	{"MeshHealthCheck", 1200, false, NULL, false},
-	{"MeshCircuitBreaker", 1300, false, cp_policy_meshcircuitbreaker_apply, false},
-	{"MeshRetry", 1400, false, cp_policy_meshretry_apply, false},
-	{"MeshMetric", 1500, true, NULL, false},
-	{"MeshProxyPatch", 9999, true, NULL, false},
+	{"MeshHTTPRoute", 100, false, NULL, false, NULL},
+	{"MeshTCPRoute", 200, false, NULL, false, NULL},
+	{"MeshTLS", 300, false, cp_policy_meshtls_apply, false, cp_policy_meshtls_outbound_conf},
+	{"MeshLoadBalancingStrategy", 400, false, NULL, false, NULL},
+	{"MeshPassthrough", 500, true, NULL, false, NULL},
+	{"MeshAccessLog", 600, false, NULL, false, NULL},
+	{"MeshTrace", 700, true, NULL, false, NULL},
+	{"MeshFaultInjection", 800, false, NULL, false, NULL},
+	{"MeshRateLimit", 900, false, NULL, false, NULL},
+	{"MeshTimeout", 1000, false, cp_policy_meshtimeout_apply, false, cp_policy_to_conf},
+	{"MeshTrafficPermission", 1100, false, cp_policy_meshtrafficpermission_apply, true,
+	 cp_policy_no_outbound_conf},
+	{"MeshHealthCheck", 1200, false, NULL, false, NULL},
+	{"MeshCircuitBreaker", 1300, false, cp_policy_meshcircuitbreaker_apply, false, cp_policy_to_conf},
+	{"MeshRetry", 1400, false, cp_policy_meshretry_apply, false, cp_policy_to_conf},
+	{"MeshMetric", 1500, true, NULL, false, NULL},
+	{"MeshProxyPatch", 9999, true, NULL, false, NULL},
 };
 const size_t cp_policy_nplugins = sizeof(cp_policy_plugins) / sizeof(cp_policy_plugins[0]);
 
@@ -277,22 +278,91 @@ void cp_policy_ensure_tls_inspector(struct km_arena *a, struct km_json *listener
 
 /* ---- apply ---- */
 
+void cp_policy_prepare(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+		       bool shadow, struct cp_policy_prepared *out)
+{
+	*out = (struct cp_policy_prepared){.c = {.a = a, .m = m, .dp = dp}};
+	out->mp = km_arena_alloc(a, cp_policy_nplugins * sizeof(*out->mp));
+	out->run = km_arena_alloc(a, cp_policy_nplugins * sizeof(*out->run));
+	for (size_t i = 0; i < cp_policy_nplugins; i++) {
+		const struct cp_policy_plugin *pl = &cp_policy_plugins[i];
+		out->run[i] = false;
+		if (!m || !dp || !pl->apply || (!m->npolicies && !pl->without_policies))
+			continue;
+		const struct km_rtype *t = km_rtype_by_name(km_str_c(pl->type));
+		if (!t)
+			continue;
+		cp_policy_match(a, m, dp, t, shadow, &out->mp[i]);
+		out->run[i] = out->mp[i].npolicies || pl->without_policies;
+	}
+}
+
+void cp_policy_apply_prepared(struct cp_policy_prepared *pp, struct cp_xds_resources *rs)
+{
+	pp->c.rs = rs;
+	for (size_t i = 0; i < cp_policy_nplugins; i++)
+		if (pp->run[i])
+			cp_policy_plugins[i].apply(&pp->c, &pp->mp[i]);
+}
+
+bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, struct km_buf *key)
+{
+	for (size_t i = 0; i < cp_policy_nplugins; i++) {
+		if (!pp->run[i])
+			continue;
+		const struct cp_policy_plugin *pl = &cp_policy_plugins[i];
+		if (!pl->outbound_conf)
+			return false;
+		const struct km_json *conf = pl->outbound_conf(&pp->c, &pp->mp[i], kri);
+		km_buf_printf(key, "|%zu:", i);
+		if (!conf)
+			continue;
+		size_t k = 0;
+		while (k < pp->ntexts && pp->texts[k].conf != conf)
+			k++;
+		if (k == pp->ntexts) {
+			if (pp->ntexts == pp->captexts) {
+				size_t ncap = pp->captexts ? pp->captexts * 2 : 8;
+				struct cp_policy_conf_text *nt = km_arena_alloc(pp->c.a, ncap * sizeof(*nt));
+				if (pp->ntexts)
+					memcpy(nt, pp->texts, pp->ntexts * sizeof(*nt));
+				pp->texts = nt;
+				pp->captexts = ncap;
+			}
+			struct km_buf b = KM_BUF_INIT;
+			km_json_write(&b, conf, 0, 0);
+			pp->texts[k] = (struct cp_policy_conf_text){conf, km_arena_strndup(pp->c.a, km_buf_cstr(&b), b.len), b.len};
+			pp->ntexts++;
+			km_buf_fini(&b);
+		}
+		km_buf_append(key, pp->texts[k].text, pp->texts[k].len);
+	}
+	return true;
+}
+
+const struct km_json *cp_policy_no_outbound_conf(struct cp_policy_apply_ctx *c,
+						 const struct cp_policy_matched *mp, const char *kri)
+{
+	(void)c;
+	(void)mp;
+	(void)kri;
+	return NULL;
+}
+
+const struct km_json *cp_policy_to_conf(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp,
+					const char *kri)
+{
+	(void)c;
+	const struct cp_policy_to_rule *r = mp->nto ? cp_policy_to_lookup(mp, kri) : NULL;
+	return r ? r->conf : NULL;
+}
+
 void cp_policy_apply(struct km_arena *a, const struct cp_xds_mesh *m,
 		     const struct cp_xds_dataplane *dp, bool shadow, struct cp_xds_resources *rs)
 {
 	if (!m || !dp)
 		return;
-	struct cp_policy_apply_ctx c = {.a = a, .m = m, .dp = dp, .rs = rs};
-	for (size_t i = 0; i < cp_policy_nplugins; i++) {
-		const struct cp_policy_plugin *pl = &cp_policy_plugins[i];
-		if (!pl->apply || (!m->npolicies && !pl->without_policies))
-			continue;
-		const struct km_rtype *t = km_rtype_by_name(km_str_c(pl->type));
-		if (!t)
-			continue;
-		struct cp_policy_matched mp;
-		cp_policy_match(a, m, dp, t, shadow, &mp);
-		if (mp.npolicies || pl->without_policies)
-			pl->apply(&c, &mp);
-	}
+	struct cp_policy_prepared pp;
+	cp_policy_prepare(a, m, dp, shadow, &pp);
+	cp_policy_apply_prepared(&pp, rs);
 }

@@ -144,6 +144,14 @@ struct cp_policy_plugin {
 	void (*apply)(struct cp_policy_apply_ctx *c,
 		      const struct cp_policy_matched *mp); /* NULL: none yet */
 	bool without_policies; /* runs when no policy selects the proxy (MTP: deny all) */
+	/* Everything apply() reads of the proxy to shape the resources of
+	 * outbound destination <kri> (its cluster, load assignment and
+	 * listener, each touched on its own): a conf, or NULL when the plugin
+	 * leaves them alone. Proxies with equal confs for a destination get
+	 * equal outbound resources, which cp/xds/share.c builds once. A plugin
+	 * with apply() and no outbound_conf disables that sharing. */
+	const struct km_json *(*outbound_conf)(struct cp_policy_apply_ctx *c,
+					       const struct cp_policy_matched *mp, const char *kri);
 };
 
 /* Every targetRef policy type, in plugin order. */
@@ -155,12 +163,44 @@ extern const size_t cp_policy_nplugins;
 void cp_policy_apply(struct km_arena *a, const struct cp_xds_mesh *m,
 		     const struct cp_xds_dataplane *dp, bool shadow, struct cp_xds_resources *rs);
 
+/* The policies of every plugin matched to one Dataplane once, then applied
+ * to several resource sets: cp_policy_apply() is cp_policy_prepare() and
+ * one cp_policy_apply_prepared(). */
+struct cp_policy_prepared {
+	struct cp_policy_apply_ctx c;     /* c.rs is set by each apply */
+	struct cp_policy_matched *mp;     /* [cp_policy_nplugins] */
+	bool *run;                        /* [cp_policy_nplugins]: apply() runs */
+	/* confs cp_policy_outbound_key() has written, by address: most
+	 * destinations of a proxy share their rule (the Mesh's) */
+	struct cp_policy_conf_text {
+		const struct km_json *conf;
+		char *text;
+		size_t len;
+	} *texts;
+	size_t ntexts, captexts;
+};
+void cp_policy_prepare(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+		       bool shadow, struct cp_policy_prepared *out);
+void cp_policy_apply_prepared(struct cp_policy_prepared *pp, struct cp_xds_resources *rs);
+/* Appends to <key> what the plugins read to shape outbound <kri> (each
+ * running plugin's outbound_conf, as JSON). False when a running plugin
+ * has no outbound_conf: then the outbound cannot be shared. */
+bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, struct km_buf *key);
+/* outbound_conf of plugins that only touch inbounds. */
+const struct km_json *cp_policy_no_outbound_conf(struct cp_policy_apply_ctx *c,
+						 const struct cp_policy_matched *mp, const char *kri);
+/* outbound_conf of plugins that apply their merged `to` conf of <kri>. */
+const struct km_json *cp_policy_to_conf(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp,
+					const char *kri);
+
 /* Plugins (cp/policy/<type>.c). */
 void cp_policy_meshtimeout_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshretry_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshcircuitbreaker_apply(struct cp_policy_apply_ctx *c,
 					const struct cp_policy_matched *mp);
 void cp_policy_meshtls_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+const struct km_json *cp_policy_meshtls_outbound_conf(struct cp_policy_apply_ctx *c,
+						      const struct cp_policy_matched *mp, const char *kri);
 void cp_policy_meshtrafficpermission_apply(struct cp_policy_apply_ctx *c,
 					   const struct cp_policy_matched *mp);
 

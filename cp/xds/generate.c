@@ -238,11 +238,12 @@ static struct km_json *load_assignment(struct gen *g, const char *name, const st
 	return km_json_fmt(a, "{\"clusterName\":%s,\"endpoints\":%T}", name, localities);
 }
 
-static void gen_outbound_one(struct gen *g, struct km_str address, uint32_t port,
-			     const struct cp_xds_service *s, const struct cp_xds_port *p, bool bind)
+static void gen_outbound_one(struct gen *g, const struct cp_xds_outbound *o, bool bind)
 {
 	struct km_arena *a = g->a;
-	const char *name = cp_xds_service_kri(a, g->m, s, p);
+	const struct cp_xds_service *s = o->s;
+	const struct cp_xds_port *p = o->p;
+	const char *name = o->kri;
 	bool http = is_http(p->app_protocol);
 	struct km_json *cluster = km_json_fmt(
 	    a,
@@ -262,7 +263,7 @@ static void gen_outbound_one(struct gen *g, struct km_str address, uint32_t port
 	    "{\"name\":%s,\"address\":%T,\"statPrefix\":%s,\"filterChains\":[{\"filters\":[%T]}],"
 	    "\"metadata\":{\"filterMetadata\":{\"io.kuma.tags\":{\"kuma.io/unified-name\":%s}}},"
 	    "\"trafficDirection\":\"OUTBOUND\"}",
-	    name, socket_address(a, address, port), name, filter, name);
+	    name, socket_address(a, o->address, o->port), name, filter, name);
 	if (!bind)
 		km_json_set(a, l, "bindToPort", km_json_bool(a, false));
 	add(g, CP_XDS_LISTENER, name, l);
@@ -278,10 +279,14 @@ static const struct cp_xds_port *find_port(const struct cp_xds_service *s, const
 	return NULL;
 }
 
-static void gen_outbound(struct gen *g)
+/* The Dataplane's outbounds that resolve to a MeshService port, in order. */
+static void list_outbounds(struct gen *g, struct cp_xds_outbound **out, size_t *n)
 {
 	struct km_json *outb = km_json_get(g->networking, "outbound");
-	for (size_t i = 0; outb && outb->kind == KM_JSON_ARRAY && i < outb->len; i++) {
+	size_t cap = outb && outb->kind == KM_JSON_ARRAY ? outb->len : 0;
+	*out = km_arena_alloc(g->a, (cap + 1) * sizeof(**out));
+	*n = 0;
+	for (size_t i = 0; i < cap; i++) {
 		struct km_json *o = outb->items[i];
 		struct km_json *ref = km_json_get(o, "backendRef");
 		if (!km_str_eqc(km_json_get_string(ref, "kind"), "MeshService"))
@@ -309,10 +314,22 @@ static void gen_outbound(struct gen *g)
 		if (!p)
 			continue;
 		struct km_str addr = km_json_get_string(o, "address");
-		if (!addr.len)
-			addr = KM_STR("127.0.0.1");
-		gen_outbound_one(g, addr, (uint32_t)km_json_i64_sat(km_json_get(o, "port")), s, p, true);
+		struct cp_xds_outbound *ob = &(*out)[(*n)++];
+		ob->s = s;
+		ob->p = p;
+		ob->address = addr.len ? addr : KM_STR("127.0.0.1");
+		ob->port = (uint32_t)km_json_i64_sat(km_json_get(o, "port"));
+		ob->kri = cp_xds_service_kri(g->a, g->m, s, p);
 	}
+}
+
+static void gen_outbound(struct gen *g)
+{
+	struct cp_xds_outbound *obs;
+	size_t n;
+	list_outbounds(g, &obs, &n);
+	for (size_t i = 0; i < n; i++)
+		gen_outbound_one(g, &obs[i], true);
 }
 
 /* ---- admin and readiness ---- */
@@ -493,32 +510,65 @@ static struct km_json *upstream_tls(struct gen *g, const struct cp_xds_service *
 	return ts;
 }
 
-/* The generators, in the order they run. */
+/* The generators, in the order they run; `outbound` marks the one
+ * cp_xds_generate_local() leaves to cp_xds_generate_outbound(). */
 static const struct {
 	const char *name;
 	void (*fn)(struct gen *g);
+	bool outbound;
 } generators[] = {
-    {"secrets", gen_secrets},
-    {"admin", gen_admin},
-    {"inbound", gen_inbound},
-    {"outbound", gen_outbound},
-    {"proxyless", gen_proxyless},
+    {"secrets", gen_secrets, false},
+    {"admin", gen_admin, false},
+    {"inbound", gen_inbound, false},
+    {"outbound", gen_outbound, true},
+    {"proxyless", gen_proxyless, false},
 };
+
+static void gen_init(struct gen *g, struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+		     const struct cp_xds_metadata *md, struct cp_xds_resources *out)
+{
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		out->by_type[t] = km_json_object(a);
+	*g = (struct gen){.a = a, .m = m, .dp = dp, .md = md, .out = out};
+	g->networking = km_json_get(dp->spec, "networking");
+	g->address = km_json_get_string(g->networking, "address");
+	g->tproxy = km_json_get(g->networking, "transparentProxying") != NULL;
+	g->reuse_port = has_feature(md, "feature-reuse-port");
+}
 
 int cp_xds_generate(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 		    const struct cp_xds_metadata *md, struct cp_xds_resources *out)
 {
-	for (int t = 0; t < CP_XDS_NTYPES; t++)
-		out->by_type[t] = km_json_object(a);
-	struct gen g = {.a = a, .m = m, .dp = dp, .md = md, .out = out};
-	g.networking = km_json_get(dp->spec, "networking");
-	g.address = km_json_get_string(g.networking, "address");
-	g.tproxy = km_json_get(g.networking, "transparentProxying") != NULL;
-	g.reuse_port = has_feature(md, "feature-reuse-port");
+	struct gen g;
+	gen_init(&g, a, m, dp, md, out);
 	for (size_t i = 0; i < sizeof(generators) / sizeof(generators[0]); i++)
 		generators[i].fn(&g);
 	cp_policy_apply(a, m, dp, md->shadow, out);
 	return 0;
+}
+
+int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+			  const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
+			  struct cp_xds_resources *out, struct cp_xds_outbound **outbounds, size_t *n)
+{
+	struct gen g;
+	gen_init(&g, a, m, dp, md, out);
+	for (size_t i = 0; i < sizeof(generators) / sizeof(generators[0]); i++)
+		if (!generators[i].outbound)
+			generators[i].fn(&g);
+	cp_policy_apply_prepared(pp, out);
+	list_outbounds(&g, outbounds, n);
+	return 0;
+}
+
+void cp_xds_generate_outbound(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+			      const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
+			      const struct cp_xds_outbound *o, struct cp_xds_resources *out)
+{
+	struct gen g;
+	gen_init(&g, a, m, dp, md, out);
+	gen_outbound_one(&g, o, true);
+	cp_policy_apply_prepared(pp, out);
 }
 
 struct km_json *cp_xds_resources_json(struct km_arena *a, const struct cp_xds_resources *r)

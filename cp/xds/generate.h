@@ -28,6 +28,28 @@ struct cp_xds_resources {
 int cp_xds_generate(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 		    const struct cp_xds_metadata *md, struct cp_xds_resources *out);
 
+/* The same configuration in pieces, for cp/xds/share.c: every resource but
+ * the MeshService outbounds (policies applied), and the outbounds to build
+ * one at a time. An outbound's cluster, load assignment and listener (all
+ * named after its kri) depend only on the outbound, the proxy's identity
+ * and what cp_policy_outbound_key() reports; the plugins touch each
+ * resource on its own, so the pieces equal cp_xds_generate()'s resources.
+ * Not for proxyless proxies (their resources share the outbounds' names). */
+struct cp_policy_prepared;
+struct cp_xds_outbound {
+	const struct cp_xds_service *s;
+	const struct cp_xds_port *p;
+	struct km_str address; /* where the proxy listens for it */
+	uint32_t port;
+	const char *kri;       /* the resources' name */
+};
+int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+			  const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
+			  struct cp_xds_resources *out, struct cp_xds_outbound **outbounds, size_t *n);
+void cp_xds_generate_outbound(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+			      const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
+			      const struct cp_xds_outbound *o, struct cp_xds_resources *out);
+
 /* The `_config` view: {"xds": {<typeUrl>: {<name>: resource}}}. */
 struct km_json *cp_xds_resources_json(struct km_arena *a, const struct cp_xds_resources *r);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/err.h"
 #include "base/hash.h"
@@ -20,6 +21,7 @@
 #include "cp/xds/generate.h"
 #include "cp/policy/policy.h"
 #include "cp/xds/identity.h"
+#include "cp/xds/share.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "envoy/service/health/v3/hds.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
@@ -29,16 +31,11 @@
 
 #define MAX_BACKOFF_MS (5 * 60 * 1000)
 
-struct snap_res {
-	const char *name;
-	char version[17];
-	const uint8_t *bytes;
-	size_t len;
-};
-
+/* A proxy's current configuration: encoded resources (cp/xds/share.h),
+ * often the same blobs as other proxies'. */
 struct snapshot {
-	struct km_arena *a;
-	struct snap_res *res[CP_XDS_NTYPES];
+	struct cp_xds_blob **block; /* every res[] array, one allocation; NULL: none yet */
+	struct cp_xds_blob **res[CP_XDS_NTYPES];
 	size_t n[CP_XDS_NTYPES];
 };
 
@@ -101,6 +98,7 @@ struct ads_stream {
 struct mesh_entry {
 	char *name;
 	struct cp_xds_cache *cache; /* parsed Dataplanes and MeshServices, across builds */
+	struct cp_xds_share *share; /* encoded outbound resources of ctx */
 	struct cp_xds_mesh *ctx;  /* current, or stale when dirty */
 	struct cp_xds_mesh *base; /* what on_recompute compared last (may equal ctx) */
 	bool dirty;   /* the context is stale: rebuild before the next use */
@@ -140,7 +138,17 @@ struct cp_xds_server {
 	bool writing; /* our own insight writes are not config changes */
 };
 
+const unsigned cp_xds_gen_bucket_us[CP_XDS_GEN_BUCKETS - 1] = {
+    10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 125, 150, 200, 250, 300, 400, 500, 750, 1000, 2000, 5000, 10000, 100000};
+
 /* ---- helpers ---- */
+
+static int64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static void fnv_hex(const uint8_t *p, size_t n, char out[17])
 {
@@ -155,6 +163,7 @@ static struct mesh_entry *mesh_entry(struct cp_xds_server *s, const char *mesh)
 	struct mesh_entry *m = km_calloc(1, sizeof(*m));
 	m->name = km_strdup(mesh);
 	m->cache = cp_xds_cache_new();
+	m->share = cp_xds_share_new();
 	m->dirty = true;
 	m->next = s->meshes;
 	s->meshes = m;
@@ -168,6 +177,7 @@ static const struct cp_xds_mesh *mesh_ctx(struct cp_xds_server *s, const char *m
 		if (m->ctx != m->base)
 			cp_xds_mesh_free(m->ctx);
 		m->ctx = cp_xds_mesh_build(s->rt, km_str_c(mesh), m->cache);
+		cp_xds_share_clear(m->share);
 		m->dirty = false;
 	}
 	return m->ctx;
@@ -177,7 +187,10 @@ static const struct cp_xds_mesh *mesh_ctx(struct cp_xds_server *s, const char *m
 
 static void snapshot_free(struct snapshot *sn)
 {
-	km_arena_free(sn->a);
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		for (size_t i = 0; i < sn->n[t]; i++)
+			cp_xds_blob_unref(sn->res[t][i]);
+	free(sn->block);
 	memset(sn, 0, sizeof(*sn));
 }
 
@@ -238,58 +251,40 @@ static int build_snapshot(struct ads_stream *st, struct snapshot *out)
 		km_arena_free(tmp);
 		return irc;
 	}
-	struct cp_xds_resources res;
-	cp_xds_generate(tmp, m, dp, &md, &res);
-	/* encode into the scratch arena, then copy into one block of the exact
-	 * size: the snapshot stays for the life of the stream */
-	struct km_buf bytes = KM_BUF_INIT, err = KM_BUF_INIT;
-	struct snap_res *enc[CP_XDS_NTYPES];
+	struct cp_xds_built built;
+	struct km_buf errors = KM_BUF_INIT;
+	struct cp_xds_share_stats ss = {0};
+	cp_xds_build(tmp, m, dp, &md, mesh_entry(s, st->mesh)->share, &built, &ss, &errors);
+	s->stats.resources_shared += ss.shared;
+	s->stats.resources_encoded += ss.encoded;
+	for (char *line = errors.data, *nl; line && *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		*nl = 0;
+		km_error("xds", "proxy=%s.%s %s", st->mesh, st->name, line);
+	}
+	km_buf_fini(&errors);
+	/* the snapshot keeps the blobs in one exact-size block: it stays for
+	 * the life of the stream */
 	size_t total = 0;
-	for (int t = 0; t < CP_XDS_NTYPES; t++) {
-		struct km_json *objs = res.by_type[t];
-		enc[t] = km_arena_alloc(tmp, (objs->len + 1) * sizeof(struct snap_res));
-		total += (objs->len + 1) * sizeof(struct snap_res) + 16;
-		for (size_t i = 0; i < objs->len; i++) {
-			km_buf_reset(&bytes);
-			km_buf_reset(&err);
-			if (km_pb_encode_json(tmp, cp_xds_type_url[t], objs->members[i].val, &bytes, &err)) {
-				km_error("xds", "cannot encode resource proxy=%s.%s name=%.*s error=%s", st->mesh,
-					 st->name, KM_STR_FMT(objs->members[i].key), km_buf_cstr(&err));
-				continue;
-			}
-			struct snap_res *r = &enc[t][out->n[t]++];
-			r->name = km_arena_strndup(tmp, objs->members[i].key.ptr, objs->members[i].key.len);
-			uint8_t *b = km_arena_alloc(tmp, bytes.len + 1);
-			memcpy(b, bytes.data, bytes.len);
-			r->bytes = b;
-			r->len = bytes.len;
-			fnv_hex(b, bytes.len, r->version);
-			total += ((objs->members[i].key.len + 1 + 15) & ~(size_t)15) + ((bytes.len + 1 + 15) & ~(size_t)15);
-		}
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		total += built.n[t];
+	out->block = km_malloc((total + 1) * sizeof(*out->block));
+	for (int t = 0, k = 0; t < CP_XDS_NTYPES; t++) {
+		out->res[t] = out->block + k;
+		out->n[t] = built.n[t];
+		if (built.n[t])
+			memcpy(out->res[t], built.res[t], built.n[t] * sizeof(*out->block));
+		k += (int)built.n[t];
 	}
-	out->a = km_arena_new(total + 64);
-	for (int t = 0; t < CP_XDS_NTYPES; t++) {
-		out->res[t] = km_arena_alloc(out->a, (out->n[t] + 1) * sizeof(struct snap_res));
-		for (size_t i = 0; i < out->n[t]; i++) {
-			struct snap_res *r = &out->res[t][i];
-			*r = enc[t][i];
-			r->name = km_arena_strdup(out->a, enc[t][i].name);
-			uint8_t *b = km_arena_alloc(out->a, enc[t][i].len + 1);
-			memcpy(b, enc[t][i].bytes, enc[t][i].len);
-			r->bytes = b;
-		}
-	}
-	km_buf_fini(&bytes);
-	km_buf_fini(&err);
 	km_arena_free(tmp);
 	return 0;
 }
 
-static const struct snap_res *snap_find(const struct snapshot *sn, int t, const char *name)
+static const struct cp_xds_blob *snap_find(const struct snapshot *sn, int t, const char *name)
 {
 	for (size_t i = 0; i < sn->n[t]; i++)
-		if (strcmp(sn->res[t][i].name, name) == 0)
-			return &sn->res[t][i];
+		if (strcmp(sn->res[t][i]->name, name) == 0)
+			return sn->res[t][i];
 	return NULL;
 }
 
@@ -299,8 +294,10 @@ static bool snapshot_equal(const struct snapshot *x, const struct snapshot *y)
 		if (x->n[t] != y->n[t])
 			return false;
 		for (size_t i = 0; i < x->n[t]; i++) {
-			const struct snap_res *o = snap_find(y, t, x->res[t][i].name);
-			if (!o || strcmp(o->version, x->res[t][i].version) != 0)
+			const struct cp_xds_blob *r = x->res[t][i];
+			/* same position and blob: the usual case for shared ones */
+			const struct cp_xds_blob *o = i < y->n[t] && y->res[t][i] == r ? r : snap_find(y, t, r->name);
+			if (!o || strcmp(o->version, r->version) != 0)
 				return false;
 		}
 	}
@@ -409,14 +406,14 @@ static void send_msg(struct ads_stream *st, const ProtobufCMessage *m)
 static bool push_delta(struct ads_stream *st, int t, bool force)
 {
 	struct type_state *ts = &st->ts[t];
-	if (!ts->subscribed || !st->snap.a)
+	if (!ts->subscribed || !st->snap.block)
 		return false;
 	struct km_arena *a = km_arena_new(4096);
 	size_t n = st->snap.n[t];
 	Envoy__Service__Discovery__V3__Resource **rs = km_arena_alloc(a, (n + 1) * sizeof(*rs));
 	size_t nr = 0;
 	for (size_t i = 0; i < n; i++) {
-		const struct snap_res *r = &st->snap.res[t][i];
+		const struct cp_xds_blob *r = st->snap.res[t][i];
 		if (!subscribed_to(ts, r->name))
 			continue;
 		struct name_ver *have = sent_find(ts, r->name);
@@ -468,8 +465,8 @@ static void sotw_version(const struct snapshot *sn, int t, const struct type_sta
 {
 	struct km_buf b = KM_BUF_INIT;
 	for (size_t i = 0; i < sn->n[t]; i++)
-		if (ts->wildcard || subscribed_to(ts, sn->res[t][i].name))
-			km_buf_printf(&b, "%s=%s;", sn->res[t][i].name, sn->res[t][i].version);
+		if (ts->wildcard || subscribed_to(ts, sn->res[t][i]->name))
+			km_buf_printf(&b, "%s=%s;", sn->res[t][i]->name, sn->res[t][i]->version);
 	fnv_hex((const uint8_t *)km_buf_cstr(&b), b.len, out);
 	km_buf_fini(&b);
 }
@@ -477,7 +474,7 @@ static void sotw_version(const struct snapshot *sn, int t, const struct type_sta
 static bool push_sotw(struct ads_stream *st, int t, bool force)
 {
 	struct type_state *ts = &st->ts[t];
-	if (!ts->subscribed || !st->snap.a)
+	if (!ts->subscribed || !st->snap.block)
 		return false;
 	char version[17];
 	sotw_version(&st->snap, t, ts, version);
@@ -487,7 +484,7 @@ static bool push_sotw(struct ads_stream *st, int t, bool force)
 	size_t n = st->snap.n[t], nr = 0;
 	Google__Protobuf__Any **anys = km_arena_alloc(a, (n + 1) * sizeof(*anys));
 	for (size_t i = 0; i < n; i++) {
-		const struct snap_res *r = &st->snap.res[t][i];
+		const struct cp_xds_blob *r = st->snap.res[t][i];
 		if (!ts->wildcard && !subscribed_to(ts, r->name))
 			continue;
 		Google__Protobuf__Any *any = km_arena_alloc(a, sizeof(*any));
@@ -533,14 +530,24 @@ static void regenerate(struct ads_stream *st)
 		return;
 	st->first_gen = false;
 	struct snapshot next;
+	/* the loop thread's CPU time: what building costs, not the time
+	 * the thread was preempted meanwhile */
+	int64_t t0 = thread_cpu_ns();
 	int rc = build_snapshot(st, &next);
-	st->srv->stats.regenerations++;
+	uint64_t ns = (uint64_t)(thread_cpu_ns() - t0);
+	struct cp_xds_stats *stats = &st->srv->stats;
+	size_t b = 0;
+	while (b < CP_XDS_GEN_BUCKETS - 1 && ns > (uint64_t)cp_xds_gen_bucket_us[b] * 1000)
+		b++;
+	stats->gen_hist[b]++;
+	stats->gen_sum_ns += ns;
+	stats->regenerations++;
 	if (rc) {
 		km_debug("xds", "no configuration for proxy yet proxy=%s.%s error=%s", st->mesh, st->name,
 			 km_strerror(rc));
 		return;
 	}
-	if (st->snap.a && snapshot_equal(&st->snap, &next)) {
+	if (st->snap.block && snapshot_equal(&st->snap, &next)) {
 		st->srv->stats.regenerations_noop++;
 		snapshot_free(&next);
 		return;
@@ -1454,6 +1461,7 @@ void cp_xds_server_free(struct cp_xds_server *s)
 			cp_xds_mesh_free(m->base);
 		cp_xds_mesh_free(m->ctx);
 		cp_xds_cache_free(m->cache);
+		cp_xds_share_free(m->share);
 		free(m->name);
 		free(m);
 	}

@@ -15,6 +15,11 @@
 
 struct cp_xds_server;
 
+/* Upper bounds (µs) of the generation-time histogram's buckets; the last
+ * bucket counts everything slower. */
+#define CP_XDS_GEN_BUCKETS 24
+extern const unsigned cp_xds_gen_bucket_us[CP_XDS_GEN_BUCKETS - 1];
+
 struct cp_xds_stats {
 	uint64_t streams_active;
 	uint64_t responses_sent;
@@ -23,6 +28,12 @@ struct cp_xds_stats {
 	uint64_t regenerations_noop;    /* ...that changed nothing: nothing sent */
 	uint64_t regenerations_skipped; /* proxies a change could not affect: not regenerated */
 	uint64_t resources_sent;
+	uint64_t resources_shared;  /* outbound resources reused from another proxy's generation */
+	uint64_t resources_encoded; /* resources generated and encoded */
+	/* wall time of building one proxy's configuration (generation,
+	 * policies, encoding; not sending), per bucket, not cumulative */
+	uint64_t gen_hist[CP_XDS_GEN_BUCKETS];
+	uint64_t gen_sum_ns;
 };
 
 struct cp_xds_server *cp_xds_server_new(struct cp_runtime *rt, struct cp_events *bus);

@@ -185,6 +185,7 @@ static struct km_str json_name(struct km_arena *a, const char *name)
  * a name only when the hashes agree. */
 struct field_names {
 	const ProtobufCMessageDescriptor *d;
+	enum wkt wkt;
 	uint64_t *proto_h, *json_h;
 	char **json;
 };
@@ -202,6 +203,7 @@ static uint64_t key_hash(const char *p, size_t n)
 static void names_build(struct field_names *fn, const ProtobufCMessageDescriptor *d)
 {
 	fn->d = d;
+	fn->wkt = wkt_of(d);
 	fn->proto_h = km_calloc(d->n_fields + 1, sizeof(*fn->proto_h));
 	fn->json_h = km_calloc(d->n_fields + 1, sizeof(*fn->json_h));
 	fn->json = km_calloc(d->n_fields + 1, sizeof(*fn->json));
@@ -600,8 +602,9 @@ static char *cstr(struct km_arena *a, struct km_str s)
 	return km_arena_strndup(a, s.ptr ? s.ptr : "", s.len);
 }
 
-static int enum_from(struct ctx *c, const ProtobufCEnumDescriptor *ed, const struct km_json *v,
-		     int *out)
+/* An enum value by name or number (proto3 enums are open); -1 when <v> is
+ * neither. */
+static int enum_value(const ProtobufCEnumDescriptor *ed, const struct km_json *v, int32_t *out)
 {
 	if (v->kind == KM_JSON_NULL && strcmp(ed->name, "google.protobuf.NullValue") == 0) {
 		*out = 0;
@@ -609,23 +612,35 @@ static int enum_from(struct ctx *c, const ProtobufCEnumDescriptor *ed, const str
 	}
 	if (v->kind == KM_JSON_STRING) {
 		char buf[128];
-		if (v->s.len < sizeof(buf) && !memchr(v->s.ptr, 0, v->s.len)) {
-			memcpy(buf, v->s.ptr, v->s.len);
-			buf[v->s.len] = 0;
-			const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, buf);
-			if (ev) {
-				*out = ev->value;
-				return 0;
-			}
-		}
-		return fail(c, "invalid value for enum %s: \"%.*s\"", ed->name,
-			    (int)(v->s.len > 64 ? 64 : v->s.len), v->s.ptr);
+		if (v->s.len >= sizeof(buf) || memchr(v->s.ptr, 0, v->s.len))
+			return -1;
+		memcpy(buf, v->s.ptr, v->s.len);
+		buf[v->s.len] = 0;
+		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, buf);
+		if (!ev)
+			return -1;
+		*out = ev->value;
+		return 0;
 	}
 	int64_t i;
 	if (v->kind == KM_JSON_NUMBER && get_i64(v, &i) == 0 && i >= INT32_MIN && i <= INT32_MAX) {
-		*out = (int)i; /* proto3 enums are open */
+		*out = (int32_t)i;
 		return 0;
 	}
+	return -1;
+}
+
+static int enum_from(struct ctx *c, const ProtobufCEnumDescriptor *ed, const struct km_json *v,
+		     int *out)
+{
+	int32_t e;
+	if (enum_value(ed, v, &e) == 0) {
+		*out = e;
+		return 0;
+	}
+	if (v->kind == KM_JSON_STRING)
+		return fail(c, "invalid value for enum %s: \"%.*s\"", ed->name,
+			    (int)(v->s.len > 64 ? 64 : v->s.len), v->s.ptr);
 	return fail(c, "invalid value for enum %s: expected a name or number, got %s", ed->name,
 		    kind_name(v));
 }
@@ -741,8 +756,8 @@ static int map_from(struct ctx *c, const ProtobufCFieldDescriptor *f, const stru
 		int rc = map_key_from(c, kf, mem->key, member(e, kf->offset));
 		if (rc == 0 && mem->val->kind == KM_JSON_NULL && !null_is_value(vf))
 			rc = fail(c, "null is not a valid map value");
-		if (rc == 0)
-			rc = value_from(c, vf, mem->val, member(e, vf->offset), depth);
+		if (rc == 0) /* the entry is a message level of its own on the wire */
+			rc = value_from(c, vf, mem->val, member(e, vf->offset), depth + 1);
 		if (rc)
 			return rc;
 		path_pop(c, old);
@@ -843,6 +858,8 @@ static int value_msg_from(struct ctx *c, const struct km_json *j, Google__Protob
 		v->bool_value = j->b;
 		return 0;
 	case KM_JSON_NUMBER:
+		if (!isfinite(j->d)) /* past double's range; Value cannot hold it */
+			return fail(c, "google.protobuf.Value: number is not finite");
 		v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE;
 		v->number_value = j->d;
 		return 0;
@@ -906,7 +923,7 @@ static int wkt_from(struct ctx *c, enum wkt w, const ProtobufCMessageDescriptor 
 				return fail(c, "key contains a NUL byte");
 			ProtobufCMessage *val;
 			int rc = msg_from(c, &google__protobuf__value__descriptor, j->members[i].val, &val,
-					  depth + 1);
+					  depth + 2); /* Struct, its entry, the Value */
 			if (rc)
 				return rc;
 			path_pop(c, old);
@@ -998,6 +1015,447 @@ int km_pb_from_json(struct km_arena *a, const ProtobufCMessageDescriptor *d, con
 	return rc;
 }
 
+/* ---- JSON -> wire, directly ---------------------------------------------- */
+
+/* The bytes km_pb_from_json() + pack would give, written straight from the
+ * tree without building protobuf-c messages: the same fields and values,
+ * each in JSON member order instead of field-number order (both are valid
+ * encodings of the message; decoders accept any order). Implicit-presence
+ * (proto3) scalars at their zero value are left out, as protobuf-c does.
+ * Any doubt is a failure without a reason: km_pb_encode_json() then runs
+ * the message path, which says what is wrong. */
+
+struct wr {
+	struct km_arena *a;
+	struct km_buf *b;
+};
+
+static int w_raw(struct wr *w, const void *p, size_t n)
+{
+	return km_buf_append(w->b, p, n) ? -1 : 0;
+}
+
+static size_t varint(uint64_t v, uint8_t out[10])
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		out[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	out[n++] = (uint8_t)v;
+	return n;
+}
+
+static int w_varint(struct wr *w, uint64_t v)
+{
+	uint8_t t[10];
+	return w_raw(w, t, varint(v, t));
+}
+
+static int w_tag(struct wr *w, uint32_t id, unsigned wire_type)
+{
+	return w_varint(w, ((uint64_t)id << 3) | wire_type);
+}
+
+static int w_fixed(struct wr *w, uint64_t v, size_t n)
+{
+	uint8_t t[8];
+	for (size_t i = 0; i < n; i++)
+		t[i] = (uint8_t)(v >> (8 * i));
+	return w_raw(w, t, n);
+}
+
+/* A length-delimited body: one byte reserved for its length, the body moved
+ * along when the length needs more. */
+static int w_open(struct wr *w, size_t *at)
+{
+	*at = w->b->len;
+	return w_raw(w, "", 1);
+}
+
+static int w_close(struct wr *w, size_t at)
+{
+	size_t body = w->b->len - at - 1;
+	if (body < 0x80) {
+		w->b->data[at] = (char)body;
+		return 0;
+	}
+	uint8_t t[10];
+	size_t n = varint(body, t);
+	if (w_raw(w, t, n - 1))
+		return -1;
+	memmove(w->b->data + at + n, w->b->data + at + 1, body);
+	memcpy(w->b->data + at, t, n);
+	return 0;
+}
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+/* One scalar value: its wire type and payload, and whether it is the
+ * field's zero value. */
+struct sval {
+	unsigned wt;
+	uint64_t u; /* varint or fixed bits */
+	const void *p; /* WT_LEN */
+	size_t n;
+	bool zero;
+};
+
+static int sval_of(struct wr *w, const ProtobufCFieldDescriptor *f, const struct km_json *v, struct sval *s)
+{
+	int64_t i;
+	uint64_t u;
+	double d;
+	int32_t e;
+	*s = (struct sval){.wt = WT_VARINT};
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		if (get_i64(v, &i) != 0 || i < INT32_MIN || i > INT32_MAX)
+			return -1;
+		if (f->type == PROTOBUF_C_TYPE_INT32) {
+			s->u = (uint64_t)i; /* negative: ten bytes, as int64 */
+		} else if (f->type == PROTOBUF_C_TYPE_SINT32) {
+			s->u = ((uint32_t)i << 1) ^ (uint32_t)((int32_t)i >> 31);
+		} else {
+			s->wt = WT_I32;
+			s->u = (uint32_t)(int32_t)i;
+		}
+		s->zero = i == 0;
+		return 0;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		if (get_u64(v, &u) != 0 || u > UINT32_MAX)
+			return -1;
+		s->wt = f->type == PROTOBUF_C_TYPE_FIXED32 ? WT_I32 : WT_VARINT;
+		s->u = u;
+		s->zero = u == 0;
+		return 0;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		if (get_i64(v, &i) != 0)
+			return -1;
+		if (f->type == PROTOBUF_C_TYPE_SINT64)
+			s->u = ((uint64_t)i << 1) ^ (uint64_t)(i >> 63);
+		else
+			s->u = (uint64_t)i;
+		if (f->type == PROTOBUF_C_TYPE_SFIXED64)
+			s->wt = WT_I64;
+		s->zero = i == 0;
+		return 0;
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		if (get_u64(v, &u) != 0)
+			return -1;
+		s->wt = f->type == PROTOBUF_C_TYPE_FIXED64 ? WT_I64 : WT_VARINT;
+		s->u = u;
+		s->zero = u == 0;
+		return 0;
+	case PROTOBUF_C_TYPE_FLOAT: {
+		if (get_double(v, &d) != 0 || (isfinite(d) && fabs(d) > FLT_MAX))
+			return -1;
+		float fl = (float)d;
+		uint32_t bits;
+		memcpy(&bits, &fl, sizeof(bits));
+		s->wt = WT_I32;
+		s->u = bits;
+		s->zero = fl == 0;
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_DOUBLE: {
+		if (get_double(v, &d) != 0)
+			return -1;
+		uint64_t bits;
+		memcpy(&bits, &d, sizeof(bits));
+		s->wt = WT_I64;
+		s->u = bits;
+		s->zero = d == 0;
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_BOOL:
+		if (v->kind != KM_JSON_BOOL)
+			return -1;
+		s->u = v->b;
+		s->zero = !v->b;
+		return 0;
+	case PROTOBUF_C_TYPE_ENUM:
+		if (enum_value(f->descriptor, v, &e))
+			return -1;
+		s->u = (uint64_t)(int64_t)e;
+		s->zero = e == 0;
+		return 0;
+	case PROTOBUF_C_TYPE_STRING:
+		if (v->kind != KM_JSON_STRING || (v->s.len && memchr(v->s.ptr, 0, v->s.len)))
+			return -1;
+		s->wt = WT_LEN;
+		s->p = v->s.ptr;
+		s->n = v->s.len;
+		s->zero = v->s.len == 0;
+		return 0;
+	case PROTOBUF_C_TYPE_BYTES: {
+		ProtobufCBinaryData bd = {0};
+		if (v->kind != KM_JSON_STRING || base64_decode(w->a, v->s, &bd) != 0)
+			return -1;
+		s->wt = WT_LEN;
+		s->p = bd.data;
+		s->n = bd.len;
+		s->zero = bd.len == 0;
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE: break;
+	}
+	return -1;
+}
+
+static int w_sval(struct wr *w, const struct sval *s)
+{
+	switch (s->wt) {
+	case WT_VARINT: return w_varint(w, s->u);
+	case WT_I64: return w_fixed(w, s->u, 8);
+	case WT_I32: return w_fixed(w, s->u, 4);
+	default: return w_varint(w, s->n) || w_raw(w, s->p, s->n) ? -1 : 0;
+	}
+}
+
+static int w_body(struct wr *w, const ProtobufCMessageDescriptor *d, const struct km_json *j, int depth,
+		  bool skip_type);
+
+static int w_submsg(struct wr *w, uint32_t id, const ProtobufCMessageDescriptor *d, const struct km_json *j,
+		    int depth)
+{
+	size_t at;
+	if (w_tag(w, id, WT_LEN) || w_open(w, &at) || w_body(w, d, j, depth, false))
+		return -1;
+	return w_close(w, at);
+}
+
+/* One value of field <f> with its tag; <force> writes a zero scalar too
+ * (list elements, explicit presence, oneof members). */
+static int w_single(struct wr *w, const ProtobufCFieldDescriptor *f, const struct km_json *v, int depth, bool force)
+{
+	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+		return w_submsg(w, f->id, f->descriptor, v, depth + 1);
+	struct sval s;
+	if (sval_of(w, f, v, &s))
+		return -1;
+	if (s.zero && !force)
+		return 0;
+	return w_tag(w, f->id, s.wt) || w_sval(w, &s) ? -1 : 0;
+}
+
+static bool packable(const ProtobufCFieldDescriptor *f)
+{
+	return (f->flags & PROTOBUF_C_FIELD_FLAG_PACKED) && f->type != PROTOBUF_C_TYPE_STRING &&
+	       f->type != PROTOBUF_C_TYPE_BYTES && f->type != PROTOBUF_C_TYPE_MESSAGE;
+}
+
+static int w_field(struct wr *w, const ProtobufCFieldDescriptor *f, const struct km_json *v, int depth)
+{
+	if (f->label != PROTOBUF_C_LABEL_REPEATED)
+		return w_single(w, f, v, depth,
+				f->label != PROTOBUF_C_LABEL_NONE || (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF));
+	if (is_map(f)) {
+		if (v->kind != KM_JSON_OBJECT)
+			return -1;
+		const ProtobufCMessageDescriptor *ed = f->descriptor;
+		const ProtobufCFieldDescriptor *kf = &ed->fields[0], *vf = &ed->fields[1];
+		for (size_t i = 0; i < v->len; i++) {
+			const struct km_json_member *mem = &v->members[i];
+			if (mem->val->kind == KM_JSON_NULL && !null_is_value(vf))
+				return -1;
+			struct km_json key = {.kind = KM_JSON_STRING, .s = mem->key};
+			struct km_json bkey = {.kind = KM_JSON_BOOL, .b = km_str_eqc(mem->key, "true")};
+			if (kf->type == PROTOBUF_C_TYPE_BOOL && !bkey.b && !km_str_eqc(mem->key, "false"))
+				return -1;
+			size_t at;
+			if (w_tag(w, f->id, WT_LEN) || w_open(w, &at) ||
+			    w_single(w, kf, kf->type == PROTOBUF_C_TYPE_BOOL ? &bkey : &key, depth, false) ||
+			    w_single(w, vf, mem->val, depth + 1, false) || w_close(w, at))
+				return -1;
+		}
+		return 0;
+	}
+	if (v->kind != KM_JSON_ARRAY)
+		return -1;
+	for (size_t i = 0; i < v->len; i++)
+		if (v->items[i]->kind == KM_JSON_NULL && !null_is_value(f))
+			return -1;
+	if (packable(f)) {
+		if (!v->len)
+			return 0;
+		size_t at;
+		if (w_tag(w, f->id, WT_LEN) || w_open(w, &at))
+			return -1;
+		for (size_t i = 0; i < v->len; i++) {
+			struct sval s;
+			if (sval_of(w, f, v->items[i], &s) || w_sval(w, &s))
+				return -1;
+		}
+		return w_close(w, at);
+	}
+	for (size_t i = 0; i < v->len; i++)
+		if (w_single(w, f, v->items[i], depth, true))
+			return -1;
+	return 0;
+}
+
+static int w_value(struct wr *w, const struct km_json *j, int depth)
+{
+	switch (j->kind) {
+	case KM_JSON_NULL: return w_tag(w, 1, WT_VARINT) || w_varint(w, 0) ? -1 : 0;
+	case KM_JSON_NUMBER: {
+		uint64_t bits;
+		if (!isfinite(j->d))
+			return -1;
+		memcpy(&bits, &j->d, sizeof(bits));
+		return w_tag(w, 2, WT_I64) || w_fixed(w, bits, 8) ? -1 : 0;
+	}
+	case KM_JSON_STRING:
+		if (j->s.len && memchr(j->s.ptr, 0, j->s.len))
+			return -1;
+		return w_tag(w, 3, WT_LEN) || w_varint(w, j->s.len) || w_raw(w, j->s.ptr, j->s.len) ? -1 : 0;
+	case KM_JSON_BOOL: return w_tag(w, 4, WT_VARINT) || w_varint(w, j->b) ? -1 : 0;
+	case KM_JSON_OBJECT: return w_submsg(w, 5, &google__protobuf__struct__descriptor, j, depth + 1);
+	case KM_JSON_ARRAY: return w_submsg(w, 6, &google__protobuf__list_value__descriptor, j, depth + 1);
+	}
+	return -1;
+}
+
+static int w_seconds_nanos(struct wr *w, int64_t secs, int32_t nanos)
+{
+	if (secs && (w_tag(w, 1, WT_VARINT) || w_varint(w, (uint64_t)secs)))
+		return -1;
+	if (nanos && (w_tag(w, 2, WT_VARINT) || w_varint(w, (uint64_t)(int64_t)nanos)))
+		return -1;
+	return 0;
+}
+
+static int w_wkt(struct wr *w, enum wkt kind, const ProtobufCMessageDescriptor *d, const struct km_json *j,
+		 int depth)
+{
+	int64_t secs;
+	int32_t nanos;
+	switch (kind) {
+	case WKT_ANY: {
+		const struct km_json *t = j->kind == KM_JSON_OBJECT ? km_json_get(j, "@type") : NULL;
+		if (!t || t->kind != KM_JSON_STRING || (t->s.len && memchr(t->s.ptr, 0, t->s.len)))
+			return -1;
+		const ProtobufCMessageDescriptor *inner = km_pb_find(t->s);
+		if (!inner)
+			return -1;
+		size_t rest = 0;
+		for (size_t i = 0; i < j->len; i++)
+			rest += !km_str_eqc(j->members[i].key, "@type");
+		const struct km_json *body = j;
+		if (names_of(inner)->wkt != WKT_NONE) {
+			body = km_json_get(j, "value");
+			if (!body || rest != 1)
+				return -1;
+		}
+		size_t at;
+		if (w_tag(w, 1, WT_LEN) || w_varint(w, t->s.len) || w_raw(w, t->s.ptr, t->s.len) ||
+		    w_tag(w, 2, WT_LEN) || w_open(w, &at) || w_body(w, inner, body, depth + 1, body == j))
+			return -1;
+		return w_close(w, at);
+	}
+	case WKT_DURATION:
+		if (j->kind != KM_JSON_STRING || parse_duration(j->s, &secs, &nanos) != 0)
+			return -1;
+		return w_seconds_nanos(w, secs, nanos);
+	case WKT_TIMESTAMP:
+		if (j->kind != KM_JSON_STRING || parse_timestamp(j->s, &secs, &nanos) != 0)
+			return -1;
+		return w_seconds_nanos(w, secs, nanos);
+	case WKT_WRAPPER: return w_single(w, &d->fields[0], j, depth, false);
+	case WKT_STRUCT:
+		if (j->kind != KM_JSON_OBJECT)
+			return -1;
+		for (size_t i = 0; i < j->len; i++) {
+			struct km_str k = j->members[i].key;
+			size_t at, vat;
+			if ((k.len && memchr(k.ptr, 0, k.len)) || w_tag(w, 1, WT_LEN) || w_open(w, &at))
+				return -1;
+			if (k.len && (w_tag(w, 1, WT_LEN) || w_varint(w, k.len) || w_raw(w, k.ptr, k.len)))
+				return -1;
+			if (w_tag(w, 2, WT_LEN) || w_open(w, &vat) || w_value(w, j->members[i].val, depth + 2) ||
+			    w_close(w, vat) || w_close(w, at))
+				return -1;
+		}
+		return 0;
+	case WKT_VALUE: return w_value(w, j, depth);
+	case WKT_LIST:
+		if (j->kind != KM_JSON_ARRAY)
+			return -1;
+		for (size_t i = 0; i < j->len; i++) {
+			size_t at;
+			if (w_tag(w, 1, WT_LEN) || w_open(w, &at) || w_value(w, j->items[i], depth + 1) ||
+			    w_close(w, at))
+				return -1;
+		}
+		return 0;
+	case WKT_NONE: break;
+	}
+	return -1;
+}
+
+/* The fields of message <d> from <j> (an Any's object: <skip_type> leaves
+ * out its "@type"). */
+static int w_body(struct wr *w, const ProtobufCMessageDescriptor *d, const struct km_json *j, int depth,
+		  bool skip_type)
+{
+	if (depth > KM_PB_MAX_DEPTH || !j)
+		return -1;
+	const struct field_names *fn = names_of(d);
+	if (fn->wkt != WKT_NONE)
+		return w_wkt(w, fn->wkt, d, j, depth);
+	if (j->kind != KM_JSON_OBJECT)
+		return -1;
+	unsigned char small[64];
+	unsigned char *seen = d->n_fields <= sizeof(small) ? small : km_arena_alloc(w->a, d->n_fields);
+	memset(seen, 0, d->n_fields);
+	for (size_t i = 0; i < j->len; i++) {
+		const struct km_json_member *mem = &j->members[i];
+		if (skip_type && km_str_eqc(mem->key, "@type"))
+			continue;
+		const ProtobufCFieldDescriptor *f = find_field(d, mem->key);
+		if (!f)
+			return -1;
+		size_t k = (size_t)(f - d->fields);
+		if (seen[k])
+			return -1;
+		seen[k] = 1;
+		if (mem->val->kind == KM_JSON_NULL && !(f->label != PROTOBUF_C_LABEL_REPEATED && null_is_value(f)))
+			continue; /* null: the field stays unset */
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+			for (unsigned o = 0; o < d->n_fields; o++)
+				if (o != k && seen[o] == 2 && (d->fields[o].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+				    d->fields[o].quantifier_offset == f->quantifier_offset)
+					return -1; /* a second member of the same oneof */
+		if (w_field(w, f, mem->val, depth))
+			return -1;
+		seen[k] = 2;
+	}
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (d->fields[i].label == PROTOBUF_C_LABEL_REQUIRED && seen[i] != 2)
+			return -1;
+	return 0;
+}
+
+int km_pb_write_json(struct km_arena *a, const ProtobufCMessageDescriptor *d, const struct km_json *j,
+		     struct km_buf *bytes)
+{
+	size_t start = bytes->len;
+	struct wr w = {.a = a, .b = bytes};
+	if (w_body(&w, d, j, 0, false) == 0)
+		return 0;
+	bytes->len = start;
+	if (bytes->data)
+		bytes->data[start] = 0;
+	return -1;
+}
+
 int km_pb_encode_json(struct km_arena *a, const char *type, const struct km_json *j,
 		      struct km_buf *bytes, struct km_buf *err)
 {
@@ -1007,6 +1465,10 @@ int km_pb_encode_json(struct km_arena *a, const char *type, const struct km_json
 			km_buf_printf(err, "unknown message type \"%s\"", type);
 		return -KM_E_NOT_FOUND;
 	}
+	if (km_pb_write_json(a, d, j, bytes) == 0)
+		return 0;
+	/* the message path says what is wrong (or, past the buffer's cap,
+	 * fails the same way) */
 	ProtobufCMessage *m;
 	int rc = km_pb_from_json(a, d, j, &m, err);
 	if (rc)

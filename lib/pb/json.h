@@ -36,6 +36,13 @@ int km_pb_from_json(struct km_arena *a, const ProtobufCMessageDescriptor *d, con
 int km_pb_encode_json(struct km_arena *a, const char *type, const struct km_json *j,
 		      struct km_buf *bytes, struct km_buf *err);
 
+/* JSON -> bytes appended to <bytes> without building protobuf-c messages:
+ * what km_pb_encode_json() tries first. The same message as from_json +
+ * pack (fields in JSON order; proto3 zero scalars left out). -1 without a
+ * reason on any error, <bytes> as it was. */
+int km_pb_write_json(struct km_arena *a, const ProtobufCMessageDescriptor *d, const struct km_json *j,
+		     struct km_buf *bytes);
+
 /* Canonical JSON of <m>, owned by <a>. NULL when an Any inside cannot be
  * rendered (type not compiled in, or an undecodable payload); use
  * km_pb_message_to_json for the reason. */

@@ -2,7 +2,8 @@
 /* libFuzzer driver for lib/pb: arbitrary bytes decoded as an xDS
  * DiscoveryRequest (what a peer sends; error_detail.details are Anys of any
  * registered type) -> canonical JSON -> message -> bytes -> JSON again. What
- * we render must read back, and the second rendering must equal the first. */
+ * we render must read back, and the second rendering must equal the first;
+ * the direct writer (km_pb_write_json) must take it too and mean the same. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -34,6 +35,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort(); /* our own encoding does not decode */
 	if (!km_json_equal(j, j2))
 		abort(); /* the round trip changed the message */
+	km_buf_reset(&bytes);
+	if (km_pb_write_json(a, km_pb_find(KM_STR(TYPE)), j, &bytes) != 0)
+		abort(); /* the direct writer rejects what the message path takes */
+	j2 = NULL;
+	if (km_pb_decode_to_json(a, TYPE, (const uint8_t *)bytes.data, bytes.len, &j2, &err) != 0 ||
+	    !km_json_equal(j, j2))
+		abort(); /* the direct writer's bytes mean something else */
 	/* The compact text re-parses (JSON writer over decoded strings). */
 	struct km_buf text = KM_BUF_INIT;
 	km_json_write(&text, j, 0, 0);

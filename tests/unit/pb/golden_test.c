@@ -82,6 +82,17 @@ static void roundtrip_file(const char *path)
 					km_buf_cstr(&w));
 				km_buf_fini(&w);
 			}
+			/* the direct writer takes every golden resource and
+			 * its bytes mean the same */
+			struct km_buf direct = KM_BUF_INIT;
+			struct km_json *dback = NULL;
+			int drc = km_pb_write_json(a, km_pb_find(url), res, &direct);
+			CHECK(drc == 0);
+			if (drc == 0)
+				CHECK(km_pb_decode_to_json(a, type, (const uint8_t *)direct.data, direct.len, &dback,
+							   NULL) == 0 &&
+				      km_json_equal(res, dback));
+			km_buf_fini(&direct);
 			resources_seen++;
 			km_buf_fini(&bytes);
 		}

@@ -37,8 +37,39 @@ static const char *compact(const struct km_json *v)
 }
 
 /* JSON -> bytes -> JSON; returns the re-rendered compact text or the error. */
+/* The direct writer (km_pb_write_json) and the message path
+ * (km_pb_from_json + pack) accept the same input and give bytes that decode
+ * to the same message. */
+static void check_paths_agree(const char *type, const struct km_json *j)
+{
+	const ProtobufCMessageDescriptor *d = km_pb_find(km_str_c(type));
+	if (!d || !j)
+		return;
+	struct km_buf fast = KM_BUF_INIT, slow = KM_BUF_INIT;
+	ProtobufCMessage *m = NULL;
+	int src = km_pb_from_json(A, d, j, &m, NULL);
+	if (src == 0)
+		CHECK(km_pb_wire_pack(m, &slow) == 0);
+	int frc = km_pb_write_json(A, d, j, &fast);
+	CHECK((src == 0) == (frc == 0));
+	if (src == 0 && frc == 0) {
+		struct km_json *x = NULL, *y = NULL;
+		CHECK(km_pb_decode_to_json(A, type, (const uint8_t *)fast.data, fast.len, &x, NULL) == 0);
+		CHECK(km_pb_decode_to_json(A, type, (const uint8_t *)slow.data, slow.len, &y, NULL) == 0);
+		int same = x && y && km_json_equal(x, y);
+		CHECK(same);
+		if (!same)
+			fprintf(stderr, "  paths differ for %s: %s vs %s\n", type, x ? compact(x) : "-", y ? compact(y) : "-");
+	} else if ((src == 0) != (frc == 0)) {
+		fprintf(stderr, "  paths disagree on %s: message path %d, direct %d: %s\n", type, src, frc, compact(j));
+	}
+	km_buf_fini(&fast);
+	km_buf_fini(&slow);
+}
+
 static const char *rt(const char *type, const char *json, struct km_buf *bytes)
 {
+	check_paths_agree(type, parse(json));
 	struct km_buf err = KM_BUF_INIT, local = KM_BUF_INIT;
 	if (!bytes)
 		bytes = &local;
@@ -66,6 +97,7 @@ static void check_rt(const char *type, const char *json)
 
 static const char *encode_err(const char *type, const char *json)
 {
+	check_paths_agree(type, parse(json));
 	struct km_buf err = KM_BUF_INIT, bytes = KM_BUF_INIT;
 	int rc = km_pb_encode_json(A, type, parse(json), &bytes, &err);
 	const char *out = rc ? km_arena_strdup(A, km_buf_cstr(&err)) : "(no error)";

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../test.h"
+#include "store_util.h"
 #include "base/err.h"
 #include "cp/manager.h"
 #include "cp/policy/policy.h"
@@ -29,29 +30,9 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 		cp_xds_cache_stale(cache, t, name);
 }
 
-static struct km_json *js(struct km_arena *a, const char *text)
-{
-	struct km_json *j = NULL;
-	CHECK(km_json_parse(a, text, strlen(text), &j, NULL) == 0);
-	return j;
-}
-
 static void put(struct km_arena *a, const char *type, const char *name, const char *labels, const char *spec)
 {
-	const struct km_rtype *t = km_rtype_by_name(km_str_c(type));
-	struct km_resource_doc d = {.type = t, .mesh = KM_STR("default"), .name = km_str_c(name),
-				    .labels = labels ? js(a, labels) : NULL, .spec = js(a, spec)};
-	struct km_violations v;
-	km_violations_init(&v, a);
-	struct km_resource cur;
-	int rc;
-	if (cp_store_get(rt.store, a, t, KM_STR("default"), km_str_c(name), &cur) == 0)
-		rc = cp_manager_update(&rt, a, &cur, &d, &v);
-	else
-		rc = cp_manager_create(&rt, a, &d, &v);
-	for (size_t i = 0; i < v.len; i++)
-		fprintf(stderr, "violation %s: %s\n", v.items[i].field, v.items[i].message);
-	CHECK(rc == 0);
+	store_put(&rt, a, type, name, labels, spec);
 }
 
 static void del(const char *type, const char *name)
@@ -242,16 +223,8 @@ static void test_burst(struct km_arena *a)
 
 int main(void)
 {
-	cp_config_init_defaults(&cfg);
-	rt.store = cp_store_memory_new();
-	rt.cfg = &cfg;
-	rt.zone = "zone-1";
 	struct km_arena *a = km_arena_new(0);
-	struct km_resource_doc mesh = {.type = km_rtype_by_name(KM_STR("Mesh")), .name = KM_STR("default"),
-				       .spec = js(a, "{}")};
-	struct km_violations v;
-	km_violations_init(&v, a);
-	CHECK(cp_manager_create(&rt, a, &mesh, &v) == 0);
+	store_setup(&rt, &cfg, a);
 	cache = cp_xds_cache_new();
 	rt.store->on_change = on_change;
 	test_incremental(a);

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A proxy's resources as encoded protobuf, built once and shared.
+ *
+ * Most of a sidecar's resources are its outbounds: a cluster, a load
+ * assignment and a listener per MeshService port it calls, equal for every
+ * consumer with the same identity and the same policy confs for that
+ * destination. cp_xds_build() generates the rest of the proxy's
+ * configuration and looks each outbound resource up in the mesh's share
+ * table, keyed by exactly what shapes it (cp_xds_generate_outbound() and
+ * cp_policy_outbound_key()); only a miss is generated and encoded. Encoded
+ * resources are refcounted blobs: snapshots of many streams point at the
+ * same bytes. The table belongs to one mesh context and is cleared when the
+ * context is rebuilt. */
+#ifndef CP_XDS_SHARE_H
+#define CP_XDS_SHARE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "cp/xds/generate.h"
+
+/* One encoded resource: immutable once built. */
+struct cp_xds_blob {
+	unsigned refs;
+	char version[17]; /* FNV-1a of the bytes, hex */
+	const char *name; /* in the same allocation */
+	size_t len;
+	uint8_t bytes[];
+};
+
+struct cp_xds_blob *cp_xds_blob_new(const char *name, const uint8_t *bytes, size_t len);
+struct cp_xds_blob *cp_xds_blob_ref(struct cp_xds_blob *b);
+void cp_xds_blob_unref(struct cp_xds_blob *b);
+
+struct cp_xds_share;
+struct cp_xds_share *cp_xds_share_new(void);
+/* Forgets every entry: the mesh context they were built from is gone. */
+void cp_xds_share_clear(struct cp_xds_share *sh);
+void cp_xds_share_free(struct cp_xds_share *sh);
+
+struct cp_xds_share_stats {
+	uint64_t shared;  /* outbound resources taken from the table */
+	uint64_t encoded; /* resources generated and encoded */
+};
+
+/* A proxy's encoded resources by type, in generation order. The arrays are
+ * in the caller's arena; the caller owns one reference to each blob. */
+struct cp_xds_built {
+	struct cp_xds_blob **res[CP_XDS_NTYPES];
+	size_t n[CP_XDS_NTYPES];
+};
+
+/* Generates and encodes <dp>'s configuration (cp_xds_generate()'s
+ * resources) with the outbounds from <sh> (NULL: nothing shared). A
+ * resource that cannot be encoded is left out and reported in <errors>
+ * (one line each). Temporaries go to <a>. */
+void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+		  const struct cp_xds_metadata *md, struct cp_xds_share *sh, struct cp_xds_built *out,
+		  struct cp_xds_share_stats *stats, struct km_buf *errors);
+/* Drops the references of <b>. */
+void cp_xds_built_release(struct cp_xds_built *b);
+
+#endif

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Tests for shared outbound resources (cp/xds/share.c): for every proxy of
+ * a mesh with policies that reach some outbounds and not others, with and
+ * without a workload identity, cp_xds_build() through one share table gives
+ * exactly the bytes of encoding cp_xds_generate()'s resources; outbounds
+ * with equal inputs are encoded once and then shared; a proxy whose
+ * outbounds differ (listen port, policy conf, identity) gets its own. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../test.h"
+#include "store_util.h"
+#include "base/err.h"
+#include "cp/manager.h"
+#include "cp/policy/policy.h"
+#include "cp/xds/context.h"
+#include "cp/xds/share.h"
+#include "pb/json.h"
+
+static struct cp_config cfg;
+static struct cp_runtime rt;
+
+static void put(struct km_arena *a, const char *type, const char *name, const char *labels, const char *spec)
+{
+	store_put(&rt, a, type, name, labels, spec);
+}
+
+static void put_svc(struct km_arena *a, const char *name, int port, const char *proto)
+{
+	char spec[512];
+	snprintf(spec, sizeof(spec),
+		 "{\"selector\":{\"dataplaneLabels\":{\"matchLabels\":{\"app\":\"%s\"}}},"
+		 "\"ports\":[{\"port\":%d,\"targetPort\":%d,\"appProtocol\":\"%s\"}],"
+		 "\"identities\":[{\"type\":\"SpiffeID\",\"value\":\"spiffe://default.zone-1.mesh.local/workload/%s\"}]}",
+		 name, port, port, proto, name);
+	put(a, "MeshService", name, NULL, spec);
+}
+
+/* A Dataplane of <svc> calling db, api and (by labels) cache; <base> is the
+ * first listen port, <dup> adds a second outbound to db on another port. */
+static void put_dp(struct km_arena *a, const char *name, const char *svc, int ip, int base, bool dup)
+{
+	char labels[128], spec[1400];
+	snprintf(labels, sizeof(labels), "{\"app\":\"%s\"}", svc);
+	snprintf(spec, sizeof(spec),
+		 "{\"networking\":{\"address\":\"10.0.0.%d\",\"inbound\":[{\"port\":8080,\"protocol\":\"http\","
+		 "\"tags\":{\"kuma.io/service\":\"%s\"}}],\"outbound\":["
+		 "{\"port\":%d,\"backendRef\":{\"kind\":\"MeshService\",\"name\":\"db\",\"port\":5432}},"
+		 "{\"port\":%d,\"backendRef\":{\"kind\":\"MeshService\",\"name\":\"api\",\"port\":80}},"
+		 "{\"port\":%d,\"backendRef\":{\"kind\":\"MeshService\",\"labels\":{\"kuma.io/display-name\":\"cache\"},\"port\":6379}}%s]}}",
+		 ip, svc, base, base + 1, base + 2,
+		 dup ? ",{\"port\":19999,\"address\":\"127.0.0.2\",\"backendRef\":{\"kind\":\"MeshService\",\"name\":\"db\",\"port\":5432}}"
+		     : "");
+	put(a, "Dataplane", name, labels, spec);
+}
+
+/* name -> bytes of one type, for comparing regardless of order */
+static const struct cp_xds_blob *find(const struct cp_xds_built *b, int t, const char *name)
+{
+	for (size_t i = 0; i < b->n[t]; i++)
+		if (strcmp(b->res[t][i]->name, name) == 0)
+			return b->res[t][i];
+	return NULL;
+}
+
+static struct cp_xds_tls tls = {
+    .secret_name = "kri_mid_default_zone-1__identity_",
+    .cert_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    .key_pem = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+    .trust_domain = "default.zone-1.mesh.local",
+};
+
+/* Builds every proxy through <sh> and compares with a plain generation. */
+static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls, struct cp_xds_share_stats *st)
+{
+	struct cp_xds_mesh *m = cp_xds_mesh_build(&rt, KM_STR("default"), NULL);
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	tls.trust_domains = js(a, "{\"default.zone-1.mesh.local\":\"-----BEGIN CERTIFICATE-----\\nMIIC\\n\"}");
+	for (size_t i = 0; i < m->ndataplanes; i++) {
+		const struct cp_xds_dataplane *dp = &m->dataplanes[i];
+		struct cp_xds_metadata md = {.admin_port = 9901, .readiness_port = 9902};
+		if (with_tls && i % 3 != 2) /* some proxies stay plaintext */
+			md.tls = &tls;
+		struct cp_xds_resources rs;
+		cp_xds_generate(a, m, dp, &md, &rs);
+		struct cp_xds_built b;
+		struct km_buf errors = KM_BUF_INIT;
+		cp_xds_build(a, m, dp, &md, sh, &b, st, &errors);
+		CHECK(errors.len == 0);
+		km_buf_fini(&errors);
+		struct km_buf bytes = KM_BUF_INIT, err = KM_BUF_INIT;
+		for (int t = 0; t < CP_XDS_NTYPES; t++) {
+			CHECK(b.n[t] == rs.by_type[t]->len);
+			for (size_t k = 0; k < rs.by_type[t]->len; k++) {
+				const char *name = km_arena_strndup(a, rs.by_type[t]->members[k].key.ptr,
+								    rs.by_type[t]->members[k].key.len);
+				km_buf_reset(&bytes);
+				CHECK(km_pb_encode_json(a, cp_xds_type_url[t], rs.by_type[t]->members[k].val, &bytes,
+							&err) == 0);
+				const struct cp_xds_blob *got = find(&b, t, name);
+				CHECK(got != NULL);
+				if (!got)
+					continue;
+				if (got->len != bytes.len || memcmp(got->bytes, bytes.data, bytes.len) != 0) {
+					fprintf(stderr, "differs: proxy %.*s %s\n", KM_STR_FMT(dp->res.name), name);
+					CHECK(false);
+				}
+			}
+		}
+		km_buf_fini(&bytes);
+		km_buf_fini(&err);
+		cp_xds_built_release(&b);
+	}
+	cp_xds_mesh_free(m);
+}
+
+static void test_equal_and_shared(struct km_arena *a)
+{
+	put_svc(a, "db", 5432, "tcp");
+	put_svc(a, "api", 80, "http");
+	put_svc(a, "cache", 6379, "http2");
+	/* same service, same listen ports: everything outbound is shared */
+	put_dp(a, "web-1", "web", 1, 10001, false);
+	put_dp(a, "web-2", "web", 2, 10001, false);
+	put_dp(a, "web-3", "web", 3, 10001, true);
+	/* another service listening elsewhere: clusters and load assignments
+	 * shared, listeners not */
+	put_dp(a, "job-1", "job", 4, 20001, false);
+	put_dp(a, "job-2", "job", 5, 20001, false);
+	put_dp(a, "db-1", "db", 6, 30001, false);
+	put_dp(a, "api-1", "api", 7, 30001, false);
+	put_dp(a, "cache-1", "cache", 8, 30001, false);
+
+	struct cp_xds_share *sh = cp_xds_share_new();
+	struct cp_xds_share_stats st = {0};
+	check_all(a, sh, false, &st);
+	/* each proxy has 4 resources of its own (inbound and admin cluster
+	 * and listener) and 3 outbounds x 3 resources; web-3 a 4th outbound
+	 * to db (same cluster and load assignment, its own listener). Encoded
+	 * once: 3 clusters, 3 load assignments, 10 listeners (3 per listen
+	 * port range, web-3's extra one) */
+	CHECK(st.encoded == 8 * 4 + 16);
+	CHECK(st.shared == 8 * 9 + 3 - 16);
+	/* the second time round every outbound resource comes from the table */
+	struct cp_xds_share_stats st2 = {0};
+	check_all(a, sh, false, &st2);
+	CHECK(st2.encoded == 8 * 4);
+	CHECK(st2.shared == 8 * 9 + 3);
+	cp_xds_share_clear(sh);
+
+	/* policies: a Mesh-wide timeout, a timeout of web's calls to db, a
+	 * retry, a circuit breaker for api, MTP (inbound only) */
+	put(a, "MeshTimeout", "mesh-wide", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+	    "\"default\":{\"connectionTimeout\":\"7s\",\"idleTimeout\":\"1800s\"}}]}");
+	put(a, "MeshTimeout", "web-to-db", NULL,
+	    "{\"targetRef\":{\"kind\":\"Dataplane\",\"labels\":{\"app\":\"web\"}},\"to\":[{\"targetRef\":"
+	    "{\"kind\":\"MeshService\",\"labels\":{\"kuma.io/display-name\":\"db\"}},\"default\":{\"connectionTimeout\":\"2s\"}}]}");
+	put(a, "MeshRetry", "retry", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+	    "\"default\":{\"http\":{\"numRetries\":3}}}]}");
+	put(a, "MeshCircuitBreaker", "cb-api", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"MeshService\",\"labels\":{\"kuma.io/display-name\":\"api\"}},"
+	    "\"default\":{\"connectionLimits\":{\"maxConnections\":7}}}]}");
+	put(a, "MeshTrafficPermission", "allow", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"rules\":[{\"default\":{\"allow\":[{\"spiffeID\":"
+	    "{\"type\":\"Prefix\",\"value\":\"spiffe://default.\"}}]}}]}");
+	put(a, "MeshTLS", "tls", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"rules\":[{\"default\":{\"tlsVersion\":{\"min\":\"TLS13\"}}}]}");
+	struct cp_xds_share_stats st3 = {0};
+	check_all(a, sh, false, &st3);
+	CHECK(st3.shared > 0);
+	cp_xds_share_clear(sh);
+	/* with identities (and MeshTLS on outbound clusters): plaintext and
+	 * TLS proxies must not share */
+	struct cp_xds_share_stats st4 = {0};
+	check_all(a, sh, true, &st4);
+	CHECK(st4.shared > 0);
+	/* a built resource outlives the table */
+	struct cp_xds_mesh *m = cp_xds_mesh_build(&rt, KM_STR("default"), NULL);
+	struct cp_xds_metadata md = {0};
+	struct cp_xds_built b;
+	cp_xds_build(a, m, cp_xds_mesh_dataplane(m, KM_STR("web-1")), &md, sh, &b, NULL, NULL);
+	cp_xds_share_clear(sh);
+	CHECK(b.n[CP_XDS_CLUSTER] > 0 && b.res[CP_XDS_CLUSTER][0]->refs == 1);
+	cp_xds_built_release(&b);
+	cp_xds_mesh_free(m);
+	cp_xds_share_free(sh);
+}
+
+int main(void)
+{
+	struct km_arena *a = km_arena_new(0);
+	store_setup(&rt, &cfg, a);
+	test_equal_and_shared(a);
+	km_arena_free(a);
+	cp_store_free(rt.store);
+	cp_config_fini(&cfg);
+	return test_summary();
+}
