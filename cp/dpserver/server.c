@@ -43,6 +43,7 @@ struct cp_grpc_stream {
 	bool closed_notified;
 	bool too_big;
 	bool dead; /* closed; freed (and its handler told) from the reaper */
+	bool held; /* cp_grpc_hold: queue, write on release */
 	int status_code;
 	char status_msg[256];
 	struct cp_grpc_stream *next;
@@ -54,6 +55,7 @@ struct conn {
 	SSL *ssl;
 	bool handshaken;
 	bool closing;
+	unsigned watched; /* events registered with the loop */
 	/* Streams and connections are never freed under a caller: a close
 	 * found while sending or receiving (a write to a dead socket, a stream
 	 * ending inside a handler) only marks them, and this 0 ms timer frees
@@ -189,8 +191,23 @@ int cp_grpc_send(struct cp_grpc_stream *s, const void *msg, size_t len)
 	uint8_t hdr[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
 	km_buf_append(&s->out, hdr, 5);
 	km_buf_append(&s->out, msg, len);
-	kick(s);
+	if (!s->held)
+		kick(s);
 	return 0;
+}
+
+void cp_grpc_hold(struct cp_grpc_stream *s)
+{
+	s->held = true;
+}
+
+void cp_grpc_release(struct cp_grpc_stream *s)
+{
+	if (!s->held)
+		return;
+	s->held = false;
+	if (!s->dead && !s->c->closing && s->out.len > s->out_off)
+		kick(s);
 }
 
 void cp_grpc_finish(struct cp_grpc_stream *s, int code, const char *msg)
@@ -413,12 +430,22 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
 
 static void on_io(struct km_loop *loop, int fd, unsigned events, void *ctx);
 
+/* Registers <ev> for the connection's socket; the same again costs no
+ * system call (a flush per response would otherwise make one). */
+static void set_watch(struct conn *c, unsigned ev)
+{
+	if (c->watched == ev)
+		return;
+	c->watched = ev;
+	km_loop_watch(c->srv->loop, c->fd, ev, on_io, c);
+}
+
 static void watch(struct conn *c)
 {
 	unsigned ev = KM_EV_READ;
 	if (c->pending.len > c->pending_off)
 		ev |= KM_EV_WRITE;
-	km_loop_watch(c->srv->loop, c->fd, ev, on_io, c);
+	set_watch(c, ev);
 }
 
 static void conn_flush(struct conn *c)
@@ -505,11 +532,11 @@ static void on_io(struct km_loop *loop, int fd, unsigned events, void *ctx)
 		if (r != 1) {
 			int e = SSL_get_error(c->ssl, r);
 			if (e == SSL_ERROR_WANT_READ) {
-				km_loop_watch(loop, fd, KM_EV_READ, on_io, c);
+				set_watch(c, KM_EV_READ);
 				return;
 			}
 			if (e == SSL_ERROR_WANT_WRITE) {
-				km_loop_watch(loop, fd, KM_EV_READ | KM_EV_WRITE, on_io, c);
+				set_watch(c, KM_EV_READ | KM_EV_WRITE);
 				return;
 			}
 			unsigned long err = ERR_peek_error();
@@ -574,6 +601,7 @@ static void conn_close(struct conn *c)
 		return;
 	c->closing = true;
 	km_loop_unwatch(c->srv->loop, c->fd);
+	c->watched = 0;
 	schedule_reap(c);
 }
 
@@ -583,6 +611,7 @@ static void conn_destroy(struct conn *c)
 	km_loop_timer_stop(srv->loop, &c->reap);
 	if (!c->closing)
 		km_loop_unwatch(srv->loop, c->fd);
+	c->watched = 0;
 	c->closing = true;
 	while (c->streams)
 		stream_free(c, c->streams);
@@ -636,7 +665,7 @@ static void on_accept(struct km_loop *loop, int lfd, unsigned events, void *ctx)
 		if (srv->conns)
 			srv->conns->prev = c;
 		srv->conns = c;
-		km_loop_watch(loop, fd, KM_EV_READ, on_io, c);
+		set_watch(c, KM_EV_READ);
 	}
 }
 

@@ -50,6 +50,10 @@ void cp_dpserver_stop(struct cp_dpserver *s);
 
 /* Queues one message; sent as fast as the peer's flow control allows. */
 int cp_grpc_send(struct cp_grpc_stream *s, const void *msg, size_t len);
+/* Between hold and release, sends only queue: the messages leave together
+ * (one TLS record, one write) on release. */
+void cp_grpc_hold(struct cp_grpc_stream *s);
+void cp_grpc_release(struct cp_grpc_stream *s);
 /* Ends the stream with grpc-status <code> and grpc-message <msg>; close()
  * follows once the peer is done. */
 void cp_grpc_finish(struct cp_grpc_stream *s, int code, const char *msg);

@@ -238,35 +238,39 @@ static struct km_json *load_assignment(struct gen *g, const char *name, const st
 	return km_json_fmt(a, "{\"clusterName\":%s,\"endpoints\":%T}", name, localities);
 }
 
-static void gen_outbound_one(struct gen *g, const struct cp_xds_outbound *o, bool bind)
+/* The outbound's cluster, load assignment and listener, those of <types>
+ * (bits 1 << CP_XDS_*). */
+static void gen_outbound_one(struct gen *g, const struct cp_xds_outbound *o, unsigned types)
 {
 	struct km_arena *a = g->a;
 	const struct cp_xds_service *s = o->s;
 	const struct cp_xds_port *p = o->p;
 	const char *name = o->kri;
 	bool http = is_http(p->app_protocol);
-	struct km_json *cluster = km_json_fmt(
-	    a,
-	    "{\"name\":%s,\"type\":\"EDS\",\"connectTimeout\":\"5s\",\"edsClusterConfig\":{\"edsConfig\":"
-	    "{\"ads\":{},\"resourceApiVersion\":\"V3\"}},\"circuitBreakers\":%T}",
-	    name, circuit_breakers(a));
-	if (http)
-		km_json_set(a, cluster, "typedExtensionProtocolOptions",
-			    http_protocol_options(a, g->md->tls ? KM_STR("http2") : p->app_protocol));
-	if (g->md->tls)
-		km_json_set(a, cluster, "transportSocket", upstream_tls(g, s, p));
-	add(g, CP_XDS_CLUSTER, name, cluster);
-	add(g, CP_XDS_ENDPOINT, name, load_assignment(g, name, p, false));
-	struct km_json *filter = http ? hcm(g, name, name, false) : tcp_proxy(g, name, name);
-	struct km_json *l = km_json_fmt(
-	    a,
-	    "{\"name\":%s,\"address\":%T,\"statPrefix\":%s,\"filterChains\":[{\"filters\":[%T]}],"
-	    "\"metadata\":{\"filterMetadata\":{\"io.kuma.tags\":{\"kuma.io/unified-name\":%s}}},"
-	    "\"trafficDirection\":\"OUTBOUND\"}",
-	    name, socket_address(a, o->address, o->port), name, filter, name);
-	if (!bind)
-		km_json_set(a, l, "bindToPort", km_json_bool(a, false));
-	add(g, CP_XDS_LISTENER, name, l);
+	if (types & (1u << CP_XDS_CLUSTER)) {
+		struct km_json *cluster = km_json_fmt(
+		    a,
+		    "{\"name\":%s,\"type\":\"EDS\",\"connectTimeout\":\"5s\",\"edsClusterConfig\":{\"edsConfig\":"
+		    "{\"ads\":{},\"resourceApiVersion\":\"V3\"}},\"circuitBreakers\":%T}",
+		    name, circuit_breakers(a));
+		if (http)
+			km_json_set(a, cluster, "typedExtensionProtocolOptions",
+				    http_protocol_options(a, g->md->tls ? KM_STR("http2") : p->app_protocol));
+		if (g->md->tls)
+			km_json_set(a, cluster, "transportSocket", upstream_tls(g, s, p));
+		add(g, CP_XDS_CLUSTER, name, cluster);
+	}
+	if (types & (1u << CP_XDS_ENDPOINT))
+		add(g, CP_XDS_ENDPOINT, name, load_assignment(g, name, p, false));
+	if (types & (1u << CP_XDS_LISTENER)) {
+		struct km_json *filter = http ? hcm(g, name, name, false) : tcp_proxy(g, name, name);
+		add(g, CP_XDS_LISTENER, name,
+		    km_json_fmt(a,
+				"{\"name\":%s,\"address\":%T,\"statPrefix\":%s,\"filterChains\":[{\"filters\":[%T]}],"
+				"\"metadata\":{\"filterMetadata\":{\"io.kuma.tags\":{\"kuma.io/unified-name\":%s}}},"
+				"\"trafficDirection\":\"OUTBOUND\"}",
+				name, socket_address(a, o->address, o->port), name, filter, name));
+	}
 }
 
 static const struct cp_xds_port *find_port(const struct cp_xds_service *s, const struct km_json *ref)
@@ -329,7 +333,7 @@ static void gen_outbound(struct gen *g)
 	size_t n;
 	list_outbounds(g, &obs, &n);
 	for (size_t i = 0; i < n; i++)
-		gen_outbound_one(g, &obs[i], true);
+		gen_outbound_one(g, &obs[i], ~0u);
 }
 
 /* ---- admin and readiness ---- */
@@ -563,11 +567,11 @@ int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const
 
 void cp_xds_generate_outbound(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			      const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
-			      const struct cp_xds_outbound *o, struct cp_xds_resources *out)
+			      const struct cp_xds_outbound *o, unsigned types, struct cp_xds_resources *out)
 {
 	struct gen g;
 	gen_init(&g, a, m, dp, md, out);
-	gen_outbound_one(&g, o, true);
+	gen_outbound_one(&g, o, types);
 	cp_policy_apply_prepared(pp, out);
 }
 

@@ -46,9 +46,10 @@ struct cp_xds_outbound {
 int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			  const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
 			  struct cp_xds_resources *out, struct cp_xds_outbound **outbounds, size_t *n);
+/* Only the outbound's resources of <types> (bits 1 << CP_XDS_*). */
 void cp_xds_generate_outbound(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			      const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
-			      const struct cp_xds_outbound *o, struct cp_xds_resources *out);
+			      const struct cp_xds_outbound *o, unsigned types, struct cp_xds_resources *out);
 
 /* The `_config` view: {"xds": {<typeUrl>: {<name>: resource}}}. */
 struct km_json *cp_xds_resources_json(struct km_arena *a, const struct cp_xds_resources *r);

@@ -519,8 +519,10 @@ static bool push(struct ads_stream *st, int t, bool force)
 
 static void push_all(struct ads_stream *st)
 {
+	cp_grpc_hold(st->gs);
 	for (int t = 0; t < CP_XDS_NTYPES; t++)
 		push(st, t, false);
+	cp_grpc_release(st->gs);
 }
 
 /* Recomputes the proxy; sends only what changed. */

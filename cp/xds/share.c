@@ -243,8 +243,12 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 				stats->shared += NOUTBOUND_TYPES;
 			continue;
 		}
+		unsigned missing = 0;
+		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
+			if (!shareable || !found[k])
+				missing |= 1u << outbound_types[k];
 		struct cp_xds_resources rs;
-		cp_xds_generate_outbound(a, m, dp, md, &pp, o, &rs);
+		cp_xds_generate_outbound(a, m, dp, md, &pp, o, missing, &rs);
 		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
 			int t = outbound_types[k];
 			struct cp_xds_blob *blob;

@@ -188,6 +188,7 @@ struct field_names {
 	enum wkt wkt;
 	uint64_t *proto_h, *json_h;
 	char **json;
+	size_t *json_len, *proto_len;
 };
 
 static struct {
@@ -207,13 +208,24 @@ static void names_build(struct field_names *fn, const ProtobufCMessageDescriptor
 	fn->proto_h = km_calloc(d->n_fields + 1, sizeof(*fn->proto_h));
 	fn->json_h = km_calloc(d->n_fields + 1, sizeof(*fn->json_h));
 	fn->json = km_calloc(d->n_fields + 1, sizeof(*fn->json));
+	fn->json_len = km_calloc(d->n_fields + 1, sizeof(*fn->json_len));
+	fn->proto_len = km_calloc(d->n_fields + 1, sizeof(*fn->proto_len));
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		char buf[256];
 		size_t n = camel(d->fields[i].name, buf, sizeof(buf), 0);
 		fn->json[i] = km_strndup(buf, n);
+		fn->json_len[i] = n;
 		fn->json_h[i] = key_hash(buf, n);
-		fn->proto_h[i] = key_hash(d->fields[i].name, strlen(d->fields[i].name));
+		fn->proto_len[i] = strlen(d->fields[i].name);
+		fn->proto_h[i] = key_hash(d->fields[i].name, fn->proto_len[i]);
 	}
+}
+
+/* Descriptors are static objects: a multiplicative hash of the address
+ * spreads them well enough (asked for on every message converted). */
+static size_t ptr_hash(const void *p)
+{
+	return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL) >> 20);
 }
 
 static const struct field_names *names_of(const ProtobufCMessageDescriptor *d)
@@ -224,8 +236,7 @@ static const struct field_names *names_of(const ProtobufCMessageDescriptor *d)
 		for (size_t i = 0; i < names_cache.cap; i++) {
 			if (!names_cache.slots[i].d)
 				continue;
-			uintptr_t k = (uintptr_t)names_cache.slots[i].d;
-			size_t j = key_hash((const char *)&k, sizeof(k)) & (cap - 1);
+			size_t j = ptr_hash(names_cache.slots[i].d) & (cap - 1);
 			while (slots[j].d)
 				j = (j + 1) & (cap - 1);
 			slots[j] = names_cache.slots[i];
@@ -234,8 +245,7 @@ static const struct field_names *names_of(const ProtobufCMessageDescriptor *d)
 		names_cache.slots = slots;
 		names_cache.cap = cap;
 	}
-	uintptr_t k = (uintptr_t)d;
-	size_t j = key_hash((const char *)&k, sizeof(k)) & (names_cache.cap - 1);
+	size_t j = ptr_hash(d) & (names_cache.cap - 1);
 	while (names_cache.slots[j].d && names_cache.slots[j].d != d)
 		j = (j + 1) & (names_cache.cap - 1);
 	if (!names_cache.slots[j].d) {
@@ -251,9 +261,10 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
 	const struct field_names *fn = names_of(d);
 	uint64_t h = key_hash(key.ptr, key.len);
 	for (unsigned i = 0; i < d->n_fields; i++) {
-		if (fn->json_h[i] == h && strlen(fn->json[i]) == key.len && memcmp(fn->json[i], key.ptr, key.len) == 0)
+		if (fn->json_h[i] == h && fn->json_len[i] == key.len && memcmp(fn->json[i], key.ptr, key.len) == 0)
 			return &d->fields[i];
-		if (fn->proto_h[i] == h && km_str_eqc(key, d->fields[i].name))
+		if (fn->proto_h[i] == h && fn->proto_len[i] == key.len &&
+		    memcmp(d->fields[i].name, key.ptr, key.len) == 0)
 			return &d->fields[i];
 	}
 	return NULL;
@@ -1032,7 +1043,14 @@ struct wr {
 
 static int w_raw(struct wr *w, const void *p, size_t n)
 {
-	return km_buf_append(w->b, p, n) ? -1 : 0;
+	struct km_buf *b = w->b;
+	if (b->data && b->len + n < b->cap && (!b->max || b->len + n <= b->max)) {
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = 0;
+		return 0;
+	}
+	return km_buf_append(b, p, n) ? -1 : 0;
 }
 
 static size_t varint(uint64_t v, uint8_t out[10])
