@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "codec/jsonf.h"
@@ -18,12 +19,27 @@
 #define WL_MANAGER "workload-generator"
 #define GRACE_LABEL "kuma.io/deletion-grace-period-started-at"
 
+/* A mesh to regenerate; <structural> unless only DataplaneInsights changed
+ * (then the output can differ only if a proxy went online or offline). */
+struct dirty {
+	char *mesh;
+	bool structural;
+};
+
+/* The online states a mesh's last full pass saw, as a hash. */
+struct seen {
+	char *mesh;
+	uint64_t online_h;
+};
+
 struct cp_workloads {
 	struct cp_runtime *rt;
 	struct km_timer timer;
 	int64_t grace_ns;
-	char **dirty;
+	struct dirty *dirty;
 	size_t ndirty, cap;
+	struct seen *seen;
+	size_t nseen;
 	bool active, running;
 	int64_t quiet_until; /* no pass before (monotonic ns): passes cost O(Dataplanes) */
 	struct cp_memo *dps, *insights; /* struct dp_fact, struct insight_fact */
@@ -44,16 +60,18 @@ struct insight_fact {
 
 static void run(struct km_loop *loop, void *ctx);
 
-static void mark(struct cp_workloads *w, struct km_str mesh)
+static void mark(struct cp_workloads *w, struct km_str mesh, bool structural)
 {
 	for (size_t i = 0; i < w->ndirty; i++)
-		if (km_str_eqc(mesh, w->dirty[i]))
+		if (km_str_eqc(mesh, w->dirty[i].mesh)) {
+			w->dirty[i].structural |= structural;
 			return;
+		}
 	if (w->ndirty == w->cap) {
 		w->cap = w->cap ? w->cap * 2 : 8;
 		w->dirty = km_realloc(w->dirty, w->cap * sizeof(*w->dirty));
 	}
-	w->dirty[w->ndirty++] = km_strndup(mesh.ptr, mesh.len);
+	w->dirty[w->ndirty++] = (struct dirty){km_strndup(mesh.ptr, mesh.len), structural};
 	if (!w->timer.armed) {
 		int64_t wait_ms = (w->quiet_until - km_time_now()) / 1000000;
 		km_loop_timer_start(w->rt->loop, &w->timer, (uint64_t)(wait_ms > 20 ? wait_ms : 20), run, w);
@@ -67,7 +85,7 @@ static void mark_all(struct cp_workloads *w)
 	struct cp_list_result r;
 	if (cp_store_list(w->rt->store, a, km_rtype_by_name(KM_STR("Mesh")), &o, &r) == 0)
 		for (size_t i = 0; i < r.len; i++)
-			mark(w, r.items[i].name);
+			mark(w, r.items[i].name, true);
 	km_arena_free(a);
 }
 
@@ -81,10 +99,11 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 		mark_all(w);
 		return;
 	}
-	if (strcmp(t->name, "Dataplane") == 0 || strcmp(t->name, "MeshService") == 0 ||
-	    strcmp(t->name, "Workload") == 0 || strcmp(t->name, "DataplaneInsight") == 0 ||
-	    strcmp(t->name, "MeshIdentity") == 0)
-		mark(w, mesh);
+	if (strcmp(t->name, "DataplaneInsight") == 0)
+		mark(w, mesh, false); /* most are ACK counters: see generate() */
+	else if (strcmp(t->name, "Dataplane") == 0 || strcmp(t->name, "MeshService") == 0 ||
+		 strcmp(t->name, "Workload") == 0 || strcmp(t->name, "MeshIdentity") == 0)
+		mark(w, mesh, true);
 }
 
 struct group {
@@ -311,16 +330,46 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
 	return next;
 }
 
-static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *mesh_c)
+static struct seen *seen_of(struct cp_workloads *w, const char *mesh)
+{
+	for (size_t i = 0; i < w->nseen; i++)
+		if (strcmp(w->seen[i].mesh, mesh) == 0)
+			return &w->seen[i];
+	return NULL;
+}
+
+/* Regenerates <mesh>'s MeshServices and Workloads. When only insights
+ * changed (<structural> false) and every proxy is as online as in the last
+ * full pass, nothing can differ: returns without reading the Dataplanes
+ * (*skipped). */
+static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *mesh_c, bool structural,
+			bool *skipped)
 {
 	struct km_str mesh = km_str_c(mesh_c);
 	/* Dataplanes and insights in pages through the memos: no copy of every
 	 * record held for the pass, no read per Dataplane (a query each on
 	 * PostgreSQL); both sorted by name */
 	struct cp_memo_index dps, online;
-	if (cp_memo_index(w->dps, w->rt->store, a, km_rtype_by_name(KM_STR("Dataplane")), mesh, &dps) ||
-	    cp_memo_index(w->insights, w->rt->store, a, km_rtype_by_name(KM_STR("DataplaneInsight")), mesh,
+	if (cp_memo_index(w->insights, w->rt->store, a, km_rtype_by_name(KM_STR("DataplaneInsight")), mesh,
 			  &online))
+		return 0;
+	uint64_t h = KM_FNV_INIT;
+	for (size_t i = 0; i < online.n; i++) {
+		const struct insight_fact *f = online.facts[i];
+		h = km_fnv(h, online.names[i], strlen(online.names[i]) + 1);
+		h = km_fnv_sep(h, f->online ? 1 : 0);
+	}
+	struct seen *sn = seen_of(w, mesh_c);
+	if (!structural && sn && sn->online_h == h) {
+		*skipped = true;
+		return 0;
+	}
+	if (!sn) {
+		w->seen = km_realloc(w->seen, (w->nseen + 1) * sizeof(*w->seen));
+		sn = &w->seen[w->nseen++];
+		sn->mesh = km_strdup(mesh_c);
+	}
+	if (cp_memo_index(w->dps, w->rt->store, a, km_rtype_by_name(KM_STR("Dataplane")), mesh, &dps))
 		return 0;
 	struct member *mb = km_arena_alloc(a, (dps.n + 1) * sizeof(*mb));
 	size_t nmb = 0;
@@ -361,6 +410,8 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 			groups[g].ports = km_json_array(a);
 	int64_t n1 = reconcile(w, a, mesh, groups, ngroups, true);
 	int64_t n2 = reconcile(w, a, mesh, groups, ngroups, false);
+	sn = seen_of(w, mesh_c); /* after the writes: what they were computed from */
+	sn->online_h = h;
 	return !n1 ? n2 : !n2 ? n1 : n1 < n2 ? n1 : n2;
 }
 
@@ -373,24 +424,27 @@ static void run(struct km_loop *loop, void *ctx)
 	int64_t started = km_time_now();
 	struct km_arena *a = km_arena_new(0);
 	int64_t next = 0;
-	char **dirty = w->dirty;
+	struct dirty *dirty = w->dirty;
 	size_t n = w->ndirty;
 	w->dirty = NULL;
 	w->ndirty = w->cap = 0;
+	bool skipped = false;
 	cp_store_relaxed(w->rt->store, true); /* generated records: no commit waits for the disk */
 	for (size_t i = 0; i < n; i++) {
-		int64_t nx = generate(w, a, dirty[i]);
+		int64_t nx = generate(w, a, dirty[i].mesh, dirty[i].structural, &skipped);
 		if (nx && (!next || nx < next))
 			next = nx;
-		free(dirty[i]);
+		free(dirty[i].mesh);
 	}
 	cp_store_relaxed(w->rt->store, false);
 	free(dirty);
 	km_arena_free(a);
 	if (n) {
 		/* forget what this run did not read: deleted Dataplanes (and the
-		 * meshes not dirty this time, recomputed when next read) */
-		cp_memo_sweep(w->dps);
+		 * meshes not dirty this time, recomputed when next read); a
+		 * skipped mesh read no Dataplanes, so they stay */
+		if (!skipped)
+			cp_memo_sweep(w->dps);
 		cp_memo_sweep(w->insights);
 	}
 	w->running = false;
@@ -432,8 +486,11 @@ void cp_workloads_stop(struct cp_workloads *w)
 		return;
 	km_loop_timer_stop(w->rt->loop, &w->timer);
 	for (size_t i = 0; i < w->ndirty; i++)
-		free(w->dirty[i]);
+		free(w->dirty[i].mesh);
 	free(w->dirty);
+	for (size_t i = 0; i < w->nseen; i++)
+		free(w->seen[i].mesh);
+	free(w->seen);
 	cp_memo_free(w->dps);
 	cp_memo_free(w->insights);
 	free(w);

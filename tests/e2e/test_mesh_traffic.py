@@ -363,6 +363,11 @@ def test_inspect_online_then_offline(env, tmp_path):
     wait_for(lambda: subscription_state(online_overview(env.cp, "standalone-1")) == "online", 10,
              "standalone-1 online")
     assert "Online" in inspect_rows(env.cp, tmp_path)["standalone-1"].split()
+    # the generated MeshService counts it connected (a DataplaneInsight
+    # change that flips a proxy online must reach the generator, which skips
+    # insight changes that do not)
+    wait_for(lambda: (p := proxies_of(env.cp, "standalone")) and p.get("connected") == 1 and p.get("total") == 1, 10,
+             "MeshService standalone: 1 connected", detail=lambda: str(proxies_of(env.cp, "standalone")))
     d.stop()
     ov = wait_for(lambda: (o := online_overview(env.cp, "standalone-1")) and
                   subscription_state(o) == "offline" and o, 10, "standalone-1 offline",
@@ -370,7 +375,18 @@ def test_inspect_online_then_offline(env, tmp_path):
     sub = ov["dataplaneInsight"]["subscriptions"][-1]
     assert sub["disconnectTime"] >= sub["connectTime"], sub
     assert "Offline" in inspect_rows(env.cp, tmp_path)["standalone-1"].split()
+    wait_for(lambda: (proxies_of(env.cp, "standalone") or {}).get("connected") == 0, 10,
+             "MeshService standalone: 0 connected", detail=lambda: str(proxies_of(env.cp, "standalone")))
+    assert proxies_of(env.cp, "standalone")["total"] == 1
     assert env.cp.api.delete("/meshes/default/dataplanes/standalone-1").status == 200
+
+
+def proxies_of(cp, service: str):
+    """status.dataplaneProxies of a generated MeshService, or None."""
+    r = cp.api.get(f"/meshes/default/meshservices/{service}")
+    if r.status != 200:
+        return None
+    return (r.json().get("status") or {}).get("dataplaneProxies")
 
 
 def inspect_rows(cp, home) -> dict[str, str]:
