@@ -13,14 +13,29 @@
 #include "base/mem.h"
 #include "cp/memo.h"
 
+/* A mesh to recount; <structural> unless only DataplaneInsights changed
+ * (then the counts can differ only if an insight's facts did). */
+struct dirty {
+	char *mesh;
+	bool structural;
+};
+
+/* The insight facts a mesh's last full count saw, as a hash. */
+struct seen {
+	char *mesh;
+	uint64_t facts_h;
+};
+
 struct cp_insights {
 	struct cp_runtime *rt;
 	struct km_timer timer;
 	uint64_t min_interval_ms;
 	uint64_t last_run_ms;
 	uint64_t last_cost_ms; /* how long the last flush took: the next waits 3x that at least */
-	char **dirty;
+	struct dirty *dirty;
 	size_t ndirty, cap;
+	struct seen *seen;
+	size_t nseen;
 	bool running; /* our own writes must not re-mark */
 	bool active;  /* leader only */
 	struct cp_memo *dps, *insights; /* struct dp_fact, struct insight_fact */
@@ -40,16 +55,18 @@ struct insight_fact {
 
 static void run(struct km_loop *loop, void *ctx);
 
-static void mark(struct cp_insights *ins, struct km_str mesh)
+static void mark(struct cp_insights *ins, struct km_str mesh, bool structural)
 {
 	for (size_t i = 0; i < ins->ndirty; i++)
-		if (km_str_eqc(mesh, ins->dirty[i]))
+		if (km_str_eqc(mesh, ins->dirty[i].mesh)) {
+			ins->dirty[i].structural |= structural;
 			return;
+		}
 	if (ins->ndirty == ins->cap) {
 		ins->cap = ins->cap ? ins->cap * 2 : 8;
 		ins->dirty = km_realloc(ins->dirty, ins->cap * sizeof(*ins->dirty));
 	}
-	ins->dirty[ins->ndirty++] = km_strndup(mesh.ptr, mesh.len);
+	ins->dirty[ins->ndirty++] = (struct dirty){km_strndup(mesh.ptr, mesh.len), structural};
 	if (!ins->timer.armed) {
 		uint64_t now = km_loop_now_ms(), wait = 0;
 		/* a flush reads every Dataplane and insight: at thousands of
@@ -69,11 +86,11 @@ static void mark_all(struct cp_insights *ins)
 	struct cp_list_result r;
 	if (cp_store_list(ins->rt->store, a, km_rtype_by_name(KM_STR("Mesh")), &o, &r) == 0)
 		for (size_t i = 0; i < r.len; i++)
-			mark(ins, r.items[i].name);
+			mark(ins, r.items[i].name, true);
 	/* insights of meshes that are gone */
 	if (cp_store_list(ins->rt->store, a, km_rtype_by_name(KM_STR("MeshInsight")), &o, &r) == 0)
 		for (size_t i = 0; i < r.len; i++)
-			mark(ins, r.items[i].name);
+			mark(ins, r.items[i].name, true);
 	km_arena_free(a);
 }
 
@@ -90,9 +107,9 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 	if (strcmp(t->name, "MeshInsight") == 0)
 		return;
 	if (strcmp(t->name, "Mesh") == 0)
-		mark(ins, name);
+		mark(ins, name, true);
 	else if (t->scope == KM_SCOPE_MESH && mesh.len)
-		mark(ins, mesh);
+		mark(ins, mesh, strcmp(t->name, "DataplaneInsight") != 0); /* most are ACK counters */
 }
 
 struct stat {
@@ -200,7 +217,20 @@ static void count_version(struct km_arena *a, struct km_json *map, struct km_str
 	count(stats[(*nstats)++], st);
 }
 
-static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh_c)
+static struct seen *seen_of(struct cp_insights *ins, const char *mesh)
+{
+	for (size_t i = 0; i < ins->nseen; i++)
+		if (strcmp(ins->seen[i].mesh, mesh) == 0)
+			return &ins->seen[i];
+	return NULL;
+}
+
+/* Recounts <mesh>'s MeshInsight. When only insights changed (<structural>
+ * false) and their facts (online, versions) are those of the last full
+ * count, nothing can differ: returns without reading the Dataplanes
+ * (*skipped). */
+static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh_c, bool structural,
+		   bool *skipped)
 {
 	struct cp_store *s = ins->rt->store;
 	struct km_str mesh = km_str_c(mesh_c);
@@ -211,8 +241,19 @@ static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh
 		return have_cur ? cp_store_remove(s, mi_t, KM_STR(""), mesh, 0) : 0;
 
 	/* Dataplanes and insights in pages through the memos (see memo.h) */
+	const struct km_rtype *dpi_t = km_rtype_by_name(KM_STR("DataplaneInsight"));
+	struct cp_memo_index insights;
+	int rc = cp_memo_index(ins->insights, s, a, dpi_t, mesh, &insights);
+	if (rc)
+		return rc;
+	uint64_t h = cp_memo_index_fp(&insights, sizeof(struct insight_fact)); /* zeroed, then filled */
+	struct seen *sn = seen_of(ins, mesh_c);
+	if (!structural && have_cur && sn && sn->facts_h == h) {
+		*skipped = true;
+		return 0;
+	}
 	struct cp_memo_index dps;
-	int rc = cp_memo_index(ins->dps, s, a, km_rtype_by_name(KM_STR("Dataplane")), mesh, &dps);
+	rc = cp_memo_index(ins->dps, s, a, km_rtype_by_name(KM_STR("Dataplane")), mesh, &dps);
 	if (rc)
 		return rc;
 	struct stat all = {0}, standard = {0}, delegated = {0};
@@ -220,11 +261,6 @@ static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh
 	struct stat **kdp_stats = km_arena_alloc(a, (dps.n + 1) * sizeof(*kdp_stats));
 	struct stat **envoy_stats = km_arena_alloc(a, (dps.n + 1) * sizeof(*envoy_stats));
 	size_t nk = 0, ne = 0;
-	const struct km_rtype *dpi_t = km_rtype_by_name(KM_STR("DataplaneInsight"));
-	struct cp_memo_index insights;
-	rc = cp_memo_index(ins->insights, s, a, dpi_t, mesh, &insights);
-	if (rc)
-		return rc;
 	for (size_t i = 0; i < dps.n; i++) {
 		const struct dp_fact *dp = dps.facts[i];
 		const struct insight_fact *insight = cp_memo_index_find(&insights, km_str_c(dps.names[i]));
@@ -271,13 +307,23 @@ static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh
 	struct km_resource_doc d = {.type = mi_t, .name = mesh, .mesh = KM_STR(""), .spec = spec};
 	struct km_resource r;
 	km_resource_from_doc(a, &d, &r);
-	if (have_cur) {
-		if (km_str_eq(cur.spec, r.spec))
-			return 0; /* nothing changed: no write */
+	if (have_cur && km_str_eq(cur.spec, r.spec)) {
+		rc = 0; /* nothing changed: no write */
+	} else if (have_cur) {
 		r.version = cur.version;
-		return cp_store_update(s, &r);
+		rc = cp_store_update(s, &r);
+	} else {
+		rc = cp_store_create(s, &r);
 	}
-	return cp_store_create(s, &r);
+	if (rc == 0) {
+		if (!sn) {
+			ins->seen = km_realloc(ins->seen, (ins->nseen + 1) * sizeof(*ins->seen));
+			sn = &ins->seen[ins->nseen++];
+			sn->mesh = km_strdup(mesh_c);
+		}
+		sn->facts_h = h;
+	}
+	return rc;
 }
 
 void cp_insights_flush(struct cp_insights *ins)
@@ -287,17 +333,20 @@ void cp_insights_flush(struct cp_insights *ins)
 	int64_t started = km_time_now();
 	struct km_arena *a = km_arena_new(0);
 	cp_store_relaxed(ins->rt->store, true); /* MeshInsights are recomputed: no commit waits for the disk */
+	bool skipped = false;
 	for (size_t i = 0; i < ins->ndirty; i++) {
-		int rc = compute(ins, a, ins->dirty[i]);
+		int rc = compute(ins, a, ins->dirty[i].mesh, ins->dirty[i].structural, &skipped);
 		if (rc)
-			km_warn("insights", "mesh insight update failed mesh=%s error=%s", ins->dirty[i],
+			km_warn("insights", "mesh insight update failed mesh=%s error=%s", ins->dirty[i].mesh,
 				km_strerror(rc));
-		free(ins->dirty[i]);
+		free(ins->dirty[i].mesh);
 	}
 	if (ins->ndirty) {
 		/* drop what this flush did not read (deleted records, meshes not
-		 * dirty this time: recomputed when next read) */
-		cp_memo_sweep(ins->dps);
+		 * dirty this time: recomputed when next read); a skipped mesh
+		 * read no Dataplanes, so they stay */
+		if (!skipped)
+			cp_memo_sweep(ins->dps);
 		cp_memo_sweep(ins->insights);
 	}
 	cp_store_relaxed(ins->rt->store, false);
@@ -343,8 +392,11 @@ void cp_insights_stop(struct cp_insights *ins)
 		return;
 	km_loop_timer_stop(ins->rt->loop, &ins->timer);
 	for (size_t i = 0; i < ins->ndirty; i++)
-		free(ins->dirty[i]);
+		free(ins->dirty[i].mesh);
 	free(ins->dirty);
+	for (size_t i = 0; i < ins->nseen; i++)
+		free(ins->seen[i].mesh);
+	free(ins->seen);
 	cp_memo_free(ins->dps);
 	cp_memo_free(ins->insights);
 	free(ins);

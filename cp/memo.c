@@ -214,3 +214,13 @@ size_t cp_memo_len(const struct cp_memo *m)
 {
 	return m->len;
 }
+
+uint64_t cp_memo_index_fp(const struct cp_memo_index *x, size_t fact_size)
+{
+	uint64_t h = KM_FNV_INIT;
+	for (size_t i = 0; i < x->n; i++) {
+		h = km_fnv(h, x->names[i], strlen(x->names[i]) + 1);
+		h = km_fnv(h, x->facts[i], fact_size);
+	}
+	return h;
+}

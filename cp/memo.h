@@ -9,6 +9,7 @@
 #define CP_MEMO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/arena.h"
 #include "resource/resource.h"
@@ -41,5 +42,9 @@ struct cp_memo_index {
 int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
 		  struct km_str mesh, struct cp_memo_index *out);
 const void *cp_memo_index_find(const struct cp_memo_index *x, struct km_str name);
+/* A fingerprint of every name and fact of <x>: equal when no record's fact
+ * changed (facts of <fact_size> plain bytes, no pointers: they are hashed
+ * as they are). */
+uint64_t cp_memo_index_fp(const struct cp_memo_index *x, size_t fact_size);
 
 #endif

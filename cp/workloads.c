@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "base/err.h"
-#include "base/hash.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "codec/jsonf.h"
@@ -353,12 +352,7 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 	if (cp_memo_index(w->insights, w->rt->store, a, km_rtype_by_name(KM_STR("DataplaneInsight")), mesh,
 			  &online))
 		return 0;
-	uint64_t h = KM_FNV_INIT;
-	for (size_t i = 0; i < online.n; i++) {
-		const struct insight_fact *f = online.facts[i];
-		h = km_fnv(h, online.names[i], strlen(online.names[i]) + 1);
-		h = km_fnv_sep(h, f->online ? 1 : 0);
-	}
+	uint64_t h = cp_memo_index_fp(&online, sizeof(struct insight_fact));
 	struct seen *sn = seen_of(w, mesh_c);
 	if (!structural && sn && sn->online_h == h) {
 		*skipped = true;

@@ -355,6 +355,7 @@ def test_inspect_online_then_offline(env, tmp_path):
           "networking": {"address": "127.0.0.14", "admin": {"port": free_port()},
                          "inbound": [{"port": free_port(), "servicePort": free_port(),
                                       "protocol": "tcp"}]}}
+    before = wait_for(lambda: mesh_dataplanes(env.cp).get("online"), 10, "MeshInsight online count")
     r = env.cp.api.put("/meshes/default/dataplanes/standalone-1", dp)
     assert r.status == 201, r.describe()
     d = env.mesh.dp("standalone-1", None, token=dataplane_token(env.cp, "standalone-1",
@@ -368,6 +369,10 @@ def test_inspect_online_then_offline(env, tmp_path):
     # insight changes that do not)
     wait_for(lambda: (p := proxies_of(env.cp, "standalone")) and p.get("connected") == 1 and p.get("total") == 1, 10,
              "MeshService standalone: 1 connected", detail=lambda: str(proxies_of(env.cp, "standalone")))
+    # ...and so does the MeshInsight (it also skips insight writes that
+    # change no proxy's online state or versions)
+    wait_for(lambda: mesh_dataplanes(env.cp).get("online") == before + 1, 10, "MeshInsight: one more online",
+             detail=lambda: str(mesh_dataplanes(env.cp)))
     d.stop()
     ov = wait_for(lambda: (o := online_overview(env.cp, "standalone-1")) and
                   subscription_state(o) == "offline" and o, 10, "standalone-1 offline",
@@ -377,8 +382,16 @@ def test_inspect_online_then_offline(env, tmp_path):
     assert "Offline" in inspect_rows(env.cp, tmp_path)["standalone-1"].split()
     wait_for(lambda: (proxies_of(env.cp, "standalone") or {}).get("connected") == 0, 10,
              "MeshService standalone: 0 connected", detail=lambda: str(proxies_of(env.cp, "standalone")))
+    wait_for(lambda: mesh_dataplanes(env.cp).get("online") == before, 10, "MeshInsight: back to the online count",
+             detail=lambda: str(mesh_dataplanes(env.cp)))
     assert proxies_of(env.cp, "standalone")["total"] == 1
     assert env.cp.api.delete("/meshes/default/dataplanes/standalone-1").status == 200
+
+
+def mesh_dataplanes(cp) -> dict:
+    """The dataplanes counts of mesh default's MeshInsight ({} until computed)."""
+    r = cp.api.get("/mesh-insights/default")
+    return r.json().get("dataplanes", {}) if r.status == 200 else {}
 
 
 def proxies_of(cp, service: str):
