@@ -238,6 +238,11 @@ static struct km_json *load_assignment(struct gen *g, const char *name, const st
 	return km_json_fmt(a, "{\"clusterName\":%s,\"endpoints\":%T}", name, localities);
 }
 
+struct km_json *cp_xds_outbound_address(struct km_arena *a, const struct cp_xds_outbound *o)
+{
+	return socket_address(a, o->address, o->port);
+}
+
 /* The outbound's cluster, load assignment and listener, those of <types>
  * (bits 1 << CP_XDS_*). */
 static void gen_outbound_one(struct gen *g, const struct cp_xds_outbound *o, unsigned types)
@@ -269,7 +274,7 @@ static void gen_outbound_one(struct gen *g, const struct cp_xds_outbound *o, uns
 				"{\"name\":%s,\"address\":%T,\"statPrefix\":%s,\"filterChains\":[{\"filters\":[%T]}],"
 				"\"metadata\":{\"filterMetadata\":{\"io.kuma.tags\":{\"kuma.io/unified-name\":%s}}},"
 				"\"trafficDirection\":\"OUTBOUND\"}",
-				name, socket_address(a, o->address, o->port), name, filter, name));
+				name, cp_xds_outbound_address(a, o), name, filter, name));
 	}
 }
 

@@ -46,6 +46,10 @@ struct cp_xds_outbound {
 int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			  const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
 			  struct cp_xds_resources *out, struct cp_xds_outbound **outbounds, size_t *n);
+/* The outbound listener's "address" (where the proxy listens for it). No
+ * policy plugin changes it: cp/xds/share.c encodes it on its own and
+ * appends it to a listener body shared by every consumer. */
+struct km_json *cp_xds_outbound_address(struct km_arena *a, const struct cp_xds_outbound *o);
 /* Only the outbound's resources of <types> (bits 1 << CP_XDS_*). */
 void cp_xds_generate_outbound(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			      const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,

@@ -183,6 +183,36 @@ static void put_all(struct build *b, const struct cp_xds_resources *rs, size_t *
 	}
 }
 
+/* <obj> without member <key> (a shallow copy in <a>). */
+static struct km_json *without(struct km_arena *a, const struct km_json *obj, const char *key)
+{
+	struct km_json *o = km_json_object(a);
+	for (size_t i = 0; i < obj->len; i++)
+		if (!km_str_eqc(obj->members[i].key, key))
+			km_json_append_member(a, o, obj->members[i].key, obj->members[i].val);
+	return o;
+}
+
+/* An outbound listener: its shared <body> (every field but the address)
+ * followed by this proxy's address field. Protobuf fields may come in any
+ * order and a message's encoding is the concatenation of its fields'. */
+static struct cp_xds_blob *with_address(struct build *b, const struct cp_xds_blob *body,
+					const struct cp_xds_outbound *o)
+{
+	struct km_json *l = km_json_object(b->a);
+	km_json_set(b->a, l, "address", cp_xds_outbound_address(b->a, o));
+	km_buf_reset(&b->bytes);
+	km_buf_reset(&b->err);
+	km_buf_append(&b->bytes, body->bytes, body->len);
+	if (km_pb_encode_json(b->a, cp_xds_type_url[CP_XDS_LISTENER], l, &b->bytes, &b->err)) {
+		if (b->errors)
+			km_buf_printf(b->errors, "cannot encode resource name=%s error=%s\n", body->name,
+				      km_buf_cstr(&b->err));
+		return NULL;
+	}
+	return cp_xds_blob_new(body->name, (const uint8_t *)b->bytes.data, b->bytes.len);
+}
+
 static const int outbound_types[] = {CP_XDS_CLUSTER, CP_XDS_ENDPOINT, CP_XDS_LISTENER};
 #define NOUTBOUND_TYPES (sizeof(outbound_types) / sizeof(outbound_types[0]))
 
@@ -219,13 +249,22 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 		if (md->tls)
 			km_buf_printf(&key, "T%s", md->tls->secret_name);
 		km_buf_putc(&key, 0);
-		bool shareable = cp_policy_outbound_key(&pp, o->kri, &key);
+		if (!cp_policy_outbound_key(&pp, o->kri, &key)) {
+			/* a plugin cannot say what it reads: this proxy's own */
+			struct cp_xds_resources rs;
+			cp_xds_generate_outbound(a, m, dp, md, &pp, o, ~0u, &rs);
+			for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
+				int t = outbound_types[k];
+				const struct km_json *tree = km_json_get(rs.by_type[t], o->kri);
+				put(&b, t, tree ? encode(&b, t, o->kri, tree) : NULL, from[t]);
+			}
+			continue;
+		}
 		size_t common = key.len;
-		struct entry *e[NOUTBOUND_TYPES];
-		bool found[NOUTBOUND_TYPES], all = shareable;
-		if (shareable)
-			reserve(sh, NOUTBOUND_TYPES);
-		for (size_t k = 0; shareable && k < NOUTBOUND_TYPES; k++) {
+		struct entry *e[NOUTBOUND_TYPES], *body = NULL;
+		bool found[NOUTBOUND_TYPES], body_found = false;
+		reserve(sh, NOUTBOUND_TYPES + 1);
+		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
 			int t = outbound_types[k];
 			key.len = common;
 			key.data[0] = (char)('0' + t);
@@ -234,33 +273,41 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 				km_buf_printf(&key, "%.*s:%u", KM_STR_FMT(o->address), o->port);
 			}
 			e[k] = lookup(sh, key.data, key.len, &found[k]);
-			all = all && found[k];
-		}
-		if (all) {
-			for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
-				put(&b, outbound_types[k], cp_xds_blob_ref(e[k]->blob), from[outbound_types[k]]);
-			if (stats)
-				stats->shared += NOUTBOUND_TYPES;
-			continue;
+			if (t == CP_XDS_LISTENER && !found[k]) {
+				/* the listener of another address: its body may be there */
+				key.len = common;
+				key.data[0] = 'B';
+				body = lookup(sh, key.data, key.len, &body_found);
+			}
 		}
 		unsigned missing = 0;
 		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
-			if (!shareable || !found[k])
+			if (!found[k] && !(outbound_types[k] == CP_XDS_LISTENER && body_found))
 				missing |= 1u << outbound_types[k];
-		struct cp_xds_resources rs;
-		cp_xds_generate_outbound(a, m, dp, md, &pp, o, missing, &rs);
+		struct cp_xds_resources rs = {0};
+		if (missing)
+			cp_xds_generate_outbound(a, m, dp, md, &pp, o, missing, &rs);
 		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
 			int t = outbound_types[k];
 			struct cp_xds_blob *blob;
-			if (shareable && found[k]) {
+			if (found[k]) {
 				blob = cp_xds_blob_ref(e[k]->blob);
 				if (stats)
 					stats->shared++;
+			} else if (t == CP_XDS_LISTENER) {
+				if (body_found) {
+					if (stats)
+						stats->shared++;
+				} else {
+					const struct km_json *tree = km_json_get(rs.by_type[t], o->kri);
+					body->blob = tree ? encode(&b, t, o->kri, without(a, tree, "address")) : NULL;
+				}
+				blob = body->blob ? with_address(&b, body->blob, o) : NULL;
+				e[k]->blob = cp_xds_blob_ref(blob);
 			} else {
 				const struct km_json *tree = km_json_get(rs.by_type[t], o->kri);
 				blob = tree ? encode(&b, t, o->kri, tree) : NULL;
-				if (shareable)
-					e[k]->blob = cp_xds_blob_ref(blob);
+				e[k]->blob = cp_xds_blob_ref(blob);
 			}
 			put(&b, t, blob, from[t]);
 		}

@@ -103,7 +103,18 @@ static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls
 				CHECK(got != NULL);
 				if (!got)
 					continue;
-				if (got->len != bytes.len || memcmp(got->bytes, bytes.data, bytes.len) != 0) {
+				/* the same bytes, except an outbound listener, whose
+				 * address field comes last: the same message */
+				bool same = got->len == bytes.len && memcmp(got->bytes, bytes.data, bytes.len) == 0;
+				if (!same && t == CP_XDS_LISTENER && strncmp(name, "kri_", 4) == 0) {
+					struct km_json *x = NULL, *y = NULL;
+					same = km_pb_decode_to_json(a, cp_xds_type_url[t], got->bytes, got->len, &x, NULL) ==
+						   0 &&
+					       km_pb_decode_to_json(a, cp_xds_type_url[t], (const uint8_t *)bytes.data,
+								    bytes.len, &y, NULL) == 0 &&
+					       km_json_equal(x, y);
+				}
+				if (!same) {
 					fprintf(stderr, "differs: proxy %.*s %s\n", KM_STR_FMT(dp->res.name), name);
 					CHECK(false);
 				}
@@ -139,10 +150,10 @@ static void test_equal_and_shared(struct km_arena *a)
 	/* each proxy has 4 resources of its own (inbound and admin cluster
 	 * and listener) and 3 outbounds x 3 resources; web-3 a 4th outbound
 	 * to db (same cluster and load assignment, its own listener). Encoded
-	 * once: 3 clusters, 3 load assignments, 10 listeners (3 per listen
-	 * port range, web-3's extra one) */
-	CHECK(st.encoded == 8 * 4 + 16);
-	CHECK(st.shared == 8 * 9 + 3 - 16);
+	 * once: 3 clusters, 3 load assignments, 3 listener bodies (each
+	 * proxy's listeners are a body plus its own address field) */
+	CHECK(st.encoded == 8 * 4 + 9);
+	CHECK(st.shared == 8 * 9 + 3 - 9);
 	/* the second time round every outbound resource comes from the table */
 	struct cp_xds_share_stats st2 = {0};
 	check_all(a, sh, false, &st2);
