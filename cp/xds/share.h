@@ -7,10 +7,12 @@
  * destination. cp_xds_build() generates the rest of the proxy's
  * configuration and looks each outbound resource up in the mesh's share
  * table, keyed by exactly what shapes it (cp_xds_generate_outbound() and
- * cp_policy_outbound_key()); only a miss is generated and encoded. Encoded
- * resources are refcounted blobs: snapshots of many streams point at the
- * same bytes. The table belongs to one mesh context and is cleared when the
- * context is rebuilt. */
+ * cp_policy_outbound_key()); only a miss is generated and encoded. A
+ * listener for a new address is the destination's listener body (every
+ * field but the address, kept in the table) followed by the proxy's own
+ * address field. Encoded resources are refcounted blobs: snapshots of many
+ * streams point at the same bytes. The table belongs to one mesh context
+ * and is cleared when the context is rebuilt. */
 #ifndef CP_XDS_SHARE_H
 #define CP_XDS_SHARE_H
 
@@ -54,7 +56,8 @@ struct cp_xds_built {
 /* Generates and encodes <dp>'s configuration (cp_xds_generate()'s
  * resources) with the outbounds from <sh> (NULL: nothing shared). A
  * resource that cannot be encoded is left out and reported in <errors>
- * (one line each). Temporaries go to <a>. */
+ * (one line each; a shared one only by the build that encoded it).
+ * Temporaries go to <a>. */
 void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 		  const struct cp_xds_metadata *md, struct cp_xds_share *sh, struct cp_xds_built *out,
 		  struct cp_xds_share_stats *stats, struct km_buf *errors);
