@@ -2,7 +2,8 @@
 /* In-memory store: per type, an array of immutable records sorted by
  * (name, mesh). A record is one heap block holding all of its strings; an
  * update swaps in a new block. Lookups are binary searches, lists scan the
- * type's array and copy only the requested page into the caller's arena. */
+ * type's array and copy only the requested page into the caller's arena; a
+ * plain listing's next page starts where the previous one stopped. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +15,23 @@ struct rec {
 	struct km_resource r; /* views point into the same block */
 };
 
+/* Where the last page of a plain listing (mesh filter at most) ended, so
+ * that reading a mesh page by page (cp/memo.c) scans each record once
+ * instead of from the start for every page. Valid while no record was
+ * added or removed (updates keep positions and membership). */
+struct cursor {
+	uint64_t gen;      /* table generation it was taken at */
+	char *mesh;        /* the listing's mesh filter ("" none), NULL: unset */
+	size_t next_offset; /* the offset a follow-up page asks for */
+	size_t next_index;  /* the item that page starts scanning at */
+	size_t total;       /* matches of the whole listing */
+};
+
 struct table {
 	struct rec **items;
 	size_t len, cap;
+	uint64_t gen; /* bumped by every insert and removal */
+	struct cursor cur;
 };
 
 struct mem_store {
@@ -129,6 +144,7 @@ static int mem_create(struct cp_store *s, const struct km_resource *r)
 	memmove(&tb->items[at + 1], &tb->items[at], (tb->len - at) * sizeof(*tb->items));
 	tb->items[at] = rc;
 	tb->len++;
+	tb->gen++;
 	notify(m, CP_STORE_CREATE, &rc->r);
 	return 0;
 }
@@ -189,6 +205,7 @@ static void delete_at(struct mem_store *m, struct table *tb, size_t at)
 	struct rec *rc = tb->items[at];
 	memmove(&tb->items[at], &tb->items[at + 1], (tb->len - at - 1) * sizeof(*tb->items));
 	tb->len--;
+	tb->gen++;
 	cascade(m, &rc->r);
 	notify(m, CP_STORE_DELETE, &rc->r);
 	free(rc);
@@ -232,8 +249,26 @@ static int mem_list(struct cp_store *s, struct km_arena *a, const struct km_rtyp
 	if (want > tb->len)
 		want = tb->len;
 	out->items = km_arena_alloc(a, (want ? want : 1) * sizeof(*out->items));
+	/* a plain listing continuing where the last one stopped: start there,
+	 * its total is known */
+	bool plain = !o->labels_len && !o->name_contains.len && !o->match;
+	struct cursor *c = &tb->cur;
+	if (plain && o->offset && c->mesh && c->gen == tb->gen && c->next_offset == o->offset &&
+	    km_str_eqc(o->mesh, c->mesh)) {
+		size_t i = c->next_index;
+		for (; i < tb->len && out->len < want; i++) {
+			const struct km_resource *r = &tb->items[i]->r;
+			if (!o->mesh.len || km_str_eq(r->mesh, o->mesh))
+				copy_out(a, r, &out->items[out->len++]);
+		}
+		out->total = c->total;
+		c->next_offset = o->offset + out->len;
+		c->next_index = i;
+		return 0;
+	}
 	struct km_arena *scratch = NULL;
 	bool needs_scratch = o->labels_len > 0;
+	size_t next_index = tb->len;
 	for (size_t i = 0; i < tb->len; i++) {
 		const struct km_resource *r = &tb->items[i]->r;
 		if (o->mesh.len && !km_str_eq(r->mesh, o->mesh))
@@ -243,10 +278,17 @@ static int mem_list(struct cp_store *s, struct km_arena *a, const struct km_rtyp
 		if (!cp_store_matches(o, scratch, r))
 			continue;
 		size_t idx = out->total++;
-		if (idx >= o->offset && out->len < want)
+		if (idx >= o->offset && out->len < want) {
 			copy_out(a, r, &out->items[out->len++]);
+			next_index = i + 1;
+		}
 	}
 	km_arena_free(scratch);
+	if (plain && out->len == want && o->offset + out->len < out->total) {
+		free(c->mesh);
+		*c = (struct cursor){.gen = tb->gen, .mesh = km_strndup(o->mesh.ptr ? o->mesh.ptr : "", o->mesh.len),
+				     .next_offset = o->offset + out->len, .next_index = next_index, .total = out->total};
+	}
 	return 0;
 }
 
@@ -274,6 +316,7 @@ static void mem_free(struct cp_store *s)
 		for (size_t i = 0; i < m->tables[t].len; i++)
 			free(m->tables[t].items[i]);
 		free(m->tables[t].items);
+		free(m->tables[t].cur.mesh);
 	}
 	free(m->tables);
 	free(m);
