@@ -20,12 +20,6 @@ struct dirty {
 	bool structural;
 };
 
-/* The insight facts a mesh's last full count saw, as a hash. */
-struct seen {
-	char *mesh;
-	uint64_t facts_h;
-};
-
 struct cp_insights {
 	struct cp_runtime *rt;
 	struct km_timer timer;
@@ -34,8 +28,6 @@ struct cp_insights {
 	uint64_t last_cost_ms; /* how long the last flush took: the next waits 3x that at least */
 	struct dirty *dirty;
 	size_t ndirty, cap;
-	struct seen *seen;
-	size_t nseen;
 	bool running; /* our own writes must not re-mark */
 	bool active;  /* leader only */
 	struct cp_memo *dps, *insights; /* struct dp_fact, struct insight_fact */
@@ -217,14 +209,6 @@ static void count_version(struct km_arena *a, struct km_json *map, struct km_str
 	count(stats[(*nstats)++], st);
 }
 
-static struct seen *seen_of(struct cp_insights *ins, const char *mesh)
-{
-	for (size_t i = 0; i < ins->nseen; i++)
-		if (strcmp(ins->seen[i].mesh, mesh) == 0)
-			return &ins->seen[i];
-	return NULL;
-}
-
 /* Recounts <mesh>'s MeshInsight. When only insights changed (<structural>
  * false) and their facts (online, versions) are those of the last full
  * count, nothing can differ: returns without reading the Dataplanes
@@ -247,8 +231,8 @@ static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh
 	if (rc)
 		return rc;
 	uint64_t h = cp_memo_index_fp(&insights, sizeof(struct insight_fact)); /* zeroed, then filled */
-	struct seen *sn = seen_of(ins, mesh_c);
-	if (!structural && have_cur && sn && sn->facts_h == h) {
+	uint64_t last;
+	if (!structural && have_cur && cp_memo_mark_get(ins->insights, mesh_c, &last) && last == h) {
 		*skipped = true;
 		return 0;
 	}
@@ -315,14 +299,8 @@ static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh
 	} else {
 		rc = cp_store_create(s, &r);
 	}
-	if (rc == 0) {
-		if (!sn) {
-			ins->seen = km_realloc(ins->seen, (ins->nseen + 1) * sizeof(*ins->seen));
-			sn = &ins->seen[ins->nseen++];
-			sn->mesh = km_strdup(mesh_c);
-		}
-		sn->facts_h = h;
-	}
+	if (rc == 0)
+		cp_memo_mark_set(ins->insights, mesh_c, h); /* the facts this count is from */
 	return rc;
 }
 
@@ -394,9 +372,6 @@ void cp_insights_stop(struct cp_insights *ins)
 	for (size_t i = 0; i < ins->ndirty; i++)
 		free(ins->dirty[i].mesh);
 	free(ins->dirty);
-	for (size_t i = 0; i < ins->nseen; i++)
-		free(ins->seen[i].mesh);
-	free(ins->seen);
 	cp_memo_free(ins->dps);
 	cp_memo_free(ins->insights);
 	free(ins);

@@ -22,11 +22,19 @@ struct entry {
 	_Alignas(16) unsigned char fact[];
 };
 
+/* cp_memo_mark_*: a handful of meshes, searched linearly */
+struct mark {
+	char *mesh;
+	uint64_t fp;
+};
+
 struct cp_memo {
 	size_t fact_size;
 	cp_memo_fn compute;
 	struct entry **slots;
 	size_t cap, len;
+	struct mark *marks;
+	size_t nmarks;
 };
 
 struct cp_memo *cp_memo_new(size_t fact_size, cp_memo_fn compute)
@@ -55,6 +63,9 @@ void cp_memo_free(struct cp_memo *m)
 		if (m->slots[i])
 			entry_free(m->slots[i]);
 	free(m->slots);
+	for (size_t i = 0; i < m->nmarks; i++)
+		free(m->marks[i].mesh);
+	free(m->marks);
 	free(m);
 }
 
@@ -223,4 +234,25 @@ uint64_t cp_memo_index_fp(const struct cp_memo_index *x, size_t fact_size)
 		h = km_fnv(h, x->facts[i], fact_size);
 	}
 	return h;
+}
+
+bool cp_memo_mark_get(const struct cp_memo *m, const char *mesh, uint64_t *fp)
+{
+	for (size_t i = 0; i < m->nmarks; i++)
+		if (strcmp(m->marks[i].mesh, mesh) == 0) {
+			*fp = m->marks[i].fp;
+			return true;
+		}
+	return false;
+}
+
+void cp_memo_mark_set(struct cp_memo *m, const char *mesh, uint64_t fp)
+{
+	for (size_t i = 0; i < m->nmarks; i++)
+		if (strcmp(m->marks[i].mesh, mesh) == 0) {
+			m->marks[i].fp = fp;
+			return;
+		}
+	m->marks = km_realloc(m->marks, (m->nmarks + 1) * sizeof(*m->marks));
+	m->marks[m->nmarks++] = (struct mark){km_strdup(mesh), fp};
 }

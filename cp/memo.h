@@ -8,6 +8,7 @@
 #ifndef CP_MEMO_H
 #define CP_MEMO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,5 +47,11 @@ const void *cp_memo_index_find(const struct cp_memo_index *x, struct km_str name
  * changed (facts of <fact_size> plain bytes, no pointers: they are hashed
  * as they are). */
 uint64_t cp_memo_index_fp(const struct cp_memo_index *x, size_t fact_size);
+
+/* A fingerprint the memo's user keeps per mesh (what its last full pass was
+ * computed from), so that a pass can tell nothing moved since: get returns
+ * false when none was set for <mesh>. Sweeps leave them alone. */
+bool cp_memo_mark_get(const struct cp_memo *m, const char *mesh, uint64_t *fp);
+void cp_memo_mark_set(struct cp_memo *m, const char *mesh, uint64_t fp);
 
 #endif

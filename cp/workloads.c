@@ -25,20 +25,12 @@ struct dirty {
 	bool structural;
 };
 
-/* The online states a mesh's last full pass saw, as a hash. */
-struct seen {
-	char *mesh;
-	uint64_t online_h;
-};
-
 struct cp_workloads {
 	struct cp_runtime *rt;
 	struct km_timer timer;
 	int64_t grace_ns;
 	struct dirty *dirty;
 	size_t ndirty, cap;
-	struct seen *seen;
-	size_t nseen;
 	bool active, running;
 	int64_t quiet_until; /* no pass before (monotonic ns): passes cost O(Dataplanes) */
 	struct cp_memo *dps, *insights; /* struct dp_fact, struct insight_fact */
@@ -329,14 +321,6 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
 	return next;
 }
 
-static struct seen *seen_of(struct cp_workloads *w, const char *mesh)
-{
-	for (size_t i = 0; i < w->nseen; i++)
-		if (strcmp(w->seen[i].mesh, mesh) == 0)
-			return &w->seen[i];
-	return NULL;
-}
-
 /* Regenerates <mesh>'s MeshServices and Workloads. When only insights
  * changed (<structural> false) and every proxy is as online as in the last
  * full pass, nothing can differ: returns without reading the Dataplanes
@@ -353,15 +337,10 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 			  &online))
 		return 0;
 	uint64_t h = cp_memo_index_fp(&online, sizeof(struct insight_fact));
-	struct seen *sn = seen_of(w, mesh_c);
-	if (!structural && sn && sn->online_h == h) {
+	uint64_t last;
+	if (!structural && cp_memo_mark_get(w->insights, mesh_c, &last) && last == h) {
 		*skipped = true;
 		return 0;
-	}
-	if (!sn) {
-		w->seen = km_realloc(w->seen, (w->nseen + 1) * sizeof(*w->seen));
-		sn = &w->seen[w->nseen++];
-		sn->mesh = km_strdup(mesh_c);
 	}
 	if (cp_memo_index(w->dps, w->rt->store, a, km_rtype_by_name(KM_STR("Dataplane")), mesh, &dps))
 		return 0;
@@ -404,8 +383,7 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 			groups[g].ports = km_json_array(a);
 	int64_t n1 = reconcile(w, a, mesh, groups, ngroups, true);
 	int64_t n2 = reconcile(w, a, mesh, groups, ngroups, false);
-	sn = seen_of(w, mesh_c); /* after the writes: what they were computed from */
-	sn->online_h = h;
+	cp_memo_mark_set(w->insights, mesh_c, h); /* after the writes: what they were computed from */
 	return !n1 ? n2 : !n2 ? n1 : n1 < n2 ? n1 : n2;
 }
 
@@ -482,9 +460,6 @@ void cp_workloads_stop(struct cp_workloads *w)
 	for (size_t i = 0; i < w->ndirty; i++)
 		free(w->dirty[i].mesh);
 	free(w->dirty);
-	for (size_t i = 0; i < w->nseen; i++)
-		free(w->seen[i].mesh);
-	free(w->seen);
 	cp_memo_free(w->dps);
 	cp_memo_free(w->insights);
 	free(w);

@@ -837,7 +837,7 @@ static int any_from(struct ctx *c, const struct km_json *j, Google__Protobuf__An
 		if (!km_str_eqc(j->members[i].key, "@type"))
 			km_json_append_member(c->a, rest, j->members[i].key, j->members[i].val);
 	const struct km_json *body = rest;
-	if (wkt_of(d) != WKT_NONE) {
+	if (names_of(d)->wkt != WKT_NONE) {
 		body = km_json_get(rest, "value");
 		if (!body || rest->len != 1)
 			return fail(c, "google.protobuf.Any of %s: expected only \"value\"", d->name);
@@ -975,7 +975,7 @@ static int msg_from(struct ctx *c, const ProtobufCMessageDescriptor *d, const st
 	ProtobufCMessage *m = km_arena_alloc(c->a, d->sizeof_message);
 	protobuf_c_message_init(d, m);
 	*out = m;
-	enum wkt w = wkt_of(d);
+	enum wkt w = names_of(d)->wkt;
 	if (w != WKT_NONE)
 		return wkt_from(c, w, d, j, m, depth);
 	if (j->kind != KM_JSON_OBJECT)
@@ -1742,7 +1742,7 @@ static int any_to(struct ctx *c, const Google__Protobuf__Any *any, struct km_jso
 		return rc;
 	struct km_json *obj = km_json_object(c->a);
 	km_json_append_member(c->a, obj, KM_STR("@type"), km_json_string(c->a, url));
-	if (wkt_of(d) != WKT_NONE) {
+	if (names_of(d)->wkt != WKT_NONE) {
 		km_json_append_member(c->a, obj, KM_STR("value"), body);
 	} else {
 		for (size_t i = 0; i < body->len; i++)
@@ -1829,7 +1829,7 @@ static int msg_to(struct ctx *c, const ProtobufCMessage *m, struct km_json **out
 		c->code = -KM_E_PARSE;
 		return fail(c, "message nesting exceeds %d levels", KM_PB_MAX_DEPTH);
 	}
-	switch (wkt_of(d)) {
+	switch (names_of(d)->wkt) {
 	case WKT_ANY: return any_to(c, (const Google__Protobuf__Any *)m, out, depth);
 	case WKT_DURATION: return duration_to(c, (const Google__Protobuf__Duration *)m, out);
 	case WKT_TIMESTAMP: return timestamp_to(c, (const Google__Protobuf__Timestamp *)m, out);

@@ -72,6 +72,16 @@ int main(void)
 	CHECK(cp_memo_len(m) == 5002);
 	cp_memo_sweep(m); /* nothing was read since: all dropped, the table shrinks */
 	CHECK(cp_memo_len(m) == 0);
+	/* per-mesh marks: unset, set, replaced, kept across sweeps */
+	uint64_t fp = 7;
+	CHECK(!cp_memo_mark_get(m, "default", &fp) && fp == 7);
+	cp_memo_mark_set(m, "default", 42);
+	cp_memo_mark_set(m, "other", 0);
+	CHECK(cp_memo_mark_get(m, "default", &fp) && fp == 42);
+	cp_memo_mark_set(m, "default", 43);
+	cp_memo_sweep(m);
+	CHECK(cp_memo_mark_get(m, "default", &fp) && fp == 43);
+	CHECK(cp_memo_mark_get(m, "other", &fp) && fp == 0);
 	cp_memo_free(m);
 
 	/* an index over a store type, read in pages */
