@@ -16,7 +16,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
 	-Wno-unused-parameter -Wno-format-nonliteral
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -O2 $(WARN) -Ilib -I. $(PKG_CFLAGS)
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -pthread -g -O2 $(WARN) -Ilib -I. $(PKG_CFLAGS)
 ifeq ($(CI),true)
 CFLAGS_BASE += -Werror
 endif
@@ -25,7 +25,7 @@ CFLAGS_BASE += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 LDFLAGS_SAN := -fsanitize=address,undefined
 endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
-LDLIBS_ALL := $(PKG_LIBS) -lm $(LDFLAGS_SAN)
+LDLIBS_ALL := $(PKG_LIBS) -lm -pthread $(LDFLAGS_SAN)
 
 LIB_SRC := $(sort $(wildcard lib/*/*.c))
 CP_SRC := $(sort $(wildcard cp/*.c cp/*/*.c))
@@ -45,7 +45,7 @@ CP_LIB_OBJ := $(filter-out $(BUILD)/obj/cp/main.o,$(CP_OBJ))
 PROGRAMS := $(BUILD)/kuma-cp $(BUILD)/kumactl $(if $(DP_SRC),$(BUILD)/kuma-dp) $(TOOL_BIN)
 
 .PRECIOUS: $(BUILD)/obj/%.o
-.PHONY: all run test unit deps check-style fuzz clean bench
+.PHONY: all run test unit deps check-style tsan fuzz clean bench
 all: $(PROGRAMS)
 
 $(BUILD)/obj/%.o: %.c
@@ -114,11 +114,20 @@ unit: $(UNIT_BIN)
 check-style:
 	@scripts/check-banned.sh
 
+# The tests of code that runs on more than one thread (cp/xds/builder.c),
+# again under ThreadSanitizer (it cannot be combined with ASan).
+TSAN_TESTS := build-tsan/tests/xds/builder_test
+tsan:
+	@$(MAKE) --no-print-directory BUILD=build-tsan SAN=0 CFLAGS="-fsanitize=thread -O1" \
+		LDFLAGS_SAN=-fsanitize=thread $(TSAN_TESTS)
+	@TSAN_OPTIONS=halt_on_error=1 scripts/run-unit.sh $(TSAN_TESTS)
+
 # Everything, under ASan+UBSan: style, unit tests, conformance and e2e (pytest),
 # and a short fuzz smoke run.
 test: deps
 	@$(MAKE) --no-print-directory check-style
 	@$(MAKE) --no-print-directory SAN=1 all unit
+	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory fuzz-smoke
 	KUMA_BUILD_DIR=$(CURDIR)/build-san python3 -m pytest -q tests/conformance tests/e2e
 	@echo "--- the REST conformance replay again, on PostgreSQL ---"
@@ -134,7 +143,7 @@ bench: all
 	bench/run.sh
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-tsan
 
 -include $(LIB_OBJ:.o=.d) $(CP_OBJ:.o=.d) $(CTL_OBJ:.o=.d) $(DP_OBJ:.o=.d)
 -include $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d)

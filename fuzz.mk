@@ -45,7 +45,7 @@ $(foreach d,$(filter $(FUZZ_CP_DRIVERS),$(FUZZ_NAMES)),$(eval $(FUZZ_BUILD)/$(d)
 # Link order: driver, control plane (when needed), then the core library.
 $(FUZZ_BUILD)/%_fuzz: $(FUZZ_BUILD)/obj/tests/fuzz/%_fuzz.o $(FUZZ_BUILD)/libkm.a
 	$(FUZZ_CC) -o $@ $(filter %.o,$^) $(filter %/libcp.a,$^) $(filter %/libkm.a,$^) \
-		$(FUZZ_LDFLAGS) $(PKG_LIBS) -lm
+		$(FUZZ_LDFLAGS) $(PKG_LIBS) -lm -pthread
 
 # Runs each driver for an equal share of FUZZ_SECONDS (at least 2 s) on its
 # seed corpus; new inputs go to build-fuzz/corpus/<name>, crash reproducers to

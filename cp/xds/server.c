@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "base/hash.h"
@@ -17,6 +18,7 @@
 #include "codec/jsonf.h"
 #include "cp/manager.h"
 #include "cp/tokens/tokens.h"
+#include "cp/xds/builder.h"
 #include "cp/xds/dpauth.h"
 #include "cp/xds/generate.h"
 #include "cp/policy/policy.h"
@@ -135,6 +137,7 @@ struct cp_xds_server {
 	struct km_timer recompute;
 	struct cp_grpc_method methods[3];
 	struct cp_xds_stats stats;
+	struct cp_xds_builder *builder; /* NULL: every build on the loop */
 	bool writing; /* our own insight writes are not config changes */
 };
 
@@ -220,26 +223,28 @@ static void note_identity(struct ads_stream *st, const struct cp_pki_leaf *leaf)
 	km_loop_timer_start(st->srv->rt->loop, &st->renew_timer, (uint64_t)wait_ms, on_renew, st);
 }
 
-/* Generates the proxy's resources and encodes them. Returns 0, or an error
- * when the proxy's Dataplane or mesh is unknown. */
-static int build_snapshot(struct ads_stream *st, struct snapshot *out)
+/* Prepares <j>, the build of <st>'s configuration in context <m>: its
+ * Dataplane, metadata and certificate (issued here when due). Returns 0, or
+ * why there is nothing to build: the proxy's Dataplane or mesh is unknown,
+ * or its certificate cannot be served now. build_release() frees <j>. */
+static int build_prepare(struct ads_stream *st, const struct cp_xds_mesh *m, struct cp_xds_job *j)
 {
 	struct cp_xds_server *s = st->srv;
-	memset(out, 0, sizeof(*out));
-	const struct cp_xds_mesh *m = mesh_ctx(s, st->mesh);
+	memset(j, 0, sizeof(*j));
+	j->ud = st;
 	if (!m)
 		return -KM_E_MESH_NOT_FOUND;
-	const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(m, km_str_c(st->name));
-	if (!dp)
+	j->dp = cp_xds_mesh_dataplane(m, km_str_c(st->name));
+	if (!j->dp)
 		return -KM_E_NOT_FOUND;
-	struct km_arena *tmp = km_arena_new(16384);
-	struct cp_xds_metadata md = st->md; /* parsed once, at the handshake */
-	struct cp_xds_tls tls;
+	j->a = km_arena_new(16384);
+	j->md = st->md; /* parsed once, at the handshake */
+	struct cp_xds_tls *tls = km_arena_alloc(j->a, sizeof(*tls));
 	struct cp_pki_leaf leaf;
-	st->id_key = s->rt->pki ? cp_pki_identity_key(s->rt->pki, dp->res.mesh, dp->labels) : 0;
-	int irc = cp_xds_identity_load(s->rt, tmp, dp, &tls, &leaf);
+	st->id_key = s->rt->pki ? cp_pki_identity_key(s->rt->pki, j->dp->res.mesh, j->dp->labels) : 0;
+	int irc = cp_xds_identity_load(s->rt, j->a, j->dp, tls, &leaf);
 	if (irc == 0) {
-		md.tls = &tls;
+		j->md.tls = tls;
 		note_identity(st, &leaf);
 	} else if (irc != -KM_E_NOT_FOUND && irc != -ENOTSUP && !leaf.pending) {
 		/* the proxy has an identity that cannot be served now (CA
@@ -248,36 +253,44 @@ static int build_snapshot(struct ads_stream *st, struct snapshot *out)
 		 * sync fails and nothing is pushed) */
 		km_warn("xds", "cannot issue the proxy's certificate, keeping its configuration proxy=%s.%s error=%s",
 			st->mesh, st->name, leaf.error ? leaf.error : km_strerror(irc));
-		km_arena_free(tmp);
 		return irc;
 	}
-	struct cp_xds_built built;
-	struct km_buf errors = KM_BUF_INIT;
-	struct cp_xds_share_stats ss = {0};
-	cp_xds_build(tmp, m, dp, &md, mesh_entry(s, st->mesh)->share, &built, &ss, &errors);
-	s->stats.resources_shared += ss.shared;
-	s->stats.resources_encoded += ss.encoded;
-	for (char *line = errors.data, *nl; line && *line; line = nl + 1) {
+	return 0;
+}
+
+static void build_release(struct cp_xds_job *j)
+{
+	km_buf_fini(&j->errors);
+	km_arena_free(j->a);
+	j->a = NULL;
+}
+
+/* Reports the errors of built <j> and turns its resources into <out>. */
+static void build_snapshot(struct ads_stream *st, struct cp_xds_job *j, struct snapshot *out)
+{
+	struct cp_xds_server *s = st->srv;
+	s->stats.resources_shared += j->stats.shared;
+	s->stats.resources_encoded += j->stats.encoded;
+	for (char *line = j->errors.data, *nl; line && *line; line = nl + 1) {
 		nl = strchr(line, '\n');
 		*nl = 0;
 		km_error("xds", "proxy=%s.%s %s", st->mesh, st->name, line);
 	}
-	km_buf_fini(&errors);
 	/* the snapshot keeps the blobs in one exact-size block: it stays for
 	 * the life of the stream */
+	const struct cp_xds_built *built = &j->built;
+	memset(out, 0, sizeof(*out));
 	size_t total = 0;
 	for (int t = 0; t < CP_XDS_NTYPES; t++)
-		total += built.n[t];
+		total += built->n[t];
 	out->block = km_malloc((total + 1) * sizeof(*out->block));
 	for (int t = 0, k = 0; t < CP_XDS_NTYPES; t++) {
 		out->res[t] = out->block + k;
-		out->n[t] = built.n[t];
-		if (built.n[t])
-			memcpy(out->res[t], built.res[t], built.n[t] * sizeof(*out->block));
-		k += (int)built.n[t];
+		out->n[t] = built->n[t];
+		if (built->n[t])
+			memcpy(out->res[t], built->res[t], built->n[t] * sizeof(*out->block));
+		k += (int)built->n[t];
 	}
-	km_arena_free(tmp);
-	return 0;
 }
 
 static const struct cp_xds_blob *snap_find(const struct snapshot *sn, int t, const char *name)
@@ -525,18 +538,10 @@ static void push_all(struct ads_stream *st)
 	cp_grpc_release(st->gs);
 }
 
-/* Recomputes the proxy; sends only what changed. */
-static void regenerate(struct ads_stream *st)
+/* Takes the outcome of a build: <rc> from build_prepare(), <j> built when
+ * it is 0, <ns> the CPU time both took. Counts it, and sends what changed. */
+static void install(struct ads_stream *st, int rc, struct cp_xds_job *j, uint64_t ns)
 {
-	if (!st->ready || st->closed)
-		return;
-	st->first_gen = false;
-	struct snapshot next;
-	/* the loop thread's CPU time: what building costs, not the time
-	 * the thread was preempted meanwhile */
-	int64_t t0 = thread_cpu_ns();
-	int rc = build_snapshot(st, &next);
-	uint64_t ns = (uint64_t)(thread_cpu_ns() - t0);
 	struct cp_xds_stats *stats = &st->srv->stats;
 	size_t b = 0;
 	while (b < CP_XDS_GEN_BUCKETS - 1 && ns > (uint64_t)cp_xds_gen_bucket_us[b] * 1000)
@@ -549,6 +554,8 @@ static void regenerate(struct ads_stream *st)
 			 km_strerror(rc));
 		return;
 	}
+	struct snapshot next;
+	build_snapshot(st, j, &next);
 	if (st->snap.block && snapshot_equal(&st->snap, &next)) {
 		st->srv->stats.regenerations_noop++;
 		snapshot_free(&next);
@@ -557,6 +564,76 @@ static void regenerate(struct ads_stream *st)
 	snapshot_free(&st->snap);
 	st->snap = next;
 	push_all(st);
+}
+
+/* Recomputes the proxy on this thread; sends only what changed. */
+static void regenerate(struct ads_stream *st)
+{
+	if (!st->ready || st->closed)
+		return;
+	st->first_gen = false;
+	struct cp_xds_server *s = st->srv;
+	/* the thread's CPU time: what building costs, not the time the
+	 * thread was preempted meanwhile */
+	int64_t t0 = thread_cpu_ns();
+	const struct cp_xds_mesh *m = mesh_ctx(s, st->mesh);
+	struct cp_xds_job j;
+	int rc = build_prepare(st, m, &j);
+	if (!rc)
+		cp_xds_job_run(&j, m, mesh_entry(s, st->mesh)->share);
+	install(st, rc, &j, (uint64_t)(thread_cpu_ns() - t0));
+	build_release(&j);
+}
+
+/* Regenerates <todo>, all of mesh <me> with context <m>, on the builder
+ * thread: the loop prepares a window of proxies ahead and sends each one's
+ * configuration as soon as it is built, while the thread builds the next.
+ * The loop leaves <m> and the mesh's share table alone meanwhile (no
+ * mesh_ctx() call), so a write made during the pass is seen by the next. */
+#define PASS_WINDOW 64
+/* A lone proxy is built on the loop: nothing to overlap with. */
+#define PASS_MIN_BUILDER 2
+struct pass_slot {
+	struct cp_xds_job job;
+	struct ads_stream *st; /* NULL: closed before its turn */
+	int rc;
+	uint64_t prep_ns;
+};
+
+static void regenerate_pass(struct cp_xds_server *s, struct mesh_entry *me, const struct cp_xds_mesh *m,
+			    struct ads_stream **todo, size_t n)
+{
+	struct pass_slot *ring = km_calloc(PASS_WINDOW, sizeof(*ring));
+	cp_xds_builder_begin(s->builder, m, me->share);
+	size_t prepared = 0, installed = 0;
+	while (installed < n) {
+		for (; prepared < n && prepared - installed < PASS_WINDOW; prepared++) {
+			struct pass_slot *ps = &ring[prepared % PASS_WINDOW];
+			struct ads_stream *st = todo[prepared];
+			memset(ps, 0, sizeof(*ps));
+			if (!st->ready || st->closed)
+				continue;
+			ps->st = st;
+			st->first_gen = false;
+			int64_t t0 = thread_cpu_ns();
+			ps->rc = build_prepare(st, m, &ps->job);
+			ps->prep_ns = (uint64_t)(thread_cpu_ns() - t0);
+			if (!ps->rc)
+				cp_xds_builder_submit(s->builder, &ps->job);
+		}
+		struct pass_slot *ps = &ring[installed++ % PASS_WINDOW];
+		if (!ps->st)
+			continue;
+		if (!ps->rc && cp_xds_builder_next(s->builder) != &ps->job) {
+			km_error("xds", "the builder thread returned a job out of order");
+			abort();
+		}
+		if (!ps->st->closed)
+			install(ps->st, ps->rc, &ps->job, ps->prep_ns + ps->job.cpu_ns);
+		build_release(&ps->job);
+	}
+	cp_xds_builder_end(s->builder);
+	free(ring);
 }
 
 /* ---- insights ---- */
@@ -1292,7 +1369,9 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 		bool pki = m->pki;
 		m->pending = m->all = m->pki = false;
 		struct cp_xds_mesh *om = m->base;
+		uint64_t t0 = km_loop_now_ms();
 		struct cp_xds_mesh *nm = (struct cp_xds_mesh *)mesh_ctx(s, m->name); /* rebuilds when stale */
+		uint64_t t1 = km_loop_now_ms();
 		if (!nm || !om || om->fp_rest != nm->fp_rest)
 			all = true;
 		struct policy_diff pd = {0};
@@ -1303,21 +1382,36 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 		/* nm becomes the base first: should a regeneration rebuild the
 		 * context (a write from inside it), nm stays alive */
 		m->base = nm;
-		size_t regenerated = 0, skipped = 0;
+		size_t regenerated = 0, skipped = 0, cap = 0;
+		struct ads_stream **todo = NULL;
 		for (struct ads_stream *st = s->streams; st; st = st->next) {
 			if (!st->ready || strcmp(st->mesh, m->name) != 0)
 				continue;
-			if (all || st->first_gen || proxy_affected(st, om, nm) || policy_reaches(&pd, st, nm) ||
+			/* the cheap tests first */
+			if (all || st->first_gen || policy_reaches(&pd, st, nm) || proxy_affected(st, om, nm) ||
 			    (pki && identity_moved(st, nm))) {
-				regenerate(st);
-				regenerated++;
+				if (regenerated == cap) {
+					cap = cap ? cap * 2 : 64;
+					todo = km_realloc(todo, cap * sizeof(*todo));
+				}
+				todo[regenerated++] = st;
 			} else {
 				s->stats.regenerations_skipped++;
 				skipped++;
 			}
 		}
-		km_debug("xds", "recompute pass mesh=%s all=%d identity=%d policies_changed=%zu regenerated=%zu skipped=%zu",
-			 m->name, all, pki, pd.n, regenerated, skipped);
+		if (nm && s->builder && regenerated >= PASS_MIN_BUILDER) {
+			regenerate_pass(s, m, nm, todo, regenerated);
+		} else {
+			for (size_t i = 0; i < regenerated; i++)
+				regenerate(todo[i]);
+		}
+		free(todo);
+		km_debug("xds",
+			 "recompute pass mesh=%s all=%d identity=%d policies_changed=%zu regenerated=%zu skipped=%zu "
+			 "context_ms=%llu regenerate_ms=%llu",
+			 m->name, all, pki, pd.n, regenerated, skipped, (unsigned long long)(t1 - t0),
+			 (unsigned long long)(km_loop_now_ms() - t1));
 		free(pd.v);
 		if (om != nm && om != m->ctx)
 			cp_xds_mesh_free(om);
@@ -1434,6 +1528,9 @@ struct cp_xds_server *cp_xds_server_new(struct cp_runtime *rt, struct cp_events 
 	s->methods[2] = (struct cp_grpc_method){"/envoy.service.health.v3.HealthDiscoveryService/StreamHealthCheck",
 						open_hds, on_hds_msg, close_hds, s};
 	cp_events_subscribe(bus, on_change, s);
+	/* with one CPU the thread would only take turns with the loop */
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+		s->builder = cp_xds_builder_new();
 	return s;
 }
 
@@ -1452,6 +1549,7 @@ void cp_xds_server_free(struct cp_xds_server *s)
 {
 	if (!s)
 		return;
+	cp_xds_builder_free(s->builder);
 	km_loop_timer_stop(s->rt->loop, &s->recompute);
 	while (s->deregs)
 		dereg_free(s, s->deregs);

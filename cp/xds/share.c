@@ -16,27 +16,27 @@ struct cp_xds_blob *cp_xds_blob_new(const char *name, const uint8_t *bytes, size
 {
 	size_t nlen = strlen(name);
 	struct cp_xds_blob *b = km_malloc(sizeof(*b) + len + nlen + 1);
-	b->refs = 1;
+	atomic_init(&b->refs, 1);
 	b->len = len;
 	if (len)
 		memcpy(b->bytes, bytes, len);
 	char *n = (char *)b->bytes + len;
 	memcpy(n, name, nlen + 1);
 	b->name = n;
-	snprintf(b->version, sizeof(b->version), "%016llx", (unsigned long long)km_fnv(KM_FNV_INIT, bytes, len));
+	snprintf(b->version, sizeof(b->version), "%016llx", (unsigned long long)km_hash(KM_FNV_INIT, bytes, len));
 	return b;
 }
 
 struct cp_xds_blob *cp_xds_blob_ref(struct cp_xds_blob *b)
 {
 	if (b)
-		b->refs++;
+		atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
 	return b;
 }
 
 void cp_xds_blob_unref(struct cp_xds_blob *b)
 {
-	if (b && --b->refs == 0)
+	if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
 		free(b);
 }
 
@@ -60,6 +60,8 @@ struct cp_xds_share *cp_xds_share_new(void)
 	return km_calloc(1, sizeof(struct cp_xds_share));
 }
 
+/* Keeps the slots: the next context shares about as many resources, and
+ * growing to that size again would rehash every entry on the way. */
 void cp_xds_share_clear(struct cp_xds_share *sh)
 {
 	for (size_t i = 0; i < sh->cap; i++)
@@ -67,9 +69,9 @@ void cp_xds_share_clear(struct cp_xds_share *sh)
 			free(sh->slots[i].key);
 			cp_xds_blob_unref(sh->slots[i].blob);
 		}
-	free(sh->slots);
-	sh->slots = NULL;
-	sh->cap = sh->used = 0;
+	if (sh->cap)
+		memset(sh->slots, 0, sh->cap * sizeof(*sh->slots));
+	sh->used = 0;
 }
 
 void cp_xds_share_free(struct cp_xds_share *sh)
@@ -77,6 +79,7 @@ void cp_xds_share_free(struct cp_xds_share *sh)
 	if (!sh)
 		return;
 	cp_xds_share_clear(sh);
+	free(sh->slots);
 	free(sh);
 }
 
@@ -108,7 +111,7 @@ static void reserve(struct cp_xds_share *sh, size_t n)
  * *found says whether it was there. */
 static struct entry *lookup(struct cp_xds_share *sh, const char *key, size_t klen, bool *found)
 {
-	uint64_t h = km_fnv(KM_FNV_INIT, key, klen);
+	uint64_t h = km_hash(KM_FNV_INIT, key, klen);
 	struct entry *e = slot_for(sh->slots, sh->cap, h, key, klen);
 	*found = e->key != NULL;
 	if (!e->key) {

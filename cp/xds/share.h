@@ -16,6 +16,7 @@
 #ifndef CP_XDS_SHARE_H
 #define CP_XDS_SHARE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,8 +25,8 @@
 
 /* One encoded resource: immutable once built. */
 struct cp_xds_blob {
-	unsigned refs;
-	char version[17]; /* FNV-1a of the bytes, hex */
+	atomic_uint refs; /* the builder thread and the loop both take and drop references */
+	char version[17]; /* km_hash of the bytes, hex */
 	const char *name; /* in the same allocation */
 	size_t len;
 	uint8_t bytes[];

@@ -46,8 +46,9 @@ struct template {
 	size_t nconvs;
 };
 
-static struct {
-	struct km_arena *a; /* every compiled tree; never freed */
+/* Per thread: compiled once per thread and template, read without locks. */
+static _Thread_local struct {
+	struct km_arena *a; /* every compiled tree; freed by km_json_fmt_thread_fini() */
 	struct template *slots;
 	size_t cap, len;
 } cache;
@@ -123,6 +124,13 @@ static void compile(struct template *t, const char *fmt)
 	/* a template that does not parse this way (a conversion inside a
 	 * string) is checked by the render-then-parse path */
 	km_buf_fini(&b);
+}
+
+void km_json_fmt_thread_fini(void)
+{
+	km_arena_free(cache.a);
+	free(cache.slots);
+	memset(&cache, 0, sizeof(cache));
 }
 
 static struct template *lookup(const char *fmt)

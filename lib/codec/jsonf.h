@@ -13,5 +13,8 @@
 #include "codec/json.h"
 
 struct km_json *km_json_fmt(struct km_arena *a, const char *fmt, ...);
+/* Frees the calling thread's compiled templates (a thread other than the
+ * main one calls it before it exits). */
+void km_json_fmt_thread_fini(void);
 
 #endif

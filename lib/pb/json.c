@@ -181,8 +181,9 @@ static struct km_str json_name(struct km_arena *a, const char *name)
 
 /* Field lookup by JSON key: per message type, the hash of each field's
  * proto name and lowerCamelCase JSON name, built on first use and kept for
- * the life of the process (descriptors are static). A key is compared with
- * a name only when the hashes agree. */
+ * the life of the thread (descriptors are static; each thread has its own
+ * table, so lookups take no lock). A key is compared with a name only when
+ * the hashes agree. */
 struct field_names {
 	const ProtobufCMessageDescriptor *d;
 	enum wkt wkt;
@@ -191,10 +192,28 @@ struct field_names {
 	size_t *json_len, *proto_len;
 };
 
-static struct {
+static _Thread_local struct {
 	struct field_names *slots;
 	size_t cap, len;
 } names_cache;
+
+void km_pb_json_thread_fini(void)
+{
+	for (size_t i = 0; i < names_cache.cap; i++) {
+		struct field_names *fn = &names_cache.slots[i];
+		if (!fn->d)
+			continue;
+		for (unsigned k = 0; k < fn->d->n_fields; k++)
+			free(fn->json[k]);
+		free(fn->proto_h);
+		free(fn->json_h);
+		free(fn->json);
+		free(fn->json_len);
+		free(fn->proto_len);
+	}
+	free(names_cache.slots);
+	memset(&names_cache, 0, sizeof(names_cache));
+}
 
 static uint64_t key_hash(const char *p, size_t n)
 {

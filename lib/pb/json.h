@@ -59,4 +59,8 @@ int km_pb_message_to_json(struct km_arena *a, const ProtobufCMessage *m, struct 
 int km_pb_decode_to_json(struct km_arena *a, const char *type, const uint8_t *bytes, size_t len,
 			 struct km_json **out, struct km_buf *err);
 
+/* Frees the calling thread's descriptor name cache (a thread other than
+ * the main one calls it before it exits). */
+void km_pb_json_thread_fini(void);
+
 #endif

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A second thread that builds proxies' configurations (cp_xds_build) while
+ * the event loop sends the ones already built. A pass that regenerates many
+ * proxies submits one job per proxy, in order, and takes them back in the
+ * same order. Ownership: a job and its arena belong to the caller; between
+ * submit and next the builder thread alone touches them, together with the
+ * pass's mesh context and share table, which the loop leaves unchanged until
+ * cp_xds_builder_end. */
+#ifndef CP_XDS_BUILDER_H
+#define CP_XDS_BUILDER_H
+
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "cp/xds/share.h"
+
+struct cp_xds_job {
+	/* in */
+	const struct cp_xds_dataplane *dp;
+	struct cp_xds_metadata md;
+	struct km_arena *a; /* temporaries and the built arrays */
+	void *ud;
+	/* out */
+	struct cp_xds_built built;
+	struct cp_xds_share_stats stats;
+	struct km_buf errors; /* cp_xds_build's error lines */
+	uint64_t cpu_ns;      /* CPU time of the build on the thread that ran it */
+};
+
+/* Runs <j> on the calling thread (what the builder thread does with it). */
+void cp_xds_job_run(struct cp_xds_job *j, const struct cp_xds_mesh *m, struct cp_xds_share *sh);
+
+struct cp_xds_builder;
+/* Starts the thread. Returns NULL when it cannot be started (the caller
+ * builds on its own thread then). */
+struct cp_xds_builder *cp_xds_builder_new(void);
+/* Stops and joins the thread; no pass may be open. */
+void cp_xds_builder_free(struct cp_xds_builder *b);
+
+/* Opens a pass over context <m> and table <sh> (NULL: nothing shared). */
+void cp_xds_builder_begin(struct cp_xds_builder *b, const struct cp_xds_mesh *m,
+			  struct cp_xds_share *sh);
+/* Queues <j>: the builder thread runs it after the jobs queued before. */
+void cp_xds_builder_submit(struct cp_xds_builder *b, struct cp_xds_job *j);
+/* The oldest submitted job not yet taken back, once built (waits for it);
+ * NULL when every submitted job was taken back. */
+struct cp_xds_job *cp_xds_builder_next(struct cp_xds_builder *b);
+/* Closes the pass; every submitted job must have been taken back. */
+void cp_xds_builder_end(struct cp_xds_builder *b);
+
+#endif
