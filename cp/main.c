@@ -114,6 +114,7 @@ static void write_metrics(void *ctx, struct km_buf *out)
 	    {"xds_generations_noop_total", "Recomputed configurations identical to what the proxy has (nothing sent).", "counter", offsetof(struct cp_xds_stats, regenerations_noop)},
 	    {"xds_generations_skipped_total", "Proxies a change could not affect (compared by mesh-context fingerprints): not recomputed.", "counter", offsetof(struct cp_xds_stats, regenerations_skipped)},
 	    {"xds_resources_shared_total", "Outbound resources taken encoded from another proxy's generation of the same mesh context.", "counter", offsetof(struct cp_xds_stats, resources_shared)},
+	    {"xds_resources_reused_total", "Local resources (secrets, admin, inbounds) taken from the proxy's previous generation: nothing they are built from changed.", "counter", offsetof(struct cp_xds_stats, resources_reused)},
 	    {"xds_resources_encoded_total", "Resources generated and encoded.", "counter", offsetof(struct cp_xds_stats, resources_encoded)},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The builder thread (see builder.h). One mutex guards the queue and the
- * pass; a job is built outside it. The thread runs jobs strictly in queue
- * order, so the share table has one writer and the loop takes jobs back in
- * the order it submitted them. */
+/* The builder thread (see builder.h). One mutex guards the queue, the
+ * pass and each job's done flag; a job is built outside it. Jobs are
+ * claimed in queue order by the thread and, while it waits for the oldest
+ * one, by the caller of cp_xds_builder_next, so both build at once (the
+ * share table has its own lock) and jobs finish out of order; they are
+ * taken back in queue order. */
 #include "cp/xds/builder.h"
 
 #include <pthread.h>
@@ -28,9 +30,12 @@ void cp_xds_job_run(struct cp_xds_job *j, const struct cp_xds_mesh *m, struct cp
 {
 	int64_t t0 = thread_cpu_ns();
 	memset(&j->stats, 0, sizeof(j->stats));
-	cp_xds_build(j->a, m, j->dp, &j->md, sh, &j->built, &j->stats, &j->errors);
+	cp_xds_build(j->a, m, j->dp, &j->md, sh, j->lm, &j->built, &j->stats, &j->errors);
 	j->cpu_ns = (uint64_t)(thread_cpu_ns() - t0);
 }
+
+/* Unclaimed jobs the taker leaves to the thread before it helps. */
+#define HELP_MARGIN 8
 
 struct cp_xds_builder {
 	pthread_t thread;
@@ -39,29 +44,41 @@ struct cp_xds_builder {
 	pthread_cond_t done; /* a job was built */
 	struct cp_xds_job **q;
 	size_t cap;
-	size_t nsub, nbuilt, ntaken; /* ntaken <= nbuilt <= nsub */
+	size_t nsub, nclaimed, ntaken;     /* ntaken <= nsub, nclaimed <= nsub */
+	size_t nbusy;                      /* jobs being built */
+	struct cp_xds_builder_stats stats; /* of the open pass */
 	const struct cp_xds_mesh *m;
 	struct cp_xds_share *sh;
 	bool stop;
 };
+
+/* Builds the next unclaimed job; called and returns with the lock held. */
+static void build_one(struct cp_xds_builder *b)
+{
+	struct cp_xds_job *j = b->q[b->nclaimed++];
+	const struct cp_xds_mesh *m = b->m;
+	struct cp_xds_share *sh = b->sh;
+	b->nbusy++;
+	pthread_mutex_unlock(&b->mu);
+	cp_xds_job_run(j, m, sh);
+	pthread_mutex_lock(&b->mu);
+	j->done = true;
+	b->nbusy--;
+	pthread_cond_broadcast(&b->done);
+}
 
 static void *thread_main(void *arg)
 {
 	struct cp_xds_builder *b = arg;
 	pthread_mutex_lock(&b->mu);
 	for (;;) {
-		while (!b->stop && b->nbuilt == b->nsub)
+		while (!b->stop && b->nclaimed == b->nsub) {
+			b->stats.thread_waits++;
 			pthread_cond_wait(&b->work, &b->mu);
-		if (b->nbuilt == b->nsub)
+		}
+		if (b->nclaimed == b->nsub)
 			break; /* stopping, nothing queued */
-		struct cp_xds_job *j = b->q[b->nbuilt];
-		const struct cp_xds_mesh *m = b->m;
-		struct cp_xds_share *sh = b->sh;
-		pthread_mutex_unlock(&b->mu);
-		cp_xds_job_run(j, m, sh);
-		pthread_mutex_lock(&b->mu);
-		b->nbuilt++;
-		pthread_cond_signal(&b->done);
+		build_one(b);
 	}
 	pthread_mutex_unlock(&b->mu);
 	/* the encoders' per-thread caches die with the thread */
@@ -117,7 +134,7 @@ void cp_xds_builder_begin(struct cp_xds_builder *b, const struct cp_xds_mesh *m,
 	pthread_mutex_lock(&b->mu);
 	b->m = m;
 	b->sh = sh;
-	b->nsub = b->nbuilt = b->ntaken = 0;
+	b->nsub = b->nclaimed = b->ntaken = 0;
 	pthread_mutex_unlock(&b->mu);
 }
 
@@ -128,6 +145,7 @@ void cp_xds_builder_submit(struct cp_xds_builder *b, struct cp_xds_job *j)
 		b->cap = b->cap ? b->cap * 2 : 256;
 		b->q = km_realloc(b->q, b->cap * sizeof(*b->q));
 	}
+	j->done = false;
 	b->q[b->nsub++] = j;
 	pthread_cond_signal(&b->work);
 	pthread_mutex_unlock(&b->mu);
@@ -138,26 +156,41 @@ struct cp_xds_job *cp_xds_builder_next(struct cp_xds_builder *b)
 	pthread_mutex_lock(&b->mu);
 	struct cp_xds_job *j = NULL;
 	if (b->ntaken < b->nsub) {
-		while (b->nbuilt <= b->ntaken)
-			pthread_cond_wait(&b->done, &b->mu);
-		j = b->q[b->ntaken++];
+		j = b->q[b->ntaken];
+		/* rather than wait for the thread, build what it has not
+		 * claimed yet, but leave it a few (waking it costs more) */
+		while (!j->done) {
+			if (b->nclaimed + HELP_MARGIN < b->nsub ||
+			    (b->nclaimed < b->nsub && !b->nbusy)) {
+				b->stats.taker_built++;
+				build_one(b);
+			} else {
+				b->stats.taker_waits++;
+				pthread_cond_wait(&b->done, &b->mu);
+			}
+		}
+		b->ntaken++;
 	}
 	pthread_mutex_unlock(&b->mu);
 	return j;
 }
 
-void cp_xds_builder_end(struct cp_xds_builder *b)
+void cp_xds_builder_end(struct cp_xds_builder *b, struct cp_xds_builder_stats *stats)
 {
 	pthread_mutex_lock(&b->mu);
+	if (stats)
+		*stats = b->stats;
+	memset(&b->stats, 0, sizeof(b->stats));
 	if (b->ntaken != b->nsub)
 		km_error("xds",
 			 "builder pass closed with jobs not taken back submitted=%zu taken=%zu",
 			 b->nsub, b->ntaken);
 	/* nothing may run past the pass: wait for what was queued */
-	while (b->nbuilt < b->nsub)
+	b->nsub = b->nclaimed;
+	while (b->nbusy)
 		pthread_cond_wait(&b->done, &b->mu);
 	b->m = NULL;
 	b->sh = NULL;
-	b->nsub = b->nbuilt = b->ntaken = 0;
+	b->nsub = b->nclaimed = b->ntaken = 0;
 	pthread_mutex_unlock(&b->mu);
 }

@@ -2,13 +2,15 @@
 /* A second thread that builds proxies' configurations (cp_xds_build) while
  * the event loop sends the ones already built. A pass that regenerates many
  * proxies submits one job per proxy, in order, and takes them back in the
- * same order. Ownership: a job and its arena belong to the caller; between
- * submit and next the builder thread alone touches them, together with the
- * pass's mesh context and share table, which the loop leaves unchanged until
- * cp_xds_builder_end. */
+ * same order; while the oldest job is not built yet, the taker builds the
+ * next unclaimed one itself instead of waiting. Ownership: a job and its
+ * arena belong to the caller; between submit and next only the builders
+ * touch them. The pass's mesh context is read-only to both and the loop
+ * leaves it alone until cp_xds_builder_end; the share table locks. */
 #ifndef CP_XDS_BUILDER_H
 #define CP_XDS_BUILDER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/buf.h"
@@ -18,13 +20,15 @@ struct cp_xds_job {
 	/* in */
 	const struct cp_xds_dataplane *dp;
 	struct cp_xds_metadata md;
-	struct km_arena *a; /* temporaries and the built arrays */
+	struct cp_xds_local_memo *lm; /* the proxy's, or NULL */
+	struct km_arena *a;           /* temporaries and the built arrays */
 	void *ud;
 	/* out */
 	struct cp_xds_built built;
 	struct cp_xds_share_stats stats;
 	struct km_buf errors; /* cp_xds_build's error lines */
 	uint64_t cpu_ns;      /* CPU time of the build on the thread that ran it */
+	bool done;            /* builder-internal */
 };
 
 /* Runs <j> on the calling thread (what the builder thread does with it). */
@@ -42,10 +46,17 @@ void cp_xds_builder_begin(struct cp_xds_builder *b, const struct cp_xds_mesh *m,
 			  struct cp_xds_share *sh);
 /* Queues <j>: the builder thread runs it after the jobs queued before. */
 void cp_xds_builder_submit(struct cp_xds_builder *b, struct cp_xds_job *j);
-/* The oldest submitted job not yet taken back, once built (waits for it);
- * NULL when every submitted job was taken back. */
+/* The oldest submitted job not yet taken back, once built (meanwhile the
+ * caller builds unclaimed jobs or waits); NULL when every submitted job was
+ * taken back. */
 struct cp_xds_job *cp_xds_builder_next(struct cp_xds_builder *b);
-/* Closes the pass; every submitted job must have been taken back. */
-void cp_xds_builder_end(struct cp_xds_builder *b);
+struct cp_xds_builder_stats {
+	uint64_t taker_built;  /* jobs the taker built itself */
+	uint64_t taker_waits;  /* times the taker waited for the thread */
+	uint64_t thread_waits; /* times the thread waited for a job */
+};
+/* Closes the pass; every submitted job must have been taken back. Fills
+ * <stats> (may be NULL) with the pass's counts. */
+void cp_xds_builder_end(struct cp_xds_builder *b, struct cp_xds_builder_stats *stats);
 
 #endif

@@ -570,6 +570,15 @@ int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const
 	return 0;
 }
 
+void cp_xds_list_outbounds(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+			   const struct cp_xds_metadata *md, struct cp_xds_outbound **outbounds, size_t *n)
+{
+	struct gen g;
+	struct cp_xds_resources unused;
+	gen_init(&g, a, m, dp, md, &unused);
+	list_outbounds(&g, outbounds, n);
+}
+
 void cp_xds_generate_outbound(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			      const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
 			      const struct cp_xds_outbound *o, unsigned types, struct cp_xds_resources *out)

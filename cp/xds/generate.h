@@ -46,6 +46,9 @@ struct cp_xds_outbound {
 int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			  const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
 			  struct cp_xds_resources *out, struct cp_xds_outbound **outbounds, size_t *n);
+/* Only the outbounds cp_xds_generate_local() would list. */
+void cp_xds_list_outbounds(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+			   const struct cp_xds_metadata *md, struct cp_xds_outbound **outbounds, size_t *n);
 /* The outbound listener's "address" (where the proxy listens for it). No
  * policy plugin changes it: cp/xds/share.c encodes it on its own and
  * appends it to a listener body shared by every consumer. */

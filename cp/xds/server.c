@@ -81,6 +81,7 @@ struct ads_stream {
 	struct ads_stream *prev; /* the streams list is doubly linked: O(1) close */
 	int64_t connect_time;
 	struct snapshot snap;
+	struct cp_xds_local_memo local; /* the builds' memo of its local resources */
 	struct type_state ts[CP_XDS_NTYPES];
 	uint64_t nonce_seq;
 	struct km_timer insight_timer;
@@ -239,6 +240,7 @@ static int build_prepare(struct ads_stream *st, const struct cp_xds_mesh *m, str
 		return -KM_E_NOT_FOUND;
 	j->a = km_arena_new(16384);
 	j->md = st->md; /* parsed once, at the handshake */
+	j->lm = &st->local;
 	struct cp_xds_tls *tls = km_arena_alloc(j->a, sizeof(*tls));
 	struct cp_pki_leaf leaf;
 	st->id_key = s->rt->pki ? cp_pki_identity_key(s->rt->pki, j->dp->res.mesh, j->dp->labels) : 0;
@@ -271,6 +273,7 @@ static void build_snapshot(struct ads_stream *st, struct cp_xds_job *j, struct s
 	struct cp_xds_server *s = st->srv;
 	s->stats.resources_shared += j->stats.shared;
 	s->stats.resources_encoded += j->stats.encoded;
+	s->stats.resources_reused += j->stats.reused;
 	for (char *line = j->errors.data, *nl; line && *line; line = nl + 1) {
 		nl = strchr(line, '\n');
 		*nl = 0;
@@ -590,7 +593,7 @@ static void regenerate(struct ads_stream *st)
  * configuration as soon as it is built, while the thread builds the next.
  * The loop leaves <m> and the mesh's share table alone meanwhile (no
  * mesh_ctx() call), so a write made during the pass is seen by the next. */
-#define PASS_WINDOW 64
+#define PASS_WINDOW 256
 /* A lone proxy is built on the loop: nothing to overlap with. */
 #define PASS_MIN_BUILDER 2
 struct pass_slot {
@@ -632,7 +635,11 @@ static void regenerate_pass(struct cp_xds_server *s, struct mesh_entry *me, cons
 			install(ps->st, ps->rc, &ps->job, ps->prep_ns + ps->job.cpu_ns);
 		build_release(&ps->job);
 	}
-	cp_xds_builder_end(s->builder);
+	struct cp_xds_builder_stats bs;
+	cp_xds_builder_end(s->builder, &bs);
+	km_debug("xds", "builder pass mesh=%s proxies=%zu built_on_loop=%llu loop_waits=%llu thread_waits=%llu",
+		 me->name, n, (unsigned long long)bs.taker_built, (unsigned long long)bs.taker_waits,
+		 (unsigned long long)bs.thread_waits);
 	free(ring);
 }
 
@@ -1233,6 +1240,7 @@ static void close_stream(void *ctx)
 	for (int t = 0; t < CP_XDS_NTYPES; t++)
 		type_state_fini(&st->ts[t], s->rt->loop);
 	snapshot_free(&st->snap);
+	cp_xds_local_memo_fini(&st->local);
 	free(st->mesh);
 	free(st->name);
 	free(st->metadata);

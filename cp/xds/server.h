@@ -29,6 +29,7 @@ struct cp_xds_stats {
 	uint64_t regenerations_skipped; /* proxies a change could not affect: not regenerated */
 	uint64_t resources_sent;
 	uint64_t resources_shared;  /* outbound resources reused from another proxy's generation */
+	uint64_t resources_reused;  /* local resources reused from the proxy's previous generation */
 	uint64_t resources_encoded; /* resources generated and encoded */
 	/* wall time of building one proxy's configuration (generation,
 	 * policies, encoding; not sending), per bucket, not cumulative */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "cp/xds/share.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,14 +51,20 @@ struct entry {
 	struct cp_xds_blob *blob;
 };
 
+/* Builds on two threads may use one table (cp/xds/builder.c): <mu>
+ * guards the slots; an entry is added only once its blob is made, so a
+ * lookup never sees one half built. */
 struct cp_xds_share {
+	pthread_mutex_t mu;
 	struct entry *slots;
 	size_t cap, used; /* cap: 0 or a power of two */
 };
 
 struct cp_xds_share *cp_xds_share_new(void)
 {
-	return km_calloc(1, sizeof(struct cp_xds_share));
+	struct cp_xds_share *sh = km_calloc(1, sizeof(struct cp_xds_share));
+	pthread_mutex_init(&sh->mu, NULL);
+	return sh;
 }
 
 /* Keeps the slots: the next context shares about as many resources, and
@@ -79,6 +86,7 @@ void cp_xds_share_free(struct cp_xds_share *sh)
 	if (!sh)
 		return;
 	cp_xds_share_clear(sh);
+	pthread_mutex_destroy(&sh->mu);
 	free(sh->slots);
 	free(sh);
 }
@@ -92,7 +100,7 @@ static struct entry *slot_for(struct entry *slots, size_t cap, uint64_t h, const
 	}
 }
 
-/* Room for <n> more entries: lookup() never moves them. */
+/* Room for <n> more entries (under the lock). */
 static void reserve(struct cp_xds_share *sh, size_t n)
 {
 	if ((sh->used + n) * 10 >= sh->cap * 7) {
@@ -107,22 +115,34 @@ static void reserve(struct cp_xds_share *sh, size_t n)
 	}
 }
 
-/* The entry for <key>, added empty when missing (after reserve());
- * *found says whether it was there. */
-static struct entry *lookup(struct cp_xds_share *sh, const char *key, size_t klen, bool *found)
+/* The entry for <key>, or NULL. */
+static struct entry *find(struct cp_xds_share *sh, const char *key, size_t klen)
+{
+	if (!sh->cap)
+		return NULL;
+	struct entry *e = slot_for(sh->slots, sh->cap, km_hash(KM_FNV_INIT, key, klen), key, klen);
+	return e->key ? e : NULL;
+}
+
+/* Adds <key> with <blob> (a new reference), unless another build added it
+ * meanwhile: returns the blob the table holds (a new reference) and drops
+ * <blob>'s. Called after reserve(). */
+static struct cp_xds_blob *publish(struct cp_xds_share *sh, const char *key, size_t klen,
+				   struct cp_xds_blob *blob)
 {
 	uint64_t h = km_hash(KM_FNV_INIT, key, klen);
 	struct entry *e = slot_for(sh->slots, sh->cap, h, key, klen);
-	*found = e->key != NULL;
-	if (!e->key) {
-		e->h = h;
-		e->key = km_malloc(klen);
-		memcpy(e->key, key, klen);
-		e->klen = klen;
-		e->blob = NULL;
-		sh->used++;
+	if (e->key) {
+		cp_xds_blob_unref(blob);
+		return cp_xds_blob_ref(e->blob);
 	}
-	return e;
+	e->h = h;
+	e->key = km_malloc(klen);
+	memcpy(e->key, key, klen);
+	e->klen = klen;
+	e->blob = cp_xds_blob_ref(blob);
+	sh->used++;
+	return blob;
 }
 
 /* ---- building ---- */
@@ -216,12 +236,115 @@ static struct cp_xds_blob *with_address(struct build *b, const struct cp_xds_blo
 	return cp_xds_blob_new(body->name, (const uint8_t *)b->bytes.data, b->bytes.len);
 }
 
+/* ---- the local memo ---- */
+
+void cp_xds_local_memo_fini(struct cp_xds_local_memo *lm)
+{
+	size_t total = 0;
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		total += lm->n[t];
+	for (size_t k = 0; k < total; k++)
+		cp_xds_blob_unref(lm->res[k]);
+	free(lm->res);
+	memset(lm, 0, sizeof(*lm));
+}
+
+static void fp_str(struct km_buf *k, const char *s)
+{
+	if (s)
+		km_buf_append(k, s, strlen(s) + 1);
+	else
+		km_buf_putc(k, 1);
+}
+
+static void fp_json(struct km_buf *k, const struct km_json *v)
+{
+	if (v)
+		km_json_write(k, v, 0, 0);
+	km_buf_putc(k, 0);
+}
+
+static void fp_u64(struct km_buf *k, uint64_t v)
+{
+	km_buf_append(k, &v, sizeof(v));
+}
+
+/* What the local resources are built from (cp_xds_generate_local and the
+ * plugins' edits of them): the Dataplane (its store version), the
+ * metadata and identity, the mesh-wide inputs, and per running plugin the
+ * rules of each inbound. Plugins read their `to` confs only for outbound
+ * (kri_) resources, so those stay out. Hashed twice with two seeds. */
+static void local_fp(const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+		     const struct cp_xds_metadata *md, const struct cp_policy_prepared *pp, uint64_t fp[2])
+{
+	struct km_buf k = KM_BUF_INIT;
+	fp_u64(&k, dp->fp);
+	fp_u64(&k, m->fp_rest);
+	fp_u64(&k, ((uint64_t)md->admin_port << 32) | md->readiness_port);
+	km_buf_append(&k, md->workdir.ptr, md->workdir.len);
+	km_buf_putc(&k, 0);
+	fp_json(&k, md->features);
+	km_buf_putc(&k, md->shadow);
+	if (md->tls) {
+		fp_str(&k, md->tls->secret_name);
+		fp_str(&k, md->tls->cert_pem);
+		fp_str(&k, md->tls->key_pem);
+		fp_str(&k, md->tls->trust_domain);
+		fp_json(&k, md->tls->trust_domains);
+	}
+	km_buf_putc(&k, 2);
+	for (size_t i = 0; i < cp_policy_nplugins; i++) {
+		if (!pp->run[i])
+			continue;
+		const struct cp_policy_matched *mp = &pp->mp[i];
+		fp_u64(&k, i);
+		for (size_t n = 0; n < mp->ninbounds; n++) {
+			const struct cp_policy_inbound *in = &mp->inbounds[n];
+			fp_str(&k, in->resource);
+			km_buf_append(&k, in->address.ptr, in->address.len);
+			km_buf_putc(&k, 0);
+			km_buf_append(&k, in->name.ptr, in->name.len);
+			km_buf_putc(&k, 0);
+			fp_u64(&k, ((uint64_t)in->port << 32) | (in->inbound != NULL));
+			for (size_t r = 0; r < in->nrules; r++) {
+				const struct cp_policy_rule *rule = &in->rules[r];
+				fp_str(&k, rule->origin.policy ? rule->origin.policy->kri : NULL);
+				fp_u64(&k, (uint64_t)(int64_t)rule->origin.rule_index);
+				fp_json(&k, rule->match);
+				fp_json(&k, rule->conf);
+			}
+			km_buf_putc(&k, 3);
+		}
+		fp_json(&k, mp->proxy_conf);
+	}
+	fp[0] = km_hash(KM_FNV_INIT, k.data, k.len);
+	fp[1] = km_hash(0x6A09E667F3BCC909ULL, k.data, k.len);
+	km_buf_fini(&k);
+}
+
+/* Keeps the local resources just put in <out> (all of it so far). */
+static void memo_save(struct cp_xds_local_memo *lm, const struct cp_xds_built *out, const uint64_t fp[2])
+{
+	cp_xds_local_memo_fini(lm);
+	size_t total = 0;
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		total += out->n[t];
+	lm->res = km_malloc((total + 1) * sizeof(*lm->res));
+	for (int t = 0, k = 0; t < CP_XDS_NTYPES; t++) {
+		lm->n[t] = out->n[t];
+		for (size_t i = 0; i < out->n[t]; i++)
+			lm->res[k++] = cp_xds_blob_ref(out->res[t][i]);
+	}
+	lm->fp[0] = fp[0];
+	lm->fp[1] = fp[1];
+}
+
 static const int outbound_types[] = {CP_XDS_CLUSTER, CP_XDS_ENDPOINT, CP_XDS_LISTENER};
 #define NOUTBOUND_TYPES (sizeof(outbound_types) / sizeof(outbound_types[0]))
 
 void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-		  const struct cp_xds_metadata *md, struct cp_xds_share *sh, struct cp_xds_built *out,
-		  struct cp_xds_share_stats *stats, struct km_buf *errors)
+		  const struct cp_xds_metadata *md, struct cp_xds_share *sh, struct cp_xds_local_memo *lm,
+		  struct cp_xds_built *out, struct cp_xds_share_stats *stats, struct km_buf *errors)
 {
 	memset(out, 0, sizeof(*out));
 	struct build b = {.a = a, .out = out, .stats = stats, .errors = errors, .bytes = KM_BUF_INIT, .err = KM_BUF_INIT};
@@ -233,11 +356,26 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 	}
 	struct cp_policy_prepared pp;
 	cp_policy_prepare(a, m, dp, md->shadow, &pp);
-	struct cp_xds_resources local;
 	struct cp_xds_outbound *obs;
 	size_t nobs;
-	cp_xds_generate_local(a, m, dp, md, &pp, &local, &obs, &nobs);
-	put_all(&b, &local, NULL);
+	uint64_t fp[2] = {0, 0};
+	if (lm)
+		local_fp(m, dp, md, &pp, fp);
+	if (lm && lm->res && lm->fp[0] == fp[0] && lm->fp[1] == fp[1]) {
+		cp_xds_list_outbounds(a, m, dp, md, &obs, &nobs);
+		for (int t = 0, k = 0; t < CP_XDS_NTYPES; t++)
+			for (size_t i = 0; i < lm->n[t]; i++, k++)
+				put(&b, t, cp_xds_blob_ref(lm->res[k]), 0);
+		if (stats)
+			for (int t = 0; t < CP_XDS_NTYPES; t++)
+				stats->reused += lm->n[t];
+	} else {
+		struct cp_xds_resources local;
+		cp_xds_generate_local(a, m, dp, md, &pp, &local, &obs, &nobs);
+		put_all(&b, &local, NULL);
+		if (lm)
+			memo_save(lm, out, fp);
+	}
 	size_t from[CP_XDS_NTYPES];
 	for (int t = 0; t < CP_XDS_NTYPES; t++)
 		from[t] = out->n[t];
@@ -263,57 +401,72 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 			}
 			continue;
 		}
+		/* the keys: one per type (the listener's adds where it
+		 * listens), and the listener body's */
 		size_t common = key.len;
-		struct entry *e[NOUTBOUND_TYPES], *body = NULL;
-		bool found[NOUTBOUND_TYPES], body_found = false;
-		reserve(sh, NOUTBOUND_TYPES + 1);
-		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
-			int t = outbound_types[k];
+		const char *kk[NOUTBOUND_TYPES + 1];
+		size_t kl[NOUTBOUND_TYPES + 1];
+		for (size_t k = 0; k <= NOUTBOUND_TYPES; k++) {
+			int t = k < NOUTBOUND_TYPES ? outbound_types[k] : -1;
 			key.len = common;
-			key.data[0] = (char)('0' + t);
+			key.data[0] = t < 0 ? 'B' : (char)('0' + t);
 			if (t == CP_XDS_LISTENER) {
 				km_buf_putc(&key, 0);
 				km_buf_printf(&key, "%.*s:%u", KM_STR_FMT(o->address), o->port);
 			}
-			e[k] = lookup(sh, key.data, key.len, &found[k]);
-			if (t == CP_XDS_LISTENER && !found[k]) {
-				/* the listener of another address: its body may be there */
-				key.len = common;
-				key.data[0] = 'B';
-				body = lookup(sh, key.data, key.len, &body_found);
-			}
+			kk[k] = km_arena_strndup(a, key.data, key.len);
+			kl[k] = key.len;
 		}
+		enum { BODY = NOUTBOUND_TYPES, LISTENER = 2 };
+		struct cp_xds_blob *got[NOUTBOUND_TYPES + 1] = {0};
+		bool found[NOUTBOUND_TYPES + 1];
+		pthread_mutex_lock(&sh->mu);
+		for (size_t k = 0; k <= NOUTBOUND_TYPES; k++) {
+			struct entry *e = k == BODY && found[LISTENER] ? NULL : find(sh, kk[k], kl[k]);
+			found[k] = e != NULL;
+			got[k] = e ? cp_xds_blob_ref(e->blob) : NULL;
+		}
+		pthread_mutex_unlock(&sh->mu);
 		unsigned missing = 0;
 		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
-			if (!found[k] && !(outbound_types[k] == CP_XDS_LISTENER && body_found))
+			if (!found[k] && !(k == LISTENER && found[BODY]))
 				missing |= 1u << outbound_types[k];
 		struct cp_xds_resources rs = {0};
 		if (missing)
 			cp_xds_generate_outbound(a, m, dp, md, &pp, o, missing, &rs);
+		/* make what was missing, outside the lock */
 		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
 			int t = outbound_types[k];
-			struct cp_xds_blob *blob;
 			if (found[k]) {
-				blob = cp_xds_blob_ref(e[k]->blob);
 				if (stats)
 					stats->shared++;
-			} else if (t == CP_XDS_LISTENER) {
-				if (body_found) {
+				continue;
+			}
+			if (k == LISTENER) {
+				if (found[BODY]) {
 					if (stats)
 						stats->shared++;
 				} else {
 					const struct km_json *tree = km_json_get(rs.by_type[t], o->kri);
-					body->blob = tree ? encode(&b, t, o->kri, without(a, tree, "address")) : NULL;
+					got[BODY] = tree ? encode(&b, t, o->kri, without(a, tree, "address")) : NULL;
 				}
-				blob = body->blob ? with_address(&b, body->blob, o) : NULL;
-				e[k]->blob = cp_xds_blob_ref(blob);
+				got[k] = got[BODY] ? with_address(&b, got[BODY], o) : NULL;
 			} else {
 				const struct km_json *tree = km_json_get(rs.by_type[t], o->kri);
-				blob = tree ? encode(&b, t, o->kri, tree) : NULL;
-				e[k]->blob = cp_xds_blob_ref(blob);
+				got[k] = tree ? encode(&b, t, o->kri, tree) : NULL;
 			}
-			put(&b, t, blob, from[t]);
 		}
+		if (missing || !found[LISTENER]) {
+			pthread_mutex_lock(&sh->mu);
+			reserve(sh, NOUTBOUND_TYPES + 1);
+			for (size_t k = 0; k <= NOUTBOUND_TYPES; k++)
+				if (!found[k] && (k != BODY || !found[LISTENER]))
+					got[k] = publish(sh, kk[k], kl[k], got[k]);
+			pthread_mutex_unlock(&sh->mu);
+		}
+		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
+			put(&b, outbound_types[k], got[k], from[outbound_types[k]]);
+		cp_xds_blob_unref(got[BODY]);
 	}
 	km_buf_fini(&key);
 done:

@@ -45,7 +45,23 @@ void cp_xds_share_free(struct cp_xds_share *sh);
 struct cp_xds_share_stats {
 	uint64_t shared;  /* outbound resources taken from the table */
 	uint64_t encoded; /* resources generated and encoded */
+	uint64_t reused;  /* local resources taken from the proxy's last build */
 };
+
+/* A proxy's local resources (all but its MeshService outbounds: secrets,
+ * admin and readiness, inbounds) from its last build, and a 128-bit
+ * fingerprint of everything they were built from: its Dataplane's store
+ * version, its metadata and identity, the mesh-wide inputs, and each
+ * running policy plugin's inbound rules. A build whose fingerprint matches
+ * takes them instead of generating and encoding them again; a change that
+ * reaches only outbounds (a `to` conf, endpoints, another service) leaves
+ * them alone. One per proxy, owned by the caller; zeroed means empty. */
+struct cp_xds_local_memo {
+	uint64_t fp[2];
+	struct cp_xds_blob **res; /* n[0] of type 0, then type 1, ... (heap) */
+	size_t n[CP_XDS_NTYPES];
+};
+void cp_xds_local_memo_fini(struct cp_xds_local_memo *lm);
 
 /* A proxy's encoded resources by type, in generation order. The arrays are
  * in the caller's arena; the caller owns one reference to each blob. */
@@ -55,13 +71,15 @@ struct cp_xds_built {
 };
 
 /* Generates and encodes <dp>'s configuration (cp_xds_generate()'s
- * resources) with the outbounds from <sh> (NULL: nothing shared). A
+ * resources) with the outbounds from <sh> (NULL: nothing shared) and the
+ * local resources from <lm> when they are still current (<lm> NULL: no
+ * memo; else it is updated). A
  * resource that cannot be encoded is left out and reported in <errors>
  * (one line each; a shared one only by the build that encoded it).
  * Temporaries go to <a>. */
 void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-		  const struct cp_xds_metadata *md, struct cp_xds_share *sh, struct cp_xds_built *out,
-		  struct cp_xds_share_stats *stats, struct km_buf *errors);
+		  const struct cp_xds_metadata *md, struct cp_xds_share *sh, struct cp_xds_local_memo *lm,
+		  struct cp_xds_built *out, struct cp_xds_share_stats *stats, struct km_buf *errors);
 /* Drops the references of <b>. */
 void cp_xds_built_release(struct cp_xds_built *b);
 

@@ -38,10 +38,11 @@ static void put_svc(struct km_arena *a, const char *name, int port, const char *
 
 /* A Dataplane of <svc> calling db, api and (by labels) cache; <base> is the
  * first listen port, <dup> adds a second outbound to db on another port. */
-static void put_dp(struct km_arena *a, const char *name, const char *svc, int ip, int base, bool dup)
+static void put_dp_labels(struct km_arena *a, const char *name, const char *svc, int ip, int base, bool dup,
+			  const char *more_labels)
 {
-	char labels[128], spec[1400];
-	snprintf(labels, sizeof(labels), "{\"app\":\"%s\"}", svc);
+	char labels[256], spec[1400];
+	snprintf(labels, sizeof(labels), "{\"app\":\"%s\"%s}", svc, more_labels);
 	snprintf(spec, sizeof(spec),
 		 "{\"networking\":{\"address\":\"10.0.0.%d\",\"inbound\":[{\"port\":8080,\"protocol\":\"http\","
 		 "\"tags\":{\"kuma.io/service\":\"%s\"}}],\"outbound\":["
@@ -52,6 +53,11 @@ static void put_dp(struct km_arena *a, const char *name, const char *svc, int ip
 		 dup ? ",{\"port\":19999,\"address\":\"127.0.0.2\",\"backendRef\":{\"kind\":\"MeshService\",\"name\":\"db\",\"port\":5432}}"
 		     : "");
 	put(a, "Dataplane", name, labels, spec);
+}
+
+static void put_dp(struct km_arena *a, const char *name, const char *svc, int ip, int base, bool dup)
+{
+	put_dp_labels(a, name, svc, ip, base, dup, "");
 }
 
 /* name -> bytes of one type, for comparing regardless of order */
@@ -71,11 +77,15 @@ static struct cp_xds_tls tls = {
 };
 
 /* Builds every proxy through <sh> and compares with a plain generation. */
-static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls, struct cp_xds_share_stats *st)
+#define MAXDP 16
+
+/* <memo>: one per proxy in name order, or NULL. */
+static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls, struct cp_xds_share_stats *st,
+		      struct cp_xds_local_memo *memo)
 {
 	struct cp_xds_mesh *m = cp_xds_mesh_build(&rt, KM_STR("default"), NULL);
-	CHECK(m != NULL);
-	if (!m)
+	CHECK(m != NULL && m->ndataplanes <= MAXDP);
+	if (!m || m->ndataplanes > MAXDP)
 		return;
 	tls.trust_domains = js(a, "{\"default.zone-1.mesh.local\":\"-----BEGIN CERTIFICATE-----\\nMIIC\\n\"}");
 	for (size_t i = 0; i < m->ndataplanes; i++) {
@@ -87,7 +97,7 @@ static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls
 		cp_xds_generate(a, m, dp, &md, &rs);
 		struct cp_xds_built b;
 		struct km_buf errors = KM_BUF_INIT;
-		cp_xds_build(a, m, dp, &md, sh, &b, st, &errors);
+		cp_xds_build(a, m, dp, &md, sh, memo ? &memo[i] : NULL, &b, st, &errors);
 		CHECK(errors.len == 0);
 		km_buf_fini(&errors);
 		struct km_buf bytes = KM_BUF_INIT, err = KM_BUF_INIT;
@@ -146,7 +156,7 @@ static void test_equal_and_shared(struct km_arena *a)
 
 	struct cp_xds_share *sh = cp_xds_share_new();
 	struct cp_xds_share_stats st = {0};
-	check_all(a, sh, false, &st);
+	check_all(a, sh, false, &st, NULL);
 	/* each proxy has 4 resources of its own (inbound and admin cluster
 	 * and listener) and 3 outbounds x 3 resources; web-3 a 4th outbound
 	 * to db (same cluster and load assignment, its own listener). Encoded
@@ -156,7 +166,7 @@ static void test_equal_and_shared(struct km_arena *a)
 	CHECK(st.shared == 8 * 9 + 3 - 9);
 	/* the second time round every outbound resource comes from the table */
 	struct cp_xds_share_stats st2 = {0};
-	check_all(a, sh, false, &st2);
+	check_all(a, sh, false, &st2, NULL);
 	CHECK(st2.encoded == 8 * 4);
 	CHECK(st2.shared == 8 * 9 + 3);
 	cp_xds_share_clear(sh);
@@ -181,23 +191,85 @@ static void test_equal_and_shared(struct km_arena *a)
 	put(a, "MeshTLS", "tls", NULL,
 	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"rules\":[{\"default\":{\"tlsVersion\":{\"min\":\"TLS13\"}}}]}");
 	struct cp_xds_share_stats st3 = {0};
-	check_all(a, sh, false, &st3);
+	check_all(a, sh, false, &st3, NULL);
 	CHECK(st3.shared > 0);
 	cp_xds_share_clear(sh);
 	/* with identities (and MeshTLS on outbound clusters): plaintext and
 	 * TLS proxies must not share */
 	struct cp_xds_share_stats st4 = {0};
-	check_all(a, sh, true, &st4);
+	check_all(a, sh, true, &st4, NULL);
 	CHECK(st4.shared > 0);
 	/* a built resource outlives the table */
 	struct cp_xds_mesh *m = cp_xds_mesh_build(&rt, KM_STR("default"), NULL);
 	struct cp_xds_metadata md = {0};
 	struct cp_xds_built b;
-	cp_xds_build(a, m, cp_xds_mesh_dataplane(m, KM_STR("web-1")), &md, sh, &b, NULL, NULL);
+	cp_xds_build(a, m, cp_xds_mesh_dataplane(m, KM_STR("web-1")), &md, sh, NULL, &b, NULL, NULL);
 	cp_xds_share_clear(sh);
 	CHECK(b.n[CP_XDS_CLUSTER] > 0 && b.res[CP_XDS_CLUSTER][0]->refs == 1);
 	cp_xds_built_release(&b);
 	cp_xds_mesh_free(m);
+	cp_xds_share_free(sh);
+}
+
+/* The local memo: after each change, every proxy's resources still equal
+ * a whole-set generation (check_all), and the local ones are reused
+ * exactly when nothing they are built from changed. */
+static void test_local_memo(struct km_arena *a)
+{
+	struct cp_xds_local_memo memo[MAXDP];
+	memset(memo, 0, sizeof(memo));
+	struct cp_xds_share *sh = cp_xds_share_new();
+	struct cp_xds_share_stats s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0}, s6 = {0};
+	check_all(a, sh, false, &s0, memo);
+	CHECK(s0.reused == 0);
+	/* nothing changed: every local resource reused, nothing encoded */
+	check_all(a, sh, false, &s1, memo);
+	CHECK(s1.reused > 0 && s1.encoded == 0);
+	/* a `to` conf changes: outbounds again, locals reused */
+	put(a, "MeshTimeout", "mesh-wide", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+	    "\"default\":{\"connectionTimeout\":\"8s\",\"idleTimeout\":\"1800s\"}}]}");
+	cp_xds_share_clear(sh);
+	check_all(a, sh, false, &s2, memo);
+	CHECK(s2.reused == s1.reused && s2.encoded > 0);
+	/* inbound rules change: every proxy's locals are built again */
+	put(a, "MeshTimeout", "inbound", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"rules\":[{\"default\":{\"idleTimeout\":\"77s\"}}]}");
+	cp_xds_share_clear(sh);
+	check_all(a, sh, false, &s3, memo);
+	CHECK(s3.reused == 0);
+	/* only the conf of the same rule changes */
+	put(a, "MeshTimeout", "inbound", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"rules\":[{\"default\":{\"idleTimeout\":\"78s\"}}]}");
+	cp_xds_share_clear(sh);
+	struct cp_xds_share_stats s3b = {0};
+	check_all(a, sh, false, &s3b, memo);
+	CHECK(s3b.reused == 0);
+	/* identities for two of every three proxies: only the others reuse */
+	check_all(a, sh, true, &s4, memo);
+	CHECK(s4.reused > 0 && s4.reused < s1.reused);
+	check_all(a, sh, true, &s5, memo);
+	CHECK(s5.reused > s1.reused && s5.encoded == 0); /* with their secrets */
+	/* certificates rotate: the secrets of those proxies change */
+	const char *cert = tls.cert_pem;
+	tls.cert_pem = "-----BEGIN CERTIFICATE-----\nMIIR\n-----END CERTIFICATE-----\n";
+	struct cp_xds_share_stats s5b = {0};
+	check_all(a, sh, true, &s5b, memo);
+	CHECK(s5b.reused == s4.reused);
+	tls.cert_pem = cert;
+	check_all(a, sh, true, &s5b, memo);
+	/* one Dataplane changes, only in a label its listener carries: its
+	 * locals only */
+	put_dp_labels(a, "web-2", "web", 2, 10001, false, ",\"version\":\"2\"");
+	check_all(a, sh, true, &s6, memo);
+	CHECK(s6.reused > 0 && s6.reused < s5.reused);
+	/* and where it listens */
+	struct cp_xds_share_stats s7 = {0};
+	put_dp_labels(a, "web-2", "web", 12, 10001, false, ",\"version\":\"2\"");
+	check_all(a, sh, true, &s7, memo);
+	CHECK(s7.reused == s6.reused);
+	for (size_t i = 0; i < MAXDP; i++)
+		cp_xds_local_memo_fini(&memo[i]);
 	cp_xds_share_free(sh);
 }
 
@@ -206,6 +278,7 @@ int main(void)
 	struct km_arena *a = km_arena_new(0);
 	store_setup(&rt, &cfg, a);
 	test_equal_and_shared(a);
+	test_local_memo(a);
 	km_arena_free(a);
 	cp_store_free(rt.store);
 	cp_config_fini(&cfg);
