@@ -10,6 +10,7 @@ ifeq ($(SAN),1)
 BUILD := build-san
 endif
 
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 PKGS := libfyaml libmicrohttpd libcurl openssl libpq libnghttp2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -118,7 +119,7 @@ check-style:
 # again under ThreadSanitizer (it cannot be combined with ASan).
 TSAN_TESTS := build-tsan/tests/xds/builder_test
 tsan:
-	@$(MAKE) --no-print-directory BUILD=build-tsan SAN=0 CFLAGS="-fsanitize=thread -O1" \
+	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build-tsan SAN=0 CFLAGS="-fsanitize=thread -O1" \
 		LDFLAGS_SAN=-fsanitize=thread $(TSAN_TESTS)
 	@TSAN_OPTIONS=halt_on_error=1 scripts/run-unit.sh $(TSAN_TESTS)
 
@@ -126,7 +127,8 @@ tsan:
 # and a short fuzz smoke run.
 test: deps
 	@$(MAKE) --no-print-directory check-style
-	@$(MAKE) --no-print-directory SAN=1 all unit
+	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all
+	@$(MAKE) --no-print-directory SAN=1 unit
 	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory fuzz-smoke
 	KUMA_BUILD_DIR=$(CURDIR)/build-san python3 -m pytest -q tests/conformance tests/e2e

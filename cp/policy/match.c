@@ -639,9 +639,13 @@ static void build_to(struct km_arena *a, const struct cp_xds_mesh *m, struct cp_
 		tr->kri = kris[u];
 		tr->origins = km_arena_alloc(a, (nr + 1) * sizeof(*tr->origins));
 		size_t nc = 0;
+		char *inputs = km_arena_alloc(a, (nr + 1) * 12);
 		for (size_t i = 0; i < nr; i++) {
 			if (!relevant(&r[i], &r[u]))
 				continue;
+			uint32_t index = (uint32_t)r[i].index;
+			memcpy(inputs + nc * 12, &r[i].p->fp, 8);
+			memcpy(inputs + nc * 12 + 8, &index, 4);
 			confs[nc++] = entry_conf(a, out->type, r[i].item);
 			bool dup = false;
 			for (size_t o = 0; o < tr->norigins && !dup; o++)
@@ -651,6 +655,8 @@ static void build_to(struct km_arena *a, const struct cp_xds_mesh *m, struct cp_
 				tr->origins[tr->norigins++] =
 					(struct cp_policy_origin){r[i].p, r[i].index};
 		}
+		tr->inputs = inputs;
+		tr->inputs_len = nc * 12;
 		tr->conf = strcmp(out->type->name, "MeshHTTPRoute") == 0 ?
 				   merge_http_rules(a, confs, nc) :
 				   cp_policy_merge(a, confs, nc);

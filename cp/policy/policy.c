@@ -313,8 +313,19 @@ bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, stru
 		const struct cp_policy_plugin *pl = &cp_policy_plugins[i];
 		if (!pl->outbound_conf)
 			return false;
-		const struct km_json *conf = pl->outbound_conf(&pp->c, &pp->mp[i], kri);
 		km_buf_printf(key, "|%zu:", i);
+		if (pl->outbound_conf == cp_policy_to_conf) {
+			/* the merged rule: what it was merged from stands for it
+			 * (no serialising of the same conf for every proxy) */
+			const struct cp_policy_to_rule *r =
+				pp->mp[i].nto ? cp_policy_to_lookup(&pp->mp[i], kri) : NULL;
+			if (r) {
+				km_buf_putc(key, 'R');
+				km_buf_append(key, r->inputs, r->inputs_len);
+			}
+			continue;
+		}
+		const struct km_json *conf = pl->outbound_conf(&pp->c, &pp->mp[i], kri);
 		if (!conf)
 			continue;
 		size_t k = 0;

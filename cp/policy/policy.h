@@ -81,6 +81,11 @@ struct cp_policy_to_rule {
 	struct km_json *conf; /* merged conf (object) */
 	struct cp_policy_origin *origins;
 	size_t norigins;
+	/* what <conf> was merged from, in merge order: per input its policy's
+	 * fingerprint and the index of its to[] entry (duplicates kept). Equal
+	 * inputs give an equal conf, so this stands for it in share keys. */
+	const char *inputs;
+	size_t inputs_len;
 };
 
 /* Everything one policy type contributes to one Dataplane. */

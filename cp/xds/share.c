@@ -272,8 +272,9 @@ static void fp_u64(struct km_buf *k, uint64_t v)
 /* What the local resources are built from (cp_xds_generate_local and the
  * plugins' edits of them): the Dataplane (its store version), the
  * metadata and identity, the mesh-wide inputs, and per running plugin the
- * rules of each inbound. Plugins read their `to` confs only for outbound
- * (kri_) resources, so those stay out. Hashed twice with two seeds. */
+ * rules of each inbound (by their policy's fingerprint). Plugins read
+ * their `to` confs only for outbound (kri_) resources, so those stay out.
+ * Hashed twice with two seeds. */
 static void local_fp(const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 		     const struct cp_xds_metadata *md, const struct cp_policy_prepared *pp, uint64_t fp[2])
 {
@@ -308,10 +309,17 @@ static void local_fp(const struct cp_xds_mesh *m, const struct cp_xds_dataplane 
 			fp_u64(&k, ((uint64_t)in->port << 32) | (in->inbound != NULL));
 			for (size_t r = 0; r < in->nrules; r++) {
 				const struct cp_policy_rule *rule = &in->rules[r];
-				fp_str(&k, rule->origin.policy ? rule->origin.policy->kri : NULL);
+				/* a rule is its policy's rules[index] default (the
+				 * policy's fingerprint covers its spec) for one of its
+				 * matches */
+				const struct cp_policy *rp = rule->origin.policy;
+				fp_str(&k, rp ? rp->kri : NULL);
 				fp_u64(&k, (uint64_t)(int64_t)rule->origin.rule_index);
 				fp_json(&k, rule->match);
-				fp_json(&k, rule->conf);
+				if (rp)
+					fp_u64(&k, rp->fp);
+				else
+					fp_json(&k, rule->conf);
 			}
 			km_buf_putc(&k, 3);
 		}
