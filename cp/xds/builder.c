@@ -34,8 +34,10 @@ void cp_xds_job_run(struct cp_xds_job *j, const struct cp_xds_mesh *m, struct cp
 	j->cpu_ns = (uint64_t)(thread_cpu_ns() - t0);
 }
 
-/* Unclaimed jobs the taker leaves to the thread before it helps. */
-#define HELP_MARGIN 8
+/* Unclaimed jobs the taker leaves to the thread before it helps: more
+ * waiting than that means the thread is the slower side; otherwise the
+ * taker's own work (sending) is, and building would only delay it. */
+#define HELP_MARGIN 64
 
 struct cp_xds_builder {
 	pthread_t thread;
@@ -158,7 +160,7 @@ struct cp_xds_job *cp_xds_builder_next(struct cp_xds_builder *b)
 	if (b->ntaken < b->nsub) {
 		j = b->q[b->ntaken];
 		/* rather than wait for the thread, build what it has not
-		 * claimed yet, but leave it a few (waking it costs more) */
+		 * claimed yet, when the thread is well behind */
 		while (!j->done) {
 			if (b->nclaimed + HELP_MARGIN < b->nsub ||
 			    (b->nclaimed < b->nsub && !b->nbusy)) {

@@ -82,6 +82,13 @@ struct ads_stream {
 	int64_t connect_time;
 	struct snapshot snap;
 	struct cp_xds_local_memo local; /* the builds' memo of its local resources */
+	/* the MeshService names its outbounds give (hashes), read from its
+	 * Dataplane of fingerprint outs_fp; outs_all: they depend on every
+	 * service (outbounds by labels or other kinds, proxyless) */
+	uint64_t *outs;
+	size_t nouts;
+	uint64_t outs_fp;
+	bool outs_known, outs_all;
 	struct type_state ts[CP_XDS_NTYPES];
 	uint64_t nonce_seq;
 	struct km_timer insight_timer;
@@ -1241,6 +1248,7 @@ static void close_stream(void *ctx)
 		type_state_fini(&st->ts[t], s->rt->loop);
 	snapshot_free(&st->snap);
 	cp_xds_local_memo_fini(&st->local);
+	free(st->outs);
 	free(st->mesh);
 	free(st->name);
 	free(st->metadata);
@@ -1266,13 +1274,165 @@ static bool svc_changed(const struct cp_xds_mesh *om, const struct cp_xds_mesh *
 	return !a != !b || (a && a->fp != b->fp);
 }
 
+/* A set of name hashes (open addressing; 0 marks a free slot). */
+struct name_set {
+	uint64_t *h;
+	size_t cap, n;
+};
+
+static uint64_t name_hash(struct km_str name)
+{
+	uint64_t h = km_hash(KM_FNV_INIT, name.ptr, name.len);
+	return h ? h : 1;
+}
+
+static void set_add(struct name_set *s, struct km_str name)
+{
+	if ((s->n + 1) * 2 > s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 64;
+		uint64_t *nh = km_calloc(ncap, sizeof(*nh));
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->h[i]) {
+				size_t j = (size_t)s->h[i] & (ncap - 1);
+				while (nh[j])
+					j = (j + 1) & (ncap - 1);
+				nh[j] = s->h[i];
+			}
+		free(s->h);
+		s->h = nh;
+		s->cap = ncap;
+	}
+	uint64_t h = name_hash(name);
+	size_t j = (size_t)h & (s->cap - 1);
+	while (s->h[j] && s->h[j] != h)
+		j = (j + 1) & (s->cap - 1);
+	if (!s->h[j]) {
+		s->h[j] = h;
+		s->n++;
+	}
+}
+
+static bool set_has(const struct name_set *s, uint64_t h)
+{
+	if (!s->n)
+		return false;
+	for (size_t j = (size_t)h & (s->cap - 1); s->h[j]; j = (j + 1) & (s->cap - 1))
+		if (s->h[j] == h)
+			return true;
+	return false;
+}
+
+/* What differs between two contexts, computed once per pass: the
+ * Dataplanes and the MeshServices (store and display names) added, removed
+ * or changed. Both contexts are sorted by store name, so one merge walk of
+ * each array finds them; a proxy then costs a few set lookups instead of
+ * lookups in both contexts per outbound. */
+struct ctx_diff {
+	bool valid; /* both contexts sorted */
+	struct name_set dps, svcs;
+};
+
+static void svc_add(struct name_set *s, const struct cp_xds_service *x)
+{
+	set_add(s, x->store_name);
+	set_add(s, x->name);
+}
+
+static void ctx_diff_build(const struct cp_xds_mesh *om, const struct cp_xds_mesh *nm, struct ctx_diff *d)
+{
+	memset(d, 0, sizeof(*d));
+	if (!om || !nm || !om->sorted || !nm->sorted)
+		return;
+	d->valid = true;
+	for (size_t i = 0, k = 0; i < om->ndataplanes || k < nm->ndataplanes;) {
+		const struct cp_xds_dataplane *a = i < om->ndataplanes ? &om->dataplanes[i] : NULL;
+		const struct cp_xds_dataplane *b = k < nm->ndataplanes ? &nm->dataplanes[k] : NULL;
+		int c = !a ? 1 : !b ? -1 : km_str_cmp(a->res.name, b->res.name);
+		if (c < 0) {
+			set_add(&d->dps, a->res.name);
+			i++;
+		} else if (c > 0) {
+			set_add(&d->dps, b->res.name);
+			k++;
+		} else {
+			if (a->fp != b->fp)
+				set_add(&d->dps, a->res.name);
+			i++;
+			k++;
+		}
+	}
+	for (size_t i = 0, k = 0; i < om->nservices || k < nm->nservices;) {
+		const struct cp_xds_service *a = i < om->nservices ? &om->services[i] : NULL;
+		const struct cp_xds_service *b = k < nm->nservices ? &nm->services[k] : NULL;
+		int c = !a ? 1 : !b ? -1 : km_str_cmp(a->store_name, b->store_name);
+		if (c < 0) {
+			svc_add(&d->svcs, a);
+			i++;
+		} else if (c > 0) {
+			svc_add(&d->svcs, b);
+			k++;
+		} else {
+			if (a->fp != b->fp) {
+				svc_add(&d->svcs, a);
+				svc_add(&d->svcs, b);
+			}
+			i++;
+			k++;
+		}
+	}
+}
+
+static void ctx_diff_fini(struct ctx_diff *d)
+{
+	free(d->dps.h);
+	free(d->svcs.h);
+}
+
+/* Reads what <st>'s outbounds name from <dp> (once per Dataplane version). */
+static void outs_refresh(struct ads_stream *st, const struct cp_xds_dataplane *dp)
+{
+	if (st->outs_known && dp && st->outs_fp == dp->fp)
+		return;
+	st->nouts = 0;
+	st->outs_all = st->proxyless;
+	st->outs_known = dp != NULL;
+	st->outs_fp = dp ? dp->fp : 0;
+	const struct km_json *outs = dp ? km_json_get(km_json_get(dp->spec, "networking"), "outbound") : NULL;
+	size_t n = outs && outs->kind == KM_JSON_ARRAY ? outs->len : 0;
+	free(st->outs);
+	st->outs = km_calloc(n + 1, sizeof(*st->outs));
+	for (size_t i = 0; !st->outs_all && i < n; i++) {
+		const struct km_json *ref = km_json_get(outs->items[i], "backendRef");
+		struct km_str kind = km_json_get_string(ref, "kind");
+		struct km_str name = km_json_get_string(ref, "name");
+		if (!ref || !km_str_eqc(kind, "MeshService") || !name.len || km_json_get(ref, "labels"))
+			st->outs_all = true;
+		else
+			st->outs[st->nouts++] = name_hash(name);
+	}
+}
+
 /* Whether the proxy's config may differ between the old and new context:
  * its Dataplane or a MeshService its outbounds name changed. Outbounds by
  * labels or to other kinds, and proxyless clients (which get every
  * service), depend on every service. */
-static bool proxy_affected(const struct ads_stream *st, const struct cp_xds_mesh *om, const struct cp_xds_mesh *nm)
+static bool proxy_affected(struct ads_stream *st, const struct cp_xds_mesh *om, const struct cp_xds_mesh *nm,
+			   const struct ctx_diff *d)
 {
 	struct km_str self = km_str_c(st->name);
+	if (d->valid) {
+		if (set_has(&d->dps, name_hash(self)))
+			return true;
+		if (!d->svcs.n)
+			return false;
+		outs_refresh(st, cp_xds_mesh_dataplane(nm, self));
+		if (st->outs_all)
+			return true;
+		for (size_t i = 0; i < st->nouts; i++)
+			if (set_has(&d->svcs, st->outs[i]))
+				return true;
+		return false;
+	}
 	if (dp_changed(om, nm, self))
 		return true;
 	bool all_services = st->proxyless;
@@ -1392,11 +1552,13 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 		m->base = nm;
 		size_t regenerated = 0, skipped = 0, cap = 0;
 		struct ads_stream **todo = NULL;
+		struct ctx_diff cd;
+		ctx_diff_build(all ? NULL : om, nm, &cd);
 		for (struct ads_stream *st = s->streams; st; st = st->next) {
 			if (!st->ready || strcmp(st->mesh, m->name) != 0)
 				continue;
 			/* the cheap tests first */
-			if (all || st->first_gen || policy_reaches(&pd, st, nm) || proxy_affected(st, om, nm) ||
+			if (all || st->first_gen || policy_reaches(&pd, st, nm) || proxy_affected(st, om, nm, &cd) ||
 			    (pki && identity_moved(st, nm))) {
 				if (regenerated == cap) {
 					cap = cap ? cap * 2 : 64;
@@ -1415,6 +1577,7 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 				regenerate(todo[i]);
 		}
 		free(todo);
+		ctx_diff_fini(&cd);
 		km_debug("xds",
 			 "recompute pass mesh=%s all=%d identity=%d policies_changed=%zu regenerated=%zu skipped=%zu "
 			 "context_ms=%llu regenerate_ms=%llu",
