@@ -188,7 +188,7 @@ static const struct cp_xds_mesh *mesh_ctx(struct cp_xds_server *s, const char *m
 		if (m->ctx != m->base)
 			cp_xds_mesh_free(m->ctx);
 		m->ctx = cp_xds_mesh_build(s->rt, km_str_c(mesh), m->cache);
-		cp_xds_share_clear(m->share);
+		cp_xds_share_next(m->share);
 		m->dirty = false;
 	}
 	return m->ctx;

@@ -49,6 +49,8 @@ struct entry {
 	char *key; /* NULL: free slot */
 	size_t klen;
 	struct cp_xds_blob *blob;
+	struct cp_xds_blob *body; /* a listener's: the body it was made from (a reference) */
+	uint64_t used; /* the table's epoch when a build last found or added it */
 };
 
 /* Builds on two threads may use one table (cp/xds/builder.c): <mu>
@@ -58,6 +60,7 @@ struct cp_xds_share {
 	pthread_mutex_t mu;
 	struct entry *slots;
 	size_t cap, used; /* cap: 0 or a power of two */
+	uint64_t epoch;   /* contexts seen (cp_xds_share_next) */
 };
 
 struct cp_xds_share *cp_xds_share_new(void)
@@ -69,13 +72,18 @@ struct cp_xds_share *cp_xds_share_new(void)
 
 /* Keeps the slots: the next context shares about as many resources, and
  * growing to that size again would rehash every entry on the way. */
+static void entry_fini(struct entry *e)
+{
+	free(e->key);
+	cp_xds_blob_unref(e->blob);
+	cp_xds_blob_unref(e->body);
+}
+
 void cp_xds_share_clear(struct cp_xds_share *sh)
 {
 	for (size_t i = 0; i < sh->cap; i++)
-		if (sh->slots[i].key) {
-			free(sh->slots[i].key);
-			cp_xds_blob_unref(sh->slots[i].blob);
-		}
+		if (sh->slots[i].key)
+			entry_fini(&sh->slots[i]);
 	if (sh->cap)
 		memset(sh->slots, 0, sh->cap * sizeof(*sh->slots));
 	sh->used = 0;
@@ -100,6 +108,51 @@ static struct entry *slot_for(struct entry *slots, size_t cap, uint64_t h, const
 	}
 }
 
+/* An entry whose resource no snapshot holds any more (its blob's only
+ * reference is the table's; a listener body's references are the table's
+ * and its listeners') is dropped at the next context; so is a failed one
+ * (no blob) unused for this many contexts. */
+#define KEEP_FAILED 16
+
+static bool dead(const struct cp_xds_share *sh, const struct entry *e)
+{
+	return e->blob ? atomic_load_explicit(&e->blob->refs, memory_order_acquire) == 1
+		       : e->used + KEEP_FAILED < sh->epoch;
+}
+
+void cp_xds_share_next(struct cp_xds_share *sh)
+{
+	sh->epoch++;
+	if (!sh->cap)
+		return;
+	/* resources first, then listener bodies (a dropped listener releases
+	 * its body); the rest is rehashed into a new array (linear probing
+	 * has no cheaper delete) */
+	for (size_t i = 0; i < sh->cap; i++) {
+		struct entry *e = &sh->slots[i];
+		if (e->key && e->key[0] != 'B' && dead(sh, e)) {
+			entry_fini(e);
+			e->key = NULL;
+		}
+	}
+	struct entry *old = sh->slots;
+	size_t cap = sh->cap;
+	sh->slots = km_calloc(cap, sizeof(*sh->slots));
+	sh->used = 0;
+	for (size_t i = 0; i < cap; i++) {
+		struct entry *e = &old[i];
+		if (!e->key)
+			continue;
+		if (dead(sh, e)) {
+			entry_fini(e);
+			continue;
+		}
+		*slot_for(sh->slots, cap, e->h, e->key, e->klen) = *e;
+		sh->used++;
+	}
+	free(old);
+}
+
 /* Room for <n> more entries (under the lock). */
 static void reserve(struct cp_xds_share *sh, size_t n)
 {
@@ -121,26 +174,32 @@ static struct entry *find(struct cp_xds_share *sh, const char *key, size_t klen)
 	if (!sh->cap)
 		return NULL;
 	struct entry *e = slot_for(sh->slots, sh->cap, km_hash(KM_FNV_INIT, key, klen), key, klen);
-	return e->key ? e : NULL;
+	if (!e->key)
+		return NULL;
+	e->used = sh->epoch;
+	return e;
 }
 
 /* Adds <key> with <blob> (a new reference), unless another build added it
  * meanwhile: returns the blob the table holds (a new reference) and drops
  * <blob>'s. Called after reserve(). */
 static struct cp_xds_blob *publish(struct cp_xds_share *sh, const char *key, size_t klen,
-				   struct cp_xds_blob *blob)
+				   struct cp_xds_blob *blob, struct cp_xds_blob *body)
 {
 	uint64_t h = km_hash(KM_FNV_INIT, key, klen);
 	struct entry *e = slot_for(sh->slots, sh->cap, h, key, klen);
 	if (e->key) {
+		e->used = sh->epoch;
 		cp_xds_blob_unref(blob);
 		return cp_xds_blob_ref(e->blob);
 	}
+	e->used = sh->epoch;
 	e->h = h;
 	e->key = km_malloc(klen);
 	memcpy(e->key, key, klen);
 	e->klen = klen;
 	e->blob = cp_xds_blob_ref(blob);
+	e->body = cp_xds_blob_ref(body);
 	sh->used++;
 	return blob;
 }
@@ -390,11 +449,16 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 	struct km_buf key = KM_BUF_INIT;
 	for (size_t i = 0; i < nobs; i++) {
 		const struct cp_xds_outbound *o = &obs[i];
-		/* the key: type, destination, identity, policy confs; the
-		 * listener adds where it listens */
+		/* the key: type, destination (its name and the fingerprint of
+		 * everything read of it: spec, labels, status, endpoints), the
+		 * mesh-wide inputs, identity, policy confs; the listener adds
+		 * where it listens. Entries outlive the context they were built
+		 * in (cp_xds_share_next) */
 		km_buf_reset(&key);
 		km_buf_printf(&key, "?%s", o->kri);
 		km_buf_putc(&key, 0);
+		km_buf_append(&key, &o->s->fp, sizeof(o->s->fp));
+		km_buf_append(&key, &m->fp_rest, sizeof(m->fp_rest));
 		if (md->tls)
 			km_buf_printf(&key, "T%s", md->tls->secret_name);
 		km_buf_putc(&key, 0);
@@ -469,7 +533,7 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 			reserve(sh, NOUTBOUND_TYPES + 1);
 			for (size_t k = 0; k <= NOUTBOUND_TYPES; k++)
 				if (!found[k] && (k != BODY || !found[LISTENER]))
-					got[k] = publish(sh, kk[k], kl[k], got[k]);
+					got[k] = publish(sh, kk[k], kl[k], got[k], k == LISTENER ? got[BODY] : NULL);
 			pthread_mutex_unlock(&sh->mu);
 		}
 		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)

@@ -38,7 +38,12 @@ void cp_xds_blob_unref(struct cp_xds_blob *b);
 
 struct cp_xds_share;
 struct cp_xds_share *cp_xds_share_new(void);
-/* Forgets every entry: the mesh context they were built from is gone. */
+/* A new mesh context: entries stay (their keys name everything they were
+ * built from, the destination's fingerprint and the mesh-wide inputs
+ * included), except those whose resource no snapshot holds any more.
+ * Called with no build running. */
+void cp_xds_share_next(struct cp_xds_share *sh);
+/* Forgets every entry. */
 void cp_xds_share_clear(struct cp_xds_share *sh);
 void cp_xds_share_free(struct cp_xds_share *sh);
 

@@ -79,6 +79,11 @@ static struct cp_xds_tls tls = {
 /* Builds every proxy through <sh> and compares with a plain generation. */
 #define MAXDP 16
 
+/* When set, check_all keeps each proxy's built resources (as the server's
+ * snapshots do) until the next call instead of dropping them. */
+static bool keeping;
+static struct cp_xds_built kept[MAXDP];
+
 /* <memo>: one per proxy in name order, or NULL. */
 static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls, struct cp_xds_share_stats *st,
 		      struct cp_xds_local_memo *memo)
@@ -132,7 +137,12 @@ static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls
 		}
 		km_buf_fini(&bytes);
 		km_buf_fini(&err);
-		cp_xds_built_release(&b);
+		if (keeping) {
+			cp_xds_built_release(&kept[i]);
+			kept[i] = b;
+		} else {
+			cp_xds_built_release(&b);
+		}
 	}
 	cp_xds_mesh_free(m);
 }
@@ -211,6 +221,43 @@ static void test_equal_and_shared(struct km_arena *a)
 	cp_xds_share_free(sh);
 }
 
+/* The table across contexts (as the server keeps it): a changed
+ * destination gets new resources, the others are still found, and every
+ * proxy's resources equal a whole-set generation after each change. */
+static void test_across_contexts(struct km_arena *a)
+{
+	struct cp_xds_share *sh = cp_xds_share_new();
+	struct cp_xds_share_stats s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+	keeping = true;
+	check_all(a, sh, false, &s0, NULL);
+	cp_xds_share_next(sh);
+	check_all(a, sh, false, &s1, NULL);
+	CHECK(s1.encoded < s0.encoded && s1.shared > s0.shared);
+	/* api's protocol changes: its cluster and listener are new */
+	put_svc(a, "api", 80, "tcp");
+	cp_xds_share_next(sh);
+	check_all(a, sh, false, &s2, NULL);
+	CHECK(s2.encoded > s1.encoded && s2.shared > 0);
+	/* one more db instance: db's endpoints (and fingerprint) change */
+	put_dp(a, "db-2", "db", 9, 30001, false);
+	cp_xds_share_next(sh);
+	check_all(a, sh, false, &s3, NULL);
+	CHECK(s3.shared > 0);
+	put_svc(a, "api", 80, "http");
+	/* entries whose resources no proxy holds any more go */
+	keeping = false;
+	for (size_t i = 0; i < MAXDP; i++)
+		cp_xds_built_release(&kept[i]);
+	cp_xds_share_next(sh);
+	struct cp_xds_share_stats s4 = {0}, fresh = {0};
+	check_all(a, sh, false, &s4, NULL);
+	struct cp_xds_share *sh2 = cp_xds_share_new();
+	check_all(a, sh2, false, &fresh, NULL);
+	CHECK(s4.encoded == fresh.encoded && s4.shared == fresh.shared);
+	cp_xds_share_free(sh2);
+	cp_xds_share_free(sh);
+}
+
 /* The local memo: after each change, every proxy's resources still equal
  * a whole-set generation (check_all), and the local ones are reused
  * exactly when nothing they are built from changed. */
@@ -279,6 +326,7 @@ int main(void)
 	store_setup(&rt, &cfg, a);
 	test_equal_and_shared(a);
 	test_local_memo(a);
+	test_across_contexts(a);
 	km_arena_free(a);
 	cp_store_free(rt.store);
 	cp_config_fini(&cfg);
