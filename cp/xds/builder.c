@@ -19,7 +19,7 @@
 #include "codec/jsonf.h"
 #include "pb/json.h"
 
-static int64_t thread_cpu_ns(void)
+int64_t cp_xds_thread_cpu_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -28,10 +28,10 @@ static int64_t thread_cpu_ns(void)
 
 void cp_xds_job_run(struct cp_xds_job *j, const struct cp_xds_mesh *m, struct cp_xds_share *sh)
 {
-	int64_t t0 = thread_cpu_ns();
+	int64_t t0 = cp_xds_thread_cpu_ns();
 	memset(&j->stats, 0, sizeof(j->stats));
 	cp_xds_build(j->a, m, j->dp, &j->md, sh, j->lm, &j->built, &j->stats, &j->errors);
-	j->cpu_ns = (uint64_t)(thread_cpu_ns() - t0);
+	j->cpu_ns = (uint64_t)(cp_xds_thread_cpu_ns() - t0);
 }
 
 /* Unclaimed jobs the taker leaves to the thread before it helps: more

@@ -31,6 +31,10 @@ struct cp_xds_job {
 	bool done;            /* builder-internal */
 };
 
+/* CPU time of the calling thread, in nanoseconds (what a build costs, not
+ * the time the thread was preempted meanwhile). */
+int64_t cp_xds_thread_cpu_ns(void);
+
 /* Runs <j> on the calling thread (what the builder thread does with it). */
 void cp_xds_job_run(struct cp_xds_job *j, const struct cp_xds_mesh *m, struct cp_xds_share *sh);
 

@@ -154,13 +154,6 @@ const unsigned cp_xds_gen_bucket_us[CP_XDS_GEN_BUCKETS - 1] = {
 
 /* ---- helpers ---- */
 
-static int64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void fnv_hex(const uint8_t *p, size_t n, char out[17])
 {
 	snprintf(out, 17, "%016llx", (unsigned long long)km_fnv(KM_FNV_INIT, p, n));
@@ -181,13 +174,13 @@ static struct mesh_entry *mesh_entry(struct cp_xds_server *s, const char *mesh)
 	return m;
 }
 
-static const struct cp_xds_mesh *mesh_ctx(struct cp_xds_server *s, const char *mesh)
+/* The current context of mesh entry <m>, rebuilt when stale. */
+static const struct cp_xds_mesh *entry_ctx(struct cp_xds_server *s, struct mesh_entry *m)
 {
-	struct mesh_entry *m = mesh_entry(s, mesh);
 	if (m->dirty || !m->ctx) {
 		if (m->ctx != m->base)
 			cp_xds_mesh_free(m->ctx);
-		m->ctx = cp_xds_mesh_build(s->rt, km_str_c(mesh), m->cache);
+		m->ctx = cp_xds_mesh_build(s->rt, km_str_c(m->name), m->cache);
 		cp_xds_share_next(m->share);
 		m->dirty = false;
 	}
@@ -585,13 +578,14 @@ static void regenerate(struct ads_stream *st)
 	struct cp_xds_server *s = st->srv;
 	/* the thread's CPU time: what building costs, not the time the
 	 * thread was preempted meanwhile */
-	int64_t t0 = thread_cpu_ns();
-	const struct cp_xds_mesh *m = mesh_ctx(s, st->mesh);
+	int64_t t0 = cp_xds_thread_cpu_ns();
+	struct mesh_entry *me = mesh_entry(s, st->mesh);
+	const struct cp_xds_mesh *m = entry_ctx(s, me);
 	struct cp_xds_job j;
 	int rc = build_prepare(st, m, &j);
 	if (!rc)
-		cp_xds_job_run(&j, m, mesh_entry(s, st->mesh)->share);
-	install(st, rc, &j, (uint64_t)(thread_cpu_ns() - t0));
+		cp_xds_job_run(&j, m, me->share);
+	install(st, rc, &j, (uint64_t)(cp_xds_thread_cpu_ns() - t0));
 	build_release(&j);
 }
 
@@ -599,7 +593,7 @@ static void regenerate(struct ads_stream *st)
  * thread: the loop prepares a window of proxies ahead and sends each one's
  * configuration as soon as it is built, while the thread builds the next.
  * The loop leaves <m> and the mesh's share table alone meanwhile (no
- * mesh_ctx() call), so a write made during the pass is seen by the next. */
+ * entry_ctx() call), so a write made during the pass is seen by the next. */
 #define PASS_WINDOW 256
 /* A lone proxy is built on the loop: nothing to overlap with. */
 #define PASS_MIN_BUILDER 2
@@ -625,9 +619,9 @@ static void regenerate_pass(struct cp_xds_server *s, struct mesh_entry *me, cons
 				continue;
 			ps->st = st;
 			st->first_gen = false;
-			int64_t t0 = thread_cpu_ns();
+			int64_t t0 = cp_xds_thread_cpu_ns();
 			ps->rc = build_prepare(st, m, &ps->job);
-			ps->prep_ns = (uint64_t)(thread_cpu_ns() - t0);
+			ps->prep_ns = (uint64_t)(cp_xds_thread_cpu_ns() - t0);
 			if (!ps->rc)
 				cp_xds_builder_submit(s->builder, &ps->job);
 		}
@@ -1260,20 +1254,6 @@ static void close_stream(void *ctx)
 
 /* ---- change events ---- */
 
-static bool dp_changed(const struct cp_xds_mesh *om, const struct cp_xds_mesh *nm, struct km_str name)
-{
-	const struct cp_xds_dataplane *a = cp_xds_mesh_dataplane(om, name), *b = cp_xds_mesh_dataplane(nm, name);
-	/* in neither: its registration has not reached the context yet (a
-	 * PostgreSQL NOTIFY on its way); the pass that brings it generates */
-	return a || b ? !a || !b || a->fp != b->fp : false;
-}
-
-static bool svc_changed(const struct cp_xds_mesh *om, const struct cp_xds_mesh *nm, struct km_str name)
-{
-	const struct cp_xds_service *a = cp_xds_mesh_service(om, name), *b = cp_xds_mesh_service(nm, name);
-	return !a != !b || (a && a->fp != b->fp);
-}
-
 /* A set of name hashes (open addressing; 0 marks a free slot). */
 struct name_set {
 	uint64_t *h;
@@ -1328,7 +1308,7 @@ static bool set_has(const struct name_set *s, uint64_t h)
  * each array finds them; a proxy then costs a few set lookups instead of
  * lookups in both contexts per outbound. */
 struct ctx_diff {
-	bool valid; /* both contexts sorted */
+	bool valid; /* both contexts there and sorted (else: every proxy) */
 	struct name_set dps, svcs;
 };
 
@@ -1416,45 +1396,20 @@ static void outs_refresh(struct ads_stream *st, const struct cp_xds_dataplane *d
  * its Dataplane or a MeshService its outbounds name changed. Outbounds by
  * labels or to other kinds, and proxyless clients (which get every
  * service), depend on every service. */
-static bool proxy_affected(struct ads_stream *st, const struct cp_xds_mesh *om, const struct cp_xds_mesh *nm,
-			   const struct ctx_diff *d)
+static bool proxy_affected(struct ads_stream *st, const struct cp_xds_mesh *nm, const struct ctx_diff *d)
 {
+	if (!d->valid)
+		return true;
 	struct km_str self = km_str_c(st->name);
-	if (d->valid) {
-		if (set_has(&d->dps, name_hash(self)))
-			return true;
-		if (!d->svcs.n)
-			return false;
-		outs_refresh(st, cp_xds_mesh_dataplane(nm, self));
-		if (st->outs_all)
-			return true;
-		for (size_t i = 0; i < st->nouts; i++)
-			if (set_has(&d->svcs, st->outs[i]))
-				return true;
-		return false;
-	}
-	if (dp_changed(om, nm, self))
+	if (set_has(&d->dps, name_hash(self)))
 		return true;
-	bool all_services = st->proxyless;
-	const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(nm, self);
-	const struct km_json *outs = dp ? km_json_get(km_json_get(dp->spec, "networking"), "outbound") : NULL;
-	for (size_t i = 0; !all_services && outs && outs->kind == KM_JSON_ARRAY && i < outs->len; i++) {
-		const struct km_json *ref = km_json_get(outs->items[i], "backendRef");
-		struct km_str kind = km_json_get_string(ref, "kind");
-		struct km_str name = km_json_get_string(ref, "name");
-		if (!ref || !km_str_eqc(kind, "MeshService") || !name.len || km_json_get(ref, "labels")) {
-			all_services = true;
-			break;
-		}
-		if (svc_changed(om, nm, name))
-			return true;
-	}
-	if (!all_services)
+	if (!d->svcs.n)
 		return false;
-	if (om->nservices != nm->nservices)
+	outs_refresh(st, cp_xds_mesh_dataplane(nm, self));
+	if (st->outs_all)
 		return true;
-	for (size_t i = 0; i < nm->nservices; i++)
-		if (svc_changed(om, nm, nm->services[i].store_name))
+	for (size_t i = 0; i < st->nouts; i++)
+		if (set_has(&d->svcs, st->outs[i]))
 			return true;
 	return false;
 }
@@ -1538,7 +1493,7 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 		m->pending = m->all = m->pki = false;
 		struct cp_xds_mesh *om = m->base;
 		uint64_t t0 = km_loop_now_ms();
-		struct cp_xds_mesh *nm = (struct cp_xds_mesh *)mesh_ctx(s, m->name); /* rebuilds when stale */
+		struct cp_xds_mesh *nm = (struct cp_xds_mesh *)entry_ctx(s, m); /* rebuilds when stale */
 		uint64_t t1 = km_loop_now_ms();
 		if (!nm || !om || om->fp_rest != nm->fp_rest)
 			all = true;
@@ -1558,7 +1513,7 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 			if (!st->ready || strcmp(st->mesh, m->name) != 0)
 				continue;
 			/* the cheap tests first */
-			if (all || st->first_gen || policy_reaches(&pd, st, nm) || proxy_affected(st, om, nm, &cd) ||
+			if (all || st->first_gen || policy_reaches(&pd, st, nm) || proxy_affected(st, nm, &cd) ||
 			    (pki && identity_moved(st, nm))) {
 				if (regenerated == cap) {
 					cap = cap ? cap * 2 : 64;

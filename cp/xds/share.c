@@ -70,8 +70,6 @@ struct cp_xds_share *cp_xds_share_new(void)
 	return sh;
 }
 
-/* Keeps the slots: the next context shares about as many resources, and
- * growing to that size again would rehash every entry on the way. */
 static void entry_fini(struct entry *e)
 {
 	free(e->key);
@@ -79,6 +77,7 @@ static void entry_fini(struct entry *e)
 	cp_xds_blob_unref(e->body);
 }
 
+/* Keeps the slots (about as many entries come back). */
 void cp_xds_share_clear(struct cp_xds_share *sh)
 {
 	for (size_t i = 0; i < sh->cap; i++)
