@@ -5,8 +5,13 @@
  * the proxy-wide conf. Results live in the caller's arena. */
 #include "cp/policy/policy.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/hash.h"
+#include "base/mem.h"
 
 /* ---- targetRef kinds ---- */
 
@@ -681,6 +686,81 @@ static void build_to(struct km_arena *a, const struct cp_xds_mesh *m, struct cp_
 	qsort(out->to, out->nto, sizeof(*out->to), cmp_to_rules);
 }
 
+/* ---- `to` rules kept with the context ---- */
+
+enum { CACHE_BUCKETS = 64, CACHE_MAX = 256 };
+
+struct cache_entry {
+	struct cache_entry *next;
+	uint64_t h;
+	const struct km_rtype *type;
+	const struct cp_policy **policies;
+	size_t npolicies;
+	struct cp_policy_to_rule *to;
+	size_t nto;
+};
+
+struct cp_policy_cache {
+	pthread_mutex_t mu;
+	struct km_arena *a; /* entries and their rules */
+	struct cache_entry *buckets[CACHE_BUCKETS];
+	size_t n;
+};
+
+struct cp_policy_cache *cp_policy_cache_new(void)
+{
+	struct cp_policy_cache *c = km_calloc(1, sizeof(*c));
+	pthread_mutex_init(&c->mu, NULL);
+	c->a = km_arena_new(16 * 1024);
+	return c;
+}
+
+void cp_policy_cache_free(struct cp_policy_cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->mu);
+	km_arena_free(c->a);
+	free(c);
+}
+
+/* build_to() through the context's cache: the rules of the same type and
+ * selecting policies (same order) are the same. */
+static void build_to_cached(struct km_arena *a, const struct cp_xds_mesh *m, struct cp_policy_matched *out)
+{
+	struct cp_policy_cache *c = m->policy_cache;
+	if (!c) {
+		build_to(a, m, out);
+		return;
+	}
+	size_t bytes = out->npolicies * sizeof(*out->policies);
+	uint64_t h = km_hash((uint64_t)(uintptr_t)out->type, out->policies, bytes);
+	struct cache_entry **b = &c->buckets[h % CACHE_BUCKETS];
+	pthread_mutex_lock(&c->mu);
+	for (struct cache_entry *e = *b; e; e = e->next)
+		if (e->h == h && e->type == out->type && e->npolicies == out->npolicies &&
+		    memcmp(e->policies, out->policies, bytes) == 0) {
+			out->to = e->to;
+			out->nto = e->nto;
+			pthread_mutex_unlock(&c->mu);
+			return;
+		}
+	if (c->n == CACHE_MAX) {
+		pthread_mutex_unlock(&c->mu);
+		build_to(a, m, out);
+		return;
+	}
+	build_to(c->a, m, out);
+	struct cache_entry *e = km_arena_alloc(c->a, sizeof(*e));
+	*e = (struct cache_entry){.next = *b, .h = h, .type = out->type, .npolicies = out->npolicies,
+				  .to = out->to, .nto = out->nto};
+	e->policies = km_arena_alloc(c->a, bytes + 1);
+	memcpy(e->policies, out->policies, bytes);
+	*b = e;
+	c->n++;
+	pthread_mutex_unlock(&c->mu);
+}
+
 /* ---- the whole match ---- */
 
 static bool is_single_item(const struct km_rtype *t)
@@ -691,15 +771,13 @@ static bool is_single_item(const struct km_rtype *t)
 	return false;
 }
 
-void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m,
-		     const struct cp_xds_dataplane *dp, const struct km_rtype *type, bool shadow,
-		     struct cp_policy_matched *out)
+static void match(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+		  const struct port_desc *d, size_t nports, const struct km_rtype *type, bool shadow,
+		  struct cp_policy_matched *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->type = type;
 	out->warnings = km_json_array(a);
-	struct port_desc *d;
-	size_t nports = port_descs(a, dp, &d);
 	size_t cand = 0;
 	for (size_t i = 0; i < m->npolicies; i++)
 		if (m->policies[i].type == type)
@@ -756,7 +834,7 @@ void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m,
 		if (in.nrules)
 			out->inbounds[out->ninbounds++] = in;
 	}
-	build_to(a, m, out);
+	build_to_cached(a, m, out);
 	if (is_single_item(type)) {
 		struct km_json **confs = km_arena_alloc(a, (out->npolicies + 1) * sizeof(*confs));
 		out->proxy_origins =
@@ -768,6 +846,28 @@ void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m,
 		}
 		out->proxy_conf = cp_policy_merge(a, confs, out->npolicies);
 	}
+}
+
+void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m,
+		     const struct cp_xds_dataplane *dp, const struct km_rtype *type, bool shadow,
+		     struct cp_policy_matched *out)
+{
+	struct port_desc *d;
+	size_t nports = port_descs(a, dp, &d);
+	match(a, m, dp, d, nports, type, shadow, out);
+}
+
+void cp_policy_match_each(struct km_arena *a, const struct cp_xds_mesh *m,
+			  const struct cp_xds_dataplane *dp, const struct km_rtype *const *types, size_t n,
+			  bool shadow, struct cp_policy_matched *out)
+{
+	struct port_desc *d;
+	size_t nports = port_descs(a, dp, &d);
+	for (size_t i = 0; i < n; i++)
+		if (types[i])
+			match(a, m, dp, d, nports, types[i], shadow, &out[i]);
+		else
+			memset(&out[i], 0, sizeof(out[i]));
 }
 
 const struct cp_policy_to_rule *cp_policy_to_lookup(const struct cp_policy_matched *mp,

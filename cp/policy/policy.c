@@ -5,31 +5,38 @@
 #include "codec/jsonf.h"
 #include "cp/policy/policy.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "resource/validate.h"
 
 /* Upstream's plugins in +kuma:policy:order order. */
+enum { MAX_PLUGINS = 32 };
+#define CL (1u << CP_XDS_CLUSTER)
+#define LI (1u << CP_XDS_LISTENER)
 const struct cp_policy_plugin cp_policy_plugins[] = {
-	{"MeshHTTPRoute", 100, false, NULL, false, NULL},
-	{"MeshTCPRoute", 200, false, NULL, false, NULL},
-	{"MeshTLS", 300, false, cp_policy_meshtls_apply, false, cp_policy_meshtls_outbound_conf},
-	{"MeshLoadBalancingStrategy", 400, false, NULL, false, NULL},
-	{"MeshPassthrough", 500, true, NULL, false, NULL},
-	{"MeshAccessLog", 600, false, NULL, false, NULL},
-	{"MeshTrace", 700, true, NULL, false, NULL},
-	{"MeshFaultInjection", 800, false, NULL, false, NULL},
-	{"MeshRateLimit", 900, false, NULL, false, NULL},
-	{"MeshTimeout", 1000, false, cp_policy_meshtimeout_apply, false, cp_policy_to_conf},
+	{"MeshHTTPRoute", 100, false, NULL, false, NULL, 0},
+	{"MeshTCPRoute", 200, false, NULL, false, NULL, 0},
+	{"MeshTLS", 300, false, cp_policy_meshtls_apply, false, cp_policy_meshtls_outbound_conf, CL},
+	{"MeshLoadBalancingStrategy", 400, false, NULL, false, NULL, 0},
+	{"MeshPassthrough", 500, true, NULL, false, NULL, 0},
+	{"MeshAccessLog", 600, false, NULL, false, NULL, 0},
+	{"MeshTrace", 700, true, NULL, false, NULL, 0},
+	{"MeshFaultInjection", 800, false, NULL, false, NULL, 0},
+	{"MeshRateLimit", 900, false, NULL, false, NULL, 0},
+	{"MeshTimeout", 1000, false, cp_policy_meshtimeout_apply, false, cp_policy_to_conf, CL | LI},
 	{"MeshTrafficPermission", 1100, false, cp_policy_meshtrafficpermission_apply, true,
-	 cp_policy_no_outbound_conf},
-	{"MeshHealthCheck", 1200, false, NULL, false, NULL},
-	{"MeshCircuitBreaker", 1300, false, cp_policy_meshcircuitbreaker_apply, false, cp_policy_to_conf},
-	{"MeshRetry", 1400, false, cp_policy_meshretry_apply, false, cp_policy_to_conf},
-	{"MeshMetric", 1500, true, NULL, false, NULL},
-	{"MeshProxyPatch", 9999, true, NULL, false, NULL},
+	 cp_policy_no_outbound_conf, 0},
+	{"MeshHealthCheck", 1200, false, NULL, false, NULL, 0},
+	{"MeshCircuitBreaker", 1300, false, cp_policy_meshcircuitbreaker_apply, false, cp_policy_to_conf, CL},
+	{"MeshRetry", 1400, false, cp_policy_meshretry_apply, false, cp_policy_to_conf, LI},
+	{"MeshMetric", 1500, true, NULL, false, NULL, 0},
+	{"MeshProxyPatch", 9999, true, NULL, false, NULL, 0},
 };
+#undef CL
+#undef LI
 const size_t cp_policy_nplugins = sizeof(cp_policy_plugins) / sizeof(cp_policy_plugins[0]);
+_Static_assert(sizeof(cp_policy_plugins) / sizeof(cp_policy_plugins[0]) <= MAX_PLUGINS, "MAX_PLUGINS");
 
 /* ---- parsing ---- */
 
@@ -278,23 +285,32 @@ void cp_policy_ensure_tls_inspector(struct km_arena *a, struct km_json *listener
 
 /* ---- apply ---- */
 
+static const struct km_rtype *plugin_types[MAX_PLUGINS];
+static pthread_once_t plugin_types_once = PTHREAD_ONCE_INIT;
+
+static void find_plugin_types(void)
+{
+	for (size_t i = 0; i < cp_policy_nplugins; i++)
+		plugin_types[i] = km_rtype_by_name(km_str_c(cp_policy_plugins[i].type));
+}
+
 void cp_policy_prepare(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 		       bool shadow, struct cp_policy_prepared *out)
 {
 	*out = (struct cp_policy_prepared){.c = {.a = a, .m = m, .dp = dp}};
 	out->mp = km_arena_alloc(a, cp_policy_nplugins * sizeof(*out->mp));
 	out->run = km_arena_alloc(a, cp_policy_nplugins * sizeof(*out->run));
+	pthread_once(&plugin_types_once, find_plugin_types);
+	const struct km_rtype *types[MAX_PLUGINS] = {0};
 	for (size_t i = 0; i < cp_policy_nplugins; i++) {
 		const struct cp_policy_plugin *pl = &cp_policy_plugins[i];
-		out->run[i] = false;
-		if (!m || !dp || !pl->apply || (!m->npolicies && !pl->without_policies))
-			continue;
-		const struct km_rtype *t = km_rtype_by_name(km_str_c(pl->type));
-		if (!t)
-			continue;
-		cp_policy_match(a, m, dp, t, shadow, &out->mp[i]);
-		out->run[i] = out->mp[i].npolicies || pl->without_policies;
+		if (m && dp && pl->apply && (m->npolicies || pl->without_policies))
+			types[i] = plugin_types[i];
 	}
+	if (m && dp)
+		cp_policy_match_each(a, m, dp, types, cp_policy_nplugins, shadow, out->mp);
+	for (size_t i = 0; i < cp_policy_nplugins; i++)
+		out->run[i] = types[i] && (out->mp[i].npolicies || cp_policy_plugins[i].without_policies);
 }
 
 void cp_policy_apply_prepared(struct cp_policy_prepared *pp, struct cp_xds_resources *rs)
@@ -305,7 +321,7 @@ void cp_policy_apply_prepared(struct cp_policy_prepared *pp, struct cp_xds_resou
 			cp_policy_plugins[i].apply(&pp->c, &pp->mp[i]);
 }
 
-bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, struct km_buf *key)
+bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key)
 {
 	for (size_t i = 0; i < cp_policy_nplugins; i++) {
 		if (!pp->run[i])
@@ -313,7 +329,10 @@ bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, stru
 		const struct cp_policy_plugin *pl = &cp_policy_plugins[i];
 		if (!pl->outbound_conf)
 			return false;
-		km_buf_printf(key, "|%zu:", i);
+		if (!(pl->outbound_types & types))
+			continue;
+		char tag[3] = {'|', (char)i, ':'}; /* fewer than 256 plugins */
+		km_buf_append(key, tag, sizeof(tag));
 		if (pl->outbound_conf == cp_policy_to_conf) {
 			/* the merged rule: what it was merged from stands for it
 			 * (no serialising of the same conf for every proxy) */

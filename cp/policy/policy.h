@@ -109,6 +109,22 @@ void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m,
 		     const struct cp_xds_dataplane *dp, const struct km_rtype *type, bool shadow,
 		     struct cp_policy_matched *out);
 
+/* The `to` rules built from one list of selecting policies depend on
+ * nothing else of the Dataplane, and most proxies of a mesh share the
+ * list (Mesh-wide policies), so a mesh context keeps them: built once,
+ * read by every match after it, from any thread (a mutex guards the
+ * table; rules are never changed once built). At most a few hundred
+ * lists are kept; matches of others build their own. */
+struct cp_policy_cache;
+struct cp_policy_cache *cp_policy_cache_new(void);
+void cp_policy_cache_free(struct cp_policy_cache *c);
+
+/* cp_policy_match() of each of <types> (NULL: skipped, out[i] zeroed) into
+ * out[i]: the Dataplane's ports are read once. */
+void cp_policy_match_each(struct km_arena *a, const struct cp_xds_mesh *m,
+			  const struct cp_xds_dataplane *dp, const struct km_rtype *const *types, size_t n,
+			  bool shadow, struct cp_policy_matched *out);
+
 /* True when the policy's top-level targetRef selects <dp> (at least one
  * inbound or listener), as the `_resources/dataplanes` endpoint reports. */
 bool cp_policy_selects(const struct cp_policy *p, const struct cp_xds_dataplane *dp);
@@ -157,6 +173,10 @@ struct cp_policy_plugin {
 	 * with apply() and no outbound_conf disables that sharing. */
 	const struct km_json *(*outbound_conf)(struct cp_policy_apply_ctx *c,
 					       const struct cp_policy_matched *mp, const char *kri);
+	/* The outbound resources apply() may touch (bits 1 << CP_XDS_*): an
+	 * outbound resource of another type is shared whatever this plugin's
+	 * conf (a MeshTimeout change leaves load assignments alone). */
+	unsigned outbound_types;
 };
 
 /* Every targetRef policy type, in plugin order. */
@@ -187,10 +207,11 @@ struct cp_policy_prepared {
 void cp_policy_prepare(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 		       bool shadow, struct cp_policy_prepared *out);
 void cp_policy_apply_prepared(struct cp_policy_prepared *pp, struct cp_xds_resources *rs);
-/* Appends to <key> what the plugins read to shape outbound <kri> (each
- * running plugin's outbound_conf, as JSON). False when a running plugin
- * has no outbound_conf: then the outbound cannot be shared. */
-bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, struct km_buf *key);
+/* Appends to <key> what the plugins read to shape outbound <kri>'s
+ * resources of <types> (bits 1 << CP_XDS_*): each running plugin's
+ * outbound_conf whose outbound_types meet <types>. False when a running
+ * plugin has no outbound_conf: then the outbound cannot be shared. */
+bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key);
 /* outbound_conf of plugins that only touch inbounds. */
 const struct km_json *cp_policy_no_outbound_conf(struct cp_policy_apply_ctx *c,
 						 const struct cp_policy_matched *mp, const char *kri);

@@ -518,6 +518,7 @@ static void load_service(struct cp_xds_mesh *m, struct dp_index *x, const struct
 		if (!p->app_protocol.len)
 			p->app_protocol = KM_STR("tcp");
 		p->target_port = km_json_get(pj, "targetPort");
+		p->kri = cp_xds_service_kri(m->a, m, s, p);
 		fp = km_fnv_sep(fp, '#');
 		fp = resolve_endpoints(m, x, s, p, fp);
 	}
@@ -643,6 +644,7 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh,
 		return NULL;
 	}
 	m->fp_rest = rest_fp(m, mr.labels);
+	m->policy_cache = cp_policy_cache_new();
 	return m;
 }
 
@@ -650,6 +652,7 @@ void cp_xds_mesh_free(struct cp_xds_mesh *m)
 {
 	if (!m)
 		return;
+	cp_policy_cache_free(m->policy_cache);
 	for (size_t i = 0; i < m->nheld; i++)
 		entry_unref(m->held[i]);
 	free(m->held);
@@ -695,6 +698,8 @@ const struct cp_xds_dataplane *cp_xds_mesh_dataplane(const struct cp_xds_mesh *m
 const char *cp_xds_service_kri(struct km_arena *a, const struct cp_xds_mesh *m,
 			       const struct cp_xds_service *s, const struct cp_xds_port *p)
 {
+	if (p->kri)
+		return p->kri;
 	return km_arena_printf(a, "kri_msvc_%.*s_%.*s_%.*s_%.*s_%.*s", KM_STR_FMT(m->name),
 			       KM_STR_FMT(s->zone), KM_STR_FMT(s->ns), KM_STR_FMT(s->name),
 			       KM_STR_FMT(p->section));

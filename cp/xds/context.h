@@ -31,6 +31,7 @@ struct cp_xds_endpoint {
 struct cp_xds_port {
 	uint32_t port;
 	struct km_str section;      /* port name, or the port number as text */
+	const char *kri;            /* cp_xds_service_kri(), made with the context */
 	struct km_str app_protocol; /* tcp, http, http2, grpc */
 	struct km_json *target_port; /* number or inbound name */
 	struct cp_xds_endpoint *endpoints;
@@ -78,6 +79,7 @@ struct cp_xds_mesh {
 	size_t npolicies;
 	uint64_t fp_rest;  /* fingerprint of what every proxy depends on: Mesh labels, CIDRs (policies: each its fp) */
 	bool sorted;       /* dataplanes and services are sorted by store name (binary search) */
+	struct cp_policy_cache *policy_cache; /* `to` rules by selecting policies (NULL: none kept) */
 	struct cp_xds_cached **held; /* cache entries this context references */
 	size_t nheld;
 };
@@ -101,7 +103,8 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh,
 void cp_xds_mesh_free(struct cp_xds_mesh *m);
 const struct cp_xds_service *cp_xds_mesh_service(const struct cp_xds_mesh *m, struct km_str name);
 const struct cp_xds_dataplane *cp_xds_mesh_dataplane(const struct cp_xds_mesh *m, struct km_str name);
-/* kri_msvc_<mesh>_<zone>_<ns>_<name>_<section> in <a>. */
+/* kri_msvc_<mesh>_<zone>_<ns>_<name>_<section>: the port's own when the
+ * context made it, else printed in <a>. */
 const char *cp_xds_service_kri(struct km_arena *a, const struct cp_xds_mesh *m,
 			       const struct cp_xds_service *s, const struct cp_xds_port *p);
 

@@ -448,20 +448,26 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 	struct km_buf key = KM_BUF_INIT;
 	for (size_t i = 0; i < nobs; i++) {
 		const struct cp_xds_outbound *o = &obs[i];
-		/* the key: type, destination (its name and the fingerprint of
-		 * everything read of it: spec, labels, status, endpoints), the
-		 * mesh-wide inputs, identity, policy confs; the listener adds
-		 * where it listens. Entries outlive the context they were built
-		 * in (cp_xds_share_next) */
+		/* the keys: type and destination (its name and the fingerprint
+		 * of everything read of it: spec, labels, status, endpoints);
+		 * a cluster and a listener add the mesh-wide inputs, the
+		 * identity and the confs of the policies that shape them, and
+		 * the listener where it listens. A load assignment is made of
+		 * the destination alone. Entries outlive the context they were
+		 * built in (cp_xds_share_next) */
 		km_buf_reset(&key);
-		km_buf_printf(&key, "?%s", o->kri);
-		km_buf_putc(&key, 0);
+		km_buf_putc(&key, '?');
+		km_buf_append(&key, o->kri, strlen(o->kri) + 1);
 		km_buf_append(&key, &o->s->fp, sizeof(o->s->fp));
+		size_t dest = key.len;
 		km_buf_append(&key, &m->fp_rest, sizeof(m->fp_rest));
-		if (md->tls)
-			km_buf_printf(&key, "T%s", md->tls->secret_name);
+		if (md->tls) {
+			km_buf_putc(&key, 'T');
+			km_buf_append(&key, md->tls->secret_name, strlen(md->tls->secret_name));
+		}
 		km_buf_putc(&key, 0);
-		if (!cp_policy_outbound_key(&pp, o->kri, &key)) {
+		size_t common = key.len;
+		if (!cp_policy_outbound_key(&pp, o->kri, 1u << CP_XDS_CLUSTER, &key)) {
 			/* a plugin cannot say what it reads: this proxy's own */
 			struct cp_xds_resources rs;
 			cp_xds_generate_outbound(a, m, dp, md, &pp, o, ~0u, &rs);
@@ -472,22 +478,24 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 			}
 			continue;
 		}
-		/* the keys: one per type (the listener's adds where it
-		 * listens), and the listener body's */
-		size_t common = key.len;
+		/* one per type; the listener body's is the listener's without
+		 * where it listens */
 		const char *kk[NOUTBOUND_TYPES + 1];
 		size_t kl[NOUTBOUND_TYPES + 1];
-		for (size_t k = 0; k <= NOUTBOUND_TYPES; k++) {
-			int t = k < NOUTBOUND_TYPES ? outbound_types[k] : -1;
-			key.len = common;
-			key.data[0] = t < 0 ? 'B' : (char)('0' + t);
-			if (t == CP_XDS_LISTENER) {
-				km_buf_putc(&key, 0);
-				km_buf_printf(&key, "%.*s:%u", KM_STR_FMT(o->address), o->port);
-			}
-			kk[k] = km_arena_strndup(a, key.data, key.len);
-			kl[k] = key.len;
-		}
+		key.data[0] = '0' + CP_XDS_CLUSTER;
+		kk[0] = km_arena_strndup(a, key.data, kl[0] = key.len);
+		key.data[0] = '0' + CP_XDS_ENDPOINT;
+		kk[1] = km_arena_strndup(a, key.data, kl[1] = dest);
+		key.len = common;
+		cp_policy_outbound_key(&pp, o->kri, 1u << CP_XDS_LISTENER, &key);
+		key.data[0] = 'B';
+		kk[3] = km_arena_strndup(a, key.data, kl[3] = key.len);
+		key.data[0] = '0' + CP_XDS_LISTENER;
+		km_buf_putc(&key, 0);
+		km_buf_append(&key, o->address.ptr, o->address.len);
+		km_buf_putc(&key, ':');
+		km_buf_append(&key, &o->port, sizeof(o->port));
+		kk[2] = km_arena_strndup(a, key.data, kl[2] = key.len);
 		enum { BODY = NOUTBOUND_TYPES, LISTENER = 2 };
 		struct cp_xds_blob *got[NOUTBOUND_TYPES + 1] = {0};
 		bool found[NOUTBOUND_TYPES + 1];

@@ -320,6 +320,164 @@ static void test_local_memo(struct km_arena *a)
 	cp_xds_share_free(sh);
 }
 
+/* A copy of kept[] holding its own references (so that a pointer seen
+ * again is the same resource, not a reused address). */
+static struct cp_xds_built before[MAXDP];
+
+static void snapshot_free(void)
+{
+	for (size_t i = 0; i < MAXDP; i++) {
+		for (int t = 0; t < CP_XDS_NTYPES; t++) {
+			for (size_t k = 0; k < before[i].n[t]; k++)
+				cp_xds_blob_unref(before[i].res[t][k]);
+			free(before[i].res[t]);
+		}
+		memset(&before[i], 0, sizeof(before[i]));
+	}
+}
+
+static void snapshot(void)
+{
+	snapshot_free();
+	for (size_t i = 0; i < MAXDP; i++) {
+		for (int t = 0; t < CP_XDS_NTYPES; t++) {
+			before[i].n[t] = kept[i].n[t];
+			before[i].res[t] = NULL;
+			if (!kept[i].n[t])
+				continue;
+			/* heap, not the test arena: released one by one */
+			before[i].res[t] = calloc(kept[i].n[t], sizeof(*before[i].res[t]));
+			for (size_t k = 0; k < kept[i].n[t]; k++)
+				before[i].res[t][k] = cp_xds_blob_ref(kept[i].res[t][k]);
+		}
+	}
+}
+
+/* Outbound resources of type <t> (names starting with kri_msvc_ and
+ * holding <part>) in kept[]:
+ * how many, and how many are the very blobs of the snapshot. */
+static void same_outbound(int t, const char *part, size_t *total, size_t *same)
+{
+	*total = *same = 0;
+	for (size_t i = 0; i < MAXDP; i++)
+		for (size_t k = 0; k < kept[i].n[t]; k++) {
+			const struct cp_xds_blob *b = kept[i].res[t][k];
+			if (strncmp(b->name, "kri_msvc_", 9) != 0 || !strstr(b->name, part))
+				continue;
+			(*total)++;
+			*same += find(&before[i], t, b->name) == b;
+		}
+}
+
+/* A policy change rebuilds only the outbound resources its plugin shapes
+ * (cp_policy_plugin.outbound_types): a MeshTimeout change leaves load
+ * assignments shared, a MeshRetry change clusters too, a change of a
+ * MeshCircuitBreaker for api the listeners and the other clusters; every
+ * proxy's resources still equal a whole-set generation (check_all), which
+ * fails if a plugin's types leave out one it changes. */
+static void test_policy_types(struct km_arena *a)
+{
+	struct cp_xds_share *sh = cp_xds_share_new();
+	struct cp_xds_share_stats st = {0};
+	size_t total, same;
+	keeping = true;
+	check_all(a, sh, false, &st, NULL);
+	snapshot();
+	put(a, "MeshTimeout", "mesh-wide", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+	    "\"default\":{\"connectionTimeout\":\"8s\",\"idleTimeout\":\"1700s\"}}]}");
+	cp_xds_share_next(sh);
+	check_all(a, sh, false, &st, NULL);
+	same_outbound(CP_XDS_ENDPOINT, "_", &total, &same);
+	CHECK(total > 0 && same == total);
+	same_outbound(CP_XDS_CLUSTER, "_", &total, &same);
+	CHECK(total > 0 && same == 0);
+	same_outbound(CP_XDS_LISTENER, "_", &total, &same);
+	CHECK(total > 0 && same == 0);
+
+	snapshot();
+	put(a, "MeshRetry", "retry", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+	    "\"default\":{\"http\":{\"numRetries\":4}}}]}");
+	cp_xds_share_next(sh);
+	check_all(a, sh, false, &st, NULL);
+	same_outbound(CP_XDS_ENDPOINT, "_", &total, &same);
+	CHECK(total > 0 && same == total);
+	same_outbound(CP_XDS_CLUSTER, "_", &total, &same);
+	CHECK(total > 0 && same == total);
+	same_outbound(CP_XDS_LISTENER, "_", &total, &same);
+	CHECK(total > 0 && same == 0);
+
+	snapshot();
+	put(a, "MeshCircuitBreaker", "cb-api", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"MeshService\",\"labels\":{\"kuma.io/display-name\":\"api\"}},"
+	    "\"default\":{\"connectionLimits\":{\"maxConnections\":8}}}]}");
+	cp_xds_share_next(sh);
+	check_all(a, sh, false, &st, NULL);
+	same_outbound(CP_XDS_ENDPOINT, "_", &total, &same);
+	CHECK(total > 0 && same == total);
+	same_outbound(CP_XDS_LISTENER, "_", &total, &same);
+	CHECK(total > 0 && same == total);
+	same_outbound(CP_XDS_CLUSTER, "_api_", &total, &same);
+	CHECK(total > 0 && same == 0);
+	same_outbound(CP_XDS_CLUSTER, "_db_", &total, &same);
+	CHECK(total > 0 && same == total);
+
+	/* an endpoint change reaches the load assignments again: db's port
+	 * now targets its proxies' inbound */
+	snapshot();
+	put(a, "MeshService", "db", NULL,
+	    "{\"selector\":{\"dataplaneLabels\":{\"matchLabels\":{\"app\":\"db\"}}},"
+	    "\"ports\":[{\"port\":5432,\"targetPort\":8080,\"appProtocol\":\"tcp\"}]}");
+	cp_xds_share_next(sh);
+	check_all(a, sh, false, &st, NULL);
+	same_outbound(CP_XDS_ENDPOINT, "_db_", &total, &same);
+	CHECK(total > 0 && same == 0);
+	same_outbound(CP_XDS_ENDPOINT, "_api_", &total, &same);
+	CHECK(total > 0 && same == total);
+
+	snapshot_free();
+	keeping = false;
+	for (size_t i = 0; i < MAXDP; i++)
+		cp_xds_built_release(&kept[i]);
+	cp_xds_share_free(sh);
+}
+
+/* The `to` rules a context keeps (cp_policy_cache): proxies selected by
+ * the same policies get the same rules, built once; others their own; and
+ * the rules equal a match without the cache. */
+static void test_policy_cache(struct km_arena *a)
+{
+	struct cp_xds_mesh *m = cp_xds_mesh_build(&rt, KM_STR("default"), NULL);
+	CHECK(m && m->policy_cache);
+	if (!m)
+		return;
+	const struct km_rtype *t = km_rtype_by_name(KM_STR("MeshTimeout"));
+	const char *names[] = {"web-1", "web-2", "job-1", "job-2"};
+	struct cp_policy_matched mp[4];
+	for (size_t i = 0; i < 4; i++)
+		cp_policy_match(a, m, cp_xds_mesh_dataplane(m, km_str_c(names[i])), t, false, &mp[i]);
+	/* web's proxies: the Mesh-wide timeout and web-to-db; job's: the first */
+	CHECK(mp[0].nto > 0 && mp[0].to == mp[1].to);
+	CHECK(mp[2].nto > 0 && mp[2].to == mp[3].to);
+	CHECK(mp[0].to != mp[2].to && mp[0].nto != mp[2].nto);
+	struct cp_policy_cache *c = m->policy_cache;
+	m->policy_cache = NULL;
+	for (size_t i = 0; i < 4; i += 2) {
+		struct cp_policy_matched own;
+		cp_policy_match(a, m, cp_xds_mesh_dataplane(m, km_str_c(names[i])), t, false, &own);
+		CHECK(own.to != mp[i].to && own.nto == mp[i].nto);
+		for (size_t k = 0; k < own.nto && k < mp[i].nto; k++) {
+			CHECK_STREQ(own.to[k].kri, mp[i].to[k].kri);
+			CHECK(km_json_equal(own.to[k].conf, mp[i].to[k].conf));
+			CHECK(own.to[k].inputs_len == mp[i].to[k].inputs_len &&
+			      memcmp(own.to[k].inputs, mp[i].to[k].inputs, own.to[k].inputs_len) == 0);
+		}
+	}
+	m->policy_cache = c;
+	cp_xds_mesh_free(m);
+}
+
 int main(void)
 {
 	struct km_arena *a = km_arena_new(0);
@@ -327,6 +485,8 @@ int main(void)
 	test_equal_and_shared(a);
 	test_local_memo(a);
 	test_across_contexts(a);
+	test_policy_types(a);
+	test_policy_cache(a);
 	km_arena_free(a);
 	cp_store_free(rt.store);
 	cp_config_fini(&cfg);
