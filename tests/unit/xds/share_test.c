@@ -369,6 +369,15 @@ static void same_outbound(int t, const char *part, size_t *total, size_t *same)
 		}
 }
 
+/* Every outbound resource of type <t> holding <part> is the snapshot's
+ * (<kept_all>), or none is. */
+static void expect_kept(int t, const char *part, bool kept_all)
+{
+	size_t total, same;
+	same_outbound(t, part, &total, &same);
+	CHECK(total > 0 && same == (kept_all ? total : 0));
+}
+
 /* A policy change rebuilds only the outbound resources its plugin shapes
  * (cp_policy_plugin.outbound_types): a MeshTimeout change leaves load
  * assignments shared, a MeshRetry change clusters too, a change of a
@@ -379,7 +388,6 @@ static void test_policy_types(struct km_arena *a)
 {
 	struct cp_xds_share *sh = cp_xds_share_new();
 	struct cp_xds_share_stats st = {0};
-	size_t total, same;
 	keeping = true;
 	check_all(a, sh, false, &st, NULL);
 	snapshot();
@@ -388,12 +396,9 @@ static void test_policy_types(struct km_arena *a)
 	    "\"default\":{\"connectionTimeout\":\"8s\",\"idleTimeout\":\"1700s\"}}]}");
 	cp_xds_share_next(sh);
 	check_all(a, sh, false, &st, NULL);
-	same_outbound(CP_XDS_ENDPOINT, "_", &total, &same);
-	CHECK(total > 0 && same == total);
-	same_outbound(CP_XDS_CLUSTER, "_", &total, &same);
-	CHECK(total > 0 && same == 0);
-	same_outbound(CP_XDS_LISTENER, "_", &total, &same);
-	CHECK(total > 0 && same == 0);
+	expect_kept(CP_XDS_ENDPOINT, "_", true);
+	expect_kept(CP_XDS_CLUSTER, "_", false);
+	expect_kept(CP_XDS_LISTENER, "_", false);
 
 	snapshot();
 	put(a, "MeshRetry", "retry", NULL,
@@ -401,12 +406,9 @@ static void test_policy_types(struct km_arena *a)
 	    "\"default\":{\"http\":{\"numRetries\":4}}}]}");
 	cp_xds_share_next(sh);
 	check_all(a, sh, false, &st, NULL);
-	same_outbound(CP_XDS_ENDPOINT, "_", &total, &same);
-	CHECK(total > 0 && same == total);
-	same_outbound(CP_XDS_CLUSTER, "_", &total, &same);
-	CHECK(total > 0 && same == total);
-	same_outbound(CP_XDS_LISTENER, "_", &total, &same);
-	CHECK(total > 0 && same == 0);
+	expect_kept(CP_XDS_ENDPOINT, "_", true);
+	expect_kept(CP_XDS_CLUSTER, "_", true);
+	expect_kept(CP_XDS_LISTENER, "_", false);
 
 	snapshot();
 	put(a, "MeshCircuitBreaker", "cb-api", NULL,
@@ -414,14 +416,10 @@ static void test_policy_types(struct km_arena *a)
 	    "\"default\":{\"connectionLimits\":{\"maxConnections\":8}}}]}");
 	cp_xds_share_next(sh);
 	check_all(a, sh, false, &st, NULL);
-	same_outbound(CP_XDS_ENDPOINT, "_", &total, &same);
-	CHECK(total > 0 && same == total);
-	same_outbound(CP_XDS_LISTENER, "_", &total, &same);
-	CHECK(total > 0 && same == total);
-	same_outbound(CP_XDS_CLUSTER, "_api_", &total, &same);
-	CHECK(total > 0 && same == 0);
-	same_outbound(CP_XDS_CLUSTER, "_db_", &total, &same);
-	CHECK(total > 0 && same == total);
+	expect_kept(CP_XDS_ENDPOINT, "_", true);
+	expect_kept(CP_XDS_LISTENER, "_", true);
+	expect_kept(CP_XDS_CLUSTER, "_api_", false);
+	expect_kept(CP_XDS_CLUSTER, "_db_", true);
 
 	/* an endpoint change reaches the load assignments again: db's port
 	 * now targets its proxies' inbound */
@@ -431,10 +429,8 @@ static void test_policy_types(struct km_arena *a)
 	    "\"ports\":[{\"port\":5432,\"targetPort\":8080,\"appProtocol\":\"tcp\"}]}");
 	cp_xds_share_next(sh);
 	check_all(a, sh, false, &st, NULL);
-	same_outbound(CP_XDS_ENDPOINT, "_db_", &total, &same);
-	CHECK(total > 0 && same == 0);
-	same_outbound(CP_XDS_ENDPOINT, "_api_", &total, &same);
-	CHECK(total > 0 && same == total);
+	expect_kept(CP_XDS_ENDPOINT, "_db_", false);
+	expect_kept(CP_XDS_ENDPOINT, "_api_", true);
 
 	snapshot_free();
 	keeping = false;
