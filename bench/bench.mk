@@ -12,3 +12,17 @@ bench-xds: all $(XDS_LOAD)
 	bench/xds.sh
 
 -include $(BUILD)/obj/bench/xds_load.d
+
+# The generation benchmark (bench/gen_bench.c): cp_xds_build for every proxy
+# of the benchmark mesh, in-process on one thread. `make bench-gen`.
+.PHONY: bench-gen
+GEN_BENCH := $(BUILD)/bench/gen_bench
+
+$(GEN_BENCH): $(BUILD)/obj/bench/gen_bench.o $(BUILD)/libcp.a $(BUILD)/libkm.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+bench-gen: $(GEN_BENCH)
+	$(GEN_BENCH)
+
+-include $(BUILD)/obj/bench/gen_bench.d

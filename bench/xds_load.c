@@ -37,6 +37,8 @@
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "ev/loop.h"
 #include "pb/json.h"
+#include "stats.h"
+#include "topology.h"
 
 extern char **environ;
 
@@ -46,8 +48,6 @@ extern char **environ;
 #define URL_LDS "type.googleapis.com/envoy.config.listener.v3.Listener"
 #define ADS_PATH "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
 #define MAX_MSG (64u << 20)
-#define NOUT 5 /* outbounds per dataplane */
-#define SVC_PORT 8080
 
 enum { T_CDS, T_EDS, T_LDS, T_SDS, T_OTHER };
 
@@ -88,10 +88,7 @@ struct bench {
 	SSL_CTX *tls;
 	struct proxy *px;
 	int n;
-	int nsvc;
-	int *svc_of;      /* dataplane -> service */
-	int *svc_first;   /* service -> first dataplane */
-	int *svc_count;   /* service -> instances */
+	struct topology topo;
 	const char *mesh;
 	const char *host;
 	int port;
@@ -169,65 +166,20 @@ static void nset_fini(struct nset *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* ---- topology ---- */
-
-/* Services of 2, 3, 4, 2, 3, 4... instances (the last may be smaller). */
-static void topology_build(struct bench *b)
-{
-	b->svc_of = km_calloc((size_t)b->n, sizeof(int));
-	b->svc_first = km_calloc((size_t)b->n + 1, sizeof(int));
-	b->svc_count = km_calloc((size_t)b->n + 1, sizeof(int));
-	int i = 0, s = 0;
-	while (i < b->n) {
-		int c = 2 + s % 3;
-		if (c > b->n - i)
-			c = b->n - i;
-		b->svc_first[s] = i;
-		b->svc_count[s] = c;
-		for (int k = 0; k < c; k++)
-			b->svc_of[i++] = s;
-		s++;
-	}
-	b->nsvc = s;
-}
-
-/* The <k>-th outbound target of service <s>: svc-0 (a dependency shared by
- * every service, like an auth or config service), then the next services on
- * a ring. svc-0 itself calls its next five. */
-static int outbound_target(const struct bench *b, int s, int k)
-{
-	if (s == 0)
-		return (k + 1) % b->nsvc;
-	if (k == 0)
-		return 0;
-	int t = (s + k) % b->nsvc;
-	if (t == 0 || t == s)
-		t = (t + NOUT) % b->nsvc;
-	return t;
-}
-
-static void dp_address(int i, char out[20])
-{
-	unsigned v = (unsigned)i + 1;
-	snprintf(out, 20, "127.%u.%u.%u", 1 + (v >> 16), (v >> 8) & 255, v & 255);
-}
+/* ---- topology (bench/topology.h) ---- */
 
 /* The Dataplane JSON of instance <i> of service <s> named <name>. */
 static void dataplane_json(const struct bench *b, struct km_buf *out, const char *name, int i, int s,
 			   const char *protocol)
 {
-	char addr[20];
-	dp_address(i, addr);
+	struct km_buf spec = KM_BUF_INIT;
+	topology_dataplane_spec(&b->topo, &spec, i, s, protocol);
+	/* the spec's object without its braces, after type, mesh, name, labels */
 	km_buf_printf(out,
 		      "{\"type\":\"Dataplane\",\"mesh\":\"%s\",\"name\":\"%s\",\"labels\":{\"kuma.io/workload\":"
-		      "\"svc-%d\"},\"networking\":{\"address\":\"%s\",\"inbound\":[{\"port\":%d,\"protocol\":\"%s\"}],"
-		      "\"outbound\":[",
-		      b->mesh, name, s, addr, SVC_PORT, protocol);
-	int n = b->nsvc > 1 ? (b->nsvc - 1 < NOUT ? b->nsvc - 1 : NOUT) : 0;
-	for (int k = 0; k < n; k++)
-		km_buf_printf(out, "%s{\"port\":%d,\"backendRef\":{\"kind\":\"MeshService\",\"name\":\"svc-%d\",\"port\":%d}}",
-			      k ? "," : "", 20001 + k, outbound_target(b, s, k), SVC_PORT);
-	km_buf_puts(out, "]}}");
+		      "\"svc-%d\"},%s",
+		      b->mesh, name, s, spec.data + 1);
+	km_buf_fini(&spec);
 }
 
 /* svc-0 instances flip between http and tcp with the "every" trigger. */
@@ -282,7 +234,7 @@ static int send_first(struct proxy *p)
 	struct km_buf dp = KM_BUF_INIT, j = KM_BUF_INIT, bytes = KM_BUF_INIT, err = KM_BUF_INIT;
 	char name[32];
 	snprintf(name, sizeof(name), "dp-%d", p->idx);
-	int s = b->svc_of[p->idx];
+	int s = b->topo.svc_of[p->idx];
 	dataplane_json(b, &dp, name, p->idx, s, protocol_of(s));
 	km_buf_printf(&j, "{\"node\":{\"id\":\"%s.%s\",\"cluster\":\"svc-%d\",\"userAgentName\":\"envoy\","
 			  "\"metadata\":{\"dataplane.proxyType\":\"dataplane\",\"dataplane.resource\":\"",
@@ -1030,7 +982,7 @@ static int nextra_svc0;
  * consumers (the services just before it) see an EDS update. */
 static int trig_endpoint(void)
 {
-	int s = B.nsvc / 2;
+	int s = B.topo.nsvc / 2;
 	char name[48];
 	snprintf(name, sizeof(name), "dp-extra-%d", ++extra_seq);
 	return put_dataplane(name, B.n + extra_seq, s, protocol_of(s));
@@ -1051,9 +1003,9 @@ static int trig_endpoint_all(void)
 static int trig_every(void)
 {
 	svc0_protocol = strcmp(svc0_protocol, "http") == 0 ? "tcp" : "http";
-	for (int k = 0; k < B.svc_count[0]; k++) {
+	for (int k = 0; k < B.topo.svc_count[0]; k++) {
 		char name[32];
-		int i = B.svc_first[0] + k;
+		int i = B.topo.svc_first[0] + k;
 		snprintf(name, sizeof(name), "dp-%d", i);
 		if (put_dataplane(name, i, 0, svc0_protocol))
 			return -1;
@@ -1094,7 +1046,7 @@ static int trig_policy_one(void)
 {
 	char target[128];
 	snprintf(target, sizeof(target), "{\"kind\":\"Dataplane\",\"labels\":{\"kuma.io/workload\":\"svc-%d\"}}",
-		 B.nsvc > 7 ? 7 : B.nsvc - 1);
+		 B.topo.nsvc > 7 ? 7 : B.topo.nsvc - 1);
 	return put_timeout("bench-timeout-one", target, "{\"connectionTimeout\":\"9s\"}");
 }
 
@@ -1181,7 +1133,7 @@ static int start_with_identity(double timeout_s)
 /* The same Dataplane again, byte for byte: must cause no push at all. */
 static int trig_noop(void)
 {
-	int i = B.n - 1, s = B.svc_of[i];
+	int i = B.n - 1, s = B.topo.svc_of[i];
 	char name[32];
 	snprintf(name, sizeof(name), "dp-%d", i);
 	return put_dataplane(name, i, s, protocol_of(s));
@@ -1201,24 +1153,6 @@ static int trig_shell(void)
 		return -1;
 	}
 	return 0;
-}
-
-static int cmp_u64(const void *x, const void *y)
-{
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-	return a < b ? -1 : a > b;
-}
-
-static double pct(const uint64_t *v, size_t n, double p)
-{
-	if (!n)
-		return 0;
-	size_t k = (size_t)((p / 100.0) * (double)n + 0.999999);
-	if (k < 1)
-		k = 1;
-	if (k > n)
-		k = n;
-	return (double)v[k - 1] / 1000.0;
 }
 
 /* Runs one write, waits until nothing has arrived for the settle time, and
@@ -1355,7 +1289,7 @@ int main(int argc, char **argv)
 		}
 		SSL_CTX_set_verify(b->tls, SSL_VERIFY_PEER, NULL);
 	}
-	topology_build(b);
+	topology_build(&b->topo, b->n);
 	b->loop = km_loop_new();
 	b->px = km_calloc((size_t)b->n, sizeof(*b->px));
 	for (int i = 0; i < b->n; i++) {
@@ -1364,7 +1298,7 @@ int main(int argc, char **argv)
 	}
 	printf("xds_load: %d dataplanes in %d services (2-4 instances), %d outbounds each, delta ADS to "
 	       "127.0.0.1:%d\n",
-	       b->n, b->nsvc, NOUT, b->port);
+	       b->n, b->topo.nsvc, TOPO_NOUT, b->port);
 	if (b->mtls && start_with_identity(timeout_s))
 		return 1;
 	long rss_idle = cp_rss_kib();
@@ -1399,7 +1333,7 @@ int main(int argc, char **argv)
 	       "per_stream_max_ms=%.1f cp_rss_idle_kib=%ld cp_rss_connected_kib=%ld cp_cpu_s=%.3f "
 	       "generations=%.0f generations_noop=%.0f responses_sent=%.0f tool_rss_kib=%ld gen_p50_us=%.1f "
 	       "gen_p99_us=%.1f resources_shared=%.0f resources_encoded=%.0f resources_reused=%.0f\n",
-	       b->n, b->nsvc, b->up, b->complete, b->dead, ok && b->complete == b->n, sec(t_all),
+	       b->n, b->topo.nsvc, b->up, b->complete, b->dead, ok && b->complete == b->n, sec(t_all),
 	       (unsigned long long)b->responses, (unsigned long long)b->resources,
 	       (unsigned long long)(b->responses - before), pct(lat, nl, 50), pct(lat, nl, 99),
 	       pct(lat, nl, 100), rss_idle, rss_conn, cpu_conn - cpu_idle, c1.ok ? c1.gens - c0.gens : -1,
@@ -1472,9 +1406,7 @@ int main(int argc, char **argv)
 		nset_fini(&p->lds);
 	}
 	free(b->px);
-	free(b->svc_of);
-	free(b->svc_first);
-	free(b->svc_count);
+	topology_free(&b->topo);
 	km_loop_free(b->loop);
 	SSL_CTX_free(b->tls);
 	curl_global_cleanup();

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,8 @@ static int kind_rank(struct km_str kind)
 
 static struct km_str top_kind(const struct cp_policy *p)
 {
+	if (p->parsed)
+		return p->top_kind;
 	if (!p->target_ref)
 		return KM_STR("Mesh");
 	struct km_str k = km_json_get_string(p->target_ref, "kind");
@@ -42,6 +45,8 @@ static struct km_str top_kind(const struct cp_policy *p)
 
 static struct km_str top_section(const struct cp_policy *p)
 {
+	if (p->parsed)
+		return p->top_section;
 	return km_json_get_string(p->target_ref, "sectionName");
 }
 
@@ -113,11 +118,20 @@ static size_t port_descs(struct km_arena *a, const struct cp_xds_dataplane *dp,
 			p->address = addr;
 		p->port = (uint32_t)num(km_json_get(j, "port"));
 		p->name = km_json_get_string(j, "name");
-		p->section = p->name.len ? p->name : km_str_c(km_arena_printf(a, "%u", p->port));
+		if (p->name.len) {
+			p->section = p->name;
+		} else {
+			char digits[16];
+			int n = snprintf(digits, sizeof(digits), "%u", p->port);
+			p->section = (struct km_str){km_arena_strndup(a, digits, (size_t)n), (size_t)n};
+		}
 		if (i < ni) {
+			static const char prefix[] = "self_inbound_dp_";
+			char *r = km_arena_alloc(a, sizeof(prefix) + p->section.len);
+			memcpy(r, prefix, sizeof(prefix) - 1);
+			memcpy(r + sizeof(prefix) - 1, p->section.ptr, p->section.len);
 			p->inbound = j;
-			p->resource =
-				km_arena_printf(a, "self_inbound_dp_%.*s", KM_STR_FMT(p->section));
+			p->resource = r;
 		} else {
 			p->resource = "";
 		}
@@ -136,8 +150,8 @@ static struct km_str dp_display(const struct cp_xds_dataplane *dp)
 
 static bool selected_by_zone(const struct cp_policy *p, const struct cp_xds_dataplane *dp)
 {
-	if (p->role == CP_POLICY_ROLE_PRODUCER)
-		return true;
+	if (p->role == CP_POLICY_ROLE_PRODUCER || (p->parsed && !p->zoned))
+		return true; /* not a zone's policy naming its zone: selects in every zone */
 	struct km_str dp_origin = km_json_get_string(dp->labels, "kuma.io/origin");
 	if (!dp_origin.len || km_str_eqc(dp_origin, "global"))
 		return true;
@@ -765,10 +779,8 @@ static void build_to_cached(struct km_arena *a, const struct cp_xds_mesh *m, str
 
 static bool is_single_item(const struct km_rtype *t)
 {
-	for (size_t i = 0; i < cp_policy_nplugins; i++)
-		if (strcmp(cp_policy_plugins[i].type, t->name) == 0)
-			return cp_policy_plugins[i].single_item;
-	return false;
+	const struct cp_policy_plugin *pl = cp_policy_plugin_of(t);
+	return pl && pl->single_item;
 }
 
 static void match(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,

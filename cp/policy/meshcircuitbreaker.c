@@ -139,11 +139,11 @@ void cp_policy_meshcircuitbreaker_apply(struct cp_policy_apply_ctx *c,
 	struct km_json *clusters = c->rs->by_type[CP_XDS_CLUSTER];
 	for (size_t i = 0; i < mp->ninbounds; i++) {
 		const struct cp_policy_inbound *in = &mp->inbounds[i];
-		if (!in->inbound)
-			continue;
+		struct km_json *cl = in->inbound ? km_json_get(clusters, in->resource) : NULL;
+		if (!cl)
+			continue; /* also when building outbounds alone (cp/xds/share.c) */
 		struct km_json *conf = cp_policy_inbound_conf(c->a, in);
-		configure_cluster(c->a, km_json_get(clusters, in->resource),
-				  conf ? conf : km_json_object(c->a));
+		configure_cluster(c->a, cl, conf ? conf : km_json_object(c->a));
 	}
 	for (size_t i = 0; mp->nto && clusters && i < clusters->len; i++) {
 		struct km_str key = clusters->members[i].key;

@@ -107,12 +107,14 @@ void cp_policy_meshtimeout_apply(struct cp_policy_apply_ctx *c, const struct cp_
 		const struct cp_policy_inbound *in = &mp->inbounds[i];
 		if (!in->inbound || !cp_policy_inbound_has_catch_all(in))
 			continue;
-		struct km_json *conf = cp_policy_inbound_conf(a, in);
 		struct km_json *l = km_json_get(listeners, in->resource);
+		struct km_json *cl = km_json_get(clusters, in->resource);
+		if (!l && !cl)
+			continue; /* building outbounds alone (cp/xds/share.c) */
+		struct km_json *conf = cp_policy_inbound_conf(a, in);
 		if (l)
 			configure_filter_chains(a, l, conf);
-		configure_cluster(a, km_json_get(clusters, in->resource), conf,
-				  http_protocol(km_json_get_string(in->inbound, "protocol")));
+		configure_cluster(a, cl, conf, http_protocol(km_json_get_string(in->inbound, "protocol")));
 	}
 	if (!mp->nto)
 		return;

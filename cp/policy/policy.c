@@ -153,6 +153,13 @@ void cp_policy_parse(struct km_arena *a, const struct km_resource *r, struct cp_
 		    km_str_eqc(role, "workload-owner")      ? CP_POLICY_ROLE_WORKLOAD_OWNER :
 							      0;
 	out->shadow = km_str_eqc(km_json_get_string(out->labels, "kuma.io/effect"), "shadow");
+	out->top_kind = km_json_get_string(out->target_ref, "kind");
+	if (!out->top_kind.len)
+		out->top_kind = KM_STR("Mesh");
+	out->top_section = km_json_get_string(out->target_ref, "sectionName");
+	struct km_json *zone = km_json_get(out->labels, "kuma.io/zone");
+	out->zoned = km_str_eqc(origin, "zone") && zone && zone->kind == KM_JSON_STRING;
+	out->parsed = true;
 }
 
 /* ---- merge ---- */
@@ -294,6 +301,15 @@ static void find_plugin_types(void)
 		plugin_types[i] = km_rtype_by_name(km_str_c(cp_policy_plugins[i].type));
 }
 
+const struct cp_policy_plugin *cp_policy_plugin_of(const struct km_rtype *t)
+{
+	pthread_once(&plugin_types_once, find_plugin_types);
+	for (size_t i = 0; t && i < cp_policy_nplugins; i++)
+		if (plugin_types[i] == t)
+			return &cp_policy_plugins[i];
+	return NULL;
+}
+
 void cp_policy_prepare(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 		       bool shadow, struct cp_policy_prepared *out)
 {
@@ -323,6 +339,18 @@ void cp_policy_apply_prepared(struct cp_policy_prepared *pp, struct cp_xds_resou
 
 bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key)
 {
+	if (!pp->last_kri || (kri != pp->last_kri && strcmp(kri, pp->last_kri) != 0)) {
+		/* each key of an outbound (one per resource type) reads the
+		 * same rules: looked up once */
+		if (!pp->last_rules)
+			pp->last_rules = km_arena_alloc(pp->c.a, cp_policy_nplugins * sizeof(*pp->last_rules));
+		for (size_t i = 0; i < cp_policy_nplugins; i++)
+			pp->last_rules[i] = pp->run[i] && cp_policy_plugins[i].outbound_conf == cp_policy_to_conf &&
+						    pp->mp[i].nto ?
+					    cp_policy_to_lookup(&pp->mp[i], kri) :
+					    NULL;
+		pp->last_kri = kri;
+	}
 	for (size_t i = 0; i < cp_policy_nplugins; i++) {
 		if (!pp->run[i])
 			continue;
@@ -336,8 +364,7 @@ bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, unsi
 		if (pl->outbound_conf == cp_policy_to_conf) {
 			/* the merged rule: what it was merged from stands for it
 			 * (no serialising of the same conf for every proxy) */
-			const struct cp_policy_to_rule *r =
-				pp->mp[i].nto ? cp_policy_to_lookup(&pp->mp[i], kri) : NULL;
+			const struct cp_policy_to_rule *r = pp->last_rules[i];
 			if (r) {
 				km_buf_putc(key, 'R');
 				km_buf_append(key, r->inputs, r->inputs_len);

@@ -40,6 +40,11 @@ struct cp_policy {
 	int origin, role;
 	bool shadow; /* kuma.io/effect: shadow */
 	uint64_t fp; /* over type, name, labels and spec (set by the mesh context) */
+	/* read off once by cp_policy_parse (parsed is set), for matching every
+	 * proxy: targetRef kind ("Mesh" when none) and sectionName, and the
+	 * whether it is a zone-originated policy with a kuma.io/zone label */
+	bool parsed, zoned;
+	struct km_str top_kind, top_section;
 };
 
 /* Parses a stored policy into <out> (allocated in <a>). */
@@ -182,6 +187,8 @@ struct cp_policy_plugin {
 /* Every targetRef policy type, in plugin order. */
 extern const struct cp_policy_plugin cp_policy_plugins[];
 extern const size_t cp_policy_nplugins;
+/* The plugin of policy type <t>, or NULL. */
+const struct cp_policy_plugin *cp_policy_plugin_of(const struct km_rtype *t);
 
 /* Runs every plugin over the resources generated for <dp>; with <shadow>
  * policies labelled kuma.io/effect: shadow count too. */
@@ -203,6 +210,9 @@ struct cp_policy_prepared {
 		size_t len;
 	} *texts;
 	size_t ntexts, captexts;
+	/* the `to` rule of each plugin for the last outbound asked about */
+	const char *last_kri;
+	const struct cp_policy_to_rule **last_rules; /* [cp_policy_nplugins] */
 };
 void cp_policy_prepare(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 		       bool shadow, struct cp_policy_prepared *out);

@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "codec/jsonf.h"
@@ -75,23 +76,45 @@ static struct km_json *static_load_assignment(struct km_arena *a, const char *na
 
 static struct km_json *http_protocol_options(struct km_arena *a, struct km_str proto)
 {
-	bool h2 = !km_str_eqc(proto, "http");
-	return km_json_fmt(
-	    a,
-	    "{\"envoy.extensions.upstreams.http.v3.HttpProtocolOptions\":{"
-	    "\"@type\":\"type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\","
-	    "\"commonHttpProtocolOptions\":{\"idleTimeout\":\"3600s\",\"maxConnectionDuration\":\"0s\","
-	    "\"maxStreamDuration\":\"0s\"},\"explicitHttpConfig\":{%s:{}}}}",
-	    h2 ? "http2ProtocolOptions" : "httpProtocolOptions");
+	/* two templates: a conversion in a key would be rendered and parsed */
+#define HTTP_OPTIONS(explicit)                                                                                  \
+	"{\"envoy.extensions.upstreams.http.v3.HttpProtocolOptions\":{"                                           \
+	"\"@type\":\"type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\","             \
+	"\"commonHttpProtocolOptions\":{\"idleTimeout\":\"3600s\",\"maxConnectionDuration\":\"0s\","            \
+	"\"maxStreamDuration\":\"0s\"},\"explicitHttpConfig\":{\"" explicit "\":{}}}}"
+	if (km_str_eqc(proto, "http"))
+		return km_json_fmt(a, HTTP_OPTIONS("httpProtocolOptions"));
+	return km_json_fmt(a, HTTP_OPTIONS("http2ProtocolOptions"));
+#undef HTTP_OPTIONS
 }
 
-/* A stable route name: base64 of the SHA-256 of the route body. */
-static const char *route_name(struct km_arena *a, const struct km_json *route)
+/* The body of the route to <cluster>, as JSON text (what km_json_write
+ * makes of the tree hcm() builds from it). */
+#define ROUTE_HEAD "{\"match\":{\"prefix\":\"/\"},\"route\":{\"cluster\":"
+#define ROUTE_TAIL ",\"idleTimeout\":\"1800s\",\"timeout\":\"15s\"}}"
+
+/* SHA-256 fetched once: the one-shot SHA256() looks the algorithm up in
+ * the providers on every call, most of its cost for short inputs. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* A stable route name: base64 of the SHA-256 of the route body, written
+ * straight to text (the name is the same for the same body). */
+static const char *route_name(struct km_arena *a, const char *cluster)
 {
 	struct km_buf b = KM_BUF_INIT;
-	km_json_write(&b, route, 0, 0);
+	km_buf_puts(&b, ROUTE_HEAD);
+	km_json_write_string(&b, km_str_c(cluster));
+	km_buf_puts(&b, ROUTE_TAIL);
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256((const unsigned char *)b.data, b.len, md);
+	pthread_once(&sha256_once, sha256_fetch);
+	if (!sha256_md || !EVP_Digest(b.data, b.len, md, NULL, sha256_md, NULL))
+		SHA256((const unsigned char *)b.data, b.len, md);
 	km_buf_fini(&b);
 	char *out = km_arena_alloc(a, 64);
 	EVP_EncodeBlock((unsigned char *)out, md, sizeof(md));
@@ -101,11 +124,9 @@ static const char *route_name(struct km_arena *a, const struct km_json *route)
 static struct km_json *hcm(struct gen *g, const char *name, const char *cluster, bool inbound)
 {
 	struct km_arena *a = g->a;
-	struct km_json *route = km_json_fmt(
-	    a, "{\"match\":{\"prefix\":\"/\"},\"route\":{\"cluster\":%s,\"idleTimeout\":\"1800s\",\"timeout\":\"15s\"}}",
-	    cluster);
+	struct km_json *route = km_json_fmt(a, ROUTE_HEAD "%s" ROUTE_TAIL, cluster);
 	if (!inbound)
-		km_json_set(a, route, "name", km_json_cstring(a, route_name(a, route)));
+		km_json_set(a, route, "name", km_json_cstring(a, route_name(a, cluster)));
 	struct km_json *rc = km_json_fmt(
 	    a, "{\"name\":%s,\"validateClusters\":false,\"virtualHosts\":[{\"domains\":[\"*\"],\"name\":%s,\"routes\":[%T]}]}",
 	    name, name, route);

@@ -9,6 +9,8 @@
 #include "base/hash.h"
 #include "base/mem.h"
 #include "cp/policy/policy.h"
+#include "envoy/config/core/v3/address.pb-c.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
 #include "pb/json.h"
 
 /* ---- blobs ---- */
@@ -24,7 +26,10 @@ struct cp_xds_blob *cp_xds_blob_new(const char *name, const uint8_t *bytes, size
 	char *n = (char *)b->bytes + len;
 	memcpy(n, name, nlen + 1);
 	b->name = n;
-	snprintf(b->version, sizeof(b->version), "%016llx", (unsigned long long)km_hash(KM_FNV_INIT, bytes, len));
+	uint64_t h = km_hash(KM_FNV_INIT, bytes, len);
+	for (int i = 15; i >= 0; i--, h >>= 4) /* %016llx */
+		b->version[i] = "0123456789abcdef"[h & 15];
+	b->version[16] = 0;
 	return b;
 }
 
@@ -274,23 +279,49 @@ static struct km_json *without(struct km_arena *a, const struct km_json *obj, co
 	return o;
 }
 
+/* Appends the Listener field holding <o>'s address: its tag and length,
+ * then the Address message as protobuf-c packs it. */
+static void address_field(struct km_buf *out, const struct cp_xds_outbound *o)
+{
+	char *host = km_malloc(o->address.len + 1);
+	memcpy(host, o->address.ptr, o->address.len);
+	host[o->address.len] = 0;
+	Envoy__Config__Core__V3__SocketAddress sa = ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__INIT;
+	sa.address = host;
+	sa.port_specifier_case = ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE;
+	sa.port_value = o->port;
+	Envoy__Config__Core__V3__Address ad = ENVOY__CONFIG__CORE__V3__ADDRESS__INIT;
+	ad.address_case = ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS;
+	ad.socket_address = &sa;
+	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+		&envoy__config__listener__v3__listener__descriptor, "address");
+	size_t len = envoy__config__core__v3__address__get_packed_size(&ad);
+	uint8_t *msg = km_malloc(len + 1);
+	envoy__config__core__v3__address__pack(&ad, msg);
+	uint8_t head[20];
+	size_t n = 0;
+	uint64_t vs[2] = {((uint64_t)f->id << 3) | 2 /* length-delimited */, len};
+	for (int i = 0; i < 2; i++)
+		for (uint64_t v = vs[i];; v >>= 7) {
+			head[n++] = (uint8_t)(v < 0x80 ? v : (v & 0x7f) | 0x80);
+			if (v < 0x80)
+				break;
+		}
+	km_buf_append(out, head, n);
+	km_buf_append(out, msg, len);
+	free(msg);
+	free(host);
+}
+
 /* An outbound listener: its shared <body> (every field but the address)
  * followed by this proxy's address field. Protobuf fields may come in any
  * order and a message's encoding is the concatenation of its fields'. */
 static struct cp_xds_blob *with_address(struct build *b, const struct cp_xds_blob *body,
 					const struct cp_xds_outbound *o)
 {
-	struct km_json *l = km_json_object(b->a);
-	km_json_set(b->a, l, "address", cp_xds_outbound_address(b->a, o));
 	km_buf_reset(&b->bytes);
-	km_buf_reset(&b->err);
 	km_buf_append(&b->bytes, body->bytes, body->len);
-	if (km_pb_encode_json(b->a, cp_xds_type_url[CP_XDS_LISTENER], l, &b->bytes, &b->err)) {
-		if (b->errors)
-			km_buf_printf(b->errors, "cannot encode resource name=%s error=%s\n", body->name,
-				      km_buf_cstr(&b->err));
-		return NULL;
-	}
+	address_field(&b->bytes, o);
 	return cp_xds_blob_new(body->name, (const uint8_t *)b->bytes.data, b->bytes.len);
 }
 

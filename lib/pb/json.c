@@ -187,9 +187,13 @@ static struct km_str json_name(struct km_arena *a, const char *name)
 struct field_names {
 	const ProtobufCMessageDescriptor *d;
 	enum wkt wkt;
-	uint64_t *proto_h, *json_h;
 	char **json;
 	size_t *json_len, *proto_len;
+	/* open addressing over both names of every field: index + 1 of the
+	 * field, 0 empty; the key's hash alongside */
+	uint32_t *slot;
+	uint64_t *slot_h;
+	size_t mask;
 };
 
 static _Thread_local struct {
@@ -205,8 +209,8 @@ void km_pb_json_thread_fini(void)
 			continue;
 		for (unsigned k = 0; k < fn->d->n_fields; k++)
 			free(fn->json[k]);
-		free(fn->proto_h);
-		free(fn->json_h);
+		free(fn->slot);
+		free(fn->slot_h);
 		free(fn->json);
 		free(fn->json_len);
 		free(fn->proto_len);
@@ -217,27 +221,50 @@ void km_pb_json_thread_fini(void)
 
 static uint64_t key_hash(const char *p, size_t n)
 {
-	return km_fnv(KM_FNV_INIT, p, n);
+	return km_hash(KM_FNV_INIT, p, n);
+}
+
+static void slot_put(struct field_names *fn, const char *name, size_t len, unsigned field)
+{
+	uint64_t h = key_hash(name, len);
+	size_t i = h & fn->mask;
+	while (fn->slot[i]) {
+		unsigned k = fn->slot[i] - 1;
+		if (fn->slot_h[i] == h && ((fn->json_len[k] == len && memcmp(fn->json[k], name, len) == 0) ||
+					   (fn->proto_len[k] == len && memcmp(fn->d->fields[k].name, name, len) == 0)))
+			return; /* the JSON name and the proto name are the same */
+		i = (i + 1) & fn->mask;
+	}
+	fn->slot[i] = field + 1;
+	fn->slot_h[i] = h;
 }
 
 static void names_build(struct field_names *fn, const ProtobufCMessageDescriptor *d)
 {
 	fn->d = d;
 	fn->wkt = wkt_of(d);
-	fn->proto_h = km_calloc(d->n_fields + 1, sizeof(*fn->proto_h));
-	fn->json_h = km_calloc(d->n_fields + 1, sizeof(*fn->json_h));
 	fn->json = km_calloc(d->n_fields + 1, sizeof(*fn->json));
 	fn->json_len = km_calloc(d->n_fields + 1, sizeof(*fn->json_len));
 	fn->proto_len = km_calloc(d->n_fields + 1, sizeof(*fn->proto_len));
+	size_t cap = 8;
+	while (cap < 4 * (size_t)d->n_fields)
+		cap *= 2;
+	fn->slot = km_calloc(cap, sizeof(*fn->slot));
+	fn->slot_h = km_calloc(cap, sizeof(*fn->slot_h));
+	fn->mask = cap - 1;
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		char buf[256];
 		size_t n = camel(d->fields[i].name, buf, sizeof(buf), 0);
 		fn->json[i] = km_strndup(buf, n);
 		fn->json_len[i] = n;
-		fn->json_h[i] = key_hash(buf, n);
 		fn->proto_len[i] = strlen(d->fields[i].name);
-		fn->proto_h[i] = key_hash(d->fields[i].name, fn->proto_len[i]);
 	}
+	/* the JSON names first: a name that is one field's JSON name and
+	 * another's proto name (none in Envoy's protos) finds the former */
+	for (unsigned i = 0; i < d->n_fields; i++)
+		slot_put(fn, fn->json[i], fn->json_len[i], i);
+	for (unsigned i = 0; i < d->n_fields; i++)
+		slot_put(fn, d->fields[i].name, fn->proto_len[i], i);
 }
 
 /* Descriptors are static objects: a multiplicative hash of the address
@@ -279,12 +306,13 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
 {
 	const struct field_names *fn = names_of(d);
 	uint64_t h = key_hash(key.ptr, key.len);
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		if (fn->json_h[i] == h && fn->json_len[i] == key.len && memcmp(fn->json[i], key.ptr, key.len) == 0)
-			return &d->fields[i];
-		if (fn->proto_h[i] == h && fn->proto_len[i] == key.len &&
-		    memcmp(d->fields[i].name, key.ptr, key.len) == 0)
-			return &d->fields[i];
+	for (size_t i = h & fn->mask; fn->slot[i]; i = (i + 1) & fn->mask) {
+		if (fn->slot_h[i] != h)
+			continue;
+		unsigned k = fn->slot[i] - 1;
+		if ((fn->json_len[k] == key.len && memcmp(fn->json[k], key.ptr, key.len) == 0) ||
+		    (fn->proto_len[k] == key.len && memcmp(d->fields[k].name, key.ptr, key.len) == 0))
+			return &d->fields[k];
 	}
 	return NULL;
 }
