@@ -474,6 +474,61 @@ static void test_policy_cache(struct km_arena *a)
 	cp_xds_mesh_free(m);
 }
 
+/* More selecting-policy lists than the cache keeps (256): the lists past
+ * it are built by each match on its own, and every match still equals one
+ * without the cache. */
+static void test_policy_cache_full(struct km_arena *a)
+{
+	enum { N = 300 };
+	char name[32], labels[64], spec[512];
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "solo-%d", i);
+		snprintf(labels, sizeof(labels), ",\"solo\":\"%d\"", i);
+		put_dp_labels(a, name, "solo", 20 + i % 200, 40001, false, labels);
+		snprintf(name, sizeof(name), "solo-timeout-%d", i);
+		snprintf(spec, sizeof(spec),
+			 "{\"targetRef\":{\"kind\":\"Dataplane\",\"labels\":{\"solo\":\"%d\"}},\"to\":[{\"targetRef\":"
+			 "{\"kind\":\"Mesh\"},\"default\":{\"connectionTimeout\":\"%ds\"}}]}",
+			 i, 1 + i);
+		put(a, "MeshTimeout", name, NULL, spec);
+	}
+	struct cp_xds_mesh *m = cp_xds_mesh_build(&rt, KM_STR("default"), NULL);
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	const struct km_rtype *t = km_rtype_by_name(KM_STR("MeshTimeout"));
+	const struct cp_policy_to_rule *first[N];
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "solo-%d", i);
+		struct cp_policy_matched mp;
+		cp_policy_match(a, m, cp_xds_mesh_dataplane(m, km_str_c(name)), t, false, &mp);
+		first[i] = mp.to;
+	}
+	int cached = 0, own = 0;
+	struct cp_policy_cache *c = m->policy_cache;
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "solo-%d", i);
+		const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(m, km_str_c(name));
+		struct cp_policy_matched again, plain;
+		cp_policy_match(a, m, dp, t, false, &again);
+		if (again.to == first[i])
+			cached++;
+		else
+			own++;
+		m->policy_cache = NULL;
+		cp_policy_match(a, m, dp, t, false, &plain);
+		m->policy_cache = c;
+		CHECK(again.nto == plain.nto && again.nto > 0);
+		for (size_t k = 0; k < again.nto && k < plain.nto; k++) {
+			CHECK_STREQ(again.to[k].kri, plain.to[k].kri);
+			CHECK(km_json_equal(again.to[k].conf, plain.to[k].conf));
+		}
+	}
+	/* each proxy's list is its own: the first 256 are kept */
+	CHECK(cached == 256 && own == N - 256);
+	cp_xds_mesh_free(m);
+}
+
 int main(void)
 {
 	struct km_arena *a = km_arena_new(0);
@@ -483,6 +538,7 @@ int main(void)
 	test_across_contexts(a);
 	test_policy_types(a);
 	test_policy_cache(a);
+	test_policy_cache_full(a);
 	km_arena_free(a);
 	cp_store_free(rt.store);
 	cp_config_fini(&cfg);
