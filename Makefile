@@ -129,6 +129,7 @@ test: deps
 	@$(MAKE) --no-print-directory check-style
 	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all
 	@$(MAKE) --no-print-directory SAN=1 unit
+	@$(MAKE) --no-print-directory SAN=1 bench-smoke
 	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory fuzz-smoke
 	KUMA_BUILD_DIR=$(CURDIR)/build-san python3 -m pytest -q tests/conformance tests/e2e
