@@ -36,16 +36,32 @@ static bool labels_match(const struct km_json *selector, const struct km_json *l
 	return true;
 }
 
-static bool selects(const struct km_json *spec, const struct cp_xds_dataplane *dp)
+/* A MeshService's selector, read once per resolution. */
+struct selector {
+	enum { SEL_NONE, SEL_REF, SEL_LABELS } kind;
+	struct km_str ref;            /* SEL_REF: the Dataplane's name */
+	const struct km_json *labels; /* SEL_LABELS: matchLabels (NULL: every Dataplane) */
+};
+
+static struct selector selector_of(const struct km_json *spec)
 {
 	struct km_json *sel = km_json_get(spec, "selector");
 	struct km_json *ref = km_json_get(sel, "dataplaneRef");
 	if (ref)
-		return km_str_eq(km_json_get_string(ref, "name"), dp->res.name);
+		return (struct selector){.kind = SEL_REF, .ref = km_json_get_string(ref, "name")};
 	struct km_json *dl = km_json_get(sel, "dataplaneLabels");
 	if (!dl)
-		return false;
-	return labels_match(km_json_get(dl, "matchLabels"), dp->labels);
+		return (struct selector){.kind = SEL_NONE};
+	return (struct selector){.kind = SEL_LABELS, .labels = km_json_get(dl, "matchLabels")};
+}
+
+static bool selector_matches(const struct selector *sel, struct km_str name, const struct km_json *labels)
+{
+	switch (sel->kind) {
+	case SEL_REF: return km_str_eq(sel->ref, name);
+	case SEL_LABELS: return labels_match(sel->labels, labels);
+	default: return false;
+	}
 }
 
 static int64_t num(const struct km_json *v, int64_t dflt)
@@ -158,21 +174,18 @@ static void index_build(struct km_arena *a, const struct cp_xds_mesh *m, struct 
 	}
 }
 
-/* Indexes of the Dataplanes that may match the service's selector (a
- * superset: `selects` decides); NULL with *n = SIZE_MAX means "all". */
-static const size_t *candidates(struct dp_index *x, const struct km_json *spec, size_t *n)
+/* Indexes of the Dataplanes that may match <sel> (a superset:
+ * selector_matches decides); NULL with *n = SIZE_MAX means "all". */
+static const size_t *candidates(struct dp_index *x, const struct selector *sel, size_t *n)
 {
-	struct km_json *sel = km_json_get(spec, "selector");
-	struct km_json *ref = km_json_get(sel, "dataplaneRef");
 	struct dp_bucket *b = NULL;
-	if (ref) {
-		b = bucket(x, km_json_get_string(ref, "name"), KM_STR(""), true, false);
+	if (sel->kind == SEL_REF) {
+		b = bucket(x, sel->ref, KM_STR(""), true, false);
+	} else if (sel->kind == SEL_NONE) {
+		*n = 0;
+		return NULL;
 	} else {
-		struct km_json *ml = km_json_get(km_json_get(sel, "dataplaneLabels"), "matchLabels");
-		if (!km_json_get(sel, "dataplaneLabels")) {
-			*n = 0;
-			return NULL;
-		}
+		const struct km_json *ml = sel->labels;
 		if (!ml || ml->kind != KM_JSON_OBJECT || !ml->len || ml->members[0].val->kind != KM_JSON_STRING) {
 			*n = SIZE_MAX; /* empty selector: every Dataplane */
 			return NULL;
@@ -183,21 +196,29 @@ static const size_t *candidates(struct dp_index *x, const struct km_json *spec, 
 	return b ? b->idx : NULL;
 }
 
-/* Resolves the endpoints of one service port and folds them into <fp>. */
-static uint64_t resolve_endpoints(struct cp_xds_mesh *m, struct dp_index *x, struct cp_xds_service *s,
-				  struct cp_xds_port *p, uint64_t fp)
+/* Resolves the endpoints of one service port (in <a>) and folds them into
+ * <fp>. <x> NULL: every Dataplane is a candidate (a few services to
+ * resolve cost less than indexing every Dataplane). */
+static uint64_t resolve_endpoints(struct km_arena *a, const struct cp_xds_mesh *m, struct dp_index *x,
+				  const struct selector *sel, struct cp_xds_port *p, uint64_t fp)
 {
-	size_t nc;
-	const size_t *cand = candidates(x, s->spec, &nc);
+	size_t nc = SIZE_MAX;
+	const size_t *cand = x ? candidates(x, sel, &nc) : NULL;
 	size_t total = nc == SIZE_MAX ? m->ndataplanes : nc;
-	p->endpoints = km_arena_alloc(m->a, (total + 1) * sizeof(*p->endpoints));
+	size_t cap = x ? total : 4;
+	p->endpoints = km_arena_alloc(a, (cap + 1) * sizeof(*p->endpoints));
 	for (size_t c = 0; c < total; c++) {
 		const struct cp_xds_dataplane *dp = &m->dataplanes[cand ? cand[c] : c];
-		if (!selects(s->spec, dp))
+		if (!selector_matches(sel, dp->res.name, dp->labels))
 			continue;
 		const struct km_json *in = inbound_for(dp, p);
 		if (!in)
 			continue;
+		if (p->nendpoints == cap) {
+			p->endpoints = km_arena_realloc(a, p->endpoints, (cap + 1) * sizeof(*p->endpoints),
+							(2 * cap + 1) * sizeof(*p->endpoints));
+			cap *= 2;
+		}
 		struct cp_xds_endpoint *e = &p->endpoints[p->nendpoints++];
 		struct km_str addr = km_json_get_string(in, "address");
 		if (!addr.len)
@@ -220,6 +241,27 @@ static uint64_t resolve_endpoints(struct cp_xds_mesh *m, struct dp_index *x, str
 
 /* ---- the cache of parsed Dataplanes and MeshServices ---- */
 
+/* A MeshService's ports with their endpoints resolved, and its
+ * fingerprint: kept with the service's cache entry and taken as it is by
+ * the next context unless the service or a Dataplane it may select
+ * changed. Its strings point into the entries it was made from, which the
+ * contexts using it hold as well. */
+struct svc_resolution {
+	unsigned refs; /* the entry's, plus one per context using it */
+	struct km_arena *a;
+	struct cp_xds_port *ports;
+	size_t nports;
+	uint64_t fp;
+};
+
+static void resolution_unref(struct svc_resolution *r)
+{
+	if (r && --r->refs == 0) {
+		km_arena_free(r->a);
+		free(r);
+	}
+}
+
 struct cp_xds_cached {
 	unsigned refs;       /* the cache's own, plus one per context holding it */
 	struct km_arena *a;  /* everything below */
@@ -227,6 +269,7 @@ struct cp_xds_cached {
 	struct km_json *spec, *labels, *status;
 	uint64_t fp;         /* Dataplane: store identity; MeshService: content */
 	uint64_t labels_fp;
+	struct svc_resolution *resolved; /* MeshService: the latest, or NULL */
 };
 
 struct cache_set {
@@ -235,6 +278,12 @@ struct cache_set {
 	char **stale; /* names to re-read at the next build */
 	size_t nstale, capstale;
 	bool all;     /* re-list the whole type at the next build */
+	/* what the syncs since the last build changed: the old and the new
+	 * versions of the entries re-read (each holding a reference until the
+	 * build is done), or everything (a re-list) */
+	struct cp_xds_cached **changed;
+	size_t nchanged, capchanged;
+	bool changed_all;
 };
 
 struct cp_xds_cache {
@@ -244,9 +293,30 @@ struct cp_xds_cache {
 static void entry_unref(struct cp_xds_cached *e)
 {
 	if (e && --e->refs == 0) {
+		resolution_unref(e->resolved);
 		km_arena_free(e->a);
 		free(e);
 	}
+}
+
+static void changed_add(struct cache_set *set, struct cp_xds_cached *e)
+{
+	if (!e)
+		return;
+	if (set->nchanged == set->capchanged) {
+		set->capchanged = set->capchanged ? set->capchanged * 2 : 16;
+		set->changed = km_realloc(set->changed, set->capchanged * sizeof(*set->changed));
+	}
+	e->refs++;
+	set->changed[set->nchanged++] = e;
+}
+
+static void changed_clear(struct cache_set *set)
+{
+	for (size_t i = 0; i < set->nchanged; i++)
+		entry_unref(set->changed[i]);
+	set->nchanged = 0;
+	set->changed_all = false;
 }
 
 static struct km_str dup_str(struct km_arena *a, struct km_str s)
@@ -374,6 +444,7 @@ static int relist(struct cp_runtime *rt, struct km_arena *tmp, struct km_str mes
 	set->items = items;
 	set->n = set->cap = l.len;
 	set->all = false;
+	set->changed_all = true;
 	stale_clear(set);
 	return 0;
 }
@@ -392,6 +463,7 @@ static int cache_sync(struct cp_runtime *rt, struct km_arena *tmp, struct km_str
 		struct cp_xds_cached *e = set_find(set, name, &at);
 		if (rc == -KM_E_NOT_FOUND) {
 			if (e) {
+				changed_add(set, e);
 				memmove(&set->items[at], &set->items[at + 1], (set->n - at - 1) * sizeof(*set->items));
 				set->n--;
 				entry_unref(e);
@@ -400,12 +472,15 @@ static int cache_sync(struct cp_runtime *rt, struct km_arena *tmp, struct km_str
 		}
 		if (rc) {
 			set->all = true; /* the store failed: start over next time */
+			set->changed_all = true;
 			stale_clear(set);
 			return -1;
 		}
 		if (e && same_record(e, &r))
 			continue;
 		struct cp_xds_cached *ne = entry_new(&r, service);
+		changed_add(set, e);
+		changed_add(set, ne);
 		if (e) {
 			set->items[at] = ne;
 			entry_unref(e);
@@ -435,8 +510,10 @@ static void set_fini(struct cache_set *set)
 	for (size_t i = 0; i < set->n; i++)
 		entry_unref(set->items[i]);
 	stale_clear(set);
+	changed_clear(set);
 	free(set->items);
 	free(set->stale);
+	free(set->changed);
 }
 
 void cp_xds_cache_free(struct cp_xds_cache *c)
@@ -493,8 +570,9 @@ size_t cp_xds_cache_len(const struct cp_xds_cache *c)
 
 /* ---- building a context ---- */
 
-static void load_service(struct cp_xds_mesh *m, struct dp_index *x, const struct cp_xds_cached *e,
-			 struct cp_xds_service *s)
+/* The service of entry <e> in a context: its names from the entry, its
+ * ports and endpoints from <r>. */
+static void load_service(const struct cp_xds_cached *e, const struct svc_resolution *r, struct cp_xds_service *s)
 {
 	s->store_name = e->res.name;
 	s->labels = e->labels;
@@ -504,25 +582,55 @@ static void load_service(struct cp_xds_mesh *m, struct dp_index *x, const struct
 	s->name = display.len ? display : e->res.name;
 	s->zone = km_json_get_string(s->labels, "kuma.io/zone");
 	s->ns = km_json_get_string(s->labels, "k8s.kuma.io/namespace");
+	s->ports = r->ports;
+	s->nports = r->nports;
+	s->fp = r->fp;
+}
+
+/* Resolves the ports and endpoints of service entry <e> against the
+ * Dataplanes of <m> (through <x> when not NULL). */
+static struct svc_resolution *resolve_service(const struct cp_xds_mesh *m, struct dp_index *x,
+					      const struct cp_xds_cached *e)
+{
+	struct svc_resolution *r = km_calloc(1, sizeof(*r));
+	r->refs = 1;
+	r->a = km_arena_new(1024);
+	struct cp_xds_service s = {0};
+	load_service(e, r, &s); /* its names, for the kri */
+	struct selector sel = selector_of(e->spec);
 	uint64_t fp = e->fp;
-	struct km_json *ports = km_json_get(s->spec, "ports");
+	struct km_json *ports = km_json_get(e->spec, "ports");
 	size_t n = ports && ports->kind == KM_JSON_ARRAY ? ports->len : 0;
-	s->ports = km_arena_alloc(m->a, (n + 1) * sizeof(*s->ports));
+	r->ports = km_arena_alloc(r->a, (n + 1) * sizeof(*r->ports));
 	for (size_t i = 0; i < n; i++) {
 		struct km_json *pj = ports->items[i];
-		struct cp_xds_port *p = &s->ports[s->nports++];
+		struct cp_xds_port *p = &r->ports[r->nports++];
 		p->port = (uint32_t)num(km_json_get(pj, "port"), 0);
 		struct km_str name = km_json_get_string(pj, "name");
-		p->section = name.len ? name : km_str_c(km_arena_printf(m->a, "%u", p->port));
+		p->section = name.len ? name : km_str_c(km_arena_printf(r->a, "%u", p->port));
 		p->app_protocol = km_json_get_string(pj, "appProtocol");
 		if (!p->app_protocol.len)
 			p->app_protocol = KM_STR("tcp");
 		p->target_port = km_json_get(pj, "targetPort");
-		p->kri = cp_xds_service_kri(m->a, m, s, p);
+		p->kri = cp_xds_service_kri(r->a, m, &s, p);
 		fp = km_fnv_sep(fp, '#');
-		fp = resolve_endpoints(m, x, s, p, fp);
+		fp = resolve_endpoints(r->a, m, x, &sel, p, fp);
 	}
-	s->fp = fp;
+	r->fp = fp;
+	return r;
+}
+
+/* Whether the Dataplane changes recorded in <dps> (old and new versions)
+ * may change what service entry <e> resolves to. */
+static bool service_touched(const struct cp_xds_cached *e, const struct cache_set *dps)
+{
+	struct selector sel = selector_of(e->spec);
+	if (sel.kind == SEL_NONE)
+		return false;
+	for (size_t i = 0; i < dps->nchanged; i++)
+		if (selector_matches(&sel, dps->changed[i]->res.name, dps->changed[i]->labels))
+			return true;
+	return false;
 }
 
 static struct km_json *internal_cidrs(struct km_arena *a, const struct cp_config *cfg)
@@ -623,17 +731,41 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh,
 		d->fp = e->fp;
 		d->labels_fp = e->labels_fp;
 	}
+	/* services: a service keeps its resolution unless it changed or a
+	 * Dataplane it may select changed (old or new version); the others
+	 * are resolved again, through an index of the Dataplanes when there
+	 * are more than a few */
 	m->services = km_arena_alloc(a, (cache->svcs.n + 1) * sizeof(*m->services));
-	struct km_arena *ta = km_arena_new(64 * 1024);
+	m->resolutions = km_calloc(cache->svcs.n + 1, sizeof(*m->resolutions));
+	bool *redo = km_arena_alloc(a, cache->svcs.n + 1);
+	size_t nredo = 0;
+	for (size_t i = 0; i < cache->svcs.n; i++) {
+		const struct cp_xds_cached *e = cache->svcs.items[i];
+		redo[i] = !e->resolved || cache->dps.changed_all || service_touched(e, &cache->dps);
+		nredo += redo[i];
+	}
+	struct km_arena *ta = NULL;
 	struct dp_index x;
-	index_build(ta, m, &x);
+	if (nredo > 4) {
+		ta = km_arena_new(64 * 1024);
+		index_build(ta, m, &x);
+	}
 	for (size_t i = 0; i < cache->svcs.n; i++) {
 		struct cp_xds_cached *e = cache->svcs.items[i];
 		e->refs++;
 		m->held[m->nheld++] = e;
-		load_service(m, &x, e, &m->services[m->nservices++]);
+		if (redo[i]) {
+			resolution_unref(e->resolved);
+			e->resolved = resolve_service(m, ta ? &x : NULL, e);
+		}
+		e->resolved->refs++;
+		m->resolutions[m->nresolutions++] = e->resolved;
+		load_service(e, e->resolved, &m->services[m->nservices++]);
 	}
 	km_arena_free(ta);
+	m->services_resolved = nredo;
+	changed_clear(&cache->dps);
+	changed_clear(&cache->svcs);
 	cp_xds_cache_free(own);
 	m->sorted = true;
 	m->mesh_labels = parse(a, mr.labels);
@@ -653,6 +785,9 @@ void cp_xds_mesh_free(struct cp_xds_mesh *m)
 	if (!m)
 		return;
 	cp_policy_cache_free(m->policy_cache);
+	for (size_t i = 0; i < m->nresolutions; i++)
+		resolution_unref(m->resolutions[i]);
+	free(m->resolutions);
 	for (size_t i = 0; i < m->nheld; i++)
 		entry_unref(m->held[i]);
 	free(m->held);

@@ -61,6 +61,7 @@ struct cp_xds_dataplane {
 
 struct cp_policy; /* cp/policy/policy.h */
 struct cp_xds_cached; /* a cache entry (context.c) */
+struct svc_resolution; /* a MeshService's resolved ports (context.c) */
 
 struct cp_xds_mesh {
 	struct km_arena *a;
@@ -82,6 +83,9 @@ struct cp_xds_mesh {
 	struct cp_policy_cache *policy_cache; /* `to` rules by selecting policies (NULL: none kept) */
 	struct cp_xds_cached **held; /* cache entries this context references */
 	size_t nheld;
+	struct svc_resolution **resolutions; /* the services' resolved ports (context.c) */
+	size_t nresolutions;
+	size_t services_resolved; /* services whose endpoints this build resolved (the others kept theirs) */
 };
 
 /* Parsed Dataplanes and MeshServices of one mesh, kept across builds. */

@@ -79,9 +79,16 @@ static void check_same(const struct cp_xds_mesh *x, const struct cp_xds_mesh *y)
 		CHECK(s->fp == t->fp);
 		CHECK(s->nports == t->nports);
 		for (size_t p = 0; p < s->nports && p < t->nports; p++) {
-			CHECK(s->ports[p].nendpoints == t->ports[p].nendpoints);
-			for (size_t e = 0; e < s->ports[p].nendpoints && e < t->ports[p].nendpoints; e++)
-				CHECK(km_str_eq(s->ports[p].endpoints[e].address, t->ports[p].endpoints[e].address));
+			const struct cp_xds_port *sp = &s->ports[p], *tp = &t->ports[p];
+			CHECK(sp->nendpoints == tp->nendpoints && sp->port == tp->port);
+			CHECK(km_str_eq(sp->section, tp->section) && km_str_eq(sp->app_protocol, tp->app_protocol));
+			CHECK_STREQ(sp->kri, tp->kri);
+			for (size_t e = 0; e < sp->nendpoints && e < tp->nendpoints; e++) {
+				const struct cp_xds_endpoint *se = &sp->endpoints[e], *te = &tp->endpoints[e];
+				CHECK(km_str_eq(se->address, te->address) && se->port == te->port);
+				CHECK(km_str_eq(se->zone, te->zone) && se->healthy == te->healthy);
+				CHECK(km_json_equal(se->labels, te->labels));
+			}
 		}
 	}
 }
@@ -132,7 +139,27 @@ static void test_incremental(struct km_arena *a)
 	CHECK(m1->fp_rest == m2->fp_rest);
 	/* the old context still reads its own version */
 	CHECK(km_str_eqc(cp_xds_mesh_service(m1, KM_STR("web"))->ports[0].endpoints[1].address, "10.0.0.2"));
+	/* only web's endpoints were resolved again: db's are the same memory */
+	CHECK(m2->services_resolved == 1);
+	CHECK(cp_xds_mesh_service(m1, KM_STR("db"))->ports == cp_xds_mesh_service(m2, KM_STR("db"))->ports);
+	CHECK(cp_xds_mesh_service(m1, KM_STR("web"))->ports != cp_xds_mesh_service(m2, KM_STR("web"))->ports);
 	cp_xds_mesh_free(m1);
+	/* a Dataplane moving from one service to another: both resolved again
+	 * (its old labels select the one, its new the other), then back */
+	put_dp(a, "web-2", "db", "10.0.0.22", 8080);
+	struct cp_xds_mesh *mv = build_checked();
+	CHECK(mv->services_resolved == 2);
+	CHECK(endpoints_of(mv, "web") == 1);
+	put_dp(a, "web-2", "web", "10.0.0.22", 8080);
+	cp_xds_mesh_free(mv);
+	mv = build_checked();
+	CHECK(mv->services_resolved == 2);
+	CHECK(endpoints_of(mv, "web") == 2);
+	/* nothing changed: nothing resolved */
+	cp_xds_mesh_free(mv);
+	mv = build_checked();
+	CHECK(mv->services_resolved == 0);
+	cp_xds_mesh_free(mv);
 
 	/* a deletion and an insertion in the middle of the sorted order */
 	del("Dataplane", "web-1");
