@@ -624,6 +624,8 @@ static struct svc_resolution *resolve_service(const struct cp_xds_mesh *m, struc
  * may change what service entry <e> resolves to. */
 static bool service_touched(const struct cp_xds_cached *e, const struct cache_set *dps)
 {
+	if (!dps->nchanged)
+		return false;
 	struct selector sel = selector_of(e->spec);
 	if (sel.kind == SEL_NONE)
 		return false;
