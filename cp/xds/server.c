@@ -322,12 +322,22 @@ static bool snapshot_equal(const struct snapshot *x, const struct snapshot *y)
 
 /* ---- subscription state ---- */
 
-static struct name_ver *sent_find(struct type_state *ts, const char *name)
+/* The entry of <name>, trying index <hint> first: a type's resources keep
+ * their order from one snapshot to the next, so the n-th resource is most
+ * often the n-th sent. */
+static struct name_ver *sent_find_at(struct type_state *ts, const char *name, size_t hint)
 {
+	if (hint < ts->nsent && strcmp(ts->sent[hint].name, name) == 0)
+		return &ts->sent[hint];
 	for (size_t i = 0; i < ts->nsent; i++)
 		if (strcmp(ts->sent[i].name, name) == 0)
 			return &ts->sent[i];
 	return NULL;
+}
+
+static struct name_ver *sent_find(struct type_state *ts, const char *name)
+{
+	return sent_find_at(ts, name, SIZE_MAX);
 }
 
 static void sent_set(struct type_state *ts, const char *name, const char *version)
@@ -432,7 +442,7 @@ static bool push_delta(struct ads_stream *st, int t, bool force)
 		const struct cp_xds_blob *r = st->snap.res[t][i];
 		if (!subscribed_to(ts, r->name))
 			continue;
-		struct name_ver *have = sent_find(ts, r->name);
+		struct name_ver *have = sent_find_at(ts, r->name, i);
 		if (!force && have && strcmp(have->version, r->version) == 0)
 			continue;
 		Envoy__Service__Discovery__V3__Resource *res = km_arena_alloc(a, sizeof(*res));
@@ -450,7 +460,8 @@ static bool push_delta(struct ads_stream *st, int t, bool force)
 	char **removed = km_arena_alloc(a, (ts->nsent + 1) * sizeof(*removed));
 	size_t nrem = 0;
 	for (size_t i = 0; i < ts->nsent; i++)
-		if (!snap_find(&st->snap, t, ts->sent[i].name))
+		if (!(i < n && strcmp(st->snap.res[t][i]->name, ts->sent[i].name) == 0) &&
+		    !snap_find(&st->snap, t, ts->sent[i].name))
 			removed[nrem++] = km_arena_strdup(a, ts->sent[i].name);
 	bool sent = false;
 	if (nr || nrem) {
