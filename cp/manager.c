@@ -61,9 +61,14 @@ int cp_manager_create(struct cp_runtime *rt, struct km_arena *a, const struct km
 	if (v->len)
 		return -KM_E_INVALID;
 	if (d->type->scope == KM_SCOPE_MESH) {
+		/* a missing mesh is the client's error (400); a store that fails
+		 * (a database gone away) is ours, and says so */
 		struct km_resource m;
-		if (cp_store_get(rt->store, a, km_rtype_by_name(KM_STR("Mesh")), KM_STR(""), d->mesh, &m))
+		int mrc = cp_store_get(rt->store, a, km_rtype_by_name(KM_STR("Mesh")), KM_STR(""), d->mesh, &m);
+		if (mrc == -KM_E_NOT_FOUND)
 			return -KM_E_MESH_NOT_FOUND;
+		if (mrc)
+			return mrc;
 	}
 	struct km_resource_doc nd = *d;
 	nd.labels = cp_labels_compute(a, rt, d->type, d->labels, d->mesh, d->name, d->spec);
