@@ -620,6 +620,10 @@ static struct svc_resolution *resolve_service(const struct cp_xds_mesh *m, struc
 	return r;
 }
 
+/* Changed Dataplane versions (old and new) tested one by one against each
+ * service; above that, every service is resolved again. */
+#define MAX_CHANGED_TESTED 64
+
 /* Whether the Dataplane changes recorded in <dps> (old and new versions)
  * may change what service entry <e> resolves to. */
 static bool service_touched(const struct cp_xds_cached *e, const struct cache_set *dps)
@@ -741,9 +745,12 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh,
 	m->resolutions = km_calloc(cache->svcs.n + 1, sizeof(*m->resolutions));
 	bool *redo = km_arena_alloc(a, cache->svcs.n + 1);
 	size_t nredo = 0;
+	/* testing every service against every changed Dataplane costs more
+	 * than resolving everything once many changed (a registration burst) */
+	bool all = cache->dps.changed_all || cache->dps.nchanged > MAX_CHANGED_TESTED;
 	for (size_t i = 0; i < cache->svcs.n; i++) {
 		const struct cp_xds_cached *e = cache->svcs.items[i];
-		redo[i] = !e->resolved || cache->dps.changed_all || service_touched(e, &cache->dps);
+		redo[i] = !e->resolved || all || service_touched(e, &cache->dps);
 		nredo += redo[i];
 	}
 	struct km_arena *ta = NULL;

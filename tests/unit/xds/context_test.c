@@ -238,6 +238,8 @@ static void test_burst(struct km_arena *a)
 	cp_xds_mesh_free(m);
 	m = build_checked();
 	CHECK(m->ndataplanes == 703 - 234);
+	/* 234 Dataplanes re-read: past the per-service tests, all resolved */
+	CHECK(m->services_resolved == m->nservices);
 	cp_xds_mesh_free(m);
 	/* a resync makes the next build list everything again */
 	cp_xds_cache_reset(cache);
