@@ -570,9 +570,8 @@ size_t cp_xds_cache_len(const struct cp_xds_cache *c)
 
 /* ---- building a context ---- */
 
-/* The service of entry <e> in a context: its names from the entry, its
- * ports and endpoints from <r>. */
-static void load_service(const struct cp_xds_cached *e, const struct svc_resolution *r, struct cp_xds_service *s)
+/* The service of entry <e>, its names and documents (no ports). */
+static void service_names(const struct cp_xds_cached *e, struct cp_xds_service *s)
 {
 	s->store_name = e->res.name;
 	s->labels = e->labels;
@@ -582,9 +581,6 @@ static void load_service(const struct cp_xds_cached *e, const struct svc_resolut
 	s->name = display.len ? display : e->res.name;
 	s->zone = km_json_get_string(s->labels, "kuma.io/zone");
 	s->ns = km_json_get_string(s->labels, "k8s.kuma.io/namespace");
-	s->ports = r->ports;
-	s->nports = r->nports;
-	s->fp = r->fp;
 }
 
 /* Resolves the ports and endpoints of service entry <e> against the
@@ -596,7 +592,7 @@ static struct svc_resolution *resolve_service(const struct cp_xds_mesh *m, struc
 	r->refs = 1;
 	r->a = km_arena_new(1024);
 	struct cp_xds_service s = {0};
-	load_service(e, r, &s); /* its names, for the kri */
+	service_names(e, &s); /* for the kri */
 	struct selector sel = selector_of(e->spec);
 	uint64_t fp = e->fp;
 	struct km_json *ports = km_json_get(e->spec, "ports");
@@ -769,7 +765,11 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh,
 		}
 		e->resolved->refs++;
 		m->resolutions[m->nresolutions++] = e->resolved;
-		load_service(e, e->resolved, &m->services[m->nservices++]);
+		struct cp_xds_service *sv = &m->services[m->nservices++];
+		service_names(e, sv);
+		sv->ports = e->resolved->ports;
+		sv->nports = e->resolved->nports;
+		sv->fp = e->resolved->fp;
 	}
 	km_arena_free(ta);
 	m->services_resolved = nredo;

@@ -12,6 +12,7 @@
 #include "envoy/config/core/v3/address.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "pb/json.h"
+#include "pb/wire.h"
 
 /* ---- blobs ---- */
 
@@ -279,38 +280,20 @@ static struct km_json *without(struct km_arena *a, const struct km_json *obj, co
 	return o;
 }
 
-/* Appends the Listener field holding <o>'s address: its tag and length,
- * then the Address message as protobuf-c packs it. */
-static void address_field(struct km_buf *out, const struct cp_xds_outbound *o)
+/* Appends the Listener field holding <o>'s address: a Listener with
+ * nothing else set encodes to that one field (protobuf-c packs it). */
+static void address_field(struct km_arena *a, struct km_buf *out, const struct cp_xds_outbound *o)
 {
-	char *host = km_malloc(o->address.len + 1);
-	memcpy(host, o->address.ptr, o->address.len);
-	host[o->address.len] = 0;
 	Envoy__Config__Core__V3__SocketAddress sa = ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__INIT;
-	sa.address = host;
+	sa.address = km_arena_strndup(a, o->address.ptr, o->address.len);
 	sa.port_specifier_case = ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE;
 	sa.port_value = o->port;
 	Envoy__Config__Core__V3__Address ad = ENVOY__CONFIG__CORE__V3__ADDRESS__INIT;
 	ad.address_case = ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS;
 	ad.socket_address = &sa;
-	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
-		&envoy__config__listener__v3__listener__descriptor, "address");
-	size_t len = envoy__config__core__v3__address__get_packed_size(&ad);
-	uint8_t *msg = km_malloc(len + 1);
-	envoy__config__core__v3__address__pack(&ad, msg);
-	uint8_t head[20];
-	size_t n = 0;
-	uint64_t vs[2] = {((uint64_t)f->id << 3) | 2 /* length-delimited */, len};
-	for (int i = 0; i < 2; i++)
-		for (uint64_t v = vs[i];; v >>= 7) {
-			head[n++] = (uint8_t)(v < 0x80 ? v : (v & 0x7f) | 0x80);
-			if (v < 0x80)
-				break;
-		}
-	km_buf_append(out, head, n);
-	km_buf_append(out, msg, len);
-	free(msg);
-	free(host);
+	Envoy__Config__Listener__V3__Listener l = ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT;
+	l.address = &ad;
+	km_pb_wire_pack(&l.base, out);
 }
 
 /* An outbound listener: its shared <body> (every field but the address)
@@ -321,7 +304,7 @@ static struct cp_xds_blob *with_address(struct build *b, const struct cp_xds_blo
 {
 	km_buf_reset(&b->bytes);
 	km_buf_append(&b->bytes, body->bytes, body->len);
-	address_field(&b->bytes, o);
+	address_field(b->a, &b->bytes, o);
 	return cp_xds_blob_new(body->name, (const uint8_t *)b->bytes.data, b->bytes.len);
 }
 
@@ -436,7 +419,10 @@ static void memo_save(struct cp_xds_local_memo *lm, const struct cp_xds_built *o
 	lm->fp[1] = fp[1];
 }
 
-static const int outbound_types[] = {CP_XDS_CLUSTER, CP_XDS_ENDPOINT, CP_XDS_LISTENER};
+/* An outbound's resources by key index, then its listener body's key. */
+enum { K_CLUSTER, K_ENDPOINT, K_LISTENER, K_BODY };
+static const int outbound_types[] = {[K_CLUSTER] = CP_XDS_CLUSTER, [K_ENDPOINT] = CP_XDS_ENDPOINT,
+				     [K_LISTENER] = CP_XDS_LISTENER};
 #define NOUTBOUND_TYPES (sizeof(outbound_types) / sizeof(outbound_types[0]))
 
 void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
@@ -514,32 +500,31 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 		const char *kk[NOUTBOUND_TYPES + 1];
 		size_t kl[NOUTBOUND_TYPES + 1];
 		key.data[0] = '0' + CP_XDS_CLUSTER;
-		kk[0] = km_arena_strndup(a, key.data, kl[0] = key.len);
+		kk[K_CLUSTER] = km_arena_strndup(a, key.data, kl[K_CLUSTER] = key.len);
 		key.data[0] = '0' + CP_XDS_ENDPOINT;
-		kk[1] = km_arena_strndup(a, key.data, kl[1] = dest);
+		kk[K_ENDPOINT] = km_arena_strndup(a, key.data, kl[K_ENDPOINT] = dest);
 		key.len = common;
 		cp_policy_outbound_key(&pp, o->kri, 1u << CP_XDS_LISTENER, &key);
 		key.data[0] = 'B';
-		kk[3] = km_arena_strndup(a, key.data, kl[3] = key.len);
+		kk[K_BODY] = km_arena_strndup(a, key.data, kl[K_BODY] = key.len);
 		key.data[0] = '0' + CP_XDS_LISTENER;
 		km_buf_putc(&key, 0);
 		km_buf_append(&key, o->address.ptr, o->address.len);
 		km_buf_putc(&key, ':');
 		km_buf_append(&key, &o->port, sizeof(o->port));
-		kk[2] = km_arena_strndup(a, key.data, kl[2] = key.len);
-		enum { BODY = NOUTBOUND_TYPES, LISTENER = 2 };
+		kk[K_LISTENER] = km_arena_strndup(a, key.data, kl[K_LISTENER] = key.len);
 		struct cp_xds_blob *got[NOUTBOUND_TYPES + 1] = {0};
 		bool found[NOUTBOUND_TYPES + 1];
 		pthread_mutex_lock(&sh->mu);
 		for (size_t k = 0; k <= NOUTBOUND_TYPES; k++) {
-			struct entry *e = k == BODY && found[LISTENER] ? NULL : find(sh, kk[k], kl[k]);
+			struct entry *e = k == K_BODY && found[K_LISTENER] ? NULL : find(sh, kk[k], kl[k]);
 			found[k] = e != NULL;
 			got[k] = e ? cp_xds_blob_ref(e->blob) : NULL;
 		}
 		pthread_mutex_unlock(&sh->mu);
 		unsigned missing = 0;
 		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
-			if (!found[k] && !(k == LISTENER && found[BODY]))
+			if (!found[k] && !(k == K_LISTENER && found[K_BODY]))
 				missing |= 1u << outbound_types[k];
 		struct cp_xds_resources rs = {0};
 		if (missing)
@@ -552,31 +537,31 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 					stats->shared++;
 				continue;
 			}
-			if (k == LISTENER) {
-				if (found[BODY]) {
+			if (k == K_LISTENER) {
+				if (found[K_BODY]) {
 					if (stats)
 						stats->shared++;
 				} else {
 					const struct km_json *tree = km_json_get(rs.by_type[t], o->kri);
-					got[BODY] = tree ? encode(&b, t, o->kri, without(a, tree, "address")) : NULL;
+					got[K_BODY] = tree ? encode(&b, t, o->kri, without(a, tree, "address")) : NULL;
 				}
-				got[k] = got[BODY] ? with_address(&b, got[BODY], o) : NULL;
+				got[k] = got[K_BODY] ? with_address(&b, got[K_BODY], o) : NULL;
 			} else {
 				const struct km_json *tree = km_json_get(rs.by_type[t], o->kri);
 				got[k] = tree ? encode(&b, t, o->kri, tree) : NULL;
 			}
 		}
-		if (missing || !found[LISTENER]) {
+		if (missing || !found[K_LISTENER]) {
 			pthread_mutex_lock(&sh->mu);
 			reserve(sh, NOUTBOUND_TYPES + 1);
 			for (size_t k = 0; k <= NOUTBOUND_TYPES; k++)
-				if (!found[k] && (k != BODY || !found[LISTENER]))
-					got[k] = publish(sh, kk[k], kl[k], got[k], k == LISTENER ? got[BODY] : NULL);
+				if (!found[k] && (k != K_BODY || !found[K_LISTENER]))
+					got[k] = publish(sh, kk[k], kl[k], got[k], k == K_LISTENER ? got[K_BODY] : NULL);
 			pthread_mutex_unlock(&sh->mu);
 		}
 		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
 			put(&b, outbound_types[k], got[k], from[outbound_types[k]]);
-		cp_xds_blob_unref(got[BODY]);
+		cp_xds_blob_unref(got[K_BODY]);
 	}
 	km_buf_fini(&key);
 done:
