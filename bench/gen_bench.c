@@ -2,9 +2,12 @@
 /* Generation benchmark: kuma-cp's cp_xds_build for every proxy of the
  * benchmark mesh (bench/topology.h, the same as bench/xds_load.c's), in-process
  * on one thread, with the mesh's share table and each proxy's local memo as
- * the xDS server keeps them. No network, no second thread, no load
- * generator on the same cores: the cost of generation alone, measured per
- * build with the thread's CPU clock (what xds_generation_seconds counts).
+ * the xDS server keeps them. No network, no load generator on the same
+ * cores: the cost of generation alone, measured per build with the
+ * thread's CPU clock (what xds_generation_seconds counts). -t 2 adds a
+ * second thread building from the far end of the order, as the server's
+ * loop helps its builder thread during a large pass: what two builds at
+ * once cost each other (locks, shared cache lines).
  *
  * A new mesh context per change, through a cache of parsed records as the
  * server keeps it (its build time is reported: "context ms").
@@ -16,19 +19,23 @@
  * order a pass of the server takes them after a ramped connect (newest
  * stream first); --order name builds them in name order instead.
  *
- *   build/bench/gen_bench [-n N] [-r ROUNDS] [--order newest|name]
+ *   build/bench/gen_bench [-n N] [-r ROUNDS] [-t 1|2] [--order newest|name]
  */
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "base/err.h"
+#include "codec/jsonf.h"
 #include "cp/manager.h"
 #include "cp/xds/builder.h"
 #include "cp/xds/context.h"
 #include "cp/xds/share.h"
+#include "pb/json.h"
 #include "stats.h"
 #include "topology.h"
 
@@ -98,8 +105,28 @@ static int put_timeout(struct km_arena *a, int round)
 struct proxy {
 	struct cp_xds_local_memo lm;
 	struct cp_xds_built built; /* its current configuration (the server's snapshot) */
-	struct km_arena *a;        /* built's arrays */
+	struct cp_xds_blob **block; /* built's arrays, in one exact-size block */
 };
+
+/* Keeps <b>'s resources in <p> as the server's snapshot does: the arrays
+ * move to one block and the build's arena is freed right away (a bench that
+ * kept every arena would grow the heap and fault pages the server does not). */
+static void keep(struct proxy *p, const struct cp_xds_built *b)
+{
+	cp_xds_built_release(&p->built);
+	free(p->block);
+	size_t total = 0;
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		total += b->n[t];
+	p->block = km_malloc((total + 1) * sizeof(*p->block));
+	for (int t = 0, k = 0; t < CP_XDS_NTYPES; t++) {
+		p->built.res[t] = p->block + k;
+		p->built.n[t] = b->n[t];
+		if (b->n[t])
+			memcpy(p->built.res[t], b->res[t], b->n[t] * sizeof(*p->block));
+		k += (int)b->n[t];
+	}
+}
 
 static void report(const char *phase, uint64_t *ns, uint64_t *enc, size_t n, const struct cp_xds_share_stats *st,
 		   double ctx_ms)
@@ -131,8 +158,84 @@ static double mono_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Builds every proxy in <order> with a new context through <sh>. */
-static int pass(const char *phase, struct cp_xds_share *sh, struct proxy *px, const int *order)
+struct pass_state {
+	const struct cp_xds_mesh *m;
+	struct cp_xds_share *sh;
+	struct proxy *px;
+	const int *order;
+	uint64_t *ns, *enc;
+	int front, back; /* next unclaimed from each end (under mu) */
+	_Atomic int failed;
+	pthread_mutex_t mu; /* total */
+	struct cp_xds_share_stats total;
+};
+
+/* Claims and builds proxies, from the front or the back of the order,
+ * until none is left (each thread of a pass). */
+static int claim_next(struct pass_state *ps, bool from_back)
+{
+	pthread_mutex_lock(&ps->mu);
+	int k = ps->front > ps->back ? -1 : from_back ? ps->back-- : ps->front++;
+	pthread_mutex_unlock(&ps->mu);
+	return k;
+}
+
+static void *pass_worker_at(struct pass_state *ps, bool from_back)
+{
+	struct cp_xds_share_stats mine = {0};
+	char name[32];
+	for (int k; !ps->failed && (k = claim_next(ps, from_back)) >= 0;) {
+		int i = ps->order[k];
+		struct proxy *p = &ps->px[i];
+		snprintf(name, sizeof(name), "dp-%d", i);
+		struct km_arena *a = km_arena_new(16384);
+		struct cp_xds_metadata md = {0};
+		struct cp_xds_built b;
+		struct cp_xds_share_stats st = {0};
+		struct km_buf errors = KM_BUF_INIT;
+		int64_t c0 = cp_xds_thread_cpu_ns();
+		const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(ps->m, km_str_c(name));
+		if (dp)
+			cp_xds_build(a, ps->m, dp, &md, ps->sh, &p->lm, &b, &st, &errors);
+		ps->ns[k] = (uint64_t)(cp_xds_thread_cpu_ns() - c0);
+		if (!dp || errors.len) {
+			fprintf(stderr, "gen_bench: %s: %s\n", name, dp ? km_buf_cstr(&errors) : "no Dataplane");
+			ps->failed = 1;
+			if (dp)
+				cp_xds_built_release(&b);
+			km_buf_fini(&errors);
+			km_arena_free(a);
+			break;
+		}
+		km_buf_fini(&errors);
+		ps->enc[k] = st.encoded;
+		mine.shared += st.shared;
+		mine.encoded += st.encoded;
+		mine.reused += st.reused;
+		/* the new configuration replaces the proxy's old one */
+		keep(p, &b);
+		km_arena_free(a);
+	}
+	pthread_mutex_lock(&ps->mu);
+	ps->total.shared += mine.shared;
+	ps->total.encoded += mine.encoded;
+	ps->total.reused += mine.reused;
+	pthread_mutex_unlock(&ps->mu);
+	return NULL;
+}
+
+static void *pass_thread(void *arg)
+{
+	pass_worker_at(arg, true);
+	km_json_fmt_thread_fini();
+	km_pb_json_thread_fini();
+	return NULL;
+}
+
+/* Builds every proxy in <order> with a new context through <sh>. With
+ * <threads> > 1 the others take proxies from the far end of the order, as
+ * the server's loop helps its builder thread (cp/xds/builder.c). */
+static int pass(const char *phase, struct cp_xds_share *sh, struct proxy *px, const int *order, int threads)
 {
 	double t0 = mono_ms();
 	struct cp_xds_mesh *m = cp_xds_mesh_build(&rt, KM_STR("default"), cache);
@@ -142,68 +245,42 @@ static int pass(const char *phase, struct cp_xds_share *sh, struct proxy *px, co
 		return -1;
 	}
 	cp_xds_share_next(sh);
-	uint64_t *ns = km_calloc((size_t)topo.n + 1, sizeof(*ns));
-	uint64_t *enc = km_calloc((size_t)topo.n + 1, sizeof(*enc));
-	struct cp_xds_share_stats total = {0};
-	char name[32];
-	for (int k = 0; k < topo.n; k++) {
-		int i = order[k];
-		struct proxy *p = &px[i];
-		snprintf(name, sizeof(name), "dp-%d", i);
-		struct km_arena *a = km_arena_new(16384);
-		struct cp_xds_metadata md = {0};
-		struct cp_xds_built b;
-		struct cp_xds_share_stats st = {0};
-		struct km_buf errors = KM_BUF_INIT;
-		int64_t c0 = cp_xds_thread_cpu_ns();
-		const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(m, km_str_c(name));
-		if (dp)
-			cp_xds_build(a, m, dp, &md, sh, &p->lm, &b, &st, &errors);
-		ns[k] = (uint64_t)(cp_xds_thread_cpu_ns() - c0);
-		if (!dp || errors.len) {
-			fprintf(stderr, "gen_bench: %s: %s\n", name, dp ? km_buf_cstr(&errors) : "no Dataplane");
-			km_buf_fini(&errors);
-			km_arena_free(a);
-			free(ns);
-			free(enc);
-			cp_xds_mesh_free(m);
-			return -1;
-		}
-		km_buf_fini(&errors);
-		enc[k] = st.encoded;
-		total.shared += st.shared;
-		total.encoded += st.encoded;
-		total.reused += st.reused;
-		/* the new configuration replaces the proxy's old one */
-		cp_xds_built_release(&p->built);
-		km_arena_free(p->a);
-		p->built = b;
-		p->a = a;
-	}
-	report(phase, ns, enc, (size_t)topo.n, &total, ctx_ms);
-	free(ns);
-	free(enc);
+	struct pass_state ps = {.m = m, .sh = sh, .px = px, .order = order, .back = topo.n - 1};
+	ps.ns = km_calloc((size_t)topo.n + 1, sizeof(*ps.ns));
+	ps.enc = km_calloc((size_t)topo.n + 1, sizeof(*ps.enc));
+	pthread_mutex_init(&ps.mu, NULL);
+	pthread_t th;
+	bool second = threads > 1 && pthread_create(&th, NULL, pass_thread, &ps) == 0;
+	pass_worker_at(&ps, false);
+	if (second)
+		pthread_join(th, NULL);
+	pthread_mutex_destroy(&ps.mu);
+	if (!ps.failed)
+		report(phase, ps.ns, ps.enc, (size_t)topo.n, &ps.total, ctx_ms);
+	free(ps.ns);
+	free(ps.enc);
 	cp_xds_mesh_free(m);
-	return 0;
+	return ps.failed ? -1 : 0;
 }
 
 int main(int argc, char **argv)
 {
-	int n = 10000, rounds = 5;
+	int n = 10000, rounds = 5, threads = 1;
 	bool by_name = false;
 	static const struct option opts[] = {{"order", 1, NULL, 'o'}, {0, 0, 0, 0}};
-	for (int c; (c = getopt_long(argc, argv, "n:r:", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "n:r:t:", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'n': n = (int)strtol(optarg, NULL, 10); break;
+		case 't': threads = (int)strtol(optarg, NULL, 10); break;
 		case 'r': rounds = (int)strtol(optarg, NULL, 10); break;
 		case 'o': by_name = strcmp(optarg, "name") == 0; break;
 		default:
-			fprintf(stderr, "usage: gen_bench [-n N] [-r ROUNDS] [--order newest|name]\n");
+			fprintf(stderr, "usage: gen_bench [-n N] [-r ROUNDS] [-t 1|2] [--order newest|name]\n");
 			return 2;
 		}
 	}
-	if (n < 2 || rounds < 1) {
-		fprintf(stderr, "gen_bench: N >= 2 and ROUNDS >= 1\n");
+	if (n < 2 || rounds < 1 || threads < 1 || threads > 2) {
+		fprintf(stderr, "gen_bench: N >= 2, ROUNDS >= 1 and 1 or 2 threads\n");
 		return 2;
 	}
 	struct cp_config cfg;
@@ -245,26 +322,26 @@ int main(int argc, char **argv)
 	}
 	struct proxy *px = km_calloc((size_t)n + 1, sizeof(*px));
 	struct cp_xds_share *sh = cp_xds_share_new();
-	printf("gen_bench: %d dataplanes, %d services, %d outbounds each, one thread, order %s\n\n", n, topo.nsvc,
-	       topology_nout(&topo), by_name ? "name" : "newest first");
+	printf("gen_bench: %d dataplanes, %d services, %d outbounds each, %d thread%s, order %s\n\n", n, topo.nsvc,
+	       topology_nout(&topo), threads, threads > 1 ? "s" : "", by_name ? "name" : "newest first");
 	printf("| phase | builds | p50 µs | p90 µs | p99 µs | max µs | mean µs | total ms | builds that encoded | "
 	       "p50 / p99 µs of the others | context ms | shared / encoded / reused |\n");
 	printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-	rc = pass("first build (connect)", sh, px, order);
+	rc = pass("first build (connect)", sh, px, order, threads);
 	for (int r = 0; r <= rounds && !rc; r++) {
 		char phase[64];
 		snprintf(phase, sizeof(phase), r ? "MeshTimeout changed (%d)" : "Mesh-wide MeshTimeout created", r);
 		rc = put_timeout(a, r);
-		rc = rc ? rc : pass(phase, sh, px, order);
+		rc = rc ? rc : pass(phase, sh, px, order, threads);
 	}
 	if (!rc) {
 		snprintf(name, sizeof(name), "dp-%d", n);
 		rc = put_dataplane(a, name, n, 0);
-		rc = rc ? rc : pass("+1 instance of svc-0 (EDS to all)", sh, px, order);
+		rc = rc ? rc : pass("+1 instance of svc-0 (EDS to all)", sh, px, order, threads);
 	}
 	for (int i = 0; i < n; i++) {
 		cp_xds_built_release(&px[i].built);
-		km_arena_free(px[i].a);
+		free(px[i].block);
 		cp_xds_local_memo_fini(&px[i].lm);
 	}
 	free(px);

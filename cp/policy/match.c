@@ -6,6 +6,7 @@
 #include "cp/policy/policy.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -714,11 +715,15 @@ struct cache_entry {
 	size_t nto;
 };
 
+/* Entries are only ever added, at the head of their bucket, complete
+ * before they are published: lookups read without the lock (two builds
+ * at once would otherwise pass its cache line back and forth for every
+ * proxy and plugin); <mu> orders the writers. */
 struct cp_policy_cache {
 	pthread_mutex_t mu;
-	struct km_arena *a; /* entries and their rules */
-	struct cache_entry *buckets[CACHE_BUCKETS];
-	size_t n;
+	struct km_arena *a; /* entries and their rules (under mu) */
+	_Atomic(struct cache_entry *) buckets[CACHE_BUCKETS];
+	size_t n; /* under mu */
 };
 
 struct cp_policy_cache *cp_policy_cache_new(void)
@@ -740,6 +745,16 @@ void cp_policy_cache_free(struct cp_policy_cache *c)
 
 /* build_to() through the context's cache: the rules of the same type and
  * selecting policies (same order) are the same. */
+static const struct cache_entry *cache_find(struct cache_entry *e, uint64_t h, const struct cp_policy_matched *out,
+					    size_t bytes)
+{
+	for (; e; e = e->next)
+		if (e->h == h && e->type == out->type && e->npolicies == out->npolicies &&
+		    memcmp(e->policies, out->policies, bytes) == 0)
+			return e;
+	return NULL;
+}
+
 static void build_to_cached(struct km_arena *a, const struct cp_xds_mesh *m, struct cp_policy_matched *out)
 {
 	struct cp_policy_cache *c = m->policy_cache;
@@ -749,28 +764,34 @@ static void build_to_cached(struct km_arena *a, const struct cp_xds_mesh *m, str
 	}
 	size_t bytes = out->npolicies * sizeof(*out->policies);
 	uint64_t h = km_hash((uint64_t)(uintptr_t)out->type, out->policies, bytes);
-	struct cache_entry **b = &c->buckets[h % CACHE_BUCKETS];
+	_Atomic(struct cache_entry *) *b = &c->buckets[h % CACHE_BUCKETS];
+	const struct cache_entry *e = cache_find(atomic_load_explicit(b, memory_order_acquire), h, out, bytes);
+	if (e) {
+		out->to = e->to;
+		out->nto = e->nto;
+		return;
+	}
 	pthread_mutex_lock(&c->mu);
-	for (struct cache_entry *e = *b; e; e = e->next)
-		if (e->h == h && e->type == out->type && e->npolicies == out->npolicies &&
-		    memcmp(e->policies, out->policies, bytes) == 0) {
-			out->to = e->to;
-			out->nto = e->nto;
-			pthread_mutex_unlock(&c->mu);
-			return;
-		}
+	/* another build may have added it meanwhile */
+	struct cache_entry *head = atomic_load_explicit(b, memory_order_relaxed);
+	if ((e = cache_find(head, h, out, bytes))) {
+		out->to = e->to;
+		out->nto = e->nto;
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
 	if (c->n == CACHE_MAX) {
 		pthread_mutex_unlock(&c->mu);
 		build_to(a, m, out);
 		return;
 	}
 	build_to(c->a, m, out);
-	struct cache_entry *e = km_arena_alloc(c->a, sizeof(*e));
-	*e = (struct cache_entry){.next = *b, .h = h, .type = out->type, .npolicies = out->npolicies,
-				  .to = out->to, .nto = out->nto};
-	e->policies = km_arena_alloc(c->a, bytes + 1);
-	memcpy(e->policies, out->policies, bytes);
-	*b = e;
+	struct cache_entry *ne = km_arena_alloc(c->a, sizeof(*ne));
+	*ne = (struct cache_entry){.next = head, .h = h, .type = out->type, .npolicies = out->npolicies,
+				   .to = out->to, .nto = out->nto};
+	ne->policies = km_arena_alloc(c->a, bytes + 1);
+	memcpy(ne->policies, out->policies, bytes);
+	atomic_store_explicit(b, ne, memory_order_release);
 	c->n++;
 	pthread_mutex_unlock(&c->mu);
 }

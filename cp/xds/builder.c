@@ -36,7 +36,11 @@ void cp_xds_job_run(struct cp_xds_job *j, const struct cp_xds_mesh *m, struct cp
 
 /* Unclaimed jobs the taker leaves to the thread before it helps: more
  * waiting than that means the thread is the slower side; otherwise the
- * taker's own work (sending) is, and building would only delay it. */
+ * taker's own work (sending) is, and building would only delay it. The
+ * taker helps from the far end of the queue: neighbouring jobs are
+ * usually replicas of one service with the same destinations, and two
+ * builds of those at once would wait for each other's new resources and
+ * pass the shared ones' cache lines back and forth (gen_bench -t 2). */
 #define HELP_MARGIN 64
 
 struct cp_xds_builder {
@@ -46,7 +50,9 @@ struct cp_xds_builder {
 	pthread_cond_t done; /* a job was built */
 	struct cp_xds_job **q;
 	size_t cap;
-	size_t nsub, nclaimed, ntaken;     /* ntaken <= nsub, nclaimed <= nsub */
+	size_t nsub, ntaken;               /* ntaken <= nsub */
+	size_t front;                      /* every job before it is claimed */
+	size_t nunclaimed;
 	size_t nbusy;                      /* jobs being built */
 	struct cp_xds_builder_stats stats; /* of the open pass */
 	const struct cp_xds_mesh *m;
@@ -54,10 +60,23 @@ struct cp_xds_builder {
 	bool stop;
 };
 
-/* Builds the next unclaimed job; called and returns with the lock held. */
-static void build_one(struct cp_xds_builder *b)
+/* Builds the first unclaimed job, or the last one (<from_back>); called
+ * with an unclaimed job queued, and returns, with the lock held. */
+static void build_one(struct cp_xds_builder *b, bool from_back)
 {
-	struct cp_xds_job *j = b->q[b->nclaimed++];
+	struct cp_xds_job *j;
+	if (from_back) {
+		size_t k = b->nsub;
+		while (b->q[k - 1]->claimed)
+			k--;
+		j = b->q[k - 1];
+	} else {
+		while (b->q[b->front]->claimed)
+			b->front++;
+		j = b->q[b->front++];
+	}
+	j->claimed = true;
+	b->nunclaimed--;
 	const struct cp_xds_mesh *m = b->m;
 	struct cp_xds_share *sh = b->sh;
 	b->nbusy++;
@@ -74,13 +93,13 @@ static void *thread_main(void *arg)
 	struct cp_xds_builder *b = arg;
 	pthread_mutex_lock(&b->mu);
 	for (;;) {
-		while (!b->stop && b->nclaimed == b->nsub) {
+		while (!b->stop && !b->nunclaimed) {
 			b->stats.thread_waits++;
 			pthread_cond_wait(&b->work, &b->mu);
 		}
-		if (b->nclaimed == b->nsub)
+		if (!b->nunclaimed)
 			break; /* stopping, nothing queued */
-		build_one(b);
+		build_one(b, false);
 	}
 	pthread_mutex_unlock(&b->mu);
 	/* the encoders' per-thread caches die with the thread */
@@ -136,7 +155,7 @@ void cp_xds_builder_begin(struct cp_xds_builder *b, const struct cp_xds_mesh *m,
 	pthread_mutex_lock(&b->mu);
 	b->m = m;
 	b->sh = sh;
-	b->nsub = b->nclaimed = b->ntaken = 0;
+	b->nsub = b->ntaken = b->front = b->nunclaimed = 0;
 	pthread_mutex_unlock(&b->mu);
 }
 
@@ -148,7 +167,9 @@ void cp_xds_builder_submit(struct cp_xds_builder *b, struct cp_xds_job *j)
 		b->q = km_realloc(b->q, b->cap * sizeof(*b->q));
 	}
 	j->done = false;
+	j->claimed = false;
 	b->q[b->nsub++] = j;
+	b->nunclaimed++;
 	pthread_cond_signal(&b->work);
 	pthread_mutex_unlock(&b->mu);
 }
@@ -160,12 +181,15 @@ struct cp_xds_job *cp_xds_builder_next(struct cp_xds_builder *b)
 	if (b->ntaken < b->nsub) {
 		j = b->q[b->ntaken];
 		/* rather than wait for the thread, build what it has not
-		 * claimed yet, when the thread is well behind */
+		 * claimed yet: this job when the thread has not taken it, else
+		 * from the far end when the thread is well behind */
 		while (!j->done) {
-			if (b->nclaimed + HELP_MARGIN < b->nsub ||
-			    (b->nclaimed < b->nsub && !b->nbusy)) {
+			if (!j->claimed) {
 				b->stats.taker_built++;
-				build_one(b);
+				build_one(b, false);
+			} else if (b->nunclaimed > HELP_MARGIN) {
+				b->stats.taker_built++;
+				build_one(b, true);
 			} else {
 				b->stats.taker_waits++;
 				pthread_cond_wait(&b->done, &b->mu);
@@ -188,11 +212,11 @@ void cp_xds_builder_end(struct cp_xds_builder *b, struct cp_xds_builder_stats *s
 			 "builder pass closed with jobs not taken back submitted=%zu taken=%zu",
 			 b->nsub, b->ntaken);
 	/* nothing may run past the pass: wait for what was queued */
-	b->nsub = b->nclaimed;
+	b->nunclaimed = 0;
 	while (b->nbusy)
 		pthread_cond_wait(&b->done, &b->mu);
 	b->m = NULL;
 	b->sh = NULL;
-	b->nsub = b->nclaimed = b->ntaken = 0;
+	b->nsub = b->ntaken = b->front = b->nunclaimed = 0;
 	pthread_mutex_unlock(&b->mu);
 }

@@ -2,8 +2,9 @@
 /* A second thread that builds proxies' configurations (cp_xds_build) while
  * the event loop sends the ones already built. A pass that regenerates many
  * proxies submits one job per proxy, in order, and takes them back in the
- * same order; while the oldest job is not built yet, the taker builds the
- * next unclaimed one itself instead of waiting. Ownership: a job and its
+ * same order; while the oldest job is not built yet, the taker builds it
+ * itself if the thread has not started it, or else, when many are waiting,
+ * the last unclaimed one, instead of waiting. Ownership: a job and its
  * arena belong to the caller; between submit and next only the builders
  * touch them. The pass's mesh context is read-only to both and the loop
  * leaves it alone until cp_xds_builder_end; the share table locks. */
@@ -28,7 +29,7 @@ struct cp_xds_job {
 	struct cp_xds_share_stats stats;
 	struct km_buf errors; /* cp_xds_build's error lines */
 	uint64_t cpu_ns;      /* CPU time of the build on the thread that ran it */
-	bool done;            /* builder-internal */
+	bool done, claimed;   /* builder-internal */
 };
 
 /* CPU time of the calling thread, in nanoseconds (what a build costs, not

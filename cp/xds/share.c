@@ -2,6 +2,8 @@
 #include "cp/xds/share.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,47 +52,124 @@ void cp_xds_blob_unref(struct cp_xds_blob *b)
 /* ---- the table: key bytes -> blob (NULL: the resource could not be
  * encoded, which the same inputs would repeat) ---- */
 
+/* An entry's key, hash and length are set before its key pointer is
+ * published and never change while builds run; its blob is set before it
+ * stops being pending. Lookups without the lock read only those. */
 struct entry {
 	uint64_t h;
-	char *key; /* NULL: free slot */
 	size_t klen;
-	struct cp_xds_blob *blob;
+	_Atomic(char *) key; /* NULL: free slot */
+	_Atomic(struct cp_xds_blob *) blob;
+	_Atomic(bool) pending; /* claimed by a build that is making it (blob NULL until published) */
 	struct cp_xds_blob *body; /* a listener's: the body it was made from (a reference) */
-	uint64_t used; /* the table's epoch when a build last found or added it */
+	uint64_t used;            /* the table's epoch when a build last found or added it */
+	const void *owner;        /* pending: that build */
 };
 
-/* Builds on two threads may use one table (cp/xds/builder.c): <mu>
- * guards the slots; an entry is added only once its blob is made, so a
- * lookup never sees one half built. */
+/* One array of slots. A grown table keeps the one it replaced (retired): a
+ * build may still be reading it; both go at the next context, when no
+ * build runs. The current table owns the entries' keys and blobs. */
+struct table {
+	struct table *retired;
+	size_t cap; /* a power of two */
+	struct entry e[];
+};
+
+/* Builds on two threads may use one table (cp/xds/builder.c). A build
+ * first looks its keys up without the lock: when every one is there, made
+ * and published, that is all (a proxy whose outbounds are all shared takes
+ * no lock). Otherwise it takes <mu> once to look up the rest, claiming the
+ * missing ones (pending entries), and once to publish what it made; a build
+ * that finds a key claimed by another waits on <published> for it, after
+ * publishing its own claims (so no two builds wait for each other), rather
+ * than make the same resource again. */
 struct cp_xds_share {
 	pthread_mutex_t mu;
-	struct entry *slots;
-	size_t cap, used; /* cap: 0 or a power of two */
-	uint64_t epoch;   /* contexts seen (cp_xds_share_next) */
+	pthread_cond_t published;
+	size_t waiters;
+	_Atomic(struct table *) t; /* NULL: no entry yet; replaced under mu */
+	size_t used;               /* entries (under mu) */
+	uint64_t epoch;            /* contexts seen (cp_xds_share_next) */
 };
 
 struct cp_xds_share *cp_xds_share_new(void)
 {
 	struct cp_xds_share *sh = km_calloc(1, sizeof(struct cp_xds_share));
 	pthread_mutex_init(&sh->mu, NULL);
+	pthread_cond_init(&sh->published, NULL);
 	return sh;
+}
+
+static char *key_of(struct entry *e, memory_order mo)
+{
+	return atomic_load_explicit(&e->key, mo);
+}
+
+static struct cp_xds_blob *blob_of(struct entry *e)
+{
+	return atomic_load_explicit(&e->blob, memory_order_relaxed);
+}
+
+static bool is_pending(struct entry *e, memory_order mo)
+{
+	return atomic_load_explicit(&e->pending, mo);
+}
+
+static struct table *table_of(struct cp_xds_share *sh, memory_order mo)
+{
+	return atomic_load_explicit(&sh->t, mo);
+}
+
+static struct table *table_new(size_t cap)
+{
+	struct table *t = km_calloc(1, sizeof(*t) + cap * sizeof(t->e[0]));
+	t->cap = cap;
+	return t;
+}
+
+/* Frees the tables <t> retired (not their entries: the current one owns them). */
+static void free_retired(struct table *t)
+{
+	struct table *r = t ? t->retired : NULL;
+	while (r) {
+		struct table *next = r->retired;
+		free(r);
+		r = next;
+	}
+	if (t)
+		t->retired = NULL;
 }
 
 static void entry_fini(struct entry *e)
 {
-	free(e->key);
-	cp_xds_blob_unref(e->blob);
+	free(key_of(e, memory_order_relaxed));
+	cp_xds_blob_unref(blob_of(e));
 	cp_xds_blob_unref(e->body);
+}
+
+/* Copies entry <src> into a slot of a table no build can see yet. */
+static void entry_copy(struct entry *dst, struct entry *src)
+{
+	dst->h = src->h;
+	dst->klen = src->klen;
+	dst->body = src->body;
+	dst->used = src->used;
+	dst->owner = src->owner;
+	atomic_store_explicit(&dst->pending, is_pending(src, memory_order_relaxed), memory_order_relaxed);
+	atomic_store_explicit(&dst->blob, blob_of(src), memory_order_relaxed);
+	atomic_store_explicit(&dst->key, key_of(src, memory_order_relaxed), memory_order_relaxed);
 }
 
 /* Keeps the slots (about as many entries come back). */
 void cp_xds_share_clear(struct cp_xds_share *sh)
 {
-	for (size_t i = 0; i < sh->cap; i++)
-		if (sh->slots[i].key)
-			entry_fini(&sh->slots[i]);
-	if (sh->cap)
-		memset(sh->slots, 0, sh->cap * sizeof(*sh->slots));
+	struct table *t = table_of(sh, memory_order_relaxed);
+	free_retired(t);
+	for (size_t i = 0; t && i < t->cap; i++)
+		if (key_of(&t->e[i], memory_order_relaxed))
+			entry_fini(&t->e[i]);
+	if (t)
+		memset(t->e, 0, t->cap * sizeof(t->e[0]));
 	sh->used = 0;
 }
 
@@ -99,16 +178,18 @@ void cp_xds_share_free(struct cp_xds_share *sh)
 	if (!sh)
 		return;
 	cp_xds_share_clear(sh);
+	pthread_cond_destroy(&sh->published);
 	pthread_mutex_destroy(&sh->mu);
-	free(sh->slots);
+	free(table_of(sh, memory_order_relaxed));
 	free(sh);
 }
 
-static struct entry *slot_for(struct entry *slots, size_t cap, uint64_t h, const char *key, size_t klen)
+static struct entry *slot_for(struct table *t, uint64_t h, const char *key, size_t klen)
 {
-	for (size_t i = (size_t)h & (cap - 1);; i = (i + 1) & (cap - 1)) {
-		struct entry *e = &slots[i];
-		if (!e->key || (e->h == h && e->klen == klen && memcmp(e->key, key, klen) == 0))
+	for (size_t i = (size_t)h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		struct entry *e = &t->e[i];
+		const char *k = key_of(e, memory_order_acquire);
+		if (!k || (e->h == h && e->klen == klen && memcmp(k, key, klen) == 0))
 			return e;
 	}
 }
@@ -119,94 +200,129 @@ static struct entry *slot_for(struct entry *slots, size_t cap, uint64_t h, const
  * (no blob) unused for this many contexts. */
 #define KEEP_FAILED 16
 
-static bool dead(const struct cp_xds_share *sh, const struct entry *e)
+static bool dead(const struct cp_xds_share *sh, struct entry *e)
 {
-	return e->blob ? atomic_load_explicit(&e->blob->refs, memory_order_acquire) == 1
-		       : e->used + KEEP_FAILED < sh->epoch;
+	struct cp_xds_blob *b = blob_of(e);
+	if (is_pending(e, memory_order_relaxed))
+		return true; /* cannot outlive its build; none runs now */
+	return b ? atomic_load_explicit(&b->refs, memory_order_acquire) == 1 : e->used + KEEP_FAILED < sh->epoch;
 }
 
 void cp_xds_share_next(struct cp_xds_share *sh)
 {
 	sh->epoch++;
-	if (!sh->cap)
+	struct table *t = table_of(sh, memory_order_relaxed);
+	if (!t)
 		return;
+	free_retired(t);
 	/* resources first, then listener bodies (a dropped listener releases
 	 * its body); the rest is rehashed into a new array (linear probing
 	 * has no cheaper delete) */
-	for (size_t i = 0; i < sh->cap; i++) {
-		struct entry *e = &sh->slots[i];
-		if (e->key && e->key[0] != 'B' && dead(sh, e)) {
+	for (size_t i = 0; i < t->cap; i++) {
+		struct entry *e = &t->e[i];
+		char *k = key_of(e, memory_order_relaxed);
+		if (k && k[0] != 'B' && dead(sh, e)) {
 			entry_fini(e);
-			e->key = NULL;
+			atomic_store_explicit(&e->key, NULL, memory_order_relaxed);
 		}
 	}
-	struct entry *old = sh->slots;
-	size_t cap = sh->cap;
-	sh->slots = km_calloc(cap, sizeof(*sh->slots));
+	struct table *nt = table_new(t->cap);
 	sh->used = 0;
-	for (size_t i = 0; i < cap; i++) {
-		struct entry *e = &old[i];
-		if (!e->key)
+	for (size_t i = 0; i < t->cap; i++) {
+		struct entry *e = &t->e[i];
+		char *k = key_of(e, memory_order_relaxed);
+		if (!k)
 			continue;
 		if (dead(sh, e)) {
 			entry_fini(e);
 			continue;
 		}
-		*slot_for(sh->slots, cap, e->h, e->key, e->klen) = *e;
+		entry_copy(slot_for(nt, e->h, k, e->klen), e);
 		sh->used++;
 	}
-	free(old);
+	free(t);
+	atomic_store_explicit(&sh->t, nt, memory_order_relaxed);
 }
 
-/* Room for <n> more entries (under the lock). */
+/* Room for <n> more entries (under the lock): a bigger table replaces the
+ * current one, which builds reading without the lock may still hold. */
 static void reserve(struct cp_xds_share *sh, size_t n)
 {
-	if ((sh->used + n) * 10 >= sh->cap * 7) {
-		size_t ncap = sh->cap ? sh->cap * 2 : 256;
-		struct entry *ns = km_calloc(ncap, sizeof(*ns));
-		for (size_t i = 0; i < sh->cap; i++)
-			if (sh->slots[i].key)
-				*slot_for(ns, ncap, sh->slots[i].h, sh->slots[i].key, sh->slots[i].klen) = sh->slots[i];
-		free(sh->slots);
-		sh->slots = ns;
-		sh->cap = ncap;
+	struct table *t = table_of(sh, memory_order_relaxed);
+	size_t cap = t ? t->cap : 0;
+	if ((sh->used + n) * 10 < cap * 7)
+		return;
+	size_t ncap = cap ? cap * 2 : 256;
+	while ((sh->used + n) * 10 >= ncap * 7)
+		ncap *= 2;
+	struct table *nt = table_new(ncap);
+	for (size_t i = 0; i < cap; i++) {
+		struct entry *e = &t->e[i];
+		char *k = key_of(e, memory_order_relaxed);
+		if (k)
+			entry_copy(slot_for(nt, e->h, k, e->klen), e);
 	}
+	nt->retired = t;
+	atomic_store_explicit(&sh->t, nt, memory_order_release);
 }
 
-/* The entry for <key>, or NULL. */
+/* The entry for <key> (under the lock), or NULL. */
 static struct entry *find(struct cp_xds_share *sh, const char *key, size_t klen)
 {
-	if (!sh->cap)
+	struct table *t = table_of(sh, memory_order_relaxed);
+	if (!t)
 		return NULL;
-	struct entry *e = slot_for(sh->slots, sh->cap, km_hash(KM_FNV_INIT, key, klen), key, klen);
-	if (!e->key)
+	struct entry *e = slot_for(t, km_hash(KM_FNV_INIT, key, klen), key, klen);
+	if (!key_of(e, memory_order_relaxed))
 		return NULL;
 	e->used = sh->epoch;
 	return e;
 }
 
-/* Adds <key> with <blob> (a new reference), unless another build added it
- * meanwhile: returns the blob the table holds (a new reference) and drops
- * <blob>'s. Called after reserve(). */
-static struct cp_xds_blob *publish(struct cp_xds_share *sh, const char *key, size_t klen,
-				   struct cp_xds_blob *blob, struct cp_xds_blob *body)
+/* <key>'s blob (a new reference) when it is in the table, made and
+ * published, without the lock; NULL otherwise (pending, failed or missing:
+ * the locked pass decides). */
+static struct cp_xds_blob *find_fast(struct cp_xds_share *sh, const char *key, size_t klen)
 {
+	struct table *t = table_of(sh, memory_order_acquire);
+	if (!t)
+		return NULL;
+	struct entry *e = slot_for(t, km_hash(KM_FNV_INIT, key, klen), key, klen);
+	if (!key_of(e, memory_order_relaxed) || is_pending(e, memory_order_acquire))
+		return NULL;
+	return cp_xds_blob_ref(blob_of(e));
+}
+
+/* A pending entry for <key>, claimed by build <owner> (under the lock,
+ * after reserve()). */
+static void claim(struct cp_xds_share *sh, const char *key, size_t klen, const void *owner)
+{
+	struct table *t = table_of(sh, memory_order_relaxed);
 	uint64_t h = km_hash(KM_FNV_INIT, key, klen);
-	struct entry *e = slot_for(sh->slots, sh->cap, h, key, klen);
-	if (e->key) {
-		e->used = sh->epoch;
-		cp_xds_blob_unref(blob);
-		return cp_xds_blob_ref(e->blob);
-	}
+	struct entry *e = slot_for(t, h, key, klen);
 	e->used = sh->epoch;
 	e->h = h;
-	e->key = km_malloc(klen);
-	memcpy(e->key, key, klen);
 	e->klen = klen;
-	e->blob = cp_xds_blob_ref(blob);
-	e->body = cp_xds_blob_ref(body);
+	e->owner = owner;
+	e->body = NULL;
+	atomic_store_explicit(&e->blob, NULL, memory_order_relaxed);
+	atomic_store_explicit(&e->pending, true, memory_order_relaxed);
+	char *k = km_malloc(klen);
+	memcpy(k, key, klen);
+	atomic_store_explicit(&e->key, k, memory_order_release);
 	sh->used++;
-	return blob;
+}
+
+/* Fills the caller's claimed entry for <key> with <blob> and <body> (new
+ * references; NULL blob: it could not be made). */
+static void publish(struct cp_xds_share *sh, const char *key, size_t klen, struct cp_xds_blob *blob,
+		    struct cp_xds_blob *body)
+{
+	struct entry *e = find(sh, key, klen);
+	atomic_store_explicit(&e->blob, cp_xds_blob_ref(blob), memory_order_relaxed);
+	e->body = cp_xds_blob_ref(body);
+	e->owner = NULL;
+	atomic_store_explicit(&e->pending, false, memory_order_release);
 }
 
 /* ---- building ---- */
@@ -462,9 +578,21 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 	size_t from[CP_XDS_NTYPES];
 	for (int t = 0; t < CP_XDS_NTYPES; t++)
 		from[t] = out->n[t];
+	/* per outbound: its keys (NULL kk[K_CLUSTER]: a plugin cannot say what
+	 * it reads, so the proxy makes its own) and what the table gave */
+	struct ob_keys {
+		const char *kk[NOUTBOUND_TYPES + 1];
+		size_t kl[NOUTBOUND_TYPES + 1];
+		struct cp_xds_blob *got[NOUTBOUND_TYPES + 1];
+		unsigned char state[NOUTBOUND_TYPES + 1];
+	} *ks = km_arena_alloc(a, (nobs + 1) * sizeof(*ks));
+	/* S_SELF: claimed by this build for an earlier outbound (the same
+	 * destination twice), taken once everything is published */
+	enum { S_FOUND = 1, S_CLAIMED, S_WAIT, S_SELF, S_UNUSED };
 	struct km_buf key = KM_BUF_INIT;
 	for (size_t i = 0; i < nobs; i++) {
 		const struct cp_xds_outbound *o = &obs[i];
+		struct ob_keys *ok = &ks[i];
 		/* the keys: type and destination (its name and the fingerprint
 		 * of everything read of it: spec, labels, status, endpoints);
 		 * a cluster and a listener add the mesh-wide inputs, the
@@ -484,7 +612,176 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 		}
 		km_buf_putc(&key, 0);
 		size_t common = key.len;
-		if (!cp_policy_outbound_key(&pp, o->kri, 1u << CP_XDS_CLUSTER, &key)) {
+		if (!cp_policy_outbound_key(&pp, o->kri, 1u << CP_XDS_CLUSTER, &key))
+			continue;
+		/* one per type; the listener body's is the listener's without
+		 * where it listens */
+		key.data[0] = '0' + CP_XDS_CLUSTER;
+		ok->kk[K_CLUSTER] = km_arena_strndup(a, key.data, ok->kl[K_CLUSTER] = key.len);
+		key.data[0] = '0' + CP_XDS_ENDPOINT;
+		ok->kk[K_ENDPOINT] = km_arena_strndup(a, key.data, ok->kl[K_ENDPOINT] = dest);
+		key.len = common;
+		cp_policy_outbound_key(&pp, o->kri, 1u << CP_XDS_LISTENER, &key);
+		key.data[0] = 'B';
+		ok->kk[K_BODY] = km_arena_strndup(a, key.data, ok->kl[K_BODY] = key.len);
+		key.data[0] = '0' + CP_XDS_LISTENER;
+		km_buf_putc(&key, 0);
+		km_buf_append(&key, o->address.ptr, o->address.len);
+		km_buf_putc(&key, ':');
+		km_buf_append(&key, &o->port, sizeof(o->port));
+		ok->kk[K_LISTENER] = km_arena_strndup(a, key.data, ok->kl[K_LISTENER] = key.len);
+	}
+	km_buf_fini(&key);
+	/* the keys that are there, made and published, without the lock;
+	 * then one locked pass over the rest: found, claimed here, or claimed
+	 * by another build (waited for below) */
+	bool claimed_any = false, wait_any = false, need_lock = false;
+	for (size_t i = 0; i < nobs; i++) {
+		struct ob_keys *ok = &ks[i];
+		if (!ok->kk[K_CLUSTER])
+			continue;
+		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
+			if ((ok->got[k] = find_fast(sh, ok->kk[k], ok->kl[k])))
+				ok->state[k] = S_FOUND;
+			else
+				need_lock = true;
+		}
+		if (ok->state[K_LISTENER] == S_FOUND)
+			ok->state[K_BODY] = S_UNUSED;
+	}
+	if (need_lock) {
+		pthread_mutex_lock(&sh->mu);
+		reserve(sh, nobs * (NOUTBOUND_TYPES + 1));
+	}
+	for (size_t i = 0; need_lock && i < nobs; i++) {
+		struct ob_keys *ok = &ks[i];
+		if (!ok->kk[K_CLUSTER])
+			continue;
+		for (size_t k = 0; k <= NOUTBOUND_TYPES; k++) {
+			if (ok->state[k])
+				continue; /* found above */
+			if (k == K_BODY && ok->state[K_LISTENER] != S_CLAIMED) {
+				ok->state[k] = S_UNUSED; /* the listener itself is there */
+				continue;
+			}
+			struct entry *e = find(sh, ok->kk[k], ok->kl[k]);
+			if (!e) {
+				claim(sh, ok->kk[k], ok->kl[k], &b);
+				ok->state[k] = S_CLAIMED;
+				claimed_any = true;
+			} else if (is_pending(e, memory_order_relaxed) && e->owner == &b) {
+				ok->state[k] = S_SELF;
+			} else if (is_pending(e, memory_order_relaxed)) {
+				ok->state[k] = S_WAIT;
+				wait_any = true;
+			} else {
+				ok->state[k] = S_FOUND;
+				ok->got[k] = cp_xds_blob_ref(blob_of(e));
+			}
+		}
+	}
+	if (need_lock)
+		pthread_mutex_unlock(&sh->mu);
+	/* make what was claimed, outside the lock */
+	for (size_t i = 0; claimed_any && i < nobs; i++) {
+		const struct cp_xds_outbound *o = &obs[i];
+		struct ob_keys *ok = &ks[i];
+		unsigned missing = 0;
+		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
+			if (ok->state[k] == S_CLAIMED && !(k == K_LISTENER && ok->state[K_BODY] != S_CLAIMED))
+				missing |= 1u << outbound_types[k];
+		if (!missing && ok->state[K_LISTENER] != S_CLAIMED)
+			continue;
+		struct cp_xds_resources rs = {0};
+		if (missing)
+			cp_xds_generate_outbound(a, m, dp, md, &pp, o, missing, &rs);
+		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
+			int t = outbound_types[k];
+			if (ok->state[k] != S_CLAIMED)
+				continue;
+			const struct km_json *tree = km_json_get(rs.by_type[t], o->kri);
+			if (k == K_LISTENER) {
+				if (ok->state[K_BODY] == S_CLAIMED) /* else made from the body below */
+					ok->got[K_BODY] = tree ? encode(&b, t, o->kri, without(a, tree, "address")) : NULL;
+			} else {
+				ok->got[k] = tree ? encode(&b, t, o->kri, tree) : NULL;
+			}
+		}
+	}
+	if (claimed_any || wait_any) {
+		pthread_mutex_lock(&sh->mu);
+		for (size_t i = 0; claimed_any && i < nobs; i++) {
+			struct ob_keys *ok = &ks[i];
+			if (ok->state[K_BODY] == S_CLAIMED)
+				publish(sh, ok->kk[K_BODY], ok->kl[K_BODY], ok->got[K_BODY], NULL);
+			for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
+				if (ok->state[k] == S_CLAIMED && k != K_LISTENER)
+					publish(sh, ok->kk[k], ok->kl[k], ok->got[k], NULL);
+		}
+		if (claimed_any && sh->waiters)
+			pthread_cond_broadcast(&sh->published);
+		/* then what other builds were making, and this one for an
+		 * earlier outbound (but its listeners, made below) */
+		for (size_t i = 0; i < nobs; i++) {
+			struct ob_keys *ok = &ks[i];
+			for (size_t k = 0; k <= NOUTBOUND_TYPES; k++) {
+				if (ok->state[k] == S_SELF && k != K_LISTENER) {
+					ok->got[k] = cp_xds_blob_ref(blob_of(find(sh, ok->kk[k], ok->kl[k])));
+					ok->state[k] = S_FOUND;
+				}
+				if (ok->state[k] != S_WAIT)
+					continue;
+				struct entry *e;
+				while (is_pending(e = find(sh, ok->kk[k], ok->kl[k]), memory_order_relaxed)) {
+					sh->waiters++;
+					pthread_cond_wait(&sh->published, &sh->mu);
+					sh->waiters--;
+				}
+				ok->got[k] = cp_xds_blob_ref(blob_of(e));
+				ok->state[k] = S_FOUND;
+			}
+		}
+		pthread_mutex_unlock(&sh->mu);
+	}
+	/* a claimed listener: this proxy's address after the body */
+	bool listeners_made = false;
+	for (size_t i = 0; i < nobs; i++) {
+		struct ob_keys *ok = &ks[i];
+		if (ok->state[K_LISTENER] == S_CLAIMED) {
+			ok->got[K_LISTENER] = ok->got[K_BODY] ? with_address(&b, ok->got[K_BODY], &obs[i]) : NULL;
+			listeners_made = true;
+		}
+	}
+	if (listeners_made) {
+		pthread_mutex_lock(&sh->mu);
+		for (size_t i = 0; i < nobs; i++) {
+			struct ob_keys *ok = &ks[i];
+			if (ok->state[K_LISTENER] == S_CLAIMED)
+				publish(sh, ok->kk[K_LISTENER], ok->kl[K_LISTENER], ok->got[K_LISTENER], ok->got[K_BODY]);
+		}
+		if (sh->waiters)
+			pthread_cond_broadcast(&sh->published);
+		pthread_mutex_unlock(&sh->mu);
+	}
+	if (claimed_any) {
+		bool self = false;
+		for (size_t i = 0; i < nobs; i++)
+			self |= ks[i].state[K_LISTENER] == S_SELF;
+		if (self) {
+			pthread_mutex_lock(&sh->mu);
+			for (size_t i = 0; i < nobs; i++)
+				if (ks[i].state[K_LISTENER] == S_SELF) {
+					ks[i].got[K_LISTENER] =
+						cp_xds_blob_ref(blob_of(find(sh, ks[i].kk[K_LISTENER], ks[i].kl[K_LISTENER])));
+					ks[i].state[K_LISTENER] = S_FOUND;
+				}
+			pthread_mutex_unlock(&sh->mu);
+		}
+	}
+	for (size_t i = 0; i < nobs; i++) {
+		const struct cp_xds_outbound *o = &obs[i];
+		struct ob_keys *ok = &ks[i];
+		if (!ok->kk[K_CLUSTER]) {
 			/* a plugin cannot say what it reads: this proxy's own */
 			struct cp_xds_resources rs;
 			cp_xds_generate_outbound(a, m, dp, md, &pp, o, ~0u, &rs);
@@ -495,75 +792,15 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 			}
 			continue;
 		}
-		/* one per type; the listener body's is the listener's without
-		 * where it listens */
-		const char *kk[NOUTBOUND_TYPES + 1];
-		size_t kl[NOUTBOUND_TYPES + 1];
-		key.data[0] = '0' + CP_XDS_CLUSTER;
-		kk[K_CLUSTER] = km_arena_strndup(a, key.data, kl[K_CLUSTER] = key.len);
-		key.data[0] = '0' + CP_XDS_ENDPOINT;
-		kk[K_ENDPOINT] = km_arena_strndup(a, key.data, kl[K_ENDPOINT] = dest);
-		key.len = common;
-		cp_policy_outbound_key(&pp, o->kri, 1u << CP_XDS_LISTENER, &key);
-		key.data[0] = 'B';
-		kk[K_BODY] = km_arena_strndup(a, key.data, kl[K_BODY] = key.len);
-		key.data[0] = '0' + CP_XDS_LISTENER;
-		km_buf_putc(&key, 0);
-		km_buf_append(&key, o->address.ptr, o->address.len);
-		km_buf_putc(&key, ':');
-		km_buf_append(&key, &o->port, sizeof(o->port));
-		kk[K_LISTENER] = km_arena_strndup(a, key.data, kl[K_LISTENER] = key.len);
-		struct cp_xds_blob *got[NOUTBOUND_TYPES + 1] = {0};
-		bool found[NOUTBOUND_TYPES + 1];
-		pthread_mutex_lock(&sh->mu);
-		for (size_t k = 0; k <= NOUTBOUND_TYPES; k++) {
-			struct entry *e = k == K_BODY && found[K_LISTENER] ? NULL : find(sh, kk[k], kl[k]);
-			found[k] = e != NULL;
-			got[k] = e ? cp_xds_blob_ref(e->blob) : NULL;
-		}
-		pthread_mutex_unlock(&sh->mu);
-		unsigned missing = 0;
-		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
-			if (!found[k] && !(k == K_LISTENER && found[K_BODY]))
-				missing |= 1u << outbound_types[k];
-		struct cp_xds_resources rs = {0};
-		if (missing)
-			cp_xds_generate_outbound(a, m, dp, md, &pp, o, missing, &rs);
-		/* make what was missing, outside the lock */
 		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
-			int t = outbound_types[k];
-			if (found[k]) {
-				if (stats)
-					stats->shared++;
-				continue;
-			}
-			if (k == K_LISTENER) {
-				if (found[K_BODY]) {
-					if (stats)
-						stats->shared++;
-				} else {
-					const struct km_json *tree = km_json_get(rs.by_type[t], o->kri);
-					got[K_BODY] = tree ? encode(&b, t, o->kri, without(a, tree, "address")) : NULL;
-				}
-				got[k] = got[K_BODY] ? with_address(&b, got[K_BODY], o) : NULL;
-			} else {
-				const struct km_json *tree = km_json_get(rs.by_type[t], o->kri);
-				got[k] = tree ? encode(&b, t, o->kri, tree) : NULL;
-			}
+			if (stats && ok->state[k] == S_FOUND)
+				stats->shared++;
+			put(&b, outbound_types[k], ok->got[k], from[outbound_types[k]]);
 		}
-		if (missing || !found[K_LISTENER]) {
-			pthread_mutex_lock(&sh->mu);
-			reserve(sh, NOUTBOUND_TYPES + 1);
-			for (size_t k = 0; k <= NOUTBOUND_TYPES; k++)
-				if (!found[k] && (k != K_BODY || !found[K_LISTENER]))
-					got[k] = publish(sh, kk[k], kl[k], got[k], k == K_LISTENER ? got[K_BODY] : NULL);
-			pthread_mutex_unlock(&sh->mu);
-		}
-		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
-			put(&b, outbound_types[k], got[k], from[outbound_types[k]]);
-		cp_xds_blob_unref(got[K_BODY]);
+		if (stats && ok->state[K_LISTENER] == S_CLAIMED && ok->state[K_BODY] == S_FOUND)
+			stats->shared++;
+		cp_xds_blob_unref(ok->got[K_BODY]);
 	}
-	km_buf_fini(&key);
 done:
 	km_buf_fini(&b.bytes);
 	km_buf_fini(&b.err);

@@ -5,8 +5,11 @@
  * thread; the caller may drop references to blobs of an earlier pass while
  * the thread shares them; jobs submitted in windows (as the xDS server
  * does) and passes opened again work the same, also while the caller
- * builds on its own thread; an empty pass returns no job. Run under ASan
- * and, by `make tsan`, ThreadSanitizer. */
+ * builds on its own thread; an empty pass returns no job; two builds of the
+ * same proxies at once through one table encode each outbound resource
+ * once; a queue longer than the taker's margin (it helps from the far end)
+ * comes back in order. Run under ASan and, by `make tsan`, ThreadSanitizer. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,10 +182,11 @@ static void test_pass_matches_serial(void)
 		CHECK(cp_xds_builder_next(b) == NULL);
 		cp_xds_builder_end(b, NULL);
 		if (pass != 1) {
-			/* through an empty table: each resource taken from the
-			 * table or encoded (both builders may encode one) */
-			CHECK(s2.shared + s2.encoded == s1.shared + s1.encoded);
-			CHECK(s2.shared > 0);
+			/* through an empty table: each outbound resource encoded
+			 * once (a builder that finds one the other is making
+			 * waits for it), the rest taken from the table */
+			CHECK(s2.encoded == s1.encoded);
+			CHECK(s2.shared == s1.shared);
 		} else {
 			/* every outbound resource from the table */
 			CHECK(s2.shared > s1.shared);
@@ -205,12 +209,141 @@ static void test_pass_matches_serial(void)
 	cp_xds_mesh_free(m);
 }
 
+/* Two threads building the same proxies in the same order through one
+ * empty table, so that they keep meeting at the same new destinations: a
+ * build that finds a resource the other is making waits for it, so each
+ * outbound resource is encoded once, and both get the serial bytes. */
+struct racer {
+	const struct cp_xds_mesh *m;
+	struct cp_xds_share *sh;
+	struct cp_xds_job jobs[NDP];
+	uint64_t encoded, shared;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	for (size_t i = 0; i < NDP; i++) {
+		job_init(&r->jobs[i], r->m, i);
+		cp_xds_job_run(&r->jobs[i], r->m, r->sh);
+		r->encoded += r->jobs[i].stats.encoded;
+		r->shared += r->jobs[i].stats.shared;
+	}
+	return NULL;
+}
+
+static void test_two_builders_one_table(void)
+{
+	struct cp_xds_mesh *m = cp_xds_mesh_build(&rt, KM_STR("default"), NULL);
+	CHECK(m != NULL && m->ndataplanes == NDP);
+	if (!m || m->ndataplanes != NDP)
+		return;
+	/* the reference, and what a proxy encodes of its own (a second round
+	 * through the now full table) */
+	struct cp_xds_share *ref = cp_xds_share_new();
+	static struct cp_xds_job serial[NDP];
+	uint64_t enc_once = 0, own = 0;
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < NDP; i++) {
+			struct cp_xds_job j;
+			job_init(&j, m, i);
+			cp_xds_job_run(&j, m, ref);
+			CHECK(j.errors.len == 0);
+			if (round == 0) {
+				enc_once += j.stats.encoded;
+				serial[i] = j;
+			} else {
+				own += j.stats.encoded;
+				job_fini(&j);
+			}
+		}
+	CHECK(own > 0 && own < enc_once);
+	for (int attempt = 0; attempt < 4; attempt++) {
+		static struct racer r[2];
+		struct cp_xds_share *sh = cp_xds_share_new();
+		pthread_t th[2];
+		for (int t = 0; t < 2; t++) {
+			memset(&r[t], 0, sizeof(r[t]));
+			r[t].m = m;
+			r[t].sh = sh;
+		}
+		int started = 0;
+		for (; started < 2; started++)
+			if (pthread_create(&th[started], NULL, race, &r[started]) != 0)
+				break;
+		CHECK(started == 2);
+		for (int t = 0; t < started; t++)
+			pthread_join(th[t], NULL);
+		/* every outbound resource once, every proxy's own twice */
+		CHECK(r[0].encoded + r[1].encoded == enc_once + own);
+		for (int t = 0; t < started; t++)
+			for (size_t i = 0; i < NDP; i++) {
+				CHECK(r[t].jobs[i].errors.len == 0);
+				CHECK(same_built(&r[t].jobs[i].built, &serial[i].built));
+				job_fini(&r[t].jobs[i]);
+			}
+		cp_xds_share_free(sh);
+	}
+	for (size_t i = 0; i < NDP; i++)
+		job_fini(&serial[i]);
+	cp_xds_share_free(ref);
+	cp_xds_mesh_free(m);
+}
+
+/* Many more jobs queued than the thread's margin (the taker then builds
+ * from the far end of the queue while the thread works from the front):
+ * they come back in order, each with the serial bytes. */
+#define NJOBS 240
+
+static void test_taker_from_the_back(void)
+{
+	struct cp_xds_mesh *m = cp_xds_mesh_build(&rt, KM_STR("default"), NULL);
+	CHECK(m != NULL && m->ndataplanes == NDP);
+	if (!m || m->ndataplanes != NDP)
+		return;
+	static struct cp_xds_job serial[NDP], jobs[NJOBS];
+	struct cp_xds_share *ref = cp_xds_share_new(), *sh = cp_xds_share_new();
+	for (size_t i = 0; i < NDP; i++) {
+		job_init(&serial[i], m, i);
+		cp_xds_job_run(&serial[i], m, ref);
+	}
+	struct cp_xds_builder *b = cp_xds_builder_new();
+	CHECK(b != NULL);
+	for (int pass = 0; b && pass < 2; pass++) {
+		cp_xds_builder_begin(b, m, sh);
+		for (size_t i = 0; i < NJOBS; i++) {
+			job_init(&jobs[i], m, i % NDP);
+			cp_xds_builder_submit(b, &jobs[i]);
+		}
+		size_t taken = 0;
+		for (struct cp_xds_job *j; (j = cp_xds_builder_next(b)); taken++) {
+			CHECK(j == &jobs[taken]);
+			if (j != &jobs[taken])
+				break;
+			CHECK(j->errors.len == 0);
+			CHECK(same_built(&j->built, &serial[taken % NDP].built));
+		}
+		CHECK(taken == NJOBS);
+		cp_xds_builder_end(b, NULL);
+		for (size_t i = 0; i < NJOBS; i++)
+			job_fini(&jobs[i]);
+	}
+	cp_xds_builder_free(b);
+	for (size_t i = 0; i < NDP; i++)
+		job_fini(&serial[i]);
+	cp_xds_share_free(sh);
+	cp_xds_share_free(ref);
+	cp_xds_mesh_free(m);
+}
+
 int main(void)
 {
 	struct km_arena *a = km_arena_new(0);
 	store_setup(&rt, &cfg, a);
 	setup(a);
 	test_pass_matches_serial();
+	test_two_builders_one_table();
+	test_taker_from_the_back();
 	km_arena_free(a);
 	cp_store_free(rt.store);
 	cp_config_fini(&cfg);

@@ -83,6 +83,8 @@ static struct cp_xds_tls tls = {
  * snapshots do) until the next call instead of dropping them. */
 static bool keeping;
 static struct cp_xds_built kept[MAXDP];
+/* When set, check_all builds that proxy alone. */
+static const char *only;
 
 /* <memo>: one per proxy in name order, or NULL. */
 static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls, struct cp_xds_share_stats *st,
@@ -95,6 +97,8 @@ static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls
 	tls.trust_domains = js(a, "{\"default.zone-1.mesh.local\":\"-----BEGIN CERTIFICATE-----\\nMIIC\\n\"}");
 	for (size_t i = 0; i < m->ndataplanes; i++) {
 		const struct cp_xds_dataplane *dp = &m->dataplanes[i];
+		if (only && !km_str_eqc(dp->res.name, only))
+			continue;
 		struct cp_xds_metadata md = {.admin_port = 9901, .readiness_port = 9902};
 		if (with_tls && i % 3 != 2) /* some proxies stay plaintext */
 			md.tls = &tls;
@@ -200,6 +204,17 @@ static void test_equal_and_shared(struct km_arena *a)
 	    "{\"type\":\"Prefix\",\"value\":\"spiffe://default.\"}}]}}]}");
 	put(a, "MeshTLS", "tls", NULL,
 	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"rules\":[{\"default\":{\"tlsVersion\":{\"min\":\"TLS13\"}}}]}");
+	/* a proxy calling one destination twice (on two ports) first
+	 * through an empty table: its second outbound takes the cluster, load
+	 * assignment and listener body its first one is making */
+	cp_xds_share_clear(sh);
+	only = "web-3";
+	struct cp_xds_share_stats st1 = {0};
+	check_all(a, sh, false, &st1, NULL);
+	only = NULL;
+	CHECK(st1.encoded == 4 + 9);
+	CHECK(st1.shared == 3);
+	cp_xds_share_clear(sh);
 	struct cp_xds_share_stats st3 = {0};
 	check_all(a, sh, false, &st3, NULL);
 	CHECK(st3.shared > 0);
