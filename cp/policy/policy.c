@@ -223,25 +223,43 @@ struct km_json *cp_policy_merge(struct km_arena *a, struct km_json *const *confs
 
 /* ---- plugin helpers ---- */
 
+/* Appends the decimal digits of <v> to <p>; returns the end. */
+static char *put_u64(char *p, uint64_t v)
+{
+	char t[20];
+	size_t n = 0;
+	do {
+		t[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = t[--n];
+	return p;
+}
+
 struct km_json *cp_policy_duration(struct km_arena *a, const struct km_json *v)
 {
 	int64_t ns;
 	if (!v || v->kind != KM_JSON_STRING || km_duration_parse(v->s, &ns))
 		return NULL;
-	int64_t sec = ns / 1000000000, frac = ns % 1000000000;
-	if (frac < 0)
-		frac = -frac;
-	if (!frac)
-		return km_json_cstring(a, km_arena_printf(a, "%llds", (long long)sec));
-	/* protobuf JSON: 3, 6 or 9 fractional digits */
-	if (frac % 1000000 == 0)
-		return km_json_cstring(a, km_arena_printf(a, "%lld.%03llds", (long long)sec,
-							  (long long)(frac / 1000000)));
-	if (frac % 1000 == 0)
-		return km_json_cstring(a, km_arena_printf(a, "%lld.%06llds", (long long)sec,
-							  (long long)(frac / 1000)));
-	return km_json_cstring(a,
-			       km_arena_printf(a, "%lld.%09llds", (long long)sec, (long long)frac));
+	/* protobuf JSON: seconds, then 3, 6 or 9 fractional digits when any
+	 * (written by hand: this runs for every outbound a plugin shapes) */
+	uint64_t mag = ns < 0 ? -(uint64_t)ns : (uint64_t)ns;
+	uint64_t sec = mag / 1000000000, frac = mag % 1000000000;
+	char buf[40], *p = buf;
+	if (ns < 0)
+		*p++ = '-';
+	p = put_u64(p, sec);
+	if (frac) {
+		int digits = frac % 1000000 == 0 ? 3 : frac % 1000 == 0 ? 6 : 9;
+		uint64_t f = digits == 3 ? frac / 1000000 : digits == 6 ? frac / 1000 : frac;
+		*p++ = '.';
+		for (int i = digits - 1; i >= 0; i--, f /= 10)
+			p[i] = (char)('0' + f % 10);
+		p += digits;
+	}
+	*p++ = 's';
+	return km_json_string(a, (struct km_str){buf, (size_t)(p - buf)});
 }
 
 struct km_json *cp_policy_conf_get(const struct km_json *conf, const char *path)

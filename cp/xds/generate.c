@@ -138,7 +138,7 @@ static struct km_json *hcm(struct gen *g, const char *name, const char *cluster,
 	    "\"statPrefix\":%s,\"commonHttpProtocolOptions\":{\"idleTimeout\":\"0s\"},"
 	    "\"httpFilters\":[{\"name\":\"envoy.filters.http.router\",\"typedConfig\":{\"@type\":"
 	    "\"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\"}}],"
-	    "\"internalAddressConfig\":{\"cidrRanges\":%J},\"requestHeadersTimeout\":\"0s\",\"routeConfig\":%T}",
+	    "\"internalAddressConfig\":{\"cidrRanges\":%T},\"requestHeadersTimeout\":\"0s\",\"routeConfig\":%T}",
 	    name, g->m->internal_cidrs, rc);
 	if (inbound)
 		km_json_set(a, cfg, "streamIdleTimeout", km_json_cstring(a, "3600s"));
@@ -253,7 +253,7 @@ static struct km_json *load_assignment(struct gen *g, const char *name, const st
 				   km_json_fmt(a,
 					       "{\"endpoint\":{\"address\":%T},\"loadBalancingWeight\":1,"
 					       "\"metadata\":{\"filterMetadata\":{\"envoy.lb\":%T,"
-					       "\"envoy.transport_socket_match\":%J}}}",
+					       "\"envoy.transport_socket_match\":%T}}}",
 					       socket_address(a, e->address, e->port), md, md));
 	}
 	return km_json_fmt(a, "{\"clusterName\":%s,\"endpoints\":%T}", name, localities);

@@ -63,7 +63,7 @@ static struct chunk *add_chunk(struct km_arena *a, size_t need)
 	return c;
 }
 
-void *km_arena_alloc(struct km_arena *a, size_t size)
+void *km_arena_alloc_raw(struct km_arena *a, size_t size)
 {
 	size = (size + 15) & ~(size_t)15;
 	if (size == 0)
@@ -73,6 +73,12 @@ void *km_arena_alloc(struct km_arena *a, size_t size)
 		c = add_chunk(a, size);
 	void *p = c->data + c->used;
 	c->used += size;
+	return p;
+}
+
+void *km_arena_alloc(struct km_arena *a, size_t size)
+{
+	void *p = km_arena_alloc_raw(a, size);
 	memset(p, 0, size);
 	return p;
 }

@@ -16,6 +16,8 @@ struct km_arena *km_arena_new(size_t chunk);
 void km_arena_free(struct km_arena *a);
 /* Zeroed, 16-byte aligned memory valid until <a> is freed. */
 void *km_arena_alloc(struct km_arena *a, size_t size);
+/* As km_arena_alloc, without zeroing: for blocks the caller fills whole. */
+void *km_arena_alloc_raw(struct km_arena *a, size_t size);
 /* Grows a block previously returned by km_arena_alloc; old contents are copied. */
 void *km_arena_realloc(struct km_arena *a, void *old, size_t old_size, size_t new_size);
 char *km_arena_strndup(struct km_arena *a, const char *s, size_t n);

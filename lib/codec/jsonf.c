@@ -195,15 +195,16 @@ static struct km_json *instantiate(struct km_arena *a, const struct km_json *t, 
 	size_t n;
 	if (placeholder(t, &n))
 		return arg_node(a, &args[n]);
-	struct km_json *c = km_arena_alloc(a, sizeof(*c));
+	/* every byte of the node and its arrays is written below */
+	struct km_json *c = km_arena_alloc_raw(a, sizeof(*c));
 	*c = *t;
 	if (t->kind == KM_JSON_ARRAY) {
-		c->items = km_arena_alloc(a, (t->len ? t->len : 1) * sizeof(*c->items));
+		c->items = km_arena_alloc_raw(a, (t->len ? t->len : 1) * sizeof(*c->items));
 		c->cap = t->len ? t->len : 1;
 		for (size_t i = 0; i < t->len; i++)
 			c->items[i] = instantiate(a, t->items[i], args);
 	} else if (t->kind == KM_JSON_OBJECT) {
-		c->members = km_arena_alloc(a, (t->len ? t->len : 1) * sizeof(*c->members));
+		c->members = km_arena_alloc_raw(a, (t->len ? t->len : 1) * sizeof(*c->members));
 		c->cap = t->len ? t->len : 1;
 		for (size_t i = 0; i < t->len; i++) {
 			c->members[i].key = t->members[i].key;

@@ -194,18 +194,22 @@ struct field_names {
 	uint32_t *slot;
 	uint64_t *slot_h;
 	size_t mask;
+	bool *map; /* per field: a map<K,V> (is_map) */
+	bool any_required; /* proto2 required fields (none in proto3) */
 };
 
+/* Entries are allocated one by one: a pointer from names_of() stays valid
+ * while the table grows (encoders hold one across nested messages). */
 static _Thread_local struct {
-	struct field_names *slots;
+	struct field_names **slots;
 	size_t cap, len;
 } names_cache;
 
 void km_pb_json_thread_fini(void)
 {
 	for (size_t i = 0; i < names_cache.cap; i++) {
-		struct field_names *fn = &names_cache.slots[i];
-		if (!fn->d)
+		struct field_names *fn = names_cache.slots[i];
+		if (!fn)
 			continue;
 		for (unsigned k = 0; k < fn->d->n_fields; k++)
 			free(fn->json[k]);
@@ -214,6 +218,8 @@ void km_pb_json_thread_fini(void)
 		free(fn->json);
 		free(fn->json_len);
 		free(fn->proto_len);
+		free(fn->map);
+		free(fn);
 	}
 	free(names_cache.slots);
 	memset(&names_cache, 0, sizeof(names_cache));
@@ -239,6 +245,8 @@ static void slot_put(struct field_names *fn, const char *name, size_t len, unsig
 	fn->slot_h[i] = h;
 }
 
+static int is_map(const ProtobufCFieldDescriptor *f);
+
 static void names_build(struct field_names *fn, const ProtobufCMessageDescriptor *d)
 {
 	fn->d = d;
@@ -252,7 +260,10 @@ static void names_build(struct field_names *fn, const ProtobufCMessageDescriptor
 	fn->slot = km_calloc(cap, sizeof(*fn->slot));
 	fn->slot_h = km_calloc(cap, sizeof(*fn->slot_h));
 	fn->mask = cap - 1;
+	fn->map = km_calloc(d->n_fields + 1, sizeof(*fn->map));
 	for (unsigned i = 0; i < d->n_fields; i++) {
+		fn->map[i] = is_map(&d->fields[i]);
+		fn->any_required |= d->fields[i].label == PROTOBUF_C_LABEL_REQUIRED;
 		char buf[256];
 		size_t n = camel(d->fields[i].name, buf, sizeof(buf), 0);
 		fn->json[i] = km_strndup(buf, n);
@@ -278,12 +289,12 @@ static const struct field_names *names_of(const ProtobufCMessageDescriptor *d)
 {
 	if (names_cache.len * 2 >= names_cache.cap) {
 		size_t cap = names_cache.cap ? names_cache.cap * 2 : 256;
-		struct field_names *slots = km_calloc(cap, sizeof(*slots));
+		struct field_names **slots = km_calloc(cap, sizeof(*slots));
 		for (size_t i = 0; i < names_cache.cap; i++) {
-			if (!names_cache.slots[i].d)
+			if (!names_cache.slots[i])
 				continue;
-			size_t j = ptr_hash(names_cache.slots[i].d) & (cap - 1);
-			while (slots[j].d)
+			size_t j = ptr_hash(names_cache.slots[i]->d) & (cap - 1);
+			while (slots[j])
 				j = (j + 1) & (cap - 1);
 			slots[j] = names_cache.slots[i];
 		}
@@ -292,19 +303,19 @@ static const struct field_names *names_of(const ProtobufCMessageDescriptor *d)
 		names_cache.cap = cap;
 	}
 	size_t j = ptr_hash(d) & (names_cache.cap - 1);
-	while (names_cache.slots[j].d && names_cache.slots[j].d != d)
+	while (names_cache.slots[j] && names_cache.slots[j]->d != d)
 		j = (j + 1) & (names_cache.cap - 1);
-	if (!names_cache.slots[j].d) {
-		names_build(&names_cache.slots[j], d);
+	if (!names_cache.slots[j]) {
+		names_cache.slots[j] = km_calloc(1, sizeof(struct field_names));
+		names_build(names_cache.slots[j], d);
 		names_cache.len++;
 	}
-	return &names_cache.slots[j];
+	return names_cache.slots[j];
 }
 
-static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *d,
-						  struct km_str key)
+static const ProtobufCFieldDescriptor *find_field_in(const struct field_names *fn, struct km_str key)
 {
-	const struct field_names *fn = names_of(d);
+	const ProtobufCMessageDescriptor *d = fn->d;
 	uint64_t h = key_hash(key.ptr, key.len);
 	for (size_t i = h & fn->mask; fn->slot[i]; i = (i + 1) & fn->mask) {
 		if (fn->slot_h[i] != h)
@@ -315,6 +326,11 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
 			return &d->fields[k];
 	}
 	return NULL;
+}
+
+static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *d, struct km_str key)
+{
+	return find_field_in(names_of(d), key);
 }
 
 /* A map<K,V> field: a repeated message named <Field>Entry with key = 1 and
@@ -1088,13 +1104,17 @@ struct wr {
 	struct km_buf *b;
 };
 
-static int w_raw(struct wr *w, const void *p, size_t n)
+/* Appends <n> bytes. The buffer's NUL terminator is written once, when the
+ * message is done (km_pb_write_json): this runs for every tag and value. */
+static inline int w_raw(struct wr *w, const void *p, size_t n)
 {
 	struct km_buf *b = w->b;
 	if (b->data && b->len + n < b->cap && (!b->max || b->len + n <= b->max)) {
-		memcpy(b->data + b->len, p, n);
+		if (n == 1)
+			b->data[b->len] = *(const char *)p;
+		else
+			memcpy(b->data + b->len, p, n);
 		b->len += n;
-		b->data[b->len] = 0;
 		return 0;
 	}
 	return km_buf_append(b, p, n) ? -1 : 0;
@@ -1113,6 +1133,10 @@ static size_t varint(uint64_t v, uint8_t out[10])
 
 static int w_varint(struct wr *w, uint64_t v)
 {
+	if (v < 0x80) {
+		uint8_t c = (uint8_t)v;
+		return w_raw(w, &c, 1);
+	}
 	uint8_t t[10];
 	return w_raw(w, t, varint(v, t));
 }
@@ -1316,12 +1340,13 @@ static bool packable(const ProtobufCFieldDescriptor *f)
 	       f->type != PROTOBUF_C_TYPE_BYTES && f->type != PROTOBUF_C_TYPE_MESSAGE;
 }
 
-static int w_field(struct wr *w, const ProtobufCFieldDescriptor *f, const struct km_json *v, int depth)
+/* <map>: <f> is a map<K,V> (field_names.map). */
+static int w_field(struct wr *w, const ProtobufCFieldDescriptor *f, bool map, const struct km_json *v, int depth)
 {
 	if (f->label != PROTOBUF_C_LABEL_REPEATED)
 		return w_single(w, f, v, depth,
 				f->label != PROTOBUF_C_LABEL_NONE || (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF));
-	if (is_map(f)) {
+	if (map) {
 		if (v->kind != KM_JSON_OBJECT)
 			return -1;
 		const ProtobufCMessageDescriptor *ed = f->descriptor;
@@ -1480,11 +1505,13 @@ static int w_body(struct wr *w, const ProtobufCMessageDescriptor *d, const struc
 	unsigned char small[64];
 	unsigned char *seen = d->n_fields <= sizeof(small) ? small : km_arena_alloc(w->a, d->n_fields);
 	memset(seen, 0, d->n_fields);
+	unsigned oneofs[8]; /* quantifier offsets of the oneofs written */
+	size_t noneofs = 0;
 	for (size_t i = 0; i < j->len; i++) {
 		const struct km_json_member *mem = &j->members[i];
 		if (skip_type && km_str_eqc(mem->key, "@type"))
 			continue;
-		const ProtobufCFieldDescriptor *f = find_field(d, mem->key);
+		const ProtobufCFieldDescriptor *f = find_field_in(fn, mem->key);
 		if (!f)
 			return -1;
 		size_t k = (size_t)(f - d->fields);
@@ -1493,16 +1520,24 @@ static int w_body(struct wr *w, const ProtobufCMessageDescriptor *d, const struc
 		seen[k] = 1;
 		if (mem->val->kind == KM_JSON_NULL && !(f->label != PROTOBUF_C_LABEL_REPEATED && null_is_value(f)))
 			continue; /* null: the field stays unset */
-		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-			for (unsigned o = 0; o < d->n_fields; o++)
-				if (o != k && seen[o] == 2 && (d->fields[o].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-				    d->fields[o].quantifier_offset == f->quantifier_offset)
-					return -1; /* a second member of the same oneof */
-		if (w_field(w, f, mem->val, depth))
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			/* a second member of the same oneof (its case field) */
+			for (size_t o = 0; o < noneofs; o++)
+				if (oneofs[o] == f->quantifier_offset)
+					return -1;
+			if (noneofs < sizeof(oneofs) / sizeof(oneofs[0]))
+				oneofs[noneofs++] = f->quantifier_offset;
+			else
+				for (unsigned o = 0; o < d->n_fields; o++)
+					if (o != k && seen[o] == 2 && (d->fields[o].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+					    d->fields[o].quantifier_offset == f->quantifier_offset)
+						return -1;
+		}
+		if (w_field(w, f, fn->map[k], mem->val, depth))
 			return -1;
 		seen[k] = 2;
 	}
-	for (unsigned i = 0; i < d->n_fields; i++)
+	for (unsigned i = 0; fn->any_required && i < d->n_fields; i++)
 		if (d->fields[i].label == PROTOBUF_C_LABEL_REQUIRED && seen[i] != 2)
 			return -1;
 	return 0;
@@ -1513,8 +1548,11 @@ int km_pb_write_json(struct km_arena *a, const ProtobufCMessageDescriptor *d, co
 {
 	size_t start = bytes->len;
 	struct wr w = {.a = a, .b = bytes};
-	if (w_body(&w, d, j, 0, false) == 0)
+	if (w_body(&w, d, j, 0, false) == 0) {
+		if (bytes->data)
+			bytes->data[bytes->len] = 0; /* w_raw leaves it out */
 		return 0;
+	}
 	bytes->len = start;
 	if (bytes->data)
 		bytes->data[start] = 0;

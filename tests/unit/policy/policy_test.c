@@ -171,6 +171,13 @@ static void test_durations(void)
 	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"4m\""))), "\"240s\"");
 	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"1m0s\""))), "\"60s\"");
 	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"500ms\""))), "\"0.500s\"");
+	/* protobuf JSON: 0, 3, 6 or 9 fractional digits, the sign in front */
+	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"0s\""))), "\"0s\"");
+	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"1m2.05s\""))), "\"62.050s\"");
+	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"25us\""))), "\"0.000025s\"");
+	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"1.000000007s\""))), "\"1.000000007s\"");
+	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"-1.5s\""))), "\"-1.500s\"");
+	CHECK_STREQ(compact(a, cp_policy_duration(a, json(a, "\"-500ms\""))), "\"-0.500s\"");
 	CHECK(cp_policy_duration(a, json(a, "\"5xx\"")) == NULL);
 	CHECK(m->policies[0].origin == CP_POLICY_ORIGIN_UNKNOWN &&
 	      m->policies[0].role == CP_POLICY_ROLE_SYSTEM);
