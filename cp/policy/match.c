@@ -149,20 +149,30 @@ static struct km_str dp_display(const struct cp_xds_dataplane *dp)
 	return d.len ? d : dp->res.name;
 }
 
-static bool selected_by_zone(const struct cp_policy *p, const struct cp_xds_dataplane *dp)
+/* The zone labels of a Dataplane, read once per proxy rather than per
+ * policy. */
+struct dp_zone {
+	struct km_str origin, zone;
+};
+
+static struct dp_zone dp_zone_of(const struct cp_xds_dataplane *dp)
+{
+	return (struct dp_zone){km_json_get_string(dp->labels, "kuma.io/origin"),
+				km_json_get_string(dp->labels, "kuma.io/zone")};
+}
+
+static bool selected_by_zone(const struct cp_policy *p, const struct dp_zone *z)
 {
 	if (p->role == CP_POLICY_ROLE_PRODUCER || (p->parsed && !p->zoned))
 		return true; /* not a zone's policy naming its zone: selects in every zone */
-	struct km_str dp_origin = km_json_get_string(dp->labels, "kuma.io/origin");
-	if (!dp_origin.len || km_str_eqc(dp_origin, "global"))
+	if (!z->origin.len || km_str_eqc(z->origin, "global"))
 		return true;
 	if (!km_str_eqc(km_json_get_string(p->labels, "kuma.io/origin"), "zone"))
 		return true;
 	struct km_json *zone = km_json_get(p->labels, "kuma.io/zone");
 	if (!zone || zone->kind != KM_JSON_STRING)
 		return true;
-	struct km_str dz = km_json_get_string(dp->labels, "kuma.io/zone");
-	return !dz.len || km_str_eq(dz, zone->s);
+	return !z->zone.len || km_str_eq(z->zone, zone->s);
 }
 
 static bool selected_by_namespace(const struct cp_policy *p, const struct km_json *labels)
@@ -199,11 +209,11 @@ static bool dp_labels_match(const struct km_json *sel, const struct cp_xds_datap
 
 /* Marks in <sel> the ports (inbounds, then listeners) <p> selects; returns
  * how many, or -1 when its top-level kind is not supported. */
-static int select_ports(const struct cp_policy *p, const struct cp_xds_dataplane *dp,
+static int select_ports(const struct cp_policy *p, const struct cp_xds_dataplane *dp, const struct dp_zone *z,
 			const struct port_desc *d, size_t n, bool *sel)
 {
 	memset(sel, 0, n * sizeof(*sel));
-	if (!selected_by_zone(p, dp) || !selected_by_namespace(p, dp->labels))
+	if (!selected_by_zone(p, z) || !selected_by_namespace(p, dp->labels))
 		return 0;
 	struct km_str kind = top_kind(p);
 	struct km_str section = KM_STR("");
@@ -230,7 +240,8 @@ bool cp_policy_may_affect(const struct cp_policy *p, const struct cp_xds_datapla
 		return true;
 	if (!km_str_eqc(top_kind(p), "Dataplane"))
 		return true; /* Mesh selects everyone; other kinds: assume so */
-	if (!selected_by_zone(p, dp) || !selected_by_namespace(p, dp->labels))
+	struct dp_zone z = dp_zone_of(dp);
+	if (!selected_by_zone(p, &z) || !selected_by_namespace(p, dp->labels))
 		return false;
 	struct km_json *labels = km_json_get(p->target_ref, "labels");
 	return !labels || labels->kind != KM_JSON_OBJECT || dp_labels_match(labels, dp);
@@ -242,7 +253,8 @@ bool cp_policy_selects(const struct cp_policy *p, const struct cp_xds_dataplane 
 	struct port_desc *d;
 	size_t n = port_descs(a, dp, &d);
 	bool *sel = km_arena_alloc(a, n + 1);
-	int c = select_ports(p, dp, d, n, sel);
+	struct dp_zone z = dp_zone_of(dp);
+	int c = select_ports(p, dp, &z, d, n, sel);
 	km_arena_free(a);
 	return c > 0;
 }
@@ -657,6 +669,7 @@ static void build_to(struct km_arena *a, const struct cp_xds_mesh *m, struct cp_
 			continue;
 		struct cp_policy_to_rule *tr = &out->to[out->nto++];
 		tr->kri = kris[u];
+		tr->kri_len = strlen(kris[u]);
 		tr->origins = km_arena_alloc(a, (nr + 1) * sizeof(*tr->origins));
 		size_t nc = 0;
 		char *inputs = km_arena_alloc(a, (nr + 1) * 12);
@@ -805,8 +818,8 @@ static bool is_single_item(const struct km_rtype *t)
 }
 
 static void match(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-		  const struct port_desc *d, size_t nports, const struct km_rtype *type, bool shadow,
-		  struct cp_policy_matched *out)
+		  const struct dp_zone *z, const struct port_desc *d, size_t nports, const struct km_rtype *type,
+		  bool shadow, struct cp_policy_matched *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->type = type;
@@ -822,7 +835,7 @@ static void match(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 		if (p->type != type || (p->shadow && !shadow))
 			continue;
 		bool *s = km_arena_alloc(a, nports + 1);
-		int c = select_ports(p, dp, d, nports, s);
+		int c = select_ports(p, dp, z, d, nports, s);
 		if (c < 0)
 			km_json_array_push(
 				a, out->warnings,
@@ -887,7 +900,8 @@ void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m,
 {
 	struct port_desc *d;
 	size_t nports = port_descs(a, dp, &d);
-	match(a, m, dp, d, nports, type, shadow, out);
+	struct dp_zone z = dp_zone_of(dp);
+	match(a, m, dp, &z, d, nports, type, shadow, out);
 }
 
 void cp_policy_match_each(struct km_arena *a, const struct cp_xds_mesh *m,
@@ -896,42 +910,77 @@ void cp_policy_match_each(struct km_arena *a, const struct cp_xds_mesh *m,
 {
 	struct port_desc *d;
 	size_t nports = port_descs(a, dp, &d);
+	struct dp_zone z = dp_zone_of(dp);
 	for (size_t i = 0; i < n; i++)
 		if (types[i])
-			match(a, m, dp, d, nports, types[i], shadow, &out[i]);
+			match(a, m, dp, &z, d, nports, types[i], shadow, &out[i]);
 		else
 			memset(&out[i], 0, sizeof(out[i]));
+}
+
+/* What a lookup by kri reads of it. */
+struct kri_parts {
+	size_t len;
+	size_t nosection; /* the length of the kri without its section name, or 0 */
+	struct km_str mesh;
+	bool destination; /* a MeshService, MeshExternalService, MeshMultiZoneService or route kri */
+};
+
+static void kri_parse(const char *kri, struct kri_parts *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->len = strlen(kri);
+	/* kri_<short>_<mesh>_<zone>_<ns>_<name>_<section> */
+	if (k->len < 4 || memcmp(kri, "kri_", 4) != 0)
+		return;
+	const char *us[7];
+	int n = 0;
+	for (const char *p = kri + 3; *p && n < 7; p++)
+		if (*p == '_')
+			us[n++] = p;
+	if (n != 6)
+		return;
+	struct km_str shortn = {kri + 4, (size_t)(us[1] - kri - 4)};
+	if (!km_str_eqc(shortn, "msvc") && !km_str_eqc(shortn, "extsvc") && !km_str_eqc(shortn, "mzsvc") &&
+	    !km_str_eqc(shortn, "mhttpr"))
+		return;
+	k->destination = true;
+	if (us[5][1])
+		k->nosection = (size_t)(us[5] - kri) + 1;
+	k->mesh = (struct km_str){us[1] + 1, (size_t)(us[2] - us[1] - 1)};
+}
+
+static const struct cp_policy_to_rule *lookup_parsed(const struct cp_policy_matched *mp, const char *kri,
+						     const struct kri_parts *k)
+{
+	for (size_t i = 0; i < mp->nto; i++)
+		if (mp->to[i].kri_len == k->len && memcmp(mp->to[i].kri, kri, k->len) == 0)
+			return &mp->to[i];
+	if (!k->destination)
+		return NULL;
+	/* the destination without its section, then the Mesh (kri_m____<mesh>_) */
+	for (size_t i = 0; k->nosection && i < mp->nto; i++)
+		if (mp->to[i].kri_len == k->nosection && memcmp(mp->to[i].kri, kri, k->nosection) == 0)
+			return &mp->to[i];
+	for (size_t i = 0; i < mp->nto; i++)
+		if (strcmp(mp->to[i].rtype, "Mesh") == 0 && km_str_eq(mp->to[i].rname, k->mesh))
+			return &mp->to[i];
+	return NULL;
 }
 
 const struct cp_policy_to_rule *cp_policy_to_lookup(const struct cp_policy_matched *mp,
 						    const char *kri)
 {
-	for (size_t i = 0; i < mp->nto; i++)
-		if (strcmp(mp->to[i].kri, kri) == 0)
-			return &mp->to[i];
-	/* kri_<short>_<mesh>_<zone>_<ns>_<name>_<section> */
-	const char *p = kri;
-	const char *us[7];
-	int n = 0;
-	for (; *p && n < 7; p++)
-		if (*p == '_')
-			us[n++] = p;
-	if (n != 6 || strncmp(kri, "kri_", 4) != 0)
-		return NULL;
-	struct km_str shortn = {kri + 4, (size_t)(us[1] - kri - 4)};
-	if (!km_str_eqc(shortn, "msvc") && !km_str_eqc(shortn, "extsvc") &&
-	    !km_str_eqc(shortn, "mzsvc") && !km_str_eqc(shortn, "mhttpr"))
-		return NULL;
-	if (us[5][1]) { /* retry without the section name */
-		size_t len = (size_t)(us[5] - kri) + 1;
-		for (size_t i = 0; i < mp->nto; i++)
-			if (strlen(mp->to[i].kri) == len && strncmp(mp->to[i].kri, kri, len) == 0)
-				return &mp->to[i];
-	}
-	/* then the Mesh: kri_m____<mesh>_ */
-	struct km_str mesh = {us[1] + 1, (size_t)(us[2] - us[1] - 1)};
-	for (size_t i = 0; i < mp->nto; i++)
-		if (strcmp(mp->to[i].rtype, "Mesh") == 0 && km_str_eq(mp->to[i].rname, mesh))
-			return &mp->to[i];
-	return NULL;
+	struct kri_parts k;
+	kri_parse(kri, &k);
+	return lookup_parsed(mp, kri, &k);
+}
+
+void cp_policy_to_lookup_n(const struct cp_policy_matched *const *mps, size_t n, const char *kri,
+			   const struct cp_policy_to_rule **out)
+{
+	struct kri_parts k;
+	kri_parse(kri, &k);
+	for (size_t i = 0; i < n; i++)
+		out[i] = mps[i] ? lookup_parsed(mps[i], kri, &k) : NULL;
 }

@@ -362,11 +362,12 @@ bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, unsi
 		 * same rules: looked up once */
 		if (!pp->last_rules)
 			pp->last_rules = km_arena_alloc(pp->c.a, cp_policy_nplugins * sizeof(*pp->last_rules));
+		const struct cp_policy_matched *mps[MAX_PLUGINS];
 		for (size_t i = 0; i < cp_policy_nplugins; i++)
-			pp->last_rules[i] = pp->run[i] && cp_policy_plugins[i].outbound_conf == cp_policy_to_conf &&
-						    pp->mp[i].nto ?
-					    cp_policy_to_lookup(&pp->mp[i], kri) :
-					    NULL;
+			mps[i] = pp->run[i] && cp_policy_plugins[i].outbound_conf == cp_policy_to_conf && pp->mp[i].nto ?
+					 &pp->mp[i] :
+					 NULL;
+		cp_policy_to_lookup_n(mps, cp_policy_nplugins, kri, pp->last_rules);
 		pp->last_kri = kri;
 	}
 	for (size_t i = 0; i < cp_policy_nplugins; i++) {
@@ -377,18 +378,17 @@ bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, unsi
 			return false;
 		if (!(pl->outbound_types & types))
 			continue;
-		char tag[3] = {'|', (char)i, ':'}; /* fewer than 256 plugins */
-		km_buf_append(key, tag, sizeof(tag));
+		char tag[4] = {'|', (char)i, ':', 'R'}; /* fewer than 256 plugins */
 		if (pl->outbound_conf == cp_policy_to_conf) {
 			/* the merged rule: what it was merged from stands for it
 			 * (no serialising of the same conf for every proxy) */
 			const struct cp_policy_to_rule *r = pp->last_rules[i];
-			if (r) {
-				km_buf_putc(key, 'R');
-				km_buf_append(key, r->inputs, r->inputs_len);
-			}
+			km_buf_add(key, tag, r ? 4 : 3);
+			if (r)
+				km_buf_add(key, r->inputs, r->inputs_len);
 			continue;
 		}
+		km_buf_add(key, tag, 3);
 		const struct km_json *conf = pl->outbound_conf(&pp->c, &pp->mp[i], kri);
 		if (!conf)
 			continue;
@@ -410,7 +410,7 @@ bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, unsi
 			pp->ntexts++;
 			km_buf_fini(&b);
 		}
-		km_buf_append(key, pp->texts[k].text, pp->texts[k].len);
+		km_buf_add(key, pp->texts[k].text, pp->texts[k].len);
 	}
 	return true;
 }

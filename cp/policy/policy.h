@@ -79,6 +79,7 @@ struct cp_policy_inbound {
  * its section name, or the Mesh). */
 struct cp_policy_to_rule {
 	const char *kri;
+	size_t kri_len;
 	const char *rtype; /* "Mesh", "MeshService", ... */
 	struct km_str rmesh, rname;
 	const struct km_json *rlabels;
@@ -144,6 +145,10 @@ bool cp_policy_may_affect(const struct cp_policy *p, const struct cp_xds_datapla
  * section name, then the Mesh. NULL when no rule applies. */
 const struct cp_policy_to_rule *cp_policy_to_lookup(const struct cp_policy_matched *mp,
 						    const char *kri);
+/* cp_policy_to_lookup over <n> matched sets at once (a NULL set: a NULL
+ * rule), reading <kri> once. */
+void cp_policy_to_lookup_n(const struct cp_policy_matched *const *mps, size_t n, const char *kri,
+			   const struct cp_policy_to_rule **out);
 /* The conf that applies to every client of <in>: the merge of its rules
  * with no match (NULL when the inbound has none). */
 struct km_json *cp_policy_inbound_conf(struct km_arena *a, const struct cp_policy_inbound *in);

@@ -437,24 +437,29 @@ void cp_xds_local_memo_fini(struct cp_xds_local_memo *lm)
 	memset(lm, 0, sizeof(*lm));
 }
 
+static void fp_byte(struct km_buf *k, unsigned char c)
+{
+	km_buf_add(k, &c, 1);
+}
+
 static void fp_str(struct km_buf *k, const char *s)
 {
 	if (s)
-		km_buf_append(k, s, strlen(s) + 1);
+		km_buf_add(k, s, strlen(s) + 1);
 	else
-		km_buf_putc(k, 1);
+		fp_byte(k, 1);
 }
 
 static void fp_json(struct km_buf *k, const struct km_json *v)
 {
 	if (v)
 		km_json_write(k, v, 0, 0);
-	km_buf_putc(k, 0);
+	fp_byte(k, 0);
 }
 
 static void fp_u64(struct km_buf *k, uint64_t v)
 {
-	km_buf_append(k, &v, sizeof(v));
+	km_buf_add(k, &v, sizeof(v));
 }
 
 /* What the local resources are built from (cp_xds_generate_local and the
@@ -470,10 +475,10 @@ static void local_fp(const struct cp_xds_mesh *m, const struct cp_xds_dataplane 
 	fp_u64(&k, dp->fp);
 	fp_u64(&k, m->fp_rest);
 	fp_u64(&k, ((uint64_t)md->admin_port << 32) | md->readiness_port);
-	km_buf_append(&k, md->workdir.ptr, md->workdir.len);
-	km_buf_putc(&k, 0);
+	km_buf_add(&k, md->workdir.ptr, md->workdir.len);
+	fp_byte(&k, 0);
 	fp_json(&k, md->features);
-	km_buf_putc(&k, md->shadow);
+	fp_byte(&k, md->shadow);
 	if (md->tls) {
 		fp_str(&k, md->tls->secret_name);
 		fp_str(&k, md->tls->cert_pem);
@@ -481,7 +486,7 @@ static void local_fp(const struct cp_xds_mesh *m, const struct cp_xds_dataplane 
 		fp_str(&k, md->tls->trust_domain);
 		fp_json(&k, md->tls->trust_domains);
 	}
-	km_buf_putc(&k, 2);
+	fp_byte(&k, 2);
 	for (size_t i = 0; i < cp_policy_nplugins; i++) {
 		if (!pp->run[i])
 			continue;
@@ -490,10 +495,10 @@ static void local_fp(const struct cp_xds_mesh *m, const struct cp_xds_dataplane 
 		for (size_t n = 0; n < mp->ninbounds; n++) {
 			const struct cp_policy_inbound *in = &mp->inbounds[n];
 			fp_str(&k, in->resource);
-			km_buf_append(&k, in->address.ptr, in->address.len);
-			km_buf_putc(&k, 0);
-			km_buf_append(&k, in->name.ptr, in->name.len);
-			km_buf_putc(&k, 0);
+			km_buf_add(&k, in->address.ptr, in->address.len);
+			fp_byte(&k, 0);
+			km_buf_add(&k, in->name.ptr, in->name.len);
+			fp_byte(&k, 0);
 			fp_u64(&k, ((uint64_t)in->port << 32) | (in->inbound != NULL));
 			for (size_t r = 0; r < in->nrules; r++) {
 				const struct cp_policy_rule *rule = &in->rules[r];
@@ -509,7 +514,7 @@ static void local_fp(const struct cp_xds_mesh *m, const struct cp_xds_dataplane 
 				else
 					fp_json(&k, rule->conf);
 			}
-			km_buf_putc(&k, 3);
+			fp_byte(&k, 3);
 		}
 		fp_json(&k, mp->proxy_conf);
 	}
@@ -601,16 +606,16 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 		 * the destination alone. Entries outlive the context they were
 		 * built in (cp_xds_share_next) */
 		km_buf_reset(&key);
-		km_buf_putc(&key, '?');
-		km_buf_append(&key, o->kri, strlen(o->kri) + 1);
-		km_buf_append(&key, &o->s->fp, sizeof(o->s->fp));
+		km_buf_add(&key, "?", 1);
+		km_buf_add(&key, o->kri, strlen(o->kri) + 1);
+		km_buf_add(&key, &o->s->fp, sizeof(o->s->fp));
 		size_t dest = key.len;
-		km_buf_append(&key, &m->fp_rest, sizeof(m->fp_rest));
+		km_buf_add(&key, &m->fp_rest, sizeof(m->fp_rest));
 		if (md->tls) {
-			km_buf_putc(&key, 'T');
-			km_buf_append(&key, md->tls->secret_name, strlen(md->tls->secret_name));
+			km_buf_add(&key, "T", 1);
+			km_buf_add(&key, md->tls->secret_name, strlen(md->tls->secret_name));
 		}
-		km_buf_putc(&key, 0);
+		km_buf_add(&key, "", 1);
 		size_t common = key.len;
 		if (!cp_policy_outbound_key(&pp, o->kri, 1u << CP_XDS_CLUSTER, &key))
 			continue;
@@ -625,10 +630,10 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 		key.data[0] = 'B';
 		ok->kk[K_BODY] = km_arena_strndup(a, key.data, ok->kl[K_BODY] = key.len);
 		key.data[0] = '0' + CP_XDS_LISTENER;
-		km_buf_putc(&key, 0);
-		km_buf_append(&key, o->address.ptr, o->address.len);
-		km_buf_putc(&key, ':');
-		km_buf_append(&key, &o->port, sizeof(o->port));
+		km_buf_add(&key, "", 1);
+		km_buf_add(&key, o->address.ptr, o->address.len);
+		km_buf_add(&key, ":", 1);
+		km_buf_add(&key, &o->port, sizeof(o->port));
 		ok->kk[K_LISTENER] = km_arena_strndup(a, key.data, ok->kl[K_LISTENER] = key.len);
 	}
 	km_buf_fini(&key);

@@ -24,6 +24,18 @@ int km_buf_puts(struct km_buf *b, const char *s);
 int km_buf_putc(struct km_buf *b, char c);
 int km_buf_printf(struct km_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int km_buf_vprintf(struct km_buf *b, const char *fmt, va_list ap);
+/* km_buf_append inline when it fits an unbounded buffer without growing
+ * (hot paths that append a few bytes at a time). */
+static inline int km_buf_add(struct km_buf *b, const void *p, size_t n)
+{
+	if (b->data && !b->max && b->len + n < b->cap) {
+		__builtin_memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = 0;
+		return 0;
+	}
+	return km_buf_append(b, p, n);
+}
 static inline int km_buf_put_str(struct km_buf *b, struct km_str s)
 {
 	return km_buf_append(b, s.ptr, s.len);
