@@ -29,7 +29,8 @@ int km_buf_vprintf(struct km_buf *b, const char *fmt, va_list ap);
 static inline int km_buf_add(struct km_buf *b, const void *p, size_t n)
 {
 	if (b->data && !b->max && b->len + n < b->cap) {
-		__builtin_memcpy(b->data + b->len, p, n);
+		if (n) /* <p> may be NULL then */
+			__builtin_memcpy(b->data + b->len, p, n);
 		b->len += n;
 		b->data[b->len] = 0;
 		return 0;

@@ -14,10 +14,12 @@
 #include <string.h>
 
 #include "../test.h"
+#include "codec/jsonf.h"
 #include "cp/manager.h"
 #include "cp/xds/builder.h"
 #include "cp/xds/context.h"
 #include "cp/xds/share.h"
+#include "pb/json.h"
 #include "store_util.h"
 
 static struct cp_config cfg;
@@ -229,6 +231,9 @@ static void *race(void *arg)
 		r->encoded += r->jobs[i].stats.encoded;
 		r->shared += r->jobs[i].stats.shared;
 	}
+	/* the encoders' per-thread caches die with the thread */
+	km_pb_json_thread_fini();
+	km_json_fmt_thread_fini();
 	return NULL;
 }
 
