@@ -546,6 +546,230 @@ static const int outbound_types[] = {[K_CLUSTER] = CP_XDS_CLUSTER, [K_ENDPOINT] 
 				     [K_LISTENER] = CP_XDS_LISTENER};
 #define NOUTBOUND_TYPES (sizeof(outbound_types) / sizeof(outbound_types[0]))
 
+/* ---- a build's outbounds through the table ---- */
+
+/* Per outbound: its keys (NULL kk[K_CLUSTER]: a plugin cannot say what it
+ * reads, so the proxy makes its own), what the table gave and how. */
+struct ob_keys {
+	const char *kk[NOUTBOUND_TYPES + 1];
+	size_t kl[NOUTBOUND_TYPES + 1];
+	struct cp_xds_blob *got[NOUTBOUND_TYPES + 1];
+	unsigned char state[NOUTBOUND_TYPES + 1];
+};
+
+/* S_SELF: claimed by this build for an earlier outbound (the same
+ * destination twice), taken once this build published it. S_UNUSED: a
+ * listener body when the listener itself was there. */
+enum { S_FOUND = 1, S_CLAIMED, S_WAIT, S_SELF, S_UNUSED };
+enum { TOOK_CLAIMED = 1, TOOK_WAIT = 2 };
+
+/* Fills <ks> with each outbound's keys: type and destination (its name and
+ * the fingerprint of everything read of it: spec, labels, status,
+ * endpoints); a cluster and a listener add the mesh-wide inputs, the
+ * identity and the confs of the policies that shape them, and the listener
+ * where it listens; the listener body's is the listener's without where it
+ * listens. A load assignment is made of the destination alone. Entries
+ * outlive the context they were built in (cp_xds_share_next). */
+static void outbound_keys(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_metadata *md,
+			  struct cp_policy_prepared *pp, const struct cp_xds_outbound *obs, size_t nobs,
+			  struct ob_keys *ks)
+{
+	struct km_buf key = KM_BUF_INIT;
+	for (size_t i = 0; i < nobs; i++) {
+		const struct cp_xds_outbound *o = &obs[i];
+		struct ob_keys *ok = &ks[i];
+		km_buf_reset(&key);
+		km_buf_add(&key, "?", 1);
+		km_buf_add(&key, o->kri, strlen(o->kri) + 1);
+		km_buf_add(&key, &o->s->fp, sizeof(o->s->fp));
+		size_t dest = key.len;
+		km_buf_add(&key, &m->fp_rest, sizeof(m->fp_rest));
+		if (md->tls) {
+			km_buf_add(&key, "T", 1);
+			km_buf_add(&key, md->tls->secret_name, strlen(md->tls->secret_name));
+		}
+		km_buf_add(&key, "", 1);
+		size_t common = key.len;
+		if (!cp_policy_outbound_key(pp, o->kri, 1u << CP_XDS_CLUSTER, &key))
+			continue;
+		key.data[0] = '0' + CP_XDS_CLUSTER;
+		ok->kk[K_CLUSTER] = km_arena_strndup(a, key.data, ok->kl[K_CLUSTER] = key.len);
+		key.data[0] = '0' + CP_XDS_ENDPOINT;
+		ok->kk[K_ENDPOINT] = km_arena_strndup(a, key.data, ok->kl[K_ENDPOINT] = dest);
+		key.len = common;
+		cp_policy_outbound_key(pp, o->kri, 1u << CP_XDS_LISTENER, &key);
+		key.data[0] = 'B';
+		ok->kk[K_BODY] = km_arena_strndup(a, key.data, ok->kl[K_BODY] = key.len);
+		key.data[0] = '0' + CP_XDS_LISTENER;
+		km_buf_add(&key, "", 1);
+		km_buf_add(&key, o->address.ptr, o->address.len);
+		km_buf_add(&key, ":", 1);
+		km_buf_add(&key, &o->port, sizeof(o->port));
+		ok->kk[K_LISTENER] = km_arena_strndup(a, key.data, ok->kl[K_LISTENER] = key.len);
+	}
+	km_buf_fini(&key);
+}
+
+/* Takes from <sh> what is there, made and published, without the lock;
+ * then, when something is missing, one locked pass over the rest: found,
+ * claimed by build <self>, or claimed by another build (waited for in
+ * publish_and_wait). Returns TOOK_* bits. */
+static unsigned table_take(struct cp_xds_share *sh, const void *self, struct ob_keys *ks, size_t nobs)
+{
+	unsigned took = 0;
+	bool need_lock = false;
+	for (size_t i = 0; i < nobs; i++) {
+		struct ob_keys *ok = &ks[i];
+		if (!ok->kk[K_CLUSTER])
+			continue;
+		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
+			if ((ok->got[k] = find_fast(sh, ok->kk[k], ok->kl[k])))
+				ok->state[k] = S_FOUND;
+			else
+				need_lock = true;
+		}
+		if (ok->state[K_LISTENER] == S_FOUND)
+			ok->state[K_BODY] = S_UNUSED;
+	}
+	if (!need_lock)
+		return 0;
+	pthread_mutex_lock(&sh->mu);
+	reserve(sh, nobs * (NOUTBOUND_TYPES + 1));
+	for (size_t i = 0; i < nobs; i++) {
+		struct ob_keys *ok = &ks[i];
+		if (!ok->kk[K_CLUSTER])
+			continue;
+		for (size_t k = 0; k <= NOUTBOUND_TYPES; k++) {
+			if (ok->state[k])
+				continue; /* found above */
+			if (k == K_BODY && ok->state[K_LISTENER] != S_CLAIMED) {
+				ok->state[k] = S_UNUSED; /* the listener itself is there */
+				continue;
+			}
+			struct entry *e = find(sh, ok->kk[k], ok->kl[k]);
+			if (!e) {
+				claim(sh, ok->kk[k], ok->kl[k], self);
+				ok->state[k] = S_CLAIMED;
+				took |= TOOK_CLAIMED;
+			} else if (is_pending(e, memory_order_relaxed) && e->owner == self) {
+				ok->state[k] = S_SELF;
+			} else if (is_pending(e, memory_order_relaxed)) {
+				ok->state[k] = S_WAIT;
+				took |= TOOK_WAIT;
+			} else {
+				ok->state[k] = S_FOUND;
+				ok->got[k] = cp_xds_blob_ref(blob_of(e));
+			}
+		}
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return took;
+}
+
+/* Generates and encodes what this build claimed, outside the lock; a
+ * claimed listener gets its body here and its address in make_listeners. */
+static void make_claimed(struct build *b, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+			 const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
+			 const struct cp_xds_outbound *obs, size_t nobs, struct ob_keys *ks)
+{
+	for (size_t i = 0; i < nobs; i++) {
+		const struct cp_xds_outbound *o = &obs[i];
+		struct ob_keys *ok = &ks[i];
+		unsigned missing = 0;
+		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
+			if (ok->state[k] == S_CLAIMED && !(k == K_LISTENER && ok->state[K_BODY] != S_CLAIMED))
+				missing |= 1u << outbound_types[k];
+		if (!missing)
+			continue;
+		struct cp_xds_resources rs = {0};
+		cp_xds_generate_outbound(b->a, m, dp, md, pp, o, missing, &rs);
+		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
+			int t = outbound_types[k];
+			if (!(missing & (1u << t)))
+				continue;
+			const struct km_json *tree = km_json_get(rs.by_type[t], o->kri);
+			if (k == K_LISTENER)
+				ok->got[K_BODY] = tree ? encode(b, t, o->kri, without(b->a, tree, "address")) : NULL;
+			else
+				ok->got[k] = tree ? encode(b, t, o->kri, tree) : NULL;
+		}
+	}
+}
+
+/* Publishes this build's claims but its listeners (made from bodies that
+ * may be another build's), then takes what other builds were making and
+ * what this one claimed for an earlier outbound. A build waits only after
+ * publishing its own claims, so no two builds wait for each other. */
+static void publish_and_wait(struct cp_xds_share *sh, struct ob_keys *ks, size_t nobs, unsigned took)
+{
+	pthread_mutex_lock(&sh->mu);
+	for (size_t i = 0; (took & TOOK_CLAIMED) && i < nobs; i++) {
+		struct ob_keys *ok = &ks[i];
+		if (ok->state[K_BODY] == S_CLAIMED)
+			publish(sh, ok->kk[K_BODY], ok->kl[K_BODY], ok->got[K_BODY], NULL);
+		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
+			if (ok->state[k] == S_CLAIMED && k != K_LISTENER)
+				publish(sh, ok->kk[k], ok->kl[k], ok->got[k], NULL);
+	}
+	if ((took & TOOK_CLAIMED) && sh->waiters)
+		pthread_cond_broadcast(&sh->published);
+	for (size_t i = 0; i < nobs; i++) {
+		struct ob_keys *ok = &ks[i];
+		for (size_t k = 0; k <= NOUTBOUND_TYPES; k++) {
+			if (ok->state[k] == S_SELF && k != K_LISTENER) {
+				ok->got[k] = cp_xds_blob_ref(blob_of(find(sh, ok->kk[k], ok->kl[k])));
+				ok->state[k] = S_FOUND;
+			}
+			if (ok->state[k] != S_WAIT)
+				continue;
+			struct entry *e;
+			while (is_pending(e = find(sh, ok->kk[k], ok->kl[k]), memory_order_relaxed)) {
+				sh->waiters++;
+				pthread_cond_wait(&sh->published, &sh->mu);
+				sh->waiters--;
+			}
+			ok->got[k] = cp_xds_blob_ref(blob_of(e));
+			ok->state[k] = S_FOUND;
+		}
+	}
+	pthread_mutex_unlock(&sh->mu);
+}
+
+/* A claimed listener: its body (made here or by another build) followed by
+ * this proxy's address; published, then the listeners this build claimed
+ * for an earlier outbound are taken. */
+static void make_listeners(struct cp_xds_share *sh, struct build *b, const struct cp_xds_outbound *obs,
+			   size_t nobs, struct ob_keys *ks)
+{
+	bool made = false, self = false;
+	for (size_t i = 0; i < nobs; i++) {
+		struct ob_keys *ok = &ks[i];
+		self |= ok->state[K_LISTENER] == S_SELF;
+		if (ok->state[K_LISTENER] == S_CLAIMED) {
+			ok->got[K_LISTENER] = ok->got[K_BODY] ? with_address(b, ok->got[K_BODY], &obs[i]) : NULL;
+			made = true;
+		}
+	}
+	if (!made && !self)
+		return;
+	pthread_mutex_lock(&sh->mu);
+	for (size_t i = 0; i < nobs; i++) {
+		struct ob_keys *ok = &ks[i];
+		if (ok->state[K_LISTENER] == S_CLAIMED)
+			publish(sh, ok->kk[K_LISTENER], ok->kl[K_LISTENER], ok->got[K_LISTENER], ok->got[K_BODY]);
+	}
+	if (made && sh->waiters)
+		pthread_cond_broadcast(&sh->published);
+	for (size_t i = 0; i < nobs; i++) {
+		struct ob_keys *ok = &ks[i];
+		if (ok->state[K_LISTENER] == S_SELF) {
+			ok->got[K_LISTENER] = cp_xds_blob_ref(blob_of(find(sh, ok->kk[K_LISTENER], ok->kl[K_LISTENER])));
+			ok->state[K_LISTENER] = S_FOUND;
+		}
+	}
+	pthread_mutex_unlock(&sh->mu);
+}
+
 void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 		  const struct cp_xds_metadata *md, struct cp_xds_share *sh, struct cp_xds_local_memo *lm,
 		  struct cp_xds_built *out, struct cp_xds_share_stats *stats, struct km_buf *errors)
@@ -583,206 +807,15 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 	size_t from[CP_XDS_NTYPES];
 	for (int t = 0; t < CP_XDS_NTYPES; t++)
 		from[t] = out->n[t];
-	/* per outbound: its keys (NULL kk[K_CLUSTER]: a plugin cannot say what
-	 * it reads, so the proxy makes its own) and what the table gave */
-	struct ob_keys {
-		const char *kk[NOUTBOUND_TYPES + 1];
-		size_t kl[NOUTBOUND_TYPES + 1];
-		struct cp_xds_blob *got[NOUTBOUND_TYPES + 1];
-		unsigned char state[NOUTBOUND_TYPES + 1];
-	} *ks = km_arena_alloc(a, (nobs + 1) * sizeof(*ks));
-	/* S_SELF: claimed by this build for an earlier outbound (the same
-	 * destination twice), taken once everything is published */
-	enum { S_FOUND = 1, S_CLAIMED, S_WAIT, S_SELF, S_UNUSED };
-	struct km_buf key = KM_BUF_INIT;
-	for (size_t i = 0; i < nobs; i++) {
-		const struct cp_xds_outbound *o = &obs[i];
-		struct ob_keys *ok = &ks[i];
-		/* the keys: type and destination (its name and the fingerprint
-		 * of everything read of it: spec, labels, status, endpoints);
-		 * a cluster and a listener add the mesh-wide inputs, the
-		 * identity and the confs of the policies that shape them, and
-		 * the listener where it listens. A load assignment is made of
-		 * the destination alone. Entries outlive the context they were
-		 * built in (cp_xds_share_next) */
-		km_buf_reset(&key);
-		km_buf_add(&key, "?", 1);
-		km_buf_add(&key, o->kri, strlen(o->kri) + 1);
-		km_buf_add(&key, &o->s->fp, sizeof(o->s->fp));
-		size_t dest = key.len;
-		km_buf_add(&key, &m->fp_rest, sizeof(m->fp_rest));
-		if (md->tls) {
-			km_buf_add(&key, "T", 1);
-			km_buf_add(&key, md->tls->secret_name, strlen(md->tls->secret_name));
-		}
-		km_buf_add(&key, "", 1);
-		size_t common = key.len;
-		if (!cp_policy_outbound_key(&pp, o->kri, 1u << CP_XDS_CLUSTER, &key))
-			continue;
-		/* one per type; the listener body's is the listener's without
-		 * where it listens */
-		key.data[0] = '0' + CP_XDS_CLUSTER;
-		ok->kk[K_CLUSTER] = km_arena_strndup(a, key.data, ok->kl[K_CLUSTER] = key.len);
-		key.data[0] = '0' + CP_XDS_ENDPOINT;
-		ok->kk[K_ENDPOINT] = km_arena_strndup(a, key.data, ok->kl[K_ENDPOINT] = dest);
-		key.len = common;
-		cp_policy_outbound_key(&pp, o->kri, 1u << CP_XDS_LISTENER, &key);
-		key.data[0] = 'B';
-		ok->kk[K_BODY] = km_arena_strndup(a, key.data, ok->kl[K_BODY] = key.len);
-		key.data[0] = '0' + CP_XDS_LISTENER;
-		km_buf_add(&key, "", 1);
-		km_buf_add(&key, o->address.ptr, o->address.len);
-		km_buf_add(&key, ":", 1);
-		km_buf_add(&key, &o->port, sizeof(o->port));
-		ok->kk[K_LISTENER] = km_arena_strndup(a, key.data, ok->kl[K_LISTENER] = key.len);
-	}
-	km_buf_fini(&key);
-	/* the keys that are there, made and published, without the lock;
-	 * then one locked pass over the rest: found, claimed here, or claimed
-	 * by another build (waited for below) */
-	bool claimed_any = false, wait_any = false, need_lock = false;
-	for (size_t i = 0; i < nobs; i++) {
-		struct ob_keys *ok = &ks[i];
-		if (!ok->kk[K_CLUSTER])
-			continue;
-		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
-			if ((ok->got[k] = find_fast(sh, ok->kk[k], ok->kl[k])))
-				ok->state[k] = S_FOUND;
-			else
-				need_lock = true;
-		}
-		if (ok->state[K_LISTENER] == S_FOUND)
-			ok->state[K_BODY] = S_UNUSED;
-	}
-	if (need_lock) {
-		pthread_mutex_lock(&sh->mu);
-		reserve(sh, nobs * (NOUTBOUND_TYPES + 1));
-	}
-	for (size_t i = 0; need_lock && i < nobs; i++) {
-		struct ob_keys *ok = &ks[i];
-		if (!ok->kk[K_CLUSTER])
-			continue;
-		for (size_t k = 0; k <= NOUTBOUND_TYPES; k++) {
-			if (ok->state[k])
-				continue; /* found above */
-			if (k == K_BODY && ok->state[K_LISTENER] != S_CLAIMED) {
-				ok->state[k] = S_UNUSED; /* the listener itself is there */
-				continue;
-			}
-			struct entry *e = find(sh, ok->kk[k], ok->kl[k]);
-			if (!e) {
-				claim(sh, ok->kk[k], ok->kl[k], &b);
-				ok->state[k] = S_CLAIMED;
-				claimed_any = true;
-			} else if (is_pending(e, memory_order_relaxed) && e->owner == &b) {
-				ok->state[k] = S_SELF;
-			} else if (is_pending(e, memory_order_relaxed)) {
-				ok->state[k] = S_WAIT;
-				wait_any = true;
-			} else {
-				ok->state[k] = S_FOUND;
-				ok->got[k] = cp_xds_blob_ref(blob_of(e));
-			}
-		}
-	}
-	if (need_lock)
-		pthread_mutex_unlock(&sh->mu);
-	/* make what was claimed, outside the lock */
-	for (size_t i = 0; claimed_any && i < nobs; i++) {
-		const struct cp_xds_outbound *o = &obs[i];
-		struct ob_keys *ok = &ks[i];
-		unsigned missing = 0;
-		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
-			if (ok->state[k] == S_CLAIMED && !(k == K_LISTENER && ok->state[K_BODY] != S_CLAIMED))
-				missing |= 1u << outbound_types[k];
-		if (!missing && ok->state[K_LISTENER] != S_CLAIMED)
-			continue;
-		struct cp_xds_resources rs = {0};
-		if (missing)
-			cp_xds_generate_outbound(a, m, dp, md, &pp, o, missing, &rs);
-		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
-			int t = outbound_types[k];
-			if (ok->state[k] != S_CLAIMED)
-				continue;
-			const struct km_json *tree = km_json_get(rs.by_type[t], o->kri);
-			if (k == K_LISTENER) {
-				if (ok->state[K_BODY] == S_CLAIMED) /* else made from the body below */
-					ok->got[K_BODY] = tree ? encode(&b, t, o->kri, without(a, tree, "address")) : NULL;
-			} else {
-				ok->got[k] = tree ? encode(&b, t, o->kri, tree) : NULL;
-			}
-		}
-	}
-	if (claimed_any || wait_any) {
-		pthread_mutex_lock(&sh->mu);
-		for (size_t i = 0; claimed_any && i < nobs; i++) {
-			struct ob_keys *ok = &ks[i];
-			if (ok->state[K_BODY] == S_CLAIMED)
-				publish(sh, ok->kk[K_BODY], ok->kl[K_BODY], ok->got[K_BODY], NULL);
-			for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
-				if (ok->state[k] == S_CLAIMED && k != K_LISTENER)
-					publish(sh, ok->kk[k], ok->kl[k], ok->got[k], NULL);
-		}
-		if (claimed_any && sh->waiters)
-			pthread_cond_broadcast(&sh->published);
-		/* then what other builds were making, and this one for an
-		 * earlier outbound (but its listeners, made below) */
-		for (size_t i = 0; i < nobs; i++) {
-			struct ob_keys *ok = &ks[i];
-			for (size_t k = 0; k <= NOUTBOUND_TYPES; k++) {
-				if (ok->state[k] == S_SELF && k != K_LISTENER) {
-					ok->got[k] = cp_xds_blob_ref(blob_of(find(sh, ok->kk[k], ok->kl[k])));
-					ok->state[k] = S_FOUND;
-				}
-				if (ok->state[k] != S_WAIT)
-					continue;
-				struct entry *e;
-				while (is_pending(e = find(sh, ok->kk[k], ok->kl[k]), memory_order_relaxed)) {
-					sh->waiters++;
-					pthread_cond_wait(&sh->published, &sh->mu);
-					sh->waiters--;
-				}
-				ok->got[k] = cp_xds_blob_ref(blob_of(e));
-				ok->state[k] = S_FOUND;
-			}
-		}
-		pthread_mutex_unlock(&sh->mu);
-	}
-	/* a claimed listener: this proxy's address after the body */
-	bool listeners_made = false;
-	for (size_t i = 0; i < nobs; i++) {
-		struct ob_keys *ok = &ks[i];
-		if (ok->state[K_LISTENER] == S_CLAIMED) {
-			ok->got[K_LISTENER] = ok->got[K_BODY] ? with_address(&b, ok->got[K_BODY], &obs[i]) : NULL;
-			listeners_made = true;
-		}
-	}
-	if (listeners_made) {
-		pthread_mutex_lock(&sh->mu);
-		for (size_t i = 0; i < nobs; i++) {
-			struct ob_keys *ok = &ks[i];
-			if (ok->state[K_LISTENER] == S_CLAIMED)
-				publish(sh, ok->kk[K_LISTENER], ok->kl[K_LISTENER], ok->got[K_LISTENER], ok->got[K_BODY]);
-		}
-		if (sh->waiters)
-			pthread_cond_broadcast(&sh->published);
-		pthread_mutex_unlock(&sh->mu);
-	}
-	if (claimed_any) {
-		bool self = false;
-		for (size_t i = 0; i < nobs; i++)
-			self |= ks[i].state[K_LISTENER] == S_SELF;
-		if (self) {
-			pthread_mutex_lock(&sh->mu);
-			for (size_t i = 0; i < nobs; i++)
-				if (ks[i].state[K_LISTENER] == S_SELF) {
-					ks[i].got[K_LISTENER] =
-						cp_xds_blob_ref(blob_of(find(sh, ks[i].kk[K_LISTENER], ks[i].kl[K_LISTENER])));
-					ks[i].state[K_LISTENER] = S_FOUND;
-				}
-			pthread_mutex_unlock(&sh->mu);
-		}
-	}
+	struct ob_keys *ks = km_arena_alloc(a, (nobs + 1) * sizeof(*ks));
+	outbound_keys(a, m, md, &pp, obs, nobs, ks);
+	unsigned took = table_take(sh, &b, ks, nobs);
+	if (took & TOOK_CLAIMED)
+		make_claimed(&b, m, dp, md, &pp, obs, nobs, ks);
+	if (took & (TOOK_CLAIMED | TOOK_WAIT))
+		publish_and_wait(sh, ks, nobs, took);
+	if (took & TOOK_CLAIMED)
+		make_listeners(sh, &b, obs, nobs, ks);
 	for (size_t i = 0; i < nobs; i++) {
 		const struct cp_xds_outbound *o = &obs[i];
 		struct ob_keys *ok = &ks[i];
