@@ -75,6 +75,10 @@ struct cp_pki {
 	size_t nbuckets, nleaves;
 	uint64_t issued;
 	int64_t (*now)(void);
+	/* issuances handed out (cp_pki_leaf_deferred) and not finished: their
+	 * CAs must outlive them, so caches dropped meanwhile wait here */
+	size_t inflight;
+	struct mesh_cache *graveyard;
 };
 
 static uint64_t hash2(struct km_str a, struct km_str b)
@@ -82,16 +86,22 @@ static uint64_t hash2(struct km_str a, struct km_str b)
 	return km_fnv(km_fnv_sep(km_fnv(KM_FNV_INIT, a.ptr, a.len), 0x1f), b.ptr, b.len);
 }
 
-static void leaf_free(struct leaf *l)
+/* Frees what a leaf holds of its certificate (it gets another). */
+static void leaf_clear(struct leaf *l)
 {
-	free(l->mesh);
-	free(l->dp);
 	free(l->identity);
 	free(l->kri);
 	free(l->spiffe_id);
 	free(l->trust_domain);
 	free(l->cert);
 	free(l->key);
+}
+
+static void leaf_free(struct leaf *l)
+{
+	free(l->mesh);
+	free(l->dp);
+	leaf_clear(l);
 	free(l);
 }
 
@@ -156,13 +166,28 @@ static void cache_free(struct mesh_cache *m)
 	free(m);
 }
 
+/* Frees the caches dropped while issuances were out. */
+static void graveyard_free(struct cp_pki *p)
+{
+	while (p->graveyard) {
+		struct mesh_cache *m = p->graveyard;
+		p->graveyard = m->next;
+		cache_free(m);
+	}
+}
+
 static void invalidate(struct cp_pki *p, struct km_str mesh, bool all)
 {
 	for (struct mesh_cache **s = &p->meshes; *s;) {
 		if (all || km_str_eqc(mesh, (*s)->name)) {
 			struct mesh_cache *m = *s;
 			*s = m->next;
-			cache_free(m);
+			if (p->inflight) {
+				m->next = p->graveyard;
+				p->graveyard = m;
+			} else {
+				cache_free(m);
+			}
 		} else {
 			s = &(*s)->next;
 		}
@@ -522,8 +547,106 @@ uint64_t cp_pki_identity_key(struct cp_pki *p, struct km_str mesh, const struct 
 	return id->key;
 }
 
-int cp_pki_leaf(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct km_str dp_name,
-		const struct km_json *dp_labels, struct cp_pki_leaf *out)
+/* A certificate to issue, decided on the loop thread and signed on another
+ * (cp_pki_leaf_deferred). */
+struct cp_pki_issue {
+	struct cp_pki *p;
+	struct cp_pki_ca *ca;
+	char *mesh, *dp, *identity, *kri, *spiffe_id, *trust_domain;
+	const char *key_type;
+	unsigned char fp[32];
+	int64_t now, lifetime_ns;
+	struct km_buf cert, key;
+	int64_t not_after;
+	int rc;
+};
+
+void cp_pki_issue_free(struct cp_pki_issue *r)
+{
+	if (!r)
+		return;
+	if (r->p && --r->p->inflight == 0)
+		graveyard_free(r->p);
+	free(r->mesh);
+	free(r->dp);
+	free(r->identity);
+	free(r->kri);
+	free(r->spiffe_id);
+	free(r->trust_domain);
+	km_buf_fini(&r->cert);
+	km_buf_fini(&r->key);
+	free(r);
+}
+
+int cp_pki_issue_run(struct cp_pki_issue *r)
+{
+	r->rc = cp_pki_x509_issue_mt(r->ca, r->spiffe_id, r->now, r->lifetime_ns, &r->cert, &r->key, &r->not_after);
+	return r->rc;
+}
+
+const char *cp_pki_issue_cert(const struct cp_pki_issue *r)
+{
+	return r->rc ? NULL : km_buf_cstr(&r->cert);
+}
+
+const char *cp_pki_issue_key(const struct cp_pki_issue *r)
+{
+	return r->rc ? NULL : km_buf_cstr(&r->key);
+}
+
+/* Keeps the leaf just issued from <r> (cert and key taken) for <r>'s
+ * Dataplane and fills <out> from it. */
+static void leaf_store(struct cp_pki *p, struct cp_pki_issue *r, struct km_arena *a, struct cp_pki_leaf *out)
+{
+	struct km_str mesh = km_str_c(r->mesh), dp_name = km_str_c(r->dp);
+	p->issued++;
+	struct leaf **slot = leaf_slot(p, mesh, dp_name);
+	struct leaf *l = slot ? *slot : NULL;
+	if (!l) {
+		if (p->nleaves + 1 > p->nbuckets)
+			leaf_grow(p);
+		slot = leaf_slot(p, mesh, dp_name);
+		l = km_calloc(1, sizeof(*l));
+		l->mesh = km_strdup(r->mesh);
+		l->dp = km_strdup(r->dp);
+		*slot = l;
+		p->nleaves++;
+	} else {
+		leaf_clear(l);
+	}
+	l->identity = km_strdup(r->identity);
+	l->kri = km_strdup(r->kri);
+	l->spiffe_id = km_strdup(r->spiffe_id);
+	l->trust_domain = km_strdup(r->trust_domain);
+	memcpy(l->fp, r->fp, 32);
+	l->lifetime_ns = r->lifetime_ns;
+	l->issued = r->now;
+	l->not_after = r->not_after;
+	/* upstream ExpiringSoon: generation + lifetime / 5 * 4 */
+	l->renew_at = r->now + r->lifetime_ns / 5 * 4;
+	l->cert = km_buf_steal(&r->cert);
+	l->key = km_buf_steal(&r->key);
+	l->key_type = r->key_type;
+	fill(a, l, out, true);
+}
+
+int cp_pki_issue_finish(struct cp_pki *p, struct cp_pki_issue *r, struct km_arena *a, struct cp_pki_leaf *out)
+{
+	memset(out, 0, sizeof(*out));
+	int rc = r->rc;
+	if (rc)
+		out->error = "failed to generate X509 certificate";
+	else
+		leaf_store(p, r, a, out);
+	cp_pki_issue_free(r);
+	return rc;
+}
+
+/* cp_pki_leaf; with <defer>, a certificate due is not issued here but
+ * handed back in *<defer> (-EINPROGRESS, <out> filled but for the
+ * certificate, key and times). */
+static int leaf_get(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct km_str dp_name,
+		    const struct km_json *dp_labels, struct cp_pki_leaf *out, struct cp_pki_issue **defer)
 {
 	memset(out, 0, sizeof(*out));
 	struct mesh_cache *m = cache_get(p, mesh);
@@ -581,49 +704,40 @@ int cp_pki_leaf(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct
 		fill(a, l, out, false);
 		return 0;
 	}
-	struct km_buf cert = KM_BUF_INIT, key = KM_BUF_INIT;
-	int64_t not_after = 0;
-	int rc = cp_pki_x509_issue(ca, sid, now, id->lifetime_ns, &cert, &key, &not_after);
-	if (rc) {
-		km_buf_fini(&cert);
-		km_buf_fini(&key);
-		out->error = "failed to generate X509 certificate";
-		return rc;
-	}
-	p->issued++;
-	if (!l) {
-		if (p->nleaves + 1 > p->nbuckets)
-			leaf_grow(p);
-		slot = leaf_slot(p, mesh, dp_name);
-		l = km_calloc(1, sizeof(*l));
-		l->mesh = km_strndup(mesh.ptr, mesh.len);
-		l->dp = km_strndup(dp_name.ptr, dp_name.len);
-		*slot = l;
-		p->nleaves++;
-	} else {
-		free(l->identity);
-		free(l->kri);
-		free(l->spiffe_id);
-		free(l->trust_domain);
-		free(l->cert);
-		free(l->key);
-	}
-	l->identity = km_strndup(id->name.ptr, id->name.len);
-	l->kri = km_strdup(id->kri);
-	l->spiffe_id = km_strdup(sid);
-	l->trust_domain = km_strdup(id->trust_domain);
-	memcpy(l->fp, fp, 32);
-	l->lifetime_ns = id->lifetime_ns;
-	l->issued = now;
-	l->not_after = not_after;
-	/* upstream ExpiringSoon: generation + lifetime / 5 * 4 */
-	l->renew_at = now + id->lifetime_ns / 5 * 4;
-	l->cert = km_buf_steal(&cert);
-	l->key = km_buf_steal(&key);
-	l->key_type = cp_pki_x509_key_name(cp_pki_x509_ca_key_type(ca) == CP_PKI_KEY_OTHER ?
+	struct cp_pki_issue *r = km_calloc(1, sizeof(*r));
+	r->ca = ca;
+	r->mesh = km_strndup(mesh.ptr, mesh.len);
+	r->dp = km_strndup(dp_name.ptr, dp_name.len);
+	r->identity = km_strndup(id->name.ptr, id->name.len);
+	r->kri = km_strdup(id->kri);
+	r->spiffe_id = km_strdup(sid);
+	r->trust_domain = km_strdup(id->trust_domain);
+	memcpy(r->fp, fp, 32);
+	r->now = now;
+	r->lifetime_ns = id->lifetime_ns;
+	r->key_type = cp_pki_x509_key_name(cp_pki_x509_ca_key_type(ca) == CP_PKI_KEY_OTHER ?
 						   CP_PKI_KEY_RSA2048 : cp_pki_x509_ca_key_type(ca));
-	fill(a, l, out, true);
-	return 0;
+	if (defer) {
+		r->p = p;
+		p->inflight++;
+		*defer = r;
+		return -EINPROGRESS;
+	}
+	r->rc = cp_pki_x509_issue(ca, sid, now, id->lifetime_ns, &r->cert, &r->key, &r->not_after);
+	return cp_pki_issue_finish(p, r, a, out);
+}
+
+int cp_pki_leaf(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct km_str dp_name,
+		const struct km_json *dp_labels, struct cp_pki_leaf *out)
+{
+	return leaf_get(p, a, mesh, dp_name, dp_labels, out, NULL);
+}
+
+int cp_pki_leaf_deferred(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct km_str dp_name,
+			 const struct km_json *dp_labels, struct cp_pki_leaf *out, struct cp_pki_issue **issue)
+{
+	*issue = NULL;
+	return leaf_get(p, a, mesh, dp_name, dp_labels, out, issue);
 }
 
 int cp_pki_trust_bundle(struct cp_pki *p, struct km_arena *a, struct km_str mesh, const char **pem,
@@ -1120,6 +1234,7 @@ void cp_pki_stop(struct cp_pki *p)
 		free(p->dirty[i]);
 	free(p->dirty);
 	invalidate(p, KM_STR_NULL, true);
+	graveyard_free(p); /* issuances never finished: none by now */
 	for (size_t i = 0; i < p->nbuckets; i++)
 		for (struct leaf *l = p->buckets[i], *next; l; l = next) {
 			next = l->next;

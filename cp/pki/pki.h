@@ -58,6 +58,24 @@ struct cp_pki_leaf {
 int cp_pki_leaf(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct km_str dp_name,
 		const struct km_json *dp_labels, struct cp_pki_leaf *out);
 
+/* cp_pki_leaf for a pass of the builder thread: when a certificate is due
+ * it is not issued here; *<issue> gets what to issue and the call returns
+ * -EINPROGRESS with <out> filled but for the certificate, key and times.
+ * cp_pki_issue_run() signs it (on any thread, while the pass runs: the CA
+ * stays as it is), cp_pki_issue_cert() and cp_pki_issue_key() give the PEMs
+ * it made (NULL when it failed), and cp_pki_issue_finish(), back on the
+ * loop, keeps the leaf as cp_pki_leaf would have and fills <out> (0, or the
+ * failure with out->error); it frees <issue>, as cp_pki_issue_free() does
+ * for one never finished. */
+struct cp_pki_issue;
+int cp_pki_leaf_deferred(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct km_str dp_name,
+			 const struct km_json *dp_labels, struct cp_pki_leaf *out, struct cp_pki_issue **issue);
+int cp_pki_issue_run(struct cp_pki_issue *issue);
+const char *cp_pki_issue_cert(const struct cp_pki_issue *issue);
+const char *cp_pki_issue_key(const struct cp_pki_issue *issue);
+int cp_pki_issue_finish(struct cp_pki *p, struct cp_pki_issue *issue, struct km_arena *a, struct cp_pki_leaf *out);
+void cp_pki_issue_free(struct cp_pki_issue *issue);
+
 /* What a proxy's identity configuration depends on, as one number: 0 when
  * no Ready identity applies to a Dataplane with <dp_labels> (plaintext),
  * else a hash of the selected identity (name, spec, labels), its CA and the

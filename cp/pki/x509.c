@@ -645,14 +645,14 @@ static int ec_fast(EVP_PKEY *k, X509 *x, struct km_buf *key_pem)
 	return ok ? 0 : -EINVAL;
 }
 
-int cp_pki_x509_issue(struct cp_pki_ca *ca, const char *spiffe_id, int64_t now_ns, int64_t lifetime_ns,
-		      struct km_buf *cert_pem, struct km_buf *key_pem, int64_t *not_after_ns)
+static int issue_with(struct cp_pki_ca *ca, EVP_PKEY_CTX *keygen, const char *spiffe_id, int64_t now_ns,
+		      int64_t lifetime_ns, struct km_buf *cert_pem, struct km_buf *key_pem, int64_t *not_after_ns)
 {
 	EVP_PKEY *key = NULL;
 	X509 *x = NULL;
 	X509_EXTENSION *san = NULL;
 	int rc = -EINVAL;
-	if (EVP_PKEY_keygen(ca->keygen, &key) <= 0)
+	if (!keygen || EVP_PKEY_keygen(keygen, &key) <= 0)
 		goto out;
 	x = X509_new();
 	if (!x || !X509_set_version(x, 2) || (rc = set_serial(x)) != 0)
@@ -683,6 +683,22 @@ out:
 	X509_free(x);
 	EVP_PKEY_free(key);
 	ERR_clear_error();
+	return rc;
+}
+
+int cp_pki_x509_issue(struct cp_pki_ca *ca, const char *spiffe_id, int64_t now_ns, int64_t lifetime_ns,
+		      struct km_buf *cert_pem, struct km_buf *key_pem, int64_t *not_after_ns)
+{
+	return issue_with(ca, ca->keygen, spiffe_id, now_ns, lifetime_ns, cert_pem, key_pem, not_after_ns);
+}
+
+int cp_pki_x509_issue_mt(struct cp_pki_ca *ca, const char *spiffe_id, int64_t now_ns, int64_t lifetime_ns,
+			 struct km_buf *cert_pem, struct km_buf *key_pem, int64_t *not_after_ns)
+{
+	/* the CA's own key-generation context is one object: a thread of its own */
+	EVP_PKEY_CTX *kc = keygen_ctx(ca->type);
+	int rc = issue_with(ca, kc, spiffe_id, now_ns, lifetime_ns, cert_pem, key_pem, not_after_ns);
+	EVP_PKEY_CTX_free(kc);
 	return rc;
 }
 

@@ -65,6 +65,11 @@ const char *cp_pki_x509_key_name(enum cp_pki_key type);
  * (seconds precision, as encoded). Returns 0 or a negative errno. */
 int cp_pki_x509_issue(struct cp_pki_ca *ca, const char *spiffe_id, int64_t now_ns, int64_t lifetime_ns,
 		      struct km_buf *cert_pem, struct km_buf *key_pem, int64_t *not_after_ns);
+/* cp_pki_x509_issue with a key-generation context of its own: callable on
+ * another thread while <ca> is used (read-only: its key signs, its
+ * extensions are copied) and not freed. */
+int cp_pki_x509_issue_mt(struct cp_pki_ca *ca, const char *spiffe_id, int64_t now_ns, int64_t lifetime_ns,
+			 struct km_buf *cert_pem, struct km_buf *key_pem, int64_t *not_after_ns);
 
 /* upstream pemEqual: the first PEM blocks of <a> and <b> hold the same
  * certificate (same DER). */

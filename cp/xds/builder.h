@@ -24,6 +24,10 @@ struct cp_xds_job {
 	struct cp_xds_local_memo *lm; /* the proxy's, or NULL */
 	struct km_arena *a;           /* temporaries and the built arrays */
 	void *ud;
+	/* a certificate to issue first (cp_pki_leaf_deferred), whose PEMs go
+	 * into <tls> (md.tls); NULL: none. A failed issuance builds nothing. */
+	struct cp_pki_issue *issue;
+	struct cp_xds_tls *tls;
 	/* out */
 	struct cp_xds_built built;
 	struct cp_xds_share_stats stats;

@@ -2,21 +2,25 @@
 /* Identity loading for generation (see identity.h). */
 #include "cp/xds/identity.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "base/err.h"
 
-int cp_xds_identity_load(struct cp_runtime *rt, struct km_arena *a, const struct cp_xds_dataplane *dp,
-			 struct cp_xds_tls *tls, struct cp_pki_leaf *leaf)
+static int load(struct cp_runtime *rt, struct km_arena *a, const struct cp_xds_dataplane *dp, struct cp_xds_tls *tls,
+		struct cp_pki_leaf *leaf, struct cp_pki_issue **issue)
 {
 	memset(tls, 0, sizeof(*tls));
 	memset(leaf, 0, sizeof(*leaf));
+	if (issue)
+		*issue = NULL;
 	if (!rt->pki)
 		return -KM_E_NOT_FOUND;
-	int rc = cp_pki_leaf(rt->pki, a, dp->res.mesh, dp->res.name, dp->labels, leaf);
-	if (rc)
+	int rc = issue ? cp_pki_leaf_deferred(rt->pki, a, dp->res.mesh, dp->res.name, dp->labels, leaf, issue)
+		       : cp_pki_leaf(rt->pki, a, dp->res.mesh, dp->res.name, dp->labels, leaf);
+	if (rc && rc != -EINPROGRESS)
 		return rc;
-	if (leaf->external || !leaf->cert_pem || !leaf->key_pem)
+	if (!rc && (leaf->external || !leaf->cert_pem || !leaf->key_pem))
 		return -ENOTSUP; /* SPIRE delivers its own SDS: not generated here */
 	tls->secret_name = leaf->secret_name;
 	tls->cert_pem = leaf->cert_pem;
@@ -24,5 +28,17 @@ int cp_xds_identity_load(struct cp_runtime *rt, struct km_arena *a, const struct
 	tls->trust_domain = leaf->trust_domain;
 	if (cp_pki_trust_bundle(rt->pki, a, dp->res.mesh, NULL, &tls->trust_domains))
 		tls->trust_domains = NULL;
-	return 0;
+	return rc;
+}
+
+int cp_xds_identity_load(struct cp_runtime *rt, struct km_arena *a, const struct cp_xds_dataplane *dp,
+			 struct cp_xds_tls *tls, struct cp_pki_leaf *leaf)
+{
+	return load(rt, a, dp, tls, leaf, NULL);
+}
+
+int cp_xds_identity_load_deferred(struct cp_runtime *rt, struct km_arena *a, const struct cp_xds_dataplane *dp,
+				  struct cp_xds_tls *tls, struct cp_pki_leaf *leaf, struct cp_pki_issue **issue)
+{
+	return load(rt, a, dp, tls, leaf, issue);
 }

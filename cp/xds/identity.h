@@ -12,5 +12,10 @@
  * (-KM_E_NOT_FOUND: no identity, plaintext; -EAGAIN: not ready yet). */
 int cp_xds_identity_load(struct cp_runtime *rt, struct km_arena *a, const struct cp_xds_dataplane *dp,
 			 struct cp_xds_tls *tls, struct cp_pki_leaf *leaf);
+/* cp_xds_identity_load with the certificate issuance, when one is due,
+ * handed back in *<issue> (cp_pki_leaf_deferred): returns -EINPROGRESS with
+ * <tls> filled but for the certificate and key. */
+int cp_xds_identity_load_deferred(struct cp_runtime *rt, struct km_arena *a, const struct cp_xds_dataplane *dp,
+				  struct cp_xds_tls *tls, struct cp_pki_leaf *leaf, struct cp_pki_issue **issue);
 
 #endif

@@ -225,10 +225,11 @@ static void note_identity(struct ads_stream *st, const struct cp_pki_leaf *leaf)
 }
 
 /* Prepares <j>, the build of <st>'s configuration in context <m>: its
- * Dataplane, metadata and certificate (issued here when due). Returns 0, or
+ * Dataplane, metadata and certificate (issued here when due; with <defer>,
+ * by whoever runs the job, and kept by identity_finish()). Returns 0, or
  * why there is nothing to build: the proxy's Dataplane or mesh is unknown,
  * or its certificate cannot be served now. build_release() frees <j>. */
-static int build_prepare(struct ads_stream *st, const struct cp_xds_mesh *m, struct cp_xds_job *j)
+static int build_prepare(struct ads_stream *st, const struct cp_xds_mesh *m, struct cp_xds_job *j, bool defer)
 {
 	struct cp_xds_server *s = st->srv;
 	memset(j, 0, sizeof(*j));
@@ -244,8 +245,12 @@ static int build_prepare(struct ads_stream *st, const struct cp_xds_mesh *m, str
 	struct cp_xds_tls *tls = km_arena_alloc(j->a, sizeof(*tls));
 	struct cp_pki_leaf leaf;
 	st->id_key = s->rt->pki ? cp_pki_identity_key(s->rt->pki, j->dp->res.mesh, j->dp->labels) : 0;
-	int irc = cp_xds_identity_load(s->rt, j->a, j->dp, tls, &leaf);
-	if (irc == 0) {
+	int irc = defer ? cp_xds_identity_load_deferred(s->rt, j->a, j->dp, tls, &leaf, &j->issue)
+			: cp_xds_identity_load(s->rt, j->a, j->dp, tls, &leaf);
+	if (irc == -EINPROGRESS) {
+		j->md.tls = tls;
+		j->tls = tls;
+	} else if (irc == 0) {
 		j->md.tls = tls;
 		note_identity(st, &leaf);
 	} else if (irc != -KM_E_NOT_FOUND && irc != -ENOTSUP && !leaf.pending) {
@@ -260,8 +265,29 @@ static int build_prepare(struct ads_stream *st, const struct cp_xds_mesh *m, str
 	return 0;
 }
 
+/* Keeps the certificate <j> issued (build_prepare with defer) and notes it
+ * on <st>; returns 0, or why none could be issued (the proxy keeps its last
+ * configuration, as when build_prepare cannot serve one). */
+static int identity_finish(struct ads_stream *st, struct cp_xds_job *j)
+{
+	if (!j->issue)
+		return 0;
+	struct cp_pki_leaf leaf;
+	int rc = cp_pki_issue_finish(st->srv->rt->pki, j->issue, j->a, &leaf);
+	j->issue = NULL;
+	if (rc) {
+		km_warn("xds", "cannot issue the proxy's certificate, keeping its configuration proxy=%s.%s error=%s",
+			st->mesh, st->name, leaf.error ? leaf.error : km_strerror(rc));
+		return rc;
+	}
+	note_identity(st, &leaf);
+	return 0;
+}
+
 static void build_release(struct cp_xds_job *j)
 {
+	cp_pki_issue_free(j->issue);
+	j->issue = NULL;
 	km_buf_fini(&j->errors);
 	km_arena_free(j->a);
 	j->a = NULL;
@@ -593,7 +619,7 @@ static void regenerate(struct ads_stream *st)
 	struct mesh_entry *me = mesh_entry(s, st->mesh);
 	const struct cp_xds_mesh *m = entry_ctx(s, me);
 	struct cp_xds_job j;
-	int rc = build_prepare(st, m, &j);
+	int rc = build_prepare(st, m, &j, false);
 	if (!rc)
 		cp_xds_job_run(&j, m, me->share);
 	install(st, rc, &j, (uint64_t)(cp_xds_thread_cpu_ns() - t0));
@@ -631,7 +657,7 @@ static void regenerate_pass(struct cp_xds_server *s, struct mesh_entry *me, cons
 			ps->st = st;
 			st->first_gen = false;
 			int64_t t0 = cp_xds_thread_cpu_ns();
-			ps->rc = build_prepare(st, m, &ps->job);
+			ps->rc = build_prepare(st, m, &ps->job, true);
 			ps->prep_ns = (uint64_t)(cp_xds_thread_cpu_ns() - t0);
 			if (!ps->rc)
 				cp_xds_builder_submit(s->builder, &ps->job);
@@ -643,8 +669,11 @@ static void regenerate_pass(struct cp_xds_server *s, struct mesh_entry *me, cons
 			km_error("xds", "the builder thread returned a job out of order");
 			abort();
 		}
-		if (!ps->st->closed)
+		if (!ps->st->closed) {
+			if (!ps->rc)
+				ps->rc = identity_finish(ps->st, &ps->job);
 			install(ps->st, ps->rc, &ps->job, ps->prep_ns + ps->job.cpu_ns);
+		}
 		build_release(&ps->job);
 	}
 	struct cp_xds_builder_stats bs;

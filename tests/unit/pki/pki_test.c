@@ -2,9 +2,11 @@
 /* Tests for cp/pki/pki.c on the memory store: the MeshIdentity controller
  * (CA Secrets owned by the identity, MeshTrust, status conditions with
  * upstream's reasons, provided CAs and their errors) and the leaf API (best
- * match, readiness, caching, rotation at 4/5 of the lifetime, trust bundle). */
+ * match, readiness, caching, rotation at 4/5 of the lifetime, trust bundle,
+ * issuance deferred to another thread). */
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +101,12 @@ static const char *identity_spec(struct km_arena *a, const char *extra_bundled, 
 			       selector, extra_bundled);
 }
 
+static void *run_issue(void *issue)
+{
+	cp_pki_issue_run(issue);
+	return NULL;
+}
+
 static void test_autogenerate(struct km_arena *a)
 {
 	CHECK(create(a, "MeshIdentity", "default", "identity", NULL,
@@ -168,6 +176,33 @@ static void test_autogenerate(struct km_arena *a)
 			  js(a, "{\"kuma.io/workload\":\"other\"}"), &third) == 0);
 	CHECK(third.issued_now);
 	CHECK_STREQ(third.spiffe_id, "spiffe://default.zone-1.mesh.local/workload/other");
+	/* a certificate due during a pass of the builder thread: decided here,
+	 * signed on another thread, kept when finished back here; the mesh's
+	 * caches dropped meanwhile (a Secret written) keep its CA until then */
+	struct km_json *other = js(a, "{\"kuma.io/workload\":\"other\"}");
+	fake_now += 8 * 3600 * NS;
+	uint64_t before_deferred = cp_pki_issued(pki);
+	struct cp_pki_issue *issue = NULL;
+	struct cp_pki_leaf dl;
+	CHECK(cp_pki_leaf_deferred(pki, a, KM_STR("default"), KM_STR("dp-1"), other, &dl, &issue) == -EINPROGRESS);
+	CHECK(issue && !dl.cert_pem && !dl.key_pem);
+	CHECK_STREQ(dl.spiffe_id, "spiffe://default.zone-1.mesh.local/workload/other");
+	CHECK(create(a, "Secret", "default", "unrelated", NULL, "{\"data\":\"YQ==\"}") == 0);
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, run_issue, issue) == 0);
+	pthread_join(th, NULL);
+	CHECK(cp_pki_issue_cert(issue) && cp_pki_issue_key(issue));
+	CHECK(cp_pki_issue_finish(pki, issue, a, &dl) == 0);
+	CHECK(dl.issued_now && dl.cert_pem && dl.key_pem && dl.issued_at_ns == fake_now);
+	CHECK(cp_pki_issued(pki) == before_deferred + 1);
+	struct cp_pki_leaf kept;
+	CHECK(cp_pki_leaf(pki, a, KM_STR("default"), KM_STR("dp-1"), other, &kept) == 0);
+	CHECK(!kept.issued_now && strcmp(kept.cert_pem, dl.cert_pem) == 0);
+	/* one never run or finished is dropped */
+	fake_now += 8 * 3600 * NS;
+	CHECK(cp_pki_leaf_deferred(pki, a, KM_STR("default"), KM_STR("dp-1"), other, &dl, &issue) == -EINPROGRESS);
+	cp_pki_issue_free(issue);
+	CHECK(cp_pki_issued(pki) == before_deferred + 1);
 	/* the leaf verifies against the trust bundle */
 	const char *pem = NULL;
 	struct km_json *tds = NULL;
