@@ -266,13 +266,13 @@ static void reserve(struct cp_xds_share *sh, size_t n)
 	atomic_store_explicit(&sh->t, nt, memory_order_release);
 }
 
-/* The entry for <key> (under the lock), or NULL. */
-static struct entry *find(struct cp_xds_share *sh, const char *key, size_t klen)
+/* The entry for <key> of hash <h> (under the lock), or NULL. */
+static struct entry *find(struct cp_xds_share *sh, const char *key, size_t klen, uint64_t h)
 {
 	struct table *t = table_of(sh, memory_order_relaxed);
 	if (!t)
 		return NULL;
-	struct entry *e = slot_for(t, km_hash(KM_FNV_INIT, key, klen), key, klen);
+	struct entry *e = slot_for(t, h, key, klen);
 	if (!key_of(e, memory_order_relaxed))
 		return NULL;
 	e->used = sh->epoch;
@@ -282,12 +282,12 @@ static struct entry *find(struct cp_xds_share *sh, const char *key, size_t klen)
 /* <key>'s blob (a new reference) when it is in the table, made and
  * published, without the lock; NULL otherwise (pending, failed or missing:
  * the locked pass decides). */
-static struct cp_xds_blob *find_fast(struct cp_xds_share *sh, const char *key, size_t klen)
+static struct cp_xds_blob *find_fast(struct cp_xds_share *sh, const char *key, size_t klen, uint64_t h)
 {
 	struct table *t = table_of(sh, memory_order_acquire);
 	if (!t)
 		return NULL;
-	struct entry *e = slot_for(t, km_hash(KM_FNV_INIT, key, klen), key, klen);
+	struct entry *e = slot_for(t, h, key, klen);
 	if (!key_of(e, memory_order_relaxed) || is_pending(e, memory_order_acquire))
 		return NULL;
 	return cp_xds_blob_ref(blob_of(e));
@@ -295,10 +295,9 @@ static struct cp_xds_blob *find_fast(struct cp_xds_share *sh, const char *key, s
 
 /* A pending entry for <key>, claimed by build <owner> (under the lock,
  * after reserve()). */
-static void claim(struct cp_xds_share *sh, const char *key, size_t klen, const void *owner)
+static void claim(struct cp_xds_share *sh, const char *key, size_t klen, uint64_t h, const void *owner)
 {
 	struct table *t = table_of(sh, memory_order_relaxed);
-	uint64_t h = km_hash(KM_FNV_INIT, key, klen);
 	struct entry *e = slot_for(t, h, key, klen);
 	e->used = sh->epoch;
 	e->h = h;
@@ -315,10 +314,10 @@ static void claim(struct cp_xds_share *sh, const char *key, size_t klen, const v
 
 /* Fills the caller's claimed entry for <key> with <blob> and <body> (new
  * references; NULL blob: it could not be made). */
-static void publish(struct cp_xds_share *sh, const char *key, size_t klen, struct cp_xds_blob *blob,
+static void publish(struct cp_xds_share *sh, const char *key, size_t klen, uint64_t h, struct cp_xds_blob *blob,
 		    struct cp_xds_blob *body)
 {
-	struct entry *e = find(sh, key, klen);
+	struct entry *e = find(sh, key, klen, h);
 	atomic_store_explicit(&e->blob, cp_xds_blob_ref(blob), memory_order_relaxed);
 	e->body = cp_xds_blob_ref(body);
 	e->owner = NULL;
@@ -553,6 +552,7 @@ static const int outbound_types[] = {[K_CLUSTER] = CP_XDS_CLUSTER, [K_ENDPOINT] 
 struct ob_keys {
 	const char *kk[NOUTBOUND_TYPES + 1];
 	size_t kl[NOUTBOUND_TYPES + 1];
+	uint64_t kh[NOUTBOUND_TYPES + 1]; /* the keys' hashes, computed once */
 	struct cp_xds_blob *got[NOUTBOUND_TYPES + 1];
 	unsigned char state[NOUTBOUND_TYPES + 1];
 };
@@ -606,6 +606,9 @@ static void outbound_keys(struct km_arena *a, const struct cp_xds_mesh *m, const
 		km_buf_add(&key, ":", 1);
 		km_buf_add(&key, &o->port, sizeof(o->port));
 		ok->kk[K_LISTENER] = km_arena_strndup(a, key.data, ok->kl[K_LISTENER] = key.len);
+		/* the body's when a listener is missing (table_take) */
+		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
+			ok->kh[k] = km_hash(KM_FNV_INIT, ok->kk[k], ok->kl[k]);
 	}
 	km_buf_fini(&key);
 }
@@ -623,7 +626,7 @@ static unsigned table_take(struct cp_xds_share *sh, const void *self, struct ob_
 		if (!ok->kk[K_CLUSTER])
 			continue;
 		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
-			if ((ok->got[k] = find_fast(sh, ok->kk[k], ok->kl[k])))
+			if ((ok->got[k] = find_fast(sh, ok->kk[k], ok->kl[k], ok->kh[k])))
 				ok->state[k] = S_FOUND;
 			else
 				need_lock = true;
@@ -646,9 +649,11 @@ static unsigned table_take(struct cp_xds_share *sh, const void *self, struct ob_
 				ok->state[k] = S_UNUSED; /* the listener itself is there */
 				continue;
 			}
-			struct entry *e = find(sh, ok->kk[k], ok->kl[k]);
+			if (k == K_BODY)
+				ok->kh[k] = km_hash(KM_FNV_INIT, ok->kk[k], ok->kl[k]);
+			struct entry *e = find(sh, ok->kk[k], ok->kl[k], ok->kh[k]);
 			if (!e) {
-				claim(sh, ok->kk[k], ok->kl[k], self);
+				claim(sh, ok->kk[k], ok->kl[k], ok->kh[k], self);
 				ok->state[k] = S_CLAIMED;
 				took |= TOOK_CLAIMED;
 			} else if (is_pending(e, memory_order_relaxed) && e->owner == self) {
@@ -706,10 +711,10 @@ static void publish_and_wait(struct cp_xds_share *sh, struct ob_keys *ks, size_t
 	for (size_t i = 0; (took & TOOK_CLAIMED) && i < nobs; i++) {
 		struct ob_keys *ok = &ks[i];
 		if (ok->state[K_BODY] == S_CLAIMED)
-			publish(sh, ok->kk[K_BODY], ok->kl[K_BODY], ok->got[K_BODY], NULL);
+			publish(sh, ok->kk[K_BODY], ok->kl[K_BODY], ok->kh[K_BODY], ok->got[K_BODY], NULL);
 		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
 			if (ok->state[k] == S_CLAIMED && k != K_LISTENER)
-				publish(sh, ok->kk[k], ok->kl[k], ok->got[k], NULL);
+				publish(sh, ok->kk[k], ok->kl[k], ok->kh[k], ok->got[k], NULL);
 	}
 	if ((took & TOOK_CLAIMED) && sh->waiters)
 		pthread_cond_broadcast(&sh->published);
@@ -717,13 +722,13 @@ static void publish_and_wait(struct cp_xds_share *sh, struct ob_keys *ks, size_t
 		struct ob_keys *ok = &ks[i];
 		for (size_t k = 0; k <= NOUTBOUND_TYPES; k++) {
 			if (ok->state[k] == S_SELF && k != K_LISTENER) {
-				ok->got[k] = cp_xds_blob_ref(blob_of(find(sh, ok->kk[k], ok->kl[k])));
+				ok->got[k] = cp_xds_blob_ref(blob_of(find(sh, ok->kk[k], ok->kl[k], ok->kh[k])));
 				ok->state[k] = S_FOUND;
 			}
 			if (ok->state[k] != S_WAIT)
 				continue;
 			struct entry *e;
-			while (is_pending(e = find(sh, ok->kk[k], ok->kl[k]), memory_order_relaxed)) {
+			while (is_pending(e = find(sh, ok->kk[k], ok->kl[k], ok->kh[k]), memory_order_relaxed)) {
 				sh->waiters++;
 				pthread_cond_wait(&sh->published, &sh->mu);
 				sh->waiters--;
@@ -756,14 +761,16 @@ static void make_listeners(struct cp_xds_share *sh, struct build *b, const struc
 	for (size_t i = 0; i < nobs; i++) {
 		struct ob_keys *ok = &ks[i];
 		if (ok->state[K_LISTENER] == S_CLAIMED)
-			publish(sh, ok->kk[K_LISTENER], ok->kl[K_LISTENER], ok->got[K_LISTENER], ok->got[K_BODY]);
+			publish(sh, ok->kk[K_LISTENER], ok->kl[K_LISTENER], ok->kh[K_LISTENER], ok->got[K_LISTENER],
+				ok->got[K_BODY]);
 	}
 	if (made && sh->waiters)
 		pthread_cond_broadcast(&sh->published);
 	for (size_t i = 0; i < nobs; i++) {
 		struct ob_keys *ok = &ks[i];
 		if (ok->state[K_LISTENER] == S_SELF) {
-			ok->got[K_LISTENER] = cp_xds_blob_ref(blob_of(find(sh, ok->kk[K_LISTENER], ok->kl[K_LISTENER])));
+			ok->got[K_LISTENER] = cp_xds_blob_ref(
+				blob_of(find(sh, ok->kk[K_LISTENER], ok->kl[K_LISTENER], ok->kh[K_LISTENER])));
 			ok->state[K_LISTENER] = S_FOUND;
 		}
 	}
