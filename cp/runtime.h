@@ -23,7 +23,8 @@ struct cp_runtime {
 	bool localhost_is_admin; /* apiServer.authn.localhostIsAdmin */
 	bool read_only;          /* apiServer.readOnly */
 	bool test_hooks;         /* KUMA_TEST_HOOKS=true enables the test routes */
-	bool side_effects;       /* create mesh defaults on Mesh creation */
+	bool side_effects;       /* create mesh defaults on Mesh creation, generate Workloads and
+				  * MeshServices from Dataplanes; off after /_test/reset */
 	bool ready;              /* /ready answers 200 */
 	const char *instance_id;
 	const char *hostname;

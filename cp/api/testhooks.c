@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Test-only routes, enabled by KUMA_TEST_HOOKS=true: reset the store and seed
- * it with raw resources (no validation, no computed labels), as upstream's
- * API tests do with direct store writes. */
+ * it with raw resources (no validation, no computed labels, and after a reset
+ * no Workloads or MeshServices generated from them), as upstream's API tests
+ * do with direct store writes. */
 #include "base/err.h"
 #include "codec/yaml.h"
 #include "cp/api/api.h"
