@@ -19,7 +19,10 @@
  * order a pass of the server takes them after a ramped connect (newest
  * stream first); --order name builds them in name order instead.
  *
- *   build/bench/gen_bench [-n N] [-r ROUNDS] [-t 1|2] [--order newest|name]
+ *   build/bench/gen_bench [-n N] [-r ROUNDS] [-t 1|2] [-V] [--order newest|name]
+ *
+ * -V checks every resource filled from a shape (cp/xds/shape.h) against its
+ * full encoding and reports any difference.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -142,11 +145,15 @@ static void report(const char *phase, uint64_t *ns, uint64_t *enc, size_t n, con
 			hit[nhit++] = ns[i];
 	qsort(ns, n, sizeof(*ns), cmp_u64);
 	qsort(hit, nhit, sizeof(*hit), cmp_u64);
-	printf("| %s | %zu | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %zu | %.1f / %.1f | %.1f | %llu / %llu / %llu |\n",
+	printf("| %s | %zu | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %zu | %.1f / %.1f | %.1f | %llu / %llu (%llu) / "
+	       "%llu |\n",
 	       phase, n, pct(ns, n, 50), pct(ns, n, 90), pct(ns, n, 99), n ? (double)ns[n - 1] / 1000 : 0,
 	       n ? (double)sum / (double)n / 1000 : 0, (double)sum / 1e6, n - nhit, pct(hit, nhit, 50),
 	       pct(hit, nhit, 99), ctx_ms, (unsigned long long)st->shared, (unsigned long long)st->encoded,
-	       (unsigned long long)st->reused);
+	       (unsigned long long)st->patched, (unsigned long long)st->reused);
+	if (st->shape_mismatches)
+		printf("\ngen_bench: %s: %llu shapes made other bytes than the encoding\n\n", phase,
+		       (unsigned long long)st->shape_mismatches);
 	fflush(stdout);
 	free(hit);
 }
@@ -212,6 +219,8 @@ static void *pass_worker_at(struct pass_state *ps, bool from_back)
 		mine.shared += st.shared;
 		mine.encoded += st.encoded;
 		mine.reused += st.reused;
+		mine.patched += st.patched;
+		mine.shape_mismatches += st.shape_mismatches;
 		/* the new configuration replaces the proxy's old one */
 		keep(p, &b);
 		km_arena_free(a);
@@ -220,6 +229,8 @@ static void *pass_worker_at(struct pass_state *ps, bool from_back)
 	ps->total.shared += mine.shared;
 	ps->total.encoded += mine.encoded;
 	ps->total.reused += mine.reused;
+	ps->total.patched += mine.patched;
+	ps->total.shape_mismatches += mine.shape_mismatches;
 	pthread_mutex_unlock(&ps->mu);
 	return NULL;
 }
@@ -266,16 +277,17 @@ static int pass(const char *phase, struct cp_xds_share *sh, struct proxy *px, co
 int main(int argc, char **argv)
 {
 	int n = 10000, rounds = 5, threads = 1;
-	bool by_name = false;
+	bool by_name = false, verify = false;
 	static const struct option opts[] = {{"order", 1, NULL, 'o'}, {0, 0, 0, 0}};
-	for (int c; (c = getopt_long(argc, argv, "n:r:t:", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "n:r:t:V", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'n': n = (int)strtol(optarg, NULL, 10); break;
 		case 't': threads = (int)strtol(optarg, NULL, 10); break;
 		case 'r': rounds = (int)strtol(optarg, NULL, 10); break;
 		case 'o': by_name = strcmp(optarg, "name") == 0; break;
+		case 'V': verify = true; break;
 		default:
-			fprintf(stderr, "usage: gen_bench [-n N] [-r ROUNDS] [-t 1|2] [--order newest|name]\n");
+			fprintf(stderr, "usage: gen_bench [-n N] [-r ROUNDS] [-t 1|2] [-V] [--order newest|name]\n");
 			return 2;
 		}
 	}
@@ -322,10 +334,11 @@ int main(int argc, char **argv)
 	}
 	struct proxy *px = km_calloc((size_t)n + 1, sizeof(*px));
 	struct cp_xds_share *sh = cp_xds_share_new();
+	cp_xds_share_verify_shapes(sh, verify);
 	printf("gen_bench: %d dataplanes, %d services, %d outbounds each, %d thread%s, order %s\n\n", n, topo.nsvc,
 	       topology_nout(&topo), threads, threads > 1 ? "s" : "", by_name ? "name" : "newest first");
 	printf("| phase | builds | p50 µs | p90 µs | p99 µs | max µs | mean µs | total ms | builds that encoded | "
-	       "p50 / p99 µs of the others | context ms | shared / encoded / reused |\n");
+	       "p50 / p99 µs of the others | context ms | shared / encoded (from shapes) / reused |\n");
 	printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	rc = pass("first build (connect)", sh, px, order, threads);
 	for (int r = 0; r <= rounds && !rc; r++) {

@@ -503,6 +503,19 @@ static struct km_json *downstream_tls(struct gen *g)
 	    sans, sds_ref(a, "system_trust_bundle"), sds_ref(a, tls->secret_name));
 }
 
+/* The SNI naming port <p> of <s>. */
+static const char *sni_of(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_service *s,
+			  const struct cp_xds_port *p)
+{
+	if (s->zone.len && s->ns.len)
+		return km_arena_printf(a, "sni.msvc.%.*s.%.*s.%.*s.%.*s.%u", KM_STR_FMT(m->name), KM_STR_FMT(s->zone),
+				       KM_STR_FMT(s->ns), KM_STR_FMT(s->name), p->port);
+	if (s->zone.len)
+		return km_arena_printf(a, "sni.msvc.%.*s.%.*s.%.*s.%u", KM_STR_FMT(m->name), KM_STR_FMT(s->zone),
+				       KM_STR_FMT(s->name), p->port);
+	return km_arena_printf(a, "sni.msvc.%.*s.%.*s.%u", KM_STR_FMT(m->name), KM_STR_FMT(s->name), p->port);
+}
+
 /* Outbound mTLS: SNI names the destination, its certificate must carry one of
  * the service's SPIFFE identities. */
 static struct km_json *upstream_tls(struct gen *g, const struct cp_xds_service *s, const struct cp_xds_port *p)
@@ -516,14 +529,6 @@ static struct km_json *upstream_tls(struct gen *g, const struct cp_xds_service *
 		if (v.len)
 			km_json_array_push(a, sans, km_json_fmt(a, "{\"matcher\":{\"exact\":%S},\"sanType\":\"URI\"}", &v));
 	}
-	struct km_buf sni = KM_BUF_INIT;
-	km_buf_printf(&sni, "sni.msvc.%.*s", KM_STR_FMT(g->m->name));
-	if (s->zone.len) {
-		km_buf_printf(&sni, ".%.*s", KM_STR_FMT(s->zone));
-		if (s->ns.len)
-			km_buf_printf(&sni, ".%.*s", KM_STR_FMT(s->ns));
-	}
-	km_buf_printf(&sni, ".%.*s.%u", KM_STR_FMT(s->name), p->port);
 	struct km_json *vc = km_json_object(a);
 	if (sans->len)
 		km_json_set(a, vc, "matchTypedSubjectAltNames", sans);
@@ -534,10 +539,40 @@ static struct km_json *upstream_tls(struct gen *g, const struct cp_xds_service *
 	    "\"commonTlsContext\":{\"alpnProtocols\":[\"kuma\"],\"combinedValidationContext\":{"
 	    "\"defaultValidationContext\":%T,\"validationContextSdsSecretConfig\":%T},"
 	    "\"tlsCertificateSdsSecretConfigs\":[%T]},\"sni\":%s}}",
-	    vc, sds_ref(a, "system_trust_bundle"), sds_ref(a, tls->secret_name),
-	    km_arena_strdup(a, km_buf_cstr(&sni)));
-	km_buf_fini(&sni);
+	    vc, sds_ref(a, "system_trust_bundle"), sds_ref(a, tls->secret_name), sni_of(a, g->m, s, p));
 	return ts;
+}
+
+size_t cp_xds_outbound_vars(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_metadata *md,
+			    const struct cp_xds_outbound *o, struct km_str *vars, size_t cap, struct km_buf *shape)
+{
+	size_t n = 0;
+	if (cap < 3)
+		return 0;
+	vars[n++] = km_str_c(o->kri);
+	km_buf_add(shape, o->p->app_protocol.ptr, o->p->app_protocol.len);
+	km_buf_add(shape, "", 1);
+	if (is_http(o->p->app_protocol))
+		vars[n++] = km_str_c(route_name(a, o->kri));
+	if (md->tls) {
+		vars[n++] = km_str_c(sni_of(a, m, o->s, o->p));
+		uint32_t nsans = 0;
+		struct km_json *ids = km_json_get(o->s->spec, "identities");
+		for (size_t i = 0; ids && ids->kind == KM_JSON_ARRAY && i < ids->len; i++) {
+			struct km_str v = km_json_get_string(ids->items[i], "value");
+			if (!v.len)
+				continue;
+			if (n == cap)
+				return 0;
+			vars[n++] = v;
+			nsans++;
+		}
+		km_buf_add(shape, &nsans, sizeof(nsans));
+	}
+	for (size_t i = 0; i < n; i++)
+		if (vars[i].len < 4)
+			return 0;
+	return n;
 }
 
 /* The generators, in the order they run; `outbound` marks the one

@@ -53,6 +53,15 @@ void cp_xds_list_outbounds(struct km_arena *a, const struct cp_xds_mesh *m, cons
  * policy plugin changes it: cp/xds/share.c encodes it on its own and
  * appends it to a listener body shared by every consumer. */
 struct km_json *cp_xds_outbound_address(struct km_arena *a, const struct cp_xds_outbound *o);
+/* The strings of <o>'s cluster and listener body that name the
+ * destination, to <vars> (at most <cap>): its kri, its route's name (HTTP)
+ * and, with mTLS, the SNI and each SPIFFE identity it must present. What
+ * else of the destination decides those resources' shape (its protocol,
+ * how many identities) is appended to <shape>. Returns the count, 0 when
+ * they cannot stand for the destination (more than <cap>, one shorter than
+ * 4 bytes: it could equal a part of anything). cp/xds/shape.h says why. */
+size_t cp_xds_outbound_vars(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_metadata *md,
+			    const struct cp_xds_outbound *o, struct km_str *vars, size_t cap, struct km_buf *shape);
 /* Only the outbound's resources of <types> (bits 1 << CP_XDS_*). */
 void cp_xds_generate_outbound(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			      const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,

@@ -11,10 +11,12 @@
 #include "base/hash.h"
 #include "base/mem.h"
 #include "cp/policy/policy.h"
+#include "cp/xds/shape.h"
 #include "envoy/config/core/v3/address.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "pb/json.h"
-#include "pb/wire.h"
+#include "pb/registry.h"
+#include "pb/shape.h"
 
 /* ---- blobs ---- */
 
@@ -90,6 +92,7 @@ struct cp_xds_share {
 	_Atomic(struct table *) t; /* NULL: no entry yet; replaced under mu */
 	size_t used;               /* entries (under mu) */
 	uint64_t epoch;            /* contexts seen (cp_xds_share_next) */
+	struct cp_xds_shapes *shapes; /* clusters and listener bodies by shape (cp/xds/shape.h) */
 };
 
 struct cp_xds_share *cp_xds_share_new(void)
@@ -97,6 +100,7 @@ struct cp_xds_share *cp_xds_share_new(void)
 	struct cp_xds_share *sh = km_calloc(1, sizeof(struct cp_xds_share));
 	pthread_mutex_init(&sh->mu, NULL);
 	pthread_cond_init(&sh->published, NULL);
+	sh->shapes = cp_xds_shapes_new();
 	return sh;
 }
 
@@ -160,9 +164,15 @@ static void entry_copy(struct entry *dst, struct entry *src)
 	atomic_store_explicit(&dst->key, key_of(src, memory_order_relaxed), memory_order_relaxed);
 }
 
+void cp_xds_share_verify_shapes(struct cp_xds_share *sh, bool on)
+{
+	cp_xds_shapes_set_verify_all(sh->shapes, on);
+}
+
 /* Keeps the slots (about as many entries come back). */
 void cp_xds_share_clear(struct cp_xds_share *sh)
 {
+	cp_xds_shapes_clear(sh->shapes);
 	struct table *t = table_of(sh, memory_order_relaxed);
 	free_retired(t);
 	for (size_t i = 0; t && i < t->cap; i++)
@@ -181,6 +191,7 @@ void cp_xds_share_free(struct cp_xds_share *sh)
 	pthread_cond_destroy(&sh->published);
 	pthread_mutex_destroy(&sh->mu);
 	free(table_of(sh, memory_order_relaxed));
+	cp_xds_shapes_free(sh->shapes);
 	free(sh);
 }
 
@@ -211,6 +222,7 @@ static bool dead(const struct cp_xds_share *sh, struct entry *e)
 void cp_xds_share_next(struct cp_xds_share *sh)
 {
 	sh->epoch++;
+	cp_xds_shapes_next(sh->shapes);
 	struct table *t = table_of(sh, memory_order_relaxed);
 	if (!t)
 		return;
@@ -332,7 +344,7 @@ struct build {
 	size_t cap[CP_XDS_NTYPES];
 	struct cp_xds_share_stats *stats;
 	struct km_buf *errors;
-	struct km_buf bytes, err;
+	struct km_buf bytes, err, scratch;
 };
 
 static struct cp_xds_blob *encode(struct build *b, int t, const char *name, const struct km_json *tree)
@@ -395,20 +407,62 @@ static struct km_json *without(struct km_arena *a, const struct km_json *obj, co
 	return o;
 }
 
-/* Appends the Listener field holding <o>'s address: a Listener with
- * nothing else set encodes to that one field (protobuf-c packs it). */
-static void address_field(struct km_arena *a, struct km_buf *out, const struct cp_xds_outbound *o)
+static size_t put_varint(uint8_t *p, uint64_t v)
 {
-	Envoy__Config__Core__V3__SocketAddress sa = ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__INIT;
-	sa.address = km_arena_strndup(a, o->address.ptr, o->address.len);
-	sa.port_specifier_case = ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE;
-	sa.port_value = o->port;
-	Envoy__Config__Core__V3__Address ad = ENVOY__CONFIG__CORE__V3__ADDRESS__INIT;
-	ad.address_case = ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS;
-	ad.socket_address = &sa;
-	Envoy__Config__Listener__V3__Listener l = ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT;
-	l.address = &ad;
-	km_pb_wire_pack(&l.base, out);
+	size_t n = 0;
+	for (; v >= 0x80; v >>= 7)
+		p[n++] = (uint8_t)(v | 0x80);
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+static uint32_t field_id(const ProtobufCMessageDescriptor *d, const char *name)
+{
+	return protobuf_c_message_descriptor_get_field_by_name(d, name)->id;
+}
+
+static uint32_t listener_address, socket_address, address, port_value;
+static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
+
+static void ids_init(void)
+{
+	listener_address = field_id(&envoy__config__listener__v3__listener__descriptor, "address");
+	socket_address = field_id(&envoy__config__core__v3__address__descriptor, "socket_address");
+	address = field_id(&envoy__config__core__v3__socket_address__descriptor, "address");
+	port_value = field_id(&envoy__config__core__v3__socket_address__descriptor, "port_value");
+}
+
+/* Appends the Listener field holding <o>'s address, as protobuf-c packs a
+ * Listener with nothing else set: address { socket_address { address,
+ * port_value } } (the port in a oneof: written even when 0). */
+static void address_field(struct km_buf *out, const struct cp_xds_outbound *o)
+{
+	pthread_once(&ids_once, ids_init);
+	/* the socket address: tag and length of its address, the address,
+	 * the port */
+	uint8_t sa[32];
+	size_t sal = 0;
+	if (o->address.len) {
+		sal += put_varint(sa + sal, (uint64_t)address << 3 | 2);
+		sal += put_varint(sa + sal, o->address.len);
+	}
+	uint8_t port[16];
+	size_t pl = put_varint(port, (uint64_t)port_value << 3 | 0);
+	pl += put_varint(port + pl, o->port);
+	size_t sa_len = sal + (sal ? o->address.len : 0) + pl;
+	uint8_t head[32];
+	size_t hl = put_varint(head, (uint64_t)listener_address << 3 | 2);
+	uint8_t mid[16];
+	size_t ml = put_varint(mid, (uint64_t)socket_address << 3 | 2);
+	ml += put_varint(mid + ml, sa_len);
+	hl += put_varint(head + hl, ml + sa_len);
+	km_buf_append(out, head, hl);
+	km_buf_append(out, mid, ml);
+	if (sal) {
+		km_buf_append(out, sa, sal);
+		km_buf_append(out, o->address.ptr, o->address.len);
+	}
+	km_buf_append(out, port, pl);
 }
 
 /* An outbound listener: its shared <body> (every field but the address)
@@ -419,7 +473,7 @@ static struct cp_xds_blob *with_address(struct build *b, const struct cp_xds_blo
 {
 	km_buf_reset(&b->bytes);
 	km_buf_append(&b->bytes, body->bytes, body->len);
-	address_field(b->a, &b->bytes, o);
+	address_field(&b->bytes, o);
 	return cp_xds_blob_new(body->name, (const uint8_t *)b->bytes.data, b->bytes.len);
 }
 
@@ -553,6 +607,7 @@ struct ob_keys {
 	const char *kk[NOUTBOUND_TYPES + 1];
 	size_t kl[NOUTBOUND_TYPES + 1];
 	uint64_t kh[NOUTBOUND_TYPES + 1]; /* the keys' hashes, computed once */
+	size_t dest; /* where the keys' part that is not the destination's starts */
 	struct cp_xds_blob *got[NOUTBOUND_TYPES + 1];
 	unsigned char state[NOUTBOUND_TYPES + 1];
 };
@@ -582,7 +637,7 @@ static void outbound_keys(struct km_arena *a, const struct cp_xds_mesh *m, const
 		km_buf_add(&key, "?", 1);
 		km_buf_add(&key, o->kri, strlen(o->kri) + 1);
 		km_buf_add(&key, &o->s->fp, sizeof(o->s->fp));
-		size_t dest = key.len;
+		size_t dest = ok->dest = key.len;
 		km_buf_add(&key, &m->fp_rest, sizeof(m->fp_rest));
 		if (md->tls) {
 			km_buf_add(&key, "T", 1);
@@ -671,12 +726,43 @@ static unsigned table_take(struct cp_xds_share *sh, const void *self, struct ob_
 	return took;
 }
 
-/* Generates and encodes what this build claimed, outside the lock; a
- * claimed listener gets its body here and its address in make_listeners. */
-static void make_claimed(struct build *b, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-			 const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
-			 const struct cp_xds_outbound *obs, size_t nobs, struct ob_keys *ks)
+/* A resource of a shape (cp/xds/shape.h) encoded: recording the shape,
+ * or checking it, as the shape's use says. */
+static struct cp_xds_blob *encode_shaped(struct build *b, int t, const char *name, const struct km_json *tree,
+					 struct cp_xds_shape *sp, enum cp_xds_shape_use use, const struct km_str *vars,
+					 size_t nvars)
 {
+	if (use == CP_XDS_SHAPE_RECORD) {
+		const ProtobufCMessageDescriptor *d = km_pb_find(km_str_c(cp_xds_type_url[t]));
+		struct km_pb_shape *shape = NULL;
+		km_buf_reset(&b->bytes);
+		if (d && km_pb_shape_record(b->a, d, tree, vars, nvars, &b->bytes, &shape) == 0) {
+			cp_xds_shape_recorded(sp, shape, vars, nvars);
+			if (b->stats)
+				b->stats->encoded++;
+			return cp_xds_blob_new(name, (const uint8_t *)b->bytes.data, b->bytes.len);
+		}
+		cp_xds_shape_recorded(sp, NULL, vars, nvars);
+		return encode(b, t, name, tree); /* says what is wrong */
+	}
+	struct cp_xds_blob *blob = encode(b, t, name, tree);
+	if (use == CP_XDS_SHAPE_VERIFY && blob &&
+	    !cp_xds_shape_verify(sp, vars, nvars, blob->bytes, blob->len, &b->scratch) && b->stats)
+		b->stats->shape_mismatches++;
+	return blob;
+}
+
+#define MAX_VARS 16
+
+/* Generates and encodes what this build claimed, outside the lock; a
+ * claimed listener gets its body here and its address in make_listeners.
+ * A cluster or listener body whose shape is known is filled instead. */
+static void make_claimed(struct cp_xds_share *sh, struct build *b, const struct cp_xds_mesh *m,
+			 const struct cp_xds_dataplane *dp, const struct cp_xds_metadata *md,
+			 struct cp_policy_prepared *pp, const struct cp_xds_outbound *obs, size_t nobs,
+			 struct ob_keys *ks)
+{
+	struct km_buf key = KM_BUF_INIT;
 	for (size_t i = 0; i < nobs; i++) {
 		const struct cp_xds_outbound *o = &obs[i];
 		struct ob_keys *ok = &ks[i];
@@ -686,6 +772,38 @@ static void make_claimed(struct build *b, const struct cp_xds_mesh *m, const str
 				missing |= 1u << outbound_types[k];
 		if (!missing)
 			continue;
+		/* by key index: the cluster's and the listener body's shape */
+		struct cp_xds_shape *sp[NOUTBOUND_TYPES + 1] = {0};
+		enum cp_xds_shape_use use[NOUTBOUND_TYPES + 1] = {0};
+		struct km_str vars[MAX_VARS];
+		size_t nvars = 0;
+		if (missing & ((1u << CP_XDS_CLUSTER) | (1u << CP_XDS_LISTENER))) {
+			km_buf_reset(&key);
+			km_buf_add(&key, "?", 1);
+			nvars = cp_xds_outbound_vars(b->a, m, md, o, vars, MAX_VARS, &key);
+			size_t head = key.len;
+			for (size_t k = 0; nvars && k <= NOUTBOUND_TYPES; k++) {
+				int t = k == K_CLUSTER ? CP_XDS_CLUSTER : CP_XDS_LISTENER;
+				if ((k != K_CLUSTER && k != K_BODY) || !(missing & (1u << t)))
+					continue;
+				key.len = head;
+				key.data[0] = k == K_CLUSTER ? 'C' : 'L';
+				km_buf_add(&key, ok->kk[k] + ok->dest, ok->kl[k] - ok->dest);
+				sp[k] = cp_xds_shape_get(sh->shapes, key.data, key.len, vars, nvars, &use[k]);
+				if (use[k] != CP_XDS_SHAPE_FILL)
+					continue;
+				km_buf_reset(&b->bytes);
+				cp_xds_shape_fill(sp[k], vars, nvars, &b->bytes);
+				ok->got[k] = cp_xds_blob_new(o->kri, (const uint8_t *)b->bytes.data, b->bytes.len);
+				if (b->stats) {
+					b->stats->encoded++;
+					b->stats->patched++;
+				}
+				missing &= ~(1u << t);
+			}
+		}
+		if (!missing)
+			continue;
 		struct cp_xds_resources rs = {0};
 		cp_xds_generate_outbound(b->a, m, dp, md, pp, o, missing, &rs);
 		for (size_t k = 0; k < NOUTBOUND_TYPES; k++) {
@@ -693,12 +811,15 @@ static void make_claimed(struct build *b, const struct cp_xds_mesh *m, const str
 			if (!(missing & (1u << t)))
 				continue;
 			const struct km_json *tree = km_json_get(rs.by_type[t], o->kri);
-			if (k == K_LISTENER)
-				ok->got[K_BODY] = tree ? encode(b, t, o->kri, without(b->a, tree, "address")) : NULL;
-			else
-				ok->got[k] = tree ? encode(b, t, o->kri, tree) : NULL;
+			size_t into = k == K_LISTENER ? K_BODY : k;
+			if (tree && k == K_LISTENER)
+				tree = without(b->a, tree, "address");
+			ok->got[into] = tree ? encode_shaped(b, t, o->kri, tree, sp[into], use[into], vars, nvars) : NULL;
+			if (!tree && use[into] == CP_XDS_SHAPE_RECORD)
+				cp_xds_shape_recorded(sp[into], NULL, vars, nvars);
 		}
 	}
+	km_buf_fini(&key);
 }
 
 /* Publishes this build's claims but its listeners (made from bodies that
@@ -782,7 +903,13 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 		  struct cp_xds_built *out, struct cp_xds_share_stats *stats, struct km_buf *errors)
 {
 	memset(out, 0, sizeof(*out));
-	struct build b = {.a = a, .out = out, .stats = stats, .errors = errors, .bytes = KM_BUF_INIT, .err = KM_BUF_INIT};
+	struct build b = {.a = a,
+			  .out = out,
+			  .stats = stats,
+			  .errors = errors,
+			  .bytes = KM_BUF_INIT,
+			  .err = KM_BUF_INIT,
+			  .scratch = KM_BUF_INIT};
 	if (!sh || md->proxyless) {
 		struct cp_xds_resources rs;
 		cp_xds_generate(a, m, dp, md, &rs);
@@ -818,7 +945,7 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 	outbound_keys(a, m, md, &pp, obs, nobs, ks);
 	unsigned took = table_take(sh, &b, ks, nobs);
 	if (took & TOOK_CLAIMED)
-		make_claimed(&b, m, dp, md, &pp, obs, nobs, ks);
+		make_claimed(sh, &b, m, dp, md, &pp, obs, nobs, ks);
 	if (took & (TOOK_CLAIMED | TOOK_WAIT))
 		publish_and_wait(sh, ks, nobs, took);
 	if (took & TOOK_CLAIMED)
@@ -849,6 +976,7 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 done:
 	km_buf_fini(&b.bytes);
 	km_buf_fini(&b.err);
+	km_buf_fini(&b.scratch);
 }
 
 void cp_xds_built_release(struct cp_xds_built *b)

@@ -17,6 +17,7 @@
 #define CP_XDS_SHARE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,9 @@ struct cp_xds_share *cp_xds_share_new(void);
  * included), except those whose resource no snapshot holds any more.
  * Called with no build running. */
 void cp_xds_share_next(struct cp_xds_share *sh);
+/* Checks every resource filled from a shape against its full encoding
+ * (tests: stats' shape_mismatches counts the differences). */
+void cp_xds_share_verify_shapes(struct cp_xds_share *sh, bool on);
 /* Forgets every entry. */
 void cp_xds_share_clear(struct cp_xds_share *sh);
 void cp_xds_share_free(struct cp_xds_share *sh);
@@ -51,6 +55,8 @@ struct cp_xds_share_stats {
 	uint64_t shared;  /* outbound resources taken from the table */
 	uint64_t encoded; /* resources generated and encoded */
 	uint64_t reused;  /* local resources taken from the proxy's last build */
+	uint64_t patched; /* of those encoded, filled from a shape (cp/xds/shape.h) */
+	uint64_t shape_mismatches; /* shapes retired: a fill differed from the encoding */
 };
 
 /* A proxy's local resources (all but its MeshService outbounds: secrets,

@@ -17,6 +17,7 @@
 #include "base/mem.h"
 #include "pb/json.h"
 #include "pb/registry.h"
+#include "pb/shape.h"
 #include "pb/wire.h"
 
 #include "google/protobuf/any.pb-c.h"
@@ -1102,6 +1103,7 @@ int km_pb_from_json(struct km_arena *a, const ProtobufCMessageDescriptor *d, con
 struct wr {
 	struct km_arena *a;
 	struct km_buf *b;
+	struct km_pb_rec *rec; /* km_pb_shape_record(): where the holes are */
 };
 
 /* Appends <n> bytes. The buffer's NUL terminator is written once, when the
@@ -1159,6 +1161,8 @@ static int w_fixed(struct wr *w, uint64_t v, size_t n)
 static int w_open(struct wr *w, size_t *at)
 {
 	*at = w->b->len;
+	if (w->rec)
+		km_pb_rec_open(w->rec);
 	return w_raw(w, "", 1);
 }
 
@@ -1167,6 +1171,8 @@ static int w_close(struct wr *w, size_t at)
 	size_t body = w->b->len - at - 1;
 	if (body < 0x80) {
 		w->b->data[at] = (char)body;
+		if (w->rec)
+			km_pb_rec_close(w->rec, at, 1, w->b->len);
 		return 0;
 	}
 	uint8_t t[10];
@@ -1175,7 +1181,33 @@ static int w_close(struct wr *w, size_t at)
 		return -1;
 	memmove(w->b->data + at + n, w->b->data + at + 1, body);
 	memcpy(w->b->data + at, t, n);
+	if (w->rec)
+		km_pb_rec_close(w->rec, at, n, w->b->len);
 	return 0;
+}
+
+/* A string or bytes payload with its length; recording, each hole in it
+ * noted (the string then a span of its own: its length is the fill's). */
+static int w_str(struct wr *w, const char *p, size_t n)
+{
+	size_t hat, hlen;
+	uint32_t var;
+	if (!w->rec || !km_pb_rec_next_hole(w->rec, p, n, 0, &hat, &hlen, &var))
+		return w_varint(w, n) || w_raw(w, p, n) ? -1 : 0;
+	size_t at, from = 0;
+	if (w_open(w, &at))
+		return -1;
+	do {
+		if (w_raw(w, p + from, hat - from))
+			return -1;
+		km_pb_rec_hole(w->rec, w->b->len, hlen, var);
+		if (w_raw(w, p + hat, hlen))
+			return -1;
+		from = hat + hlen;
+	} while (km_pb_rec_next_hole(w->rec, p, n, from, &hat, &hlen, &var));
+	if (w_raw(w, p + from, n - from))
+		return -1;
+	return w_close(w, at);
 }
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
@@ -1304,7 +1336,7 @@ static int w_sval(struct wr *w, const struct sval *s)
 	case WT_VARINT: return w_varint(w, s->u);
 	case WT_I64: return w_fixed(w, s->u, 8);
 	case WT_I32: return w_fixed(w, s->u, 4);
-	default: return w_varint(w, s->n) || w_raw(w, s->p, s->n) ? -1 : 0;
+	default: return w_str(w, s->p, s->n);
 	}
 }
 
@@ -1405,7 +1437,7 @@ static int w_value(struct wr *w, const struct km_json *j, int depth)
 	case KM_JSON_STRING:
 		if (j->s.len && memchr(j->s.ptr, 0, j->s.len))
 			return -1;
-		return w_tag(w, 3, WT_LEN) || w_varint(w, j->s.len) || w_raw(w, j->s.ptr, j->s.len) ? -1 : 0;
+		return w_tag(w, 3, WT_LEN) || w_str(w, j->s.ptr, j->s.len) ? -1 : 0;
 	case KM_JSON_BOOL: return w_tag(w, 4, WT_VARINT) || w_varint(w, j->b) ? -1 : 0;
 	case KM_JSON_OBJECT: return w_submsg(w, 5, &google__protobuf__struct__descriptor, j, depth + 1);
 	case KM_JSON_ARRAY: return w_submsg(w, 6, &google__protobuf__list_value__descriptor, j, depth + 1);
@@ -1445,7 +1477,7 @@ static int w_wkt(struct wr *w, enum wkt kind, const ProtobufCMessageDescriptor *
 				return -1;
 		}
 		size_t at;
-		if (w_tag(w, 1, WT_LEN) || w_varint(w, t->s.len) || w_raw(w, t->s.ptr, t->s.len) ||
+		if (w_tag(w, 1, WT_LEN) || w_str(w, t->s.ptr, t->s.len) ||
 		    w_tag(w, 2, WT_LEN) || w_open(w, &at) || w_body(w, inner, body, depth + 1, body == j))
 			return -1;
 		return w_close(w, at);
@@ -1467,7 +1499,7 @@ static int w_wkt(struct wr *w, enum wkt kind, const ProtobufCMessageDescriptor *
 			size_t at, vat;
 			if ((k.len && memchr(k.ptr, 0, k.len)) || w_tag(w, 1, WT_LEN) || w_open(w, &at))
 				return -1;
-			if (k.len && (w_tag(w, 1, WT_LEN) || w_varint(w, k.len) || w_raw(w, k.ptr, k.len)))
+			if (k.len && (w_tag(w, 1, WT_LEN) || w_str(w, k.ptr, k.len)))
 				return -1;
 			if (w_tag(w, 2, WT_LEN) || w_open(w, &vat) || w_value(w, j->members[i].val, depth + 2) ||
 			    w_close(w, vat) || w_close(w, at))
@@ -1546,8 +1578,14 @@ static int w_body(struct wr *w, const ProtobufCMessageDescriptor *d, const struc
 int km_pb_write_json(struct km_arena *a, const ProtobufCMessageDescriptor *d, const struct km_json *j,
 		     struct km_buf *bytes)
 {
+	return km_pb_write_json_rec(a, d, j, bytes, NULL);
+}
+
+int km_pb_write_json_rec(struct km_arena *a, const ProtobufCMessageDescriptor *d, const struct km_json *j,
+			 struct km_buf *bytes, struct km_pb_rec *rec)
+{
 	size_t start = bytes->len;
-	struct wr w = {.a = a, .b = bytes};
+	struct wr w = {.a = a, .b = bytes, .rec = rec};
 	if (w_body(&w, d, j, 0, false) == 0) {
 		if (bytes->data)
 			bytes->data[bytes->len] = 0; /* w_raw leaves it out */

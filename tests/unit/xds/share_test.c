@@ -125,6 +125,17 @@ static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls
 				/* the same bytes, except an outbound listener, whose
 				 * address field comes last: the same message */
 				bool same = got->len == bytes.len && memcmp(got->bytes, bytes.data, bytes.len) == 0;
+				if (t == CP_XDS_LISTENER && strncmp(name, "kri_", 4) == 0) {
+					/* its last field: the address, as encoding it alone */
+					struct km_json *only_addr = km_json_object(a);
+					km_json_set(a, only_addr, "address",
+						    km_json_get(rs.by_type[t]->members[k].val, "address"));
+					struct km_buf ab = KM_BUF_INIT;
+					CHECK(km_pb_encode_json(a, cp_xds_type_url[t], only_addr, &ab, &err) == 0);
+					CHECK(ab.len > 0 && got->len > ab.len &&
+					      memcmp(got->bytes + got->len - ab.len, ab.data, ab.len) == 0);
+					km_buf_fini(&ab);
+				}
 				if (!same && t == CP_XDS_LISTENER && strncmp(name, "kri_", 4) == 0) {
 					struct km_json *x = NULL, *y = NULL;
 					same = km_pb_decode_to_json(a, cp_xds_type_url[t], got->bytes, got->len, &x, NULL) ==
@@ -544,6 +555,90 @@ static void test_policy_cache_full(struct km_arena *a)
 	cp_xds_mesh_free(m);
 }
 
+/* A Dataplane calling every one of <svcs> (name:port, NULL-ended). */
+static void put_dp_to(struct km_arena *a, const char *name, int ip, const char *const *svcs)
+{
+	struct km_buf spec = KM_BUF_INIT;
+	km_buf_printf(&spec,
+		      "{\"networking\":{\"address\":\"10.0.1.%d\",\"inbound\":[{\"port\":8080,\"protocol\":\"http\","
+		      "\"tags\":{\"kuma.io/service\":\"%s\"}}],\"outbound\":[",
+		      ip, name);
+	for (int i = 0; svcs[i]; i++) {
+		const char *colon = strchr(svcs[i], ':');
+		km_buf_printf(&spec, "%s{\"port\":%d,\"backendRef\":{\"kind\":\"MeshService\",\"name\":\"%.*s\",\"port\":%s}}",
+			      i ? "," : "", 50001 + i, (int)(colon - svcs[i]), svcs[i], colon + 1);
+	}
+	km_buf_puts(&spec, "]}}");
+	char labels[128];
+	snprintf(labels, sizeof(labels), "{\"app\":\"%s\"}", name);
+	put(a, "Dataplane", name, labels, km_buf_cstr(&spec));
+	km_buf_fini(&spec);
+}
+
+/* Clusters and listener bodies of destinations that differ only in their
+ * names are filled from a shape after the first two (cp/xds/shape.h): the
+ * same bytes as generating and encoding them, with and without mTLS, for
+ * HTTP and TCP, names whose length moves a length prefix past one byte,
+ * a service with two identities. */
+static void test_shapes(struct km_arena *a)
+{
+	static const char *const svcs[] = {
+	    "h0:80", "h1:80", "h2:81", "h3-with-a-much-longer-name-to-grow-a-length-prefix-xxxxxxx:8080",
+	    "h4:80", "t0:5432", "t1:5433", "t2:5434", "t3:5435", "w0:80", "w1:80", "w2:80", "w3:80", NULL};
+	char spec[1024];
+	for (int i = 0; svcs[i]; i++) {
+		const char *colon = strchr(svcs[i], ':');
+		char name[128];
+		snprintf(name, sizeof(name), "%.*s", (int)(colon - svcs[i]), svcs[i]);
+		int port = (int)strtol(colon + 1, NULL, 10);
+		if (name[0] == 'w') /* two identities */
+			snprintf(spec, sizeof(spec),
+				 "{\"selector\":{\"dataplaneLabels\":{\"matchLabels\":{\"app\":\"%s\"}}},"
+				 "\"ports\":[{\"port\":%d,\"targetPort\":%d,\"appProtocol\":\"http\"}],"
+				 "\"identities\":[{\"type\":\"SpiffeID\",\"value\":\"spiffe://default.zone-1.mesh.local/workload/%s\"},"
+				 "{\"type\":\"SpiffeID\",\"value\":\"spiffe://default/%s-legacy\"}]}",
+				 name, port, port, name, name);
+		else
+			snprintf(spec, sizeof(spec),
+				 "{\"selector\":{\"dataplaneLabels\":{\"matchLabels\":{\"app\":\"%s\"}}},"
+				 "\"ports\":[{\"port\":%d,\"targetPort\":%d,\"appProtocol\":\"%s\"}],"
+				 "\"identities\":[{\"type\":\"SpiffeID\",\"value\":\"spiffe://default.zone-1.mesh.local/workload/%s\"}]}",
+				 name, port, port, name[0] == 'h' ? "http" : "tcp", name);
+		put(a, "MeshService", name, NULL, spec);
+	}
+	put_dp_to(a, "shaper-1", 1, svcs);
+	put_dp_to(a, "shaper-2", 2, svcs);
+	struct cp_xds_share *sh = cp_xds_share_new();
+	for (int tls_on = 0; tls_on <= 1; tls_on++) {
+		/* shaper-1 makes every outbound: the first of a shape records
+		 * it, the second checks it, the rest are filled */
+		cp_xds_share_clear(sh);
+		only = "shaper-1";
+		struct cp_xds_share_stats st = {0};
+		check_all(a, sh, tls_on, &st, NULL);
+		CHECK(st.patched >= 6);
+		CHECK(st.shape_mismatches == 0);
+		/* shaper-2 listens on the same ports: everything shared
+		 * (with TLS on, check_all may leave one of them plaintext) */
+		only = "shaper-2";
+		struct cp_xds_share_stats st2 = {0};
+		check_all(a, sh, tls_on, &st2, NULL);
+		CHECK(st2.shape_mismatches == 0);
+		if (!tls_on)
+			CHECK(st2.patched == 0 && st2.shared == 13 * 3);
+		/* every fill checked against the encoding */
+		cp_xds_share_clear(sh);
+		cp_xds_share_verify_shapes(sh, true);
+		only = "shaper-1";
+		struct cp_xds_share_stats st3 = {0};
+		check_all(a, sh, tls_on, &st3, NULL);
+		CHECK(st3.patched == 0 && st3.shape_mismatches == 0 && st3.encoded == st.encoded);
+		cp_xds_share_verify_shapes(sh, false);
+		only = NULL;
+	}
+	cp_xds_share_free(sh);
+}
+
 int main(void)
 {
 	struct km_arena *a = km_arena_new(0);
@@ -553,6 +648,7 @@ int main(void)
 	test_across_contexts(a);
 	test_policy_types(a);
 	test_policy_cache(a);
+	test_shapes(a);
 	test_policy_cache_full(a);
 	km_arena_free(a);
 	cp_store_free(rt.store);

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "pb/shape.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+
+enum op_kind {
+	OP_COPY,
+	OP_HOLE,
+	OP_OPEN,
+	OP_CLOSE
+};
+
+struct op {
+	uint32_t kind;
+	uint32_t a; /* COPY: offset in the template; HOLE: the var */
+	uint32_t n; /* COPY: bytes */
+};
+
+struct km_pb_shape {
+	size_t nvars, nholes, depth;
+	size_t nops;
+	struct op *ops;
+	uint8_t *tpl; /* the recorded bytes */
+	size_t tpl_len;
+};
+
+/* ---- recording ---- */
+
+static void item_add(struct km_pb_rec *r, struct km_pb_rec_item it)
+{
+	if (r->nitems == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 32;
+		r->items = km_realloc(r->items, r->cap * sizeof(*r->items));
+	}
+	r->items[r->nitems++] = it;
+}
+
+bool km_pb_rec_next_hole(const struct km_pb_rec *r, const char *p, size_t n, size_t from,
+			 size_t *at, size_t *len, uint32_t *var)
+{
+	for (size_t i = from; i < n; i++) {
+		size_t best = 0;
+		for (size_t v = 0; v < r->nvars; v++) {
+			size_t l = r->vars[v].len;
+			if (l > best && l <= n - i && memcmp(p + i, r->vars[v].ptr, l) == 0) {
+				best = l;
+				*var = (uint32_t)v;
+			}
+		}
+		if (best) {
+			*at = i;
+			*len = best;
+			return true;
+		}
+	}
+	return false;
+}
+
+void km_pb_rec_hole(struct km_pb_rec *r, size_t pos, size_t len, uint32_t var)
+{
+	item_add(r, (struct km_pb_rec_item){
+			    .pos = pos, .len = (uint32_t)len, .var = var, .hole = true});
+}
+
+void km_pb_rec_open(struct km_pb_rec *r)
+{
+	if (r->depth == sizeof(r->stack) / sizeof(r->stack[0])) {
+		r->overflow = true;
+		r->depth++;
+		return;
+	}
+	r->stack[r->depth++] = r->nitems;
+}
+
+void km_pb_rec_close(struct km_pb_rec *r, size_t pos, size_t prefix, size_t end)
+{
+	if (r->depth > sizeof(r->stack) / sizeof(r->stack[0])) {
+		r->depth--;
+		return;
+	}
+	size_t first = r->stack[--r->depth];
+	if (prefix > 1)
+		for (size_t i = first; i < r->nitems; i++) {
+			r->items[i].pos += prefix - 1;
+			r->items[i].end += prefix - 1;
+		}
+	/* a span with no hole inside keeps its bytes: not worth an item */
+	bool dirty = false;
+	for (size_t i = first; i < r->nitems && !dirty; i++)
+		dirty = r->items[i].hole;
+	if (dirty)
+		item_add(r,
+			 (struct km_pb_rec_item){.pos = pos, .end = end, .len = (uint32_t)prefix});
+}
+
+/* ---- making the steps ---- */
+
+struct event {
+	size_t pos;
+	size_t skip;  /* template bytes it stands for */
+	size_t inner; /* a close: its span's start (inner spans close first) */
+	enum op_kind kind;
+	uint32_t var;
+};
+
+static int event_cmp(const void *x, const void *y)
+{
+	const struct event *a = x, *b = y;
+	if (a->pos != b->pos)
+		return a->pos < b->pos ? -1 : 1;
+	/* at one place: spans ending there close, innermost first, before
+	 * anything starts */
+	int ra = a->kind == OP_CLOSE ? 0 : 1, rb = b->kind == OP_CLOSE ? 0 : 1;
+	if (ra != rb)
+		return ra - rb;
+	if (a->kind == OP_CLOSE && a->inner != b->inner)
+		return a->inner > b->inner ? -1 : 1;
+	return 0;
+}
+
+static void op_add(struct km_pb_shape *s, size_t *cap, struct op o)
+{
+	if (s->nops == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		s->ops = km_realloc(s->ops, *cap * sizeof(*s->ops));
+	}
+	s->ops[s->nops++] = o;
+}
+
+static struct km_pb_shape *shape_make(const struct km_pb_rec *r, const uint8_t *bytes, size_t len)
+{
+	size_t nev = 0;
+	struct event *ev = km_malloc((r->nitems + 1) * 2 * sizeof(*ev));
+	size_t nholes = 0;
+	for (size_t i = 0; i < r->nitems; i++) {
+		const struct km_pb_rec_item *it = &r->items[i];
+		if (it->hole) {
+			ev[nev++] = (struct event){
+				.pos = it->pos, .skip = it->len, .kind = OP_HOLE, .var = it->var};
+			nholes++;
+		} else {
+			ev[nev++] =
+				(struct event){.pos = it->pos, .skip = it->len, .kind = OP_OPEN};
+			ev[nev++] =
+				(struct event){.pos = it->end, .inner = it->pos, .kind = OP_CLOSE};
+		}
+	}
+	if (!nholes) {
+		free(ev);
+		return NULL;
+	}
+	qsort(ev, nev, sizeof(*ev), event_cmp);
+	struct km_pb_shape *s = km_calloc(1, sizeof(*s));
+	s->nvars = r->nvars;
+	s->nholes = nholes;
+	s->tpl = km_malloc(len ? len : 1);
+	memcpy(s->tpl, bytes, len);
+	s->tpl_len = len;
+	size_t cap = 0, cur = 0, depth = 0;
+	for (size_t i = 0; i < nev; i++) {
+		if (ev[i].pos > cur)
+			op_add(s, &cap,
+			       (struct op){.kind = OP_COPY,
+					   .a = (uint32_t)cur,
+					   .n = (uint32_t)(ev[i].pos - cur)});
+		op_add(s, &cap, (struct op){.kind = ev[i].kind, .a = ev[i].var});
+		if (ev[i].kind == OP_OPEN && ++depth > s->depth)
+			s->depth = depth;
+		if (ev[i].kind == OP_CLOSE)
+			depth--;
+		cur = ev[i].pos + ev[i].skip;
+	}
+	if (len > cur)
+		op_add(s, &cap,
+		       (struct op){
+			       .kind = OP_COPY, .a = (uint32_t)cur, .n = (uint32_t)(len - cur)});
+	free(ev);
+	return s;
+}
+
+int km_pb_shape_record(struct km_arena *a, const ProtobufCMessageDescriptor *d,
+		       const struct km_json *j, const struct km_str *vars, size_t nvars,
+		       struct km_buf *bytes, struct km_pb_shape **shape)
+{
+	*shape = NULL;
+	struct km_pb_rec r = {.vars = vars, .nvars = nvars};
+	size_t start = bytes->len;
+	int rc = km_pb_write_json_rec(a, d, j, bytes, &r);
+	if (rc == 0 && !r.overflow && bytes->len - start < UINT32_MAX)
+		*shape = shape_make(&r, (const uint8_t *)bytes->data + start, bytes->len - start);
+	free(r.items);
+	return rc;
+}
+
+/* ---- filling ---- */
+
+static void put_varint_at(struct km_buf *out, size_t at)
+{
+	size_t body = out->len - at - 1;
+	if (body < 0x80) {
+		out->data[at] = (char)body;
+		return;
+	}
+	uint8_t t[10];
+	size_t n = 0;
+	for (uint64_t v = body; v >= 0x80; v >>= 7)
+		t[n++] = (uint8_t)(v | 0x80);
+	t[n] = (uint8_t)(body >> (7 * n));
+	n++;
+	km_buf_append(out, t, n - 1); /* room: the body moves along */
+	memmove(out->data + at + n, out->data + at + 1, body);
+	memcpy(out->data + at, t, n);
+}
+
+int km_pb_shape_fill(const struct km_pb_shape *s, const struct km_str *vars, size_t nvars,
+		     struct km_buf *out)
+{
+	size_t stack[64], depth = 0;
+	if (nvars != s->nvars)
+		return -1;
+	for (size_t i = 0; i < s->nops; i++) {
+		const struct op *o = &s->ops[i];
+		switch (o->kind) {
+		case OP_COPY: km_buf_append(out, s->tpl + o->a, o->n); break;
+		case OP_HOLE: km_buf_append(out, vars[o->a].ptr, vars[o->a].len); break;
+		case OP_OPEN:
+			stack[depth++] = out->len;
+			km_buf_append(out, "", 1);
+			break;
+		case OP_CLOSE: put_varint_at(out, stack[--depth]); break;
+		}
+	}
+	return 0;
+}
+
+size_t km_pb_shape_holes(const struct km_pb_shape *s)
+{
+	return s ? s->nholes : 0;
+}
+
+void km_pb_shape_free(struct km_pb_shape *s)
+{
+	if (!s)
+		return;
+	free(s->ops);
+	free(s->tpl);
+	free(s);
+}

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Tests for lib/pb/shape.c: a message recorded with some strings and filled
+ * with others gives the bytes of encoding it with the others in their
+ * places: whole strings and parts of strings, several holes in one string,
+ * holes inside Any, Struct and map values, in nested messages whose length
+ * prefixes grow or shrink past one byte; no shape without a hole. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../test.h"
+#include "base/str.h"
+#include "pb/json.h"
+#include "pb/registry.h"
+#include "pb/shape.h"
+
+static struct km_arena *A;
+
+/* <tmpl> with each "$0".."$9" replaced by vars[n] (JSON-escaped not needed:
+ * the test values are plain). */
+static const char *subst(const char *tmpl, const struct km_str *vars)
+{
+	struct km_buf b = KM_BUF_INIT;
+	for (const char *p = tmpl; *p; p++) {
+		if (p[0] == '$' && p[1] >= '0' && p[1] <= '9') {
+			km_buf_append(&b, vars[p[1] - '0'].ptr, vars[p[1] - '0'].len);
+			p++;
+		} else {
+			km_buf_append(&b, p, 1);
+		}
+	}
+	char *s = km_arena_strdup(A, km_buf_cstr(&b));
+	km_buf_fini(&b);
+	return s;
+}
+
+static struct km_json *parse(const char *text)
+{
+	struct km_json *v = NULL;
+	if (km_json_parse(A, text, strlen(text), &v, NULL) != 0) {
+		fprintf(stderr, "test JSON does not parse: %s\n", text);
+		exit(2);
+	}
+	return v;
+}
+
+static char *repeat(char c, size_t n)
+{
+	char *s = km_arena_alloc(A, n + 1);
+	memset(s, c, n);
+	s[n] = 0;
+	return s;
+}
+
+/* Records <tmpl> of <type> with <a>, fills with <b> and compares with the
+ * plain encoding of <tmpl> with <b>; returns the shape's holes. */
+static size_t round_trip(const char *type, const char *tmpl, const struct km_str *va,
+			 const struct km_str *vb, size_t nvars)
+{
+	const ProtobufCMessageDescriptor *d = km_pb_find(km_str_c(type));
+	CHECK(d != NULL);
+	if (!d)
+		return 0;
+	struct km_buf rec = KM_BUF_INIT, want_a = KM_BUF_INIT, want_b = KM_BUF_INIT,
+		      got = KM_BUF_INIT;
+	struct km_pb_shape *s = NULL;
+	CHECK(km_pb_shape_record(A, d, parse(subst(tmpl, va)), va, nvars, &rec, &s) == 0);
+	/* recording writes what the plain encoder writes */
+	CHECK(km_pb_write_json(A, d, parse(subst(tmpl, va)), &want_a) == 0);
+	CHECK(rec.len == want_a.len && memcmp(rec.data, want_a.data, rec.len) == 0);
+	CHECK(km_pb_write_json(A, d, parse(subst(tmpl, vb)), &want_b) == 0);
+	size_t holes = km_pb_shape_holes(s);
+	if (s) {
+		CHECK(km_pb_shape_fill(s, vb, nvars, &got) == 0);
+		bool same = got.len == want_b.len && memcmp(got.data, want_b.data, got.len) == 0;
+		if (!same)
+			fprintf(stderr, "fill differs: %s (%zu bytes, want %zu)\n", tmpl, got.len,
+				want_b.len);
+		CHECK(same);
+		/* and back with the first values */
+		km_buf_reset(&got);
+		CHECK(km_pb_shape_fill(s, va, nvars, &got) == 0);
+		CHECK(got.len == want_a.len && memcmp(got.data, want_a.data, got.len) == 0);
+		CHECK(km_pb_shape_fill(s, va, nvars + 1, &got) == -1);
+	}
+	km_pb_shape_free(s);
+	km_buf_fini(&rec);
+	km_buf_fini(&want_a);
+	km_buf_fini(&want_b);
+	km_buf_fini(&got);
+	return holes;
+}
+
+#define CLUSTER  "envoy.config.cluster.v3.Cluster"
+#define LISTENER "envoy.config.listener.v3.Listener"
+
+static void test_cluster(void)
+{
+	struct km_str a[] = {KM_STR("kri_msvc_default___svc-1_80"),
+			     KM_STR("sni.msvc.default.svc-1.80"), KM_STR("spiffe://default/svc-1")};
+	struct km_str b[] = {KM_STR("kri_msvc_default___a-much-longer-service-name-2_8080"),
+			     KM_STR("sni.msvc.default.a-much-longer-service-name-2.8080"),
+			     KM_STR("spiffe://default/a-much-longer-service-name-2")};
+	const char *tmpl =
+		"{\"name\":\"$0\",\"type\":\"EDS\",\"connectTimeout\":\"5s\",\"edsClusterConfig\":{\"edsConfig\":"
+		"{\"ads\":{},\"resourceApiVersion\":\"V3\"}},\"transportSocket\":{\"name\":\"envoy.transport_sockets.tls\","
+		"\"typedConfig\":{\"@type\":\"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\","
+		"\"commonTlsContext\":{\"alpnProtocols\":[\"kuma\"],\"combinedValidationContext\":{"
+		"\"defaultValidationContext\":{\"matchTypedSubjectAltNames\":[{\"matcher\":{\"exact\":\"$2\"},"
+		"\"sanType\":\"URI\"}]},\"validationContextSdsSecretConfig\":{\"name\":\"system_trust_bundle\"}}},"
+		"\"sni\":\"$1\"}},\"metadata\":{\"filterMetadata\":{\"io.kuma.tags\":{\"$0\":\"outbound:$0:x\"}}}}";
+	/* name, SAN, SNI, the Struct key and one in its value */
+	CHECK(round_trip(CLUSTER, tmpl, a, b, 3) == 5);
+	/* shorter values, and the reverse */
+	CHECK(round_trip(CLUSTER, tmpl, b, a, 3) == 5);
+}
+
+static void test_lengths(void)
+{
+	/* a body just under 128 bytes that a longer value takes past it, in
+	 * a listener's nested filter chain (Any in a repeated message) */
+	char *v1 = repeat('x', 10), *v2 = repeat('y', 300), *v3 = repeat('z', 20000);
+	struct km_str a[] = {km_str_c(v1)};
+	struct km_str b[] = {km_str_c(v2)};
+	struct km_str c[] = {km_str_c(v3)};
+	const char *tmpl =
+		"{\"name\":\"$0\",\"filterChains\":[{\"filters\":[{\"name\":\"envoy.filters.network.tcp_proxy\","
+		"\"typedConfig\":{\"@type\":\"type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\","
+		"\"statPrefix\":\"$0\",\"cluster\":\"$0\"}}]}],\"trafficDirection\":\"OUTBOUND\"}";
+	CHECK(round_trip(LISTENER, tmpl, a, b, 1) == 3);
+	CHECK(round_trip(LISTENER, tmpl, b, a, 1) == 3);
+	CHECK(round_trip(LISTENER, tmpl, a, c, 1) == 3);
+	CHECK(round_trip(LISTENER, tmpl, c, a, 1) == 3);
+}
+
+static void test_parts(void)
+{
+	/* two values in one string, one inside the other's (the longest
+	 * wins where both start), a value twice in a row */
+	struct km_str a[] = {KM_STR("svc-1"), KM_STR("svc-1_80")};
+	struct km_str b[] = {KM_STR("other"), KM_STR("another_8080")};
+	CHECK(round_trip(CLUSTER, "{\"name\":\"$1:$0$0-$1\",\"altStatName\":\"x$0\"}", a, b, 2) ==
+	      5);
+	/* none there: no shape */
+	CHECK(round_trip(CLUSTER, "{\"name\":\"constant\"}", a, b, 2) == 0);
+	/* an empty value is never a hole */
+	struct km_str e[] = {KM_STR("")};
+	struct km_str f[] = {KM_STR("")};
+	CHECK(round_trip(CLUSTER, "{\"name\":\"n\"}", e, f, 1) == 0);
+}
+
+int main(void)
+{
+	A = km_arena_new(0);
+	test_cluster();
+	test_lengths();
+	test_parts();
+	km_arena_free(A);
+	km_pb_json_thread_fini();
+	return test_summary();
+}
