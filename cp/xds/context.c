@@ -570,6 +570,26 @@ size_t cp_xds_cache_len(const struct cp_xds_cache *c)
 
 /* ---- building a context ---- */
 
+static int alias_cmp(const void *x, const void *y)
+{
+	const struct cp_xds_service *a = *(const struct cp_xds_service *const *)x;
+	const struct cp_xds_service *b = *(const struct cp_xds_service *const *)y;
+	int c = km_str_cmp(a->name, b->name);
+	return c ? c : (a < b ? -1 : a > b); /* services are in store-name order */
+}
+
+/* m->aliases of the sorted services (a missing service, such as a
+ * destination not generated yet, is otherwise a scan of them all). */
+static void aliases_build(struct cp_xds_mesh *m)
+{
+	m->naliases = 0;
+	m->aliases = km_arena_alloc(m->a, (m->nservices + 1) * sizeof(*m->aliases));
+	for (size_t i = 0; i < m->nservices; i++)
+		if (!km_str_eq(m->services[i].name, m->services[i].store_name))
+			m->aliases[m->naliases++] = &m->services[i];
+	qsort(m->aliases, m->naliases, sizeof(*m->aliases), alias_cmp);
+}
+
 /* The service of entry <e>, its names and documents (no ports). */
 static void service_names(const struct cp_xds_cached *e, struct cp_xds_service *s)
 {
@@ -772,6 +792,7 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh,
 		sv->fp = e->resolved->fp;
 	}
 	km_arena_free(ta);
+	aliases_build(m);
 	m->services_resolved = nredo;
 	changed_clear(&cache->dps);
 	changed_clear(&cache->svcs);
@@ -821,7 +842,19 @@ const struct cp_xds_service *cp_xds_mesh_service(const struct cp_xds_mesh *m, st
 				      : NULL;
 	if (s)
 		return s;
-	/* by display name (kuma.io/display-name), or an unsorted context */
+	if (m->sorted) {
+		/* by display name (kuma.io/display-name): the first of that name */
+		size_t lo = 0, hi = m->naliases;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (km_str_cmp(m->aliases[mid]->name, name) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return lo < m->naliases && km_str_eq(m->aliases[lo]->name, name) ? m->aliases[lo] : NULL;
+	}
+	/* an unsorted context */
 	for (size_t i = 0; i < m->nservices; i++)
 		if (km_str_eq(m->services[i].store_name, name) || km_str_eq(m->services[i].name, name))
 			return &m->services[i];

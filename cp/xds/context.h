@@ -80,6 +80,10 @@ struct cp_xds_mesh {
 	size_t npolicies;
 	uint64_t fp_rest;  /* fingerprint of what every proxy depends on: Mesh labels, CIDRs (policies: each its fp) */
 	bool sorted;       /* dataplanes and services are sorted by store name (binary search) */
+	/* the services whose display name is not their store name, by display
+	 * name (then store name): a lookup that misses the store names */
+	const struct cp_xds_service **aliases;
+	size_t naliases;
 	struct cp_policy_cache *policy_cache; /* `to` rules by selecting policies (NULL: none kept) */
 	struct cp_xds_cached **held; /* cache entries this context references */
 	size_t nheld;

@@ -250,6 +250,47 @@ static void test_burst(struct km_arena *a)
 	CHECK(cp_xds_mesh_build(&rt, KM_STR("nope"), cache) == NULL);
 }
 
+/* A service is found by its store name, else by its display name (the
+ * first in store-name order of that name); a missing one (a destination
+ * whose MeshService is not generated yet) is not found, without a scan.
+ * Writes stamp kuma.io/display-name with the name, so the aliases are
+ * checked on a context made by hand (synced services will have them). */
+static void test_lookup(struct km_arena *a)
+{
+	static const char spec[] = "{\"selector\":{\"dataplaneLabels\":{\"matchLabels\":{\"app\":\"x\"}}},"
+				   "\"ports\":[{\"port\":80,\"targetPort\":80,\"appProtocol\":\"http\"}]}";
+	put(a, "MeshService", "lookup-a", NULL, spec);
+	put(a, "MeshService", "lookup-b", NULL, spec);
+	struct cp_xds_mesh *m = cp_xds_mesh_build(&rt, KM_STR("default"), cache);
+	CHECK(m && m->sorted && m->naliases == 0);
+	if (!m)
+		return;
+	const struct cp_xds_service *s = cp_xds_mesh_service(m, KM_STR("lookup-b"));
+	CHECK(s && km_str_eqc(s->store_name, "lookup-b"));
+	CHECK(cp_xds_mesh_service(m, KM_STR("lookup-c")) == NULL);
+	CHECK(cp_xds_mesh_service(m, KM_STR("")) == NULL);
+	cp_xds_mesh_free(m);
+
+	struct cp_xds_service svcs[4] = {
+	    {.store_name = KM_STR("a-x1"), .name = KM_STR("shown")},
+	    {.store_name = KM_STR("b-x1"), .name = KM_STR("shown")},
+	    {.store_name = KM_STR("c-x1"), .name = KM_STR("other")},
+	    {.store_name = KM_STR("d"), .name = KM_STR("d")},
+	};
+	const struct cp_xds_service *aliases[] = {&svcs[2], &svcs[0], &svcs[1]};
+	struct cp_xds_mesh hand = {.services = svcs, .nservices = 4, .sorted = true, .aliases = aliases, .naliases = 3};
+	CHECK(cp_xds_mesh_service(&hand, KM_STR("shown")) == &svcs[0]);
+	CHECK(cp_xds_mesh_service(&hand, KM_STR("other")) == &svcs[2]);
+	CHECK(cp_xds_mesh_service(&hand, KM_STR("b-x1")) == &svcs[1]);
+	CHECK(cp_xds_mesh_service(&hand, KM_STR("d")) == &svcs[3]);
+	CHECK(cp_xds_mesh_service(&hand, KM_STR("show")) == NULL);
+	CHECK(cp_xds_mesh_service(&hand, KM_STR("shown2")) == NULL);
+	CHECK(cp_xds_mesh_service(&hand, KM_STR("a")) == NULL);
+	hand.sorted = false; /* a scan finds both kinds of name */
+	CHECK(cp_xds_mesh_service(&hand, KM_STR("shown")) == &svcs[0]);
+	CHECK(cp_xds_mesh_service(&hand, KM_STR("c-x1")) == &svcs[2]);
+}
+
 int main(void)
 {
 	struct km_arena *a = km_arena_new(0);
@@ -259,6 +300,7 @@ int main(void)
 	test_incremental(a);
 	test_burst(a);
 	CHECK(events > 700);
+	test_lookup(a);
 	cp_xds_cache_free(cache);
 	km_arena_free(a);
 	cp_store_free(rt.store);
