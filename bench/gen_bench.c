@@ -14,7 +14,8 @@
  *
  * Phases: the first build of every proxy (as at connect); a Mesh-wide
  * MeshTimeout created, then changed ROUNDS times (every destination's
- * cluster and listener change); one more instance of svc-0, which every
+ * cluster and listener change); a MeshTimeout for the proxies of svc-7
+ * (only their outbounds change); one more instance of svc-0, which every
  * proxy calls (its load assignment changes). Proxies are built in the
  * order a pass of the server takes them after a ramped connect (newest
  * stream first); --order name builds them in name order instead.
@@ -25,6 +26,7 @@
  * full encoding and reports any difference.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -295,6 +297,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gen_bench: N >= 2, ROUNDS >= 1 and 1 or 2 threads\n");
 		return 2;
 	}
+	/* the heap kept as kuma-cp run keeps it (cp/main.c) */
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	struct cp_config cfg;
 	cp_config_init_defaults(&cfg);
 	rt.store = cp_store_memory_new();
@@ -346,6 +351,13 @@ int main(int argc, char **argv)
 		snprintf(phase, sizeof(phase), r ? "MeshTimeout changed (%d)" : "Mesh-wide MeshTimeout created", r);
 		rc = put_timeout(a, r);
 		rc = rc ? rc : pass(phase, sh, px, order, threads);
+	}
+	if (!rc) {
+		/* as bench/xds_load.c's one-service phase: svc-7's 2-4 proxies */
+		rc = put(a, "MeshTimeout", "bench-timeout-svc-7", NULL,
+			 "{\"targetRef\":{\"kind\":\"Dataplane\",\"labels\":{\"kuma.io/workload\":\"svc-7\"}},"
+			 "\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},\"default\":{\"connectionTimeout\":\"3s\"}}]}");
+		rc = rc ? rc : pass("MeshTimeout for svc-7's proxies", sh, px, order, threads);
 	}
 	if (!rc) {
 		snprintf(name, sizeof(name), "dp-%d", n);

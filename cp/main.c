@@ -2,6 +2,7 @@
 /* kuma-cp: `run` loads the configuration, opens the store, creates the
  * defaults, starts the API and diagnostics servers and runs the event loop
  * until SIGTERM/SIGINT; `version` and `migrate up` as upstream. */
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -116,12 +117,13 @@ static void write_metrics(void *ctx, struct km_buf *out)
 	    {"xds_resources_shared_total", "Outbound resources taken encoded from another proxy's generation of the same mesh context.", "counter", offsetof(struct cp_xds_stats, resources_shared)},
 	    {"xds_resources_reused_total", "Local resources (secrets, admin, inbounds) taken from the proxy's previous generation: nothing they are built from changed.", "counter", offsetof(struct cp_xds_stats, resources_reused)},
 	    {"xds_resources_encoded_total", "Resources generated and encoded.", "counter", offsetof(struct cp_xds_stats, resources_encoded)},
+	    {"xds_mesh_contexts_total", "Mesh contexts built (after changes), shared by the generations that follow.", "counter", offsetof(struct cp_xds_stats, contexts)},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		km_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].help,
 			      rows[i].name, rows[i].type, rows[i].name,
 			      (unsigned long long)*(const uint64_t *)((const char *)&st + rows[i].off));
-	km_buf_puts(out, "# HELP xds_generation_seconds CPU time of building one proxy's configuration (generate, apply policies, encode; sends excluded).\n"
+	km_buf_puts(out, "# HELP xds_generation_seconds CPU time of building one proxy's configuration (generate, apply policies, encode; sends and the mesh context excluded).\n"
 			 "# TYPE xds_generation_seconds histogram\n");
 	uint64_t cum = 0;
 	for (size_t b = 0; b < CP_XDS_GEN_BUCKETS; b++) {
@@ -134,6 +136,9 @@ static void write_metrics(void *ctx, struct km_buf *out)
 	}
 	km_buf_printf(out, "xds_generation_seconds_sum %.9f\nxds_generation_seconds_count %llu\n", st.gen_sum_ns / 1e9,
 		      (unsigned long long)cum);
+	km_buf_printf(out, "# HELP xds_mesh_context_seconds_total CPU time of building mesh contexts.\n"
+			   "# TYPE xds_mesh_context_seconds_total counter\nxds_mesh_context_seconds_total %.9f\n",
+		      st.context_ns / 1e9);
 }
 
 static void usage(FILE *f)
@@ -164,8 +169,23 @@ static void random_hex(char *out, size_t n)
 	out[n] = 0;
 }
 
+/* Builds allocate and free their arenas for every proxy on two threads:
+ * with glibc's defaults the freed top of the heap went back to the kernel
+ * (and large blocks were mmapped afresh), so the next builds faulted in
+ * and zeroed the same pages again, hundreds of microseconds each at
+ * 10,000 proxies (docs/performance.md). Kept instead, up to the peak the
+ * process reached; GLIBC_TUNABLES still override these. */
+static void malloc_tune(void)
+{
+	if (!getenv("GLIBC_TUNABLES")) {
+		mallopt(M_TRIM_THRESHOLD, 256 << 20);
+		mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	}
+}
+
 static int run(const char *config_path)
 {
+	malloc_tune();
 	struct cp_config cfg;
 	cp_config_init_defaults(&cfg);
 	struct km_buf err = KM_BUF_INIT;

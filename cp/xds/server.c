@@ -178,11 +178,14 @@ static struct mesh_entry *mesh_entry(struct cp_xds_server *s, const char *mesh)
 static const struct cp_xds_mesh *entry_ctx(struct cp_xds_server *s, struct mesh_entry *m)
 {
 	if (m->dirty || !m->ctx) {
+		int64_t t0 = cp_xds_thread_cpu_ns();
 		if (m->ctx != m->base)
 			cp_xds_mesh_free(m->ctx);
 		m->ctx = cp_xds_mesh_build(s->rt, km_str_c(m->name), m->cache);
 		cp_xds_share_next(m->share);
 		m->dirty = false;
+		s->stats.contexts++;
+		s->stats.context_ns += (uint64_t)(cp_xds_thread_cpu_ns() - t0);
 	}
 	return m->ctx;
 }
@@ -613,11 +616,11 @@ static void regenerate(struct ads_stream *st)
 		return;
 	st->first_gen = false;
 	struct cp_xds_server *s = st->srv;
+	struct mesh_entry *me = mesh_entry(s, st->mesh);
+	const struct cp_xds_mesh *m = entry_ctx(s, me); /* counted as contexts */
 	/* the thread's CPU time: what building costs, not the time the
 	 * thread was preempted meanwhile */
 	int64_t t0 = cp_xds_thread_cpu_ns();
-	struct mesh_entry *me = mesh_entry(s, st->mesh);
-	const struct cp_xds_mesh *m = entry_ctx(s, me);
 	struct cp_xds_job j;
 	int rc = build_prepare(st, m, &j, false);
 	if (!rc)

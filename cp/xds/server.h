@@ -31,8 +31,11 @@ struct cp_xds_stats {
 	uint64_t resources_shared;  /* outbound resources reused from another proxy's generation */
 	uint64_t resources_reused;  /* local resources reused from the proxy's previous generation */
 	uint64_t resources_encoded; /* resources generated and encoded */
-	/* wall time of building one proxy's configuration (generation,
-	 * policies, encoding; not sending), per bucket, not cumulative */
+	uint64_t contexts;   /* mesh contexts built (cp_xds_mesh_build, after changes) */
+	uint64_t context_ns; /* their CPU time (not in any proxy's generation) */
+	/* CPU time of building one proxy's configuration (generation,
+	 * policies, encoding; not sending, not the mesh context), per bucket,
+	 * not cumulative */
 	uint64_t gen_hist[CP_XDS_GEN_BUCKETS];
 	uint64_t gen_sum_ns;
 };

@@ -306,6 +306,9 @@ def test_policy_for_one_workload_reaches_only_its_proxy(env):
                  detail=lambda: str(cp_metrics(cp)))
         after = settled_metrics(cp)
         assert after["xds_generations_total"] - before["xds_generations_total"] == 1, (before, after)
+        # the change's mesh context is counted apart from the generation
+        assert after["xds_mesh_contexts_total"] > before["xds_mesh_contexts_total"], (before, after)
+        assert after["xds_mesh_context_seconds_total"] > before["xds_mesh_context_seconds_total"], (before, after)
         # client-1's outbound clusters carry the timeout
         wait_for(lambda: '"7s"' in json.dumps(env.client.config_dump()), 15, "the timeout in client-1's Envoy")
     finally:
