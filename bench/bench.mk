@@ -28,8 +28,9 @@ bench-gen: $(GEN_BENCH)
 -include $(BUILD)/obj/bench/gen_bench.d
 
 # The benchmark tools build, and the generation benchmark runs on a small
-# mesh (under the sanitizers in `make test`), so they do not rot.
+# mesh (under the sanitizers in `make test`), so they do not rot; -V checks
+# every resource it fills from a shape against a full encoding.
 .PHONY: bench-smoke
 bench-smoke: $(GEN_BENCH) $(XDS_LOAD)
-	@$(GEN_BENCH) -n 300 -r 1 >$(BUILD)/bench/gen_bench.out 2>&1 || { cat $(BUILD)/bench/gen_bench.out; exit 1; }
+	@$(GEN_BENCH) -n 300 -r 1 -V >$(BUILD)/bench/gen_bench.out 2>&1 || { cat $(BUILD)/bench/gen_bench.out; exit 1; }
 	@echo "bench-smoke: gen_bench ok, xds_load built"

@@ -23,7 +23,8 @@
  *   build/bench/gen_bench [-n N] [-r ROUNDS] [-t 1|2] [-V] [--order newest|name]
  *
  * -V checks every resource filled from a shape (cp/xds/shape.h) against its
- * full encoding and reports any difference.
+ * full encoding, reports any difference and then exits 1 (bench-smoke in
+ * `make test` runs it so).
  */
 #include <getopt.h>
 #include <malloc.h>
@@ -133,6 +134,9 @@ static void keep(struct proxy *p, const struct cp_xds_built *b)
 	}
 }
 
+/* shapes whose fill differed from the encoding, over the run (-V) */
+static uint64_t mismatches;
+
 static void report(const char *phase, uint64_t *ns, uint64_t *enc, size_t n, const struct cp_xds_share_stats *st,
 		   double ctx_ms)
 {
@@ -156,6 +160,7 @@ static void report(const char *phase, uint64_t *ns, uint64_t *enc, size_t n, con
 	if (st->shape_mismatches)
 		printf("\ngen_bench: %s: %llu shapes made other bytes than the encoding\n\n", phase,
 		       (unsigned long long)st->shape_mismatches);
+	mismatches += st->shape_mismatches;
 	fflush(stdout);
 	free(hit);
 }
@@ -363,6 +368,11 @@ int main(int argc, char **argv)
 		snprintf(name, sizeof(name), "dp-%d", n);
 		rc = put_dataplane(a, name, n, 0);
 		rc = rc ? rc : pass("+1 instance of svc-0 (EDS to all)", sh, px, order, threads);
+	}
+	if (!rc && verify && mismatches) {
+		fprintf(stderr, "gen_bench: %llu shapes made other bytes than the encoding\n",
+			(unsigned long long)mismatches);
+		rc = 1;
 	}
 	for (int i = 0; i < n; i++) {
 		cp_xds_built_release(&px[i].built);

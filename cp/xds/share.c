@@ -238,7 +238,16 @@ void cp_xds_share_next(struct cp_xds_share *sh)
 			atomic_store_explicit(&e->key, NULL, memory_order_relaxed);
 		}
 	}
-	struct table *nt = table_new(t->cap);
+	/* room for every live entry twice over: a pass that replaces every
+	 * resource (a new identity, a Mesh-wide policy) then adds its new
+	 * entries without growing the table under the lock, in a build */
+	size_t live = 0;
+	for (size_t i = 0; i < t->cap; i++)
+		live += key_of(&t->e[i], memory_order_relaxed) && !dead(sh, &t->e[i]);
+	size_t cap = t->cap;
+	while (2 * live * 10 >= cap * 7)
+		cap *= 2;
+	struct table *nt = table_new(cap);
 	sh->used = 0;
 	for (size_t i = 0; i < t->cap; i++) {
 		struct entry *e = &t->e[i];
