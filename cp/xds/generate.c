@@ -612,6 +612,14 @@ int cp_xds_generate(struct km_arena *a, const struct cp_xds_mesh *m, const struc
 	return 0;
 }
 
+void cp_xds_generate_secrets(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+			     const struct cp_xds_metadata *md, struct cp_xds_resources *out)
+{
+	struct gen g;
+	gen_init(&g, a, m, dp, md, out);
+	gen_secrets(&g);
+}
+
 int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			  const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
 			  struct cp_xds_resources *out, struct cp_xds_outbound **outbounds, size_t *n)

@@ -46,6 +46,10 @@ struct cp_xds_outbound {
 int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			  const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
 			  struct cp_xds_resources *out, struct cp_xds_outbound **outbounds, size_t *n);
+/* Only the secrets (the proxy's certificate and trust bundle) of
+ * cp_xds_generate_local(). */
+void cp_xds_generate_secrets(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+			     const struct cp_xds_metadata *md, struct cp_xds_resources *out);
 /* Only the outbounds cp_xds_generate_local() would list. */
 void cp_xds_list_outbounds(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			   const struct cp_xds_metadata *md, struct cp_xds_outbound **outbounds, size_t *n);

@@ -149,6 +149,39 @@ static bool all_differ(const struct cp_xds_shape *s, const struct km_str *vars, 
 	return true;
 }
 
+/* The entry for <key> of hash <h> (under the lock), or NULL. */
+static struct cp_xds_shape *lookup(struct cp_xds_shapes *ss, const char *key, size_t klen,
+				   uint64_t h)
+{
+	for (size_t i = ss->cap ? (size_t)h & (ss->cap - 1) : 0; ss->cap && ss->slot[i];
+	     i = (i + 1) & (ss->cap - 1))
+		if (ss->slot[i]->h == h && ss->slot[i]->klen == klen &&
+		    memcmp(ss->slot[i]->key, key, klen) == 0)
+			return ss->slot[i];
+	return NULL;
+}
+
+struct cp_xds_shape *cp_xds_shape_find(struct cp_xds_shapes *ss, const char *key, size_t klen,
+				       const struct km_str *vars, size_t nvars)
+{
+	uint64_t h = km_hash(KM_FNV_INIT, key, klen);
+	pthread_mutex_lock(&ss->mu);
+	struct cp_xds_shape *s = lookup(ss, key, klen, h);
+	if (s &&
+	    (ss->verify_all || atomic_load_explicit(&s->state, memory_order_acquire) != VERIFIED ||
+	     nvars != s->nvars))
+		s = NULL;
+	if (s)
+		s->used = ss->epoch;
+	pthread_mutex_unlock(&ss->mu);
+	return s;
+}
+
+void cp_xds_shape_retire(struct cp_xds_shape *sh)
+{
+	atomic_store_explicit(&sh->state, RETIRED, memory_order_release);
+}
+
 struct cp_xds_shape *cp_xds_shape_get(struct cp_xds_shapes *ss, const char *key, size_t klen,
 				      const struct km_str *vars, size_t nvars,
 				      enum cp_xds_shape_use *use)
@@ -156,14 +189,7 @@ struct cp_xds_shape *cp_xds_shape_get(struct cp_xds_shapes *ss, const char *key,
 	uint64_t h = km_hash(KM_FNV_INIT, key, klen);
 	*use = CP_XDS_SHAPE_NONE;
 	pthread_mutex_lock(&ss->mu);
-	struct cp_xds_shape *s = NULL;
-	for (size_t i = ss->cap ? (size_t)h & (ss->cap - 1) : 0; ss->cap && ss->slot[i];
-	     i = (i + 1) & (ss->cap - 1))
-		if (ss->slot[i]->h == h && ss->slot[i]->klen == klen &&
-		    memcmp(ss->slot[i]->key, key, klen) == 0) {
-			s = ss->slot[i];
-			break;
-		}
+	struct cp_xds_shape *s = lookup(ss, key, klen, h);
 	if (!s) {
 		if (ss->n >= MAX_SHAPES)
 			goto out;

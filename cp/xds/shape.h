@@ -48,6 +48,15 @@ struct cp_xds_shape *cp_xds_shape_get(struct cp_xds_shapes *ss, const char *key,
 				      const struct km_str *vars, size_t nvars,
 				      enum cp_xds_shape_use *use);
 
+/* The shape for <key> when it can be filled for <vars> (FILL), else NULL;
+ * creates nothing. */
+struct cp_xds_shape *cp_xds_shape_find(struct cp_xds_shapes *ss, const char *key, size_t klen,
+				       const struct km_str *vars, size_t nvars);
+
+/* A shape found wrong some other way (a check beyond its bytes): never
+ * used again. */
+void cp_xds_shape_retire(struct cp_xds_shape *sh);
+
 /* The recording of a RECORD use: <shape> (taken; NULL: none could be
  * made) and the <vars> it was recorded with (copied). */
 void cp_xds_shape_recorded(struct cp_xds_shape *sh, struct km_pb_shape *shape,

@@ -13,10 +13,12 @@
 #include "cp/policy/policy.h"
 #include "cp/xds/shape.h"
 #include "envoy/config/core/v3/address.pb-c.h"
+#include "google/protobuf/struct.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "pb/json.h"
 #include "pb/registry.h"
 #include "pb/shape.h"
+#include "pb/wire.h"
 
 /* ---- blobs ---- */
 
@@ -93,6 +95,7 @@ struct cp_xds_share {
 	size_t used;               /* entries (under mu) */
 	uint64_t epoch;            /* contexts seen (cp_xds_share_next) */
 	struct cp_xds_shapes *shapes; /* clusters and listener bodies by shape (cp/xds/shape.h) */
+	struct cp_xds_shapes *local_shapes; /* proxies' local resources by shape (put_local) */
 };
 
 struct cp_xds_share *cp_xds_share_new(void)
@@ -101,6 +104,7 @@ struct cp_xds_share *cp_xds_share_new(void)
 	pthread_mutex_init(&sh->mu, NULL);
 	pthread_cond_init(&sh->published, NULL);
 	sh->shapes = cp_xds_shapes_new();
+	sh->local_shapes = cp_xds_shapes_new();
 	return sh;
 }
 
@@ -167,12 +171,14 @@ static void entry_copy(struct entry *dst, struct entry *src)
 void cp_xds_share_verify_shapes(struct cp_xds_share *sh, bool on)
 {
 	cp_xds_shapes_set_verify_all(sh->shapes, on);
+	cp_xds_shapes_set_verify_all(sh->local_shapes, on);
 }
 
 /* Keeps the slots (about as many entries come back). */
 void cp_xds_share_clear(struct cp_xds_share *sh)
 {
 	cp_xds_shapes_clear(sh->shapes);
+	cp_xds_shapes_clear(sh->local_shapes);
 	struct table *t = table_of(sh, memory_order_relaxed);
 	free_retired(t);
 	for (size_t i = 0; t && i < t->cap; i++)
@@ -192,6 +198,7 @@ void cp_xds_share_free(struct cp_xds_share *sh)
 	pthread_mutex_destroy(&sh->mu);
 	free(table_of(sh, memory_order_relaxed));
 	cp_xds_shapes_free(sh->shapes);
+	cp_xds_shapes_free(sh->local_shapes);
 	free(sh);
 }
 
@@ -223,6 +230,7 @@ void cp_xds_share_next(struct cp_xds_share *sh)
 {
 	sh->epoch++;
 	cp_xds_shapes_next(sh->shapes);
+	cp_xds_shapes_next(sh->local_shapes);
 	struct table *t = table_of(sh, memory_order_relaxed);
 	if (!t)
 		return;
@@ -530,11 +538,12 @@ static void fp_u64(struct km_buf *k, uint64_t v)
  * rules of each inbound (by their policy's fingerprint). Plugins read
  * their `to` confs only for outbound (kri_) resources, so those stay out.
  * Hashed twice with two seeds. */
-static void local_fp(const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-		     const struct cp_xds_metadata *md, const struct cp_policy_prepared *pp, uint64_t fp[2])
+/* What a proxy's local resources are built from but its Dataplane (and,
+ * without <keys>, its certificate and key). */
+static void local_inputs(struct km_buf *k0, const struct cp_xds_mesh *m, const struct cp_xds_metadata *md,
+			 const struct cp_policy_prepared *pp, bool keys)
 {
-	struct km_buf k = KM_BUF_INIT;
-	fp_u64(&k, dp->fp);
+	struct km_buf k = *k0;
 	fp_u64(&k, m->fp_rest);
 	fp_u64(&k, ((uint64_t)md->admin_port << 32) | md->readiness_port);
 	km_buf_add(&k, md->workdir.ptr, md->workdir.len);
@@ -543,8 +552,8 @@ static void local_fp(const struct cp_xds_mesh *m, const struct cp_xds_dataplane 
 	fp_byte(&k, md->shadow);
 	if (md->tls) {
 		fp_str(&k, md->tls->secret_name);
-		fp_str(&k, md->tls->cert_pem);
-		fp_str(&k, md->tls->key_pem);
+		fp_str(&k, keys ? md->tls->cert_pem : NULL);
+		fp_str(&k, keys ? md->tls->key_pem : NULL);
 		fp_str(&k, md->tls->trust_domain);
 		fp_json(&k, md->tls->trust_domains);
 	}
@@ -580,9 +589,268 @@ static void local_fp(const struct cp_xds_mesh *m, const struct cp_xds_dataplane 
 		}
 		fp_json(&k, mp->proxy_conf);
 	}
+	*k0 = k;
+}
+
+static void local_fp(const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+		     const struct cp_xds_metadata *md, const struct cp_policy_prepared *pp, uint64_t fp[2])
+{
+	struct km_buf k = KM_BUF_INIT;
+	fp_u64(&k, dp->fp);
+	local_inputs(&k, m, md, pp, true);
 	fp[0] = km_hash(KM_FNV_INIT, k.data, k.len);
 	fp[1] = km_hash(0x6A09E667F3BCC909ULL, k.data, k.len);
 	km_buf_fini(&k);
+}
+
+/* ---- local resources through shapes ---- */
+
+static struct cp_xds_blob *encode_shaped(struct build *b, int t, const char *name, const struct km_json *tree,
+					 struct cp_xds_shape *sp, enum cp_xds_shape_use use, const struct km_str *vars,
+					 size_t nvars);
+
+/* The strings naming a proxy in its local resources: its address, its
+ * name (the kuma.io/display-name label) and its workload (the
+ * kuma.io/workload label, when it has one); none shorter than 4 bytes. */
+static size_t local_vars(const struct cp_xds_dataplane *dp, struct km_str *vars)
+{
+	size_t n = 0;
+	struct km_str addr = km_json_get_string(km_json_get(dp->spec, "networking"), "address");
+	struct km_str wl = km_json_get_string(dp->labels, "kuma.io/workload");
+	if (addr.len < 4 || dp->res.name.len < 4 || (wl.len && wl.len < 4))
+		return 0;
+	vars[n++] = addr;
+	vars[n++] = dp->res.name;
+	if (wl.len)
+		vars[n++] = wl;
+	return n;
+}
+
+/* <p>/<n> appended to <out> with every occurrence of one of <vars> (the
+ * first found, the longer where two start at one place) replaced by a
+ * mark naming it: what two proxies whose strings differ only there have
+ * in common. */
+static void masked(struct km_buf *out, const char *p, size_t n, const struct km_str *vars, size_t nvars)
+{
+	const char *next[4]; /* each var's next occurrence from i on (NULL: none) */
+	size_t i = 0;
+	for (size_t v = 0; v < nvars && v < 4; v++)
+		next[v] = memmem(p, n, vars[v].ptr, vars[v].len);
+	for (;;) {
+		const char *best = NULL;
+		size_t bv = 0;
+		for (size_t v = 0; v < nvars && v < 4; v++)
+			if (next[v] && (!best || next[v] < best || (next[v] == best && vars[v].len > vars[bv].len))) {
+				best = next[v];
+				bv = v;
+			}
+		if (!best) {
+			km_buf_add(out, p + i, n - i);
+			return;
+		}
+		km_buf_add(out, p + i, (size_t)(best - (p + i)));
+		char mark[2] = {1, (char)('0' + bv)};
+		km_buf_add(out, mark, 2);
+		i = (size_t)(best - p) + vars[bv].len;
+		for (size_t v = 0; v < nvars && v < 4; v++)
+			if (next[v] && next[v] < p + i)
+				next[v] = memmem(p + i, n - i, vars[v].ptr, vars[v].len);
+	}
+}
+
+/* A proxy's local build through shapes: the strings naming it and the
+ * fingerprint of everything else its local resources are built from. */
+struct local_ctx {
+	struct km_str vars[3];
+	size_t nvars; /* 0: no shapes for this proxy */
+	uint64_t fp[2];
+};
+
+static void local_prepare(struct build *b, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+			  const struct cp_xds_metadata *md, const struct cp_policy_prepared *pp,
+			  struct local_ctx *lc)
+{
+	memset(lc, 0, sizeof(*lc));
+	lc->nvars = local_vars(dp, lc->vars);
+	if (!lc->nvars)
+		return;
+	/* the outbounds are not local resources' (cp_xds_generate_local
+	 * leaves them to cp_xds_generate_outbound) */
+	struct km_json *net = km_json_get(dp->spec, "networking");
+	struct km_json *spec = dp->spec;
+	if (net && net->kind == KM_JSON_OBJECT && dp->spec->kind == KM_JSON_OBJECT) {
+		spec = without(b->a, dp->spec, "networking");
+		km_json_set(b->a, spec, "networking", without(b->a, net, "outbound"));
+	}
+	struct km_buf in = KM_BUF_INIT, k = KM_BUF_INIT;
+	fp_json(&in, spec);
+	fp_json(&in, dp->labels);
+	local_inputs(&in, m, md, pp, false);
+	masked(&k, in.data, in.len, lc->vars, lc->nvars);
+	lc->fp[0] = km_hash(KM_FNV_INIT, k.data, k.len);
+	lc->fp[1] = km_hash(0x6A09E667F3BCC909ULL, k.data, k.len);
+	km_buf_fini(&in);
+	km_buf_fini(&k);
+}
+
+/* The shape key of local resource <t>/<name>, or (<t> < 0) of the list
+ * of a proxy's local resources but its secrets. */
+static void local_key(struct km_buf *key, const struct local_ctx *lc, int t, struct km_str name)
+{
+	km_buf_reset(key);
+	char head[2] = {t < 0 ? 'M' : 'P', (char)('0' + (t < 0 ? 0 : t))};
+	km_buf_add(key, head, 2);
+	masked(key, name.ptr, name.len, lc->vars, lc->nvars);
+	km_buf_add(key, "", 1);
+	km_buf_add(key, lc->fp, sizeof(lc->fp));
+}
+
+/* Puts a proxy's local resources, all from shapes, when another proxy's
+ * list of them and each of them were checked for the same inputs but the
+ * strings naming it: then nothing is generated but its secrets (its own
+ * certificate). Returns false, having put nothing, otherwise. */
+static bool fill_local(struct build *b, struct cp_xds_share *sh, const struct cp_xds_mesh *m,
+		       const struct cp_xds_dataplane *dp, const struct cp_xds_metadata *md, const struct local_ctx *lc)
+{
+	if (!lc->nvars)
+		return false;
+	struct km_buf key = KM_BUF_INIT;
+	local_key(&key, lc, -1, KM_STR(""));
+	struct cp_xds_shape *ms = cp_xds_shape_find(sh->local_shapes, key.data, key.len, lc->vars, lc->nvars);
+	ProtobufCMessage *msg = NULL;
+	if (ms) {
+		km_buf_reset(&b->scratch);
+		cp_xds_shape_fill(ms, lc->vars, lc->nvars, &b->scratch);
+		if (km_pb_wire_decode(b->a, &google__protobuf__list_value__descriptor, (const uint8_t *)b->scratch.data,
+				      b->scratch.len, 0, &msg, NULL))
+			msg = NULL;
+	}
+	const Google__Protobuf__ListValue *lv = (const Google__Protobuf__ListValue *)msg;
+	struct cp_xds_shape **sps = lv ? km_arena_alloc(b->a, (lv->n_values + 1) * sizeof(*sps)) : NULL;
+	for (size_t i = 0; lv && i < lv->n_values; i++) {
+		const Google__Protobuf__Value *v = lv->values[i];
+		const char *item = v->kind_case == GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE ? v->string_value : "";
+		int t = item[0] - '0';
+		if (strlen(item) < 2 || t <= CP_XDS_SECRET || t >= CP_XDS_NTYPES) {
+			lv = NULL;
+			break;
+		}
+		local_key(&key, lc, t, km_str_c(item + 1));
+		if (!(sps[i] = cp_xds_shape_find(sh->local_shapes, key.data, key.len, lc->vars, lc->nvars)))
+			lv = NULL;
+	}
+	km_buf_fini(&key);
+	if (!lv)
+		return false;
+	if (md->tls) {
+		struct cp_xds_resources sec;
+		cp_xds_generate_secrets(b->a, m, dp, md, &sec);
+		put_all(b, &sec, NULL);
+	}
+	for (size_t i = 0; i < lv->n_values; i++) {
+		const char *item = lv->values[i]->string_value;
+		km_buf_reset(&b->bytes);
+		cp_xds_shape_fill(sps[i], lc->vars, lc->nvars, &b->bytes);
+		put(b, item[0] - '0', cp_xds_blob_new(item + 1, (const uint8_t *)b->bytes.data, b->bytes.len), 0);
+		if (b->stats) {
+			b->stats->encoded++;
+			b->stats->patched++;
+		}
+	}
+	if (b->stats)
+		b->stats->local_filled++;
+	return true;
+}
+
+/* Do the secrets put in <b> equal what cp_xds_generate_secrets() makes? */
+static bool secrets_alone_agree(struct build *b, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
+				const struct cp_xds_metadata *md)
+{
+	struct cp_xds_resources sec;
+	cp_xds_generate_secrets(b->a, m, dp, md, &sec);
+	const struct km_json *objs = sec.by_type[CP_XDS_SECRET];
+	const struct cp_xds_built *o = b->out;
+	if (objs->len != o->n[CP_XDS_SECRET])
+		return false;
+	for (size_t i = 0; i < objs->len; i++) {
+		km_buf_reset(&b->scratch);
+		const struct cp_xds_blob *have = o->res[CP_XDS_SECRET][i];
+		if (km_pb_write_json(b->a, km_pb_find(km_str_c(cp_xds_type_url[CP_XDS_SECRET])), objs->members[i].val,
+				     &b->scratch) ||
+		    !have || have->len != b->scratch.len || memcmp(have->bytes, b->scratch.data, have->len) != 0 ||
+		    !km_str_eqc(objs->members[i].key, have->name))
+			return false;
+	}
+	return true;
+}
+
+/* Encodes <rs>, a proxy's local resources, as put_all() does, each but its
+ * secrets from a shape when another proxy's local resources had the same
+ * inputs but for the strings naming it; records or checks the shape of the
+ * list of them (fill_local). */
+static void put_local(struct build *b, struct cp_xds_share *sh, const struct cp_xds_mesh *m,
+		      const struct cp_xds_dataplane *dp, const struct cp_xds_metadata *md, const struct local_ctx *lc,
+		      const struct cp_xds_resources *rs)
+{
+	const struct km_str *vars = lc->vars;
+	size_t nvars = lc->nvars;
+	struct km_buf key = KM_BUF_INIT;
+	enum cp_xds_shape_use muse = CP_XDS_SHAPE_NONE;
+	struct cp_xds_shape *ms = NULL;
+	struct km_json *list = km_json_array(b->a);
+	if (nvars) {
+		local_key(&key, lc, -1, KM_STR(""));
+		ms = cp_xds_shape_get(sh->local_shapes, key.data, key.len, vars, nvars, &muse);
+	}
+	for (int t = 0; t < CP_XDS_NTYPES; t++) {
+		const struct km_json *objs = rs->by_type[t];
+		for (size_t i = 0; objs && i < objs->len; i++) {
+			struct km_str kn = objs->members[i].key;
+			const char *name = km_arena_strndup(b->a, kn.ptr, kn.len);
+			const struct km_json *tree = objs->members[i].val;
+			if (!nvars || t == CP_XDS_SECRET) {
+				put(b, t, encode(b, t, name, tree), 0);
+				continue;
+			}
+			km_json_array_push(b->a, list, km_json_cstring(b->a, km_arena_printf(b->a, "%d%s", t, name)));
+			local_key(&key, lc, t, kn);
+			enum cp_xds_shape_use use;
+			struct cp_xds_shape *sp = cp_xds_shape_get(sh->local_shapes, key.data, key.len, vars, nvars, &use);
+			struct cp_xds_blob *blob;
+			if (use == CP_XDS_SHAPE_FILL) {
+				km_buf_reset(&b->bytes);
+				cp_xds_shape_fill(sp, vars, nvars, &b->bytes);
+				blob = cp_xds_blob_new(name, (const uint8_t *)b->bytes.data, b->bytes.len);
+				if (b->stats) {
+					b->stats->encoded++;
+					b->stats->patched++;
+				}
+			} else {
+				blob = encode_shaped(b, t, name, tree, sp, use, vars, nvars);
+			}
+			put(b, t, blob, 0);
+		}
+	}
+	km_buf_fini(&key);
+	const ProtobufCMessageDescriptor *ld = &google__protobuf__list_value__descriptor;
+	if (muse == CP_XDS_SHAPE_RECORD) {
+		struct km_pb_shape *shape = NULL;
+		km_buf_reset(&b->scratch);
+		if (km_pb_shape_record(b->a, ld, list, vars, nvars, &b->scratch, &shape))
+			shape = NULL;
+		cp_xds_shape_recorded(ms, shape, vars, nvars);
+	} else if (muse == CP_XDS_SHAPE_VERIFY) {
+		km_buf_reset(&b->bytes);
+		bool same = km_pb_write_json(b->a, ld, list, &b->bytes) == 0 &&
+			    cp_xds_shape_verify(ms, vars, nvars, b->bytes.data, b->bytes.len, &b->scratch);
+		/* a fill generates the secrets alone */
+		if (same && md->tls && !secrets_alone_agree(b, m, dp, md)) {
+			cp_xds_shape_retire(ms);
+			same = false;
+		}
+		if (!same && b->stats)
+			b->stats->shape_mismatches++;
+	}
 }
 
 /* Keeps the local resources just put in <out> (all of it so far). */
@@ -941,9 +1209,15 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 			for (int t = 0; t < CP_XDS_NTYPES; t++)
 				stats->reused += lm->n[t];
 	} else {
-		struct cp_xds_resources local;
-		cp_xds_generate_local(a, m, dp, md, &pp, &local, &obs, &nobs);
-		put_all(&b, &local, NULL);
+		struct local_ctx lc;
+		local_prepare(&b, m, dp, md, &pp, &lc);
+		if (fill_local(&b, sh, m, dp, md, &lc)) {
+			cp_xds_list_outbounds(a, m, dp, md, &obs, &nobs);
+		} else {
+			struct cp_xds_resources local;
+			cp_xds_generate_local(a, m, dp, md, &pp, &local, &obs, &nobs);
+			put_local(&b, sh, m, dp, md, &lc, &local);
+		}
 		if (lm)
 			memo_save(lm, out, fp);
 	}

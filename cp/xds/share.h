@@ -57,6 +57,7 @@ struct cp_xds_share_stats {
 	uint64_t reused;  /* local resources taken from the proxy's last build */
 	uint64_t patched; /* of those encoded, filled from a shape (cp/xds/shape.h) */
 	uint64_t shape_mismatches; /* shapes retired: a fill differed from the encoding */
+	uint64_t local_filled; /* builds whose local resources all came from shapes (none generated) */
 };
 
 /* A proxy's local resources (all but its MeshService outbounds: secrets,

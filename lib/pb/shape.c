@@ -148,10 +148,6 @@ static struct km_pb_shape *shape_make(const struct km_pb_rec *r, const uint8_t *
 				(struct event){.pos = it->end, .inner = it->pos, .kind = OP_CLOSE};
 		}
 	}
-	if (!nholes) {
-		free(ev);
-		return NULL;
-	}
 	qsort(ev, nev, sizeof(*ev), event_cmp);
 	struct km_pb_shape *s = km_calloc(1, sizeof(*s));
 	s->nvars = r->nvars;

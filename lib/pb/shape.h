@@ -49,8 +49,9 @@ struct km_pb_rec {
 /* Encodes message <d> from <j>, appended to <bytes> (as km_pb_write_json:
  * -1 on any error), and makes <*shape> (heap; km_pb_shape_free) of those
  * bytes with a hole wherever one of <vars> (non-empty, compared as bytes,
- * the longest first where two start at one place) occurs in a string. No
- * shape (NULL) when none occurs or the nesting is too deep. */
+ * the longest first where two start at one place) occurs in a string
+ * (none: a shape that fills to the same bytes). No shape (NULL) when the
+ * nesting is too deep. */
 int km_pb_shape_record(struct km_arena *a, const ProtobufCMessageDescriptor *d,
 		       const struct km_json *j, const struct km_str *vars, size_t nvars,
 		       struct km_buf *bytes, struct km_pb_shape **shape);

@@ -3,7 +3,7 @@
  * with others gives the bytes of encoding it with the others in their
  * places: whole strings and parts of strings, several holes in one string,
  * holes inside Any, Struct and map values, in nested messages whose length
- * prefixes grow or shrink past one byte; no shape without a hole. */
+ * prefixes grow or shrink past one byte; a shape without a hole. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,7 +140,7 @@ static void test_parts(void)
 	struct km_str b[] = {KM_STR("other"), KM_STR("another_8080")};
 	CHECK(round_trip(CLUSTER, "{\"name\":\"$1:$0$0-$1\",\"altStatName\":\"x$0\"}", a, b, 2) ==
 	      5);
-	/* none there: no shape */
+	/* none there: a shape of constant bytes */
 	CHECK(round_trip(CLUSTER, "{\"name\":\"constant\"}", a, b, 2) == 0);
 	/* an empty value is never a hole */
 	struct km_str e[] = {KM_STR("")};

@@ -85,6 +85,8 @@ static bool keeping;
 static struct cp_xds_built kept[MAXDP];
 /* When set, check_all builds that proxy alone. */
 static const char *only;
+/* When set, every proxy of a TLS check_all gets the identity. */
+static bool all_tls;
 
 /* <memo>: one per proxy in name order, or NULL. */
 static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls, struct cp_xds_share_stats *st,
@@ -100,7 +102,7 @@ static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls
 		if (only && !km_str_eqc(dp->res.name, only))
 			continue;
 		struct cp_xds_metadata md = {.admin_port = 9901, .readiness_port = 9902};
-		if (with_tls && i % 3 != 2) /* some proxies stay plaintext */
+		if (with_tls && (all_tls || i % 3 != 2)) /* some proxies stay plaintext */
 			md.tls = &tls;
 		struct cp_xds_resources rs;
 		cp_xds_generate(a, m, dp, &md, &rs);
@@ -555,14 +557,15 @@ static void test_policy_cache_full(struct km_arena *a)
 	cp_xds_mesh_free(m);
 }
 
-/* A Dataplane calling every one of <svcs> (name:port, NULL-ended). */
-static void put_dp_to(struct km_arena *a, const char *name, int ip, const char *const *svcs)
+/* A Dataplane of service <svc> calling every one of <svcs> (name:port,
+ * NULL-ended). */
+static void put_dp_of(struct km_arena *a, const char *name, const char *svc, int ip, const char *const *svcs)
 {
 	struct km_buf spec = KM_BUF_INIT;
 	km_buf_printf(&spec,
 		      "{\"networking\":{\"address\":\"10.0.1.%d\",\"inbound\":[{\"port\":8080,\"protocol\":\"http\","
 		      "\"tags\":{\"kuma.io/service\":\"%s\"}}],\"outbound\":[",
-		      ip, name);
+		      ip, svc);
 	for (int i = 0; svcs[i]; i++) {
 		const char *colon = strchr(svcs[i], ':');
 		km_buf_printf(&spec, "%s{\"port\":%d,\"backendRef\":{\"kind\":\"MeshService\",\"name\":\"%.*s\",\"port\":%s}}",
@@ -570,9 +573,14 @@ static void put_dp_to(struct km_arena *a, const char *name, int ip, const char *
 	}
 	km_buf_puts(&spec, "]}}");
 	char labels[128];
-	snprintf(labels, sizeof(labels), "{\"app\":\"%s\"}", name);
+	snprintf(labels, sizeof(labels), "{\"app\":\"%s\"}", svc);
 	put(a, "Dataplane", name, labels, km_buf_cstr(&spec));
 	km_buf_fini(&spec);
+}
+
+static void put_dp_to(struct km_arena *a, const char *name, int ip, const char *const *svcs)
+{
+	put_dp_of(a, name, name, ip, svcs);
 }
 
 /* Clusters and listener bodies of destinations that differ only in their
@@ -636,6 +644,35 @@ static void test_shapes(struct km_arena *a)
 		cp_xds_share_verify_shapes(sh, false);
 		only = NULL;
 	}
+	/* four instances of one service, plaintext then all with the same
+	 * identity: from the third on their local resources but secrets are
+	 * filled from the first's shapes, the second having checked them and
+	 * their list, and none is generated; the same bytes as generating
+	 * them */
+	static const char *const few[] = {"h0:80", "t0:5432", NULL};
+	const char *twins[] = {"twin-1", "twin-2", "twin-3", "twin-4"};
+	for (int i = 0; i < 4; i++)
+		put_dp_of(a, twins[i], "twin", 11 + i, few);
+	all_tls = true;
+	for (int tls_on = 0; tls_on <= 1; tls_on++) {
+		cp_xds_share_clear(sh);
+		struct cp_xds_share_stats st = {0};
+		for (int i = 0; i < 4; i++) {
+			only = twins[i];
+			struct cp_xds_share_stats one = {0};
+			check_all(a, sh, tls_on, &one, NULL);
+			CHECK(i >= 2 || one.patched == 0);
+			/* from the third on nothing local is generated */
+			CHECK(one.local_filled == (i >= 2));
+			st.patched += one.patched;
+			st.shape_mismatches += one.shape_mismatches;
+		}
+		only = NULL;
+		/* inbound cluster and listener, admin listener of two */
+		CHECK(st.patched >= 6);
+		CHECK(st.shape_mismatches == 0);
+	}
+	all_tls = false;
 	cp_xds_share_free(sh);
 }
 
