@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,12 +47,21 @@ struct template {
 	size_t nconvs;
 };
 
-/* Per thread: compiled once per thread and template, read without locks. */
+/* Per thread: copies of the shared templates, read without locks. */
 static _Thread_local struct {
-	struct km_arena *a; /* every compiled tree; freed by km_json_fmt_thread_fini() */
-	struct template *slots;
+	struct template *slots; /* freed by km_json_fmt_thread_fini() */
 	size_t cap, len;
 } cache;
+
+/* Every thread's templates, compiled once for the process (compiling all a
+ * thread uses took milliseconds of its first builds) and kept for its life:
+ * a thread's first use of a template copies it from here, under <mu>. */
+static struct {
+	pthread_mutex_t mu;
+	struct km_arena *a; /* every compiled tree */
+	struct template *slots;
+	size_t cap, len;
+} shared = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Placeholder string value of conversion <n>. */
 static bool placeholder(const struct km_json *v, size_t *n)
@@ -114,7 +124,7 @@ static void compile(struct template *t, const char *fmt)
 		t->convs[t->nconvs++] = c;
 	}
 	struct km_json *tree = NULL;
-	if (km_json_parse(cache.a, km_buf_cstr(&b), b.len, &tree, NULL) == 0) {
+	if (km_json_parse(shared.a, km_buf_cstr(&b), b.len, &tree, NULL) == 0) {
 		bool seen[MAX_ARGS] = {0};
 		size_t found = 0;
 		count_values(tree, seen, t->nconvs, &found);
@@ -128,38 +138,66 @@ static void compile(struct template *t, const char *fmt)
 
 void km_json_fmt_thread_fini(void)
 {
-	km_arena_free(cache.a);
 	free(cache.slots);
 	memset(&cache, 0, sizeof(cache));
 }
 
+/* <fmt>'s slot in <slots> (of <cap>, a power of two): its template, or
+ * the empty slot where it goes; NULL when the slot at its address holds
+ * another format (the same buffer reused: rendered instead). */
+static struct template *slot_of(struct template *slots, size_t cap, const char *fmt)
+{
+	uintptr_t key = (uintptr_t)fmt;
+	uint64_t h = km_fnv(KM_FNV_INIT, &key, sizeof(key));
+	for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+		struct template *t = &slots[i];
+		if (!t->key || (t->key == fmt && strcmp(t->fmt, fmt) == 0))
+			return t;
+		if (t->key == fmt)
+			return NULL;
+	}
+}
+
+/* The shared template of <fmt>, compiled here when it is new; NULL when
+ * there is no room or its buffer held another format. */
+static bool shared_copy(const char *fmt, struct template *out)
+{
+	pthread_mutex_lock(&shared.mu);
+	if (!shared.a) {
+		shared.a = km_arena_new(64 * 1024);
+		shared.cap = 2 * MAX_TEMPLATES;
+		shared.slots = km_calloc(shared.cap, sizeof(*shared.slots));
+	}
+	struct template *t = slot_of(shared.slots, shared.cap, fmt);
+	if (t && !t->key) {
+		if (shared.len == MAX_TEMPLATES) {
+			t = NULL;
+		} else {
+			shared.len++;
+			t->key = fmt;
+			t->fmt = km_arena_strdup(shared.a, fmt);
+			compile(t, fmt);
+		}
+	}
+	if (t)
+		*out = *t;
+	pthread_mutex_unlock(&shared.mu);
+	return t != NULL;
+}
+
 static struct template *lookup(const char *fmt)
 {
-	if (!cache.a) {
-		cache.a = km_arena_new(64 * 1024);
+	if (!cache.slots) {
 		cache.cap = 2 * MAX_TEMPLATES;
 		cache.slots = km_calloc(cache.cap, sizeof(*cache.slots));
 	}
-	uintptr_t key = (uintptr_t)fmt;
-	uint64_t h = km_fnv(KM_FNV_INIT, &key, sizeof(key));
-	for (size_t i = h & (cache.cap - 1);; i = (i + 1) & (cache.cap - 1)) {
-		struct template *t = &cache.slots[i];
-		if (!t->key) {
-			if (cache.len == MAX_TEMPLATES)
-				return NULL;
-			cache.len++;
-			t->key = fmt;
-			t->fmt = km_arena_strdup(cache.a, fmt);
-			compile(t, fmt);
-			return t;
-		}
-		if (t->key == fmt && strcmp(t->fmt, fmt) == 0)
-			return t;
-		if (t->key == fmt) {
-			/* the same buffer now holds another format: render it */
-			return NULL;
-		}
-	}
+	struct template *t = slot_of(cache.slots, cache.cap, fmt);
+	if (!t || t->key)
+		return t;
+	if (cache.len == MAX_TEMPLATES || !shared_copy(fmt, t))
+		return NULL;
+	cache.len++;
+	return t;
 }
 
 static struct km_json *int_node(struct km_arena *a, int64_t v)

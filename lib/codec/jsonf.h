@@ -13,8 +13,9 @@
 #include "codec/json.h"
 
 struct km_json *km_json_fmt(struct km_arena *a, const char *fmt, ...);
-/* Frees the calling thread's compiled templates (a thread other than the
- * main one calls it before it exits). */
+/* Frees the calling thread's copies of the compiled templates (a thread
+ * other than the main one calls it before it exits; the templates stay,
+ * shared by every thread for the life of the process). */
 void km_json_fmt_thread_fini(void);
 
 #endif

@@ -7,6 +7,7 @@
 #include <float.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,28 +201,21 @@ struct field_names {
 };
 
 /* Entries are allocated one by one: a pointer from names_of() stays valid
- * while the table grows (encoders hold one across nested messages). */
-static _Thread_local struct {
+ * while a table grows (encoders hold one across nested messages). Each
+ * thread looks them up in its own table, without a lock; an entry is built
+ * once for the process (building every one a thread uses took a
+ * millisecond of its first builds) and kept for its life in <shared_names>,
+ * where a thread's first use of a message type finds it under the lock. */
+struct names_table {
 	struct field_names **slots;
 	size_t cap, len;
-} names_cache;
+};
+static _Thread_local struct names_table names_cache;
+static struct names_table shared_names;
+static pthread_mutex_t shared_names_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void km_pb_json_thread_fini(void)
 {
-	for (size_t i = 0; i < names_cache.cap; i++) {
-		struct field_names *fn = names_cache.slots[i];
-		if (!fn)
-			continue;
-		for (unsigned k = 0; k < fn->d->n_fields; k++)
-			free(fn->json[k]);
-		free(fn->slot);
-		free(fn->slot_h);
-		free(fn->json);
-		free(fn->json_len);
-		free(fn->proto_len);
-		free(fn->map);
-		free(fn);
-	}
 	free(names_cache.slots);
 	memset(&names_cache, 0, sizeof(names_cache));
 }
@@ -286,32 +280,47 @@ static size_t ptr_hash(const void *p)
 	return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL) >> 20);
 }
 
-static const struct field_names *names_of(const ProtobufCMessageDescriptor *d)
+/* <d>'s slot in <t>: its entry, or the empty slot where it goes (after
+ * growing <t> when half full). */
+static struct field_names **names_slot(struct names_table *t, const ProtobufCMessageDescriptor *d)
 {
-	if (names_cache.len * 2 >= names_cache.cap) {
-		size_t cap = names_cache.cap ? names_cache.cap * 2 : 256;
+	if (t->len * 2 >= t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
 		struct field_names **slots = km_calloc(cap, sizeof(*slots));
-		for (size_t i = 0; i < names_cache.cap; i++) {
-			if (!names_cache.slots[i])
+		for (size_t i = 0; i < t->cap; i++) {
+			if (!t->slots[i])
 				continue;
-			size_t j = ptr_hash(names_cache.slots[i]->d) & (cap - 1);
+			size_t j = ptr_hash(t->slots[i]->d) & (cap - 1);
 			while (slots[j])
 				j = (j + 1) & (cap - 1);
-			slots[j] = names_cache.slots[i];
+			slots[j] = t->slots[i];
 		}
-		free(names_cache.slots);
-		names_cache.slots = slots;
-		names_cache.cap = cap;
+		free(t->slots);
+		t->slots = slots;
+		t->cap = cap;
 	}
-	size_t j = ptr_hash(d) & (names_cache.cap - 1);
-	while (names_cache.slots[j] && names_cache.slots[j]->d != d)
-		j = (j + 1) & (names_cache.cap - 1);
-	if (!names_cache.slots[j]) {
-		names_cache.slots[j] = km_calloc(1, sizeof(struct field_names));
-		names_build(names_cache.slots[j], d);
-		names_cache.len++;
+	size_t j = ptr_hash(d) & (t->cap - 1);
+	while (t->slots[j] && t->slots[j]->d != d)
+		j = (j + 1) & (t->cap - 1);
+	return &t->slots[j];
+}
+
+static const struct field_names *names_of(const ProtobufCMessageDescriptor *d)
+{
+	struct field_names **mine = names_slot(&names_cache, d);
+	if (*mine)
+		return *mine;
+	pthread_mutex_lock(&shared_names_mu);
+	struct field_names **sh = names_slot(&shared_names, d);
+	if (!*sh) {
+		*sh = km_calloc(1, sizeof(struct field_names));
+		names_build(*sh, d);
+		shared_names.len++;
 	}
-	return names_cache.slots[j];
+	*mine = *sh;
+	pthread_mutex_unlock(&shared_names_mu);
+	names_cache.len++;
+	return *mine;
 }
 
 static const ProtobufCFieldDescriptor *find_field_in(const struct field_names *fn, struct km_str key)

@@ -59,8 +59,9 @@ int km_pb_message_to_json(struct km_arena *a, const ProtobufCMessage *m, struct 
 int km_pb_decode_to_json(struct km_arena *a, const char *type, const uint8_t *bytes, size_t len,
 			 struct km_json **out, struct km_buf *err);
 
-/* Frees the calling thread's descriptor name cache (a thread other than
- * the main one calls it before it exits). */
+/* Frees the calling thread's table of descriptor name entries (a thread
+ * other than the main one calls it before it exits; the entries stay,
+ * shared by every thread for the life of the process). */
 void km_pb_json_thread_fini(void);
 
 #endif

@@ -41,7 +41,18 @@ static void item_add(struct km_pb_rec *r, struct km_pb_rec_item it)
 bool km_pb_rec_next_hole(const struct km_pb_rec *r, const char *p, size_t n, size_t from,
 			 size_t *at, size_t *len, uint32_t *var)
 {
+	/* only where some value's first byte is (every string of a message
+	 * is searched) */
+	uint64_t first[4] = {0};
+	for (size_t v = 0; v < r->nvars; v++)
+		if (r->vars[v].len) {
+			unsigned char c = (unsigned char)r->vars[v].ptr[0];
+			first[c >> 6] |= 1ull << (c & 63);
+		}
 	for (size_t i = from; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (!(first[c >> 6] & (1ull << (c & 63))))
+			continue;
 		size_t best = 0;
 		for (size_t v = 0; v < r->nvars; v++) {
 			size_t l = r->vars[v].len;
