@@ -424,15 +424,6 @@ static struct km_json *without(struct km_arena *a, const struct km_json *obj, co
 	return o;
 }
 
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-	for (; v >= 0x80; v >>= 7)
-		p[n++] = (uint8_t)(v | 0x80);
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 static uint32_t field_id(const ProtobufCMessageDescriptor *d, const char *name)
 {
 	return protobuf_c_message_descriptor_get_field_by_name(d, name)->id;
@@ -460,19 +451,19 @@ static void address_field(struct km_buf *out, const struct cp_xds_outbound *o)
 	uint8_t sa[32];
 	size_t sal = 0;
 	if (o->address.len) {
-		sal += put_varint(sa + sal, (uint64_t)address << 3 | 2);
-		sal += put_varint(sa + sal, o->address.len);
+		sal += km_pb_wire_varint((uint64_t)address << 3 | 2, sa + sal);
+		sal += km_pb_wire_varint(o->address.len, sa + sal);
 	}
 	uint8_t port[16];
-	size_t pl = put_varint(port, (uint64_t)port_value << 3 | 0);
-	pl += put_varint(port + pl, o->port);
+	size_t pl = km_pb_wire_varint((uint64_t)port_value << 3 | 0, port);
+	pl += km_pb_wire_varint(o->port, port + pl);
 	size_t sa_len = sal + (sal ? o->address.len : 0) + pl;
 	uint8_t head[32];
-	size_t hl = put_varint(head, (uint64_t)listener_address << 3 | 2);
+	size_t hl = km_pb_wire_varint((uint64_t)listener_address << 3 | 2, head);
 	uint8_t mid[16];
-	size_t ml = put_varint(mid, (uint64_t)socket_address << 3 | 2);
-	ml += put_varint(mid + ml, sa_len);
-	hl += put_varint(head + hl, ml + sa_len);
+	size_t ml = km_pb_wire_varint((uint64_t)socket_address << 3 | 2, mid);
+	ml += km_pb_wire_varint(sa_len, mid + ml);
+	hl += km_pb_wire_varint(ml + sa_len, head + hl);
 	km_buf_append(out, head, hl);
 	km_buf_append(out, mid, ml);
 	if (sal) {
@@ -604,6 +595,19 @@ static void local_fp(const struct cp_xds_mesh *m, const struct cp_xds_dataplane 
 }
 
 /* ---- local resources through shapes ---- */
+
+/* Resource <name> filled from shape <sp> with <vars>. */
+static struct cp_xds_blob *filled(struct build *b, struct cp_xds_shape *sp, const struct km_str *vars, size_t nvars,
+				  const char *name)
+{
+	km_buf_reset(&b->bytes);
+	cp_xds_shape_fill(sp, vars, nvars, &b->bytes);
+	if (b->stats) {
+		b->stats->encoded++;
+		b->stats->patched++;
+	}
+	return cp_xds_blob_new(name, (const uint8_t *)b->bytes.data, b->bytes.len);
+}
 
 static struct cp_xds_blob *encode_shaped(struct build *b, int t, const char *name, const struct km_json *tree,
 					 struct cp_xds_shape *sp, enum cp_xds_shape_use use, const struct km_str *vars,
@@ -749,13 +753,7 @@ static bool fill_local(struct build *b, struct cp_xds_share *sh, const struct cp
 	}
 	for (size_t i = 0; i < lv->n_values; i++) {
 		const char *item = lv->values[i]->string_value;
-		km_buf_reset(&b->bytes);
-		cp_xds_shape_fill(sps[i], lc->vars, lc->nvars, &b->bytes);
-		put(b, item[0] - '0', cp_xds_blob_new(item + 1, (const uint8_t *)b->bytes.data, b->bytes.len), 0);
-		if (b->stats) {
-			b->stats->encoded++;
-			b->stats->patched++;
-		}
+		put(b, item[0] - '0', filled(b, sps[i], lc->vars, lc->nvars, item + 1), 0);
 	}
 	if (b->stats)
 		b->stats->local_filled++;
@@ -797,11 +795,12 @@ static void put_local(struct build *b, struct cp_xds_share *sh, const struct cp_
 	struct km_buf key = KM_BUF_INIT;
 	enum cp_xds_shape_use muse = CP_XDS_SHAPE_NONE;
 	struct cp_xds_shape *ms = NULL;
-	struct km_json *list = km_json_array(b->a);
 	if (nvars) {
 		local_key(&key, lc, -1, KM_STR(""));
 		ms = cp_xds_shape_get(sh->local_shapes, key.data, key.len, vars, nvars, &muse);
 	}
+	bool list_needed = muse == CP_XDS_SHAPE_RECORD || muse == CP_XDS_SHAPE_VERIFY;
+	struct km_json *list = list_needed ? km_json_array(b->a) : NULL;
 	for (int t = 0; t < CP_XDS_NTYPES; t++) {
 		const struct km_json *objs = rs->by_type[t];
 		for (size_t i = 0; objs && i < objs->len; i++) {
@@ -812,23 +811,16 @@ static void put_local(struct build *b, struct cp_xds_share *sh, const struct cp_
 				put(b, t, encode(b, t, name, tree), 0);
 				continue;
 			}
-			km_json_array_push(b->a, list, km_json_cstring(b->a, km_arena_printf(b->a, "%d%s", t, name)));
+			if (list_needed) /* the list is recorded or checked */
+				km_json_array_push(b->a, list,
+						   km_json_cstring(b->a, km_arena_printf(b->a, "%d%s", t, name)));
 			local_key(&key, lc, t, kn);
 			enum cp_xds_shape_use use;
 			struct cp_xds_shape *sp = cp_xds_shape_get(sh->local_shapes, key.data, key.len, vars, nvars, &use);
-			struct cp_xds_blob *blob;
-			if (use == CP_XDS_SHAPE_FILL) {
-				km_buf_reset(&b->bytes);
-				cp_xds_shape_fill(sp, vars, nvars, &b->bytes);
-				blob = cp_xds_blob_new(name, (const uint8_t *)b->bytes.data, b->bytes.len);
-				if (b->stats) {
-					b->stats->encoded++;
-					b->stats->patched++;
-				}
-			} else {
-				blob = encode_shaped(b, t, name, tree, sp, use, vars, nvars);
-			}
-			put(b, t, blob, 0);
+			put(b, t,
+			    use == CP_XDS_SHAPE_FILL ? filled(b, sp, vars, nvars, name)
+						     : encode_shaped(b, t, name, tree, sp, use, vars, nvars),
+			    0);
 		}
 	}
 	km_buf_fini(&key);
@@ -1069,13 +1061,7 @@ static void make_claimed(struct cp_xds_share *sh, struct build *b, const struct 
 				sp[k] = cp_xds_shape_get(sh->shapes, key.data, key.len, vars, nvars, &use[k]);
 				if (use[k] != CP_XDS_SHAPE_FILL)
 					continue;
-				km_buf_reset(&b->bytes);
-				cp_xds_shape_fill(sp[k], vars, nvars, &b->bytes);
-				ok->got[k] = cp_xds_blob_new(o->kri, (const uint8_t *)b->bytes.data, b->bytes.len);
-				if (b->stats) {
-					b->stats->encoded++;
-					b->stats->patched++;
-				}
+				ok->got[k] = filled(b, sp[k], vars, nvars, o->kri);
 				missing &= ~(1u << t);
 			}
 		}

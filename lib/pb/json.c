@@ -1131,17 +1131,6 @@ static inline int w_raw(struct wr *w, const void *p, size_t n)
 	return km_buf_append(b, p, n) ? -1 : 0;
 }
 
-static size_t varint(uint64_t v, uint8_t out[10])
-{
-	size_t n = 0;
-	while (v >= 0x80) {
-		out[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	out[n++] = (uint8_t)v;
-	return n;
-}
-
 static int w_varint(struct wr *w, uint64_t v)
 {
 	if (v < 0x80) {
@@ -1149,7 +1138,7 @@ static int w_varint(struct wr *w, uint64_t v)
 		return w_raw(w, &c, 1);
 	}
 	uint8_t t[10];
-	return w_raw(w, t, varint(v, t));
+	return w_raw(w, t, km_pb_wire_varint(v, t));
 }
 
 static int w_tag(struct wr *w, uint32_t id, unsigned wire_type)
@@ -1185,7 +1174,7 @@ static int w_close(struct wr *w, size_t at)
 		return 0;
 	}
 	uint8_t t[10];
-	size_t n = varint(body, t);
+	size_t n = km_pb_wire_varint(body, t);
 	if (w_raw(w, t, n - 1))
 		return -1;
 	memmove(w->b->data + at + n, w->b->data + at + 1, body);

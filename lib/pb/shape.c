@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "pb/wire.h"
 
 enum op_kind {
 	OP_COPY,
@@ -20,7 +21,7 @@ struct op {
 };
 
 struct km_pb_shape {
-	size_t nvars, nholes, depth;
+	size_t nvars, nholes;
 	size_t nops;
 	struct op *ops;
 	uint8_t *tpl; /* the recorded bytes */
@@ -166,7 +167,7 @@ static struct km_pb_shape *shape_make(const struct km_pb_rec *r, const uint8_t *
 	s->tpl = km_malloc(len ? len : 1);
 	memcpy(s->tpl, bytes, len);
 	s->tpl_len = len;
-	size_t cap = 0, cur = 0, depth = 0;
+	size_t cap = 0, cur = 0;
 	for (size_t i = 0; i < nev; i++) {
 		if (ev[i].pos > cur)
 			op_add(s, &cap,
@@ -174,10 +175,6 @@ static struct km_pb_shape *shape_make(const struct km_pb_rec *r, const uint8_t *
 					   .a = (uint32_t)cur,
 					   .n = (uint32_t)(ev[i].pos - cur)});
 		op_add(s, &cap, (struct op){.kind = ev[i].kind, .a = ev[i].var});
-		if (ev[i].kind == OP_OPEN && ++depth > s->depth)
-			s->depth = depth;
-		if (ev[i].kind == OP_CLOSE)
-			depth--;
 		cur = ev[i].pos + ev[i].skip;
 	}
 	if (len > cur)
@@ -212,11 +209,7 @@ static void put_varint_at(struct km_buf *out, size_t at)
 		return;
 	}
 	uint8_t t[10];
-	size_t n = 0;
-	for (uint64_t v = body; v >= 0x80; v >>= 7)
-		t[n++] = (uint8_t)(v | 0x80);
-	t[n] = (uint8_t)(body >> (7 * n));
-	n++;
+	size_t n = km_pb_wire_varint(body, t);
 	km_buf_append(out, t, n - 1); /* room: the body moves along */
 	memmove(out->data + at + n, out->data + at + 1, body);
 	memcpy(out->data + at, t, n);
@@ -225,7 +218,7 @@ static void put_varint_at(struct km_buf *out, size_t at)
 int km_pb_shape_fill(const struct km_pb_shape *s, const struct km_str *vars, size_t nvars,
 		     struct km_buf *out)
 {
-	size_t stack[64], depth = 0;
+	size_t stack[64], depth = 0; /* spans nest no deeper than km_pb_rec's stack */
 	if (nvars != s->nvars)
 		return -1;
 	for (size_t i = 0; i < s->nops; i++) {

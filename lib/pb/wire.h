@@ -13,6 +13,17 @@
 #include "base/arena.h"
 #include "base/buf.h"
 
+/* <v> as a base-128 varint in <out>; returns its length (1 to 10). Inline:
+ * the protobuf writer calls it for every tag and length. */
+static inline size_t km_pb_wire_varint(uint64_t v, uint8_t out[10])
+{
+	size_t n = 0;
+	for (; v >= 0x80; v >>= 7)
+		out[n++] = (uint8_t)(v | 0x80);
+	out[n++] = (uint8_t)v;
+	return n;
+}
+
 /* Deepest message nesting accepted from bytes or JSON (protobuf C++ uses 100). */
 #define KM_PB_MAX_DEPTH 100
 
