@@ -216,6 +216,21 @@ static struct km_json *labels_for(struct cp_workloads *w, struct km_arena *a, st
 			   &name, manager, &mesh, w->rt->zone ? w->rt->zone : "default");
 }
 
+/* Whether stored JSON <stored> says what <mine> (serialized as <text>)
+ * does. PostgreSQL keeps labels and status as jsonb, which gives them back
+ * with its own key order and spacing: compared as text, every generated
+ * record differed on every pass, so each pass rewrote them all and their
+ * events started the next one. */
+static bool same_json(struct km_arena *a, struct km_str text, struct km_str stored, const struct km_json *mine)
+{
+	if (km_str_eq(text, stored))
+		return true;
+	struct km_json *theirs = NULL;
+	if (!stored.len)
+		return mine && mine->kind == KM_JSON_OBJECT && mine->len == 0;
+	return km_json_parse(a, stored.ptr, stored.len, &theirs, NULL) == 0 && km_json_equal(theirs, mine);
+}
+
 static int write(struct cp_workloads *w, struct km_arena *a, const struct km_rtype *t, struct km_str mesh,
 		 struct km_str name, struct km_json *labels, struct km_json *spec, struct km_json *status,
 		 const struct km_resource *cur)
@@ -226,8 +241,8 @@ static int write(struct cp_workloads *w, struct km_arena *a, const struct km_rty
 	km_resource_from_doc(a, &d, &r);
 	if (!cur)
 		return cp_store_create(w->rt->store, &r);
-	if (km_str_eq(r.spec, cur->spec) && km_str_eq(r.labels, cur->labels) &&
-	    km_str_eq(r.status, cur->status))
+	if (same_json(a, r.spec, cur->spec, spec) && same_json(a, r.labels, cur->labels, labels) &&
+	    same_json(a, r.status, cur->status, status))
 		return 0; /* nothing changed: no write, no event */
 	r.version = cur->version;
 	r.ctime = cur->ctime;
@@ -356,6 +371,9 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 	qsort(mb, nmb, sizeof(*mb), cmp_member);
 	struct group *groups = km_arena_alloc(a, (nmb + 1) * sizeof(*groups));
 	size_t ngroups = 0;
+	/* the mesh's identities, read once for every group */
+	struct cp_pki_identities ids;
+	bool have_ids = nmb && cp_pki_identities_read(w->rt->store, a, mesh, &ids) == 0;
 	for (size_t i = 0; i < nmb; i++) {
 		struct km_str dp_name = km_str_c(dps.names[mb[i].idx]);
 		struct km_json *ports = mb[i].fact->ports;
@@ -367,7 +385,7 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 			/* the group's identity: its first Dataplane's labels */
 			struct km_json *labels = NULL;
 			km_json_parse(a, mb[i].fact->labels.ptr, mb[i].fact->labels.len, &labels, NULL);
-			g->spiffe_id = cp_pki_spiffe_for_dataplane(w->rt->store, a, mesh, w->rt->zone, labels);
+			g->spiffe_id = have_ids ? cp_pki_spiffe_from(&ids, a, w->rt->zone, labels) : NULL;
 		} else if (!km_json_equal(g->ports, ports)) {
 			/* every pass sees it again: keep it out of the default log */
 			km_debug("workloads", "port conflict, ports must be identical across Dataplane inbounds "

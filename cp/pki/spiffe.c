@@ -198,37 +198,59 @@ int cp_pki_spiffe_id(struct km_arena *a, const struct km_json *spec, const char 
 	return 0;
 }
 
-const char *cp_pki_spiffe_for_dataplane(struct cp_store *store, struct km_arena *a, struct km_str mesh,
-					const char *zone, const struct km_json *dp_labels)
+int cp_pki_identities_read(struct cp_store *store, struct km_arena *a, struct km_str mesh,
+			   struct cp_pki_identities *out)
 {
+	memset(out, 0, sizeof(*out));
+	out->mesh = mesh;
 	struct cp_list_opts o = {.mesh = mesh};
 	struct cp_list_result ids;
-	if (cp_store_list(store, a, km_rtype_by_name(KM_STR("MeshIdentity")), &o, &ids))
-		return NULL;
-	const struct km_resource *best = NULL;
-	struct km_json *best_spec = NULL, *best_labels = NULL;
-	size_t best_count = 0;
+	int rc = cp_store_list(store, a, km_rtype_by_name(KM_STR("MeshIdentity")), &o, &ids);
+	if (rc)
+		return rc;
+	out->names = km_arena_alloc(a, (ids.len + 1) * sizeof(*out->names));
+	out->specs = km_arena_alloc(a, (ids.len + 1) * sizeof(*out->specs));
+	out->labels = km_arena_alloc(a, (ids.len + 1) * sizeof(*out->labels));
 	for (size_t i = 0; i < ids.len; i++) {
-		struct km_json *spec = NULL, *labels = NULL;
-		km_json_parse(a, ids.items[i].spec.ptr, ids.items[i].spec.len, &spec, NULL);
+		out->names[i] = ids.items[i].name;
+		out->specs[i] = NULL;
+		out->labels[i] = NULL;
+		km_json_parse(a, ids.items[i].spec.ptr, ids.items[i].spec.len, &out->specs[i], NULL);
 		if (ids.items[i].labels.len)
-			km_json_parse(a, ids.items[i].labels.ptr, ids.items[i].labels.len, &labels, NULL);
+			km_json_parse(a, ids.items[i].labels.ptr, ids.items[i].labels.len, &out->labels[i], NULL);
+	}
+	out->n = ids.len;
+	return 0;
+}
+
+const char *cp_pki_spiffe_from(const struct cp_pki_identities *ids, struct km_arena *a, const char *zone,
+			       const struct km_json *dp_labels)
+{
+	size_t best = ids->n, best_count = 0;
+	for (size_t i = 0; i < ids->n; i++) {
 		size_t count = 0;
-		if (!cp_dpauth_identity_selects(spec, dp_labels, &count))
+		if (!cp_dpauth_identity_selects(ids->specs[i], dp_labels, &count))
 			continue;
-		if (!best || count > best_count ||
-		    (count == best_count && km_str_cmp(ids.items[i].name, best->name) < 0)) {
-			best = &ids.items[i];
-			best_spec = spec;
-			best_labels = labels;
+		if (best == ids->n || count > best_count ||
+		    (count == best_count && km_str_cmp(ids->names[i], ids->names[best]) < 0)) {
+			best = i;
 			best_count = count;
 		}
 	}
-	if (!best)
+	if (best == ids->n)
 		return NULL;
 	const char *td, *id, *err;
-	if (cp_pki_spiffe_trust_domain(a, best_spec, mesh, best_labels, zone, &td, &err) ||
-	    cp_pki_spiffe_id(a, best_spec, td, dp_labels, "universal", &id, &err))
+	if (cp_pki_spiffe_trust_domain(a, ids->specs[best], ids->mesh, ids->labels[best], zone, &td, &err) ||
+	    cp_pki_spiffe_id(a, ids->specs[best], td, dp_labels, "universal", &id, &err))
 		return NULL;
 	return id;
+}
+
+const char *cp_pki_spiffe_for_dataplane(struct cp_store *store, struct km_arena *a, struct km_str mesh,
+					const char *zone, const struct km_json *dp_labels)
+{
+	struct cp_pki_identities ids;
+	if (cp_pki_identities_read(store, a, mesh, &ids))
+		return NULL;
+	return cp_pki_spiffe_from(&ids, a, zone, dp_labels);
 }

@@ -40,6 +40,21 @@ struct cp_store;
 const char *cp_pki_spiffe_for_dataplane(struct cp_store *store, struct km_arena *a, struct km_str mesh,
 					const char *zone, const struct km_json *dp_labels);
 
+/* A mesh's MeshIdentities read and parsed once, for asking the question
+ * above of many Dataplanes (the MeshService generator asks it per service:
+ * one store query each was most of its pass on PostgreSQL). */
+struct cp_pki_identities {
+	struct km_str mesh;
+	size_t n;
+	struct km_str *names;
+	struct km_json **specs, **labels;
+};
+/* 0 or the store's error; everything in <a>. */
+int cp_pki_identities_read(struct cp_store *store, struct km_arena *a, struct km_str mesh,
+			   struct cp_pki_identities *out);
+const char *cp_pki_spiffe_from(const struct cp_pki_identities *ids, struct km_arena *a, const char *zone,
+			       const struct km_json *dp_labels);
+
 /* go-spiffe's spiffeid.FromString check: NULL when valid, else its message. */
 const char *cp_pki_spiffe_check_id(struct km_str id);
 /* go-spiffe's TrustDomainFromString check: NULL when valid, else its message. */

@@ -241,3 +241,48 @@ def test_dataplane_kept_when_its_proxy_moves_to_another_cp(postgres, db):
             d.stop(check=False)
         a.stop(check=True)
         b.stop(check=True)
+
+
+def test_generated_services_not_rewritten_by_each_pass(postgres, db):
+    """PostgreSQL gives labels and status back as jsonb text (its own key
+    order and spacing): the MeshService generator must see that a record
+    it generated is unchanged and leave it alone. Comparing the text, it
+    rewrote every generated MeshService and Workload on every pass, and
+    their events started the next pass, for ever."""
+    cp = start_cp("gen", postgres, db)
+
+    def versions(name):
+        rows = postgres.psql("SELECT type, version FROM resources WHERE mesh = 'default' AND name = "
+                             f"'{name}' AND type IN ('MeshService', 'Workload') ORDER BY type", db)
+        return rows.strip().splitlines()
+
+    def put_dp(name, workload, address):
+        body = {"type": "Dataplane", "mesh": "default", "name": name,
+                "labels": {"kuma.io/workload": workload},
+                "networking": {"address": address, "inbound": [{"port": 8080, "protocol": "http"}]}}
+        r = cp.api.put(f"/meshes/default/dataplanes/{name}", body)
+        assert r.status == 201, r.describe()
+
+    try:
+        put_dp("alpha-1", "alpha", "10.0.0.1")
+        mesh.wait_for(lambda: len(versions("alpha")) == 2, 10, "MeshService and Workload alpha generated")
+        ms = cp.api.get("/meshes/default/meshservices/alpha")
+        assert ms.status == 200, ms.describe()
+        assert ms.json()["labels"]["kuma.io/managed-by"] == "meshservice-generator"
+        assert ms.json()["status"]["dataplaneProxies"]["total"] == 1, ms.json()
+        before = versions("alpha")
+        # a later pass (it generates beta) looks at alpha again and writes nothing
+        put_dp("beta-1", "beta", "10.0.0.2")
+        mesh.wait_for(lambda: len(versions("beta")) == 2, 10, "MeshService and Workload beta generated")
+        assert versions("alpha") == before
+        # a change that does move alpha is still written: a second instance
+        put_dp("alpha-2", "alpha", "10.0.0.3")
+        mesh.wait_for(lambda: (cp.api.get("/meshes/default/meshservices/alpha").json().get("status", {})
+                               .get("dataplaneProxies", {}).get("total")) == 2, 10,
+                      "MeshService alpha counting 2 proxies")
+        after = versions("alpha")
+        assert after != before, after
+        # beta's records stayed as they were created through all of it
+        assert [v.split("|")[1] for v in versions("beta")] == ["1", "1"], versions("beta")
+    finally:
+        cp.stop()
