@@ -90,6 +90,9 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 		      struct km_str name)
 {
 	struct cp_insights *ins = ctx;
+	/* the memos follow every write, active or not (see cp_memo_touch) */
+	cp_memo_follow(ins->dps, "Dataplane", op, t, mesh, name);
+	cp_memo_follow(ins->insights, "DataplaneInsight", op, t, mesh, name);
 	if (!ins->active || ins->running)
 		return;
 	if (op == CP_STORE_RESYNC) {

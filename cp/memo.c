@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Memo of derived facts (see memo.h): an open-addressing table keyed by the
- * hash of mesh and name; sweeping rebuilds it without the unused entries. */
+ * hash of mesh and name; sweeping rebuilds it without the unused entries.
+ * A mesh listed whole once is kept whole by the owner's change events: the
+ * records they name are read again one by one (or the mesh listed again,
+ * when too many are), the rest is the table. */
 #include "cp/memo.h"
 
 #include <stdbool.h>
@@ -8,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "base/hash.h"
 #include "base/mem.h"
 #include "cp/store/store.h"
@@ -18,6 +22,8 @@ struct entry {
 	uint64_t version;
 	int64_t ctime, mtime;
 	bool used;
+	bool gone;      /* deleted from the store: skipped, dropped by the next sweep */
+	uint64_t listed; /* the listing of its mesh that last saw it */
 	struct km_arena *a; /* created on first use by compute */
 	_Alignas(16) unsigned char fact[];
 };
@@ -28,6 +34,21 @@ struct mark {
 	uint64_t fp;
 };
 
+/* A mesh the table holds whole (listed, then kept by cp_memo_touch), with
+ * the records written since: a handful of meshes, searched linearly. */
+struct view {
+	char *mesh;
+	bool whole;    /* every record of the mesh is in the table, but <stale> */
+	bool indexed;  /* since the last sweep (an unindexed mesh's entries go) */
+	char **stale;  /* names to read again (NULL with <overflow>) */
+	size_t nstale, cap;
+	bool overflow; /* too many to read one by one: list the mesh again */
+};
+
+/* Above this many records written since the last index, listing the mesh
+ * page by page is cheaper than reading them one query each. */
+#define MAX_STALE 256
+
 struct cp_memo {
 	size_t fact_size;
 	cp_memo_fn compute;
@@ -35,6 +56,9 @@ struct cp_memo {
 	size_t cap, len;
 	struct mark *marks;
 	size_t nmarks;
+	struct view *views;
+	size_t nviews;
+	uint64_t listings;
 };
 
 struct cp_memo *cp_memo_new(size_t fact_size, cp_memo_fn compute)
@@ -55,10 +79,24 @@ static void entry_free(struct entry *e)
 	free(e);
 }
 
+static void stale_clear(struct view *v)
+{
+	for (size_t i = 0; i < v->nstale; i++)
+		free(v->stale[i]);
+	free(v->stale);
+	v->stale = NULL;
+	v->nstale = v->cap = 0;
+}
+
 void cp_memo_free(struct cp_memo *m)
 {
 	if (!m)
 		return;
+	for (size_t i = 0; i < m->nviews; i++) {
+		stale_clear(&m->views[i]);
+		free(m->views[i].mesh);
+	}
+	free(m->views);
 	for (size_t i = 0; i < m->cap; i++)
 		if (m->slots[i])
 			entry_free(m->slots[i]);
@@ -90,7 +128,7 @@ static void rehash(struct cp_memo *m, size_t cap, bool drop_unused)
 		struct entry *e = m->slots[i];
 		if (!e)
 			continue;
-		if (drop_unused && !e->used) {
+		if (drop_unused && (!e->used || e->gone)) {
 			entry_free(e);
 			continue;
 		}
@@ -134,12 +172,93 @@ static int by_name(const void *x, const void *y)
 	return strcmp(((const struct pair *)x)->name, ((const struct pair *)y)->name);
 }
 
-int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
-		  struct km_str mesh, struct cp_memo_index *out)
+static struct view *view_of(struct cp_memo *m, struct km_str mesh, bool create)
 {
-	memset(out, 0, sizeof(*out));
-	struct pair *v = NULL;
-	size_t n = 0, cap = 0;
+	for (size_t i = 0; i < m->nviews; i++)
+		if (km_str_eqc(mesh, m->views[i].mesh))
+			return &m->views[i];
+	if (!create)
+		return NULL;
+	m->views = km_realloc(m->views, (m->nviews + 1) * sizeof(*m->views));
+	struct view *v = &m->views[m->nviews++];
+	memset(v, 0, sizeof(*v));
+	v->mesh = km_strndup(mesh.ptr ? mesh.ptr : "", mesh.len);
+	return v;
+}
+
+void cp_memo_touch(struct cp_memo *m, struct km_str mesh, struct km_str name)
+{
+	struct view *v = view_of(m, mesh, false);
+	if (!v || !v->whole || v->overflow)
+		return; /* its next index lists the mesh anyway */
+	if (v->nstale == MAX_STALE) {
+		stale_clear(v);
+		v->overflow = true;
+		return;
+	}
+	if (v->nstale == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 16;
+		v->stale = km_realloc(v->stale, v->cap * sizeof(*v->stale));
+	}
+	v->stale[v->nstale++] = km_strndup(name.ptr ? name.ptr : "", name.len);
+}
+
+void cp_memo_forget(struct cp_memo *m)
+{
+	for (size_t i = 0; i < m->nviews; i++) {
+		stale_clear(&m->views[i]);
+		m->views[i].whole = m->views[i].overflow = false;
+	}
+}
+
+void cp_memo_follow(struct cp_memo *m, const char *type, enum cp_store_op op, const struct km_rtype *t,
+		    struct km_str mesh, struct km_str name)
+{
+	if (op == CP_STORE_RESYNC)
+		cp_memo_forget(m);
+	else if (t && strcmp(t->name, type) == 0)
+		cp_memo_touch(m, mesh, name);
+}
+
+static struct entry *find(const struct cp_memo *m, struct km_str mesh, struct km_str name)
+{
+	uint64_t h = key_hash(mesh, name);
+	for (size_t i = h & (m->cap - 1); m->slots[i]; i = (i + 1) & (m->cap - 1)) {
+		struct entry *e = m->slots[i];
+		if (e->h == h && km_str_eqc(mesh, e->mesh) && km_str_eqc(name, e->name))
+			return e;
+	}
+	return NULL;
+}
+
+/* The records written since <v>'s last index, read again one by one. */
+static int reread(struct cp_memo *m, struct cp_store *s, const struct km_rtype *t, struct view *v)
+{
+	int rc = 0;
+	for (size_t i = 0; i < v->nstale && !rc; i++) {
+		struct km_arena *a = km_arena_new(4096);
+		struct km_resource r;
+		rc = cp_store_get(s, a, t, km_str_c(v->mesh), km_str_c(v->stale[i]), &r);
+		if (rc == 0) {
+			lookup(m, &r);
+		} else if (rc == -KM_E_NOT_FOUND) {
+			struct entry *e = find(m, km_str_c(v->mesh), km_str_c(v->stale[i]));
+			if (e)
+				e->gone = true;
+			rc = 0;
+		}
+		km_arena_free(a);
+	}
+	stale_clear(v);
+	return rc;
+}
+
+/* Every record of <v>'s mesh into the table, page by page; what the table
+ * held that the listing did not name is gone. */
+static int list_whole(struct cp_memo *m, struct cp_store *s, const struct km_rtype *t, struct view *v)
+{
+	uint64_t id = ++m->listings;
+	struct km_str mesh = km_str_c(v->mesh);
 	for (size_t offset = 0;;) {
 		struct km_arena *page = km_arena_new(64 * 1024);
 		struct cp_list_opts o = {.mesh = mesh, .offset = offset, .size = PAGE};
@@ -147,32 +266,61 @@ int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, con
 		int rc = cp_store_list(s, page, t, &o, &l);
 		if (rc) {
 			km_arena_free(page);
-			free(v);
 			return rc;
 		}
-		for (size_t i = 0; i < l.len; i++) {
-			struct entry *e = lookup(m, &l.items[i]);
-			if (n == cap) {
-				cap = cap ? cap * 2 : 256;
-				v = km_realloc(v, cap * sizeof(*v));
-			}
-			v[n++] = (struct pair){e->name, e->fact};
-		}
+		for (size_t i = 0; i < l.len; i++)
+			lookup(m, &l.items[i])->listed = id;
 		km_arena_free(page);
 		offset += l.len;
 		if (!l.len || offset >= l.total)
 			break;
 	}
+	for (size_t i = 0; i < m->cap; i++) {
+		struct entry *e = m->slots[i];
+		if (e && e->listed != id && strcmp(e->mesh, v->mesh) == 0)
+			e->gone = true;
+	}
+	stale_clear(v);
+	v->overflow = false;
+	v->whole = true;
+	return 0;
+}
+
+int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
+		  struct km_str mesh, struct cp_memo_index *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct view *v = view_of(m, mesh, true);
+	v->indexed = true;
+	int rc = v->whole && !v->overflow ? reread(m, s, t, v) : list_whole(m, s, t, v);
+	if (rc) {
+		/* whatever was read is in the table; the next index lists whole */
+		v->whole = false;
+		return rc;
+	}
+	struct pair *p = NULL;
+	size_t n = 0, cap = 0;
+	for (size_t i = 0; i < m->cap; i++) {
+		struct entry *e = m->slots[i];
+		if (!e || e->gone || strcmp(e->mesh, v->mesh) != 0)
+			continue;
+		e->used = true;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			p = km_realloc(p, cap * sizeof(*p));
+		}
+		p[n++] = (struct pair){e->name, e->fact};
+	}
 	if (n)
-		qsort(v, n, sizeof(*v), by_name);
+		qsort(p, n, sizeof(*p), by_name);
 	out->names = km_arena_alloc(a, (n + 1) * sizeof(*out->names));
 	out->facts = km_arena_alloc(a, (n + 1) * sizeof(*out->facts));
 	for (size_t i = 0; i < n; i++) {
-		out->names[i] = v[i].name;
-		out->facts[i] = v[i].fact;
+		out->names[i] = p[i].name;
+		out->facts[i] = p[i].fact;
 	}
 	out->n = n;
-	free(v);
+	free(p);
 	return 0;
 }
 
@@ -194,8 +342,9 @@ static struct entry *lookup(struct cp_memo *m, const struct km_resource *r)
 	for (; m->slots[i]; i = (i + 1) & (m->cap - 1)) {
 		struct entry *e = m->slots[i];
 		if (e->h == h && km_str_eqc(r->mesh, e->mesh) && km_str_eqc(r->name, e->name)) {
-			if (e->version != r->version || e->ctime != r->ctime || e->mtime != r->mtime)
+			if (e->gone || e->version != r->version || e->ctime != r->ctime || e->mtime != r->mtime)
 				compute(m, e, r);
+			e->gone = false;
 			e->used = true;
 			return e;
 		}
@@ -219,6 +368,15 @@ void cp_memo_sweep(struct cp_memo *m)
 	while (cap > 64 && m->len * 4 < cap)
 		cap /= 2;
 	rehash(m, cap, true);
+	/* a mesh no index read since the last sweep lost its entries */
+	for (size_t i = 0; i < m->nviews; i++) {
+		struct view *v = &m->views[i];
+		if (!v->indexed) {
+			stale_clear(v);
+			v->whole = v->overflow = false;
+		}
+		v->indexed = false;
+	}
 }
 
 size_t cp_memo_len(const struct cp_memo *m)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "cp/store/store.h"
 #include "resource/resource.h"
 
 /* Fills <fact> (fact_size bytes, zeroed) from <r>. Strings and trees the
@@ -30,10 +31,12 @@ const void *cp_memo_get(struct cp_memo *m, const struct km_resource *r);
 void cp_memo_sweep(struct cp_memo *m);
 size_t cp_memo_len(const struct cp_memo *m);
 
-/* Every record of <t> in <mesh>, read page by page through the memo, as
- * name -> fact sorted by name (arrays in <a>; names and facts valid until
- * the next sweep). One store call per page instead of one per record, and
- * no page outlives its processing. 0 or a store error. */
+/* Every record of <t> in <mesh> through the memo, as name -> fact sorted
+ * by name (arrays in <a>; names and facts valid until the next sweep). The
+ * first index of a mesh (and one after a sweep that did not see it, or
+ * after too many touches) reads it page by page: one store call per page
+ * instead of one per record, and no page outlives its processing. 0 or a
+ * store error. */
 struct cp_store;
 struct cp_memo_index {
 	const char **names;
@@ -43,6 +46,20 @@ struct cp_memo_index {
 int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
 		  struct km_str mesh, struct cp_memo_index *out);
 const void *cp_memo_index_find(const struct cp_memo_index *x, struct km_str name);
+
+/* The owner's change event for a record of the memo's type: once a mesh
+ * was indexed whole, its next index reads only the records touched since
+ * (one query each; the whole mesh again past a few hundred), so an index
+ * costs the writes since the last one instead of every record. Deleted
+ * records are found so too. Only a memo whose every write is touched may
+ * be indexed so: the owner touches on every event, active or not. */
+void cp_memo_touch(struct cp_memo *m, struct km_str mesh, struct km_str name);
+/* Events were lost (the store's resync): every mesh is listed again. */
+void cp_memo_forget(struct cp_memo *m);
+/* An owner's change event for a memo of the records of type <type>: a
+ * touch when it names one, a forget on a resync, nothing otherwise. */
+void cp_memo_follow(struct cp_memo *m, const char *type, enum cp_store_op op, const struct km_rtype *t,
+		    struct km_str mesh, struct km_str name);
 /* A fingerprint of every name and fact of <x>: equal when no record's fact
  * changed (facts of <fact_size> plain bytes, no pointers: they are hashed
  * as they are). */

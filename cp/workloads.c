@@ -34,6 +34,7 @@ struct cp_workloads {
 	bool active, running;
 	int64_t quiet_until; /* no pass before (monotonic ns): passes cost O(Dataplanes) */
 	struct cp_memo *dps, *insights; /* struct dp_fact, struct insight_fact */
+	struct cp_memo *services, *workloads; /* MeshServices, Workloads: struct gen_fact */
 };
 
 /* What a pass needs of a Dataplane... */
@@ -47,6 +48,14 @@ struct dp_fact {
 /* ...and of its DataplaneInsight. */
 struct insight_fact {
 	bool online; /* the last subscription is connected */
+};
+
+/* A MeshService or Workload as stored (a pass compares what it would
+ * write with it), and who manages it. */
+struct gen_fact {
+	struct km_resource r;
+	const char *managed_by; /* kuma.io/managed-by, "" when none */
+	int64_t grace_started;  /* the grace label's time, 0 when none */
 };
 
 static void run(struct km_loop *loop, void *ctx);
@@ -86,6 +95,11 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 		      struct km_str name)
 {
 	struct cp_workloads *w = ctx;
+	/* the memos follow every write, active or not (see cp_memo_touch) */
+	cp_memo_follow(w->dps, "Dataplane", op, t, mesh, name);
+	cp_memo_follow(w->insights, "DataplaneInsight", op, t, mesh, name);
+	cp_memo_follow(w->services, "MeshService", op, t, mesh, name);
+	cp_memo_follow(w->workloads, "Workload", op, t, mesh, name);
 	if (!w->active || w->running)
 		return;
 	if (op == CP_STORE_RESYNC) {
@@ -106,12 +120,6 @@ struct group {
 	size_t total, healthy, connected;
 };
 
-static int cmp_str(const void *x, const void *y)
-{
-	const struct km_resource *a = x, *b = y;
-	return km_str_cmp(a->name, b->name);
-}
-
 /* A Dataplane with a kuma.io/workload label, in the order groups are made:
  * by workload, then by name (the group takes its first member's identity). */
 struct member {
@@ -125,12 +133,6 @@ static int cmp_member(const void *x, const void *y)
 	const struct member *a = x, *b = y;
 	int c = km_str_cmp(a->wl, b->wl);
 	return c ? c : (a->idx > b->idx) - (a->idx < b->idx);
-}
-
-static const struct km_resource *find_by_name(const struct cp_list_result *l, struct km_str name)
-{
-	struct km_resource key = {.name = name};
-	return bsearch(&key, l->items, l->len, sizeof(*l->items), cmp_str);
 }
 
 static int group_by_name(const void *key, const void *elt)
@@ -249,20 +251,29 @@ static int write(struct cp_workloads *w, struct km_arena *a, const struct km_rty
 	return cp_store_update(w->rt->store, &r);
 }
 
-static int64_t grace_started(const struct km_resource *r, struct km_arena *a)
+static struct km_str dup_str(struct km_arena *a, struct km_str v)
 {
-	struct km_json *l = NULL;
-	km_json_parse(a, r->labels.ptr, r->labels.len, &l, NULL);
-	struct km_str ts = km_json_get_string(l, GRACE_LABEL);
-	int64_t ns;
-	return ts.len && km_time_parse(ts, &ns) == 0 ? ns : 0;
+	return (struct km_str){v.len ? km_arena_strndup(a, v.ptr, v.len) : "", v.len};
 }
 
-static bool managed_by(const struct km_resource *r, struct km_arena *a, const char *manager)
+static void gen_fact(struct km_arena *a, const struct km_resource *r, void *out)
 {
+	struct gen_fact *f = out;
+	f->r = *r;
+	f->r.mesh = dup_str(a, r->mesh);
+	f->r.name = dup_str(a, r->name);
+	f->r.labels = dup_str(a, r->labels);
+	f->r.spec = dup_str(a, r->spec);
+	f->r.status = dup_str(a, r->status);
+	f->r.owner_type = f->r.owner_mesh = f->r.owner_name = (struct km_str){"", 0};
+	struct km_arena *t = km_arena_new(1024);
 	struct km_json *l = NULL;
-	km_json_parse(a, r->labels.ptr, r->labels.len, &l, NULL);
-	return km_str_eqc(km_json_get_string(l, "kuma.io/managed-by"), manager);
+	km_json_parse(t, r->labels.ptr, r->labels.len, &l, NULL);
+	f->managed_by = dup_str(a, km_json_get_string(l, "kuma.io/managed-by")).ptr;
+	struct km_str ts = km_json_get_string(l, GRACE_LABEL);
+	int64_t ns;
+	f->grace_started = ts.len && km_time_parse(ts, &ns) == 0 ? ns : 0;
+	km_arena_free(t);
 }
 
 /* Reconciles one type (MeshService or Workload) of one mesh against <groups>.
@@ -272,16 +283,16 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
 {
 	const struct km_rtype *t = km_rtype_by_name(meshservice ? KM_STR("MeshService") : KM_STR("Workload"));
 	const char *manager = meshservice ? MS_MANAGER : WL_MANAGER;
-	struct cp_list_opts o = {.mesh = mesh};
-	struct cp_list_result cur;
-	if (cp_store_list(w->rt->store, a, t, &o, &cur))
+	/* as stored: only those written since the last pass are read again */
+	struct cp_memo_index cur;
+	if (cp_memo_index(meshservice ? w->services : w->workloads, w->rt->store, a, t, mesh, &cur))
 		return 0;
-	qsort(cur.items, cur.len, sizeof(*cur.items), cmp_str); /* PostgreSQL's collation may differ */
 	int64_t now = km_time_now(), next = 0;
 	for (size_t g = 0; g < ngroups; g++) {
 		struct group *gr = &groups[g];
-		const struct km_resource *existing = find_by_name(&cur, gr->name);
-		if (existing && !managed_by(existing, a, manager))
+		const struct gen_fact *ef = cp_memo_index_find(&cur, gr->name);
+		const struct km_resource *existing = ef ? &ef->r : NULL;
+		if (ef && strcmp(ef->managed_by, manager) != 0)
 			continue; /* a user-authored resource of that name wins */
 		struct km_json *proxies = km_json_fmt(a, "{\"connected\":%D,\"healthy\":%D,\"total\":%D}",
 						      (int64_t)gr->connected, (int64_t)gr->healthy, (int64_t)gr->total);
@@ -309,13 +320,14 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
 				KM_STR_FMT(mesh), KM_STR_FMT(gr->name), km_strerror(rc));
 	}
 	/* generated resources whose workload is gone: grace period, then delete */
-	for (size_t i = 0; i < cur.len; i++) {
-		const struct km_resource *r = &cur.items[i];
-		if (!managed_by(r, a, manager))
+	for (size_t i = 0; i < cur.n; i++) {
+		const struct gen_fact *ef = cur.facts[i];
+		const struct km_resource *r = &ef->r;
+		if (strcmp(ef->managed_by, manager) != 0)
 			continue;
 		if (group_wanted(groups, ngroups, r->name))
 			continue;
-		int64_t started = grace_started(r, a);
+		int64_t started = ef->grace_started;
 		if (!started) {
 			struct km_json *labels = NULL, *spec = NULL, *status = NULL;
 			km_json_parse(a, r->labels.ptr, r->labels.len, &labels, NULL);
@@ -435,8 +447,11 @@ static void run(struct km_loop *loop, void *ctx)
 		/* forget what this run did not read: deleted Dataplanes (and the
 		 * meshes not dirty this time, recomputed when next read); a
 		 * skipped mesh read no Dataplanes, so they stay */
-		if (!skipped)
+		if (!skipped) {
 			cp_memo_sweep(w->dps);
+			cp_memo_sweep(w->services);
+			cp_memo_sweep(w->workloads);
+		}
 		cp_memo_sweep(w->insights);
 	}
 	w->running = false;
@@ -459,6 +474,8 @@ struct cp_workloads *cp_workloads_start(struct cp_runtime *rt, struct cp_events 
 	w->grace_ns = grace_period_ns;
 	w->dps = cp_memo_new(sizeof(struct dp_fact), dp_fact);
 	w->insights = cp_memo_new(sizeof(struct insight_fact), insight_fact);
+	w->services = cp_memo_new(sizeof(struct gen_fact), gen_fact);
+	w->workloads = cp_memo_new(sizeof(struct gen_fact), gen_fact);
 	cp_events_subscribe(bus, on_change, w);
 	return w;
 }
@@ -482,5 +499,7 @@ void cp_workloads_stop(struct cp_workloads *w)
 	free(w->dirty);
 	cp_memo_free(w->dps);
 	cp_memo_free(w->insights);
+	cp_memo_free(w->services);
+	cp_memo_free(w->workloads);
 	free(w);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Tests for cp/memo.c: a fact is computed once per record version, again
  * when the version or times move, per (mesh, name); a sweep drops what was
- * not read since the previous one; the table grows and shrinks. */
+ * not read since the previous one; the table grows and shrinks; an index
+ * of a mesh listed whole reads only the records touched since. */
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,24 @@ static void compute(struct km_arena *a, const struct km_resource *r, void *out)
 	struct fact *f = out;
 	f->computed_at = ++computes;
 	f->spec = (struct km_str){km_arena_strndup(a, r->spec.ptr, r->spec.len), r->spec.len};
+}
+
+/* the memory store with its reads counted */
+static const struct cp_store_ops *real_ops;
+static int gets, lists;
+
+static int counted_get(struct cp_store *s, struct km_arena *a, const struct km_rtype *t, struct km_str mesh,
+		       struct km_str name, struct km_resource *out)
+{
+	gets++;
+	return real_ops->get(s, a, t, mesh, name, out);
+}
+
+static int counted_list(struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
+			const struct cp_list_opts *o, struct cp_list_result *out)
+{
+	lists++;
+	return real_ops->list(s, a, t, o, out);
 }
 
 static struct km_resource rec(const char *mesh, const char *name, uint64_t version, const char *spec)
@@ -110,6 +129,85 @@ int main(void)
 	CHECK(computes - before == 2500); /* nothing changed: nothing recomputed */
 	CHECK(cp_memo_index(m, st, a, t, KM_STR("empty"), &x) == 0 && x.n == 0); /* no records */
 	CHECK(cp_memo_index_find(&x, KM_STR("dp-0001")) == NULL);
+
+	/* kept whole by touches: an index reads only the records touched */
+	static struct cp_store_ops counting;
+	real_ops = st->ops;
+	counting = *st->ops;
+	counting.get = counted_get;
+	counting.list = counted_list;
+	st->ops = &counting;
+	struct km_resource cur;
+	CHECK(cp_store_get(st, a, t, KM_STR("default"), KM_STR("dp-0007"), &cur) == 0);
+	struct km_resource up = rec("default", "dp-0007", cur.version, "{\"v\":2}");
+	up.type = t;
+	up.ctime = cur.ctime;
+	CHECK(cp_store_update(st, &up) == 0);
+	cp_memo_touch(m, KM_STR("default"), KM_STR("dp-0007"));
+	CHECK(cp_store_remove(st, t, KM_STR("default"), KM_STR("dp-0008"), 0) == 0);
+	cp_memo_touch(m, KM_STR("default"), KM_STR("dp-0008"));
+	struct km_resource nw = rec("default", "dp-9999", 0, "{}");
+	nw.type = t;
+	CHECK(cp_store_create(st, &nw) == 0);
+	cp_memo_touch(m, KM_STR("default"), KM_STR("dp-9999"));
+	cp_memo_touch(m, KM_STR("other"), KM_STR("dp-x")); /* never indexed: nothing kept */
+	gets = lists = 0;
+	before = computes;
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0);
+	CHECK(gets == 3 && lists == 0);
+	CHECK(computes - before == 2); /* dp-0007 and dp-9999 */
+	CHECK(x.n == 2500);
+	CHECK(cp_memo_index_find(&x, KM_STR("dp-0008")) == NULL);
+	CHECK(cp_memo_index_find(&x, KM_STR("dp-9999")) != NULL);
+	f = cp_memo_index_find(&x, KM_STR("dp-0007"));
+	CHECK(f && km_str_eqc(f->spec, "{\"v\":2}"));
+	CHECK(strcmp(x.names[2499], "dp-9999") == 0);
+	/* a write nobody touched is not seen (the owner's contract) */
+	CHECK(cp_store_get(st, a, t, KM_STR("default"), KM_STR("dp-0010"), &cur) == 0);
+	up = rec("default", "dp-0010", cur.version, "{\"v\":3}");
+	up.type = t;
+	up.ctime = cur.ctime;
+	CHECK(cp_store_update(st, &up) == 0);
+	gets = lists = 0;
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0);
+	CHECK(gets == 0 && lists == 0);
+	f = cp_memo_index_find(&x, KM_STR("dp-0010"));
+	CHECK(f && km_str_eqc(f->spec, "{}"));
+	/* a deleted record comes back: computed again */
+	CHECK(cp_store_create(st, &(struct km_resource){.type = t, .mesh = KM_STR("default"),
+							 .name = KM_STR("dp-0008"), .spec = KM_STR("{\"back\":1}")}) == 0);
+	cp_memo_touch(m, KM_STR("default"), KM_STR("dp-0008"));
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0 && x.n == 2501);
+	f = cp_memo_index_find(&x, KM_STR("dp-0008"));
+	CHECK(f && km_str_eqc(f->spec, "{\"back\":1}"));
+	/* too many touched: the mesh is listed again, and the untouched write is seen */
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "dp-%04d", i);
+		cp_memo_touch(m, KM_STR("default"), km_str_c(name));
+	}
+	gets = lists = 0;
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0);
+	CHECK(gets == 0 && lists == 3 && x.n == 2501);
+	f = cp_memo_index_find(&x, KM_STR("dp-0010"));
+	CHECK(f && km_str_eqc(f->spec, "{\"v\":3}"));
+	/* events lost: listed again */
+	cp_memo_forget(m);
+	gets = lists = 0;
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0);
+	CHECK(gets == 0 && lists == 3 && x.n == 2501);
+	/* a sweep keeps the meshes indexed since the last one whole... */
+	cp_memo_sweep(m);
+	gets = lists = 0;
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0);
+	CHECK(gets == 0 && lists == 0 && x.n == 2501);
+	/* ...and drops the others: their next index lists them */
+	cp_memo_sweep(m);
+	cp_memo_sweep(m);
+	CHECK(cp_memo_len(m) == 0);
+	gets = lists = 0;
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0);
+	CHECK(gets == 0 && lists == 3 && x.n == 2501);
+	st->ops = real_ops;
 	km_arena_free(a);
 	cp_memo_free(m);
 	cp_store_free(st);
