@@ -286,6 +286,8 @@ static int list_whole(struct cp_memo *m, struct cp_store *s, const struct km_rty
 	return 0;
 }
 
+static void collect(struct cp_memo *m, struct view *v, struct km_arena *a, struct cp_memo_index *out);
+
 int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
 		  struct km_str mesh, struct cp_memo_index *out)
 {
@@ -298,6 +300,27 @@ int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, con
 		v->whole = false;
 		return rc;
 	}
+	collect(m, v, a, out);
+	return 0;
+}
+
+int cp_memo_index_cached(struct cp_memo *m, struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
+			 struct km_str mesh, struct cp_memo_index *out, bool *behind)
+{
+	struct view *v = view_of(m, mesh, false);
+	*behind = false;
+	if (!v || !v->whole)
+		return cp_memo_index(m, s, a, t, mesh, out);
+	memset(out, 0, sizeof(*out));
+	v->indexed = true;
+	*behind = v->nstale || v->overflow;
+	collect(m, v, a, out);
+	return 0;
+}
+
+/* The table's entries of <v>'s mesh, sorted by name, marked read. */
+static void collect(struct cp_memo *m, struct view *v, struct km_arena *a, struct cp_memo_index *out)
+{
 	struct pair *p = NULL;
 	size_t n = 0, cap = 0;
 	for (size_t i = 0; i < m->cap; i++) {
@@ -321,7 +344,6 @@ int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, con
 	}
 	out->n = n;
 	free(p);
-	return 0;
 }
 
 static int name_key(const void *key, const void *elt)

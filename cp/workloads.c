@@ -27,12 +27,17 @@ struct dirty {
 
 struct cp_workloads {
 	struct cp_runtime *rt;
-	struct km_timer timer;
+	struct km_timer timer, grace;
 	int64_t grace_ns;
 	struct dirty *dirty;
 	size_t ndirty, cap;
 	bool active, running;
-	int64_t quiet_until; /* no pass before (monotonic ns): passes cost O(Dataplanes) */
+	/* no pass before (monotonic ns), per kind of the last one: a pass after
+	 * Dataplane writes waits for three times the last such pass, one that
+	 * only refreshes online counts for three times the last of those (a
+	 * whole listing of the insights on PostgreSQL at thousands of proxies
+	 * must not hold back a service's ports) */
+	int64_t quiet_structural, quiet_insights;
 	struct cp_memo *dps, *insights; /* struct dp_fact, struct insight_fact */
 	struct cp_memo *services, *workloads; /* MeshServices, Workloads: struct gen_fact */
 };
@@ -59,6 +64,19 @@ struct gen_fact {
 };
 
 static void run(struct km_loop *loop, void *ctx);
+static void grace_ended(struct km_loop *loop, void *ctx);
+
+/* The pass timer, due when the quiet period of a pass of this kind ends
+ * (at least 20 ms: writes come in bursts), unless it is due sooner. */
+static void arm(struct cp_workloads *w, bool structural)
+{
+	int64_t wait_ms = ((structural ? w->quiet_structural : w->quiet_insights) - km_time_now()) / 1000000;
+	if (wait_ms < 20)
+		wait_ms = 20;
+	if (w->timer.armed && w->timer.deadline_ms <= km_loop_now_ms() + (uint64_t)wait_ms)
+		return;
+	km_loop_timer_start(w->rt->loop, &w->timer, (uint64_t)wait_ms, run, w);
+}
 
 static void mark(struct cp_workloads *w, struct km_str mesh, bool structural)
 {
@@ -67,6 +85,7 @@ static void mark(struct cp_workloads *w, struct km_str mesh, bool structural)
 	for (size_t i = 0; i < w->ndirty; i++)
 		if (km_str_eqc(mesh, w->dirty[i].mesh)) {
 			w->dirty[i].structural |= structural;
+			arm(w, structural);
 			return;
 		}
 	if (w->ndirty == w->cap) {
@@ -74,10 +93,7 @@ static void mark(struct cp_workloads *w, struct km_str mesh, bool structural)
 		w->dirty = km_realloc(w->dirty, w->cap * sizeof(*w->dirty));
 	}
 	w->dirty[w->ndirty++] = (struct dirty){km_strndup(mesh.ptr, mesh.len), structural};
-	if (!w->timer.armed) {
-		int64_t wait_ms = (w->quiet_until - km_time_now()) / 1000000;
-		km_loop_timer_start(w->rt->loop, &w->timer, (uint64_t)(wait_ms > 20 ? wait_ms : 20), run, w);
-	}
+	arm(w, structural);
 }
 
 static void mark_all(struct cp_workloads *w)
@@ -355,16 +371,21 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
  * full pass, nothing can differ: returns without reading the Dataplanes
  * (*skipped). */
 static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *mesh_c, bool structural,
-			bool *skipped)
+			bool *skipped, bool *refresh)
 {
 	struct km_str mesh = km_str_c(mesh_c);
 	/* Dataplanes and insights in pages through the memos: no copy of every
 	 * record held for the pass, no read per Dataplane (a query each on
 	 * PostgreSQL); both sorted by name */
 	struct cp_memo_index dps, online;
-	if (cp_memo_index(w->insights, w->rt->store, a, km_rtype_by_name(KM_STR("DataplaneInsight")), mesh,
-			  &online))
+	/* after Dataplane writes, the online facts as last read: reading the
+	 * insights written since can wait for a pass of their own */
+	const struct km_rtype *dpi_t = km_rtype_by_name(KM_STR("DataplaneInsight"));
+	bool behind = false;
+	if (structural ? cp_memo_index_cached(w->insights, w->rt->store, a, dpi_t, mesh, &online, &behind)
+		       : cp_memo_index(w->insights, w->rt->store, a, dpi_t, mesh, &online))
 		return 0;
+	*refresh |= behind;
 	uint64_t h = cp_memo_index_fp(&online, sizeof(struct insight_fact));
 	uint64_t last;
 	if (!structural && cp_memo_mark_get(w->insights, mesh_c, &last) && last == h) {
@@ -432,13 +453,20 @@ static void run(struct km_loop *loop, void *ctx)
 	size_t n = w->ndirty;
 	w->dirty = NULL;
 	w->ndirty = w->cap = 0;
-	bool skipped = false;
+	bool skipped = false, structural = false;
+	char **refresh = km_calloc(n + 1, sizeof(*refresh));
+	size_t nrefresh = 0;
 	cp_store_relaxed(w->rt->store, true); /* generated records: no commit waits for the disk */
 	for (size_t i = 0; i < n; i++) {
-		int64_t nx = generate(w, a, dirty[i].mesh, dirty[i].structural, &skipped);
+		bool behind = false;
+		int64_t nx = generate(w, a, dirty[i].mesh, dirty[i].structural, &skipped, &behind);
 		if (nx && (!next || nx < next))
 			next = nx;
-		free(dirty[i].mesh);
+		structural |= dirty[i].structural;
+		if (behind)
+			refresh[nrefresh++] = dirty[i].mesh;
+		else
+			free(dirty[i].mesh);
 	}
 	cp_store_relaxed(w->rt->store, false);
 	free(dirty);
@@ -457,13 +485,30 @@ static void run(struct km_loop *loop, void *ctx)
 	w->running = false;
 	/* a pass reads every Dataplane and insight of its meshes: at scale,
 	 * leave the loop at least 3/4 of the time for everything else */
-	w->quiet_until = km_time_now() + 3 * (km_time_now() - started);
-	if (next) {
-		/* come back when a grace period ends */
-		int64_t wait_ms = (next - km_time_now()) / 1000000 + 10;
-		mark_all(w);
-		km_loop_timer_start(loop, &w->timer, (uint64_t)(wait_ms > 0 ? wait_ms : 10), run, w);
+	int64_t quiet = km_time_now() + 3 * (km_time_now() - started);
+	if (structural)
+		w->quiet_structural = quiet;
+	else
+		w->quiet_insights = quiet;
+	/* the insights written since the online facts this pass used */
+	for (size_t i = 0; i < nrefresh; i++) {
+		mark(w, km_str_c(refresh[i]), false);
+		free(refresh[i]);
 	}
+	free(refresh);
+	if (next) {
+		/* come back when a grace period ends (a timer of its own: the
+		 * passes writes ask for meanwhile do not wait for it) */
+		int64_t wait_ms = (next - km_time_now()) / 1000000 + 10;
+		km_loop_timer_start(loop, &w->grace, (uint64_t)(wait_ms > 10 ? wait_ms : 10), grace_ended, w);
+	}
+}
+
+static void grace_ended(struct km_loop *loop, void *ctx)
+{
+	struct cp_workloads *w = ctx;
+	if (w->active)
+		mark_all(w);
 }
 
 struct cp_workloads *cp_workloads_start(struct cp_runtime *rt, struct cp_events *bus,
@@ -483,10 +528,12 @@ struct cp_workloads *cp_workloads_start(struct cp_runtime *rt, struct cp_events 
 void cp_workloads_set_active(struct cp_workloads *w, bool active)
 {
 	w->active = active;
-	if (active)
+	if (active) {
 		mark_all(w);
-	else
+	} else {
 		km_loop_timer_stop(w->rt->loop, &w->timer);
+		km_loop_timer_stop(w->rt->loop, &w->grace);
+	}
 }
 
 void cp_workloads_stop(struct cp_workloads *w)
@@ -494,6 +541,7 @@ void cp_workloads_stop(struct cp_workloads *w)
 	if (!w)
 		return;
 	km_loop_timer_stop(w->rt->loop, &w->timer);
+	km_loop_timer_stop(w->rt->loop, &w->grace);
 	for (size_t i = 0; i < w->ndirty; i++)
 		free(w->dirty[i].mesh);
 	free(w->dirty);

@@ -450,3 +450,31 @@ def test_user_token_request_validation(token_cp, body, field):
 def test_user_token_needs_admin(token_cp):
     assert_std_error(token_cp.api.as_anonymous().post("/tokens/user",
                                                       {"name": "x", "groups": [], "validFor": "1h"}), 403)
+
+
+def test_generator_not_held_back_by_a_pending_grace_period():
+    """A generated MeshService whose last Dataplane left waits out its
+    deletion grace period (1h by default); meanwhile the generator still
+    answers every other write at once. Its wake-up for the grace period used
+    to be the pass timer itself, so nothing was generated for the hour."""
+    from harness.process import KumaCP
+    cp = KumaCP(name="grace").start()
+    try:
+        def service(name):
+            r = cp.api.get(f"/meshes/default/meshservices/{name}")
+            return r.json() if r.status == 200 else None
+
+        r = cp.api.put("/meshes/default/dataplanes/gone-1", dp_body("gone-1", labels={"kuma.io/workload": "gone"}))
+        assert r.status == 201, r.describe()
+        wait_for(lambda: service("gone"), 10, what="MeshService gone generated")
+        assert cp.api.delete("/meshes/default/dataplanes/gone-1").status == 200
+        wait_for(lambda: "kuma.io/deletion-grace-period-started-at" in (service("gone") or {}).get("labels", {}), 10,
+                 what="MeshService gone in its grace period")
+        r = cp.api.put("/meshes/default/dataplanes/next-1",
+                       dp_body("next-1", address="10.0.0.2", labels={"kuma.io/workload": "next"}))
+        assert r.status == 201, r.describe()
+        ms = wait_for(lambda: service("next"), 10, what="MeshService next generated during gone's grace period")
+        assert ms["spec"]["ports"][0]["port"] == 8080, ms
+        assert service("gone") is not None  # still in its grace period
+    finally:
+        cp.stop()
