@@ -304,20 +304,6 @@ int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, con
 	return 0;
 }
 
-int cp_memo_index_cached(struct cp_memo *m, struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
-			 struct km_str mesh, struct cp_memo_index *out, bool *behind)
-{
-	struct view *v = view_of(m, mesh, false);
-	*behind = false;
-	if (!v || !v->whole)
-		return cp_memo_index(m, s, a, t, mesh, out);
-	memset(out, 0, sizeof(*out));
-	v->indexed = true;
-	*behind = v->nstale || v->overflow;
-	collect(m, v, a, out);
-	return 0;
-}
-
 /* The table's entries of <v>'s mesh, sorted by name, marked read. */
 static void collect(struct cp_memo *m, struct view *v, struct km_arena *a, struct cp_memo_index *out)
 {

@@ -54,12 +54,6 @@ const void *cp_memo_index_find(const struct cp_memo_index *x, struct km_str name
  * records are found so too. Only a memo whose every write is touched may
  * be indexed so: the owner touches on every event, active or not. */
 void cp_memo_touch(struct cp_memo *m, struct km_str mesh, struct km_str name);
-/* The index as the memo holds it, reading nothing, when <mesh> is kept
- * whole (*behind: records were touched since, a cp_memo_index would read
- * them); else cp_memo_index. For a pass that can take facts a little old
- * and leave reading the new ones to a later pass. */
-int cp_memo_index_cached(struct cp_memo *m, struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
-			 struct km_str mesh, struct cp_memo_index *out, bool *behind);
 /* Events were lost (the store's resync): every mesh is listed again. */
 void cp_memo_forget(struct cp_memo *m);
 /* An owner's change event for a memo of the records of type <type>: a

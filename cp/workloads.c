@@ -32,12 +32,7 @@ struct cp_workloads {
 	struct dirty *dirty;
 	size_t ndirty, cap;
 	bool active, running;
-	/* no pass before (monotonic ns), per kind of the last one: a pass after
-	 * Dataplane writes waits for three times the last such pass, one that
-	 * only refreshes online counts for three times the last of those (a
-	 * whole listing of the insights on PostgreSQL at thousands of proxies
-	 * must not hold back a service's ports) */
-	int64_t quiet_structural, quiet_insights;
+	int64_t quiet_until; /* no pass before (monotonic ns): passes cost O(Dataplanes) */
 	struct cp_memo *dps, *insights; /* struct dp_fact, struct insight_fact */
 	struct cp_memo *services, *workloads; /* MeshServices, Workloads: struct gen_fact */
 };
@@ -66,11 +61,11 @@ struct gen_fact {
 static void run(struct km_loop *loop, void *ctx);
 static void grace_ended(struct km_loop *loop, void *ctx);
 
-/* The pass timer, due when the quiet period of a pass of this kind ends
- * (at least 20 ms: writes come in bursts), unless it is due sooner. */
-static void arm(struct cp_workloads *w, bool structural)
+/* The pass timer, due when the quiet period after the last pass ends (at
+ * least 20 ms: writes come in bursts), unless it is due sooner. */
+static void arm(struct cp_workloads *w)
 {
-	int64_t wait_ms = ((structural ? w->quiet_structural : w->quiet_insights) - km_time_now()) / 1000000;
+	int64_t wait_ms = (w->quiet_until - km_time_now()) / 1000000;
 	if (wait_ms < 20)
 		wait_ms = 20;
 	if (w->timer.armed && w->timer.deadline_ms <= km_loop_now_ms() + (uint64_t)wait_ms)
@@ -85,7 +80,7 @@ static void mark(struct cp_workloads *w, struct km_str mesh, bool structural)
 	for (size_t i = 0; i < w->ndirty; i++)
 		if (km_str_eqc(mesh, w->dirty[i].mesh)) {
 			w->dirty[i].structural |= structural;
-			arm(w, structural);
+			arm(w);
 			return;
 		}
 	if (w->ndirty == w->cap) {
@@ -93,7 +88,7 @@ static void mark(struct cp_workloads *w, struct km_str mesh, bool structural)
 		w->dirty = km_realloc(w->dirty, w->cap * sizeof(*w->dirty));
 	}
 	w->dirty[w->ndirty++] = (struct dirty){km_strndup(mesh.ptr, mesh.len), structural};
-	arm(w, structural);
+	arm(w);
 }
 
 static void mark_all(struct cp_workloads *w)
@@ -371,21 +366,16 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
  * full pass, nothing can differ: returns without reading the Dataplanes
  * (*skipped). */
 static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *mesh_c, bool structural,
-			bool *skipped, bool *refresh)
+			bool *skipped)
 {
 	struct km_str mesh = km_str_c(mesh_c);
 	/* Dataplanes and insights in pages through the memos: no copy of every
 	 * record held for the pass, no read per Dataplane (a query each on
 	 * PostgreSQL); both sorted by name */
 	struct cp_memo_index dps, online;
-	/* after Dataplane writes, the online facts as last read: reading the
-	 * insights written since can wait for a pass of their own */
-	const struct km_rtype *dpi_t = km_rtype_by_name(KM_STR("DataplaneInsight"));
-	bool behind = false;
-	if (structural ? cp_memo_index_cached(w->insights, w->rt->store, a, dpi_t, mesh, &online, &behind)
-		       : cp_memo_index(w->insights, w->rt->store, a, dpi_t, mesh, &online))
+	if (cp_memo_index(w->insights, w->rt->store, a, km_rtype_by_name(KM_STR("DataplaneInsight")), mesh,
+			  &online))
 		return 0;
-	*refresh |= behind;
 	uint64_t h = cp_memo_index_fp(&online, sizeof(struct insight_fact));
 	uint64_t last;
 	if (!structural && cp_memo_mark_get(w->insights, mesh_c, &last) && last == h) {
@@ -453,20 +443,13 @@ static void run(struct km_loop *loop, void *ctx)
 	size_t n = w->ndirty;
 	w->dirty = NULL;
 	w->ndirty = w->cap = 0;
-	bool skipped = false, structural = false;
-	char **refresh = km_calloc(n + 1, sizeof(*refresh));
-	size_t nrefresh = 0;
+	bool skipped = false;
 	cp_store_relaxed(w->rt->store, true); /* generated records: no commit waits for the disk */
 	for (size_t i = 0; i < n; i++) {
-		bool behind = false;
-		int64_t nx = generate(w, a, dirty[i].mesh, dirty[i].structural, &skipped, &behind);
+		int64_t nx = generate(w, a, dirty[i].mesh, dirty[i].structural, &skipped);
 		if (nx && (!next || nx < next))
 			next = nx;
-		structural |= dirty[i].structural;
-		if (behind)
-			refresh[nrefresh++] = dirty[i].mesh;
-		else
-			free(dirty[i].mesh);
+		free(dirty[i].mesh);
 	}
 	cp_store_relaxed(w->rt->store, false);
 	free(dirty);
@@ -485,20 +468,10 @@ static void run(struct km_loop *loop, void *ctx)
 	w->running = false;
 	/* a pass reads every Dataplane and insight of its meshes: at scale,
 	 * leave the loop at least 3/4 of the time for everything else */
-	int64_t quiet = km_time_now() + 3 * (km_time_now() - started);
-	if (structural)
-		w->quiet_structural = quiet;
-	else
-		w->quiet_insights = quiet;
-	/* the insights written since the online facts this pass used */
-	for (size_t i = 0; i < nrefresh; i++) {
-		mark(w, km_str_c(refresh[i]), false);
-		free(refresh[i]);
-	}
-	free(refresh);
+	w->quiet_until = km_time_now() + 3 * (km_time_now() - started);
 	if (next) {
 		/* come back when a grace period ends (a timer of its own: the
-		 * passes writes ask for meanwhile do not wait for it) */
+		 * passes that writes ask for meanwhile do not wait for it) */
 		int64_t wait_ms = (next - km_time_now()) / 1000000 + 10;
 		km_loop_timer_start(loop, &w->grace, (uint64_t)(wait_ms > 10 ? wait_ms : 10), grace_ended, w);
 	}

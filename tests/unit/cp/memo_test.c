@@ -190,20 +190,6 @@ int main(void)
 	CHECK(gets == 0 && lists == 3 && x.n == 2501);
 	f = cp_memo_index_find(&x, KM_STR("dp-0010"));
 	CHECK(f && km_str_eqc(f->spec, "{\"v\":3}"));
-	/* the cached index reads nothing and says whether it is behind */
-	bool behind = true;
-	gets = lists = 0;
-	CHECK(cp_memo_index_cached(m, st, a, t, KM_STR("default"), &x, &behind) == 0);
-	CHECK(!behind && gets == 0 && lists == 0 && x.n == 2501);
-	cp_memo_touch(m, KM_STR("default"), KM_STR("dp-0011"));
-	CHECK(cp_memo_index_cached(m, st, a, t, KM_STR("default"), &x, &behind) == 0);
-	CHECK(behind && gets == 0 && lists == 0 && x.n == 2501);
-	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0 && gets == 1);
-	CHECK(cp_memo_index_cached(m, st, a, t, KM_STR("default"), &x, &behind) == 0 && !behind);
-	/* ...and lists a mesh it does not hold whole */
-	gets = lists = 0;
-	CHECK(cp_memo_index_cached(m, st, a, t, KM_STR("other"), &x, &behind) == 0);
-	CHECK(!behind && lists == 1 && x.n == 1);
 	/* events lost: listed again */
 	cp_memo_forget(m);
 	gets = lists = 0;
