@@ -30,7 +30,7 @@ struct cp_insights {
 	size_t ndirty, cap;
 	bool running; /* our own writes must not re-mark */
 	bool active;  /* leader only */
-	struct cp_memo *dps, *insights; /* struct dp_fact, struct insight_fact */
+	struct cp_memo *dps, *insights; /* struct dp_fact, struct cp_insight_fact */
 };
 
 /* What the counts need of a Dataplane... */
@@ -39,11 +39,6 @@ struct dp_fact {
 	size_t inbounds, ready; /* inbounds, and those ready */
 };
 
-/* ...and of its DataplaneInsight (the last subscription). */
-struct insight_fact {
-	bool online;
-	char kuma_dp[48], envoy[48]; /* versions (inline: no arena per insight) */
-};
 
 static void run(struct km_loop *loop, void *ctx);
 
@@ -162,9 +157,9 @@ static void keep(char *out, size_t cap, struct km_str s)
 	out[n] = 0;
 }
 
-static void insight_fact(struct km_arena *a, const struct km_resource *r, void *out)
+void cp_insight_fact(struct km_arena *a, const struct km_resource *r, void *out)
 {
-	struct insight_fact *f = out;
+	struct cp_insight_fact *f = out;
 	struct km_arena *t = km_arena_new(4096);
 	struct km_json *insight = NULL;
 	km_json_parse(t, r->spec.ptr, r->spec.len, &insight, NULL);
@@ -176,7 +171,7 @@ static void insight_fact(struct km_arena *a, const struct km_resource *r, void *
 	km_arena_free(t);
 }
 
-static enum dp_status dp_status(const struct dp_fact *dp, const struct insight_fact *insight)
+static enum dp_status dp_status(const struct dp_fact *dp, const struct cp_insight_fact *insight)
 {
 	if (!insight || !insight->online)
 		return DP_OFFLINE;
@@ -233,7 +228,7 @@ static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh
 	int rc = cp_memo_index(ins->insights, s, a, dpi_t, mesh, &insights);
 	if (rc)
 		return rc;
-	uint64_t h = cp_memo_index_fp(&insights, sizeof(struct insight_fact)); /* zeroed, then filled */
+	uint64_t h = cp_memo_index_fp(&insights, sizeof(struct cp_insight_fact)); /* zeroed, then filled */
 	uint64_t last;
 	if (!structural && have_cur && cp_memo_mark_get(ins->insights, mesh_c, &last) && last == h) {
 		*skipped = true;
@@ -250,7 +245,7 @@ static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh
 	size_t nk = 0, ne = 0;
 	for (size_t i = 0; i < dps.n; i++) {
 		const struct dp_fact *dp = dps.facts[i];
-		const struct insight_fact *insight = cp_memo_index_find(&insights, km_str_c(dps.names[i]));
+		const struct cp_insight_fact *insight = cp_memo_index_find(&insights, km_str_c(dps.names[i]));
 		enum dp_status st = dp_status(dp, insight);
 		count(&all, st);
 		count(dp->gateway ? &delegated : &standard, st);
@@ -343,6 +338,11 @@ static void run(struct km_loop *loop, void *ctx)
 	cp_insights_flush(ctx);
 }
 
+struct cp_memo *cp_insights_memo(struct cp_insights *ins)
+{
+	return ins->insights;
+}
+
 struct cp_insights *cp_insights_start(struct cp_runtime *rt, struct cp_events *bus,
 				      uint64_t min_interval_ms)
 {
@@ -354,7 +354,7 @@ struct cp_insights *cp_insights_start(struct cp_runtime *rt, struct cp_events *b
 		return NULL;
 	}
 	ins->dps = cp_memo_new(sizeof(struct dp_fact), dp_fact);
-	ins->insights = cp_memo_new(sizeof(struct insight_fact), insight_fact);
+	ins->insights = cp_memo_new(sizeof(struct cp_insight_fact), cp_insight_fact);
 	return ins;
 }
 

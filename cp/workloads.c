@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "codec/jsonf.h"
+#include "cp/insights.h"
 #include "cp/memo.h"
 #include "cp/pki/spiffe.h"
 
@@ -33,7 +34,11 @@ struct cp_workloads {
 	size_t ndirty, cap;
 	bool active, running;
 	int64_t quiet_until; /* no pass before (monotonic ns): passes cost O(Dataplanes) */
-	struct cp_memo *dps, *insights; /* struct dp_fact, struct insight_fact */
+	struct cp_memo *dps; /* struct dp_fact */
+	/* struct cp_insight_fact: the MeshInsight resyncer's, kept by its
+	 * events (own_insights: this generator's, when there is none) */
+	struct cp_memo *insights;
+	bool own_insights;
 	struct cp_memo *services, *workloads; /* MeshServices, Workloads: struct gen_fact */
 };
 
@@ -43,11 +48,6 @@ struct dp_fact {
 	struct km_json *ports;  /* MeshService ports of its inbounds */
 	struct km_str labels;   /* as stored (a group's first Dataplane names its identity) */
 	bool healthy;           /* every inbound ready */
-};
-
-/* ...and of its DataplaneInsight. */
-struct insight_fact {
-	bool online; /* the last subscription is connected */
 };
 
 /* A MeshService or Workload as stored (a pass compares what it would
@@ -108,7 +108,8 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 	struct cp_workloads *w = ctx;
 	/* the memos follow every write, active or not (see cp_memo_touch) */
 	cp_memo_follow(w->dps, "Dataplane", op, t, mesh, name);
-	cp_memo_follow(w->insights, "DataplaneInsight", op, t, mesh, name);
+	if (w->own_insights)
+		cp_memo_follow(w->insights, "DataplaneInsight", op, t, mesh, name);
 	cp_memo_follow(w->services, "MeshService", op, t, mesh, name);
 	cp_memo_follow(w->workloads, "Workload", op, t, mesh, name);
 	if (!w->active || w->running)
@@ -187,20 +188,6 @@ static bool inbounds_healthy(const struct km_json *spec)
 			return false;
 	}
 	return true;
-}
-
-static void insight_fact(struct km_arena *a, const struct km_resource *r, void *out)
-{
-	struct insight_fact *f = out;
-	struct km_arena *t = km_arena_new(4096);
-	struct km_json *spec = NULL;
-	km_json_parse(t, r->spec.ptr, r->spec.len, &spec, NULL);
-	struct km_json *subs = km_json_get(spec, "subscriptions");
-	if (subs && subs->kind == KM_JSON_ARRAY && subs->len) {
-		struct km_json *last = subs->items[subs->len - 1];
-		f->online = km_json_get(last, "connectTime") && !km_json_get(last, "disconnectTime");
-	}
-	km_arena_free(t);
 }
 
 static void dp_fact(struct km_arena *a, const struct km_resource *r, void *out)
@@ -376,9 +363,11 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 	if (cp_memo_index(w->insights, w->rt->store, a, km_rtype_by_name(KM_STR("DataplaneInsight")), mesh,
 			  &online))
 		return 0;
-	uint64_t h = cp_memo_index_fp(&online, sizeof(struct insight_fact));
+	uint64_t h = cp_memo_index_fp(&online, sizeof(struct cp_insight_fact));
+	/* the insight memo may be shared: this generator's marks are its own */
+	const char *mark_key = km_arena_printf(a, "workloads/%s", mesh_c);
 	uint64_t last;
-	if (!structural && cp_memo_mark_get(w->insights, mesh_c, &last) && last == h) {
+	if (!structural && cp_memo_mark_get(w->insights, mark_key, &last) && last == h) {
 		*skipped = true;
 		return 0;
 	}
@@ -416,7 +405,7 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 				mesh_c, KM_STR_FMT(mb[i].wl), KM_STR_FMT(dp_name));
 		}
 		g->total++;
-		const struct insight_fact *inf = cp_memo_index_find(&online, dp_name);
+		const struct cp_insight_fact *inf = cp_memo_index_find(&online, dp_name);
 		bool on = inf && inf->online;
 		g->connected += on;
 		g->healthy += on && mb[i].fact->healthy;
@@ -426,7 +415,7 @@ static int64_t generate(struct cp_workloads *w, struct km_arena *a, const char *
 			groups[g].ports = km_json_array(a);
 	int64_t n1 = reconcile(w, a, mesh, groups, ngroups, true);
 	int64_t n2 = reconcile(w, a, mesh, groups, ngroups, false);
-	cp_memo_mark_set(w->insights, mesh_c, h); /* after the writes: what they were computed from */
+	cp_memo_mark_set(w->insights, mark_key, h); /* after the writes: what they were computed from */
 	return !n1 ? n2 : !n2 ? n1 : n1 < n2 ? n1 : n2;
 }
 
@@ -485,13 +474,14 @@ static void grace_ended(struct km_loop *loop, void *ctx)
 }
 
 struct cp_workloads *cp_workloads_start(struct cp_runtime *rt, struct cp_events *bus,
-					int64_t grace_period_ns)
+					int64_t grace_period_ns, struct cp_memo *insights)
 {
 	struct cp_workloads *w = km_calloc(1, sizeof(*w));
 	w->rt = rt;
 	w->grace_ns = grace_period_ns;
 	w->dps = cp_memo_new(sizeof(struct dp_fact), dp_fact);
-	w->insights = cp_memo_new(sizeof(struct insight_fact), insight_fact);
+	w->own_insights = !insights;
+	w->insights = insights ? insights : cp_memo_new(sizeof(struct cp_insight_fact), cp_insight_fact);
 	w->services = cp_memo_new(sizeof(struct gen_fact), gen_fact);
 	w->workloads = cp_memo_new(sizeof(struct gen_fact), gen_fact);
 	cp_events_subscribe(bus, on_change, w);
@@ -519,7 +509,8 @@ void cp_workloads_stop(struct cp_workloads *w)
 		free(w->dirty[i].mesh);
 	free(w->dirty);
 	cp_memo_free(w->dps);
-	cp_memo_free(w->insights);
+	if (w->own_insights)
+		cp_memo_free(w->insights);
 	cp_memo_free(w->services);
 	cp_memo_free(w->workloads);
 	free(w);
