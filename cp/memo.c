@@ -23,6 +23,7 @@ struct entry {
 	int64_t ctime, mtime;
 	bool used;
 	bool gone;      /* deleted from the store: skipped, dropped by the next sweep */
+	unsigned same;  /* touches to come that change nothing (cp_memo_same) */
 	uint64_t listed; /* the listing of its mesh that last saw it */
 	struct km_arena *a; /* created on first use by compute */
 	_Alignas(16) unsigned char fact[];
@@ -186,8 +187,29 @@ static struct view *view_of(struct cp_memo *m, struct km_str mesh, bool create)
 	return v;
 }
 
+static struct entry *find(const struct cp_memo *m, struct km_str mesh, struct km_str name);
+
+void cp_memo_same(struct cp_memo *m, struct km_str mesh, struct km_str name)
+{
+	struct entry *e = find(m, mesh, name);
+	if (e && !e->gone)
+		e->same++;
+}
+
+void cp_memo_same_cancel(struct cp_memo *m, struct km_str mesh, struct km_str name)
+{
+	struct entry *e = find(m, mesh, name);
+	if (e && e->same)
+		e->same--;
+}
+
 void cp_memo_touch(struct cp_memo *m, struct km_str mesh, struct km_str name)
 {
+	struct entry *e = find(m, mesh, name);
+	if (e && e->same) {
+		e->same--;
+		return;
+	}
 	struct view *v = view_of(m, mesh, false);
 	if (!v || !v->whole || v->overflow)
 		return; /* its next index lists the mesh anyway */
@@ -205,6 +227,10 @@ void cp_memo_touch(struct cp_memo *m, struct km_str mesh, struct km_str name)
 
 void cp_memo_forget(struct cp_memo *m)
 {
+	/* the events those writes were to send may be among the lost */
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i])
+			m->slots[i]->same = 0;
 	for (size_t i = 0; i < m->nviews; i++) {
 		stale_clear(&m->views[i]);
 		m->views[i].whole = m->views[i].overflow = false;

@@ -54,6 +54,15 @@ const void *cp_memo_index_find(const struct cp_memo_index *x, struct km_str name
  * records are found so too. Only a memo whose every write is touched may
  * be indexed so: the owner touches on every event, active or not. */
 void cp_memo_touch(struct cp_memo *m, struct km_str mesh, struct km_str name);
+/* A write of (mesh, name) about to be made that leaves the record's fact as
+ * it is (its writer computed the fact of both versions): the touch of its
+ * event is not worth a read. The entry keeps the old version until some
+ * other touch or listing reads it. cp_memo_same_cancel when the write
+ * fails. After each change every proxy's DataplaneInsight is rewritten for
+ * its ACK counters alone: without this, the controllers listed 10,000
+ * insights again after every change. */
+void cp_memo_same(struct cp_memo *m, struct km_str mesh, struct km_str name);
+void cp_memo_same_cancel(struct cp_memo *m, struct km_str mesh, struct km_str name);
 /* Events were lost (the store's resync): every mesh is listed again. */
 void cp_memo_forget(struct cp_memo *m);
 /* An owner's change event for a memo of the records of type <type>: a

@@ -34,6 +34,9 @@ struct cp_runtime {
 	const struct cp_config *cfg; /* effective configuration (owned by main) */
 	bool leader;                 /* this instance runs the leader-only work */
 	struct cp_pki *pki;          /* workload identities (cp/pki), for the xDS generators */
+	/* the controllers' DataplaneInsight memo (cp_insights_memo), told by the
+	 * insight writer when a write leaves its fact as it was */
+	struct cp_memo *insight_memo;
 	/* appends Prometheus text for GET :5680/metrics (set by main) */
 	void (*metrics)(void *ctx, struct km_buf *out);
 	void *metrics_ctx;

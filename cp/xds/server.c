@@ -16,7 +16,9 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "codec/jsonf.h"
+#include "cp/insights.h"
 #include "cp/manager.h"
+#include "cp/memo.h"
 #include "cp/tokens/tokens.h"
 #include "cp/xds/builder.h"
 #include "cp/xds/dpauth.h"
@@ -769,6 +771,20 @@ static void write_insight(struct ads_stream *st, bool disconnected)
 	struct km_resource_doc d = {.type = t, .mesh = km_str_c(st->mesh), .name = km_str_c(st->name), .spec = spec};
 	struct km_resource r;
 	km_resource_from_doc(a, &d, &r);
+	/* most writes only move ACK counters: the controllers need not read
+	 * them again (cp_memo_same) */
+	struct cp_memo *memo = s->rt->insight_memo;
+	bool same = false;
+	if (memo && have) {
+		struct cp_insight_fact before, after;
+		memset(&before, 0, sizeof(before));
+		memset(&after, 0, sizeof(after));
+		cp_insight_fact(a, &cur, &before);
+		cp_insight_fact(a, &r, &after);
+		same = memcmp(&before, &after, sizeof(before)) == 0;
+		if (same)
+			cp_memo_same(memo, r.mesh, r.name);
+	}
 	s->writing = true;
 	cp_store_relaxed(s->rt->store, true); /* rewritten on every flush and reconnect */
 	int rc;
@@ -781,6 +797,8 @@ static void write_insight(struct ads_stream *st, bool disconnected)
 	}
 	cp_store_relaxed(s->rt->store, false);
 	s->writing = false;
+	if (rc && same)
+		cp_memo_same_cancel(memo, r.mesh, r.name);
 	if (rc && rc != -KM_E_MESH_NOT_FOUND)
 		km_debug("xds", "cannot write dataplane insight proxy=%s.%s error=%s", st->mesh, st->name,
 			 km_strerror(rc));

@@ -190,6 +190,26 @@ int main(void)
 	CHECK(gets == 0 && lists == 3 && x.n == 2501);
 	f = cp_memo_index_find(&x, KM_STR("dp-0010"));
 	CHECK(f && km_str_eqc(f->spec, "{\"v\":3}"));
+	/* a write its writer says changes no fact: its touch reads nothing */
+	cp_memo_same(m, KM_STR("default"), KM_STR("dp-0012"));
+	cp_memo_touch(m, KM_STR("default"), KM_STR("dp-0012"));
+	gets = lists = 0;
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0 && gets == 0 && lists == 0);
+	cp_memo_touch(m, KM_STR("default"), KM_STR("dp-0012")); /* the next one is read */
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0 && gets == 1);
+	/* ...unless its write failed */
+	cp_memo_same(m, KM_STR("default"), KM_STR("dp-0012"));
+	cp_memo_same_cancel(m, KM_STR("default"), KM_STR("dp-0012"));
+	cp_memo_touch(m, KM_STR("default"), KM_STR("dp-0012"));
+	gets = 0;
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0 && gets == 1);
+	/* a resync forgets what was announced (those events may be the lost ones) */
+	cp_memo_same(m, KM_STR("default"), KM_STR("dp-0012"));
+	cp_memo_forget(m);
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0);
+	cp_memo_touch(m, KM_STR("default"), KM_STR("dp-0012"));
+	gets = lists = 0;
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0 && gets == 1 && lists == 0);
 	/* events lost: listed again */
 	cp_memo_forget(m);
 	gets = lists = 0;
