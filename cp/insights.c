@@ -31,6 +31,7 @@ struct cp_insights {
 	bool running; /* our own writes must not re-mark */
 	bool active;  /* leader only */
 	struct cp_memo *dps, *insights; /* struct dp_fact, struct cp_insight_fact */
+	uint64_t passes, pass_ns;       /* flushes that recomputed something, and their time */
 };
 
 /* What the counts need of a Dataplane... */
@@ -310,6 +311,7 @@ void cp_insights_flush(struct cp_insights *ins)
 	struct km_arena *a = km_arena_new(0);
 	cp_store_relaxed(ins->rt->store, true); /* MeshInsights are recomputed: no commit waits for the disk */
 	bool skipped = false;
+	size_t n = ins->ndirty;
 	for (size_t i = 0; i < ins->ndirty; i++) {
 		int rc = compute(ins, a, ins->dirty[i].mesh, ins->dirty[i].structural, &skipped);
 		if (rc)
@@ -331,6 +333,16 @@ void cp_insights_flush(struct cp_insights *ins)
 	ins->running = false;
 	ins->last_run_ms = km_loop_now_ms();
 	ins->last_cost_ms = (uint64_t)((km_time_now() - started) / 1000000);
+	if (n) {
+		ins->passes++;
+		ins->pass_ns += (uint64_t)(km_time_now() - started);
+	}
+}
+
+void cp_insights_stats(const struct cp_insights *ins, uint64_t *passes, double *seconds)
+{
+	*passes = ins ? ins->passes : 0;
+	*seconds = ins ? (double)ins->pass_ns / 1e9 : 0;
 }
 
 static void run(struct km_loop *loop, void *ctx)

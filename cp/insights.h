@@ -18,6 +18,10 @@ void cp_insights_set_active(struct cp_insights *ins, bool active);
 /* Recomputes every dirty mesh now (tests, shutdown). */
 void cp_insights_flush(struct cp_insights *ins);
 
+/* Flushes that recomputed at least one mesh, and their wall time on the
+ * loop thread (GET :5680/metrics). */
+void cp_insights_stats(const struct cp_insights *ins, uint64_t *passes, double *seconds);
+
 /* What the control plane's controllers need of a DataplaneInsight. */
 struct cp_insight_fact {
 	bool online; /* the last subscription is connected */

@@ -34,6 +34,7 @@ struct cp_workloads {
 	size_t ndirty, cap;
 	bool active, running;
 	int64_t quiet_until; /* no pass before (monotonic ns): passes cost O(Dataplanes) */
+	uint64_t passes, pass_ns, writes; /* for GET :5680/metrics */
 	struct cp_memo *dps; /* struct dp_fact */
 	/* struct cp_insight_fact: the MeshInsight resyncer's, kept by its
 	 * events (own_insights: this generator's, when there is none) */
@@ -239,11 +240,14 @@ static int write(struct cp_workloads *w, struct km_arena *a, const struct km_rty
 				    .spec = spec, .status = status};
 	struct km_resource r;
 	km_resource_from_doc(a, &d, &r);
-	if (!cur)
+	if (!cur) {
+		w->writes++;
 		return cp_store_create(w->rt->store, &r);
+	}
 	if (same_json(a, r.spec, cur->spec, spec) && same_json(a, r.labels, cur->labels, labels) &&
 	    same_json(a, r.status, cur->status, status))
 		return 0; /* nothing changed: no write, no event */
+	w->writes++;
 	r.version = cur->version;
 	r.ctime = cur->ctime;
 	return cp_store_update(w->rt->store, &r);
@@ -458,6 +462,10 @@ static void run(struct km_loop *loop, void *ctx)
 	/* a pass reads every Dataplane and insight of its meshes: at scale,
 	 * leave the loop at least 3/4 of the time for everything else */
 	w->quiet_until = km_time_now() + 3 * (km_time_now() - started);
+	if (n) {
+		w->passes++;
+		w->pass_ns += (uint64_t)(km_time_now() - started);
+	}
 	if (next) {
 		/* come back when a grace period ends (a timer of its own: the
 		 * passes that writes ask for meanwhile do not wait for it) */
@@ -514,4 +522,14 @@ void cp_workloads_stop(struct cp_workloads *w)
 	cp_memo_free(w->services);
 	cp_memo_free(w->workloads);
 	free(w);
+}
+
+void cp_workloads_stats(const struct cp_workloads *w, struct cp_workloads_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!w)
+		return;
+	out->passes = w->passes;
+	out->seconds = (double)w->pass_ns / 1e9;
+	out->writes = w->writes;
 }

@@ -20,4 +20,12 @@ struct cp_workloads *cp_workloads_start(struct cp_runtime *rt, struct cp_events 
 void cp_workloads_set_active(struct cp_workloads *w, bool active);
 void cp_workloads_stop(struct cp_workloads *w);
 
+/* Passes run, their wall time on the loop thread, and the records they
+ * wrote (GET :5680/metrics). */
+struct cp_workloads_stats {
+	uint64_t passes, writes;
+	double seconds;
+};
+void cp_workloads_stats(const struct cp_workloads *w, struct cp_workloads_stats *out);
+
 #endif

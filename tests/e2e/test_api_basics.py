@@ -476,5 +476,14 @@ def test_generator_not_held_back_by_a_pending_grace_period():
         ms = wait_for(lambda: service("next"), 10, what="MeshService next generated during gone's grace period")
         assert ms["spec"]["ports"][0]["port"] == 8080, ms
         assert service("gone") is not None  # still in its grace period
+        # the passes and their writes are counted (GET :5680/metrics)
+        from harness.mesh import cp_metrics
+        m = wait_for(lambda: (x := cp_metrics(cp)) and x["meshservice_generator_writes_total"] >= 5 and x, 10,
+                     what="generator metrics")
+        # gone and next: a MeshService and a Workload each, and gone's grace label
+        assert m["meshservice_generator_passes_total"] >= 3, m
+        assert m["meshservice_generator_pass_seconds_total"] > 0, m
+        assert m["mesh_insight_resyncs_total"] >= 1, m
+        assert "mesh_insight_resync_seconds_total" in m, m
     finally:
         cp.stop()
