@@ -158,17 +158,22 @@ static void keep(char *out, size_t cap, struct km_str s)
 	out[n] = 0;
 }
 
-void cp_insight_fact(struct km_arena *a, const struct km_resource *r, void *out)
+void cp_insight_fact_of(const struct km_json *spec, struct cp_insight_fact *f)
 {
-	struct cp_insight_fact *f = out;
-	struct km_arena *t = km_arena_new(4096);
-	struct km_json *insight = NULL;
-	km_json_parse(t, r->spec.ptr, r->spec.len, &insight, NULL);
-	struct km_json *sub = last_subscription(insight);
+	memset(f, 0, sizeof(*f));
+	struct km_json *sub = last_subscription(spec);
 	f->online = sub && km_json_get(sub, "connectTime") && !km_json_get(sub, "disconnectTime");
 	struct km_json *ver = km_json_get(sub, "version");
 	keep(f->kuma_dp, sizeof(f->kuma_dp), km_json_get_string(km_json_get(ver, "kumaDp"), "version"));
 	keep(f->envoy, sizeof(f->envoy), km_json_get_string(km_json_get(ver, "envoy"), "version"));
+}
+
+void cp_insight_fact(struct km_arena *a, const struct km_resource *r, void *out)
+{
+	struct km_arena *t = km_arena_new(4096);
+	struct km_json *insight = NULL;
+	km_json_parse(t, r->spec.ptr, r->spec.len, &insight, NULL);
+	cp_insight_fact_of(insight, out);
 	km_arena_free(t);
 }
 

@@ -30,7 +30,10 @@ struct cp_insight_fact {
 /* The memo computation of that fact (cp/memo.h). */
 struct km_arena;
 struct km_resource;
+struct km_json;
 void cp_insight_fact(struct km_arena *a, const struct km_resource *r, void *fact);
+/* The same from the insight's parsed spec (<f> zeroed first). */
+void cp_insight_fact_of(const struct km_json *spec, struct cp_insight_fact *f);
 /* The resyncer's DataplaneInsight memo (struct cp_insight_fact), kept by
  * its change events: the MeshService generator reads the online flags
  * through it too, so that the burst of insight writes after a change is

@@ -187,7 +187,16 @@ static struct view *view_of(struct cp_memo *m, struct km_str mesh, bool create)
 	return v;
 }
 
-static struct entry *find(const struct cp_memo *m, struct km_str mesh, struct km_str name);
+static struct entry *find(const struct cp_memo *m, struct km_str mesh, struct km_str name)
+{
+	uint64_t h = key_hash(mesh, name);
+	for (size_t i = h & (m->cap - 1); m->slots[i]; i = (i + 1) & (m->cap - 1)) {
+		struct entry *e = m->slots[i];
+		if (e->h == h && km_str_eqc(mesh, e->mesh) && km_str_eqc(name, e->name))
+			return e;
+	}
+	return NULL;
+}
 
 void cp_memo_same(struct cp_memo *m, struct km_str mesh, struct km_str name)
 {
@@ -246,17 +255,6 @@ void cp_memo_follow(struct cp_memo *m, const char *type, enum cp_store_op op, co
 		cp_memo_touch(m, mesh, name);
 }
 
-static struct entry *find(const struct cp_memo *m, struct km_str mesh, struct km_str name)
-{
-	uint64_t h = key_hash(mesh, name);
-	for (size_t i = h & (m->cap - 1); m->slots[i]; i = (i + 1) & (m->cap - 1)) {
-		struct entry *e = m->slots[i];
-		if (e->h == h && km_str_eqc(mesh, e->mesh) && km_str_eqc(name, e->name))
-			return e;
-	}
-	return NULL;
-}
-
 /* The records written since <v>'s last index, read again one by one. */
 static int reread(struct cp_memo *m, struct cp_store *s, const struct km_rtype *t, struct view *v)
 {
@@ -312,24 +310,6 @@ static int list_whole(struct cp_memo *m, struct cp_store *s, const struct km_rty
 	return 0;
 }
 
-static void collect(struct cp_memo *m, struct view *v, struct km_arena *a, struct cp_memo_index *out);
-
-int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
-		  struct km_str mesh, struct cp_memo_index *out)
-{
-	memset(out, 0, sizeof(*out));
-	struct view *v = view_of(m, mesh, true);
-	v->indexed = true;
-	int rc = v->whole && !v->overflow ? reread(m, s, t, v) : list_whole(m, s, t, v);
-	if (rc) {
-		/* whatever was read is in the table; the next index lists whole */
-		v->whole = false;
-		return rc;
-	}
-	collect(m, v, a, out);
-	return 0;
-}
-
 /* The table's entries of <v>'s mesh, sorted by name, marked read. */
 static void collect(struct cp_memo *m, struct view *v, struct km_arena *a, struct cp_memo_index *out)
 {
@@ -358,6 +338,23 @@ static void collect(struct cp_memo *m, struct view *v, struct km_arena *a, struc
 	free(p);
 }
 
+int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
+		  struct km_str mesh, struct cp_memo_index *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct view *v = view_of(m, mesh, true);
+	v->indexed = true;
+	int rc = v->whole && !v->overflow ? reread(m, s, t, v) : list_whole(m, s, t, v);
+	if (rc) {
+		/* whatever was read is in the table; the next index lists whole */
+		v->whole = false;
+		return rc;
+	}
+	collect(m, v, a, out);
+	return 0;
+}
+
+
 static int name_key(const void *key, const void *elt)
 {
 	return km_str_cmp(*(const struct km_str *)key, km_str_c(*(const char *const *)elt));
@@ -371,20 +368,16 @@ const void *cp_memo_index_find(const struct cp_memo_index *x, struct km_str name
 
 static struct entry *lookup(struct cp_memo *m, const struct km_resource *r)
 {
-	uint64_t h = key_hash(r->mesh, r->name);
-	size_t i = h & (m->cap - 1);
-	for (; m->slots[i]; i = (i + 1) & (m->cap - 1)) {
-		struct entry *e = m->slots[i];
-		if (e->h == h && km_str_eqc(r->mesh, e->mesh) && km_str_eqc(r->name, e->name)) {
-			if (e->gone || e->version != r->version || e->ctime != r->ctime || e->mtime != r->mtime)
-				compute(m, e, r);
-			e->gone = false;
-			e->used = true;
-			return e;
-		}
+	struct entry *e = find(m, r->mesh, r->name);
+	if (e) {
+		if (e->gone || e->version != r->version || e->ctime != r->ctime || e->mtime != r->mtime)
+			compute(m, e, r);
+		e->gone = false;
+		e->used = true;
+		return e;
 	}
-	struct entry *e = km_calloc(1, sizeof(*e) + m->fact_size);
-	e->h = h;
+	e = km_calloc(1, sizeof(*e) + m->fact_size);
+	e->h = key_hash(r->mesh, r->name);
 	e->mesh = km_strndup(r->mesh.ptr ? r->mesh.ptr : "", r->mesh.len);
 	e->name = km_strndup(r->name.ptr ? r->name.ptr : "", r->name.len);
 	e->used = true;

@@ -55,6 +55,7 @@ struct dp_fact {
  * write with it), and who manages it. */
 struct gen_fact {
 	struct km_resource r;
+	struct km_json *labels, *spec, *status; /* r's, parsed (NULL when empty) */
 	const char *managed_by; /* kuma.io/managed-by, "" when none */
 	int64_t grace_started;  /* the grace label's time, 0 when none */
 };
@@ -217,24 +218,24 @@ static struct km_json *labels_for(struct cp_workloads *w, struct km_arena *a, st
 			   &name, manager, &mesh, w->rt->zone ? w->rt->zone : "default");
 }
 
-/* Whether stored JSON <stored> says what <mine> (serialized as <text>)
- * does. PostgreSQL keeps labels and status as jsonb, which gives them back
- * with its own key order and spacing: compared as text, every generated
- * record differed on every pass, so each pass rewrote them all and their
- * events started the next one. */
-static bool same_json(struct km_arena *a, struct km_str text, struct km_str stored, const struct km_json *mine)
+/* Whether stored JSON (<stored>, parsed as <tree>) says what <mine>
+ * (serialized as <text>) does. PostgreSQL keeps labels and status as
+ * jsonb, which gives them back with its own key order and spacing:
+ * compared as text, every generated record differed on every pass, so each
+ * pass rewrote them all and their events started the next one. */
+static bool same_json(struct km_str text, struct km_str stored, const struct km_json *tree,
+		      const struct km_json *mine)
 {
 	if (km_str_eq(text, stored))
 		return true;
-	struct km_json *theirs = NULL;
 	if (!stored.len)
 		return mine && mine->kind == KM_JSON_OBJECT && mine->len == 0;
-	return km_json_parse(a, stored.ptr, stored.len, &theirs, NULL) == 0 && km_json_equal(theirs, mine);
+	return tree && km_json_equal(tree, mine);
 }
 
 static int write(struct cp_workloads *w, struct km_arena *a, const struct km_rtype *t, struct km_str mesh,
 		 struct km_str name, struct km_json *labels, struct km_json *spec, struct km_json *status,
-		 const struct km_resource *cur)
+		 const struct gen_fact *cur)
 {
 	struct km_resource_doc d = {.type = t, .mesh = mesh, .name = name, .labels = labels,
 				    .spec = spec, .status = status};
@@ -244,12 +245,12 @@ static int write(struct cp_workloads *w, struct km_arena *a, const struct km_rty
 		w->writes++;
 		return cp_store_create(w->rt->store, &r);
 	}
-	if (same_json(a, r.spec, cur->spec, spec) && same_json(a, r.labels, cur->labels, labels) &&
-	    same_json(a, r.status, cur->status, status))
+	if (same_json(r.spec, cur->r.spec, cur->spec, spec) && same_json(r.labels, cur->r.labels, cur->labels, labels) &&
+	    same_json(r.status, cur->r.status, cur->status, status))
 		return 0; /* nothing changed: no write, no event */
 	w->writes++;
-	r.version = cur->version;
-	r.ctime = cur->ctime;
+	r.version = cur->r.version;
+	r.ctime = cur->r.ctime;
 	return cp_store_update(w->rt->store, &r);
 }
 
@@ -268,14 +269,17 @@ static void gen_fact(struct km_arena *a, const struct km_resource *r, void *out)
 	f->r.spec = dup_str(a, r->spec);
 	f->r.status = dup_str(a, r->status);
 	f->r.owner_type = f->r.owner_mesh = f->r.owner_name = (struct km_str){"", 0};
-	struct km_arena *t = km_arena_new(1024);
-	struct km_json *l = NULL;
-	km_json_parse(t, r->labels.ptr, r->labels.len, &l, NULL);
-	f->managed_by = dup_str(a, km_json_get_string(l, "kuma.io/managed-by")).ptr;
-	struct km_str ts = km_json_get_string(l, GRACE_LABEL);
+	/* parsed once per version, not on every pass that compares it */
+	if (r->labels.len)
+		km_json_parse(a, r->labels.ptr, r->labels.len, &f->labels, NULL);
+	if (r->spec.len)
+		km_json_parse(a, r->spec.ptr, r->spec.len, &f->spec, NULL);
+	if (r->status.len)
+		km_json_parse(a, r->status.ptr, r->status.len, &f->status, NULL);
+	f->managed_by = dup_str(a, km_json_get_string(f->labels, "kuma.io/managed-by")).ptr;
+	struct km_str ts = km_json_get_string(f->labels, GRACE_LABEL);
 	int64_t ns;
 	f->grace_started = ts.len && km_time_parse(ts, &ns) == 0 ? ns : 0;
-	km_arena_free(t);
 }
 
 /* Reconciles one type (MeshService or Workload) of one mesh against <groups>.
@@ -293,7 +297,6 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
 	for (size_t g = 0; g < ngroups; g++) {
 		struct group *gr = &groups[g];
 		const struct gen_fact *ef = cp_memo_index_find(&cur, gr->name);
-		const struct km_resource *existing = ef ? &ef->r : NULL;
 		if (ef && strcmp(ef->managed_by, manager) != 0)
 			continue; /* a user-authored resource of that name wins */
 		struct km_json *proxies = km_json_fmt(a, "{\"connected\":%D,\"healthy\":%D,\"total\":%D}",
@@ -315,8 +318,7 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
 			spec = km_json_object(a);
 			status = km_json_fmt(a, "{\"dataplaneProxies\":%J}", proxies);
 		}
-		int rc = write(w, a, t, mesh, gr->name, labels_for(w, a, mesh, gr->name, manager), spec, status,
-			       existing);
+		int rc = write(w, a, t, mesh, gr->name, labels_for(w, a, mesh, gr->name, manager), spec, status, ef);
 		if (rc)
 			km_warn("workloads", "cannot write generated %s mesh=%.*s name=%.*s error=%s", t->name,
 				KM_STR_FMT(mesh), KM_STR_FMT(gr->name), km_strerror(rc));
@@ -331,14 +333,13 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
 			continue;
 		int64_t started = ef->grace_started;
 		if (!started) {
-			struct km_json *labels = NULL, *spec = NULL, *status = NULL;
-			km_json_parse(a, r->labels.ptr, r->labels.len, &labels, NULL);
-			km_json_parse(a, r->spec.ptr, r->spec.len, &spec, NULL);
-			if (r->status.len)
-				km_json_parse(a, r->status.ptr, r->status.len, &status, NULL);
+			/* copies: the memo's trees are shared with later passes */
+			struct km_json *labels = ef->labels ? km_json_clone(a, ef->labels) : km_json_object(a);
+			struct km_json *spec = ef->spec ? km_json_clone(a, ef->spec) : km_json_object(a);
+			struct km_json *status = ef->status ? km_json_clone(a, ef->status) : NULL;
 			km_json_set(a, labels, GRACE_LABEL, km_json_cstring(a, km_time_format(a, now / 1000000000 * 1000000000)));
 			km_json_sort_keys(labels);
-			write(w, a, t, mesh, r->name, labels, spec, status, r);
+			write(w, a, t, mesh, r->name, labels, spec, status, ef);
 			started = now;
 		}
 		if (now - started >= w->grace_ns) {

@@ -715,6 +715,9 @@ static void write_insight(struct ads_stream *st, bool disconnected)
 		km_json_parse(a, cur.spec.ptr, cur.spec.len, &spec, NULL);
 	if (!spec || spec->kind != KM_JSON_OBJECT)
 		spec = km_json_object(a);
+	/* what the controllers derive from it, before it is changed below */
+	struct cp_insight_fact before;
+	cp_insight_fact_of(spec, &before);
 	struct km_json *subs = km_json_get(spec, "subscriptions");
 	if (!subs || subs->kind != KM_JSON_ARRAY) {
 		subs = km_json_array(a);
@@ -776,11 +779,8 @@ static void write_insight(struct ads_stream *st, bool disconnected)
 	struct cp_memo *memo = s->rt->insight_memo;
 	bool same = false;
 	if (memo && have) {
-		struct cp_insight_fact before, after;
-		memset(&before, 0, sizeof(before));
-		memset(&after, 0, sizeof(after));
-		cp_insight_fact(a, &cur, &before);
-		cp_insight_fact(a, &r, &after);
+		struct cp_insight_fact after;
+		cp_insight_fact_of(spec, &after);
 		same = memcmp(&before, &after, sizeof(before)) == 0;
 		if (same)
 			cp_memo_same(memo, r.mesh, r.name);

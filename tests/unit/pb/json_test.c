@@ -12,6 +12,7 @@
 #include "pb/registry.h"
 #include "pb/wire.h"
 #include "../test.h"
+#include "../test_json.h"
 
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
@@ -19,12 +20,7 @@ static struct km_arena *A;
 
 static struct km_json *parse(const char *text)
 {
-	struct km_json *v = NULL;
-	if (km_json_parse(A, text, strlen(text), &v, NULL) != 0) {
-		fprintf(stderr, "test JSON does not parse: %s\n", text);
-		exit(2);
-	}
-	return v;
+	return test_json(A, text);
 }
 
 static const char *compact(const struct km_json *v)

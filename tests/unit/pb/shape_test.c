@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../test.h"
+#include "../test_json.h"
 #include "base/str.h"
 #include "pb/json.h"
 #include "pb/registry.h"
@@ -35,12 +36,7 @@ static const char *subst(const char *tmpl, const struct km_str *vars)
 
 static struct km_json *parse(const char *text)
 {
-	struct km_json *v = NULL;
-	if (km_json_parse(A, text, strlen(text), &v, NULL) != 0) {
-		fprintf(stderr, "test JSON does not parse: %s\n", text);
-		exit(2);
-	}
-	return v;
+	return test_json(A, text);
 }
 
 static char *repeat(char c, size_t n)
