@@ -72,7 +72,8 @@ struct cp_xds_builder {
 };
 
 /* Builds the first unclaimed job, or the last one (<from_back>); called
- * with an unclaimed job queued, and returns, with the lock held. */
+ * with an unclaimed job queued, and returns, with the lock held. Only
+ * entries from <ntaken> on are looked at: every unclaimed job is there. */
 static void build_one(struct cp_xds_builder *b, bool from_back)
 {
 	struct cp_xds_job *j;
@@ -82,6 +83,11 @@ static void build_one(struct cp_xds_builder *b, bool from_back)
 			k--;
 		j = b->q[k - 1];
 	} else {
+		/* a job taken back may be in memory its caller has reused for a
+		 * later one (the server's pass recycles a window of slots), which
+		 * can look unclaimed; none before <ntaken> is still to build */
+		if (b->front < b->ntaken)
+			b->front = b->ntaken;
 		while (b->q[b->front]->claimed)
 			b->front++;
 		j = b->q[b->front++];
