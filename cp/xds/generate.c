@@ -56,7 +56,7 @@ static bool has_feature(const struct cp_xds_metadata *md, const char *f)
 	return false;
 }
 
-static bool is_http(struct km_str proto)
+bool cp_xds_is_http(struct km_str proto)
 {
 	return km_str_eqc(proto, "http") || km_str_eqc(proto, "http2") || km_str_eqc(proto, "grpc");
 }
@@ -105,7 +105,7 @@ static void sha256_fetch(void)
 
 /* A stable route name: base64 of the SHA-256 of the route body, written
  * straight to text (the name is the same for the same body). */
-static const char *route_name(struct km_arena *a, const char *cluster)
+const char *cp_xds_route_name(struct km_arena *a, const char *cluster)
 {
 	struct km_buf b = KM_BUF_INIT;
 	km_buf_puts(&b, ROUTE_HEAD);
@@ -121,12 +121,22 @@ static const char *route_name(struct km_arena *a, const char *cluster)
 	return out;
 }
 
-static struct km_json *hcm(struct gen *g, const char *name, const char *cluster, bool inbound)
+/* The route name of outbound <o>: its port's, made with the context. */
+static const char *route_of(struct km_arena *a, const struct cp_xds_outbound *o)
+{
+	if (o->p->route_name && (o->p->kri == o->kri || strcmp(o->p->kri, o->kri) == 0))
+		return o->p->route_name;
+	return cp_xds_route_name(a, o->kri);
+}
+
+/* <route>: the outbound route's name (NULL: an inbound's route, unnamed). */
+static struct km_json *hcm(struct gen *g, const char *name, const char *cluster, const char *route_name)
 {
 	struct km_arena *a = g->a;
+	bool inbound = !route_name;
 	struct km_json *route = km_json_fmt(a, ROUTE_HEAD "%s" ROUTE_TAIL, cluster);
 	if (!inbound)
-		km_json_set(a, route, "name", km_json_cstring(a, route_name(a, cluster)));
+		km_json_set(a, route, "name", km_json_cstring(a, route_name));
 	struct km_json *rc = km_json_fmt(
 	    a, "{\"name\":%s,\"validateClusters\":false,\"virtualHosts\":[{\"domains\":[\"*\"],\"name\":%s,\"routes\":[%T]}]}",
 	    name, name, route);
@@ -187,7 +197,7 @@ static void gen_inbound(struct gen *g)
 		struct km_str proto = km_json_get_string(in, "protocol");
 		if (!proto.len)
 			proto = KM_STR("tcp");
-		bool http = is_http(proto);
+		bool http = cp_xds_is_http(proto);
 
 		struct km_json *cluster = km_json_fmt(
 		    a, "{\"name\":%s,\"type\":\"STATIC\",\"connectTimeout\":\"5s\",\"loadAssignment\":%T,\"circuitBreakers\":%T}",
@@ -202,7 +212,7 @@ static void gen_inbound(struct gen *g)
 		struct km_json *tags = g->dp->labels && g->dp->labels->len
 					   ? g->dp->labels
 					   : km_json_fmt(a, "{\"kuma.io/unified-name\":%s}", name);
-		struct km_json *filter = http ? hcm(g, name, name, true) : tcp_proxy(g, name, name);
+		struct km_json *filter = http ? hcm(g, name, name, NULL) : tcp_proxy(g, name, name);
 		if (http && g->md->tls) {
 			struct km_json *cfg = km_json_get(filter, "typedConfig");
 			km_json_set(a, cfg, "forwardClientCertDetails", km_json_cstring(a, "SANITIZE_SET"));
@@ -272,7 +282,7 @@ static void gen_outbound_one(struct gen *g, const struct cp_xds_outbound *o, uns
 	const struct cp_xds_service *s = o->s;
 	const struct cp_xds_port *p = o->p;
 	const char *name = o->kri;
-	bool http = is_http(p->app_protocol);
+	bool http = cp_xds_is_http(p->app_protocol);
 	if (types & (1u << CP_XDS_CLUSTER)) {
 		struct km_json *cluster = km_json_fmt(
 		    a,
@@ -289,7 +299,7 @@ static void gen_outbound_one(struct gen *g, const struct cp_xds_outbound *o, uns
 	if (types & (1u << CP_XDS_ENDPOINT))
 		add(g, CP_XDS_ENDPOINT, name, load_assignment(g, name, p, false));
 	if (types & (1u << CP_XDS_LISTENER)) {
-		struct km_json *filter = http ? hcm(g, name, name, false) : tcp_proxy(g, name, name);
+		struct km_json *filter = http ? hcm(g, name, name, route_of(a, o)) : tcp_proxy(g, name, name);
 		add(g, CP_XDS_LISTENER, name,
 		    km_json_fmt(a,
 				"{\"name\":%s,\"address\":%T,\"statPrefix\":%s,\"filterChains\":[{\"filters\":[%T]}],"
@@ -507,13 +517,21 @@ static struct km_json *downstream_tls(struct gen *g)
 static const char *sni_of(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_service *s,
 			  const struct cp_xds_port *p)
 {
+	if (p->sni)
+		return p->sni;
+	return cp_xds_service_sni(a, m->name, s, p);
+}
+
+const char *cp_xds_service_sni(struct km_arena *a, struct km_str mesh, const struct cp_xds_service *s,
+			       const struct cp_xds_port *p)
+{
 	if (s->zone.len && s->ns.len)
-		return km_arena_printf(a, "sni.msvc.%.*s.%.*s.%.*s.%.*s.%u", KM_STR_FMT(m->name), KM_STR_FMT(s->zone),
+		return km_arena_printf(a, "sni.msvc.%.*s.%.*s.%.*s.%.*s.%u", KM_STR_FMT(mesh), KM_STR_FMT(s->zone),
 				       KM_STR_FMT(s->ns), KM_STR_FMT(s->name), p->port);
 	if (s->zone.len)
-		return km_arena_printf(a, "sni.msvc.%.*s.%.*s.%.*s.%u", KM_STR_FMT(m->name), KM_STR_FMT(s->zone),
+		return km_arena_printf(a, "sni.msvc.%.*s.%.*s.%.*s.%u", KM_STR_FMT(mesh), KM_STR_FMT(s->zone),
 				       KM_STR_FMT(s->name), p->port);
-	return km_arena_printf(a, "sni.msvc.%.*s.%.*s.%u", KM_STR_FMT(m->name), KM_STR_FMT(s->name), p->port);
+	return km_arena_printf(a, "sni.msvc.%.*s.%.*s.%u", KM_STR_FMT(mesh), KM_STR_FMT(s->name), p->port);
 }
 
 /* Outbound mTLS: SNI names the destination, its certificate must carry one of
@@ -552,8 +570,8 @@ size_t cp_xds_outbound_vars(struct km_arena *a, const struct cp_xds_mesh *m, con
 	vars[n++] = km_str_c(o->kri);
 	km_buf_add(shape, o->p->app_protocol.ptr, o->p->app_protocol.len);
 	km_buf_add(shape, "", 1);
-	if (is_http(o->p->app_protocol))
-		vars[n++] = km_str_c(route_name(a, o->kri));
+	if (cp_xds_is_http(o->p->app_protocol))
+		vars[n++] = km_str_c(route_of(a, o));
 	if (md->tls) {
 		vars[n++] = km_str_c(sni_of(a, m, o->s, o->p));
 		uint32_t nsans = 0;

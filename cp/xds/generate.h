@@ -66,6 +66,14 @@ struct km_json *cp_xds_outbound_address(struct km_arena *a, const struct cp_xds_
  * 4 bytes: it could equal a part of anything). cp/xds/shape.h says why. */
 size_t cp_xds_outbound_vars(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_metadata *md,
 			    const struct cp_xds_outbound *o, struct km_str *vars, size_t cap, struct km_buf *shape);
+/* Whether <proto> (a port's appProtocol) is served through an HTTP
+ * connection manager (http, http2, grpc). */
+bool cp_xds_is_http(struct km_str proto);
+/* The name of the outbound route to cluster <kri> (a hash of the route). */
+const char *cp_xds_route_name(struct km_arena *a, const char *kri);
+/* The SNI an outbound to port <p> of <s> in <mesh> sends. */
+const char *cp_xds_service_sni(struct km_arena *a, struct km_str mesh, const struct cp_xds_service *s,
+			       const struct cp_xds_port *p);
 /* Only the outbound's resources of <types> (bits 1 << CP_XDS_*). */
 void cp_xds_generate_outbound(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			      const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,

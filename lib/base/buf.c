@@ -36,6 +36,16 @@ int km_buf_append(struct km_buf *b, const void *p, size_t n)
 	return 0;
 }
 
+char *km_buf_extend(struct km_buf *b, size_t n)
+{
+	if (reserve(b, n))
+		return NULL;
+	char *p = b->data + b->len;
+	b->len += n;
+	b->data[b->len] = 0;
+	return p;
+}
+
 int km_buf_puts(struct km_buf *b, const char *s)
 {
 	return km_buf_append(b, s, strlen(s));

@@ -37,6 +37,9 @@ static inline int km_buf_add(struct km_buf *b, const void *p, size_t n)
 	}
 	return km_buf_append(b, p, n);
 }
+/* <n> more bytes at the end, for the caller to write (NULL past the cap:
+ * the buffer is unchanged). */
+char *km_buf_extend(struct km_buf *b, size_t n);
 static inline int km_buf_put_str(struct km_buf *b, struct km_str s)
 {
 	return km_buf_append(b, s.ptr, s.len);

@@ -22,6 +22,7 @@ struct op {
 
 struct km_pb_shape {
 	size_t nvars, nholes;
+	size_t nspans; /* OP_OPEN steps */
 	size_t nops;
 	struct op *ops;
 	uint8_t *tpl; /* the recorded bytes */
@@ -160,7 +161,18 @@ static struct km_pb_shape *shape_make(const struct km_pb_rec *r, const uint8_t *
 				(struct event){.pos = it->end, .inner = it->pos, .kind = OP_CLOSE};
 		}
 	}
-	qsort(ev, nev, sizeof(*ev), event_cmp);
+	/* usually a few dozen events, partly in order already (items are
+	 * added as their spans close): insertion sort, without qsort's
+	 * indirect calls */
+	if (nev > 64)
+		qsort(ev, nev, sizeof(*ev), event_cmp);
+	for (size_t i = 1; nev <= 64 && i < nev; i++) {
+		struct event e = ev[i];
+		size_t j = i;
+		for (; j > 0 && event_cmp(&ev[j - 1], &e) > 0; j--)
+			ev[j] = ev[j - 1];
+		ev[j] = e;
+	}
 	struct km_pb_shape *s = km_calloc(1, sizeof(*s));
 	s->nvars = r->nvars;
 	s->nholes = nholes;
@@ -175,6 +187,7 @@ static struct km_pb_shape *shape_make(const struct km_pb_rec *r, const uint8_t *
 					   .a = (uint32_t)cur,
 					   .n = (uint32_t)(ev[i].pos - cur)});
 		op_add(s, &cap, (struct op){.kind = ev[i].kind, .a = ev[i].var});
+		s->nspans += ev[i].kind == OP_OPEN;
 		cur = ev[i].pos + ev[i].skip;
 	}
 	if (len > cur)
@@ -201,39 +214,64 @@ int km_pb_shape_record(struct km_arena *a, const ProtobufCMessageDescriptor *d,
 
 /* ---- filling ---- */
 
-static void put_varint_at(struct km_buf *out, size_t at)
+static size_t varint_len(uint64_t v)
 {
-	size_t body = out->len - at - 1;
-	if (body < 0x80) {
-		out->data[at] = (char)body;
-		return;
-	}
-	uint8_t t[10];
-	size_t n = km_pb_wire_varint(body, t);
-	km_buf_append(out, t, n - 1); /* room: the body moves along */
-	memmove(out->data + at + n, out->data + at + 1, body);
-	memcpy(out->data + at, t, n);
+	size_t n = 1;
+	for (; v >= 0x80; v >>= 7)
+		n++;
+	return n;
 }
 
+/* Two passes over the steps: the first sizes every span (a span's length
+ * counts the length prefixes of the spans inside it, known when they
+ * close), the second writes each byte once into room taken at once. */
 int km_pb_shape_fill(const struct km_pb_shape *s, const struct km_str *vars, size_t nvars,
 		     struct km_buf *out)
 {
-	size_t stack[64], depth = 0; /* spans nest no deeper than km_pb_rec's stack */
 	if (nvars != s->nvars)
 		return -1;
+	size_t start[64], depth = 0; /* spans nest no deeper than km_pb_rec's stack */
+	size_t open_at[64];
+	size_t small[128], *span = s->nspans <= 128 ? small : km_malloc(s->nspans * sizeof(*span));
+	size_t len = 0, nspan = 0;
 	for (size_t i = 0; i < s->nops; i++) {
 		const struct op *o = &s->ops[i];
 		switch (o->kind) {
-		case OP_COPY: km_buf_append(out, s->tpl + o->a, o->n); break;
-		case OP_HOLE: km_buf_append(out, vars[o->a].ptr, vars[o->a].len); break;
+		case OP_COPY: len += o->n; break;
+		case OP_HOLE: len += vars[o->a].len; break;
 		case OP_OPEN:
-			stack[depth++] = out->len;
-			km_buf_append(out, "", 1);
+			open_at[depth] = nspan++;
+			start[depth++] = len;
 			break;
-		case OP_CLOSE: put_varint_at(out, stack[--depth]); break;
+		case OP_CLOSE: {
+			depth--;
+			size_t body = len - start[depth];
+			span[open_at[depth]] = body;
+			len += varint_len(body);
+			break;
+		}
 		}
 	}
-	return 0;
+	uint8_t *w = (uint8_t *)km_buf_extend(out, len);
+	for (size_t i = 0, k = 0; w && i < s->nops; i++) {
+		const struct op *o = &s->ops[i];
+		switch (o->kind) {
+		case OP_COPY:
+			memcpy(w, s->tpl + o->a, o->n);
+			w += o->n;
+			break;
+		case OP_HOLE:
+			if (vars[o->a].len)
+				memcpy(w, vars[o->a].ptr, vars[o->a].len);
+			w += vars[o->a].len;
+			break;
+		case OP_OPEN: w += km_pb_wire_varint(span[k++], w); break;
+		case OP_CLOSE: break;
+		}
+	}
+	if (span != small)
+		free(span);
+	return w ? 0 : -1;
 }
 
 size_t km_pb_shape_holes(const struct km_pb_shape *s)
