@@ -186,15 +186,29 @@ static struct km_str json_name(struct km_arena *a, const char *name)
  * the life of the thread (descriptors are static; each thread has its own
  * table, so lookups take no lock). A key is compared with a name only when
  * the hashes agree. */
+/* One name of a field in the lookup table, with the name itself when it
+ * fits: a lookup that finds its key in the first slot reads one cache
+ * line. The tables are cold in the one build that encodes after many that
+ * shared everything, where separate arrays of hashes, indices, lengths and
+ * names cost a cache miss each per member. */
+#define SLOT_NAME 48
+struct name_slot {
+	uint64_t h;
+	uint32_t field; /* index + 1; 0: empty slot */
+	uint16_t len;
+	uint16_t proto; /* the proto name, not the JSON one (names longer than SLOT_NAME) */
+	char name[SLOT_NAME];
+};
+_Static_assert(sizeof(struct name_slot) == 64, "a slot is one cache line");
+
 struct field_names {
 	const ProtobufCMessageDescriptor *d;
 	enum wkt wkt;
 	char **json;
 	size_t *json_len, *proto_len;
-	/* open addressing over both names of every field: index + 1 of the
-	 * field, 0 empty; the key's hash alongside */
-	uint32_t *slot;
-	uint64_t *slot_h;
+	/* open addressing over both names of every field */
+	struct name_slot *slots;
+	void *slots_mem; /* where <slots> was allocated */
 	size_t mask;
 	bool *map; /* per field: a map<K,V> (is_map) */
 	bool any_required; /* proto2 required fields (none in proto3) */
@@ -225,19 +239,30 @@ static uint64_t key_hash(const char *p, size_t n)
 	return km_hash(KM_FNV_INIT, p, n);
 }
 
-static void slot_put(struct field_names *fn, const char *name, size_t len, unsigned field)
+/* The name slot <sl> holds. */
+static const char *slot_name(const struct field_names *fn, const struct name_slot *sl)
+{
+	if (sl->len <= SLOT_NAME)
+		return sl->name;
+	return sl->proto ? fn->d->fields[sl->field - 1].name : fn->json[sl->field - 1];
+}
+
+static void slot_put(struct field_names *fn, const char *name, size_t len, unsigned field, bool proto)
 {
 	uint64_t h = key_hash(name, len);
 	size_t i = h & fn->mask;
-	while (fn->slot[i]) {
-		unsigned k = fn->slot[i] - 1;
-		if (fn->slot_h[i] == h && ((fn->json_len[k] == len && memcmp(fn->json[k], name, len) == 0) ||
-					   (fn->proto_len[k] == len && memcmp(fn->d->fields[k].name, name, len) == 0)))
+	for (; fn->slots[i].field; i = (i + 1) & fn->mask) {
+		const struct name_slot *sl = &fn->slots[i];
+		if (sl->h == h && sl->len == len && memcmp(slot_name(fn, sl), name, len) == 0)
 			return; /* the JSON name and the proto name are the same */
-		i = (i + 1) & fn->mask;
 	}
-	fn->slot[i] = field + 1;
-	fn->slot_h[i] = h;
+	struct name_slot *sl = &fn->slots[i];
+	sl->h = h;
+	sl->field = field + 1;
+	sl->len = (uint16_t)len;
+	sl->proto = proto;
+	if (len <= SLOT_NAME)
+		memcpy(sl->name, name, len);
 }
 
 static int is_map(const ProtobufCFieldDescriptor *f);
@@ -252,8 +277,10 @@ static void names_build(struct field_names *fn, const ProtobufCMessageDescriptor
 	size_t cap = 8;
 	while (cap < 4 * (size_t)d->n_fields)
 		cap *= 2;
-	fn->slot = km_calloc(cap, sizeof(*fn->slot));
-	fn->slot_h = km_calloc(cap, sizeof(*fn->slot_h));
+	/* one slot more: the table starts at the first cache line boundary
+	 * (kept for the process, as the entry is) */
+	fn->slots_mem = km_calloc(cap + 1, sizeof(struct name_slot));
+	fn->slots = (struct name_slot *)(((uintptr_t)fn->slots_mem + 63) & ~(uintptr_t)63);
 	fn->mask = cap - 1;
 	fn->map = km_calloc(d->n_fields + 1, sizeof(*fn->map));
 	for (unsigned i = 0; i < d->n_fields; i++) {
@@ -268,9 +295,9 @@ static void names_build(struct field_names *fn, const ProtobufCMessageDescriptor
 	/* the JSON names first: a name that is one field's JSON name and
 	 * another's proto name (none in Envoy's protos) finds the former */
 	for (unsigned i = 0; i < d->n_fields; i++)
-		slot_put(fn, fn->json[i], fn->json_len[i], i);
+		slot_put(fn, fn->json[i], fn->json_len[i], i, false);
 	for (unsigned i = 0; i < d->n_fields; i++)
-		slot_put(fn, d->fields[i].name, fn->proto_len[i], i);
+		slot_put(fn, d->fields[i].name, fn->proto_len[i], i, true);
 }
 
 /* Descriptors are static objects: a multiplicative hash of the address
@@ -325,15 +352,11 @@ static const struct field_names *names_of(const ProtobufCMessageDescriptor *d)
 
 static const ProtobufCFieldDescriptor *find_field_in(const struct field_names *fn, struct km_str key)
 {
-	const ProtobufCMessageDescriptor *d = fn->d;
 	uint64_t h = key_hash(key.ptr, key.len);
-	for (size_t i = h & fn->mask; fn->slot[i]; i = (i + 1) & fn->mask) {
-		if (fn->slot_h[i] != h)
-			continue;
-		unsigned k = fn->slot[i] - 1;
-		if ((fn->json_len[k] == key.len && memcmp(fn->json[k], key.ptr, key.len) == 0) ||
-		    (fn->proto_len[k] == key.len && memcmp(d->fields[k].name, key.ptr, key.len) == 0))
-			return &d->fields[k];
+	for (size_t i = h & fn->mask; fn->slots[i].field; i = (i + 1) & fn->mask) {
+		const struct name_slot *sl = &fn->slots[i];
+		if (sl->h == h && sl->len == key.len && memcmp(slot_name(fn, sl), key.ptr, key.len) == 0)
+			return &fn->d->fields[sl->field - 1];
 	}
 	return NULL;
 }
