@@ -14,6 +14,7 @@
 #include "cp/manager.h"
 #include "cp/policy/policy.h"
 #include "cp/xds/context.h"
+#include "cp/xds/generate.h"
 
 static struct cp_config cfg;
 static struct cp_runtime rt;
@@ -76,6 +77,7 @@ static void check_same(const struct cp_xds_mesh *x, const struct cp_xds_mesh *y)
 	for (size_t i = 0; i < x->nservices && i < y->nservices; i++) {
 		const struct cp_xds_service *s = &x->services[i], *t = &y->services[i];
 		CHECK(km_str_eq(s->store_name, t->store_name));
+		CHECK(km_str_eq(s->name, t->name) && km_str_eq(s->zone, t->zone) && km_str_eq(s->ns, t->ns));
 		CHECK(s->fp == t->fp);
 		CHECK(s->nports == t->nports);
 		for (size_t p = 0; p < s->nports && p < t->nports; p++) {
@@ -83,6 +85,19 @@ static void check_same(const struct cp_xds_mesh *x, const struct cp_xds_mesh *y)
 			CHECK(sp->nendpoints == tp->nendpoints && sp->port == tp->port);
 			CHECK(km_str_eq(sp->section, tp->section) && km_str_eq(sp->app_protocol, tp->app_protocol));
 			CHECK_STREQ(sp->kri, tp->kri);
+			/* made with the resolution, carried over from the one it
+			 * replaced: as made from scratch, and only for HTTP */
+			CHECK((sp->route_name != NULL) == cp_xds_is_http(sp->app_protocol));
+			CHECK((sp->route_name != NULL) == (tp->route_name != NULL));
+			if (sp->route_name && tp->route_name) {
+				CHECK_STREQ(sp->route_name, tp->route_name);
+				struct km_arena *ra = km_arena_new(0);
+				CHECK_STREQ(sp->route_name, cp_xds_route_name(ra, sp->kri));
+				km_arena_free(ra);
+			}
+			CHECK(sp->sni && tp->sni);
+			if (sp->sni && tp->sni)
+				CHECK_STREQ(sp->sni, tp->sni);
 			for (size_t e = 0; e < sp->nendpoints && e < tp->nendpoints; e++) {
 				const struct cp_xds_endpoint *se = &sp->endpoints[e], *te = &tp->endpoints[e];
 				CHECK(km_str_eq(se->address, te->address) && se->port == te->port);
@@ -186,6 +201,12 @@ static void test_incremental(struct km_arena *a)
 	CHECK(endpoints_of(m5, "db") == 0); /* nothing listens on 5433 */
 	cp_xds_mesh_free(m3);
 	cp_xds_mesh_free(m4);
+	/* a protocol change there and back: the route name comes and goes
+	 * with HTTP (check_same) */
+	put_svc(a, "db", 5433, "http");
+	cp_xds_mesh_free(build_checked());
+	put_svc(a, "db", 5433, "tcp");
+	cp_xds_mesh_free(build_checked());
 
 	/* a policy moves the mesh-wide fingerprint only */
 	put(a, "MeshTimeout", "mt", NULL,
