@@ -47,6 +47,7 @@ struct mesh_cache {
 	size_t nids;
 	const char *trust_pem;
 	struct km_json *trust_domains, *trust_kris;
+	uint64_t trust_fp; /* of trust_domains (cp_pki_trust_fp) */
 	struct mesh_cache *next;
 };
 
@@ -58,6 +59,7 @@ struct leaf {
 	unsigned char fp[32];
 	int64_t lifetime_ns, issued, not_after, renew_at;
 	char *cert, *key;
+	uint64_t pem_fp; /* cp_pki_pem_fp(cert, key) */
 	const char *key_type;
 	struct leaf *next;
 };
@@ -452,6 +454,10 @@ static struct mesh_cache *cache_get(struct cp_pki *p, struct km_str mesh)
 	m->trust_pem = km_arena_strndup(a, all.data ? all.data : "", all.len);
 	km_buf_fini(&all);
 	m->trust_domains = tds;
+	struct km_buf text = KM_BUF_INIT;
+	km_json_write(&text, tds, 0, 0);
+	m->trust_fp = km_hash(KM_FNV_INIT, text.data, text.len) | 1;
+	km_buf_fini(&text);
 	m->trust_kris = kris;
 	m->next = p->meshes;
 	p->meshes = m;
@@ -495,6 +501,7 @@ static void fill(struct km_arena *a, const struct leaf *l, struct cp_pki_leaf *o
 	out->trust_domain = km_arena_strdup(a, l->trust_domain);
 	out->cert_pem = km_arena_strdup(a, l->cert);
 	out->key_pem = km_arena_strdup(a, l->key);
+	out->pem_fp = l->pem_fp;
 	out->not_after_ns = l->not_after;
 	out->renew_at_ns = l->renew_at;
 	out->issued_at_ns = l->issued;
@@ -626,6 +633,7 @@ static void leaf_store(struct cp_pki *p, struct cp_pki_issue *r, struct km_arena
 	l->renew_at = r->now + r->lifetime_ns / 5 * 4;
 	l->cert = km_buf_steal(&r->cert);
 	l->key = km_buf_steal(&r->key);
+	l->pem_fp = cp_pki_pem_fp(l->cert, l->key);
 	l->key_type = r->key_type;
 	fill(a, l, out, true);
 }
@@ -751,6 +759,23 @@ int cp_pki_trust_bundle(struct cp_pki *p, struct km_arena *a, struct km_str mesh
 	if (trust_domains)
 		*trust_domains = km_json_clone(a, m->trust_domains);
 	return 0;
+}
+
+uint64_t cp_pki_trust_fp(struct cp_pki *p, struct km_str mesh)
+{
+	struct mesh_cache *m = cache_get(p, mesh);
+	return m ? m->trust_fp : 0;
+}
+
+uint64_t cp_pki_pem_fp(const char *cert_pem, const char *key_pem)
+{
+	uint64_t h = KM_FNV_INIT;
+	if (cert_pem)
+		h = km_hash(h, cert_pem, strlen(cert_pem));
+	h = km_fnv_sep(h, '|');
+	if (key_pem)
+		h = km_hash(h, key_pem, strlen(key_pem));
+	return h | 1;
 }
 
 int cp_pki_trust_kris(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct km_json **kris)

@@ -34,6 +34,7 @@ struct cp_pki_leaf {
 	const char *trust_domain;
 	const char *cert_pem;     /* the leaf only, as upstream sends it; NULL when external */
 	const char *key_pem;      /* NULL when external */
+	uint64_t pem_fp;          /* cp_pki_pem_fp() of the two, computed when the leaf was issued */
 	int64_t not_after_ns;     /* DataplaneInsight mTLS.certificateExpirationTime */
 	int64_t renew_at_ns;      /* generation + 4/5 of the lifetime: call again then */
 	int64_t issued_at_ns;     /* mTLS.lastCertificateRegeneration (generation time) */
@@ -90,6 +91,12 @@ uint64_t cp_pki_identity_key(struct cp_pki *p, struct km_str mesh, const struct 
  * be NULL. All in <a>. 0 or -KM_E_UNAVAILABLE. */
 int cp_pki_trust_bundle(struct cp_pki *p, struct km_arena *a, struct km_str mesh, const char **pem,
 			struct km_json **trust_domains);
+/* A hash of <mesh>'s trust domains (what cp_pki_trust_bundle() gives),
+ * computed when they were loaded: what generation fingerprints instead of
+ * writing the PEMs out for every proxy. 0 when unavailable. */
+uint64_t cp_pki_trust_fp(struct cp_pki *p, struct km_str mesh);
+/* A hash of a leaf's certificate and key PEMs (never 0). */
+uint64_t cp_pki_pem_fp(const char *cert_pem, const char *key_pem);
 /* <*kris>: the sorted KRIs of the mesh's MeshTrusts (mTLS.supportedBackends). */
 int cp_pki_trust_kris(struct cp_pki *p, struct km_arena *a, struct km_str mesh, struct km_json **kris);
 

@@ -132,6 +132,10 @@ struct cp_xds_tls {
 	const char *cert_pem, *key_pem;
 	const char *trust_domain;   /* of this proxy's identity */
 	struct km_json *trust_domains; /* {trustDomain: PEM} of every MeshTrust in the mesh */
+	/* cp_pki_pem_fp() of cert_pem and key_pem and cp_pki_trust_fp() of
+	 * trust_domains, made once by the PKI module: what the build
+	 * fingerprints instead of the PEMs (0: not known, the PEMs are) */
+	uint64_t keys_fp, trust_fp;
 };
 
 struct cp_xds_metadata {

@@ -25,9 +25,12 @@ static int load(struct cp_runtime *rt, struct km_arena *a, const struct cp_xds_d
 	tls->secret_name = leaf->secret_name;
 	tls->cert_pem = leaf->cert_pem;
 	tls->key_pem = leaf->key_pem;
+	tls->keys_fp = leaf->cert_pem ? leaf->pem_fp : 0; /* deferred: set once issued */
 	tls->trust_domain = leaf->trust_domain;
 	if (cp_pki_trust_bundle(rt->pki, a, dp->res.mesh, NULL, &tls->trust_domains))
 		tls->trust_domains = NULL;
+	else
+		tls->trust_fp = cp_pki_trust_fp(rt->pki, dp->res.mesh);
 	return rc;
 }
 

@@ -542,11 +542,24 @@ static void local_inputs(struct km_buf *k0, const struct cp_xds_mesh *m, const s
 	fp_json(&k, md->features);
 	fp_byte(&k, md->shadow);
 	if (md->tls) {
+		/* the PEMs by the hashes the PKI module made of them once, when
+		 * it has (writing them out and hashing them was a tenth of an
+		 * mTLS build) */
 		fp_str(&k, md->tls->secret_name);
-		fp_str(&k, keys ? md->tls->cert_pem : NULL);
-		fp_str(&k, keys ? md->tls->key_pem : NULL);
+		if (md->tls->keys_fp) {
+			fp_byte(&k, 'K');
+			fp_u64(&k, keys ? md->tls->keys_fp : 0);
+		} else {
+			fp_str(&k, keys ? md->tls->cert_pem : NULL);
+			fp_str(&k, keys ? md->tls->key_pem : NULL);
+		}
 		fp_str(&k, md->tls->trust_domain);
-		fp_json(&k, md->tls->trust_domains);
+		if (md->tls->trust_fp) {
+			fp_byte(&k, 'T');
+			fp_u64(&k, md->tls->trust_fp);
+		} else {
+			fp_json(&k, md->tls->trust_domains);
+		}
 	}
 	fp_byte(&k, 2);
 	for (size_t i = 0; i < cp_policy_nplugins; i++) {

@@ -675,48 +675,38 @@ void km_json_sort_keys(struct km_json *v)
 	}
 }
 
+/* Bytes km_json_write_string() escapes: 1 for a \uXXXX escape, else the
+ * letter after the backslash. Go escapes <, >, & as \u003c etc. */
+static const unsigned char escape_of[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+    [0x08] = 1, [0x09] = 't', [0x0a] = 'n', [0x0b] = 1, [0x0c] = 1, [0x0d] = 'r', [0x0e] = 1, [0x0f] = 1,
+    [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+    [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
+    ['"'] = '"', ['\\'] = '\\', ['<'] = 1, ['>'] = 1, ['&'] = 1,
+};
+
 int km_json_write_string(struct km_buf *out, struct km_str s)
 {
 	static const char hex[] = "0123456789abcdef";
 	int rc = km_buf_putc(out, '"');
-	size_t run = 0;
-	for (size_t i = 0; i < s.len && rc == 0; i++) {
-		unsigned char c = (unsigned char)s.ptr[i];
-		const char *esc = NULL;
-		char u[7];
-		/* Go escapes <, >, & as \u003c etc.; it also escapes U+2028/2029 */
-		if (c == '"')
-			esc = "\\\"";
-		else if (c == '\\')
-			esc = "\\\\";
-		else if (c == '\n')
-			esc = "\\n";
-		else if (c == '\r')
-			esc = "\\r";
-		else if (c == '\t')
-			esc = "\\t";
-		else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-			u[0] = '\\';
-			u[1] = 'u';
-			u[2] = '0';
-			u[3] = '0';
-			u[4] = hex[c >> 4];
-			u[5] = hex[c & 15];
-			u[6] = 0;
-			esc = u;
-		}
-		if (esc) {
-			if (run)
-				rc = km_buf_append(out, s.ptr + i - run, run);
-			run = 0;
-			if (rc == 0)
-				rc = km_buf_puts(out, esc);
+	const unsigned char *p = (const unsigned char *)s.ptr;
+	for (size_t i = 0, from = 0; rc == 0;) {
+		while (i < s.len && !escape_of[p[i]])
+			i++; /* a run of bytes written as they are */
+		if (i > from)
+			rc = km_buf_append(out, s.ptr + from, i - from);
+		if (rc || i == s.len)
+			break;
+		unsigned char e = escape_of[p[i]];
+		if (e == 1) {
+			char u[6] = {'\\', 'u', '0', '0', hex[p[i] >> 4], hex[p[i] & 15]};
+			rc = km_buf_append(out, u, sizeof(u));
 		} else {
-			run++;
+			char b[2] = {'\\', (char)e};
+			rc = km_buf_append(out, b, sizeof(b));
 		}
+		from = ++i;
 	}
-	if (rc == 0 && run)
-		rc = km_buf_append(out, s.ptr + s.len - run, run);
 	if (rc == 0)
 		rc = km_buf_putc(out, '"');
 	return rc;

@@ -198,6 +198,11 @@ static void test_autogenerate(struct km_arena *a)
 	struct cp_pki_leaf kept;
 	CHECK(cp_pki_leaf(pki, a, KM_STR("default"), KM_STR("dp-1"), other, &kept) == 0);
 	CHECK(!kept.issued_now && strcmp(kept.cert_pem, dl.cert_pem) == 0);
+	/* each leaf carries the hash generation fingerprints instead of its
+	 * PEMs: the same as the builder thread computes of what it signed */
+	CHECK(dl.pem_fp && dl.pem_fp == cp_pki_pem_fp(dl.cert_pem, dl.key_pem));
+	CHECK(kept.pem_fp == dl.pem_fp && third.pem_fp != dl.pem_fp);
+	CHECK(third.pem_fp == cp_pki_pem_fp(third.cert_pem, third.key_pem));
 	/* one never run or finished is dropped */
 	fake_now += 8 * 3600 * NS;
 	CHECK(cp_pki_leaf_deferred(pki, a, KM_STR("default"), KM_STR("dp-1"), other, &dl, &issue) == -EINPROGRESS);
@@ -208,6 +213,7 @@ static void test_autogenerate(struct km_arena *a)
 	struct km_json *tds = NULL;
 	CHECK(cp_pki_trust_bundle(pki, a, KM_STR("default"), &pem, &tds) == 0);
 	CHECK(tds && tds->len == 1 && km_str_eqc(tds->members[0].key, "default.zone-1.mesh.local"));
+	CHECK(cp_pki_trust_fp(pki, KM_STR("default")) != 0);
 	BIO *b1 = BIO_new_mem_buf(pem, -1), *b2 = BIO_new_mem_buf(third.cert_pem, -1);
 	X509 *cax = PEM_read_bio_X509(b1, NULL, NULL, NULL), *lx = PEM_read_bio_X509(b2, NULL, NULL, NULL);
 	CHECK(cax && lx && X509_verify(lx, X509_get0_pubkey(cax)) == 1);
@@ -264,6 +270,8 @@ static void test_provided(struct km_arena *a)
 	CHECK_STREQ(leaf.key_type, "ECDSA-P256");
 	CHECK_STREQ(leaf.spiffe_id, "spiffe://prov.zone-1.mesh.local/workload/w");
 	CHECK(strstr(leaf.key_pem, "BEGIN EC PRIVATE KEY") != NULL);
+	uint64_t trust_fp = cp_pki_trust_fp(pki, KM_STR("prov"));
+	CHECK(trust_fp != 0);
 	CHECK(leaf.not_after_ns - leaf.issued_at_ns <= 5 * 24 * 3600 * NS &&
 	      leaf.not_after_ns - leaf.issued_at_ns > 5 * 24 * 3600 * NS - NS); /* default 120h */
 	/* the CA changes: MeshTrust gets the new CA too, and leaves are reissued */
@@ -273,6 +281,8 @@ static void test_provided(struct km_arena *a)
 	CHECK(get(a, "MeshTrust", "prov", "provided", &r));
 	struct km_json *spec = js(a, km_arena_strndup(a, r.spec.ptr, r.spec.len));
 	CHECK(km_json_get(spec, "caBundles")->len == 2);
+	/* generation's hash of the trust domains moves with them */
+	CHECK(cp_pki_trust_fp(pki, KM_STR("prov")) != 0 && cp_pki_trust_fp(pki, KM_STR("prov")) != trust_fp);
 	struct cp_pki_leaf leaf2;
 	CHECK(cp_pki_leaf(pki, a, KM_STR("prov"), KM_STR("dp"), js(a, "{\"kuma.io/workload\":\"w\"}"), &leaf2) == 0);
 	CHECK(leaf2.issued_now);

@@ -14,6 +14,7 @@
 #include "cp/manager.h"
 #include "cp/policy/policy.h"
 #include "cp/xds/context.h"
+#include "cp/pki/pki.h"
 #include "cp/xds/share.h"
 #include "pb/json.h"
 
@@ -333,6 +334,26 @@ static void test_local_memo(struct km_arena *a)
 	CHECK(s5b.reused == s4.reused);
 	tls.cert_pem = cert;
 	check_all(a, sh, true, &s5b, memo);
+	/* the same with the hashes the PKI module makes of the PEMs once
+	 * (cp_pki_pem_fp, cp_pki_trust_fp), fingerprinted instead of them */
+	const char *rotated = "-----BEGIN CERTIFICATE-----\nMIIS\n-----END CERTIFICATE-----\n";
+	tls.keys_fp = cp_pki_pem_fp(tls.cert_pem, tls.key_pem);
+	tls.trust_fp = 7;
+	struct cp_xds_share_stats h0 = {0}, h1 = {0}, h2 = {0}, h3 = {0}, h4 = {0};
+	check_all(a, sh, true, &h0, memo);
+	check_all(a, sh, true, &h1, memo);
+	CHECK(h1.reused == s5.reused && h1.encoded == 0);
+	tls.cert_pem = rotated; /* a new certificate comes with its hash */
+	tls.keys_fp = cp_pki_pem_fp(tls.cert_pem, tls.key_pem);
+	check_all(a, sh, true, &h2, memo);
+	CHECK(h2.reused == s4.reused);
+	tls.trust_fp = 8; /* a MeshTrust changed */
+	check_all(a, sh, true, &h3, memo);
+	CHECK(h3.reused == s4.reused);
+	tls.cert_pem = cert;
+	tls.keys_fp = tls.trust_fp = 0;
+	check_all(a, sh, true, &h4, memo);
+	check_all(a, sh, true, &h4, memo);
 	/* one Dataplane changes, only in a label its listener carries: its
 	 * locals only */
 	put_dp_labels(a, "web-2", "web", 2, 10001, false, ",\"version\":\"2\"");
