@@ -177,7 +177,8 @@ static struct km_pb_shape *shape_make(const struct km_pb_rec *r, const uint8_t *
 	s->nvars = r->nvars;
 	s->nholes = nholes;
 	s->tpl = km_malloc(len ? len : 1);
-	memcpy(s->tpl, bytes, len);
+	if (len)
+		memcpy(s->tpl, bytes, len);
 	s->tpl_len = len;
 	size_t cap = 0, cur = 0;
 	for (size_t i = 0; i < nev; i++) {
@@ -206,8 +207,10 @@ int km_pb_shape_record(struct km_arena *a, const ProtobufCMessageDescriptor *d,
 	struct km_pb_rec r = {.vars = vars, .nvars = nvars};
 	size_t start = bytes->len;
 	int rc = km_pb_write_json_rec(a, d, j, bytes, &r);
+	/* an empty encoding may leave <bytes> without storage */
 	if (rc == 0 && !r.overflow && bytes->len - start < UINT32_MAX)
-		*shape = shape_make(&r, (const uint8_t *)bytes->data + start, bytes->len - start);
+		*shape = shape_make(&r, bytes->data ? (const uint8_t *)bytes->data + start : (const uint8_t *)"",
+				    bytes->len - start);
 	free(r.items);
 	return rc;
 }

@@ -249,6 +249,22 @@ static void test_canonical_output(void)
 		    "{\"versionInfo\":\"1\",\"resources\":[{\"@type\":"
 		    "\"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment\","
 		    "\"clusterName\":\"a\"}],\"typeUrl\":\"t\",\"nonce\":\"n\"}");
+	/* A proto name longer than the name table's slots hold (52 bytes:
+	 * compared where it lives), its JSON name, and near misses of both. */
+	CHECK_STREQ(rt("envoy.config.core.v3.Http2ProtocolOptions",
+		       "{\"max_inbound_window_update_frames_per_data_frame_sent\":7}", NULL),
+		    "{\"maxInboundWindowUpdateFramesPerDataFrameSent\":7}");
+	CHECK_STREQ(rt("envoy.config.core.v3.Http2ProtocolOptions",
+		       "{\"maxInboundWindowUpdateFramesPerDataFrameSent\":8}", NULL),
+		    "{\"maxInboundWindowUpdateFramesPerDataFrameSent\":8}");
+	CHECK_STREQ(encode_err("envoy.config.core.v3.Http2ProtocolOptions",
+			       "{\"max_inbound_window_update_frames_per_data_frame_senT\":7}"),
+		    "unknown field \"max_inbound_window_update_frames_per_data_frame_senT\" in "
+		    "envoy.config.core.v3.Http2ProtocolOptions");
+	CHECK_STREQ(encode_err("envoy.config.core.v3.Http2ProtocolOptions",
+			       "{\"maxInboundWindowUpdateFramesPerDataFrameSen\":7}"),
+		    "unknown field \"maxInboundWindowUpdateFramesPerDataFrameSen\" in "
+		    "envoy.config.core.v3.Http2ProtocolOptions");
 	/* Map keys come out sorted. */
 	CHECK_STREQ(rt("google.protobuf.Struct", "{\"b\":1,\"a\":2.25}", NULL), "{\"a\":2.25,\"b\":1}");
 	/* int64 as string, uint32 as number. */
