@@ -311,6 +311,35 @@ static struct cp_xds_mesh *mesh_and_serial(struct cp_xds_job *serial, struct cp_
 	return m;
 }
 
+/* What the taker tests start from: the mesh, each proxy built serially
+ * through <ref>, and an empty table <sh> for the builder. */
+struct fixture {
+	struct cp_xds_job serial[NDP];
+	struct cp_xds_share *ref, *sh;
+	struct cp_xds_mesh *m;
+};
+
+static bool fixture_init(struct fixture *f)
+{
+	f->ref = cp_xds_share_new();
+	f->sh = cp_xds_share_new();
+	f->m = mesh_and_serial(f->serial, f->ref);
+	if (f->m)
+		return true;
+	cp_xds_share_free(f->sh);
+	cp_xds_share_free(f->ref);
+	return false;
+}
+
+static void fixture_fini(struct fixture *f)
+{
+	for (size_t i = 0; i < NDP; i++)
+		job_fini(&f->serial[i]);
+	cp_xds_share_free(f->sh);
+	cp_xds_share_free(f->ref);
+	cp_xds_mesh_free(f->m);
+}
+
 /* Many more jobs queued than the thread's margin (the taker then builds
  * from the far end of the queue while the thread works from the front):
  * they come back in order, each with the serial bytes. */
@@ -318,18 +347,16 @@ static struct cp_xds_mesh *mesh_and_serial(struct cp_xds_job *serial, struct cp_
 
 static void test_taker_from_the_back(void)
 {
-	static struct cp_xds_job serial[NDP], jobs[NJOBS];
-	struct cp_xds_share *ref = cp_xds_share_new(), *sh = cp_xds_share_new();
-	struct cp_xds_mesh *m = mesh_and_serial(serial, ref);
-	if (!m) {
-		cp_xds_share_free(sh);
-		cp_xds_share_free(ref);
+	static struct cp_xds_job jobs[NJOBS];
+	static struct fixture f;
+	if (!fixture_init(&f))
 		return;
-	}
+	struct cp_xds_mesh *m = f.m;
+	struct cp_xds_job *serial = f.serial;
 	struct cp_xds_builder *b = cp_xds_builder_new();
 	CHECK(b != NULL);
 	for (int pass = 0; b && pass < 2; pass++) {
-		cp_xds_builder_begin(b, m, sh);
+		cp_xds_builder_begin(b, m, f.sh);
 		for (size_t i = 0; i < NJOBS; i++) {
 			job_init(&jobs[i], m, i % NDP);
 			cp_xds_builder_submit(b, &jobs[i]);
@@ -348,11 +375,7 @@ static void test_taker_from_the_back(void)
 			job_fini(&jobs[i]);
 	}
 	cp_xds_builder_free(b);
-	for (size_t i = 0; i < NDP; i++)
-		job_fini(&serial[i]);
-	cp_xds_share_free(sh);
-	cp_xds_share_free(ref);
-	cp_xds_mesh_free(m);
+	fixture_fini(&f);
 }
 
 /* As the server's pass: a window of job slots recycled as jobs are taken
@@ -365,20 +388,18 @@ static void test_taker_from_the_back(void)
 
 static void test_recycled_slots(void)
 {
-	static struct cp_xds_job serial[NDP], slot[WINDOW];
+	static struct cp_xds_job slot[WINDOW];
 	static bool queued[WINDOW];
-	struct cp_xds_share *ref = cp_xds_share_new(), *sh = cp_xds_share_new();
-	struct cp_xds_mesh *m = mesh_and_serial(serial, ref);
-	if (!m) {
-		cp_xds_share_free(sh);
-		cp_xds_share_free(ref);
+	static struct fixture f;
+	if (!fixture_init(&f))
 		return;
-	}
+	struct cp_xds_mesh *m = f.m;
+	struct cp_xds_job *serial = f.serial;
 	struct cp_xds_builder *b = cp_xds_builder_new();
 	CHECK(b != NULL);
 	size_t taken = 0, bad = 0;
 	if (b) {
-		cp_xds_builder_begin(b, m, sh);
+		cp_xds_builder_begin(b, m, f.sh);
 		size_t prepared = 0, installed = 0;
 		while (installed < NRECYCLED) {
 			for (; prepared < NRECYCLED && prepared - installed < WINDOW; prepared++) {
@@ -405,11 +426,7 @@ static void test_recycled_slots(void)
 	}
 	CHECK(bad == 0);
 	CHECK(taken == NRECYCLED - (NRECYCLED + 3) / 7);
-	for (size_t i = 0; i < NDP; i++)
-		job_fini(&serial[i]);
-	cp_xds_share_free(sh);
-	cp_xds_share_free(ref);
-	cp_xds_mesh_free(m);
+	fixture_fini(&f);
 }
 
 int main(void)
