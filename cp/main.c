@@ -288,10 +288,8 @@ static int run(const char *config_path)
 	rt.metrics = write_metrics;
 	rt.metrics_ctx = &msrc;
 	insights = cp_insights_start(&rt, &bus, (uint64_t)CP_CONFIG_MS(cfg.metrics.mesh.min_resync_interval));
-	struct cp_workloads *workloads =
-	    cp_workloads_start(&rt, &bus, cfg.mesh_service.deletion_grace_period,
-			       insights ? cp_insights_memo(insights) : NULL);
 	rt.insight_memo = insights ? cp_insights_memo(insights) : NULL;
+	struct cp_workloads *workloads = cp_workloads_start(&rt, &bus, cfg.mesh_service.deletion_grace_period);
 	msrc.workloads = workloads;
 	msrc.insights = insights;
 	struct cp_pki *pki = cp_pki_start(&rt, &bus);

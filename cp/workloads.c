@@ -482,9 +482,9 @@ static void grace_ended(struct km_loop *loop, void *ctx)
 		mark_all(w);
 }
 
-struct cp_workloads *cp_workloads_start(struct cp_runtime *rt, struct cp_events *bus,
-					int64_t grace_period_ns, struct cp_memo *insights)
+struct cp_workloads *cp_workloads_start(struct cp_runtime *rt, struct cp_events *bus, int64_t grace_period_ns)
 {
+	struct cp_memo *insights = rt->insight_memo;
 	struct cp_workloads *w = km_calloc(1, sizeof(*w));
 	w->rt = rt;
 	w->grace_ns = grace_period_ns;

@@ -12,11 +12,9 @@
 
 struct cp_workloads;
 
-/* <insights>: the MeshInsight resyncer's DataplaneInsight memo
- * (cp_insights_memo), read through and kept by it; NULL: one of its own. */
-struct cp_memo;
-struct cp_workloads *cp_workloads_start(struct cp_runtime *rt, struct cp_events *bus,
-					int64_t grace_period_ns, struct cp_memo *insights);
+/* DataplaneInsights are read through <rt>->insight_memo, the MeshInsight
+ * resyncer's (cp_insights_memo), kept by it; without one, a memo of its own. */
+struct cp_workloads *cp_workloads_start(struct cp_runtime *rt, struct cp_events *bus, int64_t grace_period_ns);
 void cp_workloads_set_active(struct cp_workloads *w, bool active);
 void cp_workloads_stop(struct cp_workloads *w);
 
