@@ -88,15 +88,20 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 	struct cp_insights *ins = ctx;
 	/* the memos follow every write, active or not (see cp_memo_touch) */
 	cp_memo_follow(ins->dps, "Dataplane", op, t, mesh, name);
-	cp_memo_follow(ins->insights, "DataplaneInsight", op, t, mesh, name);
+	/* a write that changed no fact (ACK counters): nothing to count again */
+	if (cp_memo_follow(ins->insights, "DataplaneInsight", op, t, mesh, name))
+		return;
 	if (!ins->active || ins->running)
 		return;
 	if (op == CP_STORE_RESYNC) {
 		mark_all(ins);
 		return;
 	}
-	if (strcmp(t->name, "MeshInsight") == 0)
+	if (strcmp(t->name, "MeshInsight") == 0) {
+		if (op == CP_STORE_DELETE)
+			mark(ins, name, true); /* deleted by hand: back at once (or gone with its Mesh) */
 		return;
+	}
 	if (strcmp(t->name, "Mesh") == 0)
 		mark(ins, name, true);
 	else if (t->scope == KM_SCOPE_MESH && mesh.len)

@@ -60,6 +60,7 @@ struct cp_memo {
 	struct view *views;
 	size_t nviews;
 	uint64_t listings;
+	bool last_same; /* the last event followed was a write declared same */
 };
 
 struct cp_memo *cp_memo_new(size_t fact_size, cp_memo_fn compute)
@@ -212,26 +213,27 @@ void cp_memo_same_cancel(struct cp_memo *m, struct km_str mesh, struct km_str na
 		e->same--;
 }
 
-void cp_memo_touch(struct cp_memo *m, struct km_str mesh, struct km_str name)
+bool cp_memo_touch(struct cp_memo *m, struct km_str mesh, struct km_str name)
 {
 	struct entry *e = find(m, mesh, name);
 	if (e && e->same) {
 		e->same--;
-		return;
+		return true;
 	}
 	struct view *v = view_of(m, mesh, false);
 	if (!v || !v->whole || v->overflow)
-		return; /* its next index lists the mesh anyway */
+		return false; /* its next index lists the mesh anyway */
 	if (v->nstale == MAX_STALE) {
 		stale_clear(v);
 		v->overflow = true;
-		return;
+		return false;
 	}
 	if (v->nstale == v->cap) {
 		v->cap = v->cap ? v->cap * 2 : 16;
 		v->stale = km_realloc(v->stale, v->cap * sizeof(*v->stale));
 	}
 	v->stale[v->nstale++] = km_strndup(name.ptr ? name.ptr : "", name.len);
+	return false;
 }
 
 void cp_memo_forget(struct cp_memo *m)
@@ -246,13 +248,20 @@ void cp_memo_forget(struct cp_memo *m)
 	}
 }
 
-void cp_memo_follow(struct cp_memo *m, const char *type, enum cp_store_op op, const struct km_rtype *t,
+bool cp_memo_follow(struct cp_memo *m, const char *type, enum cp_store_op op, const struct km_rtype *t,
 		    struct km_str mesh, struct km_str name)
 {
+	m->last_same = false;
 	if (op == CP_STORE_RESYNC)
 		cp_memo_forget(m);
 	else if (t && strcmp(t->name, type) == 0)
-		cp_memo_touch(m, mesh, name);
+		m->last_same = cp_memo_touch(m, mesh, name);
+	return m->last_same;
+}
+
+bool cp_memo_last_same(const struct cp_memo *m)
+{
+	return m->last_same;
 }
 
 /* The records written since <v>'s last index, read again one by one. */

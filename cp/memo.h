@@ -53,7 +53,7 @@ const void *cp_memo_index_find(const struct cp_memo_index *x, struct km_str name
  * costs the writes since the last one instead of every record. Deleted
  * records are found so too. Only a memo whose every write is touched may
  * be indexed so: the owner touches on every event, active or not. */
-void cp_memo_touch(struct cp_memo *m, struct km_str mesh, struct km_str name);
+bool cp_memo_touch(struct cp_memo *m, struct km_str mesh, struct km_str name);
 /* A write of (mesh, name) about to be made that leaves the record's fact as
  * it is (its writer computed the fact of both versions): the touch of its
  * event is not worth a read. The entry keeps the old version until some
@@ -66,9 +66,15 @@ void cp_memo_same_cancel(struct cp_memo *m, struct km_str mesh, struct km_str na
 /* Events were lost (the store's resync): every mesh is listed again. */
 void cp_memo_forget(struct cp_memo *m);
 /* An owner's change event for a memo of the records of type <type>: a
- * touch when it names one, a forget on a resync, nothing otherwise. */
-void cp_memo_follow(struct cp_memo *m, const char *type, enum cp_store_op op, const struct km_rtype *t,
+ * touch when it names one, a forget on a resync, nothing otherwise. Both
+ * return true when the event is a write declared same (cp_memo_same): it
+ * changed no fact, so nothing derived from the facts needs recomputing. */
+bool cp_memo_follow(struct cp_memo *m, const char *type, enum cp_store_op op, const struct km_rtype *t,
 		    struct km_str mesh, struct km_str name);
+/* What the last cp_memo_follow returned: for the memo's other readers,
+ * called for the same event after its owner (the bus calls subscribers in
+ * order). */
+bool cp_memo_last_same(const struct cp_memo *m);
 /* A fingerprint of every name and fact of <x>: equal when no record's fact
  * changed (facts of <fact_size> plain bytes, no pointers: they are hashed
  * as they are). */

@@ -41,6 +41,12 @@ struct cp_workloads {
 	struct cp_memo *insights;
 	bool own_insights;
 	struct cp_memo *services, *workloads; /* MeshServices, Workloads: struct gen_fact */
+	struct gen_write *pending; /* asked of the store, not done */
+	/* A pass waits for the previous one's writes: until their events
+	 * arrive its memos are behind, and a pass meanwhile would ask for the
+	 * same writes again (and again, each pass being short without them). */
+	size_t inflight;
+	bool deferred; /* a pass is due once they are done */
 };
 
 /* What a pass needs of a Dataplane... */
@@ -110,8 +116,10 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 	struct cp_workloads *w = ctx;
 	/* the memos follow every write, active or not (see cp_memo_touch) */
 	cp_memo_follow(w->dps, "Dataplane", op, t, mesh, name);
-	if (w->own_insights)
-		cp_memo_follow(w->insights, "DataplaneInsight", op, t, mesh, name);
+	/* a write that changed no fact (ACK counters): no pass for it; when the
+	 * memo is the resyncer's, it followed this event just before */
+	bool same = w->own_insights ? cp_memo_follow(w->insights, "DataplaneInsight", op, t, mesh, name)
+				    : t && strcmp(t->name, "DataplaneInsight") == 0 && cp_memo_last_same(w->insights);
 	cp_memo_follow(w->services, "MeshService", op, t, mesh, name);
 	cp_memo_follow(w->workloads, "Workload", op, t, mesh, name);
 	if (!w->active || w->running)
@@ -120,8 +128,10 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 		mark_all(w);
 		return;
 	}
-	if (strcmp(t->name, "DataplaneInsight") == 0)
-		mark(w, mesh, false); /* most are ACK counters: see generate() */
+	if (strcmp(t->name, "DataplaneInsight") == 0) {
+		if (!same)
+			mark(w, mesh, false); /* online or versions changed: see generate() */
+	}
 	else if (strcmp(t->name, "Dataplane") == 0 || strcmp(t->name, "MeshService") == 0 ||
 		 strcmp(t->name, "Workload") == 0 || strcmp(t->name, "MeshIdentity") == 0)
 		mark(w, mesh, true);
@@ -233,25 +243,125 @@ static bool same_json(struct km_str text, struct km_str stored, const struct km_
 	return tree && km_json_equal(tree, mine);
 }
 
-static int write(struct cp_workloads *w, struct km_arena *a, const struct km_rtype *t, struct km_str mesh,
-		 struct km_str name, struct km_json *labels, struct km_json *spec, struct km_json *status,
-		 const struct gen_fact *cur)
+/* One generated record to write (cp_store_rmw): what the pass computed,
+ * as JSON text, written unless the store already holds the same (read when
+ * the write runs: the pass compared with its memo, which events may not
+ * have caught up with) or holds a record of that name the generator does
+ * not manage (a user's wins). On PostgreSQL the writes of a pass are
+ * pipelined off the loop: a pass that updates hundreds of statuses (proxies
+ * coming online) does not hold the loop for a round trip each. */
+struct gen_write {
+	struct cp_store_rmw op;
+	struct cp_workloads *w;
+	struct gen_write *prev, *next; /* the generator's, until done */
+	const char *manager;
+	char *labels, *spec, *status; /* NULL: empty */
+	bool update_only; /* the memo had it: gone since (deleted), not made again */
+	bool wrote;
+};
+
+static struct km_json *parse_or_null(struct km_arena *a, struct km_str text)
+{
+	struct km_json *v = NULL;
+	if (text.len)
+		km_json_parse(a, text.ptr, text.len, &v, NULL);
+	return v;
+}
+
+static bool gen_merge(struct cp_store_rmw *op, struct km_arena *a, const struct km_resource *cur,
+		      struct km_resource *out)
+{
+	struct gen_write *g = (struct gen_write *)op;
+	struct km_str labels = km_str_c(g->labels ? g->labels : ""), spec = km_str_c(g->spec ? g->spec : ""),
+		      status = km_str_c(g->status ? g->status : "");
+	if (!cur && g->update_only)
+		return false;
+	if (cur) {
+		struct km_json *cl = parse_or_null(a, cur->labels);
+		if (!km_str_eqc(km_json_get_string(cl, "kuma.io/managed-by"), g->manager))
+			return false;
+		if (same_json(spec, cur->spec, parse_or_null(a, cur->spec), parse_or_null(a, spec)) &&
+		    same_json(labels, cur->labels, cl, parse_or_null(a, labels)) &&
+		    same_json(status, cur->status, parse_or_null(a, cur->status), parse_or_null(a, status)))
+			return false; /* nothing changed: no write, no event */
+	}
+	out->labels = labels;
+	out->spec = spec;
+	out->status = status;
+	g->wrote = true;
+	return true;
+}
+
+static void gen_done(struct cp_store_rmw *op, int rc)
+{
+	struct gen_write *g = (struct gen_write *)op;
+	struct cp_workloads *w = g->w;
+	if (rc)
+		km_warn("workloads", "cannot write generated %s mesh=%.*s name=%.*s error=%s", op->type->name,
+			KM_STR_FMT(op->mesh), KM_STR_FMT(op->name), km_strerror(rc));
+	else if (g->wrote)
+		w->writes++;
+	if (g->prev)
+		g->prev->next = g->next;
+	else
+		w->pending = g->next;
+	if (g->next)
+		g->next->prev = g->prev;
+	free(g);
+	if (!--w->inflight && w->deferred) {
+		w->deferred = false;
+		arm(w);
+	}
+}
+
+static size_t put_str(struct km_buf *b, struct km_str s)
+{
+	size_t at = b->len;
+	km_buf_put_str(b, s);
+	km_buf_putc(b, '\0');
+	return at;
+}
+
+/* Writes the record unless <cur> (the memo's view of it) says the same
+ * already. */
+static void write(struct cp_workloads *w, struct km_arena *a, const struct km_rtype *t, struct km_str mesh,
+		  struct km_str name, struct km_json *labels, struct km_json *spec, struct km_json *status,
+		  const struct gen_fact *cur)
 {
 	struct km_resource_doc d = {.type = t, .mesh = mesh, .name = name, .labels = labels,
 				    .spec = spec, .status = status};
 	struct km_resource r;
 	km_resource_from_doc(a, &d, &r);
-	if (!cur) {
-		w->writes++;
-		return cp_store_create(w->rt->store, &r);
-	}
-	if (same_json(r.spec, cur->r.spec, cur->spec, spec) && same_json(r.labels, cur->r.labels, cur->labels, labels) &&
+	if (cur && same_json(r.spec, cur->r.spec, cur->spec, spec) &&
+	    same_json(r.labels, cur->r.labels, cur->labels, labels) &&
 	    same_json(r.status, cur->r.status, cur->status, status))
-		return 0; /* nothing changed: no write, no event */
-	w->writes++;
-	r.version = cur->r.version;
-	r.ctime = cur->r.ctime;
-	return cp_store_update(w->rt->store, &r);
+		return; /* nothing changed: no write, no event */
+	/* the struct, then the strings it names */
+	struct km_buf b = KM_BUF_INIT;
+	km_buf_extend(&b, sizeof(struct gen_write));
+	size_t mesh_at = put_str(&b, mesh), name_at = put_str(&b, name), labels_at = put_str(&b, r.labels),
+	       spec_at = put_str(&b, r.spec), status_at = put_str(&b, r.status);
+	char *base = km_buf_steal(&b);
+	struct gen_write *g = (struct gen_write *)(void *)base;
+	memset(g, 0, sizeof(*g));
+	g->w = w;
+	g->manager = strcmp(t->name, "MeshService") == 0 ? MS_MANAGER : WL_MANAGER;
+	g->update_only = cur != NULL;
+	g->labels = r.labels.len ? base + labels_at : NULL;
+	g->spec = r.spec.len ? base + spec_at : NULL;
+	g->status = r.status.len ? base + status_at : NULL;
+	g->op.type = t;
+	g->op.mesh = km_str_c(base + mesh_at);
+	g->op.name = km_str_c(base + name_at);
+	g->op.urgent = true; /* MeshServices shape proxies; insights wait */
+	g->op.merge = gen_merge;
+	g->op.done = gen_done;
+	g->next = w->pending;
+	if (g->next)
+		g->next->prev = g;
+	w->pending = g;
+	w->inflight++;
+	cp_store_rmw(w->rt->store, &g->op);
 }
 
 static struct km_str dup_str(struct km_arena *a, struct km_str v)
@@ -318,10 +428,7 @@ static int64_t reconcile(struct cp_workloads *w, struct km_arena *a, struct km_s
 			spec = km_json_object(a);
 			status = km_json_fmt(a, "{\"dataplaneProxies\":%J}", proxies);
 		}
-		int rc = write(w, a, t, mesh, gr->name, labels_for(w, a, mesh, gr->name, manager), spec, status, ef);
-		if (rc)
-			km_warn("workloads", "cannot write generated %s mesh=%.*s name=%.*s error=%s", t->name,
-				KM_STR_FMT(mesh), KM_STR_FMT(gr->name), km_strerror(rc));
+		write(w, a, t, mesh, gr->name, labels_for(w, a, mesh, gr->name, manager), spec, status, ef);
 	}
 	/* generated resources whose workload is gone: grace period, then delete */
 	for (size_t i = 0; i < cur.n; i++) {
@@ -429,6 +536,10 @@ static void run(struct km_loop *loop, void *ctx)
 	struct cp_workloads *w = ctx;
 	if (!w->active)
 		return;
+	if (w->inflight) {
+		w->deferred = true;
+		return;
+	}
 	w->running = true;
 	int64_t started = km_time_now();
 	struct km_arena *a = km_arena_new(0);
@@ -514,6 +625,14 @@ void cp_workloads_stop(struct cp_workloads *w)
 		return;
 	km_loop_timer_stop(w->rt->loop, &w->timer);
 	km_loop_timer_stop(w->rt->loop, &w->grace);
+	/* the last pass's writes, then whatever is left */
+	cp_store_rmw_drain(w->rt->store, 2000);
+	while (w->pending) {
+		struct gen_write *g = w->pending;
+		w->pending = g->next;
+		cp_store_rmw_cancel(w->rt->store, &g->op);
+		free(g);
+	}
 	for (size_t i = 0; i < w->ndirty; i++)
 		free(w->dirty[i].mesh);
 	free(w->dirty);

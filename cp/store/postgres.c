@@ -3,10 +3,14 @@
  * are parameterised and synchronous on a dedicated connection; a second
  * connection LISTENs on resource_events and is driven by the event loop, so
  * writes made by any instance (and cascaded deletes) reach the event bus.
+ * A third connection, in pipeline mode and driven by the loop, runs the
+ * asynchronous read-modify-writes (cp_store_rmw) in batches: the reads of a
+ * batch in one round trip, then its writes, each its own transaction.
  * A lost connection is re-established asynchronously with backoff; until
  * then operations fail fast with -KM_E_UNAVAILABLE and healthy() is false.
  * Results are copied into the caller's arena. */
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,12 +32,31 @@ struct pgc {
 	bool ok;
 	bool listener;
 	bool locker;
+	bool writer;
 	bool connecting;
 	int fd;
 	uint64_t backoff_ms;
 	uint64_t deadline_ms;
 	struct km_timer timer;
 };
+
+/* One operation of the batch on the writer connection. */
+struct rmw_slot {
+	struct cp_store_rmw *op; /* NULL: cancelled */
+	struct km_arena *a;
+	struct km_resource cur;
+	bool have;  /* the record exists (cur) */
+	int rc;
+	bool retry; /* changed by another writer: read again */
+};
+
+/* What the writer connection's next result belongs to. */
+struct rmw_expect {
+	int slot; /* -1: the pipeline's sync point */
+};
+
+#define RMW_BATCH 64
+#define RMW_TRIES 5
 
 struct pg_store {
 	struct cp_store base;
@@ -42,6 +65,16 @@ struct pg_store {
 	struct pgc q; /* queries */
 	struct pgc l; /* LISTEN resource_events */
 	struct pgc k; /* leader lock (session advisory lock) */
+	struct pgc w; /* read-modify-writes, pipelined */
+	struct rmw_queue {
+		struct cp_store_rmw *head, *tail;
+	} wq[2]; /* waiting: [1] urgent, [0] the others */
+	struct rmw_slot batch[RMW_BATCH];
+	int nbatch;
+	enum { RMW_IDLE, RMW_READING, RMW_WRITING } phase;
+	struct rmw_expect expect[2 * RMW_BATCH + 1];
+	int nexpect, next_expect;
+	unsigned watching;
 	void (*leader_fn)(void *ctx, bool leader);
 	void *leader_ctx;
 	bool leader;
@@ -109,6 +142,14 @@ static void notify(struct pg_store *p, enum cp_store_op op, const struct km_rtyp
 /* ---- connection management ---- */
 
 static void start_connect(struct pgc *c);
+static void rmw_fail_all(struct pg_store *p);
+static void rmw_start(struct pg_store *p);
+static void on_write_io(struct km_loop *loop, int fd, unsigned events, void *ctx);
+
+static const char *pgc_name(const struct pgc *c)
+{
+	return c->listener ? "listen" : c->writer ? "write" : c->locker ? "lock" : "query";
+}
 
 static void on_retry(struct km_loop *loop, void *ctx)
 {
@@ -135,7 +176,9 @@ static void connect_failed(struct pgc *c, const char *reason)
 	if (c->backoff_ms > 5000)
 		c->backoff_ms = 5000;
 	km_warn("store", "postgres connection failed, retrying connection=%s retry_ms=%llu error=%s",
-		c->listener ? "listen" : "query", (unsigned long long)c->backoff_ms, why);
+		pgc_name(c), (unsigned long long)c->backoff_ms, why);
+	if (c->writer)
+		rmw_fail_all(p);
 	km_loop_timer_start(p->loop, &c->timer, c->backoff_ms, on_retry, c);
 }
 
@@ -182,6 +225,21 @@ static void connected(struct pgc *c)
 		km_info("store", "listening for resource events");
 		/* anything may have changed while we were not listening */
 		notify(p, CP_STORE_RESYNC, NULL, KM_STR(""), KM_STR(""));
+	} else if (c->writer) {
+		/* everything written here is derived and rewritten: no commit
+		 * waits for the disk (see cp_store_relaxed) */
+		r = PQexec(c->c, "SET synchronous_commit TO off");
+		bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+		if (!ok || PQsetnonblocking(c->c, 1) != 0 || !PQenterPipelineMode(c->c)) {
+			connect_failed(c, PQerrorMessage(c->c));
+			return;
+		}
+		c->fd = PQsocket(c->c);
+		p->watching = KM_EV_READ;
+		km_loop_watch(p->loop, c->fd, KM_EV_READ, on_write_io, c);
+		c->ok = true;
+		rmw_start(p);
 	} else {
 		c->ok = true;
 		p->is_relaxed = false; /* a new session commits durably */
@@ -282,7 +340,9 @@ static void lost(struct pgc *c)
 		km_loop_unwatch(p->loop, c->fd);
 	c->fd = -1;
 	c->ok = false;
-	km_warn("store", "postgres connection lost connection=%s", c->listener ? "listen" : "query");
+	km_warn("store", "postgres connection lost connection=%s", pgc_name(c));
+	if (c->writer)
+		rmw_fail_all(p);
 	start_connect(c);
 }
 
@@ -709,6 +769,358 @@ static size_t pg_count(struct cp_store *s, const struct km_rtype *t, struct km_s
 	return n;
 }
 
+/* ---- asynchronous read-modify-writes (the writer connection) ----
+ *
+ * Operations wait in a queue; a batch of up to RMW_BATCH of them (never two
+ * on one record) is read with one SELECT each and a single sync point, then
+ * each merged record is written with its own sync point, so one failing
+ * write aborts nothing else. A write that finds the record changed (an
+ * UPDATE of no row, an INSERT of an existing key) sends its operation back
+ * to the head of the queue to be read again. Results are read as the socket
+ * delivers them: the loop never waits for the database here. */
+
+static void rmw_watch(struct pg_store *p, unsigned ev)
+{
+	if (p->watching == ev || p->w.fd < 0)
+		return;
+	p->watching = ev;
+	km_loop_watch(p->loop, p->w.fd, ev, on_write_io, &p->w);
+}
+
+/* Pushes what libpq buffered; waits for writability while some is left. */
+static bool rmw_flush(struct pg_store *p)
+{
+	int f = PQflush(p->w.c);
+	if (f < 0) {
+		lost(&p->w);
+		return false;
+	}
+	rmw_watch(p, f ? KM_EV_READ | KM_EV_WRITE : KM_EV_READ);
+	return true;
+}
+
+static void rmw_finish(struct cp_store_rmw *op, int rc)
+{
+	op->slot = NULL;
+	op->next = NULL;
+	op->done(op, rc);
+}
+
+static void rmw_slot_clear(struct rmw_slot *sl)
+{
+	km_arena_free(sl->a);
+	memset(sl, 0, sizeof(*sl));
+}
+
+static void rmw_fail_all(struct pg_store *p)
+{
+	/* detach everything first: done() may queue new operations */
+	struct cp_store_rmw *fail = NULL, **tail = &fail;
+	for (int i = 0; i < p->nbatch; i++) {
+		if (p->batch[i].op) {
+			*tail = p->batch[i].op;
+			tail = &p->batch[i].op->next;
+		}
+		rmw_slot_clear(&p->batch[i]);
+	}
+	*tail = p->wq[1].head;
+	if (p->wq[1].tail)
+		tail = &p->wq[1].tail->next;
+	*tail = p->wq[0].head;
+	memset(p->wq, 0, sizeof(p->wq));
+	p->nbatch = p->nexpect = p->next_expect = 0;
+	p->phase = RMW_IDLE;
+	while (fail) {
+		struct cp_store_rmw *op = fail;
+		fail = op->next;
+		rmw_finish(op, -KM_E_UNAVAILABLE);
+	}
+}
+
+static void q_push(struct rmw_queue *q, struct cp_store_rmw *op)
+{
+	op->next = NULL;
+	if (q->tail)
+		q->tail->next = op;
+	else
+		q->head = op;
+	q->tail = op;
+}
+
+static bool rmw_waiting(const struct pg_store *p)
+{
+	return p->wq[0].head || p->wq[1].head;
+}
+
+static bool same_record(const struct cp_store_rmw *a, const struct cp_store_rmw *b)
+{
+	return a->type == b->type && km_str_eq(a->name, b->name) && km_str_eq(a->mesh, b->mesh);
+}
+
+/* Starts the next batch's reads when the connection is free. */
+static void rmw_start(struct pg_store *p)
+{
+	if (p->phase != RMW_IDLE || !p->w.ok || !rmw_waiting(p))
+		return;
+	struct km_arena *a = km_arena_new(512);
+	p->nbatch = p->nexpect = p->next_expect = 0;
+	while (rmw_waiting(p) && p->nbatch < RMW_BATCH) {
+		struct rmw_queue *q = p->wq[1].head ? &p->wq[1] : &p->wq[0];
+		struct cp_store_rmw *op = q->head;
+		bool clash = false;
+		for (int i = 0; i < p->nbatch && !clash; i++)
+			clash = same_record(p->batch[i].op, op);
+		if (clash)
+			break; /* the next batch, after this one's write */
+		q->head = op->next;
+		if (!q->head)
+			q->tail = NULL;
+		op->next = NULL;
+		struct rmw_slot *sl = &p->batch[p->nbatch];
+		memset(sl, 0, sizeof(*sl));
+		sl->op = op;
+		sl->a = km_arena_new(4096);
+		op->slot = sl;
+		const char *v[] = {cstr(a, op->name), cstr(a, op->mesh), op->type->name};
+		if (!PQsendQueryParams(p->w.c, SELECT_COLS " WHERE name = $1 AND mesh = $2 AND type = $3", 3, NULL,
+				       v, NULL, NULL, 0)) {
+			km_arena_free(a);
+			p->nbatch++;
+			lost(&p->w);
+			return;
+		}
+		p->expect[p->nexpect++].slot = p->nbatch++;
+	}
+	km_arena_free(a);
+	p->expect[p->nexpect++].slot = -1;
+	p->phase = RMW_READING;
+	if (!PQpipelineSync(p->w.c)) {
+		lost(&p->w);
+		return;
+	}
+	rmw_flush(p);
+}
+
+/* A write's SQL error: the record's key taken (created meanwhile), its
+ * owner gone, or anything else. */
+static int write_error(PGresult *r, bool *retry)
+{
+	int cls = classify(r);
+	if (cls == SQLSTATE_UNIQUE) {
+		*retry = true;
+		return -KM_E_EXISTS;
+	}
+	if (cls == SQLSTATE_FK)
+		return -KM_E_MESH_NOT_FOUND;
+	km_error("store", "postgres statement failed error=%s", PQresultErrorMessage(r));
+	return -EIO;
+}
+
+static void rmw_result(struct pg_store *p, struct rmw_slot *sl, PGresult *r)
+{
+	ExecStatusType st = PQresultStatus(r);
+	if (p->phase == RMW_READING) {
+		if (st == PGRES_TUPLES_OK) {
+			sl->have = PQntuples(r) > 0;
+			if (sl->have && sl->op)
+				read_row(sl->a, sl->op->type, r, 0, &sl->cur);
+		} else {
+			if (st == PGRES_FATAL_ERROR)
+				km_error("store", "postgres statement failed error=%s", PQresultErrorMessage(r));
+			sl->rc = -EIO;
+		}
+		return;
+	}
+	if (st == PGRES_COMMAND_OK) {
+		/* an UPDATE of no row: changed or deleted since it was read */
+		if (strcmp(PQcmdTuples(r), "0") == 0) {
+			sl->rc = -KM_E_CONFLICT;
+			sl->retry = true;
+		}
+	} else {
+		sl->rc = st == PGRES_FATAL_ERROR ? write_error(r, &sl->retry) : -EIO;
+	}
+}
+
+/* The batch's reads are in: merges each record and sends its write. */
+static void rmw_write(struct pg_store *p)
+{
+	p->nexpect = p->next_expect = 0;
+	p->phase = RMW_WRITING;
+	for (int i = 0; i < p->nbatch; i++) {
+		struct rmw_slot *sl = &p->batch[i];
+		struct cp_store_rmw *op = sl->op;
+		if (!op || sl->rc)
+			continue;
+		struct km_arena *a = sl->a;
+		struct km_resource out = {.type = op->type, .mesh = op->mesh, .name = op->name};
+		if (!op->merge(op, a, sl->have ? &sl->cur : NULL, &out))
+			continue;
+		if (!sl->op)
+			continue; /* merge() cancelled its own operation */
+		const char *on, *om, *ot;
+		owner_of(a, &out, &on, &om, &ot);
+		const char *now = ts(a, 0);
+		int ok;
+		if (sl->have) {
+			char *ver = km_arena_printf(a, "%llu", (unsigned long long)sl->cur.version);
+			char *next = km_arena_printf(a, "%llu", (unsigned long long)sl->cur.version + 1);
+			const char *v[] = {out.spec.len ? cstr(a, out.spec) : "{}", next,
+					   out.labels.len ? cstr(a, out.labels) : "{}",
+					   out.status.len ? cstr(a, out.status) : "{}", cstr(a, out.name),
+					   cstr(a, out.mesh), out.type->name, ver, now};
+			ok = PQsendQueryParams(p->w.c,
+					       "UPDATE resources SET spec = $1, version = $2, labels = $3::jsonb,"
+					       " status = $4::jsonb, modification_time = $9::timestamptz AT TIME ZONE 'UTC'"
+					       " WHERE name = $5 AND mesh = $6 AND type = $7 AND version = $8",
+					       9, NULL, v, NULL, NULL, 0);
+		} else {
+			const char *v[] = {cstr(a, out.name), cstr(a, out.mesh), out.type->name,
+					   out.spec.len ? cstr(a, out.spec) : "{}", now, now, on, om, ot,
+					   out.labels.len ? cstr(a, out.labels) : "{}",
+					   out.status.len ? cstr(a, out.status) : "{}"};
+			ok = PQsendQueryParams(p->w.c,
+					       "INSERT INTO resources (name, mesh, type, version, spec, creation_time,"
+					       " modification_time, owner_name, owner_mesh, owner_type, labels, status)"
+					       " VALUES ($1, $2, $3, 1, $4, $5::timestamptz AT TIME ZONE 'UTC',"
+					       " $6::timestamptz AT TIME ZONE 'UTC', $7, $8, $9, $10::jsonb, $11::jsonb)",
+					       11, NULL, v, NULL, NULL, 0);
+		}
+		if (!ok || !PQpipelineSync(p->w.c)) {
+			lost(&p->w);
+			return;
+		}
+		p->expect[p->nexpect++].slot = i;
+		p->expect[p->nexpect++].slot = -1;
+	}
+	if (p->nexpect)
+		rmw_flush(p);
+}
+
+/* The batch is written: reports each operation, or queues it again. */
+static void rmw_end(struct pg_store *p)
+{
+	struct cp_store_rmw *fin[RMW_BATCH];
+	int rcs[RMW_BATCH], nfin = 0;
+	struct rmw_queue again[2] = {{0}};
+	for (int i = 0; i < p->nbatch; i++) {
+		struct rmw_slot *sl = &p->batch[i];
+		struct cp_store_rmw *op = sl->op;
+		if (op) {
+			op->slot = NULL;
+			if (sl->retry && ++op->tries < RMW_TRIES) {
+				q_push(&again[op->urgent], op);
+			} else {
+				fin[nfin] = op;
+				rcs[nfin++] = sl->rc;
+			}
+		}
+		rmw_slot_clear(sl);
+	}
+	p->nbatch = p->nexpect = p->next_expect = 0;
+	p->phase = RMW_IDLE;
+	for (int u = 0; u < 2; u++) {
+		if (!again[u].head)
+			continue;
+		/* before everything that was submitted after them */
+		again[u].tail->next = p->wq[u].head;
+		if (!p->wq[u].tail)
+			p->wq[u].tail = again[u].tail;
+		p->wq[u].head = again[u].head;
+	}
+	for (int i = 0; i < nfin; i++)
+		rmw_finish(fin[i], rcs[i]);
+	rmw_start(p);
+}
+
+static void on_write_io(struct km_loop *loop, int fd, unsigned events, void *ctx)
+{
+	struct pgc *c = ctx;
+	struct pg_store *p = c->p;
+	if ((events & KM_EV_WRITE) && !rmw_flush(p))
+		return;
+	if (!PQconsumeInput(c->c) || PQstatus(c->c) != CONNECTION_OK) {
+		lost(c);
+		return;
+	}
+	while (p->next_expect < p->nexpect) {
+		if (PQisBusy(c->c))
+			return;
+		PGresult *r = PQgetResult(c->c);
+		int slot = p->expect[p->next_expect].slot;
+		if (slot < 0) {
+			bool sync = r && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+			PQclear(r);
+			if (!sync) {
+				km_error("store", "postgres pipeline out of step: a sync point was expected");
+				lost(c);
+				return;
+			}
+			p->next_expect++;
+			continue;
+		}
+		if (!r) {
+			p->next_expect++; /* that statement's results are over */
+			continue;
+		}
+		rmw_result(p, &p->batch[slot], r);
+		PQclear(r);
+	}
+	if (p->phase == RMW_READING)
+		rmw_write(p);
+	if (p->phase == RMW_WRITING && p->next_expect == p->nexpect)
+		rmw_end(p);
+}
+
+static void pg_rmw(struct cp_store *s, struct cp_store_rmw *op)
+{
+	struct pg_store *p = (struct pg_store *)s;
+	if (!p->w.ok && !p->w.connecting) {
+		op->done(op, -KM_E_UNAVAILABLE);
+		return;
+	}
+	op->slot = NULL;
+	q_push(&p->wq[op->urgent], op);
+	rmw_start(p);
+}
+
+static void pg_rmw_cancel(struct cp_store *s, struct cp_store_rmw *op)
+{
+	struct pg_store *p = (struct pg_store *)s;
+	if (op->slot) {
+		((struct rmw_slot *)op->slot)->op = NULL;
+		op->slot = NULL;
+		return;
+	}
+	struct rmw_queue *q = &p->wq[op->urgent];
+	struct cp_store_rmw *prev = NULL;
+	for (struct cp_store_rmw *o = q->head; o; prev = o, o = o->next) {
+		if (o != op)
+			continue;
+		if (prev)
+			prev->next = o->next;
+		else
+			q->head = o->next;
+		if (q->tail == o)
+			q->tail = prev;
+		o->next = NULL;
+		return;
+	}
+}
+
+static void pg_rmw_drain(struct cp_store *s, int timeout_ms)
+{
+	struct pg_store *p = (struct pg_store *)s;
+	uint64_t deadline = km_loop_now_ms() + (uint64_t)timeout_ms;
+	while ((rmw_waiting(p) || p->phase != RMW_IDLE) && p->w.ok && km_loop_now_ms() < deadline) {
+		struct pollfd pfd = {.fd = p->w.fd, .events = POLLIN};
+		if (p->watching & KM_EV_WRITE)
+			pfd.events |= POLLOUT;
+		if (poll(&pfd, 1, 100) > 0)
+			on_write_io(p->loop, p->w.fd, (pfd.revents & POLLOUT ? KM_EV_WRITE : 0) | KM_EV_READ, &p->w);
+	}
+}
+
 static void pg_relaxed(struct cp_store *s, bool on)
 {
 	((struct pg_store *)s)->want_relaxed = on;
@@ -737,6 +1149,10 @@ static void pg_free(struct cp_store *s)
 	pgc_fini(p, &p->q);
 	pgc_fini(p, &p->l);
 	pgc_fini(p, &p->k);
+	pgc_fini(p, &p->w);
+	/* operations still pending are dropped: their owners went first */
+	for (int i = 0; i < p->nbatch; i++)
+		km_arena_free(p->batch[i].a);
 	km_loop_timer_stop(p->loop, &p->leader_timer);
 	free(p);
 }
@@ -751,6 +1167,9 @@ static const struct cp_store_ops pg_ops = {
     .healthy = pg_healthy,
     .relaxed = pg_relaxed,
     .elect = pg_elect,
+    .rmw = pg_rmw,
+    .rmw_cancel = pg_rmw_cancel,
+    .rmw_drain = pg_rmw_drain,
     .free = pg_free,
 };
 
@@ -858,6 +1277,7 @@ struct cp_store *cp_store_postgres_new(const struct cp_config *cfg, struct km_lo
 	p->q = (struct pgc){.p = p, .fd = -1};
 	p->l = (struct pgc){.p = p, .fd = -1, .listener = true};
 	p->k = (struct pgc){.p = p, .fd = -1, .locker = true};
+	p->w = (struct pgc){.p = p, .fd = -1, .writer = true};
 	char host[64] = "kuma-cp";
 	gethostname(host, sizeof(host) - 1);
 	snprintf(p->instance, sizeof(p->instance), "%s-%d", host, (int)getpid());
@@ -889,5 +1309,6 @@ struct cp_store *cp_store_postgres_new(const struct cp_config *cfg, struct km_lo
 		connected(&p->l);
 	else
 		start_connect(&p->l);
+	start_connect(&p->w);
 	return &p->base;
 }

@@ -8,6 +8,7 @@
 #ifndef CP_STORE_STORE_H
 #define CP_STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,34 @@ struct cp_list_result {
 
 struct cp_store;
 
+/* An asynchronous read-modify-write of one record, for the records the
+ * control plane derives and rewrites often (the xDS server's
+ * DataplaneInsights): the store reads the record, calls merge() with it
+ * (<cur> NULL when absent) to make the record to write in <out> (type,
+ * mesh and name preset; strings in <a>), writes it (created when absent,
+ * else updated at the version read; relaxed durability, see relaxed()),
+ * and calls done() with 0 or the error. A record another writer changed
+ * between the read and the write is read and merged again (merge() may
+ * run more than once). merge() returning false writes nothing (done() gets
+ * 0). The caller owns <op> and the strings it names until done() or
+ * cp_store_rmw_cancel(); done() may run inside cp_store_rmw() (the memory
+ * backend, a backend that is down). Urgent operations (records that shape
+ * proxies, like generated MeshServices) run before any other still
+ * waiting (status records, like insights); operations of one urgency on
+ * one record run in the order they were submitted. */
+struct cp_store_rmw {
+	const struct km_rtype *type;
+	struct km_str mesh, name;
+	bool urgent;
+	bool (*merge)(struct cp_store_rmw *op, struct km_arena *a, const struct km_resource *cur,
+		      struct km_resource *out);
+	void (*done)(struct cp_store_rmw *op, int rc);
+	/* the backend's */
+	struct cp_store_rmw *next;
+	void *slot;
+	int tries;
+};
+
 struct cp_store_ops {
 	/* Stores <r> with version 1; sets ctime/mtime to now when 0. -KM_E_EXISTS if present. */
 	int (*create)(struct cp_store *s, const struct km_resource *r);
@@ -75,6 +104,15 @@ struct cp_store_ops {
 	 * becomes the leader and with false when it loses leadership. The memory
 	 * backend is a single instance and elects itself at once. */
 	void (*elect)(struct cp_store *s, void (*fn)(void *ctx, bool leader), void *ctx);
+	/* Optional: queues <op> (struct cp_store_rmw) and returns; without it
+	 * cp_store_rmw() runs the operation at once through get/create/update. */
+	void (*rmw)(struct cp_store *s, struct cp_store_rmw *op);
+	/* Withdraws a queued or running <op>: neither merge() nor done() is
+	 * called for it afterwards (a write already sent may still land). */
+	void (*rmw_cancel)(struct cp_store *s, struct cp_store_rmw *op);
+	/* Runs the queued operations to the end, waiting for the database on
+	 * this thread up to <timeout_ms> (at shutdown, before their owners go). */
+	void (*rmw_drain)(struct cp_store *s, int timeout_ms);
 	void (*free)(struct cp_store *s);
 };
 
@@ -115,6 +153,29 @@ static inline void cp_store_relaxed(struct cp_store *s, bool on)
 {
 	if (s->ops->relaxed)
 		s->ops->relaxed(s, on);
+}
+
+/* Runs <op> now: get, merge, create or update, done (conflicts retried). */
+void cp_store_rmw_now(struct cp_store *s, struct cp_store_rmw *op);
+
+static inline void cp_store_rmw(struct cp_store *s, struct cp_store_rmw *op)
+{
+	op->tries = 0;
+	if (s->ops->rmw)
+		s->ops->rmw(s, op);
+	else
+		cp_store_rmw_now(s, op);
+}
+static inline void cp_store_rmw_cancel(struct cp_store *s, struct cp_store_rmw *op)
+{
+	if (s->ops->rmw_cancel)
+		s->ops->rmw_cancel(s, op);
+}
+
+static inline void cp_store_rmw_drain(struct cp_store *s, int timeout_ms)
+{
+	if (s->ops->rmw_drain)
+		s->ops->rmw_drain(s, timeout_ms);
 }
 
 static inline bool cp_store_healthy(struct cp_store *s)

@@ -149,6 +149,7 @@ struct cp_xds_server {
 	struct cp_xds_stats stats;
 	struct cp_xds_builder *builder; /* NULL: every build on the loop */
 	bool writing; /* our own insight writes are not config changes */
+	struct insight_write *insight_writes; /* asked of the store, not done */
 };
 
 const unsigned cp_xds_gen_bucket_us[CP_XDS_GEN_BUCKETS - 1] = {
@@ -703,16 +704,31 @@ static struct km_json *type_stats(struct km_arena *a, const struct type_state *t
 	return o;
 }
 
-static void write_insight(struct ads_stream *st, bool disconnected)
+/* One DataplaneInsight write (cp_store_rmw): the stream's subscription as
+ * it was when the write was asked for, as JSON text, merged into whatever
+ * the store holds when it runs (other instances' subscriptions stay). It
+ * does not reference the stream, which may be gone by then. */
+struct insight_write {
+	struct cp_store_rmw op;
+	struct cp_xds_server *srv;
+	struct insight_write *prev, *next; /* the server's, until done */
+	char *id, *mine, *metadata, *mtls; /* in one allocation with the struct */
+	int limit;
+	bool same; /* told the memo this write changes none of its facts */
+};
+
+static bool insight_merge(struct cp_store_rmw *op, struct km_arena *a, const struct km_resource *cur,
+			  struct km_resource *out)
 {
-	struct cp_xds_server *s = st->srv;
-	struct km_arena *a = km_arena_new(8192);
-	const struct km_rtype *t = km_rtype_by_name(KM_STR("DataplaneInsight"));
-	struct km_resource cur;
-	bool have = cp_store_get(s->rt->store, a, t, km_str_c(st->mesh), km_str_c(st->name), &cur) == 0;
+	struct insight_write *iw = (struct insight_write *)op;
+	struct cp_memo *memo = iw->srv->rt->insight_memo;
+	if (iw->same) { /* read again after a conflict: decided anew below */
+		cp_memo_same_cancel(memo, op->mesh, op->name);
+		iw->same = false;
+	}
 	struct km_json *spec = NULL;
-	if (have)
-		km_json_parse(a, cur.spec.ptr, cur.spec.len, &spec, NULL);
+	if (cur)
+		km_json_parse(a, cur->spec.ptr, cur->spec.len, &spec, NULL);
 	if (!spec || spec->kind != KM_JSON_OBJECT)
 		spec = km_json_object(a);
 	/* what the controllers derive from it, before it is changed below */
@@ -724,13 +740,86 @@ static void write_insight(struct ads_stream *st, bool disconnected)
 		km_json_set(a, spec, "subscriptions", subs);
 	}
 	struct km_json *mine = NULL;
-	for (size_t i = 0; i < subs->len; i++)
-		if (km_str_eqc(km_json_get_string(subs->items[i], "id"), st->id))
-			mine = subs->items[i];
-	if (!mine) {
-		mine = km_json_object(a);
+	km_json_parse(a, iw->mine, strlen(iw->mine), &mine, NULL);
+	size_t i = 0;
+	while (i < subs->len && !km_str_eqc(km_json_get_string(subs->items[i], "id"), iw->id))
+		i++;
+	if (i < subs->len)
+		subs->items[i] = mine;
+	else
 		km_json_array_push(a, subs, mine);
+	/* keep the last subscriptions only (metrics.dataplane.subscriptionLimit) */
+	if (iw->limit > 0 && subs->len > (size_t)iw->limit) {
+		size_t drop = subs->len - (size_t)iw->limit;
+		memmove(subs->items, subs->items + drop, (size_t)iw->limit * sizeof(*subs->items));
+		subs->len = (size_t)iw->limit;
 	}
+	struct km_json *md = NULL;
+	if (iw->metadata)
+		km_json_parse(a, iw->metadata, strlen(iw->metadata), &md, NULL);
+	if (md)
+		km_json_set(a, spec, "metadata", md);
+	struct km_json *mtls = NULL;
+	if (iw->mtls)
+		km_json_parse(a, iw->mtls, strlen(iw->mtls), &mtls, NULL);
+	if (mtls)
+		km_json_set(a, spec, "mTLS", mtls);
+	struct km_resource_doc d = {.type = op->type, .mesh = op->mesh, .name = op->name, .spec = spec};
+	km_resource_from_doc(a, &d, out);
+	/* most writes only move ACK counters: the controllers need not read
+	 * them again (cp_memo_same) */
+	if (memo && cur) {
+		struct cp_insight_fact after;
+		cp_insight_fact_of(spec, &after);
+		if (memcmp(&before, &after, sizeof(before)) == 0) {
+			cp_memo_same(memo, op->mesh, op->name);
+			iw->same = true;
+		}
+	}
+	return true;
+}
+
+static void insight_done(struct cp_store_rmw *op, int rc)
+{
+	struct insight_write *iw = (struct insight_write *)op;
+	struct cp_xds_server *s = iw->srv;
+	if (rc && iw->same)
+		cp_memo_same_cancel(s->rt->insight_memo, op->mesh, op->name);
+	if (rc && rc != -KM_E_MESH_NOT_FOUND)
+		km_debug("xds", "cannot write dataplane insight proxy=%.*s.%.*s error=%s", (int)op->mesh.len,
+			 op->mesh.ptr, (int)op->name.len, op->name.ptr, km_strerror(rc));
+	if (iw->prev)
+		iw->prev->next = iw->next;
+	else
+		s->insight_writes = iw->next;
+	if (iw->next)
+		iw->next->prev = iw->prev;
+	free(iw);
+}
+
+/* Appends <s> and its NUL; returns where it starts. */
+static size_t put_text(struct km_buf *b, const char *s)
+{
+	size_t at = b->len;
+	km_buf_puts(b, s);
+	km_buf_putc(b, '\0');
+	return at;
+}
+
+static size_t put_json(struct km_buf *b, const struct km_json *v)
+{
+	size_t at = b->len;
+	km_json_write(b, v, 0, 0);
+	km_buf_putc(b, '\0');
+	return at;
+}
+
+/* Asks the store to write the proxy's DataplaneInsight: this stream's
+ * subscription (counters, versions), the node metadata and mTLS state. */
+static void write_insight(struct ads_stream *st, bool disconnected)
+{
+	struct cp_xds_server *s = st->srv;
+	struct km_arena *a = km_arena_new(4096);
 	int64_t now = km_time_now();
 	struct type_state total = {0};
 	for (int i = 0; i < CP_XDS_NTYPES; i++) {
@@ -738,71 +827,56 @@ static void write_insight(struct ads_stream *st, bool disconnected)
 		total.acks += st->ts[i].acks;
 		total.nacks += st->ts[i].nacks;
 	}
-	struct km_json *status = km_json_fmt(a, "{\"lastUpdateTime\":%s,\"total\":%J,\"cds\":%J,\"eds\":%J,\"lds\":%J,\"rds\":{}}",
-					     km_time_format(a, now), type_stats(a, &total),
-					     type_stats(a, &st->ts[CP_XDS_CLUSTER]),
-					     type_stats(a, &st->ts[CP_XDS_ENDPOINT]),
-					     type_stats(a, &st->ts[CP_XDS_LISTENER]));
+	struct km_json *mine = km_json_object(a);
 	km_json_set(a, mine, "id", km_json_cstring(a, st->id));
 	km_json_set(a, mine, "controlPlaneInstanceId", km_json_cstring(a, s->rt->instance_id));
 	km_json_set(a, mine, "connectTime", km_json_cstring(a, km_time_format(a, st->connect_time)));
 	if (disconnected)
 		km_json_set(a, mine, "disconnectTime", km_json_cstring(a, km_time_format(a, now)));
-	km_json_set(a, mine, "status", status);
+	km_json_set(a, mine, "status",
+		    km_json_fmt(a, "{\"lastUpdateTime\":%s,\"total\":%J,\"cds\":%J,\"eds\":%J,\"lds\":%J,\"rds\":{}}",
+				km_time_format(a, now), type_stats(a, &total), type_stats(a, &st->ts[CP_XDS_CLUSTER]),
+				type_stats(a, &st->ts[CP_XDS_ENDPOINT]), type_stats(a, &st->ts[CP_XDS_LISTENER])));
 	km_json_set(a, mine, "version",
 		    km_json_fmt(a, "{\"kumaDp\":{\"version\":%s},\"envoy\":{\"version\":%s}}",
 				st->kuma_dp_version ? st->kuma_dp_version : "",
 				st->envoy_version ? st->envoy_version : ""));
-	/* keep the last subscriptions only (metrics.dataplane.subscriptionLimit) */
-	int limit = s->rt->cfg ? s->rt->cfg->metrics.dataplane.subscription_limit : 2;
-	if (limit > 0 && subs->len > (size_t)limit) {
-		size_t drop = subs->len - (size_t)limit;
-		memmove(subs->items, subs->items + drop, (size_t)limit * sizeof(*subs->items));
-		subs->len = (size_t)limit;
-	}
-	struct km_json *md = NULL;
+	/* the struct, then the strings it points to */
+	struct km_buf b = KM_BUF_INIT;
+	km_buf_extend(&b, sizeof(struct insight_write));
+	size_t mesh_at = put_text(&b, st->mesh), name_at = put_text(&b, st->name), id_at = put_text(&b, st->id);
+	size_t mine_at = put_json(&b, mine), md_at = 0, mtls_at = 0;
 	if (st->metadata)
-		km_json_parse(a, st->metadata, strlen(st->metadata), &md, NULL);
-	if (md)
-		km_json_set(a, spec, "metadata", md);
+		md_at = put_text(&b, st->metadata);
 	if (st->mtls_issued_backend)
-		km_json_set(a, spec, "mTLS",
-			    km_json_fmt(a, "{\"certificateExpirationTime\":%s,\"lastCertificateRegeneration\":%s,"
-					   "\"certificateRegenerations\":%d,\"issuedBackend\":%s}",
-					km_time_format(a, st->mtls_not_after), km_time_format(a, st->mtls_regenerated),
-					st->mtls_regenerations, st->mtls_issued_backend));
-	struct km_resource_doc d = {.type = t, .mesh = km_str_c(st->mesh), .name = km_str_c(st->name), .spec = spec};
-	struct km_resource r;
-	km_resource_from_doc(a, &d, &r);
-	/* most writes only move ACK counters: the controllers need not read
-	 * them again (cp_memo_same) */
-	struct cp_memo *memo = s->rt->insight_memo;
-	bool same = false;
-	if (memo && have) {
-		struct cp_insight_fact after;
-		cp_insight_fact_of(spec, &after);
-		same = memcmp(&before, &after, sizeof(before)) == 0;
-		if (same)
-			cp_memo_same(memo, r.mesh, r.name);
-	}
-	s->writing = true;
-	cp_store_relaxed(s->rt->store, true); /* rewritten on every flush and reconnect */
-	int rc;
-	if (have) {
-		r.version = cur.version;
-		r.ctime = cur.ctime;
-		rc = cp_store_update(s->rt->store, &r);
-	} else {
-		rc = cp_store_create(s->rt->store, &r);
-	}
-	cp_store_relaxed(s->rt->store, false);
-	s->writing = false;
-	if (rc && same)
-		cp_memo_same_cancel(memo, r.mesh, r.name);
-	if (rc && rc != -KM_E_MESH_NOT_FOUND)
-		km_debug("xds", "cannot write dataplane insight proxy=%s.%s error=%s", st->mesh, st->name,
-			 km_strerror(rc));
+		mtls_at = put_json(
+		    &b, km_json_fmt(a, "{\"certificateExpirationTime\":%s,\"lastCertificateRegeneration\":%s,"
+				       "\"certificateRegenerations\":%d,\"issuedBackend\":%s}",
+				    km_time_format(a, st->mtls_not_after), km_time_format(a, st->mtls_regenerated),
+				    st->mtls_regenerations, st->mtls_issued_backend));
 	km_arena_free(a);
+	char *base = km_buf_steal(&b);
+	struct insight_write *iw = (struct insight_write *)(void *)base;
+	memset(iw, 0, sizeof(*iw));
+	iw->srv = s;
+	iw->id = base + id_at;
+	iw->mine = base + mine_at;
+	iw->metadata = md_at ? base + md_at : NULL;
+	iw->mtls = mtls_at ? base + mtls_at : NULL;
+	iw->limit = s->rt->cfg ? s->rt->cfg->metrics.dataplane.subscription_limit : 2;
+	iw->op.type = km_rtype_by_name(KM_STR("DataplaneInsight"));
+	iw->op.mesh = km_str_c(base + mesh_at);
+	iw->op.name = km_str_c(base + name_at);
+	iw->op.merge = insight_merge;
+	iw->op.done = insight_done;
+	iw->next = s->insight_writes;
+	if (iw->next)
+		iw->next->prev = iw;
+	s->insight_writes = iw;
+	/* the memory store writes at once and reports our own write to us */
+	s->writing = true;
+	cp_store_rmw(s->rt->store, &iw->op);
+	s->writing = false;
 }
 
 static void on_insight_timer(struct km_loop *loop, void *ctx)
@@ -1609,9 +1683,8 @@ static void on_recompute(struct km_loop *loop, void *ctx)
  * and so in its fingerprints. */
 static bool fingerprinted(const struct km_rtype *t)
 {
-	/* Workload: generated from kuma.io/workload labels, read by no generator */
 	return strcmp(t->name, "Dataplane") == 0 || strcmp(t->name, "MeshService") == 0 ||
-	       strcmp(t->name, "Workload") == 0 || km_rtype_has(t, KM_RT_POLICY);
+	       km_rtype_has(t, KM_RT_POLICY);
 }
 
 /* Types that shape proxies only through cp_pki_identity_key. */
@@ -1630,6 +1703,11 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 	if (t && (km_rtype_has(t, KM_RT_INSIGHT) || strcmp(t->name, "MeshInsight") == 0 ||
 		  strcmp(t->name, "ServiceInsight") == 0))
 		return; /* status records do not shape proxy configuration */
+	/* Workloads, generated from kuma.io/workload labels, are read by no
+	 * generator: their status rewrites (proxies coming online) would each
+	 * rebuild the mesh's context for nothing */
+	if (t && strcmp(t->name, "Workload") == 0)
+		return;
 	bool any = false;
 	for (struct mesh_entry *m = s->meshes; m; m = m->next) {
 		bool hit = op == CP_STORE_RESYNC || !t || t->scope == KM_SCOPE_GLOBAL
@@ -1738,6 +1816,14 @@ void cp_xds_server_free(struct cp_xds_server *s)
 		return;
 	cp_xds_builder_free(s->builder);
 	km_loop_timer_stop(s->rt->loop, &s->recompute);
+	/* the proxies' last insight writes (disconnected), then whatever is left */
+	cp_store_rmw_drain(s->rt->store, 2000);
+	while (s->insight_writes) {
+		struct insight_write *iw = s->insight_writes;
+		s->insight_writes = iw->next;
+		cp_store_rmw_cancel(s->rt->store, &iw->op);
+		free(iw);
+	}
 	while (s->deregs)
 		dereg_free(s, s->deregs);
 	free(s->nodes);

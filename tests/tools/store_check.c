@@ -63,6 +63,193 @@ static void settle(struct km_loop *loop, const char *kind)
 	km_loop_run(loop);
 }
 
+/* ---- asynchronous read-modify-writes ---- */
+
+/* An operation that counts: spec {"n": N} becomes {"n": N + 1}. */
+struct counter_op {
+	struct cp_store_rmw op;
+	char name[32];
+	int merges, done_calls, rc;
+	int done_seq; /* order of done() calls */
+	bool skip;                  /* merge() writes nothing */
+	struct cp_store *interfere; /* first merge(): this handle writes n = 100 meanwhile */
+};
+
+static int rmw_pending, rmw_seq;
+
+static long spec_n(struct km_str spec)
+{
+	const char *p = memchr(spec.ptr, ':', spec.len);
+	return p ? strtol(p + 1, NULL, 10) : 0;
+}
+
+static bool counter_merge(struct cp_store_rmw *op, struct km_arena *a, const struct km_resource *cur,
+			  struct km_resource *out)
+{
+	struct counter_op *c = (struct counter_op *)op;
+	if (c->merges++ == 0 && c->interfere && cur) {
+		struct km_resource r = *cur;
+		r.spec = KM_STR("{\"n\":100}");
+		CHECK(cp_store_update(c->interfere, &r) == 0);
+	}
+	if (c->skip)
+		return false;
+	out->spec = km_str_c(km_arena_printf(a, "{\"n\":%ld}", cur ? spec_n(cur->spec) + 1 : 1));
+	return true;
+}
+
+static void counter_done(struct cp_store_rmw *op, int rc)
+{
+	struct counter_op *c = (struct counter_op *)op;
+	c->done_calls++;
+	c->rc = rc;
+	c->done_seq = ++rmw_seq;
+	rmw_pending--;
+}
+
+static void counter_init(struct counter_op *c, const char *name)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->op.type = km_rtype_by_name(KM_STR("MeshTimeout"));
+	c->op.mesh = KM_STR("m2");
+	c->op.name = km_str_c(c->name);
+	c->op.merge = counter_merge;
+	c->op.done = counter_done;
+}
+
+static void submit(struct cp_store *s, struct counter_op *c)
+{
+	rmw_pending++;
+	cp_store_rmw(s, &c->op);
+}
+
+/* Runs the loop until every submitted operation is done (10 s at most). */
+static void drain(struct km_loop *loop)
+{
+	for (int i = 0; i < 1000 && rmw_pending > 0; i++) {
+		struct km_timer t = {0};
+		km_loop_timer_start(loop, &t, 10, stop_loop, NULL);
+		km_loop_run(loop);
+		km_loop_timer_stop(loop, &t);
+	}
+}
+
+static long stored_n(struct cp_store *s, struct km_arena *a, const char *name, uint64_t *version)
+{
+	struct km_resource r;
+	if (cp_store_get(s, a, km_rtype_by_name(KM_STR("MeshTimeout")), KM_STR("m2"), km_str_c(name), &r))
+		return -1;
+	if (version)
+		*version = r.version;
+	return spec_n(r.spec);
+}
+
+#define RMW_N 150 /* more than one batch of the PostgreSQL writer */
+
+static void check_rmw(struct cp_store *s, struct cp_store *other, struct km_loop *loop, struct km_arena *a,
+		      bool async)
+{
+	static struct counter_op ops[RMW_N * 3];
+	char name[32];
+	/* creates, then three rounds on every record, submitted back to back */
+	for (int i = 0; i < RMW_N; i++) {
+		snprintf(name, sizeof(name), "rmw-%d", i);
+		counter_init(&ops[i], name);
+		submit(s, &ops[i]);
+	}
+	drain(loop);
+	CHECK(rmw_pending == 0);
+	int bad = 0;
+	for (int i = 0; i < RMW_N; i++)
+		bad += ops[i].done_calls != 1 || ops[i].rc != 0 || ops[i].merges != 1;
+	CHECK(bad == 0);
+	CHECK(stored_n(s, a, "rmw-0", NULL) == 1 && stored_n(s, a, "rmw-149", NULL) == 1);
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < RMW_N; i++) {
+			snprintf(name, sizeof(name), "rmw-%d", i);
+			counter_init(&ops[round * RMW_N + i], name);
+			submit(s, &ops[round * RMW_N + i]);
+		}
+	drain(loop);
+	CHECK(rmw_pending == 0);
+	bad = 0;
+	for (int i = 0; i < RMW_N * 3; i++)
+		bad += ops[i].done_calls != 1 || ops[i].rc != 0;
+	CHECK(bad == 0);
+	bad = 0;
+	for (int i = 0; i < RMW_N; i++) {
+		snprintf(name, sizeof(name), "rmw-%d", i);
+		uint64_t v = 0;
+		bad += stored_n(s, a, name, &v) != 4 || v != 4;
+	}
+	CHECK(bad == 0);
+
+	/* another writer between the read and the write: read and merged again */
+	struct counter_op c;
+	counter_init(&c, "rmw-0");
+	c.interfere = other;
+	submit(s, &c);
+	drain(loop);
+	CHECK(c.done_calls == 1 && c.rc == 0 && c.merges == 2);
+	CHECK(stored_n(s, a, "rmw-0", NULL) == 101);
+
+	/* merge() declining writes nothing */
+	uint64_t before = 0, after = 0;
+	stored_n(s, a, "rmw-1", &before);
+	counter_init(&c, "rmw-1");
+	c.skip = true;
+	submit(s, &c);
+	drain(loop);
+	CHECK(c.done_calls == 1 && c.rc == 0 && c.merges == 1);
+	CHECK(stored_n(s, a, "rmw-1", &after) == 4 && after == before);
+
+	if (async) {
+		/* a missing mesh (the owner key): the error reaches done() */
+		counter_init(&c, "rmw-x");
+		c.op.mesh = KM_STR("no-such-mesh");
+		submit(s, &c);
+		drain(loop);
+		CHECK(c.done_calls == 1 && c.rc == -KM_E_MESH_NOT_FOUND);
+
+		/* withdrawn before it ran: neither merge() nor done() */
+		counter_init(&c, "rmw-2");
+		submit(s, &c);
+		cp_store_rmw_cancel(s, &c.op);
+		rmw_pending--;
+		struct counter_op d;
+		counter_init(&d, "rmw-3");
+		submit(s, &d);
+		drain(loop);
+		CHECK(c.done_calls == 0 && c.merges == 0 && d.done_calls == 1 && d.rc == 0);
+		CHECK(stored_n(s, a, "rmw-2", NULL) == 4 && stored_n(s, a, "rmw-3", NULL) == 5);
+
+		/* urgent operations overtake the others still waiting */
+		for (int i = 0; i < RMW_N; i++) {
+			snprintf(name, sizeof(name), "rmw-%d", i);
+			counter_init(&ops[i], name);
+			submit(s, &ops[i]);
+		}
+		counter_init(&d, "rmw-0");
+		d.op.urgent = true;
+		submit(s, &d);
+		drain(loop);
+		CHECK(rmw_pending == 0 && d.done_calls == 1 && d.rc == 0);
+		CHECK(d.done_seq < ops[RMW_N - 1].done_seq);
+		CHECK(stored_n(s, a, "rmw-0", NULL) == 103 && stored_n(s, a, "rmw-149", NULL) == 5);
+
+		/* at shutdown: run to the end without the loop */
+		for (int i = 0; i < RMW_N; i++) {
+			snprintf(name, sizeof(name), "rmw-%d", i);
+			counter_init(&ops[i], name);
+			submit(s, &ops[i]);
+		}
+		cp_store_rmw_drain(s, 10000);
+		CHECK(rmw_pending == 0);
+		CHECK(stored_n(s, a, "rmw-149", NULL) == 6 && stored_n(s, a, "rmw-4", NULL) == 6);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *kind = argc > 1 ? argv[1] : "memory";
@@ -163,6 +350,8 @@ int main(int argc, char **argv)
 	CHECK(events[CP_STORE_DELETE] == 6);
 	if (events[CP_STORE_CREATE] != 7 || events[CP_STORE_DELETE] != 6)
 		fprintf(stderr, "events: create=%d update=%d delete=%d\n", events[0], events[1], events[2]);
+
+	check_rmw(s, s2, loop, a, strcmp(kind, "postgres") == 0);
 
 	/* leave the database empty for the next run */
 	cp_store_remove(s, m2.type, KM_STR(""), KM_STR("m2"), 0);

@@ -9,6 +9,7 @@
 #include "../test.h"
 #include "../xds/store_util.h"
 #include "cp/insights.h"
+#include "cp/memo.h"
 #include "ev/loop.h"
 
 static struct cp_config cfg;
@@ -100,12 +101,28 @@ int main(void)
 	cp_insights_flush(ins);
 	CHECK(count(a, "online") == 1);
 
-	/* a deleted MeshInsight comes back on the next insight write */
+	/* a deleted MeshInsight comes back without waiting for another write */
 	CHECK(cp_store_remove(rt.store, km_rtype_by_name(KM_STR("MeshInsight")), KM_STR(""), KM_STR("default"), 0) ==
 	      0);
-	put_insight(a, true, 5, "1.41.0");
+	CHECK(count(a, "online") == -1);
 	cp_insights_flush(ins);
 	CHECK(count(a, "online") == 1);
+
+	/* a write its writer declared same (the xDS server's ACK counters,
+	 * cp_memo_same): no pass at all; the next one that is not, a pass */
+	uint64_t passes0, passes1;
+	double secs;
+	cp_insights_stats(ins, &passes0, &secs);
+	cp_memo_same(cp_insights_memo(ins), KM_STR("default"), KM_STR("dp-1"));
+	put_insight(a, true, 5, "1.41.0");
+	cp_insights_flush(ins);
+	cp_insights_stats(ins, &passes1, &secs);
+	CHECK(passes1 == passes0);
+	put_insight(a, false, 6, "1.41.0");
+	cp_insights_flush(ins);
+	cp_insights_stats(ins, &passes1, &secs);
+	CHECK(passes1 == passes0 + 1);
+	CHECK(count(a, "offline") == 1);
 
 	cp_insights_stop(ins);
 	km_loop_free(rt.loop);

@@ -192,10 +192,21 @@ int main(void)
 	CHECK(f && km_str_eqc(f->spec, "{\"v\":3}"));
 	/* a write its writer says changes no fact: its touch reads nothing */
 	cp_memo_same(m, KM_STR("default"), KM_STR("dp-0012"));
-	cp_memo_touch(m, KM_STR("default"), KM_STR("dp-0012"));
+	CHECK(cp_memo_touch(m, KM_STR("default"), KM_STR("dp-0012")));
 	gets = lists = 0;
 	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0 && gets == 0 && lists == 0);
-	cp_memo_touch(m, KM_STR("default"), KM_STR("dp-0012")); /* the next one is read */
+	CHECK(!cp_memo_touch(m, KM_STR("default"), KM_STR("dp-0012"))); /* the next one is read */
+	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0 && gets == 1);
+	/* following events says so, and keeps it for the memo's other readers */
+	cp_memo_same(m, KM_STR("default"), KM_STR("dp-0012"));
+	CHECK(cp_memo_follow(m, t->name, CP_STORE_UPDATE, t, KM_STR("default"), KM_STR("dp-0012")));
+	CHECK(cp_memo_last_same(m));
+	CHECK(!cp_memo_follow(m, t->name, CP_STORE_UPDATE, t, KM_STR("default"), KM_STR("dp-0012")));
+	CHECK(!cp_memo_last_same(m));
+	cp_memo_same(m, KM_STR("default"), KM_STR("dp-0012"));
+	CHECK(!cp_memo_follow(m, "Mesh", CP_STORE_UPDATE, t, KM_STR("default"), KM_STR("dp-0012"))); /* not its type */
+	CHECK(cp_memo_follow(m, t->name, CP_STORE_UPDATE, t, KM_STR("default"), KM_STR("dp-0012")));
+	gets = 0;
 	CHECK(cp_memo_index(m, st, a, t, KM_STR("default"), &x) == 0 && gets == 1);
 	/* ...unless its write failed */
 	cp_memo_same(m, KM_STR("default"), KM_STR("dp-0012"));
