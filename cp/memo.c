@@ -264,24 +264,29 @@ bool cp_memo_last_same(const struct cp_memo *m)
 	return m->last_same;
 }
 
-/* The records written since <v>'s last index, read again one by one. */
+/* The records written since <v>'s last index, read again (in one store
+ * call: one query on PostgreSQL). */
 static int reread(struct cp_memo *m, struct cp_store *s, const struct km_rtype *t, struct view *v)
 {
-	int rc = 0;
-	for (size_t i = 0; i < v->nstale && !rc; i++) {
-		struct km_arena *a = km_arena_new(4096);
-		struct km_resource r;
-		rc = cp_store_get(s, a, t, km_str_c(v->mesh), km_str_c(v->stale[i]), &r);
-		if (rc == 0) {
-			lookup(m, &r);
-		} else if (rc == -KM_E_NOT_FOUND) {
-			struct entry *e = find(m, km_str_c(v->mesh), km_str_c(v->stale[i]));
+	if (!v->nstale)
+		return 0;
+	struct km_arena *a = km_arena_new(16384);
+	struct km_str *names = km_arena_alloc(a, v->nstale * sizeof(*names));
+	struct km_resource *rs = km_arena_alloc(a, v->nstale * sizeof(*rs));
+	int *rcs = km_arena_alloc(a, v->nstale * sizeof(*rcs));
+	for (size_t i = 0; i < v->nstale; i++)
+		names[i] = km_str_c(v->stale[i]);
+	int rc = cp_store_get_many(s, a, t, km_str_c(v->mesh), names, v->nstale, rs, rcs);
+	for (size_t i = 0; !rc && i < v->nstale; i++) {
+		if (rcs[i] == 0) {
+			lookup(m, &rs[i]);
+		} else {
+			struct entry *e = find(m, km_str_c(v->mesh), names[i]);
 			if (e)
 				e->gone = true;
-			rc = 0;
 		}
-		km_arena_free(a);
 	}
+	km_arena_free(a);
 	stale_clear(v);
 	return rc;
 }

@@ -671,6 +671,71 @@ static int pg_get(struct cp_store *s, struct km_arena *a, const struct km_rtype 
 	return 0;
 }
 
+/* A text[] literal of <names>: {"a","b"}, quotes and backslashes escaped. */
+static char *text_array(struct km_arena *a, const struct km_str *names, size_t n)
+{
+	struct km_buf b = KM_BUF_INIT;
+	km_buf_putc(&b, '{');
+	for (size_t i = 0; i < n; i++) {
+		km_buf_puts(&b, i ? ",\"" : "\"");
+		for (size_t k = 0; k < names[i].len; k++) {
+			char ch = names[i].ptr[k];
+			if (ch == '"' || ch == '\\')
+				km_buf_putc(&b, '\\');
+			km_buf_putc(&b, ch);
+		}
+		km_buf_putc(&b, '"');
+	}
+	km_buf_putc(&b, '}');
+	char *out = km_arena_strdup(a, km_buf_cstr(&b));
+	km_buf_fini(&b);
+	return out;
+}
+
+struct named_row {
+	const char *name;
+	int row;
+};
+
+static int by_row_name(const void *x, const void *y)
+{
+	return strcmp(((const struct named_row *)x)->name, ((const struct named_row *)y)->name);
+}
+
+#define GET_MANY_CHUNK 512
+
+static int pg_get_many(struct cp_store *s, struct km_arena *a, const struct km_rtype *t, struct km_str mesh,
+		       const struct km_str *names, size_t n, struct km_resource *out, int *rcs)
+{
+	struct pg_store *p = (struct pg_store *)s;
+	for (size_t at = 0; at < n; at += GET_MANY_CHUNK) {
+		size_t k = n - at < GET_MANY_CHUNK ? n - at : GET_MANY_CHUNK;
+		struct km_arena *tmp = km_arena_new(4096);
+		const char *v[] = {cstr(tmp, mesh), t->name, text_array(tmp, names + at, k)};
+		int rc;
+		PGresult *r = exec(p, SELECT_COLS " WHERE mesh = $1 AND type = $2 AND name = ANY($3::text[])", 3, v, &rc);
+		if (!r) {
+			km_arena_free(tmp);
+			return rc;
+		}
+		int rows = PQntuples(r);
+		struct named_row *byname = km_arena_alloc(tmp, ((size_t)rows + 1) * sizeof(*byname));
+		for (int i = 0; i < rows; i++)
+			byname[i] = (struct named_row){PQgetvalue(r, i, 0), i};
+		qsort(byname, (size_t)rows, sizeof(*byname), by_row_name);
+		for (size_t i = 0; i < k; i++) {
+			struct named_row key = {cstr(tmp, names[at + i]), 0};
+			struct named_row *hit = rows ? bsearch(&key, byname, (size_t)rows, sizeof(*byname), by_row_name) : NULL;
+			rcs[at + i] = hit ? 0 : -KM_E_NOT_FOUND;
+			if (hit)
+				read_row(a, t, r, hit->row, &out[at + i]);
+		}
+		PQclear(r);
+		km_arena_free(tmp);
+	}
+	return 0;
+}
+
 static int pg_list(struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
 		   const struct cp_list_opts *o, struct cp_list_result *out)
 {
@@ -1162,6 +1227,7 @@ static const struct cp_store_ops pg_ops = {
     .update = pg_update,
     .remove = pg_remove,
     .get = pg_get,
+    .get_many = pg_get_many,
     .list = pg_list,
     .count = pg_count,
     .healthy = pg_healthy,

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "base/err.h"
 #include "resource/resource.h"
 
 /* RESYNC (type NULL): events may have been missed (the event channel was
@@ -87,6 +88,11 @@ struct cp_store_ops {
 		      struct km_str name, uint64_t version);
 	int (*get)(struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
 		   struct km_str mesh, struct km_str name, struct km_resource *out);
+	/* Optional: get() of <n> names of one mesh in one call (PostgreSQL: one
+	 * query instead of a round trip each): out[i] with rcs[i] 0, or rcs[i]
+	 * -KM_E_NOT_FOUND. Returns 0 or the error that failed them all. */
+	int (*get_many)(struct cp_store *s, struct km_arena *a, const struct km_rtype *t, struct km_str mesh,
+			const struct km_str *names, size_t n, struct km_resource *out, int *rcs);
 	/* Items sorted by (name, mesh) like upstream; filtered, then paged. */
 	int (*list)(struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
 		    const struct cp_list_opts *opts, struct cp_list_result *out);
@@ -139,6 +145,19 @@ static inline int cp_store_get(struct cp_store *s, struct km_arena *a, const str
 			       struct km_str mesh, struct km_str name, struct km_resource *out)
 {
 	return s->ops->get(s, a, t, mesh, name, out);
+}
+static inline int cp_store_get_many(struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
+				    struct km_str mesh, const struct km_str *names, size_t n,
+				    struct km_resource *out, int *rcs)
+{
+	if (s->ops->get_many)
+		return s->ops->get_many(s, a, t, mesh, names, n, out, rcs);
+	for (size_t i = 0; i < n; i++) {
+		rcs[i] = s->ops->get(s, a, t, mesh, names[i], &out[i]);
+		if (rcs[i] && rcs[i] != -KM_E_NOT_FOUND)
+			return rcs[i];
+	}
+	return 0;
 }
 static inline int cp_store_list(struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
 				const struct cp_list_opts *o, struct cp_list_result *out)

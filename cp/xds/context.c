@@ -288,6 +288,9 @@ struct cache_set {
 	struct cp_xds_cached **changed;
 	size_t nchanged, capchanged;
 	bool changed_all;
+	/* since the last build, a re-read entry's fingerprint moved, or one
+	 * came or went */
+	bool moved;
 };
 
 struct cp_xds_cache {
@@ -321,6 +324,7 @@ static void changed_clear(struct cache_set *set)
 		entry_unref(set->changed[i]);
 	set->nchanged = 0;
 	set->changed_all = false;
+	set->moved = false;
 }
 
 static struct km_str dup_str(struct km_arena *a, struct km_str s)
@@ -464,14 +468,22 @@ static int cache_sync(struct cp_runtime *rt, struct km_arena *tmp, struct km_str
 {
 	if (set->all)
 		return relist(rt, tmp, mesh, t, set, service);
+	/* every stale name in one store call (one query on PostgreSQL) */
+	struct km_str *names = km_arena_alloc(tmp, (set->nstale + 1) * sizeof(*names));
+	struct km_resource *rs = km_arena_alloc(tmp, (set->nstale + 1) * sizeof(*rs));
+	int *rcs = km_arena_alloc(tmp, (set->nstale + 1) * sizeof(*rcs));
+	for (size_t i = 0; i < set->nstale; i++)
+		names[i] = km_str_c(set->stale[i]);
+	int all_rc = set->nstale ? cp_store_get_many(rt->store, tmp, t, mesh, names, set->nstale, rs, rcs) : 0;
 	for (size_t i = 0; i < set->nstale; i++) {
-		struct km_str name = km_str_c(set->stale[i]);
-		struct km_resource r;
-		int rc = cp_store_get(rt->store, tmp, t, mesh, name, &r);
+		struct km_str name = names[i];
+		const struct km_resource *r = &rs[i]; /* read only when rc is 0 */
+		int rc = all_rc ? all_rc : rcs[i];
 		size_t at;
 		struct cp_xds_cached *e = set_find(set, name, &at);
 		if (rc == -KM_E_NOT_FOUND) {
 			if (e) {
+				set->moved = true;
 				changed_add(set, e);
 				memmove(&set->items[at], &set->items[at + 1], (set->n - at - 1) * sizeof(*set->items));
 				set->n--;
@@ -485,9 +497,11 @@ static int cache_sync(struct cp_runtime *rt, struct km_arena *tmp, struct km_str
 			stale_clear(set);
 			return -1;
 		}
-		if (e && same_record(e, &r))
+		if (e && same_record(e, r))
 			continue;
-		struct cp_xds_cached *ne = entry_new(&r, service);
+		struct cp_xds_cached *ne = entry_new(r, service);
+		if (!e || e->fp != ne->fp)
+			set->moved = true;
 		changed_add(set, e);
 		changed_add(set, ne);
 		if (e) {
@@ -505,6 +519,23 @@ static int cache_sync(struct cp_runtime *rt, struct km_arena *tmp, struct km_str
 	}
 	stale_clear(set);
 	return 0;
+}
+
+bool cp_xds_cache_services_moved(struct cp_runtime *rt, struct km_str mesh, struct cp_xds_cache *cache)
+{
+	struct cache_set *set = &cache->svcs;
+	if (set->all || set->changed_all || set->moved)
+		return true;
+	struct km_arena *tmp = km_arena_new(16384);
+	int rc = cache_sync(rt, tmp, mesh, km_rtype_by_name(KM_STR("MeshService")), set, true);
+	km_arena_free(tmp);
+	if (rc || set->moved)
+		return true;
+	/* the replaced entries are held for no build (only the Dataplanes'
+	 * changes are read by one): a run of status rewrites with no build
+	 * between them keeps none of them alive */
+	changed_clear(set);
+	return false;
 }
 
 struct cp_xds_cache *cp_xds_cache_new(void)

@@ -113,6 +113,12 @@ size_t cp_xds_cache_len(const struct cp_xds_cache *c);
  * the caller frees it with cp_xds_mesh_free. Returns NULL when the mesh
  * does not exist or the store failed. */
 struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh, struct cp_xds_cache *cache);
+/* Re-reads the MeshServices marked stale since the last build: false when
+ * none changed what a context takes from it (its fingerprint leaves out the
+ * spec's state and the status's dataplaneProxies, which the generator
+ * rewrites as proxies come and go) and none came or went, so a context
+ * built before them still holds; true otherwise (and on a store error). */
+bool cp_xds_cache_services_moved(struct cp_runtime *rt, struct km_str mesh, struct cp_xds_cache *cache);
 void cp_xds_mesh_free(struct cp_xds_mesh *m);
 const struct cp_xds_service *cp_xds_mesh_service(const struct cp_xds_mesh *m, struct km_str name);
 const struct cp_xds_dataplane *cp_xds_mesh_dataplane(const struct cp_xds_mesh *m, struct km_str name);

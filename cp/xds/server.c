@@ -114,6 +114,7 @@ struct mesh_entry {
 	struct cp_xds_mesh *ctx;  /* current, or stale when dirty */
 	struct cp_xds_mesh *base; /* what on_recompute compared last (may equal ctx) */
 	bool dirty;   /* the context is stale: rebuild before the next use */
+	bool svc_only; /* ...only through MeshService writes (maybe status alone) */
 	bool pending; /* proxies may need regeneration (on_recompute) */
 	bool all;     /* a change outside the context (Mesh, zones...): regenerate every proxy */
 	bool pki;     /* an identity, trust or Secret changed: compare each proxy's identity key */
@@ -180,6 +181,12 @@ static struct mesh_entry *mesh_entry(struct cp_xds_server *s, const char *mesh)
 /* The current context of mesh entry <m>, rebuilt when stale. */
 static const struct cp_xds_mesh *entry_ctx(struct cp_xds_server *s, struct mesh_entry *m)
 {
+	if (m->dirty && m->ctx && m->svc_only && !cp_xds_cache_services_moved(s->rt, km_str_c(m->name), m->cache)) {
+		/* the generator's status rewrites: the context still holds */
+		m->dirty = m->svc_only = false;
+		s->stats.contexts_kept++;
+		return m->ctx;
+	}
 	if (m->dirty || !m->ctx) {
 		int64_t t0 = cp_xds_thread_cpu_ns();
 		if (m->ctx != m->base)
@@ -1714,6 +1721,8 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 				   ? (t && strcmp(t->name, "Mesh") == 0 ? km_str_eqc(name, m->name) : true)
 				   : km_str_eqc(mesh, m->name);
 		if (hit) {
+			bool svc = t && op != CP_STORE_RESYNC && strcmp(t->name, "MeshService") == 0;
+			m->svc_only = (m->dirty ? m->svc_only : true) && svc;
 			m->dirty = true;
 			m->pending = true;
 			if (!t || op == CP_STORE_RESYNC)

@@ -33,6 +33,7 @@ struct cp_xds_stats {
 	uint64_t resources_encoded; /* resources generated and encoded */
 	uint64_t contexts;   /* mesh contexts built (cp_xds_mesh_build, after changes) */
 	uint64_t context_ns; /* their CPU time (not in any proxy's generation) */
+	uint64_t contexts_kept; /* rebuilds found unneeded (MeshService status rewrites) */
 	/* CPU time of building one proxy's configuration (generation,
 	 * policies, encoding; not sending, not the mesh context), per bucket,
 	 * not cumulative */

@@ -250,6 +250,27 @@ static void check_rmw(struct cp_store *s, struct cp_store *other, struct km_loop
 	}
 }
 
+/* Several names of one mesh in one call: found, missing, repeated, and a
+ * name that needs quoting in a PostgreSQL array literal. */
+static void check_get_many(struct cp_store *s, struct km_arena *a)
+{
+	const struct km_rtype *t = km_rtype_by_name(KM_STR("MeshTimeout"));
+	struct km_str names[] = {KM_STR("rmw-1"), KM_STR("nope"), KM_STR("rmw-2"), KM_STR("rmw-1"),
+				 KM_STR("we\"i\\rd,{x}"), KM_STR("rmw-149")};
+	size_t n = sizeof(names) / sizeof(*names);
+	struct km_resource out[6];
+	int rcs[6];
+	CHECK(cp_store_get_many(s, a, t, KM_STR("m2"), names, n, out, rcs) == 0);
+	CHECK(rcs[0] == 0 && rcs[1] == -KM_E_NOT_FOUND && rcs[2] == 0 && rcs[3] == 0 &&
+	      rcs[4] == -KM_E_NOT_FOUND && rcs[5] == 0);
+	CHECK(!rcs[0] && km_str_eqc(out[0].name, "rmw-1") && spec_n(out[0].spec) == stored_n(s, a, "rmw-1", NULL));
+	CHECK(!rcs[3] && km_str_eqc(out[3].name, "rmw-1") && out[3].version == out[0].version);
+	CHECK(!rcs[5] && km_str_eqc(out[5].name, "rmw-149") && km_str_eqc(out[5].mesh, "m2"));
+	/* another mesh holds none of them */
+	CHECK(cp_store_get_many(s, a, t, KM_STR("m1"), names, n, out, rcs) == 0 && rcs[0] == -KM_E_NOT_FOUND &&
+	      rcs[5] == -KM_E_NOT_FOUND);
+}
+
 int main(int argc, char **argv)
 {
 	const char *kind = argc > 1 ? argv[1] : "memory";
@@ -352,6 +373,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "events: create=%d update=%d delete=%d\n", events[0], events[1], events[2]);
 
 	check_rmw(s, s2, loop, a, strcmp(kind, "postgres") == 0);
+	check_get_many(s, a);
 
 	/* leave the database empty for the next run */
 	cp_store_remove(s, m2.type, KM_STR(""), KM_STR("m2"), 0);

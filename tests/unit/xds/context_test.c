@@ -312,6 +312,58 @@ static void test_lookup(struct km_arena *a)
 	CHECK(cp_xds_mesh_service(&hand, KM_STR("c-x1")) == &svcs[2]);
 }
 
+/* Rewrites MeshService <name>'s status (and state) as the generator does. */
+static void put_status(struct km_arena *a, const char *name, const char *state, int connected)
+{
+	const struct km_rtype *t = km_rtype_by_name(KM_STR("MeshService"));
+	struct km_resource cur;
+	CHECK(cp_store_get(rt.store, a, t, KM_STR("default"), km_str_c(name), &cur) == 0);
+	struct km_json *spec = NULL;
+	km_json_parse(a, cur.spec.ptr, cur.spec.len, &spec, NULL);
+	km_json_set(a, spec, "state", km_json_cstring(a, state));
+	struct km_buf b = KM_BUF_INIT;
+	km_json_write(&b, spec, 0, 0);
+	cur.spec = km_str_c(km_arena_strdup(a, km_buf_cstr(&b)));
+	km_buf_fini(&b);
+	cur.status = km_str_c(km_arena_printf(
+	    a, "{\"dataplaneProxies\":{\"connected\":%d,\"healthy\":%d,\"total\":2}}", connected, connected));
+	CHECK(cp_store_update(rt.store, &cur) == 0);
+}
+
+/* The generator's status rewrites change nothing a context holds: the
+ * server keeps its context; anything else in a MeshService moves it. */
+static void test_status_rewrites(struct km_arena *a)
+{
+	struct cp_xds_mesh *m0 = build_checked();
+	CHECK(!cp_xds_cache_services_moved(&rt, KM_STR("default"), cache));
+	put_status(a, "web", "Available", 2);
+	CHECK(!cp_xds_cache_services_moved(&rt, KM_STR("default"), cache));
+	put_status(a, "web", "Unavailable", 0);
+	put_status(a, "db", "Available", 1);
+	CHECK(!cp_xds_cache_services_moved(&rt, KM_STR("default"), cache));
+	/* what was re-read meanwhile reaches the next build all the same */
+	struct cp_xds_mesh *m1 = build_checked();
+	CHECK(cp_xds_mesh_service(m0, KM_STR("web"))->fp == cp_xds_mesh_service(m1, KM_STR("web"))->fp);
+	cp_xds_mesh_free(m1);
+	/* a port, a new service, a deleted one: moved */
+	put_status(a, "web", "Available", 2);
+	put_svc(a, "web", 8081, "http");
+	CHECK(cp_xds_cache_services_moved(&rt, KM_STR("default"), cache));
+	CHECK(cp_xds_cache_services_moved(&rt, KM_STR("default"), cache)); /* until a build */
+	m1 = build_checked();
+	CHECK(cp_xds_mesh_service(m1, KM_STR("web"))->ports[0].port == 8081);
+	cp_xds_mesh_free(m1);
+	put_svc(a, "extra", 9000, "tcp");
+	CHECK(cp_xds_cache_services_moved(&rt, KM_STR("default"), cache));
+	cp_xds_mesh_free(build_checked());
+	del("MeshService", "extra");
+	CHECK(cp_xds_cache_services_moved(&rt, KM_STR("default"), cache));
+	cp_xds_mesh_free(build_checked());
+	put_svc(a, "web", 8080, "http");
+	cp_xds_mesh_free(build_checked());
+	cp_xds_mesh_free(m0);
+}
+
 int main(void)
 {
 	struct km_arena *a = km_arena_new(0);
@@ -322,6 +374,7 @@ int main(void)
 	test_burst(a);
 	CHECK(events > 700);
 	test_lookup(a);
+	test_status_rewrites(a);
 	cp_xds_cache_free(cache);
 	km_arena_free(a);
 	cp_store_free(rt.store);
