@@ -286,3 +286,49 @@ def test_generated_services_not_rewritten_by_each_pass(postgres, db):
         assert [v.split("|")[1] for v in versions("beta")] == ["1", "1"], versions("beta")
     finally:
         cp.stop()
+
+
+def test_insight_writes_off_the_loop_and_drained_at_shutdown(postgres, db):
+    """DataplaneInsights go through the store's writer connection (pipelined,
+    off the loop): a proxy shows online with its ACKs counted, and a
+    graceful stop drains that queue before kuma-cp exits, so the proxy's
+    disconnection is on record for the next instance to read."""
+    extra = {"KUMA_XDS_SERVER_DATAPLANE_STATUS_FLUSH_INTERVAL": "1s",
+             "KUMA_XDS_DATAPLANE_DEREGISTRATION_DELAY": "120s",
+             "KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE": "none"}
+    a = start_cp("insight-a", postgres, db, extra_env=extra)
+    b = None
+    dp = None
+    try:
+        v = {"admin": free_port(), "port": free_port(), "sport": free_port()}
+        dp = mesh.KumaDP(a, "watched", MOVER, vars=v).start()
+        dp.wait_ready(40)
+
+        def last_subscription(cp):
+            r = cp.api.get("/meshes/default/dataplanes/watched/_overview")
+            assert r.status == 200, r.describe()
+            subs = r.json().get("dataplaneInsight", {}).get("subscriptions", [])
+            return subs[-1] if subs else None
+
+        def acked():
+            s = last_subscription(a)
+            total = (s or {}).get("status", {}).get("total", {})
+            return s and "disconnectTime" not in s and int(total.get("responsesAcknowledged", "0")) >= 2 and s
+
+        online = mesh.wait_for(acked, 20, "the proxy online with its ACKs counted",
+                               detail=lambda: str(last_subscription(a)))
+        assert online["controlPlaneInstanceId"], online
+        # SIGTERM: the dp-server closes the stream, the disconnection is
+        # queued, the xDS server drains the queue before it goes
+        a.stop(check=True)
+        b = start_cp("insight-b", postgres, db, migrate=False, extra_env=extra)
+        last = last_subscription(b)
+        assert last and last["id"] == online["id"], last
+        assert "disconnectTime" in last, last
+        assert int(last["status"]["total"]["responsesAcknowledged"]) >= 2, last
+    finally:
+        if dp:
+            dp.stop(check=False)
+        a.stop(check=True)
+        if b:
+            b.stop(check=True)
