@@ -56,12 +56,15 @@ static void mark(struct cp_insights *ins, struct km_str mesh, bool structural)
 	}
 	ins->dirty[ins->ndirty++] = (struct dirty){km_strndup(mesh.ptr, mesh.len), structural};
 	if (!ins->timer.armed) {
-		uint64_t now = km_loop_now_ms(), wait = 0;
+		/* at least 20 ms: writes come in bursts, and the xDS server's
+		 * recompute (due 1 ms after the same event) serves the proxies
+		 * before this status record is counted again */
+		uint64_t now = km_loop_now_ms(), wait = 20;
 		/* a flush reads every Dataplane and insight: at thousands of
 		 * proxies (on PostgreSQL, seconds) leave the loop at least 3/4 of
 		 * the time for everything else */
 		uint64_t gap = ins->min_interval_ms > 3 * ins->last_cost_ms ? ins->min_interval_ms : 3 * ins->last_cost_ms;
-		if (ins->last_run_ms && now - ins->last_run_ms < gap)
+		if (ins->last_run_ms && now - ins->last_run_ms + wait < gap)
 			wait = gap - (now - ins->last_run_ms);
 		km_loop_timer_start(ins->rt->loop, &ins->timer, wait, run, ins);
 	}
