@@ -42,10 +42,10 @@ struct cp_workloads {
 	bool own_insights;
 	struct cp_memo *services, *workloads; /* MeshServices, Workloads: struct gen_fact */
 	struct gen_write *pending; /* asked of the store, not done */
-	/* A pass waits for the previous one's writes: until their events
-	 * arrive its memos are behind, and a pass meanwhile would ask for the
-	 * same writes again (and again, each pass being short without them). */
-	size_t inflight;
+	/* A pass waits for the previous one's writes (pending): until their
+	 * events arrive its memos are behind, and a pass meanwhile would ask
+	 * for the same writes again (and again, each pass being short without
+	 * them). */
 	bool deferred; /* a pass is due once they are done */
 };
 
@@ -308,18 +308,10 @@ static void gen_done(struct cp_store_rmw *op, int rc)
 	if (g->next)
 		g->next->prev = g->prev;
 	free(g);
-	if (!--w->inflight && w->deferred) {
+	if (!w->pending && w->deferred) {
 		w->deferred = false;
 		arm(w);
 	}
-}
-
-static size_t put_str(struct km_buf *b, struct km_str s)
-{
-	size_t at = b->len;
-	km_buf_put_str(b, s);
-	km_buf_putc(b, '\0');
-	return at;
 }
 
 /* Writes the record unless <cur> (the memo's view of it) says the same
@@ -339,8 +331,9 @@ static void write(struct cp_workloads *w, struct km_arena *a, const struct km_rt
 	/* the struct, then the strings it names */
 	struct km_buf b = KM_BUF_INIT;
 	km_buf_extend(&b, sizeof(struct gen_write));
-	size_t mesh_at = put_str(&b, mesh), name_at = put_str(&b, name), labels_at = put_str(&b, r.labels),
-	       spec_at = put_str(&b, r.spec), status_at = put_str(&b, r.status);
+	size_t mesh_at = km_buf_put_strz(&b, mesh), name_at = km_buf_put_strz(&b, name);
+	size_t labels_at = km_buf_put_strz(&b, r.labels), spec_at = km_buf_put_strz(&b, r.spec);
+	size_t status_at = km_buf_put_strz(&b, r.status);
 	char *base = km_buf_steal(&b);
 	struct gen_write *g = (struct gen_write *)(void *)base;
 	memset(g, 0, sizeof(*g));
@@ -360,7 +353,6 @@ static void write(struct cp_workloads *w, struct km_arena *a, const struct km_rt
 	if (g->next)
 		g->next->prev = g;
 	w->pending = g;
-	w->inflight++;
 	cp_store_rmw(w->rt->store, &g->op);
 }
 
@@ -536,7 +528,7 @@ static void run(struct km_loop *loop, void *ctx)
 	struct cp_workloads *w = ctx;
 	if (!w->active)
 		return;
-	if (w->inflight) {
+	if (w->pending) {
 		w->deferred = true;
 		return;
 	}

@@ -527,26 +527,54 @@ static void durability(struct pg_store *p)
 	PQclear(r);
 }
 
+/* The writes, shared by the query connection and the writer's pipeline. */
+#define INSERT_SQL                                                                                 \
+	"INSERT INTO resources (name, mesh, type, version, spec, creation_time,"                   \
+	" modification_time, owner_name, owner_mesh, owner_type, labels, status)"                  \
+	" VALUES ($1, $2, $3, 1, $4, $5::timestamptz AT TIME ZONE 'UTC',"                          \
+	" $6::timestamptz AT TIME ZONE 'UTC', $7, $8, $9, $10::jsonb, $11::jsonb)"
+#define INSERT_PARAMS 11
+#define UPDATE_SQL                                                                                 \
+	"UPDATE resources SET spec = $1, version = $2, labels = $3::jsonb,"                        \
+	" status = $4::jsonb, modification_time = $9::timestamptz AT TIME ZONE 'UTC'"              \
+	" WHERE name = $5 AND mesh = $6 AND type = $7 AND version = $8"
+#define UPDATE_PARAMS 9
+
+/* INSERT_SQL's parameters for <r> (strings in <a>); times default to now. */
+static void insert_params(struct km_arena *a, const struct km_resource *r, const char **v)
+{
+	const char *on, *om, *ot;
+	owner_of(a, r, &on, &om, &ot);
+	const char *ct = ts(a, r->ctime);
+	const char *vals[INSERT_PARAMS] = {cstr(a, r->name), cstr(a, r->mesh), r->type->name,
+					   r->spec.len ? cstr(a, r->spec) : "{}", ct,
+					   r->mtime ? ts(a, r->mtime) : ct, on, om, ot,
+					   r->labels.len ? cstr(a, r->labels) : "{}",
+					   r->status.len ? cstr(a, r->status) : "{}"};
+	memcpy(v, vals, sizeof(vals));
+}
+
+/* UPDATE_SQL's parameters: <r> over the stored <version>, modified now. */
+static void update_params(struct km_arena *a, const struct km_resource *r, uint64_t version, const char **v)
+{
+	const char *vals[UPDATE_PARAMS] = {r->spec.len ? cstr(a, r->spec) : "{}",
+					   km_arena_printf(a, "%llu", (unsigned long long)version + 1),
+					   r->labels.len ? cstr(a, r->labels) : "{}",
+					   r->status.len ? cstr(a, r->status) : "{}", cstr(a, r->name),
+					   cstr(a, r->mesh), r->type->name,
+					   km_arena_printf(a, "%llu", (unsigned long long)version), ts(a, 0)};
+	memcpy(v, vals, sizeof(vals));
+}
+
 static int pg_create(struct cp_store *s, const struct km_resource *r)
 {
 	struct pg_store *p = (struct pg_store *)s;
 	durability(p);
 	struct km_arena *a = km_arena_new(4096);
-	const char *on, *om, *ot;
-	owner_of(a, r, &on, &om, &ot);
-	int64_t now = km_time_now();
-	const char *ct = ts(a, r->ctime ? r->ctime : now);
-	const char *v[] = {cstr(a, r->name), cstr(a, r->mesh), r->type->name,
-			   r->spec.len ? cstr(a, r->spec) : "{}", ct, r->mtime ? ts(a, r->mtime) : ct,
-			   on, om, ot, r->labels.len ? cstr(a, r->labels) : "{}",
-			   r->status.len ? cstr(a, r->status) : "{}"};
+	const char *v[INSERT_PARAMS];
+	insert_params(a, r, v);
 	int rc;
-	PGresult *res = exec(p,
-			     "INSERT INTO resources (name, mesh, type, version, spec, creation_time,"
-			     " modification_time, owner_name, owner_mesh, owner_type, labels, status)"
-			     " VALUES ($1, $2, $3, 1, $4, $5::timestamptz AT TIME ZONE 'UTC',"
-			     " $6::timestamptz AT TIME ZONE 'UTC', $7, $8, $9, $10::jsonb, $11::jsonb)",
-			     11, v, &rc);
+	PGresult *res = exec(p, INSERT_SQL, INSERT_PARAMS, v, &rc);
 	PQclear(res);
 	km_arena_free(a);
 	return rc;
@@ -570,19 +598,10 @@ static int pg_update(struct cp_store *s, const struct km_resource *r)
 	struct pg_store *p = (struct pg_store *)s;
 	durability(p);
 	struct km_arena *a = km_arena_new(4096);
-	char ver[24], next[24];
-	snprintf(ver, sizeof(ver), "%llu", (unsigned long long)r->version);
-	snprintf(next, sizeof(next), "%llu", (unsigned long long)r->version + 1);
-	const char *v[] = {r->spec.len ? cstr(a, r->spec) : "{}", next,
-			   r->labels.len ? cstr(a, r->labels) : "{}",
-			   r->status.len ? cstr(a, r->status) : "{}", cstr(a, r->name), cstr(a, r->mesh),
-			   r->type->name, ver, ts(a, km_time_now())};
+	const char *v[UPDATE_PARAMS];
+	update_params(a, r, r->version, v);
 	int rc;
-	PGresult *res = exec(p,
-			     "UPDATE resources SET spec = $1, version = $2, labels = $3::jsonb,"
-			     " status = $4::jsonb, modification_time = $9::timestamptz AT TIME ZONE 'UTC'"
-			     " WHERE name = $5 AND mesh = $6 AND type = $7 AND version = $8",
-			     9, v, &rc);
+	PGresult *res = exec(p, UPDATE_SQL, UPDATE_PARAMS, v, &rc);
 	if (res) {
 		if (strcmp(PQcmdTuples(res), "0") == 0)
 			rc = exists_row(p, a, r->type, r->mesh, r->name);
@@ -621,6 +640,7 @@ static int pg_remove(struct cp_store *s, const struct km_rtype *t, struct km_str
 	" to_char(modification_time, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"                       \
 	" coalesce(owner_name, ''), coalesce(owner_mesh, ''), coalesce(owner_type, '')"            \
 	" FROM resources"
+#define SELECT_ONE SELECT_COLS " WHERE name = $1 AND mesh = $2 AND type = $3"
 
 static struct km_str col(struct km_arena *a, PGresult *r, int row, int c)
 {
@@ -659,7 +679,7 @@ static int pg_get(struct cp_store *s, struct km_arena *a, const struct km_rtype 
 	struct pg_store *p = (struct pg_store *)s;
 	const char *v[] = {cstr(a, name), cstr(a, mesh), t->name};
 	int rc;
-	PGresult *r = exec(p, SELECT_COLS " WHERE name = $1 AND mesh = $2 AND type = $3", 3, v, &rc);
+	PGresult *r = exec(p, SELECT_ONE, 3, v, &rc);
 	if (!r)
 		return rc;
 	if (PQntuples(r) == 0) {
@@ -947,7 +967,7 @@ static void rmw_start(struct pg_store *p)
 		sl->a = km_arena_new(4096);
 		op->slot = sl;
 		const char *v[] = {cstr(a, op->name), cstr(a, op->mesh), op->type->name};
-		if (!PQsendQueryParams(p->w.c, SELECT_COLS " WHERE name = $1 AND mesh = $2 AND type = $3", 3, NULL,
+		if (!PQsendQueryParams(p->w.c, SELECT_ONE, 3, NULL,
 				       v, NULL, NULL, 0)) {
 			km_arena_free(a);
 			p->nbatch++;
@@ -1023,33 +1043,14 @@ static void rmw_write(struct pg_store *p)
 			continue;
 		if (!sl->op)
 			continue; /* merge() cancelled its own operation */
-		const char *on, *om, *ot;
-		owner_of(a, &out, &on, &om, &ot);
-		const char *now = ts(a, 0);
+		const char *v[INSERT_PARAMS];
 		int ok;
 		if (sl->have) {
-			char *ver = km_arena_printf(a, "%llu", (unsigned long long)sl->cur.version);
-			char *next = km_arena_printf(a, "%llu", (unsigned long long)sl->cur.version + 1);
-			const char *v[] = {out.spec.len ? cstr(a, out.spec) : "{}", next,
-					   out.labels.len ? cstr(a, out.labels) : "{}",
-					   out.status.len ? cstr(a, out.status) : "{}", cstr(a, out.name),
-					   cstr(a, out.mesh), out.type->name, ver, now};
-			ok = PQsendQueryParams(p->w.c,
-					       "UPDATE resources SET spec = $1, version = $2, labels = $3::jsonb,"
-					       " status = $4::jsonb, modification_time = $9::timestamptz AT TIME ZONE 'UTC'"
-					       " WHERE name = $5 AND mesh = $6 AND type = $7 AND version = $8",
-					       9, NULL, v, NULL, NULL, 0);
+			update_params(a, &out, sl->cur.version, v);
+			ok = PQsendQueryParams(p->w.c, UPDATE_SQL, UPDATE_PARAMS, NULL, v, NULL, NULL, 0);
 		} else {
-			const char *v[] = {cstr(a, out.name), cstr(a, out.mesh), out.type->name,
-					   out.spec.len ? cstr(a, out.spec) : "{}", now, now, on, om, ot,
-					   out.labels.len ? cstr(a, out.labels) : "{}",
-					   out.status.len ? cstr(a, out.status) : "{}"};
-			ok = PQsendQueryParams(p->w.c,
-					       "INSERT INTO resources (name, mesh, type, version, spec, creation_time,"
-					       " modification_time, owner_name, owner_mesh, owner_type, labels, status)"
-					       " VALUES ($1, $2, $3, 1, $4, $5::timestamptz AT TIME ZONE 'UTC',"
-					       " $6::timestamptz AT TIME ZONE 'UTC', $7, $8, $9, $10::jsonb, $11::jsonb)",
-					       11, NULL, v, NULL, NULL, 0);
+			insert_params(a, &out, v);
+			ok = PQsendQueryParams(p->w.c, INSERT_SQL, INSERT_PARAMS, NULL, v, NULL, NULL, 0);
 		}
 		if (!ok || !PQpipelineSync(p->w.c)) {
 			lost(&p->w);

@@ -149,7 +149,6 @@ struct cp_xds_server {
 	struct cp_grpc_method methods[3];
 	struct cp_xds_stats stats;
 	struct cp_xds_builder *builder; /* NULL: every build on the loop */
-	bool writing; /* our own insight writes are not config changes */
 	struct insight_write *insight_writes; /* asked of the store, not done */
 };
 
@@ -804,15 +803,7 @@ static void insight_done(struct cp_store_rmw *op, int rc)
 	free(iw);
 }
 
-/* Appends <s> and its NUL; returns where it starts. */
-static size_t put_text(struct km_buf *b, const char *s)
-{
-	size_t at = b->len;
-	km_buf_puts(b, s);
-	km_buf_putc(b, '\0');
-	return at;
-}
-
+/* Appends <v> as compact JSON and a NUL; returns where it starts. */
 static size_t put_json(struct km_buf *b, const struct km_json *v)
 {
 	size_t at = b->len;
@@ -851,10 +842,12 @@ static void write_insight(struct ads_stream *st, bool disconnected)
 	/* the struct, then the strings it points to */
 	struct km_buf b = KM_BUF_INIT;
 	km_buf_extend(&b, sizeof(struct insight_write));
-	size_t mesh_at = put_text(&b, st->mesh), name_at = put_text(&b, st->name), id_at = put_text(&b, st->id);
+	size_t mesh_at = km_buf_put_strz(&b, km_str_c(st->mesh));
+	size_t name_at = km_buf_put_strz(&b, km_str_c(st->name));
+	size_t id_at = km_buf_put_strz(&b, km_str_c(st->id));
 	size_t mine_at = put_json(&b, mine), md_at = 0, mtls_at = 0;
 	if (st->metadata)
-		md_at = put_text(&b, st->metadata);
+		md_at = km_buf_put_strz(&b, km_str_c(st->metadata));
 	if (st->mtls_issued_backend)
 		mtls_at = put_json(
 		    &b, km_json_fmt(a, "{\"certificateExpirationTime\":%s,\"lastCertificateRegeneration\":%s,"
@@ -880,10 +873,7 @@ static void write_insight(struct ads_stream *st, bool disconnected)
 	if (iw->next)
 		iw->next->prev = iw;
 	s->insight_writes = iw;
-	/* the memory store writes at once and reports our own write to us */
-	s->writing = true;
-	cp_store_rmw(s->rt->store, &iw->op);
-	s->writing = false;
+	cp_store_rmw(s->rt->store, &iw->op); /* its event is ignored: an insight type */
 }
 
 static void on_insight_timer(struct km_loop *loop, void *ctx)
@@ -1705,8 +1695,6 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 		      struct km_str name)
 {
 	struct cp_xds_server *s = ctx;
-	if (s->writing)
-		return;
 	if (t && (km_rtype_has(t, KM_RT_INSIGHT) || strcmp(t->name, "MeshInsight") == 0 ||
 		  strcmp(t->name, "ServiceInsight") == 0))
 		return; /* status records do not shape proxy configuration */

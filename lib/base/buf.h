@@ -44,6 +44,15 @@ static inline int km_buf_put_str(struct km_buf *b, struct km_str s)
 {
 	return km_buf_append(b, s.ptr, s.len);
 }
+/* Appends <s> and a NUL; returns the offset <s> starts at (strings laid out
+ * behind a struct in one allocation, pointed to once the buffer is final). */
+static inline size_t km_buf_put_strz(struct km_buf *b, struct km_str s)
+{
+	size_t at = b->len;
+	km_buf_append(b, s.ptr, s.len);
+	km_buf_putc(b, '\0');
+	return at;
+}
 void km_buf_reset(struct km_buf *b);
 void km_buf_fini(struct km_buf *b);
 /* Gives the bytes to the caller (free() them); the buffer becomes empty. */
