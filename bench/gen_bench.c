@@ -20,7 +20,10 @@
  * order a pass of the server takes them after a ramped connect (newest
  * stream first); --order name builds them in name order instead.
  *
- *   build/bench/gen_bench [-n N] [-r ROUNDS] [-t 1|2] [-V] [--order newest|name]
+ *   build/bench/gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-V] [--order newest|name]
+ *
+ * -s sets the one-service phase's rounds apart from the Mesh-wide ones (-r):
+ * many of them make a profile of the builds that encode.
  *
  * -V checks every resource filled from a shape (cp/xds/shape.h) against its
  * full encoding, reports any difference and then exits 1 (bench-smoke in
@@ -36,6 +39,7 @@
 #include <time.h>
 
 #include "base/err.h"
+#include "base/mem.h"
 #include "codec/jsonf.h"
 #include "cp/manager.h"
 #include "cp/xds/builder.h"
@@ -175,6 +179,9 @@ static void report(const char *phase, uint64_t *ns, uint64_t *enc, size_t n, con
 	free(hit);
 }
 
+/* blocks the last pass's sweep freed (km_heap_settle) */
+static size_t settle;
+
 static double mono_ms(void)
 {
 	struct timespec ts;
@@ -254,6 +261,7 @@ static void *pass_worker_at(struct pass_state *ps, bool from_back)
 
 static void *pass_thread(void *arg)
 {
+	km_heap_settle(settle);
 	pass_worker_at(arg, true);
 	km_json_fmt_thread_fini();
 	km_pb_json_thread_fini();
@@ -289,27 +297,35 @@ static int pass(const char *phase, struct cp_xds_share *sh, struct proxy *px, co
 	free(ps.ns);
 	free(ps.enc);
 	cp_xds_mesh_free(m);
+	/* idle after the pass, as the server: what no proxy holds any more
+	 * goes, and the heaps settle it (the second thread's when it starts
+	 * the next pass, before it builds) */
+	settle = 3 * cp_xds_share_sweep(sh);
+	km_heap_settle(settle);
 	return ps.failed ? -1 : 0;
 }
 
 int main(int argc, char **argv)
 {
-	int n = 10000, rounds = 5, threads = 1;
+	int n = 10000, rounds = 5, one_rounds = -1, threads = 1;
 	bool by_name = false, verify = false;
 	static const struct option opts[] = {{"order", 1, NULL, 'o'}, {0, 0, 0, 0}};
-	for (int c; (c = getopt_long(argc, argv, "n:r:t:V", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "n:r:s:t:V", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'n': n = (int)strtol(optarg, NULL, 10); break;
 		case 't': threads = (int)strtol(optarg, NULL, 10); break;
 		case 'r': rounds = (int)strtol(optarg, NULL, 10); break;
+		case 's': one_rounds = (int)strtol(optarg, NULL, 10); break;
 		case 'o': by_name = strcmp(optarg, "name") == 0; break;
 		case 'V': verify = true; break;
 		default:
-			fprintf(stderr, "usage: gen_bench [-n N] [-r ROUNDS] [-t 1|2] [-V] [--order newest|name]\n");
+			fprintf(stderr, "usage: gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-V] [--order newest|name]\n");
 			return 2;
 		}
 	}
-	if (n < 2 || rounds < 1 || threads < 1 || threads > 2) {
+	if (one_rounds < 0)
+		one_rounds = rounds;
+	if (n < 2 || rounds < 1 || one_rounds < 1 || threads < 1 || threads > 2) {
 		fprintf(stderr, "gen_bench: N >= 2, ROUNDS >= 1 and 1 or 2 threads\n");
 		return 2;
 	}
@@ -379,7 +395,7 @@ int main(int argc, char **argv)
 		if (topo.svc_of[order[k]] == 7)
 			svc7[nsvc7++] = order[k];
 	collect = true;
-	for (int r = 0; r <= rounds && !rc; r++) {
+	for (int r = 0; r <= one_rounds && !rc; r++) {
 		char spec[512], phase[64];
 		snprintf(spec, sizeof(spec),
 			 "{\"targetRef\":{\"kind\":\"Dataplane\",\"labels\":{\"kuma.io/workload\":\"svc-7\"}},"

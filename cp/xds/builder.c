@@ -69,6 +69,7 @@ struct cp_xds_builder {
 	struct cp_xds_builder_stats stats; /* of the open pass */
 	const struct cp_xds_mesh *m;
 	struct cp_xds_share *sh;
+	size_t settle; /* blocks freed from the thread's heap to settle (0: none) */
 	bool stop;
 };
 
@@ -111,13 +112,21 @@ static void *thread_main(void *arg)
 	struct cp_xds_builder *b = arg;
 	pthread_mutex_lock(&b->mu);
 	for (;;) {
-		while (!b->stop && !b->nunclaimed) {
+		while (!b->stop && !b->nunclaimed && !b->settle) {
 			b->stats.thread_waits++;
 			pthread_cond_wait(&b->work, &b->mu);
 		}
-		if (!b->nunclaimed)
+		if (b->nunclaimed) {
+			build_one(b, false);
+		} else if (b->settle && !b->stop) {
+			size_t n = b->settle;
+			b->settle = 0;
+			pthread_mutex_unlock(&b->mu);
+			km_heap_settle(n);
+			pthread_mutex_lock(&b->mu);
+		} else {
 			break; /* stopping, nothing queued */
-		build_one(b, false);
+		}
 	}
 	pthread_mutex_unlock(&b->mu);
 	/* the encoders' per-thread caches die with the thread */
@@ -188,6 +197,14 @@ void cp_xds_builder_submit(struct cp_xds_builder *b, struct cp_xds_job *j)
 	j->claimed = false;
 	b->q[b->nsub++] = j;
 	b->nunclaimed++;
+	pthread_cond_signal(&b->work);
+	pthread_mutex_unlock(&b->mu);
+}
+
+void cp_xds_builder_settle(struct cp_xds_builder *b, size_t nfreed)
+{
+	pthread_mutex_lock(&b->mu);
+	b->settle += nfreed;
 	pthread_cond_signal(&b->work);
 	pthread_mutex_unlock(&b->mu);
 }

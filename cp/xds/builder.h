@@ -67,5 +67,9 @@ struct cp_xds_builder_stats {
 /* Closes the pass; every submitted job must have been taken back. Fills
  * <stats> (may be NULL) with the pass's counts. */
 void cp_xds_builder_end(struct cp_xds_builder *b, struct cp_xds_builder_stats *stats);
+/* Has the thread settle its heap (km_heap_settle) about <nfreed> blocks
+ * freed from it, when no job waits: the loop frees what the thread built,
+ * and its next allocation would otherwise sort them in a build. */
+void cp_xds_builder_settle(struct cp_xds_builder *b, size_t nfreed);
 
 #endif

@@ -146,6 +146,7 @@ struct cp_xds_server {
 	struct mesh_entry *meshes;
 	struct deregistration *deregs;
 	struct km_timer recompute;
+	struct km_timer sweep; /* idle after a pass: the share tables' dead entries */
 	struct cp_grpc_method methods[3];
 	struct cp_xds_stats stats;
 	struct cp_xds_builder *builder; /* NULL: every build on the loop */
@@ -197,6 +198,36 @@ static const struct cp_xds_mesh *entry_ctx(struct cp_xds_server *s, struct mesh_
 		s->stats.context_ns += (uint64_t)(cp_xds_thread_cpu_ns() - t0);
 	}
 	return m->ctx;
+}
+
+/* Drops what no proxy holds any more from every mesh's share table, and
+ * has both threads' heaps settle what that freed (km_heap_settle): a while
+ * after a pass or a disconnection, when no build runs, instead of at the
+ * next change's context and in its first builds (milliseconds each at
+ * 10,000 proxies after a pass that replaced every destination's
+ * resources, docs/performance.md). */
+#define SWEEP_DELAY_MS 100
+
+static void on_sweep(struct km_loop *loop, void *ctx)
+{
+	struct cp_xds_server *s = ctx;
+	size_t dropped = 0;
+	for (struct mesh_entry *m = s->meshes; m; m = m->next)
+		dropped += cp_xds_share_sweep(m->share);
+	s->stats.share_swept += dropped;
+	if (!dropped)
+		return;
+	/* a key, a blob and a listener's body each; the snapshots that held
+	 * them went before, in the pass */
+	km_heap_settle(3 * dropped);
+	if (s->builder)
+		cp_xds_builder_settle(s->builder, 3 * dropped);
+}
+
+static void sweep_soon(struct cp_xds_server *s)
+{
+	if (!s->sweep.armed)
+		km_loop_timer_start(s->rt->loop, &s->sweep, SWEEP_DELAY_MS, on_sweep, s);
 }
 
 /* ---- snapshot ---- */
@@ -615,6 +646,7 @@ static void install(struct ads_stream *st, int rc, struct cp_xds_job *j, uint64_
 	}
 	snapshot_free(&st->snap);
 	st->snap = next;
+	sweep_soon(st->srv); /* what the old one held may be held no more */
 	push_all(st);
 }
 
@@ -1373,6 +1405,7 @@ static void close_stream(void *ctx)
 	for (int t = 0; t < CP_XDS_NTYPES; t++)
 		type_state_fini(&st->ts[t], s->rt->loop);
 	snapshot_free(&st->snap);
+	sweep_soon(s);
 	cp_xds_local_memo_fini(&st->local);
 	free(st->outs);
 	free(st->mesh);
@@ -1813,6 +1846,7 @@ void cp_xds_server_free(struct cp_xds_server *s)
 		return;
 	cp_xds_builder_free(s->builder);
 	km_loop_timer_stop(s->rt->loop, &s->recompute);
+	km_loop_timer_stop(s->rt->loop, &s->sweep);
 	/* the proxies' last insight writes (disconnected), then whatever is left */
 	cp_store_rmw_drain(s->rt->store, 2000);
 	while (s->insight_writes) {

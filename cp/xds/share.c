@@ -214,7 +214,7 @@ static struct entry *slot_for(struct table *t, uint64_t h, const char *key, size
 
 /* An entry whose resource no snapshot holds any more (its blob's only
  * reference is the table's; a listener body's references are the table's
- * and its listeners') is dropped at the next context; so is a failed one
+ * and its listeners') is dropped by the next sweep; so is a failed one
  * (no blob) unused for this many contexts. */
 #define KEEP_FAILED 16
 
@@ -226,35 +226,42 @@ static bool dead(const struct cp_xds_share *sh, struct entry *e)
 	return b ? atomic_load_explicit(&b->refs, memory_order_acquire) == 1 : e->used + KEEP_FAILED < sh->epoch;
 }
 
-void cp_xds_share_next(struct cp_xds_share *sh)
+size_t cp_xds_share_sweep(struct cp_xds_share *sh)
 {
-	sh->epoch++;
-	cp_xds_shapes_next(sh->shapes);
-	cp_xds_shapes_next(sh->local_shapes);
 	struct table *t = table_of(sh, memory_order_relaxed);
 	if (!t)
-		return;
+		return 0;
 	free_retired(t);
 	/* resources first, then listener bodies (a dropped listener releases
-	 * its body); the rest is rehashed into a new array (linear probing
-	 * has no cheaper delete) */
+	 * its body) */
+	size_t dropped = 0, live = 0;
 	for (size_t i = 0; i < t->cap; i++) {
 		struct entry *e = &t->e[i];
 		char *k = key_of(e, memory_order_relaxed);
 		if (k && k[0] != 'B' && dead(sh, e)) {
 			entry_fini(e);
 			atomic_store_explicit(&e->key, NULL, memory_order_relaxed);
+			dropped++;
 		}
+	}
+	for (size_t i = 0; i < t->cap; i++) {
+		if (!key_of(&t->e[i], memory_order_relaxed))
+			continue;
+		if (dead(sh, &t->e[i]))
+			dropped++;
+		else
+			live++;
 	}
 	/* room for every live entry twice over: a pass that replaces every
 	 * resource (a new identity, a Mesh-wide policy) then adds its new
 	 * entries without growing the table under the lock, in a build */
-	size_t live = 0;
-	for (size_t i = 0; i < t->cap; i++)
-		live += key_of(&t->e[i], memory_order_relaxed) && !dead(sh, &t->e[i]);
 	size_t cap = t->cap;
 	while (2 * live * 10 >= cap * 7)
 		cap *= 2;
+	if (!dropped && cap == t->cap)
+		return 0;
+	/* the rest is rehashed into a new array (linear probing has no
+	 * cheaper delete, and the first loop left holes) */
 	struct table *nt = table_new(cap);
 	sh->used = 0;
 	for (size_t i = 0; i < t->cap; i++) {
@@ -271,6 +278,22 @@ void cp_xds_share_next(struct cp_xds_share *sh)
 	}
 	free(t);
 	atomic_store_explicit(&sh->t, nt, memory_order_relaxed);
+	return dropped;
+}
+
+void cp_xds_share_next(struct cp_xds_share *sh)
+{
+	sh->epoch++;
+	cp_xds_shapes_next(sh->shapes);
+	cp_xds_shapes_next(sh->local_shapes);
+	struct table *t = table_of(sh, memory_order_relaxed);
+	if (!t)
+		return;
+	free_retired(t);
+	/* entries no snapshot holds stay for the sweep (the server's, when
+	 * idle) unless the table lacks room for what it holds twice over */
+	if (2 * sh->used * 10 >= t->cap * 7)
+		cp_xds_share_sweep(sh);
 }
 
 /* Room for <n> more entries (under the lock): a bigger table replaces the

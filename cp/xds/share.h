@@ -41,9 +41,16 @@ struct cp_xds_share;
 struct cp_xds_share *cp_xds_share_new(void);
 /* A new mesh context: entries stay (their keys name everything they were
  * built from, the destination's fingerprint and the mesh-wide inputs
- * included), except those whose resource no snapshot holds any more.
- * Called with no build running. */
+ * included). Those whose resource no snapshot holds any more go at the
+ * next sweep, or here when the table is short of room for twice what it
+ * holds. Called with no build running. */
 void cp_xds_share_next(struct cp_xds_share *sh);
+/* Drops the entries whose resource no snapshot holds any more and sizes
+ * the table for twice the rest; returns how many it dropped (each freed up
+ * to three blocks). Called with no build running: the server sweeps when
+ * it is idle after a pass, so neither the walk nor the frees (nor the
+ * allocator's sorting of them, km_heap_settle) fall on the next change. */
+size_t cp_xds_share_sweep(struct cp_xds_share *sh);
 /* Checks every resource filled from a shape against its full encoding
  * (tests: stats' shape_mismatches counts the differences). */
 void cp_xds_share_verify_shapes(struct cp_xds_share *sh, bool on);

@@ -6,6 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __GLIBC__
+/* a request glibc serves from its large bins: one that no freed block is
+ * likely to fit exactly (an exact fit ends its walk of the unsorted ones),
+ * under the mmap threshold (which skips no walk, but keeps this cheap) */
+#define SETTLE_SIZE (64 * 1024 + 24)
+/* glibc's most unsorted blocks sorted per allocation (MAX_ITERS) */
+#define SETTLE_PER_CALL 10000
+#endif
+
 static void oom(size_t n)
 {
 	fprintf(stderr, "fatal: out of memory allocating %zu bytes\n", n);
@@ -47,4 +56,18 @@ char *km_strndup(const char *s, size_t n)
 char *km_strdup(const char *s)
 {
 	return km_strndup(s, strlen(s));
+}
+
+void km_heap_settle(size_t nfreed)
+{
+#ifdef __GLIBC__
+	for (size_t i = 0; i <= nfreed / SETTLE_PER_CALL; i++) {
+		void *p = malloc(SETTLE_SIZE);
+		/* the pair must not be optimised away */
+		__asm__ volatile("" : : "r"(p) : "memory");
+		free(p);
+	}
+#else
+	(void)nfreed;
+#endif
 }

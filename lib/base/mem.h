@@ -11,4 +11,13 @@ void *km_realloc(void *p, size_t n);
 char *km_strdup(const char *s);
 char *km_strndup(const char *s, size_t n);
 
+/* Has the allocator put away what the calling thread's heap was handed
+ * back (about <nfreed> blocks), now rather than in the next allocation it
+ * cannot serve from its cache. glibc leaves freed blocks unsorted and
+ * sorts them (10,000 at most per call) in such an allocation: after
+ * thousands of frees that allocation took milliseconds, in whatever
+ * latency-bound work came next. Call it where nobody waits. Elsewhere than
+ * glibc it does nothing. */
+void km_heap_settle(size_t nfreed);
+
 #endif
