@@ -742,6 +742,8 @@ static uint64_t settle_us = 2000000;
 #define GEN_BUCKETS 32
 struct counters {
 	double gens, noop, sent, resources, acks, nacks, shared, encoded, reused;
+	/* the controllers' passes on kuma-cp's loop: count and wall seconds */
+	double gen_passes, gen_pass_s, resyncs, resync_s;
 	/* kuma-cp's xds_generation_seconds histogram: upper bounds (s) and
 	 * cumulative counts */
 	double gen_le[GEN_BUCKETS], gen_cum[GEN_BUCKETS];
@@ -892,6 +894,10 @@ static struct counters read_counters(void)
 		c.shared = metric(t, "xds_resources_shared_total");
 		c.reused = metric(t, "xds_resources_reused_total");
 		c.encoded = metric(t, "xds_resources_encoded_total");
+		c.gen_passes = metric(t, "meshservice_generator_passes_total");
+		c.gen_pass_s = metric(t, "meshservice_generator_pass_seconds_total");
+		c.resyncs = metric(t, "mesh_insight_resyncs_total");
+		c.resync_s = metric(t, "mesh_insight_resync_seconds_total");
 		static const char bucket[] = "xds_generation_seconds_bucket{le=\"";
 		for (const char *l = t; l && *l && c.ngen < GEN_BUCKETS;
 		     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
@@ -1196,14 +1202,17 @@ static int measure(const char *label, int (*fn)(void), double timeout_s)
 	       "resources=%llu p50_ms=%.1f p99_ms=%.1f max_ms=%.1f cp_cpu_s=%.3f generations=%.0f "
 	       "generations_noop=%.0f responses_sent=%.0f us_per_generation=%.1f secret_proxies=%zu "
 	       "secret_p50_ms=%.1f secret_p99_ms=%.1f secret_max_ms=%.1f gen_p50_us=%.1f gen_p99_us=%.1f "
-	       "resources_shared=%.0f resources_encoded=%.0f resources_reused=%.0f\n",
+	       "resources_shared=%.0f resources_encoded=%.0f resources_reused=%.0f generator_passes=%.0f "
+	       "generator_ms=%.1f insight_resyncs=%.0f insight_resync_ms=%.1f\n",
 	       label, rc == 0, ok, (double)put_us / 1000.0, nl, (unsigned long long)b->ph_responses,
 	       (unsigned long long)b->ph_resources, pct(lat, nl, 50), pct(lat, nl, 99), pct(lat, nl, 100),
 	       cpu, c1.ok ? gens : -1, c1.ok ? c1.noop - c0.noop : -1, c1.ok ? c1.sent - c0.sent : -1,
 	       gens > 0 ? cpu * 1e6 / gens : -1, ns, pct(sec_lat, ns, 50), pct(sec_lat, ns, 99),
 	       pct(sec_lat, ns, 100), gen_pct(&c0, &c1, 50), gen_pct(&c0, &c1, 99),
 	       c1.ok ? c1.shared - c0.shared : -1, c1.ok ? c1.encoded - c0.encoded : -1,
-	       c1.ok ? c1.reused - c0.reused : -1);
+	       c1.ok ? c1.reused - c0.reused : -1, c1.ok ? c1.gen_passes - c0.gen_passes : -1,
+	       c1.ok ? (c1.gen_pass_s - c0.gen_pass_s) * 1e3 : -1, c1.ok ? c1.resyncs - c0.resyncs : -1,
+	       c1.ok ? (c1.resync_s - c0.resync_s) * 1e3 : -1);
 	fflush(stdout);
 	free(lat);
 	free(sec_lat);
@@ -1332,14 +1341,17 @@ int main(int argc, char **argv)
 	       "responses=%llu resources=%llu settle_responses=%llu per_stream_p50_ms=%.1f per_stream_p99_ms=%.1f "
 	       "per_stream_max_ms=%.1f cp_rss_idle_kib=%ld cp_rss_connected_kib=%ld cp_cpu_s=%.3f "
 	       "generations=%.0f generations_noop=%.0f responses_sent=%.0f tool_rss_kib=%ld gen_p50_us=%.1f "
-	       "gen_p99_us=%.1f resources_shared=%.0f resources_encoded=%.0f resources_reused=%.0f\n",
+	       "gen_p99_us=%.1f resources_shared=%.0f resources_encoded=%.0f resources_reused=%.0f "
+	       "generator_passes=%.0f generator_ms=%.1f insight_resyncs=%.0f insight_resync_ms=%.1f\n",
 	       b->n, b->topo.nsvc, b->up, b->complete, b->dead, ok && b->complete == b->n, sec(t_all),
 	       (unsigned long long)b->responses, (unsigned long long)b->resources,
 	       (unsigned long long)(b->responses - before), pct(lat, nl, 50), pct(lat, nl, 99),
 	       pct(lat, nl, 100), rss_idle, rss_conn, cpu_conn - cpu_idle, c1.ok ? c1.gens - c0.gens : -1,
 	       c1.ok ? c1.noop - c0.noop : -1, c1.ok ? c1.sent - c0.sent : -1, self_rss_kib(), gen_pct(&c0, &c1, 50),
 	       gen_pct(&c0, &c1, 99), c1.ok ? c1.shared - c0.shared : -1, c1.ok ? c1.encoded - c0.encoded : -1,
-	       c1.ok ? c1.reused - c0.reused : -1);
+	       c1.ok ? c1.reused - c0.reused : -1, c1.ok ? c1.gen_passes - c0.gen_passes : -1,
+	       c1.ok ? (c1.gen_pass_s - c0.gen_pass_s) * 1e3 : -1, c1.ok ? c1.resyncs - c0.resyncs : -1,
+	       c1.ok ? (c1.resync_s - c0.resync_s) * 1e3 : -1);
 	fflush(stdout);
 	free(lat);
 	int rc = ok && b->complete == b->n ? 0 : 1;

@@ -122,11 +122,15 @@ static void write_controller_metrics(const struct metrics_src *src, struct km_bu
 		      "# HELP meshservice_generator_writes_total Generated MeshServices and Workloads created or updated "
 		      "(a pass writes only what differs from the store).\n"
 		      "# TYPE meshservice_generator_writes_total counter\nmeshservice_generator_writes_total %llu\n"
+		      "# HELP meshservice_generator_workloads_total Workloads (kuma.io/workload groups) the passes "
+		      "reconciled: all of a mesh's in a full pass, those a change touched otherwise.\n"
+		      "# TYPE meshservice_generator_workloads_total counter\nmeshservice_generator_workloads_total %llu\n"
 		      "# HELP mesh_insight_resyncs_total MeshInsight recomputations that read at least one mesh.\n"
 		      "# TYPE mesh_insight_resyncs_total counter\nmesh_insight_resyncs_total %llu\n"
 		      "# HELP mesh_insight_resync_seconds_total Wall time of those recomputations on the loop thread.\n"
 		      "# TYPE mesh_insight_resync_seconds_total counter\nmesh_insight_resync_seconds_total %.6f\n",
-		      (unsigned long long)ws.passes, ws.seconds, (unsigned long long)ws.writes, (unsigned long long)ip,
+		      (unsigned long long)ws.passes, ws.seconds, (unsigned long long)ws.writes,
+		      (unsigned long long)ws.workloads, (unsigned long long)ip,
 		      isec);
 }
 

@@ -199,6 +199,12 @@ static struct entry *find(const struct cp_memo *m, struct km_str mesh, struct km
 	return NULL;
 }
 
+const void *cp_memo_peek(const struct cp_memo *m, struct km_str mesh, struct km_str name)
+{
+	struct entry *e = m->cap ? find(m, mesh, name) : NULL;
+	return e && !e->gone ? e->fact : NULL;
+}
+
 void cp_memo_same(struct cp_memo *m, struct km_str mesh, struct km_str name)
 {
 	struct entry *e = find(m, mesh, name);

@@ -26,6 +26,10 @@ void cp_memo_free(struct cp_memo *m);
 /* The fact of <r>, computed now if <r>'s version or times differ from the
  * cached entry's. Valid until the next cp_memo_sweep. */
 const void *cp_memo_get(struct cp_memo *m, const struct km_resource *r);
+/* The fact last computed for (mesh, name), whatever was written since, or
+ * NULL when none is kept: what a record was before the write whose event
+ * is being handled. Valid until the memo next computes or sweeps. */
+const void *cp_memo_peek(const struct cp_memo *m, struct km_str mesh, struct km_str name);
 /* Drops the entries no cp_memo_get asked for since the previous sweep
  * (records deleted meanwhile). */
 void cp_memo_sweep(struct cp_memo *m);

@@ -18,10 +18,11 @@ struct cp_workloads *cp_workloads_start(struct cp_runtime *rt, struct cp_events 
 void cp_workloads_set_active(struct cp_workloads *w, bool active);
 void cp_workloads_stop(struct cp_workloads *w);
 
-/* Passes run, their wall time on the loop thread, and the records they
- * wrote (GET :5680/metrics). */
+/* Passes run, their wall time on the loop thread, the records they wrote
+ * and the workloads they reconciled: every one of a mesh in a full pass,
+ * those a change touched otherwise (GET :5680/metrics). */
 struct cp_workloads_stats {
-	uint64_t passes, writes;
+	uint64_t passes, writes, workloads;
 	double seconds;
 };
 void cp_workloads_stats(const struct cp_workloads *w, struct cp_workloads_stats *out);

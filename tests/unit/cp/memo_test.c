@@ -62,6 +62,12 @@ int main(void)
 	struct km_resource b = rec("other", "a", 2, "{\"y\":1}");
 	CHECK(((const struct fact *)cp_memo_get(m, &b))->computed_at == 3);
 	CHECK(cp_memo_len(m) == 2);
+	/* peek: the fact last computed, no read, no compute */
+	f = cp_memo_peek(m, KM_STR("default"), KM_STR("a"));
+	CHECK(f && f->computed_at == 2);
+	CHECK(cp_memo_peek(m, KM_STR("default"), KM_STR("none")) == NULL);
+	CHECK(cp_memo_peek(m, KM_STR("third"), KM_STR("a")) == NULL);
+	CHECK(computes == 3);
 
 	/* a sweep keeps what was read since the last one */
 	cp_memo_sweep(m);
