@@ -49,6 +49,28 @@ static int64_t count(struct km_arena *a, const char *field)
 	return v ? km_json_i64_sat(v) : 0;
 }
 
+/* MeshInsight default's spec.resources.<type>.total, 0 when absent. */
+static int64_t resources(struct km_arena *a, const char *type)
+{
+	struct km_resource r;
+	if (cp_store_get(rt.store, a, km_rtype_by_name(KM_STR("MeshInsight")), KM_STR(""), KM_STR("default"), &r))
+		return -1;
+	struct km_json *spec = NULL;
+	km_json_parse(a, r.spec.ptr, r.spec.len, &spec, NULL);
+	struct km_json *v = km_json_get(km_json_get(km_json_get(spec, "resources"), type), "total");
+	return v ? km_json_i64_sat(v) : 0;
+}
+
+/* the memory store with its count calls counted */
+static const struct cp_store_ops *real_ops;
+static int counts;
+
+static size_t counted_count(struct cp_store *s, const struct km_rtype *t, struct km_str mesh)
+{
+	counts++;
+	return real_ops->count(s, t, mesh);
+}
+
 static bool envoy_version_counted(struct km_arena *a, const char *version)
 {
 	struct km_resource r;
@@ -123,6 +145,45 @@ int main(void)
 	cp_insights_stats(ins, &passes1, &secs);
 	CHECK(passes1 == passes0 + 1);
 	CHECK(count(a, "offline") == 1);
+
+	/* resources are counted again only after a create or delete: not
+	 * for insight writes, nor for updates */
+	CHECK(resources(a, "Dataplane") == 1);
+	real_ops = rt.store->ops;
+	struct cp_store_ops counting = *real_ops;
+	counting.count = counted_count;
+	rt.store->ops = &counting;
+	put_insight(a, true, 7, "1.41.0");
+	cp_insights_flush(ins);
+	CHECK(count(a, "online") == 1);
+	CHECK(counts == 0);
+	store_put(&rt, a, "Dataplane", "dp-1", NULL,
+		  "{\"networking\":{\"address\":\"10.0.0.9\",\"inbound\":[{\"port\":8080,"
+		  "\"tags\":{\"kuma.io/service\":\"web\"}}]}}");
+	cp_insights_flush(ins);
+	CHECK(counts == 0);
+	store_put(&rt, a, "Dataplane", "dp-2", NULL,
+		  "{\"networking\":{\"address\":\"10.0.0.2\",\"inbound\":[{\"port\":8080,"
+		  "\"tags\":{\"kuma.io/service\":\"web\"}}]}}");
+	cp_insights_flush(ins);
+	CHECK(counts > 0);
+	CHECK(resources(a, "Dataplane") == 2);
+	CHECK(cp_store_remove(rt.store, km_rtype_by_name(KM_STR("Dataplane")), KM_STR("default"), KM_STR("dp-2"), 0) ==
+	      0);
+	cp_insights_flush(ins);
+	CHECK(resources(a, "Dataplane") == 1);
+	store_put(&rt, a, "MeshTimeout", "t-1", NULL,
+		  "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+		  "\"default\":{\"connectionTimeout\":\"3s\"}}]}");
+	cp_insights_flush(ins);
+	CHECK(resources(a, "MeshTimeout") >= 1);
+	int64_t timeouts = resources(a, "MeshTimeout");
+	/* a delete: counted again */
+	counts = 0;
+	cp_store_remove(rt.store, km_rtype_by_name(KM_STR("MeshTimeout")), KM_STR("default"), KM_STR("t-1"), 0);
+	cp_insights_flush(ins);
+	CHECK(counts > 0 && resources(a, "MeshTimeout") == timeouts - 1);
+	rt.store->ops = real_ops;
 
 	cp_insights_stop(ins);
 	km_loop_free(rt.loop);
