@@ -10,7 +10,8 @@
  * stale, the next build re-reads that record alone, and every other entry
  * is shared (reference counted) between the old and the new context. So a
  * rebuild after one write costs a few pointer copies per Dataplane, not a
- * store listing and a JSON parse of every record. */
+ * store listing and a JSON parse of every record. The policies' listings
+ * are kept there too, per type, until a write of that type. */
 #ifndef CP_XDS_CONTEXT_H
 #define CP_XDS_CONTEXT_H
 
@@ -102,7 +103,10 @@ struct cp_xds_cache;
 struct cp_xds_cache *cp_xds_cache_new(void);
 void cp_xds_cache_free(struct cp_xds_cache *c);
 /* The record <name> of type <t> changed (or was deleted): the next build
- * re-reads it. Types other than Dataplane and MeshService are ignored. */
+ * re-reads it, and lists again the policies of <t> (or its
+ * MeshExternalServices, MeshMultiZoneServices); other types are ignored.
+ * Every write must be marked so (the server does on every change event):
+ * a cached listing is otherwise used as it is. */
 void cp_xds_cache_stale(struct cp_xds_cache *c, const struct km_rtype *t, struct km_str name);
 /* Everything may have changed (a resync): the next build lists the store. */
 void cp_xds_cache_reset(struct cp_xds_cache *c);

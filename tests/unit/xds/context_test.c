@@ -69,6 +69,12 @@ static void check_same(const struct cp_xds_mesh *x, const struct cp_xds_mesh *y)
 	CHECK(x->ndataplanes == y->ndataplanes);
 	CHECK(x->nservices == y->nservices);
 	CHECK(x->fp_rest == y->fp_rest);
+	CHECK(x->npolicies == y->npolicies);
+	for (size_t i = 0; i < x->npolicies && i < y->npolicies; i++) {
+		CHECK(x->policies[i].type == y->policies[i].type);
+		CHECK(km_str_eq(x->policies[i].name, y->policies[i].name));
+		CHECK(x->policies[i].fp == y->policies[i].fp);
+	}
 	for (size_t i = 0; i < x->ndataplanes && i < y->ndataplanes; i++) {
 		CHECK(km_str_eq(x->dataplanes[i].res.name, y->dataplanes[i].res.name));
 		CHECK(x->dataplanes[i].fp == y->dataplanes[i].fp);
@@ -364,6 +370,72 @@ static void test_status_rewrites(struct km_arena *a)
 	cp_xds_mesh_free(m0);
 }
 
+/* Policy listings kept by the cache: read again only after a write of
+ * their type, and a context keeps its copy when the cache lists again. */
+static size_t lists;
+static const struct cp_store_ops *real_ops;
+
+static int counted_list(struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
+			const struct cp_list_opts *o, struct cp_list_result *out)
+{
+	lists++;
+	return real_ops->list(s, a, t, o, out);
+}
+
+static bool timeout_is(const struct cp_policy *p, const char *want)
+{
+	struct km_json *to = km_json_get(p->spec, "to");
+	if (!to || to->kind != KM_JSON_ARRAY || !to->len)
+		return false;
+	return km_str_eqc(km_json_get_string(km_json_get(to->items[0], "default"), "connectionTimeout"), want);
+}
+
+static void test_policies(struct km_arena *a)
+{
+	put(a, "MeshTimeout", "mt-1", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+	    "\"default\":{\"connectionTimeout\":\"3s\"}}]}");
+	struct cp_xds_mesh *m0 = build_checked();
+	static struct cp_store_ops counting;
+	real_ops = rt.store->ops;
+	counting = *real_ops;
+	counting.list = counted_list;
+	rt.store->ops = &counting;
+	lists = 0;
+	struct cp_xds_mesh *m1 = cp_xds_mesh_build(&rt, KM_STR("default"), cache);
+	CHECK(m1 && lists == 0); /* nothing written: nothing listed */
+	cp_xds_mesh_free(m1);
+	put_dp(a, "web-9", "web", "10.0.0.9", 8080);
+	m1 = cp_xds_mesh_build(&rt, KM_STR("default"), cache);
+	CHECK(m1 && lists == 0); /* a Dataplane: re-read by name, no listing */
+	cp_xds_mesh_free(m1);
+	put(a, "MeshTimeout", "mt-1", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+	    "\"default\":{\"connectionTimeout\":\"4s\"}}]}");
+	m1 = cp_xds_mesh_build(&rt, KM_STR("default"), cache);
+	CHECK(m1 && lists == 1); /* MeshTimeouts alone */
+	cp_xds_mesh_free(m1);
+	rt.store->ops = real_ops;
+	m1 = build_checked(); /* the new conf, as a build from scratch has it */
+	bool found = false;
+	for (size_t i = 0; i < m1->npolicies; i++)
+		if (km_str_eqc(m1->policies[i].name, "mt-1")) {
+			found = true;
+			CHECK(timeout_is(&m1->policies[i], "4s"));
+		}
+	CHECK(found);
+	/* the old context still reads its own copy */
+	for (size_t i = 0; i < m0->npolicies; i++)
+		if (km_str_eqc(m0->policies[i].name, "mt-1"))
+			CHECK(timeout_is(&m0->policies[i], "3s"));
+	del("MeshTimeout", "mt-1");
+	cp_xds_mesh_free(build_checked());
+	del("Dataplane", "web-9");
+	cp_xds_mesh_free(build_checked());
+	cp_xds_mesh_free(m1);
+	cp_xds_mesh_free(m0);
+}
+
 int main(void)
 {
 	struct km_arena *a = km_arena_new(0);
@@ -375,6 +447,7 @@ int main(void)
 	CHECK(events > 700);
 	test_lookup(a);
 	test_status_rewrites(a);
+	test_policies(a);
 	cp_xds_cache_free(cache);
 	km_arena_free(a);
 	cp_store_free(rt.store);
