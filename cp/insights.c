@@ -343,9 +343,14 @@ static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh
 	km_json_set(a, by_type, "gatewayDelegated", stat_json(a, &delegated));
 	km_json_set(a, spec, "dataplanesByType", by_type);
 	struct counts *c = counts_of(ins, mesh, true);
-	for (size_t t = 0; t < km_rtypes_len && !c->valid; t++)
-		c->n[t] = counted(&km_rtypes[t]) ? cp_store_count(s, &km_rtypes[t], mesh) : 0;
-	c->valid = true;
+	if (!c->valid) {
+		if ((rc = cp_store_count_types(s, mesh, c->n)))
+			return rc;
+		for (size_t t = 0; t < km_rtypes_len; t++)
+			if (!counted(&km_rtypes[t]))
+				c->n[t] = 0;
+		c->valid = true;
+	}
 	struct km_json *res = km_json_object(a);
 	for (size_t t = 0; t < km_rtypes_len; t++) {
 		if (!c->n[t])

@@ -854,6 +854,24 @@ static size_t pg_count(struct cp_store *s, const struct km_rtype *t, struct km_s
 	return n;
 }
 
+static int pg_count_types(struct cp_store *s, struct km_str mesh, size_t *n)
+{
+	struct pg_store *p = (struct pg_store *)s;
+	struct km_arena *a = km_arena_new(256);
+	const char *v[] = {cstr(a, mesh)};
+	int rc = 0;
+	PGresult *r = exec(p, "SELECT type, count(*) FROM resources WHERE mesh = $1 GROUP BY type", 1, v, &rc);
+	memset(n, 0, km_rtypes_len * sizeof(*n));
+	for (int i = 0; r && !rc && i < PQntuples(r); i++) {
+		const struct km_rtype *t = km_rtype_by_name(km_str_c(PQgetvalue(r, i, 0)));
+		if (t)
+			n[t - km_rtypes] = strtoull(PQgetvalue(r, i, 1), NULL, 10);
+	}
+	PQclear(r);
+	km_arena_free(a);
+	return rc;
+}
+
 /* ---- asynchronous read-modify-writes (the writer connection) ----
  *
  * Operations wait in a queue; a batch of up to RMW_BATCH of them (never two
@@ -1229,6 +1247,7 @@ static const struct cp_store_ops pg_ops = {
     .remove = pg_remove,
     .get = pg_get,
     .get_many = pg_get_many,
+    .count_types = pg_count_types,
     .list = pg_list,
     .count = pg_count,
     .healthy = pg_healthy,

@@ -98,6 +98,10 @@ struct cp_store_ops {
 		    const struct cp_list_opts *opts, struct cp_list_result *out);
 	/* Number of stored resources of <t> (all meshes). */
 	size_t (*count)(struct cp_store *s, const struct km_rtype *t, struct km_str mesh);
+	/* Optional: count() of every type of mesh <mesh> at once (PostgreSQL:
+	 * one query instead of one per type), n[i] for km_rtypes[i]. 0 or an
+	 * error. */
+	int (*count_types)(struct cp_store *s, struct km_str mesh, size_t *n);
 	/* False while the backend is unreachable (/ready reports it). */
 	bool (*healthy)(struct cp_store *s);
 	/* Optional: writes until the next call with false may return before
@@ -145,6 +149,14 @@ static inline int cp_store_get(struct cp_store *s, struct km_arena *a, const str
 			       struct km_str mesh, struct km_str name, struct km_resource *out)
 {
 	return s->ops->get(s, a, t, mesh, name, out);
+}
+static inline int cp_store_count_types(struct cp_store *s, struct km_str mesh, size_t *n)
+{
+	if (s->ops->count_types)
+		return s->ops->count_types(s, mesh, n);
+	for (size_t i = 0; i < km_rtypes_len; i++)
+		n[i] = s->ops->count(s, &km_rtypes[i], mesh);
+	return 0;
 }
 static inline int cp_store_get_many(struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
 				    struct km_str mesh, const struct km_str *names, size_t n,

@@ -271,6 +271,20 @@ static void check_get_many(struct cp_store *s, struct km_arena *a)
 	      rcs[5] == -KM_E_NOT_FOUND);
 }
 
+/* Every type's count of a mesh at once equals the counts one by one. */
+static void check_count_types(struct cp_store *s, const char *mesh, bool some)
+{
+	size_t *n = calloc(km_rtypes_len, sizeof(*n));
+	CHECK(cp_store_count_types(s, km_str_c(mesh), n) == 0);
+	size_t total = 0;
+	for (size_t i = 0; i < km_rtypes_len; i++) {
+		CHECK(n[i] == cp_store_count(s, &km_rtypes[i], km_str_c(mesh)));
+		total += n[i];
+	}
+	CHECK(some == (total > 0));
+	free(n);
+}
+
 int main(int argc, char **argv)
 {
 	const char *kind = argc > 1 ? argv[1] : "memory";
@@ -374,6 +388,9 @@ int main(int argc, char **argv)
 
 	check_rmw(s, s2, loop, a, strcmp(kind, "postgres") == 0);
 	check_get_many(s, a);
+	check_count_types(s, "m1", false);
+	check_count_types(s, "m2", true);
+	check_count_types(s, "no-such-mesh", false);
 
 	/* leave the database empty for the next run */
 	cp_store_remove(s, m2.type, KM_STR(""), KM_STR("m2"), 0);
