@@ -184,10 +184,18 @@ static struct km_json *resolve_plain(struct km_arena *a, const char *s, size_t n
 	return km_json_string(a, t);
 }
 
+static bool yaml_white(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
 /* libfyaml 0.7.12 mis-reads adjacent '' escapes in single-quoted scalars
- * (4 quotes between a and b give 3 quotes instead of 2): a one-line
- * single-quoted scalar is unescaped from the source text instead. Returns
- * NULL to fall back to libfyaml. */
+ * (4 quotes between a and b give 3 quotes instead of 2), and its unescaped
+ * copy of one that spans lines leaks (fy_node_get_scalar): a single-quoted
+ * scalar is decoded from the source text instead, '' escapes and YAML 1.2
+ * line folding (a line break between text is a space, each empty line a
+ * newline, white space around breaks dropped). Returns NULL to fall back
+ * to libfyaml. */
 static struct km_json *single_quoted(struct km_arena *a, struct fy_node *fyn, struct km_str src)
 {
 	struct fy_token *t = fy_node_get_scalar_token(fyn);
@@ -198,16 +206,43 @@ static struct km_json *single_quoted(struct km_arena *a, struct fy_node *fyn, st
 		return NULL;
 	const char *raw = src.ptr + sm->input_pos;
 	size_t n = em->input_pos - sm->input_pos;
-	if (raw[-1] != '\'' || raw[n] != '\'' || memchr(raw, '\n', n) || memchr(raw, '\r', n))
+	if (raw[-1] != '\'' || raw[n] != '\'' || memchr(raw, '\r', n))
 		return NULL;
 	char *out = km_arena_alloc(a, n + 1);
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (raw[i] == '\'' && (i + 1 == n || raw[i + 1] != '\''))
-			return NULL; /* not the scalar we think it is */
-		out[o++] = raw[i];
-		if (raw[i] == '\'')
-			i++;
+	size_t o = 0, empty = 0;
+	bool first = true;
+	for (size_t b = 0; b <= n;) {
+		const char *nl = memchr(raw + b, '\n', n - b);
+		size_t e = nl ? (size_t)(nl - raw) : n, next = e + 1;
+		bool last = !nl;
+		/* white space before a break and after one is folding, not text */
+		if (!first)
+			while (b < e && yaml_white(raw[b]))
+				b++;
+		if (!last)
+			while (e > b && yaml_white(raw[e - 1]))
+				e--;
+		if (!first) {
+			if (b == e && !last) {
+				empty++; /* an empty line: a newline */
+				b = next;
+				continue;
+			}
+			if (empty)
+				for (; empty; empty--)
+					out[o++] = '\n';
+			else
+				out[o++] = ' ';
+		}
+		for (size_t i = b; i < e; i++) {
+			if (raw[i] == '\'' && (i + 1 == e || raw[i + 1] != '\''))
+				return NULL; /* not the scalar we think it is */
+			out[o++] = raw[i];
+			if (raw[i] == '\'')
+				i++;
+		}
+		first = false;
+		b = next;
 	}
 	return km_json_string(a, (struct km_str){out, o});
 }
@@ -334,7 +369,7 @@ static struct km_json *convert(struct km_arena *a, struct fy_node *fyn, int dept
 	switch (fy_node_get_type(fyn)) {
 	case FYNT_SCALAR: {
 		/* before fy_node_get_scalar: libfyaml's own unescaped copy of a
-		 * long single-quoted scalar leaks */
+		 * single-quoted scalar that spans lines leaks */
 		if (fy_node_get_style(fyn) == FYNS_SINGLE_QUOTED) {
 			struct km_json *sq = single_quoted(a, fyn, src);
 			if (sq)
