@@ -71,8 +71,9 @@ struct entry {
 };
 
 /* One array of slots. A grown table keeps the one it replaced (retired): a
- * build may still be reading it; both go at the next context, when no
- * build runs. The current table owns the entries' keys and blobs. */
+ * build may still be reading it; the retired ones go at the next context
+ * or sweep, when no build runs. The current table owns the entries' keys
+ * and blobs. */
 struct table {
 	struct table *retired;
 	size_t cap; /* a power of two */
