@@ -285,33 +285,33 @@ label() {
 	echo
 	echo "## Connect: every stream holding a complete ACKed config (CDS, EDS of every EDS cluster, LDS)"
 	echo
-	echo "| N | streams connected / complete | time to all complete | per stream p50 / p99 (connect to complete) | responses (resources) | kuma-cp RSS idle | kuma-cp RSS connected | RSS per connected dataplane | kuma-cp CPU | generations (no-op) | generation p50 / p99 | resources shared / encoded / reused | disconnect of all streams processed in |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| N | streams connected / complete | time to all complete | per stream p50 / p99 (connect to complete) | responses (resources) | kuma-cp RSS idle | kuma-cp RSS connected | RSS per connected dataplane | kuma-cp CPU | generations (no-op) | generation p50 / p99 | certificates signed: p50 / p99 | resources shared / encoded / reused | disconnect of all streams processed in |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	for N in "${RUN_NS[@]}"; do
 		l=${CONNECT[$N]}
 		idle=$(kv "$l" cp_rss_idle_kib); conn=$(kv "$l" cp_rss_connected_kib); up=$(kv "$l" connected)
 		per=$(awk -v a="$idle" -v b="$conn" -v n="$up" 'BEGIN { printf "%.1f KiB", n ? (b - a) / n : 0 }')
 		if [ "$(kv "$l" all_complete)" = 1 ]; then took="$(kv "$l" seconds) s"; else took="**not reached** in $(kv "$l" seconds) s"; fi
-		echo "| $N | $up / $(kv "$l" complete)$([ "$(kv "$l" dead)" != 0 ] && echo ", $(kv "$l" dead) died") | $took | $(kv "$l" per_stream_p50_ms) / $(kv "$l" per_stream_p99_ms) ms | $(kv "$l" responses) ($(kv "$l" resources)) | $(mib "$idle") MiB | $(mib "$conn") MiB | $per | $(kv "$l" cp_cpu_s) s | $(kv "$l" generations) ($(kv "$l" generations_noop)) | $(kv "$l" gen_p50_us) / $(kv "$l" gen_p99_us) µs | $(kv "$l" resources_shared) / $(kv "$l" resources_encoded) / $(kv "$l" resources_reused) | ${DISCONNECT[$N]} |"
+		echo "| $N | $up / $(kv "$l" complete)$([ "$(kv "$l" dead)" != 0 ] && echo ", $(kv "$l" dead) died") | $took | $(kv "$l" per_stream_p50_ms) / $(kv "$l" per_stream_p99_ms) ms | $(kv "$l" responses) ($(kv "$l" resources)) | $(mib "$idle") MiB | $(mib "$conn") MiB | $per | $(kv "$l" cp_cpu_s) s | $(kv "$l" generations) ($(kv "$l" generations_noop)) | $(kv "$l" gen_p50_us) / $(kv "$l" gen_p99_us) µs | $(kv "$l" issue_p50_us) / $(kv "$l" issue_p99_us) µs | $(kv "$l" resources_shared) / $(kv "$l" resources_encoded) / $(kv "$l" resources_reused) | ${DISCONNECT[$N]} |"
 	done
 	echo
 	echo "## Changes: write to last ACK"
 	echo
 	echo "Latency = from just before the PUT to the ACK of the last response, per proxy that got one (p50/p99/max across those proxies)."
 	echo "CPU = kuma-cp utime+stime over the phase (including the settle time); µs/generation = CPU / generations (an upper bound: includes the PUT, the controllers, insight writes and the sends)."
-	echo "Generation p50 / p99 = kuma-cp's \`xds_generation_seconds\` histogram over the phase: CPU time of building one proxy's configuration (identity, generate, policies, encode; no sends), summed over the threads that worked on it, interpolated within its buckets."
+	echo "Generation p50 / p99 = kuma-cp's \`xds_generation_seconds\` histogram over the phase: CPU time of building one proxy's configuration (generate, policies, encode; no sends, no certificate signing), summed over the threads that worked on it, interpolated within its buckets. Certificates signed = \`xds_certificate_issue_seconds\`: CPU time of signing a proxy's workload certificate (key and certificate) when its build needed one (-1: none signed)."
 	echo "Shared / encoded / reused = outbound resources taken from the mesh's share table / resources generated and encoded / local resources taken from the proxy's previous build."
 	echo
-	echo "| N | change | proxies updated | responses (resources) | p50 | p99 | max | kuma-cp CPU | generations (no-op) | responses sent | µs/generation | generation p50 / p99 | shared / encoded / reused |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| N | change | proxies updated | responses (resources) | p50 | p99 | max | kuma-cp CPU | generations (no-op) | responses sent | µs/generation | generation p50 / p99 | certificates signed: p50 / p99 | shared / encoded / reused |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	for N in "${RUN_NS[@]}"; do
 		for t in ${TRIGGERS//,/ }; do
 			l=${PHASE[$N,$t]:-}
 			if [ -z "$l" ]; then
-				echo "| $N | $(label "$t") | not run | | | | | | | | | | |"
+				echo "| $N | $(label "$t") | not run | | | | | | | | | | | |"
 				continue
 			fi
-			echo "| $N | $(label "$t") | $(kv "$l" proxies_updated) | $(kv "$l" responses) ($(kv "$l" resources)) | $(kv "$l" p50_ms) ms | $(kv "$l" p99_ms) ms | $(kv "$l" max_ms) ms | $(kv "$l" cp_cpu_s) s | $(kv "$l" generations) ($(kv "$l" generations_noop)) | $(kv "$l" responses_sent) | $(kv "$l" us_per_generation) | $(kv "$l" gen_p50_us) / $(kv "$l" gen_p99_us) µs | $(kv "$l" resources_shared) / $(kv "$l" resources_encoded) / $(kv "$l" resources_reused) |"
+			echo "| $N | $(label "$t") | $(kv "$l" proxies_updated) | $(kv "$l" responses) ($(kv "$l" resources)) | $(kv "$l" p50_ms) ms | $(kv "$l" p99_ms) ms | $(kv "$l" max_ms) ms | $(kv "$l" cp_cpu_s) s | $(kv "$l" generations) ($(kv "$l" generations_noop)) | $(kv "$l" responses_sent) | $(kv "$l" us_per_generation) | $(kv "$l" gen_p50_us) / $(kv "$l" gen_p99_us) µs | $(kv "$l" issue_p50_us) / $(kv "$l" issue_p99_us) µs | $(kv "$l" resources_shared) / $(kv "$l" resources_encoded) / $(kv "$l" resources_reused) |"
 		done
 	done
 	echo

@@ -740,14 +740,19 @@ static bool all_complete(struct bench *b)
 static uint64_t settle_us = 2000000;
 
 #define GEN_BUCKETS 32
+/* A histogram of kuma-cp's /metrics: upper bounds (s) and cumulative counts. */
+struct hist {
+	double le[GEN_BUCKETS], cum[GEN_BUCKETS];
+	int n;
+};
+
 struct counters {
 	double gens, noop, sent, resources, acks, nacks, shared, encoded, reused;
 	/* the controllers' passes on kuma-cp's loop: count and wall seconds */
 	double gen_passes, gen_pass_s, resyncs, resync_s;
-	/* kuma-cp's xds_generation_seconds histogram: upper bounds (s) and
-	 * cumulative counts */
-	double gen_le[GEN_BUCKETS], gen_cum[GEN_BUCKETS];
-	int ngen;
+	/* kuma-cp's xds_generation_seconds and xds_certificate_issue_seconds
+	 * histograms */
+	struct hist gen, issue;
 	bool ok;
 };
 
@@ -872,6 +877,21 @@ static double metric(const char *text, const char *name)
 	return -1;
 }
 
+static void read_hist(const char *text, const char *name, struct hist *h)
+{
+	char bucket[128];
+	int bl = snprintf(bucket, sizeof(bucket), "%s_bucket{le=\"", name);
+	h->n = 0;
+	for (const char *l = text; l && *l && h->n < GEN_BUCKETS; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		if (strncmp(l, bucket, (size_t)bl) != 0)
+			continue;
+		const char *v = l + bl;
+		h->le[h->n] = strncmp(v, "+Inf", 4) == 0 ? 1e9 : strtod(v, NULL);
+		const char *sp = strchr(v, ' ');
+		h->cum[h->n++] = sp ? strtod(sp + 1, NULL) : 0;
+	}
+}
+
 static struct counters read_counters(void)
 {
 	struct counters c = {0};
@@ -898,16 +918,8 @@ static struct counters read_counters(void)
 		c.gen_pass_s = metric(t, "meshservice_generator_pass_seconds_total");
 		c.resyncs = metric(t, "mesh_insight_resyncs_total");
 		c.resync_s = metric(t, "mesh_insight_resync_seconds_total");
-		static const char bucket[] = "xds_generation_seconds_bucket{le=\"";
-		for (const char *l = t; l && *l && c.ngen < GEN_BUCKETS;
-		     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-			if (strncmp(l, bucket, sizeof(bucket) - 1) != 0)
-				continue;
-			const char *v = l + sizeof(bucket) - 1;
-			c.gen_le[c.ngen] = strncmp(v, "+Inf", 4) == 0 ? 1e9 : strtod(v, NULL);
-			const char *sp = strchr(v, ' ');
-			c.gen_cum[c.ngen++] = sp ? strtod(sp + 1, NULL) : 0;
-		}
+		read_hist(t, "xds_generation_seconds", &c.gen);
+		read_hist(t, "xds_certificate_issue_seconds", &c.issue);
 		c.ok = true;
 	}
 	curl_easy_cleanup(h);
@@ -915,27 +927,39 @@ static struct counters read_counters(void)
 	return c;
 }
 
-/* The <q>th percentile (µs) of the generations between two reads of the
- * histogram, interpolated within its bucket; -1 without any. */
-static double gen_pct(const struct counters *c0, const struct counters *c1, double q)
+/* The <q>th percentile (µs) of what a histogram counted between two reads
+ * of it, interpolated within its bucket; -1 without any. */
+static double hist_pct(const struct hist *h0, const struct hist *h1, double q)
 {
-	if (!c1->ok || !c1->ngen || c1->ngen != c0->ngen)
+	if (!h1->n || h1->n != h0->n)
 		return -1;
-	double total = c1->gen_cum[c1->ngen - 1] - c0->gen_cum[c0->ngen - 1];
+	double total = h1->cum[h1->n - 1] - h0->cum[h0->n - 1];
 	if (total <= 0)
 		return -1;
 	double want = total * q / 100.0, prev = 0, lo = 0;
-	for (int b = 0; b < c1->ngen; b++) {
-		double cum = c1->gen_cum[b] - c0->gen_cum[b];
+	for (int b = 0; b < h1->n; b++) {
+		double cum = h1->cum[b] - h0->cum[b];
 		if (cum >= want) {
-			double hi = c1->gen_le[b] >= 1e9 ? lo * 2 : c1->gen_le[b];
+			double hi = h1->le[b] >= 1e9 ? lo * 2 : h1->le[b];
 			double in = cum - prev;
 			return (lo + (hi - lo) * (in > 0 ? (want - prev) / in : 1)) * 1e6;
 		}
 		prev = cum;
-		lo = c1->gen_le[b];
+		lo = h1->le[b];
 	}
 	return lo * 1e6;
+}
+
+/* Of the generations (certificate signing apart, see issue_pct). */
+static double gen_pct(const struct counters *c0, const struct counters *c1, double q)
+{
+	return c1->ok ? hist_pct(&c0->gen, &c1->gen, q) : -1;
+}
+
+/* Of the certificates signed for the proxies' builds. */
+static double issue_pct(const struct counters *c0, const struct counters *c1, double q)
+{
+	return c1->ok ? hist_pct(&c0->issue, &c1->issue, q) : -1;
 }
 
 /* ---- triggers ---- */
@@ -1203,7 +1227,7 @@ static int measure(const char *label, int (*fn)(void), double timeout_s)
 	       "generations_noop=%.0f responses_sent=%.0f us_per_generation=%.1f secret_proxies=%zu "
 	       "secret_p50_ms=%.1f secret_p99_ms=%.1f secret_max_ms=%.1f gen_p50_us=%.1f gen_p99_us=%.1f "
 	       "resources_shared=%.0f resources_encoded=%.0f resources_reused=%.0f generator_passes=%.0f "
-	       "generator_ms=%.1f insight_resyncs=%.0f insight_resync_ms=%.1f\n",
+	       "generator_ms=%.1f insight_resyncs=%.0f insight_resync_ms=%.1f issue_p50_us=%.1f issue_p99_us=%.1f\n",
 	       label, rc == 0, ok, (double)put_us / 1000.0, nl, (unsigned long long)b->ph_responses,
 	       (unsigned long long)b->ph_resources, pct(lat, nl, 50), pct(lat, nl, 99), pct(lat, nl, 100),
 	       cpu, c1.ok ? gens : -1, c1.ok ? c1.noop - c0.noop : -1, c1.ok ? c1.sent - c0.sent : -1,
@@ -1212,7 +1236,7 @@ static int measure(const char *label, int (*fn)(void), double timeout_s)
 	       c1.ok ? c1.shared - c0.shared : -1, c1.ok ? c1.encoded - c0.encoded : -1,
 	       c1.ok ? c1.reused - c0.reused : -1, c1.ok ? c1.gen_passes - c0.gen_passes : -1,
 	       c1.ok ? (c1.gen_pass_s - c0.gen_pass_s) * 1e3 : -1, c1.ok ? c1.resyncs - c0.resyncs : -1,
-	       c1.ok ? (c1.resync_s - c0.resync_s) * 1e3 : -1);
+	       c1.ok ? (c1.resync_s - c0.resync_s) * 1e3 : -1, issue_pct(&c0, &c1, 50), issue_pct(&c0, &c1, 99));
 	fflush(stdout);
 	free(lat);
 	free(sec_lat);
@@ -1342,7 +1366,8 @@ int main(int argc, char **argv)
 	       "per_stream_max_ms=%.1f cp_rss_idle_kib=%ld cp_rss_connected_kib=%ld cp_cpu_s=%.3f "
 	       "generations=%.0f generations_noop=%.0f responses_sent=%.0f tool_rss_kib=%ld gen_p50_us=%.1f "
 	       "gen_p99_us=%.1f resources_shared=%.0f resources_encoded=%.0f resources_reused=%.0f "
-	       "generator_passes=%.0f generator_ms=%.1f insight_resyncs=%.0f insight_resync_ms=%.1f\n",
+	       "generator_passes=%.0f generator_ms=%.1f insight_resyncs=%.0f insight_resync_ms=%.1f issue_p50_us=%.1f "
+	       "issue_p99_us=%.1f\n",
 	       b->n, b->topo.nsvc, b->up, b->complete, b->dead, ok && b->complete == b->n, sec(t_all),
 	       (unsigned long long)b->responses, (unsigned long long)b->resources,
 	       (unsigned long long)(b->responses - before), pct(lat, nl, 50), pct(lat, nl, 99),
@@ -1351,7 +1376,7 @@ int main(int argc, char **argv)
 	       gen_pct(&c0, &c1, 99), c1.ok ? c1.shared - c0.shared : -1, c1.ok ? c1.encoded - c0.encoded : -1,
 	       c1.ok ? c1.reused - c0.reused : -1, c1.ok ? c1.gen_passes - c0.gen_passes : -1,
 	       c1.ok ? (c1.gen_pass_s - c0.gen_pass_s) * 1e3 : -1, c1.ok ? c1.resyncs - c0.resyncs : -1,
-	       c1.ok ? (c1.resync_s - c0.resync_s) * 1e3 : -1);
+	       c1.ok ? (c1.resync_s - c0.resync_s) * 1e3 : -1, issue_pct(&c0, &c1, 50), issue_pct(&c0, &c1, 99));
 	fflush(stdout);
 	free(lat);
 	int rc = ok && b->complete == b->n ? 0 : 1;

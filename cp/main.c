@@ -134,6 +134,22 @@ static void write_controller_metrics(const struct metrics_src *src, struct km_bu
 		      isec);
 }
 
+static void write_histogram(struct km_buf *out, const char *name, const char *help, const uint64_t *hist,
+			    uint64_t sum_ns)
+{
+	km_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	uint64_t cum = 0;
+	for (size_t b = 0; b < CP_XDS_GEN_BUCKETS; b++) {
+		cum += hist[b];
+		if (b < CP_XDS_GEN_BUCKETS - 1)
+			km_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, cp_xds_gen_bucket_us[b] / 1e6,
+				      (unsigned long long)cum);
+		else
+			km_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+	}
+	km_buf_printf(out, "%s_sum %.9f\n%s_count %llu\n", name, sum_ns / 1e9, name, (unsigned long long)cum);
+}
+
 static void write_metrics(void *ctx, struct km_buf *out)
 {
 	const struct metrics_src *src = ctx;
@@ -162,19 +178,14 @@ static void write_metrics(void *ctx, struct km_buf *out)
 		km_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].help,
 			      rows[i].name, rows[i].type, rows[i].name,
 			      (unsigned long long)*(const uint64_t *)((const char *)&st + rows[i].off));
-	km_buf_puts(out, "# HELP xds_generation_seconds CPU time of building one proxy's configuration (generate, apply policies, encode; sends and the mesh context excluded).\n"
-			 "# TYPE xds_generation_seconds histogram\n");
-	uint64_t cum = 0;
-	for (size_t b = 0; b < CP_XDS_GEN_BUCKETS; b++) {
-		cum += st.gen_hist[b];
-		if (b < CP_XDS_GEN_BUCKETS - 1)
-			km_buf_printf(out, "xds_generation_seconds_bucket{le=\"%g\"} %llu\n", cp_xds_gen_bucket_us[b] / 1e6,
-				      (unsigned long long)cum);
-		else
-			km_buf_printf(out, "xds_generation_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-	}
-	km_buf_printf(out, "xds_generation_seconds_sum %.9f\nxds_generation_seconds_count %llu\n", st.gen_sum_ns / 1e9,
-		      (unsigned long long)cum);
+	write_histogram(out, "xds_generation_seconds",
+			"CPU time of building one proxy's configuration (generate, apply policies, encode; sends, the "
+			"mesh context and certificate signing excluded).",
+			st.gen_hist, st.gen_sum_ns);
+	write_histogram(out, "xds_certificate_issue_seconds",
+			"CPU time of signing one proxy's workload certificate (key, certificate), as its build "
+			"needed it.",
+			st.issue_hist, st.issue_sum_ns);
 	km_buf_printf(out, "# HELP xds_mesh_context_seconds_total CPU time of building mesh contexts.\n"
 			   "# TYPE xds_mesh_context_seconds_total counter\nxds_mesh_context_seconds_total %.9f\n",
 		      st.context_ns / 1e9);

@@ -33,6 +33,9 @@ struct cp_xds_job {
 	struct cp_xds_share_stats stats;
 	struct km_buf errors; /* cp_xds_build's error lines */
 	uint64_t cpu_ns;      /* CPU time of the build on the thread that ran it */
+	/* of that and of preparing it, signing a certificate (PKI work, not
+	 * configuration; zeroed with the job, added to by cp_xds_job_run) */
+	uint64_t issue_ns;
 	bool done, claimed;   /* builder-internal */
 };
 

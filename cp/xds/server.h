@@ -40,6 +40,9 @@ struct cp_xds_stats {
 	 * not cumulative */
 	uint64_t gen_hist[CP_XDS_GEN_BUCKETS];
 	uint64_t gen_sum_ns;
+	/* certificates signed for proxies: CPU time each (same buckets) */
+	uint64_t issue_hist[CP_XDS_GEN_BUCKETS];
+	uint64_t issue_sum_ns;
 };
 
 struct cp_xds_server *cp_xds_server_new(struct cp_runtime *rt, struct cp_events *bus);

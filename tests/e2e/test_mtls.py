@@ -26,7 +26,7 @@ import time
 import pytest
 
 from harness import paths
-from harness.mesh import KumaDP, Mesh, dataplane_token, envoy_path, http_get, tcp_roundtrip, wait_for
+from harness.mesh import KumaDP, Mesh, cp_metrics, dataplane_token, envoy_path, http_get, tcp_roundtrip, wait_for
 from harness.ports import free_port
 from kumactl_fixtures import Kumactl
 from harness.process import KumaCP
@@ -196,6 +196,13 @@ def test_proxies_get_spiffe_certificates(env):
     assert own_cert(env.client)[1] == spiffe("client")
     dump = env.client.admin("/config_dump?resource=dynamic_active_secrets")
     assert "system_trust_bundle" in dump and "identity" in dump, dump[:2000]
+    # signing is counted apart from generation: one certificate per proxy at
+    # least, each build in the generation histogram
+    m = cp_metrics(env.cp)
+    assert m['xds_certificate_issue_seconds_count'] >= 2, m
+    assert m['xds_certificate_issue_seconds_sum'] > 0, m
+    assert m['xds_certificate_issue_seconds_bucket{le="+Inf"}'] == m['xds_certificate_issue_seconds_count'], m
+    assert m['xds_generation_seconds_count'] >= m['xds_certificate_issue_seconds_count'], m
 
 
 def put_policy(env, kind_path, name, spec):
