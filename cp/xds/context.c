@@ -377,10 +377,12 @@ static struct cp_xds_cached *entry_new(const struct km_resource *r, bool service
 		e->labels = km_json_object(e->a);
 	e->labels_fp = text_fp(KM_FNV_INIT, e->res.labels);
 	if (!service) {
-		/* every store write bumps the version: no need to hash the content */
-		uint64_t h = km_fnv(KM_FNV_INIT, &r->version, sizeof(r->version));
-		h = km_fnv(h, &r->ctime, sizeof(r->ctime));
-		e->fp = km_fnv(h, &r->mtime, sizeof(r->mtime));
+		/* what generation reads of it: a write that leaves name, labels
+		 * and spec as they were (an identical PUT, which bumps the
+		 * version) changes no proxy, its own included */
+		uint64_t h = text_fp(KM_FNV_INIT, e->res.name);
+		h = km_fnv(h, &e->labels_fp, sizeof(e->labels_fp));
+		e->fp = text_fp(h, e->res.spec);
 		return e;
 	}
 	e->status = parse(e->a, e->res.status);

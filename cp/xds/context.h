@@ -61,7 +61,7 @@ struct cp_xds_dataplane {
 	struct km_resource res;
 	struct km_json *spec;
 	struct km_json *labels;
-	uint64_t fp;        /* changes with every store write of the Dataplane */
+	uint64_t fp;        /* of its name, labels and spec: what generation reads of it */
 	uint64_t labels_fp; /* of its labels alone */
 };
 

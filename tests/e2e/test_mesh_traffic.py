@@ -261,22 +261,20 @@ def test_noop_write_pushes_nothing(env):
     assert after["xds_responses_sent_total"] == before["xds_responses_sent_total"], (before, after)
     assert after["xds_generations_total"] == before["xds_generations_total"], (before, after)
 
-    # re-PUT of an identical Dataplane: only echo-1's own proxy is recomputed
-    # (its Dataplane's version moved); no MeshService changed, so the other
-    # proxies are skipped by the mesh-context fingerprints; nothing is sent
+    # re-PUT of an identical Dataplane: a new version with the same name,
+    # labels and spec moves no fingerprint (generation reads nothing else),
+    # so every proxy is skipped, echo-1's own included; nothing is sent
     before = after
     cur = cp.api.get("/meshes/default/dataplanes/echo-1").json()
     body = {k: v for k, v in cur.items() if k not in ("creationTime", "modificationTime")}
     r = cp.api.put("/meshes/default/dataplanes/echo-1", body)
     assert r.status == 200, r.describe()
     wait_for(lambda: cp_metrics(cp)["xds_generations_skipped_total"] -
-             before["xds_generations_skipped_total"] >= n - 1, 10, "the other proxies skipped",
+             before["xds_generations_skipped_total"] >= n, 10, "every proxy skipped",
              detail=lambda: str(cp_metrics(cp)))
     after = settled_metrics(cp)
     assert after["xds_responses_sent_total"] == before["xds_responses_sent_total"], (before, after)
-    regenerated = after["xds_generations_total"] - before["xds_generations_total"]
-    assert 1 <= regenerated < n, (before, after)
-    assert after["xds_generations_noop_total"] - before["xds_generations_noop_total"] == regenerated
+    assert after["xds_generations_total"] == before["xds_generations_total"], (before, after)
 
     # a real change (a new label on echo-1, part of its inbound listener's
     # metadata) does push: the checks above can fail

@@ -162,6 +162,21 @@ static void test_incremental(struct km_arena *a)
 	CHECK(km_str_eqc(cp_xds_mesh_service(m1, KM_STR("web"))->ports[0].endpoints[1].address, "10.0.0.2"));
 	/* only web's endpoints were resolved again: db's are the same memory */
 	CHECK(m2->services_resolved == 1);
+	{
+		/* an identical PUT (a new version, the same content) moves no
+		 * fingerprint: no proxy is built again for it */
+		put_dp(a, "db-1", "db", "10.0.1.1", 5432);
+		struct cp_xds_mesh *before = build_checked();
+		const struct cp_xds_dataplane *d0 = cp_xds_mesh_dataplane(before, KM_STR("db-1"));
+		put_dp(a, "db-1", "db", "10.0.1.1", 5432);
+		struct cp_xds_mesh *same = build_checked();
+		const struct cp_xds_dataplane *d3 = cp_xds_mesh_dataplane(same, KM_STR("db-1"));
+		CHECK(d3->res.version != d0->res.version);
+		CHECK(d3->fp == d0->fp);
+		CHECK(cp_xds_mesh_service(same, KM_STR("db"))->fp == cp_xds_mesh_service(before, KM_STR("db"))->fp);
+		cp_xds_mesh_free(same);
+		cp_xds_mesh_free(before);
+	}
 	CHECK(cp_xds_mesh_service(m1, KM_STR("db"))->ports == cp_xds_mesh_service(m2, KM_STR("db"))->ports);
 	CHECK(cp_xds_mesh_service(m1, KM_STR("web"))->ports != cp_xds_mesh_service(m2, KM_STR("web"))->ports);
 	cp_xds_mesh_free(m1);
