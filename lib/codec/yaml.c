@@ -610,7 +610,7 @@ static int write_double_quoted(struct km_buf *out, struct km_str s)
 		case '\t': rc = km_buf_puts(out, "\\t"); break;
 		case '\r': rc = km_buf_puts(out, "\\r"); break;
 		default:
-			if (c < 0x20)
+			if (c < 0x20 || c == 0x7f) /* not printable in YAML: escaped */
 				rc = km_buf_printf(out, "\\x%02X", c);
 			else
 				rc = km_buf_putc(out, (char)c);
@@ -642,7 +642,8 @@ static int write_scalar_string(struct km_buf *out, struct km_str s)
 	if (memchr(s.ptr, '\n', s.len) && first < s.len && s.ptr[first] != ' ') {
 		bool ok = true;
 		for (size_t i = 0; i < s.len; i++)
-			if (((unsigned char)s.ptr[i] < 0x20 && s.ptr[i] != '\n') || (s.ptr[i] == ' ' && i + 1 < s.len && s.ptr[i + 1] == '\n'))
+			if (((unsigned char)s.ptr[i] < 0x20 && s.ptr[i] != '\n') || s.ptr[i] == 0x7f ||
+			    (s.ptr[i] == ' ' && i + 1 < s.len && s.ptr[i + 1] == '\n'))
 				ok = false;
 		if (ok)
 			return 1; /* caller emits block */

@@ -103,6 +103,17 @@ int main(void)
 			CHECK(false);
 		}
 	}
+	/* fuzz regression: DEL is not printable in YAML, so the writer escapes
+	 * it (the parser refuses it raw) */
+	static const char *const dels[] = {"a\\\x7f", "x\x7fy\nz\n"};
+	for (size_t i = 0; i < 2; i++) {
+		km_buf_reset(&out);
+		km_buf_reset(&err);
+		km_yaml_write(&out, km_json_cstring(a, dels[i]));
+		CHECK(memchr(out.data, 0x7f, out.len) == NULL);
+		CHECK(km_yaml_parse(a, out.data, out.len, &docs, &n, &err) == 0 && n == 1 &&
+		      docs[0]->kind == KM_JSON_STRING && km_str_eqc(docs[0]->s, dels[i]));
+	}
 	/* fuzz regression: several final line breaks need keep chomping (|+);
 	 * a first text line starting with spaces is not a literal block */
 	static const char *const blocks[] = {"a\n9\n\n\n", "\n  x\n", "x\n\n"};
