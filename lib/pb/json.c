@@ -1446,6 +1446,10 @@ static int w_field(struct wr *w, const ProtobufCFieldDescriptor *f, bool map, co
 
 static int w_value(struct wr *w, const struct km_json *j, int depth)
 {
+	/* a Value is a message even when it holds a scalar: counted as
+	 * msg_from counts it, so both paths refuse the same nesting */
+	if (depth > KM_PB_MAX_DEPTH)
+		return -1;
 	switch (j->kind) {
 	case KM_JSON_NULL: return w_tag(w, 1, WT_VARINT) || w_varint(w, 0) ? -1 : 0;
 	case KM_JSON_NUMBER: {

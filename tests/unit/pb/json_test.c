@@ -349,6 +349,27 @@ static void test_depth(void)
 	const char *e = encode_err("google.protobuf.Struct", j.data);
 	CHECK(strstr(e, "message nesting exceeds 100 levels") != NULL);
 	km_buf_fini(&j);
+	/* A Value holding a scalar counts as a level on both paths: 34 nested
+	 * objects put the innermost Struct at 100 and its scalar Value at 102
+	 * (fuzz finding: the direct writer took what km_pb_from_json refused) */
+	const ProtobufCMessageDescriptor *vd = km_pb_find(KM_STR("google.protobuf.Value"));
+	for (int k = 33; k <= 34; k++) {
+		struct km_buf t = KM_BUF_INIT, bytes = KM_BUF_INIT, err = KM_BUF_INIT;
+		for (int i = 0; i < k; i++)
+			km_buf_puts(&t, "{\"a\":");
+		km_buf_puts(&t, "\"x\"");
+		for (int i = 0; i < k; i++)
+			km_buf_putc(&t, '}');
+		struct km_json *v = NULL;
+		CHECK(km_json_parse(A, t.data, t.len, &v, NULL) == 0);
+		ProtobufCMessage *m = NULL;
+		int slow = km_pb_from_json(A, vd, v, &m, &err);
+		int fast = km_pb_write_json(A, vd, v, &bytes);
+		CHECK(k == 33 ? slow == 0 && fast == 0 : slow != 0 && fast != 0);
+		km_buf_fini(&t);
+		km_buf_fini(&bytes);
+		km_buf_fini(&err);
+	}
 	/* Bytes: ListValue{values: Value{list_value: ListValue{...}}} nested 40000 deep,
 	 * built inside out: each level is tag, length, inner. */
 	struct km_buf b = KM_BUF_INIT;
