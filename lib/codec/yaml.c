@@ -360,6 +360,125 @@ static struct km_json *double_quoted(struct km_arena *a, struct fy_node *fyn, st
 	return km_json_string(a, (struct km_str){out, o});
 }
 
+/* A block scalar's text from the source, for the ones libfyaml 0.7.12
+ * leaks on: those holding a blank line indented deeper than their text
+ * (its text of some of them leaks 512 bytes, fuzz finding). YAML 1.2: the
+ * indentation is the first text line's; a literal keeps every line break,
+ * a folded one turns a break between two lines of text into a space (into
+ * newlines, one per empty line, when empty lines come between) except
+ * around lines that start with white space; the last break and trailing
+ * empty lines are clipped to one, stripped (-) or kept (+). NULL: not one
+ * of those, or not what this expects (libfyaml decodes it). */
+static struct km_json *block_scalar(struct km_arena *a, struct fy_node *fyn, struct km_str src, bool folded)
+{
+	struct fy_token *t = fy_node_get_scalar_token(fyn);
+	const struct fy_mark *sm = t ? fy_token_start_mark(t) : NULL;
+	const struct fy_mark *em = t ? fy_token_end_mark(t) : NULL;
+	if (!sm || !em || sm->input_pos < 2 || em->input_pos > src.len || em->input_pos < sm->input_pos ||
+	    src.ptr[sm->input_pos - 1] != '\n')
+		return NULL;
+	/* the header: the indicator on the line before the text, then its
+	 * chomping indicator; an explicit indentation indicator is left to
+	 * libfyaml (its base is the parent node's indentation) */
+	size_t hb = sm->input_pos - 1;
+	while (hb > 0 && src.ptr[hb - 1] != '\n')
+		hb--;
+	char chomp = 0;
+	bool found = false;
+	for (size_t i = hb; i < sm->input_pos - 1 && !found; i++) {
+		if (src.ptr[i] != (folded ? '>' : '|') || (i > hb && !strchr(" \t:-", src.ptr[i - 1])))
+			continue;
+		size_t k = i + 1;
+		char c = 0;
+		if (k < sm->input_pos - 1 && (src.ptr[k] == '-' || src.ptr[k] == '+'))
+			c = src.ptr[k++];
+		if (k < sm->input_pos - 1 && src.ptr[k] >= '1' && src.ptr[k] <= '9')
+			return NULL;
+		if (k < sm->input_pos - 1 && !strchr(" \t#", src.ptr[k]))
+			continue;
+		chomp = c;
+		found = true;
+	}
+	if (!found)
+		return NULL;
+	const char *p = src.ptr + sm->input_pos;
+	size_t n = em->input_pos - sm->input_pos;
+	/* the lines, and the indentation of the first with text */
+	size_t nl = 0;
+	for (size_t i = 0; i < n; i++)
+		nl += p[i] == '\n';
+	size_t nlines = nl + (n && p[n - 1] != '\n');
+	struct line {
+		const char *s;
+		size_t len;
+		bool broken; /* a line break ends it */
+	} *ls = km_arena_alloc(a, (nlines + 1) * sizeof(*ls));
+	size_t indent = SIZE_MAX;
+	bool deep_blank = false;
+	for (size_t i = 0, b = 0; i < nlines; i++) {
+		const char *e = memchr(p + b, '\n', n - b);
+		size_t len = e ? (size_t)(e - (p + b)) : n - b;
+		ls[i] = (struct line){p + b, len, e != NULL};
+		size_t sp = 0;
+		while (sp < len && p[b + sp] == ' ')
+			sp++;
+		if (sp < len && indent == SIZE_MAX)
+			indent = sp;
+		b += len + 1;
+	}
+	if (indent == SIZE_MAX)
+		return NULL; /* no text: libfyaml's */
+	for (size_t i = 0; i < nlines; i++) {
+		size_t sp = 0;
+		while (sp < ls[i].len && ls[i].s[sp] == ' ')
+			sp++;
+		if (sp == ls[i].len && sp > indent)
+			deep_blank = true;
+		if (sp < ls[i].len && sp < indent)
+			return NULL; /* text less indented: not this scalar's */
+	}
+	if (!deep_blank)
+		return NULL; /* libfyaml decodes the others */
+	char *out = km_arena_alloc(a, n + 1);
+	size_t o = 0, empties = 0;
+	bool any = false, prev_spaced = false, trailing_break = false;
+	for (size_t i = 0; i < nlines; i++) {
+		const struct line *l = &ls[i];
+		bool text = l->len > indent;
+		if (!text) {
+			empties += l->broken; /* the last one may end without its break */
+			continue;
+		}
+		const char *s = l->s + indent;
+		size_t len = l->len - indent;
+		bool spaced = s[0] == ' ' || s[0] == '\t';
+		if (!any) {
+			for (; empties; empties--)
+				out[o++] = '\n';
+		} else if (folded && !spaced && !prev_spaced) {
+			if (!empties)
+				out[o++] = ' ';
+			for (; empties; empties--)
+				out[o++] = '\n';
+		} else {
+			for (empties++; empties; empties--)
+				out[o++] = '\n';
+		}
+		memcpy(out + o, s, len);
+		o += len;
+		any = true;
+		prev_spaced = spaced;
+		trailing_break = l->broken;
+	}
+	/* the last text line's break and the empty lines after it */
+	if (chomp != '-' && trailing_break)
+		out[o++] = '\n';
+	if (chomp == '+')
+		for (; empties; empties--)
+			out[o++] = '\n';
+	return km_json_string(a, (struct km_str){out, o});
+}
+
 static struct km_json *convert(struct km_arena *a, struct fy_node *fyn, int depth, struct km_str src)
 {
 	if (!fyn)
@@ -379,6 +498,11 @@ static struct km_json *convert(struct km_arena *a, struct fy_node *fyn, int dept
 			struct km_json *dq = double_quoted(a, fyn, src);
 			if (dq)
 				return dq;
+		}
+		if (fy_node_get_style(fyn) == FYNS_LITERAL || fy_node_get_style(fyn) == FYNS_FOLDED) {
+			struct km_json *bs = block_scalar(a, fyn, src, fy_node_get_style(fyn) == FYNS_FOLDED);
+			if (bs)
+				return bs;
 		}
 		size_t len = 0;
 		const char *s = fy_node_get_scalar(fyn, &len);
