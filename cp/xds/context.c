@@ -352,6 +352,21 @@ static struct km_str dup_str(struct km_arena *a, struct km_str s)
 	return s.len ? (struct km_str){km_arena_strndup(a, s.ptr, s.len), s.len} : KM_STR("");
 }
 
+/* <r> with its strings copied into <a>. */
+static struct km_resource res_copy(struct km_arena *a, const struct km_resource *r)
+{
+	struct km_resource c = *r;
+	c.mesh = dup_str(a, r->mesh);
+	c.name = dup_str(a, r->name);
+	c.labels = dup_str(a, r->labels);
+	c.spec = dup_str(a, r->spec);
+	c.status = dup_str(a, r->status);
+	c.owner_type = dup_str(a, r->owner_type);
+	c.owner_mesh = dup_str(a, r->owner_mesh);
+	c.owner_name = dup_str(a, r->owner_name);
+	return c;
+}
+
 static uint64_t text_fp(uint64_t h, struct km_str s)
 {
 	return km_fnv_sep(km_fnv(h, s.ptr, s.len), '|');
@@ -362,15 +377,7 @@ static struct cp_xds_cached *entry_new(const struct km_resource *r, bool service
 	struct cp_xds_cached *e = km_calloc(1, sizeof(*e));
 	e->refs = 1;
 	e->a = km_arena_new(service ? 2048 : 4096);
-	e->res = *r;
-	e->res.mesh = dup_str(e->a, r->mesh);
-	e->res.name = dup_str(e->a, r->name);
-	e->res.labels = dup_str(e->a, r->labels);
-	e->res.spec = dup_str(e->a, r->spec);
-	e->res.status = dup_str(e->a, r->status);
-	e->res.owner_type = dup_str(e->a, r->owner_type);
-	e->res.owner_mesh = dup_str(e->a, r->owner_mesh);
-	e->res.owner_name = dup_str(e->a, r->owner_name);
+	e->res = res_copy(e->a, r);
 	e->spec = parse(e->a, e->res.spec);
 	e->labels = parse(e->a, e->res.labels);
 	if (!e->labels)
@@ -763,11 +770,6 @@ static struct km_json *internal_cidrs(struct km_arena *a, const struct cp_config
 /* Every targetRef policy of the mesh, parsed once for all its proxies, plus
  * the destinations policies' `to` entries name besides MeshServices
  * (MeshExternalService, MeshMultiZoneService) in the same form. */
-static struct km_str str_copy(struct km_arena *a, struct km_str v)
-{
-	return (struct km_str){v.len ? km_arena_strndup(a, v.ptr, v.len) : "", v.len};
-}
-
 /* <t>'s records in <cache>'s mesh <mesh>, listed from the store unless the
  * cache holds them and no event named the type since. */
 static int policy_list(struct cp_runtime *rt, struct cp_xds_cache *cache, const struct km_rtype *t,
@@ -808,18 +810,8 @@ static int load_policies(struct cp_runtime *rt, struct cp_xds_mesh *m, struct cp
 		struct cp_list_result *c = &lists[nlists++];
 		*c = (struct cp_list_result){.len = l->len, .total = l->total};
 		c->items = km_arena_alloc(m->a, (l->len + 1) * sizeof(*c->items));
-		for (size_t i = 0; i < l->len; i++) {
-			const struct km_resource *r = &l->items[i];
-			c->items[i] = *r;
-			c->items[i].mesh = str_copy(m->a, r->mesh);
-			c->items[i].name = str_copy(m->a, r->name);
-			c->items[i].labels = str_copy(m->a, r->labels);
-			c->items[i].spec = str_copy(m->a, r->spec);
-			c->items[i].status = str_copy(m->a, r->status);
-			c->items[i].owner_type = str_copy(m->a, r->owner_type);
-			c->items[i].owner_mesh = str_copy(m->a, r->owner_mesh);
-			c->items[i].owner_name = str_copy(m->a, r->owner_name);
-		}
+		for (size_t i = 0; i < l->len; i++)
+			c->items[i] = res_copy(m->a, &l->items[i]);
 		total += c->len;
 	}
 	m->policies = km_arena_alloc(m->a, (total + 1) * sizeof(*m->policies));
