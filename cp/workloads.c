@@ -192,11 +192,11 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 		mark_all(w);
 	} else if (strcmp(t->name, "DataplaneInsight") == 0) {
 		if (!same) /* online or versions changed: see generate() */
-			mark(w, mesh, false, KM_STR(""), name.len ? name : KM_STR("?"));
+			mark(w, mesh, false, KM_STR(""), name);
 	} else if (strcmp(t->name, "Dataplane") == 0) {
-		mark(w, mesh, true, was, name.len ? name : KM_STR("?"));
+		mark(w, mesh, true, was, name);
 	} else if (strcmp(t->name, "MeshService") == 0 || strcmp(t->name, "Workload") == 0) {
-		mark(w, mesh, true, name.len ? name : KM_STR("?"), KM_STR(""));
+		mark(w, mesh, true, name, KM_STR(""));
 	} else if (strcmp(t->name, "MeshIdentity") == 0) {
 		mark(w, mesh, true, KM_STR(""), KM_STR("")); /* every group's identity */
 	}
