@@ -9,6 +9,14 @@
 #include "codec/jsonf.h"
 #include "cp/policy/policy.h"
 
+/* Outlier detection's durations (tags 24-25): written as they are,
+ * deciding nothing. */
+const struct cp_policy_conf_var cp_policy_meshcircuitbreaker_conf_vars[] = {
+    {"outlierDetection.interval", 24},
+    {"outlierDetection.baseEjectionTime", 25},
+    {NULL, 0},
+};
+
 static struct km_json *default_threshold(struct km_arena *a, struct km_json *cluster)
 {
 	struct km_json *cb = cp_policy_obj(a, cluster, "circuitBreakers");
@@ -113,9 +121,9 @@ static void configure_cluster(struct km_arena *a, struct km_json *cluster,
 		return;
 	struct km_json *od = km_json_object(a);
 	struct km_json *v;
-	if ((v = cp_policy_duration(a, km_json_get(o, "interval"))))
+	if ((v = cp_policy_conf_duration(a, conf, "outlierDetection.interval", 24)))
 		km_json_set(a, od, "interval", v);
-	if ((v = cp_policy_duration(a, km_json_get(o, "baseEjectionTime"))))
+	if ((v = cp_policy_conf_duration(a, conf, "outlierDetection.baseEjectionTime", 25)))
 		km_json_set(a, od, "baseEjectionTime", v);
 	v = km_json_get(o, "splitExternalAndLocalErrors");
 	if (v && v->kind == KM_JSON_BOOL && v->b)

@@ -101,10 +101,37 @@ static struct km_json *header_matcher(struct km_arena *a, const struct km_json *
 	return m;
 }
 
+/* The durations of the conf (tags 16-23): each written as it is into the
+ * route's retry policy, deciding nothing (a field's presence does, as
+ * gRPC's default base interval). */
+const struct cp_policy_conf_var cp_policy_meshretry_conf_vars[] = {
+    {"http.perTryTimeout", 16},
+    {"http.backOff.baseInterval", 17},
+    {"http.backOff.maxInterval", 18},
+    {"http.rateLimitedBackOff.maxInterval", 19},
+    {"grpc.perTryTimeout", 20},
+    {"grpc.backOff.baseInterval", 21},
+    {"grpc.backOff.maxInterval", 22},
+    {"grpc.rateLimitedBackOff.maxInterval", 23},
+    {NULL, 0},
+};
+
+/* <conf>'s duration at <path> (below http or grpc, <grpc>), tagged as
+ * cp_policy_meshretry_conf_vars says. */
+static struct km_json *dur(struct km_arena *a, const struct km_json *conf, const char *path, bool grpc)
+{
+	const char *proto = grpc ? "grpc." : "http.";
+	uint16_t tag = 0;
+	for (const struct cp_policy_conf_var *v = cp_policy_meshretry_conf_vars; v->path; v++)
+		if (strncmp(v->path, proto, 5) == 0 && strcmp(v->path + 5, path) == 0)
+			tag = v->tag;
+	return cp_policy_conf_duration(a, conf, path, tag);
+}
+
 static void common_fields(struct km_arena *a, struct km_json *policy, const struct km_json *conf,
 			  bool grpc)
 {
-	struct km_json *ptt = cp_policy_duration(a, km_json_get(conf, "perTryTimeout"));
+	struct km_json *ptt = dur(a, conf, "perTryTimeout", grpc);
 	if (ptt)
 		km_json_set(a, policy, "perTryTimeout", ptt);
 	struct km_json *n = km_json_get(conf, "numRetries");
@@ -113,12 +140,12 @@ static void common_fields(struct km_arena *a, struct km_json *policy, const stru
 	struct km_json *bo = km_json_get(conf, "backOff");
 	if (bo) {
 		struct km_json *rb = km_json_object(a);
-		struct km_json *base = cp_policy_duration(a, km_json_get(bo, "baseInterval"));
+		struct km_json *base = dur(a, conf, "backOff.baseInterval", grpc);
 		if (!base && grpc)
 			base = km_json_cstring(a, "0.025s");
 		if (base)
 			km_json_set(a, rb, "baseInterval", base);
-		struct km_json *max = cp_policy_duration(a, km_json_get(bo, "maxInterval"));
+		struct km_json *max = dur(a, conf, "backOff.maxInterval", grpc);
 		if (max)
 			km_json_set(a, rb, "maxInterval", max);
 		km_json_set(a, policy, "retryBackOff", rb);
@@ -134,7 +161,7 @@ static void common_fields(struct km_arena *a, struct km_json *policy, const stru
 				km_json_set(a, h, "format", km_json_cstring(a, "UNIX_TIMESTAMP"));
 			km_json_array_push(a, km_json_get(out, "resetHeaders"), h);
 		}
-		struct km_json *max = cp_policy_duration(a, km_json_get(rl, "maxInterval"));
+		struct km_json *max = dur(a, conf, "rateLimitedBackOff.maxInterval", grpc);
 		if (max)
 			km_json_set(a, out, "maxInterval", max);
 		km_json_set(a, policy, "rateLimitedRetryBackOff", out);

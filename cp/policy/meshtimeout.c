@@ -10,10 +10,37 @@
 
 #define HTTP_OPTS "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
+/* Every duration of the conf: each goes into the resources as it is, at
+ * one place or several, and decides nothing (a field's presence does,
+ * as streamIdleTimeout's; a shape's key holds that). */
+const struct cp_policy_conf_var cp_policy_meshtimeout_conf_vars[] = {
+    {"connectionTimeout", 1},
+    {"idleTimeout", 2},
+    {"http.requestTimeout", 3},
+    {"http.streamIdleTimeout", 4},
+    {"http.requestHeadersTimeout", 5},
+    {"http.maxStreamDuration", 6},
+    {"http.maxConnectionDuration", 7},
+    {NULL, 0},
+};
+
+static uint16_t tag_of(const char *path)
+{
+	for (const struct cp_policy_conf_var *v = cp_policy_meshtimeout_conf_vars; v->path; v++)
+		if (strcmp(v->path, path) == 0)
+			return v->tag;
+	return 0; /* a path not in the list: a constant of the shape */
+}
+
+static struct km_json *dur(struct km_arena *a, const struct km_json *conf, const char *path)
+{
+	return cp_policy_conf_duration(a, conf, path, tag_of(path));
+}
+
 static struct km_json *dur_or(struct km_arena *a, const struct km_json *conf, const char *path,
 			      const char *dflt)
 {
-	struct km_json *d = cp_policy_duration(a, cp_policy_conf_get(conf, path));
+	struct km_json *d = dur(a, conf, path);
 	return d ? d : km_json_cstring(a, dflt);
 }
 
@@ -23,8 +50,7 @@ static void configure_route_action(struct km_arena *a, struct km_json *action,
 	if (!action || action->kind != KM_JSON_OBJECT)
 		return;
 	km_json_set(a, action, "timeout", dur_or(a, conf, "http.requestTimeout", "15s"));
-	struct km_json *idle =
-		cp_policy_duration(a, cp_policy_conf_get(conf, "http.streamIdleTimeout"));
+	struct km_json *idle = dur(a, conf, "http.streamIdleTimeout");
 	if (idle)
 		km_json_set(a, action, "idleTimeout", idle);
 	else if (!km_json_get(action, "idleTimeout"))

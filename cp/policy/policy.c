@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "pb/shape.h"
 #include "resource/validate.h"
 
 /* Upstream's plugins in +kuma:policy:order order. */
@@ -15,23 +16,26 @@ enum { MAX_PLUGINS = 32 };
 #define CL (1u << CP_XDS_CLUSTER)
 #define LI (1u << CP_XDS_LISTENER)
 const struct cp_policy_plugin cp_policy_plugins[] = {
-	{"MeshHTTPRoute", 100, false, NULL, false, NULL, 0},
-	{"MeshTCPRoute", 200, false, NULL, false, NULL, 0},
-	{"MeshTLS", 300, false, cp_policy_meshtls_apply, false, cp_policy_meshtls_outbound_conf, CL},
-	{"MeshLoadBalancingStrategy", 400, false, NULL, false, NULL, 0},
-	{"MeshPassthrough", 500, true, NULL, false, NULL, 0},
-	{"MeshAccessLog", 600, false, NULL, false, NULL, 0},
-	{"MeshTrace", 700, true, NULL, false, NULL, 0},
-	{"MeshFaultInjection", 800, false, NULL, false, NULL, 0},
-	{"MeshRateLimit", 900, false, NULL, false, NULL, 0},
-	{"MeshTimeout", 1000, false, cp_policy_meshtimeout_apply, false, cp_policy_to_conf, CL | LI},
+	{"MeshHTTPRoute", 100, false, NULL, false, NULL, 0, NULL},
+	{"MeshTCPRoute", 200, false, NULL, false, NULL, 0, NULL},
+	{"MeshTLS", 300, false, cp_policy_meshtls_apply, false, cp_policy_meshtls_outbound_conf, CL, NULL},
+	{"MeshLoadBalancingStrategy", 400, false, NULL, false, NULL, 0, NULL},
+	{"MeshPassthrough", 500, true, NULL, false, NULL, 0, NULL},
+	{"MeshAccessLog", 600, false, NULL, false, NULL, 0, NULL},
+	{"MeshTrace", 700, true, NULL, false, NULL, 0, NULL},
+	{"MeshFaultInjection", 800, false, NULL, false, NULL, 0, NULL},
+	{"MeshRateLimit", 900, false, NULL, false, NULL, 0, NULL},
+	{"MeshTimeout", 1000, false, cp_policy_meshtimeout_apply, false, cp_policy_to_conf, CL | LI,
+	 cp_policy_meshtimeout_conf_vars},
 	{"MeshTrafficPermission", 1100, false, cp_policy_meshtrafficpermission_apply, true,
-	 cp_policy_no_outbound_conf, 0},
-	{"MeshHealthCheck", 1200, false, NULL, false, NULL, 0},
-	{"MeshCircuitBreaker", 1300, false, cp_policy_meshcircuitbreaker_apply, false, cp_policy_to_conf, CL},
-	{"MeshRetry", 1400, false, cp_policy_meshretry_apply, false, cp_policy_to_conf, LI},
-	{"MeshMetric", 1500, true, NULL, false, NULL, 0},
-	{"MeshProxyPatch", 9999, true, NULL, false, NULL, 0},
+	 cp_policy_no_outbound_conf, 0, NULL},
+	{"MeshHealthCheck", 1200, false, NULL, false, NULL, 0, NULL},
+	{"MeshCircuitBreaker", 1300, false, cp_policy_meshcircuitbreaker_apply, false, cp_policy_to_conf, CL,
+	 cp_policy_meshcircuitbreaker_conf_vars},
+	{"MeshRetry", 1400, false, cp_policy_meshretry_apply, false, cp_policy_to_conf, LI,
+	 cp_policy_meshretry_conf_vars},
+	{"MeshMetric", 1500, true, NULL, false, NULL, 0, NULL},
+	{"MeshProxyPatch", 9999, true, NULL, false, NULL, 0, NULL},
 };
 #undef CL
 #undef LI
@@ -262,6 +266,15 @@ struct km_json *cp_policy_duration(struct km_arena *a, const struct km_json *v)
 	return km_json_string(a, (struct km_str){buf, (size_t)(p - buf)});
 }
 
+struct km_json *cp_policy_conf_duration(struct km_arena *a, const struct km_json *conf, const char *path,
+					uint16_t tag)
+{
+	struct km_json *d = cp_policy_duration(a, cp_policy_conf_get(conf, path));
+	if (d)
+		d->tag = tag;
+	return d;
+}
+
 struct km_json *cp_policy_conf_get(const struct km_json *conf, const char *path)
 {
 	const struct km_json *v = conf;
@@ -355,21 +368,169 @@ void cp_policy_apply_prepared(struct cp_policy_prepared *pp, struct cp_xds_resou
 			cp_policy_plugins[i].apply(&pp->c, &pp->mp[i]);
 }
 
-bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key)
+/* pp->last_rules for <kri>: each key of an outbound (one per resource
+ * type) reads the same rules, looked up once */
+static void rules_for(struct cp_policy_prepared *pp, const char *kri)
 {
-	if (!pp->last_kri || (kri != pp->last_kri && strcmp(kri, pp->last_kri) != 0)) {
-		/* each key of an outbound (one per resource type) reads the
-		 * same rules: looked up once */
-		if (!pp->last_rules)
-			pp->last_rules = km_arena_alloc(pp->c.a, cp_policy_nplugins * sizeof(*pp->last_rules));
-		const struct cp_policy_matched *mps[MAX_PLUGINS];
-		for (size_t i = 0; i < cp_policy_nplugins; i++)
-			mps[i] = pp->run[i] && cp_policy_plugins[i].outbound_conf == cp_policy_to_conf && pp->mp[i].nto ?
-					 &pp->mp[i] :
-					 NULL;
-		cp_policy_to_lookup_n(mps, cp_policy_nplugins, kri, pp->last_rules);
-		pp->last_kri = kri;
+	if (pp->last_kri && (kri == pp->last_kri || strcmp(kri, pp->last_kri) == 0))
+		return;
+	if (!pp->last_rules)
+		pp->last_rules = km_arena_alloc(pp->c.a, cp_policy_nplugins * sizeof(*pp->last_rules));
+	const struct cp_policy_matched *mps[MAX_PLUGINS];
+	for (size_t i = 0; i < cp_policy_nplugins; i++)
+		mps[i] = pp->run[i] && cp_policy_plugins[i].outbound_conf == cp_policy_to_conf && pp->mp[i].nto ?
+				 &pp->mp[i] :
+				 NULL;
+	cp_policy_to_lookup_n(mps, cp_policy_nplugins, kri, pp->last_rules);
+	pp->last_kri = kri;
+}
+
+/* What plugin <i> reads to shape <kri>'s outbound resources. */
+static void plugin_key(struct cp_policy_prepared *pp, size_t i, const char *kri, struct km_buf *key)
+{
+	const struct cp_policy_plugin *pl = &cp_policy_plugins[i];
+	char tag[4] = {'|', (char)i, ':', 'R'}; /* fewer than 256 plugins */
+	if (pl->outbound_conf == cp_policy_to_conf) {
+		/* the merged rule: what it was merged from stands for it
+		 * (no serialising of the same conf for every proxy) */
+		const struct cp_policy_to_rule *r = pp->last_rules[i];
+		km_buf_add(key, tag, r ? 4 : 3);
+		if (r)
+			km_buf_add(key, r->inputs, r->inputs_len);
+		return;
 	}
+	km_buf_add(key, tag, 3);
+	const struct km_json *conf = pl->outbound_conf(&pp->c, &pp->mp[i], kri);
+	if (!conf)
+		return;
+	size_t k = 0;
+	while (k < pp->ntexts && pp->texts[k].conf != conf)
+		k++;
+	if (k == pp->ntexts) {
+		if (pp->ntexts == pp->captexts) {
+			size_t ncap = pp->captexts ? pp->captexts * 2 : 8;
+			pp->texts = km_arena_realloc(pp->c.a, pp->texts, pp->captexts * sizeof(*pp->texts),
+						     ncap * sizeof(*pp->texts));
+			pp->captexts = ncap;
+		}
+		struct km_buf b = KM_BUF_INIT;
+		km_json_write(&b, conf, 0, 0);
+		pp->texts[k] = (struct cp_policy_conf_text){conf, km_arena_strndup(pp->c.a, km_buf_cstr(&b), b.len), b.len};
+		pp->ntexts++;
+		km_buf_fini(&b);
+	}
+	km_buf_add(key, pp->texts[k].text, pp->texts[k].len);
+}
+
+/* A rule's conf split for shapes: its text with the conf_vars' values
+ * left out, and those values. */
+struct cp_policy_rule_shape {
+	char *text;
+	size_t len;
+	struct km_str *vars;
+	uint16_t *tags;
+	size_t nvars;
+};
+
+/* The conf_var of <pl> at dotted path <path>/<n>, or NULL. */
+static const struct cp_policy_conf_var *conf_var_at(const struct cp_policy_plugin *pl, const char *path, size_t n)
+{
+	for (const struct cp_policy_conf_var *v = pl->conf_vars; v->path; v++)
+		if (strlen(v->path) == n && memcmp(v->path, path, n) == 0)
+			return v;
+	return NULL;
+}
+
+/* <conf> written into <out> as JSON but a valid duration at a conf_var's
+ * path, written as a byte no JSON text holds (\x01), its path kept in
+ * <path> (the dotted path of <conf>). */
+static void write_split(const struct cp_policy_plugin *pl, const struct km_json *conf, struct km_buf *path,
+			struct km_arena *a, struct km_buf *out)
+{
+	if (conf->kind != KM_JSON_OBJECT) {
+		km_json_write(out, conf, 0, 0);
+		return;
+	}
+	km_buf_add(out, "{", 1);
+	size_t plen = path->len;
+	for (size_t i = 0; i < conf->len; i++) {
+		const struct km_json_member *mem = &conf->members[i];
+		if (i)
+			km_buf_add(out, ",", 1);
+		km_json_write(out, &(struct km_json){.kind = KM_JSON_STRING, .s = mem->key}, 0, 0);
+		km_buf_add(out, ":", 1);
+		path->len = plen;
+		if (plen)
+			km_buf_add(path, ".", 1);
+		km_buf_add(path, mem->key.ptr, mem->key.len);
+		if (conf_var_at(pl, path->data, path->len) && cp_policy_duration(a, mem->val))
+			km_buf_add(out, "\x01", 1);
+		else
+			write_split(pl, mem->val, path, a, out);
+	}
+	path->len = plen;
+	km_buf_add(out, "}", 1);
+}
+
+static const struct cp_policy_rule_shape *make_rule_shape(struct km_arena *a, const struct cp_policy_plugin *pl,
+							  const struct cp_policy_to_rule *r)
+{
+	struct cp_policy_rule_shape *rs = km_arena_alloc(a, sizeof(*rs));
+	size_t nv = 0;
+	while (pl->conf_vars[nv].path)
+		nv++;
+	rs->vars = km_arena_alloc(a, (nv ? nv : 1) * sizeof(*rs->vars));
+	rs->tags = km_arena_alloc(a, (nv ? nv : 1) * sizeof(*rs->tags));
+	/* the values in conf_vars' order: the text says which are there */
+	for (const struct cp_policy_conf_var *v = pl->conf_vars; v->path; v++) {
+		struct km_json *d = cp_policy_conf_duration(a, r->conf, v->path, v->tag);
+		uint8_t body[KM_PB_DURATION_BODY_MAX];
+		int n = d ? km_pb_duration_body(d->s, body) : -1;
+		if (n < 0)
+			continue;
+		char *p = km_arena_alloc(a, (size_t)n + 1);
+		memcpy(p, body, (size_t)n);
+		rs->vars[rs->nvars] = (struct km_str){p, (size_t)n};
+		rs->tags[rs->nvars++] = v->tag;
+	}
+	struct km_buf out = KM_BUF_INIT, path = KM_BUF_INIT;
+	write_split(pl, r->conf, &path, a, &out);
+	rs->text = km_arena_strndup(a, out.data ? out.data : "", out.len);
+	rs->len = out.len;
+	km_buf_fini(&out);
+	km_buf_fini(&path);
+	return rs;
+}
+
+/* The split of <r>: once per context for a rule of its policy cache (most
+ * proxies share their rules), else once per build. */
+static const struct cp_policy_rule_shape *rule_shape(struct cp_policy_prepared *pp, const struct cp_policy_plugin *pl,
+						     const struct cp_policy_to_rule *r)
+{
+	const struct cp_policy_rule_shape *s = atomic_load_explicit(&r->shape, memory_order_acquire);
+	if (s)
+		return s;
+	if (r->cache)
+		return cp_policy_cache_rule_shape(r, pl, make_rule_shape);
+	for (size_t k = 0; k < pp->nshapes; k++)
+		if (pp->shapes[k].r == r)
+			return pp->shapes[k].s;
+	if (pp->nshapes == pp->capshapes) {
+		size_t ncap = pp->capshapes ? pp->capshapes * 2 : 4;
+		pp->shapes = km_arena_realloc(pp->c.a, pp->shapes, pp->capshapes * sizeof(*pp->shapes),
+					      ncap * sizeof(*pp->shapes));
+		pp->capshapes = ncap;
+	}
+	s = make_rule_shape(pp->c.a, pl, r);
+	pp->shapes[pp->nshapes++] = (struct cp_policy_rule_memo){r, s};
+	return s;
+}
+
+/* cp_policy_outbound_key(), or with <vars> cp_policy_outbound_shape_key() */
+static bool outbound_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key,
+			 struct km_str *vars, uint16_t *tags, size_t *n, size_t cap)
+{
+	rules_for(pp, kri);
 	for (size_t i = 0; i < cp_policy_nplugins; i++) {
 		if (!pp->run[i])
 			continue;
@@ -378,41 +539,33 @@ bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, unsi
 			return false;
 		if (!(pl->outbound_types & types))
 			continue;
-		char tag[4] = {'|', (char)i, ':', 'R'}; /* fewer than 256 plugins */
-		if (pl->outbound_conf == cp_policy_to_conf) {
-			/* the merged rule: what it was merged from stands for it
-			 * (no serialising of the same conf for every proxy) */
-			const struct cp_policy_to_rule *r = pp->last_rules[i];
-			km_buf_add(key, tag, r ? 4 : 3);
-			if (r)
-				km_buf_add(key, r->inputs, r->inputs_len);
+		const struct cp_policy_to_rule *r = pp->last_rules[i];
+		if (!vars || pl->outbound_conf != cp_policy_to_conf || !pl->conf_vars || !r) {
+			plugin_key(pp, i, kri, key);
 			continue;
 		}
-		km_buf_add(key, tag, 3);
-		const struct km_json *conf = pl->outbound_conf(&pp->c, &pp->mp[i], kri);
-		if (!conf)
-			continue;
-		size_t k = 0;
-		while (k < pp->ntexts && pp->texts[k].conf != conf)
-			k++;
-		if (k == pp->ntexts) {
-			if (pp->ntexts == pp->captexts) {
-				size_t ncap = pp->captexts ? pp->captexts * 2 : 8;
-				struct cp_policy_conf_text *nt = km_arena_alloc(pp->c.a, ncap * sizeof(*nt));
-				if (pp->ntexts)
-					memcpy(nt, pp->texts, pp->ntexts * sizeof(*nt));
-				pp->texts = nt;
-				pp->captexts = ncap;
-			}
-			struct km_buf b = KM_BUF_INIT;
-			km_json_write(&b, conf, 0, 0);
-			pp->texts[k] = (struct cp_policy_conf_text){conf, km_arena_strndup(pp->c.a, km_buf_cstr(&b), b.len), b.len};
-			pp->ntexts++;
-			km_buf_fini(&b);
-		}
-		km_buf_add(key, pp->texts[k].text, pp->texts[k].len);
+		const struct cp_policy_rule_shape *rs = rule_shape(pp, pl, r);
+		if (*n + rs->nvars > cap)
+			return false;
+		char tag[4] = {'|', (char)i, ':', 'S'};
+		km_buf_add(key, tag, 4);
+		km_buf_add(key, rs->text, rs->len);
+		memcpy(vars + *n, rs->vars, rs->nvars * sizeof(*vars));
+		memcpy(tags + *n, rs->tags, rs->nvars * sizeof(*tags));
+		*n += rs->nvars;
 	}
 	return true;
+}
+
+bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key)
+{
+	return outbound_key(pp, kri, types, key, NULL, NULL, NULL, 0);
+}
+
+bool cp_policy_outbound_shape_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key,
+				  struct km_str *vars, uint16_t *tags, size_t *n, size_t cap)
+{
+	return outbound_key(pp, kri, types, key, vars, tags, n, cap);
 }
 
 const struct km_json *cp_policy_no_outbound_conf(struct cp_policy_apply_ctx *c,

@@ -7,6 +7,7 @@
 #ifndef CP_POLICY_POLICY_H
 #define CP_POLICY_POLICY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -92,6 +93,12 @@ struct cp_policy_to_rule {
 	 * inputs give an equal conf, so this stands for it in share keys. */
 	const char *inputs;
 	size_t inputs_len;
+	/* the mesh context's policy cache holding the rule (shared by its
+	 * builds), or NULL (one build's) */
+	struct cp_policy_cache *cache;
+	/* cp_policy_outbound_shape_key()'s split of <conf>, made once for a
+	 * rule in the cache (NULL: not yet) */
+	_Atomic(const struct cp_policy_rule_shape *) shape;
 };
 
 /* Everything one policy type contributes to one Dataplane. */
@@ -124,6 +131,14 @@ void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m,
 struct cp_policy_cache;
 struct cp_policy_cache *cp_policy_cache_new(void);
 void cp_policy_cache_free(struct cp_policy_cache *c);
+struct cp_policy_rule_shape;
+struct cp_policy_plugin;
+/* The shape split of rule <r> (r->cache set): made by <make> in the
+ * cache's arena by the first build that asks, under its lock. */
+const struct cp_policy_rule_shape *cp_policy_cache_rule_shape(
+	const struct cp_policy_to_rule *r, const struct cp_policy_plugin *pl,
+	const struct cp_policy_rule_shape *(*make)(struct km_arena *a, const struct cp_policy_plugin *pl,
+						   const struct cp_policy_to_rule *r));
 
 /* cp_policy_match() of each of <types> (NULL: skipped, out[i] zeroed) into
  * out[i]: the Dataplane's ports are read once. */
@@ -187,7 +202,24 @@ struct cp_policy_plugin {
 	 * outbound resource of another type is shared whatever this plugin's
 	 * conf (a MeshTimeout change leaves load assignments alone). */
 	unsigned outbound_types;
+	/* Conf fields (dotted paths, NULL-terminated) whose values apply()
+	 * writes into outbound resources only as Durations, made by
+	 * cp_policy_conf_duration() with the tag given here, and makes no
+	 * other use of: outbound resources of confs that differ only in those
+	 * values are filled from one shape (cp/xds/shape.h). NULL: none. */
+	const struct cp_policy_conf_var *conf_vars;
 };
+
+struct cp_policy_conf_var {
+	const char *path;
+	uint16_t tag; /* unique among every plugin's: MeshTimeout 1-15, MeshRetry 16-23,
+			 MeshCircuitBreaker 24-25 */
+};
+
+/* The duration at <path> of <conf> as protobuf JSON, tagged <tag> for a
+ * shape's recording (lib/pb/shape.h), or NULL when missing or invalid. */
+struct km_json *cp_policy_conf_duration(struct km_arena *a, const struct km_json *conf, const char *path,
+					uint16_t tag);
 
 /* Every targetRef policy type, in plugin order. */
 extern const struct cp_policy_plugin cp_policy_plugins[];
@@ -218,6 +250,12 @@ struct cp_policy_prepared {
 	/* the `to` rule of each plugin for the last outbound asked about */
 	const char *last_kri;
 	const struct cp_policy_to_rule **last_rules; /* [cp_policy_nplugins] */
+	/* rules of this build alone cp_policy_outbound_shape_key() has split */
+	struct cp_policy_rule_memo {
+		const struct cp_policy_to_rule *r;
+		const struct cp_policy_rule_shape *s;
+	} *shapes;
+	size_t nshapes, capshapes;
 };
 void cp_policy_prepare(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 		       bool shadow, struct cp_policy_prepared *out);
@@ -227,6 +265,13 @@ void cp_policy_apply_prepared(struct cp_policy_prepared *pp, struct cp_xds_resou
  * outbound_conf whose outbound_types meet <types>. False when a running
  * plugin has no outbound_conf: then the outbound cannot be shared. */
 bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key);
+/* As cp_policy_outbound_key(), for a shape of those resources: a `to`
+ * rule of a plugin with conf_vars is written without their values, which
+ * are appended to <vars> (as km_pb_duration_body() encodes them) with
+ * their tags to <tags>, *<n> counting them (at most <cap>). False as
+ * cp_policy_outbound_key(), or past <cap>. The values live in pp's arena. */
+bool cp_policy_outbound_shape_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key,
+				  struct km_str *vars, uint16_t *tags, size_t *n, size_t cap);
 /* outbound_conf of plugins that only touch inbounds. */
 const struct km_json *cp_policy_no_outbound_conf(struct cp_policy_apply_ctx *c,
 						 const struct cp_policy_matched *mp, const char *kri);
@@ -236,6 +281,9 @@ const struct km_json *cp_policy_to_conf(struct cp_policy_apply_ctx *c, const str
 
 /* Plugins (cp/policy/<type>.c). */
 void cp_policy_meshtimeout_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+extern const struct cp_policy_conf_var cp_policy_meshtimeout_conf_vars[];
+extern const struct cp_policy_conf_var cp_policy_meshretry_conf_vars[];
+extern const struct cp_policy_conf_var cp_policy_meshcircuitbreaker_conf_vars[];
 void cp_policy_meshretry_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshcircuitbreaker_apply(struct cp_policy_apply_ctx *c,
 					const struct cp_policy_matched *mp);

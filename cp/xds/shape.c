@@ -143,7 +143,10 @@ static bool all_differ(const struct cp_xds_shape *s, const struct km_str *vars, 
 {
 	if (nvars != s->nvars)
 		return false;
-	for (size_t i = 0; i < nvars; i++)
+	/* the vars found by content: the others (policy conf values, holes
+	 * by tag) are a conf's, the same for every destination it shapes */
+	size_t nmatch = km_pb_shape_nmatch(s->shape);
+	for (size_t i = 0; i < nmatch; i++)
 		if (km_str_eq(vars[i], s->vars0[i]))
 			return false;
 	return true;

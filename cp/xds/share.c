@@ -648,7 +648,7 @@ static struct cp_xds_blob *filled(struct build *b, struct cp_xds_shape *sp, cons
 
 static struct cp_xds_blob *encode_shaped(struct build *b, int t, const char *name, const struct km_json *tree,
 					 struct cp_xds_shape *sp, enum cp_xds_shape_use use, const struct km_str *vars,
-					 size_t nvars);
+					 size_t nmatch, const uint16_t *tags, size_t nvars);
 
 /* The strings naming a proxy in its local resources: its address, its
  * name (the kuma.io/display-name label) and its workload (the
@@ -856,7 +856,7 @@ static void put_local(struct build *b, struct cp_xds_share *sh, const struct cp_
 			struct cp_xds_shape *sp = cp_xds_shape_get(sh->local_shapes, key.data, key.len, vars, nvars, &use);
 			put(b, t,
 			    use == CP_XDS_SHAPE_FILL ? filled(b, sp, vars, nvars, name)
-						     : encode_shaped(b, t, name, tree, sp, use, vars, nvars),
+						     : encode_shaped(b, t, name, tree, sp, use, vars, nvars, NULL, nvars),
 			    0);
 		}
 	}
@@ -913,7 +913,8 @@ struct ob_keys {
 	const char *kk[NOUTBOUND_TYPES + 1];
 	size_t kl[NOUTBOUND_TYPES + 1];
 	uint64_t kh[NOUTBOUND_TYPES + 1]; /* the keys' hashes, computed once */
-	size_t dest; /* where the keys' part that is not the destination's starts */
+	size_t dest;   /* where the keys' part that is not the destination's starts */
+	size_t common; /* and where its policies' part starts */
 	struct cp_xds_blob *got[NOUTBOUND_TYPES + 1];
 	unsigned char state[NOUTBOUND_TYPES + 1];
 };
@@ -950,7 +951,7 @@ static void outbound_keys(struct km_arena *a, const struct cp_xds_mesh *m, const
 			km_buf_add(&key, md->tls->secret_name, strlen(md->tls->secret_name));
 		}
 		km_buf_add(&key, "", 1);
-		size_t common = key.len;
+		size_t common = ok->common = key.len;
 		if (!cp_policy_outbound_key(pp, o->kri, 1u << CP_XDS_CLUSTER, &key))
 			continue;
 		key.data[0] = '0' + CP_XDS_CLUSTER;
@@ -1032,17 +1033,28 @@ static unsigned table_take(struct cp_xds_share *sh, const void *self, struct ob_
 	return took;
 }
 
+#define MAX_VARS 32
+
+/* An outbound's shape vars: its names (cp_xds_outbound_vars(), found by
+ * content) then its policies' conf values (holes by tag). */
+struct ob_vars {
+	struct km_str v[MAX_VARS];
+	uint16_t tags[MAX_VARS]; /* of v[nmatch..n) */
+	size_t n, nmatch;
+};
+
 /* A resource of a shape (cp/xds/shape.h) encoded: recording the shape,
- * or checking it, as the shape's use says. */
+ * or checking it, as the shape's use says. vars[nmatch..nvars) are holes
+ * by tags[] (km_pb_shape_record_tagged). */
 static struct cp_xds_blob *encode_shaped(struct build *b, int t, const char *name, const struct km_json *tree,
 					 struct cp_xds_shape *sp, enum cp_xds_shape_use use, const struct km_str *vars,
-					 size_t nvars)
+					 size_t nmatch, const uint16_t *tags, size_t nvars)
 {
 	if (use == CP_XDS_SHAPE_RECORD) {
 		const ProtobufCMessageDescriptor *d = km_pb_find(km_str_c(cp_xds_type_url[t]));
 		struct km_pb_shape *shape = NULL;
 		km_buf_reset(&b->bytes);
-		if (d && km_pb_shape_record(b->a, d, tree, vars, nvars, &b->bytes, &shape) == 0) {
+		if (d && km_pb_shape_record_tagged(b->a, d, tree, vars, nmatch, tags, nvars, &b->bytes, &shape) == 0) {
 			cp_xds_shape_recorded(sp, shape, vars, nvars);
 			if (b->stats)
 				b->stats->encoded++;
@@ -1057,8 +1069,6 @@ static struct cp_xds_blob *encode_shaped(struct build *b, int t, const char *nam
 		b->stats->shape_mismatches++;
 	return blob;
 }
-
-#define MAX_VARS 16
 
 /* Generates and encodes what this build claimed, outside the lock; a
  * claimed listener gets its body here and its address in make_listeners.
@@ -1081,24 +1091,28 @@ static void make_claimed(struct cp_xds_share *sh, struct build *b, const struct 
 		/* by key index: the cluster's and the listener body's shape */
 		struct cp_xds_shape *sp[NOUTBOUND_TYPES + 1] = {0};
 		enum cp_xds_shape_use use[NOUTBOUND_TYPES + 1] = {0};
-		struct km_str vars[MAX_VARS];
-		size_t nvars = 0;
+		struct ob_vars ov;
+		ov.n = 0;
 		if (missing & ((1u << CP_XDS_CLUSTER) | (1u << CP_XDS_LISTENER))) {
+			/* the key of both shapes: the names' kinds, what is not the
+			 * destination's but its policies, and their confs without
+			 * the values that are holes (one layout of vars for both) */
 			km_buf_reset(&key);
 			km_buf_add(&key, "?", 1);
-			nvars = cp_xds_outbound_vars(b->a, m, md, o, vars, MAX_VARS, &key);
-			size_t head = key.len;
-			for (size_t k = 0; nvars && k <= NOUTBOUND_TYPES; k++) {
+			ov.nmatch = ov.n = cp_xds_outbound_vars(b->a, m, md, o, ov.v, MAX_VARS, &key);
+			km_buf_add(&key, ok->kk[K_CLUSTER] + ok->dest, ok->common - ok->dest);
+			if (ov.n && !cp_policy_outbound_shape_key(pp, o->kri, (1u << CP_XDS_CLUSTER) | (1u << CP_XDS_LISTENER),
+								 &key, ov.v, ov.tags, &ov.n, MAX_VARS))
+				ov.n = 0;
+			for (size_t k = 0; ov.n && k <= NOUTBOUND_TYPES; k++) {
 				int t = k == K_CLUSTER ? CP_XDS_CLUSTER : CP_XDS_LISTENER;
 				if ((k != K_CLUSTER && k != K_BODY) || !(missing & (1u << t)))
 					continue;
-				key.len = head;
 				key.data[0] = k == K_CLUSTER ? 'C' : 'L';
-				km_buf_add(&key, ok->kk[k] + ok->dest, ok->kl[k] - ok->dest);
-				sp[k] = cp_xds_shape_get(sh->shapes, key.data, key.len, vars, nvars, &use[k]);
+				sp[k] = cp_xds_shape_get(sh->shapes, key.data, key.len, ov.v, ov.n, &use[k]);
 				if (use[k] != CP_XDS_SHAPE_FILL)
 					continue;
-				ok->got[k] = filled(b, sp[k], vars, nvars, o->kri);
+				ok->got[k] = filled(b, sp[k], ov.v, ov.n, o->kri);
 				missing &= ~(1u << t);
 			}
 		}
@@ -1114,9 +1128,11 @@ static void make_claimed(struct cp_xds_share *sh, struct build *b, const struct 
 			size_t into = k == K_LISTENER ? K_BODY : k;
 			if (tree && k == K_LISTENER)
 				tree = without(b->a, tree, "address");
-			ok->got[into] = tree ? encode_shaped(b, t, o->kri, tree, sp[into], use[into], vars, nvars) : NULL;
+			ok->got[into] = tree ? encode_shaped(b, t, o->kri, tree, sp[into], use[into], ov.v, ov.nmatch,
+								ov.tags + ov.nmatch, ov.n)
+				     : NULL;
 			if (!tree && use[into] == CP_XDS_SHAPE_RECORD)
-				cp_xds_shape_recorded(sp[into], NULL, vars, nvars);
+				cp_xds_shape_recorded(sp[into], NULL, ov.v, ov.n);
 		}
 	}
 	km_buf_fini(&key);

@@ -601,6 +601,7 @@ struct km_json *km_json_clone(struct km_arena *a, const struct km_json *v)
 	struct km_json *c = node(a, v->kind);
 	c->b = v->b;
 	c->is_int = v->is_int;
+	c->tag = v->tag;
 	c->i = v->i;
 	c->d = v->d;
 	if (v->kind == KM_JSON_STRING || v->kind == KM_JSON_NUMBER) {

@@ -34,6 +34,8 @@ struct km_json {
 	enum km_json_kind kind;
 	bool b;
 	bool is_int;        /* NUMBER: integral text that fits int64 */
+	uint16_t tag;       /* 0, or what a shape's recording takes the node for
+			       (lib/pb/shape.h); kept by km_json_clone */
 	int64_t i;          /* NUMBER when is_int */
 	double d;           /* NUMBER */
 	struct km_str s;    /* STRING value; NUMBER source text */

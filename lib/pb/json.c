@@ -1243,12 +1243,21 @@ struct sval {
 	bool zero;
 };
 
+/* Recording: a node the recording takes for a var anywhere but in a
+ * Duration (no hole can stand for it there) leaves no shape. */
+static void rec_not_here(struct wr *w, const struct km_json *j)
+{
+	if (w->rec && j && j->tag && km_pb_rec_tag_var(w->rec, j->tag) >= 0)
+		w->rec->bad = true;
+}
+
 static int sval_of(struct wr *w, const ProtobufCFieldDescriptor *f, const struct km_json *v, struct sval *s)
 {
 	int64_t i;
 	uint64_t u;
 	double d;
 	int32_t e;
+	rec_not_here(w, v);
 	*s = (struct sval){.wt = WT_VARINT};
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_INT32:
@@ -1450,6 +1459,7 @@ static int w_value(struct wr *w, const struct km_json *j, int depth)
 	 * msg_from counts it, so both paths refuse the same nesting */
 	if (depth > KM_PB_MAX_DEPTH)
 		return -1;
+	rec_not_here(w, j);
 	switch (j->kind) {
 	case KM_JSON_NULL: return w_tag(w, 1, WT_VARINT) || w_varint(w, 0) ? -1 : 0;
 	case KM_JSON_NUMBER: {
@@ -1479,11 +1489,53 @@ static int w_seconds_nanos(struct wr *w, int64_t secs, int32_t nanos)
 	return 0;
 }
 
+/* A Duration; recording, one the recording takes for a var is a hole of
+ * its body (that var's bytes, or no shape). */
+static int w_duration(struct wr *w, const struct km_json *j)
+{
+	int64_t secs;
+	int32_t nanos;
+	if (j->kind != KM_JSON_STRING || parse_duration(j->s, &secs, &nanos) != 0)
+		return -1;
+	int v = w->rec && j->tag ? km_pb_rec_tag_var(w->rec, j->tag) : -1;
+	size_t at = w->b->len;
+	if (w_seconds_nanos(w, secs, nanos))
+		return -1;
+	if (v >= 0) {
+		struct km_str want = w->rec->vars[v];
+		size_t n = w->b->len - at;
+		if (want.len != n || (n && memcmp(w->b->data + at, want.ptr, n) != 0))
+			w->rec->bad = true;
+		km_pb_rec_hole(w->rec, at, n, (uint32_t)v);
+	}
+	return 0;
+}
+
+int km_pb_duration_body(struct km_str text, uint8_t *out)
+{
+	int64_t secs;
+	int32_t nanos;
+	if (parse_duration(text, &secs, &nanos) != 0)
+		return -1;
+	size_t n = 0;
+	if (secs) {
+		out[n++] = 1 << 3 | WT_VARINT;
+		n += km_pb_wire_varint((uint64_t)secs, out + n);
+	}
+	if (nanos) {
+		out[n++] = 2 << 3 | WT_VARINT;
+		n += km_pb_wire_varint((uint64_t)(int64_t)nanos, out + n);
+	}
+	return (int)n;
+}
+
 static int w_wkt(struct wr *w, enum wkt kind, const ProtobufCMessageDescriptor *d, const struct km_json *j,
 		 int depth)
 {
 	int64_t secs;
 	int32_t nanos;
+	if (kind != WKT_DURATION)
+		rec_not_here(w, j);
 	switch (kind) {
 	case WKT_ANY: {
 		const struct km_json *t = j->kind == KM_JSON_OBJECT ? km_json_get(j, "@type") : NULL;
@@ -1507,10 +1559,7 @@ static int w_wkt(struct wr *w, enum wkt kind, const ProtobufCMessageDescriptor *
 			return -1;
 		return w_close(w, at);
 	}
-	case WKT_DURATION:
-		if (j->kind != KM_JSON_STRING || parse_duration(j->s, &secs, &nanos) != 0)
-			return -1;
-		return w_seconds_nanos(w, secs, nanos);
+	case WKT_DURATION: return w_duration(w, j);
 	case WKT_TIMESTAMP:
 		if (j->kind != KM_JSON_STRING || parse_timestamp(j->s, &secs, &nanos) != 0)
 			return -1;

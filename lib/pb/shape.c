@@ -21,7 +21,7 @@ struct op {
 };
 
 struct km_pb_shape {
-	size_t nvars, nholes;
+	size_t nvars, nmatch, nholes;
 	size_t nspans; /* OP_OPEN steps */
 	size_t nops;
 	struct op *ops;
@@ -46,7 +46,7 @@ bool km_pb_rec_next_hole(const struct km_pb_rec *r, const char *p, size_t n, siz
 	/* only where some value's first byte is (every string of a message
 	 * is searched) */
 	uint64_t first[4] = {0};
-	for (size_t v = 0; v < r->nvars; v++)
+	for (size_t v = 0; v < r->nmatch; v++)
 		if (r->vars[v].len) {
 			unsigned char c = (unsigned char)r->vars[v].ptr[0];
 			first[c >> 6] |= 1ull << (c & 63);
@@ -56,7 +56,7 @@ bool km_pb_rec_next_hole(const struct km_pb_rec *r, const char *p, size_t n, siz
 		if (!(first[c >> 6] & (1ull << (c & 63))))
 			continue;
 		size_t best = 0;
-		for (size_t v = 0; v < r->nvars; v++) {
+		for (size_t v = 0; v < r->nmatch; v++) {
 			size_t l = r->vars[v].len;
 			if (l > best && l <= n - i && memcmp(p + i, r->vars[v].ptr, l) == 0) {
 				best = l;
@@ -70,6 +70,14 @@ bool km_pb_rec_next_hole(const struct km_pb_rec *r, const char *p, size_t n, siz
 		}
 	}
 	return false;
+}
+
+int km_pb_rec_tag_var(const struct km_pb_rec *r, uint16_t tag)
+{
+	for (size_t i = 0; tag && r->tags && r->nmatch + i < r->nvars; i++)
+		if (r->tags[i] == tag)
+			return (int)(r->nmatch + i);
+	return -1;
 }
 
 void km_pb_rec_hole(struct km_pb_rec *r, size_t pos, size_t len, uint32_t var)
@@ -113,24 +121,32 @@ void km_pb_rec_close(struct km_pb_rec *r, size_t pos, size_t prefix, size_t end)
 
 struct event {
 	size_t pos;
-	size_t skip;  /* template bytes it stands for */
-	size_t inner; /* a close: its span's start (inner spans close first) */
+	size_t skip; /* template bytes it stands for */
+	size_t seq;  /* a close or a hole: its item's index (items are noted
+			as holes are written and as spans close) */
 	enum op_kind kind;
 	uint32_t var;
 };
+
+/* Closes and empty holes: an empty hole (a Duration of 0s) can sit where
+ * spans end, inside some of them: the order they were noted in says which */
+static bool at_end(const struct event *e)
+{
+	return e->kind == OP_CLOSE || (e->kind == OP_HOLE && !e->skip);
+}
 
 static int event_cmp(const void *x, const void *y)
 {
 	const struct event *a = x, *b = y;
 	if (a->pos != b->pos)
 		return a->pos < b->pos ? -1 : 1;
-	/* at one place: spans ending there close, innermost first, before
-	 * anything starts */
-	int ra = a->kind == OP_CLOSE ? 0 : 1, rb = b->kind == OP_CLOSE ? 0 : 1;
+	/* at one place: spans ending there close, innermost first (and
+	 * empty holes in their turn), before anything starts */
+	int ra = at_end(a) ? 0 : 1, rb = at_end(b) ? 0 : 1;
 	if (ra != rb)
 		return ra - rb;
-	if (a->kind == OP_CLOSE && a->inner != b->inner)
-		return a->inner > b->inner ? -1 : 1;
+	if (!ra && a->seq != b->seq)
+		return a->seq < b->seq ? -1 : 1;
 	return 0;
 }
 
@@ -152,13 +168,12 @@ static struct km_pb_shape *shape_make(const struct km_pb_rec *r, const uint8_t *
 		const struct km_pb_rec_item *it = &r->items[i];
 		if (it->hole) {
 			ev[nev++] = (struct event){
-				.pos = it->pos, .skip = it->len, .kind = OP_HOLE, .var = it->var};
+				.pos = it->pos, .skip = it->len, .seq = i, .kind = OP_HOLE, .var = it->var};
 			nholes++;
 		} else {
 			ev[nev++] =
 				(struct event){.pos = it->pos, .skip = it->len, .kind = OP_OPEN};
-			ev[nev++] =
-				(struct event){.pos = it->end, .inner = it->pos, .kind = OP_CLOSE};
+			ev[nev++] = (struct event){.pos = it->end, .seq = i, .kind = OP_CLOSE};
 		}
 	}
 	/* usually a few dozen events, partly in order already (items are
@@ -175,6 +190,7 @@ static struct km_pb_shape *shape_make(const struct km_pb_rec *r, const uint8_t *
 	}
 	struct km_pb_shape *s = km_calloc(1, sizeof(*s));
 	s->nvars = r->nvars;
+	s->nmatch = r->nmatch;
 	s->nholes = nholes;
 	s->tpl = km_malloc(len ? len : 1);
 	if (len)
@@ -203,12 +219,20 @@ int km_pb_shape_record(struct km_arena *a, const ProtobufCMessageDescriptor *d,
 		       const struct km_json *j, const struct km_str *vars, size_t nvars,
 		       struct km_buf *bytes, struct km_pb_shape **shape)
 {
+	return km_pb_shape_record_tagged(a, d, j, vars, nvars, NULL, nvars, bytes, shape);
+}
+
+int km_pb_shape_record_tagged(struct km_arena *a, const ProtobufCMessageDescriptor *d,
+			      const struct km_json *j, const struct km_str *vars, size_t nmatch,
+			      const uint16_t *tags, size_t nvars, struct km_buf *bytes,
+			      struct km_pb_shape **shape)
+{
 	*shape = NULL;
-	struct km_pb_rec r = {.vars = vars, .nvars = nvars};
+	struct km_pb_rec r = {.vars = vars, .nvars = nvars, .nmatch = tags ? nmatch : nvars, .tags = tags};
 	size_t start = bytes->len;
 	int rc = km_pb_write_json_rec(a, d, j, bytes, &r);
 	/* an empty encoding may leave <bytes> without storage */
-	if (rc == 0 && !r.overflow && bytes->len - start < UINT32_MAX)
+	if (rc == 0 && !r.overflow && !r.bad && bytes->len - start < UINT32_MAX)
 		*shape = shape_make(&r, bytes->data ? (const uint8_t *)bytes->data + start : (const uint8_t *)"",
 				    bytes->len - start);
 	free(r.items);
@@ -275,6 +299,11 @@ int km_pb_shape_fill(const struct km_pb_shape *s, const struct km_str *vars, siz
 	if (span != small)
 		free(span);
 	return w ? 0 : -1;
+}
+
+size_t km_pb_shape_nmatch(const struct km_pb_shape *s)
+{
+	return s ? s->nmatch : 0;
 }
 
 size_t km_pb_shape_holes(const struct km_pb_shape *s)

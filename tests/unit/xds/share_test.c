@@ -705,6 +705,87 @@ static void test_shapes(struct km_arena *a)
 	cp_xds_share_free(sh);
 }
 
+/* MeshTimeout, MeshRetry and MeshCircuitBreaker confs that differ only in
+ * their durations fill the outbound clusters and listeners from the
+ * shapes the first recorded (the durations are holes by tag,
+ * cp_policy_conf_var): the same bytes as generating them, 0s (an empty
+ * Duration) and fractions among them; a conf with other fields records
+ * shapes of its own. */
+static void test_conf_shapes(struct km_arena *a)
+{
+	static const char *const rounds[][7] = {
+	    {"4s", "100s", "1.5s", "20s", "3s", "30s", "40s"},
+	    {"0s", "7200s", "0s", "1m", "0s", "2h", "0.25s"},
+	    {"123456s", "1ms", "15s", "0.5s", "10s", "0s", "1h30m"},
+	};
+	static const char *const cb[][2] = {{"10s", "1m"}, {"3s", "7s"}, {"0.5s", "2h"}};
+	struct cp_xds_share *sh = cp_xds_share_new();
+	for (int tls_on = 0; tls_on <= 1; tls_on++) {
+		cp_xds_share_clear(sh);
+		for (size_t r = 0; r < sizeof(rounds) / sizeof(rounds[0]) + 1; r++) {
+			char spec[1024];
+			const char *const *v = rounds[r % 3];
+			if (r < 3)
+				snprintf(spec, sizeof(spec),
+					 "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+					 "\"default\":{\"connectionTimeout\":\"%s\",\"idleTimeout\":\"%s\",\"http\":{"
+					 "\"requestTimeout\":\"%s\",\"streamIdleTimeout\":\"%s\",\"requestHeadersTimeout\":\"%s\","
+					 "\"maxStreamDuration\":\"%s\",\"maxConnectionDuration\":\"%s\"}}}]}",
+					 v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+			else /* no stream idle timeout: routes get the default */
+				snprintf(spec, sizeof(spec),
+					 "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+					 "\"default\":{\"connectionTimeout\":\"9s\",\"http\":{\"requestTimeout\":\"2s\"}}}]}");
+			put(a, "MeshTimeout", "conf-holes", NULL, spec);
+			/* MeshRetry's and MeshCircuitBreaker's durations too */
+			snprintf(spec, sizeof(spec),
+				 "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+				 "\"default\":{\"http\":{\"numRetries\":3,\"perTryTimeout\":\"%s\",\"backOff\":{"
+				 "\"baseInterval\":\"%s\",\"maxInterval\":\"%s\"},\"rateLimitedBackOff\":{"
+				 "\"resetHeaders\":[{\"name\":\"retry-after\",\"format\":\"Seconds\"}],\"maxInterval\":\"%s\"}},\"grpc\":{\"perTryTimeout\":\"%s\"}}}]}",
+				 v[2], v[6], v[1], v[3], v[0]);
+			put(a, "MeshRetry", "conf-holes-retry", NULL, spec);
+			snprintf(spec, sizeof(spec),
+				 "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+				 "\"default\":{\"outlierDetection\":{\"interval\":\"%s\",\"baseEjectionTime\":\"%s\","
+				 "\"detectors\":{\"totalFailures\":{\"consecutive\":5}}}}}]}",
+				 cb[r % 3][0], cb[r % 3][1]);
+			put(a, "MeshCircuitBreaker", "conf-holes-cb", NULL, spec);
+			cp_xds_share_next(sh);
+			only = "shaper-1";
+			struct cp_xds_share_stats st = {0};
+			check_all(a, sh, tls_on, &st, NULL);
+			only = NULL;
+			CHECK(st.shape_mismatches == 0);
+			/* after the first conf every cluster and listener of its
+			 * 13 outbounds is filled (its local resources, without a
+			 * memo here, and load assignments are encoded) */
+			if (r == 1 || r == 2)
+				CHECK(st.patched == 13 * 2);
+			else
+				CHECK(st.patched < 13 * 2);
+		}
+		/* every fill checked against the encoding, with new values */
+		put(a, "MeshTimeout", "conf-holes", NULL,
+		    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},"
+		    "\"default\":{\"connectionTimeout\":\"11s\",\"http\":{\"requestTimeout\":\"0s\"}}}]}");
+		cp_xds_share_next(sh);
+		cp_xds_share_verify_shapes(sh, true);
+		only = "shaper-1";
+		struct cp_xds_share_stats st = {0};
+		check_all(a, sh, tls_on, &st, NULL);
+		only = NULL;
+		CHECK(st.encoded > 0 && st.patched == 0 && st.shape_mismatches == 0);
+		cp_xds_share_verify_shapes(sh, false);
+	}
+	cp_xds_share_free(sh);
+	CHECK(cp_store_remove(rt.store, km_rtype_by_name(KM_STR("MeshTimeout")), KM_STR("default"), KM_STR("conf-holes"), 0) == 0);
+	CHECK(cp_store_remove(rt.store, km_rtype_by_name(KM_STR("MeshRetry")), KM_STR("default"), KM_STR("conf-holes-retry"),
+			      0) == 0);
+	CHECK(cp_store_remove(rt.store, km_rtype_by_name(KM_STR("MeshCircuitBreaker")), KM_STR("default"),
+			      KM_STR("conf-holes-cb"), 0) == 0);
+}
+
 int main(void)
 {
 	struct km_arena *a = km_arena_new(0);
@@ -715,6 +796,7 @@ int main(void)
 	test_policy_types(a);
 	test_policy_cache(a);
 	test_shapes(a);
+	test_conf_shapes(a);
 	test_policy_cache_full(a);
 	km_arena_free(a);
 	cp_store_free(rt.store);
