@@ -20,10 +20,15 @@
  * order a pass of the server takes them after a ramped connect (newest
  * stream first); --order name builds them in name order instead.
  *
- *   build/bench/gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-V] [--order newest|name]
+ *   build/bench/gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-c] [-V] [--order newest|name]
  *
  * -s sets the one-service phase's rounds apart from the Mesh-wide ones (-r):
  * many of them make a profile of the builds that encode.
+ *
+ * -c starts each pass with cold caches: 64 MiB written between the new
+ * context and the first build, as the server's first build after a change
+ * follows the request, the store write, the context and other processes'
+ * work on the same cores (its end-to-end CPU time: xds_generation_seconds).
  *
  * -V checks every resource filled from a shape (cp/xds/shape.h) against its
  * full encoding, reports any difference and then exits 1 (bench-smoke in
@@ -271,6 +276,8 @@ static void *pass_thread(void *arg)
 /* Builds every proxy in <order> with a new context through <sh>. With
  * <threads> > 1 the others take proxies from the far end of the order, as
  * the server's loop helps its builder thread (cp/xds/builder.c). */
+static bool cold;
+
 static int pass(const char *phase, struct cp_xds_share *sh, struct proxy *px, const int *order, int norder,
 		int threads)
 {
@@ -282,6 +289,14 @@ static int pass(const char *phase, struct cp_xds_share *sh, struct proxy *px, co
 		return -1;
 	}
 	cp_xds_share_next(sh);
+	if (cold) {
+		static volatile unsigned char *evict;
+		size_t len = (size_t)64 << 20;
+		if (!evict)
+			evict = km_malloc(len);
+		for (size_t i = 0; i < len; i += 64)
+			evict[i] = (unsigned char)(evict[i] + 1);
+	}
 	struct pass_state ps = {.m = m, .sh = sh, .px = px, .order = order, .back = norder - 1};
 	ps.ns = km_calloc((size_t)norder + 1, sizeof(*ps.ns));
 	ps.enc = km_calloc((size_t)norder + 1, sizeof(*ps.enc));
@@ -310,7 +325,7 @@ int main(int argc, char **argv)
 	int n = 10000, rounds = 5, one_rounds = -1, threads = 1;
 	bool by_name = false, verify = false;
 	static const struct option opts[] = {{"order", 1, NULL, 'o'}, {0, 0, 0, 0}};
-	for (int c; (c = getopt_long(argc, argv, "n:r:s:t:V", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "n:r:s:t:cV", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'n': n = (int)strtol(optarg, NULL, 10); break;
 		case 't': threads = (int)strtol(optarg, NULL, 10); break;
@@ -318,8 +333,9 @@ int main(int argc, char **argv)
 		case 's': one_rounds = (int)strtol(optarg, NULL, 10); break;
 		case 'o': by_name = strcmp(optarg, "name") == 0; break;
 		case 'V': verify = true; break;
+		case 'c': cold = true; break;
 		default:
-			fprintf(stderr, "usage: gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-V] [--order newest|name]\n");
+			fprintf(stderr, "usage: gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-c] [-V] [--order newest|name]\n");
 			return 2;
 		}
 	}

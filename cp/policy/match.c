@@ -799,8 +799,6 @@ static void build_to_cached(struct km_arena *a, const struct cp_xds_mesh *m, str
 		return;
 	}
 	build_to(c->a, m, out);
-	for (size_t k = 0; k < out->nto; k++)
-		out->to[k].cache = c;
 	struct cache_entry *ne = km_arena_alloc(c->a, sizeof(*ne));
 	*ne = (struct cache_entry){.next = head, .h = h, .type = out->type, .npolicies = out->npolicies,
 				   .to = out->to, .nto = out->nto};
@@ -809,24 +807,6 @@ static void build_to_cached(struct km_arena *a, const struct cp_xds_mesh *m, str
 	atomic_store_explicit(b, ne, memory_order_release);
 	c->n++;
 	pthread_mutex_unlock(&c->mu);
-}
-
-const struct cp_policy_rule_shape *cp_policy_cache_rule_shape(
-	const struct cp_policy_to_rule *r, const struct cp_policy_plugin *pl,
-	const struct cp_policy_rule_shape *(*make)(struct km_arena *a, const struct cp_policy_plugin *pl,
-						   const struct cp_policy_to_rule *r))
-{
-	struct cp_policy_cache *c = r->cache;
-	/* the rule is the cache's: its shape is written once, under the lock */
-	_Atomic(const struct cp_policy_rule_shape *) *slot = &((struct cp_policy_to_rule *)r)->shape;
-	pthread_mutex_lock(&c->mu);
-	const struct cp_policy_rule_shape *s = atomic_load_explicit(slot, memory_order_relaxed);
-	if (!s) {
-		s = make(c->a, pl, r);
-		atomic_store_explicit(slot, s, memory_order_release);
-	}
-	pthread_mutex_unlock(&c->mu);
-	return s;
 }
 
 /* ---- the whole match ---- */

@@ -6,8 +6,11 @@
 #include "cp/policy/policy.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
+#include "base/mem.h"
 #include "pb/shape.h"
 #include "resource/validate.h"
 
@@ -502,33 +505,174 @@ static const struct cp_policy_rule_shape *make_rule_shape(struct km_arena *a, co
 	return rs;
 }
 
-/* The split of <r>: once per context for a rule of its policy cache (most
- * proxies share their rules), else once per build. */
-static const struct cp_policy_rule_shape *rule_shape(struct cp_policy_prepared *pp, const struct cp_policy_plugin *pl,
+/* ---- rule splits kept across contexts ---- */
+
+/* Splits by plugin and the rule's inputs (what its conf was merged from,
+ * which stands for the conf): the default policies' rules and every rule a
+ * change did not touch are split once, not in every context. An entry is
+ * one allocation; entries go only in cp_policy_rule_shapes_next(), when no
+ * build runs. */
+#define RULE_SHAPES_KEEP 16
+#define RULE_SHAPES_MAX  4096
+
+struct rs_entry {
+	uint64_t h;
+	size_t plugin;
+	uint64_t used; /* the epoch it was last asked for in */
+	const char *inputs;
+	size_t ilen;
+	struct cp_policy_rule_shape s;
+};
+
+struct cp_policy_rule_shapes {
+	pthread_mutex_t mu;
+	struct rs_entry **slot; /* open addressing */
+	size_t cap, n;
+	uint64_t epoch;
+};
+
+struct cp_policy_rule_shapes *cp_policy_rule_shapes_new(void)
+{
+	struct cp_policy_rule_shapes *rs = km_calloc(1, sizeof(*rs));
+	pthread_mutex_init(&rs->mu, NULL);
+	return rs;
+}
+
+static void rs_put(struct rs_entry **slot, size_t cap, struct rs_entry *e)
+{
+	size_t i = (size_t)e->h & (cap - 1);
+	while (slot[i])
+		i = (i + 1) & (cap - 1);
+	slot[i] = e;
+}
+
+enum rs_keep { RS_ALL, RS_RECENT, RS_NONE };
+
+/* Keeps the entries <keep> says (RS_RECENT: those used in the last
+ * RULE_SHAPES_KEEP epochs) in a table of <cap> slots. */
+static void rs_rebuild(struct cp_policy_rule_shapes *rs, size_t cap, enum rs_keep keep)
+{
+	struct rs_entry **slot = km_calloc(cap, sizeof(*slot));
+	size_t n = 0;
+	for (size_t i = 0; i < rs->cap; i++) {
+		struct rs_entry *e = rs->slot[i];
+		if (!e)
+			continue;
+		if (keep == RS_ALL || (keep == RS_RECENT && e->used + RULE_SHAPES_KEEP >= rs->epoch)) {
+			rs_put(slot, cap, e);
+			n++;
+		} else {
+			free(e);
+		}
+	}
+	free(rs->slot);
+	rs->slot = slot;
+	rs->cap = cap;
+	rs->n = n;
+}
+
+void cp_policy_rule_shapes_next(struct cp_policy_rule_shapes *rs)
+{
+	if (!rs)
+		return;
+	rs->epoch++;
+	if (rs->cap)
+		rs_rebuild(rs, rs->cap, RS_RECENT);
+}
+
+void cp_policy_rule_shapes_free(struct cp_policy_rule_shapes *rs)
+{
+	if (!rs)
+		return;
+	if (rs->cap)
+		rs_rebuild(rs, rs->cap, RS_NONE);
+	free(rs->slot);
+	pthread_mutex_destroy(&rs->mu);
+	free(rs);
+}
+
+/* A copy of <s> for plugin <i> and inputs <in>/<ilen> in one allocation. */
+static struct rs_entry *rs_entry_new(uint64_t h, size_t i, const char *in, size_t ilen,
+				     const struct cp_policy_rule_shape *s)
+{
+	size_t bytes = 0;
+	for (size_t k = 0; k < s->nvars; k++)
+		bytes += s->vars[k].len;
+	struct rs_entry *e = km_malloc(sizeof(*e) + s->nvars * (sizeof(struct km_str) + sizeof(uint16_t)) + ilen +
+				       s->len + bytes + 1);
+	struct km_str *vars = (struct km_str *)(e + 1);
+	uint16_t *tags = (uint16_t *)(vars + s->nvars);
+	char *p = (char *)(tags + s->nvars);
+	*e = (struct rs_entry){.h = h, .plugin = i, .inputs = p, .ilen = ilen};
+	memcpy(p, in, ilen);
+	p += ilen;
+	e->s = (struct cp_policy_rule_shape){.text = p, .len = s->len, .vars = vars, .tags = tags, .nvars = s->nvars};
+	memcpy(p, s->text, s->len);
+	p += s->len;
+	for (size_t k = 0; k < s->nvars; k++) {
+		memcpy(p, s->vars[k].ptr, s->vars[k].len);
+		vars[k] = (struct km_str){p, s->vars[k].len};
+		tags[k] = s->tags[k];
+		p += s->vars[k].len;
+	}
+	*p = 0;
+	return e;
+}
+
+/* The split of rule <r> of plugin <i>: from <store> (NULL: none), or made
+ * and kept there; once per build when the store is full. */
+static const struct cp_policy_rule_shape *rule_shape(struct cp_policy_prepared *pp,
+						     struct cp_policy_rule_shapes *store, size_t i,
 						     const struct cp_policy_to_rule *r)
 {
-	const struct cp_policy_rule_shape *s = atomic_load_explicit(&r->shape, memory_order_acquire);
-	if (s)
-		return s;
-	if (r->cache)
-		return cp_policy_cache_rule_shape(r, pl, make_rule_shape);
+	const struct cp_policy_plugin *pl = &cp_policy_plugins[i];
 	for (size_t k = 0; k < pp->nshapes; k++)
 		if (pp->shapes[k].r == r)
 			return pp->shapes[k].s;
+	const struct cp_policy_rule_shape *s = NULL;
+	uint64_t h = km_hash(KM_FNV_INIT + i, r->inputs, r->inputs_len);
+	if (store) {
+		pthread_mutex_lock(&store->mu);
+		for (size_t k = store->cap ? (size_t)h & (store->cap - 1) : 0; store->cap && store->slot[k];
+		     k = (k + 1) & (store->cap - 1)) {
+			struct rs_entry *e = store->slot[k];
+			if (e->h == h && e->plugin == i && e->ilen == r->inputs_len &&
+			    memcmp(e->inputs, r->inputs, e->ilen) == 0) {
+				e->used = store->epoch;
+				s = &e->s;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&store->mu);
+	}
+	if (!s) {
+		s = make_rule_shape(pp->c.a, pl, r);
+		if (store) {
+			pthread_mutex_lock(&store->mu);
+			if (store->n < RULE_SHAPES_MAX) {
+				if ((store->n + 1) * 2 > store->cap)
+					rs_rebuild(store, store->cap ? store->cap * 2 : 64, RS_ALL);
+				struct rs_entry *e = rs_entry_new(h, i, r->inputs, r->inputs_len, s);
+				e->used = store->epoch;
+				rs_put(store->slot, store->cap, e);
+				store->n++;
+			}
+			pthread_mutex_unlock(&store->mu);
+		}
+	}
 	if (pp->nshapes == pp->capshapes) {
 		size_t ncap = pp->capshapes ? pp->capshapes * 2 : 4;
 		pp->shapes = km_arena_realloc(pp->c.a, pp->shapes, pp->capshapes * sizeof(*pp->shapes),
 					      ncap * sizeof(*pp->shapes));
 		pp->capshapes = ncap;
 	}
-	s = make_rule_shape(pp->c.a, pl, r);
 	pp->shapes[pp->nshapes++] = (struct cp_policy_rule_memo){r, s};
 	return s;
 }
 
 /* cp_policy_outbound_key(), or with <vars> cp_policy_outbound_shape_key() */
-static bool outbound_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key,
-			 struct km_str *vars, uint16_t *tags, size_t *n, size_t cap)
+static bool outbound_key(struct cp_policy_prepared *pp, struct cp_policy_rule_shapes *store, const char *kri,
+			 unsigned types, struct km_buf *key, struct km_str *vars, uint16_t *tags, size_t *n, size_t cap)
 {
 	rules_for(pp, kri);
 	for (size_t i = 0; i < cp_policy_nplugins; i++) {
@@ -544,7 +688,7 @@ static bool outbound_key(struct cp_policy_prepared *pp, const char *kri, unsigne
 			plugin_key(pp, i, kri, key);
 			continue;
 		}
-		const struct cp_policy_rule_shape *rs = rule_shape(pp, pl, r);
+		const struct cp_policy_rule_shape *rs = rule_shape(pp, store, i, r);
 		if (*n + rs->nvars > cap)
 			return false;
 		char tag[4] = {'|', (char)i, ':', 'S'};
@@ -559,13 +703,14 @@ static bool outbound_key(struct cp_policy_prepared *pp, const char *kri, unsigne
 
 bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key)
 {
-	return outbound_key(pp, kri, types, key, NULL, NULL, NULL, 0);
+	return outbound_key(pp, NULL, kri, types, key, NULL, NULL, NULL, 0);
 }
 
-bool cp_policy_outbound_shape_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key,
-				  struct km_str *vars, uint16_t *tags, size_t *n, size_t cap)
+bool cp_policy_outbound_shape_key(struct cp_policy_prepared *pp, struct cp_policy_rule_shapes *store, const char *kri,
+				  unsigned types, struct km_buf *key, struct km_str *vars, uint16_t *tags, size_t *n,
+				  size_t cap)
 {
-	return outbound_key(pp, kri, types, key, vars, tags, n, cap);
+	return outbound_key(pp, store, kri, types, key, vars, tags, n, cap);
 }
 
 const struct km_json *cp_policy_no_outbound_conf(struct cp_policy_apply_ctx *c,

@@ -7,7 +7,6 @@
 #ifndef CP_POLICY_POLICY_H
 #define CP_POLICY_POLICY_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -93,12 +92,6 @@ struct cp_policy_to_rule {
 	 * inputs give an equal conf, so this stands for it in share keys. */
 	const char *inputs;
 	size_t inputs_len;
-	/* the mesh context's policy cache holding the rule (shared by its
-	 * builds), or NULL (one build's) */
-	struct cp_policy_cache *cache;
-	/* cp_policy_outbound_shape_key()'s split of <conf>, made once for a
-	 * rule in the cache (NULL: not yet) */
-	_Atomic(const struct cp_policy_rule_shape *) shape;
 };
 
 /* Everything one policy type contributes to one Dataplane. */
@@ -131,14 +124,7 @@ void cp_policy_match(struct km_arena *a, const struct cp_xds_mesh *m,
 struct cp_policy_cache;
 struct cp_policy_cache *cp_policy_cache_new(void);
 void cp_policy_cache_free(struct cp_policy_cache *c);
-struct cp_policy_rule_shape;
-struct cp_policy_plugin;
-/* The shape split of rule <r> (r->cache set): made by <make> in the
- * cache's arena by the first build that asks, under its lock. */
-const struct cp_policy_rule_shape *cp_policy_cache_rule_shape(
-	const struct cp_policy_to_rule *r, const struct cp_policy_plugin *pl,
-	const struct cp_policy_rule_shape *(*make)(struct km_arena *a, const struct cp_policy_plugin *pl,
-						   const struct cp_policy_to_rule *r));
+
 
 /* cp_policy_match() of each of <types> (NULL: skipped, out[i] zeroed) into
  * out[i]: the Dataplane's ports are read once. */
@@ -250,7 +236,7 @@ struct cp_policy_prepared {
 	/* the `to` rule of each plugin for the last outbound asked about */
 	const char *last_kri;
 	const struct cp_policy_to_rule **last_rules; /* [cp_policy_nplugins] */
-	/* rules of this build alone cp_policy_outbound_shape_key() has split */
+	/* rules cp_policy_outbound_shape_key() has split in this build */
 	struct cp_policy_rule_memo {
 		const struct cp_policy_to_rule *r;
 		const struct cp_policy_rule_shape *s;
@@ -265,13 +251,22 @@ void cp_policy_apply_prepared(struct cp_policy_prepared *pp, struct cp_xds_resou
  * outbound_conf whose outbound_types meet <types>. False when a running
  * plugin has no outbound_conf: then the outbound cannot be shared. */
 bool cp_policy_outbound_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key);
+/* Rules' confs split for shapes (below), kept across mesh contexts by
+ * the share table (cp/xds/share.c): cp_policy_rule_shapes_next() drops
+ * those unused for a while and runs only when no build does. */
+struct cp_policy_rule_shapes;
+struct cp_policy_rule_shapes *cp_policy_rule_shapes_new(void);
+void cp_policy_rule_shapes_next(struct cp_policy_rule_shapes *rs);
+void cp_policy_rule_shapes_free(struct cp_policy_rule_shapes *rs);
 /* As cp_policy_outbound_key(), for a shape of those resources: a `to`
  * rule of a plugin with conf_vars is written without their values, which
  * are appended to <vars> (as km_pb_duration_body() encodes them) with
  * their tags to <tags>, *<n> counting them (at most <cap>). False as
- * cp_policy_outbound_key(), or past <cap>. The values live in pp's arena. */
-bool cp_policy_outbound_shape_key(struct cp_policy_prepared *pp, const char *kri, unsigned types, struct km_buf *key,
-				  struct km_str *vars, uint16_t *tags, size_t *n, size_t cap);
+ * cp_policy_outbound_key(), or past <cap>. Each rule is split once while
+ * <store> keeps it (NULL: once per build); the values live as long. */
+bool cp_policy_outbound_shape_key(struct cp_policy_prepared *pp, struct cp_policy_rule_shapes *store, const char *kri,
+				  unsigned types, struct km_buf *key, struct km_str *vars, uint16_t *tags, size_t *n,
+				  size_t cap);
 /* outbound_conf of plugins that only touch inbounds. */
 const struct km_json *cp_policy_no_outbound_conf(struct cp_policy_apply_ctx *c,
 						 const struct cp_policy_matched *mp, const char *kri);

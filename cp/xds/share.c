@@ -97,6 +97,7 @@ struct cp_xds_share {
 	uint64_t epoch;            /* contexts seen (cp_xds_share_next) */
 	struct cp_xds_shapes *shapes; /* clusters and listener bodies by shape (cp/xds/shape.h) */
 	struct cp_xds_shapes *local_shapes; /* proxies' local resources by shape (put_local) */
+	struct cp_policy_rule_shapes *rule_shapes; /* policy rules split for outbound shapes */
 };
 
 struct cp_xds_share *cp_xds_share_new(void)
@@ -106,6 +107,7 @@ struct cp_xds_share *cp_xds_share_new(void)
 	pthread_cond_init(&sh->published, NULL);
 	sh->shapes = cp_xds_shapes_new();
 	sh->local_shapes = cp_xds_shapes_new();
+	sh->rule_shapes = cp_policy_rule_shapes_new();
 	return sh;
 }
 
@@ -200,6 +202,7 @@ void cp_xds_share_free(struct cp_xds_share *sh)
 	free(table_of(sh, memory_order_relaxed));
 	cp_xds_shapes_free(sh->shapes);
 	cp_xds_shapes_free(sh->local_shapes);
+	cp_policy_rule_shapes_free(sh->rule_shapes);
 	free(sh);
 }
 
@@ -287,6 +290,7 @@ void cp_xds_share_next(struct cp_xds_share *sh)
 	sh->epoch++;
 	cp_xds_shapes_next(sh->shapes);
 	cp_xds_shapes_next(sh->local_shapes);
+	cp_policy_rule_shapes_next(sh->rule_shapes);
 	struct table *t = table_of(sh, memory_order_relaxed);
 	if (!t)
 		return;
@@ -1101,8 +1105,9 @@ static void make_claimed(struct cp_xds_share *sh, struct build *b, const struct 
 			km_buf_add(&key, "?", 1);
 			ov.nmatch = ov.n = cp_xds_outbound_vars(b->a, m, md, o, ov.v, MAX_VARS, &key);
 			km_buf_add(&key, ok->kk[K_CLUSTER] + ok->dest, ok->common - ok->dest);
-			if (ov.n && !cp_policy_outbound_shape_key(pp, o->kri, (1u << CP_XDS_CLUSTER) | (1u << CP_XDS_LISTENER),
-								 &key, ov.v, ov.tags, &ov.n, MAX_VARS))
+			if (ov.n && !cp_policy_outbound_shape_key(pp, sh->rule_shapes, o->kri,
+								 (1u << CP_XDS_CLUSTER) | (1u << CP_XDS_LISTENER), &key,
+								 ov.v, ov.tags, &ov.n, MAX_VARS))
 				ov.n = 0;
 			for (size_t k = 0; ov.n && k <= NOUTBOUND_TYPES; k++) {
 				int t = k == K_CLUSTER ? CP_XDS_CLUSTER : CP_XDS_LISTENER;
