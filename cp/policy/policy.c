@@ -444,6 +444,16 @@ static const struct cp_policy_conf_var *conf_var_at(const struct cp_policy_plugi
 	return NULL;
 }
 
+/* The encoded Duration body of conf value <v> into <body> (when given:
+ * KM_PB_DURATION_BODY_MAX bytes), or -1 when it is no duration a Duration
+ * can hold: then the value stays in the key and the node is no hole. */
+static int var_body(struct km_arena *a, const struct km_json *v, uint8_t *body)
+{
+	uint8_t tmp[KM_PB_DURATION_BODY_MAX];
+	struct km_json *d = cp_policy_duration(a, v);
+	return d ? km_pb_duration_body(d->s, body ? body : tmp) : -1;
+}
+
 /* <conf> written into <out> as JSON but a valid duration at a conf_var's
  * path, written as a byte no JSON text holds (\x01), its path kept in
  * <path> (the dotted path of <conf>). */
@@ -466,7 +476,7 @@ static void write_split(const struct cp_policy_plugin *pl, const struct km_json 
 		if (plen)
 			km_buf_add(path, ".", 1);
 		km_buf_add(path, mem->key.ptr, mem->key.len);
-		if (conf_var_at(pl, path->data, path->len) && cp_policy_duration(a, mem->val))
+		if (conf_var_at(pl, path->data, path->len) && var_body(a, mem->val, NULL) >= 0)
 			km_buf_add(out, "\x01", 1);
 		else
 			write_split(pl, mem->val, path, a, out);
@@ -486,9 +496,8 @@ static const struct cp_policy_rule_shape *make_rule_shape(struct km_arena *a, co
 	rs->tags = km_arena_alloc(a, (nv ? nv : 1) * sizeof(*rs->tags));
 	/* the values in conf_vars' order: the text says which are there */
 	for (const struct cp_policy_conf_var *v = pl->conf_vars; v->path; v++) {
-		struct km_json *d = cp_policy_conf_duration(a, r->conf, v->path, v->tag);
 		uint8_t body[KM_PB_DURATION_BODY_MAX];
-		int n = d ? km_pb_duration_body(d->s, body) : -1;
+		int n = var_body(a, cp_policy_conf_get(r->conf, v->path), body);
 		if (n < 0)
 			continue;
 		char *p = km_arena_alloc(a, (size_t)n + 1);
