@@ -281,12 +281,13 @@ static struct km_json *double_quoted(struct km_arena *a, struct fy_node *fyn, st
 	if (r[-1] != '"' || r[n] != '"')
 		return NULL;
 	char *out = km_arena_alloc(a, 4 * n + 1);
-	size_t o = 0, i = 0;
+	size_t o = 0, i = 0, kept = 0; /* kept: what escapes wrote ends there */
 	while (i < n) {
 		char c = r[i];
 		if (c == '\n') {
-			/* fold: drop trailing blanks, count empty lines, skip indentation */
-			while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t') && o > 0)
+			/* fold: drop trailing blanks (not escaped ones: "\t" at the
+			 * end of a line stays), count empty lines, skip indentation */
+			while (o > kept && (out[o - 1] == ' ' || out[o - 1] == '\t'))
 				o--;
 			size_t breaks = 0;
 			while (i < n && (r[i] == '\n' || r[i] == ' ' || r[i] == '\t')) {
@@ -356,50 +357,81 @@ static struct km_json *double_quoted(struct km_arena *a, struct fy_node *fyn, st
 				return NULL;
 			put_utf8(out, &o, cp);
 		}
+		kept = o;
 	}
 	return km_json_string(a, (struct km_str){out, o});
+}
+
+/* Whether <fyn> is the last item or value of its parent collection. */
+static bool is_last_child(struct fy_node *fyn)
+{
+	struct fy_node *parent = fy_node_get_parent(fyn);
+	if (!parent)
+		return true;
+	if (fy_node_get_type(parent) == FYNT_SEQUENCE) {
+		int cnt = fy_node_sequence_item_count(parent);
+		return cnt <= 0 || fy_node_sequence_get_by_index(parent, cnt - 1) == fyn;
+	}
+	if (fy_node_get_type(parent) == FYNT_MAPPING) {
+		void *it = NULL;
+		struct fy_node_pair *pair, *last = NULL;
+		while ((pair = fy_node_mapping_iterate(parent, &it)))
+			last = pair;
+		return !last || fy_node_pair_value(last) == fyn;
+	}
+	return true;
 }
 
 /* A block scalar's text from the source. libfyaml 0.7.12 leaked 512 bytes
  * on some (blank lines deeper than their text: fuzz finding) and differed
  * from PyYAML and the spec on others (a clipped scalar at the end of input
- * without a line break, some folded ones with deeper text): 12 of 1,200
- * generated ones. YAML 1.2: the indentation is the first text line's; a
- * literal keeps every line break, a folded one turns a break between two
- * lines of text into a space (into newlines, one per empty line, when
- * empty lines come between) except around lines that start with white
- * space; the last break and trailing empty lines are clipped to one,
- * stripped (-) or kept (+). NULL: an explicit indentation indicator, no
- * text, or not what this expects (libfyaml decodes it). */
-static struct km_json *block_scalar(struct km_arena *a, struct fy_node *fyn, struct km_str src, bool folded)
+ * without a line break, some folded ones with deeper text, explicit
+ * indentation indicators, scalars without text): tests/e2e/
+ * test_yaml_pyyaml.py compares thousands of generated ones.
+ *
+ * The content is indented by the parent's indentation n (the column of
+ * the mapping key or sequence dash the scalar belongs to; -1 at the top
+ * level) plus an explicit indicator m, else by the most spaces among the
+ * leading lines up to the first with text, at least n + 1 (both at least
+ * 1, as libyaml, PyYAML and Go's reader have it). It ends at the first
+ * line with text indented less. A literal keeps every line break, a folded
+ * one turns a break between two lines of text into a space (into
+ * newlines, one per empty line, when empty lines come between) except
+ * around lines that start with white space; the last break and trailing
+ * empty lines are clipped to one, stripped (-) or kept (+).
+ *
+ * NULL with *bad false: not what this expects (libfyaml decodes it); with
+ * *bad: libfyaml read the lines around it otherwise (refused). */
+static struct km_json *block_scalar(struct km_arena *a, struct fy_node *fyn, struct km_str src, bool folded,
+				    bool *bad)
 {
+	*bad = false;
 	struct fy_token *t = fy_node_get_scalar_token(fyn);
 	const struct fy_mark *sm = t ? fy_token_start_mark(t) : NULL;
 	const struct fy_mark *em = t ? fy_token_end_mark(t) : NULL;
 	if (!sm || !em || sm->input_pos < 2 || em->input_pos > src.len || em->input_pos < sm->input_pos ||
 	    src.ptr[sm->input_pos - 1] != '\n')
 		return NULL;
-	/* the header: the indicator on the line before the text, then its
-	 * chomping indicator; an explicit indentation indicator is left to
-	 * libfyaml (its base is the parent node's indentation) */
 	size_t hb = sm->input_pos - 1;
 	while (hb > 0 && src.ptr[hb - 1] != '\n')
 		hb--;
-	/* the indicator: after white space (or at the line's start), then
-	 * its chomping indicator, then the end of the line or white space and
-	 * a comment. A key may hold such text too: more than one match is
-	 * left to libfyaml */
+	/* the header: the indicator after white space (or at the line's
+	 * start), its chomping and indentation indicators in either order,
+	 * then the end of the line or white space and a comment. A key may
+	 * hold such text too: more than one match is left to libfyaml */
 	char chomp = 0;
-	size_t found = 0, he = sm->input_pos - 1;
+	size_t found = 0, he = sm->input_pos - 1, at = 0, m = 0;
 	for (size_t i = hb; i < he; i++) {
 		if (src.ptr[i] != (folded ? '>' : '|') || (i > hb && src.ptr[i - 1] != ' ' && src.ptr[i - 1] != '\t'))
 			continue;
-		size_t k = i + 1;
+		size_t k = i + 1, digit = 0;
 		char c = 0;
-		if (k < he && (src.ptr[k] == '-' || src.ptr[k] == '+'))
-			c = src.ptr[k++];
-		if (k < he && src.ptr[k] >= '1' && src.ptr[k] <= '9')
-			return NULL; /* an indentation indicator (its base is the parent's) */
+		for (int part = 0; part < 2 && k < he; part++) {
+			if (!c && (src.ptr[k] == '-' || src.ptr[k] == '+'))
+				c = src.ptr[k++];
+			else if (!digit && src.ptr[k] >= '1' && src.ptr[k] <= '9')
+				digit = (size_t)(src.ptr[k++] - '0');
+		}
 		if (k < he && src.ptr[k] != ' ' && src.ptr[k] != '\t')
 			continue;
 		while (k < he && (src.ptr[k] == ' ' || src.ptr[k] == '\t'))
@@ -407,44 +439,111 @@ static struct km_json *block_scalar(struct km_arena *a, struct fy_node *fyn, str
 		if (k < he && src.ptr[k] != '#')
 			continue;
 		chomp = c;
+		m = digit;
+		at = i;
 		found++;
 	}
 	if (found != 1)
 		return NULL;
+	/* n: after the line's sequence dashes (and explicit key marks), a
+	 * key's column, else the last dash's (the scalar is that entry,
+	 * perhaps with a tag or anchor), else -1 (a document's: "--- |") */
+	long n = -1;
+	size_t q = hb;
+	while (q < at && src.ptr[q] == ' ')
+		q++;
+	while (q < at && (src.ptr[q] == '-' || src.ptr[q] == '?') && q + 1 <= at &&
+	       (src.ptr[q + 1] == ' ' || src.ptr[q + 1] == '\t')) {
+		n = (long)(q - hb);
+		q++;
+		while (q < at && (src.ptr[q] == ' ' || src.ptr[q] == '\t'))
+			q++;
+	}
+	bool key = false;
+	for (size_t i = q; i + 1 < at && !key; i++)
+		key = src.ptr[i] == ':' && (src.ptr[i + 1] == ' ' || src.ptr[i + 1] == '\t');
+	if (key)
+		n = (long)(q - hb);
+	size_t min_indent = n + 1 < 1 ? 1 : (size_t)(n + 1);
 	const char *p = src.ptr + sm->input_pos;
-	size_t n = em->input_pos - sm->input_pos;
-	/* the lines, and the indentation of the first with text */
+	size_t avail = src.len - sm->input_pos;
+	/* the lines from the header's on: the content's indentation, then
+	 * where the scalar ends (a text line indented less, or the end) */
+	size_t indent;
+	if (m) {
+		indent = min_indent + m - 1;
+	} else {
+		indent = 0;
+		for (size_t b = 0; b < avail;) {
+			size_t sp = 0;
+			while (b + sp < avail && p[b + sp] == ' ')
+				sp++;
+			if (sp > indent)
+				indent = sp;
+			if (b + sp < avail && p[b + sp] != '\n')
+				break; /* the first line with text */
+			b += sp + 1;
+		}
+		if (indent < min_indent)
+			indent = min_indent;
+	}
+	size_t n_bytes = 0; /* the scalar's lines: up to the first text line indented less */
+	for (size_t b = 0; b < avail;) {
+		const char *e = memchr(p + b, '\n', avail - b);
+		size_t len = e ? (size_t)(e - (p + b)) : avail - b;
+		size_t sp = 0;
+		while (sp < len && p[b + sp] == ' ')
+			sp++;
+		if (sp < len && sp < indent)
+			break;
+		b += len + (e != NULL);
+		n_bytes = b;
+	}
+	/* libfyaml must have read the same lines. With text, its token holds
+	 * them and no other text (text between its end and this one: it read
+	 * the structure around otherwise). Without, its token's end and value
+	 * are no guide (the value may be uninitialised bytes); followed by a
+	 * line at its parent's indentation (the next entry or key), it must be
+	 * followed by a sibling in libfyaml's collection too (it can run over
+	 * that line) */
+	bool has_text = false;
+	for (size_t i = 0; i < n_bytes && !has_text; i++)
+		has_text = p[i] != ' ' && p[i] != '\n';
+	if (has_text) {
+		size_t tok = em->input_pos - sm->input_pos;
+		size_t lo = n_bytes < tok ? n_bytes : tok, hi = n_bytes < tok ? tok : n_bytes;
+		for (size_t i = lo; i < hi && !*bad; i++)
+			*bad = p[i] != ' ' && p[i] != '\n';
+	} else if (n >= 0 && n_bytes < avail) {
+		size_t sp = 0;
+		while (n_bytes + sp < avail && p[n_bytes + sp] == ' ')
+			sp++;
+		if (sp == (size_t)n)
+			*bad = is_last_child(fyn);
+	} else if (n < 0 && n_bytes < avail) {
+		/* a document's: only a marker or a comment may follow */
+		const char *nx = p + n_bytes;
+		size_t left = avail - n_bytes;
+		*bad = !(left >= 3 && (memcmp(nx, "---", 3) == 0 || memcmp(nx, "...", 3) == 0)) && nx[0] != '#';
+	}
+	if (*bad)
+		return NULL;
 	size_t nl = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n_bytes; i++)
 		nl += p[i] == '\n';
-	size_t nlines = nl + (n && p[n - 1] != '\n');
+	size_t nlines = nl + (n_bytes && p[n_bytes - 1] != '\n');
 	struct line {
 		const char *s;
 		size_t len;
 		bool broken; /* a line break ends it */
 	} *ls = km_arena_alloc(a, (nlines + 1) * sizeof(*ls));
-	size_t indent = SIZE_MAX;
 	for (size_t i = 0, b = 0; i < nlines; i++) {
-		const char *e = memchr(p + b, '\n', n - b);
-		size_t len = e ? (size_t)(e - (p + b)) : n - b;
+		const char *e = memchr(p + b, '\n', n_bytes - b);
+		size_t len = e ? (size_t)(e - (p + b)) : n_bytes - b;
 		ls[i] = (struct line){p + b, len, e != NULL};
-		size_t sp = 0;
-		while (sp < len && p[b + sp] == ' ')
-			sp++;
-		if (sp < len && indent == SIZE_MAX)
-			indent = sp;
 		b += len + 1;
 	}
-	if (indent == SIZE_MAX)
-		return NULL; /* no text: libfyaml's */
-	for (size_t i = 0; i < nlines; i++) {
-		size_t sp = 0;
-		while (sp < ls[i].len && ls[i].s[sp] == ' ')
-			sp++;
-		if (sp < ls[i].len && sp < indent)
-			return NULL; /* text less indented: not this scalar's */
-	}
-	char *out = km_arena_alloc(a, n + 1);
+	char *out = km_arena_alloc(a, n_bytes + 1);
 	size_t o = 0, empties = 0;
 	bool any = false, prev_spaced = false, trailing_break = false;
 	for (size_t i = 0; i < nlines; i++) {
@@ -475,7 +574,8 @@ static struct km_json *block_scalar(struct km_arena *a, struct fy_node *fyn, str
 		prev_spaced = spaced;
 		trailing_break = l->broken;
 	}
-	/* the last text line's break and the empty lines after it */
+	/* the last text line's break and the empty lines after it (all of
+	 * them, without text, when kept) */
 	if (chomp != '-' && trailing_break)
 		out[o++] = '\n';
 	if (chomp == '+')
@@ -505,8 +605,9 @@ static struct km_json *convert(struct km_arena *a, struct fy_node *fyn, int dept
 				return dq;
 		}
 		if (fy_node_get_style(fyn) == FYNS_LITERAL || fy_node_get_style(fyn) == FYNS_FOLDED) {
-			struct km_json *bs = block_scalar(a, fyn, src, fy_node_get_style(fyn) == FYNS_FOLDED);
-			if (bs)
+			bool bad;
+			struct km_json *bs = block_scalar(a, fyn, src, fy_node_get_style(fyn) == FYNS_FOLDED, &bad);
+			if (bs || bad)
 				return bs;
 		}
 		size_t len = 0;
@@ -621,6 +722,37 @@ int km_yaml_parse(struct km_arena *a, const char *text, size_t len, struct km_js
 		norm[o] = '\0';
 		text = norm;
 		len = o;
+	}
+	/* libfyaml 0.7.12 crashes destroying its parser after an explicit key
+	 * (?) whose key holds a tab after a colon ("? N:\t:", "?\n N:\t>",
+	 * "? N: \t>": fuzz findings). Explicit keys are refused anyway unless
+	 * a plain scalar: input with both, an explicit key (a line whose first
+	 * token, after any sequence entries, is "?") and a tab, is refused
+	 * before libfyaml reads it */
+	bool tab = memchr(text, '\t', len) != NULL;
+	for (size_t b = 0, line = 1; tab && b < len; line++) {
+		const char *e = memchr(text + b, '\n', len - b);
+		size_t l = e ? (size_t)(e - (text + b)) : len - b;
+		const char *s = text + b;
+		size_t i = 0;
+		for (;;) {
+			while (i < l && s[i] == ' ')
+				i++;
+			if (i + 1 < l && s[i] == '-' && (s[i + 1] == ' ' || s[i + 1] == '\t'))
+				i += 2;
+			else
+				break;
+		}
+		if (i < l && s[i] == '?' && (i + 1 == l || s[i + 1] == ' ' || s[i + 1] == '\t')) {
+			if (err)
+				km_buf_printf(err,
+					      "yaml: line %zu: an explicit key (?) in input with a tab is not supported",
+					      line);
+			fy_parser_destroy(fyp);
+			fy_diag_destroy(diag);
+			return -KM_E_PARSE;
+		}
+		b += l + 1;
 	}
 	if (fy_parser_set_string(fyp, text, len) != 0)
 		rc = -KM_E_PARSE;

@@ -240,6 +240,16 @@ def test_dataplane_resource_is_not_stored(dp):
     req["dataplaneResource"] = json.dumps(res)
     status, body, _ = dp.post(req)
     assert status == 422 and b"networking.address" in body, body
+    # YAML that crashed libfyaml (an explicit key with a tab after a
+    # colon, fuzz finding): refused as any unreadable resource (upstream:
+    # 500), and the dp-server keeps serving
+    req["dataplaneResource"] = "? N:\t:"
+    status, body, _ = dp.post(req)
+    assert status == 500, body
+    res["networking"]["address"] = "10.0.0.9"
+    req["dataplaneResource"] = json.dumps(res)
+    status, body, _ = dp.post(req)
+    assert status == 200, body
 
 
 @pytest.mark.family("K")

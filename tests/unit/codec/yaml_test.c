@@ -132,7 +132,15 @@ int main(void)
 		  {"- |\n  x\n   y\n# tail\n", "x\n y\n"},
 		  /* the indicator is the one after white space: a key may hold
 		   * a | too (fuzz finding: the writer's output read back) */
-		  {"k: |- # keep | out\n  f\n  b\n", "f\nb"}};
+		  {"k: |- # keep | out\n  f\n  b\n", "f\nb"},
+		  /* explicit indentation indicators (from the parent's
+		   * indentation, in either order with chomping; libfyaml
+		   * misread them), and no text at all */
+		  {"k: |2-\n   a\n  b\n", " a\nb"},
+		  {"k: >-1\n  a\n b\n", " a\nb"},
+		  {"- >1\n  x\n y\n", " x\ny\n"},
+		  {"k: >\n", ""},
+		  {"k: >+\n\n\n", "\n\n"}};
 	for (size_t i = 0; i < sizeof(bs) / sizeof(bs[0]); i++) {
 		km_buf_reset(&err);
 		int rc = km_yaml_parse(a, bs[i].in, strlen(bs[i].in), &docs, &n, &err);
@@ -165,11 +173,29 @@ int main(void)
 		  {"\"one\n  two\n\n  three\"", "one two\nthree", 13},
 		  {"\"x \\\n   y\"", "x y", 3},
 		  {"\"a\\0b\\\n  c\"", "a\0bc", 4},
-		  {"\"a\\\\\\\\\\\r99\"", "a\\\\99", 5}};
+		  {"\"a\\\\\\\\\\\r99\"", "a\\\\99", 5},
+		  /* an escaped tab or space before a line break is text, not
+		   * trailing white space */
+		  {"\"a\\t\n  b\"", "a\t b", 4},
+		  {"\"a \\ \n  b\"", "a   b", 5}};
 	for (size_t i = 0; i < sizeof(dq) / sizeof(dq[0]); i++) {
 		CHECK(km_yaml_parse(a, dq[i].in, strlen(dq[i].in), &docs, &n, &err) == 0 && n == 1 &&
 		      docs[0]->kind == KM_JSON_STRING && docs[0]->s.len == dq[i].want_len &&
 		      memcmp(docs[0]->s.ptr, dq[i].want, dq[i].want_len) == 0);
+	}
+	/* a nested block scalar without text followed by its sibling:
+	 * libfyaml 0.7.12 runs it over the sibling's line; refused, not read
+	 * wrong */
+	static const char *const over[] = {"outer:\n  key: |\n\n  next: value\n", "outer:\n  - >+\n\n  - value\n"};
+	for (size_t i = 0; i < 2; i++)
+		CHECK(km_yaml_parse(a, over[i], strlen(over[i]), &docs, &n, &err) != 0);
+	/* fuzz regression: libfyaml 0.7.12 crashed destroying its parser after
+	 * an explicit key with a tab before an indicator: refused up front */
+	static const char *const qtab[] = {"? N:\t:", "x:\n  ? N:\t:\n", "- ? a:\t-\n", "?\n N:\t>", "? N: \t>"};
+	for (size_t i = 0; i < 5; i++) {
+		km_buf_reset(&err);
+		CHECK(km_yaml_parse(a, qtab[i], strlen(qtab[i]), &docs, &n, &err) == -KM_E_PARSE);
+		CHECK(strstr(km_buf_cstr(&err), "explicit key") != NULL);
 	}
 	/* fuzz regression: a string starting with a document marker is quoted */
 	static const char *const markers[] = {"--- - --", "---", "... x", "---x"};
