@@ -456,9 +456,11 @@ static int var_body(struct km_arena *a, const struct km_json *v, uint8_t *body)
 
 /* <conf> written into <out> as JSON but a valid duration at a conf_var's
  * path, written as a byte no JSON text holds (\x01), its path kept in
- * <path> (the dotted path of <conf>). */
+ * <path> (the dotted path of <conf>; <paths> false below a key holding a
+ * dot, which is no path component: validation refuses such keys, and
+ * their values stay in the key). */
 static void write_split(const struct cp_policy_plugin *pl, const struct km_json *conf, struct km_buf *path,
-			struct km_arena *a, struct km_buf *out)
+			bool paths, struct km_arena *a, struct km_buf *out)
 {
 	if (conf->kind != KM_JSON_OBJECT) {
 		km_json_write(out, conf, 0, 0);
@@ -476,10 +478,11 @@ static void write_split(const struct cp_policy_plugin *pl, const struct km_json 
 		if (plen)
 			km_buf_add(path, ".", 1);
 		km_buf_add(path, mem->key.ptr, mem->key.len);
-		if (conf_var_at(pl, path->data, path->len) && var_body(a, mem->val, NULL) >= 0)
+		bool live = paths && !(mem->key.len && memchr(mem->key.ptr, '.', mem->key.len));
+		if (live && conf_var_at(pl, path->data, path->len) && var_body(a, mem->val, NULL) >= 0)
 			km_buf_add(out, "\x01", 1);
 		else
-			write_split(pl, mem->val, path, a, out);
+			write_split(pl, mem->val, path, live, a, out);
 	}
 	path->len = plen;
 	km_buf_add(out, "}", 1);
@@ -506,7 +509,7 @@ static const struct cp_policy_rule_shape *make_rule_shape(struct km_arena *a, co
 		rs->tags[rs->nvars++] = v->tag;
 	}
 	struct km_buf out = KM_BUF_INIT, path = KM_BUF_INIT;
-	write_split(pl, r->conf, &path, a, &out);
+	write_split(pl, r->conf, &path, true, a, &out);
 	rs->text = km_arena_strndup(a, out.data ? out.data : "", out.len);
 	rs->len = out.len;
 	km_buf_fini(&out);
