@@ -121,9 +121,10 @@ static void configure_cluster(struct km_arena *a, struct km_json *cluster,
 		return;
 	struct km_json *od = km_json_object(a);
 	struct km_json *v;
-	if ((v = cp_policy_conf_duration(a, conf, "outlierDetection.interval", 24)))
+	const struct cp_policy_conf_var *cv = cp_policy_meshcircuitbreaker_conf_vars;
+	if ((v = cp_policy_conf_duration(a, conf, "outlierDetection.interval", cv, "")))
 		km_json_set(a, od, "interval", v);
-	if ((v = cp_policy_conf_duration(a, conf, "outlierDetection.baseEjectionTime", 25)))
+	if ((v = cp_policy_conf_duration(a, conf, "outlierDetection.baseEjectionTime", cv, "")))
 		km_json_set(a, od, "baseEjectionTime", v);
 	v = km_json_get(o, "splitExternalAndLocalErrors");
 	if (v && v->kind == KM_JSON_BOOL && v->b)

@@ -120,12 +120,7 @@ const struct cp_policy_conf_var cp_policy_meshretry_conf_vars[] = {
  * cp_policy_meshretry_conf_vars says. */
 static struct km_json *dur(struct km_arena *a, const struct km_json *conf, const char *path, bool grpc)
 {
-	const char *proto = grpc ? "grpc." : "http.";
-	uint16_t tag = 0;
-	for (const struct cp_policy_conf_var *v = cp_policy_meshretry_conf_vars; v->path; v++)
-		if (strncmp(v->path, proto, 5) == 0 && strcmp(v->path + 5, path) == 0)
-			tag = v->tag;
-	return cp_policy_conf_duration(a, conf, path, tag);
+	return cp_policy_conf_duration(a, conf, path, cp_policy_meshretry_conf_vars, grpc ? "grpc." : "http.");
 }
 
 static void common_fields(struct km_arena *a, struct km_json *policy, const struct km_json *conf,

@@ -24,17 +24,9 @@ const struct cp_policy_conf_var cp_policy_meshtimeout_conf_vars[] = {
     {NULL, 0},
 };
 
-static uint16_t tag_of(const char *path)
-{
-	for (const struct cp_policy_conf_var *v = cp_policy_meshtimeout_conf_vars; v->path; v++)
-		if (strcmp(v->path, path) == 0)
-			return v->tag;
-	return 0; /* a path not in the list: a constant of the shape */
-}
-
 static struct km_json *dur(struct km_arena *a, const struct km_json *conf, const char *path)
 {
-	return cp_policy_conf_duration(a, conf, path, tag_of(path));
+	return cp_policy_conf_duration(a, conf, path, cp_policy_meshtimeout_conf_vars, "");
 }
 
 static struct km_json *dur_or(struct km_arena *a, const struct km_json *conf, const char *path,

@@ -269,12 +269,22 @@ struct km_json *cp_policy_duration(struct km_arena *a, const struct km_json *v)
 	return km_json_string(a, (struct km_str){buf, (size_t)(p - buf)});
 }
 
+/* The tag of the conf var of <vars> at <prefix><path>, or 0 (none). */
+static uint16_t conf_var_tag(const struct cp_policy_conf_var *vars, const char *prefix, const char *path)
+{
+	size_t plen = strlen(prefix);
+	for (const struct cp_policy_conf_var *v = vars; v && v->path; v++)
+		if (strncmp(v->path, prefix, plen) == 0 && strcmp(v->path + plen, path) == 0)
+			return v->tag;
+	return 0;
+}
+
 struct km_json *cp_policy_conf_duration(struct km_arena *a, const struct km_json *conf, const char *path,
-					uint16_t tag)
+					const struct cp_policy_conf_var *vars, const char *prefix)
 {
 	struct km_json *d = cp_policy_duration(a, cp_policy_conf_get(conf, path));
 	if (d)
-		d->tag = tag;
+		d->tag = conf_var_tag(vars, prefix, path);
 	return d;
 }
 
@@ -435,14 +445,6 @@ struct cp_policy_rule_shape {
 	size_t nvars;
 };
 
-/* The conf_var of <pl> at dotted path <path>/<n>, or NULL. */
-static const struct cp_policy_conf_var *conf_var_at(const struct cp_policy_plugin *pl, const char *path, size_t n)
-{
-	for (const struct cp_policy_conf_var *v = pl->conf_vars; v->path; v++)
-		if (strlen(v->path) == n && memcmp(v->path, path, n) == 0)
-			return v;
-	return NULL;
-}
 
 /* The encoded Duration body of conf value <v> into <body> (when given:
  * KM_PB_DURATION_BODY_MAX bytes), or -1 when it is no duration a Duration
@@ -479,7 +481,8 @@ static void write_split(const struct cp_policy_plugin *pl, const struct km_json 
 			km_buf_add(path, ".", 1);
 		km_buf_add(path, mem->key.ptr, mem->key.len);
 		bool live = paths && !(mem->key.len && memchr(mem->key.ptr, '.', mem->key.len));
-		if (live && conf_var_at(pl, path->data, path->len) && var_body(a, mem->val, NULL) >= 0)
+		if (live && conf_var_tag(pl->conf_vars, "", km_buf_cstr(path)) &&
+		    var_body(a, mem->val, NULL) >= 0)
 			km_buf_add(out, "\x01", 1);
 		else
 			write_split(pl, mem->val, path, live, a, out);

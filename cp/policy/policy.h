@@ -125,7 +125,6 @@ struct cp_policy_cache;
 struct cp_policy_cache *cp_policy_cache_new(void);
 void cp_policy_cache_free(struct cp_policy_cache *c);
 
-
 /* cp_policy_match() of each of <types> (NULL: skipped, out[i] zeroed) into
  * out[i]: the Dataplane's ports are read once. */
 void cp_policy_match_each(struct km_arena *a, const struct cp_xds_mesh *m,
@@ -198,14 +197,17 @@ struct cp_policy_plugin {
 
 struct cp_policy_conf_var {
 	const char *path;
-	uint16_t tag; /* unique among every plugin's: MeshTimeout 1-15, MeshRetry 16-23,
-			 MeshCircuitBreaker 24-25 */
+	uint16_t tag; /* unique among every plugin's, never 0: MeshTimeout 1-15,
+			 MeshRetry 16-23, MeshCircuitBreaker 24-25 */
 };
 
-/* The duration at <path> of <conf> as protobuf JSON, tagged <tag> for a
- * shape's recording (lib/pb/shape.h), or NULL when missing or invalid. */
+
+/* The duration at <path> of <conf> as protobuf JSON, or NULL when missing
+ * or invalid; tagged for a shape's recording (lib/pb/shape.h) with the tag
+ * <vars> gives <prefix><path> (the conf var's path from the rule's conf
+ * when <conf> is part of it; none: a constant of the shape). */
 struct km_json *cp_policy_conf_duration(struct km_arena *a, const struct km_json *conf, const char *path,
-					uint16_t tag);
+					const struct cp_policy_conf_var *vars, const char *prefix);
 
 /* Every targetRef policy type, in plugin order. */
 extern const struct cp_policy_plugin cp_policy_plugins[];

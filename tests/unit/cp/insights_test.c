@@ -37,26 +37,34 @@ static void put_insight(struct km_arena *a, bool online, int acks, const char *e
 	}
 }
 
-/* MeshInsight default's spec.dataplanes.<field>, -1 when absent. */
-static int64_t count(struct km_arena *a, const char *field)
+/* MeshInsight default's spec, NULL when there is none. */
+static struct km_json *insight_spec(struct km_arena *a)
 {
 	struct km_resource r;
 	if (cp_store_get(rt.store, a, km_rtype_by_name(KM_STR("MeshInsight")), KM_STR(""), KM_STR("default"), &r))
-		return -1;
+		return NULL;
 	struct km_json *spec = NULL;
 	km_json_parse(a, r.spec.ptr, r.spec.len, &spec, NULL);
+	return spec ? spec : km_json_object(a);
+}
+
+/* MeshInsight default's spec.dataplanes.<field>, -1 when there is none. */
+static int64_t count(struct km_arena *a, const char *field)
+{
+	struct km_json *spec = insight_spec(a);
+	if (!spec)
+		return -1;
 	struct km_json *v = km_json_get(km_json_get(spec, "dataplanes"), field);
 	return v ? km_json_i64_sat(v) : 0;
 }
 
-/* MeshInsight default's spec.resources.<type>.total, 0 when absent. */
+/* MeshInsight default's spec.resources.<type>.total, 0 when absent (-1
+ * when there is no MeshInsight). */
 static int64_t resources(struct km_arena *a, const char *type)
 {
-	struct km_resource r;
-	if (cp_store_get(rt.store, a, km_rtype_by_name(KM_STR("MeshInsight")), KM_STR(""), KM_STR("default"), &r))
+	struct km_json *spec = insight_spec(a);
+	if (!spec)
 		return -1;
-	struct km_json *spec = NULL;
-	km_json_parse(a, r.spec.ptr, r.spec.len, &spec, NULL);
 	struct km_json *v = km_json_get(km_json_get(km_json_get(spec, "resources"), type), "total");
 	return v ? km_json_i64_sat(v) : 0;
 }
