@@ -20,7 +20,7 @@
  * order a pass of the server takes them after a ramped connect (newest
  * stream first); --order name builds them in name order instead.
  *
- *   build/bench/gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-c] [-i MS] [-V] [--order newest|name]
+ *   build/bench/gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-c] [-i MS] [-P] [-V] [--order newest|name]
  *
  * -s sets the one-service phase's rounds apart from the Mesh-wide ones (-r):
  * many of them make a profile of the builds that encode.
@@ -32,6 +32,9 @@
  * -i MS idles MS milliseconds there: the server's builder thread sleeps
  * between changes, and a CPU that was idle runs its first microseconds
  * slower (on this VM about 40 µs more for a build, data warm or not).
+ * -P times the steps of the one-service phase's first build in each round
+ * (cp_xds_build's step_ns; wall clock) and prints each step's p50 and max:
+ * with -i, which steps the idle makes slower.
  *
  * -V checks every resource filled from a shape (cp/xds/shape.h) against its
  * full encoding, reports any difference and then exits 1 (bench-smoke in
@@ -157,6 +160,11 @@ static uint64_t collected[MAX_COLLECTED];
 static size_t ncollected;
 static bool collect;
 
+/* -P: the steps of the one-service phase's first build in each round */
+static bool profile_steps;
+static uint64_t steps[MAX_COLLECTED][CP_XDS_NSTEPS];
+static size_t nsteps_rounds;
+
 static void report(const char *phase, uint64_t *ns, uint64_t *enc, size_t n, const struct cp_xds_share_stats *st,
 		   double ctx_ms)
 {
@@ -232,6 +240,8 @@ static void *pass_worker_at(struct pass_state *ps, bool from_back)
 		struct cp_xds_metadata md = {0};
 		struct cp_xds_built b;
 		struct cp_xds_share_stats st = {0};
+		if (profile_steps && collect && k == 0 && nsteps_rounds < MAX_COLLECTED)
+			st.step_ns = steps[nsteps_rounds++];
 		struct km_buf errors = KM_BUF_INIT;
 		int64_t c0 = cp_xds_thread_cpu_ns();
 		const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(ps->m, km_str_c(name));
@@ -332,7 +342,7 @@ int main(int argc, char **argv)
 	int n = 10000, rounds = 5, one_rounds = -1, threads = 1;
 	bool by_name = false, verify = false;
 	static const struct option opts[] = {{"order", 1, NULL, 'o'}, {0, 0, 0, 0}};
-	for (int c; (c = getopt_long(argc, argv, "n:r:s:t:ci:V", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "n:r:s:t:ci:PV", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'n': n = (int)strtol(optarg, NULL, 10); break;
 		case 't': threads = (int)strtol(optarg, NULL, 10); break;
@@ -342,8 +352,9 @@ int main(int argc, char **argv)
 		case 'V': verify = true; break;
 		case 'c': cold = true; break;
 		case 'i': idle_ms = (int)strtol(optarg, NULL, 10); break;
+		case 'P': profile_steps = true; break;
 		default:
-			fprintf(stderr, "usage: gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-c] [-i MS] [-V] [--order newest|name]\n");
+			fprintf(stderr, "usage: gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-c] [-i MS] [-P] [-V] [--order newest|name]\n");
 			return 2;
 		}
 	}
@@ -440,6 +451,21 @@ int main(int argc, char **argv)
 		qsort(collected, ncollected, sizeof(*collected), cmp_u64);
 		printf("\nThe one-service phase's builds that encoded (%zu, one per round): p50 %.1f µs, max %.1f µs\n",
 		       ncollected, pct(collected, ncollected, 50), (double)collected[ncollected - 1] / 1000);
+	}
+	if (!rc && nsteps_rounds) {
+		static const char *const names[CP_XDS_NSTEPS] = {"rules",     "fingerprint", "local", "keys",
+								  "take",      "make",	      "listeners", "put"};
+		printf("\nThe one-service phase's first build by step (%zu rounds, wall clock), µs p50 / max:",
+		       nsteps_rounds);
+		for (int k = 0; k < CP_XDS_NSTEPS; k++) {
+			uint64_t per[MAX_COLLECTED];
+			for (size_t r = 0; r < nsteps_rounds; r++)
+				per[r] = steps[r][k];
+			qsort(per, nsteps_rounds, sizeof(*per), cmp_u64);
+			printf("%s %s %.1f / %.1f", k ? "," : "", names[k], pct(per, nsteps_rounds, 50),
+			       (double)per[nsteps_rounds - 1] / 1000);
+		}
+		printf("\n");
 	}
 	if (!rc && verify && mismatches) {
 		fprintf(stderr, "gen_bench: %llu shapes made other bytes than the encoding\n",

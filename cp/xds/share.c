@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/hash.h"
 #include "base/mem.h"
@@ -1219,6 +1220,19 @@ static void make_listeners(struct cp_xds_share *sh, struct build *b, const struc
 	pthread_mutex_unlock(&sh->mu);
 }
 
+/* Adds the time since *<t> to step <k> when the caller times steps. */
+static void step_done(struct cp_xds_share_stats *stats, enum cp_xds_build_step k, int64_t *t)
+{
+	if (!stats || !stats->step_ns)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (*t)
+		stats->step_ns[k] += (uint64_t)(now - *t);
+	*t = now;
+}
+
 void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 		  const struct cp_xds_metadata *md, struct cp_xds_share *sh, struct cp_xds_local_memo *lm,
 		  struct cp_xds_built *out, struct cp_xds_share_stats *stats, struct km_buf *errors)
@@ -1237,13 +1251,17 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 		put_all(&b, &rs, NULL);
 		goto done;
 	}
+	int64_t at = 0;
+	step_done(stats, CP_XDS_STEP_RULES, &at);
 	struct cp_policy_prepared pp;
 	cp_policy_prepare(a, m, dp, md->shadow, &pp);
+	step_done(stats, CP_XDS_STEP_RULES, &at);
 	struct cp_xds_outbound *obs;
 	size_t nobs;
 	uint64_t fp[2] = {0, 0};
 	if (lm)
 		local_fp(m, dp, md, &pp, fp);
+	step_done(stats, CP_XDS_STEP_FINGERPRINT, &at);
 	if (lm && lm->res && lm->fp[0] == fp[0] && lm->fp[1] == fp[1]) {
 		cp_xds_list_outbounds(a, m, dp, md, &obs, &nobs);
 		for (int t = 0, k = 0; t < CP_XDS_NTYPES; t++)
@@ -1265,18 +1283,23 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 		if (lm)
 			memo_save(lm, out, fp);
 	}
+	step_done(stats, CP_XDS_STEP_LOCAL, &at);
 	size_t from[CP_XDS_NTYPES];
 	for (int t = 0; t < CP_XDS_NTYPES; t++)
 		from[t] = out->n[t];
 	struct ob_keys *ks = km_arena_alloc(a, (nobs + 1) * sizeof(*ks));
 	outbound_keys(a, m, md, &pp, obs, nobs, ks);
+	step_done(stats, CP_XDS_STEP_KEYS, &at);
 	unsigned took = table_take(sh, &b, ks, nobs);
+	step_done(stats, CP_XDS_STEP_TAKE, &at);
 	if (took & TOOK_CLAIMED)
 		make_claimed(sh, &b, m, dp, md, &pp, obs, nobs, ks);
+	step_done(stats, CP_XDS_STEP_MAKE, &at);
 	if (took & (TOOK_CLAIMED | TOOK_WAIT))
 		publish_and_wait(sh, ks, nobs, took);
 	if (took & TOOK_CLAIMED)
 		make_listeners(sh, &b, obs, nobs, ks);
+	step_done(stats, CP_XDS_STEP_LISTENERS, &at);
 	for (size_t i = 0; i < nobs; i++) {
 		const struct cp_xds_outbound *o = &obs[i];
 		struct ob_keys *ok = &ks[i];
@@ -1300,6 +1323,7 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 			stats->shared++;
 		cp_xds_blob_unref(ok->got[K_BODY]);
 	}
+	step_done(stats, CP_XDS_STEP_PUT, &at);
 done:
 	km_buf_fini(&b.bytes);
 	km_buf_fini(&b.err);

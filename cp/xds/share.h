@@ -65,6 +65,22 @@ struct cp_xds_share_stats {
 	uint64_t patched; /* of those encoded, filled from a shape (cp/xds/shape.h) */
 	uint64_t shape_mismatches; /* shapes retired: a fill differed from the encoding */
 	uint64_t local_filled; /* builds whose local resources all came from shapes (none generated) */
+	/* NULL, or CP_XDS_NSTEPS sums to which cp_xds_build adds the monotonic
+	 * nanoseconds of each of its steps (bench/gen_bench -P) */
+	uint64_t *step_ns;
+};
+
+/* The steps of cp_xds_build, in order, as step_ns counts them. */
+enum cp_xds_build_step {
+	CP_XDS_STEP_RULES,	 /* policies matched, their rules merged */
+	CP_XDS_STEP_FINGERPRINT, /* the local resources' fingerprint */
+	CP_XDS_STEP_LOCAL,	 /* local resources: memo, shapes or generated; outbound list */
+	CP_XDS_STEP_KEYS,	 /* each outbound's share keys */
+	CP_XDS_STEP_TAKE,	 /* share table lookups and claims */
+	CP_XDS_STEP_MAKE,	 /* claimed clusters, load assignments, listener bodies */
+	CP_XDS_STEP_LISTENERS,	 /* publishing; listeners with this proxy's addresses */
+	CP_XDS_STEP_PUT,	 /* outbound resources into the result */
+	CP_XDS_NSTEPS
 };
 
 /* A proxy's local resources (all but its MeshService outbounds: secrets,
