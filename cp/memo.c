@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Memo of derived facts (see memo.h): an open-addressing table keyed by the
+/* Memo of derived facts (see memo.h): a table (base/ptab.h) keyed by the
  * hash of mesh and name; sweeping rebuilds it without the unused entries.
  * A mesh listed whole once is kept whole by the owner's change events: the
  * records they name are read again one by one (or the mesh listed again,
@@ -14,10 +14,10 @@
 #include "base/err.h"
 #include "base/hash.h"
 #include "base/mem.h"
+#include "base/ptab.h"
 #include "cp/store/store.h"
 
 struct entry {
-	uint64_t h;
 	char *mesh, *name;
 	uint64_t version;
 	int64_t ctime, mtime;
@@ -53,8 +53,7 @@ struct view {
 struct cp_memo {
 	size_t fact_size;
 	cp_memo_fn compute;
-	struct entry **slots;
-	size_t cap, len;
+	struct km_ptab tab; /* entries by the hash of mesh and name */
 	struct mark *marks;
 	size_t nmarks;
 	struct view *views;
@@ -68,8 +67,6 @@ struct cp_memo *cp_memo_new(size_t fact_size, cp_memo_fn compute)
 	struct cp_memo *m = km_calloc(1, sizeof(*m));
 	m->fact_size = fact_size;
 	m->compute = compute;
-	m->cap = 64;
-	m->slots = km_calloc(m->cap, sizeof(*m->slots));
 	return m;
 }
 
@@ -79,6 +76,13 @@ static void entry_free(struct entry *e)
 	free(e->mesh);
 	free(e->name);
 	free(e);
+}
+
+static bool drop(void *e, void *arg)
+{
+	(void)arg;
+	entry_free(e);
+	return false;
 }
 
 static void stale_clear(struct view *v)
@@ -99,10 +103,8 @@ void cp_memo_free(struct cp_memo *m)
 		free(m->views[i].mesh);
 	}
 	free(m->views);
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->slots[i])
-			entry_free(m->slots[i]);
-	free(m->slots);
+	km_ptab_filter(&m->tab, drop, NULL);
+	km_ptab_fini(&m->tab);
 	for (size_t i = 0; i < m->nmarks; i++)
 		free(m->marks[i].mesh);
 	free(m->marks);
@@ -114,34 +116,18 @@ static uint64_t key_hash(struct km_str mesh, struct km_str name)
 	return km_fnv(km_fnv_sep(km_fnv(KM_FNV_INIT, mesh.ptr, mesh.len), 0), name.ptr, name.len);
 }
 
-static void insert(struct entry **slots, size_t cap, struct entry *e)
+/* What a sweep keeps: entries read since the last one and not deleted
+ * (marked unread for the next). */
+static bool keep_used(void *e, void *arg)
 {
-	size_t i = e->h & (cap - 1);
-	while (slots[i])
-		i = (i + 1) & (cap - 1);
-	slots[i] = e;
-}
-
-static void rehash(struct cp_memo *m, size_t cap, bool drop_unused)
-{
-	struct entry **slots = km_calloc(cap, sizeof(*slots));
-	size_t len = 0;
-	for (size_t i = 0; i < m->cap; i++) {
-		struct entry *e = m->slots[i];
-		if (!e)
-			continue;
-		if (drop_unused && (!e->used || e->gone)) {
-			entry_free(e);
-			continue;
-		}
-		e->used = !drop_unused && e->used;
-		insert(slots, cap, e);
-		len++;
+	(void)arg;
+	struct entry *x = e;
+	if (!x->used || x->gone) {
+		entry_free(x);
+		return false;
 	}
-	free(m->slots);
-	m->slots = slots;
-	m->cap = cap;
-	m->len = len;
+	x->used = false;
+	return true;
 }
 
 static void compute(struct cp_memo *m, struct entry *e, const struct km_resource *r)
@@ -190,18 +176,16 @@ static struct view *view_of(struct cp_memo *m, struct km_str mesh, bool create)
 
 static struct entry *find(const struct cp_memo *m, struct km_str mesh, struct km_str name)
 {
-	uint64_t h = key_hash(mesh, name);
-	for (size_t i = h & (m->cap - 1); m->slots[i]; i = (i + 1) & (m->cap - 1)) {
-		struct entry *e = m->slots[i];
-		if (e->h == h && km_str_eqc(mesh, e->mesh) && km_str_eqc(name, e->name))
+	size_t it = 0;
+	for (struct entry *e; (e = km_ptab_next(&m->tab, key_hash(mesh, name), &it));)
+		if (km_str_eqc(mesh, e->mesh) && km_str_eqc(name, e->name))
 			return e;
-	}
 	return NULL;
 }
 
 const void *cp_memo_peek(const struct cp_memo *m, struct km_str mesh, struct km_str name)
 {
-	struct entry *e = m->cap ? find(m, mesh, name) : NULL;
+	struct entry *e = find(m, mesh, name);
 	return e && !e->gone ? e->fact : NULL;
 }
 
@@ -245,9 +229,9 @@ bool cp_memo_touch(struct cp_memo *m, struct km_str mesh, struct km_str name)
 void cp_memo_forget(struct cp_memo *m)
 {
 	/* the events those writes were to send may be among the lost */
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->slots[i])
-			m->slots[i]->same = 0;
+	size_t it = 0;
+	for (struct entry *e; (e = km_ptab_each(&m->tab, &it));)
+		e->same = 0;
 	for (size_t i = 0; i < m->nviews; i++) {
 		stale_clear(&m->views[i]);
 		m->views[i].whole = m->views[i].overflow = false;
@@ -319,11 +303,10 @@ static int list_whole(struct cp_memo *m, struct cp_store *s, const struct km_rty
 		if (!l.len || offset >= l.total)
 			break;
 	}
-	for (size_t i = 0; i < m->cap; i++) {
-		struct entry *e = m->slots[i];
-		if (e && e->listed != id && strcmp(e->mesh, v->mesh) == 0)
+	size_t it = 0;
+	for (struct entry *e; (e = km_ptab_each(&m->tab, &it));)
+		if (e->listed != id && strcmp(e->mesh, v->mesh) == 0)
 			e->gone = true;
-	}
 	stale_clear(v);
 	v->overflow = false;
 	v->whole = true;
@@ -335,9 +318,9 @@ static void collect(struct cp_memo *m, struct view *v, struct km_arena *a, struc
 {
 	struct pair *p = NULL;
 	size_t n = 0, cap = 0;
-	for (size_t i = 0; i < m->cap; i++) {
-		struct entry *e = m->slots[i];
-		if (!e || e->gone || strcmp(e->mesh, v->mesh) != 0)
+	size_t it = 0;
+	for (struct entry *e; (e = km_ptab_each(&m->tab, &it));) {
+		if (e->gone || strcmp(e->mesh, v->mesh) != 0)
 			continue;
 		e->used = true;
 		if (n == cap) {
@@ -397,24 +380,17 @@ static struct entry *lookup(struct cp_memo *m, const struct km_resource *r)
 		return e;
 	}
 	e = km_calloc(1, sizeof(*e) + m->fact_size);
-	e->h = key_hash(r->mesh, r->name);
 	e->mesh = km_strndup(r->mesh.ptr ? r->mesh.ptr : "", r->mesh.len);
 	e->name = km_strndup(r->name.ptr ? r->name.ptr : "", r->name.len);
 	e->used = true;
 	compute(m, e, r);
-	if ((m->len + 1) * 2 > m->cap)
-		rehash(m, m->cap * 2, false);
-	insert(m->slots, m->cap, e);
-	m->len++;
+	km_ptab_add(&m->tab, key_hash(r->mesh, r->name), e);
 	return e;
 }
 
 void cp_memo_sweep(struct cp_memo *m)
 {
-	size_t cap = m->cap;
-	while (cap > 64 && m->len * 4 < cap)
-		cap /= 2;
-	rehash(m, cap, true);
+	km_ptab_filter(&m->tab, keep_used, NULL);
 	/* a mesh no index read since the last sweep lost its entries */
 	for (size_t i = 0; i < m->nviews; i++) {
 		struct view *v = &m->views[i];
@@ -428,7 +404,7 @@ void cp_memo_sweep(struct cp_memo *m)
 
 size_t cp_memo_len(const struct cp_memo *m)
 {
-	return m->len;
+	return m->tab.n;
 }
 
 uint64_t cp_memo_index_fp(const struct cp_memo_index *x, size_t fact_size)

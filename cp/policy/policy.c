@@ -11,6 +11,7 @@
 
 #include "base/hash.h"
 #include "base/mem.h"
+#include "base/ptab.h"
 #include "pb/shape.h"
 #include "resource/validate.h"
 
@@ -531,7 +532,6 @@ static const struct cp_policy_rule_shape *make_rule_shape(struct km_arena *a, co
 #define RULE_SHAPES_MAX  4096
 
 struct rs_entry {
-	uint64_t h;
 	size_t plugin;
 	uint64_t used; /* the epoch it was last asked for in */
 	const char *inputs;
@@ -541,8 +541,7 @@ struct rs_entry {
 
 struct cp_policy_rule_shapes {
 	pthread_mutex_t mu;
-	struct rs_entry **slot; /* open addressing */
-	size_t cap, n;
+	struct km_ptab tab; /* by plugin and inputs' hash */
 	uint64_t epoch;
 };
 
@@ -553,37 +552,16 @@ struct cp_policy_rule_shapes *cp_policy_rule_shapes_new(void)
 	return rs;
 }
 
-static void rs_put(struct rs_entry **slot, size_t cap, struct rs_entry *e)
+/* Entries used in the last RULE_SHAPES_KEEP epochs stay (<arg>: the
+ * store), or none (NULL). */
+static bool rs_keep(void *e, void *arg)
 {
-	size_t i = (size_t)e->h & (cap - 1);
-	while (slot[i])
-		i = (i + 1) & (cap - 1);
-	slot[i] = e;
-}
-
-enum rs_keep { RS_ALL, RS_RECENT, RS_NONE };
-
-/* Keeps the entries <keep> says (RS_RECENT: those used in the last
- * RULE_SHAPES_KEEP epochs) in a table of <cap> slots. */
-static void rs_rebuild(struct cp_policy_rule_shapes *rs, size_t cap, enum rs_keep keep)
-{
-	struct rs_entry **slot = km_calloc(cap, sizeof(*slot));
-	size_t n = 0;
-	for (size_t i = 0; i < rs->cap; i++) {
-		struct rs_entry *e = rs->slot[i];
-		if (!e)
-			continue;
-		if (keep == RS_ALL || (keep == RS_RECENT && e->used + RULE_SHAPES_KEEP >= rs->epoch)) {
-			rs_put(slot, cap, e);
-			n++;
-		} else {
-			free(e);
-		}
-	}
-	free(rs->slot);
-	rs->slot = slot;
-	rs->cap = cap;
-	rs->n = n;
+	const struct cp_policy_rule_shapes *rs = arg;
+	struct rs_entry *x = e;
+	if (rs && x->used + RULE_SHAPES_KEEP >= rs->epoch)
+		return true;
+	free(x);
+	return false;
 }
 
 void cp_policy_rule_shapes_next(struct cp_policy_rule_shapes *rs)
@@ -591,23 +569,21 @@ void cp_policy_rule_shapes_next(struct cp_policy_rule_shapes *rs)
 	if (!rs)
 		return;
 	rs->epoch++;
-	if (rs->cap)
-		rs_rebuild(rs, rs->cap, RS_RECENT);
+	km_ptab_filter(&rs->tab, rs_keep, rs);
 }
 
 void cp_policy_rule_shapes_free(struct cp_policy_rule_shapes *rs)
 {
 	if (!rs)
 		return;
-	if (rs->cap)
-		rs_rebuild(rs, rs->cap, RS_NONE);
-	free(rs->slot);
+	km_ptab_filter(&rs->tab, rs_keep, NULL);
+	km_ptab_fini(&rs->tab);
 	pthread_mutex_destroy(&rs->mu);
 	free(rs);
 }
 
 /* A copy of <s> for plugin <i> and inputs <in>/<ilen> in one allocation. */
-static struct rs_entry *rs_entry_new(uint64_t h, size_t i, const char *in, size_t ilen,
+static struct rs_entry *rs_entry_new(size_t i, const char *in, size_t ilen,
 				     const struct cp_policy_rule_shape *s)
 {
 	size_t bytes = 0;
@@ -618,7 +594,7 @@ static struct rs_entry *rs_entry_new(uint64_t h, size_t i, const char *in, size_
 	struct km_str *vars = (struct km_str *)(e + 1);
 	uint16_t *tags = (uint16_t *)(vars + s->nvars);
 	char *p = (char *)(tags + s->nvars);
-	*e = (struct rs_entry){.h = h, .plugin = i, .inputs = p, .ilen = ilen};
+	*e = (struct rs_entry){.plugin = i, .inputs = p, .ilen = ilen};
 	memcpy(p, in, ilen);
 	p += ilen;
 	e->s = (struct cp_policy_rule_shape){.text = p, .len = s->len, .vars = vars, .tags = tags, .nvars = s->nvars};
@@ -648,11 +624,9 @@ static const struct cp_policy_rule_shape *rule_shape(struct cp_policy_prepared *
 	uint64_t h = km_hash(KM_FNV_INIT + i, r->inputs, r->inputs_len);
 	if (store) {
 		pthread_mutex_lock(&store->mu);
-		for (size_t k = store->cap ? (size_t)h & (store->cap - 1) : 0; store->cap && store->slot[k];
-		     k = (k + 1) & (store->cap - 1)) {
-			struct rs_entry *e = store->slot[k];
-			if (e->h == h && e->plugin == i && e->ilen == r->inputs_len &&
-			    memcmp(e->inputs, r->inputs, e->ilen) == 0) {
+		size_t it = 0;
+		for (struct rs_entry *e; (e = km_ptab_next(&store->tab, h, &it));) {
+			if (e->plugin == i && e->ilen == r->inputs_len && memcmp(e->inputs, r->inputs, e->ilen) == 0) {
 				e->used = store->epoch;
 				s = &e->s;
 				break;
@@ -664,13 +638,10 @@ static const struct cp_policy_rule_shape *rule_shape(struct cp_policy_prepared *
 		s = make_rule_shape(pp->c.a, pl, r);
 		if (store) {
 			pthread_mutex_lock(&store->mu);
-			if (store->n < RULE_SHAPES_MAX) {
-				if ((store->n + 1) * 2 > store->cap)
-					rs_rebuild(store, store->cap ? store->cap * 2 : 64, RS_ALL);
-				struct rs_entry *e = rs_entry_new(h, i, r->inputs, r->inputs_len, s);
+			if (store->tab.n < RULE_SHAPES_MAX) {
+				struct rs_entry *e = rs_entry_new(i, r->inputs, r->inputs_len, s);
 				e->used = store->epoch;
-				rs_put(store->slot, store->cap, e);
-				store->n++;
+				km_ptab_add(&store->tab, h, e);
 			}
 			pthread_mutex_unlock(&store->mu);
 		}

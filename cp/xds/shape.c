@@ -9,6 +9,7 @@
 #include "base/hash.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/ptab.h"
 
 /* Shapes unused for this many contexts go; at most this many are kept (a
  * mesh where every destination has policy confs of its own makes one per
@@ -26,7 +27,6 @@ enum state {
 struct cp_xds_shape {
 	char *key;
 	size_t klen;
-	uint64_t h;
 	_Atomic int state; /* enum state: set under the set's lock or by the build using it */
 	struct km_pb_shape *shape;
 	size_t nvars;
@@ -37,8 +37,7 @@ struct cp_xds_shape {
 
 struct cp_xds_shapes {
 	pthread_mutex_t mu;
-	struct cp_xds_shape **slot; /* open addressing */
-	size_t cap, n;
+	struct km_ptab tab; /* by the key's hash */
 	uint64_t epoch;
 	bool verify_all;
 };
@@ -58,67 +57,33 @@ static void shape_free(struct cp_xds_shape *s)
 	free(s);
 }
 
-static void put_slot(struct cp_xds_shape **slot, size_t cap, struct cp_xds_shape *s)
+static bool keep_none(void *e, void *arg)
 {
-	size_t i = (size_t)s->h & (cap - 1);
-	while (slot[i])
-		i = (i + 1) & (cap - 1);
-	slot[i] = s;
-}
-
-/* Keeps the entries <keep> says; the rest are freed. */
-static void rebuild(struct cp_xds_shapes *ss, size_t cap,
-		    bool (*keep)(const struct cp_xds_shapes *, const struct cp_xds_shape *))
-{
-	struct cp_xds_shape **slot = km_calloc(cap, sizeof(*slot));
-	size_t n = 0;
-	for (size_t i = 0; i < ss->cap; i++) {
-		struct cp_xds_shape *s = ss->slot[i];
-		if (!s)
-			continue;
-		if (keep(ss, s)) {
-			put_slot(slot, cap, s);
-			n++;
-		} else {
-			shape_free(s);
-		}
-	}
-	free(ss->slot);
-	ss->slot = slot;
-	ss->cap = cap;
-	ss->n = n;
-}
-
-static bool keep_all(const struct cp_xds_shapes *ss, const struct cp_xds_shape *s)
-{
-	(void)ss;
-	(void)s;
-	return true;
-}
-
-static bool keep_none(const struct cp_xds_shapes *ss, const struct cp_xds_shape *s)
-{
-	(void)ss;
-	(void)s;
+	(void)arg;
+	shape_free(e);
 	return false;
 }
 
-static bool keep_recent(const struct cp_xds_shapes *ss, const struct cp_xds_shape *s)
+/* Shapes used in the last KEEP_CONTEXTS contexts stay. */
+static bool keep_recent(void *e, void *arg)
 {
-	return s->used + KEEP_CONTEXTS >= ss->epoch;
+	const struct cp_xds_shapes *ss = arg;
+	struct cp_xds_shape *s = e;
+	if (s->used + KEEP_CONTEXTS >= ss->epoch)
+		return true;
+	shape_free(s);
+	return false;
 }
 
 void cp_xds_shapes_next(struct cp_xds_shapes *ss)
 {
 	ss->epoch++;
-	if (ss->cap)
-		rebuild(ss, ss->cap, keep_recent);
+	km_ptab_filter(&ss->tab, keep_recent, ss);
 }
 
 void cp_xds_shapes_clear(struct cp_xds_shapes *ss)
 {
-	if (ss->cap)
-		rebuild(ss, ss->cap, keep_none);
+	km_ptab_filter(&ss->tab, keep_none, NULL);
 }
 
 void cp_xds_shapes_free(struct cp_xds_shapes *ss)
@@ -126,7 +91,7 @@ void cp_xds_shapes_free(struct cp_xds_shapes *ss)
 	if (!ss)
 		return;
 	cp_xds_shapes_clear(ss);
-	free(ss->slot);
+	km_ptab_fini(&ss->tab);
 	pthread_mutex_destroy(&ss->mu);
 	free(ss);
 }
@@ -156,11 +121,10 @@ static bool all_differ(const struct cp_xds_shape *s, const struct km_str *vars, 
 static struct cp_xds_shape *lookup(struct cp_xds_shapes *ss, const char *key, size_t klen,
 				   uint64_t h)
 {
-	for (size_t i = ss->cap ? (size_t)h & (ss->cap - 1) : 0; ss->cap && ss->slot[i];
-	     i = (i + 1) & (ss->cap - 1))
-		if (ss->slot[i]->h == h && ss->slot[i]->klen == klen &&
-		    memcmp(ss->slot[i]->key, key, klen) == 0)
-			return ss->slot[i];
+	size_t it = 0;
+	for (struct cp_xds_shape *s; (s = km_ptab_next(&ss->tab, h, &it));)
+		if (s->klen == klen && memcmp(s->key, key, klen) == 0)
+			return s;
 	return NULL;
 }
 
@@ -194,18 +158,14 @@ struct cp_xds_shape *cp_xds_shape_get(struct cp_xds_shapes *ss, const char *key,
 	pthread_mutex_lock(&ss->mu);
 	struct cp_xds_shape *s = lookup(ss, key, klen, h);
 	if (!s) {
-		if (ss->n >= MAX_SHAPES)
+		if (ss->tab.n >= MAX_SHAPES)
 			goto out;
-		if ((ss->n + 1) * 2 > ss->cap)
-			rebuild(ss, ss->cap ? ss->cap * 2 : 64, keep_all);
 		s = km_calloc(1, sizeof(*s));
 		s->key = km_malloc(klen);
 		memcpy(s->key, key, klen);
 		s->klen = klen;
-		s->h = h;
 		atomic_init(&s->state, RECORDING);
-		put_slot(ss->slot, ss->cap, s);
-		ss->n++;
+		km_ptab_add(&ss->tab, h, s);
 		*use = CP_XDS_SHAPE_RECORD;
 	} else {
 		int st = atomic_load_explicit(&s->state, memory_order_acquire);
