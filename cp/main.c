@@ -172,6 +172,7 @@ static void write_metrics(void *ctx, struct km_buf *out)
 	    {"xds_resources_encoded_total", "Resources generated and encoded.", "counter", offsetof(struct cp_xds_stats, resources_encoded)},
 	    {"xds_mesh_contexts_total", "Mesh contexts built (after changes), shared by the generations that follow.", "counter", offsetof(struct cp_xds_stats, contexts)},
 	    {"xds_mesh_contexts_kept_total", "Mesh contexts kept: the MeshService writes since they were built changed nothing they hold (status counts).", "counter", offsetof(struct cp_xds_stats, contexts_kept)},
+    {"xds_recompute_passes_kept_total", "Recompute passes over a kept mesh context: no proxy's inputs moved, none was looked at.", "counter", offsetof(struct cp_xds_stats, passes_kept)},
 	    {"xds_share_entries_swept_total", "Shared xDS resources dropped once no proxy held them (swept when idle after a pass).", "counter", offsetof(struct cp_xds_stats, share_swept)},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)

@@ -118,6 +118,7 @@ struct mesh_entry {
 	bool pending; /* proxies may need regeneration (on_recompute) */
 	bool all;     /* a change outside the context (Mesh, zones...): regenerate every proxy */
 	bool pki;     /* an identity, trust or Secret changed: compare each proxy's identity key */
+	bool waiting; /* a stream connected since the last pass awaits it (first_gen) */
 	struct mesh_entry *next;
 };
 
@@ -1179,7 +1180,7 @@ static int handshake(struct ads_stream *st, const Envoy__Config__Core__V3__Node 
 	 * of connections costs one context rebuild, not one each. */
 	struct mesh_entry *me = mesh_entry(st->srv, st->mesh);
 	if (me->dirty && me->pending && st->srv->recompute.armed)
-		st->first_gen = true;
+		st->first_gen = me->waiting = true;
 	else
 		regenerate(st);
 	return 0;
@@ -1674,11 +1675,19 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 		uint64_t t1 = km_loop_now_ms();
 		if (!nm || !om || om->fp_rest != nm->fp_rest)
 			all = true;
+		if (nm == om && !all && !pki && !m->waiting) {
+			/* the context was kept (MeshService status rewrites): no proxy's
+			 * inputs moved and none awaits its first generation, so no
+			 * proxy need be looked at */
+			s->stats.passes_kept++;
+			continue;
+		}
 		struct policy_diff pd = {0};
 		if (!all)
 			policy_diff(om, nm, &pd);
 		if (pd.n > 64)
 			all = true; /* many policies changed: checking each against each proxy costs more */
+		m->waiting = false;
 		/* nm becomes the base first: should a regeneration rebuild the
 		 * context (a write from inside it), nm stays alive */
 		m->base = nm;

@@ -34,6 +34,7 @@ struct cp_xds_stats {
 	uint64_t contexts;   /* mesh contexts built (cp_xds_mesh_build, after changes) */
 	uint64_t context_ns; /* their CPU time (not in any proxy's generation) */
 	uint64_t contexts_kept; /* rebuilds found unneeded (MeshService status rewrites) */
+	uint64_t passes_kept;   /* recompute passes that found the context kept: no proxy looked at */
 	uint64_t share_swept;   /* share table entries dropped: no proxy held them any more */
 	/* CPU time of building one proxy's configuration (generation,
 	 * policies, encoding; not sending, not the mesh context), per bucket,

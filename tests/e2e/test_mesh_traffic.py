@@ -374,6 +374,7 @@ def test_inspect_online_then_offline(env, tmp_path):
     # change no proxy's online state or versions)
     wait_for(lambda: mesh_dataplanes(env.cp).get("online") == before + 1, 10, "MeshInsight: one more online",
              detail=lambda: str(mesh_dataplanes(env.cp)))
+    quiet = settled_metrics(env.cp)
     d.stop()
     ov = wait_for(lambda: (o := online_overview(env.cp, "standalone-1")) and
                   subscription_state(o) == "offline" and o, 10, "standalone-1 offline",
@@ -383,6 +384,13 @@ def test_inspect_online_then_offline(env, tmp_path):
     assert "Offline" in inspect_rows(env.cp, tmp_path)["standalone-1"].split()
     wait_for(lambda: (proxies_of(env.cp, "standalone") or {}).get("connected") == 0, 10,
              "MeshService standalone: 0 connected", detail=lambda: str(proxies_of(env.cp, "standalone")))
+    # that status rewrite moved nothing a proxy's config reads: the mesh
+    # context was kept and its recompute pass looked at no proxy
+    after = wait_for(lambda: (m := cp_metrics(env.cp))["xds_recompute_passes_kept_total"] >
+                     quiet["xds_recompute_passes_kept_total"] and m, 10, "a recompute pass over a kept context",
+                     detail=lambda: str(cp_metrics(env.cp)))
+    assert after["xds_mesh_contexts_kept_total"] > quiet["xds_mesh_contexts_kept_total"], (quiet, after)
+    assert after["xds_generations_total"] == quiet["xds_generations_total"], (quiet, after)
     wait_for(lambda: mesh_dataplanes(env.cp).get("online") == before, 10, "MeshInsight: back to the online count",
              detail=lambda: str(mesh_dataplanes(env.cp)))
     assert proxies_of(env.cp, "standalone")["total"] == 1
