@@ -768,6 +768,105 @@ struct insight_write {
 	bool same; /* told the memo this write changes none of its facts */
 };
 
+/* <subs> with this stream's subscription <mine> in place of its earlier
+ * one (or added), then only the last ones kept
+ * (metrics.dataplane.subscriptionLimit). */
+static void put_subscription(struct insight_write *iw, struct km_arena *a, struct km_json *subs,
+			     struct km_json *mine)
+{
+	size_t i = 0;
+	while (i < subs->len && !km_str_eqc(km_json_get_string(subs->items[i], "id"), iw->id))
+		i++;
+	if (i < subs->len)
+		subs->items[i] = mine;
+	else
+		km_json_array_push(a, subs, mine);
+	if (iw->limit > 0 && subs->len > (size_t)iw->limit) {
+		size_t drop = subs->len - (size_t)iw->limit;
+		memmove(subs->items, subs->items + drop, (size_t)iw->limit * sizeof(*subs->items));
+		subs->len = (size_t)iw->limit;
+	}
+}
+
+/* What the controllers derive from an insight whose subscriptions are
+ * <subs> (cp_insight_fact_of reads nothing else). */
+static void subs_fact(struct km_arena *a, struct km_json *subs, struct cp_insight_fact *f)
+{
+	struct km_json *o = km_json_object(a);
+	km_json_set(a, o, "subscriptions", subs);
+	cp_insight_fact_of(o, f);
+}
+
+/* The stored spec <cur> with <iw> merged in, as text, parsing only its
+ * subscriptions: the node metadata and mTLS come from the write when it
+ * has them (text the server wrote), every other member is copied as
+ * stored. False when <cur> is not an object this can splice (a key
+ * written with escapes or twice): the caller merges the parsed tree. */
+#define SPLICE_MAX_MEMBERS 32
+
+static bool insight_splice(struct insight_write *iw, struct km_arena *a, struct km_str cur, struct km_json *mine,
+			   struct km_buf *out, struct cp_insight_fact *before, struct cp_insight_fact *after)
+{
+	struct km_json_span m[SPLICE_MAX_MEMBERS];
+	size_t n = 0;
+	if (cur.len && km_json_members(cur, m, SPLICE_MAX_MEMBERS, &n) != 0)
+		return false;
+	int subs_at = -1, md_at = -1, mtls_at = -1;
+	for (size_t i = 0; i < n; i++) {
+		if (memchr(m[i].key.ptr, '\\', m[i].key.len))
+			return false;
+		for (size_t k = 0; k < i; k++)
+			if (km_str_eq(m[k].key, m[i].key))
+				return false;
+		if (km_str_eqc(m[i].key, "subscriptions"))
+			subs_at = (int)i;
+		else if (km_str_eqc(m[i].key, "metadata"))
+			md_at = (int)i;
+		else if (km_str_eqc(m[i].key, "mTLS"))
+			mtls_at = (int)i;
+	}
+	struct km_json *subs = NULL;
+	if (subs_at >= 0)
+		km_json_parse(a, m[subs_at].value.ptr, m[subs_at].value.len, &subs, NULL);
+	if (!subs || subs->kind != KM_JSON_ARRAY)
+		subs = km_json_array(a);
+	subs_fact(a, subs, before);
+	put_subscription(iw, a, subs, mine);
+	subs_fact(a, subs, after);
+	km_buf_putc(out, '{');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			km_buf_putc(out, ',');
+		km_buf_putc(out, '"');
+		km_buf_append(out, m[i].key.ptr, m[i].key.len);
+		km_buf_append(out, "\":", 2);
+		if ((int)i == subs_at)
+			km_json_write(out, subs, 0, 0);
+		else if ((int)i == md_at && iw->metadata)
+			km_buf_puts(out, iw->metadata);
+		else if ((int)i == mtls_at && iw->mtls)
+			km_buf_puts(out, iw->mtls);
+		else
+			km_buf_append(out, m[i].value.ptr, m[i].value.len);
+	}
+	/* members the stored spec lacked, after the others (as km_json_set
+	 * adds them) */
+	const char *sep = n ? "," : "";
+	if (subs_at < 0) {
+		km_buf_printf(out, "%s\"subscriptions\":", sep);
+		km_json_write(out, subs, 0, 0);
+		sep = ",";
+	}
+	if (md_at < 0 && iw->metadata) {
+		km_buf_printf(out, "%s\"metadata\":%s", sep, iw->metadata);
+		sep = ",";
+	}
+	if (mtls_at < 0 && iw->mtls)
+		km_buf_printf(out, "%s\"mTLS\":%s", sep, iw->mtls);
+	km_buf_putc(out, '}');
+	return true;
+}
+
 static bool insight_merge(struct cp_store_rmw *op, struct km_arena *a, const struct km_resource *cur,
 			  struct km_resource *out)
 {
@@ -777,55 +876,47 @@ static bool insight_merge(struct cp_store_rmw *op, struct km_arena *a, const str
 		cp_memo_same_cancel(memo, op->mesh, op->name);
 		iw->same = false;
 	}
-	struct km_json *spec = NULL;
-	if (cur)
-		km_json_parse(a, cur->spec.ptr, cur->spec.len, &spec, NULL);
-	if (!spec || spec->kind != KM_JSON_OBJECT)
-		spec = km_json_object(a);
-	/* what the controllers derive from it, before it is changed below */
-	struct cp_insight_fact before;
-	cp_insight_fact_of(spec, &before);
-	struct km_json *subs = km_json_get(spec, "subscriptions");
-	if (!subs || subs->kind != KM_JSON_ARRAY) {
-		subs = km_json_array(a);
-		km_json_set(a, spec, "subscriptions", subs);
-	}
 	struct km_json *mine = NULL;
 	km_json_parse(a, iw->mine, strlen(iw->mine), &mine, NULL);
-	size_t i = 0;
-	while (i < subs->len && !km_str_eqc(km_json_get_string(subs->items[i], "id"), iw->id))
-		i++;
-	if (i < subs->len)
-		subs->items[i] = mine;
-	else
-		km_json_array_push(a, subs, mine);
-	/* keep the last subscriptions only (metrics.dataplane.subscriptionLimit) */
-	if (iw->limit > 0 && subs->len > (size_t)iw->limit) {
-		size_t drop = subs->len - (size_t)iw->limit;
-		memmove(subs->items, subs->items + drop, (size_t)iw->limit * sizeof(*subs->items));
-		subs->len = (size_t)iw->limit;
+	/* what the controllers derive from it, before and after the change */
+	struct cp_insight_fact before, after;
+	struct km_resource_doc d = {.type = op->type, .mesh = op->mesh, .name = op->name};
+	struct km_buf text = KM_BUF_INIT;
+	if (insight_splice(iw, a, cur ? cur->spec : KM_STR(""), mine, &text, &before, &after)) {
+		km_resource_from_doc(a, &d, out);
+		out->spec = (struct km_str){km_arena_strndup(a, km_buf_cstr(&text), text.len), text.len};
+	} else {
+		struct km_json *spec = NULL;
+		km_json_parse(a, cur->spec.ptr, cur->spec.len, &spec, NULL);
+		if (!spec || spec->kind != KM_JSON_OBJECT)
+			spec = km_json_object(a);
+		cp_insight_fact_of(spec, &before);
+		struct km_json *subs = km_json_get(spec, "subscriptions");
+		if (!subs || subs->kind != KM_JSON_ARRAY) {
+			subs = km_json_array(a);
+			km_json_set(a, spec, "subscriptions", subs);
+		}
+		put_subscription(iw, a, subs, mine);
+		cp_insight_fact_of(spec, &after);
+		struct km_json *md = NULL;
+		if (iw->metadata)
+			km_json_parse(a, iw->metadata, strlen(iw->metadata), &md, NULL);
+		if (md)
+			km_json_set(a, spec, "metadata", md);
+		struct km_json *mtls = NULL;
+		if (iw->mtls)
+			km_json_parse(a, iw->mtls, strlen(iw->mtls), &mtls, NULL);
+		if (mtls)
+			km_json_set(a, spec, "mTLS", mtls);
+		d.spec = spec;
+		km_resource_from_doc(a, &d, out);
 	}
-	struct km_json *md = NULL;
-	if (iw->metadata)
-		km_json_parse(a, iw->metadata, strlen(iw->metadata), &md, NULL);
-	if (md)
-		km_json_set(a, spec, "metadata", md);
-	struct km_json *mtls = NULL;
-	if (iw->mtls)
-		km_json_parse(a, iw->mtls, strlen(iw->mtls), &mtls, NULL);
-	if (mtls)
-		km_json_set(a, spec, "mTLS", mtls);
-	struct km_resource_doc d = {.type = op->type, .mesh = op->mesh, .name = op->name, .spec = spec};
-	km_resource_from_doc(a, &d, out);
+	km_buf_fini(&text);
 	/* most writes only move ACK counters: the controllers need not read
 	 * them again (cp_memo_same) */
-	if (memo && cur) {
-		struct cp_insight_fact after;
-		cp_insight_fact_of(spec, &after);
-		if (memcmp(&before, &after, sizeof(before)) == 0) {
-			cp_memo_same(memo, op->mesh, op->name);
-			iw->same = true;
-		}
+	if (memo && cur && memcmp(&before, &after, sizeof(before)) == 0) {
+		cp_memo_same(memo, op->mesh, op->name);
+		iw->same = true;
 	}
 	return true;
 }

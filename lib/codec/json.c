@@ -829,6 +829,130 @@ int km_json_reindent(struct km_buf *out, struct km_str t, int indent, int depth)
 	return rc;
 }
 
+/* ---- members of an object's text ---- */
+
+static size_t span_ws(const char *p, size_t i, size_t n)
+{
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* The index after the string starting at <i> (a quote), or 0. */
+static size_t span_string(const char *p, size_t i, size_t n)
+{
+	for (i++; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '"')
+			return i + 1;
+		if (c < 0x20)
+			return 0;
+		if (c == '\\' && ++i >= n)
+			return 0;
+	}
+	return 0;
+}
+
+/* The index after the scalar starting at <i>, or 0. */
+static size_t span_scalar(const char *p, size_t i, size_t n)
+{
+	static const char *const lits[] = {"true", "false", "null"};
+	for (size_t k = 0; k < 3; k++) {
+		size_t l = strlen(lits[k]);
+		if (p[i] == lits[k][0])
+			return n - i >= l && memcmp(p + i, lits[k], l) == 0 ? i + l : 0;
+	}
+	if (p[i] != '-' && (p[i] < '0' || p[i] > '9'))
+		return 0;
+	size_t j = i + 1;
+	while (j < n && ((p[j] >= '0' && p[j] <= '9') || p[j] == '.' || p[j] == 'e' || p[j] == 'E' ||
+			 p[j] == '+' || p[j] == '-'))
+		j++;
+	return j;
+}
+
+/* The index after the value starting at <i> (no leading space), or 0.
+ * Containers recurse, as deep as the parser allows and one more (what the
+ * parser accepts as an object member this accepts too). */
+static size_t span_value(const char *p, size_t i, size_t n, int depth)
+{
+	if (i >= n)
+		return 0;
+	if (p[i] == '"')
+		return span_string(p, i, n);
+	if (p[i] != '{' && p[i] != '[')
+		return span_scalar(p, i, n);
+	if (depth > KM_JSON_MAX_DEPTH)
+		return 0;
+	char close = p[i] == '{' ? '}' : ']';
+	i = span_ws(p, i + 1, n);
+	if (i < n && p[i] == close)
+		return i + 1;
+	for (;;) {
+		if (close == '}') {
+			if (i >= n || p[i] != '"' || !(i = span_string(p, i, n)))
+				return 0;
+			i = span_ws(p, i, n);
+			if (i >= n || p[i++] != ':')
+				return 0;
+			i = span_ws(p, i, n);
+		}
+		if (!(i = span_value(p, i, n, depth + 1)))
+			return 0;
+		i = span_ws(p, i, n);
+		if (i < n && p[i] == close)
+			return i + 1;
+		if (i >= n || p[i++] != ',')
+			return 0;
+		i = span_ws(p, i, n);
+	}
+}
+
+int km_json_members(struct km_str text, struct km_json_span *out, size_t max, size_t *n)
+{
+	const char *p = text.ptr;
+	size_t len = text.len, i = span_ws(p, 0, len), count = 0;
+	*n = 0;
+	if (i >= len || p[i++] != '{')
+		return -KM_E_PARSE;
+	i = span_ws(p, i, len);
+	if (i < len && p[i] == '}') {
+		i++;
+	} else {
+		for (;;) {
+			i = span_ws(p, i, len);
+			size_t k = i;
+			if (i >= len || p[i] != '"' || !(i = span_string(p, i, len)))
+				return -KM_E_PARSE;
+			struct km_str key = {p + k + 1, i - k - 2};
+			i = span_ws(p, i, len);
+			if (i >= len || p[i++] != ':')
+				return -KM_E_PARSE;
+			i = span_ws(p, i, len);
+			size_t v = i;
+			if (!(i = span_value(p, i, len, 1)))
+				return -KM_E_PARSE;
+			if (count == max)
+				return -E2BIG;
+			out[count++] = (struct km_json_span){key, {p + v, i - v}};
+			i = span_ws(p, i, len);
+			if (i < len && p[i] == ',') {
+				i++;
+				continue;
+			}
+			if (i < len && p[i] == '}') {
+				i++;
+				break;
+			}
+			return -KM_E_PARSE;
+		}
+	}
+	if (span_ws(p, i, len) != len)
+		return -KM_E_PARSE;
+	*n = count;
+	return 0;
+}
+
 uint64_t km_json_fnv(uint64_t h, struct km_buf *scratch, const struct km_json *v)
 {
 	km_buf_reset(scratch);

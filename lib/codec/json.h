@@ -103,4 +103,19 @@ int km_json_write_string(struct km_buf *out, struct km_str s);
 /* Re-indents already valid compact or pretty JSON text (no tree). */
 int km_json_reindent(struct km_buf *out, struct km_str text, int indent, int depth);
 
+/* One member of an object's text: its key as written between the quotes
+ * (escapes not decoded) and its value's text, both spans of that text. */
+struct km_json_span {
+	struct km_str key, value;
+};
+
+/* Splits the text of one JSON object into its members, in order, without
+ * building it: at most <max> into <out>, their number in *<n>. Checks the
+ * structure (strings closed, no control characters in them, brackets
+ * matched, literals spelled out, numbers of number characters) but not
+ * every rule of the grammar: a value needing that is parsed by the caller.
+ * Returns 0, -KM_E_PARSE when <text> is not such an object, -E2BIG past
+ * <max> members. For rewriting a few members of a large stored object. */
+int km_json_members(struct km_str text, struct km_json_span *out, size_t max, size_t *n);
+
 #endif

@@ -4,6 +4,7 @@ store contract checked against it, kuma-cp's migrations, several kuma-cp
 instances on one database (shared reads, events, leader election and
 failover), and a database restart while a client keeps writing."""
 
+import json
 import re
 import subprocess
 import threading
@@ -332,3 +333,65 @@ def test_insight_writes_off_the_loop_and_drained_at_shutdown(postgres, db):
         a.stop(check=True)
         if b:
             b.stop(check=True)
+
+
+def test_insight_merge_keeps_what_it_does_not_write(postgres, db):
+    """A DataplaneInsight write replaces this stream's subscription, the node
+    metadata and mTLS, and keeps every other member as stored: spliced as
+    text when the stored object is plain (its value bytes unchanged), merged
+    through the parsed tree when it is not (a key written with an escape)."""
+    extra = {"KUMA_XDS_SERVER_DATAPLANE_STATUS_FLUSH_INTERVAL": "1s",
+             "KUMA_XDS_DATAPLANE_DEREGISTRATION_DELAY": "120s",
+             "KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE": "none"}
+    cp = start_cp("insight-splice", postgres, db, extra_env=extra)
+    dps = {}
+    try:
+        for name in ("plain", "escaped"):
+            v = {"admin": free_port(), "port": free_port(), "sport": free_port()}
+            dps[name] = mesh.KumaDP(cp, name, MOVER, vars=v).start()
+        for d in dps.values():
+            d.wait_ready(40)
+
+        def stored(name):
+            return postgres.psql("SELECT spec FROM resources WHERE type = 'DataplaneInsight' AND mesh = 'default'"
+                                 f" AND name = '{name}'", db).strip()
+
+        def subs(name):
+            r = cp.api.get(f"/meshes/default/dataplane-insights/{name}")
+            return r.json().get("subscriptions", []) if r.status == 200 else []
+
+        for name in dps:
+            mesh.wait_for(lambda: subs(name) and subs(name)[-1].get("status", {}).get("total", {})
+                          .get("responsesAcknowledged"), 20, f"{name} online with its ACKs counted")
+        old = {"id": "old-1", "controlPlaneInstanceId": "gone", "connectTime": "2020-01-01T00:00:00Z",
+               "disconnectTime": "2020-01-01T00:01:00Z", "status": {"total": {}}}
+        first = {"plain": '"extra": { "a" : [1, 2.50] }', "escaped": '"we\\"ird": { "a" : 1 }'}
+        ours = {}
+        for name in dps:
+            spec = json.loads(stored(name))
+            ours[name] = spec["subscriptions"][-1]["id"]
+            spec["subscriptions"] = [old, spec["subscriptions"][-1]]
+            text = "{" + first[name] + ", " + json.dumps(spec)[1:]
+            postgres.psql(f"UPDATE resources SET spec = $t${text}$t$, version = version + 1"
+                          f" WHERE type = 'DataplaneInsight' AND mesh = 'default' AND name = '{name}'", db)
+        # each stream's disconnection is a write merged into what is stored now
+        for d in dps.values():
+            d.stop()
+        for name in dps:
+            got = mesh.wait_for(lambda: (s := subs(name)) and "disconnectTime" in s[-1] and s, 20,
+                                f"{name} offline", detail=lambda: str(subs(name)))
+            # the older subscription stays first, this stream's was replaced in place
+            assert [s["id"] for s in got] == ["old-1", ours[name]], got
+            assert got[0] == old, got
+            r = cp.api.get(f"/meshes/default/dataplane-insights/{name}")
+            assert r.json().get("metadata"), r.text
+        r = cp.api.get("/meshes/default/dataplane-insights/plain").json()
+        assert r["extra"] == {"a": [1, 2.50]}, r
+        assert '"extra":{ "a" : [1, 2.50] }' in stored("plain"), stored("plain")
+        r = cp.api.get("/meshes/default/dataplane-insights/escaped").json()
+        assert r['we"ird'] == {"a": 1}, r
+        assert '"we\\"ird":{"a":1}' in stored("escaped"), stored("escaped")
+    finally:
+        for d in dps.values():
+            d.stop(check=False)
+        cp.stop(check=True)
