@@ -760,6 +760,18 @@ static struct counters read_counters(void);
 static double sent_base;       /* kuma-cp's responses_sent_total before we connected */
 static double settle_gens = -1; /* generations counter last seen, and since when */
 static uint64_t settle_gens_us, settle_fetch_us;
+/* --min-phase: a phase lasts at least this long, and (with --cp-pid) ends
+ * only once kuma-cp's CPU time has moved less than CPU_QUIET_S over
+ * CPU_QUIET_US: what a change causes later (the DataplaneInsight flushes
+ * of its ACK counters, dpServer's status flush interval after it) counts
+ * in its own phase, not in the next one */
+static uint64_t min_phase_us;
+static double settle_cpu = -1;
+static uint64_t settle_cpu_us;
+#define CPU_QUIET_S  0.02
+#define CPU_QUIET_US 500000
+
+static double cp_cpu_s(void);
 
 /* Quiet for the settle time, and (with --metrics) kuma-cp agrees: every
  * response it sent has arrived, and its generation counter has not moved for
@@ -769,8 +781,17 @@ static bool settled(struct bench *b)
 {
 	uint64_t now = now_us();
 	uint64_t last = b->ph_last_rx_us > b->ph_start_us ? b->ph_last_rx_us : b->ph_start_us;
-	if (now - b->ph_start_us < settle_us || now - last < settle_us)
+	if (now - b->ph_start_us < settle_us || now - last < settle_us || now - b->ph_start_us < min_phase_us)
 		return false;
+	if (min_phase_us && b->cp_pid) {
+		double cpu = cp_cpu_s();
+		if (settle_cpu < 0 || cpu - settle_cpu >= CPU_QUIET_S) {
+			settle_cpu = cpu;
+			settle_cpu_us = now;
+		}
+		if (now - settle_cpu_us < CPU_QUIET_US)
+			return false;
+	}
 	if (!b->metrics_url)
 		return true;
 	if (now - settle_fetch_us < 200000)
@@ -791,6 +812,7 @@ static void settle_reset(void)
 {
 	settle_gens = -1;
 	settle_fetch_us = 0;
+	settle_cpu = -1;
 }
 
 static bool never(struct bench *b)
@@ -1253,7 +1275,11 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: xds_load --port DP_SERVER_PORT --ca CA_PEM [-n N] [--mesh M] [--token T]\n"
 		"         [--api API_PORT] [--builtin LIST] [--trigger LABEL=SHELL_CMD]... [--cp-pid PID]\n"
-		"         [--metrics URL] [--inflight K] [--timeout S] [--settle MS] [--hold S] [--mtls]\n"
+		"         [--metrics URL] [--inflight K] [--timeout S] [--settle MS] [--min-phase MS] [--hold S]\n"
+		"         [--mtls]\n"
+		"  --min-phase a change's phase lasts at least MS, then ends once kuma-cp's CPU is\n"
+		"              quiet (with --cp-pid): set it past dpServer's status flush interval\n"
+		"              so that a change's DataplaneInsight writes count in its phase\n"
 		"  --mtls      create a MeshIdentity (every proxy) and a mesh-wide allow\n"
 		"              MeshTrafficPermission first and wait until the identity is Ready;\n"
 		"              a stream is complete once it also holds its certificate (SDS)\n"
@@ -1279,7 +1305,7 @@ int main(int argc, char **argv)
 	    {"builtin", 1, NULL, 'b'}, {"trigger", 1, NULL, 't'}, {"cp-pid", 1, NULL, 'P'},
 	    {"metrics", 1, NULL, 'M'}, {"inflight", 1, NULL, 'i'}, {"timeout", 1, NULL, 'T'},
 	    {"settle", 1, NULL, 's'},  {"hold", 1, NULL, 'H'},    {"help", 0, NULL, 'h'},
-	    {"mtls", 0, NULL, 'L'},
+	    {"mtls", 0, NULL, 'L'},    {"min-phase", 1, NULL, 'Q'},
 	    {NULL, 0, NULL, 0}};
 	int o;
 	while ((o = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
@@ -1302,6 +1328,7 @@ int main(int argc, char **argv)
 		case 's': settle_us = (uint64_t)(strtod(optarg, NULL) * 1000.0); break;
 		case 'H': hold_s = strtod(optarg, NULL); break;
 		case 'L': b->mtls = true; break;
+		case 'Q': min_phase_us = (uint64_t)(strtod(optarg, NULL) * 1000.0); break;
 		default: usage(); return o == 'h' ? 0 : 2;
 		}
 	}
