@@ -44,6 +44,11 @@ struct view {
 	char **stale;  /* names to read again (NULL with <overflow>) */
 	size_t nstale, cap;
 	bool overflow; /* too many to read one by one: list the mesh again */
+	/* the mesh's entries not gone, sorted by name, as the last index read
+	 * them: valid while the memo's <gen> is <order_gen> */
+	struct entry **order;
+	size_t norder, ordercap;
+	uint64_t order_gen;
 };
 
 /* Above this many records written since the last index, listing the mesh
@@ -60,6 +65,9 @@ struct cp_memo {
 	size_t nviews;
 	uint64_t listings;
 	bool last_same; /* the last event followed was a write declared same */
+	/* moves when an entry is added or dropped or its <gone> changes: the
+	 * views' orders are stale then (starts at 1: order_gen 0 never holds) */
+	uint64_t gen;
 };
 
 struct cp_memo *cp_memo_new(size_t fact_size, cp_memo_fn compute)
@@ -67,6 +75,7 @@ struct cp_memo *cp_memo_new(size_t fact_size, cp_memo_fn compute)
 	struct cp_memo *m = km_calloc(1, sizeof(*m));
 	m->fact_size = fact_size;
 	m->compute = compute;
+	m->gen = 1;
 	return m;
 }
 
@@ -101,6 +110,7 @@ void cp_memo_free(struct cp_memo *m)
 	for (size_t i = 0; i < m->nviews; i++) {
 		stale_clear(&m->views[i]);
 		free(m->views[i].mesh);
+		free(m->views[i].order);
 	}
 	free(m->views);
 	km_ptab_filter(&m->tab, drop, NULL);
@@ -149,16 +159,6 @@ const void *cp_memo_get(struct cp_memo *m, const struct km_resource *r)
 }
 
 #define PAGE 1000
-
-struct pair {
-	const char *name;
-	const void *fact;
-};
-
-static int by_name(const void *x, const void *y)
-{
-	return strcmp(((const struct pair *)x)->name, ((const struct pair *)y)->name);
-}
 
 static struct view *view_of(struct cp_memo *m, struct km_str mesh, bool create)
 {
@@ -272,8 +272,10 @@ static int reread(struct cp_memo *m, struct cp_store *s, const struct km_rtype *
 			lookup(m, &rs[i]);
 		} else {
 			struct entry *e = find(m, km_str_c(v->mesh), names[i]);
-			if (e)
+			if (e && !e->gone) {
 				e->gone = true;
+				m->gen++;
+			}
 		}
 	}
 	km_arena_free(a);
@@ -305,40 +307,52 @@ static int list_whole(struct cp_memo *m, struct cp_store *s, const struct km_rty
 	}
 	size_t it = 0;
 	for (struct entry *e; (e = km_ptab_each(&m->tab, &it));)
-		if (e->listed != id && strcmp(e->mesh, v->mesh) == 0)
+		if (e->listed != id && !e->gone && strcmp(e->mesh, v->mesh) == 0) {
 			e->gone = true;
+			m->gen++;
+		}
 	stale_clear(v);
 	v->overflow = false;
 	v->whole = true;
 	return 0;
 }
 
-/* The table's entries of <v>'s mesh, sorted by name, marked read. */
+static int by_name(const void *x, const void *y)
+{
+	return strcmp((*(struct entry *const *)x)->name, (*(struct entry *const *)y)->name);
+}
+
+/* The table's entries of <v>'s mesh, sorted by name, marked read: sorted
+ * again only when entries came, went or were deleted since the last time
+ * (a controller pass after status writes reads the same order). */
 static void collect(struct cp_memo *m, struct view *v, struct km_arena *a, struct cp_memo_index *out)
 {
-	struct pair *p = NULL;
-	size_t n = 0, cap = 0;
-	size_t it = 0;
-	for (struct entry *e; (e = km_ptab_each(&m->tab, &it));) {
-		if (e->gone || strcmp(e->mesh, v->mesh) != 0)
-			continue;
-		e->used = true;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			p = km_realloc(p, cap * sizeof(*p));
+	if (v->order_gen != m->gen) {
+		size_t n = 0, it = 0;
+		for (struct entry *e; (e = km_ptab_each(&m->tab, &it));) {
+			if (e->gone || strcmp(e->mesh, v->mesh) != 0)
+				continue;
+			if (n == v->ordercap) {
+				v->ordercap = v->ordercap ? v->ordercap * 2 : 256;
+				v->order = km_realloc(v->order, v->ordercap * sizeof(*v->order));
+			}
+			v->order[n++] = e;
 		}
-		p[n++] = (struct pair){e->name, e->fact};
+		if (n)
+			qsort(v->order, n, sizeof(*v->order), by_name);
+		v->norder = n;
+		v->order_gen = m->gen;
 	}
-	if (n)
-		qsort(p, n, sizeof(*p), by_name);
+	size_t n = v->norder;
 	out->names = km_arena_alloc(a, (n + 1) * sizeof(*out->names));
 	out->facts = km_arena_alloc(a, (n + 1) * sizeof(*out->facts));
 	for (size_t i = 0; i < n; i++) {
-		out->names[i] = p[i].name;
-		out->facts[i] = p[i].fact;
+		struct entry *e = v->order[i];
+		e->used = true;
+		out->names[i] = e->name;
+		out->facts[i] = e->fact;
 	}
 	out->n = n;
-	free(p);
 }
 
 int cp_memo_index(struct cp_memo *m, struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
@@ -375,7 +389,10 @@ static struct entry *lookup(struct cp_memo *m, const struct km_resource *r)
 	if (e) {
 		if (e->gone || e->version != r->version || e->ctime != r->ctime || e->mtime != r->mtime)
 			compute(m, e, r);
-		e->gone = false;
+		if (e->gone) {
+			e->gone = false;
+			m->gen++;
+		}
 		e->used = true;
 		return e;
 	}
@@ -385,12 +402,14 @@ static struct entry *lookup(struct cp_memo *m, const struct km_resource *r)
 	e->used = true;
 	compute(m, e, r);
 	km_ptab_add(&m->tab, key_hash(r->mesh, r->name), e);
+	m->gen++;
 	return e;
 }
 
 void cp_memo_sweep(struct cp_memo *m)
 {
 	km_ptab_filter(&m->tab, keep_used, NULL);
+	m->gen++; /* what went may be in an order */
 	/* a mesh no index read since the last sweep lost its entries */
 	for (size_t i = 0; i < m->nviews; i++) {
 		struct view *v = &m->views[i];
@@ -411,8 +430,8 @@ uint64_t cp_memo_index_fp(const struct cp_memo_index *x, size_t fact_size)
 {
 	uint64_t h = KM_FNV_INIT;
 	for (size_t i = 0; i < x->n; i++) {
-		h = km_fnv(h, x->names[i], strlen(x->names[i]) + 1);
-		h = km_fnv(h, x->facts[i], fact_size);
+		h = km_hash(h, x->names[i], strlen(x->names[i]) + 1);
+		h = km_hash(h, x->facts[i], fact_size);
 	}
 	return h;
 }
