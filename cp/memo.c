@@ -408,8 +408,10 @@ static struct entry *lookup(struct cp_memo *m, const struct km_resource *r)
 
 void cp_memo_sweep(struct cp_memo *m)
 {
+	size_t n = m->tab.n;
 	km_ptab_filter(&m->tab, keep_used, NULL);
-	m->gen++; /* what went may be in an order */
+	if (m->tab.n != n)
+		m->gen++; /* what went may be in an order */
 	/* a mesh no index read since the last sweep lost its entries */
 	for (size_t i = 0; i < m->nviews; i++) {
 		struct view *v = &m->views[i];
