@@ -70,6 +70,7 @@ struct ads_stream {
 	bool ready;     /* node seen and authenticated */
 	bool closed;
 	char *mesh, *name;
+	struct mesh_entry *me; /* its mesh's, once ready (entries live as long as the server) */
 	char *metadata;  /* node metadata as compact JSON */
 	struct cp_xds_metadata md; /* what generation reads of it, in md_a */
 	struct km_arena *md_a;
@@ -1269,7 +1270,7 @@ static int handshake(struct ads_stream *st, const Envoy__Config__Core__V3__Node 
 	 * so, or other writes did), the next recompute pass generates for this
 	 * proxy along with every other change of the same loop turn: a burst
 	 * of connections costs one context rebuild, not one each. */
-	struct mesh_entry *me = mesh_entry(st->srv, st->mesh);
+	struct mesh_entry *me = st->me = mesh_entry(st->srv, st->mesh);
 	if (me->dirty && me->pending && st->srv->recompute.armed)
 		st->first_gen = me->waiting = true;
 	else
@@ -1787,7 +1788,7 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 		struct ctx_diff cd;
 		ctx_diff_build(all ? NULL : om, nm, &cd);
 		for (struct ads_stream *st = s->streams; st; st = st->next) {
-			if (!st->ready || strcmp(st->mesh, m->name) != 0)
+			if (!st->ready || st->me != m)
 				continue;
 			/* the cheap tests first */
 			if (all || st->first_gen || policy_reaches(&pd, st, nm) || proxy_affected(st, nm, &cd) ||
