@@ -45,8 +45,14 @@ struct snapshot {
 
 struct name_ver {
 	char *name;
+	uint64_t h; /* of the name: most lookups then compare no text */
 	char version[17];
 };
+
+static uint64_t sent_hash(const char *name)
+{
+	return km_hash(KM_FNV_INIT, name, strlen(name));
+}
 
 struct type_state {
 	bool subscribed, wildcard;
@@ -401,10 +407,11 @@ static bool snapshot_equal(const struct snapshot *x, const struct snapshot *y)
  * often the n-th sent. */
 static struct name_ver *sent_find_at(struct type_state *ts, const char *name, size_t hint)
 {
-	if (hint < ts->nsent && strcmp(ts->sent[hint].name, name) == 0)
+	uint64_t h = sent_hash(name);
+	if (hint < ts->nsent && ts->sent[hint].h == h && strcmp(ts->sent[hint].name, name) == 0)
 		return &ts->sent[hint];
 	for (size_t i = 0; i < ts->nsent; i++)
-		if (strcmp(ts->sent[i].name, name) == 0)
+		if (ts->sent[i].h == h && strcmp(ts->sent[i].name, name) == 0)
 			return &ts->sent[i];
 	return NULL;
 }
@@ -424,14 +431,16 @@ static void sent_set(struct type_state *ts, const char *name, const char *versio
 		}
 		nv = &ts->sent[ts->nsent++];
 		nv->name = km_strdup(name);
+		nv->h = sent_hash(name);
 	}
 	snprintf(nv->version, sizeof(nv->version), "%s", version);
 }
 
 static void sent_del(struct type_state *ts, const char *name)
 {
+	uint64_t h = sent_hash(name);
 	for (size_t i = 0; i < ts->nsent; i++)
-		if (strcmp(ts->sent[i].name, name) == 0) {
+		if (ts->sent[i].h == h && strcmp(ts->sent[i].name, name) == 0) {
 			free(ts->sent[i].name);
 			ts->sent[i] = ts->sent[--ts->nsent];
 			return;
