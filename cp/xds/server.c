@@ -76,6 +76,8 @@ struct ads_stream {
 	bool ready;     /* node seen and authenticated */
 	bool closed;
 	char *mesh, *name;
+	struct km_str self;    /* <name> with its length */
+	uint64_t self_h;       /* name_hash(self): every recompute pass tests it */
 	struct mesh_entry *me; /* its mesh's, once ready (entries live as long as the server) */
 	char *metadata;  /* node metadata as compact JSON */
 	struct cp_xds_metadata md; /* what generation reads of it, in md_a */
@@ -1042,6 +1044,7 @@ static void insight_dirty(struct ads_stream *st)
 /* ---- registration ---- */
 
 static uint64_t node_hash(const char *mesh, const char *name);
+static uint64_t name_hash(struct km_str name);
 
 static void dereg_free(struct cp_xds_server *s, struct deregistration *d)
 {
@@ -1211,6 +1214,8 @@ static int handshake(struct ads_stream *st, const Envoy__Config__Core__V3__Node 
 	}
 	st->mesh = km_strndup(node->id, (size_t)(dot - node->id));
 	st->name = km_strdup(dot + 1);
+	st->self = km_str_c(st->name);
+	st->self_h = name_hash(st->self);
 	st->node_hash = node_hash(st->mesh, st->name);
 	struct km_json *md = node->metadata ? km_pb_to_json(a, &node->metadata->base) : NULL;
 	/* the parts generation reads, kept parsed for the life of the stream */
@@ -1679,12 +1684,11 @@ static bool proxy_affected(struct ads_stream *st, const struct cp_xds_mesh *nm, 
 {
 	if (!d->valid)
 		return true;
-	struct km_str self = km_str_c(st->name);
-	if (set_has(&d->dps, name_hash(self)))
+	if (set_has(&d->dps, st->self_h))
 		return true;
 	if (!d->svcs.n)
 		return false;
-	outs_refresh(st, cp_xds_mesh_dataplane(nm, self));
+	outs_refresh(st, cp_xds_mesh_dataplane(nm, st->self));
 	if (st->outs_all)
 		return true;
 	for (size_t i = 0; i < st->nouts; i++)
@@ -1746,7 +1750,7 @@ static bool policy_reaches(const struct policy_diff *d, const struct ads_stream 
 {
 	if (!d->n)
 		return false;
-	const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(nm, km_str_c(st->name));
+	const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(nm, st->self);
 	for (size_t i = 0; i < d->n; i++)
 		if (!dp || cp_policy_may_affect(d->v[i], dp))
 			return true;
