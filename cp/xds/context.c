@@ -274,6 +274,7 @@ struct cp_xds_cached {
 	/* MeshService: its display name, zone and namespace labels, read once
 	 * (every context build names every service) */
 	struct km_str display, zone, ns;
+	struct selector sel; /* MeshService: its Dataplane selector (every build tests it) */
 };
 
 struct cache_set {
@@ -398,6 +399,7 @@ static struct cp_xds_cached *entry_new(const struct km_resource *r, bool service
 		e->display = e->res.name;
 	e->zone = km_json_get_string(e->labels, "kuma.io/zone");
 	e->ns = km_json_get_string(e->labels, "k8s.kuma.io/namespace");
+	e->sel = selector_of(e->spec);
 	struct km_buf tmp = KM_BUF_INIT;
 	uint64_t h = text_fp(KM_FNV_INIT, e->res.name);
 	h = km_fnv(h, &e->labels_fp, sizeof(e->labels_fp));
@@ -702,7 +704,7 @@ static struct svc_resolution *resolve_service(const struct cp_xds_mesh *m, struc
 	r->a = km_arena_new(1024);
 	struct cp_xds_service s = {0};
 	service_names(e, &s); /* for the kri */
-	struct selector sel = selector_of(e->spec);
+	const struct selector sel = e->sel;
 	uint64_t fp = e->fp;
 	struct km_json *ports = km_json_get(e->spec, "ports");
 	size_t n = ports && ports->kind == KM_JSON_ARRAY ? ports->len : 0;
@@ -739,13 +741,10 @@ static struct svc_resolution *resolve_service(const struct cp_xds_mesh *m, struc
  * may change what service entry <e> resolves to. */
 static bool service_touched(const struct cp_xds_cached *e, const struct cache_set *dps)
 {
-	if (!dps->nchanged)
-		return false;
-	struct selector sel = selector_of(e->spec);
-	if (sel.kind == SEL_NONE)
+	if (!dps->nchanged || e->sel.kind == SEL_NONE)
 		return false;
 	for (size_t i = 0; i < dps->nchanged; i++)
-		if (selector_matches(&sel, dps->changed[i]->res.name, dps->changed[i]->labels))
+		if (selector_matches(&e->sel, dps->changed[i]->res.name, dps->changed[i]->labels))
 			return true;
 	return false;
 }
