@@ -154,6 +154,8 @@ static void bucket_add(struct km_arena *a, struct dp_bucket *b, size_t i)
 	b->idx[b->n++] = i;
 }
 
+static void dp_slots_build(struct km_arena *a, struct cp_xds_mesh *m);
+
 static void index_build(struct km_arena *a, const struct cp_xds_mesh *m, struct dp_index *x)
 {
 	size_t entries = m->ndataplanes;
@@ -924,6 +926,7 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh,
 	changed_clear(&cache->dps);
 	changed_clear(&cache->svcs);
 	m->sorted = true;
+	dp_slots_build(a, m);
 	m->mesh_labels = parse(a, mr.labels);
 	if (!m->mesh_labels)
 		m->mesh_labels = km_json_object(a);
@@ -956,6 +959,27 @@ void cp_xds_mesh_free(struct cp_xds_mesh *m)
 static int svc_by_name(const void *key, const void *elt)
 {
 	return km_str_cmp(*(const struct km_str *)key, ((const struct cp_xds_service *)elt)->store_name);
+}
+
+static uint64_t dp_name_hash(struct km_str name)
+{
+	return km_hash(KM_FNV_INIT, name.ptr, name.len);
+}
+
+/* The name index of <m>'s Dataplanes, at most half full. */
+static void dp_slots_build(struct km_arena *a, struct cp_xds_mesh *m)
+{
+	size_t cap = 16;
+	while (cap < 2 * m->ndataplanes)
+		cap *= 2;
+	m->dp_slots = km_arena_alloc(a, cap * sizeof(*m->dp_slots)); /* zeroed: all free */
+	m->dp_slots_cap = cap;
+	for (size_t i = 0; i < m->ndataplanes; i++) {
+		size_t k = (size_t)dp_name_hash(m->dataplanes[i].res.name) & (cap - 1);
+		while (m->dp_slots[k])
+			k = (k + 1) & (cap - 1);
+		m->dp_slots[k] = (uint32_t)(i + 1);
+	}
 }
 
 static int dp_by_name(const void *key, const void *elt)
@@ -991,6 +1015,15 @@ const struct cp_xds_service *cp_xds_mesh_service(const struct cp_xds_mesh *m, st
 
 const struct cp_xds_dataplane *cp_xds_mesh_dataplane(const struct cp_xds_mesh *m, struct km_str name)
 {
+	if (m->dp_slots) {
+		for (size_t k = (size_t)dp_name_hash(name) & (m->dp_slots_cap - 1); m->dp_slots[k];
+		     k = (k + 1) & (m->dp_slots_cap - 1)) {
+			const struct cp_xds_dataplane *d = &m->dataplanes[m->dp_slots[k] - 1];
+			if (km_str_eq(d->res.name, name))
+				return d;
+		}
+		return NULL;
+	}
 	if (m->sorted)
 		return m->ndataplanes ? bsearch(&name, m->dataplanes, m->ndataplanes, sizeof(*m->dataplanes), dp_by_name)
 				      : NULL;

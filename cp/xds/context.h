@@ -86,6 +86,10 @@ struct cp_xds_mesh {
 	size_t npolicies;
 	uint64_t fp_rest;  /* fingerprint of what every proxy depends on: Mesh labels, CIDRs (policies: each its fp) */
 	bool sorted;       /* dataplanes and services are sorted by store name (binary search) */
+	/* dataplanes by the hash of their store name: index + 1 per slot, 0
+	 * free (a sorted context's; every pass and build looks proxies up) */
+	uint32_t *dp_slots;
+	size_t dp_slots_cap;
 	/* the services whose display name is not their store name, by display
 	 * name (then store name): a lookup that misses the store names */
 	const struct cp_xds_service **aliases;

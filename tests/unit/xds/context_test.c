@@ -143,9 +143,15 @@ static void test_incremental(struct km_arena *a)
 	CHECK(endpoints_of(m1, "web") == 2);
 	CHECK(endpoints_of(m1, "db") == 1);
 	CHECK(cp_xds_cache_len(cache) == 5);
-	/* sorted, found by binary search */
+	/* found through the name index, each at its own entry */
+	CHECK(m1->dp_slots != NULL);
 	CHECK(cp_xds_mesh_dataplane(m1, KM_STR("web-2")) != NULL);
 	CHECK(cp_xds_mesh_dataplane(m1, KM_STR("web-3")) == NULL);
+	for (size_t i = 0; i < m1->ndataplanes; i++)
+		CHECK(cp_xds_mesh_dataplane(m1, m1->dataplanes[i].res.name) == &m1->dataplanes[i]);
+	CHECK(cp_xds_mesh_dataplane(m1, KM_STR("web-")) == NULL);
+	CHECK(cp_xds_mesh_dataplane(m1, KM_STR("web-22")) == NULL);
+	CHECK(cp_xds_mesh_dataplane(m1, KM_STR("")) == NULL);
 
 	/* one Dataplane moves: only it and its service change */
 	put_dp(a, "web-2", "web", "10.0.0.22", 8080);
