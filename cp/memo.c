@@ -176,8 +176,9 @@ static struct view *view_of(struct cp_memo *m, struct km_str mesh, bool create)
 
 static struct entry *find(const struct cp_memo *m, struct km_str mesh, struct km_str name)
 {
+	uint64_t h = key_hash(mesh, name);
 	size_t it = 0;
-	for (struct entry *e; (e = km_ptab_next(&m->tab, key_hash(mesh, name), &it));)
+	for (struct entry *e; (e = km_ptab_next(&m->tab, h, &it));)
 		if (km_str_eqc(mesh, e->mesh) && km_str_eqc(name, e->name))
 			return e;
 	return NULL;
