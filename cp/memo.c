@@ -23,6 +23,7 @@ struct entry {
 	int64_t ctime, mtime;
 	bool used;
 	bool gone;      /* deleted from the store: skipped, dropped by the next sweep */
+	bool ordered;   /* in its mesh's view order (struct view) */
 	unsigned same;  /* touches to come that change nothing (cp_memo_same) */
 	uint64_t listed; /* the listing of its mesh that last saw it */
 	struct km_arena *a; /* created on first use by compute */
@@ -66,8 +67,13 @@ struct cp_memo {
 	uint64_t listings;
 	bool last_same; /* the last event followed was a write declared same */
 	/* moves when an entry is added or dropped or its <gone> changes: the
-	 * views' orders are stale then (starts at 1: order_gen 0 never holds) */
-	uint64_t gen;
+	 * views' orders are stale then (starts at 1: order_gen 0 never holds);
+	 * an order older than <drop_gen> may hold freed entries and is built
+	 * again from the table, a newer one takes in the <fresh> entries (added
+	 * or back from gone since) by a merge */
+	uint64_t gen, drop_gen;
+	struct entry **fresh;
+	size_t nfresh, capfresh;
 };
 
 struct cp_memo *cp_memo_new(size_t fact_size, cp_memo_fn compute)
@@ -113,6 +119,7 @@ void cp_memo_free(struct cp_memo *m)
 		free(m->views[i].order);
 	}
 	free(m->views);
+	free(m->fresh);
 	km_ptab_filter(&m->tab, drop, NULL);
 	km_ptab_fini(&m->tab);
 	for (size_t i = 0; i < m->nmarks; i++)
@@ -323,25 +330,104 @@ static int by_name(const void *x, const void *y)
 	return strcmp((*(struct entry *const *)x)->name, (*(struct entry *const *)y)->name);
 }
 
-/* The table's entries of <v>'s mesh, sorted by name, marked read: sorted
- * again only when entries came, went or were deleted since the last time
- * (a controller pass after status writes reads the same order). */
+static void fresh_add(struct cp_memo *m, struct entry *e)
+{
+	if (m->nfresh > 2 * m->tab.n + 1024) {
+		/* a memo read without indexes: every order is built anew instead */
+		m->nfresh = 0;
+		m->drop_gen = ++m->gen;
+	}
+	if (m->nfresh == m->capfresh) {
+		m->capfresh = m->capfresh ? m->capfresh * 2 : 256;
+		m->fresh = km_realloc(m->fresh, m->capfresh * sizeof(*m->fresh));
+	}
+	m->fresh[m->nfresh++] = e;
+}
+
+static void order_room(struct view *v, size_t n)
+{
+	if (n <= v->ordercap)
+		return;
+	while (v->ordercap < n)
+		v->ordercap = v->ordercap ? v->ordercap * 2 : 256;
+	v->order = km_realloc(v->order, v->ordercap * sizeof(*v->order));
+}
+
+/* <v>'s order built from the whole table. */
+static void order_build(struct cp_memo *m, struct view *v)
+{
+	size_t n = 0, it = 0;
+	for (struct entry *e; (e = km_ptab_each(&m->tab, &it));) {
+		if (strcmp(e->mesh, v->mesh) != 0)
+			continue;
+		e->ordered = !e->gone;
+		if (e->gone)
+			continue;
+		order_room(v, n + 1);
+		v->order[n++] = e;
+	}
+	if (n)
+		qsort(v->order, n, sizeof(*v->order), by_name);
+	v->norder = n;
+}
+
+/* <v>'s order with the fresh entries of its mesh merged in and the gone
+ * ones out: what came since costs its own sort, not the mesh's. */
+static void order_merge(struct cp_memo *m, struct view *v)
+{
+	struct entry **nw = NULL;
+	size_t nn = 0, capnw = 0, keep = 0;
+	for (size_t i = 0; i < m->nfresh; i++) {
+		struct entry *e = m->fresh[i];
+		if (strcmp(e->mesh, v->mesh) != 0) {
+			m->fresh[keep++] = e;
+			continue;
+		}
+		if (e->gone || e->ordered)
+			continue;
+		e->ordered = true;
+		if (nn == capnw) {
+			capnw = capnw ? capnw * 2 : 64;
+			nw = km_realloc(nw, capnw * sizeof(*nw));
+		}
+		nw[nn++] = e;
+	}
+	m->nfresh = keep;
+	if (nn)
+		qsort(nw, nn, sizeof(*nw), by_name);
+	size_t cap = v->norder + nn + 1;
+	struct entry **out = km_malloc(cap * sizeof(*out));
+	size_t n = 0, i = 0, k = 0;
+	while (i < v->norder || k < nn) {
+		struct entry *e;
+		if (k == nn || (i < v->norder && strcmp(v->order[i]->name, nw[k]->name) <= 0))
+			e = v->order[i++];
+		else
+			e = nw[k++];
+		if (e->gone) {
+			e->ordered = false; /* back in by fresh_add if it comes back */
+			continue;
+		}
+		out[n++] = e;
+	}
+	free(nw);
+	free(v->order);
+	v->order = out;
+	v->norder = n;
+	v->ordercap = cap;
+}
+
+/* The table's entries of <v>'s mesh, sorted by name, marked read: an
+ * order kept between calls, changed only by the entries that came, went
+ * or were deleted since (a controller pass after status writes reads the
+ * same order; one during a registration burst merges the new ones in). */
 static void collect(struct cp_memo *m, struct view *v, struct km_arena *a, struct cp_memo_index *out)
 {
 	if (v->order_gen != m->gen) {
-		size_t n = 0, it = 0;
-		for (struct entry *e; (e = km_ptab_each(&m->tab, &it));) {
-			if (e->gone || strcmp(e->mesh, v->mesh) != 0)
-				continue;
-			if (n == v->ordercap) {
-				v->ordercap = v->ordercap ? v->ordercap * 2 : 256;
-				v->order = km_realloc(v->order, v->ordercap * sizeof(*v->order));
-			}
-			v->order[n++] = e;
-		}
-		if (n)
-			qsort(v->order, n, sizeof(*v->order), by_name);
-		v->norder = n;
+		if (!v->order_gen || v->order_gen < m->drop_gen)
+			order_build(m, v);
+		else
+			order_merge(m, v);
 		v->order_gen = m->gen;
 	}
 	size_t n = v->norder;
@@ -393,6 +479,8 @@ static struct entry *lookup(struct cp_memo *m, const struct km_resource *r)
 		if (e->gone) {
 			e->gone = false;
 			m->gen++;
+			if (!e->ordered)
+				fresh_add(m, e);
 		}
 		e->used = true;
 		return e;
@@ -404,6 +492,7 @@ static struct entry *lookup(struct cp_memo *m, const struct km_resource *r)
 	compute(m, e, r);
 	km_ptab_add(&m->tab, key_hash(r->mesh, r->name), e);
 	m->gen++;
+	fresh_add(m, e);
 	return e;
 }
 
@@ -411,8 +500,11 @@ void cp_memo_sweep(struct cp_memo *m)
 {
 	size_t n = m->tab.n;
 	km_ptab_filter(&m->tab, keep_used, NULL);
-	if (m->tab.n != n)
-		m->gen++; /* what went may be in an order */
+	if (m->tab.n != n) {
+		/* what went may be in an order or the fresh list */
+		m->drop_gen = ++m->gen;
+		m->nfresh = 0;
+	}
 	/* a mesh no index read since the last sweep lost its entries */
 	for (size_t i = 0; i < m->nviews; i++) {
 		struct view *v = &m->views[i];
