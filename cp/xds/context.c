@@ -109,39 +109,58 @@ static bool inbound_healthy(const struct km_json *in)
  * O(services x dataplanes). */
 struct dp_bucket {
 	uint64_t h;
-	struct km_str k, v; /* label key and value; v empty for a name entry */
-	bool name_entry;
+	struct km_str k, v; /* label key and value (k.ptr NULL: a free slot) */
 	size_t *idx, n, cap;
 };
 
+/* Buckets by label pair, at most half full (grown as pairs come: a mesh
+ * has far fewer distinct pairs than Dataplanes times labels); a selector
+ * by Dataplane name goes through the context's name index instead. */
 struct dp_index {
+	const struct cp_xds_mesh *m;
+	struct km_arena *a;
 	struct dp_bucket *b;
-	size_t cap;
+	size_t cap, used;
+	size_t one; /* a name selector's single candidate */
 };
 
-static uint64_t kv_hash(struct km_str k, struct km_str v, bool name)
+static uint64_t kv_hash(struct km_str k, struct km_str v)
 {
-	uint64_t h = km_fnv_sep(km_fnv(name ? 7 : KM_FNV_INIT, k.ptr, k.len), 0xff);
-	return km_fnv(h, v.ptr, v.len);
+	uint64_t h = km_hash(KM_FNV_INIT, k.ptr, k.len);
+	return km_hash(h ^ 0xff, v.ptr, v.len);
 }
 
-static struct dp_bucket *bucket(struct dp_index *x, struct km_str k, struct km_str v, bool name, bool create)
+static struct dp_bucket *slot_of(struct dp_bucket *b, size_t cap, uint64_t h, struct km_str k, struct km_str v)
 {
-	uint64_t h = kv_hash(k, v, name);
-	for (size_t i = h & (x->cap - 1);; i = (i + 1) & (x->cap - 1)) {
-		struct dp_bucket *b = &x->b[i];
-		if (!b->k.ptr && !b->name_entry) {
-			if (!create)
-				return NULL;
-			b->h = h;
-			b->k = k;
-			b->v = v;
-			b->name_entry = name;
-			return b;
-		}
-		if (b->h == h && b->name_entry == name && km_str_eq(b->k, k) && km_str_eq(b->v, v))
-			return b;
+	for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1))
+		if (!b[i].k.ptr || (b[i].h == h && km_str_eq(b[i].k, k) && km_str_eq(b[i].v, v)))
+			return &b[i];
+}
+
+static void index_grow(struct dp_index *x)
+{
+	size_t cap = x->cap * 2;
+	struct dp_bucket *b = km_arena_alloc(x->a, cap * sizeof(*b));
+	for (size_t i = 0; i < x->cap; i++)
+		if (x->b[i].k.ptr)
+			*slot_of(b, cap, x->b[i].h, x->b[i].k, x->b[i].v) = x->b[i];
+	x->b = b;
+	x->cap = cap;
+}
+
+static struct dp_bucket *bucket(struct dp_index *x, struct km_str k, struct km_str v, bool create)
+{
+	uint64_t h = kv_hash(k, v);
+	struct dp_bucket *b = slot_of(x->b, x->cap, h, k, v);
+	if (b->k.ptr || !create)
+		return b->k.ptr ? b : NULL;
+	if ((x->used + 1) * 2 > x->cap) {
+		index_grow(x);
+		b = slot_of(x->b, x->cap, h, k, v);
 	}
+	x->used++;
+	*b = (struct dp_bucket){.h = h, .k = k.ptr ? k : KM_STR(""), .v = v};
+	return b;
 }
 
 static void bucket_add(struct km_arena *a, struct dp_bucket *b, size_t i)
@@ -158,21 +177,14 @@ static void dp_slots_build(struct km_arena *a, struct cp_xds_mesh *m);
 
 static void index_build(struct km_arena *a, const struct cp_xds_mesh *m, struct dp_index *x)
 {
-	size_t entries = m->ndataplanes;
-	for (size_t i = 0; i < m->ndataplanes; i++)
-		entries += m->dataplanes[i].labels->len;
-	x->cap = 16;
-	while (x->cap < 2 * entries + 16)
-		x->cap *= 2;
+	*x = (struct dp_index){.m = m, .a = a, .cap = 64};
 	x->b = km_arena_alloc(a, x->cap * sizeof(*x->b));
-	memset(x->b, 0, x->cap * sizeof(*x->b));
 	for (size_t i = 0; i < m->ndataplanes; i++) {
 		const struct cp_xds_dataplane *dp = &m->dataplanes[i];
-		bucket_add(a, bucket(x, dp->res.name, KM_STR(""), true, true), i);
 		for (size_t l = 0; l < dp->labels->len; l++) {
 			const struct km_json *v = dp->labels->members[l].val;
 			if (v->kind == KM_JSON_STRING)
-				bucket_add(a, bucket(x, dp->labels->members[l].key, v->s, false, true), i);
+				bucket_add(a, bucket(x, dp->labels->members[l].key, v->s, true), i);
 		}
 	}
 }
@@ -183,7 +195,10 @@ static const size_t *candidates(struct dp_index *x, const struct selector *sel, 
 {
 	struct dp_bucket *b = NULL;
 	if (sel->kind == SEL_REF) {
-		b = bucket(x, sel->ref, KM_STR(""), true, false);
+		const struct cp_xds_dataplane *d = cp_xds_mesh_dataplane(x->m, sel->ref);
+		*n = d ? 1 : 0;
+		x->one = d ? (size_t)(d - x->m->dataplanes) : 0;
+		return d ? &x->one : NULL;
 	} else if (sel->kind == SEL_NONE) {
 		*n = 0;
 		return NULL;
@@ -193,7 +208,7 @@ static const size_t *candidates(struct dp_index *x, const struct selector *sel, 
 			*n = SIZE_MAX; /* empty selector: every Dataplane */
 			return NULL;
 		}
-		b = bucket(x, ml->members[0].key, ml->members[0].val->s, false, false);
+		b = bucket(x, ml->members[0].key, ml->members[0].val->s, false);
 	}
 	*n = b ? b->n : 0;
 	return b ? b->idx : NULL;
@@ -881,6 +896,7 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh,
 		d->fp = e->fp;
 		d->labels_fp = e->labels_fp;
 	}
+	dp_slots_build(a, m); /* before the services: name selectors look Dataplanes up */
 	/* services: a service keeps its resolution unless it changed or a
 	 * Dataplane it may select changed (old or new version); the others
 	 * are resolved again, through an index of the Dataplanes when there
@@ -926,7 +942,6 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh,
 	changed_clear(&cache->dps);
 	changed_clear(&cache->svcs);
 	m->sorted = true;
-	dp_slots_build(a, m);
 	m->mesh_labels = parse(a, mr.labels);
 	if (!m->mesh_labels)
 		m->mesh_labels = km_json_object(a);

@@ -274,10 +274,28 @@ static void test_burst(struct km_arena *a)
 		snprintf(addr, sizeof(addr), "10.1.%d.%d", i / 200, i % 200 + 1);
 		put_dp(a, name, i % 2 ? "web" : "db", addr, i % 2 ? 8080 : 5433);
 	}
+	/* more services than the few resolved without the index: by labels,
+	 * by labels nobody has, and by one Dataplane's name */
+	put_svc(a, "web-too", 8080, "http");
+	put(a, "MeshService", "web-too", NULL,
+	    "{\"selector\":{\"dataplaneLabels\":{\"matchLabels\":{\"app\":\"web\"}}},"
+	    "\"ports\":[{\"port\":8080,\"targetPort\":8080,\"appProtocol\":\"http\"}]}");
+	put_svc(a, "nobody", 8080, "http");
+	put(a, "MeshService", "by-name", NULL,
+	    "{\"selector\":{\"dataplaneRef\":{\"name\":\"burst-001\"}},"
+	    "\"ports\":[{\"port\":8080,\"targetPort\":8080,\"appProtocol\":\"http\"}]}");
+	put(a, "MeshService", "by-missing-name", NULL,
+	    "{\"selector\":{\"dataplaneRef\":{\"name\":\"burst-999\"}},"
+	    "\"ports\":[{\"port\":8080,\"targetPort\":8080,\"appProtocol\":\"http\"}]}");
 	struct cp_xds_mesh *m = build_checked();
 	CHECK(m->ndataplanes == 703);
+	CHECK(m->nservices >= 6);
 	CHECK(endpoints_of(m, "web") == 351);
 	CHECK(endpoints_of(m, "db") == 350);
+	CHECK(endpoints_of(m, "web-too") == 351);
+	CHECK(endpoints_of(m, "nobody") == 0);
+	CHECK(endpoints_of(m, "by-name") == 1);
+	CHECK(endpoints_of(m, "by-missing-name") == 0);
 	for (int i = 0; i < 700; i += 3) {
 		char name[32];
 		snprintf(name, sizeof(name), "burst-%03d", i);
@@ -288,6 +306,8 @@ static void test_burst(struct km_arena *a)
 	CHECK(m->ndataplanes == 703 - 234);
 	/* 234 Dataplanes re-read: past the per-service tests, all resolved */
 	CHECK(m->services_resolved == m->nservices);
+	CHECK(endpoints_of(m, "web-too") == 351 - 117);
+	CHECK(endpoints_of(m, "by-name") == 1);
 	cp_xds_mesh_free(m);
 	/* a resync makes the next build list everything again */
 	cp_xds_cache_reset(cache);
