@@ -276,17 +276,18 @@ static void test_burst(struct km_arena *a)
 	}
 	/* more services than the few resolved without the index: by labels,
 	 * by labels nobody has, and by one Dataplane's name */
-	put_svc(a, "web-too", 8080, "http");
-	put(a, "MeshService", "web-too", NULL,
-	    "{\"selector\":{\"dataplaneLabels\":{\"matchLabels\":{\"app\":\"web\"}}},"
-	    "\"ports\":[{\"port\":8080,\"targetPort\":8080,\"appProtocol\":\"http\"}]}");
-	put_svc(a, "nobody", 8080, "http");
-	put(a, "MeshService", "by-name", NULL,
-	    "{\"selector\":{\"dataplaneRef\":{\"name\":\"burst-001\"}},"
-	    "\"ports\":[{\"port\":8080,\"targetPort\":8080,\"appProtocol\":\"http\"}]}");
-	put(a, "MeshService", "by-missing-name", NULL,
-	    "{\"selector\":{\"dataplaneRef\":{\"name\":\"burst-999\"}},"
-	    "\"ports\":[{\"port\":8080,\"targetPort\":8080,\"appProtocol\":\"http\"}]}");
+	static const char *const sels[][2] = {
+	    {"web-too", "{\"dataplaneLabels\":{\"matchLabels\":{\"app\":\"web\"}}}"},
+	    {"nobody", "{\"dataplaneLabels\":{\"matchLabels\":{\"app\":\"nobody\"}}}"},
+	    {"by-name", "{\"dataplaneRef\":{\"name\":\"burst-001\"}}"},
+	    {"by-missing-name", "{\"dataplaneRef\":{\"name\":\"burst-999\"}}"}};
+	for (size_t i = 0; i < sizeof(sels) / sizeof(*sels); i++) {
+		char spec[256];
+		snprintf(spec, sizeof(spec),
+			 "{\"selector\":%s,\"ports\":[{\"port\":8080,\"targetPort\":8080,\"appProtocol\":\"http\"}]}",
+			 sels[i][1]);
+		put(a, "MeshService", sels[i][0], NULL, spec);
+	}
 	struct cp_xds_mesh *m = build_checked();
 	CHECK(m->ndataplanes == 703);
 	CHECK(m->nservices >= 6);
