@@ -767,7 +767,7 @@ static uint64_t settle_gens_us, settle_fetch_us;
  * in its own phase, not in the next one */
 static uint64_t min_phase_us;
 static double settle_cpu = -1;
-static uint64_t settle_cpu_us;
+static uint64_t settle_cpu_us, settle_cpu_read_us;
 #define CPU_QUIET_S  0.02
 #define CPU_QUIET_US 500000
 
@@ -784,6 +784,9 @@ static bool settled(struct bench *b)
 	if (now - b->ph_start_us < settle_us || now - last < settle_us || now - b->ph_start_us < min_phase_us)
 		return false;
 	if (min_phase_us && b->cp_pid) {
+		if (now - settle_cpu_read_us < 100000)
+			return false; /* /proc read at most ten times a second */
+		settle_cpu_read_us = now;
 		double cpu = cp_cpu_s();
 		if (settle_cpu < 0 || cpu - settle_cpu >= CPU_QUIET_S) {
 			settle_cpu = cpu;

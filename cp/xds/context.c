@@ -108,20 +108,18 @@ static bool inbound_healthy(const struct km_json *in)
  * resolving every service's endpoints by scanning every Dataplane was
  * O(services x dataplanes). */
 struct dp_bucket {
-	uint64_t h;
-	struct km_str k, v; /* label key and value (k.ptr NULL: a free slot) */
+	struct km_str k, v; /* label key and value */
 	size_t *idx, n, cap;
 };
 
-/* Buckets by label pair, at most half full (grown as pairs come: a mesh
- * has far fewer distinct pairs than Dataplanes times labels); a selector
- * by Dataplane name goes through the context's name index instead. */
+/* Buckets by label pair (a mesh has far fewer distinct pairs than
+ * Dataplanes times labels); a selector by Dataplane name goes through the
+ * context's name index instead. */
 struct dp_index {
 	const struct cp_xds_mesh *m;
 	struct km_arena *a;
-	struct dp_bucket *b;
-	size_t cap, used;
-	size_t one; /* a name selector's single candidate */
+	struct km_ptab buckets; /* struct dp_bucket *, in <a> */
+	size_t one;             /* a name selector's single candidate */
 };
 
 static uint64_t kv_hash(struct km_str k, struct km_str v)
@@ -130,36 +128,18 @@ static uint64_t kv_hash(struct km_str k, struct km_str v)
 	return km_hash(h ^ 0xff, v.ptr, v.len);
 }
 
-static struct dp_bucket *slot_of(struct dp_bucket *b, size_t cap, uint64_t h, struct km_str k, struct km_str v)
-{
-	for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1))
-		if (!b[i].k.ptr || (b[i].h == h && km_str_eq(b[i].k, k) && km_str_eq(b[i].v, v)))
-			return &b[i];
-}
-
-static void index_grow(struct dp_index *x)
-{
-	size_t cap = x->cap * 2;
-	struct dp_bucket *b = km_arena_alloc(x->a, cap * sizeof(*b));
-	for (size_t i = 0; i < x->cap; i++)
-		if (x->b[i].k.ptr)
-			*slot_of(b, cap, x->b[i].h, x->b[i].k, x->b[i].v) = x->b[i];
-	x->b = b;
-	x->cap = cap;
-}
-
 static struct dp_bucket *bucket(struct dp_index *x, struct km_str k, struct km_str v, bool create)
 {
 	uint64_t h = kv_hash(k, v);
-	struct dp_bucket *b = slot_of(x->b, x->cap, h, k, v);
-	if (b->k.ptr || !create)
-		return b->k.ptr ? b : NULL;
-	if ((x->used + 1) * 2 > x->cap) {
-		index_grow(x);
-		b = slot_of(x->b, x->cap, h, k, v);
-	}
-	x->used++;
-	*b = (struct dp_bucket){.h = h, .k = k.ptr ? k : KM_STR(""), .v = v};
+	size_t it = 0;
+	for (struct dp_bucket *b; (b = km_ptab_next(&x->buckets, h, &it));)
+		if (km_str_eq(b->k, k) && km_str_eq(b->v, v))
+			return b;
+	if (!create)
+		return NULL;
+	struct dp_bucket *b = km_arena_alloc(x->a, sizeof(*b));
+	*b = (struct dp_bucket){.k = k, .v = v};
+	km_ptab_add(&x->buckets, h, b);
 	return b;
 }
 
@@ -173,12 +153,11 @@ static void bucket_add(struct km_arena *a, struct dp_bucket *b, size_t i)
 	b->idx[b->n++] = i;
 }
 
-static void dp_slots_build(struct km_arena *a, struct cp_xds_mesh *m);
+static void dp_names_build(struct cp_xds_mesh *m);
 
 static void index_build(struct km_arena *a, const struct cp_xds_mesh *m, struct dp_index *x)
 {
-	*x = (struct dp_index){.m = m, .a = a, .cap = 64};
-	x->b = km_arena_alloc(a, x->cap * sizeof(*x->b));
+	*x = (struct dp_index){.m = m, .a = a};
 	for (size_t i = 0; i < m->ndataplanes; i++) {
 		const struct cp_xds_dataplane *dp = &m->dataplanes[i];
 		for (size_t l = 0; l < dp->labels->len; l++) {
@@ -896,7 +875,7 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh,
 		d->fp = e->fp;
 		d->labels_fp = e->labels_fp;
 	}
-	dp_slots_build(a, m); /* before the services: name selectors look Dataplanes up */
+	dp_names_build(m); /* before the services: name selectors look Dataplanes up */
 	/* services: a service keeps its resolution unless it changed or a
 	 * Dataplane it may select changed (old or new version); the others
 	 * are resolved again, through an index of the Dataplanes when there
@@ -936,6 +915,8 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh,
 		sv->nports = e->resolved->nports;
 		sv->fp = e->resolved->fp;
 	}
+	if (ta)
+		km_ptab_fini(&x.buckets);
 	km_arena_free(ta);
 	aliases_build(m);
 	m->services_resolved = nredo;
@@ -967,6 +948,7 @@ void cp_xds_mesh_free(struct cp_xds_mesh *m)
 	for (size_t i = 0; i < m->nheld; i++)
 		entry_unref(m->held[i]);
 	free(m->held);
+	km_ptab_fini(&m->dp_names);
 	km_arena_free(m->a);
 }
 
@@ -981,20 +963,12 @@ static uint64_t dp_name_hash(struct km_str name)
 	return km_hash(KM_FNV_INIT, name.ptr, name.len);
 }
 
-/* The name index of <m>'s Dataplanes, at most half full. */
-static void dp_slots_build(struct km_arena *a, struct cp_xds_mesh *m)
+/* The name index of <m>'s Dataplanes. */
+static void dp_names_build(struct cp_xds_mesh *m)
 {
-	size_t cap = 16;
-	while (cap < 2 * m->ndataplanes)
-		cap *= 2;
-	m->dp_slots = km_arena_alloc(a, cap * sizeof(*m->dp_slots)); /* zeroed: all free */
-	m->dp_slots_cap = cap;
-	for (size_t i = 0; i < m->ndataplanes; i++) {
-		size_t k = (size_t)dp_name_hash(m->dataplanes[i].res.name) & (cap - 1);
-		while (m->dp_slots[k])
-			k = (k + 1) & (cap - 1);
-		m->dp_slots[k] = (uint32_t)(i + 1);
-	}
+	km_ptab_reserve(&m->dp_names, m->ndataplanes);
+	for (size_t i = 0; i < m->ndataplanes; i++)
+		km_ptab_add(&m->dp_names, dp_name_hash(m->dataplanes[i].res.name), &m->dataplanes[i]);
 }
 
 static int dp_by_name(const void *key, const void *elt)
@@ -1030,13 +1004,12 @@ const struct cp_xds_service *cp_xds_mesh_service(const struct cp_xds_mesh *m, st
 
 const struct cp_xds_dataplane *cp_xds_mesh_dataplane(const struct cp_xds_mesh *m, struct km_str name)
 {
-	if (m->dp_slots) {
-		for (size_t k = (size_t)dp_name_hash(name) & (m->dp_slots_cap - 1); m->dp_slots[k];
-		     k = (k + 1) & (m->dp_slots_cap - 1)) {
-			const struct cp_xds_dataplane *d = &m->dataplanes[m->dp_slots[k] - 1];
+	if (m->dp_names.n) {
+		uint64_t h = dp_name_hash(name);
+		size_t it = 0;
+		for (const struct cp_xds_dataplane *d; (d = km_ptab_next(&m->dp_names, h, &it));)
 			if (km_str_eq(d->res.name, name))
 				return d;
-		}
 		return NULL;
 	}
 	if (m->sorted)

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/ptab.h"
 #include "codec/json.h"
 #include "cp/runtime.h"
 
@@ -86,10 +87,9 @@ struct cp_xds_mesh {
 	size_t npolicies;
 	uint64_t fp_rest;  /* fingerprint of what every proxy depends on: Mesh labels, CIDRs (policies: each its fp) */
 	bool sorted;       /* dataplanes and services are sorted by store name (binary search) */
-	/* dataplanes by the hash of their store name: index + 1 per slot, 0
-	 * free (a sorted context's; every pass and build looks proxies up) */
-	uint32_t *dp_slots;
-	size_t dp_slots_cap;
+	/* dataplanes by the hash of their store name (a built context's: every
+	 * pass and build looks proxies up) */
+	struct km_ptab dp_names;
 	/* the services whose display name is not their store name, by display
 	 * name (then store name): a lookup that misses the store names */
 	const struct cp_xds_service **aliases;

@@ -49,10 +49,7 @@ struct name_ver {
 	char version[17];
 };
 
-static uint64_t sent_hash(const char *name)
-{
-	return km_hash(KM_FNV_INIT, name, strlen(name));
-}
+static uint64_t name_hash(struct km_str name);
 
 struct type_state {
 	bool subscribed, wildcard;
@@ -409,9 +406,9 @@ static bool snapshot_equal(const struct snapshot *x, const struct snapshot *y)
  * often the n-th sent. */
 static struct name_ver *sent_find_at(struct type_state *ts, const char *name, size_t hint)
 {
-	uint64_t h = sent_hash(name);
-	if (hint < ts->nsent && ts->sent[hint].h == h && strcmp(ts->sent[hint].name, name) == 0)
+	if (hint < ts->nsent && strcmp(ts->sent[hint].name, name) == 0)
 		return &ts->sent[hint];
+	uint64_t h = name_hash(km_str_c(name));
 	for (size_t i = 0; i < ts->nsent; i++)
 		if (ts->sent[i].h == h && strcmp(ts->sent[i].name, name) == 0)
 			return &ts->sent[i];
@@ -433,14 +430,14 @@ static void sent_set(struct type_state *ts, const char *name, const char *versio
 		}
 		nv = &ts->sent[ts->nsent++];
 		nv->name = km_strdup(name);
-		nv->h = sent_hash(name);
+		nv->h = name_hash(km_str_c(name));
 	}
 	snprintf(nv->version, sizeof(nv->version), "%s", version);
 }
 
 static void sent_del(struct type_state *ts, const char *name)
 {
-	uint64_t h = sent_hash(name);
+	uint64_t h = name_hash(km_str_c(name));
 	for (size_t i = 0; i < ts->nsent; i++)
 		if (ts->sent[i].h == h && strcmp(ts->sent[i].name, name) == 0) {
 			free(ts->sent[i].name);
@@ -1044,7 +1041,6 @@ static void insight_dirty(struct ads_stream *st)
 /* ---- registration ---- */
 
 static uint64_t node_hash(const char *mesh, const char *name);
-static uint64_t name_hash(struct km_str name);
 
 static void dereg_free(struct cp_xds_server *s, struct deregistration *d)
 {

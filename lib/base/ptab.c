@@ -55,6 +55,15 @@ static void resize(struct km_ptab *t, size_t cap)
 	t->cap = cap;
 }
 
+void km_ptab_reserve(struct km_ptab *t, size_t n)
+{
+	size_t cap = t->cap ? t->cap : MIN_CAP;
+	while (n * 2 > cap)
+		cap *= 2;
+	if (cap != t->cap)
+		resize(t, cap);
+}
+
 void km_ptab_add(struct km_ptab *t, uint64_t h, void *e)
 {
 	if ((t->n + 1) * 2 > t->cap)

@@ -35,6 +35,9 @@ void *km_ptab_each(const struct km_ptab *t, size_t *it);
  * first). Grows the slots when half would be used. */
 void km_ptab_add(struct km_ptab *t, uint64_t h, void *e);
 
+/* Makes room for <n> entries in all, so that adding them grows nothing. */
+void km_ptab_reserve(struct km_ptab *t, size_t n);
+
 /* Keeps the entries <keep> returns true for; <keep> takes those it refuses
  * (frees them, or hands them on). The slots shrink while under a quarter
  * would be used, down to the size a first add makes. */

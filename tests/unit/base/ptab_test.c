@@ -163,9 +163,34 @@ static void test_random(void)
 	free(items);
 }
 
+/* room made first: adding that many grows nothing, and all are found */
+static void test_reserve(void)
+{
+	enum { N = 1000 };
+	struct item *items = km_calloc(N, sizeof(*items));
+	struct km_ptab t = {0};
+	km_ptab_reserve(&t, N);
+	size_t cap = t.cap;
+	CHECK(cap >= 2 * N && (cap & (cap - 1)) == 0);
+	for (int i = 0; i < N; i++) {
+		items[i] = (struct item){.h = (uint64_t)i * 0x9E3779B97F4A7C15ULL, .key = i, .live = true};
+		km_ptab_add(&t, items[i].h, &items[i]);
+	}
+	CHECK(t.cap == cap);
+	int found = 0;
+	for (int i = 0; i < N; i++)
+		found += find(&t, items[i].h, i) == &items[i];
+	CHECK(found == N);
+	km_ptab_reserve(&t, 10); /* never shrinks */
+	CHECK(t.cap == cap);
+	km_ptab_fini(&t);
+	free(items);
+}
+
 int main(void)
 {
 	test_empty();
+	test_reserve();
 	test_collisions();
 	test_random();
 	return test_summary();

@@ -144,7 +144,7 @@ static void test_incremental(struct km_arena *a)
 	CHECK(endpoints_of(m1, "db") == 1);
 	CHECK(cp_xds_cache_len(cache) == 5);
 	/* found through the name index, each at its own entry */
-	CHECK(m1->dp_slots != NULL);
+	CHECK(m1->dp_names.n == m1->ndataplanes);
 	CHECK(cp_xds_mesh_dataplane(m1, KM_STR("web-2")) != NULL);
 	CHECK(cp_xds_mesh_dataplane(m1, KM_STR("web-3")) == NULL);
 	for (size_t i = 0; i < m1->ndataplanes; i++)
