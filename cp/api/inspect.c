@@ -93,8 +93,10 @@ static void diff(struct km_arena *a, struct km_json *ops, const char *path, cons
 			op(a, ops, "test", p, before->items[i - 1]);
 			op(a, ops, "remove", p, before->items[i - 1]);
 		}
-		for (size_t i = n; i < after->len; i++)
-			op(a, ops, "add", km_arena_printf(a, "%s/%zu", path, i), after->items[i]);
+		/* jd renders an appended run as adds at its first index, last
+		 * element first */
+		for (size_t i = after->len; i > n; i--)
+			op(a, ops, "add", km_arena_printf(a, "%s/%zu", path, n), after->items[i - 1]);
 		return;
 	}
 	op_replace(a, ops, path, before, after);

@@ -480,28 +480,6 @@ void cp_api_policy_dataplanes(struct cp_api_ctx *c, const struct km_rtype *t, st
 
 /* ---- GET .../_outbounds/{kri}/_routes ---- */
 
-/* The policy whose to[] entry contributed the rule with <matches> (the
- * highest-priority one). */
-static const struct cp_policy *rule_origin(const struct cp_policy_to_rule *r,
-					   const struct km_json *matches)
-{
-	const struct cp_policy *found = NULL;
-	for (size_t i = 0; i < r->norigins; i++) {
-		const struct km_json *to = km_json_get(r->origins[i].policy->spec, "to");
-		if (!to || to->kind != KM_JSON_ARRAY || (size_t)r->origins[i].rule_index >= to->len)
-			continue;
-		const struct km_json *rules =
-			km_json_get(to->items[r->origins[i].rule_index], "rules");
-		for (size_t k = 0; rules && rules->kind == KM_JSON_ARRAY && k < rules->len; k++) {
-			const struct km_json *m = km_json_get(rules->items[k], "matches");
-			if (km_json_equal(m, matches) ||
-			    (!m && matches && matches->kind == KM_JSON_NULL))
-				found = r->origins[i].policy;
-		}
-	}
-	return found;
-}
-
 static void collect_routes(void *ctx, const struct cp_policy_matched *mp)
 {
 	struct collect *c = ctx;
@@ -516,7 +494,8 @@ static void collect_routes(void *ctx, const struct cp_policy_matched *mp)
 		struct km_json *rs = km_json_get(r->conf, "rules");
 		for (size_t i = 0; rs && rs->kind == KM_JSON_ARRAY && i < rs->len; i++) {
 			struct km_json *matches = km_json_get(rs->items[i], "matches");
-			const struct cp_policy *o = rule_origin(r, matches);
+			struct cp_policy_origin origin;
+			const struct cp_policy *o = cp_policy_route_origin(r, matches, &origin) ? origin.policy : NULL;
 			struct km_json *d = km_json_get(rs->items[i], "default");
 			km_json_array_push(a, rules,
 					   km_json_fmt(a, "{\"conf\":%J,\"kri\":%s,\"matches\":%J}",

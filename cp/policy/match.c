@@ -984,3 +984,49 @@ void cp_policy_to_lookup_n(const struct cp_policy_matched *const *mps, size_t n,
 	for (size_t i = 0; i < n; i++)
 		out[i] = mps[i] ? lookup_parsed(mps[i], kri, &k) : NULL;
 }
+
+const struct cp_policy_to_rule *cp_policy_route_lookup(const struct cp_policy_matched *mp, struct km_str route)
+{
+	if (!mp->nto || route.len < 11 || memcmp(route.ptr, "kri_mhttpr_", 11) != 0)
+		return NULL;
+	for (size_t i = 0; i < mp->nto; i++)
+		if (mp->to[i].kri_len == route.len && memcmp(mp->to[i].kri, route.ptr, route.len) == 0)
+			return &mp->to[i];
+	/* without the section name (which has '_' of its own, rule_<n>): up
+	 * to and with the sixth '_' (kri_<short>_<mesh>_<zone>_<ns>_<name>_) */
+	size_t nosection = 0;
+	for (int seen = 0; nosection < route.len && seen < 6; nosection++)
+		seen += route.ptr[nosection] == '_';
+	for (size_t i = 0; nosection < route.len && i < mp->nto; i++)
+		if (mp->to[i].kri_len == nosection && memcmp(mp->to[i].kri, route.ptr, nosection) == 0)
+			return &mp->to[i];
+	return NULL;
+}
+
+bool cp_policy_has_route_rules(const struct cp_policy_matched *mp)
+{
+	for (size_t i = 0; i < mp->nto; i++)
+		if (strcmp(mp->to[i].rtype, "MeshHTTPRoute") == 0)
+			return true;
+	return false;
+}
+
+bool cp_policy_route_origin(const struct cp_policy_to_rule *r, const struct km_json *matches,
+			    struct cp_policy_origin *out)
+{
+	bool found = false;
+	for (size_t i = 0; i < r->norigins; i++) {
+		const struct km_json *to = km_json_get(r->origins[i].policy->spec, "to");
+		if (!to || to->kind != KM_JSON_ARRAY || (size_t)r->origins[i].rule_index >= to->len)
+			continue;
+		const struct km_json *rules = km_json_get(to->items[r->origins[i].rule_index], "rules");
+		for (size_t k = 0; rules && rules->kind == KM_JSON_ARRAY && k < rules->len; k++) {
+			const struct km_json *m = km_json_get(rules->items[k], "matches");
+			if (km_json_equal(m, matches) || (!m && matches && matches->kind == KM_JSON_NULL)) {
+				*out = r->origins[i];
+				found = true;
+			}
+		}
+	}
+	return found;
+}

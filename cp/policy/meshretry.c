@@ -296,8 +296,17 @@ static struct km_json *grpc_policy(struct km_arena *a, const struct km_json *con
 	return p;
 }
 
+/* The retry policy of <conf> for <proto> (http, grpc), or NULL. */
+static struct km_json *route_policy(struct km_arena *a, const struct km_json *conf, struct km_str proto)
+{
+	return km_str_eqc(proto, "http") ? http_policy(a, km_json_get(conf, "http")) :
+	       km_str_eqc(proto, "grpc") ? grpc_policy(a, km_json_get(conf, "grpc")) :
+					   NULL;
+}
+
+/* <conf> NULL: only the routes with a rule of their own (<mp>'s). */
 static void configure_listener(struct km_arena *a, struct km_json *l, const struct km_json *conf,
-			       struct km_str proto)
+			       struct km_str proto, const struct cp_policy_matched *mp)
 {
 	struct km_json *chains = km_json_get(l, "filterChains");
 	if (!chains || chains->kind != KM_JSON_ARRAY || !chains->len)
@@ -315,21 +324,21 @@ static void configure_listener(struct km_arena *a, struct km_json *l, const stru
 		}
 		if (!km_str_eqc(name, "envoy.filters.network.http_connection_manager"))
 			continue;
-		struct km_json *policy =
-			km_str_eqc(proto, "http") ? http_policy(a, km_json_get(conf, "http")) :
-			km_str_eqc(proto, "grpc") ? grpc_policy(a, km_json_get(conf, "grpc")) :
-						    NULL;
-		if (!policy)
-			continue;
+		struct km_json *policy = conf ? route_policy(a, conf, proto) : NULL;
 		struct km_json *vhs = km_json_get(km_json_get(tc, "routeConfig"), "virtualHosts");
 		for (size_t v = 0; vhs && vhs->kind == KM_JSON_ARRAY && v < vhs->len; v++) {
 			struct km_json *routes = km_json_get(vhs->items[v], "routes");
 			for (size_t r = 0;
 			     routes && routes->kind == KM_JSON_ARRAY && r < routes->len; r++) {
 				struct km_json *action = km_json_get(routes->items[r], "route");
-				if (action && action->kind == KM_JSON_OBJECT)
-					km_json_set(a, action, "retryPolicy",
-						    km_json_clone(a, policy));
+				if (!action || action->kind != KM_JSON_OBJECT)
+					continue;
+				/* a route's own rule replaces its destination's */
+				const struct cp_policy_to_rule *rr =
+					cp_policy_route_lookup(mp, km_json_get_string(routes->items[r], "name"));
+				struct km_json *p = rr ? route_policy(a, rr->conf, proto) : policy;
+				if (p)
+					km_json_set(a, action, "retryPolicy", km_json_clone(a, p));
 			}
 		}
 	}
@@ -338,14 +347,15 @@ static void configure_listener(struct km_arena *a, struct km_json *l, const stru
 void cp_policy_meshretry_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp)
 {
 	struct km_json *listeners = c->rs->by_type[CP_XDS_LISTENER];
+	bool routes = mp->nto && cp_policy_has_route_rules(mp);
 	for (size_t i = 0; mp->nto && listeners && i < listeners->len; i++) {
 		struct km_str key = listeners->members[i].key;
 		const char *name = km_arena_strndup(c->a, key.ptr, key.len);
 		if (strncmp(name, "kri_", 4) != 0)
 			continue;
 		const struct cp_policy_to_rule *r = cp_policy_to_lookup(mp, name);
-		if (r)
-			configure_listener(c->a, listeners->members[i].val, r->conf,
-					   cp_policy_outbound_protocol(c->a, c->m, key));
+		if (r || routes)
+			configure_listener(c->a, listeners->members[i].val, r ? r->conf : NULL,
+					   cp_policy_outbound_protocol(c->a, c->m, key), mp);
 	}
 }

@@ -49,8 +49,10 @@ static void configure_route_action(struct km_arena *a, struct km_json *action,
 		km_json_set(a, action, "idleTimeout", km_json_cstring(a, "1800s"));
 }
 
+/* <conf> NULL: only the routes with a rule of their own (<mp>'s) are
+ * configured. */
 static void configure_filter_chains(struct km_arena *a, struct km_json *listener,
-				    const struct km_json *conf)
+				    const struct km_json *conf, const struct cp_policy_matched *mp)
 {
 	struct km_json *chains = km_json_get(listener, "filterChains");
 	for (size_t i = 0; chains && chains->kind == KM_JSON_ARRAY && i < chains->len; i++) {
@@ -62,8 +64,9 @@ static void configure_filter_chains(struct km_arena *a, struct km_json *listener
 			if (!tc)
 				continue;
 			if (km_str_eqc(name, "envoy.filters.network.tcp_proxy")) {
-				km_json_set(a, tc, "idleTimeout",
-					    dur_or(a, conf, "idleTimeout", "3600s"));
+				if (conf)
+					km_json_set(a, tc, "idleTimeout",
+						    dur_or(a, conf, "idleTimeout", "3600s"));
 			} else if (km_str_eqc(name,
 					      "envoy.filters.network.http_connection_manager")) {
 				struct km_json *vhs =
@@ -75,11 +78,20 @@ static void configure_filter_chains(struct km_arena *a, struct km_json *listener
 					for (size_t r = 0;
 					     routes && routes->kind == KM_JSON_ARRAY &&
 					     r < routes->len;
-					     r++)
-						configure_route_action(
-							a, km_json_get(routes->items[r], "route"),
-							conf);
+					     r++) {
+						/* a route's own rule replaces its destination's */
+						const struct cp_policy_to_rule *rr =
+							mp ? cp_policy_route_lookup(
+								     mp, km_json_get_string(routes->items[r], "name"))
+							   : NULL;
+						const struct km_json *rc = rr ? rr->conf : conf;
+						if (rc)
+							configure_route_action(
+								a, km_json_get(routes->items[r], "route"), rc);
+					}
 				}
+				if (!conf)
+					continue;
 				km_json_set(a, tc, "requestHeadersTimeout",
 					    dur_or(a, conf, "http.requestHeadersTimeout", "0s"));
 				km_json_set(a, cp_policy_obj(a, tc, "commonHttpProtocolOptions"),
@@ -131,7 +143,7 @@ void cp_policy_meshtimeout_apply(struct cp_policy_apply_ctx *c, const struct cp_
 			continue; /* building outbounds alone (cp/xds/share.c) */
 		struct km_json *conf = cp_policy_inbound_conf(a, in);
 		if (l)
-			configure_filter_chains(a, l, conf);
+			configure_filter_chains(a, l, conf, NULL);
 		configure_cluster(a, cl, conf, http_protocol(km_json_get_string(in->inbound, "protocol")));
 	}
 	if (!mp->nto)
@@ -141,8 +153,8 @@ void cp_policy_meshtimeout_apply(struct cp_policy_apply_ctx *c, const struct cp_
 						    listeners->members[i].key.len);
 		const struct cp_policy_to_rule *r =
 			strncmp(name, "kri_", 4) == 0 ? cp_policy_to_lookup(mp, name) : NULL;
-		if (r)
-			configure_filter_chains(a, listeners->members[i].val, r->conf);
+		if (r || (strncmp(name, "kri_", 4) == 0 && cp_policy_has_route_rules(mp)))
+			configure_filter_chains(a, listeners->members[i].val, r ? r->conf : NULL, mp);
 	}
 	for (size_t i = 0; clusters && i < clusters->len; i++) {
 		struct km_str key = clusters->members[i].key;

@@ -20,7 +20,8 @@ enum { MAX_PLUGINS = 32 };
 #define CL (1u << CP_XDS_CLUSTER)
 #define LI (1u << CP_XDS_LISTENER)
 const struct cp_policy_plugin cp_policy_plugins[] = {
-	{"MeshHTTPRoute", 100, false, NULL, false, NULL, 0, NULL},
+	{"MeshHTTPRoute", 100, false, cp_policy_meshhttproute_apply, false, cp_policy_meshhttproute_outbound_conf, LI,
+	 NULL},
 	{"MeshTCPRoute", 200, false, NULL, false, NULL, 0, NULL},
 	{"MeshTLS", 300, false, cp_policy_meshtls_apply, false, cp_policy_meshtls_outbound_conf, CL, NULL},
 	{"MeshLoadBalancingStrategy", 400, false, NULL, false, NULL, 0, NULL},
@@ -370,8 +371,11 @@ void cp_policy_prepare(struct km_arena *a, const struct cp_xds_mesh *m, const st
 	}
 	if (m && dp)
 		cp_policy_match_each(a, m, dp, types, cp_policy_nplugins, shadow, out->mp);
-	for (size_t i = 0; i < cp_policy_nplugins; i++)
+	for (size_t i = 0; i < cp_policy_nplugins; i++) {
 		out->run[i] = types[i] && (out->mp[i].npolicies || cp_policy_plugins[i].without_policies);
+		if (out->run[i] && cp_policy_has_route_rules(&out->mp[i]))
+			out->route_rules |= 1u << i;
+	}
 }
 
 void cp_policy_apply_prepared(struct cp_policy_prepared *pp, struct cp_xds_resources *rs)
@@ -411,6 +415,16 @@ static void plugin_key(struct cp_policy_prepared *pp, size_t i, const char *kri,
 		km_buf_add(key, tag, r ? 4 : 3);
 		if (r)
 			km_buf_add(key, r->inputs, r->inputs_len);
+		/* the rules of routes: which of them an outbound's routes
+		 * use is the MeshHTTPRoute plugin's key, their confs are here */
+		const struct cp_policy_matched *mp = &pp->mp[i];
+		for (size_t k = 0; (pp->route_rules >> i & 1u) && k < mp->nto; k++) {
+			if (strcmp(mp->to[k].rtype, "MeshHTTPRoute") != 0)
+				continue;
+			km_buf_add(key, "|r", 2);
+			km_buf_add(key, mp->to[k].kri, mp->to[k].kri_len);
+			km_buf_add(key, mp->to[k].inputs, mp->to[k].inputs_len);
+		}
 		return;
 	}
 	km_buf_add(key, tag, 3);
@@ -670,6 +684,13 @@ static bool outbound_key(struct cp_policy_prepared *pp, struct cp_policy_rule_sh
 		if (!(pl->outbound_types & types))
 			continue;
 		const struct cp_policy_to_rule *r = pp->last_rules[i];
+		/* no shape of an outbound with routes of its own: a route's
+		 * explicit backend could be taken for the destination's name,
+		 * a route's conf values for its destination's holes */
+		if (vars && ((pp->route_rules >> i & 1u) ||
+			     (pl->outbound_conf == cp_policy_meshhttproute_outbound_conf &&
+			      pl->outbound_conf(&pp->c, &pp->mp[i], kri))))
+			return false;
 		if (!vars || pl->outbound_conf != cp_policy_to_conf || !pl->conf_vars || !r) {
 			plugin_key(pp, i, kri, key);
 			continue;

@@ -227,6 +227,7 @@ struct cp_policy_prepared {
 	struct cp_policy_apply_ctx c;     /* c.rs is set by each apply */
 	struct cp_policy_matched *mp;     /* [cp_policy_nplugins] */
 	bool *run;                        /* [cp_policy_nplugins]: apply() runs */
+	uint32_t route_rules;             /* bit i: plugin i has a rule of a route (cp_policy_route_lookup) */
 	/* confs cp_policy_outbound_key() has written, by address: most
 	 * destinations of a proxy share their rule (the Mesh's) */
 	struct cp_policy_conf_text {
@@ -289,6 +290,40 @@ const struct km_json *cp_policy_meshtls_outbound_conf(struct cp_policy_apply_ctx
 						      const struct cp_policy_matched *mp, const char *kri);
 void cp_policy_meshtrafficpermission_apply(struct cp_policy_apply_ctx *c,
 					   const struct cp_policy_matched *mp);
+
+/* MeshHTTPRoute (cp/policy/meshhttproute.c): the routes of HTTP outbound
+ * listeners from the merged rules of their destination. */
+void cp_policy_meshhttproute_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+/* What apply() reads to route outbound <kri>: its rules, each rule's
+ * route name and where its backendRefs resolve (a destination created or
+ * removed changes it). NULL when no rule applies. */
+const struct km_json *cp_policy_meshhttproute_outbound_conf(struct cp_policy_apply_ctx *c,
+							    const struct cp_policy_matched *mp, const char *kri);
+/* A destination a route sends or mirrors requests to. */
+struct cp_policy_backend {
+	const struct cp_xds_service *s;
+	const struct cp_xds_port *p;
+	const char *kri;
+};
+/* The destinations the routes of outbound <kri> reach, <kri> itself left
+ * out (duplicates possible), in <pp>'s arena; returns how many. */
+size_t cp_policy_route_backends(struct cp_policy_prepared *pp, const char *kri, struct cp_policy_backend **out);
+/* The MeshService port a backendRef ({kind, name | labels, port}) names in
+ * <m>, or NULL; *<s> gets its service. */
+const struct cp_xds_port *cp_policy_backend_ref(const struct cp_xds_mesh *m, const struct km_json *ref,
+					       const struct cp_xds_service **s);
+/* The rule of route <route> (kri_mhttpr_..._rule_<n>, with its section
+ * name, then without), never the Mesh's: a route's own conf, which
+ * replaces its destination's (upstream's resource context). NULL when
+ * none applies or <route> names no MeshHTTPRoute rule. */
+const struct cp_policy_to_rule *cp_policy_route_lookup(const struct cp_policy_matched *mp, struct km_str route);
+/* Whether <mp> holds a rule of some route (above). */
+bool cp_policy_has_route_rules(const struct cp_policy_matched *mp);
+/* The origin of the MeshHTTPRoute rule with <matches> in merged rule <r>:
+ * the highest-priority policy with such a rule, and the index of its to[]
+ * entry. False when none has. */
+bool cp_policy_route_origin(const struct cp_policy_to_rule *r, const struct km_json *matches,
+			    struct cp_policy_origin *out);
 
 /* Helpers for plugins (cp/policy/policy.c). */
 /* A Go duration string (conf value) as Envoy's protobuf JSON ("51s",

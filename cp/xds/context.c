@@ -678,22 +678,10 @@ static void service_names(const struct cp_xds_cached *e, struct cp_xds_service *
 	s->ns = e->ns;
 }
 
-/* The port of resolution <old> (may be NULL) whose kri is <kri>, or NULL. */
-static const struct cp_xds_port *old_port(const struct svc_resolution *old, const char *kri)
-{
-	for (size_t i = 0; old && i < old->nports; i++)
-		if (strcmp(old->ports[i].kri, kri) == 0)
-			return &old->ports[i];
-	return NULL;
-}
-
 /* Resolves the ports and endpoints of service entry <e> against the
- * Dataplanes of <m> (through <x> when not NULL). A port's route name
- * comes from the resolution it replaces (<old>) when its kri is the same:
- * a hash, and services are resolved again whenever their Dataplanes
- * change. */
+ * Dataplanes of <m> (through <x> when not NULL). */
 static struct svc_resolution *resolve_service(const struct cp_xds_mesh *m, struct dp_index *x,
-					      const struct cp_xds_cached *e, const struct svc_resolution *old)
+					      const struct cp_xds_cached *e)
 {
 	struct svc_resolution *r = km_calloc(1, sizeof(*r));
 	r->refs = 1;
@@ -716,11 +704,6 @@ static struct svc_resolution *resolve_service(const struct cp_xds_mesh *m, struc
 			p->app_protocol = KM_STR("tcp");
 		p->target_port = km_json_get(pj, "targetPort");
 		p->kri = cp_xds_service_kri(r->a, m, &s, p);
-		if (cp_xds_is_http(p->app_protocol)) {
-			const struct cp_xds_port *was = old_port(old, p->kri);
-			p->route_name = was && was->route_name ? km_arena_strdup(r->a, was->route_name)
-							       : cp_xds_route_name(r->a, p->kri);
-		}
 		p->sni = cp_xds_service_sni(r->a, m->name, &s, p);
 		fp = km_fnv_sep(fp, '#');
 		fp = resolve_endpoints(r->a, m, x, &sel, p, fp);
@@ -904,7 +887,7 @@ struct cp_xds_mesh *cp_xds_mesh_build(struct cp_runtime *rt, struct km_str mesh,
 		m->held[m->nheld++] = e;
 		if (redo[i]) {
 			struct svc_resolution *old = e->resolved;
-			e->resolved = resolve_service(m, ta ? &x : NULL, e, old);
+			e->resolved = resolve_service(m, ta ? &x : NULL, e);
 			resolution_unref(old);
 		}
 		e->resolved->refs++;

@@ -35,9 +35,7 @@ struct cp_xds_port {
 	struct km_str section;      /* port name, or the port number as text */
 	const char *kri;            /* cp_xds_service_kri(), made with the context */
 	/* made with the context too (NULL in ports made elsewhere: computed
-	 * when used): the outbound route's name (HTTP protocols) and the SNI
-	 * (cp/xds/generate.h) */
-	const char *route_name;
+	 * when used): the SNI (cp/xds/generate.h) */
 	const char *sni;
 	struct km_str app_protocol; /* tcp, http, http2, grpc */
 	struct km_json *target_port; /* number or inbound name */

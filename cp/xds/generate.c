@@ -39,6 +39,7 @@ struct gen {
 	struct km_str address;
 	bool tproxy;
 	bool reuse_port;
+	struct cp_policy_prepared *pp; /* the proxy's policies (routes' backends), or NULL */
 };
 
 static void add(struct gen *g, enum cp_xds_type t, const char *name, struct km_json *res)
@@ -93,40 +94,24 @@ static struct km_json *http_protocol_options(struct km_arena *a, struct km_str p
 #define ROUTE_HEAD "{\"match\":{\"prefix\":\"/\"},\"route\":{\"cluster\":"
 #define ROUTE_TAIL ",\"idleTimeout\":\"1800s\",\"timeout\":\"15s\"}}"
 
-/* SHA-256 fetched once: the one-shot SHA256() looks the algorithm up in
- * the providers on every call, most of its cost for short inputs. */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+/* The catch-all route's name: as upstream names a route by its matches,
+ * base64 of the SHA-256 of the matches' JSON ([{path: PathPrefix /}]), the
+ * same for every outbound. Made once. */
+static char catch_all_name[64];
+static pthread_once_t catch_all_once = PTHREAD_ONCE_INIT;
 
-static void sha256_fetch(void)
+static void catch_all_make(void)
 {
-	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-/* A stable route name: base64 of the SHA-256 of the route body, written
- * straight to text (the name is the same for the same body). */
-const char *cp_xds_route_name(struct km_arena *a, const char *cluster)
-{
-	struct km_buf b = KM_BUF_INIT;
-	km_buf_puts(&b, ROUTE_HEAD);
-	km_json_write_string(&b, km_str_c(cluster));
-	km_buf_puts(&b, ROUTE_TAIL);
+	static const char matches[] = "[{\"path\":{\"value\":\"/\",\"type\":\"PathPrefix\"}}]";
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	pthread_once(&sha256_once, sha256_fetch);
-	if (!sha256_md || !EVP_Digest(b.data, b.len, md, NULL, sha256_md, NULL))
-		SHA256((const unsigned char *)b.data, b.len, md);
-	km_buf_fini(&b);
-	char *out = km_arena_alloc(a, 64);
-	EVP_EncodeBlock((unsigned char *)out, md, sizeof(md));
-	return out;
+	SHA256((const unsigned char *)matches, sizeof(matches) - 1, md);
+	EVP_EncodeBlock((unsigned char *)catch_all_name, md, sizeof(md));
 }
 
-/* The route name of outbound <o>: its port's, made with the context. */
-static const char *route_of(struct km_arena *a, const struct cp_xds_outbound *o)
+const char *cp_xds_catch_all_route_name(void)
 {
-	if (o->p->route_name && (o->p->kri == o->kri || strcmp(o->p->kri, o->kri) == 0))
-		return o->p->route_name;
-	return cp_xds_route_name(a, o->kri);
+	pthread_once(&catch_all_once, catch_all_make);
+	return catch_all_name;
 }
 
 /* <route>: the outbound route's name (NULL: an inbound's route, unnamed). */
@@ -298,8 +283,9 @@ static void gen_outbound_one(struct gen *g, const struct cp_xds_outbound *o, uns
 	}
 	if (types & (1u << CP_XDS_ENDPOINT))
 		add(g, CP_XDS_ENDPOINT, name, load_assignment(g, name, p, false));
-	if (types & (1u << CP_XDS_LISTENER)) {
-		struct km_json *filter = http ? hcm(g, name, name, route_of(a, o)) : tcp_proxy(g, name, name);
+	if ((types & (1u << CP_XDS_LISTENER)) && !o->backend_only) {
+		struct km_json *filter =
+			http ? hcm(g, name, name, cp_xds_catch_all_route_name()) : tcp_proxy(g, name, name);
 		add(g, CP_XDS_LISTENER, name,
 		    km_json_fmt(a,
 				"{\"name\":%s,\"address\":%T,\"statPrefix\":%s,\"filterChains\":[{\"filters\":[%T]}],"
@@ -319,7 +305,35 @@ static const struct cp_xds_port *find_port(const struct cp_xds_service *s, const
 	return NULL;
 }
 
-/* The Dataplane's outbounds that resolve to a MeshService port, in order. */
+/* Appends to <*out> (<*n> entries) the destinations the routes of its HTTP
+ * outbounds reach that no outbound lists: backend only. */
+static void add_route_backends(struct gen *g, struct cp_xds_outbound **out, size_t *n)
+{
+	size_t nreal = *n, cap = *n;
+	for (size_t i = 0; i < nreal; i++) {
+		if (!cp_xds_is_http((*out)[i].p->app_protocol))
+			continue;
+		struct cp_policy_backend *bs;
+		size_t nb = cp_policy_route_backends(g->pp, (*out)[i].kri, &bs);
+		for (size_t k = 0; k < nb; k++) {
+			bool seen = false;
+			for (size_t j = 0; j < *n && !seen; j++)
+				seen = strcmp((*out)[j].kri, bs[k].kri) == 0;
+			if (seen)
+				continue;
+			if (*n == cap) {
+				size_t ncap = cap * 2 + 4;
+				*out = km_arena_realloc(g->a, *out, (cap + 1) * sizeof(**out), (ncap + 1) * sizeof(**out));
+				cap = ncap;
+			}
+			(*out)[(*n)++] = (struct cp_xds_outbound){
+			    .s = bs[k].s, .p = bs[k].p, .address = KM_STR(""), .kri = bs[k].kri, .backend_only = true};
+		}
+	}
+}
+
+/* The Dataplane's outbounds that resolve to a MeshService port, in order,
+ * then the destinations only their routes reach (add_route_backends). */
 static void list_outbounds(struct gen *g, struct cp_xds_outbound **out, size_t *n)
 {
 	struct km_json *outb = km_json_get(g->networking, "outbound");
@@ -361,6 +375,8 @@ static void list_outbounds(struct gen *g, struct cp_xds_outbound **out, size_t *
 		ob->port = (uint32_t)km_json_i64_sat(km_json_get(o, "port"));
 		ob->kri = cp_xds_service_kri(g->a, g->m, s, p);
 	}
+	if (g->pp)
+		add_route_backends(g, out, n);
 }
 
 static void gen_outbound(struct gen *g)
@@ -570,8 +586,6 @@ size_t cp_xds_outbound_vars(struct km_arena *a, const struct cp_xds_mesh *m, con
 	vars[n++] = km_str_c(o->kri);
 	km_buf_add(shape, o->p->app_protocol.ptr, o->p->app_protocol.len);
 	km_buf_add(shape, "", 1);
-	if (cp_xds_is_http(o->p->app_protocol))
-		vars[n++] = km_str_c(route_of(a, o));
 	if (md->tls) {
 		vars[n++] = km_str_c(sni_of(a, m, o->s, o->p));
 		uint32_t nsans = 0;
@@ -624,9 +638,12 @@ int cp_xds_generate(struct km_arena *a, const struct cp_xds_mesh *m, const struc
 {
 	struct gen g;
 	gen_init(&g, a, m, dp, md, out);
+	struct cp_policy_prepared pp;
+	cp_policy_prepare(a, m, dp, md->shadow, &pp);
+	g.pp = &pp;
 	for (size_t i = 0; i < sizeof(generators) / sizeof(generators[0]); i++)
 		generators[i].fn(&g);
-	cp_policy_apply(a, m, dp, md->shadow, out);
+	cp_policy_apply_prepared(&pp, out);
 	return 0;
 }
 
@@ -648,16 +665,19 @@ int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const
 		if (!generators[i].outbound)
 			generators[i].fn(&g);
 	cp_policy_apply_prepared(pp, out);
+	g.pp = pp;
 	list_outbounds(&g, outbounds, n);
 	return 0;
 }
 
 void cp_xds_list_outbounds(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-			   const struct cp_xds_metadata *md, struct cp_xds_outbound **outbounds, size_t *n)
+			   const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
+			   struct cp_xds_outbound **outbounds, size_t *n)
 {
 	struct gen g;
 	struct cp_xds_resources unused;
 	gen_init(&g, a, m, dp, md, &unused);
+	g.pp = pp;
 	list_outbounds(&g, outbounds, n);
 }
 

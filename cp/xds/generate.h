@@ -42,6 +42,10 @@ struct cp_xds_outbound {
 	struct km_str address; /* where the proxy listens for it */
 	uint32_t port;
 	const char *kri;       /* the resources' name */
+	/* a destination the proxy reaches only through another outbound's
+	 * routes (a MeshHTTPRoute backendRef or mirror): its cluster and load
+	 * assignment, no listener; address and port are empty */
+	bool backend_only;
 };
 int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			  const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
@@ -50,9 +54,11 @@ int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const
  * cp_xds_generate_local(). */
 void cp_xds_generate_secrets(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			     const struct cp_xds_metadata *md, struct cp_xds_resources *out);
-/* Only the outbounds cp_xds_generate_local() would list. */
+/* Only the outbounds cp_xds_generate_local() would list: the Dataplane's,
+ * then the destinations their routes (<pp>'s) reach besides. */
 void cp_xds_list_outbounds(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-			   const struct cp_xds_metadata *md, struct cp_xds_outbound **outbounds, size_t *n);
+			   const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
+			   struct cp_xds_outbound **outbounds, size_t *n);
 /* The outbound listener's "address" (where the proxy listens for it). No
  * policy plugin changes it: cp/xds/share.c encodes it on its own and
  * appends it to a listener body shared by every consumer. */
@@ -69,8 +75,9 @@ size_t cp_xds_outbound_vars(struct km_arena *a, const struct cp_xds_mesh *m, con
 /* Whether <proto> (a port's appProtocol) is served through an HTTP
  * connection manager (http, http2, grpc). */
 bool cp_xds_is_http(struct km_str proto);
-/* The name of the outbound route to cluster <kri> (a hash of the route). */
-const char *cp_xds_route_name(struct km_arena *a, const char *kri);
+/* The name of an outbound's catch-all route (upstream's hash of its
+ * matches: the same for every outbound). */
+const char *cp_xds_catch_all_route_name(void);
 /* The SNI an outbound to port <p> of <s> in <mesh> sends. */
 const char *cp_xds_service_sni(struct km_arena *a, struct km_str mesh, const struct cp_xds_service *s,
 			       const struct cp_xds_port *p);

@@ -965,9 +965,11 @@ static void outbound_keys(struct km_arena *a, const struct cp_xds_mesh *m, const
 		ok->kk[K_ENDPOINT] = km_arena_strndup(a, key.data, ok->kl[K_ENDPOINT] = dest);
 		key.len = common;
 		cp_policy_outbound_key(pp, o->kri, 1u << CP_XDS_LISTENER, &key);
-		key.data[0] = 'B';
+		/* a backend-only outbound has no listener: its (empty) entries
+		 * get keys of their own */
+		key.data[0] = o->backend_only ? 'b' : 'B';
 		ok->kk[K_BODY] = km_arena_strndup(a, key.data, ok->kl[K_BODY] = key.len);
-		key.data[0] = '0' + CP_XDS_LISTENER;
+		key.data[0] = o->backend_only ? 'l' : '0' + CP_XDS_LISTENER;
 		km_buf_add(&key, "", 1);
 		km_buf_add(&key, o->address.ptr, o->address.len);
 		km_buf_add(&key, ":", 1);
@@ -1091,6 +1093,8 @@ static void make_claimed(struct cp_xds_share *sh, struct build *b, const struct 
 		for (size_t k = 0; k < NOUTBOUND_TYPES; k++)
 			if (ok->state[k] == S_CLAIMED && !(k == K_LISTENER && ok->state[K_BODY] != S_CLAIMED))
 				missing |= 1u << outbound_types[k];
+		if (o->backend_only)
+			missing &= ~(1u << CP_XDS_LISTENER);
 		if (!missing)
 			continue;
 		/* by key index: the cluster's and the listener body's shape */
@@ -1263,7 +1267,7 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 		local_fp(m, dp, md, &pp, fp);
 	step_done(stats, CP_XDS_STEP_FINGERPRINT, &at);
 	if (lm && lm->res && lm->fp[0] == fp[0] && lm->fp[1] == fp[1]) {
-		cp_xds_list_outbounds(a, m, dp, md, &obs, &nobs);
+		cp_xds_list_outbounds(a, m, dp, md, &pp, &obs, &nobs);
 		for (int t = 0, k = 0; t < CP_XDS_NTYPES; t++)
 			for (size_t i = 0; i < lm->n[t]; i++, k++)
 				put(&b, t, cp_xds_blob_ref(lm->res[k]), 0);
@@ -1274,7 +1278,7 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 		struct local_ctx lc;
 		local_prepare(&b, m, dp, md, &pp, &lc);
 		if (fill_local(&b, sh, m, dp, md, &lc)) {
-			cp_xds_list_outbounds(a, m, dp, md, &obs, &nobs);
+			cp_xds_list_outbounds(a, m, dp, md, &pp, &obs, &nobs);
 		} else {
 			struct cp_xds_resources local;
 			cp_xds_generate_local(a, m, dp, md, &pp, &local, &obs, &nobs);

@@ -432,6 +432,70 @@ def kumactl(cp, home, *args) -> str:
     return p.stdout
 
 
+# ----- MeshHTTPRoute ------------------------------------------------------------------
+
+def test_meshhttproute_routes_traffic(env):
+    """A MeshHTTPRoute on the client's backend outbound: /v2 goes to another
+    service (one the client lists no outbound for: its cluster comes with the
+    route) with a header added and the path rewritten, /old is redirected,
+    everything else keeps going to backend; deleting the route undoes all of
+    it. Checked with traffic through the client's Envoy."""
+    cp, mesh = env.cp, env.mesh
+    app = mesh.http("backend-v2")
+    port = free_port()
+    dp = mesh.dp("backend-v2-1", BACKEND, token=dataplane_token(cp, "backend-v2-1", workload="backend-v2"), vars={
+        "workload": "backend-v2", "address": "127.0.0.14", "admin": free_port(),
+        "port": port, "sport": app.port, "protocol": "http"})
+    route = {"type": "MeshHTTPRoute", "mesh": "default", "name": "to-v2", "spec": {"to": [{
+        "targetRef": {"kind": "MeshService", "labels": {"kuma.io/display-name": "backend"}},
+        "rules": [
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/v2"}}],
+             "default": {"backendRefs": [{"kind": "MeshService", "labels": {"kuma.io/display-name": "backend-v2"},
+                                          "port": port}],
+                         "filters": [
+                             {"type": "RequestHeaderModifier",
+                              "requestHeaderModifier": {"add": [{"name": "x-routed", "value": "v2"}]}},
+                             {"type": "URLRewrite", "urlRewrite": {"path": {
+                                 "type": "ReplacePrefixMatch", "replacePrefixMatch": "/headers"}}}]}},
+            {"matches": [{"path": {"type": "Exact", "value": "/old"}}],
+             "default": {"filters": [{"type": "RequestRedirect", "requestRedirect": {
+                 "path": {"type": "ReplaceFullPath", "replaceFullPath": "/new"}, "statusCode": 301}}]}}]}]}}
+    try:
+        dp.wait_ready(40)
+        wait_for(lambda: cp.api.get("/meshes/default/meshservices/backend-v2").status == 200, 15,
+                 "MeshService backend-v2")
+        assert not [n for n in env.client.clusters() if "_backend-v2_" in n]
+        r = cp.api.put("/meshes/default/meshhttproutes/to-v2", route)
+        assert r.status == 201, r.describe()
+
+        def routed():
+            status, body = http_get("127.0.0.1", env.http_out, "/v2", timeout=5)
+            return status == 200 and body.startswith("{") and json.loads(body)
+        wait_for(routed, 20, "/v2 routed to backend-v2",
+                 detail=lambda: str(http_get("127.0.0.1", env.http_out, "/v2", timeout=5)))
+        got = routed()
+        assert got["ident"] == "backend-v2" and got["headers"].get("x-routed") == "v2", got
+        # the cluster of a destination only the route reaches, with its endpoint
+        cl = env.client.clusters()
+        v2 = [n for n in cl if "_backend-v2_" in n]
+        assert len(v2) == 1 and cl[v2[0]] == {f"127.0.0.14:{port}"}, cl
+        # no listener for it: the client never called it directly
+        listeners, _ = env.client.dynamic_names()
+        assert not [n for n in listeners if "_backend-v2_" in n], listeners
+        r = request("127.0.0.1", env.http_out, "GET", "/old")
+        assert r.status == 301 and r.headers.get("location", "").endswith("/new"), (r.status, r.headers)
+        assert set(hits(env.http_out, 6)) <= {"backend-1", "backend-2"}
+        assert env.client.stats().get("listener_manager.lds.update_rejected", 0) == 0
+    finally:
+        assert cp.api.delete("/meshes/default/meshhttproutes/to-v2").status in (200, 404)
+    wait_for(lambda: not [n for n in env.client.clusters() if "_backend-v2_" in n], 15,
+             "the route's cluster gone", detail=lambda: str(env.client.clusters()))
+    assert set(hits(env.http_out, 6)) <= {"backend-1", "backend-2"}
+    status, body = http_get("127.0.0.1", env.http_out, "/v2", timeout=5)
+    assert status == 200 and body in ("backend-1", "backend-2"), (status, body)
+    dp.stop()
+
+
 # ----- destructive: keep last ------------------------------------------------------
 
 def test_failover_offline_and_delete(env, tmp_path):

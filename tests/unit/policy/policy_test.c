@@ -423,8 +423,139 @@ static void test_may_affect(void)
 	km_arena_free(a);
 }
 
+/* ---- MeshHTTPRoute ---- */
+
+static const char ROUTE_WORLD[] =
+	"type: Dataplane\nmesh: mesh-1\nname: web-1\nlabels: {app: web}\n"
+	"networking: {address: 10.0.0.1, inbound: [{port: 8080}]}\n"
+	"---\ntype: MeshService\nmesh: mesh-1\nname: backend\n"
+	"spec: {ports: [{port: 80, appProtocol: http}]}\n"
+	"---\ntype: MeshService\nmesh: mesh-1\nname: backend-v2\n"
+	"spec: {ports: [{port: 80, appProtocol: http}]}\n"
+	"---\ntype: MeshService\nmesh: mesh-1\nname: db\n"
+	"spec: {ports: [{port: 5432, appProtocol: tcp}]}\n"
+	"---\ntype: MeshHTTPRoute\nmesh: mesh-1\nname: route-1\nspec:\n  to:\n"
+	"  - targetRef: {kind: MeshService, labels: {kuma.io/display-name: backend}}\n    rules:\n"
+	"    - matches: [{path: {type: PathPrefix, value: /api}}, {method: GET}]\n"
+	"      default:\n"
+	"        backendRefs: [{kind: MeshService, name: backend, port: 80, weight: 90},\n"
+	"                      {kind: MeshService, name: backend-v2, port: 80, weight: 10}]\n"
+	"        filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-a, value: '1'}],"
+	" remove: [x-b]}}]\n"
+	"    - matches: [{path: {type: Exact, value: /exact}, headers: [{name: x-h, type: Present}]}]\n"
+	"      default: {filters: [{type: RequestRedirect, requestRedirect: {scheme: https, statusCode: 301}}]}\n"
+	"    - matches: [{path: {type: RegularExpression, value: /re.*},\n"
+	"                 queryParams: [{type: Exact, name: q, value: '1'}, {type: Exact, name: q, value: '2'}]}]\n"
+	"      default: {backendRefs: [{kind: MeshService, name: missing, port: 80}]}\n"
+	"    - matches: [{path: {type: PathPrefix, value: /half/}}]\n"
+	"      default:\n"
+	"        backendRefs: [{kind: MeshService, name: backend-v2, port: 80, weight: 1},\n"
+	"                      {kind: MeshService, name: db, port: 5432, weight: 1}]\n"
+	"        filters:\n"
+	"        - {type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}}}\n"
+	"        - {type: RequestMirror, requestMirror: {percentage: '12.5',\n"
+	"           backendRef: {kind: MeshService, name: backend-v2, port: 80}}}\n"
+	"---\ntype: MeshRetry\nmesh: mesh-1\nname: retry-route\nspec:\n  to:\n"
+	"  - targetRef: {kind: MeshHTTPRoute, labels: {kuma.io/display-name: route-1}}\n"
+	"    default: {http: {numRetries: 7}}\n";
+
+#define BACKEND "kri_msvc_mesh-1_zone-uni__backend_80"
+#define ROUTE_NAME "kri_mhttpr_mesh-1_zone-uni__route-1_rule_0"
+
+static void test_meshhttproute(void)
+{
+	struct km_arena *a = km_arena_new(0);
+	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
+	add_yaml_ex(a, m, ROUTE_WORLD, true);
+	CHECK(m->ndataplanes == 1 && m->nservices == 3 && m->npolicies == 2);
+	struct cp_policy_prepared pp;
+	cp_policy_prepare(a, m, &m->dataplanes[0], false, &pp);
+	/* an outbound listener as the generator makes it: one catch-all route */
+	struct cp_xds_resources rs;
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		rs.by_type[t] = km_json_object(a);
+	struct km_json *l = json(
+		a, "{\"name\":\"" BACKEND "\",\"filterChains\":[{\"filters\":[{\"name\":"
+		   "\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{\"routeConfig\":{"
+		   "\"virtualHosts\":[{\"name\":\"" BACKEND "\",\"routes\":[{\"match\":{\"prefix\":\"/\"},"
+		   "\"name\":\"catch-all\",\"route\":{\"cluster\":\"" BACKEND "\",\"timeout\":\"15s\"}}]}]}}}]}]}");
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], BACKEND, l);
+	cp_policy_apply_prepared(&pp, &rs);
+	struct km_json *hcm = km_json_get(km_json_get(l, "filterChains")->items[0], "filters")->items[0];
+	struct km_json *vhs = km_json_get(km_json_get(km_json_get(hcm, "typedConfig"), "routeConfig"), "virtualHosts");
+	struct km_json *routes = km_json_get(vhs->items[0], "routes");
+	CHECK(routes && routes->len == 10);
+	if (!routes || routes->len != 10) {
+		fprintf(stderr, "%s\n", compact(a, l));
+		km_arena_free(a);
+		return;
+	}
+	const char *want[] = {
+	    /* Exact first: a redirect (301 is the enum's zero), no route action */
+	    "{\"match\":{\"path\":\"/exact\",\"headers\":[{\"name\":\"x-h\",\"presentMatch\":true}]},"
+	    "\"name\":\"" ROUTE_NAME "\",\"redirect\":{\"schemeRedirect\":\"https\"}}",
+	    /* the longest prefix: half its weight unresolved (a TCP port), the
+	     * exact /half rewritten by regex, /half/ by prefix; mirrored */
+	    "{\"match\":{\"path\":\"/half\",\"runtimeFraction\":{\"defaultValue\":{\"numerator\":50}}},"
+	    "\"name\":\"" ROUTE_NAME "\",\"directResponse\":{\"status\":500,\"body\":{\"inlineString\":\"\"}}}",
+	    "{\"match\":{\"path\":\"/half\"},\"name\":\"" ROUTE_NAME "\",\"route\":{\"timeout\":\"15s\","
+	    "\"cluster\":\"kri_msvc_mesh-1_zone-uni__backend-v2_80\",\"regexRewrite\":{\"pattern\":{\"regex\":\".*\"},"
+	    "\"substitution\":\"/new\"},\"requestMirrorPolicies\":[{\"cluster\":\"kri_msvc_mesh-1_zone-uni__backend-v2_80\","
+	    "\"runtimeFraction\":{\"defaultValue\":{\"numerator\":1250,\"denominator\":\"TEN_THOUSAND\"}}}],"
+	    "\"retryPolicy\":{\"retryOn\":\"gateway-error,connect-failure,refused-stream\",\"numRetries\":7}}}",
+	    NULL, NULL, /* /half/ the same way */
+	    "{\"match\":{\"path\":\"/api\"},\"name\":\"" ROUTE_NAME "\",\"route\":{\"timeout\":\"15s\","
+	    "\"weightedClusters\":{\"clusters\":[{\"name\":\"" BACKEND "\",\"weight\":90},"
+	    "{\"name\":\"kri_msvc_mesh-1_zone-uni__backend-v2_80\",\"weight\":10}]},\"retryPolicy\":{\"retryOn\":\"gateway-error,connect-failure,refused-stream\",\"numRetries\":7}},"
+	    "\"requestHeadersToAdd\":[{\"header\":{\"key\":\"x-a\",\"value\":\"1\"},"
+	    "\"appendAction\":\"OVERWRITE_IF_EXISTS_OR_ADD\"}],\"requestHeadersToRemove\":[\"x-b\"]}",
+	    NULL,
+	    /* no backendRef resolves: 500; one matcher per query parameter */
+	    "{\"match\":{\"safeRegex\":{\"regex\":\"/re.*\"},\"queryParameters\":[{\"name\":\"q\",\"stringMatch\":"
+	    "{\"exact\":\"1\"}}]},\"name\":\"" ROUTE_NAME "\",\"directResponse\":{\"status\":500,\"body\":"
+	    "{\"inlineString\":\"\"}}}",
+	    NULL,
+	    /* the generator's catch-all, last; MeshRetry has no rule for it */
+	    "{\"match\":{\"prefix\":\"/\"},\"name\":\"catch-all\",\"route\":{\"cluster\":\"" BACKEND "\","
+	    "\"timeout\":\"15s\"}}",
+	};
+	for (size_t i = 0; i < 10; i++) {
+		if (want[i])
+			CHECK_STREQ(compact(a, routes->items[i]), want[i]);
+	}
+	CHECK(strstr(compact(a, routes->items[4]), "\"prefix\":\"/half/\"") &&
+	      strstr(compact(a, routes->items[4]), "\"prefixRewrite\":\"/new\"") &&
+	      strstr(compact(a, routes->items[3]), "\"runtimeFraction\""));
+	CHECK(strstr(compact(a, routes->items[6]), "\"prefix\":\"/api/\"") != NULL);
+	CHECK(strstr(compact(a, routes->items[8]),
+		     "{\"prefix\":\"/\",\"headers\":[{\"name\":\":method\",\"stringMatch\":{\"exact\":\"GET\"}}]}") != NULL);
+	/* the clusters the routes need besides the outbound's own */
+	struct cp_policy_backend *bs;
+	size_t nb = cp_policy_route_backends(&pp, BACKEND, &bs);
+	CHECK(nb >= 1);
+	for (size_t i = 0; i < nb; i++)
+		CHECK_STREQ(bs[i].kri, "kri_msvc_mesh-1_zone-uni__backend-v2_80");
+	CHECK(cp_policy_route_backends(&pp, "kri_msvc_mesh-1_zone-uni__db_5432", &bs) == 0);
+	/* a route's own rule: with its section name (which holds a '_') or
+	 * without; never a name that is no route kri */
+	const struct cp_policy_matched *mr = NULL;
+	for (size_t i = 0; i < cp_policy_nplugins; i++)
+		if (strcmp(cp_policy_plugins[i].type, "MeshRetry") == 0)
+			mr = &pp.mp[i];
+	CHECK(mr && cp_policy_route_lookup(mr, KM_STR(ROUTE_NAME)) &&
+	      strcmp(cp_policy_route_lookup(mr, KM_STR(ROUTE_NAME))->rtype, "MeshHTTPRoute") == 0);
+	CHECK(mr && cp_policy_route_lookup(mr, KM_STR("kri_mhttpr_mesh-1_zone-uni__other_rule_0")) == NULL);
+	CHECK(mr && cp_policy_route_lookup(mr, KM_STR("catch-all")) == NULL);
+	/* the share key of the listener names the routes and where they go */
+	const struct km_json *key = cp_policy_meshhttproute_outbound_conf(&pp.c, &pp.mp[0], BACKEND);
+	CHECK(key && strstr(compact(a, key), ROUTE_NAME) && strstr(compact(a, key), "backend-v2_80"));
+	CHECK(cp_policy_meshhttproute_outbound_conf(&pp.c, &pp.mp[0], "kri_msvc_mesh-1_zone-uni__db_5432") == NULL);
+	km_arena_free(a);
+}
+
 int main(void)
 {
+	test_meshhttproute();
 	test_may_affect();
 	test_merge();
 	test_durations();

@@ -91,16 +91,6 @@ static void check_same(const struct cp_xds_mesh *x, const struct cp_xds_mesh *y)
 			CHECK(sp->nendpoints == tp->nendpoints && sp->port == tp->port);
 			CHECK(km_str_eq(sp->section, tp->section) && km_str_eq(sp->app_protocol, tp->app_protocol));
 			CHECK_STREQ(sp->kri, tp->kri);
-			/* made with the resolution, carried over from the one it
-			 * replaced: as made from scratch, and only for HTTP */
-			CHECK((sp->route_name != NULL) == cp_xds_is_http(sp->app_protocol));
-			CHECK((sp->route_name != NULL) == (tp->route_name != NULL));
-			if (sp->route_name && tp->route_name) {
-				CHECK_STREQ(sp->route_name, tp->route_name);
-				struct km_arena *ra = km_arena_new(0);
-				CHECK_STREQ(sp->route_name, cp_xds_route_name(ra, sp->kri));
-				km_arena_free(ra);
-			}
 			CHECK(sp->sni && tp->sni);
 			if (sp->sni && tp->sni)
 				CHECK_STREQ(sp->sni, tp->sni);
