@@ -3,14 +3,14 @@
 cases that need no policy engine: dataplane `_layout`, MeshService
 `_dataplanes`, a policy's `_resources/dataplanes`, and service `_hostnames`
 (the `global` folder runs against a global-mode CP, as upstream does).
-The policy-engine folders (`_rules`, `_policies/**`, `_routes`) are replayed
-too when KUMA_CONFORMANCE_B_ALL=1. Same runner and format as family A."""
+and the policy-engine folders (`_rules`, `_policies/**`, `_routes`). Same
+runner and format as family A."""
 
 import os
 
 import pytest
 
-from harness.cases import all_ids, check_action, discover, env_flag, params, require_api_testdata
+from harness.cases import all_ids, check_action, discover, params, require_api_testdata
 
 TESTDATA = require_api_testdata()
 INSPECT = TESTDATA / "resources" / "inspect"
@@ -31,9 +31,6 @@ POLICY_FOLDERS = [
     "dataplanes/_routes",
 ]
 
-ZONE_FOLDERS = BASIC_FOLDERS + (POLICY_FOLDERS if env_flag("KUMA_CONFORMANCE_B_ALL") else [])
-
-
 def _discover(folders):
     cases = []
     for f in folders:
@@ -41,7 +38,6 @@ def _discover(folders):
     return cases
 
 
-ZONE_CASES = _discover(ZONE_FOLDERS)
 GLOBAL_CASES = _discover(GLOBAL_FOLDERS)
 
 # id (golden stem; global cases prefixed "global:") -> reason; xfail(strict=True).
@@ -69,7 +65,22 @@ def _global_params():
     return out
 
 
-@pytest.mark.parametrize("case,index", params(ZONE_CASES, KNOWN_DIFFERENCES, "B"))
+def _zone_params():
+    """The basic folders' cases by golden stem; the policy folders' by
+    "<folder>:<stem>" (two folders have a case of the same name)."""
+    out = params(_discover(BASIC_FOLDERS), KNOWN_DIFFERENCES, "B")
+    for f in POLICY_FOLDERS:
+        for p in params(_discover([f]), {}, "B"):
+            case, index = p.values
+            pid = f"{f}:{case.action_id(index)}"
+            marks = list(p.marks)
+            if pid in KNOWN_DIFFERENCES:
+                marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[pid]))
+            out.append(pytest.param(case, index, id=pid, marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("case,index", _zone_params())
 def test_inspect(live_cp, case, index):
     check_action(live_cp, case, index)
 
@@ -80,6 +91,7 @@ def test_inspect_global(global_cp, case, index):
 
 
 def test_known_differences_refer_to_existing_cases():
-    ids = all_ids(_discover(BASIC_FOLDERS + POLICY_FOLDERS)) | {"global:" + i for i in all_ids(GLOBAL_CASES)}
+    ids = (all_ids(_discover(BASIC_FOLDERS)) | {"global:" + i for i in all_ids(GLOBAL_CASES)} |
+           {f"{f}:{i}" for f in POLICY_FOLDERS for i in all_ids(_discover([f]))})
     stale = set(KNOWN_DIFFERENCES) - ids
     assert not stale, f"KNOWN_DIFFERENCES lists ids that are not cases: {sorted(stale)}"
