@@ -345,32 +345,6 @@ static struct km_json *fraction(struct km_arena *a, uint64_t num, uint64_t den)
 	return km_json_fmt(a, "{\"numerator\":%u,\"denominator\":\"MILLION\"}", (unsigned)llround(pct * 10000.0));
 }
 
-/* A mirror's percentage (a number or a decimal string) as upstream's
- * ConvertPercentage makes it, or NULL when there is none. */
-static struct km_json *mirror_fraction(struct km_arena *a, const struct km_json *pct)
-{
-	if (!pct)
-		return NULL;
-	double v;
-	if (pct->kind == KM_JSON_STRING) {
-		char *end;
-		const char *text = km_arena_strndup(a, pct->s.ptr, pct->s.len);
-		v = strtod(text, &end);
-		if (end == text)
-			return NULL;
-	} else {
-		int64_t i;
-		if (!km_json_as_i64(pct, &i))
-			return NULL;
-		v = (double)i;
-	}
-	if (floor(v) == v)
-		return km_json_fmt(a, "{\"numerator\":%u}", (unsigned)v);
-	if (floor(v * 100) == v * 100)
-		return km_json_fmt(a, "{\"numerator\":%u,\"denominator\":\"TEN_THOUSAND\"}", (unsigned)(v * 100));
-	return km_json_fmt(a, "{\"numerator\":%u,\"denominator\":\"MILLION\"}", (unsigned)llround(v * 10000));
-}
-
 /* ---- routes ---- */
 
 /* The route action to <r>'s splits, from the generator's (<tmpl>: its
@@ -435,7 +409,7 @@ static struct km_json *envoy_route(struct km_arena *a, const struct route *r, st
 				km_json_set(a, act, "requestMirrorPolicies", mps);
 			}
 			struct km_json *mp = km_json_fmt(a, "{\"cluster\":%s}", r->mirrors[i]);
-			struct km_json *fr = mirror_fraction(a, km_json_get(km_json_get(f, "requestMirror"), "percentage"));
+			struct km_json *fr = cp_policy_percentage(a, km_json_get(km_json_get(f, "requestMirror"), "percentage"));
 			if (fr)
 				km_json_set(a, mp, "runtimeFraction", km_json_fmt(a, "{\"defaultValue\":%T}", fr));
 			km_json_array_push(a, mps, mp);

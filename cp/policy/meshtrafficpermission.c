@@ -22,49 +22,6 @@ static struct km_json *action(struct km_arena *a, const char *name, bool deny)
 	return km_json_fmt(a, "{\"action\":{\"name\":\"envoy.filters.rbac.action\",\"typedConfig\":%J}}", act);
 }
 
-static struct km_json *single(struct km_arena *a, const char *input, const char *type,
-			      const char *how, struct km_str value)
-{
-	struct km_json *vm = km_json_object(a);
-	km_json_set(a, vm, how, km_json_string(a, value));
-	return km_json_fmt(a,
-			   "{\"singlePredicate\":{\"input\":{\"name\":%s,\"typedConfig\":{\"@type\":%s}},"
-			   "\"valueMatch\":%J}}",
-			   input, type, vm);
-}
-
-static struct km_json *combine(struct km_arena *a, struct km_json *preds, const char *op)
-{
-	if (preds->len == 1)
-		return preds->items[0];
-	struct km_json *p = km_json_object(a);
-	km_json_set(a, p, op, km_json_fmt(a, "{\"predicate\":%J}", preds));
-	return p;
-}
-
-/* The predicate of one Match ({spiffeID}, {sni} or both, ANDed), or NULL. */
-static struct km_json *match_predicate(struct km_arena *a, const struct km_json *m)
-{
-	struct km_json *preds = km_json_array(a);
-	const struct km_json *sp = km_json_get(m, "spiffeID");
-	if (sp && sp->kind == KM_JSON_OBJECT) {
-		bool prefix = km_str_eqc(km_json_get_string(sp, "type"), "Prefix");
-		km_json_array_push(
-		    a, preds,
-		    single(a, "envoy.matching.inputs.uri_san",
-			   "type.googleapis.com/envoy.extensions.matching.common_inputs.ssl.v3.UriSanInput",
-			   prefix ? "prefix" : "exact", km_json_get_string(sp, "value")));
-	}
-	const struct km_json *sni = km_json_get(m, "sni");
-	if (sni && sni->kind == KM_JSON_OBJECT)
-		km_json_array_push(
-		    a, preds,
-		    single(a, "envoy.matching.inputs.server_name",
-			   "type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.ServerNameInput",
-			   "exact", km_json_get_string(sni, "value")));
-	return preds->len ? combine(a, preds, "andMatcher") : NULL;
-}
-
 /* One field matcher for a list of matches (ORed), or NULL when none has a
  * predicate. */
 static struct km_json *field_matcher(struct km_arena *a, const struct km_json *list, const char *name,
@@ -72,13 +29,13 @@ static struct km_json *field_matcher(struct km_arena *a, const struct km_json *l
 {
 	struct km_json *preds = km_json_array(a);
 	for (size_t i = 0; list && list->kind == KM_JSON_ARRAY && i < list->len; i++) {
-		struct km_json *p = match_predicate(a, list->items[i]);
+		struct km_json *p = cp_policy_match_predicate(a, list->items[i]);
 		if (p)
 			km_json_array_push(a, preds, p);
 	}
 	if (!preds->len)
 		return NULL;
-	return km_json_fmt(a, "{\"predicate\":%J,\"onMatch\":%J}", combine(a, preds, "orMatcher"),
+	return km_json_fmt(a, "{\"predicate\":%J,\"onMatch\":%J}", cp_policy_predicates(a, preds, "orMatcher"),
 			   action(a, name, deny));
 }
 

@@ -5,6 +5,7 @@
 #include "codec/jsonf.h"
 #include "cp/policy/policy.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,9 @@ const struct cp_policy_plugin cp_policy_plugins[] = {
 	{"MeshPassthrough", 500, true, NULL, false, NULL, 0, NULL},
 	{"MeshAccessLog", 600, false, NULL, false, NULL, 0, NULL},
 	{"MeshTrace", 700, true, NULL, false, NULL, 0, NULL},
-	{"MeshFaultInjection", 800, false, NULL, false, NULL, 0, NULL},
-	{"MeshRateLimit", 900, false, NULL, false, NULL, 0, NULL},
+	{"MeshFaultInjection", 800, false, cp_policy_meshfaultinjection_apply, false, cp_policy_no_outbound_conf, 0,
+	 NULL},
+	{"MeshRateLimit", 900, false, cp_policy_meshratelimit_apply, false, cp_policy_no_outbound_conf, 0, NULL},
 	{"MeshTimeout", 1000, false, cp_policy_meshtimeout_apply, false, cp_policy_to_conf, CL | LI,
 	 cp_policy_meshtimeout_conf_vars},
 	{"MeshTrafficPermission", 1100, false, cp_policy_meshtrafficpermission_apply, true,
@@ -301,6 +303,107 @@ struct km_json *cp_policy_conf_get(const struct km_json *conf, const char *path)
 		p += n + (dot ? 1 : 0);
 	}
 	return (struct km_json *)v;
+}
+
+/* ---- matchers and filters shared by plugins ---- */
+
+static struct km_json *single(struct km_arena *a, const char *input, const char *type,
+			      const char *how, struct km_str value)
+{
+	struct km_json *vm = km_json_object(a);
+	km_json_set(a, vm, how, km_json_string(a, value));
+	return km_json_fmt(a,
+			   "{\"singlePredicate\":{\"input\":{\"name\":%s,\"typedConfig\":{\"@type\":%s}},"
+			   "\"valueMatch\":%J}}",
+			   input, type, vm);
+}
+
+struct km_json *cp_policy_predicates(struct km_arena *a, struct km_json *preds, const char *op)
+{
+	if (preds->len == 1)
+		return preds->items[0];
+	struct km_json *p = km_json_object(a);
+	km_json_set(a, p, op, km_json_fmt(a, "{\"predicate\":%J}", preds));
+	return p;
+}
+
+struct km_json *cp_policy_match_predicate(struct km_arena *a, const struct km_json *m)
+{
+	struct km_json *preds = km_json_array(a);
+	const struct km_json *sp = km_json_get(m, "spiffeID");
+	if (sp && sp->kind == KM_JSON_OBJECT) {
+		bool prefix = km_str_eqc(km_json_get_string(sp, "type"), "Prefix");
+		km_json_array_push(
+		    a, preds,
+		    single(a, "envoy.matching.inputs.uri_san",
+			   "type.googleapis.com/envoy.extensions.matching.common_inputs.ssl.v3.UriSanInput",
+			   prefix ? "prefix" : "exact", km_json_get_string(sp, "value")));
+	}
+	const struct km_json *sni = km_json_get(m, "sni");
+	if (sni && sni->kind == KM_JSON_OBJECT)
+		km_json_array_push(
+		    a, preds,
+		    single(a, "envoy.matching.inputs.server_name",
+			   "type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.ServerNameInput",
+			   "exact", km_json_get_string(sni, "value")));
+	return preds->len ? cp_policy_predicates(a, preds, "andMatcher") : NULL;
+}
+
+struct km_json *cp_policy_percentage(struct km_arena *a, const struct km_json *pct)
+{
+	if (!pct)
+		return NULL;
+	double v;
+	if (pct->kind == KM_JSON_STRING) {
+		char *end;
+		const char *text = km_arena_strndup(a, pct->s.ptr, pct->s.len);
+		v = strtod(text, &end);
+		if (end == text)
+			return NULL;
+	} else {
+		int64_t i;
+		if (!km_json_as_i64(pct, &i))
+			return NULL;
+		v = (double)i;
+	}
+	if (floor(v) == v)
+		return km_json_fmt(a, "{\"numerator\":%u}", (unsigned)v);
+	if (floor(v * 100) == v * 100)
+		return km_json_fmt(a, "{\"numerator\":%u,\"denominator\":\"TEN_THOUSAND\"}", (unsigned)(v * 100));
+	return km_json_fmt(a, "{\"numerator\":%u,\"denominator\":\"MILLION\"}", (unsigned)llround(v * 10000));
+}
+
+struct km_json *cp_policy_chain_hcm(const struct km_json *chain)
+{
+	const struct km_json *filters = km_json_get(chain, "filters");
+	for (size_t i = 0; filters && filters->kind == KM_JSON_ARRAY && i < filters->len; i++)
+		if (km_str_eqc(km_json_get_string(filters->items[i], "name"),
+			       "envoy.filters.network.http_connection_manager"))
+			return km_json_get(filters->items[i], "typedConfig");
+	return NULL;
+}
+
+void cp_policy_insert_http_filter(struct km_arena *a, struct km_json *hcm, struct km_json *filter, bool upsert)
+{
+	struct km_json *hf = km_json_get(hcm, "httpFilters");
+	if (!hf || hf->kind != KM_JSON_ARRAY) {
+		hf = km_json_array(a);
+		km_json_set(a, hcm, "httpFilters", hf);
+	}
+	struct km_str name = km_json_get_string(filter, "name");
+	size_t at = hf->len;
+	for (size_t i = 0; i < hf->len; i++) {
+		struct km_str n = km_json_get_string(hf->items[i], "name");
+		if (upsert && km_str_eq(n, name)) {
+			hf->items[i] = filter;
+			return;
+		}
+		if (at == hf->len && km_str_eqc(n, "envoy.filters.http.router"))
+			at = i;
+	}
+	km_json_array_push(a, hf, filter); /* grows the array; then moved into place */
+	memmove(hf->items + at + 1, hf->items + at, (hf->len - 1 - at) * sizeof(*hf->items));
+	hf->items[at] = filter;
 }
 
 struct km_json *cp_policy_obj(struct km_arena *a, struct km_json *obj, const char *key)

@@ -290,6 +290,8 @@ const struct km_json *cp_policy_meshtls_outbound_conf(struct cp_policy_apply_ctx
 						      const struct cp_policy_matched *mp, const char *kri);
 void cp_policy_meshtrafficpermission_apply(struct cp_policy_apply_ctx *c,
 					   const struct cp_policy_matched *mp);
+void cp_policy_meshfaultinjection_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+void cp_policy_meshratelimit_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 
 /* MeshHTTPRoute (cp/policy/meshhttproute.c): the routes of HTTP outbound
  * listeners from the merged rules of their destination. */
@@ -336,6 +338,20 @@ void cp_policy_ensure_tls_inspector(struct km_arena *a, struct km_json *listener
 /* The appProtocol behind outbound resource <name> (a kri_msvc_* name), tcp
  * when it names no MeshService port. */
 struct km_str cp_policy_outbound_protocol(struct km_arena *a, const struct cp_xds_mesh *m, struct km_str name);
+/* The matcher-API predicate of one inbound Match ({spiffeID}, {sni} or
+ * both, ANDed), or NULL when it has neither. */
+struct km_json *cp_policy_match_predicate(struct km_arena *a, const struct km_json *m);
+/* <preds> (an array) as one predicate: itself when alone, else <op>
+ * ("orMatcher", "andMatcher") over them. */
+struct km_json *cp_policy_predicates(struct km_arena *a, struct km_json *preds, const char *op);
+/* A percentage (a number or a decimal string) as upstream's
+ * ConvertPercentage writes a FractionalPercent, or NULL when it is none. */
+struct km_json *cp_policy_percentage(struct km_arena *a, const struct km_json *pct);
+/* The HTTP connection manager's typedConfig in filter chain <chain>, or NULL. */
+struct km_json *cp_policy_chain_hcm(const struct km_json *chain);
+/* Inserts HTTP filter <filter> into <hcm> before the router (last when it
+ * has none); with <upsert> one of the same name is replaced instead. */
+void cp_policy_insert_http_filter(struct km_arena *a, struct km_json *hcm, struct km_json *filter, bool upsert);
 /* Object member <key> of <obj>, created empty when missing. */
 struct km_json *cp_policy_obj(struct km_arena *a, struct km_json *obj, const char *key);
 

@@ -496,6 +496,60 @@ def test_meshhttproute_routes_traffic(env):
     dp.stop()
 
 
+# ----- inbound policies ----------------------------------------------------------------
+
+def _limited(r):
+    return r.status == 423 and r.headers.get("x-limited") == "yes"
+
+
+def test_inbound_rate_limit_and_fault_injection(env):
+    """MeshRateLimit on the backends' inbound (one request per 10 s, answered
+    with 423 and a header); then MeshFaultInjection aborting every request
+    with 503. Each checked with traffic through the client and undone by
+    deleting it."""
+    cp = env.cp
+    backends = [env.dps["backend-1"], env.dps["backend-2"]]
+    mrl = {"type": "MeshRateLimit", "mesh": "default", "name": "backend-limit", "spec": {
+        "targetRef": {"kind": "Dataplane", "labels": {"kuma.io/workload": "backend"}},
+        "rules": [{"default": {"local": {"http": {
+            "requestRate": {"num": 1, "interval": "10s"},
+            "onRateLimit": {"status": 423, "headers": {"set": [{"name": "x-limited", "value": "yes"}]}}}}}}]}}
+    r = cp.api.put("/meshes/default/meshratelimits/backend-limit", mrl)
+    assert r.status == 201, r.describe()
+    try:
+        for b in backends:
+            wait_for(lambda: "envoy.filters.http.local_ratelimit" in b.admin("/config_dump?resource=dynamic_listeners"),
+                     15, f"the rate limit in {b}")
+        got = [request("127.0.0.1", env.http_out, "GET", "/") for _ in range(6)]
+        assert any(_limited(x) for x in got), [(x.status, x.headers) for x in got]
+        assert all(x.status == 200 or _limited(x) for x in got), [(x.status, x.text[:80]) for x in got]
+        limited = sum(b.stats().get("rate_limit.http_local_rate_limit.rate_limited", 0) for b in backends)
+        assert limited >= 1, [b.stats() for b in backends]
+        for b in backends:
+            assert b.stats().get("listener_manager.lds.update_rejected", 0) == 0
+    finally:
+        assert cp.api.delete("/meshes/default/meshratelimits/backend-limit").status == 200
+    for b in backends:
+        wait_for(lambda: "local_ratelimit" not in b.admin("/config_dump?resource=dynamic_listeners"), 15,
+                 f"the rate limit gone from {b}")
+    # connections opened under the old filter chain drain first
+    wait_for(lambda: set(hits(env.http_out, 4)) <= {"backend-1", "backend-2"}, 20, "no more limits")
+
+    mfi = {"type": "MeshFaultInjection", "mesh": "default", "name": "backend-abort", "spec": {
+        "targetRef": {"kind": "Dataplane", "labels": {"kuma.io/workload": "backend"}},
+        "rules": [{"default": {"http": [{"abort": {"httpStatus": 503, "percentage": 100}}]}}]}}
+    r = cp.api.put("/meshes/default/meshfaultinjections/backend-abort", mfi)
+    assert r.status == 201, r.describe()
+    try:
+        wait_for(lambda: all(x.status == 503 for x in (request("127.0.0.1", env.http_out, "GET", "/")
+                                                      for _ in range(4))), 15, "every request aborted")
+        for b in backends:
+            assert b.stats().get("listener_manager.lds.update_rejected", 0) == 0
+    finally:
+        assert cp.api.delete("/meshes/default/meshfaultinjections/backend-abort").status == 200
+    wait_for(lambda: set(hits(env.http_out, 4)) <= {"backend-1", "backend-2"}, 15, "no more aborts")
+
+
 # ----- destructive: keep last ------------------------------------------------------
 
 def test_failover_offline_and_delete(env, tmp_path):

@@ -553,8 +553,93 @@ static void test_meshhttproute(void)
 	km_arena_free(a);
 }
 
+/* ---- MeshFaultInjection, MeshRateLimit ---- */
+
+static const char INBOUND_WORLD[] =
+	"type: Dataplane\nmesh: mesh-1\nname: web-1\nlabels: {app: web}\n"
+	"networking: {address: 10.0.0.1, inbound: [{port: 8080, protocol: http}, {port: 5432, protocol: tcp}]}\n"
+	"---\ntype: MeshFaultInjection\nmesh: mesh-1\nname: faults\nspec:\n  targetRef: {kind: Mesh}\n  rules:\n"
+	"  - matches: [{spiffeID: {type: Prefix, value: 'spiffe://other'}}]\n"
+	"    default: {http: [{abort: {httpStatus: 500, percentage: '2.5'}},\n"
+	"                     {delay: {value: 5s, percentage: 5}, responseBandwidth: {limit: 2Mbps, percentage: 50}}]}\n"
+	"  - default: {http: [{abort: {httpStatus: 503, percentage: 100}}]}\n"
+	"---\ntype: MeshRateLimit\nmesh: mesh-1\nname: limits\nspec:\n  targetRef: {kind: Mesh}\n  rules:\n"
+	"  - default: {local: {http: {requestRate: {num: 5, interval: 10s},\n"
+	"                             onRateLimit: {status: 429, headers: {add: [{name: x-a, value: '1'}],\n"
+	"                                                                 set: [{name: x-s, value: 'p,q'}]}}},\n"
+	"                      tcp: {connectionRate: {num: 7, interval: 1s}}}}\n";
+
+static struct km_json *inbound_listener(struct km_arena *a, bool http)
+{
+	if (!http)
+		return json(a, "{\"filterChains\":[{\"filters\":[{\"name\":\"envoy.filters.network.tcp_proxy\","
+			       "\"typedConfig\":{}}]}]}");
+	return json(a, "{\"filterChains\":[{\"filters\":[{\"name\":\"envoy.filters.network.http_connection_manager\","
+		       "\"typedConfig\":{\"httpFilters\":[{\"name\":\"envoy.filters.http.router\"}],\"routeConfig\":{"
+		       "\"virtualHosts\":[{\"routes\":[{\"match\":{\"prefix\":\"/\"},\"route\":{\"cluster\":\"x\"}}]}]}}}]}]}");
+}
+
+static void test_inbound_plugins(void)
+{
+	struct km_arena *a = km_arena_new(0);
+	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
+	add_yaml_ex(a, m, INBOUND_WORLD, true);
+	CHECK(m->ndataplanes == 1 && m->npolicies == 2);
+	struct cp_policy_prepared pp;
+	cp_policy_prepare(a, m, &m->dataplanes[0], false, &pp);
+	struct cp_xds_resources rs;
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		rs.by_type[t] = km_json_object(a);
+	struct km_json *web = inbound_listener(a, true), *db = inbound_listener(a, false);
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_8080", web);
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_5432", db);
+	cp_policy_apply_prepared(&pp, &rs);
+	struct km_json *hcm = cp_policy_chain_hcm(km_json_get(web, "filterChains")->items[0]);
+	struct km_json *hf = km_json_get(hcm, "httpFilters");
+	/* three faults (the matched rule's two wrapped in a matcher, the
+	 * catch-all's plain), then the rate limit, then the router */
+	CHECK(hf && hf->len == 5);
+	if (!hf || hf->len != 5) {
+		km_arena_free(a);
+		return;
+	}
+	const char *kri = "kri_mfi_mesh-1_zone-uni__faults_";
+	for (size_t i = 0; i < 3; i++)
+		CHECK(km_str_eqc(km_json_get_string(hf->items[i], "name"), kri));
+	CHECK_STREQ(compact(a, km_json_get(km_json_get(km_json_get(hf->items[0], "typedConfig"), "extensionConfig"),
+				      "typedConfig")),
+		    "{\"@type\":\"type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault\",\"abort\":"
+		    "{\"httpStatus\":500,\"percentage\":{\"numerator\":250,\"denominator\":\"TEN_THOUSAND\"}}}");
+	CHECK(strstr(compact(a, hf->items[0]), "\"notMatcher\":{\"singlePredicate\":{\"input\":{\"name\":"
+					       "\"envoy.matching.inputs.uri_san\"") &&
+	      strstr(compact(a, hf->items[0]), "\"valueMatch\":{\"prefix\":\"spiffe://other\"}"));
+	CHECK(strstr(compact(a, hf->items[1]), "\"delay\":{\"fixedDelay\":\"5s\",\"percentage\":{\"numerator\":5}},"
+					       "\"responseRateLimit\":{\"fixedLimit\":{\"limitKbps\":\"2000\"},"
+					       "\"percentage\":{\"numerator\":50}}") != NULL);
+	CHECK_STREQ(compact(a, km_json_get(hf->items[2], "typedConfig")),
+		    "{\"@type\":\"type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault\",\"abort\":"
+		    "{\"httpStatus\":503,\"percentage\":{\"numerator\":100}}}");
+	CHECK(strstr(compact(a, hf->items[3]), "\"envoy.filters.http.local_ratelimit\"") != NULL);
+	CHECK(strstr(compact(a, hf->items[4]), "router") != NULL);
+	/* the token bucket on the route; 429's name; a set value split at commas */
+	struct km_json *route =
+		km_json_get(km_json_get(km_json_get(hcm, "routeConfig"), "virtualHosts")->items[0], "routes")->items[0];
+	char *pf = compact(a, km_json_get(route, "typedPerFilterConfig"));
+	CHECK(strstr(pf, "\"tokenBucket\":{\"maxTokens\":5,\"tokensPerFill\":5,\"fillInterval\":\"10s\"}") &&
+	      strstr(pf, "\"status\":{\"code\":\"TooManyRequests\"}") &&
+	      strstr(pf, "{\"header\":{\"key\":\"x-a\",\"value\":\"1\"},\"appendAction\":\"APPEND_IF_EXISTS_OR_ADD\"},"
+			 "{\"header\":{\"key\":\"x-s\",\"value\":\"p\"},\"appendAction\":\"OVERWRITE_IF_EXISTS_OR_ADD\"},"
+			 "{\"header\":{\"key\":\"x-s\",\"value\":\"q\"},"));
+	/* TCP: a connection limit first in the chain, no fault filter */
+	struct km_json *tf = km_json_get(km_json_get(db, "filterChains")->items[0], "filters");
+	CHECK(tf && tf->len == 2 && strstr(compact(a, tf->items[0]), "\"statPrefix\":\"tcp_rate_limit\",\"tokenBucket\":"
+								      "{\"maxTokens\":7,\"tokensPerFill\":7,\"fillInterval\":\"1s\"}"));
+	km_arena_free(a);
+}
+
 int main(void)
 {
+	test_inbound_plugins();
 	test_meshhttproute();
 	test_may_affect();
 	test_merge();
