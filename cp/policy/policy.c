@@ -20,32 +20,35 @@
 enum { MAX_PLUGINS = 32 };
 #define CL (1u << CP_XDS_CLUSTER)
 #define LI (1u << CP_XDS_LISTENER)
+#define EN (1u << CP_XDS_ENDPOINT)
 const struct cp_policy_plugin cp_policy_plugins[] = {
 	{"MeshHTTPRoute", 100, false, cp_policy_meshhttproute_apply, false, cp_policy_meshhttproute_outbound_conf, LI,
-	 NULL},
-	{"MeshTCPRoute", 200, false, NULL, false, NULL, 0, NULL},
-	{"MeshTLS", 300, false, cp_policy_meshtls_apply, false, cp_policy_meshtls_outbound_conf, CL, NULL},
-	{"MeshLoadBalancingStrategy", 400, false, NULL, false, NULL, 0, NULL},
-	{"MeshPassthrough", 500, true, NULL, false, NULL, 0, NULL},
-	{"MeshAccessLog", 600, false, NULL, false, NULL, 0, NULL},
-	{"MeshTrace", 700, true, NULL, false, NULL, 0, NULL},
+	 NULL, NULL},
+	{"MeshTCPRoute", 200, false, NULL, false, NULL, 0, NULL, NULL},
+	{"MeshTLS", 300, false, cp_policy_meshtls_apply, false, cp_policy_meshtls_outbound_conf, CL, NULL, NULL},
+	{"MeshLoadBalancingStrategy", 400, false, cp_policy_meshloadbalancingstrategy_apply, false, cp_policy_to_conf,
+	 CL | EN | LI, NULL, cp_policy_meshloadbalancingstrategy_key},
+	{"MeshPassthrough", 500, true, NULL, false, NULL, 0, NULL, NULL},
+	{"MeshAccessLog", 600, false, NULL, false, NULL, 0, NULL, NULL},
+	{"MeshTrace", 700, true, NULL, false, NULL, 0, NULL, NULL},
 	{"MeshFaultInjection", 800, false, cp_policy_meshfaultinjection_apply, false, cp_policy_no_outbound_conf, 0,
-	 NULL},
-	{"MeshRateLimit", 900, false, cp_policy_meshratelimit_apply, false, cp_policy_no_outbound_conf, 0, NULL},
+	 NULL, NULL},
+	{"MeshRateLimit", 900, false, cp_policy_meshratelimit_apply, false, cp_policy_no_outbound_conf, 0, NULL, NULL},
 	{"MeshTimeout", 1000, false, cp_policy_meshtimeout_apply, false, cp_policy_to_conf, CL | LI,
-	 cp_policy_meshtimeout_conf_vars},
+	 cp_policy_meshtimeout_conf_vars, NULL},
 	{"MeshTrafficPermission", 1100, false, cp_policy_meshtrafficpermission_apply, true,
-	 cp_policy_no_outbound_conf, 0, NULL},
-	{"MeshHealthCheck", 1200, false, NULL, false, NULL, 0, NULL},
+	 cp_policy_no_outbound_conf, 0, NULL, NULL},
+	{"MeshHealthCheck", 1200, false, NULL, false, NULL, 0, NULL, NULL},
 	{"MeshCircuitBreaker", 1300, false, cp_policy_meshcircuitbreaker_apply, false, cp_policy_to_conf, CL,
-	 cp_policy_meshcircuitbreaker_conf_vars},
+	 cp_policy_meshcircuitbreaker_conf_vars, NULL},
 	{"MeshRetry", 1400, false, cp_policy_meshretry_apply, false, cp_policy_to_conf, LI,
-	 cp_policy_meshretry_conf_vars},
-	{"MeshMetric", 1500, true, NULL, false, NULL, 0, NULL},
-	{"MeshProxyPatch", 9999, true, NULL, false, NULL, 0, NULL},
+	 cp_policy_meshretry_conf_vars, NULL},
+	{"MeshMetric", 1500, true, NULL, false, NULL, 0, NULL, NULL},
+	{"MeshProxyPatch", 9999, true, NULL, false, NULL, 0, NULL, NULL},
 };
 #undef CL
 #undef LI
+#undef EN
 const size_t cp_policy_nplugins = sizeof(cp_policy_plugins) / sizeof(cp_policy_plugins[0]);
 _Static_assert(sizeof(cp_policy_plugins) / sizeof(cp_policy_plugins[0]) <= MAX_PLUGINS, "MAX_PLUGINS");
 
@@ -518,6 +521,8 @@ static void plugin_key(struct cp_policy_prepared *pp, size_t i, const char *kri,
 		km_buf_add(key, tag, r ? 4 : 3);
 		if (r)
 			km_buf_add(key, r->inputs, r->inputs_len);
+		if (r && pl->key_extra)
+			pl->key_extra(pp, r, key);
 		/* the rules of routes: which of them an outbound's routes
 		 * use is the MeshHTTPRoute plugin's key, their confs are here */
 		const struct cp_policy_matched *mp = &pp->mp[i];

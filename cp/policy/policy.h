@@ -193,7 +193,13 @@ struct cp_policy_plugin {
 	 * other use of: outbound resources of confs that differ only in those
 	 * values are filled from one shape (cp/xds/shape.h). NULL: none. */
 	const struct cp_policy_conf_var *conf_vars;
+	/* What else of the proxy apply() reads to shape an outbound whose
+	 * `to` rule is <r> (plugins whose outbound_conf is cp_policy_to_conf),
+	 * appended to <key>; NULL: nothing. */
+	void (*key_extra)(const struct cp_policy_prepared *pp, const struct cp_policy_to_rule *r, struct km_buf *key);
 };
+
+struct cp_policy_prepared;
 
 struct cp_policy_conf_var {
 	const char *path;
@@ -291,6 +297,11 @@ const struct km_json *cp_policy_meshtls_outbound_conf(struct cp_policy_apply_ctx
 void cp_policy_meshtrafficpermission_apply(struct cp_policy_apply_ctx *c,
 					   const struct cp_policy_matched *mp);
 void cp_policy_meshfaultinjection_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+void cp_policy_meshloadbalancingstrategy_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+/* key_extra of MeshLoadBalancingStrategy: the proxy's values of the
+ * affinity tags (the local-zone groups depend on them). */
+void cp_policy_meshloadbalancingstrategy_key(const struct cp_policy_prepared *pp, const struct cp_policy_to_rule *r,
+					     struct km_buf *key);
 void cp_policy_meshratelimit_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 
 /* MeshHTTPRoute (cp/policy/meshhttproute.c): the routes of HTTP outbound

@@ -509,6 +509,8 @@ static void send_msg(struct ads_stream *st, const ProtobufCMessage *m)
 	st->srv->stats.responses_sent++;
 }
 
+static bool push(struct ads_stream *st, int t, bool force);
+
 /* Delta: send what the client lacks for type <t>; <force> resends everything
  * it is subscribed to. Returns true when a response went out. */
 static bool push_delta(struct ads_stream *st, int t, bool force)
@@ -520,6 +522,7 @@ static bool push_delta(struct ads_stream *st, int t, bool force)
 	size_t n = st->snap.n[t];
 	Envoy__Service__Discovery__V3__Resource **rs = km_arena_alloc(a, (n + 1) * sizeof(*rs));
 	size_t nr = 0;
+	bool updated = false; /* a cluster the proxy had changed */
 	for (size_t i = 0; i < n; i++) {
 		const struct cp_xds_blob *r = st->snap.res[t][i];
 		if (!subscribed_to(ts, r->name))
@@ -527,6 +530,14 @@ static bool push_delta(struct ads_stream *st, int t, bool force)
 		struct name_ver *have = sent_find_at(ts, r->name, i);
 		if (!force && have && strcmp(have->version, r->version) == 0)
 			continue;
+		if (t == CP_XDS_CLUSTER && have) {
+			/* Envoy warms an updated EDS cluster until it gets its load
+			 * assignment, which it does not ask for again (the name
+			 * stays subscribed): without a resend it waits for its
+			 * initial fetch timeout (15 s) and takes its cached copy */
+			sent_del(&st->ts[CP_XDS_ENDPOINT], r->name);
+			updated = true;
+		}
 		Envoy__Service__Discovery__V3__Resource *res = km_arena_alloc(a, sizeof(*res));
 		envoy__service__discovery__v3__resource__init(res);
 		Google__Protobuf__Any *any = km_arena_alloc(a, sizeof(*any));
@@ -567,6 +578,8 @@ static bool push_delta(struct ads_stream *st, int t, bool force)
 		sent = true;
 	}
 	km_arena_free(a);
+	if (updated)
+		push(st, CP_XDS_ENDPOINT, false);
 	return sent;
 }
 
@@ -612,10 +625,15 @@ static bool push_sotw(struct ads_stream *st, int t, bool force)
 	resp.resources = anys;
 	resp.nonce = ts->nonce;
 	send_msg(st, &resp.base);
+	/* clusters the proxy had changed: their load assignments again (see
+	 * push_delta) */
+	bool updated = t == CP_XDS_CLUSTER && ts->sotw_version[0];
 	snprintf(ts->sotw_version, sizeof(ts->sotw_version), "%s", version);
 	ts->responses++;
 	st->srv->stats.resources_sent += nr;
 	km_arena_free(a);
+	if (updated)
+		push(st, CP_XDS_ENDPOINT, true);
 	return true;
 }
 

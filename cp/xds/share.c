@@ -950,6 +950,14 @@ static void outbound_keys(struct km_arena *a, const struct cp_xds_mesh *m, const
 		km_buf_add(&key, o->kri, strlen(o->kri) + 1);
 		km_buf_add(&key, &o->s->fp, sizeof(o->s->fp));
 		size_t dest = ok->dest = key.len;
+		/* a load assignment: the destination and the confs of the
+		 * plugins that shape load assignments (most often none) */
+		if (!cp_policy_outbound_key(pp, o->kri, 1u << CP_XDS_ENDPOINT, &key))
+			continue;
+		key.data[0] = '0' + CP_XDS_ENDPOINT;
+		ok->kk[K_ENDPOINT] = km_arena_strndup(a, key.data, ok->kl[K_ENDPOINT] = key.len);
+		key.data[0] = '?';
+		key.len = dest;
 		km_buf_add(&key, &m->fp_rest, sizeof(m->fp_rest));
 		if (md->tls) {
 			km_buf_add(&key, "T", 1);
@@ -961,8 +969,6 @@ static void outbound_keys(struct km_arena *a, const struct cp_xds_mesh *m, const
 			continue;
 		key.data[0] = '0' + CP_XDS_CLUSTER;
 		ok->kk[K_CLUSTER] = km_arena_strndup(a, key.data, ok->kl[K_CLUSTER] = key.len);
-		key.data[0] = '0' + CP_XDS_ENDPOINT;
-		ok->kk[K_ENDPOINT] = km_arena_strndup(a, key.data, ok->kl[K_ENDPOINT] = dest);
 		key.len = common;
 		cp_policy_outbound_key(pp, o->kri, 1u << CP_XDS_LISTENER, &key);
 		/* a backend-only outbound has no listener: its (empty) entries

@@ -382,7 +382,7 @@ mesh: envoyconfig
 labels: {kuma.io/display-name: demo-client, kuma.io/zone: kuma-3, kuma.io/origin: zone, kuma.io/env: universal,
          kuma.io/mesh: envoyconfig}
 spec:
-  selector: {dataplaneTags: {kuma.io/service: demo-client}}
+  selector: {dataplaneLabels: {matchLabels: {kuma.io/workload: demo-client}}}
   ports: [{port: 3000, targetPort: 3000, appProtocol: tcp}]
 ---
 type: MeshService
@@ -391,7 +391,7 @@ mesh: envoyconfig
 labels: {kuma.io/display-name: test-server, kuma.io/zone: kuma-3, kuma.io/origin: zone, kuma.io/env: universal,
          kuma.io/mesh: envoyconfig}
 spec:
-  selector: {dataplaneTags: {kuma.io/service: test-server}}
+  selector: {dataplaneLabels: {matchLabels: {kuma.io/workload: test-server}}}
   ports: [{port: 80, targetPort: 80, appProtocol: http}]
 ---
 type: Dataplane
@@ -438,7 +438,7 @@ D_KNOWN_DIFFERENCES: dict[str, str] = {
 }
 # Policy types with no plugin yet (docs/compatibility.md): each case with a
 # non-empty diff is a known difference.
-D_NO_PLUGIN = ["meshloadbalancingstrategy", "meshaccesslog", "meshmetric"]
+D_NO_PLUGIN = ["meshaccesslog", "meshmetric"]
 KNOWN_DIFFERENCES.update(D_KNOWN_DIFFERENCES)
 
 _IP = r"(?:\d{1,3}\.){3}\d{1,3}"

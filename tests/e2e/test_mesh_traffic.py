@@ -550,6 +550,41 @@ def test_inbound_rate_limit_and_fault_injection(env):
     wait_for(lambda: set(hits(env.http_out, 4)) <= {"backend-1", "backend-2"}, 15, "no more aborts")
 
 
+def test_load_balancing_by_header_hash(env):
+    """MeshLoadBalancingStrategy: a ring hash on a request header pins each
+    user to one backend (round robin, the default, spreads them); deleting
+    the policy spreads them again."""
+    cp = env.cp
+    mlbs = {"type": "MeshLoadBalancingStrategy", "mesh": "default", "name": "sticky", "spec": {"to": [{
+        "targetRef": {"kind": "MeshService", "labels": {"kuma.io/display-name": "backend"}},
+        "default": {"loadBalancer": {"type": "RingHash"},
+                    "hashPolicies": [{"type": "Header", "header": {"name": "x-user"}}]}}]}}
+    r = cp.api.put("/meshes/default/meshloadbalancingstrategies/sticky", mlbs)
+    assert r.status == 201, r.describe()
+
+    def users():
+        out = {}
+        for user in ("alice", "bob", "carol", "dave"):
+            got = set()
+            for _ in range(8):
+                x = request("127.0.0.1", env.http_out, "GET", "/", headers={"x-user": user})
+                got.add(x.text if x.status == 200 else f"HTTP {x.status}")
+            out[user] = got
+        return out
+    try:
+        # the cluster (CDS) and the route's hash policy (LDS) both in place
+        wait_for(lambda: all(w in json.dumps(env.client.config_dump()) for w in ("RING_HASH", '"x-user"')), 15,
+                 "the ring hash and the hash policy in client-1's Envoy")
+        got = users()
+        assert all(len(v) == 1 and v <= {"backend-1", "backend-2"} for v in got.values()), got
+        assert env.client.stats().get("cluster_manager.cds.update_rejected", 0) == 0
+    finally:
+        assert cp.api.delete("/meshes/default/meshloadbalancingstrategies/sticky").status == 200
+    wait_for(lambda: not any(w in json.dumps(env.client.config_dump()) for w in ("RING_HASH", '"x-user"')), 15,
+             "the ring hash and the hash policy gone")
+    assert any(len(v) == 2 for v in users().values())
+
+
 # ----- destructive: keep last ------------------------------------------------------
 
 def test_failover_offline_and_delete(env, tmp_path):

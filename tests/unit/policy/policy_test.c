@@ -637,8 +637,96 @@ static void test_inbound_plugins(void)
 	km_arena_free(a);
 }
 
+/* ---- MeshLoadBalancingStrategy ---- */
+
+static const char LB_WORLD[] =
+	"type: Dataplane\nmesh: mesh-1\nname: web-1\nlabels: {app: web, k8s.io/az: a}\n"
+	"networking: {address: 10.0.0.1, inbound: [{port: 8080}]}\n"
+	"---\ntype: MeshService\nmesh: mesh-1\nname: backend\nspec: {ports: [{port: 80, appProtocol: http}]}\n"
+	"---\ntype: MeshLoadBalancingStrategy\nmesh: mesh-1\nname: lb\nspec:\n  to:\n"
+	"  - targetRef: {kind: MeshService, labels: {kuma.io/display-name: backend}}\n"
+	"    default:\n"
+	"      loadBalancer: {type: RingHash, ringHash: {minRingSize: 64, maxRingSize: 1024, hashFunction: MurmurHash2}}\n"
+	"      hashPolicies: [{type: Header, header: {name: x-user}, terminal: true}, {type: Connection,\n"
+	"                     connection: {sourceIP: true}}]\n"
+	"      localityAwareness:\n"
+	"        localZone: {affinityTags: [{key: k8s.io/az}]}\n"
+	"        crossZone:\n"
+	"          failover: [{to: {type: Only, zones: [zone-2]}}]\n"
+	"          failoverThreshold: {percentage: 50}\n";
+
+static struct km_json *lb_endpoint(struct km_arena *a, const char *ip, const char *zone, const char *az)
+{
+	return json(a, km_arena_printf(a, "{\"endpoint\":{\"address\":{\"socketAddress\":{\"address\":\"%s\","
+					  "\"portValue\":80}}},\"loadBalancingWeight\":1,\"metadata\":{\"filterMetadata\":"
+					  "{\"envoy.lb\":{\"kuma.io/zone\":\"%s\",\"k8s.io/az\":\"%s\"}}}}",
+				       ip, zone, az));
+}
+
+static void test_load_balancing(void)
+{
+	struct km_arena *a = km_arena_new(0);
+	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
+	add_yaml_ex(a, m, LB_WORLD, true);
+	struct cp_policy_prepared pp;
+	cp_policy_prepare(a, m, &m->dataplanes[0], false, &pp);
+	struct cp_xds_resources rs;
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		rs.by_type[t] = km_json_object(a);
+	struct km_json *cl = json(a, "{\"name\":\"" BACKEND "\"}");
+	struct km_json *cla = json(a, "{\"clusterName\":\"" BACKEND "\",\"endpoints\":[]}");
+	struct km_json *loc = json(a, "{\"lbEndpoints\":[],\"locality\":{\"zone\":\"zone-uni\"}}");
+	km_json_array_push(a, km_json_get(loc, "lbEndpoints"), lb_endpoint(a, "10.0.0.2", "zone-uni", "b"));
+	km_json_array_push(a, km_json_get(loc, "lbEndpoints"), lb_endpoint(a, "10.0.0.3", "zone-uni", "a"));
+	km_json_array_push(a, km_json_get(cla, "endpoints"), loc);
+	struct km_json *remote = json(a, "{\"lbEndpoints\":[],\"locality\":{\"zone\":\"zone-2\"}}");
+	km_json_array_push(a, km_json_get(remote, "lbEndpoints"), lb_endpoint(a, "10.1.0.1", "zone-2", "a"));
+	km_json_array_push(a, km_json_get(cla, "endpoints"), remote);
+	struct km_json *gone = json(a, "{\"lbEndpoints\":[],\"locality\":{\"zone\":\"zone-3\"}}");
+	km_json_array_push(a, km_json_get(gone, "lbEndpoints"), lb_endpoint(a, "10.2.0.1", "zone-3", "a"));
+	km_json_array_push(a, km_json_get(cla, "endpoints"), gone);
+	struct km_json *l = json(
+		a, "{\"filterChains\":[{\"filters\":[{\"name\":\"envoy.filters.network.http_connection_manager\","
+		   "\"typedConfig\":{\"routeConfig\":{\"virtualHosts\":[{\"routes\":[{\"name\":\"r\",\"route\":{\"cluster\":\"x\"}}]}]}}}]}]}");
+	km_json_set(a, rs.by_type[CP_XDS_CLUSTER], BACKEND, cl);
+	km_json_set(a, rs.by_type[CP_XDS_ENDPOINT], BACKEND, cla);
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], BACKEND, l);
+	cp_policy_apply_prepared(&pp, &rs);
+	CHECK_STREQ(compact(a, cl),
+		    "{\"name\":\"" BACKEND "\",\"commonLbConfig\":{\"localityWeightedLbConfig\":{}},\"lbPolicy\":\"RING_HASH\","
+		    "\"ringHashLbConfig\":{\"minimumRingSize\":\"64\",\"maximumRingSize\":\"1024\",\"hashFunction\":"
+		    "\"MURMUR_HASH_2\"}}");
+	CHECK(strstr(compact(a, l), "\"hashPolicy\":[{\"header\":{\"headerName\":\"x-user\"},\"terminal\":true},"
+				    "{\"connectionProperties\":{\"sourceIp\":true}}]") != NULL);
+	/* this proxy's az (a) first, weight 9; the rest of the zone weight 1;
+	 * zone-2 at the failover rule's priority; zone-3 dropped; 100/50*100 */
+	struct km_json *eps = km_json_get(cla, "endpoints");
+	CHECK(eps && eps->len == 3);
+	if (eps && eps->len == 3) {
+		CHECK(strstr(compact(a, eps->items[0]), "\"locality\":{\"zone\":\"zone-2\"},\"priority\":1") != NULL);
+		CHECK(strstr(compact(a, eps->items[1]), "10.0.0.2") &&
+		      strstr(compact(a, eps->items[1]), "\"locality\":{\"zone\":\"zone-uni\"},\"loadBalancingWeight\":1"));
+		CHECK(strstr(compact(a, eps->items[2]), "10.0.0.3") &&
+		      strstr(compact(a, eps->items[2]), "\"locality\":{\"zone\":\"zone-uni\",\"subZone\":\"k8s.io/az=a\"},"
+							"\"loadBalancingWeight\":9"));
+	}
+	CHECK(strstr(compact(a, cla), "\"policy\":{\"overprovisioningFactor\":200}") != NULL);
+	/* the share key of an outbound holds this proxy's affinity values */
+	struct km_buf k1 = KM_BUF_INIT, k2 = KM_BUF_INIT;
+	CHECK(cp_policy_outbound_key(&pp, BACKEND, 1u << CP_XDS_ENDPOINT, &k1));
+	km_json_set(a, m->dataplanes[0].labels, "k8s.io/az", km_json_cstring(a, "b"));
+	struct cp_policy_prepared pp2;
+	cp_policy_prepare(a, m, &m->dataplanes[0], false, &pp2);
+	CHECK(cp_policy_outbound_key(&pp2, BACKEND, 1u << CP_XDS_ENDPOINT, &k2));
+	CHECK(k1.len && (k1.len != k2.len || memcmp(k1.data, k2.data, k1.len) != 0));
+	km_buf_fini(&k1);
+	km_buf_fini(&k2);
+	km_arena_free(a);
+}
+
 int main(void)
 {
+	test_load_balancing();
 	test_inbound_plugins();
 	test_meshhttproute();
 	test_may_affect();
