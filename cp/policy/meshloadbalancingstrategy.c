@@ -320,6 +320,8 @@ void cp_policy_meshloadbalancingstrategy_apply(struct cp_policy_apply_ctx *c, co
 void cp_policy_meshloadbalancingstrategy_key(const struct cp_policy_prepared *pp, const struct cp_policy_to_rule *r,
 					     struct km_buf *key)
 {
+	if (!r)
+		return; /* routes' rules: hash policies, nothing of the proxy */
 	const struct km_json *tags = cp_policy_conf_get(r->conf, "localityAwareness.localZone.affinityTags");
 	for (size_t t = 0; t < len_of(tags); t++) {
 		struct km_str v = own_value(pp->c.dp, km_json_get_string(tags->items[t], "key"));

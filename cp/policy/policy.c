@@ -29,7 +29,8 @@ const struct cp_policy_plugin cp_policy_plugins[] = {
 	{"MeshLoadBalancingStrategy", 400, false, cp_policy_meshloadbalancingstrategy_apply, false, cp_policy_to_conf,
 	 CL | EN | LI, NULL, cp_policy_meshloadbalancingstrategy_key},
 	{"MeshPassthrough", 500, true, NULL, false, NULL, 0, NULL, NULL},
-	{"MeshAccessLog", 600, false, NULL, false, NULL, 0, NULL, NULL},
+	{"MeshAccessLog", 600, false, cp_policy_meshaccesslog_apply, false, cp_policy_to_conf, LI, NULL,
+	 cp_policy_meshaccesslog_key},
 	{"MeshTrace", 700, true, NULL, false, NULL, 0, NULL, NULL},
 	{"MeshFaultInjection", 800, false, cp_policy_meshfaultinjection_apply, false, cp_policy_no_outbound_conf, 0,
 	 NULL, NULL},
@@ -521,7 +522,7 @@ static void plugin_key(struct cp_policy_prepared *pp, size_t i, const char *kri,
 		km_buf_add(key, tag, r ? 4 : 3);
 		if (r)
 			km_buf_add(key, r->inputs, r->inputs_len);
-		if (r && pl->key_extra)
+		if (pl->key_extra && (r || (pp->route_rules >> i & 1u)))
 			pl->key_extra(pp, r, key);
 		/* the rules of routes: which of them an outbound's routes
 		 * use is the MeshHTTPRoute plugin's key, their confs are here */

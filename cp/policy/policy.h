@@ -194,8 +194,9 @@ struct cp_policy_plugin {
 	 * values are filled from one shape (cp/xds/shape.h). NULL: none. */
 	const struct cp_policy_conf_var *conf_vars;
 	/* What else of the proxy apply() reads to shape an outbound whose
-	 * `to` rule is <r> (plugins whose outbound_conf is cp_policy_to_conf),
-	 * appended to <key>; NULL: nothing. */
+	 * `to` rule is <r> (NULL when only routes have rules; plugins whose
+	 * outbound_conf is cp_policy_to_conf), appended to <key>; NULL:
+	 * nothing. */
 	void (*key_extra)(const struct cp_policy_prepared *pp, const struct cp_policy_to_rule *r, struct km_buf *key);
 };
 
@@ -297,6 +298,10 @@ const struct km_json *cp_policy_meshtls_outbound_conf(struct cp_policy_apply_ctx
 void cp_policy_meshtrafficpermission_apply(struct cp_policy_apply_ctx *c,
 					   const struct cp_policy_matched *mp);
 void cp_policy_meshfaultinjection_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+void cp_policy_meshaccesslog_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+/* key_extra of MeshAccessLog: the proxy's values its formats are filled with. */
+void cp_policy_meshaccesslog_key(const struct cp_policy_prepared *pp, const struct cp_policy_to_rule *r,
+				 struct km_buf *key);
 void cp_policy_meshloadbalancingstrategy_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 /* key_extra of MeshLoadBalancingStrategy: the proxy's values of the
  * affinity tags (the local-zone groups depend on them). */

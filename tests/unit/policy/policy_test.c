@@ -724,8 +724,53 @@ static void test_load_balancing(void)
 	km_arena_free(a);
 }
 
+/* ---- MeshAccessLog ---- */
+
+static void test_access_log(void)
+{
+	struct km_arena *a = km_arena_new(0);
+	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
+	add_yaml_ex(a, m,
+		    "type: Dataplane\nmesh: mesh-1\nname: web-1\nlabels: {kuma.io/workload: web}\n"
+		    "networking: {address: 10.0.0.1, inbound: [{port: 5432, protocol: tcp, name: db}]}\n"
+		    "---\ntype: MeshAccessLog\nmesh: mesh-1\nname: logs\nspec:\n  targetRef: {kind: Mesh}\n  rules:\n"
+		    "  - matches: [{spiffeID: {type: Exact, value: 'spiffe://x/\"q\"'}}]\n"
+		    "    default: {backends: [{type: File, file: {path: /tmp/a.log}},\n"
+		    "                         {type: Tcp, tcp: {address: '127.0.0.1:5000'}}]}\n"
+		    "  - default: {backends: [{type: File, file: {path: /tmp/b.log, format: {type: Plain,\n"
+		    "              plain: '%%KUMA_SOURCE_ADDRESS% %KUMA_DESTINATION_SERVICE% %KUMA_WORKLOAD%',\n"
+		    "              omitEmptyValues: true}}}]}\n",
+		    true);
+	struct cp_policy_prepared pp;
+	cp_policy_prepare(a, m, &m->dataplanes[0], false, &pp);
+	struct cp_xds_resources rs;
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		rs.by_type[t] = km_json_object(a);
+	struct km_json *l = inbound_listener(a, false);
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_db", l);
+	cp_policy_apply_prepared(&pp, &rs);
+	struct km_json *al =
+		km_json_get(km_json_get(km_json_get(km_json_get(l, "filterChains")->items[0], "filters")->items[0],
+					"typedConfig"),
+			    "accessLog");
+	/* the Tcp backend is not built; the matched rule's log has a CEL
+	 * filter with the value quoted; the TCP default format */
+	CHECK(al && al->len == 2);
+	if (al && al->len == 2) {
+		char *first = compact(a, al->items[0]), *second = compact(a, al->items[1]);
+		CHECK(strstr(first, "\"expression\":\"connection.uri_san_peer_certificate == "
+				    "\\\"spiffe://x/\\\\\\\"q\\\\\\\"\\\"\"") != NULL);
+		CHECK(strstr(first, "\"path\":\"/tmp/a.log\"") && strstr(first, "(unknown)-\\u003e%UPSTREAM_HOST%("
+										  "kri_dp_mesh-1_zone-uni__web-1_db) took"));
+		CHECK(strstr(second, "\"inlineString\":\"%10.0.0.1:0 kri_dp_mesh-1_zone-uni__web-1_db "
+				     "kri_wl_mesh-1_zone-uni__web_\\n\"},\"omitEmptyValues\":true") != NULL);
+	}
+	km_arena_free(a);
+}
+
 int main(void)
 {
+	test_access_log();
 	test_load_balancing();
 	test_inbound_plugins();
 	test_meshhttproute();
