@@ -368,16 +368,12 @@ void cp_policy_meshaccesslog_apply(struct cp_policy_apply_ctx *c, const struct c
 	struct values v;
 	proxy_values(c, &v);
 	inbounds(c, mp, &v);
-	struct km_json *listeners = c->rs->by_type[CP_XDS_LISTENER];
 	bool routes = cp_policy_has_route_rules(mp);
-	for (size_t i = 0; mp->nto && listeners && i < listeners->len; i++) {
-		struct km_str key = listeners->members[i].key;
-		if (!km_str_has_prefix(key, "kri_msvc_"))
-			continue;
-		const char *kri = km_arena_strndup(c->a, key.ptr, key.len);
+	struct km_json *l;
+	size_t i = 0;
+	for (const char *kri; mp->nto && (kri = cp_policy_next_outbound(c, &i, &l));)
 		if (routes || cp_policy_to_lookup(mp, kri))
-			outbound(c, mp, listeners->members[i].val, kri, &v);
-	}
+			outbound(c, mp, l, kri, &v);
 }
 
 void cp_policy_meshaccesslog_key(const struct cp_policy_prepared *pp, const struct cp_policy_to_rule *r,

@@ -506,16 +506,13 @@ static struct km_json *vhost_of(struct km_json *l)
 void cp_policy_meshhttproute_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp)
 {
 	struct km_arena *a = c->a;
-	struct km_json *listeners = c->rs->by_type[CP_XDS_LISTENER];
-	for (size_t i = 0; mp->nto && listeners && i < listeners->len; i++) {
-		struct km_str key = listeners->members[i].key;
-		if (!km_str_has_prefix(key, "kri_msvc_"))
-			continue;
-		const char *kri = km_arena_strndup(a, key.ptr, key.len);
+	struct km_json *l;
+	size_t i = 0;
+	for (const char *kri; mp->nto && (kri = cp_policy_next_outbound(c, &i, &l));) {
 		const struct cp_policy_to_rule *r = cp_policy_to_lookup(mp, kri);
 		if (!r || !len_of(km_json_get(r->conf, "rules")))
 			continue;
-		struct km_json *vh = vhost_of(listeners->members[i].val);
+		struct km_json *vh = vhost_of(l);
 		struct km_json *old = km_json_get(vh, "routes");
 		if (!old || old->kind != KM_JSON_ARRAY || old->len != 1)
 			continue;
@@ -583,22 +580,39 @@ size_t cp_policy_route_backends(struct cp_policy_prepared *pp, const char *kri, 
 {
 	*out = NULL;
 	const struct cp_policy_matched *mp = NULL;
-	for (size_t i = 0; i < cp_policy_nplugins; i++)
+	bool tcp_routes = false;
+	for (size_t i = 0; i < cp_policy_nplugins; i++) {
 		if (cp_policy_plugins[i].apply == cp_policy_meshhttproute_apply && pp->run[i])
 			mp = &pp->mp[i];
+		if (cp_policy_plugins[i].apply == cp_policy_meshtcproute_apply && pp->run[i])
+			tcp_routes = pp->mp[i].nto > 0;
+	}
 	const struct cp_policy_to_rule *r = mp && mp->nto ? cp_policy_to_lookup(mp, kri) : NULL;
 	const struct km_json *rules = r ? km_json_get(r->conf, "rules") : NULL;
-	if (!len_of(rules))
-		return 0;
+	if (!len_of(rules) && !tcp_routes)
+		return 0; /* most proxies: no route of either kind */
 	struct km_arena *a = pp->c.a;
 	size_t cap = 0;
-	for (size_t i = 0; i < rules->len; i++) {
+	for (size_t i = 0; i < len_of(rules); i++) {
 		const struct km_json *d = km_json_get(rules->items[i], "default");
 		cap += len_of(km_json_get(d, "backendRefs")) + len_of(km_json_get(d, "filters"));
 	}
+	const struct km_json *tcp =
+		tcp_routes ? cp_policy_tcp_route_refs(
+				     &pp->c, kri, cp_xds_is_http(cp_policy_outbound_protocol(a, pp->c.m, km_str_c(kri))))
+			   : NULL;
+	cap += len_of(tcp);
 	struct cp_policy_backend *bs = km_arena_alloc(a, (cap + 1) * sizeof(*bs));
 	size_t n = 0;
-	for (size_t i = 0; i < rules->len; i++) {
+	for (size_t k = 0; k < len_of(tcp); k++) { /* a TCP route: any protocol */
+		const struct cp_xds_service *s;
+		const struct cp_xds_port *p = cp_policy_backend_ref(pp->c.m, tcp->items[k], &s);
+		if (p && ref_weight(tcp->items[k]) > 0) {
+			bs[n] = (struct cp_policy_backend){s, p, cp_xds_service_kri(a, pp->c.m, s, p)};
+			n += strcmp(bs[n].kri, kri) != 0;
+		}
+	}
+	for (size_t i = 0; i < len_of(rules); i++) {
 		const struct km_json *d = km_json_get(rules->items[i], "default");
 		const struct km_json *refs = km_json_get(d, "backendRefs");
 		for (size_t k = 0; k < len_of(refs); k++)

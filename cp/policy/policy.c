@@ -24,7 +24,8 @@ enum { MAX_PLUGINS = 32 };
 const struct cp_policy_plugin cp_policy_plugins[] = {
 	{"MeshHTTPRoute", 100, false, cp_policy_meshhttproute_apply, false, cp_policy_meshhttproute_outbound_conf, LI,
 	 NULL, NULL},
-	{"MeshTCPRoute", 200, false, NULL, false, NULL, 0, NULL, NULL},
+	{"MeshTCPRoute", 200, false, cp_policy_meshtcproute_apply, false, cp_policy_meshtcproute_outbound_conf, LI, NULL,
+	 NULL},
 	{"MeshTLS", 300, false, cp_policy_meshtls_apply, false, cp_policy_meshtls_outbound_conf, CL, NULL, NULL},
 	{"MeshLoadBalancingStrategy", 400, false, cp_policy_meshloadbalancingstrategy_apply, false, cp_policy_to_conf,
 	 CL | EN | LI, NULL, cp_policy_meshloadbalancingstrategy_key},
@@ -377,6 +378,19 @@ struct km_json *cp_policy_percentage(struct km_arena *a, const struct km_json *p
 	return km_json_fmt(a, "{\"numerator\":%u,\"denominator\":\"MILLION\"}", (unsigned)llround(v * 10000));
 }
 
+const char *cp_policy_next_outbound(struct cp_policy_apply_ctx *c, size_t *i, struct km_json **l)
+{
+	const struct km_json *listeners = c->rs->by_type[CP_XDS_LISTENER];
+	while (listeners && *i < listeners->len) {
+		const struct km_json_member *mem = &listeners->members[(*i)++];
+		if (!km_str_has_prefix(mem->key, "kri_msvc_"))
+			continue;
+		*l = mem->val;
+		return km_arena_strndup(c->a, mem->key.ptr, mem->key.len);
+	}
+	return NULL;
+}
+
 struct km_json *cp_policy_chain_hcm(const struct km_json *chain)
 {
 	const struct km_json *filters = km_json_get(chain, "filters");
@@ -469,6 +483,7 @@ void cp_policy_prepare(struct km_arena *a, const struct cp_xds_mesh *m, const st
 	*out = (struct cp_policy_prepared){.c = {.a = a, .m = m, .dp = dp}};
 	out->mp = km_arena_alloc(a, cp_policy_nplugins * sizeof(*out->mp));
 	out->run = km_arena_alloc(a, cp_policy_nplugins * sizeof(*out->run));
+	out->c.mps = out->mp;
 	pthread_once(&plugin_types_once, find_plugin_types);
 	const struct km_rtype *types[MAX_PLUGINS] = {0};
 	for (size_t i = 0; i < cp_policy_nplugins; i++) {
@@ -797,7 +812,8 @@ static bool outbound_key(struct cp_policy_prepared *pp, struct cp_policy_rule_sh
 		 * explicit backend could be taken for the destination's name,
 		 * a route's conf values for its destination's holes */
 		if (vars && ((pp->route_rules >> i & 1u) ||
-			     (pl->outbound_conf == cp_policy_meshhttproute_outbound_conf &&
+			     ((pl->outbound_conf == cp_policy_meshhttproute_outbound_conf ||
+			       pl->outbound_conf == cp_policy_meshtcproute_outbound_conf) &&
 			      pl->outbound_conf(&pp->c, &pp->mp[i], kri))))
 			return false;
 		if (!vars || pl->outbound_conf != cp_policy_to_conf || !pl->conf_vars || !r) {

@@ -166,6 +166,9 @@ struct cp_policy_apply_ctx {
 	const struct cp_xds_mesh *m;
 	const struct cp_xds_dataplane *dp;
 	struct cp_xds_resources *rs;
+	/* every plugin's matched set, by index in cp_policy_plugins[] (NULL
+	 * outside cp_policy_prepare): MeshTCPRoute defers to MeshHTTPRoute */
+	const struct cp_policy_matched *mps;
 };
 
 struct cp_policy_plugin {
@@ -317,14 +320,23 @@ void cp_policy_meshhttproute_apply(struct cp_policy_apply_ctx *c, const struct c
  * removed changes it). NULL when no rule applies. */
 const struct km_json *cp_policy_meshhttproute_outbound_conf(struct cp_policy_apply_ctx *c,
 							    const struct cp_policy_matched *mp, const char *kri);
+/* MeshTCPRoute (cp/policy/meshtcproute.c). */
+void cp_policy_meshtcproute_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+const struct km_json *cp_policy_meshtcproute_outbound_conf(struct cp_policy_apply_ctx *c,
+							   const struct cp_policy_matched *mp, const char *kri);
+/* The backendRefs of the MeshTCPRoute rule that routes outbound <kri> (an
+ * empty array: the rule names none), or NULL when none does (no rule; on an
+ * <http> destination, a MeshHTTPRoute rule). */
+const struct km_json *cp_policy_tcp_route_refs(const struct cp_policy_apply_ctx *c, const char *kri, bool http);
 /* A destination a route sends or mirrors requests to. */
 struct cp_policy_backend {
 	const struct cp_xds_service *s;
 	const struct cp_xds_port *p;
 	const char *kri;
 };
-/* The destinations the routes of outbound <kri> reach, <kri> itself left
- * out (duplicates possible), in <pp>'s arena; returns how many. */
+/* The destinations the routes (MeshHTTPRoute, MeshTCPRoute) of outbound
+ * <kri> reach, <kri> itself left out (duplicates possible), in <pp>'s
+ * arena; returns how many. */
 size_t cp_policy_route_backends(struct cp_policy_prepared *pp, const char *kri, struct cp_policy_backend **out);
 /* The MeshService port a backendRef ({kind, name | labels, port}) names in
  * <m>, or NULL; *<s> gets its service. */
@@ -363,6 +375,10 @@ struct km_json *cp_policy_predicates(struct km_arena *a, struct km_json *preds, 
 /* A percentage (a number or a decimal string) as upstream's
  * ConvertPercentage writes a FractionalPercent, or NULL when it is none. */
 struct km_json *cp_policy_percentage(struct km_arena *a, const struct km_json *pct);
+/* The next MeshService outbound listener (kri_msvc_*) of <c>'s resources
+ * from index *<i> on (advanced past it): its name, in <c>'s arena, and its
+ * tree in *<l>; NULL after the last. */
+const char *cp_policy_next_outbound(struct cp_policy_apply_ctx *c, size_t *i, struct km_json **l);
 /* The HTTP connection manager's typedConfig in filter chain <chain>, or NULL. */
 struct km_json *cp_policy_chain_hcm(const struct km_json *chain);
 /* Inserts HTTP filter <filter> into <hcm> before the router (last when it

@@ -305,14 +305,12 @@ static const struct cp_xds_port *find_port(const struct cp_xds_service *s, const
 	return NULL;
 }
 
-/* Appends to <*out> (<*n> entries) the destinations the routes of its HTTP
+/* Appends to <*out> (<*n> entries) the destinations the routes of its
  * outbounds reach that no outbound lists: backend only. */
 static void add_route_backends(struct gen *g, struct cp_xds_outbound **out, size_t *n)
 {
 	size_t nreal = *n, cap = *n;
 	for (size_t i = 0; i < nreal; i++) {
-		if (!cp_xds_is_http((*out)[i].p->app_protocol))
-			continue;
 		struct cp_policy_backend *bs;
 		size_t nb = cp_policy_route_backends(g->pp, (*out)[i].kri, &bs);
 		for (size_t k = 0; k < nb; k++) {

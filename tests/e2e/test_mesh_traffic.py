@@ -10,6 +10,7 @@ failover after a kuma-dp stops and endpoint removal after a DELETE."""
 
 import json
 import os
+import socket
 import subprocess
 import time
 
@@ -626,6 +627,39 @@ def test_access_logs_to_files(env, tmp_path):
         for name, _ in policies:
             assert cp.api.delete(f"/meshes/default/meshaccesslogs/{name}").status == 200
     wait_for(lambda: str(out_log) not in json.dumps(env.client.config_dump()), 15, "the log gone")
+
+
+def test_meshtcproute_sends_connections_elsewhere(env):
+    """A MeshTCPRoute on the client's TCP outbound (echo) sends its
+    connections to the HTTP backend instead: an HTTP request written raw to
+    the echo port comes back answered by a backend. Deleting the route
+    brings the echo back."""
+    cp = env.cp
+    route = {"type": "MeshTCPRoute", "mesh": "default", "name": "echo-to-backend", "spec": {"to": [{
+        "targetRef": {"kind": "MeshService", "labels": {"kuma.io/display-name": "echo"}},
+        "rules": [{"default": {"backendRefs": [{"kind": "MeshService", "labels": {"kuma.io/display-name": "backend"},
+                                                "port": env.backend_port}]}}]}]}}
+    r = cp.api.put("/meshes/default/meshtcproutes/echo-to-backend", route)
+    assert r.status == 201, r.describe()
+    ask = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    try:
+        def answered():
+            # no half-close: an HTTP connection manager resets a request
+            # whose connection the client half-closed
+            got = b""
+            try:
+                with socket.create_connection(("127.0.0.1", env.tcp_out), timeout=5) as sk:
+                    sk.sendall(ask)
+                    while chunk := sk.recv(65536):
+                        got += chunk
+            except OSError:
+                return False
+            return got.startswith(b"HTTP/1.") and (b"backend-1" in got or b"backend-2" in got)
+        wait_for(answered, 20, "the echo port answered by a backend")
+        assert env.client.stats().get("listener_manager.lds.update_rejected", 0) == 0
+    finally:
+        assert cp.api.delete("/meshes/default/meshtcproutes/echo-to-backend").status == 200
+    wait_for(lambda: tcp_roundtrip("127.0.0.1", env.tcp_out, b"ping", timeout=5) == b"ping", 20, "the echo back")
 
 
 # ----- destructive: keep last ------------------------------------------------------

@@ -768,8 +768,90 @@ static void test_access_log(void)
 	km_arena_free(a);
 }
 
+/* ---- MeshTCPRoute ---- */
+
+static const char TCP_WORLD[] =
+	"type: Dataplane\nmesh: mesh-1\nname: web-1\nlabels: {app: web}\n"
+	"networking: {address: 10.0.0.1, inbound: [{port: 8080}]}\n"
+	"---\ntype: MeshService\nmesh: mesh-1\nname: db\nspec: {ports: [{port: 5432, appProtocol: tcp}]}\n"
+	"---\ntype: MeshService\nmesh: mesh-1\nname: db-2\nspec: {ports: [{port: 5432, appProtocol: tcp}]}\n"
+	"---\ntype: MeshService\nmesh: mesh-1\nname: backend\nspec: {ports: [{port: 80, appProtocol: http}]}\n"
+	"---\ntype: MeshService\nmesh: mesh-1\nname: api\nspec: {ports: [{port: 80, appProtocol: http}]}\n"
+	"---\ntype: MeshService\nmesh: mesh-1\nname: gone\nspec: {ports: [{port: 1, appProtocol: tcp}]}\n"
+	"---\ntype: MeshTCPRoute\nmesh: mesh-1\nname: tcp\nspec:\n  to:\n"
+	"  - targetRef: {kind: MeshService, labels: {kuma.io/display-name: db}}\n"
+	"    rules: [{default: {backendRefs: [{kind: MeshService, name: db, port: 5432, weight: 3},\n"
+	"                                     {kind: MeshService, name: db-2, port: 5432, weight: 1}]}}]\n"
+	"  - targetRef: {kind: MeshService, labels: {kuma.io/display-name: backend}}\n"
+	"    rules: [{default: {backendRefs: [{kind: MeshService, name: db-2, port: 5432}]}}]\n"
+	"  - targetRef: {kind: MeshService, labels: {kuma.io/display-name: api}}\n"
+	"    rules: [{default: {backendRefs: [{kind: MeshService, name: db-2, port: 5432}]}}]\n"
+	"  - targetRef: {kind: MeshService, labels: {kuma.io/display-name: gone}}\n"
+	"    rules: [{default: {backendRefs: [{kind: MeshService, name: nowhere, port: 1}]}}]\n"
+	"---\ntype: MeshHTTPRoute\nmesh: mesh-1\nname: http\nspec:\n  to:\n"
+	"  - targetRef: {kind: MeshService, labels: {kuma.io/display-name: api}}\n"
+	"    rules: [{matches: [{path: {type: PathPrefix, value: /x}}], default: {}}]\n";
+
+#define DB "kri_msvc_mesh-1_zone-uni__db_5432"
+#define DB2 "kri_msvc_mesh-1_zone-uni__db-2_5432"
+
+static struct km_json *outbound_listener(struct km_arena *a, const char *kri, bool http)
+{
+	if (!http)
+		return json(a, km_arena_printf(a, "{\"filterChains\":[{\"filters\":[{\"name\":\"envoy.filters.network.tcp_proxy\","
+						  "\"typedConfig\":{\"statPrefix\":\"%s\",\"cluster\":\"%s\"}}]}]}",
+					       kri, kri));
+	return json(a, km_arena_printf(a, "{\"filterChains\":[{\"filters\":[{\"name\":"
+					  "\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{\"routeConfig\":"
+					  "{\"virtualHosts\":[{\"routes\":[{\"match\":{\"prefix\":\"/\"},\"name\":\"c\","
+					  "\"route\":{\"cluster\":\"%s\"}}]}]}}}]}]}",
+				       kri));
+}
+
+static void test_tcp_route(void)
+{
+	struct km_arena *a = km_arena_new(0);
+	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
+	add_yaml_ex(a, m, TCP_WORLD, true);
+	struct cp_policy_prepared pp;
+	cp_policy_prepare(a, m, &m->dataplanes[0], false, &pp);
+	struct cp_xds_resources rs;
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		rs.by_type[t] = km_json_object(a);
+	const char *backend = "kri_msvc_mesh-1_zone-uni__backend_80", *api = "kri_msvc_mesh-1_zone-uni__api_80",
+		   *gone = "kri_msvc_mesh-1_zone-uni__gone_1";
+	struct km_json *db = outbound_listener(a, DB, false), *be = outbound_listener(a, backend, true),
+		       *ap = outbound_listener(a, api, true);
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], DB, db);
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], backend, be);
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], api, ap);
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], gone, outbound_listener(a, gone, false));
+	cp_policy_apply_prepared(&pp, &rs);
+	/* a TCP destination split by weight */
+	CHECK(strstr(compact(a, db), "\"weightedClusters\":{\"clusters\":[{\"name\":\"" DB "\",\"weight\":3},"
+				     "{\"name\":\"" DB2 "\",\"weight\":1}]}") &&
+	      !strstr(compact(a, db), "\"cluster\":"));
+	/* an HTTP destination with no HTTP route: proxied as TCP */
+	CHECK(strstr(compact(a, be), "{\"name\":\"envoy.filters.network.tcp_proxy\",\"typedConfig\":{\"@type\":"
+				     "\"type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\","
+				     "\"statPrefix\":\"kri_msvc_mesh-1_zone-uni__backend_80\",\"idleTimeout\":\"3600s\","
+				     "\"cluster\":\"" DB2 "\"}}") != NULL);
+	/* with an HTTP route the MeshHTTPRoute wins */
+	CHECK(strstr(compact(a, ap), "http_connection_manager") && strstr(compact(a, ap), "\"/x\"") &&
+	      !strstr(compact(a, ap), DB2));
+	/* nothing resolves: no listener */
+	CHECK(km_json_get(rs.by_type[CP_XDS_LISTENER], gone) == NULL);
+	/* the clusters the routes need */
+	struct cp_policy_backend *bs;
+	CHECK(cp_policy_route_backends(&pp, DB, &bs) == 1 && strcmp(bs[0].kri, DB2) == 0);
+	CHECK(cp_policy_route_backends(&pp, backend, &bs) == 1 && strcmp(bs[0].kri, DB2) == 0);
+	CHECK(cp_policy_route_backends(&pp, api, &bs) == 0);
+	km_arena_free(a);
+}
+
 int main(void)
 {
+	test_tcp_route();
 	test_access_log();
 	test_load_balancing();
 	test_inbound_plugins();
