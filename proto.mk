@@ -55,6 +55,7 @@ PB_ENVOY_ROOTS := \
 	envoy/extensions/upstreams/http/v3/*.proto \
 	envoy/extensions/access_loggers/file/v3/*.proto \
 	envoy/extensions/access_loggers/filters/cel/v3/*.proto \
+	envoy/extensions/health_check/event_sinks/file/v3/*.proto \
 	envoy/extensions/access_loggers/grpc/v3/*.proto \
 	envoy/extensions/access_loggers/stream/v3/*.proto \
 	envoy/extensions/clusters/aggregate/v3/*.proto \

@@ -302,6 +302,10 @@ void cp_policy_meshtrafficpermission_apply(struct cp_policy_apply_ctx *c,
 					   const struct cp_policy_matched *mp);
 void cp_policy_meshfaultinjection_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshaccesslog_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+void cp_policy_meshhealthcheck_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+/* key_extra of MeshHealthCheck: the proxy's labels when an HTTP check sends them. */
+void cp_policy_meshhealthcheck_key(const struct cp_policy_prepared *pp, const struct cp_policy_to_rule *r,
+				   struct km_buf *key);
 /* key_extra of MeshAccessLog: the proxy's values its formats are filled with. */
 void cp_policy_meshaccesslog_key(const struct cp_policy_prepared *pp, const struct cp_policy_to_rule *r,
 				 struct km_buf *key);

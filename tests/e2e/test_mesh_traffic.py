@@ -662,6 +662,34 @@ def test_meshtcproute_sends_connections_elsewhere(env):
     wait_for(lambda: tcp_roundtrip("127.0.0.1", env.tcp_out, b"ping", timeout=5) == b"ping", 20, "the echo back")
 
 
+def test_active_health_checks(env):
+    """MeshHealthCheck on the client's backend outbound: an HTTP check that
+    expects 204 fails against both backends (they answer 200), Envoy marks
+    them failed_active_hc and, with failTrafficOnPanic, refuses the traffic
+    instead of spreading it in panic mode; deleting the policy restores it."""
+    cp = env.cp
+    mhc = {"type": "MeshHealthCheck", "mesh": "default", "name": "backend-hc", "spec": {"to": [{
+        "targetRef": {"kind": "MeshService", "labels": {"kuma.io/display-name": "backend"}},
+        "default": {"interval": "1s", "timeout": "1s", "unhealthyThreshold": 1, "healthyThreshold": 1,
+                    "failTrafficOnPanic": True, "http": {"path": "/", "expectedStatuses": [204]}}}]}}
+    r = cp.api.put("/meshes/default/meshhealthchecks/backend-hc", mhc)
+    assert r.status == 201, r.describe()
+
+    def failed():
+        lines = [x for x in env.client.admin("/clusters").splitlines()
+                 if "_backend_" in x and "::health_flags::" in x]
+        return len(lines) == 2 and all("/failed_active_hc" in x for x in lines)
+    try:
+        wait_for(failed, 20, "both backends failed by the health check",
+                 detail=lambda: env.client.admin("/clusters"))
+        x = request("127.0.0.1", env.http_out, "GET", "/")
+        assert x.status == 503, (x.status, x.text[:200])
+        assert env.client.stats().get("cluster_manager.cds.update_rejected", 0) == 0
+    finally:
+        assert cp.api.delete("/meshes/default/meshhealthchecks/backend-hc").status == 200
+    wait_for(lambda: set(hits(env.http_out, 4)) <= {"backend-1", "backend-2"}, 20, "traffic back")
+
+
 # ----- destructive: keep last ------------------------------------------------------
 
 def test_failover_offline_and_delete(env, tmp_path):

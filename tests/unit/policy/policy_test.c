@@ -423,6 +423,21 @@ static void test_may_affect(void)
 	km_arena_free(a);
 }
 
+/* ---- plugins ---- */
+
+/* A mesh of <yaml> (upstream's ZoneUni labels), the policies of its first
+ * Dataplane prepared, and an empty resource set for the plugins to edit. */
+static void plugin_setup(const char *yaml, struct km_arena **a, struct cp_xds_mesh **m, struct cp_policy_prepared *pp,
+			 struct cp_xds_resources *rs)
+{
+	*a = km_arena_new(0);
+	*m = mesh_new(*a, "mesh-1");
+	add_yaml_ex(*a, *m, yaml, true);
+	cp_policy_prepare(*a, *m, &(*m)->dataplanes[0], false, pp);
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		rs->by_type[t] = km_json_object(*a);
+}
+
 /* ---- MeshHTTPRoute ---- */
 
 static const char ROUTE_WORLD[] =
@@ -464,16 +479,14 @@ static const char ROUTE_WORLD[] =
 
 static void test_meshhttproute(void)
 {
-	struct km_arena *a = km_arena_new(0);
-	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
-	add_yaml_ex(a, m, ROUTE_WORLD, true);
-	CHECK(m->ndataplanes == 1 && m->nservices == 3 && m->npolicies == 2);
+	struct km_arena *a;
+	struct cp_xds_mesh *m;
 	struct cp_policy_prepared pp;
-	cp_policy_prepare(a, m, &m->dataplanes[0], false, &pp);
-	/* an outbound listener as the generator makes it: one catch-all route */
 	struct cp_xds_resources rs;
-	for (int t = 0; t < CP_XDS_NTYPES; t++)
-		rs.by_type[t] = km_json_object(a);
+	plugin_setup(ROUTE_WORLD,
+		     &a, &m, &pp, &rs);
+	CHECK(m->ndataplanes == 1 && m->nservices == 3 && m->npolicies == 2);
+	/* an outbound listener as the generator makes it: one catch-all route */
 	struct km_json *l = json(
 		a, "{\"name\":\"" BACKEND "\",\"filterChains\":[{\"filters\":[{\"name\":"
 		   "\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{\"routeConfig\":{"
@@ -581,15 +594,12 @@ static struct km_json *inbound_listener(struct km_arena *a, bool http)
 
 static void test_inbound_plugins(void)
 {
-	struct km_arena *a = km_arena_new(0);
-	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
-	add_yaml_ex(a, m, INBOUND_WORLD, true);
-	CHECK(m->ndataplanes == 1 && m->npolicies == 2);
+	struct km_arena *a;
+	struct cp_xds_mesh *m;
 	struct cp_policy_prepared pp;
-	cp_policy_prepare(a, m, &m->dataplanes[0], false, &pp);
 	struct cp_xds_resources rs;
-	for (int t = 0; t < CP_XDS_NTYPES; t++)
-		rs.by_type[t] = km_json_object(a);
+	plugin_setup(INBOUND_WORLD, &a, &m, &pp, &rs);
+	CHECK(m->ndataplanes == 1 && m->npolicies == 2);
 	struct km_json *web = inbound_listener(a, true), *db = inbound_listener(a, false);
 	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_8080", web);
 	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_5432", db);
@@ -665,14 +675,11 @@ static struct km_json *lb_endpoint(struct km_arena *a, const char *ip, const cha
 
 static void test_load_balancing(void)
 {
-	struct km_arena *a = km_arena_new(0);
-	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
-	add_yaml_ex(a, m, LB_WORLD, true);
+	struct km_arena *a;
+	struct cp_xds_mesh *m;
 	struct cp_policy_prepared pp;
-	cp_policy_prepare(a, m, &m->dataplanes[0], false, &pp);
 	struct cp_xds_resources rs;
-	for (int t = 0; t < CP_XDS_NTYPES; t++)
-		rs.by_type[t] = km_json_object(a);
+	plugin_setup(LB_WORLD, &a, &m, &pp, &rs);
 	struct km_json *cl = json(a, "{\"name\":\"" BACKEND "\"}");
 	struct km_json *cla = json(a, "{\"clusterName\":\"" BACKEND "\",\"endpoints\":[]}");
 	struct km_json *loc = json(a, "{\"lbEndpoints\":[],\"locality\":{\"zone\":\"zone-uni\"}}");
@@ -728,10 +735,11 @@ static void test_load_balancing(void)
 
 static void test_access_log(void)
 {
-	struct km_arena *a = km_arena_new(0);
-	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
-	add_yaml_ex(a, m,
-		    "type: Dataplane\nmesh: mesh-1\nname: web-1\nlabels: {kuma.io/workload: web}\n"
+	struct km_arena *a;
+	struct cp_xds_mesh *m;
+	struct cp_policy_prepared pp;
+	struct cp_xds_resources rs;
+	plugin_setup("type: Dataplane\nmesh: mesh-1\nname: web-1\nlabels: {kuma.io/workload: web}\n"
 		    "networking: {address: 10.0.0.1, inbound: [{port: 5432, protocol: tcp, name: db}]}\n"
 		    "---\ntype: MeshAccessLog\nmesh: mesh-1\nname: logs\nspec:\n  targetRef: {kind: Mesh}\n  rules:\n"
 		    "  - matches: [{spiffeID: {type: Exact, value: 'spiffe://x/\"q\"'}}]\n"
@@ -740,12 +748,7 @@ static void test_access_log(void)
 		    "  - default: {backends: [{type: File, file: {path: /tmp/b.log, format: {type: Plain,\n"
 		    "              plain: '%%KUMA_SOURCE_ADDRESS% %KUMA_DESTINATION_SERVICE% %KUMA_WORKLOAD%',\n"
 		    "              omitEmptyValues: true}}}]}\n",
-		    true);
-	struct cp_policy_prepared pp;
-	cp_policy_prepare(a, m, &m->dataplanes[0], false, &pp);
-	struct cp_xds_resources rs;
-	for (int t = 0; t < CP_XDS_NTYPES; t++)
-		rs.by_type[t] = km_json_object(a);
+		     &a, &m, &pp, &rs);
 	struct km_json *l = inbound_listener(a, false);
 	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_db", l);
 	cp_policy_apply_prepared(&pp, &rs);
@@ -810,14 +813,11 @@ static struct km_json *outbound_listener(struct km_arena *a, const char *kri, bo
 
 static void test_tcp_route(void)
 {
-	struct km_arena *a = km_arena_new(0);
-	struct cp_xds_mesh *m = mesh_new(a, "mesh-1");
-	add_yaml_ex(a, m, TCP_WORLD, true);
+	struct km_arena *a;
+	struct cp_xds_mesh *m;
 	struct cp_policy_prepared pp;
-	cp_policy_prepare(a, m, &m->dataplanes[0], false, &pp);
 	struct cp_xds_resources rs;
-	for (int t = 0; t < CP_XDS_NTYPES; t++)
-		rs.by_type[t] = km_json_object(a);
+	plugin_setup(TCP_WORLD, &a, &m, &pp, &rs);
 	const char *backend = "kri_msvc_mesh-1_zone-uni__backend_80", *api = "kri_msvc_mesh-1_zone-uni__api_80",
 		   *gone = "kri_msvc_mesh-1_zone-uni__gone_1";
 	struct km_json *db = outbound_listener(a, DB, false), *be = outbound_listener(a, backend, true),
@@ -849,8 +849,52 @@ static void test_tcp_route(void)
 	km_arena_free(a);
 }
 
+/* ---- MeshHealthCheck ---- */
+
+static void test_health_check(void)
+{
+	struct km_arena *a;
+	struct cp_xds_mesh *m;
+	struct cp_policy_prepared pp;
+	struct cp_xds_resources rs;
+	plugin_setup("type: Dataplane\nmesh: mesh-1\nname: web-1\nlabels: {app: web, b: '2'}\n"
+		    "networking: {address: 10.0.0.1, inbound: [{port: 8080}]}\n"
+		    "---\ntype: MeshService\nmesh: mesh-1\nname: api\nspec: {ports: [{port: 80, appProtocol: http2}]}\n"
+		    "---\ntype: MeshService\nmesh: mesh-1\nname: db\nspec: {ports: [{port: 5432, appProtocol: tcp}]}\n"
+		    "---\ntype: MeshService\nmesh: mesh-1\nname: rpc\nspec: {ports: [{port: 9090, appProtocol: grpc}]}\n"
+		    "---\ntype: MeshHealthCheck\nmesh: mesh-1\nname: hc\nspec:\n  to:\n"
+		    "  - targetRef: {kind: Mesh}\n"
+		    "    default:\n"
+		    "      interval: 10s\n      failTrafficOnPanic: true\n"
+		    "      http: {path: /health, expectedStatuses: [200, 204],\n"
+		    "             requestHeadersToAdd: {set: [{name: x-a, value: 'p,q'}]}}\n"
+		    "      tcp: {send: hi, receive: [ok]}\n"
+		    "      grpc: {disabled: true}\n",
+		     &a, &m, &pp, &rs);
+	struct km_json *api = json(a, "{}"), *db = json(a, "{}"), *rpc = json(a, "{}");
+	km_json_set(a, rs.by_type[CP_XDS_CLUSTER], "kri_msvc_mesh-1_zone-uni__api_80", api);
+	km_json_set(a, rs.by_type[CP_XDS_CLUSTER], "kri_msvc_mesh-1_zone-uni__db_5432", db);
+	km_json_set(a, rs.by_type[CP_XDS_CLUSTER], "kri_msvc_mesh-1_zone-uni__rpc_9090", rpc);
+	cp_policy_apply_prepared(&pp, &rs);
+	char *ja = compact(a, api), *jd = compact(a, db), *jr = compact(a, rpc);
+	/* http2: HTTP check with the proxy's labels, headers split at commas */
+	CHECK(strstr(ja, "\"commonLbConfig\":{\"zoneAwareLbConfig\":{\"failTrafficOnPanic\":true}}") &&
+	      strstr(ja, "\"timeout\":\"15s\",\"interval\":\"10s\",\"unhealthyThreshold\":5,\"healthyThreshold\":1") &&
+	      strstr(ja, "\"httpHealthCheck\":{\"path\":\"/health\",\"requestHeadersToAdd\":[{\"header\":{\"key\":"
+			 "\"x-kuma-tags\",\"value\":\"\\u0026app=web\\u0026\\u0026b=2\\u0026") &&
+	      strstr(ja, "{\"header\":{\"key\":\"x-a\",\"value\":\"q\"},\"appendAction\":\"OVERWRITE_IF_EXISTS_OR_ADD\"}") &&
+	      strstr(ja, "\"expectedStatuses\":[{\"start\":\"200\",\"end\":\"201\"},{\"start\":\"204\",\"end\":\"205\"}],"
+			 "\"codecClientType\":\"HTTP2\""));
+	/* tcp: payloads in hex */
+	CHECK(strstr(jd, "\"tcpHealthCheck\":{\"send\":{\"text\":\"6869\"},\"receive\":[{\"text\":\"6f6b\"}]}") != NULL);
+	/* grpc disabled, tcp on: the TCP fallback */
+	CHECK(strstr(jr, "\"tcpHealthCheck\"") && !strstr(jr, "grpcHealthCheck"));
+	km_arena_free(a);
+}
+
 int main(void)
 {
+	test_health_check();
 	test_tcp_route();
 	test_access_log();
 	test_load_balancing();
