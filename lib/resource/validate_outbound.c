@@ -82,7 +82,7 @@ static void retry_default(struct km_arena *a, struct km_violations *out, const c
 		struct km_json *m = km_v_get(tcp, "maxConnectAttempt");
 		if (!m)
 			km_violations_add(out, km_v_path(a, "%s.tcp", p), "must not be empty");
-		else if (km_v_int(tcp, "maxConnectAttempt", 1) == 0)
+		else if (km_v_int(tcp, "maxConnectAttempt", 1) <= 0) /* a uint32 upstream */
 			km_violations_add(out, km_v_path(a, "%s.tcp.maxConnectAttempt", p),
 					  "must be greater than 0");
 	}

@@ -188,6 +188,12 @@ WRONG_TYPES = [
      {"type": "MeshTimeout", "mesh": "default", "name": "mt-bad",
       "spec": {"targetRef": {"kind": "Mesh"}, "to": [{"targetRef": {"kind": "Mesh"},
                                                       "default": {"idleTimeout": 20}}]}}),
+    # a uint32 upstream: its Go decoding refuses a negative number (found by
+    # tests/fuzz/policy_fuzz.c: the value reached Envoy's config and did not encode)
+    ("mr-max-connect-attempt-negative", "/meshes/default/meshretries/mr-bad",
+     {"type": "MeshRetry", "mesh": "default", "name": "mr-bad",
+      "spec": {"targetRef": {"kind": "Mesh"}, "to": [{"targetRef": {"kind": "Mesh"},
+                                                      "default": {"tcp": {"maxConnectAttempt": -2}}}]}}),
     ("secret-data-not-base64", "/meshes/default/secrets/s-bad",
      {"type": "Secret", "mesh": "default", "name": "s-bad", "data": "%%%not base64%%%"}),
     ("type-mismatch", MESH_PATH, {"type": "Dataplane", "name": "m-bad"}),
