@@ -811,8 +811,10 @@ static bool outbound_key(struct cp_policy_prepared *pp, struct cp_policy_rule_sh
 		const struct cp_policy_to_rule *r = pp->last_rules[i];
 		/* no shape of an outbound with routes of its own: a route's
 		 * explicit backend could be taken for the destination's name,
-		 * a route's conf values for its destination's holes */
-		if (vars && ((pp->route_rules >> i & 1u) ||
+		 * a route's conf values for its destination's holes; nor of
+		 * one with access logs, whose formats hold the destination's
+		 * name in a form no var has (a shape's check would retire it) */
+		if (vars && ((pp->route_rules >> i & 1u) || (pl->apply == cp_policy_meshaccesslog_apply && r) ||
 			     ((pl->outbound_conf == cp_policy_meshhttproute_outbound_conf ||
 			       pl->outbound_conf == cp_policy_meshtcproute_outbound_conf) &&
 			      pl->outbound_conf(&pp->c, &pp->mp[i], kri))))

@@ -78,7 +78,7 @@ static struct cp_xds_tls tls = {
 };
 
 /* Builds every proxy through <sh> and compares with a plain generation. */
-#define MAXDP 16
+#define MAXDP 32
 
 /* When set, check_all keeps each proxy's built resources (as the server's
  * snapshots do) until the next call instead of dropping them. */
@@ -786,6 +786,69 @@ static void test_conf_shapes(struct km_arena *a)
 			      KM_STR("conf-holes-cb"), 0) == 0);
 }
 
+/* The plugins that route (MeshHTTPRoute, MeshTCPRoute: backend-only
+ * outbounds), shape load assignments (MeshLoadBalancingStrategy), depend on
+ * the proxy (MeshAccessLog, MeshHealthCheck) or edit inbounds
+ * (MeshFaultInjection, MeshRateLimit): through the share table (twice: the
+ * second time from it, shapes checked against their encoding) every proxy
+ * gets exactly what a whole-set generation encodes, with and without an
+ * identity. */
+static void test_route_and_plugin_policies(struct km_arena *a)
+{
+	put_svc(a, "extra", 80, "http");
+	put_dp(a, "extra-1", "extra", 20, 40001, false);
+	put(a, "MeshHTTPRoute", "to-extra", NULL,
+	    "{\"to\":[{\"targetRef\":{\"kind\":\"MeshService\",\"labels\":{\"kuma.io/display-name\":\"api\"}},"
+	    "\"rules\":[{\"matches\":[{\"path\":{\"type\":\"PathPrefix\",\"value\":\"/x\"}}],\"default\":{\"backendRefs\":["
+	    "{\"kind\":\"MeshService\",\"labels\":{\"kuma.io/display-name\":\"extra\"},\"port\":80,\"weight\":3},"
+	    "{\"kind\":\"MeshService\",\"labels\":{\"kuma.io/display-name\":\"api\"},\"port\":80,\"weight\":1}],"
+	    "\"filters\":[{\"type\":\"RequestMirror\",\"requestMirror\":{\"backendRef\":{\"kind\":\"MeshService\","
+	    "\"labels\":{\"kuma.io/display-name\":\"cache\"},\"port\":6379}}}]}}]}]}");
+	put(a, "MeshTCPRoute", "db-to-extra", NULL,
+	    "{\"to\":[{\"targetRef\":{\"kind\":\"MeshService\",\"labels\":{\"kuma.io/display-name\":\"db\"}},"
+	    "\"rules\":[{\"default\":{\"backendRefs\":[{\"kind\":\"MeshService\",\"labels\":{\"kuma.io/display-name\":"
+	    "\"extra\"},\"port\":80}]}}]}]}");
+	put(a, "MeshLoadBalancingStrategy", "lb", NULL,
+	    "{\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},\"default\":{\"loadBalancer\":{\"type\":\"Maglev\"},"
+	    "\"hashPolicies\":[{\"type\":\"Header\",\"header\":{\"name\":\"x-user\"}}],"
+	    "\"localityAwareness\":{\"localZone\":{\"affinityTags\":[{\"key\":\"app\"}]}}}}]}");
+	put(a, "MeshAccessLog", "logs", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},\"default\":{\"backends\":["
+	    "{\"type\":\"File\",\"file\":{\"path\":\"/tmp/out.log\"}}]}}]}");
+	put(a, "MeshHealthCheck", "hc", NULL,
+	    "{\"to\":[{\"targetRef\":{\"kind\":\"Mesh\"},\"default\":{\"interval\":\"5s\",\"http\":{\"path\":\"/h\"},"
+	    "\"tcp\":{}}}]}");
+	put(a, "MeshFaultInjection", "faults", NULL,
+	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"rules\":[{\"default\":{\"http\":[{\"abort\":{\"httpStatus\":503,"
+	    "\"percentage\":1}}]}}]}");
+	put(a, "MeshRateLimit", "limits", NULL,
+	    "{\"targetRef\":{\"kind\":\"Dataplane\"},\"rules\":[{\"default\":{\"local\":{\"http\":{\"requestRate\":"
+	    "{\"num\":5,\"interval\":\"1s\"}}}}}]}");
+	struct cp_xds_share *sh = cp_xds_share_new();
+	cp_xds_share_verify_shapes(sh, true);
+	for (int tls_on = 0; tls_on <= 1; tls_on++) {
+		for (int round = 0; round < 2; round++) {
+			struct cp_xds_share_stats st = {0};
+			check_all(a, sh, tls_on, &st, NULL);
+			CHECK(st.shape_mismatches == 0);
+			CHECK(round == 0 || st.shared > 0);
+		}
+		cp_xds_share_clear(sh);
+	}
+	cp_xds_share_free(sh);
+	/* web-1's configuration: the route's backends have clusters (extra
+	 * and cache as backend only: no listener), the db outbound is a TCP
+	 * proxy to extra */
+	struct cp_xds_mesh *m = cp_xds_mesh_build(&rt, KM_STR("default"), NULL);
+	struct cp_xds_metadata md = {0};
+	struct cp_xds_resources rs;
+	cp_xds_generate(a, m, cp_xds_mesh_dataplane(m, KM_STR("web-1")), &md, &rs);
+	CHECK(km_json_get(rs.by_type[CP_XDS_CLUSTER], "kri_msvc_default_zone-1__extra_80") != NULL);
+	CHECK(km_json_get(rs.by_type[CP_XDS_ENDPOINT], "kri_msvc_default_zone-1__extra_80") != NULL);
+	CHECK(km_json_get(rs.by_type[CP_XDS_LISTENER], "kri_msvc_default_zone-1__extra_80") == NULL);
+	cp_xds_mesh_free(m);
+}
+
 int main(void)
 {
 	struct km_arena *a = km_arena_new(0);
@@ -797,6 +860,7 @@ int main(void)
 	test_policy_cache(a);
 	test_shapes(a);
 	test_conf_shapes(a);
+	test_route_and_plugin_policies(a);
 	test_policy_cache_full(a);
 	km_arena_free(a);
 	cp_store_free(rt.store);
