@@ -56,11 +56,8 @@ static void configure_cluster(struct km_arena *a, struct km_json *cl, const stru
 			if (cc)
 				km_json_set(a, o, "choiceCount", km_json_int(a, km_json_i64_sat(cc)));
 			const struct km_json *bias = km_json_get(lr, "activeRequestBias");
-			if (bias) {
-				/* a number or a decimal string */
-				double v = bias->kind == KM_JSON_STRING
-						   ? strtod(km_arena_strndup(a, bias->s.ptr, bias->s.len), NULL)
-						   : (double)km_json_i64_sat(bias);
+			double v;
+			if (cp_policy_decimal(a, bias, &v)) {
 				km_json_set(a, o, "activeRequestBias",
 					    km_json_fmt(a, "{\"defaultValue\":%T,\"runtimeKey\":\"\"}", km_json_double(a, v)));
 			}
@@ -266,9 +263,8 @@ static void regroup(struct km_arena *a, struct km_json *cla, const struct km_jso
 	/* the failover threshold's percentage p: 100 / p * 100 (200 without one) */
 	const struct km_json *pct = cp_policy_conf_get(conf, "localityAwareness.crossZone.failoverThreshold.percentage");
 	double p = 0;
-	if (pct)
-		p = pct->kind == KM_JSON_STRING ? strtod(km_arena_strndup(a, pct->s.ptr, pct->s.len), NULL)
-						: (double)km_json_i64_sat(pct);
+	if (!cp_policy_decimal(a, pct, &p))
+		p = 0;
 	uint32_t factor = p > 0 ? (uint32_t)(100.0 / p) * 100 : 200;
 	km_json_set(a, cla, "policy", km_json_fmt(a, "{\"overprovisioningFactor\":%u}", factor));
 }

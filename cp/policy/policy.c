@@ -32,7 +32,7 @@ const struct cp_policy_plugin cp_policy_plugins[] = {
 	{"MeshPassthrough", 500, true, NULL, false, NULL, 0, NULL, NULL},
 	{"MeshAccessLog", 600, false, cp_policy_meshaccesslog_apply, false, cp_policy_to_conf, LI, NULL,
 	 cp_policy_meshaccesslog_key},
-	{"MeshTrace", 700, true, NULL, false, NULL, 0, NULL, NULL},
+	{"MeshTrace", 700, true, cp_policy_meshtrace_apply, false, cp_policy_meshtrace_outbound_conf, LI, NULL, NULL},
 	{"MeshFaultInjection", 800, false, cp_policy_meshfaultinjection_apply, false, cp_policy_no_outbound_conf, 0,
 	 NULL, NULL},
 	{"MeshRateLimit", 900, false, cp_policy_meshratelimit_apply, false, cp_policy_no_outbound_conf, 0, NULL, NULL},
@@ -355,23 +355,26 @@ struct km_json *cp_policy_match_predicate(struct km_arena *a, const struct km_js
 	return preds->len ? cp_policy_predicates(a, preds, "andMatcher") : NULL;
 }
 
+bool cp_policy_decimal(struct km_arena *a, const struct km_json *v, double *out)
+{
+	if (v && v->kind == KM_JSON_STRING) {
+		char *end;
+		const char *text = km_arena_strndup(a, v->s.ptr, v->s.len);
+		*out = strtod(text, &end);
+		return end != text;
+	}
+	if (v && v->kind == KM_JSON_NUMBER) {
+		*out = v->is_int ? (double)v->i : v->d;
+		return true;
+	}
+	return false;
+}
+
 struct km_json *cp_policy_percentage(struct km_arena *a, const struct km_json *pct)
 {
-	if (!pct)
-		return NULL;
 	double v;
-	if (pct->kind == KM_JSON_STRING) {
-		char *end;
-		const char *text = km_arena_strndup(a, pct->s.ptr, pct->s.len);
-		v = strtod(text, &end);
-		if (end == text)
-			return NULL;
-	} else {
-		int64_t i;
-		if (!km_json_as_i64(pct, &i))
-			return NULL;
-		v = (double)i;
-	}
+	if (!cp_policy_decimal(a, pct, &v))
+		return NULL;
 	if (floor(v) == v)
 		return km_json_fmt(a, "{\"numerator\":%u}", (unsigned)v);
 	if (floor(v * 100) == v * 100)

@@ -303,6 +303,11 @@ void cp_policy_meshtrafficpermission_apply(struct cp_policy_apply_ctx *c,
 void cp_policy_meshfaultinjection_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshaccesslog_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshhealthcheck_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+void cp_policy_meshtrace_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+/* What MeshTrace writes into outbound listeners: the proxy-wide conf and
+ * what the tracing says of the proxy (service, mesh, zone, workload). */
+const struct km_json *cp_policy_meshtrace_outbound_conf(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp,
+							const char *kri);
 /* key_extra of MeshHealthCheck: the proxy's labels when an HTTP check sends them. */
 void cp_policy_meshhealthcheck_key(const struct cp_policy_prepared *pp, const struct cp_policy_to_rule *r,
 				   struct km_buf *key);
@@ -376,6 +381,9 @@ struct km_json *cp_policy_match_predicate(struct km_arena *a, const struct km_js
 /* <preds> (an array) as one predicate: itself when alone, else <op>
  * ("orMatcher", "andMatcher") over them. */
 struct km_json *cp_policy_predicates(struct km_arena *a, struct km_json *preds, const char *op);
+/* A number or a decimal string (upstream's intstr decimals) into *<out>;
+ * false when <v> is neither. */
+bool cp_policy_decimal(struct km_arena *a, const struct km_json *v, double *out);
 /* A percentage (a number or a decimal string) as upstream's
  * ConvertPercentage writes a FractionalPercent, or NULL when it is none. */
 struct km_json *cp_policy_percentage(struct km_arena *a, const struct km_json *pct);

@@ -25,7 +25,7 @@ static bool ready;
 static const char *const types[] = {
     "MeshHTTPRoute", "MeshTCPRoute",  "MeshLoadBalancingStrategy", "MeshAccessLog",	 "MeshFaultInjection",
     "MeshRateLimit", "MeshHealthCheck", "MeshTimeout",		      "MeshRetry",	 "MeshCircuitBreaker",
-    "MeshTrafficPermission", "MeshTLS",
+    "MeshTrafficPermission", "MeshTLS", "MeshTrace",
 };
 
 static const char *const world[][4] = {

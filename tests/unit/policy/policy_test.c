@@ -892,8 +892,67 @@ static void test_health_check(void)
 	km_arena_free(a);
 }
 
+/* ---- MeshTrace ---- */
+
+static void test_trace(void)
+{
+	struct km_arena *a;
+	struct cp_xds_mesh *m;
+	struct cp_policy_prepared pp;
+	struct cp_xds_resources rs;
+	/* upstream's inbound-outbound-zipkin case (meshtrace plugin goldens) */
+	plugin_setup("type: Dataplane\nmesh: mesh-1\nname: web-1\nlabels: {app: web}\n"
+		     "networking: {address: 10.0.0.1, inbound: [{port: 8080, protocol: http}]}\n"
+		     "---\ntype: MeshTrace\nmesh: mesh-1\nname: trace\nspec:\n  targetRef: {kind: Mesh}\n  default:\n"
+		     "    tags:\n    - {name: app, literal: backend}\n    - {name: app_code, header: {name: app_code}}\n"
+		     "    - {name: client_id, header: {name: client_id, default: none}}\n"
+		     "    sampling: {overall: 10, client: 20, random: 50}\n"
+		     "    backends:\n    - type: Zipkin\n      zipkin: {url: 'http://jaeger-collector.mesh-observability:9411/api/v2/spans',\n"
+		     "               apiVersion: httpProto, traceId128bit: true}\n",
+		     &a, &m, &pp, &rs);
+	struct km_json *in = json(a, "{\"trafficDirection\":\"INBOUND\",\"filterChains\":[{\"filters\":[{\"name\":"
+				     "\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{}}]}]}");
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_8080", in);
+	cp_policy_apply_prepared(&pp, &rs);
+	const char *cluster = "system_meshtrace_zipkin_http---jaeger-collector-mesh-observability-9411-api-v2-spans";
+	CHECK_STREQ(compact(a, km_json_get(rs.by_type[CP_XDS_CLUSTER], cluster)),
+		    km_arena_printf(a,
+				    "{\"name\":\"%s\",\"connectTimeout\":\"5s\",\"loadAssignment\":{\"clusterName\":\"%s\","
+				    "\"endpoints\":[{\"lbEndpoints\":[{\"endpoint\":{\"address\":{\"socketAddress\":{\"address\":"
+				    "\"jaeger-collector.mesh-observability\",\"portValue\":9411}}}}]}]},\"type\":\"STRICT_DNS\","
+				    "\"dnsLookupFamily\":\"V4_ONLY\"}",
+				    cluster, cluster));
+	char *tr = compact(a, in);
+	CHECK(strstr(tr, "\"tracing\":{\"spawnUpstreamSpan\":false,\"overallSampling\":{\"value\":10},\"clientSampling\":"
+			 "{\"value\":20},\"randomSampling\":{\"value\":50},\"customTags\":[{\"tag\":\"app\",\"literal\":"
+			 "{\"value\":\"backend\"}},{\"tag\":\"app_code\",\"requestHeader\":{\"name\":\"app_code\"}},"
+			 "{\"tag\":\"client_id\",\"requestHeader\":{\"name\":\"client_id\",\"defaultValue\":\"none\"}},"
+			 "{\"tag\":\"kuma.mesh\",\"literal\":{\"value\":\"mesh-1\"}},{\"tag\":\"kuma.zone\",\"literal\":"
+			 "{\"value\":\"zone-uni\"}}]") &&
+	      strstr(tr, "\"collectorEndpoint\":\"/api/v2/spans\",\"collectorEndpointVersion\":\"HTTP_PROTO\","
+			 "\"sharedSpanContext\":true,\"collectorHostname\":\"jaeger-collector.mesh-observability:9411\","
+			 "\"traceId128bit\":true"));
+	km_arena_free(a);
+	/* datadog with split services: the outbound's name in it */
+	plugin_setup("type: Dataplane\nmesh: mesh-1\nname: web-1\nlabels: {app: web}\n"
+		     "networking: {address: 10.0.0.1, inbound: [{port: 8080}]}\n"
+		     "---\ntype: MeshService\nmesh: mesh-1\nname: backend\nspec: {ports: [{port: 80, appProtocol: http}]}\n"
+		     "---\ntype: MeshTrace\nmesh: mesh-1\nname: trace\nspec:\n  targetRef: {kind: Mesh}\n  default:\n"
+		     "    backends: [{type: Datadog, datadog: {url: 'http://ingest.datadog.eu:8126', splitService: true}}]\n",
+		     &a, &m, &pp, &rs);
+	struct km_json *out = outbound_listener(a, BACKEND, true);
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], BACKEND, out);
+	cp_policy_apply_prepared(&pp, &rs);
+	CHECK(strstr(compact(a, out), "\"collectorCluster\":\"system_meshtrace_datadog_http---ingest-datadog-eu-8126\","
+				      "\"serviceName\":\"unknown_OUTBOUND_" BACKEND "\"") != NULL);
+	/* an outbound's set alone gets no collector cluster */
+	CHECK(rs.by_type[CP_XDS_CLUSTER]->len == 0);
+	km_arena_free(a);
+}
+
 int main(void)
 {
+	test_trace();
 	test_health_check();
 	test_tcp_route();
 	test_access_log();
