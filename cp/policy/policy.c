@@ -47,7 +47,8 @@ const struct cp_policy_plugin cp_policy_plugins[] = {
 	{"MeshRetry", 1400, false, cp_policy_meshretry_apply, false, cp_policy_to_conf, LI,
 	 cp_policy_meshretry_conf_vars, NULL},
 	{"MeshMetric", 1500, true, NULL, false, NULL, 0, NULL, NULL},
-	{"MeshProxyPatch", 9999, true, NULL, false, NULL, 0, NULL, NULL},
+	{"MeshProxyPatch", 9999, true, cp_policy_meshproxypatch_apply, false, cp_policy_meshproxypatch_outbound_conf,
+	 CL | LI, NULL, NULL},
 };
 #undef CL
 #undef LI

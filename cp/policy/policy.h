@@ -304,6 +304,10 @@ void cp_policy_meshfaultinjection_apply(struct cp_policy_apply_ctx *c, const str
 void cp_policy_meshaccesslog_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshhealthcheck_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshtrace_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+void cp_policy_meshproxypatch_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+/* The proxy-wide appendModifications (they may touch any resource). */
+const struct km_json *cp_policy_meshproxypatch_outbound_conf(struct cp_policy_apply_ctx *c,
+							     const struct cp_policy_matched *mp, const char *kri);
 /* What MeshTrace writes into outbound listeners: the proxy-wide conf and
  * what the tracing says of the proxy (service, mesh, zone, workload). */
 const struct km_json *cp_policy_meshtrace_outbound_conf(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp,

@@ -725,6 +725,31 @@ def test_tracing_to_zipkin(env):
     wait_for(lambda: "system_meshtrace_zipkin" not in json.dumps(env.client.config_dump()), 15, "the collector gone")
 
 
+def test_proxy_patch(env):
+    """MeshProxyPatch on the client: its outbound virtual hosts get a
+    response header (a value merged in), the inbound listener's stat prefix
+    is replaced (a JSON patch); deleting the policy undoes both."""
+    cp = env.cp
+    mpp = {"type": "MeshProxyPatch", "mesh": "default", "name": "patch", "spec": {
+        "targetRef": {"kind": "Dataplane", "labels": {"kuma.io/workload": "client"}},
+        "default": {"appendModifications": [
+            {"virtualHost": {"operation": "Patch", "match": {"origin": "outbound"},
+                             "value": "responseHeadersToAdd:\n- header: {key: x-patched, value: 'yes'}\n"}},
+            {"listener": {"operation": "Patch", "match": {"origin": "inbound"},
+                          "jsonPatches": [{"op": "replace", "path": "/statPrefix", "value": "patched_inbound"}]}}]}}}
+    r = cp.api.put("/meshes/default/meshproxypatches/patch", mpp)
+    assert r.status == 201, r.describe()
+    try:
+        wait_for(lambda: request("127.0.0.1", env.http_out, "GET", "/").headers.get("x-patched") == "yes", 15,
+                 "the patched header in responses")
+        wait_for(lambda: any(k.startswith("listener.patched_inbound.") for k in env.client.stats()), 15,
+                 "the patched stat prefix")
+        assert env.client.stats().get("listener_manager.lds.update_rejected", 0) == 0
+    finally:
+        assert cp.api.delete("/meshes/default/meshproxypatches/patch").status == 200
+    wait_for(lambda: "x-patched" not in request("127.0.0.1", env.http_out, "GET", "/").headers, 15, "the header gone")
+
+
 # ----- destructive: keep last ------------------------------------------------------
 
 def test_failover_offline_and_delete(env, tmp_path):

@@ -25,7 +25,7 @@ static bool ready;
 static const char *const types[] = {
     "MeshHTTPRoute", "MeshTCPRoute",  "MeshLoadBalancingStrategy", "MeshAccessLog",	 "MeshFaultInjection",
     "MeshRateLimit", "MeshHealthCheck", "MeshTimeout",		      "MeshRetry",	 "MeshCircuitBreaker",
-    "MeshTrafficPermission", "MeshTLS", "MeshTrace",
+    "MeshTrafficPermission", "MeshTLS", "MeshTrace", "MeshProxyPatch",
 };
 
 static const char *const world[][4] = {

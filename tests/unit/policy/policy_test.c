@@ -894,6 +894,11 @@ static void test_health_check(void)
 
 /* ---- MeshTrace ---- */
 
+/* One Dataplane with an HTTP inbound. */
+#define WEB_HTTP                                                                                   \
+	"type: Dataplane\nmesh: mesh-1\nname: web-1\nlabels: {app: web}\n"                           \
+	"networking: {address: 10.0.0.1, inbound: [{port: 8080, protocol: http}]}\n"
+
 static void test_trace(void)
 {
 	struct km_arena *a;
@@ -901,8 +906,7 @@ static void test_trace(void)
 	struct cp_policy_prepared pp;
 	struct cp_xds_resources rs;
 	/* upstream's inbound-outbound-zipkin case (meshtrace plugin goldens) */
-	plugin_setup("type: Dataplane\nmesh: mesh-1\nname: web-1\nlabels: {app: web}\n"
-		     "networking: {address: 10.0.0.1, inbound: [{port: 8080, protocol: http}]}\n"
+	plugin_setup(WEB_HTTP
 		     "---\ntype: MeshTrace\nmesh: mesh-1\nname: trace\nspec:\n  targetRef: {kind: Mesh}\n  default:\n"
 		     "    tags:\n    - {name: app, literal: backend}\n    - {name: app_code, header: {name: app_code}}\n"
 		     "    - {name: client_id, header: {name: client_id, default: none}}\n"
@@ -950,8 +954,62 @@ static void test_trace(void)
 	km_arena_free(a);
 }
 
+/* ---- MeshProxyPatch ---- */
+
+static void test_proxy_patch(void)
+{
+	struct km_arena *a;
+	struct cp_xds_mesh *m;
+	struct cp_policy_prepared pp;
+	struct cp_xds_resources rs;
+	plugin_setup(WEB_HTTP
+		     "---\ntype: MeshService\nmesh: mesh-1\nname: backend\nspec: {ports: [{port: 80, appProtocol: http}]}\n"
+		     "---\ntype: MeshProxyPatch\nmesh: mesh-1\nname: patch\nspec:\n  targetRef: {kind: Mesh}\n  default:\n"
+		     "    appendModifications:\n"
+		     "    - cluster: {operation: Patch, match: {origin: outbound}, value: 'connectTimeout: 9s'}\n"
+		     "    - cluster:\n        operation: Add\n        value: |\n          name: extra\n          type: STATIC\n"
+		     "          connect_timeout: 1s\n"
+		     "    - cluster: {operation: Patch, match: {name: extra},\n"
+		     "                jsonPatches: [{op: replace, path: /connectTimeout, value: 2s}]}\n"
+		     "    - cluster: {operation: Patch, match: {name: extra}, jsonPatches: [{op: remove, path: /nope}]}\n"
+		     "    - listener: {operation: Patch, match: {origin: inbound},\n"
+		     "                 jsonPatches: [{op: replace, path: /statPrefix, value: patched}]}\n"
+		     "    - httpFilter:\n        operation: AddBefore\n        match: {name: envoy.filters.http.router}\n"
+		     "        value: |\n          name: envoy.filters.http.lua\n          typedConfig:\n"
+		     "            '@type': type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua\n"
+		     "            defaultSourceCode: {inlineString: 'function envoy_on_request(h) end'}\n"
+		     "    - virtualHost: {operation: Patch, match: {origin: outbound}, value: 'domains: [x.local]'}\n"
+		     "    - listener: {operation: Remove, match: {name: gone}}\n",
+		     &a, &m, &pp, &rs);
+	struct km_json *cl = json(a, "{\"name\":\"" BACKEND "\",\"connectTimeout\":\"5s\"}");
+	km_json_set(a, rs.by_type[CP_XDS_CLUSTER], BACKEND, cl);
+	struct km_json *out = outbound_listener(a, BACKEND, true);
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], BACKEND, out);
+	struct km_json *in = json(a, "{\"statPrefix\":\"in\",\"filterChains\":[{\"filters\":[{\"name\":"
+				     "\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{\"httpFilters\":"
+				     "[{\"name\":\"envoy.filters.http.router\"}]}}]}]}");
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_8080", in);
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "gone", json(a, "{}"));
+	cp_policy_apply_prepared(&pp, &rs);
+	/* a value merged into every outbound cluster */
+	CHECK_STREQ(compact(a, cl), "{\"name\":\"" BACKEND "\",\"connectTimeout\":\"9s\"}");
+	/* an added cluster (snake_case read through the schema), then patched;
+	 * a patch that does not apply leaves it alone */
+	CHECK_STREQ(compact(a, km_json_get(rs.by_type[CP_XDS_CLUSTER], "extra")),
+		    "{\"name\":\"extra\",\"type\":\"STATIC\",\"connectTimeout\":\"2s\"}");
+	/* a JSON patch gives the resource a new tree */
+	in = km_json_get(rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_8080");
+	CHECK(strstr(compact(a, in), "\"statPrefix\":\"patched\"") &&
+	      strstr(compact(a, in), "\"httpFilters\":[{\"name\":\"envoy.filters.http.lua\""));
+	/* repeated fields are appended */
+	CHECK(strstr(compact(a, out), "\"domains\":[\"x.local\"]") != NULL);
+	CHECK(km_json_get(rs.by_type[CP_XDS_LISTENER], "gone") == NULL);
+	km_arena_free(a);
+}
+
 int main(void)
 {
+	test_proxy_patch();
 	test_trace();
 	test_health_check();
 	test_tcp_route();

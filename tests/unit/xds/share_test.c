@@ -789,7 +789,8 @@ static void test_conf_shapes(struct km_arena *a)
 /* The plugins that route (MeshHTTPRoute, MeshTCPRoute: backend-only
  * outbounds), shape load assignments (MeshLoadBalancingStrategy), depend on
  * the proxy (MeshAccessLog, MeshHealthCheck) or edit inbounds
- * (MeshFaultInjection, MeshRateLimit) or every listener (MeshTrace):
+ * (MeshFaultInjection, MeshRateLimit), every listener (MeshTrace) or any
+ * resource (MeshProxyPatch):
  * through the share table (twice: the
  * second time from it, shapes checked against their encoding) every proxy
  * gets exactly what a whole-set generation encodes, with and without an
@@ -828,6 +829,11 @@ static void test_route_and_plugin_policies(struct km_arena *a)
 	put(a, "MeshTrace", "trace", NULL,
 	    "{\"targetRef\":{\"kind\":\"Mesh\"},\"default\":{\"backends\":[{\"type\":\"Datadog\",\"datadog\":"
 	    "{\"url\":\"http://dd.local:8126\",\"splitService\":true}}]}}");
+	put(a, "MeshProxyPatch", "patch", NULL,
+	    "{\"targetRef\":{\"kind\":\"Dataplane\",\"labels\":{\"app\":\"web\"}},\"default\":{\"appendModifications\":["
+	    "{\"cluster\":{\"operation\":\"Patch\",\"match\":{\"origin\":\"outbound\"},\"value\":\"connectTimeout: 9s\"}},"
+	    "{\"virtualHost\":{\"operation\":\"Patch\",\"match\":{\"origin\":\"outbound\"},"
+	    "\"jsonPatches\":[{\"op\":\"add\",\"path\":\"/domains/-\",\"value\":\"x.local\"}]}}]}}");
 	struct cp_xds_share *sh = cp_xds_share_new();
 	cp_xds_share_verify_shapes(sh, true);
 	for (int tls_on = 0; tls_on <= 1; tls_on++) {
