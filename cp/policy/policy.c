@@ -491,9 +491,16 @@ void cp_policy_prepare(struct km_arena *a, const struct cp_xds_mesh *m, const st
 	out->c.mps = out->mp;
 	pthread_once(&plugin_types_once, find_plugin_types);
 	const struct km_rtype *types[MAX_PLUGINS] = {0};
+	/* only the types the mesh has policies of (a match of the others
+	 * finds nothing, at the cost of a walk per type and proxy) */
+	bool present[MAX_PLUGINS] = {0};
+	for (size_t k = 0; m && k < m->npolicies; k++)
+		for (size_t i = 0; i < cp_policy_nplugins; i++)
+			if (m->policies[k].type == plugin_types[i])
+				present[i] = true;
 	for (size_t i = 0; i < cp_policy_nplugins; i++) {
 		const struct cp_policy_plugin *pl = &cp_policy_plugins[i];
-		if (m && dp && pl->apply && (m->npolicies || pl->without_policies))
+		if (m && dp && pl->apply && (present[i] || pl->without_policies))
 			types[i] = plugin_types[i];
 	}
 	if (m && dp)
@@ -502,6 +509,8 @@ void cp_policy_prepare(struct km_arena *a, const struct cp_xds_mesh *m, const st
 		out->run[i] = types[i] && (out->mp[i].npolicies || cp_policy_plugins[i].without_policies);
 		if (out->run[i] && cp_policy_has_route_rules(&out->mp[i]))
 			out->route_rules |= 1u << i;
+		if (out->run[i] && (cp_policy_plugins[i].outbound_types & (1u << CP_XDS_ENDPOINT)))
+			out->endpoint_plugins = true;
 	}
 }
 

@@ -238,6 +238,7 @@ struct cp_policy_prepared {
 	struct cp_policy_matched *mp;     /* [cp_policy_nplugins] */
 	bool *run;                        /* [cp_policy_nplugins]: apply() runs */
 	uint32_t route_rules;             /* bit i: plugin i has a rule of a route (cp_policy_route_lookup) */
+	bool endpoint_plugins;            /* a running plugin shapes load assignments (outbound_types) */
 	/* confs cp_policy_outbound_key() has written, by address: most
 	 * destinations of a proxy share their rule (the Mesh's) */
 	struct cp_policy_conf_text {

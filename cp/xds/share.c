@@ -952,7 +952,7 @@ static void outbound_keys(struct km_arena *a, const struct cp_xds_mesh *m, const
 		size_t dest = ok->dest = key.len;
 		/* a load assignment: the destination and the confs of the
 		 * plugins that shape load assignments (most often none) */
-		if (!cp_policy_outbound_key(pp, o->kri, 1u << CP_XDS_ENDPOINT, &key))
+		if (pp->endpoint_plugins && !cp_policy_outbound_key(pp, o->kri, 1u << CP_XDS_ENDPOINT, &key))
 			continue;
 		key.data[0] = '0' + CP_XDS_ENDPOINT;
 		ok->kk[K_ENDPOINT] = km_arena_strndup(a, key.data, ok->kl[K_ENDPOINT] = key.len);
