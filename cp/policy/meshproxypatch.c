@@ -8,10 +8,10 @@
  * the generated trees); a Patch merges it as protobuf merges messages
  * (fields replaced, repeated fields appended, messages merged, an Any of
  * another type replaced) or applies its jsonPatches (RFC 6902) to the
- * resource (a filter's typed config). A value or patch that does not apply
- * leaves the resource as it was. Origins are the resource's kind of name:
- * inbound (self_inbound_*), outbound (kri_*), admin (system_envoy_admin,
- * system_probe_readiness). */
+ * resource (a filter's typed config). A value or patch that does not apply,
+ * or whose result is no valid message, leaves the resources as they were.
+ * Origins are the resource's kind of name: inbound (self_inbound_*),
+ * outbound (kri_*), admin (system_envoy_admin, system_probe_readiness). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -397,24 +397,47 @@ static void chain_mods(struct km_arena *a, struct km_json *listeners, const stru
 	}
 }
 
+/* Whether every resource of <objs> (type <t>) that is not in <before> as it
+ * was still is a valid message of its type: a patch can add a field the
+ * message does not have, or set two members of a oneof. */
+static bool still_valid(struct km_arena *a, const struct km_json *objs, const struct km_json *before, int t)
+{
+	for (size_t i = 0; i < objs->len; i++) {
+		const struct km_json *was = km_json_get_str(before, objs->members[i].key);
+		if (was && km_json_equal(was, objs->members[i].val))
+			continue;
+		struct km_buf bytes = KM_BUF_INIT;
+		int rc = km_pb_encode_json(a, cp_xds_type_url[t], objs->members[i].val, &bytes, NULL);
+		km_buf_fini(&bytes);
+		if (rc != 0)
+			return false;
+	}
+	return true;
+}
+
 void cp_policy_meshproxypatch_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp)
 {
 	struct km_arena *a = c->a;
 	const struct km_json *mods = km_json_get(mp->proxy_conf, "appendModifications");
-	struct km_json *clusters = c->rs->by_type[CP_XDS_CLUSTER], *listeners = c->rs->by_type[CP_XDS_LISTENER];
 	for (size_t i = 0; i < len_of(mods); i++) {
 		const struct km_json *m = mods->items[i], *mod;
+		int t = km_json_get(m, "cluster") ? CP_XDS_CLUSTER : CP_XDS_LISTENER;
+		struct km_json *objs = c->rs->by_type[t];
+		/* a modification that leaves an invalid resource is undone */
+		struct km_json *before = km_json_clone(a, objs);
 		if ((mod = km_json_get(m, "cluster")))
-			resource_mod(a, clusters, mod, "envoy.config.cluster.v3.Cluster");
+			resource_mod(a, objs, mod, "envoy.config.cluster.v3.Cluster");
 		else if ((mod = km_json_get(m, "listener")))
-			resource_mod(a, listeners, mod, "envoy.config.listener.v3.Listener");
+			resource_mod(a, objs, mod, "envoy.config.listener.v3.Listener");
 		else if ((mod = km_json_get(m, "networkFilter")))
-			chain_mods(a, listeners, mod, false, false, read_value(a, mod, "envoy.config.listener.v3.Filter"));
+			chain_mods(a, objs, mod, false, false, read_value(a, mod, "envoy.config.listener.v3.Filter"));
 		else if ((mod = km_json_get(m, "httpFilter")))
-			chain_mods(a, listeners, mod, true, false,
+			chain_mods(a, objs, mod, true, false,
 				   read_value(a, mod, "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"));
 		else if ((mod = km_json_get(m, "virtualHost")))
-			chain_mods(a, listeners, mod, false, true, read_value(a, mod, "envoy.config.route.v3.VirtualHost"));
+			chain_mods(a, objs, mod, false, true, read_value(a, mod, "envoy.config.route.v3.VirtualHost"));
+		if (!still_valid(a, objs, before, t))
+			c->rs->by_type[t] = before;
 	}
 }
 

@@ -972,6 +972,7 @@ static void test_proxy_patch(void)
 		     "    - cluster: {operation: Patch, match: {name: extra},\n"
 		     "                jsonPatches: [{op: replace, path: /connectTimeout, value: 2s}]}\n"
 		     "    - cluster: {operation: Patch, match: {name: extra}, jsonPatches: [{op: remove, path: /nope}]}\n"
+		     "    - cluster: {operation: Patch, match: {name: extra}, jsonPatches: [{op: add, path: /bogus, value: 1}]}\n"
 		     "    - listener: {operation: Patch, match: {origin: inbound},\n"
 		     "                 jsonPatches: [{op: replace, path: /statPrefix, value: patched}]}\n"
 		     "    - httpFilter:\n        operation: AddBefore\n        match: {name: envoy.filters.http.router}\n"
@@ -983,18 +984,33 @@ static void test_proxy_patch(void)
 		     &a, &m, &pp, &rs);
 	struct km_json *cl = json(a, "{\"name\":\"" BACKEND "\",\"connectTimeout\":\"5s\"}");
 	km_json_set(a, rs.by_type[CP_XDS_CLUSTER], BACKEND, cl);
-	struct km_json *out = outbound_listener(a, BACKEND, true);
+	/* listeners that are valid messages: a modification whose result is
+	 * none is undone */
+#define HCM_AT "\"@type\":\"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3." \
+	       "HttpConnectionManager\""
+#define ROUTER "{\"name\":\"envoy.filters.http.router\",\"typedConfig\":{\"@type\":\"type.googleapis.com/" \
+	       "envoy.extensions.filters.http.router.v3.Router\"}}"
+	struct km_json *out = json(a, "{\"filterChains\":[{\"filters\":[{\"name\":"
+				      "\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{" HCM_AT
+				      ",\"statPrefix\":\"out\",\"httpFilters\":[" ROUTER "],\"routeConfig\":"
+				      "{\"virtualHosts\":[{\"name\":\"b\",\"routes\":[{\"match\":{\"prefix\":\"/\"},"
+				      "\"route\":{\"cluster\":\"" BACKEND "\"}}]}]}}}]}]}");
 	km_json_set(a, rs.by_type[CP_XDS_LISTENER], BACKEND, out);
 	struct km_json *in = json(a, "{\"statPrefix\":\"in\",\"filterChains\":[{\"filters\":[{\"name\":"
-				     "\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{\"httpFilters\":"
-				     "[{\"name\":\"envoy.filters.http.router\"}]}}]}]}");
+				     "\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{" HCM_AT
+				     ",\"statPrefix\":\"in\",\"httpFilters\":[" ROUTER "]}}]}]}");
+#undef HCM_AT
+#undef ROUTER
 	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_8080", in);
 	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "gone", json(a, "{}"));
 	cp_policy_apply_prepared(&pp, &rs);
-	/* a value merged into every outbound cluster */
+	/* a value merged into every outbound cluster (an undone modification
+	 * restores the resources from a copy: look them up again) */
+	cl = km_json_get(rs.by_type[CP_XDS_CLUSTER], BACKEND);
+	out = km_json_get(rs.by_type[CP_XDS_LISTENER], BACKEND);
 	CHECK_STREQ(compact(a, cl), "{\"name\":\"" BACKEND "\",\"connectTimeout\":\"9s\"}");
 	/* an added cluster (snake_case read through the schema), then patched;
-	 * a patch that does not apply leaves it alone */
+	 * a patch that does not apply, or leaves no valid Cluster, is undone */
 	CHECK_STREQ(compact(a, km_json_get(rs.by_type[CP_XDS_CLUSTER], "extra")),
 		    "{\"name\":\"extra\",\"type\":\"STATIC\",\"connectTimeout\":\"2s\"}");
 	/* a JSON patch gives the resource a new tree */
