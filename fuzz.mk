@@ -10,7 +10,7 @@ FUZZ_CC ?= clang
 FUZZ_BUILD := build-fuzz
 FUZZ_SECONDS ?= 20
 # Drivers that also need the control-plane library (cp/ without main.c).
-FUZZ_CP_DRIVERS ?= jwt http grpc policy
+FUZZ_CP_DRIVERS ?= jwt http grpc policy admin
 
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(WARN) \

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "cp/api/api.h"
 #include "cp/config/config.h"
+#include "cp/envoyadmin.h"
 #include "cp/events.h"
 #include "cp/insights.h"
 #include "cp/manager.h"
@@ -50,6 +51,13 @@ static void ensure_defaults(struct km_loop *loop, void *ctx)
 		return;
 	int rc = cp_defaults_ensure(l->rt, l->cfg->defaults.skip_mesh_creation,
 				    l->cfg->defaults.skip_hostname_generators);
+	if (!rc && l->rt->envoy_admin) {
+		struct km_buf err = KM_BUF_INIT;
+		rc = cp_envoy_admin_ensure_ca(l->rt->envoy_admin, &err);
+		if (rc)
+			km_warn("kuma-cp", "%s", km_buf_cstr(&err));
+		km_buf_fini(&err);
+	}
 	if (rc) {
 		/* typically the store is briefly unavailable: try again */
 		km_warn("kuma-cp", "could not create default resources, retrying error=%s", km_strerror(rc));
@@ -316,6 +324,8 @@ static int run(const char *config_path)
 	if (pki)
 		cp_pki_set_autogen_key(pki, CP_PKI_KEY_EC_P256);
 	rt.pki = pki;
+	if (!rt.global_mode) /* upstream: the Envoy Admin CA is a zone's */
+		rt.envoy_admin = cp_envoy_admin_new(&rt);
 	struct leader_ctx lctx = {.rt = &rt, .insights = insights, .workloads = workloads, .pki = pki, .cfg = &cfg};
 	cp_store_elect(rt.store, on_leader, &lctx);
 	if (cfg.api_server.http.enabled) {
@@ -369,6 +379,9 @@ static int run(const char *config_path)
 	km_loop_run(rt.loop);
 	km_info("kuma-cp", "stopped");
 out:
+	/* requests in flight answer their API clients before the API stops */
+	cp_envoy_admin_free(rt.envoy_admin);
+	rt.envoy_admin = NULL;
 	cp_dpserver_stop(dps);
 	cp_xds_server_free(xds);
 	cp_dpserver_cert_fini(&cert);

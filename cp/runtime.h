@@ -34,6 +34,7 @@ struct cp_runtime {
 	const struct cp_config *cfg; /* effective configuration (owned by main) */
 	bool leader;                 /* this instance runs the leader-only work */
 	struct cp_pki *pki;          /* workload identities (cp/pki), for the xDS generators */
+	struct cp_envoy_admin *envoy_admin; /* the proxies' admin API (cp/envoyadmin.h); NULL on a Global CP */
 	/* the controllers' DataplaneInsight memo (cp_insights_memo), told by the
 	 * insight writer when a write leaves its fact as it was */
 	struct cp_memo *insight_memo;

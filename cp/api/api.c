@@ -293,6 +293,11 @@ static void route(struct cp_api_ctx *c)
 				cp_api_get(c, t, mesh, s[3], true);
 			return;
 		}
+		if (n == 5 && is_dp && s[4].len && s[4].ptr[0] != '_') {
+			if (get_only(req))
+				cp_api_dataplane_admin(c, mesh, s[3], s[4]);
+			return;
+		}
 		not_found(req);
 		return;
 	}

@@ -63,6 +63,8 @@ void cp_api_service_insight_list(struct cp_api_ctx *c, struct km_str mesh);
  * keys sorted as Go's url.Values.Encode does. */
 const char *cp_api_next_link(struct cp_api_ctx *c, size_t next_offset);
 void cp_api_dataplane_config(struct cp_api_ctx *c, struct km_str mesh, struct km_str name);
+/* /meshes/{mesh}/dataplanes/{name}/{xds|stats|clusters} (inspect_admin.c) */
+void cp_api_dataplane_admin(struct cp_api_ctx *c, struct km_str mesh, struct km_str name, struct km_str type);
 /* Policy inspection (cp/api/inspect_policies.c). */
 void cp_api_dataplane_rules(struct cp_api_ctx *c, struct km_str mesh, struct km_str name);
 void cp_api_dataplane_policies(struct cp_api_ctx *c, struct km_str mesh, struct km_str name);

@@ -30,9 +30,12 @@ struct cp_http {
 };
 
 struct conn_state {
-	struct cp_http_req req;
+	struct cp_http_req req; /* first: cp_http_resume() finds the state from it */
 	struct km_buf body;
+	struct cp_http *h;
 	bool too_big;
+	bool answered; /* the handler ran (a deferred response waits for resume) */
+	bool ready;    /* a deferred response was resumed */
 };
 
 static void drive(struct cp_http *h);
@@ -114,6 +117,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		st = km_calloc(1, sizeof(*st));
 		st->req.a = km_arena_new(8192);
 		st->body.max = h->max_body;
+		st->h = h;
 		*con_cls = st;
 		return MHD_YES;
 	}
@@ -124,6 +128,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	struct cp_http_req *req = &st->req;
+	if (st->answered) /* resumed, or called again while it waits */
+		return st->ready ? respond(c, req) : MHD_YES;
+	st->answered = true;
 	req->method = method;
 	req->conn = c;
 	req->path = (struct km_str){km_arena_strdup(req->a, url), strlen(url)};
@@ -142,8 +149,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			      h->max_body, h->max_body);
 	} else {
 		h->fn(h->ctx, req);
+		if (req->deferred) {
+			MHD_suspend_connection(c);
+			return MHD_YES;
+		}
 	}
 	return respond(c, req);
+}
+
+void cp_http_defer(struct cp_http_req *req)
+{
+	req->deferred = true;
+}
+
+void cp_http_resume(struct cp_http_req *req)
+{
+	struct conn_state *st = (struct conn_state *)req;
+	st->ready = true;
+	MHD_resume_connection(req->conn);
+	drive(st->h);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -210,7 +234,7 @@ struct cp_http *cp_http_start(struct km_loop *loop, const char *name, const char
 	struct sockaddr_in6 sa6 = {0};
 	struct sockaddr_in sa4 = {0};
 	const struct sockaddr *sa;
-	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (iface && strchr(iface, ':')) {
 		sa6.sin6_family = AF_INET6;
 		sa6.sin6_port = htons((uint16_t)port);

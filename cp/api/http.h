@@ -34,6 +34,7 @@ struct cp_http_req {
 	const char *content_type;
 	struct km_buf out;       /* freed by the server */
 	const char *extra_header_name, *extra_header_value;
+	bool deferred; /* private: cp_http_defer() */
 };
 
 typedef void (*cp_http_handler_fn)(void *ctx, struct cp_http_req *req);
@@ -53,6 +54,13 @@ void cp_http_stop(struct cp_http *h);
 int cp_http_add_connection(struct cp_http *h, int fd);
 /* Runs one round of the server's I/O without waiting. */
 void cp_http_run(struct cp_http *h);
+
+/* Defers the response of <req> (libmicrohttpd transport only): the handler
+ * returns without one, the connection waits, and cp_http_resume(<req>),
+ * called later on the loop, sends what <req> then holds. The request and
+ * its arena live until then; every deferred request must be resumed. */
+void cp_http_defer(struct cp_http_req *req);
+void cp_http_resume(struct cp_http_req *req);
 
 /* Request header value (case-insensitive name) or NULL. */
 const char *cp_http_header(const struct cp_http_req *req, const char *name);

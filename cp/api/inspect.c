@@ -154,6 +154,7 @@ void cp_api_dataplane_config(struct cp_api_ctx *c, struct km_str mesh, struct km
 	if (cp_xds_identity_load(c->rt, a, dp, &tls, &leaf) == 0)
 		md.tls = &tls;
 	md.shadow = shadow;
+	cp_xds_admin_tls_load(c->rt, a, dp, &md);
 	struct cp_xds_resources res;
 	cp_xds_generate(a, ctx, dp, &md, &res);
 	struct km_json *out = cp_xds_resources_json(a, &res);

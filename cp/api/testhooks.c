@@ -6,11 +6,13 @@
 #include "base/err.h"
 #include "codec/yaml.h"
 #include "cp/api/api.h"
+#include "cp/envoyadmin.h"
 #include "resource/validate.h"
 
 void cp_api_test_reset(struct cp_api_ctx *c)
 {
 	struct cp_store *s = c->rt->store;
+	cp_envoy_admin_settle(c->rt->envoy_admin); /* its CA lands now, then goes */
 	for (size_t t = 0; t < km_rtypes_len; t++) {
 		for (;;) {
 			struct cp_list_opts o = {.size = 1};

@@ -176,6 +176,22 @@ static int write_cert(X509 *x, struct km_buf *out)
 	return ok ? 0 : -EINVAL;
 }
 
+static int write_pair(X509 *x, EVP_PKEY *k, struct km_buf *cert_pem, struct km_buf *key_pem)
+{
+	int rc = write_cert(x, cert_pem);
+	return rc ? rc : write_key(k, key_pem);
+}
+
+/* Subject O=Kuma, OU=Mesh and CN=<cn> when given, as upstream's CAs. */
+static void kuma_subject(X509 *x, const char *cn)
+{
+	X509_NAME *name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)"Kuma", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8, (const unsigned char *)"Mesh", -1, -1, 0);
+	if (cn)
+		X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
+}
+
 /* Random serial in [1, 2^128-1] as upstream's newSerialNumber. */
 static int set_serial(X509 *x)
 {
@@ -262,8 +278,8 @@ static int add_ext(X509 *x, X509_EXTENSION *ext)
 
 /* ---- CA generation ---- */
 
-int cp_pki_x509_ca_generate(enum cp_pki_key type, const char *trust_domain, int64_t now_ns,
-			    struct km_buf *cert_pem, struct km_buf *key_pem, struct km_buf *err)
+static int ca_generate(enum cp_pki_key type, const char *cn, bool spiffe_san, int64_t now_ns,
+		       struct km_buf *cert_pem, struct km_buf *key_pem, struct km_buf *err)
 {
 	EVP_PKEY_CTX *kc = keygen_ctx(type == CP_PKI_KEY_OTHER ? CP_PKI_KEY_RSA2048 : type);
 	EVP_PKEY *key = NULL;
@@ -279,24 +295,21 @@ int cp_pki_x509_ca_generate(enum cp_pki_key type, const char *trust_domain, int6
 		ssl_err(err, "failed to generate X509 certificate");
 		goto out;
 	}
-	X509_NAME *name = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)"Kuma", -1, -1, 0);
-	X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8, (const unsigned char *)"Mesh", -1, -1, 0);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)trust_domain, -1, -1, 0);
-	X509_set_issuer_name(x, name);
+	kuma_subject(x, cn);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
 	time_t now = (time_t)(now_ns / 1000000000LL);
 	ASN1_TIME_set(X509_getm_notBefore(x), now - CP_PKI_CLOCK_SKEW_NS / 1000000000LL);
 	ASN1_TIME_set(X509_getm_notAfter(x), now + CP_PKI_CA_VALIDITY_NS / 1000000000LL);
 	X509_set_pubkey(x, key);
 	static const int ku[] = {5 /* keyCertSign */, 6 /* cRLSign */};
 	char uri[600];
-	snprintf(uri, sizeof(uri), "spiffe://%s", trust_domain);
+	snprintf(uri, sizeof(uri), "spiffe://%s", cn);
 	exts[0] = key_usage(ku, 2);
 	exts[1] = basic_constraints(true);
 	exts[2] = subject_key_id(x);
-	exts[3] = uri_san(uri, 0);
+	exts[3] = spiffe_san ? uri_san(uri, 0) : NULL;
 	for (size_t i = 0; i < 4; i++)
-		if (add_ext(x, exts[i])) {
+		if ((i < 3 || spiffe_san) && add_ext(x, exts[i])) {
 			ssl_err(err, "failed to generate X509 certificate");
 			goto out;
 		}
@@ -304,9 +317,7 @@ int cp_pki_x509_ca_generate(enum cp_pki_key type, const char *trust_domain, int6
 		ssl_err(err, "failed to sign the CA certificate");
 		goto out;
 	}
-	rc = write_cert(x, cert_pem);
-	if (!rc)
-		rc = write_key(key, key_pem);
+	rc = write_pair(x, key, cert_pem, key_pem);
 out:
 	for (size_t i = 0; i < 4; i++)
 		X509_EXTENSION_free(exts[i]);
@@ -314,6 +325,18 @@ out:
 	EVP_PKEY_free(key);
 	EVP_PKEY_CTX_free(kc);
 	return rc;
+}
+
+int cp_pki_x509_ca_generate(enum cp_pki_key type, const char *trust_domain, int64_t now_ns,
+			    struct km_buf *cert_pem, struct km_buf *key_pem, struct km_buf *err)
+{
+	return ca_generate(type, trust_domain, true, now_ns, cert_pem, key_pem, err);
+}
+
+int cp_pki_x509_ca_generate_named(enum cp_pki_key type, const char *cn, int64_t now_ns, struct km_buf *cert_pem,
+				  struct km_buf *key_pem, struct km_buf *err)
+{
+	return ca_generate(type, cn, false, now_ns, cert_pem, key_pem, err);
 }
 
 /* ---- loading (Go's tls.X509KeyPair) ---- */
@@ -645,24 +668,43 @@ static int ec_fast(EVP_PKEY *k, X509 *x, struct km_buf *key_pem)
 	return ok ? 0 : -EINVAL;
 }
 
+/* A fresh key from <keygen> and its certificate to be signed by <ca>:
+ * version 3, random serial, the CA's subject as issuer, valid from <now_ns>
+ * minus the clock skew to <now_ns> + <lifetime_ns> (*<na>, in seconds, when
+ * given). 0, or a negative errno; *<xo> and *<key> are the caller's to free
+ * either way. */
+static int leaf_start(struct cp_pki_ca *ca, EVP_PKEY_CTX *keygen, int64_t now_ns, int64_t lifetime_ns, X509 **xo,
+		      EVP_PKEY **key, int64_t *na)
+{
+	if (!keygen || EVP_PKEY_keygen(keygen, key) <= 0)
+		return -EINVAL;
+	X509 *x = *xo = X509_new();
+	if (!x || !X509_set_version(x, 2))
+		return -EINVAL;
+	int rc = set_serial(x);
+	if (rc)
+		return rc;
+	X509_set_issuer_name(x, X509_get_subject_name(ca->cert));
+	int64_t nb = now_ns / 1000000000LL - CP_PKI_CLOCK_SKEW_NS / 1000000000LL;
+	int64_t after = (now_ns + lifetime_ns) / 1000000000LL;
+	ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb);
+	ASN1_TIME_set(X509_getm_notAfter(x), (time_t)after);
+	if (na)
+		*na = after;
+	return 0;
+}
+
 static int issue_with(struct cp_pki_ca *ca, EVP_PKEY_CTX *keygen, const char *spiffe_id, int64_t now_ns,
 		      int64_t lifetime_ns, struct km_buf *cert_pem, struct km_buf *key_pem, int64_t *not_after_ns)
 {
 	EVP_PKEY *key = NULL;
 	X509 *x = NULL;
 	X509_EXTENSION *san = NULL;
-	int rc = -EINVAL;
-	if (!keygen || EVP_PKEY_keygen(keygen, &key) <= 0)
-		goto out;
-	x = X509_new();
-	if (!x || !X509_set_version(x, 2) || (rc = set_serial(x)) != 0)
+	int64_t na;
+	int rc = leaf_start(ca, keygen, now_ns, lifetime_ns, &x, &key, &na);
+	if (rc)
 		goto out;
 	rc = -EINVAL;
-	X509_set_issuer_name(x, X509_get_subject_name(ca->cert));
-	int64_t nb = now_ns / 1000000000LL - CP_PKI_CLOCK_SKEW_NS / 1000000000LL;
-	int64_t na = (now_ns + lifetime_ns) / 1000000000LL;
-	ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb);
-	ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na);
 	bool ec = ca->type == CP_PKI_KEY_EC_P256 || ca->type == CP_PKI_KEY_EC_P384 || ca->type == CP_PKI_KEY_EC_P521;
 	bool fast = ec && ec_fast(key, x, key_pem) == 0;
 	if (!fast && !X509_set_pubkey(x, key))
@@ -699,6 +741,79 @@ int cp_pki_x509_issue_mt(struct cp_pki_ca *ca, const char *spiffe_id, int64_t no
 	EVP_PKEY_CTX *kc = keygen_ctx(ca->type);
 	int rc = issue_with(ca, kc, spiffe_id, now_ns, lifetime_ns, cert_pem, key_pem, not_after_ns);
 	EVP_PKEY_CTX_free(kc);
+	return rc;
+}
+
+/* ---- TLS certificates (CA, server, client) ---- */
+
+/* A subjectAltName of one DNS name, or of one IP address when <name> is
+ * one. */
+static X509_EXTENSION *host_san(const char *name)
+{
+	GENERAL_NAME *gen = a2i_GENERAL_NAME(NULL, NULL, NULL, GEN_IPADD, name, 0);
+	if (!gen) {
+		ERR_clear_error();
+		gen = a2i_GENERAL_NAME(NULL, NULL, NULL, GEN_DNS, name, 0);
+	}
+	GENERAL_NAMES *gens = gen ? GENERAL_NAMES_new() : NULL;
+	if (!gens) {
+		GENERAL_NAME_free(gen);
+		return NULL;
+	}
+	sk_GENERAL_NAME_push(gens, gen);
+	X509_EXTENSION *ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens);
+	GENERAL_NAMES_free(gens);
+	return ext;
+}
+
+int cp_pki_x509_issue_tls(struct cp_pki_ca *ca, enum cp_pki_tls_role role, const char *cn, const char *host,
+			  int64_t now_ns, int64_t lifetime_ns, struct km_buf *cert_pem, struct km_buf *key_pem)
+{
+	EVP_PKEY_CTX *kc = keygen_ctx(CP_PKI_KEY_EC_P256);
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+	X509_EXTENSION *exts[5] = {0};
+	int rc = leaf_start(ca, kc, now_ns, lifetime_ns, &x, &key, NULL);
+	if (rc)
+		goto out;
+	rc = -EINVAL;
+	kuma_subject(x, cn);
+	if (!X509_set_pubkey(x, key))
+		goto out;
+	size_t n = 0;
+	if (role == CP_PKI_TLS_CA) {
+		static const int ku[] = {0 /* digitalSignature */, 5 /* keyCertSign */, 6 /* cRLSign */};
+		exts[n++] = key_usage(ku, 3);
+		exts[n++] = basic_constraints(true);
+	} else {
+		static const int ku[] = {0 /* digitalSignature */, 2 /* keyEncipherment */};
+		exts[n++] = key_usage(ku, 2);
+		exts[n++] = basic_constraints(false);
+		EXTENDED_KEY_USAGE *eku = sk_ASN1_OBJECT_new_null();
+		if (eku) {
+			sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(role == CP_PKI_TLS_SERVER ? NID_server_auth : NID_client_auth));
+			exts[n++] = X509V3_EXT_i2d(NID_ext_key_usage, 0, eku);
+			sk_ASN1_OBJECT_free(eku);
+		} else {
+			exts[n++] = NULL;
+		}
+	}
+	exts[n++] = subject_key_id(x);
+	if (host)
+		exts[n++] = host_san(host);
+	for (size_t i = 0; i < n; i++)
+		if (add_ext(x, exts[i]))
+			goto out;
+	if ((ca->ext_aki && add_ext(x, ca->ext_aki)) || !X509_sign(x, ca->key, ca->md))
+		goto out;
+	rc = write_pair(x, key, cert_pem, key_pem);
+out:
+	for (size_t i = 0; i < 5; i++)
+		X509_EXTENSION_free(exts[i]);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	EVP_PKEY_CTX_free(kc);
+	ERR_clear_error();
 	return rc;
 }
 

@@ -36,6 +36,10 @@ struct cp_pki_ca;
 int cp_pki_x509_ca_generate(enum cp_pki_key type, const char *trust_domain, int64_t now_ns,
 			    struct km_buf *cert_pem, struct km_buf *key_pem, struct km_buf *err);
 
+/* A self-signed CA as above with subject O=Kuma, OU=Mesh, CN=<cn> and no
+ * subjectAltName (upstream's Envoy Admin CA). */
+int cp_pki_x509_ca_generate_named(enum cp_pki_key type, const char *cn, int64_t now_ns, struct km_buf *cert_pem,
+				  struct km_buf *key_pem, struct km_buf *err);
 /* Loads a CA pair as Go's tls.X509KeyPair does: every CERTIFICATE block of
  * <cert_pem> (the first one signs), the first "*PRIVATE KEY" block of
  * <key_pem>, and the key must match the first certificate. Returns the CA
@@ -71,6 +75,19 @@ int cp_pki_x509_issue(struct cp_pki_ca *ca, const char *spiffe_id, int64_t now_n
 int cp_pki_x509_issue_mt(struct cp_pki_ca *ca, const char *spiffe_id, int64_t now_ns, int64_t lifetime_ns,
 			 struct km_buf *cert_pem, struct km_buf *key_pem, int64_t *not_after_ns);
 
+/* What a TLS certificate of cp_pki_x509_issue_tls is for. */
+enum cp_pki_tls_role {
+	CP_PKI_TLS_CA,     /* an intermediate CA (keyCertSign, CA:TRUE) */
+	CP_PKI_TLS_SERVER, /* EKU serverAuth */
+	CP_PKI_TLS_CLIENT, /* EKU clientAuth */
+};
+/* Issues a certificate with a fresh ECDSA P-256 key signed by <ca>: subject
+ * O=Kuma, OU=Mesh and CN=<cn> when given, a subjectAltName of <host> (an IP
+ * address when it parses as one, else a DNS name) when given, valid from
+ * <now_ns> minus the clock skew for <lifetime_ns>. Appends the PEMs.
+ * Returns 0 or a negative errno. */
+int cp_pki_x509_issue_tls(struct cp_pki_ca *ca, enum cp_pki_tls_role role, const char *cn, const char *host,
+			  int64_t now_ns, int64_t lifetime_ns, struct km_buf *cert_pem, struct km_buf *key_pem);
 /* upstream pemEqual: the first PEM blocks of <a> and <b> hold the same
  * certificate (same DER). */
 bool cp_pki_x509_pem_equal(struct km_str a, struct km_str b);

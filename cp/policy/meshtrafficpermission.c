@@ -166,7 +166,10 @@ void cp_policy_meshtrafficpermission_apply(struct cp_policy_apply_ctx *c,
 	struct km_json *listeners = c->rs->by_type[CP_XDS_LISTENER];
 	for (size_t i = 0; listeners && i < listeners->len; i++) {
 		struct km_json *l = listeners->members[i].val;
-		if (!km_str_eqc(km_json_get_string(l, "trafficDirection"), "INBOUND"))
+		/* the proxy's inbounds, not the admin listener (its TLS chain
+		 * admits the control plane by its own client certificate) */
+		if (!km_str_eqc(km_json_get_string(l, "trafficDirection"), "INBOUND") ||
+		    !km_str_has_prefix(listeners->members[i].key, "self_inbound_"))
 			continue;
 		const char *name = km_arena_strndup(a, listeners->members[i].key.ptr, listeners->members[i].key.len);
 		/* the inbound's rules; an inbound no policy selects still gets

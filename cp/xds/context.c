@@ -1057,6 +1057,8 @@ void cp_xds_metadata_parse(struct km_arena *a, const struct km_json *obj, struct
 	out->raw = md;
 	out->admin_port = meta_u32(md, "dataplane.admin.port");
 	out->readiness_port = meta_u32(md, "dataplane.readinessReporter.port");
+	out->admin_address = km_json_get_string(md, "dataplane.admin.address");
+	out->admin_socket = km_json_get_string(md, "dataplane.admin.socketPath");
 	out->workdir = km_json_get_string(md, "workdir");
 	out->features = km_json_get(md, "features");
 }

@@ -20,6 +20,7 @@
 
 #include "base/ptab.h"
 #include "codec/json.h"
+#include "cp/envoyadmin.h"
 #include "cp/runtime.h"
 
 struct cp_xds_endpoint {
@@ -154,6 +155,9 @@ struct cp_xds_metadata {
 	const struct cp_xds_tls *tls; /* NULL: plaintext (no MeshIdentity) */
 	uint32_t admin_port;     /* 0: no admin listener */
 	uint32_t readiness_port; /* 0: no readiness cluster */
+	struct km_str admin_address, admin_socket; /* dataplane.admin.address / .socketPath */
+	/* the admin listener's TLS chain (cp_xds_admin_tls_load); NULL: none */
+	const struct cp_envoy_admin_tls *admin_tls;
 	struct km_str workdir;
 	struct km_json *features;
 	struct km_json *raw; /* the whole metadata object, or NULL */

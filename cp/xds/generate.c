@@ -388,6 +388,31 @@ static void gen_outbound(struct gen *g)
 
 /* ---- admin and readiness ---- */
 
+#define ADMIN_SECRET "system_envoy_admin_certificate"
+
+static const char *b64(struct km_arena *a, const char *pem);
+
+/* The HTTP connection manager of the admin listener: /ready to the
+ * readiness reporter and, in the TLS chain, everything else to the admin. */
+static struct km_json *admin_hcm(struct gen *g, bool all)
+{
+#define ADMIN_HCM(more)                                                                                           \
+	"{\"name\":\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{"                             \
+	"\"@type\":\"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."            \
+	"HttpConnectionManager\",\"statPrefix\":\"system_envoy_admin\",\"httpFilters\":[{\"name\":"               \
+	"\"envoy.filters.http.router\",\"typedConfig\":{\"@type\":"                                               \
+	"\"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\"}}],\"internalAddressConfig\":"   \
+	"{\"cidrRanges\":[{\"addressPrefix\":\"127.0.0.1\",\"prefixLen\":32}]},\"routeConfig\":{"                \
+	"\"validateClusters\":false,\"virtualHosts\":[{\"domains\":[\"*\"],\"name\":\"system_envoy_admin\","     \
+	"\"routes\":[{\"match\":{\"prefix\":\"/ready\"},\"route\":{\"cluster\":\"system_probe_readiness\","      \
+	"\"prefixRewrite\":\"/ready\"}}" more "]}]}}}"
+	if (all)
+		return km_json_fmt(g->a, ADMIN_HCM(",{\"match\":{\"prefix\":\"/\"},\"route\":{\"cluster\":"
+						  "\"system_envoy_admin\",\"prefixRewrite\":\"/\"}}"));
+	return km_json_fmt(g->a, ADMIN_HCM(""));
+#undef ADMIN_HCM
+}
+
 static void gen_admin(struct gen *g)
 {
 	struct km_arena *a = g->a;
@@ -400,23 +425,50 @@ static void gen_admin(struct gen *g)
 				circuit_breakers(a)));
 	if (!g->md->admin_port || !g->md->readiness_port)
 		return;
-	/* plaintext /ready for load balancers and probes; the rest of the admin
-	 * API stays on the Unix socket */
-	struct km_json *chain = km_json_fmt(
-	    a,
-	    "{\"filters\":[{\"name\":\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{"
-	    "\"@type\":\"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\","
-	    "\"statPrefix\":\"system_envoy_admin\",\"httpFilters\":[{\"name\":\"envoy.filters.http.router\","
-	    "\"typedConfig\":{\"@type\":\"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\"}}],"
-	    "\"internalAddressConfig\":{\"cidrRanges\":[{\"addressPrefix\":\"127.0.0.1\",\"prefixLen\":32}]},"
-	    "\"routeConfig\":{\"validateClusters\":false,\"virtualHosts\":[{\"domains\":[\"*\"],"
-	    "\"name\":\"system_envoy_admin\",\"routes\":[{\"match\":{\"prefix\":\"/ready\"},\"route\":{"
-	    "\"cluster\":\"system_probe_readiness\",\"prefixRewrite\":\"/ready\"}}]}]}}}]}");
-	add(g, CP_XDS_LISTENER, "system_envoy_admin",
+	/* the admin itself: its Unix socket, or where Envoy binds it */
+	struct km_str admin_addr = g->md->admin_address;
+	if (!admin_addr.len || km_str_eqc(admin_addr, "0.0.0.0"))
+		admin_addr = KM_STR("127.0.0.1");
+	else if (km_str_eqc(admin_addr, "::"))
+		admin_addr = KM_STR("::1");
+	struct km_json *endpoint =
+	    g->md->admin_socket.len ? km_json_fmt(a, "{\"pipe\":{\"path\":%S}}", &g->md->admin_socket)
+				    : socket_address(a, admin_addr, g->md->admin_port);
+	add(g, CP_XDS_CLUSTER, "system_envoy_admin",
 	    km_json_fmt(a,
-			"{\"name\":\"system_envoy_admin\",\"address\":%T,\"statPrefix\":\"system_envoy_admin\","
-			"\"filterChains\":[%T],\"enableReusePort\":%b,\"trafficDirection\":\"INBOUND\"}",
-			socket_address(a, g->address, g->md->admin_port), chain, g->reuse_port));
+			"{\"name\":\"system_envoy_admin\",\"type\":\"STATIC\",\"connectTimeout\":\"5s\","
+			"\"loadAssignment\":{\"clusterName\":\"system_envoy_admin\",\"endpoints\":[{\"lbEndpoints\":["
+			"{\"endpoint\":{\"address\":%T}}]}]},\"circuitBreakers\":%T}",
+			endpoint, circuit_breakers(a)));
+	/* no listener where it would take the admin's own address and port */
+	if (!cp_envoy_admin_exposed(g->address, g->md->admin_address, g->md->admin_socket))
+		return;
+	/* plaintext /ready for load balancers and probes; the rest of the admin
+	 * API over mutual TLS, for the control plane (client SAN kuma-cp) */
+	struct km_json *chains = km_json_fmt(a, "[{\"filters\":[%T]}]", admin_hcm(g, false));
+	const struct cp_envoy_admin_tls *t = g->md->admin_tls;
+	if (t)
+		km_json_array_push(
+		    a, chains,
+		    km_json_fmt(
+			a,
+			"{\"filterChainMatch\":{\"transportProtocol\":\"tls\"},\"filters\":[%T],\"transportSocket\":{"
+			"\"name\":\"envoy.transport_sockets.tls\",\"typedConfig\":{\"@type\":"
+			"\"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\","
+			"\"commonTlsContext\":{\"tlsCertificateSdsSecretConfigs\":[{\"name\":\"" ADMIN_SECRET "\","
+			"\"sdsConfig\":{\"ads\":{},\"resourceApiVersion\":\"V3\"}}],\"validationContext\":{"
+			"\"matchTypedSubjectAltNames\":[{\"matcher\":{\"exact\":\"kuma-cp\"},\"sanType\":\"DNS\"}],"
+			"\"trustedCa\":{\"inlineBytes\":%s}}},\"requireClientCertificate\":true}}}",
+			admin_hcm(g, true), b64(a, t->ca_pem)));
+	struct km_json *l = km_json_fmt(a,
+					"{\"name\":\"system_envoy_admin\",\"address\":%T,\"statPrefix\":\"system_envoy_admin\","
+					"\"filterChains\":%T,\"enableReusePort\":%b,\"trafficDirection\":\"INBOUND\"}",
+					socket_address(a, g->address, g->md->admin_port), chains, g->reuse_port);
+	if (t)
+		km_json_set(a, l, "listenerFilters",
+			    km_json_fmt(a, "[{\"name\":\"envoy.filters.listener.tls_inspector\",\"typedConfig\":{\"@type\":"
+					   "\"type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\"}}]"));
+	add(g, CP_XDS_LISTENER, "system_envoy_admin", l);
 }
 
 /* ---- proxyless gRPC ---- */
@@ -477,6 +529,14 @@ static void gen_secrets(struct gen *g)
 {
 	const struct cp_xds_tls *tls = g->md->tls;
 	struct km_arena *a = g->a;
+	const struct cp_envoy_admin_tls *at = g->md->admin_tls;
+	if (at && g->md->admin_port && g->md->readiness_port &&
+	    cp_envoy_admin_exposed(g->address, g->md->admin_address, g->md->admin_socket))
+		add(g, CP_XDS_SECRET, ADMIN_SECRET,
+		    km_json_fmt(a,
+				"{\"name\":\"" ADMIN_SECRET "\",\"tlsCertificate\":{\"certificateChain\":{\"inlineBytes\":%s},"
+				"\"privateKey\":{\"inlineBytes\":%s}}}",
+				b64(a, at->chain_pem), b64(a, at->key_pem)));
 	if (!tls)
 		return;
 	add(g, CP_XDS_SECRET, tls->secret_name,

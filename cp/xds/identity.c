@@ -34,6 +34,27 @@ static int load(struct cp_runtime *rt, struct km_arena *a, const struct cp_xds_d
 	return rc;
 }
 
+void cp_xds_admin_tls_load(struct cp_runtime *rt, struct km_arena *a, const struct cp_xds_dataplane *dp,
+			   struct cp_xds_metadata *md)
+{
+	md->admin_tls = NULL;
+	if (!rt->envoy_admin || !md->admin_port || !md->readiness_port || md->proxyless)
+		return;
+	struct km_str address = km_json_get_string(km_json_get(dp->spec, "networking"), "address");
+	if (!cp_envoy_admin_exposed(address, md->admin_address, md->admin_socket))
+		return;
+	struct cp_envoy_admin_tls t;
+	if (cp_envoy_admin_server_tls(rt->envoy_admin, address, &t))
+		return;
+	struct cp_envoy_admin_tls *copy = km_arena_alloc(a, sizeof(*copy));
+	copy->chain_pem = km_arena_strdup(a, t.chain_pem);
+	copy->key_pem = km_arena_strdup(a, t.key_pem);
+	copy->ca_pem = km_arena_strdup(a, t.ca_pem);
+	copy->fp = t.fp;
+	copy->ca_fp = t.ca_fp;
+	md->admin_tls = copy;
+}
+
 int cp_xds_identity_load(struct cp_runtime *rt, struct km_arena *a, const struct cp_xds_dataplane *dp,
 			 struct cp_xds_tls *tls, struct cp_pki_leaf *leaf)
 {

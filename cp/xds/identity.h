@@ -18,4 +18,10 @@ int cp_xds_identity_load(struct cp_runtime *rt, struct km_arena *a, const struct
 int cp_xds_identity_load_deferred(struct cp_runtime *rt, struct km_arena *a, const struct cp_xds_dataplane *dp,
 				  struct cp_xds_tls *tls, struct cp_pki_leaf *leaf, struct cp_pki_issue **issue);
 
+/* Sets <md>->admin_tls (a copy in <a>) when the proxy's admin API is served
+ * by its system_envoy_admin listener and the Envoy Admin CA can be had
+ * (else leaves it NULL: the listener then serves /ready only). */
+void cp_xds_admin_tls_load(struct cp_runtime *rt, struct km_arena *a, const struct cp_xds_dataplane *dp,
+			   struct cp_xds_metadata *md);
+
 #endif

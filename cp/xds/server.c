@@ -291,6 +291,7 @@ static int build_prepare(struct ads_stream *st, const struct cp_xds_mesh *m, str
 		return -KM_E_NOT_FOUND;
 	j->a = km_arena_new(16384);
 	j->md = st->md; /* parsed once, at the handshake */
+	cp_xds_admin_tls_load(s->rt, j->a, j->dp, &j->md);
 	j->lm = &st->local;
 	struct cp_xds_tls *tls = km_arena_alloc(j->a, sizeof(*tls));
 	struct cp_pki_leaf leaf;
@@ -1240,6 +1241,12 @@ static int handshake(struct ads_stream *st, const Envoy__Config__Core__V3__Node 
 							   st->md.workdir.len),
 					 st->md.workdir.len};
 	st->md.features = km_json_clone(st->md_a, st->md.features);
+	st->md.admin_address = (struct km_str){km_arena_strndup(st->md_a, st->md.admin_address.ptr ? st->md.admin_address.ptr : "",
+								  st->md.admin_address.len),
+					       st->md.admin_address.len};
+	st->md.admin_socket = (struct km_str){km_arena_strndup(st->md_a, st->md.admin_socket.ptr ? st->md.admin_socket.ptr : "",
+								 st->md.admin_socket.len),
+					      st->md.admin_socket.len};
 	if (md) {
 		struct km_buf b = KM_BUF_INIT;
 		km_json_write(&b, md, 0, 0);

@@ -566,6 +566,12 @@ static void local_inputs(struct km_buf *k0, const struct cp_xds_mesh *m, const s
 	struct km_buf k = *k0;
 	fp_u64(&k, m->fp_rest);
 	fp_u64(&k, ((uint64_t)md->admin_port << 32) | md->readiness_port);
+	km_buf_add(&k, md->admin_address.ptr, md->admin_address.len);
+	fp_byte(&k, 0);
+	km_buf_add(&k, md->admin_socket.ptr, md->admin_socket.len);
+	fp_byte(&k, 0);
+	/* the CA is in the admin listener; its certificate and key in a secret */
+	fp_u64(&k, md->admin_tls ? (keys ? md->admin_tls->fp : md->admin_tls->ca_fp) : 0);
 	km_buf_add(&k, md->workdir.ptr, md->workdir.len);
 	fp_byte(&k, 0);
 	fp_json(&k, md->features);
@@ -788,7 +794,7 @@ static bool fill_local(struct build *b, struct cp_xds_share *sh, const struct cp
 	km_buf_fini(&key);
 	if (!lv)
 		return false;
-	if (md->tls) {
+	if (md->tls || md->admin_tls) {
 		struct cp_xds_resources sec;
 		cp_xds_generate_secrets(b->a, m, dp, md, &sec);
 		put_all(b, &sec, NULL);
@@ -878,7 +884,7 @@ static void put_local(struct build *b, struct cp_xds_share *sh, const struct cp_
 		bool same = km_pb_write_json(b->a, ld, list, &b->bytes) == 0 &&
 			    cp_xds_shape_verify(ms, vars, nvars, b->bytes.data, b->bytes.len, &b->scratch);
 		/* a fill generates the secrets alone */
-		if (same && md->tls && !secrets_alone_agree(b, m, dp, md)) {
+		if (same && (md->tls || md->admin_tls) && !secrets_alone_agree(b, m, dp, md)) {
 			cp_xds_shape_retire(ms);
 			same = false;
 		}

@@ -8,10 +8,13 @@ accepting every pushed config, no-op writes pushing nothing, the inspect
 views, _config agreeing with Envoy's config_dump, and (last, destructive)
 failover after a kuma-dp stops and endpoint removal after a DELETE."""
 
+import base64
 import json
 import os
 import socket
+import ssl
 import subprocess
+import threading
 import time
 
 import pytest
@@ -751,6 +754,101 @@ def test_proxy_patch(env):
 
 
 # ----- destructive: keep last ------------------------------------------------------
+
+# ----- Envoy admin views ----------------------------------------------------------------
+
+def test_envoy_admin_views(env, tmp_path):
+    """kumactl inspect dataplane --type config-dump|stats|clusters: kuma-cp
+    asks the proxy's Envoy over its system_envoy_admin listener with the
+    client certificate of the envoy-admin-ca GlobalSecret, and redacts the
+    dataplane token from the bootstrap."""
+    d = env.client
+    dump = json.loads(kumactl(env.cp, tmp_path, "inspect", "dataplane", d.name, "--mesh", "default",
+                              "--type", "config-dump"))
+    types = {c["@type"].rsplit(".", 1)[-1] for c in dump["configs"]}
+    assert {"BootstrapConfigDump", "ClustersConfigDump", "ListenersConfigDump"} <= types, types
+    listeners, clusters = d.dynamic_names()
+    got = {l["name"] for c in dump["configs"] if c["@type"].endswith("ListenersConfigDump")
+           for l in c.get("dynamic_listeners", [])}
+    assert got == listeners and "system_envoy_admin" in got, (got, listeners)
+    text = json.dumps(dump)
+    assert d.token and d.token not in text and "[redacted]" in text
+    # EDS only when asked
+    r = env.cp.api.get(f"/meshes/default/dataplanes/{d.name}/xds?include_eds=true")
+    assert r.status == 200 and r.headers["content-type"] == "application/json", r.describe()
+    assert any(c["@type"].endswith("EndpointsConfigDump") for c in r.json()["configs"])
+
+    stats = kumactl(env.cp, tmp_path, "inspect", "dataplane", d.name, "--mesh", "default", "--type", "stats")
+    assert "listener_manager.lds.update_success: " in stats, stats[:500]
+    clusters_txt = kumactl(env.cp, tmp_path, "inspect", "dataplane", d.name, "--mesh", "default",
+                           "--type", "clusters")
+    assert "system_envoy_admin::" in clusters_txt and backend_cluster(d) + "::" in clusters_txt
+    r = env.cp.api.get(f"/meshes/default/dataplanes/{d.name}/stats?format=json&usedonly=false")
+    assert r.status == 200 and r.headers["content-type"] == "application/json", r.describe()
+    assert any(s.get("name") == "server.live" for s in r.json()["stats"]), r.text[:300]
+
+    # the CA is upstream's GlobalSecret
+    r = env.cp.api.get("/global-secrets/envoy-admin-ca")
+    assert r.status == 200, r.describe()
+    pem = base64.b64decode(r.json()["data"]).decode()
+    assert pem.count("BEGIN CERTIFICATE") == 1 and "PRIVATE KEY" in pem
+
+    # errors: unknown type, unknown proxy
+    r = env.cp.api.get(f"/meshes/default/dataplanes/{d.name}/nope")
+    assert r.status == 404 and "invalid admin type: nope" in r.text, r.describe()
+    r = env.cp.api.get("/meshes/default/dataplanes/ghost/xds")
+    assert r.status == 404, r.describe()
+
+    # on the proxy's address: /ready in plaintext, nothing else without the
+    # control plane's client certificate
+    admin = d.vars["admin"]
+    assert http_get("127.0.0.1", admin, "/ready")[0] == 200
+    assert http_get("127.0.0.1", admin, "/config_dump")[0] == 404
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        with socket.create_connection(("127.0.0.1", admin), timeout=5) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                tls.sendall(b"GET /config_dump HTTP/1.1\r\nHost: x\r\n\r\n")
+                if not tls.recv(100):
+                    raise ConnectionError("closed without an answer")
+
+
+def test_envoy_admin_unreachable_holds_nothing_up(env):
+    """A proxy whose admin accepts and never answers: the request fails after
+    kuma-cp's 3 s connect timeout (the TLS handshake never ends; upstream: 3 s
+    for it too) with upstream's error title, and meanwhile the API answers
+    other requests at once (the admin request waits off the loop)."""
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(8)
+    port = mute.getsockname()[1]
+    dp = {"type": "Dataplane", "mesh": "default", "name": "mute-1",
+          "networking": {"address": "127.0.0.1", "admin": {"port": port},
+                         "inbound": [{"port": free_port(), "tags": {"kuma.io/service": "mute"}}]}}
+    assert env.cp.api.put("/meshes/default/dataplanes/mute-1", dp).status in (200, 201)
+    try:
+        result = {}
+
+        def ask():
+            result["r"] = env.cp.api.get("/meshes/default/dataplanes/mute-1/stats", timeout=20)
+
+        t = threading.Thread(target=ask)
+        start = time.monotonic()
+        t.start()
+        time.sleep(0.5)
+        r = env.cp.api.get("/meshes/default/dataplanes/client-1/_overview")
+        assert r.status == 200 and time.monotonic() - start < 3, r.describe()
+        t.join(20)
+        r = result["r"]
+        assert r.status == 500, r.describe()
+        assert r.json()["title"] == "Could not execute admin operation", r.text
+        assert 2.5 < time.monotonic() - start < 15
+    finally:
+        env.cp.api.delete("/meshes/default/dataplanes/mute-1")
+        mute.close()
+
 
 def test_failover_offline_and_delete(env, tmp_path):
     client = env.client

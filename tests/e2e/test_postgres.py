@@ -237,6 +237,11 @@ def test_dataplane_kept_when_its_proxy_moves_to_another_cp(postgres, db):
             r = cp.api.get("/meshes/default/dataplanes/mover")
             assert r.status == 200, r.describe()
         assert second.is_ready()
+        # either instance reaches the proxy's admin, B's listener trusting
+        # A's client certificate: the CA is the database's envoy-admin-ca
+        for cp in (a, b):
+            r = cp.api.get("/meshes/default/dataplanes/mover/stats")
+            assert r.status == 200 and "server.live: 1" in r.text, r.describe()
     finally:
         for d in dps:
             d.stop(check=False)

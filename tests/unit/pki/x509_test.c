@@ -260,8 +260,81 @@ static void time_issuance(struct cp_pki_ca *ca, const char *name, int n)
 	printf("x509: %d %s leaf issuances in %.3f s (%.3f ms each, %.0f/s)\n", n, name, dt, dt * 1e3 / n, n / dt);
 }
 
+/* An Envoy Admin CA (RSA, no SAN), an ECDSA issuer it signs, a server
+ * certificate for an IP address and a client certificate for a DNS name
+ * signed by the issuer: both verify against the CA with the issuer as the
+ * untrusted intermediate, for their purpose and host. */
+static int verify_with(X509 *root, X509 *inter, X509 *leaf, int purpose, const char *ip, const char *dns)
+{
+	X509_STORE *st = X509_STORE_new();
+	X509_STORE_add_cert(st, root);
+	STACK_OF(X509) *untrusted = sk_X509_new_null();
+	sk_X509_push(untrusted, inter);
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	X509_STORE_CTX_init(ctx, st, leaf, untrusted);
+	X509_STORE_CTX_set_purpose(ctx, purpose);
+	X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(ctx);
+	if (ip)
+		X509_VERIFY_PARAM_set1_ip_asc(vp, ip);
+	if (dns)
+		X509_VERIFY_PARAM_set1_host(vp, dns, 0);
+	int ok = X509_verify_cert(ctx);
+	X509_STORE_CTX_free(ctx);
+	sk_X509_free(untrusted);
+	X509_STORE_free(st);
+	return ok;
+}
+
+static void test_tls_chain(void)
+{
+	struct km_buf cert = KM_BUF_INIT, key = KM_BUF_INIT, err = KM_BUF_INIT;
+	int64_t now = (int64_t)time(NULL) * NS;
+	CHECK(cp_pki_x509_ca_generate_named(CP_PKI_KEY_RSA2048, "Envoy Admin CA", now, &cert, &key, &err) == 0);
+	X509 *root = cert_of(km_buf_cstr(&cert));
+	CHECK(root && X509_get_ext_d2i(root, NID_subject_alt_name, NULL, NULL) == NULL);
+	char cn[64] = "";
+	X509_NAME_get_text_by_NID(X509_get_subject_name(root), NID_commonName, cn, sizeof(cn));
+	CHECK_STREQ(cn, "Envoy Admin CA");
+	struct cp_pki_ca *ca = cp_pki_x509_ca_load(km_str_c(km_buf_cstr(&cert)), km_str_c(km_buf_cstr(&key)), &err);
+	CHECK(ca != NULL);
+	struct km_buf ic = KM_BUF_INIT, ik = KM_BUF_INIT, sc = KM_BUF_INIT, sk = KM_BUF_INIT, cc = KM_BUF_INIT,
+		      ck = KM_BUF_INIT;
+	CHECK(cp_pki_x509_issue_tls(ca, CP_PKI_TLS_CA, "Envoy Admin Issuer", NULL, now, 3600 * NS, &ic, &ik) == 0);
+	struct cp_pki_ca *issuer = cp_pki_x509_ca_load(km_str_c(km_buf_cstr(&ic)), km_str_c(km_buf_cstr(&ik)), &err);
+	CHECK(issuer != NULL);
+	CHECK(cp_pki_x509_issue_tls(issuer, CP_PKI_TLS_SERVER, NULL, "10.0.0.7", now, 3600 * NS, &sc, &sk) == 0);
+	CHECK(cp_pki_x509_issue_tls(issuer, CP_PKI_TLS_CLIENT, NULL, "kuma-cp", now, 3600 * NS, &cc, &ck) == 0);
+	X509 *inter = cert_of(km_buf_cstr(&ic)), *server = cert_of(km_buf_cstr(&sc)), *client = cert_of(km_buf_cstr(&cc));
+	CHECK(inter && server && client);
+	CHECK(verify_with(root, inter, server, X509_PURPOSE_SSL_SERVER, "10.0.0.7", NULL) == 1);
+	CHECK(verify_with(root, inter, server, X509_PURPOSE_SSL_SERVER, "10.0.0.8", NULL) != 1); /* another address */
+	CHECK(verify_with(root, inter, server, X509_PURPOSE_SSL_CLIENT, NULL, NULL) != 1);        /* not a client */
+	CHECK(verify_with(root, inter, client, X509_PURPOSE_SSL_CLIENT, NULL, "kuma-cp") == 1);
+	CHECK(verify_with(root, inter, client, X509_PURPOSE_SSL_SERVER, NULL, NULL) != 1);
+	/* the keys are ECDSA P-256 and match their certificates */
+	EVP_PKEY *k = key_of(km_buf_cstr(&sk));
+	CHECK(k && EVP_PKEY_is_a(k, "EC") && X509_check_private_key(server, k) == 1);
+	EVP_PKEY_free(k);
+	X509_free(root);
+	X509_free(inter);
+	X509_free(server);
+	X509_free(client);
+	cp_pki_x509_ca_free(issuer);
+	cp_pki_x509_ca_free(ca);
+	km_buf_fini(&cert);
+	km_buf_fini(&key);
+	km_buf_fini(&err);
+	km_buf_fini(&ic);
+	km_buf_fini(&ik);
+	km_buf_fini(&sc);
+	km_buf_fini(&sk);
+	km_buf_fini(&cc);
+	km_buf_fini(&ck);
+}
+
 int main(void)
 {
+	test_tls_chain();
 	test_ca(CP_PKI_KEY_RSA2048);
 	test_ca(CP_PKI_KEY_EC_P256);
 	test_load_errors();

@@ -185,17 +185,17 @@ static void test_equal_and_shared(struct km_arena *a)
 	struct cp_xds_share *sh = cp_xds_share_new();
 	struct cp_xds_share_stats st = {0};
 	check_all(a, sh, false, &st, NULL);
-	/* each proxy has 4 resources of its own (inbound and admin cluster
-	 * and listener) and 3 outbounds x 3 resources; web-3 a 4th outbound
+	/* each proxy has 5 resources of its own (inbound cluster and
+	 * listener, readiness and admin clusters, admin listener) and 3 outbounds x 3 resources; web-3 a 4th outbound
 	 * to db (same cluster and load assignment, its own listener). Encoded
 	 * once: 3 clusters, 3 load assignments, 3 listener bodies (each
 	 * proxy's listeners are a body plus its own address field) */
-	CHECK(st.encoded == 8 * 4 + 9);
+	CHECK(st.encoded == 8 * 5 + 9);
 	CHECK(st.shared == 8 * 9 + 3 - 9);
 	/* the second time round every outbound resource comes from the table */
 	struct cp_xds_share_stats st2 = {0};
 	check_all(a, sh, false, &st2, NULL);
-	CHECK(st2.encoded == 8 * 4);
+	CHECK(st2.encoded == 8 * 5);
 	CHECK(st2.shared == 8 * 9 + 3);
 	cp_xds_share_clear(sh);
 
@@ -226,7 +226,7 @@ static void test_equal_and_shared(struct km_arena *a)
 	struct cp_xds_share_stats st1 = {0};
 	check_all(a, sh, false, &st1, NULL);
 	only = NULL;
-	CHECK(st1.encoded == 4 + 9);
+	CHECK(st1.encoded == 5 + 9);
 	CHECK(st1.shared == 3);
 	cp_xds_share_clear(sh);
 	struct cp_xds_share_stats st3 = {0};

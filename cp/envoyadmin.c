@@ -1,0 +1,611 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Envoy admin access (see envoyadmin.h): the envoy-admin-ca GlobalSecret,
+ * the issuer and certificates made from it, and the libcurl multi handle
+ * driven by the event loop (sockets watched as curl asks, one timer). */
+#include "cp/envoyadmin.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/hash.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/ptab.h"
+#include "codec/json.h"
+#include "cp/manager.h"
+#include "cp/pki/x509.h"
+#include "cp/store/store.h"
+
+#define CA_NAME "envoy-admin-ca"
+#define CERT_VALIDITY_NS (10LL * 365 * 24 * 3600 * 1000000000LL) /* upstream's leaf default */
+#define MAX_RESPONSE ((size_t)64 << 20)
+
+struct server_cert {
+	uint64_t h;
+	char *address;
+	struct cp_envoy_admin_tls tls;
+};
+
+struct fetch {
+	struct cp_envoy_admin *ea;
+	CURL *easy;
+	struct km_buf body;
+	char errbuf[CURL_ERROR_SIZE];
+	cp_envoy_admin_fn fn;
+	void *ud;
+	struct fetch *prev, *next;
+};
+
+struct cp_envoy_admin {
+	struct cp_runtime *rt;
+	struct cp_pki_ca *issuer; /* ECDSA P-256, signed by the CA */
+	char *ca_pem, *issuer_pem;
+	char *client_cert_pem, *client_key_pem;
+	struct km_ptab certs;     /* struct server_cert by address */
+	CURLM *multi;
+	struct km_timer timer;
+	struct fetch *fetches;
+	/* a new CA's RSA key is made on a thread of its own (~0.2 s) */
+	pthread_t gen_thread;
+	bool gen_running;
+	int gen_efd;
+	int gen_rc;
+	struct km_buf gen_pem; /* certificate then key */
+};
+
+struct cp_envoy_admin *cp_envoy_admin_new(struct cp_runtime *rt)
+{
+	struct cp_envoy_admin *ea = km_calloc(1, sizeof(*ea));
+	ea->rt = rt;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	return ea;
+}
+
+static bool drop_cert(void *e, void *arg)
+{
+	struct server_cert *c = e;
+	free(c->address);
+	free((char *)c->tls.chain_pem);
+	free((char *)c->tls.key_pem);
+	free(c);
+	return false;
+}
+
+static void finish(struct fetch *f, long status, const char *err);
+
+static int gen_collect(struct cp_envoy_admin *ea);
+
+void cp_envoy_admin_free(struct cp_envoy_admin *ea)
+{
+	if (!ea)
+		return;
+	gen_collect(ea);
+	km_buf_fini(&ea->gen_pem);
+	while (ea->fetches)
+		finish(ea->fetches, 0, "the control plane is stopping");
+	if (ea->multi) {
+		km_loop_timer_stop(ea->rt->loop, &ea->timer);
+		curl_multi_cleanup(ea->multi);
+	}
+	km_ptab_filter(&ea->certs, drop_cert, NULL);
+	km_ptab_fini(&ea->certs);
+	cp_pki_x509_ca_free(ea->issuer);
+	free(ea->ca_pem);
+	free(ea->issuer_pem);
+	free(ea->client_cert_pem);
+	free(ea->client_key_pem);
+	free(ea);
+}
+
+/* ---- the CA ---- */
+
+static void set_err(struct km_buf *err, const char *fmt, const char *detail)
+{
+	if (err)
+		km_buf_printf(err, fmt, detail);
+}
+
+/* The CA's PEMs (certificate, then key) from the GlobalSecret: 0,
+ * -KM_E_NOT_FOUND, or another negative errno. */
+static int load_secret(struct cp_runtime *rt, struct km_arena *a, struct km_buf *pem)
+{
+	struct km_resource r;
+	int rc = cp_store_get(rt->store, a, km_rtype_by_name(KM_STR("GlobalSecret")), KM_STR(""), KM_STR(CA_NAME), &r);
+	if (rc)
+		return rc;
+	struct km_json *spec;
+	if (km_json_parse(a, r.spec.ptr, r.spec.len, &spec, NULL))
+		return -EINVAL;
+	return cp_pki_base64_decode(pem, km_json_get_string(spec, "data"));
+}
+
+static int create_secret(struct cp_runtime *rt, struct km_arena *a, struct km_str pem)
+{
+	struct km_buf b64 = KM_BUF_INIT;
+	cp_pki_base64_encode(&b64, pem.ptr, pem.len);
+	struct km_resource_doc d = {0};
+	d.type = km_rtype_by_name(KM_STR("GlobalSecret"));
+	d.name = KM_STR(CA_NAME);
+	d.spec = km_json_object(a);
+	km_json_set(a, d.spec, "data", km_json_string(a, (struct km_str){km_arena_strndup(a, b64.data, b64.len), b64.len}));
+	km_buf_fini(&b64);
+	struct km_violations v;
+	km_violations_init(&v, a);
+	return cp_manager_create(rt, a, &d, &v);
+}
+
+/* The issuer and the client certificate from the CA <pem>. */
+static int prepare(struct cp_envoy_admin *ea, struct km_str pem, struct km_buf *err)
+{
+	struct km_buf lerr = KM_BUF_INIT;
+	struct cp_pki_ca *ca = cp_pki_x509_ca_load(pem, pem, &lerr);
+	if (!ca) {
+		set_err(err, "could not load the Envoy Admin CA: %s", km_buf_cstr(&lerr));
+		km_buf_fini(&lerr);
+		return -EINVAL;
+	}
+	km_buf_fini(&lerr);
+	int64_t now = km_time_now();
+	struct km_buf icert = KM_BUF_INIT, ikey = KM_BUF_INIT, ccert = KM_BUF_INIT, ckey = KM_BUF_INIT,
+		      capem = KM_BUF_INIT;
+	int rc = cp_pki_x509_issue_tls(ca, CP_PKI_TLS_CA, "Envoy Admin Issuer", NULL, now, CERT_VALIDITY_NS, &icert,
+				       &ikey);
+	if (!rc)
+		rc = cp_pki_x509_issue_tls(ca, CP_PKI_TLS_CLIENT, NULL, "kuma-cp", now, CERT_VALIDITY_NS, &ccert, &ckey);
+	struct cp_pki_ca *issuer = rc ? NULL : cp_pki_x509_ca_load(km_str_c(km_buf_cstr(&icert)), km_str_c(km_buf_cstr(&ikey)), NULL);
+	/* the CA certificate alone: the first PEM block */
+	const char *end = strstr(pem.ptr, "-----END CERTIFICATE-----");
+	if (end)
+		km_buf_append(&capem, pem.ptr, (size_t)(end - pem.ptr) + strlen("-----END CERTIFICATE-----\n"));
+	cp_pki_x509_ca_free(ca);
+	if (rc || !issuer || !end) {
+		set_err(err, "could not issue the Envoy Admin certificates%s", "");
+		cp_pki_x509_ca_free(issuer);
+		km_buf_fini(&icert);
+		km_buf_fini(&ccert);
+		km_buf_fini(&capem);
+		km_buf_fini(&ikey);
+		km_buf_fini(&ckey);
+		return rc ? rc : -EINVAL;
+	}
+	if (ikey.data)
+		OPENSSL_cleanse(ikey.data, ikey.len);
+	km_buf_fini(&ikey);
+	ea->issuer = issuer;
+	ea->issuer_pem = km_buf_steal(&icert);
+	ea->ca_pem = km_buf_steal(&capem);
+	ea->client_cert_pem = km_buf_steal(&ccert);
+	ea->client_key_pem = km_buf_steal(&ckey);
+	return 0;
+}
+
+static void *gen_main(void *arg)
+{
+	struct cp_envoy_admin *ea = arg;
+	struct km_buf key = KM_BUF_INIT;
+	ea->gen_rc = cp_pki_x509_ca_generate_named(CP_PKI_KEY_RSA2048, "Envoy Admin CA", km_time_now(), &ea->gen_pem,
+						   &key, NULL);
+	km_buf_append(&ea->gen_pem, key.data, key.len);
+	if (key.data)
+		OPENSSL_cleanse(key.data, key.len);
+	km_buf_fini(&key);
+	uint64_t one = 1;
+	if (write(ea->gen_efd, &one, sizeof(one)) < 0) {
+		/* no wake-up: the loop joins the thread at its next need */
+	}
+	return NULL;
+}
+
+/* Waits for the generating thread: its result (0, the PEMs in gen_pem),
+ * or -ENOENT when none ran. */
+static int gen_collect(struct cp_envoy_admin *ea)
+{
+	if (!ea->gen_running)
+		return -ENOENT;
+	pthread_join(ea->gen_thread, NULL);
+	ea->gen_running = false;
+	km_loop_unwatch(ea->rt->loop, ea->gen_efd);
+	close(ea->gen_efd);
+	return ea->gen_rc;
+}
+
+static int ensure(struct cp_envoy_admin *ea, bool wait, struct km_buf *err);
+
+static void on_generated(struct km_loop *loop, int fd, unsigned events, void *ctx)
+{
+	struct km_buf err = KM_BUF_INIT;
+	if (ensure(ctx, true, &err))
+		km_warn("envoy-admin", "%s", km_buf_cstr(&err));
+	km_buf_fini(&err);
+}
+
+static int ensure(struct cp_envoy_admin *ea, bool wait, struct km_buf *err)
+{
+	if (ea->issuer)
+		return 0;
+	struct km_arena *a = km_arena_new(8192);
+	struct km_buf pem = KM_BUF_INIT;
+	int rc = load_secret(ea->rt, a, &pem);
+	if (rc == -KM_E_NOT_FOUND && !ea->gen_running && !ea->gen_pem.len) {
+		ea->gen_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		/* the thread takes no signal: the loop's signalfd gets them */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		bool started = ea->gen_efd >= 0 &&
+			       km_loop_watch(ea->rt->loop, ea->gen_efd, KM_EV_READ, on_generated, ea) == 0 &&
+			       pthread_create(&ea->gen_thread, NULL, gen_main, ea) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (started) {
+			ea->gen_running = true;
+		} else {
+			if (ea->gen_efd >= 0) {
+				km_loop_unwatch(ea->rt->loop, ea->gen_efd);
+				close(ea->gen_efd);
+			}
+			ea->gen_efd = -1;
+			gen_main(ea); /* no thread: here, then */
+		}
+	}
+	if (rc == -KM_E_NOT_FOUND && ea->gen_running) {
+		if (!wait) {
+			km_buf_fini(&pem);
+			km_arena_free(a);
+			return -EINPROGRESS;
+		}
+		rc = gen_collect(ea);
+		if (rc)
+			km_buf_reset(&ea->gen_pem);
+		else
+			rc = -KM_E_NOT_FOUND;
+	}
+	if (rc == -KM_E_NOT_FOUND && ea->gen_pem.len) {
+		rc = create_secret(ea->rt, a, (struct km_str){ea->gen_pem.data, ea->gen_pem.len});
+		if (rc == 0) {
+			km_info("envoy-admin", "Envoy Admin CA created");
+			km_buf_append(&pem, ea->gen_pem.data, ea->gen_pem.len);
+		} else if (rc == -KM_E_EXISTS) { /* another instance made it first */
+			rc = load_secret(ea->rt, a, &pem);
+		}
+		if (rc != -KM_E_NOT_FOUND && rc != -KM_E_EXISTS) {
+			OPENSSL_cleanse(ea->gen_pem.data, ea->gen_pem.len);
+			km_buf_fini(&ea->gen_pem);
+		}
+	}
+	if (rc)
+		set_err(err, "could not load the Envoy Admin CA: %s", km_strerror(rc));
+	else
+		rc = prepare(ea, (struct km_str){km_buf_cstr(&pem), pem.len}, err);
+	km_buf_fini(&pem);
+	km_arena_free(a);
+	return rc;
+}
+
+int cp_envoy_admin_ensure_ca(struct cp_envoy_admin *ea, struct km_buf *err)
+{
+	int rc = ensure(ea, false, err);
+	return rc == -EINPROGRESS ? 0 : rc;
+}
+
+void cp_envoy_admin_settle(struct cp_envoy_admin *ea)
+{
+	if (ea && ea->gen_running)
+		ensure(ea, true, NULL);
+}
+
+/* ---- per-proxy server certificates ---- */
+
+int cp_envoy_admin_server_tls(struct cp_envoy_admin *ea, struct km_str address, struct cp_envoy_admin_tls *out)
+{
+	int rc = ensure(ea, true, NULL);
+	if (rc)
+		return rc;
+	uint64_t h = km_hash(KM_FNV_INIT, address.ptr, address.len);
+	size_t it = 0;
+	for (struct server_cert *c; (c = km_ptab_next(&ea->certs, h, &it));)
+		if (strlen(c->address) == address.len && memcmp(c->address, address.ptr, address.len) == 0) {
+			*out = c->tls;
+			return 0;
+		}
+	char *host = km_strndup(address.ptr, address.len);
+	struct km_buf cert = KM_BUF_INIT, key = KM_BUF_INIT;
+	rc = cp_pki_x509_issue_tls(ea->issuer, CP_PKI_TLS_SERVER, NULL, host, km_time_now(), CERT_VALIDITY_NS, &cert,
+				   &key);
+	if (rc) {
+		free(host);
+		km_buf_fini(&cert);
+		km_buf_fini(&key);
+		return rc;
+	}
+	km_buf_puts(&cert, ea->issuer_pem);
+	struct server_cert *c = km_calloc(1, sizeof(*c));
+	c->h = h;
+	c->address = host;
+	c->tls.chain_pem = km_buf_steal(&cert);
+	c->tls.key_pem = km_buf_steal(&key);
+	c->tls.ca_pem = ea->ca_pem;
+	uint64_t fp = km_hash(KM_FNV_INIT, c->tls.chain_pem, strlen(c->tls.chain_pem));
+	fp = km_hash(fp, c->tls.key_pem, strlen(c->tls.key_pem));
+	c->tls.fp = km_hash(fp, ea->ca_pem, strlen(ea->ca_pem));
+	c->tls.ca_fp = km_hash(KM_FNV_INIT, ea->ca_pem, strlen(ea->ca_pem));
+	km_ptab_add(&ea->certs, h, c);
+	*out = c->tls;
+	return 0;
+}
+
+static bool is_wildcard(struct km_str a)
+{
+	return !a.len || km_str_eqc(a, "0.0.0.0") || km_str_eqc(a, "::");
+}
+
+bool cp_envoy_admin_exposed(struct km_str dp_address, struct km_str admin_address, struct km_str admin_socket)
+{
+	if (admin_socket.len)
+		return true;
+	/* Envoy binds its admin to admin_address (127.0.0.1 when unset) */
+	if (!admin_address.len)
+		admin_address = KM_STR("127.0.0.1");
+	return !is_wildcard(admin_address) && !km_str_eq(admin_address, dp_address);
+}
+
+/* ---- requests ---- */
+
+static void run_timeout(struct km_loop *loop, void *ctx);
+
+static void check_done(struct cp_envoy_admin *ea)
+{
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(ea->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		struct fetch *f = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+		CURLcode res = m->data.result;
+		if (res == CURLE_OK) {
+			long status = 0;
+			curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+			finish(f, status, NULL);
+		} else {
+			finish(f, 0, f->errbuf[0] ? f->errbuf : curl_easy_strerror(res));
+		}
+	}
+}
+
+static void on_socket_io(struct km_loop *loop, int fd, unsigned events, void *ctx)
+{
+	struct cp_envoy_admin *ea = ctx;
+	int flags = 0, running;
+	if (events & KM_EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (events & KM_EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(ea->multi, fd, flags, &running);
+	check_done(ea);
+}
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct cp_envoy_admin *ea = userp;
+	if (what == CURL_POLL_REMOVE) {
+		km_loop_unwatch(ea->rt->loop, s);
+		return 0;
+	}
+	unsigned ev = 0;
+	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+		ev |= KM_EV_READ;
+	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+		ev |= KM_EV_WRITE;
+	km_loop_watch(ea->rt->loop, s, ev, on_socket_io, ea);
+	return 0;
+}
+
+static int on_close_socket(void *clientp, curl_socket_t s)
+{
+	struct cp_envoy_admin *ea = clientp;
+	km_loop_unwatch(ea->rt->loop, s);
+	return close(s);
+}
+
+static void run_timeout(struct km_loop *loop, void *ctx)
+{
+	struct cp_envoy_admin *ea = ctx;
+	int running;
+	curl_multi_socket_action(ea->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(ea);
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct cp_envoy_admin *ea = userp;
+	if (timeout_ms < 0)
+		km_loop_timer_stop(ea->rt->loop, &ea->timer);
+	else
+		km_loop_timer_start(ea->rt->loop, &ea->timer, (uint64_t)timeout_ms, run_timeout, ea);
+	return 0;
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+	struct fetch *f = ud;
+	if (km_buf_append(&f->body, p, size * n) != 0)
+		return 0; /* over MAX_RESPONSE: the transfer fails */
+	return size * n;
+}
+
+static void finish(struct fetch *f, long status, const char *err)
+{
+	struct cp_envoy_admin *ea = f->ea;
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		ea->fetches = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	/* the callback may start another request: this one is unlinked */
+	char *msg = err ? km_strdup(err) : NULL;
+	curl_multi_remove_handle(ea->multi, f->easy);
+	curl_easy_cleanup(f->easy);
+	f->fn(f->ud, status, msg, &f->body);
+	free(msg);
+	km_buf_fini(&f->body);
+	free(f);
+}
+
+int cp_envoy_admin_get(struct cp_envoy_admin *ea, const char *host, uint32_t port, bool tls, const char *path_query,
+		       cp_envoy_admin_fn fn, void *ud)
+{
+	if (tls) {
+		int rc = ensure(ea, true, NULL);
+		if (rc)
+			return rc;
+	}
+	if (!ea->multi) {
+		ea->multi = curl_multi_init();
+		if (!ea->multi)
+			return -ENOMEM;
+		curl_multi_setopt(ea->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+		curl_multi_setopt(ea->multi, CURLMOPT_SOCKETDATA, ea);
+		curl_multi_setopt(ea->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+		curl_multi_setopt(ea->multi, CURLMOPT_TIMERDATA, ea);
+	}
+	struct fetch *f = km_calloc(1, sizeof(*f));
+	f->ea = ea;
+	f->fn = fn;
+	f->ud = ud;
+	f->body.max = MAX_RESPONSE;
+	f->easy = curl_easy_init();
+	if (!f->easy) {
+		free(f);
+		return -ENOMEM;
+	}
+	struct in6_addr a6;
+	bool v6 = inet_pton(AF_INET6, host, &a6) == 1;
+	char url[512];
+	snprintf(url, sizeof(url), "%s://%s%s%s:%u/%s", tls ? "https" : "http", v6 ? "[" : "", host, v6 ? "]" : "",
+		 port, path_query);
+	CURL *e = f->easy;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, f);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, ea);
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+	if (tls) {
+		struct curl_blob ca = {ea->ca_pem, strlen(ea->ca_pem), CURL_BLOB_NOCOPY};
+		struct curl_blob cert = {ea->client_cert_pem, strlen(ea->client_cert_pem), CURL_BLOB_NOCOPY};
+		struct curl_blob key = {ea->client_key_pem, strlen(ea->client_key_pem), CURL_BLOB_NOCOPY};
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
+		curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key);
+		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+		curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	}
+	if (curl_multi_add_handle(ea->multi, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
+		free(f);
+		return -ENOMEM;
+	}
+	f->next = ea->fetches;
+	if (f->next)
+		f->next->prev = f;
+	ea->fetches = f;
+	return 0;
+}
+
+/* ---- sanitizing a config dump ---- */
+
+/* Member <camel> of <o>, or <snake>: Envoy's admin writes proto field
+ * names, protojson writes JSON names. */
+static const struct km_json *field(const struct km_json *o, const char *camel, const char *snake)
+{
+	const struct km_json *v = km_json_get(o, camel);
+	return v ? v : km_json_get(o, snake);
+}
+
+static void tokens_of(const struct km_json *grpc_services, struct km_json *acc, struct km_arena *a)
+{
+	for (size_t i = 0; grpc_services && grpc_services->kind == KM_JSON_ARRAY && i < grpc_services->len; i++) {
+		const struct km_json *md = field(grpc_services->items[i], "initialMetadata", "initial_metadata");
+		for (size_t k = 0; md && md->kind == KM_JSON_ARRAY && k < md->len; k++)
+			if (km_str_eqc(km_json_get_string(md->items[k], "key"), "authorization")) {
+				struct km_str v = km_json_get_string(md->items[k], "value");
+				if (v.len)
+					km_json_array_push(a, acc, km_json_string(a, v));
+			}
+	}
+}
+
+int cp_envoy_admin_sanitize(struct km_str dump, struct km_buf *out)
+{
+	struct km_arena *a = km_arena_new(16384);
+	struct km_json *root = NULL;
+	if (km_json_parse(a, dump.ptr, dump.len, &root, NULL) || root->kind != KM_JSON_OBJECT) {
+		km_arena_free(a);
+		return -EINVAL;
+	}
+	struct km_json *tokens = km_json_array(a);
+	const struct km_json *configs = km_json_get(root, "configs");
+	for (size_t i = 0; configs && configs->kind == KM_JSON_ARRAY && i < configs->len; i++) {
+		const struct km_json *c = configs->items[i];
+		if (!km_str_eqc(km_json_get_string(c, "@type"), "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump"))
+			continue;
+		const struct km_json *b = km_json_get(c, "bootstrap");
+		const struct km_json *ads =
+		    field(field(b, "dynamicResources", "dynamic_resources"), "adsConfig", "ads_config");
+		tokens_of(field(ads, "grpcServices", "grpc_services"), tokens, a);
+		tokens_of(field(field(b, "hdsConfig", "hds_config"), "grpcServices", "grpc_services"), tokens, a);
+	}
+	/* the values as they appear in the text: JSON-escaped */
+	struct km_buf *esc = km_arena_alloc(a, (tokens->len + 1) * sizeof(*esc));
+	for (size_t i = 0; i < tokens->len; i++) {
+		esc[i] = (struct km_buf)KM_BUF_INIT;
+		km_json_write(&esc[i], tokens->items[i], 0, 0);
+	}
+	size_t i = 0;
+	while (i < dump.len) {
+		/* tokens are quoted strings: look at quotes only */
+		const char *q = tokens->len ? memchr(dump.ptr + i, '"', dump.len - i) : NULL;
+		size_t at = q ? (size_t)(q - dump.ptr) : dump.len;
+		km_buf_append(out, dump.ptr + i, at - i);
+		i = at;
+		if (i >= dump.len)
+			break;
+		size_t best = 0;
+		for (size_t t = 0; t < tokens->len; t++) {
+			size_t n = esc[t].len;
+			if (n > 2 && i + n <= dump.len && memcmp(dump.ptr + i, esc[t].data, n) == 0 && n > best)
+				best = n;
+		}
+		if (best) {
+			km_buf_puts(out, "\"[redacted]\"");
+			i += best;
+		} else {
+			km_buf_putc(out, dump.ptr[i++]);
+		}
+	}
+	for (size_t t = 0; t < tokens->len; t++)
+		km_buf_fini(&esc[t]);
+	km_arena_free(a);
+	return 0;
+}
