@@ -85,7 +85,10 @@ enum cp_pki_tls_role {
  * O=Kuma, OU=Mesh and CN=<cn> when given, a subjectAltName of <host> (an IP
  * address when it parses as one, else a DNS name) when given, valid from
  * <now_ns> minus the clock skew for <lifetime_ns>. Appends the PEMs.
- * Returns 0 or a negative errno. */
+ * A server or client certificate without <cn> from an ECDSA P-256 CA is a
+ * leaf like cp_pki_x509_issue's (empty subject, critical SAN, EKU serverAuth
+ * and clientAuth), made with the CA's prepared contexts; others get the
+ * role's EKU alone. Returns 0 or a negative errno. */
 int cp_pki_x509_issue_tls(struct cp_pki_ca *ca, enum cp_pki_tls_role role, const char *cn, const char *host,
 			  int64_t now_ns, int64_t lifetime_ns, struct km_buf *cert_pem, struct km_buf *key_pem);
 /* upstream pemEqual: the first PEM blocks of <a> and <b> hold the same

@@ -308,9 +308,17 @@ static void test_tls_chain(void)
 	CHECK(inter && server && client);
 	CHECK(verify_with(root, inter, server, X509_PURPOSE_SSL_SERVER, "10.0.0.7", NULL) == 1);
 	CHECK(verify_with(root, inter, server, X509_PURPOSE_SSL_SERVER, "10.0.0.8", NULL) != 1); /* another address */
-	CHECK(verify_with(root, inter, server, X509_PURPOSE_SSL_CLIENT, NULL, NULL) != 1);        /* not a client */
 	CHECK(verify_with(root, inter, client, X509_PURPOSE_SSL_CLIENT, NULL, "kuma-cp") == 1);
-	CHECK(verify_with(root, inter, client, X509_PURPOSE_SSL_SERVER, NULL, NULL) != 1);
+	CHECK(verify_with(root, inter, client, X509_PURPOSE_SSL_CLIENT, NULL, "kuma-dp") != 1);
+	/* from the RSA CA itself: the role's EKU alone */
+	struct km_buf rc_ = KM_BUF_INIT, rk = KM_BUF_INIT;
+	CHECK(cp_pki_x509_issue_tls(ca, CP_PKI_TLS_SERVER, NULL, "10.0.0.9", now, 3600 * NS, &rc_, &rk) == 0);
+	X509 *rs = cert_of(km_buf_cstr(&rc_));
+	CHECK(verify_with(root, inter, rs, X509_PURPOSE_SSL_SERVER, "10.0.0.9", NULL) == 1);
+	CHECK(verify_with(root, inter, rs, X509_PURPOSE_SSL_CLIENT, NULL, NULL) != 1);
+	X509_free(rs);
+	km_buf_fini(&rc_);
+	km_buf_fini(&rk);
 	/* the keys are ECDSA P-256 and match their certificates */
 	EVP_PKEY *k = key_of(km_buf_cstr(&sk));
 	CHECK(k && EVP_PKEY_is_a(k, "EC") && X509_check_private_key(server, k) == 1);
