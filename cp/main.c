@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "cp/api/api.h"
 #include "cp/config/config.h"
+#include "cp/config/tls.h"
 #include "cp/envoyadmin.h"
 #include "cp/events.h"
 #include "cp/insights.h"
@@ -349,17 +350,27 @@ static int run(const char *config_path)
 		dctx.ca_pem = km_buf_cstr(&cert.cert_pem);
 		size_t nm;
 		const struct cp_grpc_method *methods = cp_xds_server_methods(xds, &nm);
+		struct km_buf ciphers = KM_BUF_INIT;
+		int dropped = 0;
+		cp_tls_ciphers(&cfg.dp_server.tls_cipher_suites, &ciphers, &dropped, NULL);
+		if (dropped)
+			km_warn("kuma-cp", "dpServer.tlsCipherSuites: %d RC4 suite(s) left out: OpenSSL 3 has none",
+				dropped);
 		struct cp_dpserver_config dcfg = {
 		    .iface = "0.0.0.0",
 		    .port = cfg.dp_server.port,
 		    .cert_pem = cert.cert_path,
 		    .key_pem = cert.key_path,
+		    .tls_min = cp_tls_version(cfg.dp_server.tls_min_version),
+		    .tls_max = cp_tls_version(cfg.dp_server.tls_max_version),
+		    .tls_ciphers = km_buf_cstr(&ciphers),
 		    .http = on_dp_http,
 		    .http_ctx = &dctx,
 		    .methods = methods,
 		    .nmethods = nm,
 		};
-		dps = cp_dpserver_start(rt.loop, &dcfg);
+		dps = cp_dpserver_start(rt.loop, &dcfg); /* the cipher list is read here */
+		km_buf_fini(&ciphers);
 		if (!dps) {
 			exit_code = 1;
 			goto out;

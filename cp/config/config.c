@@ -4,6 +4,7 @@
  * file, the environment and the JSON view all walk that table. Values live in
  * the config's arena (replaced values stay there until cp_config_fini). */
 #include "cp/config/config.h"
+#include "cp/config/tls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1005,6 +1006,22 @@ int cp_config_validate(const struct cp_config *c, struct km_buf *err)
 	if (!*c->general.tls_cert_file != !*c->general.tls_key_file)
 		violation(err, "General validation failed: TlsCertFile and TlsKeyFile have to be set "
 			       "together");
+	/* upstream: ".TlsMinVersion" + the parser's error, no separator */
+	static const char *const tls_versions[2][2] = {{"min", ".TlsMinVersion"}, {"max", ".TlsMaxVersion"}};
+	for (int i = 0; i < 2; i++) {
+		const char *v = i ? c->dp_server.tls_max_version : c->dp_server.tls_min_version;
+		if (cp_tls_version(v) < 0)
+			violation(err,
+				  "DpServer validation failed: %sunsupported tls version: %s supported "
+				  "versions:[TLSv1_2 TLSv1_3]",
+				  tls_versions[i][1], v);
+	}
+	struct km_buf ciphers = KM_BUF_INIT, cerr = KM_BUF_INIT;
+	int dropped;
+	if (cp_tls_ciphers(&c->dp_server.tls_cipher_suites, &ciphers, &dropped, &cerr))
+		violation(err, "DpServer validation failed: .TlsCipherSuites%s", km_buf_cstr(&cerr));
+	km_buf_fini(&ciphers);
+	km_buf_fini(&cerr);
 	if (!one_of(c->dp_server.authn.dp_proxy.type, dp_authn))
 		violation(err, "DpServer validation failed: .Authn.DpProxy.Type must be one of "
 			       "dpToken, serviceAccountToken, none");

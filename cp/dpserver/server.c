@@ -679,7 +679,15 @@ struct cp_dpserver *cp_dpserver_start(struct km_loop *loop, const struct cp_dpse
 	if (!srv->cfg.max_body)
 		srv->cfg.max_body = 1 << 20;
 	srv->ctx = SSL_CTX_new(TLS_server_method());
-	SSL_CTX_set_min_proto_version(srv->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_min_proto_version(srv->ctx, cfg->tls_min > TLS1_2_VERSION ? cfg->tls_min : TLS1_2_VERSION);
+	if (cfg->tls_max)
+		SSL_CTX_set_max_proto_version(srv->ctx, cfg->tls_max);
+	if (cfg->tls_ciphers && *cfg->tls_ciphers && SSL_CTX_set_cipher_list(srv->ctx, cfg->tls_ciphers) != 1) {
+		km_error("dp-server", "no usable TLS cipher suite ciphers=%s", cfg->tls_ciphers);
+		SSL_CTX_free(srv->ctx);
+		free(srv);
+		return NULL;
+	}
 	/* thousands of mostly idle streams: give the read/write buffers (about
 	 * 34 KiB per connection) back while a connection has nothing in flight */
 	SSL_CTX_set_mode(srv->ctx, SSL_MODE_RELEASE_BUFFERS);

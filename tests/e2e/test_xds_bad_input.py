@@ -411,3 +411,48 @@ def test_generated_dp_server_certificate_names_every_address(cp):
     assert {"localhost", socket_mod.gethostname()} <= dns, sans
     assert {"127.0.0.1", "::1"} <= ips, sans
     assert _machine_addresses() <= ips, (sans, _machine_addresses())
+
+
+def _handshake(port: int, ca: str, *, max_version=None, ciphers=None):
+    """TLS handshake with the dp-server: (version, cipher) or the SSLError."""
+    import socket as socket_mod
+    import ssl
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False
+    ctx.set_alpn_protocols(["h2"])
+    if max_version:
+        ctx.maximum_version = max_version
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    try:
+        with socket_mod.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                return tls.version(), tls.cipher()[0]
+    except ssl.SSLError as e:
+        return e
+
+
+def test_dp_server_tls_settings(cp_factory):
+    """dpServer.tlsMinVersion, tlsMaxVersion and tlsCipherSuites (Go's names)
+    bound what the dp-server negotiates; values upstream rejects stop kuma-cp
+    at start with upstream's message."""
+    import ssl
+    only13 = cp_factory(name="tls13", test_hooks=False, env={"KUMA_DP_SERVER_TLS_MIN_VERSION": "TLSv1_3"})
+    ca = cp_ca_file(only13)
+    port = only13.ports["dp_server"]
+    assert _handshake(port, ca)[0] == "TLSv1.3"
+    assert isinstance(_handshake(port, ca, max_version=ssl.TLSVersion.TLSv1_2), ssl.SSLError)
+
+    suite = "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"  # the generated certificate is ECDSA
+    pinned = cp_factory(name="tls12", test_hooks=False, env={
+        "KUMA_DP_SERVER_TLS_MAX_VERSION": "TLSv1_2", "KUMA_DP_SERVER_TLS_CIPHER_SUITES": suite})
+    ca, port = cp_ca_file(pinned), pinned.ports["dp_server"]
+    assert _handshake(port, ca) == ("TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384")
+    assert isinstance(_handshake(port, ca, ciphers="ECDHE-ECDSA-AES128-GCM-SHA256"), ssl.SSLError)
+
+    from harness.process import CPError
+    with pytest.raises(CPError, match=r"DpServer validation failed: \.TlsMinVersionunsupported tls version: "
+                                      r"TLSv1_1 supported versions:\[TLSv1_2 TLSv1_3\]"):
+        cp_factory(name="tls11", test_hooks=False, env={"KUMA_DP_SERVER_TLS_MIN_VERSION": "TLSv1_1"})
+    with pytest.raises(CPError, match=r"\.TlsCipherSuitesunsupported tls cipher: NOPE supported ciphers"):
+        cp_factory(name="tlsnope", test_hooks=False, env={"KUMA_DP_SERVER_TLS_CIPHER_SUITES": "NOPE"})
