@@ -11,7 +11,7 @@ BUILD := build-san
 endif
 
 NPROC := $(shell nproc 2>/dev/null || echo 2)
-PKGS := libfyaml libmicrohttpd libcurl openssl libpq libnghttp2
+PKGS := libfyaml libmicrohttpd libcurl openssl libpq libnghttp2 gnutls
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

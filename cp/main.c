@@ -2,7 +2,9 @@
 /* kuma-cp: `run` loads the configuration, opens the store, creates the
  * defaults, starts the API and diagnostics servers and runs the event loop
  * until SIGTERM/SIGINT; `version` and `migrate up` as upstream. */
+#include <errno.h>
 #include <malloc.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -81,6 +83,64 @@ static void on_leader(void *ctx, bool leader)
 		cp_workloads_set_active(l->workloads, leader);
 	if (l->pki)
 		cp_pki_set_active(l->pki, leader);
+}
+
+/* GnuTLS priorities for apiServer.https.tlsMinVersion / tlsMaxVersion. */
+static const char *https_priorities(const struct cp_config *cfg)
+{
+	int min = cp_tls_version(cfg->api_server.https.tls_min_version);
+	int max = cp_tls_version(cfg->api_server.https.tls_max_version);
+	if (min == TLS1_3_VERSION)
+		return "NORMAL:-VERS-ALL:+VERS-TLS1.3";
+	if (max == TLS1_2_VERSION)
+		return "NORMAL:-VERS-ALL:+VERS-TLS1.2";
+	return "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
+}
+
+/* The API over HTTPS (apiServer.https, upstream's port 5682): its own
+ * certificate files, else general's, else the generated one. */
+static int start_https_api(struct cp_runtime *rt, const struct cp_config *cfg, struct cp_api **out)
+{
+	const char *ca_file = cfg->api_server.https.tls_ca_file;
+	if (cfg->api_server.https.tls_cipher_suites.n) {
+		km_error("kuma-cp", "apiServer.https.tlsCipherSuites is not supported: the HTTPS API negotiates "
+				    "with GnuTLS's default suites; leave it empty (dpServer.tlsCipherSuites applies)");
+		return -ENOTSUP;
+	}
+	struct cp_dpserver_cert cert = {0};
+	struct km_buf err = KM_BUF_INIT, ca = KM_BUF_INIT;
+	int rc = cp_server_cert_load(cfg, cfg->api_server.https.tls_cert_file, cfg->api_server.https.tls_key_file, &cert,
+				     &err);
+	if (!rc && ca_file && *ca_file) {
+		FILE *f = fopen(ca_file, "rb");
+		char buf[4096];
+		size_t n;
+		while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+			km_buf_append(&ca, buf, n);
+		if (!f || !strstr(km_buf_cstr(&ca), "-----BEGIN CERTIFICATE-----")) {
+			km_buf_printf(&err, "failed to load PEM client certificate from \"%s\"", ca_file);
+			rc = -EINVAL;
+		}
+		if (f)
+			fclose(f);
+	}
+	if (rc) {
+		km_error("kuma-cp", "API server HTTPS: %s", km_buf_cstr(&err));
+	} else {
+		struct cp_http_tls tls = {
+		    .cert_pem = km_buf_cstr(&cert.cert_pem),
+		    .key_pem = km_buf_cstr(&cert.key_pem),
+		    .priorities = https_priorities(cfg),
+		    .client_ca_pem = ca.len ? km_buf_cstr(&ca) : NULL,
+		    .require_client_cert = cfg->api_server.https.require_client_cert,
+		};
+		*out = cp_api_start_tls(rt, cfg->api_server.https.interface, (int)cfg->api_server.https.port, &tls);
+		rc = *out ? 0 : -EIO;
+	}
+	cp_dpserver_cert_fini(&cert);
+	km_buf_fini(&err);
+	km_buf_fini(&ca);
+	return rc;
 }
 
 struct dp_http_ctx {
@@ -305,7 +365,7 @@ static int run(const char *config_path)
 	rt.config_json = cp_config_to_json(cfg_arena, &cfg);
 
 	int exit_code = 0;
-	struct cp_api *api = NULL;
+	struct cp_api *api = NULL, *api_https = NULL;
 	struct cp_http *diag = NULL;
 	struct cp_dpserver *dps = NULL;
 	struct cp_dpserver_cert cert = {0};
@@ -335,6 +395,10 @@ static int run(const char *config_path)
 			exit_code = 1;
 			goto out;
 		}
+	}
+	if (cfg.api_server.https.enabled && start_https_api(&rt, &cfg, &api_https)) {
+		exit_code = 1;
+		goto out;
 	}
 	if (!rt.global_mode) {
 		struct km_buf cerr = KM_BUF_INIT;
@@ -405,6 +469,7 @@ out:
 	cp_pki_stop(pki);
 	cp_http_stop(diag);
 	cp_api_stop(api);
+	cp_api_stop(api_https);
 	cp_store_free(rt.store);
 	km_loop_free(rt.loop);
 	km_arena_free(cfg_arena);

@@ -20,7 +20,7 @@ fi
 
 # ---- Debian packages -------------------------------------------------------
 DEB_PKGS=(build-essential pkg-config clang libclang-rt-14-dev llvm libfyaml-dev
-	libmicrohttpd-dev libssl-dev libcurl4-openssl-dev libpq-dev postgresql-15
+	libmicrohttpd-dev libgnutls28-dev libssl-dev libcurl4-openssl-dev libpq-dev postgresql-15
 	libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
 	libprotobuf-dev wrk hyperfine curl ca-certificates)
 # pip and npm come with the machine's Python/Node when present; Debian's

@@ -344,9 +344,15 @@ static void on_request(void *ctx, struct cp_http_req *req)
 
 struct cp_api *cp_api_start(struct cp_runtime *rt, const char *iface, int port)
 {
+	return cp_api_start_tls(rt, iface, port, NULL);
+}
+
+struct cp_api *cp_api_start_tls(struct cp_runtime *rt, const char *iface, int port, const struct cp_http_tls *tls)
+{
 	struct cp_api *api = km_calloc(1, sizeof(*api));
 	api->rt = rt;
-	api->http = cp_http_start(rt->loop, "api-server", iface, port, MAX_BODY, on_request, api);
+	api->http = cp_http_start_tls(rt->loop, tls ? "api-server-https" : "api-server", iface, port, MAX_BODY,
+				      on_request, api, tls);
 	if (!api->http) {
 		free(api);
 		return NULL;

@@ -11,6 +11,8 @@
 struct cp_api;
 
 struct cp_api *cp_api_start(struct cp_runtime *rt, const char *iface, int port);
+/* The same API over HTTPS (apiServer.https). */
+struct cp_api *cp_api_start_tls(struct cp_runtime *rt, const char *iface, int port, const struct cp_http_tls *tls);
 int cp_api_port(const struct cp_api *api);
 /* The underlying HTTP server (tests and fuzzing drive it directly). */
 struct cp_http *cp_api_http(struct cp_api *api);

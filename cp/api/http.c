@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@ struct cp_http {
 	void *ctx;
 	int port;
 	int epfd;
+	bool require_client_cert;
+	char *cert_pem, *key_pem, *priorities, *ca_pem; /* MHD keeps pointers to them */
 };
 
 struct conn_state {
@@ -107,6 +110,20 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct cp_http_req *req
 	return r;
 }
 
+/* The TLS peer sent a certificate that verifies against the trust list
+ * (MHD_OPTION_HTTPS_MEM_TRUST). */
+static bool client_verified(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return false;
+	gnutls_session_t s = (gnutls_session_t)ci->tls_session;
+	unsigned int n = 0, status = 0;
+	if (!gnutls_certificate_get_peers(s, &n) || n == 0)
+		return false;
+	return gnutls_certificate_verify_peers2(s, &status) == 0 && status == 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_size, void **con_cls)
@@ -139,7 +156,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	req->remote_loopback = ci && is_loopback(ci->client_addr);
 	req->body = (struct km_str){km_buf_cstr(&st->body), st->body.len};
-	if (st->too_big) {
+	if (h->require_client_cert && !client_verified(c)) {
+		req->status = 401;
+		req->content_type = "application/json";
+		km_buf_puts(&req->out, "{\n \"type\": \"/std-errors\",\n \"status\": 401,\n \"title\": \"Unauthorized\",\n "
+				       "\"detail\": \"a client certificate signed by apiServer.https.tlsCaFile is required\"\n}\n");
+	} else if (st->too_big) {
 		req->status = 413;
 		req->content_type = "application/json";
 		km_buf_printf(&req->out,
@@ -225,6 +247,21 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 struct cp_http *cp_http_start(struct km_loop *loop, const char *name, const char *iface, int port,
 			      size_t max_body, cp_http_handler_fn fn, void *ctx)
 {
+	return cp_http_start_tls(loop, name, iface, port, max_body, fn, ctx, NULL);
+}
+
+static void free_server(struct cp_http *h)
+{
+	free(h->cert_pem);
+	free(h->key_pem);
+	free(h->priorities);
+	free(h->ca_pem);
+	free(h);
+}
+
+struct cp_http *cp_http_start_tls(struct km_loop *loop, const char *name, const char *iface, int port,
+				  size_t max_body, cp_http_handler_fn fn, void *ctx, const struct cp_http_tls *tls)
+{
 	struct cp_http *h = km_calloc(1, sizeof(*h));
 	h->loop = loop;
 	h->name = name;
@@ -240,7 +277,7 @@ struct cp_http *cp_http_start(struct km_loop *loop, const char *name, const char
 		sa6.sin6_port = htons((uint16_t)port);
 		if (inet_pton(AF_INET6, iface, &sa6.sin6_addr) != 1) {
 			km_error("http", "invalid interface address server=%s interface=%s", name, iface);
-			free(h);
+			free_server(h);
 			return NULL;
 		}
 		sa = (const struct sockaddr *)&sa6;
@@ -252,20 +289,39 @@ struct cp_http *cp_http_start(struct km_loop *loop, const char *name, const char
 		sa4.sin_port = htons((uint16_t)port);
 		if (inet_pton(AF_INET, iface && *iface ? iface : "0.0.0.0", &sa4.sin_addr) != 1) {
 			km_error("http", "invalid interface address server=%s interface=%s", name, iface);
-			free(h);
+			free_server(h);
 			return NULL;
 		}
 		sa = (const struct sockaddr *)&sa4;
 	}
+	struct MHD_OptionItem topts[5];
+	size_t nt = 0;
+	if (tls) {
+		flags |= MHD_USE_TLS;
+		h->cert_pem = km_strdup(tls->cert_pem);
+		h->key_pem = km_strdup(tls->key_pem);
+		topts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert_pem};
+		topts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->key_pem};
+		if (tls->priorities) {
+			h->priorities = km_strdup(tls->priorities);
+			topts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, h->priorities};
+		}
+		if (tls->client_ca_pem) {
+			h->ca_pem = km_strdup(tls->client_ca_pem);
+			topts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, h->ca_pem};
+		}
+		h->require_client_cert = tls->require_client_cert;
+	}
+	topts[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	h->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
 				unescape, NULL, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 				h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-				MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+				MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_ARRAY, topts, MHD_OPTION_END);
 	if (!h->d) {
 		km_error("http", "cannot listen server=%s address=%s:%d", name, iface ? iface : "", port);
-		free(h);
+		free_server(h);
 		return NULL;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -275,7 +331,7 @@ struct cp_http *cp_http_start(struct km_loop *loop, const char *name, const char
 	if (h->epfd < 0 || km_loop_watch(loop, h->epfd, KM_EV_READ, on_io, h) != 0) {
 		km_error("http", "cannot watch daemon server=%s", name);
 		MHD_stop_daemon(h->d);
-		free(h);
+		free_server(h);
 		return NULL;
 	}
 	drive(h);
@@ -295,7 +351,7 @@ void cp_http_stop(struct cp_http *h)
 	km_loop_unwatch(h->loop, h->epfd);
 	km_loop_timer_stop(h->loop, &h->timer);
 	MHD_stop_daemon(h->d);
-	free(h);
+	free_server(h);
 }
 
 int cp_http_add_connection(struct cp_http *h, int fd)

@@ -46,6 +46,19 @@ struct cp_http;
  * get 413 without reaching <fn>. Returns NULL and logs on failure. */
 struct cp_http *cp_http_start(struct km_loop *loop, const char *name, const char *iface, int port,
 			      size_t max_body, cp_http_handler_fn fn, void *ctx);
+
+/* HTTPS (libmicrohttpd over GnuTLS): PEM texts (copied), GnuTLS priorities,
+ * and client certificates: with <client_ca_pem>, clients are asked for one;
+ * with <require_client_cert>, a request without one that verifies against
+ * it is answered 401 without reaching the handler. */
+struct cp_http_tls {
+	const char *cert_pem, *key_pem;
+	const char *priorities;
+	const char *client_ca_pem; /* NULL: no client certificates */
+	bool require_client_cert;
+};
+struct cp_http *cp_http_start_tls(struct km_loop *loop, const char *name, const char *iface, int port,
+				  size_t max_body, cp_http_handler_fn fn, void *ctx, const struct cp_http_tls *tls);
 int cp_http_port(const struct cp_http *h);
 void cp_http_stop(struct cp_http *h);
 

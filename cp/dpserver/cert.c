@@ -144,7 +144,12 @@ out:
 int cp_dpserver_cert_load(const struct cp_config *cfg, struct cp_dpserver_cert *out,
 			  struct km_buf *err)
 {
-	const char *cert = cfg->dp_server.tls_cert_file, *key = cfg->dp_server.tls_key_file;
+	return cp_server_cert_load(cfg, cfg->dp_server.tls_cert_file, cfg->dp_server.tls_key_file, out, err);
+}
+
+int cp_server_cert_load(const struct cp_config *cfg, const char *cert, const char *key,
+			struct cp_dpserver_cert *out, struct km_buf *err)
+{
 	if (!cert || !*cert) {
 		cert = cfg->general.tls_cert_file;
 		key = cfg->general.tls_key_file;
@@ -170,10 +175,17 @@ int cp_dpserver_cert_load(const struct cp_config *cfg, struct cp_dpserver_cert *
 		km_buf_printf(err, "cannot read certificate %s", out->cert_path);
 		return -ENOENT;
 	}
+	if (read_file(out->key_path, &out->key_pem)) {
+		km_buf_printf(err, "cannot read key %s", out->key_path);
+		return -ENOENT;
+	}
 	return 0;
 }
 
 void cp_dpserver_cert_fini(struct cp_dpserver_cert *c)
 {
 	km_buf_fini(&c->cert_pem);
+	if (c->key_pem.data)
+		OPENSSL_cleanse(c->key_pem.data, c->key_pem.len);
+	km_buf_fini(&c->key_pem);
 }

@@ -487,3 +487,81 @@ def test_generator_not_held_back_by_a_pending_grace_period():
         assert "mesh_insight_resync_seconds_total" in m, m
     finally:
         cp.stop()
+
+
+# ----- HTTPS (apiServer.https, port 5682) ------------------------------------------
+
+def _https_get(port: int, path: str, ca: str, *, max_version=None, cert=None):
+    """GET over TLS: (status, body) or the SSLError of the handshake."""
+    import http.client
+    import ssl
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False
+    if max_version:
+        ctx.maximum_version = max_version
+    if cert:
+        ctx.load_cert_chain(*cert)
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    except ssl.SSLError as e:
+        return e
+    finally:
+        conn.close()
+
+
+def test_https_api(cp_factory, tmp_path):
+    """The API on apiServer.https with the generated certificate (as
+    upstream autoconfigures it), kumactl over https with --ca-cert-file, the
+    TLS versions, client certificates, and an unsupported setting refused."""
+    import os
+    import ssl
+    import subprocess
+    from harness.mesh import cp_ca_file
+    from harness.process import CPError
+    cp = cp_factory(name="https", test_hooks=False)
+    ca, port = cp_ca_file(cp), cp.ports["api_https"]
+    status, body = _https_get(port, "/", ca)
+    assert status == 200 and json.loads(body)["product"] == "Kuma", body
+    # kumactl over https: loopback is admin there too
+    kumactl = paths.build_dir() / "kumactl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUMA")}
+    env["HOME"] = str(tmp_path)
+    subprocess.run([str(kumactl), "config", "control-planes", "add", "--name", "s", "--address",
+                    f"https://127.0.0.1:{port}", "--ca-cert-file", ca, "--overwrite"],
+                   env=env, check=True, capture_output=True, timeout=30)
+    p = subprocess.run([str(kumactl), "get", "meshes"], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "default" in p.stdout, p.stdout + p.stderr
+
+    only13 = cp_factory(name="https13", test_hooks=False, env={"KUMA_API_SERVER_HTTPS_TLS_MIN_VERSION": "TLSv1_3"})
+    ca13, port13 = cp_ca_file(only13), only13.ports["api_https"]
+    assert _https_get(port13, "/", ca13)[0] == 200
+    assert isinstance(_https_get(port13, "/", ca13, max_version=ssl.TLSVersion.TLSv1_2), ssl.SSLError)
+
+    # client certificates: a CA of the test's, one client signed by it
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path, timeout=30)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+            "-subj", "/CN=clients", "-keyout", "ca.key", "-out", "ca.crt")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=me",
+            "-keyout", "me.key", "-out", "me.csr")
+    openssl("x509", "-req", "-in", "me.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "1", "-out", "me.crt")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+            "-subj", "/CN=stranger", "-keyout", "other.key", "-out", "other.crt")
+    strict = cp_factory(name="httpsmtls", test_hooks=False, env={
+        "KUMA_API_SERVER_HTTPS_REQUIRE_CLIENT_CERT": "true",
+        "KUMA_API_SERVER_HTTPS_TLS_CA_FILE": str(tmp_path / "ca.crt")})
+    cas, ports = cp_ca_file(strict), strict.ports["api_https"]
+    status, body = _https_get(ports, "/meshes", cas)
+    assert status == 401 and "client certificate" in body, body
+    status, body = _https_get(ports, "/meshes", cas, cert=(str(tmp_path / "other.crt"), str(tmp_path / "other.key")))
+    assert status == 401, body
+    status, body = _https_get(ports, "/meshes", cas, cert=(str(tmp_path / "me.crt"), str(tmp_path / "me.key")))
+    assert status == 200 and "default" in body, body
+
+    with pytest.raises(CPError, match="apiServer.https.tlsCipherSuites is not supported"):
+        cp_factory(name="httpsciph", test_hooks=False,
+                   env={"KUMA_API_SERVER_HTTPS_TLS_CIPHER_SUITES": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"})
