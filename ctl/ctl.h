@@ -251,6 +251,7 @@ int ctl_generate_dataplane_token_run(struct ctl_ctx *c);
 int ctl_generate_zone_token_run(struct ctl_ctx *c);
 int ctl_generate_signing_key_run(struct ctl_ctx *c);
 int ctl_generate_public_key_run(struct ctl_ctx *c);
+int ctl_generate_tls_certificate_run(struct ctl_ctx *c);
 int ctl_config_cmd_view_run(struct ctl_ctx *c);
 int ctl_config_cmd_cp_list_run(struct ctl_ctx *c);
 int ctl_config_cmd_cp_add_run(struct ctl_ctx *c);

@@ -4,13 +4,19 @@
  * with --signing-key-path/--kid (RS256, upstream's claims), and printed
  * without a newline as upstream does; signing keys are RSA 2048 PKCS#1 PEM. */
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "auth/jwt.h"
+#include "auth/selfsigned.h"
 #include "ctl/ctl.h"
 #include "resource/validate.h"
 
@@ -279,5 +285,80 @@ out:
 	km_buf_fini(&key);
 	km_buf_fini(&out);
 	km_buf_fini(&err);
+	return rc;
+}
+
+/* kumactl generate tls-certificate: a self-signed key and certificate pair
+ * (upstream: "that can be used for example in Dataplane Token Server
+ * setup"), RSA-2048 unless --key-type=ecdsa, written to --key-file (0400)
+ * and --cert-file (0600), or stdout for "-". */
+int ctl_generate_tls_certificate_run(struct ctl_ctx *c)
+{
+	const char *type = ctl_args_str(c, "type"), *key_type = ctl_args_str(c, "key-type");
+	const char **given = NULL;
+	size_t ngiven = ctl_args_all(c, "hostname", &given);
+	/* pflag's StringSlice: comma-separated, repeatable */
+	const char **hosts = km_arena_alloc(c->a, 64 * sizeof(*hosts));
+	size_t n = 0;
+	for (size_t i = 0; i < ngiven; i++)
+		for (const char *p = given[i]; *p && n < 64;) {
+			size_t l = strcspn(p, ",");
+			if (l)
+				hosts[n++] = km_arena_strndup(c->a, p, l);
+			p += l + (p[l] == ',');
+		}
+	enum km_cert_use use;
+	if (!strcmp(type, "server"))
+		use = KM_CERT_SERVER;
+	else if (!strcmp(type, "client"))
+		use = KM_CERT_CLIENT;
+	else
+		return ctl_args_fail(c, "invalid certificate type \"%s\"", type);
+	if (!n)
+		return ctl_args_fail(c, "at least one hostname must be given");
+	enum km_cert_key kt;
+	if (!*key_type || !strcmp(key_type, "rsa"))
+		kt = KM_CERT_RSA2048;
+	else if (!strcmp(key_type, "ecdsa"))
+		kt = KM_CERT_ECDSA_P256;
+	else
+		return ctl_args_fail(c, "invalid key type \"%s\"", key_type);
+	struct km_buf cert = KM_BUF_INIT, key = KM_BUF_INIT;
+	/* upstream's DefaultAllowedClockSkew: 5 minutes. Go leaves the subject
+	 * empty; libcurl (kumactl, curl) then fails with "couldn't get
+	 * X509-issuer name", so the first hostname names it. */
+	if (km_cert_self_signed(use, kt, hosts[0], hosts, n, 300, &cert, &key)) {
+		km_buf_fini(&cert);
+		km_buf_fini(&key);
+		return ctl_args_fail(c, "could not generate certificate");
+	}
+	const char *key_file = ctl_args_str(c, "key-file"), *cert_file = ctl_args_str(c, "cert-file");
+	int rc = 0;
+	const struct {
+		const char *path;
+		struct km_buf *data;
+		mode_t mode;
+		const char *what;
+	} out[2] = {{key_file, &key, 0400, "key"}, {cert_file, &cert, 0600, "cert"}};
+	for (int i = 0; i < 2 && !rc; i++) {
+		if (!strcmp(out[i].path, "-")) {
+			rc = ctl_args_out(out[i].data);
+			continue;
+		}
+		/* a fresh file with the mode from the start: the key is never readable by others */
+		unlink(out[i].path);
+		int fd = open(out[i].path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, out[i].mode);
+		bool ok = fd >= 0 && write(fd, out[i].data->data, out[i].data->len) == (ssize_t)out[i].data->len;
+		if (fd >= 0 && close(fd) != 0)
+			ok = false;
+		if (!ok)
+			rc = ctl_args_fail(c, "could not write the %s file: %s: %s", out[i].what, out[i].path,
+					   strerror(errno));
+	}
+	if (!rc && strcmp(key_file, "-") && strcmp(cert_file, "-"))
+		printf("Private key saved in %s\nCertificate saved in %s\n", key_file, cert_file);
+	OPENSSL_cleanse(key.data, key.len);
+	km_buf_fini(&key);
+	km_buf_fini(&cert);
 	return rc;
 }

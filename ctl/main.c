@@ -117,6 +117,15 @@ static const struct ctl_flag_def signing_key_flags[] = {
 	{NULL, 0, 0, NULL, false, NULL},
 };
 
+static const struct ctl_flag_def tls_cert_flags[] = {
+	{"key-file", 0, CTL_FLAG_STRING, "key.pem", false, "path to a file with a generated private key ('-' for stdout)"},
+	{"cert-file", 0, CTL_FLAG_STRING, "cert.pem", false, "path to a file with a generated TLS certificate ('-' for stdout)"},
+	{"type", 0, CTL_FLAG_STRING, "", true, "type of the certificate: one of client|server"},
+	{"key-type", 0, CTL_FLAG_STRING, "", false, "type of the private key: one of rsa|ecdsa"},
+	{"hostname", 0, CTL_FLAG_LIST, NULL, true, "DNS hostname(s) to issue the certificate for"},
+	{NULL, 0, 0, NULL, false, NULL},
+};
+
 static const struct ctl_flag_def cp_add_flags[] = {
 	{"name", 0, CTL_FLAG_STRING, "", true, "reference name for the Control Plane (required)"},
 	{"address", 0, CTL_FLAG_STRING, "", true, "URL of the Control Plane API Server (required). Example: http://localhost:5681 or https://localhost:5682)"},
@@ -154,6 +163,7 @@ static const struct ctl_cmd generate_cmds[] = {
 	{"dataplane-token", "Generate Dataplane Token", NULL, dp_token_flags, ctl_generate_dataplane_token_run, 0, 0, 0},
 	{"public-key", "Generate public key out of signing key", NULL, public_key_flags, ctl_generate_public_key_run, 0, 0, CTL_CMD_NO_CP},
 	{"signing-key", "Generate signing keys", NULL, signing_key_flags, ctl_generate_signing_key_run, 0, 0, CTL_CMD_NO_CP},
+	{"tls-certificate", "Generate a TLS certificate", NULL, tls_cert_flags, ctl_generate_tls_certificate_run, 0, 0, CTL_CMD_NO_CP},
 	{"user-token", "Generate User Token", NULL, user_token_flags, ctl_generate_user_token_run, 0, -1, 0},
 	{"zone-token", "Generate Zone Token", NULL, zone_token_flags, ctl_generate_zone_token_run, 0, 0, 0},
 	{NULL, NULL, NULL, NULL, NULL, 0, 0, 0},

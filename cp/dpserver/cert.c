@@ -10,14 +10,14 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
+#include <openssl/crypto.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/selfsigned.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "cp/config/config.h"
@@ -48,49 +48,37 @@ static int mkdirs(const char *dir)
 	return mkdir(tmp, 0700) == 0 || errno == EEXIST ? 0 : -errno;
 }
 
-static void add_ext(X509 *cert, int nid, const char *value)
+/* Writes <data> to <path> with <mode>. */
+static int write_file(const char *path, const struct km_buf *data, mode_t mode)
 {
-	X509V3_CTX ctx;
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, cert, cert, NULL, NULL, 0);
-	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	if (ext) {
-		X509_add_ext(cert, ext, -1);
-		X509_EXTENSION_free(ext);
-	}
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -errno;
+	fchmod(fileno(f), mode);
+	size_t n = data->len ? fwrite(data->data, 1, data->len, f) : 0;
+	int rc = fclose(f) == 0 && n == data->len ? 0 : -EIO;
+	return rc;
 }
 
 static int generate(const char *cert_path, const char *key_path, struct km_buf *err)
 {
-	EVP_PKEY *key = EVP_EC_gen("P-256");
-	X509 *cert = X509_new();
-	int rc = -EIO;
-	if (!key || !cert)
-		goto out;
-	X509_set_version(cert, 2);
-	unsigned char serial[16];
-	FILE *ur = fopen("/dev/urandom", "rb");
-	if (!ur || fread(serial, 1, sizeof(serial), ur) != sizeof(serial))
-		memset(serial, 7, sizeof(serial));
-	if (ur)
-		fclose(ur);
-	serial[0] &= 0x7f;
-	BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert));
-	BN_free(bn);
-	X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(cert), 10L * 365 * 24 * 3600);
-	X509_set_pubkey(cert, key);
-	X509_NAME *name = X509_get_subject_name(cert);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"kuma-control-plane", -1, -1, 0);
-	X509_set_issuer_name(cert, name);
+	/* localhost, the host name and every address but loopback ones (a
+	 * kuma-dp on another host verifies the name it dials) */
+	enum { MAX_HOSTS = 64 };
+	char names[MAX_HOSTS][INET6_ADDRSTRLEN + 256];
+	const char *hosts[MAX_HOSTS];
+	size_t n = 0;
 	char host[256] = "localhost";
 	gethostname(host, sizeof(host) - 1);
-	char san[4096];
-	int sl = snprintf(san, sizeof(san), "DNS:localhost,DNS:%s,IP:127.0.0.1,IP:::1", host);
+	hosts[n++] = "localhost";
+	snprintf(names[n], sizeof(names[n]), "%s", host);
+	hosts[n] = names[n];
+	n++;
+	hosts[n++] = "127.0.0.1";
+	hosts[n++] = "::1";
 	struct ifaddrs *ifs = NULL;
 	if (getifaddrs(&ifs) == 0) {
-		for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		for (struct ifaddrs *i = ifs; i && n < MAX_HOSTS; i = i->ifa_next) {
 			char ip[INET6_ADDRSTRLEN];
 			if (!i->ifa_addr)
 				continue;
@@ -107,37 +95,32 @@ static int generate(const char *cert_path, const char *key_path, struct km_buf *
 			} else {
 				continue;
 			}
-			if (strlen(san) + strlen(ip) + 5 >= sizeof(san) || strstr(san, ip))
+			bool seen = false;
+			for (size_t k = 0; k < n && !seen; k++)
+				seen = strcmp(hosts[k], ip) == 0;
+			if (seen)
 				continue;
-			sl += snprintf(san + sl, sizeof(san) - (size_t)sl, ",IP:%s", ip);
+			snprintf(names[n], sizeof(names[n]), "%s", ip);
+			hosts[n] = names[n];
+			n++;
 		}
 		freeifaddrs(ifs);
 	}
-	add_ext(cert, NID_basic_constraints, "critical,CA:TRUE");
-	add_ext(cert, NID_key_usage, "critical,digitalSignature,keyEncipherment,keyCertSign");
-	add_ext(cert, NID_ext_key_usage, "serverAuth");
-	add_ext(cert, NID_subject_alt_name, san);
-	add_ext(cert, NID_subject_key_identifier, "hash");
-	if (!X509_sign(cert, key, EVP_sha256()))
-		goto out;
-	FILE *kf = fopen(key_path, "wb");
-	if (!kf)
-		goto out;
-	fchmod(fileno(kf), 0600);
-	PEM_write_PrivateKey(kf, key, NULL, NULL, 0, NULL, NULL);
-	fclose(kf);
-	FILE *cf = fopen(cert_path, "wb");
-	if (!cf)
-		goto out;
-	PEM_write_X509(cf, cert);
-	fclose(cf);
-	rc = 0;
-	km_info("dp-server", "generated a self-signed TLS certificate cert=%s", cert_path);
-out:
+	struct km_buf cert = KM_BUF_INIT, key = KM_BUF_INIT;
+	int rc = km_cert_self_signed(KM_CERT_SERVER, KM_CERT_ECDSA_P256, "kuma-control-plane", hosts, n, 3600, &cert,
+				     &key);
+	if (!rc)
+		rc = write_file(key_path, &key, 0600);
+	if (!rc)
+		rc = write_file(cert_path, &cert, 0644);
 	if (rc)
 		km_buf_printf(err, "cannot generate the dp-server certificate in %s", cert_path);
-	X509_free(cert);
-	EVP_PKEY_free(key);
+	else
+		km_info("dp-server", "generated a self-signed TLS certificate cert=%s", cert_path);
+	if (key.data)
+		OPENSSL_cleanse(key.data, key.len);
+	km_buf_fini(&key);
+	km_buf_fini(&cert);
 	return rc;
 }
 

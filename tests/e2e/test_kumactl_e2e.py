@@ -384,3 +384,42 @@ def test_bash_completion(kumactl, tmp_path):
     assert "control-planes" in complete("kumactl config c")
     assert set(complete("kumactl get meshes -o ''")) == {"table", "yaml", "json"}
     assert "--mesh" in complete("kumactl get meshes --me")
+
+
+def test_generate_tls_certificate_serves_the_https_api(kumactl, cp_factory, tmp_path):
+    """kumactl generate tls-certificate as upstream's docs use it: a server
+    pair for kuma-cp (general.tlsCertFile) and a client pair the HTTPS API
+    requires (apiServer.https.tlsCaFile, requireClientCert); kumactl then
+    talks to that API with --ca-cert-file and the client pair."""
+    import stat
+    d = tmp_path / "certs"
+    d.mkdir()
+    p = ok(kumactl.run("generate", "tls-certificate", "--type=server", "--hostname=localhost,127.0.0.1",
+                       f"--key-file={d / 'server.key'}", f"--cert-file={d / 'server.crt'}"))
+    assert p.stdout == f"Private key saved in {d / 'server.key'}\nCertificate saved in {d / 'server.crt'}\n"
+    assert stat.S_IMODE((d / "server.key").stat().st_mode) == 0o400
+    assert (d / "server.key").read_text().startswith("-----BEGIN RSA PRIVATE KEY-----")
+    ok(kumactl.run("generate", "tls-certificate", "--type=client", "--hostname", "admin", "--key-type=ecdsa",
+                   f"--key-file={d / 'client.key'}", f"--cert-file={d / 'client.crt'}"))
+    assert (d / "client.key").read_text().startswith("-----BEGIN EC PRIVATE KEY-----")
+    both = kumactl.run("generate", "tls-certificate", "--type=client", "--hostname=x", "--key-file=-",
+                       "--cert-file=-")
+    assert both.returncode == 0 and "PRIVATE KEY" in both.stdout and "CERTIFICATE" in both.stdout
+    bad = kumactl.run("generate", "tls-certificate", "--type=peer", "--hostname=x")
+    assert bad.returncode != 0 and 'invalid certificate type "peer"' in bad.stderr
+
+    cp = cp_factory(name="own-certs", test_hooks=False, env={
+        "KUMA_GENERAL_TLS_CERT_FILE": str(d / "server.crt"), "KUMA_GENERAL_TLS_KEY_FILE": str(d / "server.key"),
+        "KUMA_API_SERVER_HTTPS_REQUIRE_CLIENT_CERT": "true",
+        "KUMA_API_SERVER_HTTPS_TLS_CA_FILE": str(d / "client.crt")})
+    url = f"https://localhost:{cp.ports['api_https']}"
+    ok(kumactl.run("config", "control-planes", "add", "--name", "tls", "--address", url,
+                   "--ca-cert-file", str(d / "server.crt"), "--client-cert-file", str(d / "client.crt"),
+                   "--client-key-file", str(d / "client.key")))
+    p = ok(kumactl.run("get", "meshes"))
+    assert "default" in p.stdout, p.stdout
+    # without the client pair the API refuses
+    ok(kumactl.run("config", "control-planes", "add", "--name", "anon", "--address", url,
+                   "--ca-cert-file", str(d / "server.crt"), "--skip-check"))
+    p = kumactl.run("get", "meshes")
+    assert p.returncode != 0 and "client certificate" in p.stdout + p.stderr, p.stdout + p.stderr
