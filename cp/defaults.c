@@ -131,10 +131,23 @@ int cp_defaults_mesh(struct cp_runtime *rt, struct km_arena *a, struct km_str me
 	return 0;
 }
 
+static bool stored(struct cp_runtime *rt, struct km_arena *a, const char *type, const char *name)
+{
+	struct km_resource r;
+	return cp_store_get(rt->store, a, km_rtype_by_name(km_str_c(type)), KM_STR(""), km_str_c(name), &r) == 0;
+}
+
 int cp_defaults_ensure(struct cp_runtime *rt, bool skip_mesh, bool skip_hostname_generators)
 {
 	struct km_arena *a = km_arena_new(0);
 	int rc = 0;
+	/* the signing keys this will make, generated side by side meanwhile */
+	size_t keys = !stored(rt, a, "GlobalSecret", "user-token-signing-key-1");
+	if (!rt->global_mode)
+		keys += !stored(rt, a, "GlobalSecret", "zone-token-signing-key-1");
+	if (!skip_mesh && !stored(rt, a, "Mesh", "default"))
+		keys++; /* its dataplane token key */
+	cp_defaults_keys_prefetch(keys);
 	if (!skip_hostname_generators) {
 		const struct default_res *rows = rt->global_mode ? global_hostname_generators
 								 : zone_hostname_generators;
@@ -159,6 +172,7 @@ int cp_defaults_ensure(struct cp_runtime *rt, bool skip_mesh, bool skip_hostname
 				km_info("defaults", "default mesh created name=default");
 		}
 	}
+	cp_defaults_keys_drain();
 	km_arena_free(a);
 	return rc;
 }

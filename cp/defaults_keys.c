@@ -3,7 +3,10 @@
  * OpenSSL, stored base64-encoded in (Global)Secrets as upstream names them. */
 #include "cp/defaults_keys.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,13 +47,68 @@ static bool exists(struct cp_runtime *rt, struct km_arena *a, const char *type, 
 	return cp_store_get(rt->store, a, km_rtype_by_name(km_str_c(type)), mesh, km_str_c(name), &r) == 0;
 }
 
+/* Keys generated ahead on threads of their own (cp_defaults_keys_prefetch),
+ * taken in order by the loop thread. */
+static struct prefetched {
+	pthread_t th;
+	struct km_buf pem;
+	int rc;
+} pool[3];
+static size_t npool, taken;
+
+static void *keygen_main(void *arg)
+{
+	struct prefetched *p = arg;
+	p->rc = km_jwt_keygen(&p->pem, 2048);
+	return NULL;
+}
+
+void cp_defaults_keys_prefetch(size_t n)
+{
+	cp_defaults_keys_drain();
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* the loop's signalfd gets them */
+	for (size_t i = 0; i < n && i < sizeof(pool) / sizeof(pool[0]); i++) {
+		pool[npool] = (struct prefetched){.pem = KM_BUF_INIT};
+		if (pthread_create(&pool[npool].th, NULL, keygen_main, &pool[npool]) != 0)
+			break;
+		npool++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* The next prefetched key (waiting for it), or a new one made here. */
+static int next_key(struct km_buf *pem)
+{
+	if (taken == npool)
+		return km_jwt_keygen(pem, 2048);
+	struct prefetched *p = &pool[taken++];
+	pthread_join(p->th, NULL);
+	*pem = p->pem;
+	p->pem = (struct km_buf)KM_BUF_INIT;
+	return p->rc;
+}
+
+void cp_defaults_keys_drain(void)
+{
+	while (taken < npool) {
+		struct km_buf pem = KM_BUF_INIT;
+		next_key(&pem);
+		if (pem.data)
+			OPENSSL_cleanse(pem.data, pem.len);
+		km_buf_fini(&pem);
+	}
+	npool = taken = 0;
+}
+
 int cp_defaults_signing_key(struct cp_runtime *rt, struct km_arena *a, const char *type,
 			    struct km_str mesh, const char *name)
 {
 	if (exists(rt, a, type, mesh, name))
 		return 0;
 	struct km_buf pem = KM_BUF_INIT;
-	int rc = km_jwt_keygen(&pem, 2048);
+	int rc = next_key(&pem);
 	if (rc == 0)
 		rc = store_secret(rt, a, type, mesh, name, pem.data, pem.len);
 	km_buf_fini(&pem);
