@@ -804,15 +804,31 @@ def test_envoy_admin_views(env, tmp_path):
     admin = d.vars["admin"]
     assert http_get("127.0.0.1", admin, "/ready")[0] == 200
     assert http_get("127.0.0.1", admin, "/config_dump")[0] == 404
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+    def client_ctx(cert=None):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        if cert:
+            ctx.load_cert_chain(*cert)
+        return ctx
+
+    def admin_over_tls(ctx):
         with socket.create_connection(("127.0.0.1", admin), timeout=5) as raw:
             with ctx.wrap_socket(raw) as tls:
                 tls.sendall(b"GET /config_dump HTTP/1.1\r\nHost: x\r\n\r\n")
                 if not tls.recv(100):
                     raise ConnectionError("closed without an answer")
+
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        admin_over_tls(client_ctx())
+    # a certificate with the right SAN from another CA is refused too
+    binary = paths.build_dir() / "kumactl"
+    subprocess.run([str(binary), "generate", "tls-certificate", "--type=client", "--hostname=kuma-cp",
+                    "--key-type=ecdsa", f"--key-file={tmp_path / 'k.pem'}", f"--cert-file={tmp_path / 'c.pem'}"],
+                   check=True, capture_output=True, timeout=30)
+    stranger = client_ctx((str(tmp_path / "c.pem"), str(tmp_path / "k.pem")))
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        admin_over_tls(stranger)
 
 
 def test_envoy_admin_unreachable_holds_nothing_up(env):
