@@ -33,7 +33,15 @@ struct server_cert {
 	uint64_t h;
 	char *address;
 	struct cp_envoy_admin_tls tls;
+	uint64_t used_ms; /* last asked for */
 };
+
+/* Certificates of addresses nobody asked for in an hour go (a proxy that
+ * comes back gets a new one), looked for at most once a minute once there
+ * are more than a few: proxies come and go with new addresses. */
+#define CERT_IDLE_MS (3600 * 1000ULL)
+#define CERT_SWEEP_MS (60 * 1000ULL)
+#define CERT_SWEEP_ABOVE 256u
 
 struct fetch {
 	struct cp_envoy_admin *ea;
@@ -51,6 +59,9 @@ struct cp_envoy_admin {
 	char *ca_pem, *issuer_pem;
 	char *client_cert_pem, *client_key_pem;
 	struct km_ptab certs;     /* struct server_cert by address */
+	uint64_t swept_ms;
+	uint64_t idle_ms, sweep_ms; /* CERT_IDLE_MS, CERT_SWEEP_MS unless a test says */
+	size_t sweep_above;
 	CURLM *multi;
 	struct km_timer timer;
 	struct fetch *fetches;
@@ -67,12 +78,18 @@ struct cp_envoy_admin *cp_envoy_admin_new(struct cp_runtime *rt)
 	struct cp_envoy_admin *ea = km_calloc(1, sizeof(*ea));
 	ea->rt = rt;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	ea->idle_ms = CERT_IDLE_MS;
+	ea->sweep_ms = CERT_SWEEP_MS;
+	ea->sweep_above = CERT_SWEEP_ABOVE;
 	return ea;
 }
 
 static bool drop_cert(void *e, void *arg)
 {
 	struct server_cert *c = e;
+	const uint64_t *before = arg;
+	if (before && c->used_ms >= *before)
+		return true;
 	free(c->address);
 	free((char *)c->tls.chain_pem);
 	free((char *)c->tls.key_pem);
@@ -313,9 +330,16 @@ int cp_envoy_admin_server_tls(struct cp_envoy_admin *ea, struct km_str address, 
 	size_t it = 0;
 	for (struct server_cert *c; (c = km_ptab_next(&ea->certs, h, &it));)
 		if (strlen(c->address) == address.len && memcmp(c->address, address.ptr, address.len) == 0) {
+			c->used_ms = km_loop_now_ms();
 			*out = c->tls;
 			return 0;
 		}
+	uint64_t now = km_loop_now_ms();
+	if (ea->certs.n > ea->sweep_above && now - ea->swept_ms >= ea->sweep_ms && now >= ea->idle_ms) {
+		uint64_t before = now - ea->idle_ms;
+		km_ptab_filter(&ea->certs, drop_cert, &before);
+		ea->swept_ms = now;
+	}
 	char *host = km_strndup(address.ptr, address.len);
 	struct km_buf cert = KM_BUF_INIT, key = KM_BUF_INIT;
 	rc = cp_pki_x509_issue_tls(ea->issuer, CP_PKI_TLS_SERVER, NULL, host, km_time_now(), CERT_VALIDITY_NS, &cert,
@@ -329,6 +353,7 @@ int cp_envoy_admin_server_tls(struct cp_envoy_admin *ea, struct km_str address, 
 	km_buf_puts(&cert, ea->issuer_pem);
 	struct server_cert *c = km_calloc(1, sizeof(*c));
 	c->h = h;
+	c->used_ms = now;
 	c->address = host;
 	c->tls.chain_pem = km_buf_steal(&cert);
 	c->tls.key_pem = km_buf_steal(&key);
@@ -340,6 +365,18 @@ int cp_envoy_admin_server_tls(struct cp_envoy_admin *ea, struct km_str address, 
 	km_ptab_add(&ea->certs, h, c);
 	*out = c->tls;
 	return 0;
+}
+
+void cp_envoy_admin_set_cert_sweep(struct cp_envoy_admin *ea, uint64_t idle_ms, uint64_t sweep_ms, size_t above)
+{
+	ea->idle_ms = idle_ms;
+	ea->sweep_ms = sweep_ms;
+	ea->sweep_above = above;
+}
+
+size_t cp_envoy_admin_cached(const struct cp_envoy_admin *ea)
+{
+	return ea->certs.n;
 }
 
 static bool is_wildcard(struct km_str a)

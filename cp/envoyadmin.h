@@ -51,8 +51,15 @@ int cp_envoy_admin_ensure_ca(struct cp_envoy_admin *ea, struct km_buf *err);
 void cp_envoy_admin_settle(struct cp_envoy_admin *ea);
 
 /* The TLS material for a proxy at <address>, issued on first use and kept
- * per address. 0, or a negative errno when the CA cannot be had. */
+ * per address while some build asks for it (an hour unasked, it goes).
+ * 0, or a negative errno when the CA cannot be had. */
 int cp_envoy_admin_server_tls(struct cp_envoy_admin *ea, struct km_str address, struct cp_envoy_admin_tls *out);
+
+/* Tests: certificates unasked for <idle_ms> go, looked for every
+ * <sweep_ms> once more than <above> are kept (defaults: an hour, a minute,
+ * 256); and how many are kept. */
+void cp_envoy_admin_set_cert_sweep(struct cp_envoy_admin *ea, uint64_t idle_ms, uint64_t sweep_ms, size_t above);
+size_t cp_envoy_admin_cached(const struct cp_envoy_admin *ea);
 
 /* Whether a proxy's admin API is served by its system_envoy_admin listener
  * (TLS for everything but /ready) rather than bound by Envoy itself on the

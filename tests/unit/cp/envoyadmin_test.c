@@ -5,11 +5,16 @@
  * names) and the rule deciding whether a proxy's admin is served by its
  * system_envoy_admin listener. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../test.h"
+#include "cp/config/config.h"
 #include "cp/envoyadmin.h"
+#include "cp/store/store.h"
+#include "ev/loop.h"
 
 #define TOKEN "eyJhbGciOiJSUzI1NiJ9.eyJOYW1lIjoiZHAtMSJ9.c2ln"
 
@@ -79,9 +84,48 @@ static void test_exposed(void)
 	CHECK(!cp_envoy_admin_exposed(KM_STR("fd00::1"), KM_STR("::"), KM_STR("")));
 }
 
+/* The CA lands in the store as upstream keeps it; a certificate per address,
+ * the same one while asked for, and those nobody asks for go. */
+static void test_certificates(void)
+{
+	struct cp_config cfg;
+	cp_config_init_defaults(&cfg);
+	struct cp_runtime rt = {.store = cp_store_memory_new(), .cfg = &cfg, .zone = "zone-1", .loop = km_loop_new()};
+	struct cp_envoy_admin *ea = cp_envoy_admin_new(&rt);
+	struct cp_envoy_admin_tls a1, a2, b;
+	CHECK(cp_envoy_admin_server_tls(ea, KM_STR("10.0.0.1"), &a1) == 0); /* waits for the CA */
+	struct km_arena *ar = km_arena_new(4096);
+	struct km_resource r;
+	CHECK(cp_store_get(rt.store, ar, km_rtype_by_name(KM_STR("GlobalSecret")), KM_STR(""), KM_STR("envoy-admin-ca"),
+			   &r) == 0);
+	CHECK(cp_envoy_admin_server_tls(ea, KM_STR("10.0.0.1"), &a2) == 0 && a2.fp == a1.fp);
+	CHECK(cp_envoy_admin_server_tls(ea, KM_STR("10.0.0.2"), &b) == 0 && b.fp != a1.fp && b.ca_fp == a1.ca_fp);
+	CHECK(strstr(a1.chain_pem, "-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----") != NULL); /* with the issuer */
+	CHECK(cp_envoy_admin_cached(ea) == 2);
+	/* sweeping with no idle time allowed: the two asked for before (5 ms
+	 * ago: the rule reads the loop's millisecond clock) go, the new one stays */
+	cp_envoy_admin_set_cert_sweep(ea, 0, 0, 1);
+	nanosleep(&(struct timespec){0, 5000000}, NULL);
+	CHECK(cp_envoy_admin_server_tls(ea, KM_STR("10.0.0.3"), &b) == 0);
+	CHECK(cp_envoy_admin_cached(ea) == 1);
+	cp_envoy_admin_set_cert_sweep(ea, 3600 * 1000ULL, 0, 1);
+	for (int i = 0; i < 5; i++) {
+		char addr[32];
+		snprintf(addr, sizeof(addr), "10.0.1.%d", i);
+		CHECK(cp_envoy_admin_server_tls(ea, km_str_c(addr), &b) == 0);
+	}
+	CHECK(cp_envoy_admin_cached(ea) >= 5); /* asked for within the hour: kept */
+	km_arena_free(ar);
+	cp_envoy_admin_free(ea);
+	cp_store_free(rt.store);
+	km_loop_free(rt.loop);
+	cp_config_fini(&cfg);
+}
+
 int main(void)
 {
 	test_sanitize();
 	test_exposed();
+	test_certificates();
 	return test_summary();
 }
