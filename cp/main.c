@@ -428,6 +428,7 @@ static int run(const char *config_path)
 		    .tls_min = cp_tls_version(cfg.dp_server.tls_min_version),
 		    .tls_max = cp_tls_version(cfg.dp_server.tls_max_version),
 		    .tls_ciphers = km_buf_cstr(&ciphers),
+		    .read_header_timeout_ms = (uint64_t)CP_CONFIG_MS(cfg.dp_server.read_header_timeout),
 		    .http = on_dp_http,
 		    .http_ctx = &dctx,
 		    .methods = methods,

@@ -61,6 +61,9 @@ struct conn {
 	 * ending inside a handler) only marks them, and this 0 ms timer frees
 	 * them once the stack has unwound. */
 	struct km_timer reap;
+	/* dpServer.readHeaderTimeout: from accept to the first request's
+	 * headers (TLS handshake and HTTP/2 preface included) */
+	struct km_timer header_deadline;
 	nghttp2_session *h2;
 	struct km_buf pending; /* TLS-bound bytes not yet written */
 	size_t pending_off;
@@ -395,6 +398,8 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user
 	struct cp_grpc_stream *s = stream_find(user, f->hd.stream_id);
 	if (!s)
 		return 0;
+	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
+		km_loop_timer_stop(s->c->srv->loop, &s->c->header_deadline);
 	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST && is_grpc(s))
 		open_grpc(s);
 	if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
@@ -609,6 +614,7 @@ static void conn_destroy(struct conn *c)
 {
 	struct cp_dpserver *srv = c->srv;
 	km_loop_timer_stop(srv->loop, &c->reap);
+	km_loop_timer_stop(srv->loop, &c->header_deadline);
 	if (!c->closing)
 		km_loop_unwatch(srv->loop, c->fd);
 	c->watched = 0;
@@ -627,6 +633,13 @@ static void conn_destroy(struct conn *c)
 		c->next->prev = c->prev;
 	km_buf_fini(&c->pending);
 	free(c);
+}
+
+static void on_header_deadline(struct km_loop *loop, void *ctx)
+{
+	struct conn *c = ctx;
+	km_info("dp-server", "closing a connection that sent no request headers in time peer=%s", c->peer);
+	conn_close(c);
 }
 
 static void on_accept(struct km_loop *loop, int lfd, unsigned events, void *ctx)
@@ -666,6 +679,9 @@ static void on_accept(struct km_loop *loop, int lfd, unsigned events, void *ctx)
 			srv->conns->prev = c;
 		srv->conns = c;
 		set_watch(c, KM_EV_READ);
+		if (srv->cfg.read_header_timeout_ms)
+			km_loop_timer_start(loop, &c->header_deadline, srv->cfg.read_header_timeout_ms,
+					    on_header_deadline, c);
 	}
 }
 

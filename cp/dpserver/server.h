@@ -36,6 +36,7 @@ struct cp_dpserver_config {
 	const char *key_pem;
 	int tls_min, tls_max;    /* OpenSSL protocol versions, 0: no bound (TLS 1.2 at least) */
 	const char *tls_ciphers; /* OpenSSL TLS 1.2 cipher list, NULL or "": OpenSSL's */
+	uint64_t read_header_timeout_ms; /* accept to first request headers; 0: none */
 	size_t max_message;   /* gRPC message cap (bytes) */
 	size_t max_body;      /* HTTP body cap */
 	cp_http_handler_fn http; /* plain HTTP requests */

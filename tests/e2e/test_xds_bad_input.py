@@ -456,3 +456,45 @@ def test_dp_server_tls_settings(cp_factory):
         cp_factory(name="tls11", test_hooks=False, env={"KUMA_DP_SERVER_TLS_MIN_VERSION": "TLSv1_1"})
     with pytest.raises(CPError, match=r"\.TlsCipherSuitesunsupported tls cipher: NOPE supported ciphers"):
         cp_factory(name="tlsnope", test_hooks=False, env={"KUMA_DP_SERVER_TLS_CIPHER_SUITES": "NOPE"})
+
+
+def test_dp_server_closes_silent_connections(cp_factory):
+    """dpServer.readHeaderTimeout bounds the time from accept to a request's
+    headers (TLS handshake and HTTP/2 preface included): a client that
+    connects and sends nothing, or completes TLS and stops, is disconnected;
+    one that sends its request in time is served."""
+    import socket as socket_mod
+    import ssl
+    cp = cp_factory(name="hdr-timeout", test_hooks=False, env={"KUMA_DP_SERVER_READ_HEADER_TIMEOUT": "1s"})
+    port, ca = cp.ports["dp_server"], cp_ca_file(cp)
+
+    def closed_within(sock, limit):
+        """Reads (the server's HTTP/2 SETTINGS may come first) until EOF."""
+        start = time.monotonic()
+        while time.monotonic() - start < limit:
+            sock.settimeout(max(0.05, limit - (time.monotonic() - start)))
+            try:
+                if not sock.recv(1024):
+                    return True
+            except (ConnectionResetError, ssl.SSLError):
+                return True
+            except socket_mod.timeout:
+                return False
+        return False
+
+    with socket_mod.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        assert closed_within(raw, 4.0)
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False
+    ctx.set_alpn_protocols(["h2"])
+    with socket_mod.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.selected_alpn_protocol() == "h2"
+            assert closed_within(tls, 4.0)
+    assert "sent no request headers in time" in cp.log_text()
+    # a request in time is answered (curl speaks HTTP/2 over TLS to /bootstrap)
+    p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{http_version}", "--http2",
+                        "--cacert", ca, "-X", "POST", "-d", "{}", f"https://localhost:{port}/bootstrap"],
+                       capture_output=True, text=True, timeout=30)
+    status, version = p.stdout.split()
+    assert version == "2" and status != "000", p.stdout + p.stderr
