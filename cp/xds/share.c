@@ -566,12 +566,14 @@ static void local_inputs(struct km_buf *k0, const struct cp_xds_mesh *m, const s
 	struct km_buf k = *k0;
 	fp_u64(&k, m->fp_rest);
 	fp_u64(&k, ((uint64_t)md->admin_port << 32) | md->readiness_port);
-	km_buf_add(&k, md->admin_address.ptr, md->admin_address.len);
-	fp_byte(&k, 0);
-	km_buf_add(&k, md->admin_socket.ptr, md->admin_socket.len);
-	fp_byte(&k, 0);
-	/* the CA is in the admin listener; its certificate and key in a secret */
-	fp_u64(&k, md->admin_tls ? (keys ? md->admin_tls->fp : md->admin_tls->ca_fp) : 0);
+	if (md->admin_port) { /* else there is no admin listener, cluster or secret */
+		km_buf_add(&k, md->admin_address.ptr, md->admin_address.len);
+		fp_byte(&k, 0);
+		km_buf_add(&k, md->admin_socket.ptr, md->admin_socket.len);
+		fp_byte(&k, 0);
+		/* the CA is in the admin listener; its certificate and key in a secret */
+		fp_u64(&k, md->admin_tls ? (keys ? md->admin_tls->fp : md->admin_tls->ca_fp) : 0);
+	}
 	km_buf_add(&k, md->workdir.ptr, md->workdir.len);
 	fp_byte(&k, 0);
 	fp_json(&k, md->features);
