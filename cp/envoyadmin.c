@@ -613,36 +613,48 @@ int cp_envoy_admin_sanitize(struct km_str dump, struct km_buf *out)
 		tokens_of(field(ads, "grpcServices", "grpc_services"), tokens, a);
 		tokens_of(field(field(b, "hdsConfig", "hds_config"), "grpcServices", "grpc_services"), tokens, a);
 	}
-	/* the values as they appear in the text: JSON-escaped */
-	struct km_buf *esc = km_arena_alloc(a, (tokens->len + 1) * sizeof(*esc));
-	for (size_t i = 0; i < tokens->len; i++) {
-		esc[i] = (struct km_buf)KM_BUF_INIT;
-		km_json_write(&esc[i], tokens->items[i], 0, 0);
-	}
+	/* Walk the text (valid JSON: it parsed) literal by literal, so a token
+	 * is only ever a whole string value, never a run of bytes that spans
+	 * the end of one string and the start of the next; everything but the
+	 * redacted values stays byte for byte as Envoy wrote it. */
 	size_t i = 0;
 	while (i < dump.len) {
-		/* tokens are quoted strings: look at quotes only */
 		const char *q = tokens->len ? memchr(dump.ptr + i, '"', dump.len - i) : NULL;
 		size_t at = q ? (size_t)(q - dump.ptr) : dump.len;
 		km_buf_append(out, dump.ptr + i, at - i);
 		i = at;
 		if (i >= dump.len)
 			break;
-		size_t best = 0;
-		for (size_t t = 0; t < tokens->len; t++) {
-			size_t n = esc[t].len;
-			if (n > 2 && i + n <= dump.len && memcmp(dump.ptr + i, esc[t].data, n) == 0 && n > best)
-				best = n;
+		size_t end = i + 1;
+		bool escaped = false;
+		while (end < dump.len && dump.ptr[end] != '"') {
+			if (dump.ptr[end] == '\\') {
+				escaped = true;
+				end++;
+			}
+			end++;
 		}
-		if (best) {
+		end = end < dump.len ? end + 1 : dump.len; /* one past the closing quote */
+		size_t next = end;
+		while (next < dump.len && (dump.ptr[next] == ' ' || dump.ptr[next] == '\t' ||
+					   dump.ptr[next] == '\r' || dump.ptr[next] == '\n'))
+			next++;
+		bool is_key = next < dump.len && dump.ptr[next] == ':';
+		struct km_str lit = {dump.ptr + i, end - i};
+		struct km_str val = {lit.ptr + 1, lit.len >= 2 ? lit.len - 2 : 0};
+		struct km_json *decoded = NULL;
+		if (!is_key && escaped && km_json_parse(a, lit.ptr, lit.len, &decoded, NULL) == 0 &&
+		    decoded->kind == KM_JSON_STRING)
+			val = decoded->s;
+		bool secret = false;
+		for (size_t t = 0; !is_key && !secret && t < tokens->len; t++)
+			secret = km_str_eq(val, tokens->items[t]->s);
+		if (secret)
 			km_buf_puts(out, "\"[redacted]\"");
-			i += best;
-		} else {
-			km_buf_putc(out, dump.ptr[i++]);
-		}
+		else
+			km_buf_append(out, lit.ptr, lit.len);
+		i = end;
 	}
-	for (size_t t = 0; t < tokens->len; t++)
-		km_buf_fini(&esc[t]);
 	km_arena_free(a);
 	return 0;
 }

@@ -55,6 +55,23 @@ static void test_sanitize(void)
 			&rc);
 	CHECK(rc == 0 && strstr(out, TOKEN) == NULL && strstr(out, "[redacted]") != NULL);
 	free(out);
+	/* a token is a whole string value: one that reads like the bytes
+	 * between two strings (", ") must not redact across them (admin_fuzz
+	 * found the second pass then failing), keys stay, and a value Envoy
+	 * wrote with escapes is recognised by what it decodes to */
+	out = sanitized("{\"configs\": [{\"@type\": \"type.googleapis.com/envoy.admin.v3.BootstrapConfigDump\", "
+			"\"bootstrap\": {\"hds_config\": {\"grpc_services\": [{\"initial_metadata\": "
+			"[{\"key\": \"authorization\", \"value\": \", \"}]}]}}}, "
+			"{\"@type\": \"x\", \", \": \"\\u002c \", \"a\": \"b\"}]}",
+			&rc);
+	CHECK(rc == 0);
+	CHECK(strstr(out, "\"@type\": \"x\", \", \": \"[redacted]\", \"a\": \"b\"}") != NULL);
+	CHECK(strstr(out, "\"value\": \"[redacted]\"}") != NULL);
+	char *again = sanitized(out, &rc);
+	CHECK(rc == 0);
+	CHECK_STREQ(again, out);
+	free(again);
+	free(out);
 	/* nothing to redact: the text as it was */
 	const char *plain = "{\"configs\": [ {\"@type\": \"x\", \"a\": \"b\"} ]}";
 	out = sanitized(plain, &rc);
