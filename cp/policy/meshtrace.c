@@ -53,7 +53,7 @@ static bool parse_url(struct km_str s, struct url *u)
 /* Upstream's CleanName: the runs of [a-z0-9-_] joined with '-', where
  * every character outside them past the first of a gap counts as an empty
  * run (Go's FindAllString of ([a-z0-9-]*_?)+). */
-static char *clean_name(struct km_arena *a, struct km_str s)
+char *cp_policy_clean_name(struct km_arena *a, struct km_str s)
 {
 	struct km_buf b = KM_BUF_INIT;
 	bool first = true, prev_nonempty = false;
@@ -103,7 +103,7 @@ static bool collector_of(struct km_arena *a, const struct km_json *conf, struct 
 			continue;
 		out->kind = kinds[k];
 		out->backend = be;
-		out->cluster = km_arena_printf(a, "system_meshtrace_%s_%s", kinds[k], clean_name(a, url));
+		out->cluster = km_arena_printf(a, "system_meshtrace_%s_%s", kinds[k], cp_policy_clean_name(a, url));
 		return true;
 	}
 	return false;

@@ -46,7 +46,7 @@ const struct cp_policy_plugin cp_policy_plugins[] = {
 	 cp_policy_meshcircuitbreaker_conf_vars, NULL},
 	{"MeshRetry", 1400, false, cp_policy_meshretry_apply, false, cp_policy_to_conf, LI,
 	 cp_policy_meshretry_conf_vars, NULL},
-	{"MeshMetric", 1500, true, NULL, false, NULL, 0, NULL, NULL},
+	{"MeshMetric", 1500, true, cp_policy_meshmetric_apply, false, cp_policy_no_outbound_conf, 0, NULL, NULL},
 	{"MeshProxyPatch", 9999, true, cp_policy_meshproxypatch_apply, false, cp_policy_meshproxypatch_outbound_conf,
 	 CL | LI, NULL, NULL},
 };

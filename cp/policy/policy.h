@@ -169,6 +169,11 @@ struct cp_policy_apply_ctx {
 	/* every plugin's matched set, by index in cp_policy_plugins[] (NULL
 	 * outside cp_policy_prepare): MeshTCPRoute defers to MeshHTTPRoute */
 	const struct cp_policy_matched *mps;
+	/* the proxy's metadata (workdir, features, ...), NULL when unknown;
+	 * <local>: <rs> holds the proxy's own resources, not an outbound's
+	 * alone (both set by each cp/xds/generate.c entry point) */
+	const struct cp_xds_metadata *md;
+	bool local;
 };
 
 struct cp_policy_plugin {
@@ -305,6 +310,9 @@ void cp_policy_meshfaultinjection_apply(struct cp_policy_apply_ctx *c, const str
 void cp_policy_meshaccesslog_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshhealthcheck_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshtrace_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+void cp_policy_meshmetric_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+/* Upstream's CleanName: system resource names from user text. */
+char *cp_policy_clean_name(struct km_arena *a, struct km_str s);
 void cp_policy_meshproxypatch_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 /* The proxy-wide appendModifications (they may touch any resource). */
 const struct km_json *cp_policy_meshproxypatch_outbound_conf(struct cp_policy_apply_ctx *c,

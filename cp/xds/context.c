@@ -1060,6 +1060,10 @@ void cp_xds_metadata_parse(struct km_arena *a, const struct km_json *obj, struct
 	out->admin_address = km_json_get_string(md, "dataplane.admin.address");
 	out->admin_socket = km_json_get_string(md, "dataplane.admin.socketPath");
 	out->workdir = km_json_get_string(md, "workdir");
+	out->metrics_cert = km_json_get_string(md, "metricsCertPath");
+	out->metrics_key = km_json_get_string(md, "metricsKeyPath");
+	const struct km_json *v6 = km_json_get(md, "ipv6Enabled");
+	out->ipv6 = v6 && v6->kind == KM_JSON_BOOL && v6->b;
 	out->features = km_json_get(md, "features");
 }
 

@@ -159,6 +159,8 @@ struct cp_xds_metadata {
 	/* the admin listener's TLS chain (cp_xds_admin_tls_load); NULL: none */
 	const struct cp_envoy_admin_tls *admin_tls;
 	struct km_str workdir;
+	struct km_str metrics_cert, metrics_key; /* metricsCertPath / metricsKeyPath */
+	bool ipv6;                               /* ipv6Enabled */
 	struct km_json *features;
 	struct km_json *raw; /* the whole metadata object, or NULL */
 	bool proxyless;      /* a gRPC xDS client, not an Envoy started by kuma-dp */

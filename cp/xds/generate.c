@@ -701,6 +701,8 @@ int cp_xds_generate(struct km_arena *a, const struct cp_xds_mesh *m, const struc
 	g.pp = &pp;
 	for (size_t i = 0; i < sizeof(generators) / sizeof(generators[0]); i++)
 		generators[i].fn(&g);
+	pp.c.md = md;
+	pp.c.local = true;
 	cp_policy_apply_prepared(&pp, out);
 	return 0;
 }
@@ -722,6 +724,8 @@ int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const
 	for (size_t i = 0; i < sizeof(generators) / sizeof(generators[0]); i++)
 		if (!generators[i].outbound)
 			generators[i].fn(&g);
+	pp->c.md = md;
+	pp->c.local = true;
 	cp_policy_apply_prepared(pp, out);
 	g.pp = pp;
 	list_outbounds(&g, outbounds, n);
@@ -746,6 +750,8 @@ void cp_xds_generate_outbound(struct km_arena *a, const struct cp_xds_mesh *m, c
 	struct gen g;
 	gen_init(&g, a, m, dp, md, out);
 	gen_outbound_one(&g, o, types);
+	pp->c.md = md;
+	pp->c.local = false;
 	cp_policy_apply_prepared(pp, out);
 }
 

@@ -1214,6 +1214,12 @@ static int register_dataplane(struct ads_stream *st, struct km_arena *a, const s
 	cancel_deregistration(st->srv, st->mesh, st->name);
 	return 0;
 }
+/* A copy of <s> in <a> (the request's arena dies after the first request). */
+static struct km_str kept_str(struct km_arena *a, struct km_str s)
+{
+	return (struct km_str){km_arena_strndup(a, s.ptr ? s.ptr : "", s.len), s.len};
+}
+
 
 /* First request: node identity, authentication, registration, insight. */
 static int handshake(struct ads_stream *st, const Envoy__Config__Core__V3__Node *node, struct km_arena *a)
@@ -1237,16 +1243,12 @@ static int handshake(struct ads_stream *st, const Envoy__Config__Core__V3__Node 
 	st->md_a = km_arena_new(256);
 	cp_xds_metadata_node(a, md, &st->md);
 	st->md.raw = NULL;
-	st->md.workdir = (struct km_str){km_arena_strndup(st->md_a, st->md.workdir.ptr ? st->md.workdir.ptr : "",
-							   st->md.workdir.len),
-					 st->md.workdir.len};
+	st->md.workdir = kept_str(st->md_a, st->md.workdir);
 	st->md.features = km_json_clone(st->md_a, st->md.features);
-	st->md.admin_address = (struct km_str){km_arena_strndup(st->md_a, st->md.admin_address.ptr ? st->md.admin_address.ptr : "",
-								  st->md.admin_address.len),
-					       st->md.admin_address.len};
-	st->md.admin_socket = (struct km_str){km_arena_strndup(st->md_a, st->md.admin_socket.ptr ? st->md.admin_socket.ptr : "",
-								 st->md.admin_socket.len),
-					      st->md.admin_socket.len};
+	st->md.metrics_cert = kept_str(st->md_a, st->md.metrics_cert);
+	st->md.metrics_key = kept_str(st->md_a, st->md.metrics_key);
+	st->md.admin_address = kept_str(st->md_a, st->md.admin_address);
+	st->md.admin_socket = kept_str(st->md_a, st->md.admin_socket);
 	if (md) {
 		struct km_buf b = KM_BUF_INIT;
 		km_json_write(&b, md, 0, 0);

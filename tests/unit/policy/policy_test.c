@@ -12,6 +12,9 @@
 #include "../test.h"
 #include "codec/yaml.h"
 #include "cp/policy/policy.h"
+#include "cp/xds/context.h"
+
+#include <openssl/evp.h>
 
 #define DEFAULT_DIR "/work/shared/conformance/kuma"
 
@@ -954,6 +957,143 @@ static void test_trace(void)
 	km_arena_free(a);
 }
 
+/* ---- MeshMetric ---- */
+
+static const char *sha256_hex(struct km_arena *a, const char *s)
+{
+	unsigned char d[32];
+	unsigned int n = 0;
+	EVP_Digest(s, strlen(s), d, &n, EVP_sha256(), NULL);
+	char *out = km_arena_alloc(a, 65);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+	return out;
+}
+
+#define METRIC_DP                                                                                  \
+	"type: Dataplane\nmesh: mesh-1\nname: backend\nlabels: {kuma.io/workload: backend}\n"          \
+	"networking: {address: 192.168.0.1, inbound: [{port: 8080, tags: {kuma.io/service: backend}}]}\n"
+
+static void test_metric(void)
+{
+	struct km_arena *a;
+	struct cp_xds_mesh *m;
+	struct cp_policy_prepared pp;
+	struct cp_xds_resources rs;
+	struct cp_xds_metadata md = {.workdir = KM_STR("/tmp")};
+	/* upstream's "basic" plugin case: the JSON kuma-dp gets is written as
+	 * Go writes it, so the ETag is upstream's for the same conf */
+	plugin_setup(METRIC_DP "---\ntype: MeshMetric\nmesh: mesh-1\nname: mm\nspec:\n  targetRef: {kind: Mesh}\n"
+			       "  default:\n    sidecar: {includeUnused: false}\n"
+			       "    applications: [{port: 8080, path: /metrics}]\n"
+			       "    backends: [{type: Prometheus, prometheus: {port: 5670, path: /metrics}}]\n",
+		     &a, &m, &pp, &rs);
+	pp.c.md = &md;
+	pp.c.local = true;
+	cp_policy_apply_prepared(&pp, &rs);
+	const char *body = "{\"observability\":{\"metrics\":{\"applications\":[{\"path\":\"/metrics\",\"port\":8080,"
+			   "\"address\":\"\"}],\"backends\":[{\"type\":\"Prometheus\",\"name\":null}],\"sidecar\":{"
+			   "\"includeUnused\":false},\"extraLabels\":{\"kuma.proxy_role\":\"sidecar\",\"kuma.workload\":"
+			   "\"backend\",\"mesh\":\"mesh-1\",\"zone\":\"zone-uni\"}}}}";
+	const char *etag = sha256_hex(a, body);
+	struct km_json *dyn = km_json_get(rs.by_type[CP_XDS_LISTENER], "system_dynamicconfig");
+	CHECK(dyn != NULL);
+	char *dyn_text = compact(a, dyn);
+	CHECK(strstr(dyn_text, "\"address\":{\"pipe\":{\"path\":\"/tmp/kuma-mesh-metric-config.sock\"}}") != NULL);
+	CHECK(strstr(dyn_text, km_arena_printf(a,
+					       "\"routes\":[{\"name\":\"system_dynamicconfig_meshmetric_not_modified\","
+					       "\"match\":{\"path\":\"/meshmetric\",\"headers\":[{\"name\":\"If-None-Match\","
+					       "\"stringMatch\":{\"exact\":\"%s\"}}]},\"directResponse\":{\"status\":304}},"
+					       "{\"name\":\"system_dynamicconfig_meshmetric\",\"match\":{\"path\":\"/meshmetric\"},"
+					       "\"responseHeadersToAdd\":[{\"header\":{\"key\":\"Etag\",\"value\":\"%s\"}}],",
+					       etag, etag)) != NULL);
+	struct km_json *hcm = cp_policy_chain_hcm(km_json_get(dyn, "filterChains")->items[0]);
+	struct km_json *rc = km_json_get(hcm, "routeConfig");
+	const struct km_json *routes = km_json_get(km_json_get(rc, "virtualHosts")->items[0], "routes");
+	CHECK(routes->len == 2);
+	struct km_str got = km_json_get_string(km_json_get(km_json_get(routes->items[1], "directResponse"), "body"),
+					       "inlineString");
+	CHECK(km_str_eqc(got, body));
+	CHECK(km_json_i64_sat(km_json_get(rc, "maxDirectResponseBodySizeBytes")) == (int64_t)strlen(body));
+	const char *name = "system_meshmetric_prometheus_default-backend";
+	CHECK_STREQ(compact(a, km_json_get(rs.by_type[CP_XDS_CLUSTER], name)),
+		    "{\"name\":\"system_meshmetric_prometheus_default-backend\",\"type\":\"STATIC\",\"connectTimeout\":"
+		    "\"5s\",\"loadAssignment\":{\"clusterName\":\"system_meshmetric_prometheus_default-backend\","
+		    "\"endpoints\":[{\"lbEndpoints\":[{\"endpoint\":{\"address\":{\"pipe\":{\"path\":"
+		    "\"/tmp/kuma-mh-backend-mesh-1.sock\"}}}}]}]}}");
+	char *l = compact(a, km_json_get(rs.by_type[CP_XDS_LISTENER], name));
+	CHECK(strstr(l, "\"address\":{\"socketAddress\":{\"address\":\"192.168.0.1\",\"portValue\":5670}},"
+			"\"enableReusePort\":false,") != NULL);
+	CHECK(strstr(l, "\"routes\":[{\"match\":{\"prefix\":\"/metrics\"},\"route\":{\"cluster\":"
+			"\"system_meshmetric_prometheus_default-backend\",\"prefixRewrite\":\"/meshmetric\"}}]") != NULL);
+	CHECK(strstr(l, "transportSocket") == NULL && strstr(l, "\"trafficDirection\":\"INBOUND\"") != NULL);
+	/* an outbound's resource set alone: nothing of the proxy's own */
+	struct cp_xds_resources rs2;
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		rs2.by_type[t] = km_json_object(a);
+	pp.c.local = false;
+	cp_policy_apply_prepared(&pp, &rs2);
+	CHECK(rs2.by_type[CP_XDS_LISTENER]->len == 0 && rs2.by_type[CP_XDS_CLUSTER]->len == 0);
+	km_arena_free(a);
+
+	/* two backends, one named and on
+	 * ProvidedTLS with kuma-dp's files: a TLS chain after one matching
+	 * TLS; without the files the other stays plaintext. A long work dir:
+	 * socket paths cut to fit. */
+	char longdir[120];
+	memset(longdir, 'd', sizeof(longdir) - 1);
+	longdir[0] = '/';
+	longdir[sizeof(longdir) - 1] = 0;
+	struct cp_xds_metadata md2 = {.workdir = km_str_c(longdir),
+				      .metrics_cert = KM_STR("/path/cert"),
+				      .metrics_key = KM_STR("/path/key"),
+				      .features = json(a = km_arena_new(0), "[\"feature-reuse-port\"]")};
+	struct km_arena *keep = a;
+	plugin_setup(METRIC_DP "---\ntype: MeshMetric\nmesh: mesh-1\nname: mm\nspec:\n  targetRef: {kind: Mesh}\n"
+			       "  default:\n    backends:\n"
+			       "    - {type: Prometheus, prometheus: {clientId: main-scraper, port: 5670, path: /m,"
+			       " tls: {mode: ProvidedTLS}}}\n"
+			       "    - {type: Prometheus, prometheus: {port: 5671, path: /metrics}}\n",
+		     &a, &m, &pp, &rs);
+	pp.c.md = &md2;
+	pp.c.local = true;
+	cp_policy_apply_prepared(&pp, &rs);
+	CHECK(rs.by_type[CP_XDS_LISTENER]->len == 3 && rs.by_type[CP_XDS_CLUSTER]->len == 2);
+	struct km_json *tl = km_json_get(rs.by_type[CP_XDS_LISTENER], "system_meshmetric_prometheus_main-scraper");
+	CHECK(tl != NULL);
+	const struct km_json *chains = km_json_get(tl, "filterChains");
+	CHECK(chains && chains->len == 2);
+	CHECK(strstr(compact(a, chains->items[0]), "\"filterChainMatch\":{\"transportProtocol\":\"tls\"}") != NULL &&
+	      strstr(compact(a, chains->items[0]), "transportSocket") == NULL);
+	CHECK(strstr(compact(a, chains->items[1]),
+		     "\"tlsCertificates\":[{\"certificateChain\":{\"filename\":\"/path/cert\"},\"privateKey\":"
+		     "{\"filename\":\"/path/key\"}}]") != NULL);
+	CHECK(strstr(compact(a, tl), "\"enableReusePort\":true") != NULL);
+	char *cl = compact(a, km_json_get(rs.by_type[CP_XDS_CLUSTER], "system_meshmetric_prometheus_default-backend"));
+	CHECK(strstr(cl, km_arena_printf(a, "\"path\":\"%.98s.sock\"", longdir)) != NULL);
+	/* kuma-dp's JSON names one Prometheus backend whatever their number */
+	CHECK(strstr(compact(a, km_json_get(rs.by_type[CP_XDS_LISTENER], "system_dynamicconfig")),
+		     "\\\"backends\\\":[{\\\"type\\\":\\\"Prometheus\\\",\\\"name\\\":null}],\\\"extraLabels\\\"") != NULL);
+	km_arena_free(a);
+	km_arena_free(keep);
+
+	/* a zone egress alone: its role, no workload, no applications */
+	plugin_setup("type: Dataplane\nmesh: mesh-1\nname: ze\nlabels: {kuma.io/workload: x}\n"
+		     "networking: {address: 10.0.0.9, listeners: [{type: ZoneEgress, address: 10.0.0.9, port: 10002}]}\n"
+		     "---\ntype: MeshMetric\nmesh: mesh-1\nname: mm\nspec:\n  targetRef: {kind: Mesh}\n  default:\n"
+		     "    applications: [{port: 8080, path: /metrics}]\n"
+		     "    backends: [{type: Prometheus, prometheus: {port: 5670, path: /metrics}}]\n",
+		     &a, &m, &pp, &rs);
+	pp.c.md = &md;
+	pp.c.local = true;
+	cp_policy_apply_prepared(&pp, &rs);
+	CHECK(strstr(compact(a, km_json_get(rs.by_type[CP_XDS_LISTENER], "system_dynamicconfig")),
+		     "{\\\"observability\\\":{\\\"metrics\\\":{\\\"applications\\\":null,") != NULL);
+	CHECK(strstr(compact(a, km_json_get(rs.by_type[CP_XDS_LISTENER], "system_dynamicconfig")),
+		     "\\\"extraLabels\\\":{\\\"kuma.proxy_role\\\":\\\"zone-egress\\\",\\\"mesh\\\":\\\"mesh-1\\\"") != NULL);
+	km_arena_free(a);
+}
+
 /* ---- MeshProxyPatch ---- */
 
 static void test_proxy_patch(void)
@@ -1027,6 +1167,7 @@ int main(void)
 {
 	test_proxy_patch();
 	test_trace();
+	test_metric();
 	test_health_check();
 	test_tcp_route();
 	test_access_log();
