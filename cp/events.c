@@ -27,3 +27,14 @@ int cp_events_subscribe(struct cp_events *bus, cp_store_change_fn fn, void *ctx)
 	bus->n++;
 	return 0;
 }
+
+void cp_events_unsubscribe(struct cp_events *bus, cp_store_change_fn fn, void *ctx)
+{
+	for (size_t i = 0; bus && i < bus->n; i++)
+		if (bus->subs[i].fn == fn && bus->subs[i].ctx == ctx) {
+			for (size_t j = i + 1; j < bus->n; j++)
+				bus->subs[j - 1] = bus->subs[j];
+			bus->n--;
+			return;
+		}
+}

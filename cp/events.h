@@ -22,5 +22,7 @@ struct cp_events {
 void cp_events_attach(struct cp_events *bus, struct cp_store *store);
 /* 0 or -ENOSPC. */
 int cp_events_subscribe(struct cp_events *bus, cp_store_change_fn fn, void *ctx);
+/* Removes the subscription of <fn> with <ctx> (none: nothing). */
+void cp_events_unsubscribe(struct cp_events *bus, cp_store_change_fn fn, void *ctx);
 
 #endif

@@ -20,6 +20,7 @@
 #include "cp/envoyadmin.h"
 #include "cp/events.h"
 #include "cp/insights.h"
+#include "cp/mads.h"
 #include "cp/manager.h"
 #include "cp/workloads.h"
 #include "cp/pki/pki.h"
@@ -368,6 +369,7 @@ static int run(const char *config_path)
 	struct cp_api *api = NULL, *api_https = NULL;
 	struct cp_http *diag = NULL;
 	struct cp_dpserver *dps = NULL;
+	struct cp_mads *mads = NULL;
 	struct cp_dpserver_cert cert = {0};
 	struct cp_xds_server *xds = cp_xds_server_new(&rt, &bus);
 	static struct metrics_src msrc;
@@ -441,6 +443,13 @@ static int run(const char *config_path)
 			goto out;
 		}
 	}
+	if (!rt.global_mode && cfg.monitoring_assignment_server.enabled) {
+		mads = cp_mads_start(&rt, &bus);
+		if (!mads) {
+			exit_code = 1;
+			goto out;
+		}
+	}
 	diag = cp_api_diagnostics_start(&rt, "0.0.0.0", (int)cfg.diagnostics.server_port);
 	if (!diag) {
 		exit_code = 1;
@@ -458,6 +467,7 @@ out:
 	/* requests in flight answer their API clients before the API stops */
 	cp_envoy_admin_free(rt.envoy_admin);
 	rt.envoy_admin = NULL;
+	cp_mads_stop(mads);
 	cp_dpserver_stop(dps);
 	cp_xds_server_free(xds);
 	cp_dpserver_cert_fini(&cert);

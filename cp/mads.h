@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The monitoring assignment discovery service (MADS v1, port 5676): what
+ * Prometheus's kuma_sd_configs polls to learn its scrape targets. POST
+ * /v3/discovery:monitoringassignments with a DiscoveryRequest in protobuf
+ * JSON answers, for the client id in node.id, one MonitoringAssignment per
+ * Dataplane whose MeshMetric has a Prometheus backend of that client id
+ * (no clientId: "_kuma-default-client"), as upstream's HTTP endpoint does:
+ * long polling with ?fetch-timeout (default
+ * monitoringAssignmentServer.defaultFetchTimeout), 304 when the client's
+ * version_info is still current at the end of it.
+ *
+ * Event-driven: assignments are recomputed only after a write to a Mesh,
+ * Dataplane or MeshMetric (the next request, or 50 ms after the write when
+ * requests are waiting), never on a timer; a version is the hash of the
+ * client's assignments, so a write that changes none wakes nobody. */
+#ifndef CP_MADS_H
+#define CP_MADS_H
+
+#include "cp/events.h"
+#include "cp/manager.h"
+
+struct cp_mads;
+
+/* Starts serving on monitoringAssignmentServer.port (TLS with tlsEnabled);
+ * NULL and an error logged when it cannot listen. */
+struct cp_mads *cp_mads_start(struct cp_runtime *rt, struct cp_events *bus);
+int cp_mads_port(const struct cp_mads *m);
+/* Answers the waiting requests (304) and stops. */
+void cp_mads_stop(struct cp_mads *m);
+
+#endif
