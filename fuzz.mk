@@ -1,5 +1,5 @@
 # libFuzzer drivers (included by the Makefile, which defines LIB_SRC, CP_SRC,
-# WARN, PKG_CFLAGS and PKG_LIBS). Every tests/fuzz/<name>_fuzz.c becomes
+# DP_SRC, WARN, PKG_CFLAGS and PKG_LIBS). Every tests/fuzz/<name>_fuzz.c becomes
 # build-fuzz/<name>_fuzz, built with clang and ASan+UBSan over a clang build of
 # the core library. Seed corpora live in tests/fuzz/corpus/<name>/.
 #   make fuzz          build every driver
@@ -11,6 +11,8 @@ FUZZ_BUILD := build-fuzz
 FUZZ_SECONDS ?= 20
 # Drivers that also need the control-plane library (cp/ without main.c).
 FUZZ_CP_DRIVERS ?= jwt http grpc policy admin
+# Drivers that need kuma-dp's library (dp/ without main.c).
+FUZZ_DP_DRIVERS ?= meshmetric promtext
 
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(WARN) \
@@ -22,6 +24,7 @@ FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/%_fuzz.c=%)
 FUZZ_BIN := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%_fuzz)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_CP_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out cp/main.c,$(CP_SRC)))
+FUZZ_DP_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out dp/main.c,$(DP_SRC)))
 
 .PHONY: fuzz fuzz-smoke
 .PRECIOUS: $(FUZZ_BUILD)/obj/%.o
@@ -40,11 +43,18 @@ $(FUZZ_BUILD)/libcp.a: $(FUZZ_CP_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(foreach d,$(filter $(FUZZ_CP_DRIVERS),$(FUZZ_NAMES)),$(eval $(FUZZ_BUILD)/$(d)_fuzz: $(FUZZ_BUILD)/libcp.a))
+$(FUZZ_BUILD)/libdp.a: $(FUZZ_DP_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
 
-# Link order: driver, control plane (when needed), then the core library.
+$(foreach d,$(filter $(FUZZ_CP_DRIVERS),$(FUZZ_NAMES)),$(eval $(FUZZ_BUILD)/$(d)_fuzz: $(FUZZ_BUILD)/libcp.a))
+$(foreach d,$(filter $(FUZZ_DP_DRIVERS),$(FUZZ_NAMES)),$(eval $(FUZZ_BUILD)/$(d)_fuzz: $(FUZZ_BUILD)/libdp.a))
+
+# Link order: driver, control plane or data plane (when needed), then the core
+# library.
 $(FUZZ_BUILD)/%_fuzz: $(FUZZ_BUILD)/obj/tests/fuzz/%_fuzz.o $(FUZZ_BUILD)/libkm.a
-	$(FUZZ_CC) -o $@ $(filter %.o,$^) $(filter %/libcp.a,$^) $(filter %/libkm.a,$^) \
+	$(FUZZ_CC) -o $@ $(filter %.o,$^) $(filter %/libcp.a,$^) $(filter %/libdp.a,$^) \
+		$(filter %/libkm.a,$^) \
 		$(FUZZ_LDFLAGS) $(PKG_LIBS) -lm -pthread
 
 # Runs each driver for an equal share of FUZZ_SECONDS (at least 2 s) on its
@@ -71,4 +81,5 @@ fuzz-smoke: fuzz
 	done; \
 	[ "$$fails" -eq 0 ] || { echo "fuzz: $$fails driver(s) failed"; exit 1; }
 
--include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_CP_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/obj/%.d)
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_CP_OBJ:.o=.d) $(FUZZ_DP_OBJ:.o=.d) \
+	$(FUZZ_SRC:%.c=$(FUZZ_BUILD)/obj/%.d)

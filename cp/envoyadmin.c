@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/ptab.h"
+#include "ev/curlm.h"
 #include "codec/json.h"
 #include "cp/manager.h"
 #include "cp/pki/x509.h"
@@ -62,8 +63,7 @@ struct cp_envoy_admin {
 	uint64_t swept_ms;
 	uint64_t idle_ms, sweep_ms; /* CERT_IDLE_MS, CERT_SWEEP_MS unless a test says */
 	size_t sweep_above;
-	CURLM *multi;
-	struct km_timer timer;
+	struct km_curlm *cm; /* made at the first request */
 	struct fetch *fetches;
 	/* a new CA's RSA key is made on a thread of its own (~0.2 s) */
 	pthread_t gen_thread;
@@ -109,10 +109,7 @@ void cp_envoy_admin_free(struct cp_envoy_admin *ea)
 	km_buf_fini(&ea->gen_pem);
 	while (ea->fetches)
 		finish(ea->fetches, 0, "the control plane is stopping");
-	if (ea->multi) {
-		km_loop_timer_stop(ea->rt->loop, &ea->timer);
-		curl_multi_cleanup(ea->multi);
-	}
+	km_curlm_free(ea->cm);
 	km_ptab_filter(&ea->certs, drop_cert, NULL);
 	km_ptab_fini(&ea->certs);
 	cp_pki_x509_ca_free(ea->issuer);
@@ -396,81 +393,6 @@ bool cp_envoy_admin_exposed(struct km_str dp_address, struct km_str admin_addres
 
 /* ---- requests ---- */
 
-static void run_timeout(struct km_loop *loop, void *ctx);
-
-static void check_done(struct cp_envoy_admin *ea)
-{
-	CURLMsg *m;
-	int left;
-	while ((m = curl_multi_info_read(ea->multi, &left))) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		struct fetch *f = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
-		CURLcode res = m->data.result;
-		if (res == CURLE_OK) {
-			long status = 0;
-			curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
-			finish(f, status, NULL);
-		} else {
-			finish(f, 0, f->errbuf[0] ? f->errbuf : curl_easy_strerror(res));
-		}
-	}
-}
-
-static void on_socket_io(struct km_loop *loop, int fd, unsigned events, void *ctx)
-{
-	struct cp_envoy_admin *ea = ctx;
-	int flags = 0, running;
-	if (events & KM_EV_READ)
-		flags |= CURL_CSELECT_IN;
-	if (events & KM_EV_WRITE)
-		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(ea->multi, fd, flags, &running);
-	check_done(ea);
-}
-
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct cp_envoy_admin *ea = userp;
-	if (what == CURL_POLL_REMOVE) {
-		km_loop_unwatch(ea->rt->loop, s);
-		return 0;
-	}
-	unsigned ev = 0;
-	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-		ev |= KM_EV_READ;
-	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-		ev |= KM_EV_WRITE;
-	km_loop_watch(ea->rt->loop, s, ev, on_socket_io, ea);
-	return 0;
-}
-
-static int on_close_socket(void *clientp, curl_socket_t s)
-{
-	struct cp_envoy_admin *ea = clientp;
-	km_loop_unwatch(ea->rt->loop, s);
-	return close(s);
-}
-
-static void run_timeout(struct km_loop *loop, void *ctx)
-{
-	struct cp_envoy_admin *ea = ctx;
-	int running;
-	curl_multi_socket_action(ea->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(ea);
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct cp_envoy_admin *ea = userp;
-	if (timeout_ms < 0)
-		km_loop_timer_stop(ea->rt->loop, &ea->timer);
-	else
-		km_loop_timer_start(ea->rt->loop, &ea->timer, (uint64_t)timeout_ms, run_timeout, ea);
-	return 0;
-}
-
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
 	struct fetch *f = ud;
@@ -490,12 +412,25 @@ static void finish(struct fetch *f, long status, const char *err)
 		f->next->prev = f->prev;
 	/* the callback may start another request: this one is unlinked */
 	char *msg = err ? km_strdup(err) : NULL;
-	curl_multi_remove_handle(ea->multi, f->easy);
+	km_curlm_remove(ea->cm, f->easy);
 	curl_easy_cleanup(f->easy);
 	f->fn(f->ud, status, msg, &f->body);
 	free(msg);
 	km_buf_fini(&f->body);
 	free(f);
+}
+
+static void on_done(void *ctx, CURL *easy, CURLcode res)
+{
+	struct fetch *f = NULL;
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&f);
+	if (res == CURLE_OK) {
+		long status = 0;
+		curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+		finish(f, status, NULL);
+	} else {
+		finish(f, 0, f->errbuf[0] ? f->errbuf : curl_easy_strerror(res));
+	}
 }
 
 int cp_envoy_admin_get(struct cp_envoy_admin *ea, const char *host, uint32_t port, bool tls, const char *path_query,
@@ -506,15 +441,8 @@ int cp_envoy_admin_get(struct cp_envoy_admin *ea, const char *host, uint32_t por
 		if (rc)
 			return rc;
 	}
-	if (!ea->multi) {
-		ea->multi = curl_multi_init();
-		if (!ea->multi)
-			return -ENOMEM;
-		curl_multi_setopt(ea->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-		curl_multi_setopt(ea->multi, CURLMOPT_SOCKETDATA, ea);
-		curl_multi_setopt(ea->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-		curl_multi_setopt(ea->multi, CURLMOPT_TIMERDATA, ea);
-	}
+	if (!ea->cm && !(ea->cm = km_curlm_new(ea->rt->loop, on_done, ea)))
+		return -ENOMEM;
 	struct fetch *f = km_calloc(1, sizeof(*f));
 	f->ea = ea;
 	f->fn = fn;
@@ -541,8 +469,6 @@ int cp_envoy_admin_get(struct cp_envoy_admin *ea, const char *host, uint32_t por
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, f);
-	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-	curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, ea);
 	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 	if (tls) {
 		struct curl_blob ca = {ea->ca_pem, strlen(ea->ca_pem), CURL_BLOB_NOCOPY};
@@ -558,7 +484,7 @@ int cp_envoy_admin_get(struct cp_envoy_admin *ea, const char *host, uint32_t por
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	}
-	if (curl_multi_add_handle(ea->multi, e) != CURLM_OK) {
+	if (km_curlm_add(ea->cm, e) != 0) {
 		curl_easy_cleanup(e);
 		free(f);
 		return -ENOMEM;

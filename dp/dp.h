@@ -2,8 +2,9 @@
 /* kuma-dp: the data-plane agent. One run loads its configuration from flags
  * and KUMA_* variables (flags.c), renders the Dataplane template (template.c),
  * fetches the Envoy bootstrap from the control plane (bootstrap.c), runs and
- * supervises Envoy (envoy.c) and answers readiness probes (readiness.c).
- * Everything a run allocates lives in the run's arena (struct dp_config.a). */
+ * supervises Envoy (envoy.c), answers readiness probes (readiness.c) and
+ * serves MeshMetric's Prometheus scrapes (metrics.c). Everything a run
+ * allocates lives in the run's arena (struct dp_config.a). */
 #ifndef DP_DP_H
 #define DP_DP_H
 
@@ -58,6 +59,7 @@ struct dp_config {
 	bool bind_outbounds, ipv6_enabled, strict_inbound_ports, otel_pipe, reuse_port;
 	bool spire_supported;
 	uint64_t max_memory_bytes;
+	int64_t dynamic_config_refresh; /* DynamicConfiguration.RefreshInterval */
 	bool transparent_proxy;
 	/* dns */
 	bool dns_enabled;
@@ -178,6 +180,111 @@ int dp_readiness_port(const struct dp_readiness *r);
 /* From now on /ready answers 503 TERMINATING. */
 void dp_readiness_terminating(struct dp_readiness *r);
 void dp_readiness_stop(struct dp_readiness *r);
+
+/* ---- metrics.c ---- */
+
+/* Socket paths as upstream's pkg/core/xds/sockets.go: filepath.Join(<workdir>,
+ * <file>) cut to 98 bytes, then ".sock" (Unix paths stop at 104 bytes on
+ * some systems). The result lives in <a>. */
+const char *dp_metrics_socket_name(struct km_arena *a, const char *workdir, const char *file);
+/* <workdir>/kuma-mesh-metric-config.sock: Envoy's system_dynamicconfig listener. */
+const char *dp_metrics_config_socket(struct km_arena *a, const char *workdir);
+/* <workdir>/kuma-mh-<name>-<mesh>.sock: where the hijacker listens. */
+const char *dp_metrics_hijacker_socket(struct km_arena *a, const char *workdir, const char *name,
+				       const char *mesh);
+
+/* MeshMetric selector types (upstream api/v1alpha1 SelectorType). */
+enum dp_metrics_match {
+	DP_METRICS_NEVER, /* an unknown type, or a regex that does not compile */
+	DP_METRICS_PREFIX,
+	DP_METRICS_REGEX,
+	DP_METRICS_EXACT,
+	DP_METRICS_CONTAINS,
+};
+
+struct dp_metrics_selector {
+	enum dp_metrics_match type;
+	const char *match;
+	void *re; /* REGEX: the compiled regex_t (freed with the config) */
+};
+
+/* Profiles named in sidecar.profiles.appendProfiles. */
+enum {
+	DP_METRICS_PROFILE_ALL = 1,
+	DP_METRICS_PROFILE_BASIC = 2,
+	DP_METRICS_PROFILE_NONE = 4,
+	DP_METRICS_PROFILE_OTHER = 8, /* a name upstream does not know */
+};
+
+struct dp_metrics_app {
+	const char *name, *path, *address; /* "" when absent */
+	uint32_t port;
+};
+
+/* One extraLabels pair as written on the wire: <key> made a valid label
+ * name, <value> escaped for the text format. */
+struct dp_metrics_label {
+	const char *key, *value;
+};
+
+/* One /meshmetric answer (upstream dpapi.MeshMetricDpConfig), immutable once
+ * parsed and refcounted as a whole: the fetcher holds one reference, every
+ * scrape in flight another; all of it lives in <a>. */
+struct dp_metrics_config {
+	int refs;
+	struct km_arena *a;
+	struct dp_metrics_app *apps;
+	size_t napps;
+	size_t nprometheus; /* backends of type Prometheus */
+	bool include_unused;
+	unsigned profiles;     /* DP_METRICS_PROFILE_* bits; 0: none listed (Basic) */
+	unsigned effective;    /* the broadest profile listed: one bit of the above */
+	struct dp_metrics_selector *include, *exclude;
+	size_t ninclude, nexclude;
+	struct dp_metrics_label *labels; /* sorted by key */
+	size_t nlabels;
+};
+
+/* Parses a /meshmetric body. Unknown fields are ignored and null stands for
+ * absent, as Go's encoding/json does; a value of the wrong type or bad JSON
+ * gives -KM_E_PARSE with the reason in <err>. On success *<out> holds one
+ * reference. */
+int dp_metrics_config_parse(struct km_str body, struct dp_metrics_config **out,
+			    struct km_buf *err);
+struct dp_metrics_config *dp_metrics_config_ref(struct dp_metrics_config *c);
+void dp_metrics_config_unref(struct dp_metrics_config *c);
+/* The Envoy admin path scraped under <c> (NULL: no config yet). */
+const char *dp_metrics_envoy_path(const struct dp_metrics_config *c);
+
+/* Rewrites one scraped body in the Prometheus text format into <out>: the
+ * families in order of first appearance with their HELP and TYPE lines, and
+ * <c>'s extraLabels on every sample. With <envoy> the sidecar profiles pick
+ * the families (and Basic drops samples of Kuma's internal clusters). A body
+ * that does not parse gives -KM_E_PARSE ("line N: ...") in <err> and nothing
+ * in <out>: upstream drops the whole body then. <c> may be NULL (no
+ * filtering, no labels). */
+int dp_metrics_rewrite(const struct dp_metrics_config *c, bool envoy, struct km_str text,
+		       struct km_buf *out, struct km_buf *err);
+
+struct dp_metrics_opts {
+	const char *work_dir, *name, *mesh;
+	const char *admin_socket;  /* Envoy admin pipe, or "" */
+	const char *admin_address; /* else admin at <address>:<port> ("" = 127.0.0.1) */
+	int admin_port;
+	const char *default_address; /* applications without an address */
+	int64_t refresh_ns;          /* fetch interval */
+};
+
+struct dp_metrics;
+/* Starts polling Envoy's /meshmetric every <o>->refresh_ns on <loop>; the
+ * hijacker listens only while a config is present. Strings of <o> are
+ * copied. */
+struct dp_metrics *dp_metrics_start(struct km_loop *loop, const struct dp_metrics_opts *o);
+/* The config in force, or NULL (borrowed: valid until the next fetch). */
+const struct dp_metrics_config *dp_metrics_current(const struct dp_metrics *m);
+/* Ends every transfer, answers scrapes in flight with 503, removes the
+ * hijacker's socket file. NULL is fine. */
+void dp_metrics_stop(struct dp_metrics *m);
 
 /* ---- run.c / wait.c ---- */
 int dp_run_main(int argc, char **argv, char **envp, const char *log_level);

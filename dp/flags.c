@@ -58,6 +58,7 @@ static const struct flag flags[] = {
     {"envoy-component-log-level", 0, "KUMA_DATAPLANE_RUNTIME_ENVOY_COMPONENT_LOG_LEVEL", "EnvoyComponentLogLevel", K_STR, F(envoy_component_log_level), "Configures Envoy's --component-log-level"},
     {"metrics-cert-path", 0, "KUMA_DATAPLANE_RUNTIME_METRICS_CERT_PATH", "CertPath", K_STR, F(metrics_cert_path), "A path to the certificate for metrics listener"},
     {"metrics-key-path", 0, "KUMA_DATAPLANE_RUNTIME_METRICS_KEY_PATH", "KeyPath", K_STR, F(metrics_key_path), "A path to the certificate key for metrics listener"},
+    {NULL, 0, "KUMA_DATAPLANE_RUNTIME_DYNAMIC_CONFIGURATION_REFRESH_INTERVAL", "RefreshInterval", K_DUR, F(dynamic_config_refresh), NULL},
     {NULL, 0, "KUMA_DATAPLANE_RUNTIME_DYNAMIC_SYSTEM_CA_PATH", "SystemCaPath", K_STR, F(system_ca_path), NULL},
     {"bind-outbounds", 0, "KUMA_DATAPLANE_RUNTIME_BIND_OUTBOUNDS", "BindOutbounds", K_BOOL, F(bind_outbounds), "If true then dataplane bind outbounds to real addresses"},
     {NULL, 0, "KUMA_DATAPLANE_RUNTIME_IPV6_ENABLED", "IPv6Enabled", K_BOOL, F(ipv6_enabled), NULL},
@@ -88,6 +89,7 @@ void dp_flags_defaults(struct dp_config *c, struct km_arena *a)
 	c->drain_time = 30 * INT64_C(1000000000);
 	c->readiness_port = 9902;
 	c->binary_path = "envoy";
+	c->dynamic_config_refresh = 1 * INT64_C(1000000000);
 	c->ipv6_enabled = true;
 	c->strict_inbound_ports = true;
 	/* Upstream defaults the OTel pipe on; this kuma-dp has no OTel receiver

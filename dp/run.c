@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `kuma-dp run`: load and check the configuration, prepare the work dir and
  * token, then on one event loop fetch the bootstrap (retrying as upstream),
- * start the readiness reporter and Envoy, and supervise Envoy: SIGCHLD ends
+ * start the readiness reporter, Envoy and the MeshMetric fetcher (metrics.c),
+ * and supervise Envoy: SIGCHLD ends
  * the run with Envoy's status, SIGTERM/SIGINT drain (readiness 503, admin
  * /healthcheck/fail, wait drain time) then stop Envoy, SIGUSR2 drains inbound
  * listeners for good. One run arena holds everything; the temporary work dir
@@ -43,6 +44,7 @@ struct run {
 	struct km_timer retry_timer, drain_timer, kill_timer;
 	struct dp_bootstrap_out boot;
 	struct dp_readiness *ready;
+	struct dp_metrics *metrics;
 	pid_t envoy;
 	enum phase phase;
 	bool drained; /* SIGUSR2 already drained the listeners */
@@ -85,6 +87,8 @@ static void stop_envoy(struct run *r)
 	km_loop_timer_stop(r->loop, &r->drain_timer);
 	dp_readiness_stop(r->ready);
 	r->ready = NULL;
+	dp_metrics_stop(r->metrics);
+	r->metrics = NULL;
 	r->phase = P_STOPPING;
 	if (r->envoy > 0) {
 		km_info(SUB, "stopping Envoy");
@@ -128,6 +132,8 @@ static void on_sigchld(struct km_loop *loop, int signo, void *ctx)
 		km_loop_timer_stop(loop, &r->drain_timer);
 		dp_readiness_stop(r->ready);
 		r->ready = NULL;
+		dp_metrics_stop(r->metrics);
+		r->metrics = NULL;
 		km_loop_stop(loop);
 	}
 }
@@ -257,6 +263,17 @@ static void start_envoy(struct run *r)
 		return;
 	}
 	r->phase = P_RUNNING;
+	struct dp_metrics_opts mo = {
+	    .work_dir = c->work_dir,
+	    .name = c->name,
+	    .mesh = c->mesh,
+	    .admin_socket = r->boot.admin_socket,
+	    .admin_address = r->boot.admin_address,
+	    .admin_port = r->boot.admin_port,
+	    .default_address = r->boot.networking_address,
+	    .refresh_ns = c->dynamic_config_refresh,
+	};
+	r->metrics = dp_metrics_start(r->loop, &mo);
 	km_info(SUB, "starting Kuma DP version=%s", DP_VERSION);
 }
 
@@ -666,6 +683,7 @@ int dp_run_main(int argc, char **argv, char **envp, const char *log_level)
 			waitpid(r.envoy, NULL, 0);
 		}
 		dp_readiness_stop(r.ready);
+		dp_metrics_stop(r.metrics);
 		km_info(SUB, "stopping Kuma DP");
 	}
 	if (tmp_created && nftw(c.work_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)

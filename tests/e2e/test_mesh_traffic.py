@@ -728,6 +728,76 @@ def test_tracing_to_zipkin(env):
     wait_for(lambda: "system_meshtrace_zipkin" not in json.dumps(env.client.config_dump()), 15, "the collector gone")
 
 
+def test_meshmetric_prometheus(env):
+    """MeshMetric with a Prometheus backend on backend-1: its Envoy listens on
+    the backend's port and hands scrapes to kuma-dp's hijacker, which answers
+    the application's metrics and the Envoy stats the profile keeps, each
+    sample labelled as upstream labels them; the conf reaches kuma-dp through
+    Envoy's system_dynamicconfig listener (so a change shows in the next
+    scrape), MADS lists the target, and deleting the policy takes it all
+    away."""
+    cp = env.cp
+    b1 = env.dps["backend-1"]
+    port = free_port()
+    app = env.apps["backend-1"]
+
+    def policy(include):
+        return {"type": "MeshMetric", "mesh": "default", "name": "metrics", "spec": {
+            "targetRef": {"kind": "Dataplane", "labels": {"kuma.io/display-name": "backend-1"}},
+            "default": {
+                "sidecar": {"includeUnused": True,
+                            "profiles": {"appendProfiles": [{"name": "None"}],
+                                         "include": [{"type": "Exact", "match": include}]}},
+                "applications": [{"name": "demo", "address": "127.0.0.1", "port": app.port, "path": "/metrics"}],
+                "backends": [{"type": "Prometheus", "prometheus": {"port": port, "path": "/metrics"}}]}}}
+
+    def scrape():
+        try:
+            status, body = http_get("127.0.0.11", port, "/metrics", timeout=5)
+        except OSError:
+            return None
+        return body if status == 200 else None
+
+    r = cp.api.put("/meshes/default/meshmetrics/metrics", policy("envoy_server_live"))
+    assert r.status == 201, r.describe()
+    try:
+        wait_for(lambda: "system_meshmetric_prometheus_default-backend" in json.dumps(b1.config_dump()), 15,
+                 "the metrics listener in backend-1's Envoy")
+        body = wait_for(lambda: (b := scrape()) and "demo_requests_total" in b and "envoy_server_live" in b and b,
+                        20, "the hijacker's answer", detail=lambda: str(scrape()))
+        samples = [ln for ln in body.splitlines() if ln and not ln.startswith("#")]
+        names = {ln.split("{")[0].split(" ")[0] for ln in samples}
+        # the None profile and one include: Envoy's stats cut to that one
+        assert names == {"demo_requests_total", "envoy_server_live"}, body
+        demo = next(ln for ln in samples if ln.startswith("demo_requests_total"))
+        for label in ('app="backend-1"', 'mesh="default"', 'kuma_workload="backend"', 'kuma_proxy_role="sidecar"'):
+            assert label in demo, demo
+        assert demo.endswith(" 7"), demo
+        live = next(ln for ln in samples if ln.startswith("envoy_server_live"))
+        assert 'kuma_workload="backend"' in live and live.endswith(" 1"), live
+        # the other backend has no such listener
+        assert "system_meshmetric" not in json.dumps(env.dps["backend-2"].config_dump())
+        # MADS: Prometheus's view of the targets
+        mads = request("127.0.0.1", cp.ports["monitoring"], "POST",
+                       "/v3/discovery:monitoringassignments?fetch-timeout=0s",
+                       {"node": {"id": "_kuma-default-client"}})
+        assert mads.status == 200, mads.describe()
+        assert [(x["service"], x["targets"][0]["address"]) for x in mads.json()["resources"]] == \
+            [("backend", f"127.0.0.11:{port}")]
+        # a new conf reaches kuma-dp through Envoy: the next scrapes follow it
+        r = cp.api.put("/meshes/default/meshmetrics/metrics", policy("envoy_server_uptime"))
+        assert r.status == 200, r.describe()
+        wait_for(lambda: (b := scrape()) and "envoy_server_uptime" in b and "envoy_server_live" not in b, 20,
+                 "the new profile in the hijacker's answer", detail=lambda: str(scrape()))
+        assert b1.stats().get("listener_manager.lds.update_rejected", 0) == 0
+    finally:
+        assert cp.api.delete("/meshes/default/meshmetrics/metrics").status == 200
+    wait_for(lambda: "system_meshmetric" not in json.dumps(b1.config_dump()), 15, "the metrics listener gone")
+    wait_for(lambda: scrape() is None, 15, "nothing answering on the metrics port")
+    sock = b1.workdir / "kuma-mh-backend-1-default.sock"
+    wait_for(lambda: not sock.exists(), 15, f"{sock} removed")
+
+
 def test_proxy_patch(env):
     """MeshProxyPatch on the client: its outbound virtual hosts get a
     response header (a value merged in), the inbound listener's stat prefix

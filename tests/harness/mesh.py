@@ -474,6 +474,9 @@ class H(BaseHTTPRequestHandler):
         if self.path == "/headers":
             import json
             body = json.dumps({"ident": ident, "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+        elif self.path == "/metrics":  # an application's Prometheus metrics
+            body = ("# HELP demo_requests_total Requests served.\n# TYPE demo_requests_total counter\n"
+                    'demo_requests_total{app="%s"} 7\n' % ident).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))

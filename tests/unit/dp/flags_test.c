@@ -29,6 +29,7 @@ int main(void)
 	CHECK(c.drain_time == 30000000000LL);
 	CHECK(c.retry_backoff == 3000000000LL && c.retry_max == 300000000000LL);
 	CHECK(c.readiness_port == 9902 && c.dns_port == 15053 && c.dns_enabled);
+	CHECK(c.dynamic_config_refresh == 1000000000LL);
 
 	/* flags */
 	char *a1[] = {"--name", "dp-1", "--mesh=default", "-d", "f.yaml", "-v", "name=x,address=1.2.3.4",
@@ -55,7 +56,8 @@ int main(void)
 	char *a3[] = {"--name", "from-flag", "--drain-time", "5s"};
 	char *e3[] = {"KUMA_DATAPLANE_NAME=from-env", "KUMA_READINESS_PORT=0x10",
 		      "KUMA_CONTROL_PLANE_RETRY_BACKOFF=250ms", "KUMA_DNS_ENABLED=f",
-		      "KUMA_DATAPLANE_RUNTIME_TOKEN=tok", "OTHER=1", NULL};
+		      "KUMA_DATAPLANE_RUNTIME_TOKEN=tok", "OTHER=1",
+		      "KUMA_DATAPLANE_RUNTIME_DYNAMIC_CONFIGURATION_REFRESH_INTERVAL=250ms", NULL};
 	CHECK(parse(&c, a, a3, 4, e3, &err) == 0);
 	CHECK_STREQ(c.name, "from-env");
 	CHECK(c.readiness_port == 16);
@@ -63,6 +65,7 @@ int main(void)
 	CHECK(!c.dns_enabled);
 	CHECK_STREQ(c.token, "tok");
 	CHECK(c.drain_time == 5000000000LL);
+	CHECK(c.dynamic_config_refresh == 250000000LL);
 
 	/* errors */
 	char *b1[] = {"--nope"};
