@@ -22,12 +22,12 @@
 #include "cp/tokens/tokens.h"
 #include "cp/xds/builder.h"
 #include "cp/xds/dpauth.h"
+#include "cp/xds/hds.h"
 #include "cp/xds/generate.h"
 #include "cp/policy/policy.h"
 #include "cp/xds/identity.h"
 #include "cp/xds/share.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
-#include "envoy/service/health/v3/hds.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
 #include "pb/json.h"
 #include "pb/wire.h"
@@ -158,6 +158,7 @@ struct cp_xds_server {
 	struct cp_xds_stats stats;
 	struct cp_xds_builder *builder; /* NULL: every build on the loop */
 	struct insight_write *insight_writes; /* asked of the store, not done */
+	struct cp_hds *hds;
 };
 
 const unsigned cp_xds_gen_bucket_us[CP_XDS_GEN_BUCKETS - 1] = {
@@ -1913,52 +1914,6 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 		km_loop_timer_start(s->rt->loop, &s->recompute, 1, on_recompute, s);
 }
 
-/* ---- HDS ---- */
-
-/* Health discovery: Envoy opens it from every kuma-dp bootstrap. We answer
- * with a specifier that asks for no active checks (inbound serviceProbe
- * checks are not implemented), so Envoy keeps one quiet stream instead of
- * reconnecting every second. */
-struct hds_stream {
-	struct cp_grpc_stream *gs;
-	int64_t interval_ns; /* dpServer.hds.interval */
-	bool answered;
-};
-
-static void *open_hds(void *svc, struct cp_grpc_stream *gs)
-{
-	struct cp_xds_server *s = svc;
-	struct hds_stream *h = km_calloc(1, sizeof(*h));
-	h->gs = gs;
-	h->interval_ns = s && s->rt->cfg && s->rt->cfg->dp_server.hds.interval > 0
-			     ? s->rt->cfg->dp_server.hds.interval
-			     : 5000000000LL;
-	return h;
-}
-
-static void on_hds_msg(void *ctx, const uint8_t *data, size_t len)
-{
-	struct hds_stream *h = ctx;
-	if (h->answered)
-		return;
-	h->answered = true;
-	Envoy__Service__Health__V3__HealthCheckSpecifier spec =
-	    ENVOY__SERVICE__HEALTH__V3__HEALTH_CHECK_SPECIFIER__INIT;
-	Google__Protobuf__Duration interval = GOOGLE__PROTOBUF__DURATION__INIT;
-	interval.seconds = h->interval_ns / 1000000000LL;
-	interval.nanos = (int32_t)(h->interval_ns % 1000000000LL);
-	spec.interval = &interval;
-	struct km_buf out = KM_BUF_INIT;
-	km_pb_wire_pack(&spec.base, &out);
-	cp_grpc_send(h->gs, out.data, out.len);
-	km_buf_fini(&out);
-}
-
-static void close_hds(void *ctx)
-{
-	free(ctx);
-}
-
 struct cp_xds_server *cp_xds_server_new(struct cp_runtime *rt, struct cp_events *bus)
 {
 	struct cp_xds_server *s = km_calloc(1, sizeof(*s));
@@ -1969,8 +1924,8 @@ struct cp_xds_server *cp_xds_server_new(struct cp_runtime *rt, struct cp_events 
 	s->methods[1] = (struct cp_grpc_method){
 	    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources", open_sotw,
 	    on_sotw_msg, close_stream, s};
-	s->methods[2] = (struct cp_grpc_method){"/envoy.service.health.v3.HealthDiscoveryService/StreamHealthCheck",
-						open_hds, on_hds_msg, close_hds, s};
+	s->hds = cp_hds_new(rt, bus);
+	s->methods[2] = cp_hds_method(s->hds);
 	cp_events_subscribe(bus, on_change, s);
 	/* with one CPU the thread would only take turns with the loop */
 	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
@@ -1994,6 +1949,7 @@ void cp_xds_server_free(struct cp_xds_server *s)
 	if (!s)
 		return;
 	cp_xds_builder_free(s->builder);
+	cp_hds_free(s->hds);
 	km_loop_timer_stop(s->rt->loop, &s->recompute);
 	km_loop_timer_stop(s->rt->loop, &s->sweep);
 	/* the proxies' last insight writes (disconnected), then whatever is left */

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Health discovery (HDS) for the proxies kuma-dp starts, as upstream's
+ * tracker: Envoy opens the stream from its bootstrap and sends a
+ * HealthCheckRequest naming its node; after the node's dataplane token
+ * checks out it gets a HealthCheckSpecifier asking for an HTTP check of
+ * its own admin /ready (cluster system_envoy_admin) and a TCP check of
+ * every inbound with a serviceProbe (cluster localhost:<workload port>),
+ * with dpServer.hds.checkDefaults where the probe says nothing, reporting
+ * every dpServer.hds.interval. Reports flip the Dataplane's inbounds
+ * between Ready and NotReady (state, and health.ready for older readers):
+ * an inbound whose check fails, or every inbound while Envoy's /ready
+ * fails (draining). Event-driven: a write to the Dataplane re-sends the
+ * specifier only when its bytes change; a report equal to the last one
+ * writes nothing. */
+#ifndef CP_XDS_HDS_H
+#define CP_XDS_HDS_H
+
+#include "cp/dpserver/server.h"
+#include "cp/events.h"
+#include "cp/runtime.h"
+
+struct cp_hds;
+
+struct cp_hds *cp_hds_new(struct cp_runtime *rt, struct cp_events *bus);
+/* The StreamHealthCheck method for the dp-server. */
+struct cp_grpc_method cp_hds_method(struct cp_hds *h);
+void cp_hds_free(struct cp_hds *h);
+
+#endif
