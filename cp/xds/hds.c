@@ -28,7 +28,6 @@
 #define SPEC_TYPE "envoy.service.health.v3.HealthCheckSpecifier"
 #define ADMIN_CLUSTER "system_envoy_admin"
 #define LEGACY_ADMIN_CLUSTER "kuma:envoy:admin"
-#define MAX_PORTS 64
 
 struct port_health {
 	uint32_t port;
@@ -38,7 +37,7 @@ struct port_health {
 /* What one report says. */
 struct report {
 	bool envoy_healthy;
-	struct port_health ports[MAX_PORTS];
+	struct port_health *ports; /* heap; as many as the proxy reports on */
 	size_t nports;
 };
 
@@ -205,6 +204,14 @@ static bool same_report(const struct report *x, const struct report *y)
 	return true;
 }
 
+static void report_fini(struct report *r)
+{
+	free(r->ports);
+	r->ports = NULL;
+	r->nports = 0;
+}
+
+/* <out> is empty on entry; filled (and its list owned) even on failure. */
 static bool report_of(const struct km_json *resp, struct report *out)
 {
 	*out = (struct report){.envoy_healthy = true}; /* no check of Envoy: healthy */
@@ -232,11 +239,8 @@ static bool report_of(const struct km_json *resp, struct report *out)
 		size_t k = 0;
 		while (k < out->nports && out->ports[k].port != (uint32_t)p)
 			k++;
-		if (k == out->nports) {
-			if (out->nports == MAX_PORTS)
-				continue;
-			out->nports++;
-		}
+		if (k == out->nports)
+			out->ports = km_realloc(out->ports, ++out->nports * sizeof(*out->ports));
 		out->ports[k] = (struct port_health){(uint32_t)p, healthy};
 	}
 	return true;
@@ -283,6 +287,8 @@ static bool merge(struct cp_store_rmw *op, struct km_arena *a, const struct km_r
 
 static void free_stream(struct stream *st)
 {
+	report_fini(&st->last);
+	report_fini(&st->pending);
 	free(st->mesh);
 	free(st->name);
 	free(st->admin_socket);
@@ -303,7 +309,9 @@ static void write_next(struct stream *st)
 {
 	if (st->writing || !st->have_pending)
 		return;
+	report_fini(&st->last);
 	st->last = st->pending;
+	st->pending = (struct report){0};
 	st->have_last = true;
 	st->have_pending = false;
 	st->writing = true;
@@ -400,12 +408,16 @@ static void on_message(void *ctx, const uint8_t *data, size_t len)
 		}
 		struct report r;
 		if (!report_of(resp, &r)) {
+			report_fini(&r);
 			km_warn(SUB, "health report for clusters never asked about proxy=%s.%s", st->mesh, st->name);
 			goto out;
 		}
 		const struct report *latest = st->have_pending ? &st->pending : st->have_last ? &st->last : NULL;
-		if (latest && same_report(latest, &r))
+		if (latest && same_report(latest, &r)) {
+			report_fini(&r);
 			goto out;
+		}
+		report_fini(&st->pending);
 		st->pending = r;
 		st->have_pending = true;
 		write_next(st);
