@@ -5,9 +5,11 @@
  * conf's, then kuma.mesh, kuma.zone and kuma.workload unless the conf names
  * them) and the first backend's provider, plus a cluster for its collector
  * (system_meshtrace_<kind>_<the URL cleaned as upstream cleans names>).
- * Zipkin and Datadog backends are built; OpenTelemetry backends refer to a
- * MeshOpenTelemetryBackend, which generation does not resolve yet (no
- * tracing then, as upstream when the reference does not resolve). */
+ * Zipkin, Datadog and OpenTelemetry backends are built; an OpenTelemetry
+ * backend's backendRef names a MeshOpenTelemetryBackend by labels (the
+ * oldest match wins, as upstream) and Envoy exports to it directly, over
+ * gRPC (cluster with HTTP/2) or OTLP/HTTP (POST <path>/v1/traces); a
+ * reference that matches nothing means no tracing, as upstream. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,17 +86,82 @@ char *cp_policy_clean_name(struct km_arena *a, struct km_str s)
 /* Collector of the conf's first backend: cluster name, URL, kind. */
 struct collector {
 	const char *cluster;
-	const char *kind; /* "zipkin", "datadog" */
+	const char *kind; /* "zipkin", "datadog", "otel" */
 	const struct km_json *backend;
 	struct url url;
+	bool otel_http;       /* OpenTelemetry over OTLP/HTTP (else gRPC) */
+	const char *otel_uri; /* OTLP/HTTP: where traces are POSTed */
 };
 
-static bool collector_of(struct km_arena *a, const struct km_json *conf, struct collector *out)
+/* The MeshOpenTelemetryBackend a backendRef names by labels: the oldest
+ * of those carrying every label; NULL when none (or not by labels). */
+static const struct cp_policy *motb_of(const struct cp_xds_mesh *m, const struct km_json *ref)
 {
+	const struct km_json *labels = km_json_get(ref, "labels");
+	if (!km_str_eqc(km_json_get_string(ref, "kind"), "MeshOpenTelemetryBackend") || !labels ||
+	    labels->kind != KM_JSON_OBJECT || !labels->len)
+		return NULL;
+	const struct cp_policy *best = NULL;
+	for (size_t i = 0; m && i < m->npolicies; i++) {
+		const struct cp_policy *p = &m->policies[i];
+		if (strcmp(p->type->name, "MeshOpenTelemetryBackend") != 0)
+			continue;
+		bool all = true;
+		for (size_t k = 0; all && k < labels->len; k++) {
+			const struct km_json *v = km_json_get_str(p->labels, labels->members[k].key);
+			all = v && v->kind == KM_JSON_STRING && labels->members[k].val->kind == KM_JSON_STRING &&
+			      km_str_eq(v->s, labels->members[k].val->s);
+		}
+		if (all && (!best || p->ctime < best->ctime))
+			best = p;
+	}
+	return best;
+}
+
+/* An OpenTelemetry backend resolved to its collector. */
+static bool otel_collector(struct km_arena *a, const struct cp_xds_mesh *m, const struct km_json *be,
+			   struct collector *out)
+{
+	const struct cp_policy *motb = motb_of(m, km_json_get(be, "backendRef"));
+	if (!motb)
+		return false;
+	const struct km_json *ep = km_json_get(motb->spec, "endpoint");
+	struct km_str addr = km_json_get_string(ep, "address"), base = km_json_get_string(ep, "path");
+	const struct km_json *port = km_json_get(ep, "port");
+	int64_t p = port && port->kind == KM_JSON_NUMBER ? km_json_i64_sat(port) : 4317;
+	out->url = (struct url){.scheme = KM_STR("grpc"),
+				.host = addr.len ? addr : KM_STR("127.0.0.1"), /* upstream: the node's HOST_IP first */
+				.port = (uint32_t)p};
+	out->url.authority = out->url.host;
+	out->otel_http = km_str_eqc(km_json_get_string(motb->spec, "protocol"), "http");
+	if (out->otel_http) {
+		bool https = p == 443;
+		out->url.scheme = https ? KM_STR("https") : KM_STR("http");
+		/* path.Join(base or "/", "v1/traces") */
+		while (base.len && base.ptr[base.len - 1] == '/')
+			base.len--;
+		bool v6 = memchr(out->url.host.ptr, ':', out->url.host.len) != NULL;
+		out->otel_uri = km_arena_printf(a, "%s://%s%.*s%s:%lld%s%.*s/v1/traces", https ? "https" : "http",
+						v6 ? "[" : "", KM_STR_FMT(out->url.host), v6 ? "]" : "", (long long)p,
+						base.len && base.ptr[0] != '/' ? "/" : "", KM_STR_FMT(base));
+	}
+	out->kind = "otel";
+	out->backend = be;
+	out->cluster = km_arena_printf(a, "system_meshtrace_otel_%s", cp_policy_clean_name(a, motb->display));
+	return true;
+}
+
+static bool collector_of(struct km_arena *a, const struct cp_xds_mesh *m, const struct km_json *conf,
+			 struct collector *out)
+{
+	*out = (struct collector){0};
 	const struct km_json *backends = km_json_get(conf, "backends");
 	if (!backends || backends->kind != KM_JSON_ARRAY || !backends->len)
 		return false;
 	const struct km_json *b = backends->items[0];
+	const struct km_json *otel = km_json_get(b, "openTelemetry");
+	if (otel && otel->kind == KM_JSON_OBJECT)
+		return otel_collector(a, m, otel, out);
 	static const char *const kinds[] = {"zipkin", "datadog"};
 	for (size_t k = 0; k < 2; k++) {
 		const struct km_json *be = km_json_get(b, kinds[k]);
@@ -131,6 +198,11 @@ static struct km_json *collector_cluster(struct km_arena *a, const struct collec
 		km_json_set(a, cl, "type", km_json_cstring(a, "STRICT_DNS"));
 		km_json_set(a, cl, "dnsLookupFamily", km_json_cstring(a, "V4_ONLY"));
 	}
+	if (col->kind && strcmp(col->kind, "otel") == 0 && !col->otel_http)
+		km_json_set(a, cl, "typedExtensionProtocolOptions",
+			    km_json_fmt(a, "{\"envoy.extensions.upstreams.http.v3.HttpProtocolOptions\":{\"@type\":"
+					   "\"type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\","
+					   "\"explicitHttpConfig\":{\"http2ProtocolOptions\":{}}}}"));
 	if (km_str_eqc(col->url.scheme, "https"))
 		km_json_set(a, cl, "transportSocket",
 			    km_json_fmt(a,
@@ -227,6 +299,19 @@ static struct km_json *tracing(struct km_arena *a, const struct km_json *conf, c
 		    !ssc || ssc->kind != KM_JSON_BOOL || ssc->b, &col->url.authority);
 		if (t128 && t128->kind == KM_JSON_BOOL && t128->b)
 			km_json_set(a, km_json_get(provider, "typedConfig"), "traceId128bit", km_json_bool(a, true));
+	} else if (strcmp(col->kind, "otel") == 0) {
+		const char *svc = km_arena_printf(a, "%.*s", KM_STR_FMT(w->service));
+		provider = col->otel_http
+			       ? km_json_fmt(a,
+					     "{\"name\":\"envoy.tracers.opentelemetry\",\"typedConfig\":{\"@type\":"
+					     "\"type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig\",\"httpService\":{"
+					     "\"httpUri\":{\"uri\":%s,\"cluster\":%s,\"timeout\":\"10s\"}},\"serviceName\":%s}}",
+					     col->otel_uri, col->cluster, svc)
+			       : km_json_fmt(a,
+					     "{\"name\":\"envoy.tracers.opentelemetry\",\"typedConfig\":{\"@type\":"
+					     "\"type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig\",\"grpcService\":{"
+					     "\"envoyGrpc\":{\"clusterName\":%s}},\"serviceName\":%s}}",
+					     col->cluster, svc);
 	} else {
 		const struct km_json *split = km_json_get(be, "splitService");
 		const char *svc = km_arena_printf(a, "%.*s", KM_STR_FMT(w->service));
@@ -256,7 +341,7 @@ void cp_policy_meshtrace_apply(struct cp_policy_apply_ctx *c, const struct cp_po
 {
 	struct km_arena *a = c->a;
 	struct collector col;
-	if (!mp->proxy_conf || !collector_of(a, mp->proxy_conf, &col))
+	if (!mp->proxy_conf || !collector_of(a, c->m, mp->proxy_conf, &col))
 		return;
 	struct who w;
 	who_of(c, &w);
@@ -285,6 +370,12 @@ const struct km_json *cp_policy_meshtrace_outbound_conf(struct cp_policy_apply_c
 	struct who w;
 	who_of(c, &w);
 	/* the conf, and what the tracing says of the proxy */
-	return km_json_fmt(c->a, "{\"c\":%J,\"s\":%S,\"m\":%S,\"z\":%S,\"w\":%s}", mp->proxy_conf, &w.service, &w.mesh,
-			   &w.zone, w.workload ? w.workload : "");
+	/* the collector a backendRef resolves to: MeshOpenTelemetryBackends
+	 * are not in the conf */
+	struct collector col;
+	bool have = collector_of(c->a, c->m, mp->proxy_conf, &col);
+	return km_json_fmt(c->a, "{\"c\":%J,\"s\":%S,\"m\":%S,\"z\":%S,\"w\":%s,\"o\":%s,\"h\":%S,\"p\":%u,\"u\":%s}",
+			   mp->proxy_conf, &w.service, &w.mesh, &w.zone, w.workload ? w.workload : "",
+			   have ? col.cluster : "", have ? &col.url.host : &KM_STR(""), have ? col.url.port : 0u,
+			   have && col.otel_uri ? col.otel_uri : "");
 }

@@ -148,6 +148,7 @@ void cp_policy_parse(struct km_arena *a, const struct km_resource *r, struct cp_
 	out->type = r->type;
 	out->mesh = r->mesh;
 	out->name = r->name;
+	out->ctime = r->ctime;
 	out->labels = parse_obj(a, r->labels);
 	out->spec = parse_obj(a, r->spec);
 	normalize_durations(a, out->spec);

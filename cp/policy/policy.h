@@ -40,6 +40,7 @@ struct cp_policy {
 	int origin, role;
 	bool shadow; /* kuma.io/effect: shadow */
 	uint64_t fp; /* over type, name, labels and spec (set by the mesh context) */
+	int64_t ctime; /* creation time (unix ns): the oldest of several matches wins */
 	/* read off once by cp_policy_parse (parsed is set), for matching every
 	 * proxy: targetRef kind ("Mesh" when none) and sectionName, and the
 	 * whether it is a zone-originated policy with a kuma.io/zone label */

@@ -311,7 +311,7 @@ struct cp_xds_cache {
 static bool policy_like(const struct km_rtype *t)
 {
 	return km_rtype_has(t, KM_RT_POLICY) || strcmp(t->name, "MeshExternalService") == 0 ||
-	       strcmp(t->name, "MeshMultiZoneService") == 0;
+	       strcmp(t->name, "MeshMultiZoneService") == 0 || strcmp(t->name, "MeshOpenTelemetryBackend") == 0;
 }
 
 static void entry_unref(struct cp_xds_cached *e)
@@ -807,13 +807,19 @@ static int load_policies(struct cp_runtime *rt, struct cp_xds_mesh *m, struct cp
 	return 0;
 }
 
-/* What every proxy of the mesh depends on besides its Dataplane, the
- * services it reaches and the policies (fingerprinted one by one). */
+/* What every proxy depends on besides its policies: the Mesh's labels, the
+ * CIDRs, and the MeshOpenTelemetryBackends (tracing's backendRefs resolve
+ * to them; changed, they regenerate everything, which is rare). */
 static uint64_t rest_fp(const struct cp_xds_mesh *m, struct km_str mesh_labels)
 {
 	struct km_buf tmp = KM_BUF_INIT;
 	uint64_t h = km_json_fnv(KM_FNV_INIT, &tmp, m->internal_cidrs);
 	km_buf_fini(&tmp);
+	for (size_t i = 0; i < m->npolicies; i++)
+		if (strcmp(m->policies[i].type->name, "MeshOpenTelemetryBackend") == 0) {
+			h = km_fnv(h, &m->policies[i].fp, sizeof(m->policies[i].fp));
+			h = km_fnv(h, &m->policies[i].ctime, sizeof(m->policies[i].ctime));
+		}
 	return text_fp(h, mesh_labels);
 }
 

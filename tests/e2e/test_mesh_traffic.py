@@ -798,6 +798,76 @@ def test_meshmetric_prometheus(env):
     wait_for(lambda: not sock.exists(), 15, f"{sock} removed")
 
 
+def test_tracing_to_opentelemetry(env):
+    """MeshTrace with an OpenTelemetry backend: its backendRef resolves to a
+    MeshOpenTelemetryBackend, and the proxies export spans over gRPC to the
+    collector (a grpcio server standing in for an OTLP collector, counting
+    TraceService/Export calls); repointing the backend at another collector
+    reaches the proxies without touching the policy."""
+    import grpc
+    from concurrent import futures
+    cp = env.cp
+    calls: dict[int, list[str]] = {}
+
+    def collector():
+        port = free_port()
+        calls[port] = []
+
+        class Handler(grpc.GenericRpcHandler):
+            def service(self, details):
+                method = details.method
+
+                def export(req, ctx):
+                    calls[port].append(method)
+                    return b""
+                return grpc.unary_unary_rpc_method_handler(export)
+        srv = grpc.server(futures.ThreadPoolExecutor(max_workers=2), handlers=[Handler()])
+        srv.add_insecure_port(f"127.0.0.1:{port}")
+        srv.start()
+        return srv, port
+
+    (srv1, p1), (srv2, p2) = collector(), collector()
+
+    def motb(port):
+        return {"type": "MeshOpenTelemetryBackend", "mesh": "default", "name": "collector",
+                "labels": {"team": "observability"},
+                "spec": {"endpoint": {"address": "127.0.0.1", "port": port}}}
+    r = cp.api.put("/meshes/default/meshopentelemetrybackends/collector", motb(p1))
+    assert r.status == 201, r.describe()
+    mt = {"type": "MeshTrace", "mesh": "default", "name": "otel", "spec": {
+        "targetRef": {"kind": "Mesh"},
+        "default": {"sampling": {"overall": 100},
+                    "backends": [{"type": "OpenTelemetry", "openTelemetry": {"backendRef": {
+                        "kind": "MeshOpenTelemetryBackend", "labels": {"team": "observability"}}}}]}}}
+    r = cp.api.put("/meshes/default/meshtraces/otel", mt)
+    assert r.status == 201, r.describe()
+    try:
+        wait_for(lambda: "envoy.tracers.opentelemetry" in env.client.admin("/config_dump?resource=dynamic_listeners")
+                 and "system_meshtrace_otel_collector" in json.dumps(env.client.config_dump()), 15,
+                 "OpenTelemetry tracing in client-1's Envoy")
+
+        def exported(port):
+            def check():
+                hits(env.http_out, 4)
+                return any(m.endswith("TraceService/Export") for m in calls[port])
+            return check
+        wait_for(exported(p1), 30, "spans exported to the first collector", interval=1.0,
+                 detail=lambda: str(calls))
+        # the backend moves: the proxies follow it
+        r = cp.api.put("/meshes/default/meshopentelemetrybackends/collector", motb(p2))
+        assert r.status == 200, r.describe()
+        wait_for(exported(p2), 30, "spans exported to the second collector", interval=1.0,
+                 detail=lambda: str(calls))
+        assert env.client.stats().get("listener_manager.lds.update_rejected", 0) == 0
+        assert env.client.stats().get("cluster_manager.cds.update_rejected", 0) == 0
+    finally:
+        assert cp.api.delete("/meshes/default/meshtraces/otel").status == 200
+        assert cp.api.delete("/meshes/default/meshopentelemetrybackends/collector").status == 200
+        srv1.stop(0)
+        srv2.stop(0)
+    wait_for(lambda: "system_meshtrace_otel" not in json.dumps(env.client.config_dump()), 15, "the collector gone")
+
+
 def test_proxy_patch(env):
     """MeshProxyPatch on the client: its outbound virtual hosts get a
     response header (a value merged in), the inbound listener's stat prefix

@@ -78,7 +78,7 @@ static void add_doc(struct km_arena *a, struct cp_xds_mesh *m, const struct km_j
 				name.len ? name : num_str(a, km_json_get(ports->items[i], "port"));
 			p->app_protocol = km_json_get_string(ports->items[i], "appProtocol");
 		}
-	} else if (km_rtype_has(d.type, KM_RT_POLICY)) {
+	} else if (km_rtype_has(d.type, KM_RT_POLICY) || strcmp(type, "MeshOpenTelemetryBackend") == 0) {
 		cp_policy_parse(a, &r, &m->policies[m->npolicies++]);
 	}
 }
@@ -1094,6 +1094,74 @@ static void test_metric(void)
 	km_arena_free(a);
 }
 
+/* MeshTrace with an OpenTelemetry backend: the backendRef resolves to a
+ * MeshOpenTelemetryBackend by labels (upstream's inbound-outbound-otel
+ * shapes), gRPC with an HTTP/2 cluster, or OTLP/HTTP with the traces path. */
+static void test_trace_otel(void)
+{
+	struct km_arena *a;
+	struct cp_xds_mesh *m;
+	struct cp_policy_prepared pp;
+	struct cp_xds_resources rs;
+	plugin_setup(WEB_HTTP
+		     "---\ntype: MeshOpenTelemetryBackend\nmesh: mesh-1\nname: otel-collector\n"
+		     "spec: {endpoint: {address: jaeger-collector.mesh-observability, port: 4317}}\n"
+		     "---\ntype: MeshTrace\nmesh: mesh-1\nname: trace\nspec:\n  targetRef: {kind: Mesh}\n  default:\n"
+		     "    backends: [{type: OpenTelemetry, openTelemetry: {backendRef: {kind: MeshOpenTelemetryBackend,"
+		     " labels: {kuma.io/display-name: otel-collector}}}}]\n",
+		     &a, &m, &pp, &rs);
+	struct km_json *in = json(a, "{\"trafficDirection\":\"INBOUND\",\"filterChains\":[{\"filters\":[{\"name\":"
+				     "\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{}}]}]}");
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_8080", in);
+	cp_policy_apply_prepared(&pp, &rs);
+	CHECK_STREQ(compact(a, km_json_get(rs.by_type[CP_XDS_CLUSTER], "system_meshtrace_otel_otel-collector")),
+		    "{\"name\":\"system_meshtrace_otel_otel-collector\",\"connectTimeout\":\"5s\",\"loadAssignment\":{"
+		    "\"clusterName\":\"system_meshtrace_otel_otel-collector\",\"endpoints\":[{\"lbEndpoints\":[{\"endpoint\":"
+		    "{\"address\":{\"socketAddress\":{\"address\":\"jaeger-collector.mesh-observability\",\"portValue\":"
+		    "4317}}}}]}]},\"type\":\"STRICT_DNS\",\"dnsLookupFamily\":\"V4_ONLY\",\"typedExtensionProtocolOptions\":"
+		    "{\"envoy.extensions.upstreams.http.v3.HttpProtocolOptions\":{\"@type\":\"type.googleapis.com/envoy."
+		    "extensions.upstreams.http.v3.HttpProtocolOptions\",\"explicitHttpConfig\":{\"http2ProtocolOptions\":"
+		    "{}}}}}");
+	CHECK(strstr(compact(a, in), "\"provider\":{\"name\":\"envoy.tracers.opentelemetry\",\"typedConfig\":{\"@type\":"
+				     "\"type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig\",\"grpcService\":{"
+				     "\"envoyGrpc\":{\"clusterName\":\"system_meshtrace_otel_otel-collector\"}},"
+				     "\"serviceName\":\"unknown\"}}") != NULL);
+	km_arena_free(a);
+	/* OTLP/HTTP with a base path; a second, newer match loses */
+	plugin_setup(WEB_HTTP
+		     "---\ntype: MeshOpenTelemetryBackend\nmesh: mesh-1\nname: otel-http\ncreationTime: 2026-01-01T00:00:00Z\n"
+		     "labels: {team: obs}\n"
+		     "spec: {protocol: http, endpoint: {address: 10.0.0.9, port: 4318, path: /otlp}}\n"
+		     "---\ntype: MeshOpenTelemetryBackend\nmesh: mesh-1\nname: otel-newer\ncreationTime: 2026-02-01T00:00:00Z\n"
+		     "labels: {team: obs}\nspec: {endpoint: {address: 10.0.0.10}}\n"
+		     "---\ntype: MeshTrace\nmesh: mesh-1\nname: trace\nspec:\n  targetRef: {kind: Mesh}\n  default:\n"
+		     "    backends: [{type: OpenTelemetry, openTelemetry: {backendRef: {kind: MeshOpenTelemetryBackend,"
+		     " labels: {team: obs}}}}]\n",
+		     &a, &m, &pp, &rs);
+	in = json(a, "{\"trafficDirection\":\"INBOUND\",\"filterChains\":[{\"filters\":[{\"name\":"
+		     "\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{}}]}]}");
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_8080", in);
+	cp_policy_apply_prepared(&pp, &rs);
+	char *cl = compact(a, km_json_get(rs.by_type[CP_XDS_CLUSTER], "system_meshtrace_otel_otel-http"));
+	CHECK(strstr(cl, "\"address\":\"10.0.0.9\",\"portValue\":4318") && strstr(cl, "\"type\":\"STATIC\"") &&
+	      !strstr(cl, "http2ProtocolOptions"));
+	CHECK(strstr(compact(a, in), "\"httpService\":{\"httpUri\":{\"uri\":\"http://10.0.0.9:4318/otlp/v1/traces\","
+				     "\"cluster\":\"system_meshtrace_otel_otel-http\",\"timeout\":\"10s\"}}") != NULL);
+	km_arena_free(a);
+	/* a reference nothing matches: no tracing, no cluster */
+	plugin_setup(WEB_HTTP
+		     "---\ntype: MeshTrace\nmesh: mesh-1\nname: trace\nspec:\n  targetRef: {kind: Mesh}\n  default:\n"
+		     "    backends: [{type: OpenTelemetry, openTelemetry: {backendRef: {kind: MeshOpenTelemetryBackend,"
+		     " labels: {team: nobody}}}}]\n",
+		     &a, &m, &pp, &rs);
+	in = json(a, "{\"trafficDirection\":\"INBOUND\",\"filterChains\":[{\"filters\":[{\"name\":"
+		     "\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{}}]}]}");
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_8080", in);
+	cp_policy_apply_prepared(&pp, &rs);
+	CHECK(rs.by_type[CP_XDS_CLUSTER]->len == 0 && strstr(compact(a, in), "tracing") == NULL);
+	km_arena_free(a);
+}
+
 /* ---- MeshProxyPatch ---- */
 
 static void test_proxy_patch(void)
@@ -1167,6 +1235,7 @@ int main(void)
 {
 	test_proxy_patch();
 	test_trace();
+	test_trace_otel();
 	test_metric();
 	test_health_check();
 	test_tcp_route();
