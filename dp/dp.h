@@ -297,4 +297,16 @@ int dp_util_base64_decode(struct km_str in, struct km_buf *out);
 /* strerror(<e>) as Go prints it (lower-case first letter), in <a>. */
 const char *dp_util_strerror(struct km_arena *a, int e);
 
+/* ---- accesslog.c ---- */
+
+/* MeshAccessLog Tcp backends: the named pipe <path> Envoy writes JSON lines
+ * to, each forwarded to its TCP address. NULL (logged) when the pipe cannot
+ * be made. <loop> NULL: nothing is read (tests feed lines themselves). */
+struct dp_accesslog;
+struct dp_accesslog *dp_accesslog_start(struct km_loop *loop, const char *path);
+/* One line as Envoy writes it, without the newline. */
+void dp_accesslog_line(struct dp_accesslog *al, struct km_str line);
+/* Closes the connections and removes the pipe. NULL is fine. */
+void dp_accesslog_stop(struct dp_accesslog *al);
+
 #endif

@@ -45,6 +45,7 @@ struct run {
 	struct dp_bootstrap_out boot;
 	struct dp_readiness *ready;
 	struct dp_metrics *metrics;
+	struct dp_accesslog *accesslog;
 	pid_t envoy;
 	enum phase phase;
 	bool drained; /* SIGUSR2 already drained the listeners */
@@ -134,6 +135,8 @@ static void on_sigchld(struct km_loop *loop, int signo, void *ctx)
 		r->ready = NULL;
 		dp_metrics_stop(r->metrics);
 		r->metrics = NULL;
+		dp_accesslog_stop(r->accesslog);
+		r->accesslog = NULL;
 		km_loop_stop(loop);
 	}
 }
@@ -257,6 +260,9 @@ static void start_envoy(struct run *r)
 		km_buf_printf(&line, "%s%s", p == argv + 1 ? "" : " ", *p);
 	km_info(SUB, "starting Envoy path=%s arguments=[%s]", path, km_buf_cstr(&line));
 	km_buf_fini(&line);
+	/* the pipe Tcp access logs go through exists before Envoy opens it */
+	r->accesslog = dp_accesslog_start(
+	    r->loop, dp_metrics_socket_name(r->a, c->work_dir, km_arena_printf(r->a, "kuma-al-%s-%s", c->name, c->mesh)));
 	rc = dp_envoy_start(argv, &r->envoy);
 	if (rc) {
 		fail_run(r, "envoy executable failed: %s", dp_util_strerror(r->a, -rc));
@@ -684,6 +690,7 @@ int dp_run_main(int argc, char **argv, char **envp, const char *log_level)
 		}
 		dp_readiness_stop(r.ready);
 		dp_metrics_stop(r.metrics);
+		dp_accesslog_stop(r.accesslog);
 		km_info(SUB, "stopping Kuma DP");
 	}
 	if (tmp_created && nftw(c.work_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)

@@ -8,9 +8,11 @@
  * Logs go into the HTTP connection manager or the TCP proxy of each filter
  * chain. Formats are upstream's: a plain text line (its default ones when
  * none is given) or JSON fields, the %KUMA_*% placeholders replaced with
- * this proxy's values. Only File backends are built: Tcp backends need
- * kuma-dp's log forwarder and OpenTelemetry backends the OTLP protos,
- * neither of which exists here (docs/compatibility.md). */
+ * this proxy's values. File backends write where they say; Tcp backends
+ * write JSON lines {"address", "message"} to the named pipe kuma-dp reads
+ * (<workdir>/kuma-al-<name>-<mesh>.sock) and forwards to the address.
+ * OpenTelemetry backends need the OTLP access-log protos, which the
+ * pinned package lacks (docs/compatibility.md). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +48,7 @@ static const char LUA_COPY[] = "function envoy_on_request(handle)\n"
 struct values {
 	struct km_str source, source_ip, dest, mesh, zone, workload;
 	const char *direction;
+	const char *tcp_sink; /* kuma-dp's named pipe for Tcp backends */
 };
 
 static size_t len_of(const struct km_json *v)
@@ -93,34 +96,56 @@ static char *interpolate(struct km_arena *a, struct km_str format, const struct 
 	return out;
 }
 
-/* The access log of one File backend, or NULL (another kind). */
+/* A backend's format: plain text (the default line unless it gives one)
+ * or JSON fields, placeholders filled; *<omit>: omitEmptyValues. Returns
+ * the text line (with its newline) or, for JSON, NULL with *<fields>. */
+static char *format_of(struct km_arena *a, const struct km_json *fmt, const char *dflt, const struct values *v,
+		       struct km_json **fields, bool *omit)
+{
+	const struct km_json *o = km_json_get(fmt, "omitEmptyValues");
+	*omit = o && o->kind == KM_JSON_BOOL && o->b;
+	*fields = NULL;
+	const struct km_json *json = km_json_get(fmt, "json");
+	if (fmt && km_str_eqc(km_json_get_string(fmt, "type"), "Json") && json) {
+		*fields = km_json_object(a);
+		for (size_t i = 0; i < len_of(json); i++) {
+			struct km_str key = km_json_get_string(json->items[i], "key");
+			km_json_set_str(a, *fields, key,
+					km_json_cstring(a, interpolate(a, km_json_get_string(json->items[i], "value"), v)));
+		}
+		return NULL;
+	}
+	struct km_str plain = fmt ? km_json_get_string(fmt, "plain") : KM_STR("");
+	if (!plain.len)
+		plain = km_str_c(dflt);
+	return km_arena_printf(a, "%s\n", interpolate(a, plain, v));
+}
+
+/* The access log of one File or Tcp backend, or NULL (another kind). */
 static struct km_json *file_log(struct km_arena *a, const struct km_json *backend, const char *dflt,
 				const struct values *v)
 {
-	const struct km_json *file = km_json_get(backend, "file");
-	if (!km_str_eqc(km_json_get_string(backend, "type"), "File") || !file)
-		return NULL;
-	struct km_str path = km_json_get_string(file, "path");
-	const struct km_json *fmt = km_json_get(file, "format");
-	const struct km_json *omit = km_json_get(fmt, "omitEmptyValues");
-	struct km_json *lf;
-	const struct km_json *json = km_json_get(fmt, "json");
-	if (fmt && km_str_eqc(km_json_get_string(fmt, "type"), "Json") && json) {
-		struct km_json *fields = km_json_object(a);
-		for (size_t i = 0; i < len_of(json); i++) {
-			struct km_str key = km_json_get_string(json->items[i], "key");
-			km_json_set_str(a, fields, key,
-					km_json_cstring(a, interpolate(a, km_json_get_string(json->items[i], "value"), v)));
-		}
-		lf = km_json_fmt(a, "{\"jsonFormat\":%T}", fields);
+	struct km_str type = km_json_get_string(backend, "type");
+	const struct km_json *file = km_json_get(backend, "file"), *tcp = km_json_get(backend, "tcp");
+	struct km_json *lf, *fields;
+	bool omit;
+	struct km_str path;
+	if (km_str_eqc(type, "File") && file) {
+		path = km_json_get_string(file, "path");
+		char *line = format_of(a, km_json_get(file, "format"), dflt, v, &fields, &omit);
+		lf = line ? km_json_fmt(a, "{\"textFormatSource\":{\"inlineString\":%s}}", line)
+			  : km_json_fmt(a, "{\"jsonFormat\":%T}", fields);
+	} else if (km_str_eqc(type, "Tcp") && tcp && v->tcp_sink) {
+		/* one JSON line per entry for kuma-dp: where to, and what */
+		path = km_str_c(v->tcp_sink);
+		struct km_str addr = km_json_get_string(tcp, "address");
+		char *line = format_of(a, km_json_get(tcp, "format"), dflt, v, &fields, &omit);
+		lf = km_json_fmt(a, "{\"jsonFormat\":{\"address\":%S,\"message\":%T}}", &addr,
+				 line ? km_json_cstring(a, line) : fields);
 	} else {
-		struct km_str plain = fmt ? km_json_get_string(fmt, "plain") : KM_STR("");
-		if (!plain.len)
-			plain = km_str_c(dflt);
-		char *line = km_arena_printf(a, "%s\n", interpolate(a, plain, v));
-		lf = km_json_fmt(a, "{\"textFormatSource\":{\"inlineString\":%s}}", line);
+		return NULL;
 	}
-	if (omit && omit->kind == KM_JSON_BOOL && omit->b)
+	if (omit)
 		km_json_set(a, lf, "omitEmptyValues", km_json_bool(a, true));
 	return km_json_fmt(a,
 			   "{\"name\":\"envoy.access_loggers.file\",\"typedConfig\":{\"@type\":\"" FILE_LOG
@@ -204,6 +229,9 @@ static void proxy_values(const struct cp_policy_apply_ctx *c, struct values *v)
 	v->source = wl.len ? wl : KM_STR("unknown");
 	v->source_ip = km_json_get_string(km_json_get(dp->spec, "networking"), "address");
 	v->mesh = dp->res.mesh;
+	v->tcp_sink = cp_policy_socket_path(
+	    a, c->md ? c->md->workdir : KM_STR(""),
+	    km_arena_printf(a, "kuma-al-%.*s-%.*s", KM_STR_FMT(dp->res.name), KM_STR_FMT(dp->res.mesh)));
 	v->zone = km_json_get_string(dp->labels, "kuma.io/zone");
 	v->workload = wl.len ? km_str_c(km_arena_printf(
 				       a, "kri_wl_%.*s_%.*s_%.*s_%.*s_", KM_STR_FMT(dp->res.mesh), KM_STR_FMT(v->zone),
@@ -379,9 +407,20 @@ void cp_policy_meshaccesslog_apply(struct cp_policy_apply_ctx *c, const struct c
 void cp_policy_meshaccesslog_key(const struct cp_policy_prepared *pp, const struct cp_policy_to_rule *r,
 				 struct km_buf *key)
 {
-	(void)r;
 	/* the proxy's values the formats are filled with */
 	const struct cp_xds_dataplane *dp = pp->c.dp;
+	/* a Tcp backend writes to this proxy's own pipe: its name and work dir */
+	bool tcp = false;
+	const struct km_json *backends = r ? km_json_get(r->conf, "backends") : NULL;
+	for (size_t i = 0; !tcp && i < len_of(backends); i++)
+		tcp = km_str_eqc(km_json_get_string(backends->items[i], "type"), "Tcp");
+	if (tcp || !r) {
+		struct km_str wd = pp->c.md ? pp->c.md->workdir : KM_STR("");
+		km_buf_add(key, "|t", 2);
+		km_buf_add(key, dp->res.name.ptr, dp->res.name.len);
+		km_buf_add(key, "|w", 2);
+		km_buf_add(key, wd.ptr, wd.len);
+	}
 	struct km_str parts[] = {km_json_get_string(dp->labels, "kuma.io/workload"),
 				 km_json_get_string(km_json_get(dp->spec, "networking"), "address"),
 				 km_json_get_string(dp->labels, "kuma.io/zone"),

@@ -32,19 +32,6 @@
 	"router\",\"typedConfig\":{\"@type\":\"type.googleapis.com/envoy.extensions.filters.http.router." \
 	"v3.Router\"}}],\"internalAddressConfig\":{\"cidrRanges\":%T},\"routeConfig\":%T}}"
 
-/* <workdir>/<name> as Go's filepath.Join, cut to fit a Unix socket path
- * (98 bytes, then ".sock"), as upstream names kuma-dp's sockets. */
-static const char *socket_path(struct km_arena *a, struct km_str workdir, const char *name)
-{
-	while (workdir.len > 1 && workdir.ptr[workdir.len - 1] == '/')
-		workdir.len--;
-	const char *p = workdir.len ? km_arena_printf(a, "%.*s%s%s", KM_STR_FMT(workdir),
-						      km_str_eqc(workdir, "/") ? "" : "/", name)
-				    : name;
-	size_t n = strlen(p);
-	return km_arena_printf(a, "%.*s.sock", (int)(n < 98 ? n : 98), p);
-}
-
 static struct km_json *local_cidrs(struct km_arena *a, const struct cp_xds_metadata *md)
 {
 	struct km_json *c = km_json_fmt(a, "[{\"addressPrefix\":\"127.0.0.1\",\"prefixLen\":32}]");
@@ -178,7 +165,7 @@ static void add_config_route(struct cp_policy_apply_ctx *c, const char *name, co
 		l = km_json_fmt(a,
 				"{\"name\":\"" DYNCONF "\",\"address\":{\"pipe\":{\"path\":%s}},\"filterChains\":[{"
 				"\"filters\":[" HCM_HEAD "]}],\"statPrefix\":\"" DYNCONF "\"}",
-				socket_path(a, c->md ? c->md->workdir : KM_STR(""), "kuma-mesh-metric-config"), DYNCONF,
+				cp_policy_socket_path(a, c->md ? c->md->workdir : KM_STR(""), "kuma-mesh-metric-config"), DYNCONF,
 				local_cidrs(a, c->md), rc);
 		km_json_set(a, listeners, DYNCONF, l);
 	}
@@ -218,7 +205,7 @@ static void add_prometheus(struct cp_policy_apply_ctx *c, const struct km_json *
 	    a, "system_meshmetric_prometheus_%s",
 	    cp_policy_clean_name(a, client && client->kind == KM_JSON_STRING ? client->s : KM_STR("default-backend")));
 	struct km_str workdir = c->md ? c->md->workdir : KM_STR("");
-	const char *sock = socket_path(
+	const char *sock = cp_policy_socket_path(
 	    a, workdir,
 	    km_arena_printf(a, "kuma-mh-%.*s-%.*s", KM_STR_FMT(c->dp->res.name), KM_STR_FMT(c->dp->res.mesh)));
 	km_json_set(a, c->rs->by_type[CP_XDS_CLUSTER], name,

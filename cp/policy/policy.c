@@ -888,3 +888,14 @@ void cp_policy_apply(struct km_arena *a, const struct cp_xds_mesh *m,
 	cp_policy_prepare(a, m, dp, shadow, &pp);
 	cp_policy_apply_prepared(&pp, rs);
 }
+
+const char *cp_policy_socket_path(struct km_arena *a, struct km_str workdir, const char *name)
+{
+	while (workdir.len > 1 && workdir.ptr[workdir.len - 1] == '/')
+		workdir.len--;
+	const char *p = workdir.len ? km_arena_printf(a, "%.*s%s%s", KM_STR_FMT(workdir),
+						      km_str_eqc(workdir, "/") ? "" : "/", name)
+				    : name;
+	size_t n = strlen(p);
+	return km_arena_printf(a, "%.*s.sock", (int)(n < 98 ? n : 98), p);
+}

@@ -312,6 +312,9 @@ void cp_policy_meshaccesslog_apply(struct cp_policy_apply_ctx *c, const struct c
 void cp_policy_meshhealthcheck_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshtrace_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshmetric_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
+/* <workdir>/<name> as Go's filepath.Join, cut to fit a Unix socket path
+ * (98 bytes, then ".sock"): where kuma-dp serves its side components. */
+const char *cp_policy_socket_path(struct km_arena *a, struct km_str workdir, const char *name);
 /* Upstream's CleanName: system resource names from user text. */
 char *cp_policy_clean_name(struct km_arena *a, struct km_str s);
 void cp_policy_meshproxypatch_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);

@@ -632,6 +632,70 @@ def test_access_logs_to_files(env, tmp_path):
     wait_for(lambda: str(out_log) not in json.dumps(env.client.config_dump()), 15, "the log gone")
 
 
+def test_access_logs_to_tcp(env):
+    """MeshAccessLog with Tcp backends: Envoy writes each entry to kuma-dp's
+    named pipe and kuma-dp forwards it to the backend's TCP address (a
+    listener standing in for a log collector): a plain line for the client's
+    outbound, a JSON object for the backends' inbound."""
+    import socketserver
+    cp = env.cp
+    got: list[bytes] = []
+    lock = threading.Lock()
+
+    class H(socketserver.StreamRequestHandler):
+        def handle(self):
+            for line in self.rfile:
+                with lock:
+                    got.append(line)
+
+    class S(socketserver.ThreadingTCPServer):
+        allow_reuse_address = True
+        daemon_threads = True
+    srv = S(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    addr = f"127.0.0.1:{srv.server_address[1]}"
+    policies = [
+        ("client-tcp", {"to": [{"targetRef": {"kind": "MeshService", "labels": {"kuma.io/display-name": "backend"}},
+                               "default": {"backends": [{"type": "Tcp", "tcp": {
+                                   "address": addr, "format": {
+                                       "type": "Plain",
+                                       "plain": "%KUMA_SOURCE_SERVICE%->%KUMA_DESTINATION_SERVICE% %RESPONSE_CODE%"}}}]}}]}),
+        ("backend-tcp", {"targetRef": {"kind": "Dataplane", "labels": {"kuma.io/workload": "backend"}},
+                         "rules": [{"default": {"backends": [{"type": "Tcp", "tcp": {
+                             "address": addr, "format": {"type": "Json", "json": [
+                                 {"key": "dir", "value": "%KUMA_TRAFFIC_DIRECTION%"},
+                                 {"key": "code", "value": "%RESPONSE_CODE%"}]}}}]}}]}),
+    ]
+    for name, spec in policies:
+        r = cp.api.put(f"/meshes/default/meshaccesslogs/{name}",
+                       {"type": "MeshAccessLog", "mesh": "default", "name": name, "spec": spec})
+        assert r.status == 201, r.describe()
+    try:
+        pipe = str(env.client.workdir / "kuma-al-client-1-default.sock")
+        wait_for(lambda: pipe in json.dumps(env.client.config_dump()), 15, "the pipe in client-1's Envoy")
+        for b in (env.dps["backend-1"], env.dps["backend-2"]):
+            wait_for(lambda: "kuma-al-" in json.dumps(b.config_dump()) and addr in json.dumps(b.config_dump()), 15,
+                     f"the Tcp log in {b}")
+
+        def lines():
+            with lock:
+                return [x.decode().rstrip("\n") for x in got]
+        wait_for(lambda: hits(env.http_out, 2) and "client->backend 200" in lines()
+                 and any(x.startswith("{") for x in lines()), 30, "both logs at the collector",
+                 interval=0.5, detail=lambda: str(lines()[-10:]))
+        plain = {x for x in lines() if not x.startswith("{")}
+        assert plain == {"client->backend 200"}, plain
+        objs = [json.loads(x) for x in lines() if x.startswith("{")]
+        # Go writes the message object with sorted keys
+        assert all(list(o) == ["code", "dir"] and o["dir"] == "INBOUND" and o["code"] == 200 for o in objs), objs
+    finally:
+        for name, _ in policies:
+            assert cp.api.delete(f"/meshes/default/meshaccesslogs/{name}").status == 200
+        srv.shutdown()
+        srv.server_close()
+    wait_for(lambda: addr not in json.dumps(env.client.config_dump()), 15, "the Tcp log gone")
+
+
 def test_meshtcproute_sends_connections_elsewhere(env):
     """A MeshTCPRoute on the client's TCP outbound (echo) sends its
     connections to the HTTP backend instead: an HTTP request written raw to
