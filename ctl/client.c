@@ -273,7 +273,7 @@ const char *ctl_client_api_error_short(struct km_arena *a, struct km_str body)
 	return r;
 }
 
-void ctl_client_check_version(struct ctl_ctx *c)
+const struct km_json *ctl_client_check_version(struct ctl_ctx *c)
 {
 	struct ctl_resp r = {0};
 	struct km_buf err = KM_BUF_INIT;
@@ -283,14 +283,14 @@ void ctl_client_check_version(struct ctl_ctx *c)
 			"WARNING: Failed to retrieve server version, can't check compatibility: %s\n",
 			km_buf_cstr(&err));
 		km_buf_fini(&err);
-		return;
+		return NULL;
 	}
 	if (ctl_client_do(c, cp, "GET", "/", NULL, &r, &err) < 0) {
 		fprintf(stderr,
 			"WARNING: Failed to retrieve server version, can't check compatibility: Unable to retrieve server version: %s\n",
 			km_buf_cstr(&err));
 		km_buf_fini(&err);
-		return;
+		return NULL;
 	}
 	km_buf_fini(&err);
 	struct km_json *v = NULL;
@@ -298,16 +298,17 @@ void ctl_client_check_version(struct ctl_ctx *c)
 		fprintf(stderr,
 			"WARNING: Failed to retrieve server version, can't check compatibility: Unable to retrieve server version: (%ld): %.*s\n",
 			r.status, KM_STR_FMT(r.body));
-		return;
+		return NULL;
 	}
 	if (km_json_parse(c->a, r.body.ptr, r.body.len, &v, NULL) < 0 || v->kind != KM_JSON_OBJECT)
-		return;
+		return NULL;
 	struct km_str ver = km_json_get_string(v, "version");
 	struct km_str product = km_json_get_string(v, "product");
 	if (km_str_find(ver, KM_STR("preview")) >= 0)
-		return;
+		return v;
 	if (!km_str_eqc(ver, KM_VERSION) || !km_str_eqc(product, CTL_PRODUCT))
 		fprintf(stderr,
 			"WARNING: You are using kumactl version %s for %s, but the server returned version: %.*s for %.*s\n",
 			KM_VERSION, CTL_PRODUCT, KM_STR_FMT(product), KM_STR_FMT(ver));
+	return v;
 }

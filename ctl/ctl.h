@@ -170,8 +170,9 @@ int ctl_client_do(struct ctl_ctx *c, const struct ctl_cp *cp, const char *method
 const char *ctl_client_api_error(struct km_arena *a, struct km_str body);
 /* Same error in types.Error.Error() form: "Title (Detail);field=reason ". */
 const char *ctl_client_api_error_short(struct km_arena *a, struct km_str body);
-/* Upstream CheckCompatibility: warns on stderr when GET / fails or differs. */
-void ctl_client_check_version(struct ctl_ctx *c);
+/* Upstream CheckCompatibility: warns on stderr when GET / fails or differs.
+ * Returns the index (GET /) when it was read, else NULL. */
+const struct km_json *ctl_client_check_version(struct ctl_ctx *c);
 /* Percent-encodes <s> for a URL path segment or query value. */
 const char *ctl_client_escape(struct km_arena *a, const char *s);
 
@@ -258,6 +259,7 @@ int ctl_config_cmd_cp_add_run(struct ctl_ctx *c);
 int ctl_config_cmd_cp_remove_run(struct ctl_ctx *c);
 int ctl_config_cmd_cp_switch_run(struct ctl_ctx *c);
 int ctl_version_run(struct ctl_ctx *c);
+int ctl_export_run(struct ctl_ctx *c);
 int ctl_completion_bash_run(struct ctl_ctx *c);
 /* The root of the command tree, for completion. */
 extern const struct ctl_cmd ctl_main_root;

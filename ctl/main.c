@@ -151,6 +151,14 @@ static const struct ctl_flag_def version_flags[] = {
 	{NULL, 0, 0, NULL, false, NULL},
 };
 
+static const struct ctl_flag_def export_flags[] = {
+	{"profile", 'p', CTL_FLAG_STRING, "federation", false, "Profile. Available values: all,federation,federation-with-policies,no-dataplanes"},
+	{"format", 'f', CTL_FLAG_STRING, "universal", false, "Policy format output. Available values: \"universal\", \"kubernetes\""},
+	{"system-namespace", 'n', CTL_FLAG_STRING, "kuma-system", false, "Define namespace in which control-plane was installed"},
+	{"include-admin", 'a', CTL_FLAG_BOOL, "false", false, "Include admin resource types (like secrets), this flag is ignored on migration profiles like federation as these entities are required"},
+	{NULL, 0, 0, NULL, false, NULL},
+};
+
 static const struct ctl_cmd inspect_cmds[] = {
 	{"dataplane", "Inspect Dataplane", NULL, inspect_one_dp_flags, ctl_inspect_dataplane_run, 1, 1, 0},
 	{"dataplanes", "Inspect Dataplanes", NULL, inspect_dp_flags, ctl_inspect_dataplanes_run, 0, 0, 0},
@@ -193,6 +201,7 @@ static const struct ctl_cmd root_cmds[] = {
 	{"completion", "Output shell completion code for bash", completion_cmds, NULL, NULL, 0, 0, 0},
 	{"config", "Modify kumactl config files", config_cmds, NULL, NULL, 0, 0, 0},
 	{"delete", "Delete Kuma resources", NULL, mesh_flags, ctl_delete_run, 2, 2, 0},
+	{"export", "Export Kuma resources", NULL, export_flags, ctl_export_run, 0, 0, 0},
 	{"generate", "Generate resources, tokens, etc", generate_cmds, NULL, NULL, 0, 0, 0},
 	{"get", "Show Kuma resources", NULL, get_flags, ctl_get_run, 0, 1, CTL_CMD_TYPE_ARG},
 	{"inspect", "Inspect Kuma resources", inspect_cmds, inspect_flags, NULL, 0, 0, CTL_CMD_POLICY_ARG},

@@ -423,3 +423,64 @@ def test_generate_tls_certificate_serves_the_https_api(kumactl, cp_factory, tmp_
                    "--ca-cert-file", str(d / "server.crt"), "--skip-check"))
     p = kumactl.run("get", "meshes")
     assert p.returncode != 0 and "client certificate" in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+def test_export_profiles_and_round_trip(kumactl_live, kumactl_cp, kumactl, cp_factory):
+    """kumactl export as upstream: Meshes first (no default policies when
+    applied again), the profile's types, GlobalSecrets last with the user
+    token signing key at the very end and the CP's own CAs never; then the
+    federation-with-policies export applied to a fresh control plane gives
+    it the same resources."""
+    ok(kumactl_live.run("apply", "-f", "-", input=DEFAULT_MESH + "---\ntype: Mesh\nname: other\n"))
+    docs = "---\n".join([DP.format(name="web-1", app="web", address="10.0.0.1"), TIMEOUT.format(name="t1"),
+                         "type: Secret\nmesh: default\nname: s1\ndata: aGVsbG8=\n",
+                         "type: GlobalSecret\nname: user-token-signing-key-7\ndata: aGVsbG8=\n",
+                         "type: GlobalSecret\nname: g1\ndata: aGVsbG8=\n"])
+    ok(kumactl_live.run("apply", "-f", "-", input=docs))
+
+    def export(*args):
+        p = ok(kumactl_live.run("export", *args))
+        head, _, rest = p.stdout.partition("\n")
+        assert head.startswith("# Product: Kuma, Version: 3.0.0, Hostname: "), head
+        return [d for d in yaml.safe_load_all(rest) if d]
+
+    def keys(ds):
+        return [(d["type"], d.get("mesh", ""), d["name"]) for d in ds]
+
+    fed = export()  # federation: no targetRef policies, secrets included
+    k = keys(fed)
+    assert k[:2] == [("Mesh", "", "default"), ("Mesh", "", "other")], k
+    assert all(d["skipCreatingInitialPolicies"] == ["*"] for d in fed[:2])
+    assert ("Secret", "default", "s1") in k and ("MeshTimeout", "default", "t1") not in k
+    assert ("Dataplane", "default", "web-1") not in k
+    assert k[-2:] == [("GlobalSecret", "", "g1"), ("GlobalSecret", "", "user-token-signing-key-7")], k
+    assert not any(n in ("envoy-admin-ca", "inter-cp-ca") for _, _, n in k)
+    assert all("kuma.io/origin" not in (d.get("labels") or {}) for d in fed)
+    # Secrets come right after the Meshes
+    assert k.index(("Secret", "default", "s1")) < min(i for i, x in enumerate(k) if x[0] not in ("Mesh", "Secret"))
+
+    withpol = export("--profile", "federation-with-policies")
+    assert ("MeshTimeout", "default", "t1") in keys(withpol)
+    everything = export("-p", "all")
+    assert ("Dataplane", "default", "web-1") in keys(everything)
+    assert not any(t in ("Secret", "GlobalSecret") for t, _, _ in keys(everything))  # admin types need -a
+    nodp = export("--profile=no-dataplanes", "--include-admin")
+    assert ("Dataplane", "default", "web-1") not in keys(nodp) and ("Secret", "default", "s1") in keys(nodp)
+
+    p = kumactl_live.run("export", "--profile", "bogus")
+    assert p.returncode == 1 and p.stderr.endswith('Error: invalid profile: "bogus"\n'), p.stderr
+    p = kumactl_live.run("export", "--format", "helm")
+    assert p.returncode == 1 and p.stderr.endswith('Error: invalid format: "helm"\n'), p.stderr
+
+    # the migration: a fresh control plane takes the export as it is
+    text = ok(kumactl_live.run("export", "--profile", "federation-with-policies")).stdout
+    fresh = cp_factory(name="export-target", test_hooks=False)
+    ok(kumactl.run("config", "control-planes", "add", "--name", "fresh", "--address",
+                   f"http://127.0.0.1:{fresh.ports['api_http']}", "--overwrite"))
+    p = ok(kumactl.run("apply", "-f", "-", input=text))
+    assert 'resource type="MeshTimeout" mesh="default" name="t1"' in p.stdout, p.stdout
+    got = json.loads(ok(kumactl.run("get", "meshtimeout", "t1", "-m", "default", "-o", "json")).stdout)
+    assert got["spec"]["to"][0]["default"]["idleTimeout"] == "20s"
+    assert "s1" in ok(kumactl.run("get", "secrets", "-m", "default")).stdout
+    # skipCreatingInitialPolicies held: the other mesh got no default policies
+    assert ok(kumactl.run("get", "meshtimeouts", "-m", "other")).stdout.count("\n") == 1
