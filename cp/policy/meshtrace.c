@@ -120,7 +120,7 @@ static const struct cp_policy *motb_of(const struct cp_xds_mesh *m, const struct
 
 /* An OpenTelemetry backend resolved to its collector. */
 static bool otel_collector(struct km_arena *a, const struct cp_xds_mesh *m, const struct km_json *be,
-			   struct collector *out)
+			   struct km_str host_ip, struct collector *out)
 {
 	const struct cp_policy *motb = motb_of(m, km_json_get(be, "backendRef"));
 	if (!motb)
@@ -130,7 +130,8 @@ static bool otel_collector(struct km_arena *a, const struct cp_xds_mesh *m, cons
 	const struct km_json *port = km_json_get(ep, "port");
 	int64_t p = port && port->kind == KM_JSON_NUMBER ? km_json_i64_sat(port) : 4317;
 	out->url = (struct url){.scheme = KM_STR("grpc"),
-				.host = addr.len ? addr : KM_STR("127.0.0.1"), /* upstream: the node's HOST_IP first */
+				/* no address: the node's (kuma-dp's $HOST_IP), else this host */
+				.host = addr.len ? addr : host_ip.len ? host_ip : KM_STR("127.0.0.1"),
 				.port = (uint32_t)p};
 	out->url.authority = out->url.host;
 	out->otel_http = km_str_eqc(km_json_get_string(motb->spec, "protocol"), "http");
@@ -151,8 +152,8 @@ static bool otel_collector(struct km_arena *a, const struct cp_xds_mesh *m, cons
 	return true;
 }
 
-static bool collector_of(struct km_arena *a, const struct cp_xds_mesh *m, const struct km_json *conf,
-			 struct collector *out)
+static bool collector_of(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_metadata *md,
+			 const struct km_json *conf, struct collector *out)
 {
 	*out = (struct collector){0};
 	const struct km_json *backends = km_json_get(conf, "backends");
@@ -161,7 +162,7 @@ static bool collector_of(struct km_arena *a, const struct cp_xds_mesh *m, const 
 	const struct km_json *b = backends->items[0];
 	const struct km_json *otel = km_json_get(b, "openTelemetry");
 	if (otel && otel->kind == KM_JSON_OBJECT)
-		return otel_collector(a, m, otel, out);
+		return otel_collector(a, m, otel, md ? md->host_ip : KM_STR(""), out);
 	static const char *const kinds[] = {"zipkin", "datadog"};
 	for (size_t k = 0; k < 2; k++) {
 		const struct km_json *be = km_json_get(b, kinds[k]);
@@ -341,7 +342,7 @@ void cp_policy_meshtrace_apply(struct cp_policy_apply_ctx *c, const struct cp_po
 {
 	struct km_arena *a = c->a;
 	struct collector col;
-	if (!mp->proxy_conf || !collector_of(a, c->m, mp->proxy_conf, &col))
+	if (!mp->proxy_conf || !collector_of(a, c->m, c->md, mp->proxy_conf, &col))
 		return;
 	struct who w;
 	who_of(c, &w);
@@ -373,7 +374,7 @@ const struct km_json *cp_policy_meshtrace_outbound_conf(struct cp_policy_apply_c
 	/* the collector a backendRef resolves to: MeshOpenTelemetryBackends
 	 * are not in the conf */
 	struct collector col;
-	bool have = collector_of(c->a, c->m, mp->proxy_conf, &col);
+	bool have = collector_of(c->a, c->m, c->md, mp->proxy_conf, &col);
 	return km_json_fmt(c->a, "{\"c\":%J,\"s\":%S,\"m\":%S,\"z\":%S,\"w\":%s,\"o\":%s,\"h\":%S,\"p\":%u,\"u\":%s}",
 			   mp->proxy_conf, &w.service, &w.mesh, &w.zone, w.workload ? w.workload : "",
 			   have ? col.cluster : "", have ? &col.url.host : &KM_STR(""), have ? col.url.port : 0u,

@@ -1068,6 +1068,7 @@ void cp_xds_metadata_parse(struct km_arena *a, const struct km_json *obj, struct
 	out->workdir = km_json_get_string(md, "workdir");
 	out->metrics_cert = km_json_get_string(md, "metricsCertPath");
 	out->metrics_key = km_json_get_string(md, "metricsKeyPath");
+	out->host_ip = km_json_get_string(km_json_get(md, "dynamicMetadata"), "HOST_IP");
 	const struct km_json *v6 = km_json_get(md, "ipv6Enabled");
 	out->ipv6 = v6 && v6->kind == KM_JSON_BOOL && v6->b;
 	out->features = km_json_get(md, "features");

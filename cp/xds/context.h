@@ -160,6 +160,7 @@ struct cp_xds_metadata {
 	const struct cp_envoy_admin_tls *admin_tls;
 	struct km_str workdir;
 	struct km_str metrics_cert, metrics_key; /* metricsCertPath / metricsKeyPath */
+	struct km_str host_ip;                   /* dynamicMetadata.HOST_IP (kuma-dp's $HOST_IP) */
 	bool ipv6;                               /* ipv6Enabled */
 	struct km_json *features;
 	struct km_json *raw; /* the whole metadata object, or NULL */

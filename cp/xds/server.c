@@ -1248,6 +1248,7 @@ static int handshake(struct ads_stream *st, const Envoy__Config__Core__V3__Node 
 	st->md.features = km_json_clone(st->md_a, st->md.features);
 	st->md.metrics_cert = kept_str(st->md_a, st->md.metrics_cert);
 	st->md.metrics_key = kept_str(st->md_a, st->md.metrics_key);
+	st->md.host_ip = kept_str(st->md_a, st->md.host_ip);
 	st->md.admin_address = kept_str(st->md_a, st->md.admin_address);
 	st->md.admin_socket = kept_str(st->md_a, st->md.admin_socket);
 	if (md) {

@@ -579,6 +579,8 @@ static void local_inputs(struct km_buf *k0, const struct cp_xds_mesh *m, const s
 	km_buf_add(&k, md->metrics_cert.ptr, md->metrics_cert.len);
 	fp_byte(&k, 0);
 	km_buf_add(&k, md->metrics_key.ptr, md->metrics_key.len);
+	fp_byte(&k, 0);
+	km_buf_add(&k, md->host_ip.ptr, md->host_ip.len);
 	fp_byte(&k, md->ipv6);
 	fp_json(&k, md->features);
 	fp_byte(&k, md->shadow);

@@ -1153,6 +1153,23 @@ static void test_trace_otel(void)
 	CHECK(strstr(compact(a, in), "\"httpService\":{\"httpUri\":{\"uri\":\"http://10.0.0.9:4318/otlp/v1/traces\","
 				     "\"cluster\":\"system_meshtrace_otel_otel-http\",\"timeout\":\"10s\"}}") != NULL);
 	km_arena_free(a);
+	/* a backend without an address: the node's HOST_IP */
+	plugin_setup(WEB_HTTP
+		     "---\ntype: MeshOpenTelemetryBackend\nmesh: mesh-1\nname: node-local\nspec: {endpoint: {port: 4317}}\n"
+		     "---\ntype: MeshTrace\nmesh: mesh-1\nname: trace\nspec:\n  targetRef: {kind: Mesh}\n  default:\n"
+		     "    backends: [{type: OpenTelemetry, openTelemetry: {backendRef: {kind: MeshOpenTelemetryBackend,"
+		     " labels: {kuma.io/display-name: node-local}}}}]\n",
+		     &a, &m, &pp, &rs);
+	struct cp_xds_metadata md = {.host_ip = KM_STR("192.168.7.7")};
+	pp.c.md = &md;
+	pp.c.local = true;
+	in = json(a, "{\"trafficDirection\":\"INBOUND\",\"filterChains\":[{\"filters\":[{\"name\":"
+		     "\"envoy.filters.network.http_connection_manager\",\"typedConfig\":{}}]}]}");
+	km_json_set(a, rs.by_type[CP_XDS_LISTENER], "self_inbound_dp_8080", in);
+	cp_policy_apply_prepared(&pp, &rs);
+	CHECK(strstr(compact(a, km_json_get(rs.by_type[CP_XDS_CLUSTER], "system_meshtrace_otel_node-local")),
+		     "\"address\":\"192.168.7.7\",\"portValue\":4317") != NULL);
+	km_arena_free(a);
 	/* a reference nothing matches: no tracing, no cluster */
 	plugin_setup(WEB_HTTP
 		     "---\ntype: MeshTrace\nmesh: mesh-1\nname: trace\nspec:\n  targetRef: {kind: Mesh}\n  default:\n"
