@@ -29,11 +29,13 @@
 #define SUB "access-log-streamer"
 #define MAX_LINE (256 * 1024) /* a longer line is dropped */
 #define MAX_QUEUE (1 << 20)   /* bytes waiting on one connection */
+#define RETRY_MS 1000         /* a destination that failed is not tried again before */
 
 struct sender {
 	struct dp_accesslog *al;
 	char *address;
-	int fd;
+	int fd; /* -1: failed at failed_ms, its logs dropped until RETRY_MS later */
+	uint64_t failed_ms;
 	bool connected;
 	struct km_buf out;
 	struct sender *next;
@@ -68,6 +70,20 @@ static void sender_close(struct sender *s)
 
 static void flush(struct sender *s);
 
+/* The connection is gone: logs for the address are dropped for a while
+ * (resolving and connecting again for every line would hold the loop). */
+static void sender_fail(struct sender *s)
+{
+	if (s->fd >= 0) {
+		km_loop_unwatch(s->al->loop, s->fd);
+		close(s->fd);
+	}
+	s->fd = -1;
+	s->connected = false;
+	s->out.len = 0;
+	s->failed_ms = km_loop_now_ms();
+}
+
 static void on_sender_io(struct km_loop *loop, int fd, unsigned events, void *ctx)
 {
 	struct sender *s = ctx;
@@ -77,7 +93,7 @@ static void on_sender_io(struct km_loop *loop, int fd, unsigned events, void *ct
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err) {
 			km_error(SUB, "could not connect to TCP log destination, dropping its logs address=%s error=\"%s\"",
 				 s->address, strerror(err ? err : errno));
-			sender_close(s);
+			sender_fail(s);
 			return;
 		}
 		s->connected = true;
@@ -88,7 +104,7 @@ static void on_sender_io(struct km_loop *loop, int fd, unsigned events, void *ct
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			km_info(SUB, "TCP log destination closed the connection address=%s", s->address);
-			sender_close(s);
+			sender_close(s); /* reconnected at the next log */
 			return;
 		}
 	}
@@ -110,7 +126,7 @@ static void flush(struct sender *s)
 		if (n <= 0) {
 			km_error(SUB, "could not send the log to TCP log destination, dropping it address=%s error=\"%s\"",
 				 s->address, strerror(errno));
-			sender_close(s);
+			sender_close(s); /* reconnected at the next log */
 			return;
 		}
 		memmove(s->out.data, s->out.data + n, s->out.len - (size_t)n);
@@ -119,47 +135,47 @@ static void flush(struct sender *s)
 	watch(s);
 }
 
-/* A connection being made to <address> ("host:port", "[v6]:port"). */
+/* A connection being made to <address> ("host:port", "[v6]:port"); when it
+ * cannot even start, a failed placeholder (see sender_fail). */
 static struct sender *sender_new(struct dp_accesslog *al, struct km_str address)
 {
-	char *addr = km_strndup(address.ptr, address.len);
+	struct sender *s = km_calloc(1, sizeof(*s));
+	*s = (struct sender){.al = al, .address = km_strndup(address.ptr, address.len), .fd = -1, .next = al->senders};
+	s->out.max = MAX_QUEUE;
+	al->senders = s;
+	char *addr = km_strdup(s->address);
 	char *colon = strrchr(addr, ':');
-	if (!colon || colon == addr || !colon[1]) {
-		km_error(SUB, "invalid TCP log destination address=%s", addr);
-		free(addr);
-		return NULL;
-	}
-	*colon = 0;
 	char *host = addr;
-	if (host[0] == '[' && colon[-1] == ']') {
-		host++;
-		colon[-1] = 0;
-	}
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	int gai = getaddrinfo(host, colon + 1, &hints, &res);
-	*colon = ':';
-	if (host != addr)
-		colon[-1] = ']';
+	int gai = EAI_NONAME;
+	if (colon && colon != addr && colon[1]) {
+		*colon = 0;
+		if (host[0] == '[' && colon[-1] == ']') {
+			host++;
+			colon[-1] = 0;
+		}
+		gai = getaddrinfo(host, colon + 1, &hints, &res);
+	}
+	free(addr);
 	if (gai != 0 || !res) {
-		km_error(SUB, "could not resolve TCP log destination address=%s error=\"%s\"", addr, gai_strerror(gai));
-		free(addr);
-		return NULL;
+		km_error(SUB, "could not resolve TCP log destination address=%s error=\"%s\"", s->address,
+			 gai_strerror(gai));
+		sender_fail(s);
+		return s;
 	}
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int rc = fd < 0 ? -1 : connect(fd, res->ai_addr, res->ai_addrlen);
 	int err = errno;
 	freeaddrinfo(res);
 	if (fd < 0 || (rc != 0 && err != EINPROGRESS)) {
-		km_error(SUB, "could not connect to TCP log destination address=%s error=\"%s\"", addr, strerror(err));
+		km_error(SUB, "could not connect to TCP log destination address=%s error=\"%s\"", s->address, strerror(err));
 		if (fd >= 0)
 			close(fd);
-		free(addr);
-		return NULL;
+		sender_fail(s);
+		return s;
 	}
-	struct sender *s = km_calloc(1, sizeof(*s));
-	*s = (struct sender){.al = al, .address = addr, .fd = fd, .connected = rc == 0, .next = al->senders};
-	s->out.max = MAX_QUEUE;
-	al->senders = s;
+	s->fd = fd;
+	s->connected = rc == 0;
 	watch(s);
 	return s;
 }
@@ -169,8 +185,16 @@ static void deliver(struct dp_accesslog *al, struct km_str address, struct km_st
 	struct sender *s = al->senders;
 	while (s && !km_str_eqc(address, s->address))
 		s = s->next;
-	if (!s && !(s = sender_new(al, address)))
-		return; /* logged; the next log tries again */
+	if (s && s->fd < 0 && km_loop_now_ms() - s->failed_ms >= RETRY_MS) {
+		sender_close(s); /* time to try again */
+		s = NULL;
+	}
+	if (!s)
+		s = sender_new(al, address);
+	if (s->fd < 0) {
+		al->dropped++;
+		return; /* failed a moment ago (logged then) */
+	}
 	if (km_buf_append(&s->out, msg.ptr, msg.len) != 0) {
 		if (al->dropped++ % 1000 == 0)
 			km_warn(SUB, "TCP log destination is not keeping up, dropping logs address=%s dropped=%llu",

@@ -28,6 +28,7 @@
 #define SPEC_TYPE "envoy.service.health.v3.HealthCheckSpecifier"
 #define ADMIN_CLUSTER "system_envoy_admin"
 #define LEGACY_ADMIN_CLUSTER "kuma:envoy:admin"
+#define MAX_PORTS 1024 /* distinct ports in one report (the dedupe is quadratic) */
 
 struct port_health {
 	uint32_t port;
@@ -240,8 +241,11 @@ static bool report_of(const struct km_json *resp, struct report *out)
 		size_t k = 0;
 		while (k < out->nports && out->ports[k].port != (uint32_t)p)
 			k++;
-		if (k == out->nports)
+		if (k == out->nports) {
+			if (out->nports == MAX_PORTS)
+				return false; /* no Dataplane has that many probed inbounds */
 			out->ports = km_realloc(out->ports, ++out->nports * sizeof(*out->ports));
+		}
 		out->ports[k] = (struct port_health){(uint32_t)p, healthy};
 	}
 	return true;
