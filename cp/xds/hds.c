@@ -251,6 +251,22 @@ static bool report_of(const struct km_json *resp, struct report *out)
 	return true;
 }
 
+int cp_hds_parse_report(struct km_arena *a, const uint8_t *data, size_t len, bool *envoy_healthy, size_t *nports)
+{
+	struct km_json *msg = NULL;
+	if (km_pb_decode_to_json(a, REQ_TYPE, data, len, &msg, NULL) != 0)
+		return -1;
+	const struct km_json *resp = km_json_get(msg, "endpointHealthResponse");
+	if (!resp)
+		return 0;
+	struct report r;
+	bool ok = report_of(resp, &r);
+	*envoy_healthy = r.envoy_healthy;
+	*nports = r.nports;
+	report_fini(&r);
+	return ok ? 1 : -1;
+}
+
 static void write_next(struct stream *st);
 
 static bool merge(struct cp_store_rmw *op, struct km_arena *a, const struct km_resource *cur, struct km_resource *out)

@@ -26,4 +26,10 @@ struct cp_hds *cp_hds_new(struct cp_runtime *rt, struct cp_events *bus);
 struct cp_grpc_method cp_hds_method(struct cp_hds *h);
 void cp_hds_free(struct cp_hds *h);
 
+/* One message of the stream read as the server reads it (fuzzing, tests):
+ * 1 a health report (Envoy's own health and how many workload ports it
+ * names in *<envoy_healthy>, *<nports>), 0 another message, -1 bytes
+ * that do not decode or a report on clusters never asked about. */
+int cp_hds_parse_report(struct km_arena *a, const uint8_t *data, size_t len, bool *envoy_healthy, size_t *nports);
+
 #endif
