@@ -133,10 +133,11 @@ test: deps
 	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory fuzz-smoke
 	KUMA_BUILD_DIR=$(CURDIR)/build-san python3 -m pytest -q tests/conformance tests/e2e
-	@echo "--- the REST conformance replay again, on PostgreSQL ---"
+	@echo "--- the REST conformance replay and MADS again, on PostgreSQL ---"
 	KUMA_BUILD_DIR=$(CURDIR)/build-san KUMA_TEST_STORE=postgres python3 -m pytest -q \
 		tests/conformance/test_rest_crud.py tests/conformance/test_base_endpoints.py \
-		tests/conformance/test_overview.py tests/conformance/test_rest_inspect_basic.py
+		tests/conformance/test_overview.py tests/conformance/test_rest_inspect_basic.py \
+		tests/e2e/test_mads.py
 
 include fuzz.mk
 # Envoy protobuf code generated from the pinned npm package (proto.mk).
