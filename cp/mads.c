@@ -63,10 +63,11 @@ struct cp_mads {
 
 /* ---- assignments ---- */
 
-static const char *client_of(const struct km_json *prom)
+/* The client id a Prometheus backend is for: its clientId, else the default. */
+static struct km_str client_of(const struct km_json *prom)
 {
 	const struct km_json *c = km_json_get(prom, "clientId");
-	return c && c->kind == KM_JSON_STRING ? NULL : DEFAULT_CLIENT;
+	return c && c->kind == KM_JSON_STRING ? c->s : KM_STR(DEFAULT_CLIENT);
 }
 
 static struct snapshot *snapshot_for(struct cp_mads *m, struct km_str client, bool create)
@@ -110,8 +111,7 @@ static void mesh_assignments(struct cp_mads *m, const struct km_rtype *mm_type, 
 			if (!km_str_eqc(km_json_get_string(b, "type"), "Prometheus") || !prom ||
 			    prom->kind != KM_JSON_OBJECT)
 				continue;
-			const char *dflt = client_of(prom);
-			struct km_str client = dflt ? km_str_c(dflt) : km_json_get_string(prom, "clientId");
+			struct km_str client = client_of(prom);
 			const struct km_json *port = km_json_get(prom, "port");
 			bool tls = km_str_eqc(km_json_get_string(km_json_get(prom, "tls"), "mode"), "ProvidedTLS");
 			struct km_str path = km_json_get_string(prom, "path");
