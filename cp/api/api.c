@@ -333,11 +333,75 @@ static void route(struct cp_api_ctx *c)
 	not_found(req);
 }
 
+/* ---- CORS (apiServer.corsAllowedDomains), as go-restful's filter ---- */
+
+/* The methods routes of <path> answer, for a preflight (go-restful lists
+ * the routes whose path matches): an item of a type GET, PUT and DELETE,
+ * token generation POST, everything else GET. */
+static const char *route_methods(struct km_str path)
+{
+	struct km_str s[MAX_SEGS];
+	size_t n = split(path, s);
+	if (n >= 1 && km_str_eqc(s[0], "tokens"))
+		return "POST";
+	if (n == 4 && km_str_eqc(s[0], "meshes") && km_rtype_by_path(s[2]))
+		return "GET,PUT,DELETE";
+	if (n == 2) {
+		const struct km_rtype *t = km_rtype_by_path(s[0]);
+		if (t && t->scope == KM_SCOPE_GLOBAL)
+			return "GET,PUT,DELETE";
+	}
+	return "GET";
+}
+
+static bool origin_allowed(const struct cp_config_strlist *domains, const char *origin)
+{
+	for (size_t i = 0; origin && *origin && i < domains->n; i++)
+		if (strcmp(domains->items[i], ".*") == 0 || strcasecmp(domains->items[i], origin) == 0)
+			return true;
+	return false;
+}
+
+/* True when the request was a preflight, answered here. */
+static bool cors(struct cp_api_ctx *c)
+{
+	struct cp_http_req *req = c->req;
+	const struct cp_config_strlist *domains = &c->rt->cfg->api_server.cors_allowed_domains;
+	const char *origin = cp_http_header(req, "Origin");
+	if (!domains->n || !origin_allowed(domains, origin))
+		return false;
+	const char *acrm = cp_http_header(req, "Access-Control-Request-Method");
+	if (method_is(req, "OPTIONS") && acrm && *acrm) {
+		/* a preflight: 200 and no body; the CORS headers only when the
+		 * method is one of the path's and no header is asked for (no
+		 * headers are allowed, as upstream configures the filter) */
+		req->status = 200;
+		req->content_type = NULL;
+		const char *methods = route_methods(req->path);
+		const char *acrh = cp_http_header(req, "Access-Control-Request-Headers");
+		struct km_str m = km_str_c(methods);
+		bool ok = false;
+		for (size_t i = 0, from = 0; i <= m.len; i++)
+			if (i == m.len || m.ptr[i] == ',') {
+				ok |= strlen(acrm) == i - from && memcmp(m.ptr + from, acrm, i - from) == 0;
+				from = i + 1;
+			}
+		if (!ok || (acrh && *acrh))
+			return true;
+		cp_http_add_header(req, "Access-Control-Allow-Methods", methods);
+		cp_http_add_header(req, "Access-Control-Allow-Headers", "");
+	}
+	cp_http_add_header(req, "Access-Control-Expose-Headers", "Access-Control-Allow-Origin");
+	cp_http_add_header(req, "Access-Control-Allow-Origin", km_arena_strdup(req->a, origin));
+	return method_is(req, "OPTIONS") && acrm && *acrm;
+}
+
 static void on_request(void *ctx, struct cp_http_req *req)
 {
 	struct cp_api *api = ctx;
 	struct cp_api_ctx c = {.rt = api->rt, .req = req};
-	route(&c);
+	if (!cors(&c))
+		route(&c);
 	km_debug("api", "request method=%s path=%.*s status=%d", req->method, KM_STR_FMT(req->path),
 		 req->status);
 }

@@ -105,6 +105,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct cp_http_req *req
 		MHD_add_response_header(resp, "Content-Type", req->content_type);
 	if (req->extra_header_name)
 		MHD_add_response_header(resp, req->extra_header_name, req->extra_header_value);
+	for (size_t i = 0; i < req->nextra; i++)
+		MHD_add_response_header(resp, req->extra[i].key.ptr, req->extra[i].value.ptr);
 	enum MHD_Result r = MHD_queue_response(c, (unsigned)(req->status ? req->status : 200), resp);
 	MHD_destroy_response(resp);
 	return r;
@@ -387,4 +389,10 @@ const struct km_str *cp_http_query(const struct cp_http_req *req, const char *ke
 		if (km_str_eqc(req->query[i].key, key))
 			return &req->query[i].value;
 	return NULL;
+}
+
+void cp_http_add_header(struct cp_http_req *req, const char *name, const char *value)
+{
+	if (req->nextra < sizeof(req->extra) / sizeof(req->extra[0]))
+		req->extra[req->nextra++] = (struct cp_http_param){km_str_c(name), km_str_c(value)};
 }

@@ -34,6 +34,8 @@ struct cp_http_req {
 	const char *content_type;
 	struct km_buf out;       /* freed by the server */
 	const char *extra_header_name, *extra_header_value;
+	struct cp_http_param extra[6]; /* more response headers (cp_http_add_header) */
+	size_t nextra;
 	bool deferred; /* private: cp_http_defer() */
 };
 
@@ -75,6 +77,9 @@ void cp_http_run(struct cp_http *h);
 void cp_http_defer(struct cp_http_req *req);
 void cp_http_resume(struct cp_http_req *req);
 
+/* Adds a response header (<name> and <value> must live as long as <req>);
+ * past the room for them, nothing. */
+void cp_http_add_header(struct cp_http_req *req, const char *name, const char *value);
 /* Request header value (case-insensitive name) or NULL. */
 const char *cp_http_header(const struct cp_http_req *req, const char *name);
 /* First query value for <key>, or NULL when absent. */

@@ -565,3 +565,43 @@ def test_https_api(cp_factory, tmp_path):
     with pytest.raises(CPError, match="apiServer.https.tlsCipherSuites is not supported"):
         cp_factory(name="httpsciph", test_hooks=False,
                    env={"KUMA_API_SERVER_HTTPS_TLS_CIPHER_SUITES": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"})
+
+
+def test_cors(cp_factory):
+    """apiServer.corsAllowedDomains as upstream's go-restful filter: an
+    allowed Origin (exact, case-insensitive, or ".*") gets
+    Access-Control-Allow-Origin on every answer; a preflight is answered
+    200 with the path's methods when it asks for a method the path has and
+    no request headers; other origins and servers without the setting get
+    no CORS headers."""
+    from harness.http import request
+    cp = cp_factory(name="cors", test_hooks=False, env={
+        "KUMA_API_SERVER_CORS_ALLOWED_DOMAINS": "https://GUI.example.com,http://other.test"})
+    port = cp.ports["api_http"]
+    r = request("127.0.0.1", port, "GET", "/meshes", headers={"Origin": "https://gui.example.com"})
+    assert r.status == 200
+    assert r.headers.get("access-control-allow-origin") == "https://gui.example.com"
+    assert r.headers.get("access-control-expose-headers") == "Access-Control-Allow-Origin"
+    r = request("127.0.0.1", port, "GET", "/meshes", headers={"Origin": "https://evil.example.com"})
+    assert r.status == 200 and "access-control-allow-origin" not in r.headers
+    pre = {"Origin": "http://other.test", "Access-Control-Request-Method": "PUT"}
+    r = request("127.0.0.1", port, "OPTIONS", "/meshes/default/meshtimeouts/t1", headers=pre)
+    assert r.status == 200 and r.body == b"", r.describe()
+    assert r.headers.get("access-control-allow-methods") == "GET,PUT,DELETE"
+    assert r.headers.get("access-control-allow-origin") == "http://other.test"
+    # a method the path does not have, or request headers (none allowed): no grant
+    r = request("127.0.0.1", port, "OPTIONS", "/meshes", headers=pre)
+    assert r.status == 200 and "access-control-allow-origin" not in r.headers
+    r = request("127.0.0.1", port, "OPTIONS", "/meshes/default/meshtimeouts/t1",
+                headers={**pre, "Access-Control-Request-Headers": "content-type"})
+    assert r.status == 200 and "access-control-allow-origin" not in r.headers
+    # the request itself goes on as usual, headers added
+    r = request("127.0.0.1", port, "GET", "/meshes/nope", headers={"Origin": "http://other.test"})
+    assert r.status == 404 and r.headers.get("access-control-allow-origin") == "http://other.test"
+
+    plain = cp_factory(name="no-cors", test_hooks=False)
+    r = request("127.0.0.1", plain.ports["api_http"], "GET", "/meshes", headers={"Origin": "http://other.test"})
+    assert r.status == 200 and "access-control-allow-origin" not in r.headers
+    anyone = cp_factory(name="cors-any", test_hooks=False, env={"KUMA_API_SERVER_CORS_ALLOWED_DOMAINS": ".*"})
+    r = request("127.0.0.1", anyone.ports["api_http"], "GET", "/", headers={"Origin": "http://x.y"})
+    assert r.headers.get("access-control-allow-origin") == "http://x.y"
