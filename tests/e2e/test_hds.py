@@ -135,6 +135,23 @@ def test_service_probe_drives_endpoints(cp):
                  detail=lambda: str(client.clusters()))
         for d in [*dps.values(), client]:
             assert d.stats().get("listener_manager.lds.update_rejected", 0) == 0
+
+        # a proxy told to stop drains: its Envoy's /ready fails, HDS says so,
+        # and its inbound goes NotReady while it still runs (consumers stop
+        # sending before it is gone)
+        import signal
+        drainer = mesh.dp("backend-3", BACKEND, token=dataplane_token(cp, "backend-3", workload="backend"),
+                          drain_time="6s", vars={"address": "127.0.0.23", "admin": free_port(),
+                                                 "port": backend_port, "sport": apps["backend-2"].port})
+        drainer.wait_ready(40)
+        three = both | {f"127.0.0.23:{backend_port}"}
+        wait_for(lambda: endpoints(client) == three, 20, "three backends", detail=lambda: str(client.clusters()))
+        drainer.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: inbound_state(cp, "backend-3") == ("NotReady", False), 5, "backend-3 NotReady while draining",
+                 detail=lambda: str(inbound_state(cp, "backend-3")))
+        assert drainer.alive()
+        wait_for(lambda: endpoints(client) == both, 10, "backend-3's endpoint gone", detail=lambda: str(client.clusters()))
+        assert drainer.wait_exit(20) == 0
     finally:
         problems = mesh.close()
         assert not problems, "\n".join(problems)
