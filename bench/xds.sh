@@ -33,6 +33,10 @@ SETTLE=${XDS_SETTLE_MS:-2000}
 # writes of the ACKs a change caused count in its phase (0: end at settle)
 MIN_PHASE=${XDS_MIN_PHASE_MS:-11000}
 TRIGGERS=${XDS_TRIGGERS:-endpoint,endpoint-all,every,policy,policy-one,noop,identity}
+# seconds of an idle phase in which every fake proxy also keeps an HDS stream
+# and reports its health every dpServer.hds.interval, as kuma-dp's Envoy does
+# (0: no HDS streams, the default)
+HDS_IDLE=${XDS_HDS_IDLE:-0}
 INFLIGHT=${XDS_INFLIGHT:-256}         # TLS handshakes in flight while connecting
 CONNECT_TIMEOUT=${XDS_CONNECT_TIMEOUT:-600} # seconds, per N, for every stream to be complete
 BUILD=${XDS_BUILD:-build}
@@ -165,6 +169,7 @@ for N in $NS; do
 	"$LOAD_BIN" --port "$DPS" --ca "$WORK/kuma-cp.crt" -n "$N" --api "$API" --builtin "$TRIGGERS" \
 		--cp-pid "$CP_PID" --metrics "http://127.0.0.1:$DIAG/metrics" --settle "$SETTLE" --min-phase "$MIN_PHASE" \
 		--inflight "$INFLIGHT" --timeout "$CONNECT_TIMEOUT" $([ "$MTLS" = 1 ] && echo --mtls) \
+		$([ "$HDS_IDLE" != 0 ] && echo --hds-idle "$HDS_IDLE") \
 		>"$RAW/xds-load$SUFFIX-$N.txt" 2>"$RAW/xds-load$SUFFIX-$N.err"
 	rc=$?
 	set -e
@@ -329,6 +334,18 @@ label() {
 		echo "| $N | $(kv "$l" secret_proxies) | $(kv "$l" secret_p50_ms) ms | $(kv "$l" secret_p99_ms) ms | $(kv "$l" secret_max_ms) ms |"
 	done
 	echo
+	if [ "$HDS_IDLE" != 0 ]; then
+		echo "## Idle with health reports (HDS): every proxy reports every dpServer.hds.interval"
+		echo
+		echo "| N | HDS streams | seconds | reports | responses | kuma-cp CPU |"
+		echo "|---|---|---|---|---|---|"
+		for N in "${RUN_NS[@]}"; do
+			l=$(grep '^RESULT phase=hds-idle ' "$RAW/xds-load$SUFFIX-$N.txt" | sed 's/^RESULT //' || true)
+			[ -n "$l" ] || continue
+			echo "| $N | $(kv "$l" hds_streams) | $(kv "$l" seconds) | $(kv "$l" reports) | $(kv "$l" responses) | $(kv "$l" cp_cpu_s) s |"
+		done
+		echo
+	fi
 	echo "## kuma-dp and Envoy"
 	echo
 	if [ -n "$DP_RSS" ]; then

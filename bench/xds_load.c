@@ -35,6 +35,7 @@
 #include "codec/json.h"
 #include "envoy/config/cluster/v3/cluster.pb-c.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "envoy/service/health/v3/hds.pb-c.h"
 #include "ev/loop.h"
 #include "pb/json.h"
 #include "stats.h"
@@ -47,6 +48,7 @@ extern char **environ;
 #define URL_SDS "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 #define URL_LDS "type.googleapis.com/envoy.config.listener.v3.Listener"
 #define ADS_PATH "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
+#define HDS_PATH "/envoy.service.health.v3.HealthDiscoveryService/StreamHealthCheck"
 #define MAX_MSG (64u << 20)
 
 enum { T_CDS, T_EDS, T_LDS, T_SDS, T_OTHER };
@@ -81,6 +83,14 @@ struct proxy {
 	uint64_t ph_secret_us; /* first SDS resource received in the phase (0: none) */
 	char grpc_status[8];
 	char grpc_message[200];
+	/* --hds-idle: a health stream as Envoy keeps one, reporting every
+	 * interval the specifier asks for, every cluster healthy */
+	int32_t hds_sid;
+	struct km_buf hbody, hin, report; /* to send; reassembly; the framed report */
+	size_t hbody_off;
+	bool hdeferred;
+	uint64_t hds_interval_ms;
+	struct km_timer hds_timer;
 };
 
 struct bench {
@@ -100,6 +110,8 @@ struct bench {
 	int inflight, next_connect;
 	int up, complete, dead;
 	bool mtls; /* --mtls: a MeshIdentity exists before anyone connects */
+	int hds_idle_s;      /* --hds-idle: open HDS streams; idle phase length (0: none) */
+	uint64_t hds_reports; /* reports sent */
 	uint64_t t0_us;
 	uint64_t responses, resources;
 	/* measurement phase */
@@ -421,9 +433,15 @@ static ssize_t body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
 	return (ssize_t)n;
 }
 
+static void on_hds_data(struct proxy *p, const uint8_t *data, size_t len);
+
 static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *user)
 {
 	struct proxy *p = user;
+	if (p->hds_sid && id == p->hds_sid) {
+		on_hds_data(p, data, len);
+		return 0;
+	}
 	if (km_buf_append(&p->in, data, len))
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	size_t off = 0;
@@ -462,11 +480,138 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *user)
 {
 	struct proxy *p = user;
+	if (p->hds_sid && id == p->hds_sid) {
+		fprintf(stderr, "xds_load: dp-%d: HDS stream closed (h2 error %u)\n", p->idx, err);
+		km_loop_timer_stop(B.loop, &p->hds_timer);
+		p->hds_sid = 0;
+		return 0;
+	}
 	char why[300];
 	snprintf(why, sizeof(why), "stream closed (h2 error %u, grpc-status %s %s)", err,
 		 p->grpc_status[0] ? p->grpc_status : "-", p->grpc_message);
 	proxy_kill(p, why);
 	return 0;
+}
+
+/* ---- HDS (--hds-idle) ---- */
+
+static void hds_queue(struct proxy *p, const uint8_t *framed, size_t len)
+{
+	km_buf_append(&p->hbody, framed, len);
+	if (p->hdeferred && p->h2) {
+		p->hdeferred = false;
+		nghttp2_session_resume_data(p->h2, p->hds_sid);
+	}
+}
+
+static void hds_frame(struct km_buf *out, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t hdr[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
+	km_buf_append(out, hdr, 5);
+	uint8_t *tmp = km_malloc(len + 1);
+	protobuf_c_message_pack(m, tmp);
+	km_buf_append(out, tmp, len);
+	free(tmp);
+}
+
+static void on_hds_timer(struct km_loop *loop, void *ctx)
+{
+	struct proxy *p = ctx;
+	if (p->state != P_UP)
+		return;
+	hds_queue(p, (const uint8_t *)p->report.data, p->report.len);
+	B.hds_reports++;
+	flush(p);
+	km_loop_timer_start(loop, &p->hds_timer, p->hds_interval_ms, on_hds_timer, p);
+}
+
+/* A specifier: the report naming each of its clusters healthy, sent
+ * every interval from now on. */
+static void on_hds_specifier(struct proxy *p, const uint8_t *msg, size_t len)
+{
+	Envoy__Service__Health__V3__HealthCheckSpecifier *spec =
+	    envoy__service__health__v3__health_check_specifier__unpack(NULL, len, msg);
+	if (!spec)
+		return;
+	size_t n = spec->n_cluster_health_checks;
+	Envoy__Service__Health__V3__ClusterEndpointsHealth *ceh = km_calloc(n + 1, sizeof(*ceh));
+	Envoy__Service__Health__V3__ClusterEndpointsHealth **cehp = km_calloc(n + 1, sizeof(*cehp));
+	Envoy__Service__Health__V3__LocalityEndpointsHealth *leh = km_calloc(n + 1, sizeof(*leh));
+	Envoy__Service__Health__V3__LocalityEndpointsHealth **lehp = km_calloc(n + 1, sizeof(*lehp));
+	Envoy__Service__Health__V3__EndpointHealth *eh = km_calloc(n + 1, sizeof(*eh));
+	Envoy__Service__Health__V3__EndpointHealth **ehp = km_calloc(n + 1, sizeof(*ehp));
+	for (size_t i = 0; i < n; i++) {
+		envoy__service__health__v3__endpoint_health__init(&eh[i]);
+		eh[i].health_status = ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__HEALTHY;
+		ehp[i] = &eh[i];
+		envoy__service__health__v3__locality_endpoints_health__init(&leh[i]);
+		leh[i].n_endpoints_health = 1;
+		leh[i].endpoints_health = &ehp[i];
+		lehp[i] = &leh[i];
+		envoy__service__health__v3__cluster_endpoints_health__init(&ceh[i]);
+		ceh[i].cluster_name = spec->cluster_health_checks[i]->cluster_name;
+		ceh[i].n_locality_endpoints_health = 1;
+		ceh[i].locality_endpoints_health = &lehp[i];
+		cehp[i] = &ceh[i];
+	}
+	Envoy__Service__Health__V3__EndpointHealthResponse resp = ENVOY__SERVICE__HEALTH__V3__ENDPOINT_HEALTH_RESPONSE__INIT;
+	resp.n_cluster_endpoints_health = n;
+	resp.cluster_endpoints_health = cehp;
+	Envoy__Service__Health__V3__HealthCheckRequestOrEndpointHealthResponse m =
+	    ENVOY__SERVICE__HEALTH__V3__HEALTH_CHECK_REQUEST_OR_ENDPOINT_HEALTH_RESPONSE__INIT;
+	m.request_type_case =
+	    ENVOY__SERVICE__HEALTH__V3__HEALTH_CHECK_REQUEST_OR_ENDPOINT_HEALTH_RESPONSE__REQUEST_TYPE_ENDPOINT_HEALTH_RESPONSE;
+	m.endpoint_health_response = &resp;
+	km_buf_reset(&p->report);
+	hds_frame(&p->report, &m.base);
+	uint64_t ms = spec->interval ? (uint64_t)spec->interval->seconds * 1000 + (uint64_t)spec->interval->nanos / 1000000 : 0;
+	p->hds_interval_ms = ms ? ms : 5000;
+	km_loop_timer_start(B.loop, &p->hds_timer, p->hds_interval_ms, on_hds_timer, p);
+	free(ceh);
+	free(cehp);
+	free(leh);
+	free(lehp);
+	free(eh);
+	free(ehp);
+	envoy__service__health__v3__health_check_specifier__free_unpacked(spec, NULL);
+}
+
+static void on_hds_data(struct proxy *p, const uint8_t *data, size_t len)
+{
+	km_buf_append(&p->hin, data, len);
+	size_t off = 0;
+	while (p->hin.len - off >= 5) {
+		const uint8_t *h = (const uint8_t *)p->hin.data + off;
+		size_t mlen = (size_t)h[1] << 24 | (size_t)h[2] << 16 | (size_t)h[3] << 8 | h[4];
+		if (p->hin.len - off - 5 < mlen)
+			break;
+		on_hds_specifier(p, h + 5, mlen);
+		off += 5 + mlen;
+	}
+	if (off) {
+		memmove(p->hin.data, p->hin.data + off, p->hin.len - off);
+		p->hin.len -= off;
+	}
+}
+
+static ssize_t hds_body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+			     nghttp2_data_source *src, void *user)
+{
+	struct proxy *p = src->ptr;
+	size_t avail = p->hbody.len - p->hbody_off;
+	if (!avail) {
+		p->hdeferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	size_t n = avail < len ? avail : len;
+	memcpy(buf, p->hbody.data + p->hbody_off, n);
+	p->hbody_off += n;
+	if (p->hbody_off == p->hbody.len) {
+		km_buf_reset(&p->hbody);
+		p->hbody_off = 0;
+	}
+	return (ssize_t)n;
 }
 
 static int start_h2(struct proxy *p)
@@ -502,7 +647,29 @@ static int start_h2(struct proxy *p)
 		return -1;
 	nghttp2_data_provider dp = {.source.ptr = p, .read_callback = body_read};
 	p->sid = nghttp2_submit_request(p->h2, NULL, hdrs, nh, &dp, p);
-	return p->sid < 0 ? -1 : 0;
+	if (p->sid < 0)
+		return -1;
+	if (B.hds_idle_s) {
+		/* the request naming the node, as Envoy opens it */
+		char id[96];
+		snprintf(id, sizeof(id), "%s.dp-%d", B.mesh, p->idx);
+		Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
+		node.id = id;
+		Envoy__Service__Health__V3__HealthCheckRequest req = ENVOY__SERVICE__HEALTH__V3__HEALTH_CHECK_REQUEST__INIT;
+		req.node = &node;
+		Envoy__Service__Health__V3__HealthCheckRequestOrEndpointHealthResponse m =
+		    ENVOY__SERVICE__HEALTH__V3__HEALTH_CHECK_REQUEST_OR_ENDPOINT_HEALTH_RESPONSE__INIT;
+		m.request_type_case =
+		    ENVOY__SERVICE__HEALTH__V3__HEALTH_CHECK_REQUEST_OR_ENDPOINT_HEALTH_RESPONSE__REQUEST_TYPE_HEALTH_CHECK_REQUEST;
+		m.health_check_request = &req;
+		hds_frame(&p->hbody, &m.base);
+		hdrs[3] = (nghttp2_nv){(uint8_t *)":path", (uint8_t *)HDS_PATH, 5, strlen(HDS_PATH), NGHTTP2_NV_FLAG_NONE};
+		nghttp2_data_provider hdp = {.source.ptr = p, .read_callback = hds_body_read};
+		p->hds_sid = nghttp2_submit_request(p->h2, NULL, hdrs, nh, &hdp, p);
+		if (p->hds_sid < 0)
+			p->hds_sid = 0;
+	}
+	return 0;
 }
 
 /* ---- connection and TLS ---- */
@@ -1279,7 +1446,7 @@ static void usage(void)
 		"usage: xds_load --port DP_SERVER_PORT --ca CA_PEM [-n N] [--mesh M] [--token T]\n"
 		"         [--api API_PORT] [--builtin LIST] [--trigger LABEL=SHELL_CMD]... [--cp-pid PID]\n"
 		"         [--metrics URL] [--inflight K] [--timeout S] [--settle MS] [--min-phase MS] [--hold S]\n"
-		"         [--mtls]\n"
+		"         [--mtls] [--hds-idle SECONDS]\n"
 		"  --min-phase a change's phase lasts at least MS, then ends once kuma-cp's CPU is\n"
 		"              quiet (with --cp-pid): set it past dpServer's status flush interval\n"
 		"              so that a change's DataplaneInsight writes count in its phase\n"
@@ -1308,7 +1475,7 @@ int main(int argc, char **argv)
 	    {"builtin", 1, NULL, 'b'}, {"trigger", 1, NULL, 't'}, {"cp-pid", 1, NULL, 'P'},
 	    {"metrics", 1, NULL, 'M'}, {"inflight", 1, NULL, 'i'}, {"timeout", 1, NULL, 'T'},
 	    {"settle", 1, NULL, 's'},  {"hold", 1, NULL, 'H'},    {"help", 0, NULL, 'h'},
-	    {"mtls", 0, NULL, 'L'},    {"min-phase", 1, NULL, 'Q'},
+	    {"mtls", 0, NULL, 'L'},    {"min-phase", 1, NULL, 'Q'},    {"hds-idle", 1, NULL, 'D'},
 	    {NULL, 0, NULL, 0}};
 	int o;
 	while ((o = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
@@ -1331,6 +1498,7 @@ int main(int argc, char **argv)
 		case 's': settle_us = (uint64_t)(strtod(optarg, NULL) * 1000.0); break;
 		case 'H': hold_s = strtod(optarg, NULL); break;
 		case 'L': b->mtls = true; break;
+		case 'D': b->hds_idle_s = atoi(optarg); break;
 		case 'Q': min_phase_us = (uint64_t)(strtod(optarg, NULL) * 1000.0); break;
 		default: usage(); return o == 'h' ? 0 : 2;
 		}
@@ -1413,6 +1581,21 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	free(lat);
 	int rc = ok && b->complete == b->n ? 0 : 1;
+	if (rc == 0 && b->hds_idle_s > 0) {
+		/* every proxy reporting its health every interval, nothing else:
+		 * what kuma-cp spends on it */
+		int streams = 0;
+		for (int i = 0; i < b->n; i++)
+			streams += b->px[i].hds_sid != 0 && b->px[i].hds_interval_ms != 0;
+		double cpu0 = cp_cpu_s();
+		uint64_t r0 = b->hds_reports, resp0 = b->responses;
+		run_until(never, b->hds_idle_s);
+		double cpu1 = cp_cpu_s();
+		printf("RESULT phase=hds-idle n=%d hds_streams=%d seconds=%d reports=%llu responses=%llu cp_cpu_s=%.3f\n",
+		       b->n, streams, b->hds_idle_s, (unsigned long long)(b->hds_reports - r0),
+		       (unsigned long long)(b->responses - resp0), cpu1 - cpu0);
+		fflush(stdout);
+	}
 	if (rc == 0 && builtin) {
 		if (!b->api_port) {
 			fprintf(stderr, "xds_load: --builtin needs --api\n");
