@@ -1498,7 +1498,7 @@ int main(int argc, char **argv)
 		case 's': settle_us = (uint64_t)(strtod(optarg, NULL) * 1000.0); break;
 		case 'H': hold_s = strtod(optarg, NULL); break;
 		case 'L': b->mtls = true; break;
-		case 'D': b->hds_idle_s = atoi(optarg); break;
+		case 'D': b->hds_idle_s = (int)strtol(optarg, NULL, 10); break;
 		case 'Q': min_phase_us = (uint64_t)(strtod(optarg, NULL) * 1000.0); break;
 		default: usage(); return o == 'h' ? 0 : 2;
 		}
