@@ -2,6 +2,7 @@
 /* kuma-cp: `run` loads the configuration, opens the store, creates the
  * defaults, starts the API and diagnostics servers and runs the event loop
  * until SIGTERM/SIGINT; `version` and `migrate up` as upstream. */
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <openssl/ssl.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -220,6 +222,62 @@ static void write_histogram(struct km_buf *out, const char *name, const char *he
 	km_buf_printf(out, "%s_sum %.9f\n%s_count %llu\n", name, sum_ns / 1e9, name, (unsigned long long)cum);
 }
 
+/* The process metrics Prometheus clients export by default (dashboards and
+ * alerts on control planes read them): CPU, memory, descriptors, start. */
+static void write_process_metrics(struct km_buf *out)
+{
+	char buf[1024];
+	FILE *f = fopen("/proc/self/stat", "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	/* fields after the ")" closing the command: state(3) ... utime(14)
+	 * stime(15) ... starttime(22) vsize(23) rss(24) */
+	const char *p = strrchr(buf, ')');
+	unsigned long long v[25] = {0};
+	for (int field = 3; p && *p && field <= 24; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			break;
+		v[field] = strtoull(p + 1, NULL, 10);
+	}
+	double tick = (double)sysconf(_SC_CLK_TCK);
+	long page = sysconf(_SC_PAGESIZE);
+	double btime = 0;
+	f = fopen("/proc/stat", "r");
+	while (f && fgets(buf, sizeof(buf), f))
+		if (strncmp(buf, "btime ", 6) == 0)
+			btime = strtod(buf + 6, NULL);
+	if (f)
+		fclose(f);
+	size_t fds = 0;
+	DIR *d = opendir("/proc/self/fd");
+	for (struct dirent *e; d && (e = readdir(d));)
+		fds += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	if (fds)
+		fds--; /* the directory's own descriptor */
+	struct rlimit rl = {0};
+	getrlimit(RLIMIT_NOFILE, &rl);
+	km_buf_printf(out,
+		      "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+		      "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n"
+		      "# HELP process_open_fds Number of open file descriptors.\n"
+		      "# TYPE process_open_fds gauge\nprocess_open_fds %zu\n"
+		      "# HELP process_max_fds Maximum number of open file descriptors.\n"
+		      "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n"
+		      "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+		      "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %llu\n"
+		      "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		      "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %llu\n"
+		      "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+		      "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n",
+		      (double)(v[14] + v[15]) / tick, fds, (unsigned long long)rl.rlim_cur, v[23],
+		      v[24] * (unsigned long long)page, btime + (double)v[22] / tick);
+}
+
 static void write_metrics(void *ctx, struct km_buf *out)
 {
 	const struct metrics_src *src = ctx;
@@ -261,6 +319,7 @@ static void write_metrics(void *ctx, struct km_buf *out)
 			   "# TYPE xds_mesh_context_seconds_total counter\nxds_mesh_context_seconds_total %.9f\n",
 		      st.context_ns / 1e9);
 	write_controller_metrics(src, out);
+	write_process_metrics(out);
 }
 
 static void usage(FILE *f)

@@ -605,3 +605,21 @@ def test_cors(cp_factory):
     anyone = cp_factory(name="cors-any", test_hooks=False, env={"KUMA_API_SERVER_CORS_ALLOWED_DOMAINS": ".*"})
     r = request("127.0.0.1", anyone.ports["api_http"], "GET", "/", headers={"Origin": "http://x.y"})
     assert r.headers.get("access-control-allow-origin") == "http://x.y"
+
+
+def test_process_metrics(cp):
+    """GET :5680/metrics carries the process metrics Prometheus clients
+    export by default, with values that agree with /proc."""
+    import os
+    import time
+    from harness.mesh import cp_metrics
+    m = cp_metrics(cp)
+    pid = cp.proc.pid
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(x.split()[1]) * 1024 for x in f if x.startswith("VmRSS:"))
+    assert abs(m["process_resident_memory_bytes"] - rss) < max(rss * 0.5, 64 << 20), (m, rss)
+    assert m["process_virtual_memory_bytes"] >= m["process_resident_memory_bytes"]
+    assert 0 < m["process_open_fds"] <= len(os.listdir(f"/proc/{pid}/fd")) + 2
+    assert m["process_max_fds"] >= m["process_open_fds"]
+    assert m["process_cpu_seconds_total"] > 0
+    assert time.time() - 24 * 3600 < m["process_start_time_seconds"] <= time.time() + 1
