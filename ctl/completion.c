@@ -68,32 +68,30 @@ static void walk(struct km_buf *words, struct km_buf *args, struct km_buf *flags
 	km_buf_fini(&own);
 }
 
-int ctl_completion_bash_run(struct ctl_ctx *c)
+/* The bash script (also what zsh runs through bashcompinit). */
+static void bash_script(struct km_buf *out)
 {
-	(void)c;
 	struct km_buf words = KM_BUF_INIT, args = KM_BUF_INIT, flags = KM_BUF_INIT;
-	struct km_buf out = KM_BUF_INIT;
 	walk(&words, &args, &flags, &ctl_main_root, "kumactl", "");
-	km_buf_puts(&out,
-		    "# bash completion for kumactl\n\n_kumactl_words()\n{\n\tcase \"$1\" in\n");
-	km_buf_puts(&out, km_buf_cstr(&words));
-	km_buf_puts(&out, "\tesac\n}\n\n_kumactl_args()\n{\n\tcase \"$1\" in\n");
-	km_buf_puts(&out, km_buf_cstr(&args));
-	km_buf_puts(&out, "\tesac\n}\n\n_kumactl_flags()\n{\n\tcase \"$1\" in\n");
-	km_buf_puts(&out, km_buf_cstr(&flags));
+	km_buf_puts(out, "_kumactl_words()\n{\n\tcase \"$1\" in\n");
+	km_buf_puts(out, km_buf_cstr(&words));
+	km_buf_puts(out, "\tesac\n}\n\n_kumactl_args()\n{\n\tcase \"$1\" in\n");
+	km_buf_puts(out, km_buf_cstr(&args));
+	km_buf_puts(out, "\tesac\n}\n\n_kumactl_flags()\n{\n\tcase \"$1\" in\n");
+	km_buf_puts(out, km_buf_cstr(&flags));
 	km_buf_puts(
-		&out,
+		out,
 		"\tesac\n}\n\n"
 		"_kumactl()\n{\n"
-		"\tlocal cur prev path i w\n"
+		"\tlocal cur prev cmdpath i w\n"
 		"\tcur=\"${COMP_WORDS[COMP_CWORD]}\"\n"
 		"\tprev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
-		"\tpath=\"kumactl\"\n"
+		"\tcmdpath=\"kumactl\"\n"
 		"\tfor ((i = 1; i < COMP_CWORD; i++)); do\n"
 		"\t\tw=\"${COMP_WORDS[i]}\"\n"
 		"\t\tcase \"$w\" in -*) continue ;; esac\n"
-		"\t\tcase \" $(_kumactl_words \"$path\") \" in\n"
-		"\t\t*\" $w \"*) path=\"$path $w\" ;;\n"
+		"\t\tcase \" $(_kumactl_words \"$cmdpath\") \" in\n"
+		"\t\t*\" $w \"*) cmdpath=\"$cmdpath $w\" ;;\n"
 		"\t\tesac\n"
 		"\tdone\n"
 		"\tcase \"$prev\" in\n"
@@ -103,25 +101,58 @@ int ctl_completion_bash_run(struct ctl_ctx *c)
 		"\t--log-level)\n"
 		"\t\tCOMPREPLY=($(compgen -W \"off info debug\" -- \"$cur\"))\n"
 		"\t\treturn ;;\n"
-		"\t--format)\n"
-		"\t\tCOMPREPLY=($(compgen -W \"pem-base64 pem\" -- \"$cur\"))\n"
+		"\t-f | --format)\n"
+		"\t\tif [[ \"$cmdpath\" == \"kumactl export\" ]]; then\n"
+		"\t\t\tCOMPREPLY=($(compgen -W \"universal kubernetes\" -- \"$cur\"))\n"
+		"\t\t\treturn\n"
+		"\t\telif [[ \"$prev\" == --format ]]; then\n"
+		"\t\t\tCOMPREPLY=($(compgen -W \"pem-base64 pem\" -- \"$cur\"))\n"
+		"\t\t\treturn\n"
+		"\t\tfi\n"
+		"\t\tCOMPREPLY=($(compgen -f -- \"$cur\"))\n"
 		"\t\treturn ;;\n"
-		"\t-f | --file | --config-file | --ca-cert-file | --client-cert-file | "
+		"\t-p | --profile)\n"
+		"\t\tCOMPREPLY=($(compgen -W \"all federation federation-with-policies no-dataplanes\" -- \"$cur\"))\n"
+		"\t\treturn ;;\n"
+		"\t--file | --config-file | --ca-cert-file | --client-cert-file | "
 		"--client-key-file | --signing-key-path)\n"
 		"\t\tCOMPREPLY=($(compgen -f -- \"$cur\"))\n"
 		"\t\treturn ;;\n"
 		"\tesac\n"
 		"\tif [[ \"$cur\" == -* ]]; then\n"
-		"\t\tCOMPREPLY=($(compgen -W \"$(_kumactl_flags \"$path\")\" -- \"$cur\"))\n"
+		"\t\tCOMPREPLY=($(compgen -W \"$(_kumactl_flags \"$cmdpath\")\" -- \"$cur\"))\n"
 		"\telse\n"
-		"\t\tCOMPREPLY=($(compgen -W \"$(_kumactl_words \"$path\") $(_kumactl_args \"$path\")\" -- \"$cur\"))\n"
+		"\t\tCOMPREPLY=($(compgen -W \"$(_kumactl_words \"$cmdpath\") $(_kumactl_args \"$cmdpath\")\" -- \"$cur\"))\n"
 		"\tfi\n"
 		"}\n\n"
 		"complete -o default -F _kumactl kumactl\n");
-	int rc = ctl_args_out(&out);
 	km_buf_fini(&words);
 	km_buf_fini(&args);
 	km_buf_fini(&flags);
+}
+
+int ctl_completion_bash_run(struct ctl_ctx *c)
+{
+	(void)c;
+	struct km_buf out = KM_BUF_INIT;
+	km_buf_puts(&out, "# bash completion for kumactl\n\n");
+	bash_script(&out);
+	int rc = ctl_args_out(&out);
+	km_buf_fini(&out);
+	return rc;
+}
+
+/* zsh: the same completion through zsh's bash compatibility (bashcompinit),
+ * loaded with `source <(kumactl completion zsh)` or saved as _kumactl on
+ * $fpath. */
+int ctl_completion_zsh_run(struct ctl_ctx *c)
+{
+	(void)c;
+	struct km_buf out = KM_BUF_INIT;
+	km_buf_puts(&out, "#compdef kumactl\n# zsh completion for kumactl (bash completion through bashcompinit)\n\n"
+			  "autoload -U +X compinit && compinit -u\nautoload -U +X bashcompinit && bashcompinit\n\n");
+	bash_script(&out);
+	int rc = ctl_args_out(&out);
 	km_buf_fini(&out);
 	return rc;
 }

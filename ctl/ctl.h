@@ -260,6 +260,7 @@ int ctl_config_cmd_cp_remove_run(struct ctl_ctx *c);
 int ctl_config_cmd_cp_switch_run(struct ctl_ctx *c);
 int ctl_version_run(struct ctl_ctx *c);
 int ctl_export_run(struct ctl_ctx *c);
+int ctl_completion_zsh_run(struct ctl_ctx *c);
 int ctl_completion_bash_run(struct ctl_ctx *c);
 /* The root of the command tree, for completion. */
 extern const struct ctl_cmd ctl_main_root;

@@ -384,6 +384,40 @@ def test_bash_completion(kumactl, tmp_path):
     assert "control-planes" in complete("kumactl config c")
     assert set(complete("kumactl get meshes -o ''")) == {"table", "yaml", "json"}
     assert "--mesh" in complete("kumactl get meshes --me")
+    # flag values by command: export's --format and --profile, signing-key's --format
+    assert set(complete("kumactl export --format ''")) == {"universal", "kubernetes"}
+    assert set(complete("kumactl export -p fed")) == {"federation", "federation-with-policies"}
+    assert set(complete("kumactl generate signing-key --format ''")) == {"pem-base64", "pem"}
+
+
+def test_zsh_completion(kumactl, tmp_path):
+    """`kumactl completion zsh`: the same completion through zsh's
+    bashcompinit. zsh's own matching filters the words by the prefix typed
+    (its compgen returns them all), so the test filters them as zsh does."""
+    import shutil
+    zsh = shutil.which("zsh")
+    if not zsh:
+        pytest.skip("zsh is not installed (scripts/install-deps.sh installs it)")
+    p = ok(kumactl.run("--no-config", "completion", "zsh"))
+    assert p.stdout.startswith("#compdef kumactl\n")
+    script = tmp_path / "_kumactl"
+    script.write_text(p.stdout)
+    r = subprocess.run([zsh, "-n", str(script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+    def complete(*words: str) -> list[str]:
+        arr = " ".join(f"'{w}'" for w in words)
+        prog = (f"source {script}\nsetopt ksharrays\nCOMP_WORDS=({arr})\nCOMP_CWORD=$((${{#COMP_WORDS[@]}}-1))\n"
+                "_kumactl\nprint -l -- \"${COMPREPLY[@]}\"\n")
+        out = subprocess.run([zsh, "-f", "-c", prog], capture_output=True, text=True,
+                             env={**os.environ, "HOME": str(tmp_path)})
+        assert out.returncode == 0, out.stderr
+        return [w for w in out.stdout.split() if w.startswith(words[-1])]
+
+    assert "apply" in complete("kumactl", "ap")
+    assert set(complete("kumactl", "get", "meshtraf")) == {"meshtrafficpermission", "meshtrafficpermissions"}
+    assert set(complete("kumactl", "export", "--format", "")) == {"universal", "kubernetes"}
+    assert "--mesh" in complete("kumactl", "get", "meshes", "--me")
 
 
 def test_generate_tls_certificate_serves_the_https_api(kumactl, cp_factory, tmp_path):
