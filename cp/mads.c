@@ -8,7 +8,6 @@
 #include "cp/mads.h"
 
 #include <errno.h>
-#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,17 +370,6 @@ static void on_request(void *ctx, struct cp_http_req *req)
 
 /* ---- lifecycle ---- */
 
-static const char *priorities(const struct cp_config *cfg)
-{
-	int min = cp_tls_version(cfg->monitoring_assignment_server.tls_min_version);
-	int max = cp_tls_version(cfg->monitoring_assignment_server.tls_max_version);
-	if (min == TLS1_3_VERSION)
-		return "NORMAL:-VERS-ALL:+VERS-TLS1.3";
-	if (max == TLS1_2_VERSION)
-		return "NORMAL:-VERS-ALL:+VERS-TLS1.2";
-	return "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
-}
-
 struct cp_mads *cp_mads_start(struct cp_runtime *rt, struct cp_events *bus)
 {
 	const struct cp_config *cfg = rt->cfg;
@@ -404,7 +392,9 @@ struct cp_mads *cp_mads_start(struct cp_runtime *rt, struct cp_events *bus)
 					cfg->monitoring_assignment_server.tls_key_file, &cert, &err) == 0) {
 			struct cp_http_tls tls = {.cert_pem = km_buf_cstr(&cert.cert_pem),
 						  .key_pem = km_buf_cstr(&cert.key_pem),
-						  .priorities = priorities(cfg)};
+						  .priorities = cp_tls_gnutls_priorities(
+						      cfg->monitoring_assignment_server.tls_min_version,
+						      cfg->monitoring_assignment_server.tls_max_version)};
 			m->http = cp_http_start_tls(rt->loop, "mads-server", "0.0.0.0", port, MAX_BODY, on_request, m,
 						    &tls);
 		} else {

@@ -88,18 +88,6 @@ static void on_leader(void *ctx, bool leader)
 		cp_pki_set_active(l->pki, leader);
 }
 
-/* GnuTLS priorities for apiServer.https.tlsMinVersion / tlsMaxVersion. */
-static const char *https_priorities(const struct cp_config *cfg)
-{
-	int min = cp_tls_version(cfg->api_server.https.tls_min_version);
-	int max = cp_tls_version(cfg->api_server.https.tls_max_version);
-	if (min == TLS1_3_VERSION)
-		return "NORMAL:-VERS-ALL:+VERS-TLS1.3";
-	if (max == TLS1_2_VERSION)
-		return "NORMAL:-VERS-ALL:+VERS-TLS1.2";
-	return "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
-}
-
 /* The API over HTTPS (apiServer.https, upstream's port 5682): its own
  * certificate files, else general's, else the generated one. */
 static int start_https_api(struct cp_runtime *rt, const struct cp_config *cfg, struct cp_api **out)
@@ -133,7 +121,8 @@ static int start_https_api(struct cp_runtime *rt, const struct cp_config *cfg, s
 		struct cp_http_tls tls = {
 		    .cert_pem = km_buf_cstr(&cert.cert_pem),
 		    .key_pem = km_buf_cstr(&cert.key_pem),
-		    .priorities = https_priorities(cfg),
+		    .priorities = cp_tls_gnutls_priorities(cfg->api_server.https.tls_min_version,
+							  cfg->api_server.https.tls_max_version),
 		    .client_ca_pem = ca.len ? km_buf_cstr(&ca) : NULL,
 		    .require_client_cert = cfg->api_server.https.require_client_cert,
 		};

@@ -96,3 +96,12 @@ int cp_tls_ciphers(const struct cp_config_strlist *list, struct km_buf *out, int
 	}
 	return 0;
 }
+
+const char *cp_tls_gnutls_priorities(const char *min, const char *max)
+{
+	if (cp_tls_version(min) == TLS1_3_VERSION)
+		return "NORMAL:-VERS-ALL:+VERS-TLS1.3";
+	if (cp_tls_version(max) == TLS1_2_VERSION)
+		return "NORMAL:-VERS-ALL:+VERS-TLS1.2";
+	return "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
+}

@@ -22,4 +22,8 @@ int cp_tls_version(const char *name);
  * <err> (when not NULL) for a name Go does not know. */
 int cp_tls_ciphers(const struct cp_config_strlist *suites, struct km_buf *out, int *dropped, struct km_buf *err);
 
+/* GnuTLS priorities (libmicrohttpd's servers) for versions <min>..<max>
+ * as cp_tls_version reads them: TLS 1.2 and 1.3 unless a bound narrows. */
+const char *cp_tls_gnutls_priorities(const char *min, const char *max);
+
 #endif

@@ -19,6 +19,7 @@
 #include "base/buf.h"
 #include "codec/jsonf.h"
 #include "cp/policy/policy.h"
+#include "cp/xds/bootstrap.h"
 
 #define FILE_LOG "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
 #define ROUTES_NS "kuma.routes"
@@ -229,7 +230,7 @@ static void proxy_values(const struct cp_policy_apply_ctx *c, struct values *v)
 	v->source = wl.len ? wl : KM_STR("unknown");
 	v->source_ip = km_json_get_string(km_json_get(dp->spec, "networking"), "address");
 	v->mesh = dp->res.mesh;
-	v->tcp_sink = cp_policy_socket_path(
+	v->tcp_sink = cp_xds_socket_path(
 	    a, c->md ? c->md->workdir : KM_STR(""),
 	    km_arena_printf(a, "kuma-al-%.*s-%.*s", KM_STR_FMT(dp->res.name), KM_STR_FMT(dp->res.mesh)));
 	v->zone = km_json_get_string(dp->labels, "kuma.io/zone");

@@ -21,6 +21,7 @@
 
 #include "codec/jsonf.h"
 #include "cp/policy/policy.h"
+#include "cp/xds/bootstrap.h"
 #include "cp/xds/context.h"
 
 #define DYNCONF "system_dynamicconfig"
@@ -165,7 +166,7 @@ static void add_config_route(struct cp_policy_apply_ctx *c, const char *name, co
 		l = km_json_fmt(a,
 				"{\"name\":\"" DYNCONF "\",\"address\":{\"pipe\":{\"path\":%s}},\"filterChains\":[{"
 				"\"filters\":[" HCM_HEAD "]}],\"statPrefix\":\"" DYNCONF "\"}",
-				cp_policy_socket_path(a, c->md ? c->md->workdir : KM_STR(""), "kuma-mesh-metric-config"), DYNCONF,
+				cp_xds_socket_path(a, c->md ? c->md->workdir : KM_STR(""), "kuma-mesh-metric-config"), DYNCONF,
 				local_cidrs(a, c->md), rc);
 		km_json_set(a, listeners, DYNCONF, l);
 	}
@@ -205,7 +206,7 @@ static void add_prometheus(struct cp_policy_apply_ctx *c, const struct km_json *
 	    a, "system_meshmetric_prometheus_%s",
 	    cp_policy_clean_name(a, client && client->kind == KM_JSON_STRING ? client->s : KM_STR("default-backend")));
 	struct km_str workdir = c->md ? c->md->workdir : KM_STR("");
-	const char *sock = cp_policy_socket_path(
+	const char *sock = cp_xds_socket_path(
 	    a, workdir,
 	    km_arena_printf(a, "kuma-mh-%.*s-%.*s", KM_STR_FMT(c->dp->res.name), KM_STR_FMT(c->dp->res.mesh)));
 	km_json_set(a, c->rs->by_type[CP_XDS_CLUSTER], name,

@@ -484,9 +484,10 @@ const struct cp_policy_plugin *cp_policy_plugin_of(const struct km_rtype *t)
 }
 
 void cp_policy_prepare(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-		       bool shadow, struct cp_policy_prepared *out)
+		       const struct cp_xds_metadata *md, struct cp_policy_prepared *out)
 {
-	*out = (struct cp_policy_prepared){.c = {.a = a, .m = m, .dp = dp}};
+	bool shadow = md && md->shadow;
+	*out = (struct cp_policy_prepared){.c = {.a = a, .m = m, .dp = dp, .md = md}};
 	out->mp = km_arena_alloc(a, cp_policy_nplugins * sizeof(*out->mp));
 	out->run = km_arena_alloc(a, cp_policy_nplugins * sizeof(*out->run));
 	out->c.mps = out->mp;
@@ -879,23 +880,3 @@ const struct km_json *cp_policy_to_conf(struct cp_policy_apply_ctx *c, const str
 	return r ? r->conf : NULL;
 }
 
-void cp_policy_apply(struct km_arena *a, const struct cp_xds_mesh *m,
-		     const struct cp_xds_dataplane *dp, bool shadow, struct cp_xds_resources *rs)
-{
-	if (!m || !dp)
-		return;
-	struct cp_policy_prepared pp;
-	cp_policy_prepare(a, m, dp, shadow, &pp);
-	cp_policy_apply_prepared(&pp, rs);
-}
-
-const char *cp_policy_socket_path(struct km_arena *a, struct km_str workdir, const char *name)
-{
-	while (workdir.len > 1 && workdir.ptr[workdir.len - 1] == '/')
-		workdir.len--;
-	const char *p = workdir.len ? km_arena_printf(a, "%.*s%s%s", KM_STR_FMT(workdir),
-						      km_str_eqc(workdir, "/") ? "" : "/", name)
-				    : name;
-	size_t n = strlen(p);
-	return km_arena_printf(a, "%.*s.sock", (int)(n < 98 ? n : 98), p);
-}

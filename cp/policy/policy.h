@@ -2,7 +2,7 @@
 /* The targetRef policy engine: policies parsed once per mesh context
  * (cp_policy_parse), matched to one Dataplane and merged into rules
  * (cp_policy_match), then applied to the generated Envoy resources by the
- * plugins of the static table cp_policy_plugins[] (cp_policy_apply). Every
+ * plugins of the static table cp_policy_plugins[] (cp_policy_apply_prepared). Every
  * result lives in the caller's arena and borrows from the mesh context. */
 #ifndef CP_POLICY_POLICY_H
 #define CP_POLICY_POLICY_H
@@ -170,9 +170,9 @@ struct cp_policy_apply_ctx {
 	/* every plugin's matched set, by index in cp_policy_plugins[] (NULL
 	 * outside cp_policy_prepare): MeshTCPRoute defers to MeshHTTPRoute */
 	const struct cp_policy_matched *mps;
-	/* the proxy's metadata (workdir, features, ...), NULL when unknown;
-	 * <local>: <rs> holds the proxy's own resources, not an outbound's
-	 * alone (both set by each cp/xds/generate.c entry point) */
+	/* the proxy's metadata (workdir, features, ...), NULL when unknown
+	 * (cp_policy_prepare); <local>: <rs> holds the proxy's own resources,
+	 * not an outbound's alone (set by each cp/xds/generate.c entry point) */
 	const struct cp_xds_metadata *md;
 	bool local;
 };
@@ -231,14 +231,9 @@ extern const size_t cp_policy_nplugins;
 /* The plugin of policy type <t>, or NULL. */
 const struct cp_policy_plugin *cp_policy_plugin_of(const struct km_rtype *t);
 
-/* Runs every plugin over the resources generated for <dp>; with <shadow>
- * policies labelled kuma.io/effect: shadow count too. */
-void cp_policy_apply(struct km_arena *a, const struct cp_xds_mesh *m,
-		     const struct cp_xds_dataplane *dp, bool shadow, struct cp_xds_resources *rs);
-
-/* The policies of every plugin matched to one Dataplane once, then applied
- * to several resource sets: cp_policy_apply() is cp_policy_prepare() and
- * one cp_policy_apply_prepared(). */
+/* The policies of every plugin matched to one Dataplane once
+ * (cp_policy_prepare), then applied to several resource sets
+ * (cp_policy_apply_prepared: every plugin over them). */
 struct cp_policy_prepared {
 	struct cp_policy_apply_ctx c;     /* c.rs is set by each apply */
 	struct cp_policy_matched *mp;     /* [cp_policy_nplugins] */
@@ -263,8 +258,10 @@ struct cp_policy_prepared {
 	} *shapes;
 	size_t nshapes, capshapes;
 };
+/* <md>: the proxy's metadata (NULL: none known); its shadow flag makes
+ * kuma.io/effect: shadow policies count. */
 void cp_policy_prepare(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-		       bool shadow, struct cp_policy_prepared *out);
+		       const struct cp_xds_metadata *md, struct cp_policy_prepared *out);
 void cp_policy_apply_prepared(struct cp_policy_prepared *pp, struct cp_xds_resources *rs);
 /* Appends to <key> what the plugins read to shape outbound <kri>'s
  * resources of <types> (bits 1 << CP_XDS_*): each running plugin's
@@ -312,9 +309,6 @@ void cp_policy_meshaccesslog_apply(struct cp_policy_apply_ctx *c, const struct c
 void cp_policy_meshhealthcheck_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshtrace_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
 void cp_policy_meshmetric_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);
-/* <workdir>/<name> as Go's filepath.Join, cut to fit a Unix socket path
- * (98 bytes, then ".sock"): where kuma-dp serves its side components. */
-const char *cp_policy_socket_path(struct km_arena *a, struct km_str workdir, const char *name);
 /* Upstream's CleanName: system resource names from user text. */
 char *cp_policy_clean_name(struct km_arena *a, struct km_str s);
 void cp_policy_meshproxypatch_apply(struct cp_policy_apply_ctx *c, const struct cp_policy_matched *mp);

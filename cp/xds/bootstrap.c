@@ -464,6 +464,11 @@ static const char *socket_name(struct km_arena *a, const char *path)
 	return km_arena_printf(a, "%.*s.sock", (int)(n > 98 ? 98 : n), path);
 }
 
+const char *cp_xds_socket_path(struct km_arena *a, struct km_str workdir, const char *name)
+{
+	return socket_name(a, path_join(a, km_arena_strndup(a, workdir.ptr ? workdir.ptr : "", workdir.len), name));
+}
+
 static const char *b64(struct km_arena *a, struct km_str data)
 {
 	char *out = km_arena_alloc(a, 4 * ((data.len + 2) / 3) + 1);

@@ -99,4 +99,9 @@ void cp_bootstrap_yaml(struct km_buf *out, struct km_json *config);
 /* Go net.SplitHostPort's host when <hostport> has a port, else <hostport>. */
 const char *cp_bootstrap_host_only(struct km_arena *a, const char *hostport);
 
+/* Where kuma-dp serves a side component (access-log pipe, metrics
+ * sockets): <workdir>/<name> cleaned, cut to fit a Unix socket path (98
+ * bytes), then ".sock", as upstream's pkg/core/xds/sockets.go. */
+const char *cp_xds_socket_path(struct km_arena *a, struct km_str workdir, const char *name);
+
 #endif

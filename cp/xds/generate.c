@@ -697,11 +697,10 @@ int cp_xds_generate(struct km_arena *a, const struct cp_xds_mesh *m, const struc
 	struct gen g;
 	gen_init(&g, a, m, dp, md, out);
 	struct cp_policy_prepared pp;
-	cp_policy_prepare(a, m, dp, md->shadow, &pp);
+	cp_policy_prepare(a, m, dp, md, &pp);
 	g.pp = &pp;
 	for (size_t i = 0; i < sizeof(generators) / sizeof(generators[0]); i++)
 		generators[i].fn(&g);
-	pp.c.md = md;
 	pp.c.local = true;
 	cp_policy_apply_prepared(&pp, out);
 	return 0;
@@ -724,7 +723,6 @@ int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const
 	for (size_t i = 0; i < sizeof(generators) / sizeof(generators[0]); i++)
 		if (!generators[i].outbound)
 			generators[i].fn(&g);
-	pp->c.md = md;
 	pp->c.local = true;
 	cp_policy_apply_prepared(pp, out);
 	g.pp = pp;
@@ -750,7 +748,6 @@ void cp_xds_generate_outbound(struct km_arena *a, const struct cp_xds_mesh *m, c
 	struct gen g;
 	gen_init(&g, a, m, dp, md, out);
 	gen_outbound_one(&g, o, types);
-	pp->c.md = md;
 	pp->c.local = false;
 	cp_policy_apply_prepared(pp, out);
 }

@@ -1278,8 +1278,7 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 	int64_t at = 0;
 	step_done(stats, CP_XDS_STEP_RULES, &at);
 	struct cp_policy_prepared pp;
-	cp_policy_prepare(a, m, dp, md->shadow, &pp);
-	pp.c.md = md; /* keys read it (MeshAccessLog Tcp backends: the proxy's pipe) */
+	cp_policy_prepare(a, m, dp, md, &pp);
 	step_done(stats, CP_XDS_STEP_RULES, &at);
 	struct cp_xds_outbound *obs;
 	size_t nobs;

@@ -436,7 +436,7 @@ static void plugin_setup(const char *yaml, struct km_arena **a, struct cp_xds_me
 	*a = km_arena_new(0);
 	*m = mesh_new(*a, "mesh-1");
 	add_yaml_ex(*a, *m, yaml, true);
-	cp_policy_prepare(*a, *m, &(*m)->dataplanes[0], false, pp);
+	cp_policy_prepare(*a, *m, &(*m)->dataplanes[0], NULL, pp);
 	for (int t = 0; t < CP_XDS_NTYPES; t++)
 		rs->by_type[t] = km_json_object(*a);
 }
@@ -726,7 +726,7 @@ static void test_load_balancing(void)
 	CHECK(cp_policy_outbound_key(&pp, BACKEND, 1u << CP_XDS_ENDPOINT, &k1));
 	km_json_set(a, m->dataplanes[0].labels, "k8s.io/az", km_json_cstring(a, "b"));
 	struct cp_policy_prepared pp2;
-	cp_policy_prepare(a, m, &m->dataplanes[0], false, &pp2);
+	cp_policy_prepare(a, m, &m->dataplanes[0], NULL, &pp2);
 	CHECK(cp_policy_outbound_key(&pp2, BACKEND, 1u << CP_XDS_ENDPOINT, &k2));
 	CHECK(k1.len && (k1.len != k2.len || memcmp(k1.data, k2.data, k1.len) != 0));
 	km_buf_fini(&k1);
