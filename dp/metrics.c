@@ -29,6 +29,7 @@
 #include "base/mem.h"
 #include "dp/dp.h"
 #include "ev/curlm.h"
+#include "ev/mhd.h"
 
 #define SUB_FETCH "envoy-config-fetcher"
 #define SUB_MM "mesh-metric-config-fetcher"
@@ -1382,9 +1383,7 @@ struct dp_metrics {
 	struct dp_metrics_config *cfg;
 	bool was_refused;
 	/* hijacker */
-	struct MHD_Daemon *d;
-	int epfd;
-	struct km_timer mhd_timer;
+	struct km_mhd w; /* the hijacker's daemon on the loop; w.d NULL while stopped */
 	struct scrape *scrapes;
 	bool start_failed;
 };
@@ -1508,30 +1507,6 @@ static const char *xfer_error(struct xfer *x, CURLcode cc)
 
 /* ---- the hijacker ---- */
 
-static void mhd_drive(struct dp_metrics *m);
-
-static void on_mhd_timer(struct km_loop *loop, void *ctx)
-{
-	mhd_drive(ctx);
-}
-
-static void mhd_drive(struct dp_metrics *m)
-{
-	if (!m->d)
-		return;
-	MHD_run(m->d);
-	MHD_UNSIGNED_LONG_LONG ms;
-	if (MHD_get_timeout(m->d, &ms) == MHD_YES)
-		km_loop_timer_start(m->loop, &m->mhd_timer, ms, on_mhd_timer, m);
-	else
-		km_loop_timer_stop(m->loop, &m->mhd_timer);
-}
-
-static void on_mhd_io(struct km_loop *loop, int fd, unsigned events, void *ctx)
-{
-	mhd_drive(ctx);
-}
-
 static void scrape_free(struct scrape *s)
 {
 	struct dp_metrics *m = s->m;
@@ -1566,7 +1541,7 @@ static void scrape_finish(struct scrape *s)
 		s->suspended = false;
 		MHD_resume_connection(s->conn);
 		/* MHD runs from the loop, not from inside curl's completion */
-		km_loop_timer_start(s->m->loop, &s->m->mhd_timer, 0, on_mhd_timer, s->m);
+		km_mhd_run_soon(&s->m->w);
 	}
 }
 
@@ -1769,37 +1744,31 @@ static int server_start(struct dp_metrics *m)
 		m->start_failed = true;
 		return fd;
 	}
-	m->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0,
-				NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-				m, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
-				MHD_OPTION_END);
-	const union MHD_DaemonInfo *di =
-	    m->d ? MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
-	m->epfd = di ? di->epoll_fd : -1;
-	if (!m->d || m->epfd < 0 || km_loop_watch(m->loop, m->epfd, KM_EV_READ, on_mhd_io, m) != 0) {
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, m,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, m, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)(32 * 1024), MHD_OPTION_END);
+	if (!d || km_mhd_attach(&m->w, m->loop, d) != 0) {
 		if (!m->start_failed)
 			km_error(SUB_HJ, "cannot start the metrics hijacker socketPath=unix://%s",
 				 m->hijacker_socket);
 		m->start_failed = true;
-		if (m->d)
-			MHD_stop_daemon(m->d); /* closes <fd> */
+		if (d)
+			MHD_stop_daemon(d); /* closes <fd> */
 		else
 			close(fd);
-		m->d = NULL;
 		unlink(m->hijacker_socket);
 		return -EIO;
 	}
 	m->start_failed = false;
 	km_info(SUB_HJ, "starting Metrics Hijacker Server socketPath=unix://%s", m->hijacker_socket);
-	mhd_drive(m);
 	return 0;
 }
 
 static void server_stop(struct dp_metrics *m)
 {
-	if (!m->d)
+	if (!m->w.d)
 		return;
 	km_info(SUB_HJ, "stopping Metrics Hijacker Server");
 	/* MHD must not stop with suspended connections: end their transfers
@@ -1821,11 +1790,7 @@ static void server_stop(struct dp_metrics *m)
 			MHD_resume_connection(s->conn);
 		}
 	}
-	km_loop_unwatch(m->loop, m->epfd);
-	km_loop_timer_stop(m->loop, &m->mhd_timer);
-	MHD_stop_daemon(m->d); /* completes every connection: frees their scrapes */
-	m->d = NULL;
-	m->epfd = -1;
+	km_mhd_stop(&m->w); /* completes every connection: frees their scrapes */
 	while (m->scrapes)
 		scrape_free(m->scrapes);
 	unlink(m->hijacker_socket);
@@ -1844,7 +1809,7 @@ static void set_config(struct dp_metrics *m, struct dp_metrics_config *c)
 			"updating hijacker configuration applications=%zu prometheusBackends=%zu "
 			"extraLabels=%zu includeUnused=%s",
 			c->napps, c->nprometheus, c->nlabels, c->include_unused ? "true" : "false");
-		if (!m->d)
+		if (!m->w.d)
 			server_start(m);
 	} else {
 		km_info(SUB_MM, "no MeshMetric configuration for this proxy");
@@ -1922,7 +1887,7 @@ static void on_fetch_tick(struct km_loop *loop, void *ctx)
 {
 	struct dp_metrics *m = ctx;
 	km_loop_timer_start(loop, &m->fetch_timer, m->refresh_ms, on_fetch_tick, m);
-	if (m->cfg && !m->d)
+	if (m->cfg && !m->w.d)
 		server_start(m); /* an earlier start failed */
 	if (m->fetch)
 		return; /* the previous fetch still runs */
@@ -1938,7 +1903,6 @@ struct dp_metrics *dp_metrics_start(struct km_loop *loop, const struct dp_metric
 	struct dp_metrics *m = km_calloc(1, sizeof(*m));
 	m->loop = loop;
 	m->a = km_arena_new(0);
-	m->epfd = -1;
 	struct km_arena *a = m->a;
 #define COPY(f) m->o.f = km_arena_strdup(a, o->f ? o->f : "")
 	COPY(work_dir);

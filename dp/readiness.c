@@ -16,39 +16,15 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "ev/mhd.h"
 #include "dp/dp.h"
 
 struct dp_readiness {
-	struct MHD_Daemon *d;
-	struct km_loop *loop;
-	struct km_timer timer;
-	int epfd;
+	struct km_mhd w; /* the daemon, on the loop */
 	int port;
 	bool terminating;
 	char *admin_socket;
 };
-
-static void drive(struct dp_readiness *r);
-
-static void on_timer(struct km_loop *loop, void *ctx)
-{
-	drive(ctx);
-}
-
-static void drive(struct dp_readiness *r)
-{
-	MHD_run(r->d);
-	MHD_UNSIGNED_LONG_LONG ms;
-	if (MHD_get_timeout(r->d, &ms) == MHD_YES)
-		km_loop_timer_start(r->loop, &r->timer, ms, on_timer, r);
-	else
-		km_loop_timer_stop(r->loop, &r->timer);
-}
-
-static void on_io(struct km_loop *loop, int fd, unsigned events, void *ctx)
-{
-	drive(ctx);
-}
 
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *ctype,
 				 const char *body, size_t len, bool state)
@@ -168,7 +144,6 @@ struct dp_readiness *dp_readiness_start(struct km_loop *loop, const char *addr, 
 					const char *admin_socket)
 {
 	struct dp_readiness *r = km_calloc(1, sizeof(*r));
-	r->loop = loop;
 	r->admin_socket = km_strdup(admin_socket ? admin_socket : "");
 	struct sockaddr_in6 sa6 = {0};
 	struct sockaddr_in sa4 = {0};
@@ -190,24 +165,21 @@ struct dp_readiness *dp_readiness_start(struct km_loop *loop, const char *addr, 
 			goto bad_addr;
 		sa = (const struct sockaddr *)&sa4;
 	}
-	r->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, r,
+	struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, r,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, sa,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
-	if (!r->d) {
+	if (!d) {
 		km_error("readiness", "cannot listen address=%s:%d", addr, port);
 		goto fail;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(r->d, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	r->port = di ? di->port : port;
-	di = MHD_get_daemon_info(r->d, MHD_DAEMON_INFO_EPOLL_FD);
-	r->epfd = di ? di->epoll_fd : -1;
-	if (r->epfd < 0 || km_loop_watch(loop, r->epfd, KM_EV_READ, on_io, r) != 0) {
+	if (km_mhd_attach(&r->w, loop, d) != 0) {
 		km_error("readiness", "cannot watch the readiness server");
-		MHD_stop_daemon(r->d);
+		MHD_stop_daemon(d);
 		goto fail;
 	}
-	drive(r);
 	km_info("readiness", "starting readiness reporter addr=%s:%d", addr, r->port);
 	return r;
 bad_addr:
@@ -234,9 +206,7 @@ void dp_readiness_stop(struct dp_readiness *r)
 	if (!r)
 		return;
 	km_info("readiness", "stopping readiness reporter");
-	km_loop_unwatch(r->loop, r->epfd);
-	km_loop_timer_stop(r->loop, &r->timer);
-	MHD_stop_daemon(r->d);
+	km_mhd_stop(&r->w);
 	free(r->admin_socket);
 	free(r);
 }

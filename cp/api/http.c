@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libmicrohttpd driven from the km_loop: the daemon's epoll fd is watched for
- * readability and MHD_run() is called on events and on MHD's own timeout.
+/* libmicrohttpd driven from the km_loop (ev/mhd.h).
  * Each connection gets a request arena on its first callback and frees it in
  * the completion callback. */
 #include "cp/api/http.h"
@@ -17,17 +16,15 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "ev/mhd.h"
 
 struct cp_http {
-	struct MHD_Daemon *d;
-	struct km_loop *loop;
-	struct km_timer timer;
+	struct km_mhd w; /* the daemon, on the loop */
 	const char *name;
 	size_t max_body;
 	cp_http_handler_fn fn;
 	void *ctx;
 	int port;
-	int epfd;
 	bool require_client_cert;
 	char *cert_pem, *key_pem, *priorities, *ca_pem; /* MHD keeps pointers to them */
 };
@@ -41,27 +38,6 @@ struct conn_state {
 	bool ready;    /* a deferred response was resumed */
 };
 
-static void drive(struct cp_http *h);
-
-static void on_timer(struct km_loop *loop, void *ctx)
-{
-	drive(ctx);
-}
-
-static void drive(struct cp_http *h)
-{
-	MHD_run(h->d);
-	MHD_UNSIGNED_LONG_LONG ms;
-	if (MHD_get_timeout(h->d, &ms) == MHD_YES)
-		km_loop_timer_start(h->loop, &h->timer, ms, on_timer, h);
-	else
-		km_loop_timer_stop(h->loop, &h->timer);
-}
-
-static void on_io(struct km_loop *loop, int fd, unsigned events, void *ctx)
-{
-	drive(ctx);
-}
 
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
 				     const char *value)
@@ -191,7 +167,7 @@ void cp_http_resume(struct cp_http_req *req)
 	struct conn_state *st = (struct conn_state *)req;
 	st->ready = true;
 	MHD_resume_connection(req->conn);
-	drive(st->h);
+	km_mhd_run(&st->h->w);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -265,7 +241,6 @@ struct cp_http *cp_http_start_tls(struct km_loop *loop, const char *name, const 
 				  size_t max_body, cp_http_handler_fn fn, void *ctx, const struct cp_http_tls *tls)
 {
 	struct cp_http *h = km_calloc(1, sizeof(*h));
-	h->loop = loop;
 	h->name = name;
 	h->max_body = max_body;
 	h->fn = fn;
@@ -315,28 +290,25 @@ struct cp_http *cp_http_start_tls(struct km_loop *loop, const char *name, const 
 		h->require_client_cert = tls->require_client_cert;
 	}
 	topts[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-	h->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h,
+	struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
 				unescape, NULL, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 				h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 				MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_ARRAY, topts, MHD_OPTION_END);
-	if (!h->d) {
+	if (!d) {
 		km_error("http", "cannot listen server=%s address=%s:%d", name, iface ? iface : "", port);
 		free_server(h);
 		return NULL;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = di ? di->port : port;
-	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
-	h->epfd = di ? di->epoll_fd : -1;
-	if (h->epfd < 0 || km_loop_watch(loop, h->epfd, KM_EV_READ, on_io, h) != 0) {
+	if (km_mhd_attach(&h->w, loop, d) != 0) {
 		km_error("http", "cannot watch daemon server=%s", name);
-		MHD_stop_daemon(h->d);
+		MHD_stop_daemon(d);
 		free_server(h);
 		return NULL;
 	}
-	drive(h);
 	km_info("http", "listening server=%s address=%s:%d", name, iface ? iface : "0.0.0.0", h->port);
 	return h;
 }
@@ -350,9 +322,7 @@ void cp_http_stop(struct cp_http *h)
 {
 	if (!h)
 		return;
-	km_loop_unwatch(h->loop, h->epfd);
-	km_loop_timer_stop(h->loop, &h->timer);
-	MHD_stop_daemon(h->d);
+	km_mhd_stop(&h->w);
 	free_server(h);
 }
 
@@ -361,15 +331,15 @@ int cp_http_add_connection(struct cp_http *h, int fd)
 	struct sockaddr_in sa = {0};
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (MHD_add_connection(h->d, fd, (const struct sockaddr *)&sa, sizeof(sa)) != MHD_YES)
+	if (MHD_add_connection(h->w.d, fd, (const struct sockaddr *)&sa, sizeof(sa)) != MHD_YES)
 		return -EIO;
-	drive(h);
+	km_mhd_run(&h->w);
 	return 0;
 }
 
 void cp_http_run(struct cp_http *h)
 {
-	drive(h);
+	km_mhd_run(&h->w);
 }
 
 const char *cp_http_header(const struct cp_http_req *req, const char *name)
