@@ -22,6 +22,7 @@
 #include "cp/config/tls.h"
 #include "cp/dpserver/cert.h"
 #include "cp/policy/policy.h"
+#include "cp/xds/builder.h"
 #include "cp/xds/context.h"
 #include "resource/validate.h"
 
@@ -58,6 +59,7 @@ struct cp_mads {
 	struct snapshot *snaps;
 	size_t nsnaps;
 	struct waiter *waiters;
+	struct cp_mads_stats stats; /* but .waiting */
 };
 
 /* ---- assignments ---- */
@@ -154,6 +156,7 @@ static void strip_names(struct snapshot *s)
 
 static void recompute(struct cp_mads *m)
 {
+	int64_t t0 = cp_xds_thread_cpu_ns();
 	km_arena_free(m->sa);
 	m->sa = km_arena_new(0);
 	free(m->snaps);
@@ -186,6 +189,8 @@ static void recompute(struct cp_mads *m)
 			 (unsigned long long)km_fnv(KM_FNV_INIT, b.data ? b.data : "", b.len));
 	}
 	km_buf_fini(&b);
+	m->stats.builds++;
+	m->stats.build_ns += (uint64_t)(cp_xds_thread_cpu_ns() - t0);
 }
 
 /* ---- requests ---- */
@@ -201,8 +206,9 @@ static const char *version_of(const struct snapshot *s)
 	return empty;
 }
 
-static void write_response(struct cp_http_req *req, const struct snapshot *s)
+static void write_response(struct cp_mads *m, struct cp_http_req *req, const struct snapshot *s)
 {
+	m->stats.responses++;
 	req->status = 200;
 	req->content_type = "application/json";
 	km_buf_printf(&req->out, "{\"version_info\":\"%s\",\"resources\":", version_of(s));
@@ -254,7 +260,7 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 		next = w->next;
 		const struct snapshot *s = snapshot_for(m, km_str_c(w->client), false);
 		if (strcmp(version_of(s), w->version) != 0) {
-			write_response(w->req, s);
+			write_response(m, w->req, s);
 			waiter_done(w);
 		}
 	}
@@ -350,7 +356,7 @@ static void on_request(void *ctx, struct cp_http_req *req)
 	const struct snapshot *s = snapshot_for(m, client, false);
 	const char *version = version_of(s);
 	if (!km_str_eqc(have, version)) {
-		write_response(req, s);
+		write_response(m, req, s);
 		return;
 	}
 	if (timeout_ns <= 0) {
@@ -416,6 +422,16 @@ struct cp_mads *cp_mads_start(struct cp_runtime *rt, struct cp_events *bus)
 int cp_mads_port(const struct cp_mads *m)
 {
 	return m ? cp_http_port(m->http) : 0;
+}
+
+void cp_mads_stats(const struct cp_mads *m, struct cp_mads_stats *out)
+{
+	*out = (struct cp_mads_stats){0};
+	if (!m)
+		return;
+	*out = m->stats;
+	for (const struct waiter *w = m->waiters; w; w = w->next)
+		out->waiting++;
 }
 
 void cp_mads_stop(struct cp_mads *m)

@@ -25,6 +25,15 @@ struct cp_mads;
  * NULL and an error logged when it cannot listen. */
 struct cp_mads *cp_mads_start(struct cp_runtime *rt, struct cp_events *bus);
 int cp_mads_port(const struct cp_mads *m);
+
+struct cp_mads_stats {
+	uint64_t builds;   /* assignment recomputations */
+	uint64_t build_ns; /* their CPU time (the loop thread's) */
+	uint64_t responses; /* 200 answers (initial fetches and woken polls) */
+	uint64_t waiting;  /* long polls waiting now */
+};
+/* Zeroes when <m> is NULL (the server is off). */
+void cp_mads_stats(const struct cp_mads *m, struct cp_mads_stats *out);
 /* Answers the waiting requests (304) and stops. */
 void cp_mads_stop(struct cp_mads *m);
 

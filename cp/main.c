@@ -164,6 +164,7 @@ struct metrics_src {
 	struct cp_xds_server *xds;
 	struct cp_workloads *workloads;
 	struct cp_insights *insights;
+	struct cp_mads *mads;
 };
 
 /* The controllers' passes on the loop thread: what holds pushes back while
@@ -193,6 +194,20 @@ static void write_controller_metrics(const struct metrics_src *src, struct km_bu
 		      (unsigned long long)ws.passes, ws.seconds, (unsigned long long)ws.writes,
 		      (unsigned long long)ws.workloads, (unsigned long long)ip,
 		      isec);
+	struct cp_mads_stats ms;
+	cp_mads_stats(src->mads, &ms);
+	km_buf_printf(out,
+		      "# HELP mads_assignment_builds_total Monitoring assignment recomputations (after Mesh, Dataplane "
+		      "or MeshMetric writes, when a request or a waiting long poll needs them).\n"
+		      "# TYPE mads_assignment_builds_total counter\nmads_assignment_builds_total %llu\n"
+		      "# HELP mads_assignment_build_seconds_total CPU time of those recomputations on the loop thread.\n"
+		      "# TYPE mads_assignment_build_seconds_total counter\nmads_assignment_build_seconds_total %.6f\n"
+		      "# HELP mads_responses_total Monitoring assignment responses with assignments (not 304).\n"
+		      "# TYPE mads_responses_total counter\nmads_responses_total %llu\n"
+		      "# HELP mads_long_polls_waiting Long polls waiting for a change.\n"
+		      "# TYPE mads_long_polls_waiting gauge\nmads_long_polls_waiting %llu\n",
+		      (unsigned long long)ms.builds, (double)ms.build_ns / 1e9, (unsigned long long)ms.responses,
+		      (unsigned long long)ms.waiting);
 }
 
 static void write_histogram(struct km_buf *out, const char *name, const char *help, const uint64_t *hist,
@@ -497,6 +512,7 @@ static int run(const char *config_path)
 			exit_code = 1;
 			goto out;
 		}
+		msrc.mads = mads;
 	}
 	diag = cp_api_diagnostics_start(&rt, "0.0.0.0", (int)cfg.diagnostics.server_port);
 	if (!diag) {
@@ -515,6 +531,7 @@ out:
 	/* requests in flight answer their API clients before the API stops */
 	cp_envoy_admin_free(rt.envoy_admin);
 	rt.envoy_admin = NULL;
+	msrc.mads = NULL;
 	cp_mads_stop(mads);
 	cp_dpserver_stop(dps);
 	cp_xds_server_free(xds);

@@ -11,6 +11,7 @@ import threading
 import time
 
 from harness.http import request
+from harness.mesh import cp_metrics, wait_for
 
 TYPE = "type.googleapis.com/kuma.observability.v1.MonitoringAssignment"
 PATH = "/v3/discovery:monitoringassignments"
@@ -90,18 +91,26 @@ def test_long_poll_wakes_on_change_only(fresh_cp):
     put(cp, meshmetric("mm", {"targetRef": {"kind": "Mesh"}, "default": {
         "backends": [{"type": "Prometheus", "prometheus": {"port": 5670, "path": "/metrics"}}]}}))
     v1 = fetch(cp, timeout="0s").json()["version_info"]
+    m0 = cp_metrics(cp)
+    assert m0["mads_responses_total"] >= 1 and m0["mads_assignment_builds_total"] >= 1, m0
     # writes that change no assignment of this client: the poll runs out
     t0 = time.monotonic()
     done = {}
     th = threading.Thread(target=lambda: done.setdefault("r", fetch(cp, version=v1, timeout="1500ms")))
     th.start()
-    time.sleep(0.2)
+    wait_for(lambda: cp_metrics(cp)["mads_long_polls_waiting"] == 1, 1, what="the poll waiting")
     put(cp, dp("web-1", "web", "10.0.0.1"))  # the same Dataplane again
     put(cp, meshmetric("other-client", {"targetRef": {"kind": "Mesh"}, "default": {
         "backends": [{"type": "Prometheus", "prometheus": {"clientId": "x", "port": 1, "path": "/"}}]}}))
     th.join(10)
     assert done["r"].status == 304, done["r"].describe()
     assert time.monotonic() - t0 >= 1.4
+    # the writes were recomputed while the poll waited, and answered nobody
+    m1 = cp_metrics(cp)
+    assert m1["mads_assignment_builds_total"] > m0["mads_assignment_builds_total"], (m0, m1)
+    assert m1["mads_assignment_build_seconds_total"] > 0, m1
+    assert m1["mads_responses_total"] == m0["mads_responses_total"], (m0, m1)
+    assert m1["mads_long_polls_waiting"] == 0, m1
     # a new Dataplane of the mesh: the waiting poll answers with it
     th = threading.Thread(target=lambda: done.__setitem__("r", fetch(cp, version=v1, timeout="20s")))
     t0 = time.monotonic()
@@ -114,6 +123,7 @@ def test_long_poll_wakes_on_change_only(fresh_cp):
     assert time.monotonic() - t0 < 5
     assert r.json()["version_info"] != v1
     assert [x["targets"][0]["name"] for x in r.json()["resources"]] == ["web-1", "web-2"]
+    assert cp_metrics(cp)["mads_responses_total"] == m1["mads_responses_total"] + 1
     # deleting the policy: no assignment left
     assert cp.api.delete("/meshes/default/meshmetrics/mm").status == 200
     assert fetch(cp, timeout="0s").json()["resources"] == []
