@@ -262,6 +262,7 @@ int ctl_version_run(struct ctl_ctx *c);
 int ctl_export_run(struct ctl_ctx *c);
 int ctl_completion_zsh_run(struct ctl_ctx *c);
 int ctl_completion_bash_run(struct ctl_ctx *c);
+int ctl_completion_fish_run(struct ctl_ctx *c);
 /* The root of the command tree, for completion. */
 extern const struct ctl_cmd ctl_main_root;
 

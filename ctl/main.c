@@ -193,13 +193,14 @@ static const struct ctl_cmd config_cmds[] = {
 
 static const struct ctl_cmd completion_cmds[] = {
 	{"bash", "Output shell completions for bash", NULL, NULL, ctl_completion_bash_run, 0, 0, CTL_CMD_NO_CP},
+	{"fish", "Output shell completions for fish", NULL, NULL, ctl_completion_fish_run, 0, 0, CTL_CMD_NO_CP},
 	{"zsh", "Output shell completions for zsh", NULL, NULL, ctl_completion_zsh_run, 0, 0, CTL_CMD_NO_CP},
 	{NULL, NULL, NULL, NULL, NULL, 0, 0, 0},
 };
 
 static const struct ctl_cmd root_cmds[] = {
 	{"apply", "Create or modify Kuma resources", NULL, apply_flags, ctl_apply_run, 0, 0, 0},
-	{"completion", "Output shell completion code for bash or zsh", completion_cmds, NULL, NULL, 0, 0, 0},
+	{"completion", "Output shell completion code for bash, fish or zsh", completion_cmds, NULL, NULL, 0, 0, 0},
 	{"config", "Modify kumactl config files", config_cmds, NULL, NULL, 0, 0, 0},
 	{"delete", "Delete Kuma resources", NULL, mesh_flags, ctl_delete_run, 2, 2, 0},
 	{"export", "Export Kuma resources", NULL, export_flags, ctl_export_run, 0, 0, 0},

@@ -22,7 +22,7 @@ fi
 DEB_PKGS=(build-essential pkg-config clang libclang-rt-14-dev llvm libfyaml-dev
 	libmicrohttpd-dev libgnutls28-dev libssl-dev libcurl4-openssl-dev libpq-dev postgresql-15
 	libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-	libprotobuf-dev wrk hyperfine curl ca-certificates zsh)
+	libprotobuf-dev wrk hyperfine curl ca-certificates zsh fish)
 # pip and npm come with the machine's Python/Node when present; Debian's
 # packages are the fallback on a bare system.
 if ! python3 -c 'import pip' >/dev/null 2>&1; then

@@ -388,6 +388,11 @@ def test_bash_completion(kumactl, tmp_path):
     assert set(complete("kumactl export --format ''")) == {"universal", "kubernetes"}
     assert set(complete("kumactl export -p fed")) == {"federation", "federation-with-policies"}
     assert set(complete("kumactl generate signing-key --format ''")) == {"pem-base64", "pem"}
+    # a flag's value is not a command word; after the type argument no table word
+    assert set(complete("kumactl get --mesh default meshtraf")) == {"meshtrafficpermission", "meshtrafficpermissions"}
+    assert set(complete("kumactl get -m default --output=yaml meshtraf")) == {"meshtrafficpermission",
+                                                                          "meshtrafficpermissions"}
+    assert complete("kumactl get meshes ''") == []
 
 
 def test_zsh_completion(kumactl, tmp_path):
@@ -418,6 +423,41 @@ def test_zsh_completion(kumactl, tmp_path):
     assert set(complete("kumactl", "get", "meshtraf")) == {"meshtrafficpermission", "meshtrafficpermissions"}
     assert set(complete("kumactl", "export", "--format", "")) == {"universal", "kubernetes"}
     assert "--mesh" in complete("kumactl", "get", "meshes", "--me")
+
+
+def test_fish_completion(kumactl, tmp_path):
+    """`kumactl completion fish`, asked through fish's own completion engine
+    (`complete -C`, which also filters by the prefix typed)."""
+    import shutil
+    fish = shutil.which("fish")
+    if not fish:
+        pytest.skip("fish is not installed (scripts/install-deps.sh installs it)")
+    p = ok(kumactl.run("--no-config", "completion", "fish"))
+    script = tmp_path / "kumactl.fish"
+    script.write_text(p.stdout)
+    r = subprocess.run([fish, "-n", str(script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+    def complete(line: str) -> list[str]:
+        out = subprocess.run([fish, "--no-config", "-c", f"source {script}; complete -C '{line}'"],
+                             capture_output=True, text=True, env={**os.environ, "HOME": str(tmp_path)})
+        assert out.returncode == 0, out.stderr
+        return [w.split("\t")[0] for w in out.stdout.splitlines()]
+
+    assert "apply" in complete("kumactl ap")
+    assert set(complete("kumactl get meshtraf")) == {"meshtrafficpermission", "meshtrafficpermissions"}
+    assert "control-planes" in complete("kumactl config c")
+    assert set(complete("kumactl get meshes -o ")) == {"table", "yaml", "json"}
+    assert "--mesh" in complete("kumactl get meshes --me")
+    assert set(complete("kumactl export --format ")) == {"universal", "kubernetes"}
+    assert set(complete("kumactl export -p fed")) == {"federation", "federation-with-policies"}
+    assert set(complete("kumactl generate signing-key --format ")) == {"pem-base64", "pem"}
+    # a file flag completes paths
+    (tmp_path / "mesh.yaml").write_text("type: Mesh\nname: x\n")
+    assert str(tmp_path / "mesh.yaml") in complete(f"kumactl apply -f {tmp_path}/me")
+    # a flag's value is not a command word; after the type argument no table word
+    assert set(complete("kumactl get --mesh default meshtraf")) == {"meshtrafficpermission", "meshtrafficpermissions"}
+    assert complete("kumactl get meshes ") == []
 
 
 def test_generate_tls_certificate_serves_the_https_api(kumactl, cp_factory, tmp_path):
