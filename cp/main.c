@@ -202,11 +202,15 @@ static void write_controller_metrics(const struct metrics_src *src, struct km_bu
 		      "# TYPE mads_assignment_builds_total counter\nmads_assignment_builds_total %llu\n"
 		      "# HELP mads_assignment_build_seconds_total CPU time of those recomputations on the loop thread.\n"
 		      "# TYPE mads_assignment_build_seconds_total counter\nmads_assignment_build_seconds_total %.6f\n"
+		      "# HELP mads_dataplanes_matched_total Dataplanes matched to their MeshMetrics by those "
+		      "recomputations (the others, and their mesh's MeshMetrics, had not changed: kept).\n"
+		      "# TYPE mads_dataplanes_matched_total counter\nmads_dataplanes_matched_total %llu\n"
 		      "# HELP mads_responses_total Monitoring assignment responses with assignments (not 304).\n"
 		      "# TYPE mads_responses_total counter\nmads_responses_total %llu\n"
 		      "# HELP mads_long_polls_waiting Long polls waiting for a change.\n"
 		      "# TYPE mads_long_polls_waiting gauge\nmads_long_polls_waiting %llu\n",
-		      (unsigned long long)ms.builds, (double)ms.build_ns / 1e9, (unsigned long long)ms.responses,
+		      (unsigned long long)ms.builds, (double)ms.build_ns / 1e9, (unsigned long long)ms.matched,
+		      (unsigned long long)ms.responses,
 		      (unsigned long long)ms.waiting);
 }
 

@@ -129,6 +129,39 @@ def test_long_poll_wakes_on_change_only(fresh_cp):
     assert fetch(cp, timeout="0s").json()["resources"] == []
 
 
+def test_recompute_matches_only_what_changed(fresh_cp):
+    """A recomputation re-matches only the Dataplanes written since the last
+    one; a MeshMetric write re-matches its mesh; a deleted Dataplane leaves."""
+    cp = fresh_cp
+    mesh(cp)
+    for i in range(5):
+        put(cp, dp(f"web-{i}", "web", f"10.0.0.{i}"))
+    put(cp, meshmetric("mm", {"targetRef": {"kind": "Mesh"}, "default": {
+        "backends": [{"type": "Prometheus", "prometheus": {"port": 5670, "path": "/metrics"}}]}}))
+
+    def targets():
+        return {x["targets"][0]["name"]: x["targets"][0]["address"]
+                for x in fetch(cp, timeout="0s").json()["resources"]}
+
+    def matched():
+        return cp_metrics(cp)["mads_dataplanes_matched_total"]
+
+    assert len(targets()) == 5
+    m0 = matched()
+    put(cp, dp("web-1", "web", "10.0.1.1"))  # a new address
+    put(cp, dp("web-2", "web", "10.0.0.2"))  # unchanged
+    assert targets()["web-1"] == "10.0.1.1:5670"
+    assert matched() == m0 + 1
+    put(cp, meshmetric("mm", {"targetRef": {"kind": "Mesh"}, "default": {
+        "backends": [{"type": "Prometheus", "prometheus": {"port": 5671, "path": "/metrics"}}]}}))
+    assert set(targets().values()) == {"10.0.0.0:5671", "10.0.1.1:5671", "10.0.0.2:5671", "10.0.0.3:5671",
+                                       "10.0.0.4:5671"}
+    assert matched() == m0 + 6
+    assert cp.api.delete("/meshes/default/dataplanes/web-3").status == 200
+    assert set(targets()) == {"web-0", "web-1", "web-2", "web-4"}
+    assert matched() == m0 + 6
+
+
 def test_bad_requests(fresh_cp):
     cp = fresh_cp
     port = cp.ports["monitoring"]
