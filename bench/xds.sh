@@ -200,7 +200,7 @@ for N in $NS; do
 	DISCONNECT[$N]="not finished after 120 s"
 	for _ in $(seq 600); do
 		kill -0 "$CP_PID" 2>/dev/null || break
-		active=$(curl -fsS --max-time 30 "http://127.0.0.1:$DIAG/metrics" 2>/dev/null | sed -n 's/^xds_streams_active //p' || true)
+		active=$(curl -fsS --max-time 30 "http://127.0.0.1:$DIAG/metrics" 2>/dev/null | sed -n 's/^xds_streams_active\({[^}]*}\)\? //p' || true)
 		if [ "$active" = 0 ]; then
 			DISCONNECT[$N]="$(awk -v a="$t_disc" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f s", b - a }')"
 			break
@@ -212,7 +212,7 @@ for N in $NS; do
 	tail -n 5 "$RAW/xds-load$SUFFIX-$N.err" >&2 || true
 	if [ "$MADS_MODE" = 1 ]; then
 		MADS_CP[$N]=$(curl -fsS --max-time 30 "http://127.0.0.1:$DIAG/metrics" 2>/dev/null |
-			sed -n 's/^\(mads_[a-z_]*\) \(.*\)/\1=\2/p' | tr '\n' ' ' || true)
+			sed -n 's/^\(mads_[a-z_]*\)\({[^}]*}\)\? \(.*\)/\1=\3/p' | tr '\n' ' ' || true)
 		stop_pid "$POLL_PID"
 		wait "$POLL_PID" 2>/dev/null || true
 		POLL_PID=

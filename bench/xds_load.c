@@ -1060,24 +1060,36 @@ static size_t curl_sink(char *ptr, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
+/* The labels kuma-cp adds to every sample ({zone="..."}, as upstream's
+ * registry does) skipped: the first sample of <name>. */
 static double metric(const char *text, const char *name)
 {
 	size_t nl = strlen(name);
-	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-		if (strncmp(l, name, nl) == 0 && l[nl] == ' ')
-			return strtod(l + nl + 1, NULL);
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		if (strncmp(l, name, nl) != 0 || (l[nl] != ' ' && l[nl] != '{'))
+			continue;
+		const char *v = l + nl;
+		if (*v == '{')
+			v = strstr(v, "} ");
+		if (v)
+			return strtod(v + (*v == '}' ? 2 : 1), NULL);
+	}
 	return -1;
 }
 
 static void read_hist(const char *text, const char *name, struct hist *h)
 {
 	char bucket[128];
-	int bl = snprintf(bucket, sizeof(bucket), "%s_bucket{le=\"", name);
+	int bl = snprintf(bucket, sizeof(bucket), "%s_bucket{", name);
 	h->n = 0;
 	for (const char *l = text; l && *l && h->n < GEN_BUCKETS; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
 		if (strncmp(l, bucket, (size_t)bl) != 0)
 			continue;
-		const char *v = l + bl;
+		const char *v = strstr(l + bl, "le=\"");
+		const char *eol = strchr(l, '\n');
+		if (!v || (eol && v > eol))
+			continue;
+		v += 4;
 		h->le[h->n] = strncmp(v, "+Inf", 4) == 0 ? 1e9 : strtod(v, NULL);
 		const char *sp = strchr(v, ' ');
 		h->cum[h->n++] = sp ? strtod(sp + 1, NULL) : 0;

@@ -2,7 +2,6 @@
 /* kuma-cp: `run` loads the configuration, opens the store, creates the
  * defaults, starts the API and diagnostics servers and runs the event loop
  * until SIGTERM/SIGINT; `version` and `migrate up` as upstream. */
-#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <openssl/ssl.h>
@@ -11,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -23,6 +21,7 @@
 #include "cp/events.h"
 #include "cp/insights.h"
 #include "cp/mads.h"
+#include "cp/metrics.h"
 #include "cp/manager.h"
 #include "cp/workloads.h"
 #include "cp/pki/pki.h"
@@ -159,177 +158,6 @@ static void on_dp_http(void *ctx, struct cp_http_req *req)
 	km_buf_puts(&req->out, "404 page not found\n");
 }
 
-/* What GET :5680/metrics reports on. */
-struct metrics_src {
-	struct cp_xds_server *xds;
-	struct cp_workloads *workloads;
-	struct cp_insights *insights;
-	struct cp_mads *mads;
-};
-
-/* The controllers' passes on the loop thread: what holds pushes back while
- * they run (docs/performance.md, step 19). */
-static void write_controller_metrics(const struct metrics_src *src, struct km_buf *out)
-{
-	struct cp_workloads_stats ws;
-	cp_workloads_stats(src->workloads, &ws);
-	uint64_t ip;
-	double isec;
-	cp_insights_stats(src->insights, &ip, &isec);
-	km_buf_printf(out,
-		      "# HELP meshservice_generator_passes_total MeshService and Workload generator passes.\n"
-		      "# TYPE meshservice_generator_passes_total counter\nmeshservice_generator_passes_total %llu\n"
-		      "# HELP meshservice_generator_pass_seconds_total Wall time of those passes on the loop thread.\n"
-		      "# TYPE meshservice_generator_pass_seconds_total counter\nmeshservice_generator_pass_seconds_total %.6f\n"
-		      "# HELP meshservice_generator_writes_total Generated MeshServices and Workloads created or updated "
-		      "(a pass writes only what differs from the store).\n"
-		      "# TYPE meshservice_generator_writes_total counter\nmeshservice_generator_writes_total %llu\n"
-		      "# HELP meshservice_generator_workloads_total Workloads (kuma.io/workload groups) the passes "
-		      "reconciled: all of a mesh's in a full pass, those a change touched otherwise.\n"
-		      "# TYPE meshservice_generator_workloads_total counter\nmeshservice_generator_workloads_total %llu\n"
-		      "# HELP mesh_insight_resyncs_total MeshInsight recomputations that read at least one mesh.\n"
-		      "# TYPE mesh_insight_resyncs_total counter\nmesh_insight_resyncs_total %llu\n"
-		      "# HELP mesh_insight_resync_seconds_total Wall time of those recomputations on the loop thread.\n"
-		      "# TYPE mesh_insight_resync_seconds_total counter\nmesh_insight_resync_seconds_total %.6f\n",
-		      (unsigned long long)ws.passes, ws.seconds, (unsigned long long)ws.writes,
-		      (unsigned long long)ws.workloads, (unsigned long long)ip,
-		      isec);
-	struct cp_mads_stats ms;
-	cp_mads_stats(src->mads, &ms);
-	km_buf_printf(out,
-		      "# HELP mads_assignment_builds_total Monitoring assignment recomputations (after Mesh, Dataplane "
-		      "or MeshMetric writes, when a request or a waiting long poll needs them).\n"
-		      "# TYPE mads_assignment_builds_total counter\nmads_assignment_builds_total %llu\n"
-		      "# HELP mads_assignment_build_seconds_total CPU time of those recomputations on the loop thread.\n"
-		      "# TYPE mads_assignment_build_seconds_total counter\nmads_assignment_build_seconds_total %.6f\n"
-		      "# HELP mads_dataplanes_matched_total Dataplanes matched to their MeshMetrics by those "
-		      "recomputations (the others, and their mesh's MeshMetrics, had not changed: kept).\n"
-		      "# TYPE mads_dataplanes_matched_total counter\nmads_dataplanes_matched_total %llu\n"
-		      "# HELP mads_responses_total Monitoring assignment responses with assignments (not 304).\n"
-		      "# TYPE mads_responses_total counter\nmads_responses_total %llu\n"
-		      "# HELP mads_long_polls_waiting Long polls waiting for a change.\n"
-		      "# TYPE mads_long_polls_waiting gauge\nmads_long_polls_waiting %llu\n",
-		      (unsigned long long)ms.builds, (double)ms.build_ns / 1e9, (unsigned long long)ms.matched,
-		      (unsigned long long)ms.responses,
-		      (unsigned long long)ms.waiting);
-}
-
-static void write_histogram(struct km_buf *out, const char *name, const char *help, const uint64_t *hist,
-			    uint64_t sum_ns)
-{
-	km_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-	uint64_t cum = 0;
-	for (size_t b = 0; b < CP_XDS_GEN_BUCKETS; b++) {
-		cum += hist[b];
-		if (b < CP_XDS_GEN_BUCKETS - 1)
-			km_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, cp_xds_gen_bucket_us[b] / 1e6,
-				      (unsigned long long)cum);
-		else
-			km_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
-	}
-	km_buf_printf(out, "%s_sum %.9f\n%s_count %llu\n", name, sum_ns / 1e9, name, (unsigned long long)cum);
-}
-
-/* The process metrics Prometheus clients export by default (dashboards and
- * alerts on control planes read them): CPU, memory, descriptors, start. */
-static void write_process_metrics(struct km_buf *out)
-{
-	char buf[1024];
-	FILE *f = fopen("/proc/self/stat", "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = 0;
-	/* fields after the ")" closing the command: state(3) ... utime(14)
-	 * stime(15) ... starttime(22) vsize(23) rss(24) */
-	const char *p = strrchr(buf, ')');
-	unsigned long long v[25] = {0};
-	for (int field = 3; p && *p && field <= 24; field++) {
-		p = strchr(p + 1, ' ');
-		if (!p)
-			break;
-		v[field] = strtoull(p + 1, NULL, 10);
-	}
-	double tick = (double)sysconf(_SC_CLK_TCK);
-	long page = sysconf(_SC_PAGESIZE);
-	double btime = 0;
-	f = fopen("/proc/stat", "r");
-	while (f && fgets(buf, sizeof(buf), f))
-		if (strncmp(buf, "btime ", 6) == 0)
-			btime = strtod(buf + 6, NULL);
-	if (f)
-		fclose(f);
-	size_t fds = 0;
-	DIR *d = opendir("/proc/self/fd");
-	for (struct dirent *e; d && (e = readdir(d));)
-		fds += e->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	if (fds)
-		fds--; /* the directory's own descriptor */
-	struct rlimit rl = {0};
-	getrlimit(RLIMIT_NOFILE, &rl);
-	km_buf_printf(out,
-		      "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
-		      "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n"
-		      "# HELP process_open_fds Number of open file descriptors.\n"
-		      "# TYPE process_open_fds gauge\nprocess_open_fds %zu\n"
-		      "# HELP process_max_fds Maximum number of open file descriptors.\n"
-		      "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n"
-		      "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
-		      "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %llu\n"
-		      "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-		      "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %llu\n"
-		      "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
-		      "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n",
-		      (double)(v[14] + v[15]) / tick, fds, (unsigned long long)rl.rlim_cur, v[23],
-		      v[24] * (unsigned long long)page, btime + (double)v[22] / tick);
-}
-
-static void write_metrics(void *ctx, struct km_buf *out)
-{
-	const struct metrics_src *src = ctx;
-	struct cp_xds_stats st;
-	cp_xds_server_stats(src->xds, &st);
-	static const struct {
-		const char *name, *help, *type;
-		size_t off;
-	} rows[] = {
-	    {"xds_streams_active", "Connected ADS streams.", "gauge", offsetof(struct cp_xds_stats, streams_active)},
-	    {"xds_responses_sent_total", "Discovery responses sent.", "counter", offsetof(struct cp_xds_stats, responses_sent)},
-	    {"xds_resources_sent_total", "Resources sent in discovery responses.", "counter", offsetof(struct cp_xds_stats, resources_sent)},
-	    {"xds_acks_total", "Responses acknowledged by proxies.", "counter", offsetof(struct cp_xds_stats, acks)},
-	    {"xds_nacks_total", "Responses rejected by proxies.", "counter", offsetof(struct cp_xds_stats, nacks)},
-	    {"xds_generations_total", "Proxy configurations recomputed.", "counter", offsetof(struct cp_xds_stats, regenerations)},
-	    {"xds_generations_noop_total", "Recomputed configurations identical to what the proxy has (nothing sent).", "counter", offsetof(struct cp_xds_stats, regenerations_noop)},
-	    {"xds_generations_skipped_total", "Proxies a change could not affect (compared by mesh-context fingerprints): not recomputed.", "counter", offsetof(struct cp_xds_stats, regenerations_skipped)},
-	    {"xds_resources_shared_total", "Outbound resources taken encoded from another proxy's generation of the same mesh context.", "counter", offsetof(struct cp_xds_stats, resources_shared)},
-	    {"xds_resources_reused_total", "Local resources (secrets, admin, inbounds) taken from the proxy's previous generation: nothing they are built from changed.", "counter", offsetof(struct cp_xds_stats, resources_reused)},
-	    {"xds_resources_encoded_total", "Resources generated and encoded.", "counter", offsetof(struct cp_xds_stats, resources_encoded)},
-	    {"xds_mesh_contexts_total", "Mesh contexts built (after changes), shared by the generations that follow.", "counter", offsetof(struct cp_xds_stats, contexts)},
-	    {"xds_mesh_contexts_kept_total", "Mesh contexts kept: the MeshService writes since they were built changed nothing they hold (status counts).", "counter", offsetof(struct cp_xds_stats, contexts_kept)},
-    {"xds_recompute_passes_kept_total", "Recompute passes over a kept mesh context: no proxy's inputs moved, none was looked at.", "counter", offsetof(struct cp_xds_stats, passes_kept)},
-	    {"xds_share_entries_swept_total", "Shared xDS resources dropped once no proxy held them (swept when idle after a pass).", "counter", offsetof(struct cp_xds_stats, share_swept)},
-	};
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		km_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].help,
-			      rows[i].name, rows[i].type, rows[i].name,
-			      (unsigned long long)*(const uint64_t *)((const char *)&st + rows[i].off));
-	write_histogram(out, "xds_generation_seconds",
-			"CPU time of building one proxy's configuration (generate, apply policies, encode; sends, the "
-			"mesh context and certificate signing excluded).",
-			st.gen_hist, st.gen_sum_ns);
-	write_histogram(out, "xds_certificate_issue_seconds",
-			"CPU time of signing one proxy's workload certificate (key, certificate), as its build "
-			"needed it.",
-			st.issue_hist, st.issue_sum_ns);
-	km_buf_printf(out, "# HELP xds_mesh_context_seconds_total CPU time of building mesh contexts.\n"
-			   "# TYPE xds_mesh_context_seconds_total counter\nxds_mesh_context_seconds_total %.9f\n",
-		      st.context_ns / 1e9);
-	write_controller_metrics(src, out);
-	write_process_metrics(out);
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "Universal Control Plane for Envoy-based Service Mesh.\n\n"
@@ -439,9 +267,10 @@ static int run(const char *config_path)
 	struct cp_mads *mads = NULL;
 	struct cp_dpserver_cert cert = {0};
 	struct cp_xds_server *xds = cp_xds_server_new(&rt, &bus);
-	static struct metrics_src msrc;
+	static struct cp_metrics_src msrc;
+	msrc.rt = &rt;
 	msrc.xds = xds;
-	rt.metrics = write_metrics;
+	rt.metrics = cp_metrics_write;
 	rt.metrics_ctx = &msrc;
 	insights = cp_insights_start(&rt, &bus, (uint64_t)CP_CONFIG_MS(cfg.metrics.mesh.min_resync_interval));
 	rt.insight_memo = insights ? cp_insights_memo(insights) : NULL;

@@ -457,12 +457,7 @@ static void on_diag(void *ctx, struct cp_http_req *req)
 	} else if (km_str_eqc(req->path, "/metrics")) {
 		req->status = 200;
 		req->content_type = "text/plain; version=0.0.4; charset=utf-8";
-		km_buf_printf(&req->out,
-			      "# HELP cp_info Static information about the control plane.\n# TYPE cp_info gauge\n"
-			      "cp_info{instance_id=\"%s\",version=\"%s\",product=\"Kuma\"} 1\n"
-			      "# HELP leader Whether this instance is the leader.\n# TYPE leader gauge\nleader %d\n",
-			      rt->instance_id, rt->version, rt->leader ? 1 : 0);
-		if (rt->metrics)
+		if (rt->metrics) /* cp/metrics.c */
 			rt->metrics(rt->metrics_ctx, &req->out);
 	} else {
 		req->status = 404;

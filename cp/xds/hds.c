@@ -19,6 +19,7 @@
 #include "codec/json.h"
 #include "codec/jsonf.h"
 #include "cp/config/config.h"
+#include "cp/xds/builder.h"
 #include "cp/xds/dpauth.h"
 #include "pb/json.h"
 #include "resource/validate.h"
@@ -64,6 +65,7 @@ struct cp_hds {
 	struct cp_events *bus;
 	struct stream *streams;
 	struct km_timer refresh;
+	struct cp_hds_stats stats;
 };
 
 /* ---- the specifier ---- */
@@ -172,6 +174,8 @@ static struct km_json *specifier(struct stream *st, struct km_arena *a, const st
 static void send_specifier(struct stream *st)
 {
 	struct cp_runtime *rt = st->h->rt;
+	struct cp_hds_stats *stats = &st->h->stats;
+	int64_t t0 = cp_xds_thread_cpu_ns();
 	struct km_arena *a = km_arena_new(4096);
 	struct km_resource r;
 	struct km_json *spec = NULL;
@@ -182,7 +186,11 @@ static void send_specifier(struct stream *st)
 	if (km_pb_encode_json(a, SPEC_TYPE, specifier(st, a, spec), &out, &err) != 0) {
 		km_error(SUB, "cannot encode the health check specifier proxy=%s.%s error=%s", st->mesh, st->name,
 			 km_buf_cstr(&err));
+		stats->gen_errors++;
 	} else {
+		struct km_prom_hist h = {km_prom_def_le, KM_PROM_DEF_NB, stats->gen_counts, stats->gen_sum_ms};
+		km_prom_observe(&h, (double)(cp_xds_thread_cpu_ns() - t0) / 1e6, 1);
+		stats->gen_sum_ms = h.sum;
 		uint64_t fp = km_fnv(KM_FNV_INIT, out.data ? out.data : "", out.len) | 1;
 		if (fp != st->sent_fp) {
 			st->sent_fp = fp;
@@ -402,6 +410,7 @@ static void *open_stream(void *svc, struct cp_grpc_stream *gs)
 	if (st->next)
 		st->next->prev = st;
 	h->streams = st;
+	h->stats.streams_active++;
 	return st;
 }
 
@@ -424,10 +433,12 @@ static void on_message(void *ctx, const uint8_t *data, size_t len)
 	const struct km_json *req = km_json_get(msg, "healthCheckRequest");
 	const struct km_json *resp = km_json_get(msg, "endpointHealthResponse");
 	if (req) {
+		st->h->stats.requests++;
 		if (!st->mesh && identify(st, a, req) != 0)
 			goto out;
 		send_specifier(st);
 	} else if (resp) {
+		st->h->stats.reports++;
 		if (!st->mesh) {
 			cp_grpc_finish(st->gs, CP_GRPC_INVALID_ARGUMENT, "a health report before the request naming the node");
 			goto out;
@@ -466,7 +477,13 @@ static void close_stream(void *ctx)
 		st->next->prev = st->prev;
 	if (st->writing) /* the write is dropped: done() will not run */
 		cp_store_rmw_cancel(h->rt->store, &st->op);
+	h->stats.streams_active--;
 	free_stream(st);
+}
+
+void cp_hds_stats(const struct cp_hds *h, struct cp_hds_stats *out)
+{
+	*out = h ? h->stats : (struct cp_hds_stats){0};
 }
 
 /* ---- Dataplane writes ---- */

@@ -15,6 +15,7 @@
 #ifndef CP_XDS_HDS_H
 #define CP_XDS_HDS_H
 
+#include "base/prom.h"
 #include "cp/dpserver/server.h"
 #include "cp/events.h"
 #include "cp/runtime.h"
@@ -25,6 +26,17 @@ struct cp_hds *cp_hds_new(struct cp_runtime *rt, struct cp_events *bus);
 /* The StreamHealthCheck method for the dp-server. */
 struct cp_grpc_method cp_hds_method(struct cp_hds *h);
 void cp_hds_free(struct cp_hds *h);
+
+/* For upstream's hds_* metrics (cp/metrics.c). */
+struct cp_hds_stats {
+	uint64_t streams_active;
+	uint64_t requests; /* HealthCheckRequests (a stream's first message) */
+	uint64_t reports;  /* EndpointHealthResponses */
+	uint64_t gen_errors;
+	uint64_t gen_counts[KM_PROM_DEF_NB + 1]; /* CPU milliseconds to make and encode a specifier */
+	double gen_sum_ms;
+};
+void cp_hds_stats(const struct cp_hds *h, struct cp_hds_stats *out);
 
 /* One message of the stream read as the server reads it (fuzzing, tests):
  * 1 a health report (Envoy's own health and how many workload ports it

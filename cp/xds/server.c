@@ -61,6 +61,7 @@ struct type_state {
 	char nonce[24];
 	uint64_t responses, acks, nacks;
 	uint64_t backoff_ms;
+	uint64_t ready_ms; /* loop time the unconfirmed response went out (xds_delivery), 0: none */
 	struct km_timer retry;
 	struct ads_stream *owner;
 	int type;
@@ -163,6 +164,9 @@ struct cp_xds_server {
 
 const unsigned cp_xds_gen_bucket_us[CP_XDS_GEN_BUCKETS - 1] = {
     10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 125, 150, 200, 250, 300, 400, 500, 750, 1000, 2000, 5000, 10000, 100000};
+
+const char *const cp_xds_sync_result[CP_XDS_SYNC_RESULTS] = {"changed", "generated", "skip"};
+const double cp_xds_snapres_le[CP_XDS_SNAPRES_NB] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048};
 
 /* ---- helpers ---- */
 
@@ -502,13 +506,28 @@ static void next_nonce(struct ads_stream *st, struct type_state *ts)
 	snprintf(ts->nonce, sizeof(ts->nonce), "%llu", (unsigned long long)++st->nonce_seq);
 }
 
-static void send_msg(struct ads_stream *st, const ProtobufCMessage *m)
+static void send_msg(struct ads_stream *st, struct type_state *ts, const ProtobufCMessage *m)
 {
 	struct km_buf out = KM_BUF_INIT;
 	km_pb_wire_pack(m, &out);
 	cp_grpc_send(st->gs, out.data, out.len);
 	km_buf_fini(&out);
 	st->srv->stats.responses_sent++;
+	st->srv->stats.responses_by_type[ts->type]++;
+	if (!ts->ready_ms) /* the oldest unconfirmed one */
+		ts->ready_ms = km_loop_now_ms();
+}
+
+/* An ACK or NACK of type state <ts>: how long the configuration took from
+ * its response to the proxy's answer (upstream's xds_delivery). */
+static void delivered(struct cp_xds_stats *stats, struct type_state *ts)
+{
+	if (!ts->ready_ms)
+		return;
+	struct km_prom_hist h = {km_prom_def_le, KM_PROM_DEF_NB, stats->delivery_counts, stats->delivery_sum_ms};
+	km_prom_observe(&h, (double)(km_loop_now_ms() - ts->ready_ms), 1);
+	stats->delivery_sum_ms = h.sum;
+	ts->ready_ms = 0;
 }
 
 static bool push(struct ads_stream *st, int t, bool force);
@@ -570,7 +589,7 @@ static bool push_delta(struct ads_stream *st, int t, bool force)
 		resp.removed_resources = removed;
 		resp.nonce = ts->nonce;
 		resp.system_version_info = ts->nonce;
-		send_msg(st, &resp.base);
+		send_msg(st, ts, &resp.base);
 		for (size_t i = 0; i < nr; i++)
 			sent_set(ts, rs[i]->name, rs[i]->version);
 		for (size_t i = 0; i < nrem; i++)
@@ -626,7 +645,7 @@ static bool push_sotw(struct ads_stream *st, int t, bool force)
 	resp.n_resources = nr;
 	resp.resources = anys;
 	resp.nonce = ts->nonce;
-	send_msg(st, &resp.base);
+	send_msg(st, ts, &resp.base);
 	/* clusters the proxy had changed: their load assignments again (see
 	 * push_delta) */
 	bool updated = t == CP_XDS_CLUSTER && ts->sotw_version[0];
@@ -675,17 +694,30 @@ static void install(struct ads_stream *st, int rc, struct cp_xds_job *j, uint64_
 	observe(stats->gen_hist, &stats->gen_sum_ns, ns - issue);
 	stats->regenerations++;
 	if (rc) {
+		stats->gen_errors++;
 		km_debug("xds", "no configuration for proxy yet proxy=%s.%s error=%s", st->mesh, st->name,
 			 km_strerror(rc));
 		return;
 	}
 	struct snapshot next;
 	build_snapshot(st, j, &next);
-	if (st->snap.block && snapshot_equal(&st->snap, &next)) {
+	bool same = st->snap.block && snapshot_equal(&st->snap, &next);
+	int result = same ? CP_XDS_SYNC_GENERATED : CP_XDS_SYNC_CHANGED;
+	struct km_prom_hist h = {km_prom_def_le, KM_PROM_DEF_NB, stats->sync_counts[result], stats->sync_sum_ms[result]};
+	km_prom_observe(&h, (double)ns / 1e6, 1);
+	stats->sync_sum_ms[result] = h.sum;
+	if (same) {
 		st->srv->stats.regenerations_noop++;
 		snapshot_free(&next);
 		return;
 	}
+	for (int t = 0; t < CP_XDS_NTYPES; t++)
+		if (next.n[t]) {
+			struct km_prom_hist r = {cp_xds_snapres_le, CP_XDS_SNAPRES_NB, stats->snapres_counts[t],
+						 stats->snapres_sum[t]};
+			km_prom_observe(&r, (double)next.n[t], 1);
+			stats->snapres_sum[t] = r.sum;
+		}
 	snapshot_free(&st->snap);
 	st->snap = next;
 	sweep_soon(st->srv); /* what the old one held may be held no more */
@@ -1330,6 +1362,8 @@ static void nack(struct ads_stream *st, struct type_state *ts, const char *detai
 {
 	ts->nacks++;
 	st->srv->stats.nacks++;
+	st->srv->stats.nacks_by_type[ts->type]++;
+	delivered(&st->srv->stats, ts);
 	/* xdsServer.nackBackoff is the first wait; each further NACK doubles it */
 	uint64_t base = 5000;
 	if (st->srv->rt->cfg && st->srv->rt->cfg->xds_server.nack_backoff > 0)
@@ -1348,6 +1382,8 @@ static void ack(struct ads_stream *st, struct type_state *ts)
 	ts->acks++;
 	ts->backoff_ms = 0;
 	st->srv->stats.acks++;
+	st->srv->stats.acks_by_type[ts->type]++;
+	delivered(&st->srv->stats, ts);
 	insight_dirty(st);
 }
 
@@ -1838,6 +1874,7 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 				todo[regenerated++] = st;
 			} else {
 				s->stats.regenerations_skipped++;
+				s->stats.sync_counts[CP_XDS_SYNC_SKIP][0]++; /* 0 ms */
 				skipped++;
 			}
 		}
@@ -1943,6 +1980,14 @@ const struct cp_grpc_method *cp_xds_server_methods(struct cp_xds_server *s, size
 void cp_xds_server_stats(const struct cp_xds_server *s, struct cp_xds_stats *out)
 {
 	*out = s->stats;
+	struct cp_hds_stats h;
+	cp_hds_stats(s->hds, &h);
+	out->hds_streams_active = h.streams_active;
+	out->hds_requests = h.requests;
+	out->hds_reports = h.reports;
+	out->hds_gen_errors = h.gen_errors;
+	memcpy(out->hds_gen_counts, h.gen_counts, sizeof(h.gen_counts));
+	out->hds_gen_sum_ms = h.gen_sum_ms;
 }
 
 void cp_xds_server_free(struct cp_xds_server *s)

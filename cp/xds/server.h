@@ -9,9 +9,11 @@
 #ifndef CP_XDS_SERVER_H
 #define CP_XDS_SERVER_H
 
+#include "base/prom.h"
 #include "cp/dpserver/server.h"
 #include "cp/events.h"
 #include "cp/runtime.h"
+#include "cp/xds/generate.h"
 
 struct cp_xds_server;
 
@@ -19,6 +21,13 @@ struct cp_xds_server;
  * bucket counts everything slower. */
 #define CP_XDS_GEN_BUCKETS 24
 extern const unsigned cp_xds_gen_bucket_us[CP_XDS_GEN_BUCKETS - 1];
+
+/* xds_generation's result label */
+enum { CP_XDS_SYNC_CHANGED, CP_XDS_SYNC_GENERATED, CP_XDS_SYNC_SKIP, CP_XDS_SYNC_RESULTS };
+extern const char *const cp_xds_sync_result[CP_XDS_SYNC_RESULTS];
+/* xds_snapshot_resources' buckets: 1, 2, 4, ... 2048 (ExponentialBuckets(1, 2, 12)) */
+#define CP_XDS_SNAPRES_NB 12
+extern const double cp_xds_snapres_le[CP_XDS_SNAPRES_NB];
 
 struct cp_xds_stats {
 	uint64_t streams_active;
@@ -44,6 +53,24 @@ struct cp_xds_stats {
 	/* certificates signed for proxies: CPU time each (same buckets) */
 	uint64_t issue_hist[CP_XDS_GEN_BUCKETS];
 	uint64_t issue_sum_ns;
+	/* upstream's families (cp/metrics.c) */
+	uint64_t responses_by_type[CP_XDS_NTYPES];
+	uint64_t acks_by_type[CP_XDS_NTYPES], nacks_by_type[CP_XDS_NTYPES];
+	uint64_t gen_errors; /* builds that failed: no configuration for the proxy */
+	/* xds_generation: milliseconds of a proxy's sync by result, in
+	 * DefBuckets (a skipped proxy counts as 0 ms) */
+	uint64_t sync_counts[CP_XDS_SYNC_RESULTS][KM_PROM_DEF_NB + 1];
+	double sync_sum_ms[CP_XDS_SYNC_RESULTS];
+	/* xds_delivery: milliseconds from a configuration ready to its ACK or NACK */
+	uint64_t delivery_counts[KM_PROM_DEF_NB + 1];
+	double delivery_sum_ms;
+	/* xds_snapshot_resources: resources of each type per new snapshot */
+	uint64_t snapres_counts[CP_XDS_NTYPES][CP_XDS_SNAPRES_NB + 1];
+	double snapres_sum[CP_XDS_NTYPES];
+	/* HDS (cp/xds/hds.c) */
+	uint64_t hds_streams_active, hds_requests, hds_reports, hds_gen_errors;
+	uint64_t hds_gen_counts[KM_PROM_DEF_NB + 1]; /* milliseconds of a specifier */
+	double hds_gen_sum_ms;
 };
 
 struct cp_xds_server *cp_xds_server_new(struct cp_runtime *rt, struct cp_events *bus);

@@ -201,6 +201,85 @@ def test_envoy_accepted_every_config(env):
     assert eds and all(v >= 1 for v in eds.values()), eds
 
 
+def test_upstream_metric_families(env):
+    """GET :5680/metrics speaks upstream's families (what Kuma's Grafana
+    dashboards query) with its names, labels and units, every sample with
+    the zone label, in a valid text exposition; the numbers follow what the
+    four real Envoys did (ADS and HDS streams, ACKs, responses, generations,
+    deliveries, snapshot sizes)."""
+    import re
+    cp = env.cp
+    settled_metrics(cp)
+    r = request("127.0.0.1", cp.ports["diagnostics"], "GET", "/metrics", timeout=5)
+    assert r.status == 200 and r.headers.get("content-type", "").startswith("text/plain; version=0.0.4")
+    # the exposition: TYPE before a family's samples, each family once, every
+    # sample with zone="default"
+    sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? '
+                        r'(-?[0-9.e+-]+|\+Inf|NaN)$')
+    typed, seen = {}, set()
+    for line in r.text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            assert name not in typed, f"family {name} twice"
+            typed[name] = kind
+            continue
+        if not line or line.startswith("#"):
+            continue
+        m = sample.match(line)
+        assert m, f"not a sample line: {line!r}"
+        name = m.group(1)
+        family = re.sub(r"_(bucket|sum|count)$", "", name) if re.sub(r"_(bucket|sum|count)$", "", name) in typed \
+            else name
+        assert family in typed, f"sample before its TYPE: {line!r}"
+        assert 'zone="default"' in (m.group(2) or ""), line
+        seen.add(family)
+    for fam, kind in [("cp_info", "gauge"), ("leader", "gauge"), ("xds_streams_active", "gauge"),
+                      ("xds_requests_received", "counter"), ("xds_responses_sent", "counter"),
+                      ("xds_generation", "histogram"), ("xds_generation_errors", "counter"),
+                      ("xds_delivery", "histogram"), ("xds_snapshot_resources", "histogram"),
+                      ("hds_streams_active", "gauge"), ("hds_requests_received", "counter"),
+                      ("hds_responses_sent", "counter"), ("hds_generation", "histogram"),
+                      ("process_resident_memory_bytes", "gauge")]:
+        assert typed.get(fam) == kind and fam in seen, (fam, typed.get(fam))
+    info = next(line for line in r.text.splitlines() if line.startswith("cp_info{"))
+    for label in ("instance_id", "cluster_id", "version", "git_tag", "git_commit", "build_date"):
+        assert f'{label}="' in info, info
+    assert 'product="Kuma"' in info and 'version="3.0.0"' in info, info
+
+    m = cp_metrics(cp)
+    proxies = 1 + len(env.dps)
+    cluster = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+    listener = "type.googleapis.com/envoy.config.listener.v3.Listener"
+    endpoint = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+    assert m["leader"] == 1
+    assert m["xds_streams_active"] == proxies, m
+    # every proxy has clusters and listeners; only the client calls services (EDS)
+    for url, n in ((cluster, proxies), (listener, proxies), (endpoint, 1)):
+        assert m[f'xds_requests_received{{confirmation="ACK",error_type="no_error",type_url="{url}"}}'] >= n, m
+        assert m[f'xds_responses_sent{{type_url="{url}"}}'] >= n, m
+    sent = sum(v for k, v in m.items() if k.startswith("xds_responses_sent{"))
+    assert sent == m["xds_responses_sent_total"], m
+    acks = sum(v for k, v in m.items() if k.startswith("xds_requests_received{"))
+    assert acks == m["xds_acks_total"] + m["xds_nacks_total"], m
+    assert m['xds_generation_count{proxy_type="dataplane",result="changed"}'] >= proxies
+    assert m['xds_generation_bucket{proxy_type="dataplane",result="changed",le="+Inf"}'] == \
+        m['xds_generation_count{proxy_type="dataplane",result="changed"}']
+    # a delivery per confirmed response (a response outstanding at the
+    # scrape excepted: none, the proxies settled)
+    assert m["xds_delivery_count"] == acks, m
+    assert m['xds_snapshot_resources_count{resource_type="Listener"}'] >= proxies
+    # every snapshot has listeners; the client's has its two outbounds and its
+    # inbound at least: a snapshot in a bucket above 2
+    assert m['xds_snapshot_resources_sum{resource_type="Listener"}'] >= \
+        m['xds_snapshot_resources_count{resource_type="Listener"}'] + 2
+    assert m['xds_snapshot_resources_bucket{resource_type="Listener",le="2"}'] < \
+        m['xds_snapshot_resources_count{resource_type="Listener"}'], m
+    assert m["xds_generation_errors"] == 0
+    # kuma-dp's Envoys keep an HDS stream each
+    assert m["hds_streams_active"] == proxies, m
+    assert m["hds_requests_received"] >= proxies and m["hds_generation_count"] >= proxies, m
+
+
 def test_config_endpoint_matches_envoy(env):
     """GET .../dataplanes/<name>/_config lists the resources Envoy has."""
     for d in (env.client, env.dps["backend-1"]):

@@ -11,6 +11,7 @@ import atexit
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -107,8 +108,13 @@ def dataplane_token(cp, name: str, mesh: str = "default", workload: Optional[str
                     detail=lambda: last)
 
 
+_ZONE_LABEL = re.compile(r'(?:^|,)zone="(?:[^"\\]|\\.)*"')
+
+
 def cp_metrics(cp) -> dict[str, float]:
-    """GET :5680/metrics parsed to {'name' or 'name{labels}': value}."""
+    """GET :5680/metrics parsed to {'name' or 'name{labels}': value}. Every
+    sample carries the control plane's zone label (as upstream's registry
+    adds it); keys leave it out."""
     r = request(cp.host, cp.ports["diagnostics"], "GET", "/metrics", timeout=5)
     if r.status != 200:
         raise AssertionError(f"/metrics: {r.describe()}")
@@ -118,8 +124,13 @@ def cp_metrics(cp) -> dict[str, float]:
             continue
         parts = line.rsplit(" ", 1)
         if len(parts) == 2:
+            key = parts[0]
+            if "{" in key:
+                name, labels = key[:-1].split("{", 1)
+                labels = _ZONE_LABEL.sub("", labels).lstrip(",")
+                key = f"{name}{{{labels}}}" if labels else name
             try:
-                out[parts[0]] = float(parts[1])
+                out[key] = float(parts[1])
             except ValueError:
                 pass
     return out
