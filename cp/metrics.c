@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include "base/prom.h"
+#include "cp/config/config.h"
 #include "cp/insights.h"
 #include "cp/mads.h"
+#include "cp/store/store.h"
 #include "cp/workloads.h"
 #include "cp/xds/server.h"
 
@@ -134,6 +136,41 @@ static void write_upstream(const struct cp_metrics_src *src, const struct cp_xds
 	km_prom_family(out, "hds_generation_errors", "counter", "Counter of errors during HDS generation");
 	km_prom_sample(out, "hds_generation_errors", "", (double)st->hds_gen_errors);
 out:
+	km_buf_fini(&l);
+}
+
+/* resources_count{resource_type,tenant}: the leader's counts of every
+ * type, read at most once a minute (upstream's store counter runs on the
+ * leader every minute): on PostgreSQL one GROUP BY over the table. */
+#define COUNT_EVERY_NS (60LL * 1000000000)
+
+static void write_resource_counts(const struct cp_metrics_src *src, struct km_buf *out)
+{
+	static size_t counts[256];
+	static int64_t at;
+	static bool have;
+	struct cp_runtime *rt = src->rt;
+	if (!rt || !rt->leader || !rt->store || km_rtypes_len > 256 ||
+	    (rt->cfg && !rt->cfg->metrics.control_plane.report_resources_count))
+		return;
+	int64_t now = cp_store_clock_ns();
+	if (!have || now - at >= COUNT_EVERY_NS) {
+		if (cp_store_count_types(rt->store, KM_STR(""), counts) != 0)
+			return;
+		at = now;
+		have = true;
+	}
+	km_prom_family(out, "resources_count", "gauge", "Number of stored resources of each type (all meshes).");
+	struct km_buf l = KM_BUF_INIT;
+	for (size_t i = 0; i < km_rtypes_len; i++) {
+		if (!counts[i] && km_rtypes[i].scope != KM_SCOPE_GLOBAL)
+			continue;
+		l.len = 0;
+		km_prom_label(&l, "resource_type", km_rtypes[i].name);
+		km_buf_putc(&l, ',');
+		km_prom_label(&l, "tenant", "");
+		km_prom_sample(out, "resources_count", km_buf_cstr(&l), (double)counts[i]);
+	}
 	km_buf_fini(&l);
 }
 
@@ -306,6 +343,8 @@ void cp_metrics_write(void *ctx, struct km_buf *out)
 		cp_xds_server_stats(src->xds, &st);
 	struct km_buf b = KM_BUF_INIT;
 	write_upstream(src, &st, &b);
+	cp_store_metrics_write(&b);
+	write_resource_counts(src, &b);
 	write_process_metrics(&b);
 	if (src->xds)
 		write_own_metrics(src, &st, &b);

@@ -860,7 +860,11 @@ static int pg_count_types(struct cp_store *s, struct km_str mesh, size_t *n)
 	struct km_arena *a = km_arena_new(256);
 	const char *v[] = {cstr(a, mesh)};
 	int rc = 0;
-	PGresult *r = exec(p, "SELECT type, count(*) FROM resources WHERE mesh = $1 GROUP BY type", 1, v, &rc);
+	/* an empty mesh: every mesh's, as pg_count */
+	PGresult *r = exec(p,
+			   mesh.len ? "SELECT type, count(*) FROM resources WHERE mesh = $1 GROUP BY type"
+				    : "SELECT type, count(*) FROM resources GROUP BY type",
+			   mesh.len ? 1 : 0, v, &rc);
 	memset(n, 0, km_rtypes_len * sizeof(*n));
 	for (int i = 0; r && !rc && i < PQntuples(r); i++) {
 		const struct km_rtype *t = km_rtype_by_name(km_str_c(PQgetvalue(r, i, 0)));

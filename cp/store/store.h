@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "base/buf.h"
 #include "base/err.h"
 #include "resource/resource.h"
 
@@ -98,7 +99,8 @@ struct cp_store_ops {
 		    const struct cp_list_opts *opts, struct cp_list_result *out);
 	/* Number of stored resources of <t> (all meshes). */
 	size_t (*count)(struct cp_store *s, const struct km_rtype *t, struct km_str mesh);
-	/* Optional: count() of every type of mesh <mesh> at once (PostgreSQL:
+	/* Optional: count() of every type of mesh <mesh> (empty: of all meshes,
+	 * global types included) at once (PostgreSQL:
 	 * one query instead of one per type), n[i] for km_rtypes[i]. 0 or an
 	 * error. */
 	int (*count_types)(struct cp_store *s, struct km_str mesh, size_t *n);
@@ -132,23 +134,45 @@ struct cp_store {
 	void *on_change_ctx;
 };
 
+/* Upstream's `store` metric: the time of each operation by type, and
+ * `store_conflicts` (cp/store/metrics.c; any thread). */
+enum { CP_STORE_OP_CREATE, CP_STORE_OP_UPDATE, CP_STORE_OP_DELETE, CP_STORE_OP_GET, CP_STORE_OP_LIST, CP_STORE_NOPS };
+extern const char *const cp_store_op_name[CP_STORE_NOPS];
+int64_t cp_store_clock_ns(void);
+/* One operation <op> on <t> that started at <t0> (cp_store_clock_ns) and returned <rc>. */
+void cp_store_observe(int op, const struct km_rtype *t, int64_t t0, int rc);
+/* Appends the store and store_conflicts families (samples seen only). */
+void cp_store_metrics_write(struct km_buf *out);
+
 static inline int cp_store_create(struct cp_store *s, const struct km_resource *r)
 {
-	return s->ops->create(s, r);
+	int64_t t0 = cp_store_clock_ns();
+	int rc = s->ops->create(s, r);
+	cp_store_observe(CP_STORE_OP_CREATE, r->type, t0, rc);
+	return rc;
 }
 static inline int cp_store_update(struct cp_store *s, const struct km_resource *r)
 {
-	return s->ops->update(s, r);
+	int64_t t0 = cp_store_clock_ns();
+	int rc = s->ops->update(s, r);
+	cp_store_observe(CP_STORE_OP_UPDATE, r->type, t0, rc);
+	return rc;
 }
 static inline int cp_store_remove(struct cp_store *s, const struct km_rtype *t, struct km_str mesh,
 				  struct km_str name, uint64_t version)
 {
-	return s->ops->remove(s, t, mesh, name, version);
+	int64_t t0 = cp_store_clock_ns();
+	int rc = s->ops->remove(s, t, mesh, name, version);
+	cp_store_observe(CP_STORE_OP_DELETE, t, t0, rc);
+	return rc;
 }
 static inline int cp_store_get(struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
 			       struct km_str mesh, struct km_str name, struct km_resource *out)
 {
-	return s->ops->get(s, a, t, mesh, name, out);
+	int64_t t0 = cp_store_clock_ns();
+	int rc = s->ops->get(s, a, t, mesh, name, out);
+	cp_store_observe(CP_STORE_OP_GET, t, t0, rc);
+	return rc;
 }
 static inline int cp_store_count_types(struct cp_store *s, struct km_str mesh, size_t *n)
 {
@@ -162,8 +186,12 @@ static inline int cp_store_get_many(struct cp_store *s, struct km_arena *a, cons
 				    struct km_str mesh, const struct km_str *names, size_t n,
 				    struct km_resource *out, int *rcs)
 {
-	if (s->ops->get_many)
-		return s->ops->get_many(s, a, t, mesh, names, n, out, rcs);
+	if (s->ops->get_many) {
+		int64_t t0 = cp_store_clock_ns();
+		int rc = s->ops->get_many(s, a, t, mesh, names, n, out, rcs);
+		cp_store_observe(CP_STORE_OP_GET, t, t0, rc); /* one batch: one get */
+		return rc;
+	}
 	for (size_t i = 0; i < n; i++) {
 		rcs[i] = s->ops->get(s, a, t, mesh, names[i], &out[i]);
 		if (rcs[i] && rcs[i] != -KM_E_NOT_FOUND)
@@ -174,7 +202,10 @@ static inline int cp_store_get_many(struct cp_store *s, struct km_arena *a, cons
 static inline int cp_store_list(struct cp_store *s, struct km_arena *a, const struct km_rtype *t,
 				const struct cp_list_opts *o, struct cp_list_result *out)
 {
-	return s->ops->list(s, a, t, o, out);
+	int64_t t0 = cp_store_clock_ns();
+	int rc = s->ops->list(s, a, t, o, out);
+	cp_store_observe(CP_STORE_OP_LIST, t, t0, rc);
+	return rc;
 }
 static inline size_t cp_store_count(struct cp_store *s, const struct km_rtype *t, struct km_str mesh)
 {

@@ -239,6 +239,7 @@ def test_upstream_metric_families(env):
                       ("xds_delivery", "histogram"), ("xds_snapshot_resources", "histogram"),
                       ("hds_streams_active", "gauge"), ("hds_requests_received", "counter"),
                       ("hds_responses_sent", "counter"), ("hds_generation", "histogram"),
+                      ("store", "histogram"), ("resources_count", "gauge"),
                       ("process_resident_memory_bytes", "gauge")]:
         assert typed.get(fam) == kind and fam in seen, (fam, typed.get(fam))
     info = next(line for line in r.text.splitlines() if line.startswith("cp_info{"))
@@ -275,6 +276,14 @@ def test_upstream_metric_families(env):
     assert m['xds_snapshot_resources_bucket{resource_type="Listener",le="2"}'] < \
         m['xds_snapshot_resources_count{resource_type="Listener"}'], m
     assert m["xds_generation_errors"] == 0
+    # the store's operations by type, and the leader's resource counts
+    assert m['store_count{operation="get",resource_type="Dataplane"}'] >= proxies, m
+    assert m['store_count{operation="list",resource_type="Mesh"}'] >= 1, m
+    assert m['store_bucket{operation="list",resource_type="Mesh",le="+Inf"}'] == \
+        m['store_count{operation="list",resource_type="Mesh"}']
+    assert m['resources_count{resource_type="Dataplane",tenant=""}'] == proxies, m
+    assert m['resources_count{resource_type="Mesh",tenant=""}'] == 1, m
+    assert m['resources_count{resource_type="Zone",tenant=""}'] == 0, m  # global types: zeros too
     # kuma-dp's Envoys keep an HDS stream each
     assert m["hds_streams_active"] == proxies, m
     assert m["hds_requests_received"] >= proxies and m["hds_generation_count"] >= proxies, m

@@ -123,6 +123,18 @@ def test_leader_failover_after_kill(postgres, db):
         assert len(leaders) == 1, "exactly one leader"
         leader = leaders[0]
         follower = b if leader is a else a
+        # /metrics: leader 1 on one instance only; the leader counts every
+        # type across meshes once the default mesh and its policies exist
+        from harness.mesh import cp_metrics
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (
+                (r := leader.api.get("/meshes/default/meshtimeouts")).status != 200 or r.json()["total"] < 2):
+            time.sleep(0.1)
+        ml, mf = cp_metrics(leader), cp_metrics(follower)
+        assert ml["leader"] == 1 and mf["leader"] == 0, (ml, mf)
+        assert ml['resources_count{resource_type="Mesh",tenant=""}'] == 1, ml
+        assert ml['resources_count{resource_type="MeshTimeout",tenant=""}'] == 2, ml
+        assert not [k for k in mf if k.startswith("resources_count")], mf
         owner = postgres.psql("SELECT owner FROM locks WHERE name = 'kuma-cp-lock'", db).strip()
         assert owner, "the locks row names the leader"
         leader.proc.kill()  # kill -9
