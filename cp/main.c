@@ -139,10 +139,8 @@ struct dp_http_ctx {
 	const char *ca_pem;
 };
 
-/* Plain HTTP on the dp-server: POST /bootstrap. */
-static void on_dp_http(void *ctx, struct cp_http_req *req)
+static void dp_http_route(struct dp_http_ctx *d, struct cp_http_req *req)
 {
-	struct dp_http_ctx *d = ctx;
 	if (km_str_eqc(req->path, "/bootstrap")) {
 		if (strcmp(req->method, "POST") != 0) {
 			req->status = 405;
@@ -156,6 +154,17 @@ static void on_dp_http(void *ctx, struct cp_http_req *req)
 	req->status = 404;
 	req->content_type = "text/plain";
 	km_buf_puts(&req->out, "404 page not found\n");
+}
+
+/* Plain HTTP on the dp-server: POST /bootstrap, measured as upstream's
+ * middleware measures it (cp_metrics_dp_http). */
+static void on_dp_http(void *ctx, struct cp_http_req *req)
+{
+	int64_t t0 = cp_store_clock_ns();
+	dp_http_route(ctx, req);
+	const char *path = km_arena_strndup(req->a, req->path.ptr, req->path.len);
+	cp_metrics_dp_http(path, req->method, req->status ? req->status : 200,
+			   (double)(cp_store_clock_ns() - t0) / 1e9, req->out.len);
 }
 
 static void usage(FILE *f)

@@ -3,6 +3,7 @@
 #include "cp/metrics.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,85 @@ static void write_resource_counts(const struct cp_metrics_src *src, struct km_bu
 		km_buf_putc(&l, ',');
 		km_prom_label(&l, "tenant", "");
 		km_prom_sample(out, "resources_count", km_buf_cstr(&l), (double)counts[i]);
+	}
+	km_buf_fini(&l);
+}
+
+/* dp_server_http_*: per handler, method and code */
+#define HTTP_SETS 64
+#define SIZE_NB 8
+static const double size_le[SIZE_NB] = {100, 1000, 10000, 100000, 1e6, 1e7, 1e8, 1e9};
+
+struct http_set {
+	char handler[128], method[16];
+	int code;
+	uint64_t dur[KM_PROM_DEF_NB + 1], size[SIZE_NB + 1];
+	double dur_sum, size_sum;
+};
+static struct http_set http_sets[HTTP_SETS];
+static size_t n_http_sets;
+
+void cp_metrics_dp_http(const char *path, const char *method, int code, double seconds, size_t bytes)
+{
+	struct http_set *hs = NULL;
+	for (size_t i = 0; i < n_http_sets && !hs; i++)
+		if (http_sets[i].code == code && strcmp(http_sets[i].handler, path) == 0 &&
+		    strcmp(http_sets[i].method, method) == 0)
+			hs = &http_sets[i];
+	if (!hs) {
+		if (n_http_sets == HTTP_SETS || strlen(path) >= sizeof(hs->handler) ||
+		    strlen(method) >= sizeof(hs->method))
+			return;
+		hs = &http_sets[n_http_sets++];
+		snprintf(hs->handler, sizeof(hs->handler), "%s", path);
+		snprintf(hs->method, sizeof(hs->method), "%s", method);
+		hs->code = code;
+	}
+	struct km_prom_hist d = {km_prom_def_le, KM_PROM_DEF_NB, hs->dur, hs->dur_sum};
+	km_prom_observe(&d, seconds, 1);
+	hs->dur_sum = d.sum;
+	struct km_prom_hist z = {size_le, SIZE_NB, hs->size, hs->size_sum};
+	km_prom_observe(&z, (double)bytes, 1);
+	hs->size_sum = z.sum;
+}
+
+static void write_dp_http(struct km_buf *out)
+{
+	if (!n_http_sets)
+		return;
+	struct km_buf l = KM_BUF_INIT;
+	const char *fam[2] = {"dp_server_http_request_duration_seconds", "dp_server_http_response_size_bytes"};
+	const char *help[2] = {"The latency of the HTTP requests.", "The size of the HTTP responses."};
+	for (int f = 0; f < 2; f++) {
+		km_prom_family(out, fam[f], "histogram", help[f]);
+		for (size_t i = 0; i < n_http_sets; i++) {
+			const struct http_set *hs = &http_sets[i];
+			l.len = 0;
+			km_buf_printf(&l, "code=\"%d\",", hs->code);
+			km_prom_label(&l, "handler", hs->handler);
+			km_buf_putc(&l, ',');
+			km_prom_label(&l, "method", hs->method);
+			km_buf_puts(&l, ",service=\"\"");
+			if (f == 0)
+				hist(out, fam[f], km_buf_cstr(&l), km_prom_def_le, KM_PROM_DEF_NB, hs->dur, hs->dur_sum);
+			else
+				hist(out, fam[f], km_buf_cstr(&l), size_le, SIZE_NB, hs->size, hs->size_sum);
+		}
+	}
+	/* requests are answered within their callback: none is in flight when
+	 * the metrics are written */
+	km_prom_family(out, "dp_server_http_requests_inflight", "gauge",
+		       "The number of inflight requests being handled at the same time.");
+	for (size_t i = 0; i < n_http_sets; i++) {
+		bool first = true;
+		for (size_t j = 0; j < i && first; j++)
+			first = strcmp(http_sets[j].handler, http_sets[i].handler) != 0;
+		if (!first)
+			continue;
+		l.len = 0;
+		km_prom_label(&l, "handler", http_sets[i].handler);
+		km_buf_puts(&l, ",service=\"\"");
+		km_prom_sample(out, "dp_server_http_requests_inflight", km_buf_cstr(&l), 0);
 	}
 	km_buf_fini(&l);
 }
@@ -345,6 +425,7 @@ void cp_metrics_write(void *ctx, struct km_buf *out)
 	write_upstream(src, &st, &b);
 	cp_store_metrics_write(&b);
 	write_resource_counts(src, &b);
+	write_dp_http(&b);
 	write_process_metrics(&b);
 	if (src->xds)
 		write_own_metrics(src, &st, &b);

@@ -27,6 +27,11 @@ struct cp_metrics_src {
 	struct cp_mads *mads;
 };
 
+/* One plain HTTP request on the dp-server (POST /bootstrap): upstream's
+ * dp_server_http_* families (go-http-metrics: handler = the URL path, at
+ * most 64 label sets are kept, later ones are not counted). Loop thread. */
+void cp_metrics_dp_http(const char *path, const char *method, int code, double seconds, size_t bytes);
+
 /* The exposition of <ctx> (a struct cp_metrics_src), appended to <out>. */
 void cp_metrics_write(void *ctx, struct km_buf *out);
 

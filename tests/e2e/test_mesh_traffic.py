@@ -240,6 +240,9 @@ def test_upstream_metric_families(env):
                       ("hds_streams_active", "gauge"), ("hds_requests_received", "counter"),
                       ("hds_responses_sent", "counter"), ("hds_generation", "histogram"),
                       ("store", "histogram"), ("resources_count", "gauge"),
+                      ("dp_server_http_request_duration_seconds", "histogram"),
+                      ("dp_server_http_response_size_bytes", "histogram"),
+                      ("dp_server_http_requests_inflight", "gauge"),
                       ("process_resident_memory_bytes", "gauge")]:
         assert typed.get(fam) == kind and fam in seen, (fam, typed.get(fam))
     info = next(line for line in r.text.splitlines() if line.startswith("cp_info{"))
@@ -284,6 +287,11 @@ def test_upstream_metric_families(env):
     assert m['resources_count{resource_type="Dataplane",tenant=""}'] == proxies, m
     assert m['resources_count{resource_type="Mesh",tenant=""}'] == 1, m
     assert m['resources_count{resource_type="Zone",tenant=""}'] == 0, m  # global types: zeros too
+    # each kuma-dp asked for its bootstrap on the dp-server
+    boot = 'code="200",handler="/bootstrap",method="POST",service=""'
+    assert m[f"dp_server_http_request_duration_seconds_count{{{boot}}}"] >= proxies, m
+    assert m[f"dp_server_http_response_size_bytes_sum{{{boot}}}"] >= 1000 * proxies, m
+    assert m['dp_server_http_requests_inflight{handler="/bootstrap",service=""}'] == 0, m
     # kuma-dp's Envoys keep an HDS stream each
     assert m["hds_streams_active"] == proxies, m
     assert m["hds_requests_received"] >= proxies and m["hds_generation_count"] >= proxies, m
