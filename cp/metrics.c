@@ -15,6 +15,7 @@
 #include "cp/config/config.h"
 #include "cp/insights.h"
 #include "cp/mads.h"
+#include "cp/pki/pki.h"
 #include "cp/store/store.h"
 #include "cp/workloads.h"
 #include "cp/xds/server.h"
@@ -41,6 +42,14 @@ static void vector(struct km_buf *out, const char *name, const char *type, const
 		km_buf_add(out, samples->data, samples->len);
 	}
 	samples->len = 0;
+}
+
+static void cert_expiry(void *ctx, const char *mesh, int64_t not_after_ns)
+{
+	struct km_buf *v = ctx, l = KM_BUF_INIT;
+	km_prom_label(&l, "mesh", mesh);
+	km_prom_sample(v, "xds_cert_expiration_timestamp_seconds", km_buf_cstr(&l), (double)(not_after_ns / 1000000000));
+	km_buf_fini(&l);
 }
 
 static void write_upstream(const struct cp_metrics_src *src, const struct cp_xds_stats *st, struct km_buf *out)
@@ -125,6 +134,11 @@ static void write_upstream(const struct cp_metrics_src *src, const struct cp_xds
 	}
 	vector(out, "xds_snapshot_resources", "histogram",
 	       "Distribution of resource counts per xDS snapshot by resource type.", &v);
+	cp_pki_cert_expirations(rt ? rt->pki : NULL, cert_expiry, &v);
+	vector(out, "xds_cert_expiration_timestamp_seconds", "gauge",
+	       "Unix timestamp (seconds) when the MeshIdentity workload certificate expires. Compute remaining "
+	       "lifetime in PromQL as `xds_cert_expiration_timestamp_seconds - time()`.",
+	       &v);
 	km_buf_fini(&v);
 	km_prom_family(out, "hds_streams_active", "gauge", "Number of active connections between a server and a client");
 	km_prom_sample(out, "hds_streams_active", "", (double)st->hds_streams_active);

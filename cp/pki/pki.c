@@ -81,6 +81,13 @@ struct cp_pki {
 	 * CAs must outlive them, so caches dropped meanwhile wait here */
 	size_t inflight;
 	struct mesh_cache *graveyard;
+	struct expiry *expiries; /* the last leaf issued per mesh (metrics) */
+};
+
+struct expiry {
+	char *mesh;
+	int64_t not_after;
+	struct expiry *next;
 };
 
 static uint64_t hash2(struct km_str a, struct km_str b)
@@ -631,6 +638,16 @@ static void leaf_store(struct cp_pki *p, struct cp_pki_issue *r, struct km_arena
 	l->not_after = r->not_after;
 	/* upstream ExpiringSoon: generation + lifetime / 5 * 4 */
 	l->renew_at = r->now + r->lifetime_ns / 5 * 4;
+	struct expiry *e = p->expiries;
+	while (e && strcmp(e->mesh, r->mesh) != 0)
+		e = e->next;
+	if (!e) {
+		e = km_calloc(1, sizeof(*e));
+		e->mesh = km_strdup(r->mesh);
+		e->next = p->expiries;
+		p->expiries = e;
+	}
+	e->not_after = r->not_after;
 	l->cert = km_buf_steal(&r->cert);
 	l->key = km_buf_steal(&r->key);
 	l->pem_fp = cp_pki_pem_fp(l->cert, l->key);
@@ -1266,5 +1283,18 @@ void cp_pki_stop(struct cp_pki *p)
 			leaf_free(l);
 		}
 	free(p->buckets);
+	while (p->expiries) {
+		struct expiry *e = p->expiries;
+		p->expiries = e->next;
+		free(e->mesh);
+		free(e);
+	}
 	free(p);
+}
+
+void cp_pki_cert_expirations(const struct cp_pki *p, void (*fn)(void *ctx, const char *mesh, int64_t not_after_ns),
+			     void *ctx)
+{
+	for (const struct expiry *e = p ? p->expiries : NULL; e; e = e->next)
+		fn(ctx, e->mesh, e->not_after);
 }

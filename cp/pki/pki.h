@@ -77,6 +77,12 @@ const char *cp_pki_issue_key(const struct cp_pki_issue *issue);
 int cp_pki_issue_finish(struct cp_pki *p, struct cp_pki_issue *issue, struct km_arena *a, struct cp_pki_leaf *out);
 void cp_pki_issue_free(struct cp_pki_issue *issue);
 
+/* Upstream's xds_cert_expiration_timestamp_seconds: for each mesh a workload
+ * certificate was issued in, the expiry (unix ns) of the last one, to <fn>
+ * (loop thread). */
+void cp_pki_cert_expirations(const struct cp_pki *p, void (*fn)(void *ctx, const char *mesh, int64_t not_after_ns),
+			     void *ctx);
+
 /* What a proxy's identity configuration depends on, as one number: 0 when
  * no Ready identity applies to a Dataplane with <dp_labels> (plaintext),
  * else a hash of the selected identity (name, spec, labels), its CA and the

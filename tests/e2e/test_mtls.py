@@ -203,6 +203,16 @@ def test_proxies_get_spiffe_certificates(env):
     assert m['xds_certificate_issue_seconds_sum'] > 0, m
     assert m['xds_certificate_issue_seconds_bucket{le="+Inf"}'] == m['xds_certificate_issue_seconds_count'], m
     assert m['xds_generation_seconds_count'] >= m['xds_certificate_issue_seconds_count'], m
+    # upstream's gauge: when the mesh's last workload certificate expires,
+    # the one the backend's Envoy holds or a later one
+    import datetime
+    import time
+    expiry = m['xds_cert_expiration_timestamp_seconds{mesh="default"}']
+    assert time.time() < expiry, m
+    held = [datetime.datetime.fromisoformat(c["expiration_time"].replace("Z", "+00:00")).timestamp()
+            for d in (env.backend, env.client) for c in certs(d)
+            if any("uri" in x for x in c.get("subject_alt_names", []))]
+    assert held and min(held) - 1 <= expiry <= max(held) + 300, (held, expiry)
 
 
 def put_policy(env, kind_path, name, spec):
