@@ -140,6 +140,14 @@ static void write_upstream(const struct cp_metrics_src *src, const struct cp_xds
 	       "lifetime in PromQL as `xds_cert_expiration_timestamp_seconds - time()`.",
 	       &v);
 	km_buf_fini(&v);
+	struct cp_workloads_stats ws;
+	cp_workloads_stats(src->workloads, &ws);
+	if (src->workloads) {
+		km_prom_family(out, "component_meshservice_generator", "histogram",
+			       "Summary of MeshService generation duration");
+		hist(out, "component_meshservice_generator", "", km_prom_def_le, KM_PROM_DEF_NB, ws.pass_counts,
+		     ws.pass_sum_ms);
+	}
 	km_prom_family(out, "hds_streams_active", "gauge", "Number of active connections between a server and a client");
 	km_prom_sample(out, "hds_streams_active", "", (double)st->hds_streams_active);
 	km_prom_family(out, "hds_requests_received", "counter", "Number of HealthCheckRequests from a client");

@@ -50,6 +50,8 @@ struct cp_workloads {
 	bool active, running;
 	int64_t quiet_until; /* no pass before (monotonic ns): passes cost O(Dataplanes) */
 	uint64_t passes, pass_ns, writes, nworkloads; /* for GET :5680/metrics */
+	uint64_t pass_counts[KM_PROM_DEF_NB + 1];
+	double pass_sum_ms;
 	struct cp_memo *dps; /* struct dp_fact */
 	/* struct cp_insight_fact: the MeshInsight resyncer's, kept by its
 	 * events (own_insights: this generator's, when there is none) */
@@ -678,8 +680,12 @@ static void run(struct km_loop *loop, void *ctx)
 	 * leave the loop at least 3/4 of the time for everything else */
 	w->quiet_until = km_time_now() + 3 * (km_time_now() - started);
 	if (n) {
+		int64_t took = km_time_now() - started;
 		w->passes++;
-		w->pass_ns += (uint64_t)(km_time_now() - started);
+		w->pass_ns += (uint64_t)took;
+		struct km_prom_hist h = {km_prom_def_le, KM_PROM_DEF_NB, w->pass_counts, w->pass_sum_ms};
+		km_prom_observe(&h, (double)took / 1e6, 1);
+		w->pass_sum_ms = h.sum;
 	}
 	if (next) {
 		/* come back when a grace period ends (a timer of its own: the
@@ -761,4 +767,6 @@ void cp_workloads_stats(const struct cp_workloads *w, struct cp_workloads_stats 
 	out->seconds = (double)w->pass_ns / 1e9;
 	out->writes = w->writes;
 	out->workloads = w->nworkloads;
+	memcpy(out->pass_counts, w->pass_counts, sizeof(out->pass_counts));
+	out->pass_sum_ms = w->pass_sum_ms;
 }

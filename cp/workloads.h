@@ -7,6 +7,7 @@
 #ifndef CP_WORKLOADS_H
 #define CP_WORKLOADS_H
 
+#include "base/prom.h"
 #include "cp/events.h"
 #include "cp/runtime.h"
 
@@ -24,6 +25,9 @@ void cp_workloads_stop(struct cp_workloads *w);
 struct cp_workloads_stats {
 	uint64_t passes, writes, workloads;
 	double seconds;
+	/* upstream's component_meshservice_generator: milliseconds per pass */
+	uint64_t pass_counts[KM_PROM_DEF_NB + 1];
+	double pass_sum_ms;
 };
 void cp_workloads_stats(const struct cp_workloads *w, struct cp_workloads_stats *out);
 

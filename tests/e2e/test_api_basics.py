@@ -483,6 +483,10 @@ def test_generator_not_held_back_by_a_pending_grace_period():
         # gone and next: a MeshService and a Workload each, and gone's grace label
         assert m["meshservice_generator_passes_total"] >= 3, m
         assert m["meshservice_generator_pass_seconds_total"] > 0, m
+        # upstream's histogram of the same passes, in milliseconds
+        assert m["component_meshservice_generator_count"] == m["meshservice_generator_passes_total"], m
+        assert abs(m["component_meshservice_generator_sum"] -
+                   1000 * m["meshservice_generator_pass_seconds_total"]) < 1, m
         assert m["mesh_insight_resyncs_total"] >= 1, m
         assert "mesh_insight_resync_seconds_total" in m, m
     finally:
