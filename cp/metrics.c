@@ -52,6 +52,14 @@ static void cert_expiry(void *ctx, const char *mesh, int64_t not_after_ns)
 	km_buf_fini(&l);
 }
 
+static void client_version(void *ctx, const char *version, size_t n)
+{
+	struct km_buf *v = ctx, l = KM_BUF_INIT;
+	km_prom_label(&l, "client_version", version);
+	km_prom_sample(v, "xds_client_versions", km_buf_cstr(&l), (double)n);
+	km_buf_fini(&l);
+}
+
 static void write_upstream(const struct cp_metrics_src *src, const struct cp_xds_stats *st, struct km_buf *out)
 {
 	const struct cp_runtime *rt = src->rt;
@@ -134,6 +142,10 @@ static void write_upstream(const struct cp_metrics_src *src, const struct cp_xds
 	}
 	vector(out, "xds_snapshot_resources", "histogram",
 	       "Distribution of resource counts per xDS snapshot by resource type.", &v);
+	cp_xds_server_client_versions(src->xds, client_version, &v);
+	vector(out, "xds_client_versions", "gauge",
+	       "Number of clients for each version. It only counts connections where they sent at least one request",
+	       &v);
 	cp_pki_cert_expirations(rt ? rt->pki : NULL, cert_expiry, &v);
 	vector(out, "xds_cert_expiration_timestamp_seconds", "gauge",
 	       "Unix timestamp (seconds) when the MeshIdentity workload certificate expires. Compute remaining "

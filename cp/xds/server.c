@@ -1990,6 +1990,30 @@ void cp_xds_server_stats(const struct cp_xds_server *s, struct cp_xds_stats *out
 	out->hds_gen_sum_ms = h.gen_sum_ms;
 }
 
+void cp_xds_server_client_versions(const struct cp_xds_server *s,
+				   void (*fn)(void *ctx, const char *version, size_t n), void *ctx)
+{
+	/* few distinct versions: a short list, counted in one walk */
+	const char *v[16];
+	size_t n[16], nv = 0;
+	for (const struct ads_stream *st = s->streams; st; st = st->next) {
+		if (!st->ready || !st->kuma_dp_version || !*st->kuma_dp_version)
+			continue;
+		size_t i = 0;
+		while (i < nv && strcmp(v[i], st->kuma_dp_version) != 0)
+			i++;
+		if (i == nv) {
+			if (nv == 16)
+				continue; /* more versions than a fleet runs at once: the rest not counted */
+			v[nv] = st->kuma_dp_version;
+			n[nv++] = 0;
+		}
+		n[i]++;
+	}
+	for (size_t i = 0; i < nv; i++)
+		fn(ctx, v[i], n[i]);
+}
+
 void cp_xds_server_free(struct cp_xds_server *s)
 {
 	if (!s)

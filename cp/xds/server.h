@@ -78,5 +78,9 @@ void cp_xds_server_free(struct cp_xds_server *s);
 /* The gRPC methods to register on the dp-server. */
 const struct cp_grpc_method *cp_xds_server_methods(struct cp_xds_server *s, size_t *n);
 void cp_xds_server_stats(const struct cp_xds_server *s, struct cp_xds_stats *out);
+/* Upstream's xds_client_versions: the connected proxies by kuma-dp version
+ * (those that named one), one call of <fn> per version. Loop thread. */
+void cp_xds_server_client_versions(const struct cp_xds_server *s,
+				   void (*fn)(void *ctx, const char *version, size_t n), void *ctx);
 
 #endif

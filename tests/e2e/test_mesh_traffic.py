@@ -237,6 +237,7 @@ def test_upstream_metric_families(env):
                       ("xds_requests_received", "counter"), ("xds_responses_sent", "counter"),
                       ("xds_generation", "histogram"), ("xds_generation_errors", "counter"),
                       ("xds_delivery", "histogram"), ("xds_snapshot_resources", "histogram"),
+                      ("xds_client_versions", "gauge"),
                       ("hds_streams_active", "gauge"), ("hds_requests_received", "counter"),
                       ("hds_responses_sent", "counter"), ("hds_generation", "histogram"),
                       ("store", "histogram"), ("resources_count", "gauge"),
@@ -279,6 +280,8 @@ def test_upstream_metric_families(env):
     assert m['xds_snapshot_resources_bucket{resource_type="Listener",le="2"}'] < \
         m['xds_snapshot_resources_count{resource_type="Listener"}'], m
     assert m["xds_generation_errors"] == 0
+    versions = {k: v for k, v in m.items() if k.startswith("xds_client_versions{")}
+    assert sum(versions.values()) == proxies and len(versions) == 1, versions
     # the store's operations by type, and the leader's resource counts
     assert m['store_count{operation="get",resource_type="Dataplane"}'] >= proxies, m
     assert m['store_count{operation="list",resource_type="Mesh"}'] >= 1, m
