@@ -347,6 +347,7 @@ static int run(const char *config_path)
 			exit_code = 1;
 			goto out;
 		}
+		msrc.dps = dps;
 	}
 	if (!rt.global_mode && cfg.monitoring_assignment_server.enabled) {
 		mads = cp_mads_start(&rt, &bus);
@@ -375,6 +376,7 @@ out:
 	rt.envoy_admin = NULL;
 	msrc.mads = NULL;
 	cp_mads_stop(mads);
+	msrc.dps = NULL;
 	cp_dpserver_stop(dps);
 	cp_xds_server_free(xds);
 	cp_dpserver_cert_fini(&cert);

@@ -13,6 +13,7 @@
 
 #include "base/prom.h"
 #include "cp/config/config.h"
+#include "cp/dpserver/server.h"
 #include "cp/insights.h"
 #include "cp/mads.h"
 #include "cp/pki/pki.h"
@@ -460,6 +461,7 @@ void cp_metrics_write(void *ctx, struct km_buf *out)
 	cp_store_metrics_write(&b);
 	write_resource_counts(src, &b);
 	write_dp_http(&b);
+	cp_dpserver_grpc_metrics_write(src->dps, &b);
 	write_process_metrics(&b);
 	if (src->xds)
 		write_own_metrics(src, &st, &b);

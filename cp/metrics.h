@@ -17,6 +17,7 @@ struct cp_xds_server;
 struct cp_workloads;
 struct cp_insights;
 struct cp_mads;
+struct cp_dpserver;
 
 /* What the metrics read; members may be NULL (not running). */
 struct cp_metrics_src {
@@ -25,6 +26,7 @@ struct cp_metrics_src {
 	struct cp_workloads *workloads;
 	struct cp_insights *insights;
 	struct cp_mads *mads;
+	struct cp_dpserver *dps; /* grpc_server_* */
 };
 
 /* One plain HTTP request on the dp-server (POST /bootstrap): upstream's

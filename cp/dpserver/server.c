@@ -7,6 +7,8 @@
 #include "cp/dpserver/server.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
+#include <time.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/prom.h"
 #include "base/mem.h"
 
 struct conn;
@@ -46,6 +49,7 @@ struct cp_grpc_stream {
 	bool held; /* cp_grpc_hold: queue, write on release */
 	int status_code;
 	char status_msg[256];
+	int64_t started_ns; /* an RPC counted as started (grpc_server_*), else 0 */
 	struct cp_grpc_stream *next;
 };
 
@@ -72,6 +76,15 @@ struct conn {
 	struct conn *next, *prev; /* doubly linked: closing is O(1) with thousands open */
 };
 
+/* grpc_server_* of one method */
+#define GRPC_CODES 17
+struct grpc_stats {
+	uint64_t started, received, sent;
+	uint64_t handled[GRPC_CODES];
+	uint64_t seconds[KM_PROM_DEF_NB + 1];
+	double seconds_sum;
+};
+
 struct cp_dpserver {
 	struct km_loop *loop;
 	struct cp_dpserver_config cfg;
@@ -79,6 +92,7 @@ struct cp_dpserver {
 	int port;
 	SSL_CTX *ctx;
 	struct conn *conns;
+	struct grpc_stats *grpc; /* one per cfg.methods */
 };
 
 static void conn_close(struct conn *c);
@@ -96,8 +110,38 @@ static struct cp_grpc_stream *stream_find(struct conn *c, int32_t id)
 	return NULL;
 }
 
+static struct grpc_stats *grpc_stats_of(const struct cp_grpc_stream *s)
+{
+	const struct cp_dpserver *srv = s->c->srv;
+	return s->grpc && srv->grpc ? &srv->grpc[s->grpc - srv->cfg.methods] : NULL;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The RPC of <s> is over: handled with its status (a stream the peer
+ * reset or dropped before the server finished it: Canceled, as grpc-go's
+ * handler sees its context canceled). */
+static void grpc_handled(struct cp_grpc_stream *s)
+{
+	struct grpc_stats *g = grpc_stats_of(s);
+	if (!g || !s->started_ns)
+		return;
+	int code = s->finishing ? s->status_code : 1 /* Canceled */;
+	g->handled[code >= 0 && code < GRPC_CODES ? code : 2 /* Unknown */]++;
+	struct km_prom_hist h = {km_prom_def_le, KM_PROM_DEF_NB, g->seconds, g->seconds_sum};
+	km_prom_observe(&h, (double)(mono_ns() - s->started_ns) / 1e9, 1);
+	g->seconds_sum = h.sum;
+	s->started_ns = 0;
+}
+
 static void stream_free(struct conn *c, struct cp_grpc_stream *s)
 {
+	grpc_handled(s);
 	if (s->grpc && s->ctx && !s->closed_notified) {
 		s->closed_notified = true;
 		s->grpc->close(s->ctx);
@@ -191,6 +235,9 @@ int cp_grpc_send(struct cp_grpc_stream *s, const void *msg, size_t len)
 	if (s->finishing || s->dead || s->c->closing)
 		return -EPIPE;
 	respond_headers(s, 200, "application/grpc");
+	struct grpc_stats *g = grpc_stats_of(s);
+	if (g)
+		g->sent++;
 	uint8_t hdr[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
 	km_buf_append(&s->out, hdr, 5);
 	km_buf_append(&s->out, msg, len);
@@ -220,6 +267,7 @@ void cp_grpc_finish(struct cp_grpc_stream *s, int code, const char *msg)
 	if (!s->responded) {
 		/* trailers-only response */
 		s->responded = true;
+		s->status_code = code;
 		char c[16];
 		snprintf(c, sizeof(c), "%d", code);
 		const char *m = msg ? msg : "";
@@ -292,8 +340,12 @@ static void feed_grpc(struct cp_grpc_stream *s)
 		}
 		if (s->in.len - off - 5 < len)
 			break;
-		if (s->ctx && !s->finishing)
+		if (s->ctx && !s->finishing) {
+			struct grpc_stats *g = grpc_stats_of(s);
+			if (g)
+				g->received++;
 			s->grpc->message(s->ctx, p + 5, len);
+		}
 		off += 5 + len;
 		if (s->dead || s->c->closing)
 			return; /* the handler's reply found the stream or connection gone */
@@ -317,6 +369,11 @@ static void open_grpc(struct cp_grpc_stream *s)
 	if (!s->grpc) {
 		cp_grpc_finish(s, CP_GRPC_UNIMPLEMENTED, "unknown service or method");
 		return;
+	}
+	struct grpc_stats *g = grpc_stats_of(s);
+	if (g) {
+		g->started++;
+		s->started_ns = mono_ns();
 	}
 	/* bounded by the message cap plus one frame header */
 	s->in.max = cfg->max_message + 5 + 16384;
@@ -767,6 +824,7 @@ struct cp_dpserver *cp_dpserver_start(struct km_loop *loop, const struct cp_dpse
 	km_loop_watch(loop, srv->lfd, KM_EV_READ, on_accept, srv);
 	km_info("dp-server", "listening address=%s:%d protocols=h2,grpc", cfg->iface ? cfg->iface : "0.0.0.0",
 		srv->port);
+	srv->grpc = km_calloc(srv->cfg.nmethods ? srv->cfg.nmethods : 1, sizeof(*srv->grpc));
 	return srv;
 }
 
@@ -784,5 +842,76 @@ void cp_dpserver_stop(struct cp_dpserver *s)
 	km_loop_unwatch(s->loop, s->lfd);
 	close(s->lfd);
 	SSL_CTX_free(s->ctx);
+	free(s->grpc);
 	free(s);
+}
+
+/* The labels of a method's samples into <l> (reset): grpc_code (when
+ * <code>), grpc_method, grpc_service, grpc_type. */
+static const char *method_labels(struct km_buf *l, const char *path, const char *code)
+{
+	const char *slash = strrchr(path, '/');
+	l->len = 0;
+	if (code)
+		km_buf_printf(l, "grpc_code=\"%s\",", code);
+	km_buf_printf(l, "grpc_method=\"%s\",grpc_service=\"%.*s\",grpc_type=\"bidi_stream\"", slash + 1,
+		      (int)(slash - path - 1), path + 1);
+	return km_buf_cstr(l);
+}
+
+void cp_dpserver_grpc_metrics_write(const struct cp_dpserver *s, struct km_buf *out)
+{
+	static const char *const code_name[GRPC_CODES] = {
+	    "OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound",
+	    "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted",
+	    "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated"};
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} counters[] = {
+	    {"grpc_server_started_total", "Total number of RPCs started on the server.", offsetof(struct grpc_stats, started)},
+	    {"grpc_server_msg_received_total", "Total number of RPC stream messages received on the server.",
+	     offsetof(struct grpc_stats, received)},
+	    {"grpc_server_msg_sent_total", "Total number of gRPC stream messages sent by the server.",
+	     offsetof(struct grpc_stats, sent)},
+	};
+	if (!s || !s->grpc)
+		return;
+	bool started = false, handled = false; /* Go prints no family without samples */
+	for (size_t i = 0; i < s->cfg.nmethods; i++) {
+		started |= s->grpc[i].started != 0;
+		for (int code = 0; code < GRPC_CODES; code++)
+			handled |= s->grpc[i].handled[code] != 0;
+	}
+	if (!started)
+		return;
+	struct km_buf l = KM_BUF_INIT;
+	for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
+		km_prom_family(out, counters[c].name, "counter", counters[c].help);
+		for (size_t i = 0; i < s->cfg.nmethods; i++)
+			if (s->grpc[i].started)
+				km_prom_sample(out, counters[c].name, method_labels(&l, s->cfg.methods[i].path, NULL),
+					       (double)*(const uint64_t *)((const char *)&s->grpc[i] + counters[c].off));
+	}
+	if (handled)
+		km_prom_family(out, "grpc_server_handled_total", "counter",
+			       "Total number of RPCs completed on the server, regardless of success or failure.");
+	for (size_t i = 0; i < s->cfg.nmethods; i++)
+		for (int code = 0; code < GRPC_CODES; code++) {
+			if (s->grpc[i].handled[code])
+				km_prom_sample(out, "grpc_server_handled_total",
+					       method_labels(&l, s->cfg.methods[i].path, code_name[code]),
+					       (double)s->grpc[i].handled[code]);
+		}
+	km_prom_family(out, "grpc_server_handling_seconds", "histogram",
+		       "Histogram of response latency (seconds) of gRPC that had been application-level handled by the "
+		       "server.");
+	for (size_t i = 0; i < s->cfg.nmethods; i++) {
+		const struct grpc_stats *g = &s->grpc[i];
+		struct km_prom_hist h = {km_prom_def_le, KM_PROM_DEF_NB, (uint64_t *)g->seconds, g->seconds_sum};
+		if (g->started)
+			km_prom_hist_write(out, "grpc_server_handling_seconds",
+					   method_labels(&l, s->cfg.methods[i].path, NULL), &h);
+	}
+	km_buf_fini(&l);
 }

@@ -8,6 +8,8 @@
 #ifndef CP_DPSERVER_SERVER_H
 #define CP_DPSERVER_SERVER_H
 
+#include "base/buf.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +52,11 @@ struct cp_dpserver *cp_dpserver_start(struct km_loop *loop, const struct cp_dpse
 int cp_dpserver_port(const struct cp_dpserver *s);
 /* Closes every connection (handlers get close()) and the listener. */
 void cp_dpserver_stop(struct cp_dpserver *s);
+
+/* Upstream's grpc_server_* families (go-grpc-prometheus: started, handled by
+ * code, messages received and sent, handling seconds), written for every
+ * method a stream was opened on. */
+void cp_dpserver_grpc_metrics_write(const struct cp_dpserver *s, struct km_buf *out);
 
 /* Queues one message; sent as fast as the peer's flow control allows. */
 int cp_grpc_send(struct cp_grpc_stream *s, const void *msg, size_t len);

@@ -131,6 +131,15 @@ def test_grpc_xds_client_reaches_backend(grpc_cp, tmp_path):
         assert after["xds_responses_sent_total"] > before["xds_responses_sent_total"]
         assert after["xds_acks_total"] > before["xds_acks_total"]
         assert after["xds_nacks_total"] == before["xds_nacks_total"], "grpcio rejected a resource"
+        # the client's state-of-the-world stream, counted as go-grpc-prometheus
+        # counts it: started, and handled once the client process went away
+        sotw = ('grpc_method="StreamAggregatedResources",grpc_service="envoy.service.discovery.v3.'
+                'AggregatedDiscoveryService",grpc_type="bidi_stream"')
+        assert after[f"grpc_server_started_total{{{sotw}}}"] == 1, after
+        m = wait_for(lambda: (x := cp_metrics(cp)) and
+                     sum(v for k, v in x.items() if k.startswith("grpc_server_handled_total{") and sotw in k) == 1
+                     and x, 10, "the sotw stream handled")
+        assert m[f"grpc_server_handling_seconds_count{{{sotw}}}"] == 1, m
         dp.stop()
     finally:
         for p in procs:

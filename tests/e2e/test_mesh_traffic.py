@@ -237,7 +237,9 @@ def test_upstream_metric_families(env):
                       ("xds_requests_received", "counter"), ("xds_responses_sent", "counter"),
                       ("xds_generation", "histogram"), ("xds_generation_errors", "counter"),
                       ("xds_delivery", "histogram"), ("xds_snapshot_resources", "histogram"),
-                      ("xds_client_versions", "gauge"),
+                      ("xds_client_versions", "gauge"), ("grpc_server_started_total", "counter"),
+                      ("grpc_server_msg_received_total", "counter"), ("grpc_server_msg_sent_total", "counter"),
+                      ("grpc_server_handling_seconds", "histogram"),
                       ("hds_streams_active", "gauge"), ("hds_requests_received", "counter"),
                       ("hds_responses_sent", "counter"), ("hds_generation", "histogram"),
                       ("store", "histogram"), ("resources_count", "gauge"),
@@ -290,6 +292,17 @@ def test_upstream_metric_families(env):
     assert m['resources_count{resource_type="Dataplane",tenant=""}'] == proxies, m
     assert m['resources_count{resource_type="Mesh",tenant=""}'] == 1, m
     assert m['resources_count{resource_type="Zone",tenant=""}'] == 0, m  # global types: zeros too
+    # the dp-server's gRPC, as go-grpc-prometheus counts it: one delta ADS and
+    # one HDS stream per Envoy, every message both ways
+    ads = ('grpc_method="DeltaAggregatedResources",grpc_service="envoy.service.discovery.v3.'
+           'AggregatedDiscoveryService",grpc_type="bidi_stream"')
+    assert m[f"grpc_server_started_total{{{ads}}}"] == proxies, m
+    assert m[f"grpc_server_msg_sent_total{{{ads}}}"] == m["xds_responses_sent_total"], m
+    assert m[f"grpc_server_msg_received_total{{{ads}}}"] >= m["xds_acks_total"] + proxies, m
+    hds = ('grpc_method="StreamHealthCheck",grpc_service="envoy.service.health.v3.HealthDiscoveryService",'
+           'grpc_type="bidi_stream"')
+    assert m[f"grpc_server_started_total{{{hds}}}"] == proxies, m
+    assert m[f"grpc_server_msg_received_total{{{hds}}}"] == m["hds_requests_received"] + m["hds_responses_sent"], m
     # each kuma-dp asked for its bootstrap on the dp-server
     boot = 'code="200",handler="/bootstrap",method="POST",service=""'
     assert m[f"dp_server_http_request_duration_seconds_count{{{boot}}}"] >= proxies, m
