@@ -10,7 +10,7 @@ FUZZ_CC ?= clang
 FUZZ_BUILD := build-fuzz
 FUZZ_SECONDS ?= 20
 # Drivers that also need the control-plane library (cp/ without main.c).
-FUZZ_CP_DRIVERS ?= jwt http grpc policy admin hds
+FUZZ_CP_DRIVERS ?= jwt http grpc policy admin hds mads
 # Drivers that need kuma-dp's library (dp/ without main.c).
 FUZZ_DP_DRIVERS ?= meshmetric promtext
 

@@ -512,6 +512,40 @@ static struct km_str field(const struct km_json *o, const char *proto, const cha
 	return km_json_get_string(o, v ? proto : json);
 }
 
+int cp_mads_parse_request(struct km_arena *a, const char *body, size_t len, const struct km_str *fetch_timeout,
+			  int64_t default_timeout_ns, struct cp_mads_request *out, const char **title, const char **detail)
+{
+	*out = (struct cp_mads_request){.timeout_ns = default_timeout_ns};
+	*title = "Could not parse request body";
+	struct km_json *doc = NULL;
+	struct km_buf err = KM_BUF_INIT;
+	if (km_json_parse(a, body ? body : "", len, &doc, &err) != 0 || doc->kind != KM_JSON_OBJECT) {
+		*detail = km_arena_strdup(a, err.len ? km_buf_cstr(&err) : "the request is not a JSON object");
+		km_buf_fini(&err);
+		return -1;
+	}
+	km_buf_fini(&err);
+	for (size_t i = 0; i < doc->len; i++)
+		if (!known_field(doc->members[i].key)) {
+			*detail = km_arena_printf(a, "unknown field \"%.*s\" in envoy.service.discovery.v3.DiscoveryRequest",
+						  KM_STR_FMT(doc->members[i].key));
+			return -1;
+		}
+	const struct km_json *node = km_json_get(doc, "node");
+	if (node && node->kind != KM_JSON_OBJECT && node->kind != KM_JSON_NULL) {
+		*detail = "node: not an object";
+		return -1;
+	}
+	out->client = km_json_get_string(node, "id");
+	out->version = field(doc, "version_info", "versionInfo");
+	if (fetch_timeout && fetch_timeout->len && km_duration_parse(*fetch_timeout, &out->timeout_ns) != 0) {
+		*title = "Could not parse fetch-timeout";
+		*detail = km_arena_printf(a, "time: invalid duration \"%.*s\"", KM_STR_FMT(*fetch_timeout));
+		return -1;
+	}
+	return 0;
+}
+
 static void bad_request(struct cp_http_req *req, const char *title, const char *detail)
 {
 	cp_api_write_error(req, 400, title, detail, NULL);
@@ -532,38 +566,16 @@ static void on_request(void *ctx, struct cp_http_req *req)
 		km_buf_puts(&req->out, "405: Method Not Allowed");
 		return;
 	}
-	struct km_json *body = NULL;
-	struct km_buf err = KM_BUF_INIT;
-	if (km_json_parse(req->a, req->body.ptr ? req->body.ptr : "", req->body.len, &body, &err) != 0 ||
-	    body->kind != KM_JSON_OBJECT) {
-		if (!err.len)
-			km_buf_puts(&err, "the request is not a JSON object");
-		bad_request(req, "Could not parse request body", km_buf_cstr(&err));
-		km_buf_fini(&err);
-		return;
-	}
-	km_buf_fini(&err);
-	for (size_t i = 0; i < body->len; i++)
-		if (!known_field(body->members[i].key)) {
-			bad_request(req, "Could not parse request body",
-				    km_arena_printf(req->a, "unknown field \"%.*s\" in envoy.service.discovery.v3.DiscoveryRequest",
-						    KM_STR_FMT(body->members[i].key)));
-			return;
-		}
-	const struct km_json *node = km_json_get(body, "node");
-	if (node && node->kind != KM_JSON_OBJECT && node->kind != KM_JSON_NULL) {
-		bad_request(req, "Could not parse request body", "node: not an object");
-		return;
-	}
-	struct km_str client = km_json_get_string(node, "id");
-	struct km_str have = field(body, "version_info", "versionInfo");
-	int64_t timeout_ns = (int64_t)m->default_timeout_ms * 1000000;
+	struct cp_mads_request r;
 	const struct km_str *ft = cp_http_query(req, "fetch-timeout");
-	if (ft && ft->len && km_duration_parse(*ft, &timeout_ns) != 0) {
-		bad_request(req, "Could not parse fetch-timeout",
-			    km_arena_printf(req->a, "time: invalid duration \"%.*s\"", KM_STR_FMT(*ft)));
+	const char *title = NULL, *detail = NULL;
+	if (cp_mads_parse_request(req->a, req->body.ptr, req->body.len, ft, (int64_t)m->default_timeout_ms * 1000000, &r,
+				  &title, &detail) != 0) {
+		bad_request(req, title, detail);
 		return;
 	}
+	struct km_str client = r.client, have = r.version;
+	int64_t timeout_ns = r.timeout_ns;
 	/* a client that holds the current snapshot and will wait gets the
 	 * writes since through the coalesced recomputation (arm_recompute): a
 	 * poller that asks again at once after each answer would otherwise

@@ -38,6 +38,18 @@ struct cp_mads_stats {
 	uint64_t responses; /* 200 answers (initial fetches and woken polls) */
 	uint64_t waiting;  /* long polls waiting now */
 };
+/* A DiscoveryRequest body (protobuf JSON, proto or JSON field names) and the
+ * ?fetch-timeout value, read as the endpoint reads them: 0 with <out>
+ * filled (strings in <a> or the body), or -1 with the 400's title and
+ * detail. Every request goes through it (and the mads fuzz driver). */
+struct cp_mads_request {
+	struct km_str client;  /* node.id */
+	struct km_str version; /* version_info */
+	int64_t timeout_ns;    /* the fetch timeout, else <default_timeout_ns> */
+};
+int cp_mads_parse_request(struct km_arena *a, const char *body, size_t len, const struct km_str *fetch_timeout,
+			  int64_t default_timeout_ns, struct cp_mads_request *out, const char **title, const char **detail);
+
 /* Zeroes when <m> is NULL (the server is off). */
 void cp_mads_stats(const struct cp_mads *m, struct cp_mads_stats *out);
 /* Answers the waiting requests (304) and stops. */
