@@ -355,6 +355,16 @@ label() {
 		done
 	done
 	echo
+	echo "## Generation over the whole run (connect and every change)"
+	echo
+	echo "| N | generations | p50 | p99 | p99.9 |"
+	echo "|---|---|---|---|---|"
+	for N in "${RUN_NS[@]}"; do
+		l=$(grep '^RESULT phase=all ' "$RAW/xds-load$SUFFIX-$N.txt" | sed 's/^RESULT //' || true)
+		[ -n "$l" ] || continue
+		echo "| $N | $(kv "$l" generations) | $(kv "$l" gen_p50_us) µs | $(kv "$l" gen_p99_us) µs | $(kv "$l" gen_p999_us) µs |"
+	done
+	echo
 	echo "## Certificates: MeshIdentity created to each proxy's first certificate (SDS)"
 	echo
 	echo "| N | proxies with a certificate | p50 | p99 | max |"

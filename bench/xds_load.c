@@ -1649,6 +1649,14 @@ int main(int argc, char **argv)
 		if (measure(triggers[t], trig_shell, timeout_s))
 			rc = 1;
 	}
+	if (builtin || ntrig) {
+		/* every build of the run (connect and each phase) together */
+		struct counters cend = read_counters();
+		printf("RESULT phase=all generations=%.0f gen_p50_us=%.1f gen_p99_us=%.1f gen_p999_us=%.1f\n",
+		       cend.ok && c0.ok ? cend.gens - c0.gens : -1, gen_pct(&c0, &cend, 50), gen_pct(&c0, &cend, 99),
+		       gen_pct(&c0, &cend, 99.9));
+		fflush(stdout);
+	}
 	if (hold_s > 0)
 		run_until(never, hold_s);
 	if (b->dead)
