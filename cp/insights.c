@@ -18,6 +18,7 @@
 struct dirty {
 	char *mesh;
 	bool structural;
+	int64_t since; /* the first event of this batch for the mesh (ns) */
 };
 
 /* A mesh's resources counted by type (by index in km_rtypes), kept until
@@ -44,6 +45,8 @@ struct cp_insights {
 	bool active;  /* leader only */
 	struct cp_memo *dps, *insights; /* struct dp_fact, struct cp_insight_fact */
 	uint64_t passes, pass_ns;       /* flushes that recomputed something, and their time */
+	struct cp_insights_hists h;     /* upstream's insights_resyncer_* (milliseconds) */
+	int64_t idle_since;             /* the end of the last flush (ns), 0: none yet */
 };
 
 /* What the counts need of a Dataplane... */
@@ -54,6 +57,13 @@ struct dp_fact {
 
 
 static void run(struct km_loop *loop, void *ctx);
+
+static void observe_ms(double *sum, uint64_t *counts, int64_t ns)
+{
+	struct km_prom_hist h = {km_prom_def_le, KM_PROM_DEF_NB, counts, *sum};
+	km_prom_observe(&h, ns > 0 ? (double)ns / 1e6 : 0, 1);
+	*sum = h.sum;
+}
 
 static void mark(struct cp_insights *ins, struct km_str mesh, bool structural)
 {
@@ -66,7 +76,7 @@ static void mark(struct cp_insights *ins, struct km_str mesh, bool structural)
 		ins->cap = ins->cap ? ins->cap * 2 : 8;
 		ins->dirty = km_realloc(ins->dirty, ins->cap * sizeof(*ins->dirty));
 	}
-	ins->dirty[ins->ndirty++] = (struct dirty){km_strndup(mesh.ptr, mesh.len), structural};
+	ins->dirty[ins->ndirty++] = (struct dirty){km_strndup(mesh.ptr, mesh.len), structural, km_time_now()};
 	if (!ins->timer.armed) {
 		/* at least 20 ms: writes come in bursts, and the xDS server's
 		 * recompute (due 1 ms after the same event) serves the proxies
@@ -283,7 +293,7 @@ static void count_version(struct km_arena *a, struct km_json *map, struct km_str
  * count, nothing can differ: returns without reading the Dataplanes
  * (*skipped). */
 static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh_c, bool structural,
-		   bool *skipped)
+		   bool *skipped, bool *wrote)
 {
 	struct cp_store *s = ins->rt->store;
 	struct km_str mesh = km_str_c(mesh_c);
@@ -370,8 +380,10 @@ static int compute(struct cp_insights *ins, struct km_arena *a, const char *mesh
 	} else if (have_cur) {
 		r.version = cur.version;
 		rc = cp_store_update(s, &r);
+		*wrote = rc == 0;
 	} else {
 		rc = cp_store_create(s, &r);
+		*wrote = rc == 0;
 	}
 	if (rc == 0)
 		cp_memo_mark_set(ins->insights, mesh_c, h); /* the facts this count is from */
@@ -387,8 +399,16 @@ void cp_insights_flush(struct cp_insights *ins)
 	cp_store_relaxed(ins->rt->store, true); /* MeshInsights are recomputed: no commit waits for the disk */
 	bool skipped = false;
 	size_t n = ins->ndirty;
+	if (n && ins->idle_since)
+		observe_ms(&ins->h.idle, ins->h.idle_counts, started - ins->idle_since);
 	for (size_t i = 0; i < ins->ndirty; i++) {
-		int rc = compute(ins, a, ins->dirty[i].mesh, ins->dirty[i].structural, &skipped);
+		int64_t t0 = km_time_now();
+		observe_ms(&ins->h.to_process, ins->h.to_process_counts, t0 - ins->dirty[i].since);
+		bool wrote = false;
+		int rc = compute(ins, a, ins->dirty[i].mesh, ins->dirty[i].structural, &skipped, &wrote);
+		/* every batch here follows events (upstream's "force"; there is no
+		 * periodic full resync) */
+		observe_ms(&ins->h.processing[wrote], ins->h.processing_counts[wrote], km_time_now() - t0);
 		if (rc)
 			km_warn("insights", "mesh insight update failed mesh=%s error=%s", ins->dirty[i].mesh,
 				km_strerror(rc));
@@ -411,6 +431,7 @@ void cp_insights_flush(struct cp_insights *ins)
 	if (n) {
 		ins->passes++;
 		ins->pass_ns += (uint64_t)(km_time_now() - started);
+		ins->idle_since = km_time_now();
 	}
 }
 
@@ -418,6 +439,11 @@ void cp_insights_stats(const struct cp_insights *ins, uint64_t *passes, double *
 {
 	*passes = ins ? ins->passes : 0;
 	*seconds = ins ? (double)ins->pass_ns / 1e9 : 0;
+}
+
+void cp_insights_hists(const struct cp_insights *ins, struct cp_insights_hists *out)
+{
+	*out = ins ? ins->h : (struct cp_insights_hists){0};
 }
 
 static void run(struct km_loop *loop, void *ctx)

@@ -5,6 +5,7 @@
 #ifndef CP_INSIGHTS_H
 #define CP_INSIGHTS_H
 
+#include "base/prom.h"
 #include "cp/events.h"
 #include "cp/runtime.h"
 
@@ -21,6 +22,20 @@ void cp_insights_flush(struct cp_insights *ins);
 /* Flushes that recomputed at least one mesh, and their wall time on the
  * loop thread (GET :5680/metrics). */
 void cp_insights_stats(const struct cp_insights *ins, uint64_t *passes, double *seconds);
+
+/* Upstream's insights_resyncer_* histograms, in milliseconds (DefBuckets):
+ * how long the resyncer sat idle before a flush, how long a mesh waited from
+ * its first event to its recount, and each recount by result (0: the
+ * MeshInsight did not change, 1: written). */
+struct cp_insights_hists {
+	uint64_t idle_counts[KM_PROM_DEF_NB + 1];
+	double idle;
+	uint64_t to_process_counts[KM_PROM_DEF_NB + 1];
+	double to_process;
+	uint64_t processing_counts[2][KM_PROM_DEF_NB + 1];
+	double processing[2];
+};
+void cp_insights_hists(const struct cp_insights *ins, struct cp_insights_hists *out);
 
 /* What the control plane's controllers need of a DataplaneInsight. */
 struct cp_insight_fact {

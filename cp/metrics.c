@@ -152,7 +152,31 @@ static void write_upstream(const struct cp_metrics_src *src, const struct cp_xds
 	       "Unix timestamp (seconds) when the MeshIdentity workload certificate expires. Compute remaining "
 	       "lifetime in PromQL as `xds_cert_expiration_timestamp_seconds - time()`.",
 	       &v);
-	km_buf_fini(&v);
+	if (src->insights) {
+		struct cp_insights_hists ih;
+		cp_insights_hists(src->insights, &ih);
+		km_prom_family(out, "insights_resyncer_processor_idle_time", "histogram",
+			       "Summary of the time that the processor loop sits idle, the closer this gets to 0 the more "
+			       "the processing loop is at capacity");
+		hist(out, "insights_resyncer_processor_idle_time", "", km_prom_def_le, KM_PROM_DEF_NB, ih.idle_counts,
+		     ih.idle);
+		km_prom_family(out, "insights_resyncer_event_time_to_process", "histogram",
+			       "Summary of the time between an event being added to a batch and it being processed, in a "
+			       "well behaving system this should be less of equal to the MinResyncInterval");
+		hist(out, "insights_resyncer_event_time_to_process", "", km_prom_def_le, KM_PROM_DEF_NB,
+		     ih.to_process_counts, ih.to_process);
+		for (int w = 0; w < 2; w++) {
+			uint64_t n = 0;
+			for (size_t b = 0; b <= KM_PROM_DEF_NB; b++)
+				n += ih.processing_counts[w][b];
+			if (n)
+				hist(&v, "insights_resyncer_event_time_processing",
+				     w ? "reason=\"force\",result=\"changed\"" : "reason=\"force\",result=\"no_changes\"",
+				     km_prom_def_le, KM_PROM_DEF_NB, ih.processing_counts[w], ih.processing[w]);
+		}
+		vector(out, "insights_resyncer_event_time_processing", "histogram",
+		       "Summary of the time spent to process an event", &v);
+	}
 	struct cp_workloads_stats ws;
 	cp_workloads_stats(src->workloads, &ws);
 	if (src->workloads) {
@@ -171,6 +195,7 @@ static void write_upstream(const struct cp_metrics_src *src, const struct cp_xds
 	hist(out, "hds_generation", "", km_prom_def_le, KM_PROM_DEF_NB, st->hds_gen_counts, st->hds_gen_sum_ms);
 	km_prom_family(out, "hds_generation_errors", "counter", "Counter of errors during HDS generation");
 	km_prom_sample(out, "hds_generation_errors", "", (double)st->hds_gen_errors);
+	km_buf_fini(&v);
 out:
 	km_buf_fini(&l);
 }

@@ -489,6 +489,12 @@ def test_generator_not_held_back_by_a_pending_grace_period():
                    1000 * m["meshservice_generator_pass_seconds_total"]) < 1, m
         assert m["mesh_insight_resyncs_total"] >= 1, m
         assert "mesh_insight_resync_seconds_total" in m, m
+        # upstream's resyncer histograms: every recount after an event, the
+        # MeshInsight written (changed) at least once
+        recounts = sum(v for k, v in m.items() if k.startswith("insights_resyncer_event_time_processing_count{"))
+        assert m["insights_resyncer_event_time_to_process_count"] == recounts >= m["mesh_insight_resyncs_total"], m
+        assert m['insights_resyncer_event_time_processing_count{reason="force",result="changed"}'] >= 1, m
+        assert m["insights_resyncer_processor_idle_time_count"] == m["mesh_insight_resyncs_total"] - 1, m
     finally:
         cp.stop()
 
