@@ -83,6 +83,10 @@ static void write_upstream(const struct cp_metrics_src *src, const struct cp_xds
 	km_prom_sample(out, "cp_info", km_buf_cstr(&l), 1);
 	km_prom_family(out, "leader", "gauge", "1 indicates that this instance is leader");
 	km_prom_sample(out, "leader", "", rt && rt->leader ? 1 : 0);
+	/* the event bus calls its subscribers as the store changes (cp/events.c):
+	 * there is no channel to fill, nothing is ever dropped */
+	km_prom_family(out, "events_dropped", "counter", "Number of dropped events in event bus due to full channels");
+	km_prom_sample(out, "events_dropped", "", 0);
 	if (!src->xds)
 		goto out;
 
