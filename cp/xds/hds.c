@@ -259,12 +259,26 @@ static bool report_of(const struct km_json *resp, struct report *out)
 	return true;
 }
 
-int cp_hds_parse_report(struct km_arena *a, const uint8_t *data, size_t len, bool *envoy_healthy, size_t *nports)
+/* One stream message: its HealthCheckRequest or its EndpointHealthResponse
+ * (at most one is set), or -1 when the bytes do not decode (<err>, may be
+ * NULL, says why). The stream and cp_hds_parse_report read through it. */
+static int decode(struct km_arena *a, const uint8_t *data, size_t len, const struct km_json **req,
+		  const struct km_json **resp, struct km_buf *err)
 {
 	struct km_json *msg = NULL;
-	if (km_pb_decode_to_json(a, REQ_TYPE, data, len, &msg, NULL) != 0)
+	*req = *resp = NULL;
+	if (km_pb_decode_to_json(a, REQ_TYPE, data, len, &msg, err) != 0)
 		return -1;
-	const struct km_json *resp = km_json_get(msg, "endpointHealthResponse");
+	*req = km_json_get(msg, "healthCheckRequest");
+	*resp = *req ? NULL : km_json_get(msg, "endpointHealthResponse");
+	return 0;
+}
+
+int cp_hds_parse_report(struct km_arena *a, const uint8_t *data, size_t len, bool *envoy_healthy, size_t *nports)
+{
+	const struct km_json *req, *resp;
+	if (decode(a, data, len, &req, &resp, NULL) != 0)
+		return -1;
 	if (!resp)
 		return 0;
 	struct report r;
@@ -423,15 +437,13 @@ static void on_message(void *ctx, const uint8_t *data, size_t len)
 	if (st->mesh && fp == st->report_fp)
 		return;
 	struct km_arena *a = km_arena_new(4096);
-	struct km_json *msg = NULL;
+	const struct km_json *req, *resp;
 	struct km_buf err = KM_BUF_INIT;
-	if (km_pb_decode_to_json(a, REQ_TYPE, data, len, &msg, &err) != 0) {
+	if (decode(a, data, len, &req, &resp, &err) != 0) {
 		cp_grpc_finish(st->gs, CP_GRPC_INVALID_ARGUMENT,
 			       km_arena_printf(a, "cannot decode the message: %s", km_buf_cstr(&err)));
 		goto out;
 	}
-	const struct km_json *req = km_json_get(msg, "healthCheckRequest");
-	const struct km_json *resp = km_json_get(msg, "endpointHealthResponse");
 	if (req) {
 		st->h->stats.requests++;
 		if (!st->mesh && identify(st, a, req) != 0)
