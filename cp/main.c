@@ -163,7 +163,7 @@ static void on_dp_http(void *ctx, struct cp_http_req *req)
 	int64_t t0 = cp_store_clock_ns();
 	dp_http_route(ctx, req);
 	const char *path = km_arena_strndup(req->a, req->path.ptr, req->path.len);
-	cp_metrics_dp_http(path, req->method, req->status ? req->status : 200,
+	cp_metrics_http(CP_METRICS_DP_SERVER, path, req->method, req->status ? req->status : 200,
 			   (double)(cp_store_clock_ns() - t0) / 1e9, req->out.len);
 }
 

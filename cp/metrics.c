@@ -239,10 +239,11 @@ static void write_resource_counts(const struct cp_metrics_src *src, struct km_bu
 	km_buf_fini(&l);
 }
 
-/* dp_server_http_*: per handler, method and code */
+/* <prefix>_http_*: per server, handler, method and code */
 #define HTTP_SETS 64
 #define SIZE_NB 8
 static const double size_le[SIZE_NB] = {100, 1000, 10000, 100000, 1e6, 1e7, 1e8, 1e9};
+static const char *const http_prefix[CP_METRICS_HTTP_SERVERS] = {"dp_server", "api_server"};
 
 struct http_set {
 	char handler[128], method[16];
@@ -250,22 +251,55 @@ struct http_set {
 	uint64_t dur[KM_PROM_DEF_NB + 1], size[SIZE_NB + 1];
 	double dur_sum, size_sum;
 };
-static struct http_set http_sets[HTTP_SETS];
-static size_t n_http_sets;
+static struct http_set http_sets[CP_METRICS_HTTP_SERVERS][HTTP_SETS];
+static size_t n_http_sets[CP_METRICS_HTTP_SERVERS];
 
-void cp_metrics_dp_http(const char *path, const char *method, int code, double seconds, size_t bytes)
+struct inflight {
+	char handler[128];
+	int64_t n;
+};
+static struct inflight inflights[CP_METRICS_HTTP_SERVERS][HTTP_SETS];
+static size_t n_inflights[CP_METRICS_HTTP_SERVERS];
+
+void cp_metrics_http_inflight(int server, const char *handler, int delta)
 {
-	struct http_set *hs = NULL;
-	for (size_t i = 0; i < n_http_sets && !hs; i++)
-		if (http_sets[i].code == code && strcmp(http_sets[i].handler, path) == 0 &&
-		    strcmp(http_sets[i].method, method) == 0)
-			hs = &http_sets[i];
-	if (!hs) {
-		if (n_http_sets == HTTP_SETS || strlen(path) >= sizeof(hs->handler) ||
-		    strlen(method) >= sizeof(hs->method))
+	if (server < 0 || server >= CP_METRICS_HTTP_SERVERS || strlen(handler) >= sizeof(inflights[0][0].handler))
+		return;
+	struct inflight *f = NULL;
+	for (size_t i = 0; i < n_inflights[server] && !f; i++)
+		if (strcmp(inflights[server][i].handler, handler) == 0)
+			f = &inflights[server][i];
+	if (!f) {
+		if (n_inflights[server] == HTTP_SETS)
 			return;
-		hs = &http_sets[n_http_sets++];
-		snprintf(hs->handler, sizeof(hs->handler), "%s", path);
+		f = &inflights[server][n_inflights[server]++];
+		snprintf(f->handler, sizeof(f->handler), "%s", handler);
+	}
+	f->n += delta;
+}
+
+static int64_t inflight_of(int server, const char *handler)
+{
+	for (size_t i = 0; i < n_inflights[server]; i++)
+		if (strcmp(inflights[server][i].handler, handler) == 0)
+			return inflights[server][i].n;
+	return 0;
+}
+
+void cp_metrics_http(int server, const char *handler, const char *method, int code, double seconds, size_t bytes)
+{
+	if (server < 0 || server >= CP_METRICS_HTTP_SERVERS)
+		return;
+	struct http_set *sets = http_sets[server], *hs = NULL;
+	size_t *n = &n_http_sets[server];
+	for (size_t i = 0; i < *n && !hs; i++)
+		if (sets[i].code == code && strcmp(sets[i].handler, handler) == 0 && strcmp(sets[i].method, method) == 0)
+			hs = &sets[i];
+	if (!hs) {
+		if (*n == HTTP_SETS || strlen(handler) >= sizeof(hs->handler) || strlen(method) >= sizeof(hs->method))
+			return;
+		hs = &sets[(*n)++];
+		snprintf(hs->handler, sizeof(hs->handler), "%s", handler);
 		snprintf(hs->method, sizeof(hs->method), "%s", method);
 		hs->code = code;
 	}
@@ -277,17 +311,21 @@ void cp_metrics_dp_http(const char *path, const char *method, int code, double s
 	hs->size_sum = z.sum;
 }
 
-static void write_dp_http(struct km_buf *out)
+static void write_http(int server, struct km_buf *out)
 {
-	if (!n_http_sets)
+	const struct http_set *sets = http_sets[server];
+	size_t n = n_http_sets[server];
+	if (!n)
 		return;
-	struct km_buf l = KM_BUF_INIT;
-	const char *fam[2] = {"dp_server_http_request_duration_seconds", "dp_server_http_response_size_bytes"};
+	struct km_buf l = KM_BUF_INIT, name = KM_BUF_INIT;
+	const char *fam[2] = {"http_request_duration_seconds", "http_response_size_bytes"};
 	const char *help[2] = {"The latency of the HTTP requests.", "The size of the HTTP responses."};
 	for (int f = 0; f < 2; f++) {
-		km_prom_family(out, fam[f], "histogram", help[f]);
-		for (size_t i = 0; i < n_http_sets; i++) {
-			const struct http_set *hs = &http_sets[i];
+		name.len = 0;
+		km_buf_printf(&name, "%s_%s", http_prefix[server], fam[f]);
+		km_prom_family(out, km_buf_cstr(&name), "histogram", help[f]);
+		for (size_t i = 0; i < n; i++) {
+			const struct http_set *hs = &sets[i];
 			l.len = 0;
 			km_buf_printf(&l, "code=\"%d\",", hs->code);
 			km_prom_label(&l, "handler", hs->handler);
@@ -295,27 +333,30 @@ static void write_dp_http(struct km_buf *out)
 			km_prom_label(&l, "method", hs->method);
 			km_buf_puts(&l, ",service=\"\"");
 			if (f == 0)
-				hist(out, fam[f], km_buf_cstr(&l), km_prom_def_le, KM_PROM_DEF_NB, hs->dur, hs->dur_sum);
+				hist(out, km_buf_cstr(&name), km_buf_cstr(&l), km_prom_def_le, KM_PROM_DEF_NB, hs->dur,
+				     hs->dur_sum);
 			else
-				hist(out, fam[f], km_buf_cstr(&l), size_le, SIZE_NB, hs->size, hs->size_sum);
+				hist(out, km_buf_cstr(&name), km_buf_cstr(&l), size_le, SIZE_NB, hs->size, hs->size_sum);
 		}
 	}
-	/* requests are answered within their callback: none is in flight when
-	 * the metrics are written */
-	km_prom_family(out, "dp_server_http_requests_inflight", "gauge",
-		       "The number of inflight requests being handled at the same time.");
-	for (size_t i = 0; i < n_http_sets; i++) {
+	/* the answers left waiting (deferred) now; the others are answered
+	 * within their callback */
+	name.len = 0;
+	km_buf_printf(&name, "%s_http_requests_inflight", http_prefix[server]);
+	km_prom_family(out, km_buf_cstr(&name), "gauge", "The number of inflight requests being handled at the same time.");
+	for (size_t i = 0; i < n; i++) {
 		bool first = true;
 		for (size_t j = 0; j < i && first; j++)
-			first = strcmp(http_sets[j].handler, http_sets[i].handler) != 0;
+			first = strcmp(sets[j].handler, sets[i].handler) != 0;
 		if (!first)
 			continue;
 		l.len = 0;
-		km_prom_label(&l, "handler", http_sets[i].handler);
+		km_prom_label(&l, "handler", sets[i].handler);
 		km_buf_puts(&l, ",service=\"\"");
-		km_prom_sample(out, "dp_server_http_requests_inflight", km_buf_cstr(&l), 0);
+		km_prom_sample(out, km_buf_cstr(&name), km_buf_cstr(&l), (double)inflight_of(server, sets[i].handler));
 	}
 	km_buf_fini(&l);
+	km_buf_fini(&name);
 }
 
 /* ---- this control plane's ---- */
@@ -489,7 +530,8 @@ void cp_metrics_write(void *ctx, struct km_buf *out)
 	write_upstream(src, &st, &b);
 	cp_store_metrics_write(&b);
 	write_resource_counts(src, &b);
-	write_dp_http(&b);
+	write_http(CP_METRICS_DP_SERVER, &b);
+	write_http(CP_METRICS_API_SERVER, &b);
 	cp_dpserver_grpc_metrics_write(src->dps, &b);
 	write_process_metrics(&b);
 	if (src->xds)

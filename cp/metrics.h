@@ -29,10 +29,16 @@ struct cp_metrics_src {
 	struct cp_dpserver *dps; /* grpc_server_* */
 };
 
-/* One plain HTTP request on the dp-server (POST /bootstrap): upstream's
- * dp_server_http_* families (go-http-metrics: handler = the URL path, at
- * most 64 label sets are kept, later ones are not counted). Loop thread. */
-void cp_metrics_dp_http(const char *path, const char *method, int code, double seconds, size_t bytes);
+/* One HTTP request answered: upstream's go-http-metrics families,
+ * dp_server_http_* for the dp-server's plain HTTP (POST /bootstrap; handler
+ * = the URL path), api_server_http_* for the REST API (handler = the
+ * route's template). At most 64 label sets a server are kept (later ones
+ * are not counted). Loop thread. */
+enum { CP_METRICS_DP_SERVER, CP_METRICS_API_SERVER, CP_METRICS_HTTP_SERVERS };
+void cp_metrics_http(int server, const char *handler, const char *method, int code, double seconds, size_t bytes);
+/* A request of <handler> left waiting (a deferred answer: +1) or answered
+ * after waiting (-1): <prefix>_http_requests_inflight. */
+void cp_metrics_http_inflight(int server, const char *handler, int delta);
 
 /* The exposition of <ctx> (a struct cp_metrics_src), appended to <out>. */
 void cp_metrics_write(void *ctx, struct km_buf *out);

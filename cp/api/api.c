@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "cp/metrics.h"
 
 #define MAX_BODY (8u * 1024 * 1024)
 
@@ -396,14 +397,73 @@ static bool cors(struct cp_api_ctx *c)
 	return method_is(req, "OPTIONS") && acrm && *acrm;
 }
 
+/* The route <path> took as go-restful names it (SelectedRoutePath, what
+ * upstream's api_server_http_* metrics label a request with): the variable
+ * segments by their parameter names, "/meshes/{mesh}/dataplanes/{name}". */
+static const char *route_template(struct km_arena *a, struct km_str path)
+{
+	struct km_buf b = KM_BUF_INIT;
+	struct km_str prev = KM_STR_NULL;
+	size_t i = 0;
+	while (i < path.len) {
+		while (i < path.len && path.ptr[i] == '/')
+			i++;
+		size_t j = i;
+		while (j < path.len && path.ptr[j] != '/' && path.ptr[j] != '?')
+			j++;
+		if (j == i)
+			break;
+		struct km_str seg = {path.ptr + i, j - i};
+		const char *var = NULL;
+		if (km_str_eqc(prev, "meshes")) /* the Mesh itself, or what is in it */
+			var = j < path.len && path.ptr[j] == '/' && j + 1 < path.len && path.ptr[j + 1] != '?' ? "{mesh}"
+											       : "{name}";
+		else if (km_str_eqc(prev, "_kri"))
+			var = "{kri}";
+		else if (km_str_eqc(prev, "_inbounds"))
+			var = "{inbound_kri}";
+		else if (km_str_eqc(prev, "_outbounds"))
+			var = "{outbound_kri}";
+		else if (km_str_eqc(prev, "_routes"))
+			var = "{route_kri}";
+		else if (prev.len && seg.ptr[0] != '_' &&
+			 (km_rtype_by_path(km_str_c(km_arena_strndup(a, prev.ptr, prev.len))) ||
+			  km_str_has_suffix(prev, "+insights")))
+			var = "{name}";
+		km_buf_putc(&b, '/');
+		if (var)
+			km_buf_puts(&b, var);
+		else
+			km_buf_add(&b, seg.ptr, seg.len);
+		prev = seg;
+		if (j < path.len && path.ptr[j] == '?')
+			break;
+		i = j;
+	}
+	const char *out = km_arena_strdup(a, b.len ? km_buf_cstr(&b) : "/");
+	km_buf_fini(&b);
+	return out;
+}
+
 static void on_request(void *ctx, struct cp_http_req *req)
 {
 	struct cp_api *api = ctx;
 	struct cp_api_ctx c = {.rt = api->rt, .req = req};
 	if (!cors(&c))
 		route(&c);
+	if (cp_http_is_deferred(req))
+		cp_metrics_http_inflight(CP_METRICS_API_SERVER, route_template(req->a, req->path), 1);
 	km_debug("api", "request method=%s path=%.*s status=%d", req->method, KM_STR_FMT(req->path),
 		 req->status);
+}
+
+static void on_answer(void *ctx, const struct cp_http_req *req, double seconds)
+{
+	const char *handler = route_template(req->a, req->path);
+	if (cp_http_is_deferred(req))
+		cp_metrics_http_inflight(CP_METRICS_API_SERVER, handler, -1);
+	cp_metrics_http(CP_METRICS_API_SERVER, handler, req->method, req->status ? req->status : 200, seconds,
+			req->out.len);
 }
 
 struct cp_api *cp_api_start(struct cp_runtime *rt, const char *iface, int port)
@@ -421,6 +481,7 @@ struct cp_api *cp_api_start_tls(struct cp_runtime *rt, const char *iface, int po
 		free(api);
 		return NULL;
 	}
+	cp_http_observe(api->http, on_answer, api);
 	return api;
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -25,6 +26,8 @@ struct cp_http {
 	cp_http_handler_fn fn;
 	void *ctx;
 	int port;
+	cp_http_observe_fn observe;
+	void *observe_ctx;
 	bool require_client_cert;
 	char *cert_pem, *key_pem, *priorities, *ca_pem; /* MHD keeps pointers to them */
 };
@@ -36,6 +39,7 @@ struct conn_state {
 	bool too_big;
 	bool answered; /* the handler ran (a deferred response waits for resume) */
 	bool ready;    /* a deferred response was resumed */
+	struct timespec t0; /* the request's first callback */
 };
 
 
@@ -73,6 +77,13 @@ static bool is_loopback(const struct sockaddr *sa)
 
 static enum MHD_Result respond(struct MHD_Connection *c, struct cp_http_req *req)
 {
+	const struct conn_state *st = (const struct conn_state *)req;
+	if (st->h->observe) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		st->h->observe(st->h->observe_ctx, req,
+			       (double)(now.tv_sec - st->t0.tv_sec) + (double)(now.tv_nsec - st->t0.tv_nsec) / 1e9);
+	}
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
 	    req->out.len, req->out.data ? req->out.data : (char *)"", MHD_RESPMEM_MUST_COPY);
 	if (!resp)
@@ -113,6 +124,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		st->req.a = km_arena_new(8192);
 		st->body.max = h->max_body;
 		st->h = h;
+		clock_gettime(CLOCK_MONOTONIC, &st->t0);
 		*con_cls = st;
 		return MHD_YES;
 	}
@@ -311,6 +323,12 @@ struct cp_http *cp_http_start_tls(struct km_loop *loop, const char *name, const 
 	}
 	km_info("http", "listening server=%s address=%s:%d", name, iface ? iface : "0.0.0.0", h->port);
 	return h;
+}
+
+void cp_http_observe(struct cp_http *h, cp_http_observe_fn fn, void *ctx)
+{
+	h->observe = fn;
+	h->observe_ctx = ctx;
 }
 
 int cp_http_port(const struct cp_http *h)

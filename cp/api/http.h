@@ -62,6 +62,11 @@ struct cp_http_tls {
 struct cp_http *cp_http_start_tls(struct km_loop *loop, const char *name, const char *iface, int port,
 				  size_t max_body, cp_http_handler_fn fn, void *ctx, const struct cp_http_tls *tls);
 int cp_http_port(const struct cp_http *h);
+/* <fn> is told of every answer the server sends from a handler (right after
+ * the handler, or when a deferred one resumes), with the seconds since the
+ * request began; for request metrics. */
+typedef void (*cp_http_observe_fn)(void *ctx, const struct cp_http_req *req, double seconds);
+void cp_http_observe(struct cp_http *h, cp_http_observe_fn fn, void *ctx);
 void cp_http_stop(struct cp_http *h);
 
 /* Hands an already connected socket to the server (tests and fuzzing feed a
@@ -75,6 +80,11 @@ void cp_http_run(struct cp_http *h);
  * called later on the loop, sends what <req> then holds. The request and
  * its arena live until then; every deferred request must be resumed. */
 void cp_http_defer(struct cp_http_req *req);
+/* Whether the handler deferred <req> (its answer comes with cp_http_resume). */
+static inline bool cp_http_is_deferred(const struct cp_http_req *req)
+{
+	return req->deferred;
+}
 void cp_http_resume(struct cp_http_req *req);
 
 /* Adds a response header (<name> and <value> must live as long as <req>);

@@ -617,6 +617,30 @@ def test_cors(cp_factory):
     assert r.headers.get("access-control-allow-origin") == "http://x.y"
 
 
+def test_api_server_metrics(cp):
+    """The REST API's requests as upstream's go-http-metrics families count
+    them: handler is the route's template (variables by name), method and
+    code as answered, duration and size histograms, nothing in flight."""
+    from harness.mesh import cp_metrics
+    assert cp.api.get("/meshes").status == 200
+    assert cp.api.get("/meshes/default").status == 200
+    assert cp.api.get("/meshes/default/dataplanes/no-such-dp").status == 404
+    assert cp.api.get("/meshes/default/meshtimeouts?size=1").status == 200
+    m = cp_metrics(cp)
+
+    def count(handler, method, code):
+        return m.get(f'api_server_http_request_duration_seconds_count{{code="{code}",handler="{handler}",'
+                     f'method="{method}",service=""}}', 0)
+    assert count("/meshes", "GET", 200) >= 1, m
+    assert count("/meshes/{name}", "GET", 200) >= 1, m
+    assert count("/meshes/{mesh}/dataplanes/{name}", "GET", 404) >= 1, m
+    assert count("/meshes/{mesh}/meshtimeouts", "GET", 200) >= 1, m
+    assert not [k for k in m if "no-such-dp" in k or "size=1" in k], "a variable leaked into a label"
+    size = 'code="200",handler="/meshes",method="GET",service=""'
+    assert m[f"api_server_http_response_size_bytes_sum{{{size}}}"] > 0, m
+    assert m['api_server_http_requests_inflight{handler="/meshes",service=""}'] == 0, m
+
+
 def test_process_metrics(cp):
     """GET :5680/metrics carries the process metrics Prometheus clients
     export by default, with values that agree with /proc."""
