@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "base/mem.h"
 #include "base/prom.h"
 #include "cp/config/config.h"
 #include "cp/dpserver/server.h"
@@ -239,8 +240,11 @@ static void write_resource_counts(const struct cp_metrics_src *src, struct km_bu
 	km_buf_fini(&l);
 }
 
-/* <prefix>_http_*: per server, handler, method and code */
-#define HTTP_SETS 64
+/* <prefix>_http_*: per server, handler, method and code (label sets made
+ * as requests come, up to HTTP_SETS a server: every route of the API with
+ * its methods and codes fits; paths no route serves are what the bound is
+ * for) */
+#define HTTP_SETS 1024
 #define SIZE_NB 8
 static const double size_le[SIZE_NB] = {100, 1000, 10000, 100000, 1e6, 1e7, 1e8, 1e9};
 static const char *const http_prefix[CP_METRICS_HTTP_SERVERS] = {"dp_server", "api_server"};
@@ -251,14 +255,14 @@ struct http_set {
 	uint64_t dur[KM_PROM_DEF_NB + 1], size[SIZE_NB + 1];
 	double dur_sum, size_sum;
 };
-static struct http_set http_sets[CP_METRICS_HTTP_SERVERS][HTTP_SETS];
-static size_t n_http_sets[CP_METRICS_HTTP_SERVERS];
+static struct http_set *http_sets[CP_METRICS_HTTP_SERVERS];
+static size_t n_http_sets[CP_METRICS_HTTP_SERVERS], cap_http_sets[CP_METRICS_HTTP_SERVERS];
 
 struct inflight {
 	char handler[128];
 	int64_t n;
 };
-static struct inflight inflights[CP_METRICS_HTTP_SERVERS][HTTP_SETS];
+static struct inflight inflights[CP_METRICS_HTTP_SERVERS][256]; /* handlers with deferred answers */
 static size_t n_inflights[CP_METRICS_HTTP_SERVERS];
 
 void cp_metrics_http_inflight(int server, const char *handler, int delta)
@@ -270,7 +274,7 @@ void cp_metrics_http_inflight(int server, const char *handler, int delta)
 		if (strcmp(inflights[server][i].handler, handler) == 0)
 			f = &inflights[server][i];
 	if (!f) {
-		if (n_inflights[server] == HTTP_SETS)
+		if (n_inflights[server] == sizeof(inflights[0]) / sizeof(inflights[0][0]))
 			return;
 		f = &inflights[server][n_inflights[server]++];
 		snprintf(f->handler, sizeof(f->handler), "%s", handler);
@@ -298,6 +302,12 @@ void cp_metrics_http(int server, const char *handler, const char *method, int co
 	if (!hs) {
 		if (*n == HTTP_SETS || strlen(handler) >= sizeof(hs->handler) || strlen(method) >= sizeof(hs->method))
 			return;
+		if (*n == cap_http_sets[server]) {
+			cap_http_sets[server] = *n ? 2 * *n : 16;
+			http_sets[server] = km_realloc(http_sets[server], cap_http_sets[server] * sizeof(*sets));
+			sets = http_sets[server];
+			memset(sets + *n, 0, (cap_http_sets[server] - *n) * sizeof(*sets));
+		}
 		hs = &sets[(*n)++];
 		snprintf(hs->handler, sizeof(hs->handler), "%s", handler);
 		snprintf(hs->method, sizeof(hs->method), "%s", method);

@@ -32,7 +32,7 @@ struct cp_metrics_src {
 /* One HTTP request answered: upstream's go-http-metrics families,
  * dp_server_http_* for the dp-server's plain HTTP (POST /bootstrap; handler
  * = the URL path), api_server_http_* for the REST API (handler = the
- * route's template). At most 64 label sets a server are kept (later ones
+ * route's template). At most 1024 label sets a server are kept (later ones
  * are not counted). Loop thread. */
 enum { CP_METRICS_DP_SERVER, CP_METRICS_API_SERVER, CP_METRICS_HTTP_SERVERS };
 void cp_metrics_http(int server, const char *handler, const char *method, int code, double seconds, size_t bytes);
