@@ -54,8 +54,10 @@ static bool method_is(const struct cp_http_req *req, const char *m)
 	return strcmp(req->method, m) == 0;
 }
 
+/* No route serves the path (resources not found answer elsewhere). */
 static void not_found(struct cp_http_req *req)
 {
+	req->unrouted = true;
 	cp_api_write_error(req, 404, "Not found", "Not found", NULL);
 }
 
@@ -459,6 +461,8 @@ static void on_request(void *ctx, struct cp_http_req *req)
 
 static void on_answer(void *ctx, const struct cp_http_req *req, double seconds)
 {
+	if (req->unrouted)
+		return; /* as go-restful, which runs no filter for a path no route serves */
 	const char *handler = route_template(req->a, req->path);
 	if (cp_http_is_deferred(req))
 		cp_metrics_http_inflight(CP_METRICS_API_SERVER, handler, -1);

@@ -37,6 +37,7 @@ struct cp_http_req {
 	struct cp_http_param extra[6]; /* more response headers (cp_http_add_header) */
 	size_t nextra;
 	bool deferred; /* private: cp_http_defer() */
+	bool unrouted; /* set by a handler: no route serves the path (request metrics leave it out) */
 };
 
 typedef void (*cp_http_handler_fn)(void *ctx, struct cp_http_req *req);
