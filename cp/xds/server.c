@@ -154,6 +154,9 @@ struct cp_xds_server {
 	struct mesh_entry *meshes;
 	struct deregistration *deregs;
 	struct km_timer recompute;
+	/* the last recompute pass: its length and end (loop ms), for the delay
+	 * of the next in a burst of writes */
+	uint64_t last_pass_ms, last_pass_end_ms;
 	struct km_timer sweep; /* idle after a pass: the share tables' dead entries */
 	struct cp_grpc_method methods[3];
 	struct cp_xds_stats stats;
@@ -1829,6 +1832,7 @@ static bool identity_moved(const struct ads_stream *st, const struct cp_xds_mesh
 static void on_recompute(struct km_loop *loop, void *ctx)
 {
 	struct cp_xds_server *s = ctx;
+	uint64_t pass_start = km_loop_now_ms();
 	for (struct mesh_entry *m = s->meshes; m; m = m->next) {
 		if (!m->pending)
 			continue;
@@ -1895,6 +1899,22 @@ static void on_recompute(struct km_loop *loop, void *ctx)
 		if (om != nm && om != m->ctx)
 			cp_xds_mesh_free(om);
 	}
+	s->last_pass_end_ms = km_loop_now_ms();
+	s->last_pass_ms = s->last_pass_end_ms - pass_start;
+}
+
+/* How long after a write the next pass starts: at once (1 ms, the writes
+ * of this loop turn together) unless the last pass was long and recent,
+ * as in a burst of registrations, where a pass over a large mesh (the
+ * context rebuilt, every stream tested) costs milliseconds: then the next
+ * waits as long as the last took (at most 50 ms), so passes keep at most
+ * about half the loop and each covers more writes. A change after a quiet
+ * second is not delayed. */
+static uint64_t recompute_delay(const struct cp_xds_server *s)
+{
+	if (s->last_pass_ms < 2 || km_loop_now_ms() - s->last_pass_end_ms > 1000)
+		return 1;
+	return s->last_pass_ms < 50 ? s->last_pass_ms : 50;
 }
 
 /* Types whose whole effect on proxy configuration is in the mesh context
@@ -1949,7 +1969,7 @@ static void on_change(void *ctx, enum cp_store_op op, const struct km_rtype *t, 
 		}
 	}
 	if (any && !s->recompute.armed)
-		km_loop_timer_start(s->rt->loop, &s->recompute, 1, on_recompute, s);
+		km_loop_timer_start(s->rt->loop, &s->recompute, recompute_delay(s), on_recompute, s);
 }
 
 struct cp_xds_server *cp_xds_server_new(struct cp_runtime *rt, struct cp_events *bus)
