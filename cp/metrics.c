@@ -35,6 +35,18 @@ static void hist(struct km_buf *out, const char *name, const char *labels, const
 	km_prom_hist_write(out, name, labels, &h);
 }
 
+/* hist() for a child of a vector: nothing while it has no observation (a
+ * Go vector holds only the label sets observed). */
+static void child_hist(struct km_buf *out, const char *name, const char *labels, const double *le, size_t n,
+		       const uint64_t *counts, double sum)
+{
+	uint64_t seen = 0;
+	for (size_t b = 0; b <= n; b++)
+		seen += counts[b];
+	if (seen)
+		hist(out, name, labels, le, n, counts, sum);
+}
+
 /* A vector family: its lines only when it has samples (Go prints no empty
  * family). <samples> is emptied. */
 static void vector(struct km_buf *out, const char *name, const char *type, const char *help, struct km_buf *samples)
@@ -117,16 +129,11 @@ static void write_upstream(const struct cp_metrics_src *src, const struct cp_xds
 		}
 	vector(out, "xds_responses_sent", "counter", "Number of responses sent by the server to a client", &v);
 	for (int r = 0; r < CP_XDS_SYNC_RESULTS; r++) {
-		uint64_t n = 0;
-		for (size_t b = 0; b <= KM_PROM_DEF_NB; b++)
-			n += st->sync_counts[r][b];
-		if (!n)
-			continue;
 		l.len = 0;
 		km_prom_label(&l, "proxy_type", "dataplane");
 		km_buf_putc(&l, ',');
 		km_prom_label(&l, "result", cp_xds_sync_result[r]);
-		hist(&v, "xds_generation", km_buf_cstr(&l), km_prom_def_le, KM_PROM_DEF_NB, st->sync_counts[r],
+		child_hist(&v, "xds_generation", km_buf_cstr(&l), km_prom_def_le, KM_PROM_DEF_NB, st->sync_counts[r],
 		     st->sync_sum_ms[r]);
 	}
 	vector(out, "xds_generation", "histogram", "Summary of XDS Snapshot generation", &v);
@@ -136,14 +143,9 @@ static void write_upstream(const struct cp_metrics_src *src, const struct cp_xds
 		       "Summary of config delivery including a response (ACK/NACK) from the client");
 	hist(out, "xds_delivery", "", km_prom_def_le, KM_PROM_DEF_NB, st->delivery_counts, st->delivery_sum_ms);
 	for (int t = 0; t < CP_XDS_NTYPES; t++) {
-		uint64_t n = 0;
-		for (size_t b = 0; b <= CP_XDS_SNAPRES_NB; b++)
-			n += st->snapres_counts[t][b];
-		if (!n)
-			continue;
 		l.len = 0;
 		km_prom_label(&l, "resource_type", resource_type_name[t]);
-		hist(&v, "xds_snapshot_resources", km_buf_cstr(&l), cp_xds_snapres_le, CP_XDS_SNAPRES_NB,
+		child_hist(&v, "xds_snapshot_resources", km_buf_cstr(&l), cp_xds_snapres_le, CP_XDS_SNAPRES_NB,
 		     st->snapres_counts[t], st->snapres_sum[t]);
 	}
 	vector(out, "xds_snapshot_resources", "histogram",
@@ -170,15 +172,10 @@ static void write_upstream(const struct cp_metrics_src *src, const struct cp_xds
 			       "well behaving system this should be less of equal to the MinResyncInterval");
 		hist(out, "insights_resyncer_event_time_to_process", "", km_prom_def_le, KM_PROM_DEF_NB,
 		     ih.to_process_counts, ih.to_process);
-		for (int w = 0; w < 2; w++) {
-			uint64_t n = 0;
-			for (size_t b = 0; b <= KM_PROM_DEF_NB; b++)
-				n += ih.processing_counts[w][b];
-			if (n)
-				hist(&v, "insights_resyncer_event_time_processing",
-				     w ? "reason=\"force\",result=\"changed\"" : "reason=\"force\",result=\"no_changes\"",
-				     km_prom_def_le, KM_PROM_DEF_NB, ih.processing_counts[w], ih.processing[w]);
-		}
+		for (int w = 0; w < 2; w++)
+			child_hist(&v, "insights_resyncer_event_time_processing",
+				   w ? "reason=\"force\",result=\"changed\"" : "reason=\"force\",result=\"no_changes\"",
+				   km_prom_def_le, KM_PROM_DEF_NB, ih.processing_counts[w], ih.processing[w]);
 		vector(out, "insights_resyncer_event_time_processing", "histogram",
 		       "Summary of the time spent to process an event", &v);
 	}
