@@ -29,10 +29,12 @@ bench-gen: $(GEN_BENCH)
 
 # The benchmark tools build, and the generation benchmark runs on a small
 # mesh (under the sanitizers in `make test`), so they do not rot; -V checks
-# every resource it fills from a shape against a full encoding, -P times the
-# steps of a build (their line must be there).
+# every resource it fills from a shape against a full encoding (-m: mTLS
+# phases too, their line must be there), -P times the steps of a build
+# (their line must be there).
 .PHONY: bench-smoke
 bench-smoke: $(GEN_BENCH) $(XDS_LOAD)
-	@$(GEN_BENCH) -n 300 -r 1 -V -P >$(BUILD)/bench/gen_bench.out 2>&1 || { cat $(BUILD)/bench/gen_bench.out; exit 1; }
+	@$(GEN_BENCH) -n 300 -r 1 -V -P -m >$(BUILD)/bench/gen_bench.out 2>&1 || { cat $(BUILD)/bench/gen_bench.out; exit 1; }
 	@grep -q "first build by step" $(BUILD)/bench/gen_bench.out || { cat $(BUILD)/bench/gen_bench.out; exit 1; }
+	@grep -q "MeshTimeout changed (mTLS)" $(BUILD)/bench/gen_bench.out || { cat $(BUILD)/bench/gen_bench.out; exit 1; }
 	@echo "bench-smoke: gen_bench ok, xds_load built"

@@ -20,7 +20,7 @@
  * order a pass of the server takes them after a ramped connect (newest
  * stream first); --order name builds them in name order instead.
  *
- *   build/bench/gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-c] [-i MS] [-P] [-V] [--order newest|name]
+ *   build/bench/gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-c] [-i MS] [-m] [-P] [-V] [--order newest|name]
  *
  * -s sets the one-service phase's rounds apart from the Mesh-wide ones (-r):
  * many of them make a profile of the builds that encode.
@@ -36,10 +36,19 @@
  * (cp_xds_build's step_ns; wall clock) and prints each step's p50 and max:
  * with -i, which steps the idle makes slower.
  *
+ * -m adds mTLS phases at the end: a Bundled MeshIdentity (ECDSA) selecting
+ * every proxy, then the Mesh-wide MeshTimeout changed once more. Each build
+ * then also decides its certificate, as the server's build_prepare does
+ * (cp_xds_identity_load_deferred), and gets its secrets and mTLS
+ * resources; in the first of those phases it signs the certificate right
+ * before the build, as the server's builder thread does, and that is not
+ * counted (xds_certificate_issue_seconds apart from generation).
+ *
  * -V checks every resource filled from a shape (cp/xds/shape.h) against its
  * full encoding, reports any difference and then exits 1 (bench-smoke in
  * `make test` runs it so).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -53,9 +62,12 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "codec/jsonf.h"
+#include "cp/events.h"
 #include "cp/manager.h"
+#include "cp/pki/pki.h"
 #include "cp/xds/builder.h"
 #include "cp/xds/context.h"
+#include "cp/xds/identity.h"
 #include "cp/xds/share.h"
 #include "pb/json.h"
 #include "stats.h"
@@ -228,6 +240,10 @@ static int claim_next(struct pass_state *ps, bool from_back)
 	return k;
 }
 
+/* -m: the PKI module's state is the server loop's; two threads of a pass
+ * take turns (signing itself runs unlocked, as on the builder thread) */
+static pthread_mutex_t pki_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void *pass_worker_at(struct pass_state *ps, bool from_back)
 {
 	struct cp_xds_share_stats mine = {0};
@@ -245,9 +261,37 @@ static void *pass_worker_at(struct pass_state *ps, bool from_back)
 		struct km_buf errors = KM_BUF_INIT;
 		int64_t c0 = cp_xds_thread_cpu_ns();
 		const struct cp_xds_dataplane *dp = cp_xds_mesh_dataplane(ps->m, km_str_c(name));
+		struct cp_xds_tls tls;
+		struct cp_pki_leaf leaf;
+		struct cp_pki_issue *issue = NULL;
+		int64_t signing = 0;
+		if (dp && rt.pki) {
+			/* as the server: the certificate decided (counted), then
+			 * signed by the builder (not counted), then the build */
+			pthread_mutex_lock(&pki_mu);
+			int irc = cp_xds_identity_load_deferred(&rt, a, dp, &tls, &leaf, &issue);
+			pthread_mutex_unlock(&pki_mu);
+			if (irc == -EINPROGRESS) {
+				int64_t s0 = cp_xds_thread_cpu_ns();
+				irc = cp_pki_issue_run(issue);
+				if (!irc) {
+					tls.cert_pem = cp_pki_issue_cert(issue);
+					tls.key_pem = cp_pki_issue_key(issue);
+					tls.keys_fp = cp_pki_pem_fp(tls.cert_pem, tls.key_pem);
+				}
+				signing = cp_xds_thread_cpu_ns() - s0;
+			}
+			if (irc == 0)
+				md.tls = &tls;
+		}
 		if (dp)
 			cp_xds_build(a, ps->m, dp, &md, ps->sh, &p->lm, &b, &st, &errors);
-		ps->ns[k] = (uint64_t)(cp_xds_thread_cpu_ns() - c0);
+		ps->ns[k] = (uint64_t)(cp_xds_thread_cpu_ns() - c0 - signing);
+		if (issue) {
+			pthread_mutex_lock(&pki_mu);
+			cp_pki_issue_finish(rt.pki, issue, a, &leaf);
+			pthread_mutex_unlock(&pki_mu);
+		}
 		if (!dp || errors.len) {
 			fprintf(stderr, "gen_bench: %s: %s\n", name, dp ? km_buf_cstr(&errors) : "no Dataplane");
 			ps->failed = 1;
@@ -337,12 +381,35 @@ static int pass(const char *phase, struct cp_xds_share *sh, struct proxy *px, co
 	return ps.failed ? -1 : 0;
 }
 
+/* -m: a Bundled MeshIdentity selecting every proxy (each build signs its
+ * certificate first, not counted), then one more Mesh-wide MeshTimeout
+ * change under mTLS. */
+static int mtls_phases(struct km_arena *a, struct cp_events *bus, struct cp_xds_share *sh, struct proxy *px,
+		       const int *order, int n, int rounds, int threads)
+{
+	cp_events_attach(bus, rt.store);
+	rt.pki = cp_pki_start(&rt, bus);
+	cp_pki_set_autogen_key(rt.pki, CP_PKI_KEY_EC_P256);
+	cp_pki_set_active(rt.pki, true);
+	int rc = put(a, "MeshIdentity", "bench-identity", NULL,
+		     "{\"selector\":{\"dataplane\":{\"matchLabels\":{}}},\"provider\":{\"type\":\"Bundled\","
+		     "\"bundled\":{\"meshTrustCreation\":\"Enabled\",\"insecureAllowSelfSigned\":true,"
+		     "\"autogenerate\":{\"enabled\":true}}}}");
+	if (rc)
+		return rc;
+	cp_pki_reconcile_all(rt.pki);
+	rc = rc ? rc : pass("MeshIdentity created (mTLS)", sh, px, order, n, threads);
+	rc = rc ? rc : put_timeout(a, rounds + 1);
+	return rc ? rc : pass("MeshTimeout changed (mTLS)", sh, px, order, n, threads);
+}
+
 int main(int argc, char **argv)
 {
 	int n = 10000, rounds = 5, one_rounds = -1, threads = 1;
 	bool by_name = false, verify = false;
 	static const struct option opts[] = {{"order", 1, NULL, 'o'}, {0, 0, 0, 0}};
-	for (int c; (c = getopt_long(argc, argv, "n:r:s:t:ci:PV", opts, NULL)) != -1;) {
+	bool mtls = false;
+	for (int c; (c = getopt_long(argc, argv, "n:r:s:t:ci:mPV", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'n': n = (int)strtol(optarg, NULL, 10); break;
 		case 't': threads = (int)strtol(optarg, NULL, 10); break;
@@ -352,9 +419,11 @@ int main(int argc, char **argv)
 		case 'V': verify = true; break;
 		case 'c': cold = true; break;
 		case 'i': idle_ms = (int)strtol(optarg, NULL, 10); break;
+		case 'm': mtls = true; break;
 		case 'P': profile_steps = true; break;
 		default:
-			fprintf(stderr, "usage: gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-c] [-i MS] [-P] [-V] [--order newest|name]\n");
+			fprintf(stderr, "usage: gen_bench [-n N] [-r ROUNDS] [-s ROUNDS] [-t 1|2] [-c] [-i MS] [-m] [-P] [-V] "
+					"[--order newest|name]\n");
 			return 2;
 		}
 	}
@@ -447,6 +516,9 @@ int main(int argc, char **argv)
 		rc = put_dataplane(a, name, n, 0);
 		rc = rc ? rc : pass("+1 instance of svc-0 (EDS to all)", sh, px, order, n, threads);
 	}
+	struct cp_events bus = {0};
+	if (!rc && mtls)
+		rc = mtls_phases(a, &bus, sh, px, order, n, rounds, threads);
 	if (!rc && ncollected) {
 		qsort(collected, ncollected, sizeof(*collected), cmp_u64);
 		printf("\nThe one-service phase's builds that encoded (%zu, one per round): p50 %.1f µs, max %.1f µs\n",
@@ -481,6 +553,8 @@ int main(int argc, char **argv)
 	free(order);
 	cp_xds_share_free(sh);
 	cp_xds_cache_free(cache);
+	if (rt.pki)
+		cp_pki_stop(rt.pki);
 	topology_free(&topo);
 	km_arena_free(a);
 	cp_store_free(rt.store);

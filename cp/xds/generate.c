@@ -13,6 +13,7 @@
 
 #include "codec/jsonf.h"
 #include "cp/policy/policy.h"
+#include "cp/xds/secrets.h"
 
 const char *const cp_xds_type_url[CP_XDS_NTYPES] = {
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
@@ -388,7 +389,7 @@ static void gen_outbound(struct gen *g)
 
 /* ---- admin and readiness ---- */
 
-#define ADMIN_SECRET "system_envoy_admin_certificate"
+#define ADMIN_SECRET CP_XDS_ADMIN_SECRET
 
 static const char *b64(struct km_arena *a, const char *pem);
 
@@ -556,7 +557,9 @@ static void gen_secrets(struct gen *g)
 					       &tls->trust_domains->members[i].key,
 					       b64(a, km_arena_strndup(a, pem->s.ptr, pem->s.len))));
 	}
-	add(g, CP_XDS_SECRET, "system_trust_bundle",
+	if (!domains->len)
+		return; /* nothing to trust (cp_xds_secrets_trust_encode) */
+	add(g, CP_XDS_SECRET, CP_XDS_TRUST_SECRET,
 	    km_json_fmt(a,
 			"{\"name\":\"system_trust_bundle\",\"validationContext\":{\"customValidatorConfig\":{"
 			"\"name\":\"envoy.tls.cert_validator.spiffe\",\"typedConfig\":{\"@type\":"
@@ -584,7 +587,7 @@ static struct km_json *downstream_tls(struct gen *g)
 	    "\"commonTlsContext\":{\"combinedValidationContext\":{\"defaultValidationContext\":"
 	    "{\"matchTypedSubjectAltNames\":%T},\"validationContextSdsSecretConfig\":%T},"
 	    "\"tlsCertificateSdsSecretConfigs\":[%T]},\"requireClientCertificate\":true}}",
-	    sans, sds_ref(a, "system_trust_bundle"), sds_ref(a, tls->secret_name));
+	    sans, sds_ref(a, CP_XDS_TRUST_SECRET), sds_ref(a, tls->secret_name));
 }
 
 /* The SNI naming port <p> of <s>. */
@@ -631,7 +634,7 @@ static struct km_json *upstream_tls(struct gen *g, const struct cp_xds_service *
 	    "\"commonTlsContext\":{\"alpnProtocols\":[\"kuma\"],\"combinedValidationContext\":{"
 	    "\"defaultValidationContext\":%T,\"validationContextSdsSecretConfig\":%T},"
 	    "\"tlsCertificateSdsSecretConfigs\":[%T]},\"sni\":%s}}",
-	    vc, sds_ref(a, "system_trust_bundle"), sds_ref(a, tls->secret_name), sni_of(a, g->m, s, p));
+	    vc, sds_ref(a, CP_XDS_TRUST_SECRET), sds_ref(a, tls->secret_name), sni_of(a, g->m, s, p));
 	return ts;
 }
 
@@ -665,18 +668,20 @@ size_t cp_xds_outbound_vars(struct km_arena *a, const struct cp_xds_mesh *m, con
 	return n;
 }
 
-/* The generators, in the order they run; `outbound` marks the one
- * cp_xds_generate_local() leaves to cp_xds_generate_outbound(). */
+/* The generators, in the order they run; `local` marks those
+ * cp_xds_generate_local() runs (it leaves the outbounds to
+ * cp_xds_generate_outbound() and the secrets to the builder, which encodes
+ * them straight from the PEMs: secrets.h). */
 static const struct {
 	const char *name;
 	void (*fn)(struct gen *g);
-	bool outbound;
+	bool local;
 } generators[] = {
     {"secrets", gen_secrets, false},
-    {"admin", gen_admin, false},
-    {"inbound", gen_inbound, false},
-    {"outbound", gen_outbound, true},
-    {"proxyless", gen_proxyless, false},
+    {"admin", gen_admin, true},
+    {"inbound", gen_inbound, true},
+    {"outbound", gen_outbound, false},
+    {"proxyless", gen_proxyless, true},
 };
 
 static void gen_init(struct gen *g, struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
@@ -706,14 +711,6 @@ int cp_xds_generate(struct km_arena *a, const struct cp_xds_mesh *m, const struc
 	return 0;
 }
 
-void cp_xds_generate_secrets(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-			     const struct cp_xds_metadata *md, struct cp_xds_resources *out)
-{
-	struct gen g;
-	gen_init(&g, a, m, dp, md, out);
-	gen_secrets(&g);
-}
-
 int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			  const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
 			  struct cp_xds_resources *out, struct cp_xds_outbound **outbounds, size_t *n)
@@ -721,7 +718,7 @@ int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const
 	struct gen g;
 	gen_init(&g, a, m, dp, md, out);
 	for (size_t i = 0; i < sizeof(generators) / sizeof(generators[0]); i++)
-		if (!generators[i].outbound)
+		if (generators[i].local)
 			generators[i].fn(&g);
 	pp->c.local = true;
 	cp_policy_apply_prepared(pp, out);

@@ -29,7 +29,8 @@ int cp_xds_generate(struct km_arena *a, const struct cp_xds_mesh *m, const struc
 		    const struct cp_xds_metadata *md, struct cp_xds_resources *out);
 
 /* The same configuration in pieces, for cp/xds/share.c: every resource but
- * the MeshService outbounds (policies applied), and the outbounds to build
+ * the MeshService outbounds and the secrets (policies applied; the builder
+ * encodes the secrets itself, cp/xds/secrets.h), and the outbounds to build
  * one at a time. An outbound's cluster, load assignment and listener (all
  * named after its kri) depend only on the outbound, the proxy's identity
  * and what cp_policy_outbound_key() reports; the plugins touch each
@@ -50,10 +51,6 @@ struct cp_xds_outbound {
 int cp_xds_generate_local(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
 			  const struct cp_xds_metadata *md, struct cp_policy_prepared *pp,
 			  struct cp_xds_resources *out, struct cp_xds_outbound **outbounds, size_t *n);
-/* Only the secrets (the proxy's certificate and trust bundle) of
- * cp_xds_generate_local(). */
-void cp_xds_generate_secrets(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-			     const struct cp_xds_metadata *md, struct cp_xds_resources *out);
 /* Only the outbounds cp_xds_generate_local() would list: the Dataplane's,
  * then the destinations their routes (<pp>'s) reach besides. */
 void cp_xds_list_outbounds(struct km_arena *a, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,

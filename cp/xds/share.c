@@ -12,6 +12,7 @@
 #include "base/hash.h"
 #include "base/mem.h"
 #include "cp/policy/policy.h"
+#include "cp/xds/secrets.h"
 #include "cp/xds/shape.h"
 #include "envoy/config/core/v3/address.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
@@ -99,6 +100,10 @@ struct cp_xds_share {
 	struct cp_xds_shapes *shapes; /* clusters and listener bodies by shape (cp/xds/shape.h) */
 	struct cp_xds_shapes *local_shapes; /* proxies' local resources by shape (put_local) */
 	struct cp_policy_rule_shapes *rule_shapes; /* policy rules split for outbound shapes */
+	/* the mesh's trust bundle secret, the same for every proxy: encoded
+	 * once per trust fingerprint (under mu) */
+	struct cp_xds_blob *trust;
+	uint64_t trust_fp;
 };
 
 struct cp_xds_share *cp_xds_share_new(void)
@@ -191,6 +196,9 @@ void cp_xds_share_clear(struct cp_xds_share *sh)
 	if (t)
 		memset(t->e, 0, t->cap * sizeof(t->e[0]));
 	sh->used = 0;
+	cp_xds_blob_unref(sh->trust);
+	sh->trust = NULL;
+	sh->trust_fp = 0;
 }
 
 void cp_xds_share_free(struct cp_xds_share *sh)
@@ -441,6 +449,68 @@ static void put_all(struct build *b, const struct cp_xds_resources *rs, size_t *
 			put(b, t, encode(b, t, name, objs->members[i].val), from ? from[t] : 0);
 		}
 	}
+}
+
+static struct cp_xds_blob *secret_tls(struct build *b, const char *name, const char *chain, const char *key)
+{
+	km_buf_reset(&b->bytes);
+	if (b->stats)
+		b->stats->encoded++;
+	if (cp_xds_secrets_tls_encode(name, chain, key, &b->bytes))
+		return NULL;
+	return cp_xds_blob_new(name, (const uint8_t *)b->bytes.data, b->bytes.len);
+}
+
+/* The trust bundle secret of <tls>: the one <sh> keeps for its trust
+ * fingerprint, made when it has none or another. */
+static struct cp_xds_blob *secret_trust(struct build *b, struct cp_xds_share *sh, const struct cp_xds_tls *tls)
+{
+	struct cp_xds_blob *blob = NULL;
+	if (sh && tls->trust_fp) {
+		pthread_mutex_lock(&sh->mu);
+		if (sh->trust && sh->trust_fp == tls->trust_fp)
+			blob = cp_xds_blob_ref(sh->trust);
+		pthread_mutex_unlock(&sh->mu);
+		if (blob) {
+			if (b->stats)
+				b->stats->shared++;
+			return blob;
+		}
+	}
+	km_buf_reset(&b->bytes);
+	if (b->stats)
+		b->stats->encoded++;
+	if (cp_xds_secrets_trust_encode(tls->trust_domains, &b->bytes))
+		return NULL;
+	blob = cp_xds_blob_new(CP_XDS_TRUST_SECRET, (const uint8_t *)b->bytes.data, b->bytes.len);
+	if (sh && tls->trust_fp) {
+		pthread_mutex_lock(&sh->mu);
+		cp_xds_blob_unref(sh->trust);
+		sh->trust = cp_xds_blob_ref(blob);
+		sh->trust_fp = tls->trust_fp;
+		pthread_mutex_unlock(&sh->mu);
+	}
+	return blob;
+}
+
+/* Puts a proxy's secrets, in the order of generate.c's secrets generator
+ * and with the same bytes: the Envoy admin certificate when its listener is
+ * exposed, the workload certificate, the mesh's trust bundle (one blob for
+ * every proxy of a trust fingerprint). */
+static void put_secrets(struct build *b, struct cp_xds_share *sh, const struct cp_xds_dataplane *dp,
+			const struct cp_xds_metadata *md)
+{
+	const struct cp_envoy_admin_tls *at = md->admin_tls;
+	if (at && md->admin_port && md->readiness_port &&
+	    cp_envoy_admin_exposed(km_json_get_string(km_json_get(dp->spec, "networking"), "address"),
+				   md->admin_address, md->admin_socket))
+		put(b, CP_XDS_SECRET, secret_tls(b, CP_XDS_ADMIN_SECRET, at->chain_pem, at->key_pem), 0);
+	const struct cp_xds_tls *tls = md->tls;
+	if (!tls)
+		return;
+	put(b, CP_XDS_SECRET, secret_tls(b, tls->secret_name, tls->cert_pem, tls->key_pem), 0);
+	if (tls->trust_domains && tls->trust_domains->len)
+		put(b, CP_XDS_SECRET, secret_trust(b, sh, tls), 0);
 }
 
 /* <obj> without member <key> (a shallow copy in <a>). */
@@ -802,39 +872,13 @@ static bool fill_local(struct build *b, struct cp_xds_share *sh, const struct cp
 	km_buf_fini(&key);
 	if (!lv)
 		return false;
-	if (md->tls || md->admin_tls) {
-		struct cp_xds_resources sec;
-		cp_xds_generate_secrets(b->a, m, dp, md, &sec);
-		put_all(b, &sec, NULL);
-	}
+	put_secrets(b, sh, dp, md);
 	for (size_t i = 0; i < lv->n_values; i++) {
 		const char *item = lv->values[i]->string_value;
 		put(b, item[0] - '0', filled(b, sps[i], lc->vars, lc->nvars, item + 1), 0);
 	}
 	if (b->stats)
 		b->stats->local_filled++;
-	return true;
-}
-
-/* Do the secrets put in <b> equal what cp_xds_generate_secrets() makes? */
-static bool secrets_alone_agree(struct build *b, const struct cp_xds_mesh *m, const struct cp_xds_dataplane *dp,
-				const struct cp_xds_metadata *md)
-{
-	struct cp_xds_resources sec;
-	cp_xds_generate_secrets(b->a, m, dp, md, &sec);
-	const struct km_json *objs = sec.by_type[CP_XDS_SECRET];
-	const struct cp_xds_built *o = b->out;
-	if (objs->len != o->n[CP_XDS_SECRET])
-		return false;
-	for (size_t i = 0; i < objs->len; i++) {
-		km_buf_reset(&b->scratch);
-		const struct cp_xds_blob *have = o->res[CP_XDS_SECRET][i];
-		if (km_pb_write_json(b->a, km_pb_find(km_str_c(cp_xds_type_url[CP_XDS_SECRET])), objs->members[i].val,
-				     &b->scratch) ||
-		    !have || have->len != b->scratch.len || memcmp(have->bytes, b->scratch.data, have->len) != 0 ||
-		    !km_str_eqc(objs->members[i].key, have->name))
-			return false;
-	}
 	return true;
 }
 
@@ -857,6 +901,7 @@ static void put_local(struct build *b, struct cp_xds_share *sh, const struct cp_
 	}
 	bool list_needed = muse == CP_XDS_SHAPE_RECORD || muse == CP_XDS_SHAPE_VERIFY;
 	struct km_json *list = list_needed ? km_json_array(b->a) : NULL;
+	put_secrets(b, sh, dp, md); /* not in <rs> (cp_xds_generate_local) */
 	for (int t = 0; t < CP_XDS_NTYPES; t++) {
 		const struct km_json *objs = rs->by_type[t];
 		for (size_t i = 0; objs && i < objs->len; i++) {
@@ -891,11 +936,6 @@ static void put_local(struct build *b, struct cp_xds_share *sh, const struct cp_
 		km_buf_reset(&b->bytes);
 		bool same = km_pb_write_json(b->a, ld, list, &b->bytes) == 0 &&
 			    cp_xds_shape_verify(ms, vars, nvars, b->bytes.data, b->bytes.len, &b->scratch);
-		/* a fill generates the secrets alone */
-		if (same && (md->tls || md->admin_tls) && !secrets_alone_agree(b, m, dp, md)) {
-			cp_xds_shape_retire(ms);
-			same = false;
-		}
 		if (!same && b->stats)
 			b->stats->shape_mismatches++;
 	}

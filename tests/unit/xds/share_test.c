@@ -77,6 +77,22 @@ static struct cp_xds_tls tls = {
     .trust_domain = "default.zone-1.mesh.local",
 };
 
+/* the mesh's trust domains, {domain: PEM} */
+static const char *trust_json = "{\"default.zone-1.mesh.local\":\"-----BEGIN CERTIFICATE-----\\nMIIC\\n\"}";
+/* the distinct trust bundle secrets (blobs) the last check_all saw */
+static size_t trust_blobs;
+
+/* the Envoy admin listener's certificate, given to every fourth proxy
+ * while <admin_tls_on> */
+static bool admin_tls_on;
+static const struct cp_envoy_admin_tls admin_tls = {
+    .chain_pem = "-----BEGIN CERTIFICATE-----\nMIIA\n-----END CERTIFICATE-----\n",
+    .key_pem = "-----BEGIN PRIVATE KEY-----\nMIIK\n-----END PRIVATE KEY-----\n",
+    .ca_pem = "-----BEGIN CERTIFICATE-----\nMIIZ\n-----END CERTIFICATE-----\n",
+    .fp = 11,
+    .ca_fp = 12,
+};
+
 /* Builds every proxy through <sh> and compares with a plain generation. */
 #define MAXDP 32
 
@@ -97,7 +113,9 @@ static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls
 	CHECK(m != NULL && m->ndataplanes <= MAXDP);
 	if (!m || m->ndataplanes > MAXDP)
 		return;
-	tls.trust_domains = js(a, "{\"default.zone-1.mesh.local\":\"-----BEGIN CERTIFICATE-----\\nMIIC\\n\"}");
+	tls.trust_domains = js(a, trust_json);
+	const struct cp_xds_blob *trusts[MAXDP];
+	trust_blobs = 0;
 	for (size_t i = 0; i < m->ndataplanes; i++) {
 		const struct cp_xds_dataplane *dp = &m->dataplanes[i];
 		if (only && !km_str_eqc(dp->res.name, only))
@@ -105,6 +123,8 @@ static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls
 		struct cp_xds_metadata md = {.admin_port = 9901, .readiness_port = 9902};
 		if (with_tls && (all_tls || i % 3 != 2)) /* some proxies stay plaintext */
 			md.tls = &tls;
+		if (admin_tls_on && i % 4 == 1) /* its admin listener is exposed (served over TLS) */
+			md.admin_tls = &admin_tls;
 		struct cp_xds_resources rs;
 		cp_xds_generate(a, m, dp, &md, &rs);
 		struct cp_xds_built b;
@@ -155,6 +175,12 @@ static void check_all(struct km_arena *a, struct cp_xds_share *sh, bool with_tls
 		}
 		km_buf_fini(&bytes);
 		km_buf_fini(&err);
+		const struct cp_xds_blob *tb = find(&b, CP_XDS_SECRET, "system_trust_bundle");
+		size_t k = 0;
+		while (tb && k < trust_blobs && trusts[k] != tb)
+			k++;
+		if (tb && k == trust_blobs)
+			trusts[trust_blobs++] = tb;
 		if (keeping) {
 			cp_xds_built_release(&kept[i]);
 			kept[i] = b;
@@ -302,6 +328,7 @@ static void test_local_memo(struct km_arena *a)
 {
 	struct cp_xds_local_memo memo[MAXDP];
 	memset(memo, 0, sizeof(memo));
+	admin_tls_on = true;
 	struct cp_xds_share *sh = cp_xds_share_new();
 	struct cp_xds_share_stats s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0}, s6 = {0};
 	check_all(a, sh, false, &s0, memo);
@@ -355,9 +382,13 @@ static void test_local_memo(struct km_arena *a)
 	tls.keys_fp = cp_pki_pem_fp(tls.cert_pem, tls.key_pem);
 	check_all(a, sh, true, &h2, memo);
 	CHECK(h2.reused == s4.reused);
+	CHECK(trust_blobs == 1); /* one trust bundle secret, shared */
 	tls.trust_fp = 8; /* a MeshTrust changed */
-	check_all(a, sh, true, &h3, memo);
+	trust_json = "{\"default.zone-1.mesh.local\":\"-----BEGIN CERTIFICATE-----\\nMIIC\\n\","
+		     "\"other.mesh.local\":\"-----BEGIN CERTIFICATE-----\\nMIID\\n\"}";
+	check_all(a, sh, true, &h3, memo); /* the bundle as generated: not the old one */
 	CHECK(h3.reused == s4.reused);
+	CHECK(trust_blobs == 1);
 	tls.cert_pem = cert;
 	tls.keys_fp = tls.trust_fp = 0;
 	check_all(a, sh, true, &h4, memo);
@@ -372,6 +403,7 @@ static void test_local_memo(struct km_arena *a)
 	put_dp_labels(a, "web-2", "web", 12, 10001, false, ",\"version\":\"2\"");
 	check_all(a, sh, true, &s7, memo);
 	CHECK(s7.reused == s6.reused);
+	admin_tls_on = false;
 	for (size_t i = 0; i < MAXDP; i++)
 		cp_xds_local_memo_fini(&memo[i]);
 	cp_xds_share_free(sh);
