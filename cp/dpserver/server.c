@@ -230,19 +230,37 @@ static void kick(struct cp_grpc_stream *s)
 	conn_flush(s->c);
 }
 
-int cp_grpc_send(struct cp_grpc_stream *s, const void *msg, size_t len)
+uint8_t *cp_grpc_send_begin(struct cp_grpc_stream *s, size_t len)
 {
 	if (s->finishing || s->dead || s->c->closing)
-		return -EPIPE;
+		return NULL;
 	respond_headers(s, 200, "application/grpc");
 	struct grpc_stats *g = grpc_stats_of(s);
 	if (g)
 		g->sent++;
-	uint8_t hdr[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
-	km_buf_append(&s->out, hdr, 5);
-	km_buf_append(&s->out, msg, len);
+	uint8_t *p = (uint8_t *)km_buf_extend(&s->out, 5 + len);
+	p[0] = 0;
+	p[1] = (uint8_t)(len >> 24);
+	p[2] = (uint8_t)(len >> 16);
+	p[3] = (uint8_t)(len >> 8);
+	p[4] = (uint8_t)len;
+	return p + 5;
+}
+
+void cp_grpc_send_done(struct cp_grpc_stream *s)
+{
 	if (!s->held)
 		kick(s);
+}
+
+int cp_grpc_send(struct cp_grpc_stream *s, const void *msg, size_t len)
+{
+	uint8_t *p = cp_grpc_send_begin(s, len);
+	if (!p)
+		return -EPIPE;
+	if (len)
+		memcpy(p, msg, len);
+	cp_grpc_send_done(s);
 	return 0;
 }
 

@@ -60,6 +60,12 @@ void cp_dpserver_grpc_metrics_write(const struct cp_dpserver *s, struct km_buf *
 
 /* Queues one message; sent as fast as the peer's flow control allows. */
 int cp_grpc_send(struct cp_grpc_stream *s, const void *msg, size_t len);
+/* cp_grpc_send without a copy: room for a message of <len> bytes at the
+ * end of <s>'s output, framed, for the caller to write (an encoder packing
+ * straight into it), then cp_grpc_send_done(s) before anything else is
+ * sent on <s>. NULL, nothing queued, where cp_grpc_send fails. */
+uint8_t *cp_grpc_send_begin(struct cp_grpc_stream *s, size_t len);
+void cp_grpc_send_done(struct cp_grpc_stream *s);
 /* Between hold and release, sends only queue: the messages leave together
  * (one TLS record, one write) on release. */
 void cp_grpc_hold(struct cp_grpc_stream *s);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* SDS secrets from PEMs (see secrets.h). The messages point at the PEMs
- * (no copies) and protobuf-c packs them once into the caller's buffer. */
+ * (no copies) and protobuf-c packs them once into the caller's buffer
+ * (km_pb_wire_pack). */
 #include "cp/xds/secrets.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include "base/mem.h"
 #include "envoy/extensions/transport_sockets/tls/v3/secret.pb-c.h"
 #include "envoy/extensions/transport_sockets/tls/v3/tls_spiffe_validator_config.pb-c.h"
+#include "pb/wire.h"
 
 #define SPIFFE_VALIDATOR_TYPE                                                                                          \
 	"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.SPIFFECertValidatorConfig"
@@ -20,17 +22,6 @@ static void inline_bytes(Envoy__Config__Core__V3__DataSource *ds, const char *p,
 	ds->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES;
 	ds->inline_bytes.data = (uint8_t *)(uintptr_t)p;
 	ds->inline_bytes.len = n;
-}
-
-/* Appends <m> packed to <out>. */
-static int pack(const ProtobufCMessage *m, struct km_buf *out)
-{
-	size_t n = protobuf_c_message_get_packed_size(m);
-	uint8_t *p = (uint8_t *)km_buf_extend(out, n);
-	if (!p)
-		return -E2BIG;
-	protobuf_c_message_pack(m, p);
-	return 0;
 }
 
 int cp_xds_secrets_tls_encode(const char *name, const char *chain_pem, const char *key_pem, struct km_buf *out)
@@ -47,7 +38,7 @@ int cp_xds_secrets_tls_encode(const char *name, const char *chain_pem, const cha
 	s.name = (char *)(uintptr_t)name;
 	s.type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE;
 	s.tls_certificate = &tc;
-	return pack(&s.base, out);
+	return km_pb_wire_pack(&s.base, out);
 }
 
 int cp_xds_secrets_trust_encode(const struct km_json *domains, struct km_buf *out)
@@ -89,7 +80,7 @@ int cp_xds_secrets_trust_encode(const struct km_json *domains, struct km_buf *ou
 	sv.n_trust_domains = n;
 	sv.trust_domains = tdp;
 	struct km_buf inner = KM_BUF_INIT;
-	int rc = pack(&sv.base, &inner);
+	int rc = km_pb_wire_pack(&sv.base, &inner);
 	free(td);
 	if (rc) {
 		km_buf_fini(&inner);
@@ -112,7 +103,7 @@ int cp_xds_secrets_trust_encode(const struct km_json *domains, struct km_buf *ou
 	s.name = CP_XDS_TRUST_SECRET;
 	s.type_case = ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_VALIDATION_CONTEXT;
 	s.validation_context = &vc;
-	rc = pack(&s.base, out);
+	rc = km_pb_wire_pack(&s.base, out);
 	km_buf_fini(&inner);
 	return rc;
 }

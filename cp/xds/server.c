@@ -511,10 +511,13 @@ static void next_nonce(struct ads_stream *st, struct type_state *ts)
 
 static void send_msg(struct ads_stream *st, struct type_state *ts, const ProtobufCMessage *m)
 {
-	struct km_buf out = KM_BUF_INIT;
-	km_pb_wire_pack(m, &out);
-	cp_grpc_send(st->gs, out.data, out.len);
-	km_buf_fini(&out);
+	/* packed straight into the stream's output */
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t *p = cp_grpc_send_begin(st->gs, n);
+	if (p) {
+		protobuf_c_message_pack(m, p);
+		cp_grpc_send_done(st->gs);
+	}
 	st->srv->stats.responses_sent++;
 	st->srv->stats.responses_by_type[ts->type]++;
 	if (!ts->ready_ms) /* the oldest unconfirmed one */

@@ -114,13 +114,9 @@ int km_pb_wire_decode(struct km_arena *a, const ProtobufCMessageDescriptor *d, c
 int km_pb_wire_pack(const ProtobufCMessage *m, struct km_buf *out)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);
-	if (out->max && out->len + n > out->max)
+	uint8_t *p = (uint8_t *)km_buf_extend(out, n);
+	if (!p)
 		return -E2BIG;
-	uint8_t *tmp = malloc(n ? n : 1);
-	if (!tmp)
-		abort();
-	size_t w = protobuf_c_message_pack(m, tmp);
-	int rc = km_buf_append(out, tmp, w);
-	free(tmp);
-	return rc;
+	protobuf_c_message_pack(m, p);
+	return 0;
 }
