@@ -839,8 +839,8 @@ static void local_key(struct km_buf *key, const struct local_ctx *lc, int t, str
  * list of them and each of them were checked for the same inputs but the
  * strings naming it: then nothing is generated but its secrets (its own
  * certificate). Returns false, having put nothing, otherwise. */
-static bool fill_local(struct build *b, struct cp_xds_share *sh, const struct cp_xds_mesh *m,
-		       const struct cp_xds_dataplane *dp, const struct cp_xds_metadata *md, const struct local_ctx *lc)
+static bool fill_local(struct build *b, struct cp_xds_share *sh, const struct cp_xds_dataplane *dp,
+		       const struct cp_xds_metadata *md, const struct local_ctx *lc)
 {
 	if (!lc->nvars)
 		return false;
@@ -886,9 +886,8 @@ static bool fill_local(struct build *b, struct cp_xds_share *sh, const struct cp
  * secrets from a shape when another proxy's local resources had the same
  * inputs but for the strings naming it; records or checks the shape of the
  * list of them (fill_local). */
-static void put_local(struct build *b, struct cp_xds_share *sh, const struct cp_xds_mesh *m,
-		      const struct cp_xds_dataplane *dp, const struct cp_xds_metadata *md, const struct local_ctx *lc,
-		      const struct cp_xds_resources *rs)
+static void put_local(struct build *b, struct cp_xds_share *sh, const struct cp_xds_dataplane *dp,
+		      const struct cp_xds_metadata *md, const struct local_ctx *lc, const struct cp_xds_resources *rs)
 {
 	const struct km_str *vars = lc->vars;
 	size_t nvars = lc->nvars;
@@ -1337,12 +1336,12 @@ void cp_xds_build(struct km_arena *a, const struct cp_xds_mesh *m, const struct 
 	} else {
 		struct local_ctx lc;
 		local_prepare(&b, m, dp, md, &pp, &lc);
-		if (fill_local(&b, sh, m, dp, md, &lc)) {
+		if (fill_local(&b, sh, dp, md, &lc)) {
 			cp_xds_list_outbounds(a, m, dp, md, &pp, &obs, &nobs);
 		} else {
 			struct cp_xds_resources local;
 			cp_xds_generate_local(a, m, dp, md, &pp, &local, &obs, &nobs);
-			put_local(&b, sh, m, dp, md, &lc, &local);
+			put_local(&b, sh, dp, md, &lc, &local);
 		}
 		if (lm)
 			memo_save(lm, out, fp);
