@@ -78,20 +78,22 @@ static void write_upstream(const struct cp_metrics_src *src, const struct cp_xds
 {
 	const struct cp_runtime *rt = src->rt;
 	struct km_buf l = KM_BUF_INIT;
-	/* cp_info's labels, as upstream's build information and identity */
-	km_prom_label(&l, "build_date", "unknown");
-	km_buf_putc(&l, ',');
-	km_prom_label(&l, "cluster_id", rt && rt->cluster_id ? rt->cluster_id : "");
-	km_buf_putc(&l, ',');
-	km_prom_label(&l, "git_commit", "unknown");
-	km_buf_putc(&l, ',');
-	km_prom_label(&l, "git_tag", rt && rt->version ? rt->version : "");
-	km_buf_putc(&l, ',');
-	km_prom_label(&l, "instance_id", rt && rt->instance_id ? rt->instance_id : "");
-	km_buf_putc(&l, ',');
-	km_prom_label(&l, "product", "Kuma");
-	km_buf_putc(&l, ',');
-	km_prom_label(&l, "version", rt && rt->version ? rt->version : "");
+	/* cp_info's labels, as upstream's build information and identity (a
+	 * NULL value is written empty) */
+	const char *const info[][2] = {
+	    {"build_date", "unknown"},
+	    {"cluster_id", rt ? rt->cluster_id : NULL},
+	    {"git_commit", "unknown"},
+	    {"git_tag", rt ? rt->version : NULL},
+	    {"instance_id", rt ? rt->instance_id : NULL},
+	    {"product", "Kuma"},
+	    {"version", rt ? rt->version : NULL},
+	};
+	for (size_t i = 0; i < sizeof(info) / sizeof(info[0]); i++) {
+		if (i)
+			km_buf_putc(&l, ',');
+		km_prom_label(&l, info[i][0], info[i][1]);
+	}
 	km_prom_family(out, "cp_info", "gauge", "Static information about the CP instance");
 	km_prom_sample(out, "cp_info", km_buf_cstr(&l), 1);
 	km_prom_family(out, "leader", "gauge", "1 indicates that this instance is leader");

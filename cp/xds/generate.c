@@ -389,7 +389,6 @@ static void gen_outbound(struct gen *g)
 
 /* ---- admin and readiness ---- */
 
-#define ADMIN_SECRET CP_XDS_ADMIN_SECRET
 
 static const char *b64(struct km_arena *a, const char *pem);
 
@@ -456,7 +455,7 @@ static void gen_admin(struct gen *g)
 			"{\"filterChainMatch\":{\"transportProtocol\":\"tls\"},\"filters\":[%T],\"transportSocket\":{"
 			"\"name\":\"envoy.transport_sockets.tls\",\"typedConfig\":{\"@type\":"
 			"\"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\","
-			"\"commonTlsContext\":{\"tlsCertificateSdsSecretConfigs\":[{\"name\":\"" ADMIN_SECRET "\","
+			"\"commonTlsContext\":{\"tlsCertificateSdsSecretConfigs\":[{\"name\":\"" CP_XDS_ADMIN_SECRET "\","
 			"\"sdsConfig\":{\"ads\":{},\"resourceApiVersion\":\"V3\"}}],\"validationContext\":{"
 			"\"matchTypedSubjectAltNames\":[{\"matcher\":{\"exact\":\"kuma-cp\"},\"sanType\":\"DNS\"}],"
 			"\"trustedCa\":{\"inlineBytes\":%s}}},\"requireClientCertificate\":true}}}",
@@ -533,9 +532,9 @@ static void gen_secrets(struct gen *g)
 	const struct cp_envoy_admin_tls *at = g->md->admin_tls;
 	if (at && g->md->admin_port && g->md->readiness_port &&
 	    cp_envoy_admin_exposed(g->address, g->md->admin_address, g->md->admin_socket))
-		add(g, CP_XDS_SECRET, ADMIN_SECRET,
+		add(g, CP_XDS_SECRET, CP_XDS_ADMIN_SECRET,
 		    km_json_fmt(a,
-				"{\"name\":\"" ADMIN_SECRET "\",\"tlsCertificate\":{\"certificateChain\":{\"inlineBytes\":%s},"
+				"{\"name\":\"" CP_XDS_ADMIN_SECRET "\",\"tlsCertificate\":{\"certificateChain\":{\"inlineBytes\":%s},"
 				"\"privateKey\":{\"inlineBytes\":%s}}}",
 				b64(a, at->chain_pem), b64(a, at->key_pem)));
 	if (!tls)
